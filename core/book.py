@@ -1,0 +1,430 @@
+"""Exact local order book for one symbol, synchronised by Binance's documented rules.
+
+Theory of operation
+-------------------
+A book is a pair of dicts ``price_ticks -> qty_lots`` (integers in units of the symbol's scale)
+plus the best bid/ask kept incrementally, the ``last_update_id`` it reflects, and a small
+synchronisation state machine:
+
+    EMPTY      --diff-->      BUFFERING   (buffer the diff; the engine asks for a snapshot)
+    BUFFERING  --diff-->      BUFFERING   (buffer)
+    BUFFERING  --snapshot-->  SYNCED      (buffered diffs replayed, first one bridged)
+               --snapshot-->  BUFFERING   (snapshot older than the buffer: fetch again)
+    SYNCED     --diff-->      SYNCED      (continuity holds: applied)
+               --diff-->      INVALID     (gap, crossed book, bad level: fetch a snapshot)
+    INVALID    --diff-->      INVALID     (buffer, like BUFFERING)
+    INVALID    --snapshot-->  SYNCED | INVALID
+    any        --reset-->     EMPTY       (new epoch: everything from the old one is void)
+
+The transitions live in ``_TRANSITIONS``; any other move raises ``IllegalTransition`` and leaves
+the book untouched.
+
+Continuity rules (``VenueRules``):
+
+* spot: drop buffered diffs with ``u <= lastUpdateId``; the first applied diff must satisfy
+  ``U <= lastUpdateId + 1 <= u``; afterwards ``U == previous u + 1``.
+* USD-M: drop diffs with ``u < lastUpdateId``; the first applied diff must satisfy
+  ``U <= lastUpdateId <= u``; afterwards ``pu == previous u``.
+* A snapshot older than the first buffered diff (spot ``lastUpdateId + 1 < U``, USD-M
+  ``lastUpdateId < U``) cannot be bridged: fetch another. If no diff was buffered yet, the
+  snapshot is installed and the *next* diff must bridge it (else the snapshot was too old).
+* A diff entirely older than the book (spot ``u <= last``; USD-M ``u <= last``) is a duplicate
+  and is dropped without harm.
+* After every applied diff the book must be uncrossed (best bid < best ask).
+
+Applying a diff is the engine's hot path: each side's levels are converted with C-level
+``map``/``zip`` over memoised codecs and merged with ``dict.update``; the best price moves only
+when an improving level arrives or the best level is deleted (then a short walk along the tick
+grid finds the next one, with a full scan as the fallback).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import math
+from enum import Enum
+from typing import Iterable
+
+from core.numeric import DecimalFormatError, UnitCodec
+
+__all__ = ["BookState", "DiffOutcome", "IllegalTransition", "OrderBook", "SnapshotOutcome", "VenueRules"]
+
+
+class BookState(str, Enum):
+    EMPTY = "empty"
+    BUFFERING = "buffering"
+    SYNCED = "synced"
+    INVALID = "invalid"
+
+
+class VenueRules(str, Enum):
+    SPOT = "spot"
+    USDM = "usdm"
+
+
+class DiffOutcome(str, Enum):
+    APPLIED = "applied"
+    BUFFERED = "buffered"
+    DUPLICATE = "duplicate"  # entirely older than the book: dropped harmlessly
+    GAP = "gap"  # continuity broken: book invalidated
+    CROSSED = "crossed"  # applying it crossed the book: invalidated
+    BAD_LEVEL = "bad_level"  # a price/qty string the book cannot represent: invalidated
+    STALE_SNAPSHOT = "stale_snapshot"  # first diff after a snapshot could not bridge it
+    OVERFLOW = "overflow"  # the buffer limit was hit while waiting for a snapshot
+
+
+class SnapshotOutcome(str, Enum):
+    SYNCED = "synced"
+    TOO_OLD = "too_old"  # older than the buffered diffs: fetch again
+    CROSSED = "crossed"  # the snapshot itself is crossed: fetch again
+    BAD_LEVEL = "bad_level"
+    NO_BRIDGE = "no_bridge"  # buffered diffs did not chain: fetch again
+
+
+class IllegalTransition(RuntimeError):
+    pass
+
+
+_S = BookState
+_TRANSITIONS: dict[tuple[BookState, str], frozenset[BookState]] = {
+    (_S.EMPTY, "diff"): frozenset({_S.BUFFERING}),
+    (_S.BUFFERING, "diff"): frozenset({_S.BUFFERING, _S.INVALID}),
+    (_S.BUFFERING, "snapshot"): frozenset({_S.SYNCED, _S.BUFFERING}),
+    (_S.EMPTY, "snapshot"): frozenset({_S.SYNCED, _S.BUFFERING}),
+    (_S.SYNCED, "diff"): frozenset({_S.SYNCED, _S.INVALID}),
+    (_S.INVALID, "diff"): frozenset({_S.INVALID}),
+    (_S.INVALID, "snapshot"): frozenset({_S.SYNCED, _S.INVALID}),
+    (_S.SYNCED, "invalidate"): frozenset({_S.INVALID}),
+    (_S.BUFFERING, "invalidate"): frozenset({_S.INVALID}),
+    (_S.INVALID, "invalidate"): frozenset({_S.INVALID}),
+    (_S.EMPTY, "invalidate"): frozenset({_S.INVALID}),
+}
+
+_TICK_WALK = 64  # steps along the tick grid before falling back to a full scan
+
+
+class OrderBook:
+    """One symbol's book; mutated only by the engine (single consumer)."""
+
+    __slots__ = (
+        "symbol",
+        "rules",
+        "codec",
+        "tick",
+        "bids",
+        "asks",
+        "best_bid",
+        "best_ask",
+        "last_update_id",
+        "state",
+        "buffer",
+        "buffer_limit",
+        "awaiting_bridge",
+        "gaps",
+        "resyncs",
+        "duplicates",
+        "applied",
+        "last_problem",
+    )
+
+    def __init__(
+        self,
+        symbol: str,
+        rules: VenueRules = VenueRules.SPOT,
+        codec: UnitCodec | None = None,
+        tick: int | None = None,
+        buffer_limit: int = 10_000,
+    ) -> None:
+        self.symbol = symbol
+        self.rules = rules
+        self.codec = codec  # None until exchangeInfo or the first snapshot fixes the scale
+        self.tick = tick  # price units per tick (None: inferred from the snapshot)
+        self.bids: dict[int, int] = {}
+        self.asks: dict[int, int] = {}
+        self.best_bid: int | None = None
+        self.best_ask: int | None = None
+        self.last_update_id = 0
+        self.state = BookState.EMPTY
+        self.buffer: list = []
+        self.buffer_limit = buffer_limit
+        self.awaiting_bridge = False
+        self.gaps = 0
+        self.resyncs = 0
+        self.duplicates = 0
+        self.applied = 0
+        self.last_problem = ""
+
+    # ----------------------------------------------------------------------------- transitions
+
+    def _move(self, trigger: str, target: BookState) -> None:
+        allowed = _TRANSITIONS.get((self.state, trigger))
+        if allowed is None or target not in allowed:
+            raise IllegalTransition(f"{self.symbol}: {self.state.value} --{trigger}--> {target.value}")
+        self.state = target
+
+    def reset(self) -> None:
+        """A new epoch: forget everything (the old session's diffs are void)."""
+        self.bids.clear()
+        self.asks.clear()
+        self.best_bid = self.best_ask = None
+        self.last_update_id = 0
+        self.buffer.clear()
+        self.awaiting_bridge = False
+        self.state = BookState.EMPTY
+
+    def invalidate(self, problem: str) -> None:
+        """Continuity doubt from outside (overflow, operator): stop trusting, keep buffering."""
+        self._move("invalidate", BookState.INVALID)
+        self.last_problem = problem
+        self.buffer.clear()
+        self.awaiting_bridge = False
+
+    # ----------------------------------------------------------------------------- diffs
+
+    def on_diff(self, diff) -> DiffOutcome:
+        """Feed one DepthDiff of the current epoch; returns what happened to it."""
+        state = self.state
+        if state is BookState.SYNCED:
+            return self._on_synced_diff(diff)
+        if state is BookState.EMPTY:
+            self._move("diff", BookState.BUFFERING)
+        if len(self.buffer) >= self.buffer_limit:
+            # Waiting too long for a snapshot: keep the newest window. Dropping the oldest
+            # diffs is safe because a snapshot older than what remains is refused anyway.
+            del self.buffer[: self.buffer_limit // 2]
+            self.buffer.append(diff)
+            return DiffOutcome.OVERFLOW
+        self.buffer.append(diff)
+        return DiffOutcome.BUFFERED
+
+    def _on_synced_diff(self, diff) -> DiffOutcome:
+        last = self.last_update_id
+        u = diff.final_id
+        if self.awaiting_bridge:
+            if u < last or (self.rules is VenueRules.SPOT and u == last):
+                self.duplicates += 1
+                return DiffOutcome.DUPLICATE
+            bridge = last + 1 if self.rules is VenueRules.SPOT else last
+            if not (diff.first_id <= bridge <= u):
+                return self._break(DiffOutcome.STALE_SNAPSHOT, f"first diff U={diff.first_id} u={u} does not bridge snapshot {last}")
+            self.awaiting_bridge = False
+        elif self.rules is VenueRules.SPOT:
+            if diff.first_id != last + 1:
+                if u <= last:
+                    self.duplicates += 1
+                    return DiffOutcome.DUPLICATE
+                return self._break(DiffOutcome.GAP, f"U={diff.first_id} expected {last + 1}")
+        else:
+            if diff.prev_final_id != last:
+                if u <= last:
+                    self.duplicates += 1
+                    return DiffOutcome.DUPLICATE
+                return self._break(DiffOutcome.GAP, f"pu={diff.prev_final_id} expected {last}")
+        try:
+            self._apply_levels(diff.bids, diff.asks)
+        except (DecimalFormatError, ValueError, TypeError) as exc:
+            return self._break(DiffOutcome.BAD_LEVEL, f"bad level in update {u}: {exc}")
+        self.last_update_id = u
+        self.applied += 1
+        bb = self.best_bid
+        ba = self.best_ask
+        if bb is not None and ba is not None and bb >= ba:
+            return self._break(DiffOutcome.CROSSED, f"crossed after update {u}: bid {bb} >= ask {ba}")
+        return DiffOutcome.APPLIED
+
+    def _break(self, outcome: DiffOutcome, problem: str) -> DiffOutcome:
+        self._move("diff", BookState.INVALID)
+        if outcome is not DiffOutcome.STALE_SNAPSHOT:
+            self.gaps += 1
+        self.last_problem = problem
+        self.awaiting_bridge = False
+        self.buffer.clear()
+        return outcome
+
+    # ----------------------------------------------------------------------------- snapshot
+
+    def on_snapshot(self, last_update_id: int, bids: list, asks: list) -> SnapshotOutcome:
+        """Install a REST snapshot and replay the buffered diffs by the venue's rules."""
+        before = self.state
+        target_fail = BookState.INVALID if before is BookState.INVALID else BookState.BUFFERING
+        if self.codec is None:
+            self.codec = UnitCodec.infer(list(bids) + list(asks))
+        buffered = self.buffer
+        spot = self.rules is VenueRules.SPOT
+        if buffered:
+            first_u = buffered[0].first_id
+            if (last_update_id + 1 < first_u) if spot else (last_update_id < first_u):
+                self._move("snapshot", target_fail)
+                self.last_problem = f"snapshot {last_update_id} older than buffered U={first_u}"
+                return SnapshotOutcome.TOO_OLD
+        try:
+            new_bids = self._parse_side(bids)
+            new_asks = self._parse_side(asks)
+        except (DecimalFormatError, ValueError, TypeError) as exc:
+            self._move("snapshot", target_fail)
+            self.last_problem = f"bad snapshot level: {exc}"
+            return SnapshotOutcome.BAD_LEVEL
+        best_bid = max(new_bids) if new_bids else None
+        best_ask = min(new_asks) if new_asks else None
+        if best_bid is not None and best_ask is not None and best_bid >= best_ask:
+            self._move("snapshot", target_fail)
+            self.last_problem = f"crossed snapshot {last_update_id}: bid {best_bid} >= ask {best_ask}"
+            return SnapshotOutcome.CROSSED
+        if self.tick is None:
+            prices = list(new_bids) + list(new_asks)
+            self.tick = math.gcd(*prices) if prices else 1
+        # Install, then replay the buffer through the ordinary synced path.
+        self.bids, self.asks = new_bids, new_asks
+        self.best_bid, self.best_ask = best_bid, best_ask
+        self.last_update_id = last_update_id
+        self.buffer = []
+        self._move("snapshot", BookState.SYNCED)
+        self.awaiting_bridge = True
+        replayed_problem = None
+        for diff in buffered:
+            outcome = self._on_synced_diff(diff)
+            if outcome in (DiffOutcome.APPLIED, DiffOutcome.DUPLICATE):
+                continue
+            replayed_problem = outcome
+            break
+        if replayed_problem is not None:
+            # _break moved us to INVALID and counted a gap; a snapshot that cannot be bridged
+            # by its own buffer is "fetch again", not a gap in the live stream.
+            if replayed_problem is not DiffOutcome.STALE_SNAPSHOT:
+                self.gaps -= 1
+            return SnapshotOutcome.NO_BRIDGE
+        self.resyncs += 1
+        return SnapshotOutcome.SYNCED
+
+    def _parse_side(self, levels: Iterable) -> dict[int, int]:
+        codec = self.codec
+        price, qty = codec.price, codec.qty
+        out: dict[int, int] = {}
+        for p, q in levels:
+            lots = qty[q]
+            if lots:
+                out[price[p]] = lots
+        return out
+
+    # ----------------------------------------------------------------------------- hot path
+
+    def _apply_levels(self, bid_levels: list, ask_levels: list) -> None:
+        codec = self.codec
+        price_of = codec.price.__getitem__
+        qty_of = codec.qty.__getitem__
+        if bid_levels:
+            prices, qtys = zip(*bid_levels)
+            update = dict(zip(map(price_of, prices), map(qty_of, qtys)))
+            side = self.bids
+            side.update(update)
+            best = self.best_bid
+            if 0 in update.values():
+                deleted = [p for p, q in update.items() if not q]
+                for p in deleted:
+                    del side[p]
+                if best is not None and best in update and not update[best]:
+                    best = self._next_bid(best)
+                live = [p for p, q in update.items() if q]
+                top = max(live) if live else None
+            else:
+                top = max(update)
+            if top is not None and (best is None or top > best):
+                best = top
+            self.best_bid = best
+        if ask_levels:
+            prices, qtys = zip(*ask_levels)
+            update = dict(zip(map(price_of, prices), map(qty_of, qtys)))
+            side = self.asks
+            side.update(update)
+            best = self.best_ask
+            if 0 in update.values():
+                deleted = [p for p, q in update.items() if not q]
+                for p in deleted:
+                    del side[p]
+                if best is not None and best in update and not update[best]:
+                    best = self._next_ask(best)
+                live = [p for p, q in update.items() if q]
+                top = min(live) if live else None
+            else:
+                top = min(update)
+            if top is not None and (best is None or top < best):
+                best = top
+            self.best_ask = best
+
+    def _next_bid(self, gone: int) -> int | None:
+        side = self.bids
+        if not side:
+            return None
+        tick = self.tick or 1
+        p = gone - tick
+        for _ in range(_TICK_WALK):
+            if p in side:
+                return p
+            p -= tick
+        return max(side)
+
+    def _next_ask(self, gone: int) -> int | None:
+        side = self.asks
+        if not side:
+            return None
+        tick = self.tick or 1
+        p = gone + tick
+        for _ in range(_TICK_WALK):
+            if p in side:
+                return p
+            p += tick
+        return min(side)
+
+    # ----------------------------------------------------------------------------- views
+
+    @property
+    def synced(self) -> bool:
+        return self.state is BookState.SYNCED
+
+    def top(self, depth: int = 20) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """Best ``depth`` levels per side as (price_units, qty_units), best first."""
+        bids = self.bids
+        asks = self.asks
+        top_bids = heapq.nlargest(depth, bids)
+        top_asks = heapq.nsmallest(depth, asks)
+        return [(p, bids[p]) for p in top_bids], [(p, asks[p]) for p in top_asks]
+
+    def top_strings(self, depth: int = 20) -> tuple[list[list[str]], list[list[str]]]:
+        """Top levels as plain decimal strings (no trailing zeros, no exponent)."""
+        codec = self.codec
+        if codec is None:
+            return [], []
+        bids, asks = self.top(depth)
+        ps, qs = codec.price_str, codec.qty_str
+        return [[ps(p), qs(q)] for p, q in bids], [[ps(p), qs(q)] for p, q in asks]
+
+    def state_hash(self) -> str:
+        """Deterministic digest of the full book and its update id (sha256, hex)."""
+        h = hashlib.sha256()
+        self.feed_hash(h)
+        return h.hexdigest()
+
+    def feed_hash(self, h) -> None:
+        codec = self.codec
+        h.update(f"{self.symbol}|{self.state.value}|{self.last_update_id}|".encode())
+        if codec is None:
+            return
+        h.update(f"{codec.price_decimals},{codec.qty_decimals}|".encode())
+        for side in (self.bids, self.asks):
+            h.update(",".join(f"{p}:{side[p]}" for p in sorted(side)).encode())
+            h.update(b"|")
+
+    def check_invariants(self) -> str | None:
+        """Full (slow) consistency check: cached best prices, no zero levels, uncrossed."""
+        if self.state is not BookState.SYNCED:
+            return None
+        if any(q <= 0 for q in self.bids.values()) or any(q <= 0 for q in self.asks.values()):
+            return "non-positive quantity in book"
+        bb = max(self.bids) if self.bids else None
+        ba = min(self.asks) if self.asks else None
+        if bb != self.best_bid or ba != self.best_ask:
+            return f"cached best ({self.best_bid}, {self.best_ask}) != actual ({bb}, {ba})"
+        if bb is not None and ba is not None and bb >= ba:
+            return f"crossed: {bb} >= {ba}"
+        return None

@@ -1,0 +1,716 @@
+"""The strategy core: a deterministic state machine fed events and a clock, returning commands.
+
+Theory of operation
+-------------------
+The engine owns the world: one `OrderBook` per symbol, last trades and tickers, telemetry,
+confidence, the trading mode, and the epoch history. ``handle(event)`` is the only way in and it
+is called by exactly one consumer (the strategy loop, the replay driver or a test). It never
+performs I/O and never reads the wall clock: ``process_ts`` comes from the injected ``clock``.
+
+Epochs. Each transport session has an epoch number, chosen here: when the engine decides the
+session must go, it increments ``epoch``, resets every book and returns ``ReplaceSession(epoch)``.
+Every inbound event whose epoch is not the current one is discarded and counted; that is what
+makes a disposable session safe (its stragglers are harmless).
+
+Two levels of repair:
+
+* book resync: one symbol's continuity broke (gap, crossed, bad level, overflow). That book is
+  invalidated, buffers again, and a ``FetchSnapshot`` for it alone is returned; the session stays.
+* session replacement: the transport is degraded (disconnect, silence, latency, queue delay,
+  write or subscription failure, server shutdown notice, operator). New epoch, all books reset.
+
+Resync pipeline, timed per epoch: detect -> close -> dial (SessionOpened) -> subscribe
+(SubscriptionConfirmed) -> snapshot (every book's SnapshotReady) -> rebuild (buffer replay) ->
+validate (full invariant check) -> resynchronized. Time-to-correct-resync is measured from the
+first moment the engine saw the degradation to the moment every book is synced and validated.
+
+Fatal corruption (an invariant a resync cannot restore: a book that fails validation right after
+a successful rebuild, a venue that keeps serving crossed snapshots) latches ``halted``, records
+the reason in ``fatal`` and returns ``Stop(exit_code=3)``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from core import events as ev
+from core.book import BookState, DiffOutcome, OrderBook, SnapshotOutcome, VenueRules
+from core.confidence import Confidence, ConfidenceConfig, ConfidenceInputs, evaluate
+from core.modes import Mode, ModeChange, ModeConfig, ModeController
+from core.numeric import UnitCodec, parse_units
+from core.telemetry import Telemetry
+
+__all__ = ["BookResync", "Engine", "EngineConfig", "EpochRecord", "FATAL_EXIT_CODE", "LogRecord"]
+
+FATAL_EXIT_CODE = 3
+_NO_COMMANDS: tuple = ()
+_MS = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Knobs of the core. Durations in milliseconds."""
+
+    venue: VenueRules = VenueRules.USDM
+    symbols: tuple[str, ...] = ()
+    track_new_symbols: bool = False  # replay: adopt any symbol that shows up in the stream
+    snapshot_limit: int = 1000
+    snapshot_on_subscribe: bool = True  # fetch at the subscribe ack instead of the first diff
+    confidence: ConfidenceConfig = field(default_factory=ConfidenceConfig)
+    modes: ModeConfig = field(default_factory=ModeConfig)
+    # Session replacement triggers.
+    silence_replace_ms: float = 1500.0
+    transport_latency_replace_ms: float = 3000.0
+    queue_delay_replace_ms: float = 1000.0
+    subscribe_timeout_ms: float = 3000.0
+    write_failures_replace: int = 1
+    # Snapshot retries and backoff (the runtime sleeps delay_ms before acting).
+    snapshot_retry_base_ms: float = 20.0
+    snapshot_retry_max_ms: float = 2000.0
+    reconnect_base_ms: float = 25.0
+    reconnect_max_ms: float = 5000.0
+    reconnect_jitter: float = 0.25
+    max_bad_snapshots: int = 8  # consecutive crossed/unbridgeable snapshots for one book -> fatal
+    trade_history: int = 50
+    log_capacity: int = 2000
+    seed: int = 0
+
+
+@dataclass(slots=True)
+class EpochRecord:
+    epoch: int
+    cause: str
+    detected_ns: int
+    requested_ns: int = 0
+    opened_ns: int = 0
+    subscribed_ns: int = 0
+    snapshots_ns: int = 0
+    synced_ns: int = 0
+    closed_ns: int = 0
+    close_cause: str = ""
+    close_ms: float = 0.0
+    dial_ms: float = 0.0
+    rebuild_ns: int = 0
+    validate_ns: int = 0
+    url: str = ""
+
+    @property
+    def resync_ms(self) -> float | None:
+        if not self.synced_ns:
+            return None
+        return (self.synced_ns - self.detected_ns) / _MS
+
+    def phases_ms(self) -> dict[str, float]:
+        def span(a: int, b: int) -> float:
+            return round(max(0, b - a) / _MS, 3) if a and b else 0.0
+
+        dial = self.dial_ms if self.dial_ms else span(self.requested_ns, self.opened_ns) - self.close_ms
+        return {
+            "detect": span(self.detected_ns, self.requested_ns),
+            "close": round(self.close_ms, 3),
+            "dial": round(max(0.0, dial), 3),
+            "subscribe": span(self.opened_ns, self.subscribed_ns),
+            "snapshot": span(self.subscribed_ns or self.opened_ns, self.snapshots_ns),
+            "rebuild": round(self.rebuild_ns / _MS, 3),
+            "validate": round(self.validate_ns / _MS, 3),
+        }
+
+
+@dataclass(slots=True)
+class BookResync:
+    symbol: str
+    cause: str
+    epoch: int
+    detected_ns: int
+    synced_ns: int = 0
+    snapshots: int = 0
+
+    @property
+    def resync_ms(self) -> float | None:
+        return (self.synced_ns - self.detected_ns) / _MS if self.synced_ns else None
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    ts_ns: int
+    level: str
+    msg: str
+    epoch: int
+    fields: dict
+
+    def as_dict(self) -> dict:
+        return {"ts_ns": self.ts_ns, "level": self.level, "msg": self.msg, "epoch": self.epoch, **self.fields}
+
+
+@dataclass(slots=True)
+class _SymbolState:
+    book: OrderBook
+    snapshot_request: int = 0  # outstanding request id (0: none)
+    snapshot_requested_ns: int = 0
+    bad_snapshots: int = 0
+    resync: BookResync | None = None
+    trades: deque = field(default_factory=deque)
+    ticker: ev.BookTicker | None = None
+    mark: ev.MarkPrice | None = None
+    kline: ev.Kline | None = None
+    liquidations: int = 0
+
+
+class Engine:
+    def __init__(self, config: EngineConfig, clock: Callable[[], int]) -> None:
+        self.config = config
+        self.clock = clock
+        now = clock()
+        self.started_ns = now
+        self.epoch = 0
+        self.session_open = False
+        self.subscribed = False
+        self.symbols: dict[str, _SymbolState] = {}
+        for symbol in config.symbols:
+            self._add_symbol(symbol)
+        self.telemetry = Telemetry()
+        self.modes = ModeController(config.modes, now)
+        self.confidence = Confidence(0.0, ())
+        self.confidence_history: deque[tuple[int, float]] = deque(maxlen=600)
+        self.epochs: list[EpochRecord] = []
+        self.book_resyncs: deque[BookResync] = deque(maxlen=1000)
+        self.ttcr_ms: deque[float] = deque(maxlen=10_000)
+        self.log: deque[LogRecord] = deque(maxlen=config.log_capacity)
+        self.pending_log: list[LogRecord] = []
+        self.paused = False
+        self.fatal: str | None = None
+        self.stopped = False
+        self.write_failures = 0
+        self._failed_dials = 0
+        self._request_seq = 0
+        self._rng = random.Random(config.seed)
+        self.counters = {
+            "events": 0,
+            "market_events": 0,
+            "discarded_stale_epoch": 0,
+            "duplicates": 0,
+            "gaps": 0,
+            "overflow_dropped": 0,
+            "malformed": 0,
+            "snapshots_failed": 0,
+            "snapshots_refetched": 0,
+            "unsolicited_snapshots": 0,
+        }
+        self._incident_start: int | None = now  # startup is the first incident
+
+    # ====================================================================== entry point
+
+    def handle(self, event) -> Iterable[ev.Command]:
+        """Process one event; returns the commands it causes (often none)."""
+        event.process_ts = now = self.clock()
+        self.counters["events"] += 1
+        if event.kind == "market":
+            if event.epoch != self.epoch:
+                self.counters["discarded_stale_epoch"] += 1
+                return _NO_COMMANDS
+            self.counters["market_events"] += 1
+            if type(event) is ev.DepthDiff:
+                return self._on_depth(event, now)
+            return self._on_other_market(event, now)
+        if self.stopped:
+            return _NO_COMMANDS
+        handler = _CONTROL_HANDLERS.get(type(event))
+        if handler is None:
+            raise TypeError(f"engine cannot handle {type(event).__name__}")
+        epoch_bound = type(event) in _EPOCH_BOUND
+        if epoch_bound and event.epoch != self.epoch:
+            self.counters["discarded_stale_epoch"] += 1
+            return _NO_COMMANDS
+        return handler(self, event, now)
+
+    # ====================================================================== market data
+
+    def _on_depth(self, diff: ev.DepthDiff, now: int):
+        state = self.symbols.get(diff.symbol)
+        if state is None:
+            if not self.config.track_new_symbols:
+                return _NO_COMMANDS
+            state = self._add_symbol(diff.symbol)
+        self.telemetry.on_market(diff.symbol, diff.exchange_ts, diff.recv_ts, now)
+        book = state.book
+        outcome = book.on_diff(diff)
+        if outcome is DiffOutcome.APPLIED:
+            return _NO_COMMANDS
+        if outcome is DiffOutcome.BUFFERED:
+            if not state.snapshot_request:
+                return self._request_snapshot(state, now, "first diff")
+            return _NO_COMMANDS
+        if outcome is DiffOutcome.DUPLICATE:
+            self.counters["duplicates"] += 1
+            return _NO_COMMANDS
+        if outcome is DiffOutcome.OVERFLOW:
+            self._log("warn", "book buffer overflow while waiting for snapshot", symbol=diff.symbol)
+            return _NO_COMMANDS
+        # GAP / CROSSED / BAD_LEVEL / STALE_SNAPSHOT: the book is invalid; resync it alone.
+        if outcome is DiffOutcome.STALE_SNAPSHOT:
+            self.counters["snapshots_refetched"] += 1
+        else:
+            self.counters["gaps"] += 1
+        self._log(
+            "warn",
+            f"book {outcome.value}: resync",
+            symbol=diff.symbol,
+            first_id=diff.first_id,
+            final_id=diff.final_id,
+            prev_final_id=diff.prev_final_id,
+            problem=book.last_problem,
+        )
+        self._start_book_resync(state, outcome.value, now)
+        return self._request_snapshot(state, now, outcome.value)
+
+    def _on_other_market(self, event, now: int):
+        state = self.symbols.get(event.symbol)
+        if state is None:
+            if not self.config.track_new_symbols:
+                return _NO_COMMANDS
+            state = self._add_symbol(event.symbol)
+        kind = type(event)
+        if kind is ev.AggTrade:
+            trades = state.trades
+            trades.append(event)
+            if len(trades) > self.config.trade_history:
+                trades.popleft()
+        elif kind is ev.BookTicker:
+            state.ticker = event
+        elif kind is ev.MarkPrice:
+            state.mark = event
+        elif kind is ev.Kline:
+            state.kline = event
+        elif kind is ev.ForceOrder:
+            state.liquidations += 1
+        self.telemetry.on_market(event.symbol, event.exchange_ts, event.recv_ts, now)
+        return _NO_COMMANDS
+
+    # ====================================================================== snapshots
+
+    def _request_snapshot(self, state: _SymbolState, now: int, why: str, delay_ms: float = 0.0):
+        self._request_seq += 1
+        state.snapshot_request = self._request_seq
+        state.snapshot_requested_ns = now
+        self._log("debug", "snapshot requested", symbol=state.book.symbol, request_id=self._request_seq, why=why)
+        return (
+            ev.FetchSnapshot(
+                epoch=self.epoch,
+                symbol=state.book.symbol,
+                request_id=self._request_seq,
+                limit=self.config.snapshot_limit,
+                delay_ms=delay_ms,
+            ),
+        )
+
+    def _on_snapshot_ready(self, event: ev.SnapshotReady, now: int):
+        state = self.symbols.get(event.symbol)
+        if state is None or event.request_id != state.snapshot_request:
+            self.counters["unsolicited_snapshots"] += 1
+            return _NO_COMMANDS
+        state.snapshot_request = 0
+        book = state.book
+        started = self.clock()
+        outcome = book.on_snapshot(event.last_update_id, event.bids, event.asks)
+        rebuild_ns = self.clock() - started
+        if outcome is not SnapshotOutcome.SYNCED:
+            state.bad_snapshots += 1
+            self.counters["snapshots_refetched"] += 1
+            self._log("warn", f"snapshot {outcome.value}: fetch again", symbol=event.symbol, last_update_id=event.last_update_id, problem=book.last_problem)
+            if outcome in (SnapshotOutcome.CROSSED, SnapshotOutcome.BAD_LEVEL) and state.bad_snapshots >= self.config.max_bad_snapshots:
+                return self._go_fatal(now, f"{event.symbol}: {state.bad_snapshots} consecutive unusable snapshots ({book.last_problem})")
+            delay = 0.0 if outcome is SnapshotOutcome.TOO_OLD and state.bad_snapshots == 1 else self._snapshot_backoff(state.bad_snapshots)
+            return self._request_snapshot(state, now, outcome.value, delay)
+        started = self.clock()
+        problem = book.check_invariants()
+        validate_ns = self.clock() - started
+        if problem:
+            return self._go_fatal(now, f"{event.symbol}: invariant broken right after rebuild: {problem}")
+        state.bad_snapshots = 0
+        record = self._current_epoch_record()
+        if record is not None and not record.synced_ns:
+            record.rebuild_ns += rebuild_ns
+            record.validate_ns += validate_ns
+        self._log("info", "book synced", symbol=event.symbol, last_update_id=book.last_update_id, levels=len(book.bids) + len(book.asks), fetch_ms=round(event.fetch_ms, 3))
+        if state.resync is not None:
+            state.resync.synced_ns = now
+            state.resync.snapshots += 1
+            self._log("info", "book resynchronized", symbol=event.symbol, cause=state.resync.cause, resync_ms=round(state.resync.resync_ms or 0.0, 3))
+            state.resync = None
+        return self._maybe_resynchronized(now)
+
+    def _on_snapshot_failed(self, event: ev.SnapshotFailed, now: int):
+        state = self.symbols.get(event.symbol)
+        if state is None or event.request_id != state.snapshot_request:
+            return _NO_COMMANDS
+        state.snapshot_request = 0
+        state.bad_snapshots += 1
+        self.counters["snapshots_failed"] += 1
+        delay = max(float(event.retry_after_ms), self._snapshot_backoff(state.bad_snapshots))
+        self._log("warn", "snapshot failed: retry", symbol=event.symbol, reason=event.reason, retry_in_ms=round(delay, 1))
+        return self._request_snapshot(state, now, "retry", delay)
+
+    def _snapshot_backoff(self, failures: int) -> float:
+        base = self.config.snapshot_retry_base_ms * (2 ** max(0, failures - 1))
+        return min(self.config.snapshot_retry_max_ms, base)
+
+    def _maybe_resynchronized(self, now: int):
+        if not self.symbols or not all(s.book.synced for s in self.symbols.values()):
+            return _NO_COMMANDS
+        record = self._current_epoch_record()
+        if record is not None and not record.synced_ns and record.opened_ns:
+            record.synced_ns = now
+            record.snapshots_ns = record.snapshots_ns or now
+            self._failed_dials = 0
+            self._log("info", "resynchronized", cause=record.cause, resync_ms=round(record.resync_ms or 0.0, 3), phases_ms=record.phases_ms())
+        if self._incident_start is not None:
+            self.ttcr_ms.append((now - self._incident_start) / _MS)
+            self._incident_start = None
+        self._evaluate(now)
+        return _NO_COMMANDS
+
+    # ====================================================================== session lifecycle
+
+    def _replace_session(self, now: int, cause: str, detected_ns: int | None = None, immediate: bool = False):
+        """Close the current epoch and ask for a new session."""
+        previous = self._current_epoch_record()
+        if previous is not None and not previous.closed_ns:
+            previous.closed_ns = now
+            previous.close_cause = cause
+        if self._incident_start is None:
+            self._incident_start = detected_ns if detected_ns is not None else now
+        self.epoch += 1
+        self.session_open = False
+        self.subscribed = False
+        self.write_failures = 0
+        for state in self.symbols.values():
+            state.book.reset()
+            state.snapshot_request = 0
+            state.bad_snapshots = 0
+            state.resync = None
+        if self.epoch == 1:
+            delay = 0.0
+        elif immediate and self._failed_dials == 0:
+            delay = 0.0
+        else:
+            delay = self._reconnect_backoff()
+        self._failed_dials += 1
+        record = EpochRecord(self.epoch, cause, detected_ns if detected_ns is not None else now, requested_ns=now)
+        self.epochs.append(record)
+        if len(self.epochs) > 5000:
+            del self.epochs[:1000]
+        self.telemetry.reset_connection(now)
+        self._log("info" if self.epoch == 1 else "warn", "replace session", cause=cause, new_epoch=self.epoch, delay_ms=round(delay, 1))
+        self._evaluate(now)
+        return (ev.ReplaceSession(epoch=self.epoch, cause=cause, delay_ms=delay),)
+
+    def _reconnect_backoff(self) -> float:
+        # Exponential with jitter from a seeded RNG (deterministic for a given input).
+        n = self._failed_dials
+        base = min(self.config.reconnect_max_ms, self.config.reconnect_base_ms * (2 ** max(0, n - 1)))
+        jitter = 1.0 + self.config.reconnect_jitter * (2 * self._rng.random() - 1)
+        return round(base * jitter, 3)
+
+    def start(self) -> list[ev.Command]:
+        """First commands of a live engine: open epoch 1."""
+        return list(self._replace_session(self.clock(), "startup", detected_ns=self.started_ns))
+
+    def begin_session(self, cause: str) -> list[ev.Command]:
+        """Open a new epoch on the driver's initiative (replay: a recorded connection opened)."""
+        now = self.clock()
+        return list(self._replace_session(now, cause, detected_ns=self.started_ns if self.epoch == 0 else now, immediate=True))
+
+    def _on_session_opened(self, event: ev.SessionOpened, now: int):
+        if event.epoch != self.epoch:
+            self.counters["discarded_stale_epoch"] += 1
+            return _NO_COMMANDS
+        self.session_open = True
+        record = self._current_epoch_record()
+        if record is not None:
+            record.opened_ns = now
+            record.url = event.url
+            record.close_ms = event.close_ms
+            record.dial_ms = event.dial_ms
+        self.telemetry.reset_connection(now)
+        self._log("info", "session opened", url=event.url)
+        return _NO_COMMANDS
+
+    def _on_subscription_confirmed(self, event: ev.SubscriptionConfirmed, now: int):
+        self.subscribed = True
+        record = self._current_epoch_record()
+        if record is not None and not record.subscribed_ns:
+            record.subscribed_ns = now
+        self._log("info", "subscription confirmed", request_id=event.request_id, streams=len(event.streams))
+        commands: list[ev.Command] = []
+        if self.config.snapshot_on_subscribe:
+            for state in self.symbols.values():
+                if not state.snapshot_request and not state.book.synced:
+                    commands.extend(self._request_snapshot(state, now, "subscribed"))
+        return commands
+
+    def _on_subscription_failed(self, event: ev.SubscriptionFailed, now: int):
+        self._log("error", "subscription failed", reason=event.reason, request_id=event.request_id)
+        return self._replace_session(now, f"subscription failed: {event.reason}")
+
+    def _on_disconnected(self, event: ev.Disconnected, now: int):
+        self._log("warn", "disconnected", reason=event.reason)
+        return self._replace_session(now, f"disconnected: {event.reason}", detected_ns=event.recv_ts or now, immediate=True)
+
+    def _on_write_failed(self, event: ev.WriteFailed, now: int):
+        self.write_failures += 1
+        self._log("warn", "write failed", reason=event.reason, failures=self.write_failures)
+        if self.write_failures >= self.config.write_failures_replace:
+            return self._replace_session(now, f"write failed: {event.reason}", immediate=True)
+        return _NO_COMMANDS
+
+    def _on_server_shutdown(self, event: ev.ServerShutdownNotice, now: int):
+        self._log("warn", "venue announced close", reason=event.reason)
+        return self._replace_session(now, f"server shutdown: {event.reason}", immediate=True)
+
+    def _on_malformed(self, event: ev.MalformedFrame, now: int):
+        self.counters["malformed"] += 1
+        self._log("warn", "malformed frame skipped", reason=event.reason, sample=event.sample[:200])
+        return _NO_COMMANDS
+
+    def _on_gap_detected(self, event: ev.GapDetected, now: int):
+        state = self.symbols.get(event.symbol)
+        if state is None or state.book.state is BookState.INVALID:
+            return _NO_COMMANDS
+        self.counters["gaps"] += 1
+        state.book.invalidate(f"reader saw gap: expected {event.expected}, got {event.got}")
+        self._start_book_resync(state, "gap", now)
+        return self._request_snapshot(state, now, "gap")
+
+    def _on_overflow(self, event: ev.MarketQueueOverflow, now: int):
+        self.counters["overflow_dropped"] += event.dropped
+        commands: list[ev.Command] = []
+        for symbol in event.symbols:
+            state = self.symbols.get(symbol)
+            if state is None:
+                continue
+            self._log("warn", "market queue overflow: events lost, book invalidated", symbol=symbol, dropped=event.dropped)
+            if state.book.state is not BookState.EMPTY:
+                state.book.invalidate("market queue overflow")
+            self._start_book_resync(state, "overflow", now)
+            if not state.snapshot_request:
+                commands.extend(self._request_snapshot(state, now, "overflow"))
+        return commands
+
+    def _on_symbol_spec(self, event: ev.SymbolSpec, now: int):
+        state = self.symbols.get(event.symbol) or self._add_symbol(event.symbol)
+        codec = UnitCodec.from_filters(event.tick_size, event.step_size)
+        state.book.codec = codec
+        state.book.tick = parse_units(event.tick_size, codec.price_decimals) or 1
+        return _NO_COMMANDS
+
+    def _on_clock_offset(self, event: ev.ClockOffsetMeasured, now: int):
+        self.telemetry.clock_offset_ns = int(event.offset_ms * _MS)
+        self._log("debug", "clock offset measured", offset_ms=round(event.offset_ms, 3), rtt_ms=round(event.rtt_ms, 3))
+        return _NO_COMMANDS
+
+    def _on_latency_degraded(self, event: ev.LatencyDegraded, now: int):
+        return self._replace_session(now, f"{event.metric} degraded: {event.value_ms:.0f} ms")
+
+    # ====================================================================== operator
+
+    def _on_force_resync(self, event: ev.OperatorForceResync, now: int):
+        if event.replace_session:
+            self._log("warn", "operator: replace session")
+            return self._replace_session(now, "operator: new epoch", immediate=True)
+        targets = [self.symbols[event.symbol]] if event.symbol in self.symbols else list(self.symbols.values())
+        if event.symbol is not None and event.symbol not in self.symbols:
+            self._log("error", "operator resync: unknown symbol", symbol=event.symbol)
+            return _NO_COMMANDS
+        commands: list[ev.Command] = []
+        for state in targets:
+            self._log("warn", "operator: book resync", symbol=state.book.symbol)
+            if state.book.state is not BookState.EMPTY:
+                state.book.invalidate("operator resync")
+            self._start_book_resync(state, "operator", now)
+            commands.extend(self._request_snapshot(state, now, "operator"))
+        return commands
+
+    def _on_set_mode(self, event: ev.OperatorSetMode, now: int):
+        mode = Mode(event.mode)
+        change = self.modes.set_operator(mode, now, event.source)
+        self._log("warn", "operator set mode", mode=mode.value, source=event.source)
+        if change:
+            self._log_mode(change)
+        return _NO_COMMANDS
+
+    def _on_pause(self, event: ev.OperatorPause, now: int):
+        self.paused = event.paused
+        self._log("warn", "strategy paused" if event.paused else "strategy resumed")
+        return _NO_COMMANDS
+
+    def _on_shutdown(self, event: ev.ShutdownRequested, now: int):
+        self._log("info", "shutdown requested", reason=event.reason)
+        self.stopped = True
+        record = self._current_epoch_record()
+        if record is not None and not record.closed_ns:
+            record.closed_ns = now
+            record.close_cause = f"shutdown: {event.reason}"
+        return (ev.CloseConnection(epoch=self.epoch, reason="shutdown"), ev.Stop(reason=event.reason, exit_code=0))
+
+    # ====================================================================== timers / confidence
+
+    def _on_tick(self, event: ev.TimerTick, now: int):
+        self._evaluate(now)
+        cfg = self.config
+        if self.epoch == 0 or self.stopped:
+            return _NO_COMMANDS
+        record = self._current_epoch_record()
+        if self.session_open and self.subscribed:
+            silence_ms = self.telemetry.silence_ns(now) / _MS
+            if silence_ms >= cfg.silence_replace_ms:
+                detected = now - int((silence_ms - cfg.confidence.factors["market_silence_ms"].warn) * _MS)
+                return self._replace_session(now, f"market silence {silence_ms:.0f} ms", detected_ns=max(detected, self.telemetry.last_market_recv), immediate=True)
+            now_s = now // 1_000_000_000
+            queue = self.telemetry.queue.stats(now_s)
+            if queue.count >= 20 and queue.p50 >= cfg.queue_delay_replace_ms:
+                return self._replace_session(now, f"queue delay p50 {queue.p50:.0f} ms")
+            transport = self.telemetry.transport.stats(now_s)
+            if transport.count >= 20 and transport.p50 >= cfg.transport_latency_replace_ms:
+                return self._replace_session(now, f"transport latency p50 {transport.p50:.0f} ms")
+        elif self.session_open and record is not None and record.opened_ns:
+            if (now - record.opened_ns) / _MS >= cfg.subscribe_timeout_ms:
+                return self._replace_session(now, "subscription not confirmed in time")
+        return _NO_COMMANDS
+
+    def _confidence_inputs(self, now: int) -> ConfidenceInputs:
+        tel = self.telemetry
+        now_s = now // 1_000_000_000
+        n = len(self.symbols)
+        invalid = sum(1 for s in self.symbols.values() if not s.book.synced) / n if n else 0.0
+        waits = [now - s.snapshot_requested_ns for s in self.symbols.values() if s.snapshot_request]
+        record = self._current_epoch_record()
+        pending = 0.0
+        if self.session_open and not self.subscribed and record is not None and record.opened_ns:
+            pending = (now - record.opened_ns) / _MS
+        queue = tel.queue.stats(now_s)
+        transport = tel.transport.stats(now_s)
+        return ConfidenceInputs(
+            market_silence_ms=tel.silence_ns(now) / _MS if self.subscribed else 0.0,
+            transport_latency_ms=transport.p50 if transport.count else 0.0,
+            queue_delay_ms=queue.p99 if queue.count else 0.0,
+            invalid_books=invalid,
+            subscription_pending_ms=pending,
+            write_failures=float(self.write_failures),
+            snapshot_wait_ms=max(waits) / _MS if waits else 0.0,
+            session_down=0.0 if self.session_open else 1.0,
+        )
+
+    def _evaluate(self, now: int) -> None:
+        inputs = self._confidence_inputs(now)
+        conf = evaluate(inputs, self.config.confidence)
+        if conf.score < 1.0 and self._incident_start is None and conf.score < self.config.modes.normal_at:
+            self._incident_start = now
+        self.confidence = conf
+        self.confidence_history.append((now, conf.score))
+        change = self.modes.on_confidence(conf.score, ", ".join(r.describe() for r in conf.reasons[:3]), now)
+        if change:
+            self._log_mode(change)
+
+    def _log_mode(self, change: ModeChange) -> None:
+        level = "info" if change.mode is Mode.NORMAL else "warn"
+        self._log(level, "mode changed", mode=change.mode.value, previous=change.previous.value, cause=change.cause, source=change.source)
+
+    # ====================================================================== failure
+
+    def _go_fatal(self, now: int, why: str):
+        self.fatal = why
+        change = self.modes.latch_fatal(now, why)
+        if change:
+            self._log_mode(change)
+        self._log("critical", "fatal state corruption: trading stopped", reason=why)
+        self.stopped = True
+        return (ev.CloseConnection(epoch=self.epoch, reason="fatal"), ev.Stop(reason=why, exit_code=FATAL_EXIT_CODE))
+
+    # ====================================================================== helpers
+
+    def _add_symbol(self, symbol: str) -> _SymbolState:
+        state = _SymbolState(OrderBook(symbol, self.config.venue))
+        self.symbols[symbol] = state
+        return state
+
+    def _start_book_resync(self, state: _SymbolState, cause: str, now: int) -> None:
+        if state.resync is None:
+            state.resync = BookResync(state.book.symbol, cause, self.epoch, now)
+            self.book_resyncs.append(state.resync)
+        if self._incident_start is None:
+            self._incident_start = now
+
+    def _current_epoch_record(self) -> EpochRecord | None:
+        if self.epochs and self.epochs[-1].epoch == self.epoch:
+            return self.epochs[-1]
+        return None
+
+    def _log(self, level: str, msg: str, **fields) -> None:
+        record = LogRecord(self.clock(), level, msg, self.epoch, fields)
+        self.log.append(record)
+        self.pending_log.append(record)
+        if len(self.pending_log) > 10_000:
+            del self.pending_log[:5_000]
+
+    def drain_log(self) -> list[LogRecord]:
+        out, self.pending_log = self.pending_log, []
+        return out
+
+    def book(self, symbol: str) -> OrderBook:
+        return self.symbols[symbol].book
+
+    @property
+    def mode(self) -> Mode:
+        return self.modes.effective
+
+    def state_hash(self) -> str:
+        import hashlib
+
+        h = hashlib.sha256()
+        h.update(f"epoch={self.epoch}|".encode())
+        for symbol in sorted(self.symbols):
+            self.symbols[symbol].book.feed_hash(h)
+        return h.hexdigest()
+
+
+_CONTROL_HANDLERS: dict[type, Callable] = {
+    ev.SessionOpened: Engine._on_session_opened,
+    ev.SubscriptionConfirmed: Engine._on_subscription_confirmed,
+    ev.SubscriptionFailed: Engine._on_subscription_failed,
+    ev.Disconnected: Engine._on_disconnected,
+    ev.WriteFailed: Engine._on_write_failed,
+    ev.ServerShutdownNotice: Engine._on_server_shutdown,
+    ev.MalformedFrame: Engine._on_malformed,
+    ev.GapDetected: Engine._on_gap_detected,
+    ev.SnapshotReady: Engine._on_snapshot_ready,
+    ev.SnapshotFailed: Engine._on_snapshot_failed,
+    ev.SymbolSpec: Engine._on_symbol_spec,
+    ev.ClockOffsetMeasured: Engine._on_clock_offset,
+    ev.LatencyDegraded: Engine._on_latency_degraded,
+    ev.MarketQueueOverflow: Engine._on_overflow,
+    ev.OperatorForceResync: Engine._on_force_resync,
+    ev.OperatorSetMode: Engine._on_set_mode,
+    ev.OperatorPause: Engine._on_pause,
+    ev.ShutdownRequested: Engine._on_shutdown,
+    ev.TimerTick: Engine._on_tick,
+    ev.Resynchronized: lambda self, event, now: _NO_COMMANDS,
+}
+
+# Control events produced by a transport session: a stale epoch's are void like its market data.
+_EPOCH_BOUND = frozenset(
+    {
+        ev.SubscriptionConfirmed,
+        ev.SubscriptionFailed,
+        ev.Disconnected,
+        ev.WriteFailed,
+        ev.ServerShutdownNotice,
+        ev.GapDetected,
+        ev.SnapshotReady,
+        ev.SnapshotFailed,
+        ev.MalformedFrame,
+        ev.LatencyDegraded,
+    }
+)

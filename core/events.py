@@ -1,0 +1,393 @@
+"""Typed events in, typed commands out.
+
+Every *inbound* event carries the epoch of the transport session that produced it (0 for events
+that belong to no session: timers, operator actions), a local receive timestamp ``recv_ts``
+(wall clock, integer nanoseconds, taken right after the frame was decoded) and gets its
+``process_ts`` (same clock) when the strategy loop takes it. Market events also carry the venue's
+``exchange_ts`` (integer milliseconds, from the payload).
+
+Market events are classes with ``__slots__`` and positional construction because the engine
+creates one per websocket frame; control events and commands are frozen-ish dataclasses because
+they are rare and readability wins.
+
+Depth levels stay as the venue's decimal strings until the book applies them: parsing into
+integer ticks/lots needs the symbol's scale, which may only be known once a snapshot arrives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Levels = list  # list[list[str]] as sent by Binance: [["price", "qty"], ...]
+
+# --------------------------------------------------------------------------------------------
+# Market events (hot path)
+# --------------------------------------------------------------------------------------------
+
+
+class MarketEvent:
+    __slots__ = ("epoch", "symbol", "exchange_ts", "recv_ts", "process_ts")
+    kind = "market"
+
+    epoch: int
+    symbol: str
+    exchange_ts: int
+    recv_ts: int
+    process_ts: int
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _all_slots(type(self)))
+        return f"{type(self).__name__}({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and all(
+            getattr(self, name) == getattr(other, name) for name in _all_slots(type(self))
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _all_slots(cls: type) -> list[str]:
+    names: list[str] = []
+    for klass in reversed(cls.__mro__):
+        names.extend(getattr(klass, "__slots__", ()))
+    return names
+
+
+class DepthDiff(MarketEvent):
+    """A diff-depth event (`<sym>@depth@100ms`): update ids ``first_id``..``final_id``.
+
+    ``prev_final_id`` is USD-M's ``pu`` (None on spot).
+    """
+
+    __slots__ = ("first_id", "final_id", "prev_final_id", "bids", "asks")
+
+    def __init__(
+        self,
+        epoch: int,
+        symbol: str,
+        first_id: int,
+        final_id: int,
+        prev_final_id: int | None,
+        bids: Levels,
+        asks: Levels,
+        exchange_ts: int,
+        recv_ts: int,
+    ) -> None:
+        self.epoch = epoch
+        self.symbol = symbol
+        self.first_id = first_id
+        self.final_id = final_id
+        self.prev_final_id = prev_final_id
+        self.bids = bids
+        self.asks = asks
+        self.exchange_ts = exchange_ts
+        self.recv_ts = recv_ts
+        self.process_ts = 0
+
+
+class AggTrade(MarketEvent):
+    __slots__ = ("trade_id", "price", "qty", "buyer_is_maker", "trade_ts")
+
+    def __init__(self, epoch, symbol, trade_id, price, qty, buyer_is_maker, trade_ts, exchange_ts, recv_ts):
+        self.epoch = epoch
+        self.symbol = symbol
+        self.trade_id = trade_id
+        self.price = price  # decimal string
+        self.qty = qty  # decimal string
+        self.buyer_is_maker = buyer_is_maker
+        self.trade_ts = trade_ts
+        self.exchange_ts = exchange_ts
+        self.recv_ts = recv_ts
+        self.process_ts = 0
+
+
+class BookTicker(MarketEvent):
+    __slots__ = ("update_id", "bid_price", "bid_qty", "ask_price", "ask_qty")
+
+    def __init__(self, epoch, symbol, update_id, bid_price, bid_qty, ask_price, ask_qty, exchange_ts, recv_ts):
+        self.epoch = epoch
+        self.symbol = symbol
+        self.update_id = update_id
+        self.bid_price = bid_price
+        self.bid_qty = bid_qty
+        self.ask_price = ask_price
+        self.ask_qty = ask_qty
+        self.exchange_ts = exchange_ts  # spot bookTicker has no E; the reader passes 0
+        self.recv_ts = recv_ts
+        self.process_ts = 0
+
+
+class MarkPrice(MarketEvent):
+    __slots__ = ("mark_price", "index_price", "funding_rate", "next_funding_ts")
+
+    def __init__(self, epoch, symbol, mark_price, index_price, funding_rate, next_funding_ts, exchange_ts, recv_ts):
+        self.epoch = epoch
+        self.symbol = symbol
+        self.mark_price = mark_price
+        self.index_price = index_price
+        self.funding_rate = funding_rate
+        self.next_funding_ts = next_funding_ts
+        self.exchange_ts = exchange_ts
+        self.recv_ts = recv_ts
+        self.process_ts = 0
+
+
+class ForceOrder(MarketEvent):
+    __slots__ = ("side", "price", "qty", "status")
+
+    def __init__(self, epoch, symbol, side, price, qty, status, exchange_ts, recv_ts):
+        self.epoch = epoch
+        self.symbol = symbol
+        self.side = side
+        self.price = price
+        self.qty = qty
+        self.status = status
+        self.exchange_ts = exchange_ts
+        self.recv_ts = recv_ts
+        self.process_ts = 0
+
+
+class Kline(MarketEvent):
+    __slots__ = ("interval", "open_ts", "close_ts", "open", "high", "low", "close", "volume", "closed")
+
+    def __init__(self, epoch, symbol, interval, open_ts, close_ts, open, high, low, close, volume, closed, exchange_ts, recv_ts):
+        self.epoch = epoch
+        self.symbol = symbol
+        self.interval = interval
+        self.open_ts = open_ts
+        self.close_ts = close_ts
+        self.open = open
+        self.high = high
+        self.low = low
+        self.close = close
+        self.volume = volume
+        self.closed = closed
+        self.exchange_ts = exchange_ts
+        self.recv_ts = recv_ts
+        self.process_ts = 0
+
+
+MARKET_EVENTS = (DepthDiff, AggTrade, BookTicker, MarkPrice, ForceOrder, Kline)
+
+# --------------------------------------------------------------------------------------------
+# Control events: connection lifecycle, snapshots, timers, operator
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True, kw_only=True)
+class ControlEvent:
+    epoch: int = 0
+    recv_ts: int = 0
+    process_ts: int = 0
+    kind = "control"
+
+
+@dataclass(slots=True, kw_only=True)
+class SessionOpened(ControlEvent):
+    """The transport for ``epoch`` is connected (dial finished); timings measured by the runtime."""
+
+    url: str = ""
+    close_ms: float = 0.0
+    dial_ms: float = 0.0
+
+
+@dataclass(slots=True, kw_only=True)
+class SubscriptionConfirmed(ControlEvent):
+    request_id: int = 0
+    streams: tuple[str, ...] = ()
+
+
+@dataclass(slots=True, kw_only=True)
+class SubscriptionFailed(ControlEvent):
+    request_id: int = 0
+    reason: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class Disconnected(ControlEvent):
+    reason: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class WriteFailed(ControlEvent):
+    reason: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class GapDetected(ControlEvent):
+    """A reader saw a sequence break before the engine did (e.g. a stream-level check)."""
+
+    symbol: str = ""
+    expected: int = 0
+    got: int = 0
+
+
+@dataclass(slots=True, kw_only=True)
+class ServerShutdownNotice(ControlEvent):
+    """The venue announced it will close the connection (serverShutdown, 24 h limit)."""
+
+    reason: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class MalformedFrame(ControlEvent):
+    reason: str = ""
+    sample: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class SnapshotReady(ControlEvent):
+    """A REST depth snapshot arrived for the request ``request_id`` (raw strings)."""
+
+    symbol: str = ""
+    request_id: int = 0
+    last_update_id: int = 0
+    bids: Levels = field(default_factory=list)
+    asks: Levels = field(default_factory=list)
+    exchange_ts: int = 0
+    fetch_ms: float = 0.0
+
+
+@dataclass(slots=True, kw_only=True)
+class SnapshotFailed(ControlEvent):
+    symbol: str = ""
+    request_id: int = 0
+    reason: str = ""
+    retry_after_ms: int = 0
+
+
+@dataclass(slots=True, kw_only=True)
+class SymbolSpec(ControlEvent):
+    """Filters from exchangeInfo: fixes the symbol's tick and lot scale."""
+
+    symbol: str = ""
+    tick_size: str = ""
+    step_size: str = ""
+    min_notional: str = "0"
+
+
+@dataclass(slots=True, kw_only=True)
+class ClockOffsetMeasured(ControlEvent):
+    """venue_time - local_time in ms, from a REST /time round trip (midpoint method)."""
+
+    offset_ms: float = 0.0
+    rtt_ms: float = 0.0
+
+
+@dataclass(slots=True, kw_only=True)
+class Resynchronized(ControlEvent):
+    """Published by the engine itself into its history; also accepted as input for replay."""
+
+    symbol: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class LatencyDegraded(ControlEvent):
+    metric: str = ""
+    value_ms: float = 0.0
+
+
+@dataclass(slots=True, kw_only=True)
+class MarketQueueOverflow(ControlEvent):
+    """The runtime could not enqueue market events: each symbol listed lost at least one."""
+
+    symbols: tuple[str, ...] = ()
+    dropped: int = 0
+
+
+@dataclass(slots=True, kw_only=True)
+class OperatorForceResync(ControlEvent):
+    """Resync one symbol's book, all books (symbol None), or replace the session."""
+
+    symbol: str | None = None
+    replace_session: bool = False
+
+
+@dataclass(slots=True, kw_only=True)
+class OperatorSetMode(ControlEvent):
+    mode: str = "halted"
+    source: str = "operator"
+
+
+@dataclass(slots=True, kw_only=True)
+class OperatorPause(ControlEvent):
+    paused: bool = True
+
+
+@dataclass(slots=True, kw_only=True)
+class ShutdownRequested(ControlEvent):
+    reason: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class TimerTick(ControlEvent):
+    pass
+
+
+# --------------------------------------------------------------------------------------------
+# Outbound commands: what the engine asks the runtime to do
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True, frozen=True, kw_only=True)
+class Command:
+    epoch: int = 0
+
+
+@dataclass(slots=True, frozen=True, kw_only=True)
+class ReplaceSession(Command):
+    """Close the current transport (if any) and open a new one for ``epoch``."""
+
+    cause: str = ""
+    delay_ms: float = 0.0
+
+
+@dataclass(slots=True, frozen=True, kw_only=True)
+class CloseConnection(Command):
+    reason: str = ""
+
+
+@dataclass(slots=True, frozen=True, kw_only=True)
+class Subscribe(Command):
+    streams: tuple[str, ...] = ()
+
+
+@dataclass(slots=True, frozen=True, kw_only=True)
+class Unsubscribe(Command):
+    streams: tuple[str, ...] = ()
+
+
+@dataclass(slots=True, frozen=True, kw_only=True)
+class FetchSnapshot(Command):
+    symbol: str = ""
+    request_id: int = 0
+    limit: int = 1000
+    delay_ms: float = 0.0
+
+
+@dataclass(slots=True, frozen=True, kw_only=True)
+class PlaceOrder(Command):
+    symbol: str = ""
+    side: Literal["BUY", "SELL"] = "BUY"
+    order_type: str = "LIMIT"
+    qty: str = "0"
+    price: str | None = None
+    time_in_force: str | None = "GTC"
+    reduce_only: bool = False
+    client_order_id: str = ""
+
+
+@dataclass(slots=True, frozen=True, kw_only=True)
+class CancelOrder(Command):
+    symbol: str = ""
+    client_order_id: str = ""
+
+
+@dataclass(slots=True, frozen=True, kw_only=True)
+class Stop(Command):
+    """The engine is done (shutdown or fatal); ``exit_code`` is what the process should return."""
+
+    reason: str = ""
+    exit_code: int = 0
