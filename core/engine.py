@@ -175,6 +175,7 @@ class Engine:
         self.modes = ModeController(config.modes, now)
         self.confidence = Confidence(0.0, ())
         self.confidence_history: deque[tuple[int, float]] = deque(maxlen=600)
+        self.confidence_min = 1.0  # lowest score since the first resynchronisation
         self.epochs: list[EpochRecord] = []
         self.book_resyncs: deque[BookResync] = deque(maxlen=1000)
         self.ttcr_ms: deque[float] = deque(maxlen=10_000)
@@ -199,7 +200,7 @@ class Engine:
             "snapshots_refetched": 0,
             "unsolicited_snapshots": 0,
         }
-        self._incident_start: int | None = now  # startup is the first incident
+        self._incident_start: int | None = None  # set when epoch 1 is requested (startup incident)
 
     # ====================================================================== entry point
 
@@ -415,13 +416,16 @@ class Engine:
         return round(base * jitter, 3)
 
     def start(self) -> list[ev.Command]:
-        """First commands of a live engine: open epoch 1."""
-        return list(self._replace_session(self.clock(), "startup", detected_ns=self.started_ns))
+        """First commands of a live engine: open epoch 1 (startup counts as the first incident)."""
+        return self.begin_session("startup")
 
     def begin_session(self, cause: str) -> list[ev.Command]:
-        """Open a new epoch on the driver's initiative (replay: a recorded connection opened)."""
+        """Open a new epoch on the driver's initiative (startup; replay: a recorded connection)."""
         now = self.clock()
-        return list(self._replace_session(now, cause, detected_ns=self.started_ns if self.epoch == 0 else now, immediate=True))
+        if self.epoch == 0:
+            self.started_ns = self.started_ns or now
+            return list(self._replace_session(now, cause, detected_ns=self.started_ns))
+        return list(self._replace_session(now, cause, immediate=True))
 
     def _on_session_opened(self, event: ev.SessionOpened, now: int):
         if event.epoch != self.epoch:
@@ -610,6 +614,8 @@ class Engine:
             self._incident_start = now
         self.confidence = conf
         self.confidence_history.append((now, conf.score))
+        if self.ttcr_ms and conf.score < self.confidence_min:
+            self.confidence_min = conf.score
         change = self.modes.on_confidence(conf.score, ", ".join(r.describe() for r in conf.reasons[:3]), now)
         if change:
             self._log_mode(change)

@@ -3,8 +3,9 @@
 From most to least permissive: ``normal`` > ``reduce-only`` > ``cancel-makers`` > ``halted``.
 
 The *automatic* mode follows confidence: it degrades at once when confidence falls below a
-mode's floor, and relaxes one step only after confidence has held above the floor of the more
-permissive mode for ``recovery_hold_ms`` (so a flapping feed cannot flap the mode). The
+mode's floor, and relaxes only after confidence has held above a more permissive floor for
+``recovery_hold_ms``, and then only as far as the lowest confidence seen during that hold
+allows (so a flapping feed cannot flap the mode). The
 *operator* mode is a floor that the automatic mode can make stricter but never looser; setting
 the operator mode to ``normal`` removes the floor. The effective mode is the stricter of the two.
 
@@ -86,6 +87,7 @@ class ModeController:
         self.operator: Mode = Mode.NORMAL
         self.effective = initial
         self._better_since: int | None = None
+        self._hold_target = initial
         self._latched_fatal = False
         self.history: list[ModeChange] = [ModeChange(initial, initial, now_ns, "startup", "confidence")]
 
@@ -96,13 +98,17 @@ class ModeController:
             self._better_since = None
             return self._recompute(now_ns, f"confidence {confidence:.2f}: {reasons}" if reasons else f"confidence {confidence:.2f}", "confidence")
         if target.strictness < self.auto.strictness:
+            # Relax only to the strictest mode that confidence supported during the whole hold.
             if self._better_since is None:
                 self._better_since = now_ns
-            elif now_ns - self._better_since >= self.config.recovery_hold_ms * 1_000_000:
-                self.auto = _BY_STRICTNESS[self.auto.strictness - 1]
-                self._better_since = now_ns if self.auto.strictness > target.strictness else None
-                held = self.config.recovery_hold_ms / 1000
-                return self._recompute(now_ns, f"confidence {confidence:.2f} held {held:g}s", "confidence")
+                self._hold_target = target
+            else:
+                self._hold_target = self._hold_target.stricter(target)
+                if now_ns - self._better_since >= self.config.recovery_hold_ms * 1_000_000:
+                    self.auto = self._hold_target
+                    self._better_since = None
+                    held = self.config.recovery_hold_ms / 1000
+                    return self._recompute(now_ns, f"confidence {confidence:.2f} held {held:g}s", "confidence")
         else:
             self._better_since = None
         return None

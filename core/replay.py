@@ -127,6 +127,8 @@ def replay_stream(stream: IO[bytes], *, on_malformed=None) -> ReplayResult:
             if engine.epoch == 0 or engine.session_open:
                 run(engine.begin_session("startup" if engine.epoch == 0 else "capture: connection opened"))
             run(handle(ev.SessionOpened(epoch=engine.epoch, recv_ts=now, url=row.url)))
+            # A combined-stream URL subscribes on connect: the open row is the subscription.
+            run(handle(ev.SubscriptionConfirmed(epoch=engine.epoch, recv_ts=now)))
         elif kind == "close":
             run(handle(ev.Disconnected(epoch=engine.epoch, recv_ts=now, reason=row.data or "closed")))
     return result

@@ -32,3 +32,49 @@ def symbols_report(engine: Engine, depth: int = 20) -> dict:
             "asks": asks,
         }
     return out
+
+
+def build_report(snapshot) -> dict:
+    """The headless report and ``GET /status``: one JSON object from a WorldSnapshot."""
+    return {
+        "venue": snapshot.venue,
+        "epoch": snapshot.epoch,
+        "confidence": snapshot.confidence,
+        "mode": snapshot.mode.mode,
+        "epochs": [
+            {
+                "epoch": e.epoch,
+                "cause": e.cause,
+                "opened_at": iso(e.opened_at_ns),
+                "closed_at": iso(e.closed_at_ns),
+                "close_cause": e.close_cause or None,
+                "resync_ms": e.resync_ms,
+                "phases_ms": dict(e.phases_ms),
+            }
+            for e in (snapshot.all_epochs or snapshot.epochs)
+        ],
+        "book_resyncs": [
+            {"symbol": r.symbol, "cause": r.cause, "epoch": r.epoch, "at": iso(r.at_ns), "resync_ms": r.resync_ms}
+            for r in snapshot.book_resyncs
+        ],
+        "time_to_correct_resync_ms": dict(snapshot.ttcr_ms),
+        "queue_delay_ms": dict(snapshot.queue_delay_run),
+        "transport_latency_ms": dict(snapshot.transport_latency_run),
+        "confidence_min": snapshot.confidence_min,
+        "reasons": [r.describe() for r in snapshot.reasons],
+        "modes": [{"mode": m, "at": iso(at), "cause": cause, "source": source} for m, at, cause, source in snapshot.mode.history],
+        "symbols": {
+            b.symbol: {
+                "synced": b.state == "synced",
+                "state": b.state,
+                "last_update_id": b.last_update_id,
+                "gaps": b.gaps,
+                "book_resyncs": b.resyncs,
+                "bids": [[lv.price, lv.qty] for lv in b.bids] if b.state == "synced" else [],
+                "asks": [[lv.price, lv.qty] for lv in b.asks] if b.state == "synced" else [],
+            }
+            for b in snapshot.books
+        },
+        "counters": dict(snapshot.counters),
+        "fatal": snapshot.fatal,
+    }

@@ -61,10 +61,11 @@ EMPTY_STATS = LatencyStats(0.0, 0.0, 0.0, 0.0, 0)
 class RollingHistogram:
     """Samples (integer microseconds) over the last ``window_s`` seconds of the given clock."""
 
-    __slots__ = ("window_s", "_counts", "_maxes", "_slot_sec", "_cur", "_cur_sec", "last", "total")
+    __slots__ = ("window_s", "whole_run", "_counts", "_maxes", "_slot_sec", "_cur", "_cur_sec", "last", "total")
 
-    def __init__(self, window_s: int = 10) -> None:
+    def __init__(self, window_s: int = 10, whole_run: bool = False) -> None:
         self.window_s = window_s
+        self.whole_run = whole_run  # record/query with now_s=0: one slot that never expires
         self._counts = [[0] * _NBUCKETS for _ in range(window_s)]
         self._maxes = [0] * window_s
         self._slot_sec = [-1] * window_s
@@ -100,6 +101,8 @@ class RollingHistogram:
         self._cur_sec = now_s
 
     def stats(self, now_s: int) -> LatencyStats:
+        if self.whole_run:
+            now_s = 0
         oldest = now_s - self.window_s + 1
         merged = [0] * _NBUCKETS
         n = 0
@@ -145,6 +148,8 @@ class Telemetry:
     __slots__ = (
         "transport",
         "queue",
+        "transport_run",
+        "queue_run",
         "silence_samples",
         "clock_offset_ns",
         "last_market_recv",
@@ -155,6 +160,9 @@ class Telemetry:
     def __init__(self, window_s: int = 10) -> None:
         self.transport = RollingHistogram(window_s)
         self.queue = RollingHistogram(window_s)
+        # Whole-run distributions: one slot that never rotates out.
+        self.transport_run = RollingHistogram(1, whole_run=True)
+        self.queue_run = RollingHistogram(1, whole_run=True)
         self.silence_samples = RollingHistogram(window_s)
         self.clock_offset_ns = 0
         self.last_market_recv = 0  # ns, whole connection
@@ -163,9 +171,13 @@ class Telemetry:
 
     def on_market(self, symbol: str, exchange_ts_ms: int, recv_ts: int, process_ts: int) -> None:
         now_s = process_ts // 1_000_000_000
-        self.queue.record((process_ts - recv_ts) // 1000, now_s)
+        queue_us = (process_ts - recv_ts) // 1000
+        self.queue.record(queue_us, now_s)
+        self.queue_run.record(queue_us, 0)
         if exchange_ts_ms:
-            self.transport.record((recv_ts - exchange_ts_ms * 1_000_000 + self.clock_offset_ns) // 1000, now_s)
+            transport_us = (recv_ts - exchange_ts_ms * 1_000_000 + self.clock_offset_ns) // 1000
+            self.transport.record(transport_us, now_s)
+            self.transport_run.record(transport_us, 0)
         self.last_market_recv = recv_ts
         self.last_recv_by_symbol[symbol] = recv_ts
         self.events += 1

@@ -1,0 +1,75 @@
+"""`epochbot sim`: run the embedded Binance-compatible exchange simulator in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+__all__ = ["add_parser", "run", "main"]
+
+
+def add_parser(subparsers) -> None:
+    """Register the ``sim`` subcommand on an argparse subparsers object."""
+    p = subparsers.add_parser("sim", help="run the embedded Binance-compatible exchange simulator")
+    _add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0 = ephemeral)")
+    p.add_argument("--market", choices=("usdm", "spot"), default="usdm")
+    p.add_argument("--symbols", default="BTCUSDT,ETHUSDT", help="comma-separated symbols")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--rate", type=float, default=10.0,
+                   help="diff-depth messages per second per symbol (10 = realistic @100ms stream)")
+    p.add_argument("--accounts", default=None, help="KEY:SECRET[,KEY2:SECRET2] (or EPOCHBOT_SIM_ACCOUNTS)")
+    p.add_argument("--fault", action="append", default=[], metavar="KIND[:json]", help="arm a fault at start")
+    p.add_argument("--ping-interval", type=float, default=None, help="seconds between server pings")
+    p.add_argument("--pong-timeout", type=float, default=None, help="seconds to wait for a pong")
+    p.add_argument("--max-lifetime", type=float, default=24 * 3600.0, help="connection lifetime in seconds")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM/SIGINT; prints one ready line. Returns the exit code."""
+    from core.sim.faults import FaultError, parse_fault_flag
+    from core.sim.server import SimConfig, SimExchange
+
+    try:
+        faults = [parse_fault_flag(f) for f in args.fault]
+        config = SimConfig(market=args.market, symbols=args.symbols.split(","), seed=args.seed, port=args.port,
+                           rate=args.rate, accounts=args.accounts, faults=faults,
+                           ping_interval_s=args.ping_interval, pong_timeout_s=args.pong_timeout,
+                           max_lifetime_s=args.max_lifetime)
+        sim = SimExchange(config)
+    except (ValueError, FaultError) as e:
+        print(f"epochbot sim: {e}", file=sys.stderr)
+        return 2
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        async with sim:
+            print(f"epochbot-sim ready market={config.market} rest={sim.rest_url} ws={sim.ws_url} "
+                  f"symbols={','.join(config.symbols)} seed={config.seed}", flush=True)
+            await stop.wait()
+
+    try:
+        asyncio.run(serve())
+    except OSError as e:
+        print(f"epochbot sim: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="epochbot sim")
+    _add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

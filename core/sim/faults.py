@@ -1,0 +1,198 @@
+"""The fault board: which faults are armed, how often and how long they fire, and a timed log.
+
+A `Fault` is armed by the control API (``POST /_sim/fault``), by ``--fault KIND[:json]`` at start,
+or by ``SimExchange.inject``. It has an optional ``symbol`` (None = every symbol), ``count`` (how
+many times it may fire; None = unlimited while active) and ``duration_s`` (None = until spent or
+cleared). The server asks the board ``take(kind, symbol, now)`` at the point where a fault could
+apply; a hit decrements the count and is logged with its time. Instant kinds (drop, shutdown,
+expire) are executed by the server right when they are armed and logged then.
+
+Kinds and their parameters:
+  drop              close every websocket abruptly (no close frame)
+  expire            close every websocket like the 24-hour limit (close frame 1000)
+  server_shutdown   USD-M: send {"e":"serverShutdown","E":ms} then close; spot: close code 1001
+  stall             send nothing on websockets (frames are dropped) for duration_s (default 5)
+  gap               skip ``skip`` update ids (default 1) on a symbol's diff stream (count default 1)
+  stale             E/T on market events lag by ``lag_ms`` (default 5000)
+  latency           delay websocket delivery by ``ms`` (default 200)
+  snapshot_slow     delay REST depth by ``ms`` (default 2000)
+  snapshot_fail     REST depth answers ``status`` (default 503)
+  snapshot_ratelimit REST depth answers ``status`` 429 (default) or 418 with Retry-After ``retry_after``
+  reject_subscribe  SUBSCRIBE (and stream URLs) are refused
+  malformed         the next market frames are replaced by invalid JSON
+  truncated         the next market frames are cut in half
+  duplicate         the next diff events are sent twice
+  out_of_order      the next diff events are swapped with their successor
+  crossed_snapshot  REST depth returns a crossed book (best bid >= best ask)
+  unknown_execution POST order returns 503 -1000; the order is placed or not by a seeded coin flip
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["FAULT_KINDS", "INSTANT_KINDS", "Fault", "FaultBoard", "FaultError"]
+
+FAULT_KINDS: dict[str, dict[str, Any]] = {
+    "drop": {},
+    "expire": {},
+    "server_shutdown": {},
+    "stall": {"duration_s": 5.0},
+    "gap": {"skip": 1, "count": 1},
+    "stale": {"lag_ms": 5000},
+    "latency": {"ms": 200},
+    "snapshot_slow": {"ms": 2000},
+    "snapshot_fail": {"status": 503},
+    "snapshot_ratelimit": {"status": 429, "retry_after": 10},
+    "reject_subscribe": {},
+    "malformed": {"count": 1},
+    "truncated": {"count": 1},
+    "duplicate": {"count": 1},
+    "out_of_order": {"count": 1},
+    "crossed_snapshot": {"count": 1},
+    "unknown_execution": {"count": 1},
+}
+INSTANT_KINDS = frozenset({"drop", "expire", "server_shutdown"})
+_ALIASES = {"serverShutdown": "server_shutdown", "unknownExecution": "unknown_execution"}
+
+
+class FaultError(ValueError):
+    """A fault request was invalid (unknown kind, bad parameter)."""
+
+
+@dataclass
+class Fault:
+    id: int
+    kind: str
+    symbol: str | None
+    count: int | None
+    expires_at: float | None  # monotonic seconds
+    params: dict[str, Any]
+    armed_at_ms: int
+    fired: int = 0
+
+    def to_json(self, now: float) -> dict[str, Any]:
+        return {
+            "id": self.id, "kind": self.kind, "symbol": self.symbol, "count": self.count, "fired": self.fired,
+            "remaining_s": None if self.expires_at is None else max(0.0, round(self.expires_at - now, 3)),
+            "params": self.params, "armed_at": self.armed_at_ms,
+        }
+
+
+@dataclass
+class FaultBoard:
+    """Armed faults and the log of everything that fired."""
+
+    faults: list[Fault] = field(default_factory=list)
+    log: list[dict[str, Any]] = field(default_factory=list)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def arm(self, spec: dict[str, Any], *, now: float | None = None, wall_ms: int | None = None) -> Fault:
+        """Validate and arm a fault from its JSON description."""
+        now = time.monotonic() if now is None else now
+        wall_ms = int(time.time() * 1000) if wall_ms is None else wall_ms
+        if not isinstance(spec, dict):
+            raise FaultError("fault must be a JSON object")
+        spec = dict(spec)
+        kind = _ALIASES.get(str(spec.pop("kind", "")), spec.get("kind")) if "kind" in spec else None
+        kind = _ALIASES.get(kind, kind) if kind else None
+        if kind is None:
+            raise FaultError("missing 'kind'")
+        if kind not in FAULT_KINDS:
+            raise FaultError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}")
+        params = {**FAULT_KINDS[kind], **spec}
+        symbol = params.pop("symbol", None)
+        count = params.pop("count", None)
+        duration = params.pop("duration_s", None)
+        if symbol is not None:
+            symbol = str(symbol).upper()
+        for name, value in (("count", count), ("duration_s", duration)):
+            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
+                raise FaultError(f"{name} must be a non-negative number")
+        for name in ("ms", "lag_ms", "status", "skip", "retry_after"):
+            if name in params and (not isinstance(params[name], (int, float)) or isinstance(params[name], bool)):
+                raise FaultError(f"{name} must be a number")
+        fault = Fault(next(self._ids), kind, symbol, None if count is None else int(count),
+                      None if duration is None else now + float(duration), params, wall_ms)
+        if kind not in INSTANT_KINDS:
+            self.faults.append(fault)
+        self._log("armed", fault, wall_ms)
+        return fault
+
+    def take(self, kind: str, symbol: str | None = None, *, now: float | None = None) -> Fault | None:
+        """The active fault of ``kind`` that applies to ``symbol``, consuming one firing."""
+        if not self.faults:
+            return None
+        now = time.monotonic() if now is None else now
+        for fault in self.faults:
+            if fault.kind != kind or (fault.symbol is not None and symbol is not None and fault.symbol != symbol):
+                continue
+            if fault.expires_at is not None and now >= fault.expires_at:
+                continue
+            fault.fired += 1
+            if fault.count is not None:
+                fault.count -= 1
+            self._log("fired", fault)
+            if fault.count is not None and fault.count <= 0:
+                self.faults.remove(fault)
+            return fault
+        self.expire(now)
+        return None
+
+    def active(self, kind: str, symbol: str | None = None, *, now: float | None = None) -> Fault | None:
+        """Like take() but without consuming (for duration faults checked on every frame)."""
+        if not self.faults:
+            return None
+        now = time.monotonic() if now is None else now
+        for fault in self.faults:
+            if fault.kind == kind and (fault.symbol is None or symbol is None or fault.symbol == symbol):
+                if fault.expires_at is None or now < fault.expires_at:
+                    return fault
+        return None
+
+    def note_instant(self, fault: Fault) -> None:
+        fault.fired += 1
+        self._log("fired", fault)
+
+    def expire(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        keep = [f for f in self.faults if f.expires_at is None or now < f.expires_at]
+        if len(keep) != len(self.faults):
+            for f in self.faults:
+                if f not in keep:
+                    self._log("expired", f)
+            self.faults = keep
+
+    def clear(self) -> int:
+        n = len(self.faults)
+        for f in self.faults:
+            self._log("cleared", f)
+        self.faults = []
+        return n
+
+    def to_json(self) -> dict[str, Any]:
+        now = time.monotonic()
+        self.expire(now)
+        return {"active": [f.to_json(now) for f in self.faults], "log": self.log[-500:]}
+
+    def _log(self, what: str, fault: Fault, wall_ms: int | None = None) -> None:
+        entry = {"time": int(time.time() * 1000) if wall_ms is None else wall_ms, "event": what, "id": fault.id,
+                 "kind": fault.kind, "symbol": fault.symbol}
+        self.log.append(entry)
+        if len(self.log) > 5000:
+            del self.log[:1000]
+
+
+def parse_fault_flag(text: str) -> dict[str, Any]:
+    """``KIND[:json]`` from the command line to a fault spec."""
+    import orjson
+
+    kind, _, rest = text.partition(":")
+    spec: dict[str, Any] = orjson.loads(rest) if rest.strip() else {}
+    if not isinstance(spec, dict):
+        raise FaultError(f"--fault {text!r}: parameters must be a JSON object")
+    spec["kind"] = kind.strip()
+    return spec

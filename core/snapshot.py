@@ -1,0 +1,359 @@
+"""Immutable pictures of the world for readers outside the strategy loop.
+
+The loop builds a `WorldSnapshot` at a fixed rate (10-20 Hz) and publishes it by replacing one
+reference; the dashboard, the headless status line, ``/status`` and ``/metrics`` only ever read
+the latest snapshot. Nothing here refers to a live engine object: every field is a str, a number,
+a tuple or a frozen dataclass, so a reader on another thread can never see a half-updated book.
+
+Prices and sizes are decimal strings for display plus integer units where a widget needs to
+scale something (depth bars); floats appear only in timings and the confidence score.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from core.confidence import Reason
+from core.numeric import format_units
+from core.telemetry import EMPTY_STATS, LatencyStats
+
+__all__ = [
+    "BookResyncView",
+    "BookSnapshot",
+    "EpochView",
+    "LatencyView",
+    "LevelView",
+    "LogView",
+    "ModeView",
+    "OrderView",
+    "PositionView",
+    "RiskView",
+    "SnapshotBuilder",
+    "TradeView",
+    "WorldSnapshot",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class LevelView:
+    price: str
+    qty: str
+    cum: str
+    qty_units: int
+    cum_units: int
+
+
+@dataclass(frozen=True, slots=True)
+class TradeView:
+    ts_ms: int
+    price: str
+    qty: str
+    side: str  # "buy" (taker bought) | "sell"
+
+
+@dataclass(frozen=True, slots=True)
+class BookSnapshot:
+    symbol: str
+    state: str  # empty | buffering | synced | invalid
+    last_update_id: int
+    bids: tuple[LevelView, ...]
+    asks: tuple[LevelView, ...]
+    best_bid: str | None
+    best_ask: str | None
+    spread: str | None
+    mid: str | None
+    gaps: int
+    resyncs: int
+    problem: str
+    silence_ms: float
+    trades: tuple[TradeView, ...] = ()
+    mark_price: str | None = None
+    funding_rate: str | None = None
+
+    @property
+    def trustworthy(self) -> bool:
+        return self.state == "synced"
+
+
+@dataclass(frozen=True, slots=True)
+class EpochView:
+    epoch: int
+    cause: str
+    opened_at_ns: int
+    closed_at_ns: int
+    close_cause: str
+    resync_ms: float | None
+    phases_ms: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class BookResyncView:
+    symbol: str
+    cause: str
+    epoch: int
+    at_ns: int
+    resync_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyView:
+    transport: LatencyStats
+    queue: LatencyStats
+    silence_ms: float
+    silence_by_symbol: Mapping[str, float]
+    # Recent samples (oldest first), one per published snapshot, for sparklines.
+    transport_history: tuple[float, ...] = ()
+    queue_history: tuple[float, ...] = ()
+    silence_history: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ModeView:
+    mode: str
+    source: str
+    cause: str
+    at_ns: int
+    operator_floor: str
+    paused: bool
+    history: tuple[tuple[str, int, str, str], ...] = ()  # (mode, at_ns, cause, source), newest last
+
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    client_order_id: str
+    symbol: str
+    side: str
+    order_type: str
+    price: str
+    qty: str
+    filled: str
+    status: str
+    updated_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class PositionView:
+    symbol: str
+    qty: str
+    entry_price: str
+    unrealized_pnl: str
+    realized_pnl: str
+
+
+@dataclass(frozen=True, slots=True)
+class RiskView:
+    session_pnl: str = "0"
+    daily_pnl: str = "0"
+    breakers: Mapping[str, str] = field(default_factory=dict)  # symbol -> "ok" | "tripped until ..."
+    limits: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LogView:
+    ts_ns: int
+    level: str
+    epoch: int
+    msg: str
+    fields: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorldSnapshot:
+    seq: int
+    at_ns: int
+    venue: str
+    epoch: int
+    session_open: bool
+    confidence: float
+    reasons: tuple[Reason, ...]
+    confidence_history: tuple[float, ...]
+    mode: ModeView
+    books: tuple[BookSnapshot, ...]
+    epochs: tuple[EpochView, ...]
+    book_resyncs: tuple[BookResyncView, ...]
+    latency: LatencyView
+    ttcr_ms: Mapping[str, float]
+    counters: Mapping[str, int]
+    orders: tuple[OrderView, ...] = ()
+    positions: tuple[PositionView, ...] = ()
+    risk: RiskView = field(default_factory=RiskView)
+    log: tuple[LogView, ...] = ()
+    fatal: str | None = None
+    # Whole-run aggregates (the headless report): {"p50", "p99", "max"} in ms, and the lowest
+    # confidence seen since the first resynchronisation.
+    queue_delay_run: Mapping[str, float] = field(default_factory=dict)
+    transport_latency_run: Mapping[str, float] = field(default_factory=dict)
+    confidence_min: float = 1.0
+    all_epochs: tuple[EpochView, ...] = ()
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return tuple(b.symbol for b in self.books)
+
+    def book(self, symbol: str) -> BookSnapshot | None:
+        for b in self.books:
+            if b.symbol == symbol:
+                return b
+        return None
+
+
+def _percentiles(values) -> dict[str, float]:
+    data = sorted(values)
+    if not data:
+        return {"count": 0, "p50": 0.0, "p99": 0.0, "max": 0.0}
+    n = len(data)
+
+    def q(p: float) -> float:
+        return round(data[min(n - 1, max(0, -(-int(p * n * 1000) // 1000) - 1))], 3)
+
+    return {"count": n, "p50": q(0.50), "p99": q(0.99), "max": round(data[-1], 3)}
+
+
+class SnapshotBuilder:
+    """Builds snapshots from an engine; keeps the short histories that feed the sparklines.
+
+    Called only from the strategy loop (it reads engine state).
+    """
+
+    def __init__(self, venue: str, depth: int = 20, history: int = 120, log_lines: int = 200) -> None:
+        self.venue = venue
+        self.depth = depth
+        self.log_lines = log_lines
+        self.seq = 0
+        self._transport = deque(maxlen=history)
+        self._queue = deque(maxlen=history)
+        self._silence = deque(maxlen=history)
+        self._confidence = deque(maxlen=history)
+
+    def build(self, engine, trading=None) -> WorldSnapshot:
+        now = engine.clock()
+        now_s = now // 1_000_000_000
+        tel = engine.telemetry
+        transport = tel.transport.stats(now_s) if tel.transport.total else EMPTY_STATS
+        queue = tel.queue.stats(now_s) if tel.queue.total else EMPTY_STATS
+        silence_ms = round(tel.silence_ns(now) / 1e6, 3) if engine.session_open else 0.0
+        self._transport.append(transport.last)
+        self._queue.append(queue.last)
+        self._silence.append(silence_ms)
+        self._confidence.append(engine.confidence.score)
+        self.seq += 1
+
+        books = []
+        silence_by_symbol = {}
+        for symbol in sorted(engine.symbols):
+            state = engine.symbols[symbol]
+            sil = round(tel.silence_ns(now, symbol) / 1e6, 3)
+            silence_by_symbol[symbol] = sil
+            books.append(_book_snapshot(state, self.depth, sil, engine))
+        modes = engine.modes
+        last_change = modes.history[-1]
+        mode = ModeView(
+            mode=modes.effective.value,
+            source=last_change.source,
+            cause=last_change.cause,
+            at_ns=last_change.at_ns,
+            operator_floor=modes.operator.value,
+            paused=engine.paused,
+            history=tuple((c.mode.value, c.at_ns, c.cause, c.source) for c in list(modes.history)[-50:]),
+        )
+        epochs_all = tuple(
+            EpochView(r.epoch, r.cause, r.opened_ns or r.requested_ns, r.closed_ns, r.close_cause, r.resync_ms, r.phases_ms())
+            for r in engine.epochs[-1000:]
+        )
+        epochs = epochs_all[-50:]
+        resyncs = tuple(
+            BookResyncView(r.symbol, r.cause, r.epoch, r.detected_ns, r.resync_ms) for r in list(engine.book_resyncs)[-50:]
+        )
+        log = tuple(
+            LogView(r.ts_ns, r.level, r.epoch, r.msg, " ".join(f"{k}={v}" for k, v in r.fields.items()))
+            for r in list(engine.log)[-self.log_lines:]
+        )
+        extra = trading.views() if trading is not None else {}
+        return WorldSnapshot(
+            seq=self.seq,
+            at_ns=now,
+            venue=self.venue,
+            epoch=engine.epoch,
+            session_open=engine.session_open,
+            confidence=engine.confidence.score,
+            reasons=engine.confidence.reasons,
+            confidence_history=tuple(self._confidence),
+            mode=mode,
+            books=tuple(books),
+            epochs=epochs,
+            book_resyncs=resyncs,
+            latency=LatencyView(
+                transport,
+                queue,
+                silence_ms,
+                silence_by_symbol,
+                tuple(self._transport),
+                tuple(self._queue),
+                tuple(self._silence),
+            ),
+            ttcr_ms=_percentiles(engine.ttcr_ms),
+            counters=dict(engine.counters),
+            orders=extra.get("orders", ()),
+            positions=extra.get("positions", ()),
+            risk=extra.get("risk", RiskView()),
+            log=log,
+            fatal=engine.fatal,
+            queue_delay_run=tel.queue_run.stats(now_s).as_dict() if tel.queue_run.total else {"p50": 0.0, "p99": 0.0, "max": 0.0},
+            transport_latency_run=tel.transport_run.stats(now_s).as_dict() if tel.transport_run.total else {"p50": 0.0, "p99": 0.0, "max": 0.0},
+            confidence_min=engine.confidence_min,
+            all_epochs=epochs_all,
+        )
+
+
+def _book_snapshot(state, depth: int, silence_ms: float, engine) -> BookSnapshot:
+    book = state.book
+    codec = book.codec
+    bids: tuple[LevelView, ...] = ()
+    asks: tuple[LevelView, ...] = ()
+    best_bid = best_ask = spread = mid = None
+    if codec is not None and (book.bids or book.asks):
+        top_bids, top_asks = book.top(depth)
+        bids = _levels(top_bids, codec)
+        asks = _levels(top_asks, codec)
+        if book.best_bid is not None:
+            best_bid = codec.price_str(book.best_bid)
+        if book.best_ask is not None:
+            best_ask = codec.price_str(book.best_ask)
+        if book.best_bid is not None and book.best_ask is not None:
+            spread = codec.price_str(book.best_ask - book.best_bid)
+            # mid may need one more decimal than the tick: (a+b)/2 exactly
+            total = book.best_ask + book.best_bid
+            mid = format_units(total * 5, codec.price_decimals + 1)
+    trades = tuple(
+        TradeView(t.trade_ts, t.price, t.qty, "sell" if t.buyer_is_maker else "buy") for t in reversed(state.trades)
+    )[:20]
+    mark = state.mark
+    return BookSnapshot(
+        symbol=book.symbol,
+        state=book.state.value,
+        last_update_id=book.last_update_id,
+        bids=bids,
+        asks=asks,
+        best_bid=best_bid,
+        best_ask=best_ask,
+        spread=spread,
+        mid=mid,
+        gaps=book.gaps,
+        resyncs=sum(1 for r in engine.book_resyncs if r.symbol == book.symbol),
+        problem=book.last_problem,
+        silence_ms=silence_ms,
+        trades=trades,
+        mark_price=mark.mark_price if mark else None,
+        funding_rate=mark.funding_rate if mark else None,
+    )
+
+
+def _levels(levels: list[tuple[int, int]], codec) -> tuple[LevelView, ...]:
+    out = []
+    cum = 0
+    for price, qty in levels:
+        cum += qty
+        out.append(LevelView(codec.price_str(price), codec.qty_str(qty), codec.qty_str(cum), qty, cum))
+    return tuple(out)
