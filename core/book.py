@@ -24,7 +24,8 @@ Continuity rules (``VenueRules``):
 * spot: drop buffered diffs with ``u <= lastUpdateId``; the first applied diff must satisfy
   ``U <= lastUpdateId + 1 <= u``; afterwards ``U == previous u + 1``.
 * USD-M: drop diffs with ``u < lastUpdateId``; the first applied diff must satisfy
-  ``U <= lastUpdateId <= u``; afterwards ``pu == previous u``.
+  ``U <= lastUpdateId <= u`` (or ``pu == lastUpdateId``: the snapshot fell exactly between two
+  events); afterwards ``pu == previous u``.
 * A snapshot older than the first buffered diff (spot ``lastUpdateId + 1 < U``, USD-M
   ``lastUpdateId < U``) cannot be bridged: fetch another. If no diff was buffered yet, the
   snapshot is installed and the *next* diff must bridge it (else the snapshot was too old).
@@ -206,7 +207,11 @@ class OrderBook:
                 self.duplicates += 1
                 return DiffOutcome.DUPLICATE
             bridge = last + 1 if self.rules is VenueRules.SPOT else last
-            if not (diff.first_id <= bridge <= u):
+            # USD-M: an event whose pu equals the snapshot's id continues it exactly (the
+            # snapshot was taken between two events); the documented U <= id <= u test
+            # alone would refuse that perfectly good bridge and loop on refetches.
+            bridged = diff.first_id <= bridge <= u or (self.rules is VenueRules.USDM and diff.prev_final_id == last)
+            if not bridged:
                 return self._break(DiffOutcome.STALE_SNAPSHOT, f"first diff U={diff.first_id} u={u} does not bridge snapshot {last}")
             self.awaiting_bridge = False
         elif self.rules is VenueRules.SPOT:
@@ -247,6 +252,9 @@ class OrderBook:
     def on_snapshot(self, last_update_id: int, bids: list, asks: list) -> SnapshotOutcome:
         """Install a REST snapshot and replay the buffered diffs by the venue's rules."""
         before = self.state
+        if (before, "snapshot") not in _TRANSITIONS:
+            # Refuse before touching anything: an illegal move leaves the book untouched.
+            raise IllegalTransition(f"{self.symbol}: {before.value} --snapshot-->")
         target_fail = BookState.INVALID if before is BookState.INVALID else BookState.BUFFERING
         if self.codec is None:
             self.codec = UnitCodec.infer(list(bids) + list(asks))
@@ -316,6 +324,12 @@ class OrderBook:
         if bid_levels:
             prices, qtys = zip(*bid_levels)
             update = dict(zip(map(price_of, prices), map(qty_of, qtys)))
+            tick = self.tick
+            if tick and tick != 1:
+                # Keep every price on the walk grid: a tick inferred from a snapshot (gcd of its
+                # prices) can be coarser than the venue's, and the best-price walk would skip
+                # an off-grid level.
+                self.tick = math.gcd(tick, *update)
             side = self.bids
             side.update(update)
             best = self.best_bid
@@ -335,6 +349,12 @@ class OrderBook:
         if ask_levels:
             prices, qtys = zip(*ask_levels)
             update = dict(zip(map(price_of, prices), map(qty_of, qtys)))
+            tick = self.tick
+            if tick and tick != 1:
+                # Keep every price on the walk grid: a tick inferred from a snapshot (gcd of its
+                # prices) can be coarser than the venue's, and the best-price walk would skip
+                # an off-grid level.
+                self.tick = math.gcd(tick, *update)
             side = self.asks
             side.update(update)
             best = self.best_ask

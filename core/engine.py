@@ -484,7 +484,9 @@ class Engine:
         if state is None or state.book.state is BookState.INVALID:
             return _NO_COMMANDS
         self.counters["gaps"] += 1
+        state.book.gaps += 1
         state.book.invalidate(f"reader saw gap: expected {event.expected}, got {event.got}")
+        self._log("warn", "book gap: resync", symbol=event.symbol, expected=event.expected, got=event.got)
         self._start_book_resync(state, "gap", now)
         return self._request_snapshot(state, now, "gap")
 

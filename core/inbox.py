@@ -1,0 +1,82 @@
+"""The strategy loop's inbox: control events first, market events bounded.
+
+Producers (reader tasks, timers, snapshot fetches, the operator) only enqueue; the single
+consumer takes ``next()``. Control events always win (a gap notice or an operator halt must not
+wait behind a backlog of depth diffs). The market side is bounded: when it is full the event is
+*not* silently lost: the symbol is remembered and, before any further market event, ``next()``
+returns a `MarketQueueOverflow` naming every symbol that lost data, so the engine invalidates
+those books and resyncs them. Dropped events are counted.
+
+The inbox is plain Python with an optional ``wake`` callback (the runtime passes an
+asyncio.Event's ``set``); it is not thread-safe by itself: other threads hand events over with
+``loop.call_soon_threadsafe(inbox.put_control, event)``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Callable
+
+from core.events import MarketQueueOverflow
+
+__all__ = ["Inbox"]
+
+
+class Inbox:
+    __slots__ = ("control", "market", "capacity", "dropped_total", "_lost", "_lost_count", "wake", "high_water")
+
+    def __init__(self, market_capacity: int = 20_000, wake: Callable[[], None] | None = None) -> None:
+        if market_capacity < 1:
+            raise ValueError("market_capacity must be at least 1")
+        self.control: deque = deque()
+        self.market: deque = deque()
+        self.capacity = market_capacity
+        self.dropped_total = 0
+        self._lost: set[str] = set()
+        self._lost_count = 0
+        self.wake = wake
+        self.high_water = 0
+
+    def put_control(self, event) -> None:
+        self.control.append(event)
+        if self.wake is not None:
+            self.wake()
+
+    def put_market(self, event) -> bool:
+        market = self.market
+        if len(market) >= self.capacity:
+            self.dropped_total += 1
+            self._lost_count += 1
+            self._lost.add(event.symbol)
+            if self.wake is not None:
+                self.wake()
+            return False
+        market.append(event)
+        n = len(market)
+        if n > self.high_water:
+            self.high_water = n
+        if n == 1 and self.wake is not None:
+            self.wake()
+        return True
+
+    def next(self):
+        """The next event to process (control first), or None when both sides are empty."""
+        if self.control:
+            return self.control.popleft()
+        if self._lost:
+            notice = MarketQueueOverflow(symbols=tuple(sorted(self._lost)), dropped=self._lost_count)
+            self._lost = set()
+            self._lost_count = 0
+            return notice
+        if self.market:
+            return self.market.popleft()
+        return None
+
+    def clear_market(self) -> int:
+        """Drop queued market events (all from a closed epoch); returns how many."""
+        n = len(self.market)
+        self.market.clear()
+        return n
+
+    def __len__(self) -> int:
+        return len(self.control) + len(self.market)

@@ -1,0 +1,407 @@
+"""The live runtime: the strategy loop plus the I/O that executes the engine's commands.
+
+Theory of operation
+-------------------
+One asyncio loop, one consumer. Producers (transport readers/writers, snapshot fetches, the
+timer, the operator from any thread) put events into the `Inbox`; the strategy loop takes them
+control-first, hands each to ``Engine.handle`` and executes the returned commands:
+
+* ``ReplaceSession``: close the current `TransportSession` (timed), wait the engine's backoff
+  (respecting a connection-attempt budget), dial the new one (timed), report ``SessionOpened``,
+  subscribe (the ack arrives as ``SubscriptionConfirmed``). A dial failure is reported as
+  ``Disconnected`` for that epoch, so the engine decides the next attempt and its backoff.
+* ``FetchSnapshot``: one task per symbol, concurrently; the answer (or failure, with Binance's
+  ``Retry-After``) comes back as a control event tagged with the epoch it was requested for.
+* ``Stop``: finish the loop with the engine's exit code.
+
+At most ``snapshot_hz`` times a second the loop publishes an immutable `WorldSnapshot` by
+replacing ``self.latest``; the dashboard and the control endpoint read only that. Operator
+actions arrive via ``submit`` (thread-safe). The runtime also replaces a session on its own
+before the venue's 24-hour connection limit cuts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable, Literal
+
+import aiohttp
+
+from core import events as ev
+from core.book import VenueRules
+from core.engine import Engine, EngineConfig, LogRecord
+from core.inbox import Inbox
+from core.snapshot import SnapshotBuilder, WorldSnapshot
+from core.transport import RouteSpec, TransportSession
+from core.venues.binance.rest import RestClient, RestError
+from core.venues.binance.wire import market_stream_url, streams_for
+
+__all__ = ["Runtime", "RuntimeConfig", "VENUES", "VenueEndpoints"]
+
+log = logging.getLogger("epochbot.runtime")
+
+
+@dataclass(frozen=True, slots=True)
+class VenueEndpoints:
+    name: str
+    market: Literal["spot", "usdm"]
+    rest_url: str
+    ws_url: str
+
+
+VENUES: dict[str, VenueEndpoints] = {
+    "sim": VenueEndpoints("sim", "usdm", "", ""),
+    "binance-spot": VenueEndpoints("binance-spot", "spot", "https://api.binance.com", "wss://stream.binance.com:9443"),
+    "binance-usdm": VenueEndpoints("binance-usdm", "usdm", "https://fapi.binance.com", "wss://fstream.binance.com"),
+    "binance-spot-testnet": VenueEndpoints("binance-spot-testnet", "spot", "https://testnet.binance.vision", "wss://stream.testnet.binance.vision"),
+    "binance-usdm-testnet": VenueEndpoints("binance-usdm-testnet", "usdm", "https://testnet.binancefuture.com", "wss://fstream.binancefuture.com"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeConfig:
+    venue: VenueEndpoints
+    symbols: tuple[str, ...]
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    snapshot_hz: float = 20.0
+    tick_ms: float = 50.0
+    market_queue_size: int = 20_000
+    http_timeout_s: float = 5.0
+    trades: bool = True
+    tickers: bool = True
+    # Replace the session this long after it opened, before Binance's 24-hour cut.
+    max_session_s: float = 23.5 * 3600
+    # Connection attempts: at most this many dials per window (Binance limits connection rate).
+    dial_budget: int = 10
+    dial_window_s: float = 10.0
+    clock_offset_interval_s: float = 300.0
+    # The embedded simulator (venue "sim" with no URLs): started by run() on an ephemeral port.
+    sim_seed: int = 7
+    sim_rate: float | None = None
+    sim_faults: tuple[dict, ...] = ()
+
+
+class Runtime:
+    def __init__(self, config: RuntimeConfig, *, clock: Callable[[], int] = time.time_ns) -> None:
+        engine_cfg = config.engine
+        rules = VenueRules.SPOT if config.venue.market == "spot" else VenueRules.USDM
+        engine_cfg = replace(engine_cfg, venue=rules, symbols=tuple(config.symbols))
+        self.config = replace(config, engine=engine_cfg)
+        self.clock = clock
+        self.engine = Engine(engine_cfg, clock)
+        self.builder = SnapshotBuilder(config.venue.name)
+        self.latest: WorldSnapshot | None = None
+        self.exit_code: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup = asyncio.Event()
+        self.inbox = Inbox(config.market_queue_size, wake=self._wakeup.set)
+        self._session: TransportSession | None = None
+        self._session_task: asyncio.Task | None = None
+        self._snapshot_tasks: dict[str, asyncio.Task] = {}
+        self._background: set[asyncio.Task] = set()
+        self._log_listeners: list[Callable[[LogRecord], None]] = []
+        self._snapshot_listeners: list[Callable[[WorldSnapshot], None]] = []
+        self._dial_times: list[float] = []
+        self._http: aiohttp.ClientSession | None = None
+        self.rest: RestClient | None = None
+        self._pending_early: list = []
+        self.sim = None  # the embedded SimExchange when venue is "sim"
+
+    # ------------------------------------------------------------------ thread-safe API
+
+    def submit(self, event) -> None:
+        """Hand an operator control event to the loop (from any thread)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self._pending_early.append(event)
+            return
+        event.recv_ts = self.clock()
+        loop.call_soon_threadsafe(self.inbox.put_control, event)
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        self.submit(ev.ShutdownRequested(reason=reason))
+
+    def add_log_listener(self, callback: Callable[[LogRecord], None]) -> None:
+        self._log_listeners.append(callback)
+
+    def add_snapshot_listener(self, callback: Callable[[WorldSnapshot], None]) -> None:
+        self._snapshot_listeners.append(callback)
+
+    # ------------------------------------------------------------------ main loop
+
+    async def run(self) -> int:
+        self._loop = asyncio.get_running_loop()
+        self._wakeup = asyncio.Event()
+        self.inbox.wake = self._wakeup.set
+        for event in self._pending_early:
+            self.inbox.put_control(event)
+        self._pending_early.clear()
+        if self.config.venue.name == "sim" and not self.config.venue.rest_url:
+            await self._start_sim()
+        connector = aiohttp.TCPConnector(limit=64, ttl_dns_cache=300)
+        self._http = aiohttp.ClientSession(connector=connector)
+        self.rest = RestClient(self._http, self.config.venue.rest_url, self.config.venue.market, self.config.http_timeout_s)
+        try:
+            await self._prepare()
+            self._execute(self.engine.start())
+            self._spawn(self._timer(), "timer")
+            self._spawn(self._clock_offset_loop(), "clock-offset")
+            self._publish()
+            return await self._consume()
+        finally:
+            await self._shutdown()
+
+    async def _start_sim(self) -> None:
+        from core.sim.server import SimConfig, SimExchange
+
+        cfg = self.config
+        extra = {"rate": cfg.sim_rate} if cfg.sim_rate is not None else {}
+        sim_cfg = SimConfig(market=cfg.venue.market, symbols=list(cfg.symbols), seed=cfg.sim_seed, port=0, faults=list(cfg.sim_faults), **extra)
+        self.sim = SimExchange(sim_cfg)
+        await self.sim.start()
+        venue = replace(cfg.venue, rest_url=self.sim.rest_url, ws_url=self.sim.ws_url)
+        self.config = replace(cfg, venue=venue)
+        self._runtime_log("info", "embedded simulator started", rest=self.sim.rest_url, ws=self.sim.ws_url, market=venue.market)
+
+    async def _prepare(self) -> None:
+        """Exact symbol scales from exchangeInfo (the book infers them from snapshots otherwise)."""
+        try:
+            filters = await self.rest.exchange_filters(list(self.config.symbols))
+        except (RestError, ValueError, KeyError, TypeError) as exc:
+            self._runtime_log("warn", "exchangeInfo unavailable: scales will be inferred from snapshots", error=str(exc))
+            return
+        for symbol in self.config.symbols:
+            f = filters.get(symbol)
+            if f is None:
+                self._runtime_log("warn", "symbol not listed by the venue", symbol=symbol)
+                continue
+            self.inbox.put_control(ev.SymbolSpec(symbol=symbol, tick_size=f.tick_size, step_size=f.step_size, min_notional=f.min_notional))
+
+    async def _consume(self) -> int:
+        engine = self.engine
+        inbox = self.inbox
+        wakeup = self._wakeup
+        handle = engine.handle
+        publish_every = int(1e9 / self.config.snapshot_hz)
+        next_publish = self.clock() + publish_every
+        processed = 0
+        while True:
+            event = inbox.next()
+            if event is None:
+                wakeup.clear()
+                if not len(inbox):
+                    await wakeup.wait()
+                continue
+            commands = handle(event)
+            if commands:
+                code = self._execute(commands)
+                if code is not None:
+                    self._drain_logs()
+                    self._publish()
+                    return code
+            if engine.pending_log:
+                self._drain_logs()
+            processed += 1
+            if processed & 255 == 0:
+                await asyncio.sleep(0)  # let readers and timers run during a burst
+            if event.kind == "control" or processed & 63 == 0:
+                now = self.clock()
+                if now >= next_publish:
+                    self._publish()
+                    next_publish = now + publish_every
+
+    def _publish(self) -> None:
+        snapshot = self.builder.build(self.engine)
+        self.latest = snapshot
+        for callback in self._snapshot_listeners:
+            try:
+                callback(snapshot)
+            except Exception:  # a broken reader must not take the core down
+                log.exception("snapshot listener failed")
+
+    def _drain_logs(self) -> None:
+        records = self.engine.drain_log()
+        for callback in self._log_listeners:
+            for record in records:
+                try:
+                    callback(record)
+                except Exception:
+                    log.exception("log listener failed")
+
+    def _runtime_log(self, level: str, msg: str, **fields) -> None:
+        self.engine._log(level, msg, source="runtime", **fields)
+
+    # ------------------------------------------------------------------ commands
+
+    def _execute(self, commands) -> int | None:
+        for command in commands:
+            kind = type(command)
+            if kind is ev.FetchSnapshot:
+                self._fetch_snapshot(command)
+            elif kind is ev.ReplaceSession:
+                self._replace_session(command)
+            elif kind is ev.CloseConnection:
+                self._spawn(self._close_session(), "close")
+            elif kind is ev.Stop:
+                self.exit_code = command.exit_code
+                return command.exit_code
+            elif kind in (ev.Subscribe, ev.Unsubscribe):
+                session = self._session
+                if session is not None and session.epoch == command.epoch:
+                    session.subscribe(0, command.streams, "SUBSCRIBE" if kind is ev.Subscribe else "UNSUBSCRIBE")
+            else:
+                self._runtime_log("warn", "command not supported by this runtime", command=kind.__name__)
+        return None
+
+    def _spawn(self, coro, name: str) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._background.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            # An I/O task failing unexpectedly is a bug; surface it in the log and as a
+            # control event so the engine repairs state rather than carrying on blind.
+            self._runtime_log("error", "background task failed", task=task.get_name(), error=f"{type(exc).__name__}: {exc}")
+            self.inbox.put_control(ev.Disconnected(epoch=self.engine.epoch, recv_ts=self.clock(), reason=f"internal task {task.get_name()} failed"))
+
+    # ------------------------------------------------------------------ sessions
+
+    def _replace_session(self, command: ev.ReplaceSession) -> None:
+        if self._session_task is not None and not self._session_task.done():
+            self._session_task.cancel()
+        for task in self._snapshot_tasks.values():
+            task.cancel()
+        self._snapshot_tasks.clear()
+        dropped = self.inbox.clear_market()  # every queued market event belongs to the old epoch
+        if dropped:
+            self.engine.counters["discarded_stale_epoch"] += dropped
+        self._session_task = self._spawn(self._open_session(command), f"session-e{command.epoch}")
+
+    def _routes(self) -> list[RouteSpec]:
+        venue = self.config.venue
+        grouped = streams_for(list(self.config.symbols), venue.market, trades=self.config.trades, tickers=self.config.tickers)
+        return [RouteSpec(market_stream_url(venue.ws_url, route), tuple(streams)) for route, streams in grouped.items() if streams]
+
+    async def _open_session(self, command: ev.ReplaceSession) -> None:
+        epoch = command.epoch
+        t0 = self.clock()
+        await self._close_session()
+        close_ms = (self.clock() - t0) / 1e6
+        delay_s = command.delay_ms / 1000
+        delay_s = max(delay_s, self._dial_budget_wait())
+        if delay_s > 0:
+            await asyncio.sleep(delay_s)
+        self._dial_times.append(time.monotonic())
+        session = TransportSession(epoch, self._routes(), self.inbox, self.clock, spot=self.config.venue.market == "spot")
+        t1 = self.clock()
+        try:
+            await session.open()
+        except asyncio.CancelledError:
+            await session.close()
+            raise
+        except Exception as exc:
+            self.inbox.put_control(ev.Disconnected(epoch=epoch, recv_ts=self.clock(), reason=f"dial failed: {type(exc).__name__}: {exc}"))
+            return
+        dial_ms = (self.clock() - t1) / 1e6
+        if epoch != self.engine.epoch:
+            await session.close()
+            return
+        self._session = session
+        self.inbox.put_control(ev.SessionOpened(epoch=epoch, recv_ts=self.clock(), url=", ".join(r.url for r in session.routes), close_ms=close_ms, dial_ms=dial_ms))
+        session.start()
+        self._spawn(self._session_lifetime(session), f"lifetime-e{epoch}")
+
+    def _dial_budget_wait(self) -> float:
+        now = time.monotonic()
+        window = self.config.dial_window_s
+        self._dial_times = [t for t in self._dial_times if now - t < window]
+        if len(self._dial_times) < self.config.dial_budget:
+            return 0.0
+        return window - (now - self._dial_times[0])
+
+    async def _session_lifetime(self, session: TransportSession) -> None:
+        await asyncio.sleep(self.config.max_session_s)
+        if not session.closed and session.epoch == self.engine.epoch:
+            self.inbox.put_control(ev.ServerShutdownNotice(epoch=session.epoch, recv_ts=self.clock(), reason="connection lifetime limit approaching"))
+
+    async def _close_session(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    # ------------------------------------------------------------------ snapshots
+
+    def _fetch_snapshot(self, command: ev.FetchSnapshot) -> None:
+        previous = self._snapshot_tasks.get(command.symbol)
+        if previous is not None and not previous.done():
+            previous.cancel()
+        self._snapshot_tasks[command.symbol] = self._spawn(self._snapshot(command), f"snapshot-{command.symbol}")
+
+    async def _snapshot(self, command: ev.FetchSnapshot) -> None:
+        if command.delay_ms > 0:
+            await asyncio.sleep(command.delay_ms / 1000)
+        started = self.clock()
+        try:
+            last_id, bids, asks, exch_ts = await self.rest.depth(command.symbol, command.limit)
+        except RestError as exc:
+            self.inbox.put_control(
+                ev.SnapshotFailed(epoch=command.epoch, recv_ts=self.clock(), symbol=command.symbol, request_id=command.request_id, reason=str(exc), retry_after_ms=exc.retry_after_ms)
+            )
+            return
+        now = self.clock()
+        self.inbox.put_control(
+            ev.SnapshotReady(
+                epoch=command.epoch,
+                recv_ts=now,
+                symbol=command.symbol,
+                request_id=command.request_id,
+                last_update_id=last_id,
+                bids=bids,
+                asks=asks,
+                exchange_ts=exch_ts,
+                fetch_ms=(now - started) / 1e6,
+            )
+        )
+
+    # ------------------------------------------------------------------ timers
+
+    async def _timer(self) -> None:
+        interval = self.config.tick_ms / 1000
+        put = self.inbox.put_control
+        while True:
+            await asyncio.sleep(interval)
+            put(ev.TimerTick(recv_ts=self.clock()))
+
+    async def _clock_offset_loop(self) -> None:
+        while True:
+            try:
+                offset, rtt = await self.rest.server_time_offset(self.clock)
+                self.inbox.put_control(ev.ClockOffsetMeasured(recv_ts=self.clock(), offset_ms=offset, rtt_ms=rtt))
+            except (RestError, ValueError, KeyError, TypeError) as exc:
+                self._runtime_log("warn", "server time unavailable", error=str(exc))
+            await asyncio.sleep(self.config.clock_offset_interval_s)
+
+    # ------------------------------------------------------------------ shutdown
+
+    async def _shutdown(self) -> None:
+        tasks = [t for t in self._background if not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._close_session()
+        if self._http is not None:
+            await self._http.close()
+        if self.sim is not None:
+            await self.sim.stop()
+        self._drain_logs()
+        self._publish()

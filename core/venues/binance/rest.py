@@ -1,0 +1,145 @@
+"""Binance REST client on aiohttp: depth snapshots, exchangeInfo, server time, signed requests.
+
+The same code talks to Binance and to the embedded simulator; only ``base_url`` differs.
+Errors come back as `RestError` with the HTTP status, Binance's ``code``/``msg`` when present,
+and ``retry_after_ms`` from 429/418 responses, so the engine can back off as Binance asks.
+Secrets are used only to sign; they are never logged or put in an exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlencode
+
+import aiohttp
+import orjson
+
+from core.venues.binance.wire import FrameError, decode_snapshot
+
+__all__ = ["RestClient", "RestError", "SymbolFilters", "USDM_DEPTH_LIMITS"]
+
+USDM_DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
+
+
+class RestError(Exception):
+    def __init__(self, status: int, message: str, code: int | None = None, retry_after_ms: int = 0) -> None:
+        super().__init__(f"HTTP {status}: {message}" if status else message)
+        self.status = status
+        self.code = code
+        self.retry_after_ms = retry_after_ms
+
+    @property
+    def unknown_execution(self) -> bool:
+        """Binance: any 5xx on an order means its execution status is unknown."""
+        return self.status >= 500 or self.status == 0
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolFilters:
+    symbol: str
+    tick_size: str
+    step_size: str
+    min_notional: str
+
+
+class RestClient:
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, market: Literal["spot", "usdm"], timeout_s: float = 5.0) -> None:
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self.market = market
+        self.prefix = "/api/v3" if market == "spot" else "/fapi/v1"
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.used_weight = 0
+
+    def depth_limit(self, wanted: int) -> int:
+        if self.market == "spot":
+            return max(1, min(5000, wanted))
+        return min((lim for lim in USDM_DEPTH_LIMITS if lim >= wanted), default=1000)
+
+    async def _get(self, path: str, params: dict | None = None) -> bytes:
+        url = f"{self.base_url}{path}"
+        try:
+            async with self.session.get(url, params=params, timeout=self.timeout) as resp:
+                body = await resp.read()
+                weight = resp.headers.get("X-MBX-USED-WEIGHT-1M")
+                if weight and weight.isdigit():
+                    self.used_weight = int(weight)
+                if resp.status != 200:
+                    raise _error_from(resp.status, body, resp.headers)
+                return body
+        except aiohttp.ClientError as exc:
+            raise RestError(0, f"{type(exc).__name__}: {exc}") from None
+        except TimeoutError:
+            raise RestError(0, f"timeout after {self.timeout.total}s") from None
+
+    async def depth(self, symbol: str, limit: int = 1000) -> tuple[int, list, list, int]:
+        body = await self._get(f"{self.prefix}/depth", {"symbol": symbol, "limit": str(self.depth_limit(limit))})
+        try:
+            return decode_snapshot(body)
+        except FrameError as exc:
+            raise RestError(200, str(exc)) from None
+
+    async def server_time_offset(self, clock_ns=time.time_ns) -> tuple[float, float]:
+        """(venue - local offset ms, round trip ms) by the midpoint method."""
+        t0 = clock_ns()
+        body = await self._get(f"{self.prefix}/time")
+        t1 = clock_ns()
+        server_ms = orjson.loads(body)["serverTime"]
+        mid_ms = (t0 + t1) / 2 / 1e6
+        return server_ms - mid_ms, (t1 - t0) / 1e6
+
+    async def exchange_filters(self, symbols: list[str]) -> dict[str, SymbolFilters]:
+        body = await self._get(f"{self.prefix}/exchangeInfo")
+        info = orjson.loads(body)
+        wanted = set(symbols)
+        out: dict[str, SymbolFilters] = {}
+        for sym in info.get("symbols", []):
+            name = sym.get("symbol")
+            if name not in wanted:
+                continue
+            filters = {f.get("filterType"): f for f in sym.get("filters", [])}
+            price, lot = filters.get("PRICE_FILTER"), filters.get("LOT_SIZE")
+            notional = filters.get("MIN_NOTIONAL") or filters.get("NOTIONAL") or {}
+            if price and lot:
+                out[name] = SymbolFilters(name, price["tickSize"], lot["stepSize"], str(notional.get("minNotional", notional.get("notional", "0"))))
+        return out
+
+    async def signed(self, method: str, path: str, params: dict, api_key: str, secret: str, recv_window: int = 5000, offset_ms: float = 0.0, clock_ns=time.time_ns) -> dict:
+        """A signed request (HMAC-SHA256 over the query string), Binance style."""
+        query = dict(params)
+        query["recvWindow"] = str(recv_window)
+        query["timestamp"] = str(int(clock_ns() / 1e6 + offset_ms))
+        total = urlencode(query)
+        signature = hmac.new(secret.encode(), total.encode(), hashlib.sha256).hexdigest()
+        url = f"{self.base_url}{path}?{total}&signature={signature}"
+        try:
+            async with self.session.request(method, url, headers={"X-MBX-APIKEY": api_key}, timeout=self.timeout) as resp:
+                body = await resp.read()
+                if resp.status != 200:
+                    raise _error_from(resp.status, body, resp.headers)
+                return orjson.loads(body)
+        except aiohttp.ClientError as exc:
+            raise RestError(0, f"{type(exc).__name__}: {exc}") from None
+        except TimeoutError:
+            raise RestError(0, f"timeout after {self.timeout.total}s") from None
+
+
+def _error_from(status: int, body: bytes, headers) -> RestError:
+    code = None
+    message = body[:200].decode("utf-8", "replace")
+    try:
+        payload = orjson.loads(body)
+        if isinstance(payload, dict):
+            code = payload.get("code")
+            message = str(payload.get("msg", message))
+    except orjson.JSONDecodeError:
+        pass
+    retry_ms = 0
+    retry = headers.get("Retry-After")
+    if retry and retry.strip().isdigit():
+        retry_ms = int(retry.strip()) * 1000
+    return RestError(status, message, code, retry_ms)
