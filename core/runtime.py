@@ -289,7 +289,8 @@ class Runtime:
     def _routes(self) -> list[RouteSpec]:
         venue = self.config.venue
         grouped = streams_for(list(self.config.symbols), venue.market, trades=self.config.trades, tickers=self.config.tickers)
-        return [RouteSpec(market_stream_url(venue.ws_url, route), tuple(streams)) for route, streams in grouped.items() if streams]
+        routes = [RouteSpec(market_stream_url(venue.ws_url, route), tuple(streams)) for route, streams in grouped.items() if streams]
+        return [part for route in routes for part in route.split()]
 
     async def _open_session(self, command: ev.ReplaceSession) -> None:
         epoch = command.epoch

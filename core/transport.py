@@ -35,14 +35,26 @@ from core.venues.binance.wire import Ack, FrameError, ServerShutdown, decode_fra
 __all__ = ["RouteSpec", "TransportSession"]
 
 
+MAX_STREAMS_PER_CONNECTION = 1024  # Binance's limit for one websocket connection
+
+
 @dataclass(frozen=True, slots=True)
 class RouteSpec:
     url: str  # websocket URL that accepts live SUBSCRIBE (combined-stream endpoint)
     streams: tuple[str, ...]
 
+    def split(self, limit: int = MAX_STREAMS_PER_CONNECTION) -> list["RouteSpec"]:
+        """One spec per connection, each within the venue's streams-per-connection limit."""
+        if len(self.streams) <= limit:
+            return [self]
+        return [RouteSpec(self.url, self.streams[i : i + limit]) for i in range(0, len(self.streams), limit)]
+
 
 class TransportSession:
-    def __init__(self, epoch: int, routes: list[RouteSpec], inbox: Inbox, clock=time.time_ns, *, spot: bool, max_message_bytes: int = 1 << 22) -> None:
+    def __init__(self, epoch: int, routes: list[RouteSpec], inbox: Inbox, clock=time.time_ns, *, spot: bool, max_message_bytes: int = 1 << 22, messages_per_s: float | None = None) -> None:
+        # Binance counts our control messages (and ping/pong frames) against an incoming
+        # limit per connection: 5/s on spot, 10/s on USD-M. Stay under it with margin.
+        self.min_send_interval = 1.0 / (messages_per_s or (4.0 if spot else 8.0))
         self.epoch = epoch
         self.routes = routes
         self.inbox = inbox
@@ -104,8 +116,14 @@ class TransportSession:
         return request_id
 
     async def _writer(self, ws, outbox: asyncio.Queue) -> None:
+        loop = asyncio.get_running_loop()
+        last_sent = -1e9
         while True:
             message = await outbox.get()
+            wait = last_sent + self.min_send_interval - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            last_sent = loop.time()
             try:
                 await ws.send(message.decode())
             except asyncio.CancelledError:
