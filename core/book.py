@@ -257,7 +257,21 @@ class OrderBook:
             raise IllegalTransition(f"{self.symbol}: {before.value} --snapshot-->")
         target_fail = BookState.INVALID if before is BookState.INVALID else BookState.BUFFERING
         if self.codec is None:
-            self.codec = UnitCodec.infer(list(bids) + list(asks))
+            # No exchangeInfo: infer the scale from the strings we have. An empty snapshot
+            # with nothing buffered cannot tell; refuse it rather than fix a wrong scale.
+            sample = list(bids) + list(asks)
+            for diff in self.buffer:
+                sample.extend(diff.bids)
+                sample.extend(diff.asks)
+            try:
+                codec = UnitCodec.infer(sample) if sample else None
+            except (TypeError, ValueError, AttributeError):
+                codec = None
+            if codec is None:
+                self._move("snapshot", target_fail)
+                self.last_problem = "empty snapshot and no exchangeInfo: price scale unknown"
+                return SnapshotOutcome.BAD_LEVEL
+            self.codec = codec
         buffered = self.buffer
         spot = self.rules is VenueRules.SPOT
         if buffered:

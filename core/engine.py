@@ -39,7 +39,7 @@ from typing import Callable, Iterable
 from core import events as ev
 from core.book import BookState, DiffOutcome, OrderBook, SnapshotOutcome, VenueRules
 from core.confidence import Confidence, ConfidenceConfig, ConfidenceInputs, evaluate
-from core.modes import Mode, ModeChange, ModeConfig, ModeController
+from core.modes import Mode, ModeChange, ModeConfig, ModeController, parse_mode
 from core.numeric import UnitCodec, parse_units
 from core.telemetry import Telemetry
 
@@ -209,7 +209,7 @@ class Engine:
         event.process_ts = now = self.clock()
         self.counters["events"] += 1
         if event.kind == "market":
-            if event.epoch != self.epoch:
+            if event.epoch != self.epoch or self.stopped:
                 self.counters["discarded_stale_epoch"] += 1
                 return _NO_COMMANDS
             self.counters["market_events"] += 1
@@ -540,7 +540,11 @@ class Engine:
         return commands
 
     def _on_set_mode(self, event: ev.OperatorSetMode, now: int):
-        mode = Mode(event.mode)
+        try:
+            mode = parse_mode(event.mode)
+        except ValueError as exc:
+            self._log("error", "operator set mode refused", error=str(exc))
+            return _NO_COMMANDS
         change = self.modes.set_operator(mode, now, event.source)
         self._log("warn", "operator set mode", mode=mode.value, source=event.source)
         if change:

@@ -123,7 +123,9 @@ def replay_stream(stream: IO[bytes], *, on_malformed=None) -> ReplayResult:
         elif kind == "rest":
             _on_rest(row, engine, outstanding, answers, deliver, bad)
         elif kind == "open":
+            # Snapshot answers recorded for the previous connection cannot bridge this one.
             outstanding.clear()
+            answers.clear()
             if engine.epoch == 0 or engine.session_open:
                 run(engine.begin_session("startup" if engine.epoch == 0 else "capture: connection opened"))
             run(handle(ev.SessionOpened(epoch=engine.epoch, recv_ts=now, url=row.url)))

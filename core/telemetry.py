@@ -15,13 +15,15 @@ Three measurements per event (``../shared/DESIGN.md``):
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
+from itertools import accumulate
 
 __all__ = ["LatencyStats", "RollingHistogram", "Telemetry", "bucket_of", "bucket_upper"]
 
 _SUB = 16  # sub-buckets per octave
 _LINEAR = 2 * _SUB  # values below this are their own bucket
-_NBUCKETS = 64 * _SUB
+_NBUCKETS = 40 * _SUB  # up to ~2^40 us; larger values land in the last bucket
 
 
 def bucket_of(value: int) -> int:
@@ -59,9 +61,14 @@ EMPTY_STATS = LatencyStats(0.0, 0.0, 0.0, 0.0, 0)
 
 
 class RollingHistogram:
-    """Samples (integer microseconds) over the last ``window_s`` seconds of the given clock."""
+    """Samples (integer microseconds) over the last ``window_s`` seconds of the given clock.
 
-    __slots__ = ("window_s", "whole_run", "_counts", "_maxes", "_slot_sec", "_cur", "_cur_sec", "last", "total")
+    Each one-second slot keeps its own counts; ``_agg`` is the running sum of the slots still
+    inside the window, so a query never merges slots: it expires what fell out (a subtraction
+    per expired slot, at most once a second) and runs one C-level prefix sum for the ranks.
+    """
+
+    __slots__ = ("window_s", "whole_run", "_counts", "_maxes", "_slot_sec", "_agg", "_cur", "_cur_sec", "_cur_slot", "last", "total")
 
     def __init__(self, window_s: int = 10, whole_run: bool = False) -> None:
         self.window_s = window_s
@@ -69,73 +76,80 @@ class RollingHistogram:
         self._counts = [[0] * _NBUCKETS for _ in range(window_s)]
         self._maxes = [0] * window_s
         self._slot_sec = [-1] * window_s
+        self._agg = [0] * _NBUCKETS
         self._cur: list[int] = self._counts[0]
         self._cur_sec = -1
+        self._cur_slot = 0
         self.last = 0
         self.total = 0
 
     def record(self, value_us: int, now_s: int) -> None:
         if now_s != self._cur_sec:
             self._rotate(now_s)
-        if value_us < 0:
-            value_us = 0
-        idx = value_us if value_us < _LINEAR else (value_us.bit_length() - 5) * _SUB + (value_us >> (value_us.bit_length() - 5))
-        if idx >= _NBUCKETS:
-            idx = _NBUCKETS - 1
+        if value_us < _LINEAR:
+            idx = value_us if value_us > 0 else 0
+        else:
+            shift = value_us.bit_length() - 5
+            idx = shift * _SUB + (value_us >> shift)
+            if idx >= _NBUCKETS:
+                idx = _NBUCKETS - 1
         self._cur[idx] += 1
-        slot = now_s % self.window_s
-        if value_us > self._maxes[slot]:
-            self._maxes[slot] = value_us
+        self._agg[idx] += 1
+        if value_us > self._maxes[self._cur_slot]:
+            self._maxes[self._cur_slot] = value_us
         self.last = value_us
         self.total += 1
 
-    def _rotate(self, now_s: int) -> None:
-        slot = now_s % self.window_s
-        if self._slot_sec[slot] != now_s:
-            counts = self._counts[slot]
-            for i in range(_NBUCKETS):
+    def _clear_slot(self, slot: int) -> None:
+        agg = self._agg
+        counts = self._counts[slot]
+        for i, c in enumerate(counts):
+            if c:
+                agg[i] -= c
                 counts[i] = 0
-            self._maxes[slot] = 0
-            self._slot_sec[slot] = now_s
+        self._maxes[slot] = 0
+        self._slot_sec[slot] = -1
+
+    def _expire(self, now_s: int) -> None:
+        oldest = now_s - self.window_s + 1
+        for slot, sec in enumerate(self._slot_sec):
+            if sec != -1 and sec < oldest:
+                self._clear_slot(slot)
+
+    def _rotate(self, now_s: int) -> None:
+        # The wall clock may step back a little: seconds inside the window keep their slot.
+        self._expire(now_s)
+        slot = now_s % self.window_s
+        if self._slot_sec[slot] not in (-1, now_s):
+            self._clear_slot(slot)
+        self._slot_sec[slot] = now_s
         self._cur = self._counts[slot]
+        self._cur_slot = slot
         self._cur_sec = now_s
 
     def stats(self, now_s: int) -> LatencyStats:
         if self.whole_run:
             now_s = 0
-        oldest = now_s - self.window_s + 1
-        merged = [0] * _NBUCKETS
-        n = 0
-        peak = 0
-        for slot in range(self.window_s):
-            sec = self._slot_sec[slot]
-            if sec < oldest or sec > now_s:
-                continue
-            counts = self._counts[slot]
-            for i, c in enumerate(counts):
-                if c:
-                    merged[i] += c
-                    n += c
-            peak = max(peak, self._maxes[slot])
+        self._expire(now_s)
+        if self._cur_sec != -1 and self._slot_sec[self._cur_slot] != self._cur_sec:
+            self._cur_sec = -1  # the current slot expired: the next record re-rotates
+        cum = list(accumulate(self._agg))
+        n = cum[-1]
         if n == 0:
             return LatencyStats(self.last / 1000, 0.0, 0.0, 0.0, 0)
+        peak = max(self._maxes)
         return LatencyStats(
             self.last / 1000,
-            min(_quantile(merged, n, 0.50), peak) / 1000,
-            min(_quantile(merged, n, 0.99), peak) / 1000,
+            min(_rank_value(cum, n, 0.50), peak) / 1000,
+            min(_rank_value(cum, n, 0.99), peak) / 1000,
             peak / 1000,
             n,
         )
 
 
-def _quantile(counts: list[int], n: int, q: float) -> int:
+def _rank_value(cum: list[int], n: int, q: float) -> int:
     rank = max(1, -(-int(q * n * 1_000_000) // 1_000_000))  # ceil(q*n) without float drift
-    seen = 0
-    for i, c in enumerate(counts):
-        seen += c
-        if seen >= rank:
-            return bucket_upper(i)
-    return bucket_upper(len(counts) - 1)
+    return bucket_upper(bisect_left(cum, rank))
 
 
 class Telemetry:

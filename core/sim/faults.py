@@ -97,8 +97,8 @@ class FaultBoard:
         if not isinstance(spec, dict):
             raise FaultError("fault must be a JSON object")
         spec = dict(spec)
-        kind = _ALIASES.get(str(spec.pop("kind", "")), spec.get("kind")) if "kind" in spec else None
-        kind = _ALIASES.get(kind, kind) if kind else None
+        kind = spec.pop("kind", None)
+        kind = _ALIASES.get(kind, kind) if isinstance(kind, str) and kind else None
         if kind is None:
             raise FaultError("missing 'kind'")
         if kind not in FAULT_KINDS:

@@ -1,0 +1,133 @@
+"""`StorageWriter`: records in on a bounded queue, batched transactions out, on its own thread.
+
+The strategy loop calls ``submit(record)``; it never blocks: when the queue is full the record
+is dropped, counted in ``dropped`` and ``submit`` returns False (the runtime should surface a
+growing count as a write failure / lowered confidence, never silently). The writer thread takes
+up to ``batch_size`` records at a time and writes them in one committed (fsynced) transaction.
+A failed batch is counted in ``failed_batches``/``lost`` with ``last_error`` kept; the thread
+keeps going so a transient "database is locked" cannot wedge it, and ``healthy`` turns False.
+
+``flush(timeout)`` waits until everything submitted before it is committed; ``close(timeout)``
+flushes and stops the thread (graceful shutdown). Both are for the runtime's shutdown path,
+not the loop.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+
+__all__ = ["StorageWriter"]
+
+_STOP = object()
+
+
+class _Flush:
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+class StorageWriter:
+    def __init__(self, storage, *, maxsize: int = 10_000, batch_size: int = 256, name: str = "storage-writer", start: bool = True) -> None:
+        self.storage = storage
+        self.batch_size = batch_size
+        self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
+        self.dropped = 0
+        self.written = 0
+        self.batches = 0
+        self.failed_batches = 0
+        self.lost = 0
+        self.last_error = ""
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        if start:
+            self._thread.start()
+
+    def start(self) -> None:
+        if not self._thread.is_alive():
+            self._thread.start()
+
+    @property
+    def healthy(self) -> bool:
+        return self.failed_batches == 0
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def submit(self, record) -> bool:
+        """Enqueue without blocking; False (and counted) when full or closed."""
+        if self._closed:
+            self.dropped += 1
+            return False
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+            return False
+        return True
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Block until everything submitted so far is committed (False on timeout)."""
+        if not self._thread.is_alive():
+            return self._queue.empty()
+        marker = _Flush()
+        try:
+            self._queue.put(marker, timeout=timeout)
+        except queue.Full:
+            return False
+        return marker.done.wait(timeout)
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Flush and stop the thread; True when it finished in time."""
+        if self._closed:
+            return not self._thread.is_alive()
+        self._closed = True
+        if not self._thread.is_alive():
+            return True
+        try:
+            self._queue.put(_STOP, timeout=timeout)
+        except queue.Full:
+            return False
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        get = self._queue.get
+        while True:
+            item = get()
+            batch: list = []
+            markers: list[_Flush] = []
+            stop = False
+            while True:
+                if item is _STOP:
+                    stop = True
+                elif type(item) is _Flush:
+                    markers.append(item)
+                else:
+                    batch.append(item)
+                if stop or len(batch) >= self.batch_size:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._write(batch)
+            for marker in markers:
+                marker.done.set()
+            if stop:
+                return
+
+    def _write(self, batch: list) -> None:
+        try:
+            self.storage.write_batch(batch)
+        except Exception as exc:  # counted and exposed; the runtime decides what it means
+            self.failed_batches += 1
+            self.lost += len(batch)
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            return
+        self.written += len(batch)
+        self.batches += 1

@@ -1,0 +1,138 @@
+"""Candles: kline backfill planning with gap detection, and range bars from aggTrades.
+
+Backfill: given the open times we hold for an interval and the span we want, `find_gaps` lists
+the missing candle ranges and `backfill_requests` cuts them into REST requests of at most
+``limit`` klines (Binance serves 1000 per call on spot, 1500 on USD-M). Open times off the
+interval grid are reported as ``misaligned`` rather than silently trusted.
+
+Range bars: a bar opens at the first trade after the previous bar closed and closes on the
+trade whose price is at least ``threshold_bps`` away from the bar's open (integer arithmetic:
+``|p - open| * 10000 >= bps * open``). Only the last ``keep`` closed bars are retained.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Iterable
+
+__all__ = ["GapRange", "KlineGaps", "RangeBar", "RangeBarBuilder", "backfill_requests", "find_gaps", "interval_ms"]
+
+_UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+
+def interval_ms(interval: str) -> int:
+    """Binance interval names ("1s", "1m", "15m", "4h", "1d", "1w") in milliseconds.
+
+    "1M" (calendar month) has no fixed length and is refused.
+    """
+    if len(interval) < 2 or interval[-1] not in _UNIT_MS or not interval[:-1].isdigit() or int(interval[:-1]) <= 0:
+        raise ValueError(f"unsupported kline interval {interval!r}")
+    return int(interval[:-1]) * _UNIT_MS[interval[-1]]
+
+
+@dataclass(frozen=True, slots=True)
+class GapRange:
+    """Missing candles with open times ``start_ms``, ``start_ms + step``, ... ``end_ms`` (inclusive)."""
+
+    start_ms: int
+    end_ms: int
+    step_ms: int
+
+    @property
+    def count(self) -> int:
+        return (self.end_ms - self.start_ms) // self.step_ms + 1
+
+
+@dataclass(frozen=True, slots=True)
+class KlineGaps:
+    gaps: tuple[GapRange, ...]
+    misaligned: tuple[int, ...]  # open times not on the interval grid
+    duplicates: int
+
+    @property
+    def missing(self) -> int:
+        return sum(g.count for g in self.gaps)
+
+
+def find_gaps(open_times: Iterable[int], interval: str | int, start_ms: int, end_ms: int) -> KlineGaps:
+    """Missing candles in ``[start_ms, end_ms]`` (open times; the bounds are aligned inward)."""
+    step = interval if isinstance(interval, int) else interval_ms(interval)
+    first = -(-start_ms // step) * step
+    last = end_ms // step * step
+    have: set[int] = set()
+    misaligned = []
+    duplicates = 0
+    for ts in open_times:
+        if ts % step:
+            misaligned.append(ts)
+            continue
+        if ts in have:
+            duplicates += 1
+        have.add(ts)
+    gaps = []
+    t = first
+    for ts in sorted(x for x in have if first <= x <= last) + [last + step]:
+        if ts > t:
+            gaps.append(GapRange(t, ts - step, step))
+        t = ts + step
+    return KlineGaps(tuple(gaps), tuple(sorted(misaligned)), duplicates)
+
+
+def backfill_requests(gaps: Iterable[GapRange], limit: int = 1000) -> list[tuple[int, int]]:
+    """(startTime, endTime) pairs for GET klines, each covering at most ``limit`` candles."""
+    out = []
+    for gap in gaps:
+        t = gap.start_ms
+        while t <= gap.end_ms:
+            end = min(gap.end_ms, t + (limit - 1) * gap.step_ms)
+            out.append((t, end))
+            t = end + gap.step_ms
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class RangeBar:
+    open_ts: int
+    close_ts: int
+    open: int  # price units
+    high: int
+    low: int
+    close: int
+    volume: int  # lots
+    trades: int
+
+
+class RangeBarBuilder:
+    """Range bars from a trade stream, with bounded memory (the last ``keep`` bars)."""
+
+    def __init__(self, threshold_bps: int, keep: int = 1000) -> None:
+        if threshold_bps <= 0:
+            raise ValueError("threshold_bps must be positive")
+        self.threshold_bps = threshold_bps
+        self.bars: deque[RangeBar] = deque(maxlen=keep)
+        self._open: list | None = None  # [open_ts, open, high, low, volume, trades, last, last_ts]
+
+    def on_trade(self, price: int, qty: int, ts: int) -> RangeBar | None:
+        """Add one trade; returns the bar it closed, if any."""
+        bar = self._open
+        if bar is None:
+            self._open = [ts, price, price, price, qty, 1, price, ts]
+            return None
+        bar[2] = max(bar[2], price)
+        bar[3] = min(bar[3], price)
+        bar[4] += qty
+        bar[5] += 1
+        bar[6], bar[7] = price, ts
+        opened = bar[1]
+        if abs(price - opened) * 10_000 >= self.threshold_bps * opened:
+            done = RangeBar(bar[0], ts, opened, bar[2], bar[3], price, bar[4], bar[5])
+            self.bars.append(done)
+            self._open = None
+            return done
+        return None
+
+    @property
+    def forming(self) -> RangeBar | None:
+        bar = self._open
+        return None if bar is None else RangeBar(bar[0], bar[7], bar[1], bar[2], bar[3], bar[6], bar[4], bar[5])

@@ -1,0 +1,256 @@
+"""The trading half of the strategy loop: strategy -> gates -> orders -> venue answers -> PnL.
+
+`Trader` glues the pure components together and is what the runtime (and the backtest) drive:
+
+    market view / trade / mode change / timer ──► strategy ──► intents
+    intents ──► slot replacement ──► RiskGate.check ──► OrderManager.place ──► PlaceOrder
+    venue answers (core.trading.events) ──► OrderManager ──► Portfolio ──► RiskGate state
+                                                   └──► QueryOrder (unknown outcomes)
+
+Slot replacement: an intent for ``(symbol, tag)`` whose slot still has working orders first
+cancels them and waits (``pending``) until the venue confirms they are gone; only then is the
+new order gated and placed. So a re-quote never has two orders of one slot live, and the
+reduce-only arithmetic never has to guess whether a cancel will win against a fill.
+
+Nothing here performs I/O or reads a clock: ``now_ns`` comes from views and events. The
+runtime persists what `drain_records` returns (order transitions, fills, funding, risk
+snapshots after every realised trade).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from fractions import Fraction
+
+from core.events import CancelOrder, PlaceOrder
+from core.modes import Mode
+from core.trading import events as tev
+from core.trading.filters import SymbolFilters
+from core.trading.orders import OrderManager, OrderRefused
+from core.trading.portfolio import Portfolio
+from core.trading.risk import RiskGate, RiskLimits, RiskState
+from core.trading.strategy import MarketView, OrderIntent, Strategy, TradeTick
+
+__all__ = ["Refusal", "RiskSnapshot", "Trader"]
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    ts_ns: int
+    intent: OrderIntent
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RiskSnapshot:
+    """A versioned risk state to persist (``body`` is `RiskState.to_dict()`)."""
+
+    ts_ns: int
+    body: dict
+
+
+class Trader:
+    def __init__(
+        self,
+        strategy: Strategy,
+        filters: dict[str, SymbolFilters],
+        *,
+        session: int = 0,
+        limits: RiskLimits | None = None,
+        risk_state: RiskState | None = None,
+        start_seq: int = 0,
+        mode: Mode = Mode.NORMAL,
+    ) -> None:
+        self.strategy = strategy
+        self.filters = filters
+        self.orders = OrderManager(session, filters=filters, start_seq=start_seq)
+        self.portfolio = Portfolio(filters)
+        self.risk = RiskGate(limits or RiskLimits(), filters, risk_state)
+        self.mode = mode
+        self.now_ns = 0
+        self.views_by_symbol: dict[str, MarketView] = {}
+        self.pending: dict[tuple[str, str], OrderIntent] = {}
+        self.refusals: deque[Refusal] = deque(maxlen=1000)
+        self.records: list = []
+        self.fills: list[tev.Fill] = []
+        self._seen_trades: set[tuple[str, str]] = set()
+        self._seen_order: deque[tuple[str, str]] = deque()
+
+    # ----------------------------------------------------------------------------- inputs
+
+    def on_view(self, view: MarketView) -> list:
+        self.now_ns = max(self.now_ns, view.ts_ns)
+        view = _with(view, position=self.portfolio.qty(view.symbol), mode=self.mode)
+        self.views_by_symbol[view.symbol] = view
+        return self._apply(self.strategy.on_book(view))
+
+    def on_trade(self, trade: TradeTick) -> list:
+        self.now_ns = max(self.now_ns, trade.ts_ns)
+        return self._apply(self.strategy.on_trade(trade))
+
+    def set_mode(self, mode: Mode, now_ns: int) -> list:
+        self.now_ns = max(self.now_ns, now_ns)
+        if mode is self.mode:
+            return []
+        self.mode = mode
+        commands = self._mode_cancels()
+        commands += self._apply(self.strategy.on_mode_change(mode))
+        return commands
+
+    def on_timer(self, now_ns: int) -> list:
+        self.now_ns = max(self.now_ns, now_ns)
+        commands = list(self.orders.on_timer(now_ns))
+        commands += self._mode_cancels()
+        commands += self._apply(self.strategy.on_timer(now_ns))
+        return commands
+
+    def on_event(self, event) -> list:
+        """A venue answer (see `core.trading.events`)."""
+        self.now_ns = max(self.now_ns, event.ts_ns)
+        if type(event) is tev.FundingSettlement:
+            record = self.portfolio.apply_funding(event.symbol, event.rate, event.mark_price, event.ts_ns)
+            self.risk.on_pnl(record.amount, event.ts_ns)
+            self.records.append(record)
+            self.records.append(RiskSnapshot(event.ts_ns, self.risk.snapshot(event.ts_ns)))
+            return []
+        fresh_fill = type(event) is tev.Fill and self._first_sight(event)
+        commands = list(self.orders.on_event(event))
+        intents: list[OrderIntent] = []
+        if fresh_fill:
+            self._book_fill(event)
+            intents += self.strategy.on_fill(event)
+        self.records.extend(self.orders.drain_journal())
+        commands += self._mode_cancels()
+        commands += self._apply(intents)
+        commands += self._drain_pending()
+        return commands
+
+    def _first_sight(self, fill: tev.Fill) -> bool:
+        """False for a fill already booked (same symbol and trade id: a replayed stream)."""
+        if not fill.trade_id:
+            return True
+        key = (fill.symbol, fill.trade_id)
+        if key in self._seen_trades:
+            return False
+        self._seen_trades.add(key)
+        self._seen_order.append(key)
+        if len(self._seen_order) > 100_000:
+            self._seen_trades.discard(self._seen_order.popleft())
+        return True
+
+    def _book_fill(self, fill: tev.Fill) -> None:
+        delta, trip = self.portfolio.apply_fill(fill.symbol, fill.side, fill.qty, fill.price, fill.fee, fill.fee_asset, fill.ts_ns)
+        self.fills.append(fill)
+        self.records.append(fill)
+        self.risk.on_pnl(delta, fill.ts_ns)
+        if trip is not None:
+            self.risk.on_round_trip(trip, fill.ts_ns)
+        self.records.append(RiskSnapshot(fill.ts_ns, self.risk.snapshot(fill.ts_ns)))
+
+    # ----------------------------------------------------------------------------- intents
+
+    def _apply(self, intents: list[OrderIntent]) -> list:
+        commands: list = []
+        for intent in intents:
+            if intent.tag:
+                key = (intent.symbol, intent.tag)
+                live = self.orders.by_tag(intent.symbol, intent.tag)
+                if intent.qty and len(live) == 1 and _same_order(live[0], intent):
+                    self.pending.pop(key, None)
+                    continue  # already working exactly as desired (a strategy refresh)
+                if live:
+                    for order in live:
+                        cancel = self.orders.cancel(order.client_order_id, self.now_ns)
+                        if cancel is not None:
+                            commands.append(cancel)
+                    if intent.qty:
+                        self.pending[key] = intent
+                    else:
+                        self.pending.pop(key, None)
+                    continue
+                self.pending.pop(key, None)
+                if intent.qty == 0:
+                    continue
+            elif intent.qty == 0:
+                continue
+            command = self._place(intent)
+            if command is not None:
+                commands.append(command)
+        commands += self._drain_pending()
+        return commands
+
+    def _drain_pending(self) -> list:
+        commands = []
+        for key, intent in list(self.pending.items()):
+            if not self.orders.by_tag(*key):
+                del self.pending[key]
+                command = self._place(intent)
+                if command is not None:
+                    commands.append(command)
+        return commands
+
+    def _place(self, intent: OrderIntent) -> PlaceOrder | None:
+        view = self.views_by_symbol.get(intent.symbol)
+        reference = None
+        if view is not None:
+            reference = view.best_ask if intent.side == "BUY" else view.best_bid
+        decision = self.risk.check(
+            intent,
+            mode=self.mode,
+            position=self.portfolio.qty(intent.symbol),
+            working=self.orders.working(intent.symbol),
+            reference_price=reference,
+            now_ns=self.now_ns,
+        )
+        if not decision.ok:
+            self.refusals.append(Refusal(self.now_ns, intent, decision.reason))
+            return None
+        try:
+            return self.orders.place(intent, self.now_ns)
+        except OrderRefused as exc:
+            self.refusals.append(Refusal(self.now_ns, intent, str(exc)))
+            return None
+
+    def _mode_cancels(self) -> list[CancelOrder]:
+        out = []
+        for coid in self.risk.mode_cancels(self.mode, self.orders.working()):
+            cancel = self.orders.cancel(coid, self.now_ns)
+            if cancel is not None:
+                out.append(cancel)
+        if self.mode in (Mode.CANCEL_MAKERS, Mode.HALTED):
+            self.pending = {k: v for k, v in self.pending.items() if v.is_taker and self.mode is not Mode.HALTED}
+        return out
+
+    # ----------------------------------------------------------------------------- outputs
+
+    def drain_records(self) -> list:
+        out, self.records = self.records, []
+        return out
+
+    def marks(self) -> dict[str, Fraction]:
+        return {s: v.mid for s, v in self.views_by_symbol.items() if v.mid is not None}
+
+    def views(self) -> dict:
+        """For `core.snapshot.SnapshotBuilder.build(engine, trading=trader)`."""
+        marks = self.marks()
+        return {
+            "orders": self.orders.views(),
+            "positions": self.portfolio.views(marks),
+            "risk": self.risk.view(self.now_ns),
+        }
+
+
+def _same_order(order, intent: OrderIntent) -> bool:
+    return (
+        not order.cancel_requested_ns
+        and order.filled_qty == 0
+        and (order.side, order.order_type, order.price, order.qty, order.tif, order.reduce_only)
+        == (intent.side, intent.order_type, intent.price, intent.qty, intent.tif, intent.reduce_only)
+    )
+
+
+def _with(view: MarketView, **changes) -> MarketView:
+    from dataclasses import replace
+
+    return replace(view, **changes)
