@@ -67,6 +67,8 @@ class EngineConfig:
     queue_delay_replace_ms: float = 1000.0
     subscribe_timeout_ms: float = 3000.0
     write_failures_replace: int = 1
+    latency_replace_cooldown_ms: float = 10_000.0  # after a latency-driven replacement; doubles
+    latency_replace_cooldown_max_ms: float = 300_000.0
     # Snapshot retries and backoff (the runtime sleeps delay_ms before acting).
     snapshot_retry_base_ms: float = 20.0
     snapshot_retry_max_ms: float = 2000.0
@@ -188,6 +190,8 @@ class Engine:
         self._failed_dials = 0
         self._request_seq = 0
         self._rng = random.Random(config.seed)
+        self._latency_replace_allowed_ns = 0
+        self._latency_cooldown_ms = config.latency_replace_cooldown_ms
         self.counters = {
             "events": 0,
             "market_events": 0,
@@ -578,17 +582,28 @@ class Engine:
             if silence_ms >= cfg.silence_replace_ms:
                 detected = now - int((silence_ms - cfg.confidence.factors["market_silence_ms"].warn) * _MS)
                 return self._replace_session(now, f"market silence {silence_ms:.0f} ms", detected_ns=max(detected, self.telemetry.last_market_recv), immediate=True)
-            now_s = now // 1_000_000_000
-            queue = self.telemetry.queue.stats(now_s)
-            if queue.count >= 20 and queue.p50 >= cfg.queue_delay_replace_ms:
-                return self._replace_session(now, f"queue delay p50 {queue.p50:.0f} ms")
-            transport = self.telemetry.transport.stats(now_s)
-            if transport.count >= 20 and transport.p50 >= cfg.transport_latency_replace_ms:
-                return self._replace_session(now, f"transport latency p50 {transport.p50:.0f} ms")
+            if now >= self._latency_replace_allowed_ns:
+                now_s = now // 1_000_000_000
+                queue = self.telemetry.queue.stats(now_s)
+                if queue.count >= 20 and queue.p50 >= cfg.queue_delay_replace_ms:
+                    return self._latency_replacement(now, f"queue delay p50 {queue.p50:.0f} ms")
+                transport = self.telemetry.transport.stats(now_s)
+                if transport.count >= 20 and transport.p50 >= cfg.transport_latency_replace_ms:
+                    return self._latency_replacement(now, f"transport latency p50 {transport.p50:.0f} ms")
         elif self.session_open and record is not None and record.opened_ns:
             if (now - record.opened_ns) / _MS >= cfg.subscribe_timeout_ms:
                 return self._replace_session(now, "subscription not confirmed in time")
         return _NO_COMMANDS
+
+    def _latency_replacement(self, now: int, cause: str):
+        # A new connection cures a bad route, not a lagging venue: if the next session is just
+        # as slow, wait longer before trying again (doubling, capped) instead of looping. The
+        # cool-down resets once a session has been healthy for a while.
+        cooldown = self._latency_cooldown_ms
+        self._latency_replace_allowed_ns = now + int(cooldown * _MS)
+        self._latency_cooldown_ms = min(self.config.latency_replace_cooldown_max_ms, cooldown * 2)
+        self._log("warn", "latency-driven replacement", cause=cause, next_allowed_in_ms=cooldown)
+        return self._replace_session(now, cause)
 
     def _confidence_inputs(self, now: int) -> ConfidenceInputs:
         tel = self.telemetry
@@ -616,6 +631,8 @@ class Engine:
     def _evaluate(self, now: int) -> None:
         inputs = self._confidence_inputs(now)
         conf = evaluate(inputs, self.config.confidence)
+        if conf.score >= 1.0 and now - self._latency_replace_allowed_ns > 60_000 * _MS:
+            self._latency_cooldown_ms = self.config.latency_replace_cooldown_ms
         if conf.score < 1.0 and self._incident_start is None and conf.score < self.config.modes.normal_at:
             self._incident_start = now
         self.confidence = conf

@@ -202,7 +202,10 @@ class Telemetry:
         return max(0, now - last) if last else 0
 
     def reset_connection(self, now: int) -> None:
-        """A new session: silence restarts from its opening, not from the dead one's last frame."""
+        """A new session: silence restarts from its opening, not from the dead one's last frame,
+        and the rolling latency windows forget the old connection (the whole-run ones keep it)."""
+        self.transport = RollingHistogram(self.transport.window_s)
+        self.queue = RollingHistogram(self.queue.window_s)
         self.last_market_recv = now
         for symbol in self.last_recv_by_symbol:
             self.last_recv_by_symbol[symbol] = now
