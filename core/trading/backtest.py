@@ -31,7 +31,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from typing import IO, Iterable, Iterator
+from typing import Iterable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -45,7 +45,7 @@ from core.numeric import DecimalFormatError, UnitCodec, parse_units
 from core.trading import events as tev
 from core.trading.filters import SymbolFilters
 from core.trading.money import to_decimal
-from core.trading.orders import ManagedOrder, OrderState
+from core.trading.orders import ManagedOrder
 from core.trading.risk import RiskLimits
 from core.trading.strategy import MarketView, Strategy, TradeTick
 from core.trading.trader import Trader
@@ -109,11 +109,11 @@ class BacktestReport:
 
     def as_dict(self) -> dict:
         return {
-            "pnl": str(self.pnl),
-            "realized": str(self.realized),
-            "unrealized": str(self.unrealized),
-            "fees": str(self.fees),
-            "max_drawdown": str(self.max_drawdown),
+            "pnl": format(self.pnl, "f"),
+            "realized": format(self.realized, "f"),
+            "unrealized": format(self.unrealized, "f"),
+            "fees": format(self.fees, "f"),
+            "max_drawdown": format(self.max_drawdown, "f"),
             "trades": self.trades,
             "round_trips": self.round_trips,
             "positions": dict(self.positions),

@@ -1,0 +1,251 @@
+"""Order lifecycle: client ids, the transition table, unknown outcomes and reconciliation."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.events import CancelOrder, PlaceOrder
+from core.trading import events as tev
+from core.trading.filters import SymbolFilters
+from core.trading.orders import (
+    CLIENT_ID_PATTERN,
+    TRANSITIONS,
+    IllegalOrderTransition,
+    OrderManager,
+    OrderRefused,
+    OrderState,
+)
+from core.trading.strategy import OrderIntent
+
+BTC = SymbolFilters.from_strings("BTCUSDT", "0.01", "0.001", min_qty="0.001", min_notional="5")
+BID = OrderIntent("BTCUSDT", "BUY", 10, 2_000_000, tag="bid")
+
+
+def manager(session: int = 1, **kw) -> OrderManager:
+    return OrderManager(session, filters={"BTCUSDT": BTC}, **kw)
+
+
+def test_client_ids_are_unique_sequential_and_match_binance_rule():
+    om = manager(session=0xABC)
+
+    commands = [om.place(OrderIntent("BTCUSDT", "BUY", 1, 100 + i), now_ns=i) for i in range(300)]
+
+    ids = [c.client_order_id for c in commands]
+    assert len(set(ids)) == 300
+    assert ids[0] == "ebabc-0" and ids[255] == "ebabc-ff"
+    assert all(CLIENT_ID_PATTERN.match(i) and len(i) <= 36 for i in ids)
+
+
+def test_a_later_session_never_reuses_an_earlier_sessions_ids():
+    first = {manager(session=7).place(BID, 0).client_order_id for _ in range(1)}
+    earlier = manager(session=7)
+    earlier_ids = {earlier.place(OrderIntent("BTCUSDT", "BUY", 1, 100 + i), 0).client_order_id for i in range(50)}
+
+    later = manager(session=8)
+    later_ids = {later.place(OrderIntent("BTCUSDT", "BUY", 1, 100 + i), 0).client_order_id for i in range(50)}
+
+    assert first <= earlier_ids
+    assert not (earlier_ids & later_ids)
+
+
+def test_place_returns_a_command_with_exact_decimal_strings():
+    om = manager()
+
+    command = om.place(BID, now_ns=5)
+
+    assert isinstance(command, PlaceOrder)
+    assert (command.symbol, command.side, command.qty, command.price, command.time_in_force) == ("BTCUSDT", "BUY", "0.01", "20000", "GTC")
+    assert om.orders[command.client_order_id].state is OrderState.PENDING_NEW
+
+
+@pytest.mark.parametrize("source", list(OrderState))
+@pytest.mark.parametrize("target", list(OrderState))
+def test_transition_table_is_enforced_and_illegal_moves_leave_the_order_untouched(source, target):
+    om = manager()
+    coid = om.place(BID, 0).client_order_id
+    order = om.orders[coid]
+    order.state = source
+    journal_before = len(om.journal)
+
+    if target in TRANSITIONS[source]:
+        om.transition(order, target, 1, "test")
+        assert order.state is target
+    else:
+        with pytest.raises(IllegalOrderTransition):
+            om.transition(order, target, 1, "test")
+        assert order.state is source
+        assert len(om.journal) == journal_before
+
+
+def test_accept_then_fills_walk_new_partially_filled_filled():
+    om = manager()
+    coid = om.place(BID, 0).client_order_id
+
+    om.on_event(tev.OrderAccepted(client_order_id=coid, venue_order_id="42", ts_ns=1))
+    om.on_event(tev.Fill(client_order_id=coid, symbol="BTCUSDT", side="BUY", qty=4, price=2_000_000, trade_id="t1", ts_ns=2))
+    states = [om.orders[coid].state]
+    om.on_event(tev.Fill(client_order_id=coid, symbol="BTCUSDT", side="BUY", qty=6, price=2_000_000, trade_id="t2", ts_ns=3))
+
+    assert states == [OrderState.PARTIALLY_FILLED]
+    order = om.orders[coid]
+    assert order.state is OrderState.FILLED and order.filled_qty == 10 and order.venue_order_id == "42"
+
+
+def test_rejection_records_the_venue_code_and_message():
+    om = manager()
+    coid = om.place(BID, 0).client_order_id
+
+    om.on_event(tev.OrderRejected(client_order_id=coid, code=-2010, msg="Account has insufficient balance", ts_ns=1))
+
+    order = om.orders[coid]
+    assert order.state is OrderState.REJECTED
+    assert (order.reject_code, order.reject_msg) == (-2010, "Account has insufficient balance")
+
+
+def test_unknown_outcome_asks_the_venue_and_blocks_a_retry_of_the_same_intent():
+    om = manager()
+    coid = om.place(BID, 0).client_order_id
+
+    commands = om.on_event(tev.OrderUnknown(client_order_id=coid, reason="HTTP 503 Unknown error", ts_ns=1))
+
+    assert commands == [tev.QueryOrder(symbol="BTCUSDT", client_order_id=coid)]
+    assert om.orders[coid].state is OrderState.UNKNOWN
+    with pytest.raises(OrderRefused, match="reconciling"):
+        om.place(BID, 2)
+    assert om.counters["placed"] == 1
+
+
+def test_unknown_then_not_found_is_treated_as_not_placed_and_a_retry_gets_a_fresh_id():
+    om = manager()
+    coid = om.place(BID, 0).client_order_id
+    om.on_event(tev.OrderUnknown(client_order_id=coid, reason="timeout", ts_ns=1))
+
+    om.on_event(tev.OrderQueryResult(client_order_id=coid, found=False, ts_ns=2))
+    retry = om.place(BID, 3)
+
+    assert om.orders[coid].state is OrderState.REJECTED
+    assert om.orders[coid].reject_code == "NOT_FOUND"
+    assert retry.client_order_id != coid
+
+
+def test_unknown_then_found_filled_resolves_without_sending_a_second_order():
+    om = manager()
+    coid = om.place(BID, 0).client_order_id
+    om.on_event(tev.OrderUnknown(client_order_id=coid, reason="timeout", ts_ns=1))
+
+    om.on_event(tev.OrderQueryResult(client_order_id=coid, found=True, status="FILLED", filled_qty=10, ts_ns=2))
+
+    assert om.orders[coid].state is OrderState.FILLED
+    assert om.counters["placed"] == 1
+    assert [t.state for t in om.journal] == ["PENDING_NEW", "UNKNOWN", "FILLED"]
+
+
+def test_a_failed_query_keeps_the_order_unknown_and_the_timer_asks_again():
+    om = manager(query_retry_ns=1_000)
+    coid = om.place(BID, 0).client_order_id
+    om.on_event(tev.OrderUnknown(client_order_id=coid, reason="timeout", ts_ns=10))
+
+    om.on_event(tev.OrderQueryResult(client_order_id=coid, error="HTTP 502", ts_ns=20))
+    too_soon = om.on_timer(500)
+    again = om.on_timer(1_010)
+
+    assert om.orders[coid].state is OrderState.UNKNOWN
+    assert too_soon == [] and again == [tev.QueryOrder(symbol="BTCUSDT", client_order_id=coid)]
+
+
+def test_pending_new_past_the_ack_timeout_becomes_unknown_and_is_queried():
+    om = manager(ack_timeout_ns=1_000)
+    coid = om.place(BID, 0).client_order_id
+
+    early = om.on_timer(999)
+    late = om.on_timer(1_000)
+
+    assert early == []
+    assert late == [tev.QueryOrder(symbol="BTCUSDT", client_order_id=coid)]
+    assert om.orders[coid].state is OrderState.UNKNOWN
+
+
+def test_a_late_rest_ack_after_the_stream_reported_the_fill_is_ignored_as_stale():
+    om = manager()
+    coid = om.place(BID, 0).client_order_id
+    om.on_event(tev.Fill(client_order_id=coid, symbol="BTCUSDT", side="BUY", qty=10, price=2_000_000, trade_id="t1", ts_ns=1))
+
+    om.on_event(tev.OrderAccepted(client_order_id=coid, status="NEW", ts_ns=2))
+
+    assert om.orders[coid].state is OrderState.FILLED
+    assert om.counters["stale_acks"] == 1
+
+
+def test_a_replayed_fill_is_counted_once():
+    om = manager()
+    coid = om.place(BID, 0).client_order_id
+    fill = tev.Fill(client_order_id=coid, symbol="BTCUSDT", side="BUY", qty=4, price=2_000_000, trade_id="t1", ts_ns=1)
+
+    om.on_event(fill)
+    om.on_event(fill)
+
+    assert om.orders[coid].filled_qty == 4
+
+
+def test_cancel_is_sent_once_and_never_for_a_finished_order():
+    om = manager()
+    coid = om.place(BID, 0).client_order_id
+    om.on_event(tev.OrderAccepted(client_order_id=coid, ts_ns=1))
+
+    first = om.cancel(coid, 2)
+    second = om.cancel(coid, 3)
+    om.on_event(tev.OrderUpdate(client_order_id=coid, status="CANCELED", ts_ns=4))
+    after = om.cancel(coid, 5)
+
+    assert first == CancelOrder(symbol="BTCUSDT", client_order_id=coid)
+    assert second is None and after is None
+    assert om.orders[coid].state is OrderState.CANCELED
+
+
+def test_a_cancel_with_unknown_outcome_is_reconciled_by_query():
+    om = manager()
+    coid = om.place(BID, 0).client_order_id
+    om.on_event(tev.OrderAccepted(client_order_id=coid, ts_ns=1))
+    om.cancel(coid, 2)
+
+    commands = om.on_event(tev.CancelUnknown(client_order_id=coid, reason="timeout", ts_ns=3))
+    om.on_event(tev.OrderQueryResult(client_order_id=coid, found=True, status="CANCELED", ts_ns=4))
+
+    assert commands == [tev.QueryOrder(symbol="BTCUSDT", client_order_id=coid)]
+    assert om.orders[coid].state is OrderState.CANCELED
+
+
+def test_every_transition_is_journaled_with_its_reason():
+    om = manager()
+    coid = om.place(BID, 0).client_order_id
+    om.on_event(tev.OrderAccepted(client_order_id=coid, ts_ns=1))
+    om.on_event(tev.OrderUpdate(client_order_id=coid, status="EXPIRED", ts_ns=2))
+
+    rows = om.drain_journal()
+
+    assert [(r.prev_state, r.state) for r in rows] == [("", "PENDING_NEW"), ("PENDING_NEW", "NEW"), ("NEW", "EXPIRED")]
+    assert om.drain_journal() == []
+
+
+def test_order_views_show_decimal_strings_for_the_dashboard():
+    om = manager()
+    coid = om.place(BID, 7).client_order_id
+
+    (view,) = om.views()
+
+    assert (view.client_order_id, view.price, view.qty, view.filled, view.status) == (coid, "20000", "0.01", "0", "PENDING_NEW")
+
+
+def test_open_orders_of_a_previous_run_are_adopted_as_unknown_and_queried():
+    earlier = manager(session=1)
+    coid = earlier.place(BID, 0).client_order_id
+    earlier.on_event(tev.OrderAccepted(client_order_id=coid, ts_ns=1))
+    last_row = earlier.drain_journal()[-1]
+    restarted = manager(session=2)
+
+    commands = restarted.adopt_open_orders([last_row], now_ns=10)
+
+    assert commands == [tev.QueryOrder(symbol="BTCUSDT", client_order_id=coid)]
+    assert restarted.orders[coid].state is OrderState.UNKNOWN
+    with pytest.raises(OrderRefused):
+        restarted.place(BID, 11)
