@@ -162,9 +162,14 @@ class _SymbolState:
 
 
 class Engine:
-    def __init__(self, config: EngineConfig, clock: Callable[[], int]) -> None:
+    def __init__(self, config: EngineConfig, clock: Callable[[], int], trader=None) -> None:
         self.config = config
         self.clock = clock
+        # Optional trading half (core.trading.trader.Trader): driven only from here, so live,
+        # replay and backtest place the same orders for the same input.
+        self.trader = trader
+        self._dirty: set[str] = set()  # symbols whose book changed since the strategy last looked
+        self._outbox: list = []  # commands produced by the trader while handling a control event
         now = clock()
         self.started_ns = now
         self.epoch = 0
@@ -203,6 +208,7 @@ class Engine:
             "snapshots_failed": 0,
             "snapshots_refetched": 0,
             "unsolicited_snapshots": 0,
+            "book_resyncs": 0,
         }
         self._incident_start: int | None = None  # set when epoch 1 is requested (startup incident)
 
@@ -220,6 +226,8 @@ class Engine:
             if type(event) is ev.DepthDiff:
                 return self._on_depth(event, now)
             return self._on_other_market(event, now)
+        if event.kind == "trading":
+            return self._on_trading(event, now)
         if self.stopped:
             return _NO_COMMANDS
         handler = _CONTROL_HANDLERS.get(type(event))
@@ -229,7 +237,11 @@ class Engine:
         if epoch_bound and event.epoch != self.epoch:
             self.counters["discarded_stale_epoch"] += 1
             return _NO_COMMANDS
-        return handler(self, event, now)
+        commands = handler(self, event, now)
+        if self._outbox:
+            commands = [*commands, *self._outbox]
+            self._outbox = []
+        return commands
 
     # ====================================================================== market data
 
@@ -243,6 +255,8 @@ class Engine:
         book = state.book
         outcome = book.on_diff(diff)
         if outcome is DiffOutcome.APPLIED:
+            if self.trader is not None:
+                self._dirty.add(diff.symbol)
             return _NO_COMMANDS
         if outcome is DiffOutcome.BUFFERED:
             if not state.snapshot_request:
@@ -283,6 +297,9 @@ class Engine:
             trades.append(event)
             if len(trades) > self.config.trade_history:
                 trades.popleft()
+            if self.trader is not None and state.book.codec is not None and not self.stopped:
+                self.telemetry.on_market(event.symbol, event.exchange_ts, event.recv_ts, now)
+                return self._trade_to_strategy(state, event, now)
         elif kind is ev.BookTicker:
             state.ticker = event
         elif kind is ev.MarkPrice:
@@ -557,6 +574,8 @@ class Engine:
 
     def _on_pause(self, event: ev.OperatorPause, now: int):
         self.paused = event.paused
+        if self.trader is not None:
+            self.trader.paused = event.paused
         self._log("warn", "strategy paused" if event.paused else "strategy resumed")
         return _NO_COMMANDS
 
@@ -574,6 +593,8 @@ class Engine:
     def _on_tick(self, event: ev.TimerTick, now: int):
         self._evaluate(now)
         cfg = self.config
+        if self.trader is not None and not self.stopped:
+            self._outbox.extend(self._strategy_tick(now))
         if self.epoch == 0 or self.stopped:
             return _NO_COMMANDS
         record = self._current_epoch_record()
@@ -646,6 +667,58 @@ class Engine:
     def _log_mode(self, change: ModeChange) -> None:
         level = "info" if change.mode is Mode.NORMAL else "warn"
         self._log(level, "mode changed", mode=change.mode.value, previous=change.previous.value, cause=change.cause, source=change.source)
+        if self.trader is not None:
+            self._outbox.extend(self.trader.set_mode(change.mode, change.at_ns))
+
+    # ====================================================================== trading
+
+    def _strategy_tick(self, now: int) -> list:
+        """Show the strategy every book that changed since the last tick, then its timer."""
+        from core.trading.strategy import MarketView
+
+        trader = self.trader
+        commands: list = []
+        dirty, self._dirty = self._dirty, set()
+        for symbol in sorted(dirty):
+            book = self.symbols[symbol].book
+            if book.synced:
+                view = MarketView.from_book(book, ts_ns=now)
+                commands.extend(trader.on_view(view))
+        commands.extend(trader.on_timer(now))
+        self._log_orders(commands)
+        return commands
+
+    def _trade_to_strategy(self, state: _SymbolState, trade: ev.AggTrade, now: int):
+        from core.trading.strategy import TradeTick
+
+        codec = state.book.codec
+        try:
+            tick = TradeTick(trade.symbol, codec.price[trade.price], codec.qty[trade.qty], "SELL" if trade.buyer_is_maker else "BUY", trade.trade_ts * _MS)
+        except (ValueError, TypeError) as exc:
+            self._log("warn", "unusable trade skipped", symbol=trade.symbol, error=str(exc))
+            return _NO_COMMANDS
+        commands = self.trader.on_trade(tick)
+        self._log_orders(commands)
+        return commands
+
+    def _on_trading(self, event, now: int):
+        if self.trader is None:
+            self._log("warn", "trading event without a trader", event=type(event).__name__)
+            return _NO_COMMANDS
+        fields = {k: getattr(event, k) for k in ("client_order_id", "status", "code", "msg", "reason", "qty", "price", "error", "found") if hasattr(event, k)}
+        level = "warn" if type(event).__name__ in ("OrderRejected", "OrderUnknown", "CancelUnknown", "CancelRejected") else "info"
+        self._log(level, f"order {type(event).__name__}", **fields)
+        commands = self.trader.on_event(event)
+        self._log_orders(commands)
+        return commands
+
+    def _log_orders(self, commands) -> None:
+        for command in commands:
+            name = type(command).__name__
+            if name == "PlaceOrder":
+                self._log("info", "order place", client_order_id=command.client_order_id, symbol=command.symbol, side=command.side, type=command.order_type, qty=command.qty, price=command.price, reduce_only=command.reduce_only)
+            elif name in ("CancelOrder", "QueryOrder"):
+                self._log("info", f"order {name[:-5].lower()}", client_order_id=command.client_order_id, symbol=command.symbol)
 
     # ====================================================================== failure
 
@@ -669,6 +742,7 @@ class Engine:
         if state.resync is None:
             state.resync = BookResync(state.book.symbol, cause, self.epoch, now)
             self.book_resyncs.append(state.resync)
+            self.counters["book_resyncs"] += 1
         if self._incident_start is None:
             self._incident_start = now
 

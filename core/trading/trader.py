@@ -68,6 +68,7 @@ class Trader:
         self.portfolio = Portfolio(filters)
         self.risk = RiskGate(limits or RiskLimits(), filters, risk_state)
         self.mode = mode
+        self.paused = False
         self.now_ns = 0
         self.views_by_symbol: dict[str, MarketView] = {}
         self.pending: dict[tuple[str, str], OrderIntent] = {}
@@ -151,6 +152,10 @@ class Trader:
     # ----------------------------------------------------------------------------- intents
 
     def _apply(self, intents: list[OrderIntent]) -> list:
+        if self.paused:
+            # The operator paused the strategy: its wishes are dropped, while reconciliation,
+            # mode-driven cancels and venue answers go on.
+            return []
         commands: list = []
         for intent in intents:
             if intent.tag:
