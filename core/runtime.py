@@ -39,7 +39,7 @@ from core.transport import RouteSpec, TransportSession
 from core.venues.binance.rest import RestClient, RestError
 from core.venues.binance.wire import market_stream_url, streams_for
 
-__all__ = ["Runtime", "RuntimeConfig", "VENUES", "VenueEndpoints"]
+__all__ = ["JournalConfig", "Runtime", "RuntimeConfig", "TradingConfig", "VENUES", "VenueEndpoints"]
 
 log = logging.getLogger("epochbot.runtime")
 
@@ -59,6 +59,27 @@ VENUES: dict[str, VenueEndpoints] = {
     "binance-spot-testnet": VenueEndpoints("binance-spot-testnet", "spot", "https://testnet.binance.vision", "wss://stream.testnet.binance.vision"),
     "binance-usdm-testnet": VenueEndpoints("binance-usdm-testnet", "usdm", "https://testnet.binancefuture.com", "wss://fstream.binancefuture.com"),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class TradingConfig:
+    """Paper or live trading. Keys are resolved secret values: never printed (repr=False)."""
+
+    strategy: str
+    params: dict = field(default_factory=dict)
+    api_key: str = field(default="", repr=False)
+    api_secret: str = field(default="", repr=False)
+    storage_path: str | None = None  # SQLite file; None keeps nothing across restarts
+    limits: object | None = None  # core.trading.risk.RiskLimits
+    cancel_on_shutdown: bool = True
+    recv_window_ms: int = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class JournalConfig:
+    directory: str
+    max_bytes: int = 64 * 1024 * 1024
+    keep: int = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +103,8 @@ class RuntimeConfig:
     sim_seed: int = 7
     sim_rate: float | None = None
     sim_faults: tuple[dict, ...] = ()
+    trading: TradingConfig | None = None
+    journal: JournalConfig | None = None
 
 
 class Runtime:
@@ -109,6 +132,11 @@ class Runtime:
         self.rest: RestClient | None = None
         self._pending_early: list = []
         self.sim = None  # the embedded SimExchange when venue is "sim"
+        self.gateway = None  # core.order_gateway.OrderGateway when trading
+        self.writer = None  # core.persistence.writer.StorageWriter
+        self.storage = None
+        self.journal = None  # core.persistence.journal.CaptureJournal
+        self._persisted_epochs = 0
 
     # ------------------------------------------------------------------ thread-safe API
 
@@ -145,7 +173,11 @@ class Runtime:
         self._http = aiohttp.ClientSession(connector=connector)
         self.rest = RestClient(self._http, self.config.venue.rest_url, self.config.venue.market, self.config.http_timeout_s)
         try:
-            await self._prepare()
+            if self.config.journal is not None:
+                self._open_journal()
+            filters = await self._prepare()
+            if self.config.trading is not None:
+                self._execute(await self._start_trading(filters))
             self._execute(self.engine.start())
             self._spawn(self._timer(), "timer")
             self._spawn(self._clock_offset_loop(), "clock-offset")
@@ -166,19 +198,85 @@ class Runtime:
         self.config = replace(cfg, venue=venue)
         self._runtime_log("info", "embedded simulator started", rest=self.sim.rest_url, ws=self.sim.ws_url, market=venue.market)
 
-    async def _prepare(self) -> None:
+    async def _prepare(self) -> dict:
         """Exact symbol scales from exchangeInfo (the book infers them from snapshots otherwise)."""
         try:
             filters = await self.rest.exchange_filters(list(self.config.symbols))
         except (RestError, ValueError, KeyError, TypeError) as exc:
             self._runtime_log("warn", "exchangeInfo unavailable: scales will be inferred from snapshots", error=str(exc))
-            return
+            return {}
         for symbol in self.config.symbols:
             f = filters.get(symbol)
             if f is None:
                 self._runtime_log("warn", "symbol not listed by the venue", symbol=symbol)
                 continue
-            self.inbox.put_control(ev.SymbolSpec(symbol=symbol, tick_size=f.tick_size, step_size=f.step_size, min_notional=f.min_notional))
+            # Applied now, before any session exists, so that no book parses a level first.
+            self.engine.handle(ev.SymbolSpec(symbol=symbol, tick_size=f.tick_size, step_size=f.step_size, min_notional=f.min_notional))
+        return filters
+
+    async def _start_trading(self, venue_filters: dict) -> list:
+        """Build the trader (strategy, gates, orders, portfolio), restore durable state, and
+        start the order gateway and its user-data stream. Returns reconciliation commands."""
+        from core.order_gateway import OrderGateway
+        from core.trading.filters import SymbolFilters
+        from core.trading.risk import RiskLimits, RiskState
+        from core.trading.strategy import get_strategy
+        from core.trading.trader import Trader
+
+        cfg = self.config.trading
+        missing = [s for s in self.config.symbols if s not in venue_filters]
+        if missing:
+            raise RuntimeError(f"cannot trade without exchangeInfo filters for {', '.join(missing)}")
+        filters = {
+            s: SymbolFilters.from_strings(s, f.tick_size, f.step_size, f.min_qty, f.max_qty, f.min_notional, self.config.venue.market)
+            for s, f in venue_filters.items()
+        }
+        now = self.clock()
+        limits = cfg.limits or RiskLimits()
+        session = now // 1_000_000_000  # unique per start when nothing is persisted
+        risk_state, open_orders = None, []
+        if cfg.storage_path:
+            from core.persistence.storage import SqliteStorage
+            from core.persistence.writer import StorageWriter
+
+            self.storage = SqliteStorage(cfg.storage_path)
+            session = self.storage.next_session()
+            risk_state, warnings = RiskState.restore(self.storage.load_latest_risk(), now, limits)
+            for warning in warnings:
+                self._runtime_log("warn", "risk state restore", detail=warning)
+            open_orders = self.storage.load_open_orders()
+            self.writer = StorageWriter(self.storage)
+        trader = Trader(get_strategy(cfg.strategy, cfg.params), filters, session=session, limits=limits, risk_state=risk_state, mode=self.engine.mode)
+        self.engine.trader = trader
+        api_key, api_secret = cfg.api_key, cfg.api_secret
+        if not api_key and self.sim is not None:
+            from core.sim.auth import DEFAULT_API_KEY, DEFAULT_SECRET
+
+            api_key, api_secret = DEFAULT_API_KEY, DEFAULT_SECRET
+        if not api_key or not api_secret:
+            raise RuntimeError("trading needs an API key and secret (EPOCHBOT_API_KEY / EPOCHBOT_API_SECRET or a secrets file)")
+        self.gateway = OrderGateway(
+            self.rest,
+            ws_base=self.config.venue.ws_url,
+            api_key=api_key,
+            api_secret=api_secret,
+            inbox=self.inbox,
+            codecs={s: f.codec for s, f in filters.items()},
+            clock=self.clock,
+            log=self._runtime_log,
+            recv_window_ms=cfg.recv_window_ms,
+            offset_ms=lambda: self.engine.telemetry.clock_offset_ns / 1e6,
+        )
+        self._spawn(self.gateway.run_user_stream(), "user-stream")
+        self._runtime_log("info", "trading enabled", strategy=cfg.strategy, session=session, restored_open_orders=len(open_orders), storage=cfg.storage_path or "none")
+        return trader.orders.adopt_open_orders(open_orders, now)
+
+    def _open_journal(self) -> None:
+        from core.persistence.journal import CaptureJournal
+
+        jc = self.config.journal
+        venue = "binance-spot" if self.config.venue.market == "spot" else "binance-usdm"
+        self.journal = CaptureJournal(jc.directory, venue=venue, max_bytes=jc.max_bytes, keep=jc.keep, source=f"epochbot {self.config.venue.name}")
 
     async def _consume(self) -> int:
         engine = self.engine
@@ -204,6 +302,8 @@ class Runtime:
                     return code
             if engine.pending_log:
                 self._drain_logs()
+            if self.writer is not None and event.kind != "market":
+                self._persist()
             processed += 1
             if processed & 255 == 0:
                 await asyncio.sleep(0)  # let readers and timers run during a burst
@@ -213,8 +313,23 @@ class Runtime:
                     self._publish()
                     next_publish = now + publish_every
 
+    def _persist(self) -> None:
+        """Hand new durable records to the writer thread (never blocks the loop)."""
+        writer = self.writer
+        trader = self.engine.trader
+        if trader is not None:
+            for record in trader.drain_records():
+                if not writer.submit(record):
+                    self._runtime_log("error", "storage queue full: record lost", record=type(record).__name__)
+        epochs = self.engine.epochs
+        while self._persisted_epochs < len(epochs) and epochs[self._persisted_epochs].closed_ns:
+            writer.submit(epochs[self._persisted_epochs])
+            self._persisted_epochs += 1
+        if self._persisted_epochs > len(epochs):  # the engine trimmed its history
+            self._persisted_epochs = len(epochs)
+
     def _publish(self) -> None:
-        snapshot = self.builder.build(self.engine)
+        snapshot = self.builder.build(self.engine, self.engine.trader)
         self.latest = snapshot
         for callback in self._snapshot_listeners:
             try:
@@ -248,6 +363,11 @@ class Runtime:
             elif kind is ev.Stop:
                 self.exit_code = command.exit_code
                 return command.exit_code
+            elif kind in (ev.PlaceOrder, ev.CancelOrder) or kind.__name__ == "QueryOrder":
+                if self.gateway is None:
+                    self._runtime_log("error", "order command without trading configured", command=kind.__name__)
+                else:
+                    self.gateway.execute(command)
             elif kind in (ev.Subscribe, ev.Unsubscribe):
                 session = self._session
                 if session is not None and session.epoch == command.epoch:
@@ -302,7 +422,11 @@ class Runtime:
         if delay_s > 0:
             await asyncio.sleep(delay_s)
         self._dial_times.append(time.monotonic())
-        session = TransportSession(epoch, self._routes(), self.inbox, self.clock, spot=self.config.venue.market == "spot")
+        on_frame = None
+        if self.journal is not None:
+            journal = self.journal
+            on_frame = lambda frame, recv_ns, e=epoch: journal.record_ws(recv_ns / 1e9, frame if isinstance(frame, str) else frame.decode(), e)  # noqa: E731
+        session = TransportSession(epoch, self._routes(), self.inbox, self.clock, spot=self.config.venue.market == "spot", on_frame=on_frame)
         t1 = self.clock()
         try:
             await session.open()
@@ -317,6 +441,9 @@ class Runtime:
             await session.close()
             return
         self._session = session
+        if self.journal is not None:
+            for route in session.routes:
+                self.journal.record_open(self.clock() / 1e9, f"{route.url}?streams={'/'.join(route.streams)}", epoch)
         self.inbox.put_control(ev.SessionOpened(epoch=epoch, recv_ts=self.clock(), url=", ".join(r.url for r in session.routes), close_ms=close_ms, dial_ms=dial_ms))
         session.start()
         self._spawn(self._session_lifetime(session), f"lifetime-e{epoch}")
@@ -352,7 +479,11 @@ class Runtime:
             await asyncio.sleep(command.delay_ms / 1000)
         started = self.clock()
         try:
-            last_id, bids, asks, exch_ts = await self.rest.depth(command.symbol, command.limit)
+            on_body = None
+            if self.journal is not None:
+                journal, epoch = self.journal, command.epoch
+                on_body = lambda url, body: journal.record_rest(self.clock() / 1e9, url, body.decode(), epoch)  # noqa: E731
+            last_id, bids, asks, exch_ts = await self.rest.depth(command.symbol, command.limit, on_body=on_body)
         except RestError as exc:
             self.inbox.put_control(
                 ev.SnapshotFailed(epoch=command.epoch, recv_ts=self.clock(), symbol=command.symbol, request_id=command.request_id, reason=str(exc), retry_after_ms=exc.retry_after_ms)
@@ -394,6 +525,14 @@ class Runtime:
     # ------------------------------------------------------------------ shutdown
 
     async def _shutdown(self) -> None:
+        trader = self.engine.trader
+        if self.gateway is not None and trader is not None and self.config.trading.cancel_on_shutdown:
+            working = [(o.symbol, o.client_order_id) for o in trader.orders.working()]
+            if working:
+                cancelled = await self.gateway.cancel_all(working)
+                self._runtime_log("info", "shutdown: cancelled working orders", cancelled=cancelled, working=len(working))
+        if self.gateway is not None:
+            await self.gateway.close()
         tasks = [t for t in self._background if not t.done()]
         for task in tasks:
             task.cancel()
@@ -402,6 +541,13 @@ class Runtime:
         await self._close_session()
         if self._http is not None:
             await self._http.close()
+        if self.writer is not None:
+            self._persist()
+            for record in self.engine.epochs[self._persisted_epochs:]:
+                self.writer.submit(record)
+            await asyncio.get_running_loop().run_in_executor(None, self.writer.close)
+        if self.journal is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.journal.close)
         if self.sim is not None:
             await self.sim.stop()
         self._drain_logs()

@@ -51,7 +51,8 @@ class RouteSpec:
 
 
 class TransportSession:
-    def __init__(self, epoch: int, routes: list[RouteSpec], inbox: Inbox, clock=time.time_ns, *, spot: bool, max_message_bytes: int = 1 << 22, messages_per_s: float | None = None) -> None:
+    def __init__(self, epoch: int, routes: list[RouteSpec], inbox: Inbox, clock=time.time_ns, *, spot: bool, max_message_bytes: int = 1 << 22, messages_per_s: float | None = None, on_frame=None) -> None:
+        self.on_frame = on_frame  # journal hook: (raw frame, recv_ns) for every frame received
         # Binance counts our control messages (and ping/pong frames) against an incoming
         # limit per connection: 5/s on spot, 10/s on USD-M. Stay under it with margin.
         self.min_send_interval = 1.0 / (messages_per_s or (4.0 if spot else 8.0))
@@ -142,8 +143,11 @@ class TransportSession:
         last_final = self._last_final
         spot = self.spot
         reason = "connection closed"
+        on_frame = self.on_frame
         try:
             async for frame in ws:
+                if on_frame is not None:
+                    on_frame(frame, clock())
                 try:
                     event = decode_frame(frame, epoch, 0)
                 except FrameError as exc:

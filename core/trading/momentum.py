@@ -14,15 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from core.modes import Mode
-from core.trading.strategy import MarketView, OrderIntent, StrategyError, _Base, merge_params, register_strategy
+from core.trading.strategy import MarketView, OrderIntent, StrategyError, _Base, lots_for_quote, merge_params, register_strategy
 
 __all__ = ["Momentum", "MOMENTUM_DEFAULTS"]
 
 MOMENTUM_DEFAULTS: dict[str, Any] = {
     "moves": 3,
     "lookback_ms": 10_000,
-    "size_lots": 1,
-    "max_position_lots": 5,
+    "size_lots": 0,  # 0: size by value, size_quote worth at the mid
+    "size_quote": "150",
+    "max_position_lots": 0,  # 0: five sizes
     "cooldown_ms": 5_000,
     "use_market": True,
 }
@@ -64,8 +65,8 @@ class Momentum(_Base):
         if mem.last_signal_ns is not None and now - mem.last_signal_ns < p["cooldown_ms"] * 1_000_000:
             return []
         side = "BUY" if direction > 0 else "SELL"
-        size = p["size_lots"]
-        if abs(view.position + (size if side == "BUY" else -size)) > p["max_position_lots"]:
+        size = p["size_lots"] or lots_for_quote(view, p["size_quote"])
+        if abs(view.position + (size if side == "BUY" else -size)) > (p["max_position_lots"] or 5 * size):
             return []
         mem.last_signal_ns = now
         mem.moves.clear()
@@ -79,8 +80,8 @@ class Momentum(_Base):
 
 def _make(params: Mapping[str, Any]) -> Momentum:
     merged = merge_params(MOMENTUM_DEFAULTS, params, "momentum")
-    if merged["moves"] < 1 or merged["size_lots"] <= 0:
-        raise StrategyError("momentum: moves must be >= 1 and size_lots > 0")
+    if merged["moves"] < 1 or merged["size_lots"] < 0:
+        raise StrategyError("momentum: moves must be >= 1 and size_lots >= 0 (0 sizes by size_quote)")
     return Momentum(params=merged)
 
 

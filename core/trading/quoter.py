@@ -17,15 +17,16 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from core.modes import Mode
-from core.trading.strategy import MarketView, OrderIntent, _Base, merge_params, register_strategy
+from core.trading.strategy import MarketView, OrderIntent, _Base, lots_for_quote, merge_params, register_strategy
 
 __all__ = ["Quoter", "QUOTER_DEFAULTS"]
 
 QUOTER_DEFAULTS: dict[str, Any] = {
     "half_spread_ticks": 2,
-    "size_lots": 1,
+    "size_lots": 0,  # 0: size by value, size_quote worth at the mid
+    "size_quote": "150",
     "skew_ticks_per_size": 1,
-    "max_position_lots": 10,
+    "max_position_lots": 0,  # 0: ten sizes
     "tif": "GTC",  # "GTX" for USD-M post-only
     "refresh_ms": 5_000,  # re-assert desired quotes this often (a refused or lost quote comes back)
 }
@@ -46,7 +47,8 @@ class Quoter(_Base):
         two_mid = view.two_mid
         if two_mid is None or not view.trustworthy:
             return {"bid": (0, 0), "ask": (0, 0)}
-        tick, size, pos = view.tick, p["size_lots"], view.position
+        tick, pos = view.tick, view.position
+        size = p["size_lots"] or lots_for_quote(view, p["size_quote"])
         # Lean: whole "sizes" of inventory, rounded toward zero.
         lean = int(pos / size) if size else 0
         skew = lean * p["skew_ticks_per_size"] * tick
@@ -61,7 +63,7 @@ class Quoter(_Base):
             bid = min(bid, view.best_ask - tick)
         if view.best_bid is not None:
             ask = max(ask, view.best_bid + tick)
-        limit = p["max_position_lots"]
+        limit = p["max_position_lots"] or 10 * size
         bid_qty = max(0, min(size, limit - pos))
         ask_qty = max(0, min(size, limit + pos))
         if self._mode is Mode.REDUCE_ONLY:
@@ -128,10 +130,10 @@ class Quoter(_Base):
 
 def _make(params: Mapping[str, Any]) -> Quoter:
     merged = merge_params(QUOTER_DEFAULTS, params, "quoter")
-    if merged["size_lots"] <= 0 or merged["half_spread_ticks"] < 1:
+    if merged["size_lots"] < 0 or merged["half_spread_ticks"] < 1:
         from core.trading.strategy import StrategyError
 
-        raise StrategyError("quoter: size_lots must be > 0 and half_spread_ticks >= 1")
+        raise StrategyError("quoter: size_lots must be >= 0 (0 sizes by size_quote) and half_spread_ticks >= 1")
     return Quoter(params=merged)
 
 

@@ -18,6 +18,8 @@ Strategies are chosen by name: ``get_strategy("quoter", {"half_spread_ticks": 3}
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Callable, Literal, Mapping, Protocol, runtime_checkable
@@ -175,6 +177,23 @@ def get_strategy(name: str, params: Mapping[str, Any] | None = None) -> Strategy
     if factory is None:
         raise StrategyError(f"unknown strategy {name!r}; available: {', '.join(strategy_names())}")
     return factory(dict(params or {}))
+
+
+def lots_for_quote(view: "MarketView", quote: str) -> int:
+    """Smallest whole number of lots worth at least ``quote`` (quote asset) at the mid.
+
+    Lets a strategy size by value ("150 USDT") so one default works on every symbol, whatever
+    its price and min-notional filter. 0 when the view has no price yet.
+    """
+    two_mid = view.two_mid
+    if not two_mid:
+        return 0
+    amount = Fraction(Decimal(quote))
+    codec = view.codec
+    # lots * (two_mid / 2) / 10**pd * 10**-qd >= amount
+    need = amount * 2 * 10 ** (codec.price_decimals + codec.qty_decimals) / two_mid
+    lots = -((-need.numerator) // need.denominator)
+    return max(1, lots)
 
 
 def merge_params(defaults: Mapping[str, Any], params: Mapping[str, Any], strategy: str) -> dict[str, Any]:

@@ -138,12 +138,12 @@ def test_momentum_ignores_mixed_moves_and_moves_older_than_the_lookback():
 
 
 def test_momentum_respects_its_cooldown_and_max_position():
-    m = get_strategy("momentum", {"moves": 1, "cooldown_ms": 5_000, "max_position_lots": 5})
+    m = get_strategy("momentum", {"moves": 1, "cooldown_ms": 5_000, "size_lots": 1, "max_position_lots": 5})
 
     first = walk(m, [100, 101])
     during = walk(m, [102, 103], start=2 * S)
     after = walk(m, [104, 105], start=10 * S)
-    capped = walk(get_strategy("momentum", {"moves": 1}), [100, 101], position=5)
+    capped = walk(get_strategy("momentum", {"moves": 1, "size_lots": 1, "max_position_lots": 5}), [100, 101], position=5)
 
     assert len(first) == 1 and during == [] and len(after) == 1
     assert capped == []
@@ -163,3 +163,22 @@ def test_quoter_reasserts_its_quotes_after_the_refresh_interval():
     refreshed = q.on_book(view(1000, 1002, ts=2))
 
     assert quiet == [] and {i.tag for i in refreshed} == {"bid", "ask"}
+
+
+def test_value_sizing_buys_the_fewest_lots_worth_at_least_the_quote_amount():
+    from core.trading.strategy import lots_for_quote
+
+    # mid 60000.00 (price units at 2 decimals), lots of 0.001: 150 USDT needs 0.0025 -> 3 lots
+    v = view(5_999_999, 6_000_001)
+
+    assert lots_for_quote(v, "150") == 3
+    assert lots_for_quote(v, "60") == 1
+    assert lots_for_quote(MarketView("X", 0, UnitCodec(2, 3), TICK, None, None, (), (), 0, Mode.NORMAL), "150") == 0
+
+
+def test_default_quoter_sizes_its_quotes_by_value_so_they_pass_min_notional_filters():
+    q = get_strategy("quoter", {})
+
+    intents = q.on_book(view(5_999_990, 6_000_010))
+
+    assert intents and all(i.qty == 3 for i in intents)

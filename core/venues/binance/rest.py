@@ -40,10 +40,14 @@ class RestError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class SymbolFilters:
+    """exchangeInfo filters as the venue's strings (the trading layer parses them exactly)."""
+
     symbol: str
     tick_size: str
     step_size: str
     min_notional: str
+    min_qty: str = "0"
+    max_qty: str = "0"
 
 
 class RestClient:
@@ -76,8 +80,11 @@ class RestClient:
         except TimeoutError:
             raise RestError(0, f"timeout after {self.timeout.total}s") from None
 
-    async def depth(self, symbol: str, limit: int = 1000) -> tuple[int, list, list, int]:
-        body = await self._get(f"{self.prefix}/depth", {"symbol": symbol, "limit": str(self.depth_limit(limit))})
+    async def depth(self, symbol: str, limit: int = 1000, on_body=None) -> tuple[int, list, list, int]:
+        params = {"symbol": symbol, "limit": str(self.depth_limit(limit))}
+        body = await self._get(f"{self.prefix}/depth", params)
+        if on_body is not None:  # the journal records the response verbatim
+            on_body(f"{self.base_url}{self.prefix}/depth?symbol={symbol}&limit={params['limit']}", body)
         try:
             return decode_snapshot(body)
         except FrameError as exc:
@@ -105,8 +112,28 @@ class RestClient:
             price, lot = filters.get("PRICE_FILTER"), filters.get("LOT_SIZE")
             notional = filters.get("MIN_NOTIONAL") or filters.get("NOTIONAL") or {}
             if price and lot:
-                out[name] = SymbolFilters(name, price["tickSize"], lot["stepSize"], str(notional.get("minNotional", notional.get("notional", "0"))))
+                out[name] = SymbolFilters(
+                    name,
+                    price["tickSize"],
+                    lot["stepSize"],
+                    str(notional.get("minNotional", notional.get("notional", "0"))),
+                    str(lot.get("minQty", "0")),
+                    str(lot.get("maxQty", "0")),
+                )
         return out
+
+    async def keyed(self, method: str, path: str, api_key: str) -> dict:
+        """An API-key-only request (listenKey create / keep-alive / close)."""
+        try:
+            async with self.session.request(method, f"{self.base_url}{path}", headers={"X-MBX-APIKEY": api_key}, timeout=self.timeout) as resp:
+                body = await resp.read()
+                if resp.status != 200:
+                    raise _error_from(resp.status, body, resp.headers)
+                return orjson.loads(body) if body else {}
+        except aiohttp.ClientError as exc:
+            raise RestError(0, f"{type(exc).__name__}: {exc}") from None
+        except TimeoutError:
+            raise RestError(0, f"timeout after {self.timeout.total}s") from None
 
     async def signed(self, method: str, path: str, params: dict, api_key: str, secret: str, recv_window: int = 5000, offset_ms: float = 0.0, clock_ns=time.time_ns) -> dict:
         """A signed request (HMAC-SHA256 over the query string), Binance style."""

@@ -1,0 +1,240 @@
+"""Order I/O: executes the trader's commands over signed REST and runs the user-data stream.
+
+The gateway decides nothing. Every answer becomes a trading event on the control queue:
+
+* POST order 200 -> OrderAccepted (+ Fills of a FULL response); 4xx -> OrderRejected with
+  Binance's code and message; timeout, connection failure or any 5xx (including the 503
+  "Unknown error, please check your request or try again later.") -> OrderUnknown: the order
+  manager reconciles it by client order id before anything with the same intent is sent again.
+* DELETE order 200 -> OrderUpdate(CANCELED); 4xx -> CancelRejected; unknown -> CancelUnknown.
+* GET order 200 -> OrderQueryResult(found=True); -2013 "Order does not exist" -> found=False;
+  other failures -> OrderQueryResult(error=...) (queried again on a later timer).
+* User-data frames (executionReport / ORDER_TRADE_UPDATE) -> OrderUpdate and Fill events.
+
+Secrets are used only to sign; neither they nor signed query strings are logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Callable
+
+import websockets
+
+from core import events as ev
+from core.inbox import Inbox
+from core.numeric import UnitCodec
+from core.trading import events as tev
+from core.venues.binance.rest import RestClient, RestError
+from core.venues.binance.user import order_response_events, query_response_event, user_frame_events
+
+__all__ = ["OrderGateway"]
+
+ORDER_DOES_NOT_EXIST = -2013
+LISTEN_KEY_KEEPALIVE_S = 30 * 60
+
+
+class OrderGateway:
+    def __init__(
+        self,
+        rest: RestClient,
+        *,
+        ws_base: str,
+        api_key: str,
+        api_secret: str,
+        inbox: Inbox,
+        codecs: dict[str, UnitCodec],
+        clock: Callable[[], int] = time.time_ns,
+        log: Callable[..., None] = lambda level, msg, **fields: None,
+        recv_window_ms: int = 5000,
+        offset_ms: Callable[[], float] = lambda: 0.0,
+    ) -> None:
+        self.rest = rest
+        self.ws_base = ws_base.rstrip("/")
+        self._api_key = api_key
+        self._api_secret = api_secret
+        self.inbox = inbox
+        self.codecs = codecs
+        self.clock = clock
+        self.log = log
+        self.recv_window_ms = recv_window_ms
+        self.offset_ms = offset_ms
+        self.spot = rest.market == "spot"
+        self._tasks: set[asyncio.Task] = set()
+        self.user_stream_connected = False
+
+    def __repr__(self) -> str:  # never show the keys
+        return f"OrderGateway(base={self.rest.base_url!r}, market={self.rest.market!r})"
+
+    # ------------------------------------------------------------------ commands
+
+    def execute(self, command) -> None:
+        kind = type(command)
+        if kind is ev.PlaceOrder:
+            coro = self._place(command)
+        elif kind is ev.CancelOrder:
+            coro = self._cancel(command)
+        elif kind is tev.QueryOrder:
+            coro = self._query(command)
+        else:
+            raise TypeError(f"not an order command: {kind.__name__}")
+        task = asyncio.get_running_loop().create_task(coro, name=f"order-{kind.__name__}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _put(self, event) -> None:
+        event.recv_ts = event.recv_ts or self.clock()
+        self.inbox.put_control(event)
+
+    async def _signed(self, method: str, params: dict) -> dict:
+        return await self.rest.signed(
+            method,
+            f"{self.rest.prefix}/order",
+            params,
+            self._api_key,
+            self._api_secret,
+            recv_window=self.recv_window_ms,
+            offset_ms=self.offset_ms(),
+            clock_ns=self.clock,
+        )
+
+    async def _place(self, command: ev.PlaceOrder) -> None:
+        params = {
+            "symbol": command.symbol,
+            "side": command.side,
+            "type": command.order_type,
+            "quantity": command.qty,
+            "newClientOrderId": command.client_order_id,
+        }
+        if command.price is not None and command.order_type != "MARKET":
+            params["price"] = command.price
+        if command.time_in_force and command.order_type == "LIMIT":
+            params["timeInForce"] = command.time_in_force
+        if self.spot:
+            params["newOrderRespType"] = "FULL"
+        elif command.reduce_only:
+            params["reduceOnly"] = "true"
+        try:
+            body = await self._signed("POST", params)
+        except RestError as exc:
+            now = self.clock()
+            if exc.unknown_execution:
+                self._put(tev.OrderUnknown(ts_ns=now, client_order_id=command.client_order_id, reason=str(exc)))
+            else:
+                self._put(tev.OrderRejected(ts_ns=now, client_order_id=command.client_order_id, code=exc.code or exc.status, msg=str(exc)))
+            return
+        try:
+            events = order_response_events(body, self.codecs, command.client_order_id, self.clock())
+        except (ValueError, KeyError, TypeError) as exc:
+            # Accepted, but the answer is unreadable: what happened is unknown; reconcile.
+            self._put(tev.OrderUnknown(ts_ns=self.clock(), client_order_id=command.client_order_id, reason=f"unreadable order answer: {exc}"))
+            return
+        for event in events:
+            self._put(event)
+
+    async def _cancel(self, command: ev.CancelOrder) -> None:
+        params = {"symbol": command.symbol, "origClientOrderId": command.client_order_id}
+        try:
+            body = await self._signed("DELETE", params)
+        except RestError as exc:
+            now = self.clock()
+            if exc.unknown_execution:
+                self._put(tev.CancelUnknown(ts_ns=now, client_order_id=command.client_order_id, reason=str(exc)))
+            else:
+                self._put(tev.CancelRejected(ts_ns=now, client_order_id=command.client_order_id, code=exc.code or exc.status, msg=str(exc)))
+            return
+        codec = self.codecs.get(command.symbol)
+        try:
+            filled = codec.qty[body.get("executedQty", "0")] if codec else 0
+        except (ValueError, TypeError):
+            filled = 0
+        self._put(tev.OrderUpdate(ts_ns=self.clock(), client_order_id=command.client_order_id, status=str(body.get("status", "CANCELED")), filled_qty=filled, venue_order_id=str(body.get("orderId", ""))))
+
+    async def _query(self, command: tev.QueryOrder) -> None:
+        params = {"symbol": command.symbol, "origClientOrderId": command.client_order_id}
+        try:
+            body = await self._signed("GET", params)
+        except RestError as exc:
+            now = self.clock()
+            if exc.code == ORDER_DOES_NOT_EXIST:
+                self._put(tev.OrderQueryResult(ts_ns=now, client_order_id=command.client_order_id, found=False))
+            else:
+                self._put(tev.OrderQueryResult(ts_ns=now, client_order_id=command.client_order_id, error=str(exc)))
+            return
+        try:
+            event = query_response_event(body, self.codecs, command.client_order_id, self.clock())
+        except (ValueError, KeyError, TypeError) as exc:
+            event = tev.OrderQueryResult(ts_ns=self.clock(), client_order_id=command.client_order_id, error=f"unreadable answer: {exc}")
+        self._put(event)
+
+    async def cancel_all(self, orders: list[tuple[str, str]], timeout_s: float = 3.0) -> int:
+        """Best-effort cancel of (symbol, client_order_id) pairs at shutdown; returns how many."""
+        async def one(symbol: str, coid: str) -> bool:
+            try:
+                await self._signed("DELETE", {"symbol": symbol, "origClientOrderId": coid})
+                return True
+            except RestError:
+                return False
+
+        if not orders:
+            return 0
+        try:
+            results = await asyncio.wait_for(asyncio.gather(*(one(s, c) for s, c in orders)), timeout_s)
+        except TimeoutError:
+            return 0
+        return sum(results)
+
+    # ------------------------------------------------------------------ user-data stream
+
+    async def run_user_stream(self) -> None:
+        """Keep a user-data stream open (listenKey, keep-alive); reconnect with capped backoff.
+
+        While it is down, fills still reach the order manager through its reconciliation
+        (acks time out into queries), so nothing is lost; the log says it is down.
+        """
+        path = "/api/v3/userDataStream" if self.spot else "/fapi/v1/listenKey"
+        route = "/ws" if self.spot else "/private/ws"
+        backoff = 0.1
+        while True:
+            try:
+                body = await self.rest.keyed("POST", path, self._api_key)
+                key = body["listenKey"]
+                async with websockets.connect(f"{self.ws_base}{route}/{key}", compression=None, ping_interval=None, open_timeout=5, close_timeout=0.5) as ws:
+                    self.user_stream_connected = True
+                    self.log("info", "user data stream connected")
+                    backoff = 0.1
+                    keepalive = asyncio.get_running_loop().create_task(self._keepalive(path))
+                    try:
+                        async for frame in ws:
+                            now = self.clock()
+                            try:
+                                events = user_frame_events(frame, self.codecs, now)
+                            except (ValueError, KeyError, TypeError) as exc:
+                                self.log("warn", "unreadable user data frame skipped", error=str(exc))
+                                continue
+                            for event in events:
+                                self._put(event)
+                    finally:
+                        keepalive.cancel()
+            except asyncio.CancelledError:
+                raise
+            except (RestError, OSError, websockets.exceptions.WebSocketException, KeyError, TypeError, TimeoutError) as exc:
+                self.log("warn", "user data stream down: retrying", error=str(exc), retry_in_s=round(backoff, 2))
+            self.user_stream_connected = False
+            await asyncio.sleep(backoff)
+            backoff = min(30.0, backoff * 2)
+
+    async def _keepalive(self, path: str) -> None:
+        while True:
+            await asyncio.sleep(LISTEN_KEY_KEEPALIVE_S)
+            try:
+                await self.rest.keyed("PUT", path, self._api_key)
+            except RestError as exc:
+                self.log("warn", "listenKey keep-alive failed", error=str(exc))
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
