@@ -235,12 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     ctl.add_parser(sub)
 
-    try:
-        from app import sim_command
-    except ImportError:  # the simulator command is optional while it is being built
-        sim_command = None
-    if sim_command is not None:
-        sim_command.add_parser(sub)
+    from app import backtest_command, serve, sim_command
+
+    sim_command.add_parser(sub)
+    serve.add_parser(sub)
+    backtest_command.add_parser(sub)
     return parser
 
 

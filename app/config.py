@@ -19,6 +19,8 @@ problem; the CLI prints ``config error: <message>`` and exits 78 (EX_CONFIG).
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import os
 import re
 import stat
@@ -185,8 +187,42 @@ class ControlSettings(_Section):
 
 
 class StrategySettings(_Section):
-    name: str = "none"
+    """Which strategy trades. ``auto``: the quoter paper-trades on the simulator, nothing
+    trades on a real venue unless named here."""
+
+    name: str = "auto"
     params: dict[str, Any] = Field(default_factory=dict)
+    cancel_on_shutdown: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        from core.trading.strategy import strategy_names
+
+        choices = ("auto", "none", *strategy_names())
+        if value not in choices:
+            raise ValueError(f"unknown strategy {value!r}; choose one of: {', '.join(choices)}")
+        return value
+
+
+class RiskSettings(_Section):
+    """Pre-trade limits (quote amounts as decimal strings; 0/None = no limit)."""
+
+    max_position_lots: int = Field(default=0, ge=0)
+    max_order_notional: Decimal | None = Field(default=None, gt=0)
+    session_loss_limit: Decimal | None = Field(default=None, gt=0)
+    daily_loss_limit: Decimal | None = Field(default=None, gt=0)
+    breaker_losses: int = Field(default=3, ge=1)
+    breaker_window_s: float = Field(default=600.0, gt=0)
+    breaker_cooldown_s: float = Field(default=900.0, gt=0)
+
+
+class JournalSettings(_Section):
+    """Raw capture journal of every frame and REST answer (replayable with `epochbot replay`)."""
+
+    directory: Path | None = None  # None: off
+    max_mb: int = Field(default=64, ge=1)
+    keep: int = Field(default=8, ge=1)
 
 
 class Settings(BaseSettings):
@@ -214,6 +250,8 @@ class Settings(BaseSettings):
     modes: ModeSettings = Field(default_factory=ModeSettings)
     control: ControlSettings = Field(default_factory=ControlSettings)
     strategy: StrategySettings = Field(default_factory=StrategySettings)
+    risk: RiskSettings = Field(default_factory=RiskSettings)
+    journal: JournalSettings = Field(default_factory=JournalSettings)
     snapshot_hz: float = Field(default=20.0, gt=0, le=100)
     status_interval_s: float = Field(default=5.0, gt=0)
     report: Path | None = None
@@ -647,4 +685,54 @@ def to_runtime_config(settings: Settings, *, rest_url: str | None = None, ws_url
         snapshot_hz=settings.snapshot_hz,
         sim_seed=settings.sim.seed,
         sim_rate=settings.sim.rate,
+        trading=trading_config(settings),
+        journal=journal_config(settings),
     )
+
+
+def trading_config(settings: Settings):
+    """`core.runtime.TradingConfig`, or None when no strategy trades."""
+    from fractions import Fraction
+
+    from core.runtime import TradingConfig
+    from core.trading.risk import RiskLimits
+
+    name = settings.strategy.name
+    if name == "auto":
+        name = "quoter" if settings.venue == "sim" else "none"
+    if name == "none":
+        return None
+    risk = settings.risk
+
+    def amount(value):
+        return None if value is None else Fraction(value)
+
+    limits = RiskLimits(
+        max_position_lots=risk.max_position_lots,
+        max_order_notional=amount(risk.max_order_notional),
+        session_loss_limit=amount(risk.session_loss_limit),
+        daily_loss_limit=amount(risk.daily_loss_limit),
+        breaker_losses=risk.breaker_losses,
+        breaker_window_ns=int(risk.breaker_window_s * 1e9),
+        breaker_cooldown_ns=int(risk.breaker_cooldown_s * 1e9),
+    )
+    key = settings.api_key.get_secret_value() if settings.api_key else ""
+    secret = settings.api_secret.get_secret_value() if settings.api_secret else ""
+    return TradingConfig(
+        strategy=name,
+        params=dict(settings.strategy.params),
+        api_key=key,
+        api_secret=secret,
+        storage_path=str(settings.storage) if settings.storage else None,
+        limits=limits,
+        cancel_on_shutdown=settings.strategy.cancel_on_shutdown,
+    )
+
+
+def journal_config(settings: Settings):
+    from core.runtime import JournalConfig
+
+    j = settings.journal
+    if j.directory is None:
+        return None
+    return JournalConfig(str(j.directory), max_bytes=j.max_mb * 1024 * 1024, keep=j.keep)

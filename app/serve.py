@@ -37,7 +37,7 @@ from core.telemetry import EMPTY_STATS, LatencyStats
 __all__ = ["RemoteSource", "add_parser", "run", "snapshot_from_status"]
 
 TOKEN_ENV = "EPOCHBOT_CONTROL_TOKEN"
-DEFAULT_CONTROL_URL = "http://127.0.0.1:8765"
+DEFAULT_CONTROL_URL = "http://127.0.0.1:8780"  # app.config.ControlSettings.port default
 _REASON = re.compile(r"^(?P<factor>\w+)=(?P<value>[-\d.e+inf]+) \(warn (?P<warn>[-\d.e+inf]+), critical (?P<critical>[-\d.e+inf]+)\)$")
 
 
@@ -113,7 +113,7 @@ def snapshot_from_status(data: dict, seq: int, at_ns: int, history: dict[str, de
         seq=seq, at_ns=at_ns, venue=str(data.get("venue", "?")), epoch=int(data.get("epoch", 0)), session_open=True,
         confidence=confidence, reasons=tuple(_reason(r) for r in data.get("reasons", [])),
         confidence_history=tuple(history["confidence"]),
-        mode=ModeView(data.get("mode", last["mode"]), last.get("source", ""), last.get("cause", ""), _ns(last.get("at")), operator, False, mode_history),
+        mode=ModeView(data.get("mode", last["mode"]), last.get("source", ""), last.get("cause", ""), _ns(last.get("at")), operator, bool(data.get("paused", False)), mode_history),
         books=tuple(_book(s, info) for s, info in sorted((data.get("symbols") or {}).items())),
         epochs=epochs[-50:],
         book_resyncs=tuple(BookResyncView(r["symbol"], r.get("cause", ""), r.get("epoch", 0), _ns(r.get("at")), r.get("resync_ms"))

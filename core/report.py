@@ -41,6 +41,7 @@ def build_report(snapshot) -> dict:
         "epoch": snapshot.epoch,
         "confidence": snapshot.confidence,
         "mode": snapshot.mode.mode,
+        "paused": snapshot.mode.paused,
         "epochs": [
             {
                 "epoch": e.epoch,

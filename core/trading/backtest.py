@@ -280,8 +280,14 @@ class _Run:
             if self.next_timer is None:
                 self.next_timer = now + self.timer_ns
             while now >= self.next_timer:
+                # The engine's own timer: confidence and the trading mode evolve as live.
+                self.clock.now = self.next_timer
+                self._engine(self.engine.handle(ev.TimerTick(recv_ts=self.next_timer)))
+                if self.follow:
+                    self._set_mode(self.engine.mode, self.next_timer)
                 self._run(self.trader.on_timer(self.next_timer))
                 self.next_timer += self.timer_ns
+            self.clock.now = now
 
     def _set_mode(self, mode: Mode, now: int) -> None:
         if mode is not self.mode:

@@ -1,0 +1,71 @@
+"""Latency decomposition: transport (the network is slow), queue (we are slow), silence.
+
+The three are shown side by side with the same layout (current, p50/p99 over the window, a
+sparkline of recent samples) and labelled in operator terms, so a slow venue and a slow strategy
+loop never look alike.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.widgets import Label, Sparkline
+
+from core.snapshot import WorldSnapshot
+from widgets._format import ms
+
+__all__ = ["LatencyPane"]
+
+_COLUMNS = (
+    ("transport", "TRANSPORT", "network slow"),
+    ("queue", "QUEUE", "we are slow"),
+    ("silence", "SILENCE", "market quiet"),
+)
+
+
+class LatencyPane(Horizontal):
+    """Transport latency, queue delay and market silence, each with a sparkline."""
+
+    DEFAULT_CSS = """
+    LatencyPane { height: auto; }
+    LatencyPane > Vertical { width: 1fr; height: auto; padding: 0 1 0 0; }
+    LatencyPane Label { width: 100%; text-wrap: nowrap; text-overflow: ellipsis; }
+    LatencyPane Sparkline { height: 2; }
+    """
+
+    snapshot: reactive[WorldSnapshot | None] = reactive(None, always_update=True)
+
+    def compose(self) -> ComposeResult:
+        for key, title, meaning in _COLUMNS:
+            with Vertical(id=f"lat-{key}", classes="lat-column"):
+                yield Label(title, classes="lat-title")
+                yield Label(meaning, classes="lat-meaning")
+                yield Label("-", id=f"lat-{key}-now", classes="lat-now")
+                yield Label("", id=f"lat-{key}-p50", classes="lat-pct")
+                yield Label("", id=f"lat-{key}-p99", classes="lat-pct")
+                yield Sparkline([], id=f"lat-{key}-spark")
+
+    def on_mount(self) -> None:
+        self.border_title = "Latency (ms)"
+
+    def watch_snapshot(self, snap: WorldSnapshot | None) -> None:
+        if snap is None or not self.is_mounted:
+            return
+        lat = snap.latency
+        self._column("transport", lat.transport.last, f"p50 {ms(lat.transport.p50)}", f"p99 {ms(lat.transport.p99)}", lat.transport_history)
+        self._column("queue", lat.queue.last, f"p50 {ms(lat.queue.p50)}", f"p99 {ms(lat.queue.p99)}", lat.queue_history)
+        worst = max(lat.silence_by_symbol.items(), key=lambda kv: kv[1], default=None)
+        self._column(
+            "silence",
+            lat.silence_ms,
+            f"worst {worst[0]}" if worst else "",
+            f"  {ms(worst[1])}" if worst else "",
+            lat.silence_history,
+        )
+
+    def _column(self, key: str, now: float, line2: str, line3: str, history) -> None:
+        self.query_one(f"#lat-{key}-now", Label).update(f"now {ms(now)}")
+        self.query_one(f"#lat-{key}-p50", Label).update(line2)
+        self.query_one(f"#lat-{key}-p99", Label).update(line3)
+        self.query_one(f"#lat-{key}-spark", Sparkline).data = list(history)

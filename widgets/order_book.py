@@ -1,0 +1,159 @@
+"""Depth ladder of the selected symbol: asks above, bids below, the touch in the middle.
+
+Each row shows price, size and cumulative size with a depth bar whose length is the level's
+size (or cumulative size) relative to the largest one shown. When the book is not ``synced``
+the ladder is greyed out (CSS class ``-untrusted``) and a banner says why, because a stale
+ladder that *looks* live is worse than no ladder.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.content import Content
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from core.snapshot import BookSnapshot, LevelView, WorldSnapshot
+from widgets._format import clock_utc
+
+__all__ = ["OrderBookLadder"]
+
+_EIGHTHS = " ▏▎▍▌▋▊▉█"
+
+
+def depth_bar(value: int, largest: int, width: int) -> str:
+    """A left-aligned bar of ``width`` cells, ``value/largest`` full, in eighth-cell steps."""
+    if largest <= 0 or width <= 0 or value <= 0:
+        return ""
+    eighths = max(1, round(value / largest * width * 8))
+    full, rest = divmod(min(eighths, width * 8), 8)
+    return "█" * full + (_EIGHTHS[rest] if rest else "")
+
+
+class OrderBookLadder(Vertical):
+    """Ladder, spread/mid, book state and the last trades of one symbol."""
+
+    DEFAULT_CSS = """
+    OrderBookLadder { height: 1fr; }
+    OrderBookLadder > #book-state { height: auto; }
+    OrderBookLadder > #book-ladder { height: 1fr; min-height: 5; }
+    OrderBookLadder > #book-trades { height: auto; max-height: 7; }
+    """
+
+    snapshot: reactive[WorldSnapshot | None] = reactive(None, always_update=True)
+    symbol: reactive[str] = reactive("")
+    bar_by_cumulative: reactive[bool] = reactive(False)
+
+    def compose(self) -> ComposeResult:
+        yield Static("waiting for the first snapshot…", id="book-state")
+        yield Static("", id="book-ladder")
+        yield Static("", id="book-trades")
+
+    def on_mount(self) -> None:
+        self.border_title = "Order book"
+
+    def watch_snapshot(self) -> None:
+        self._render_book()
+
+    def watch_symbol(self) -> None:
+        self._render_book()
+
+    def on_resize(self) -> None:
+        self._render_book()
+
+    def _book(self) -> BookSnapshot | None:
+        snap = self.snapshot
+        if snap is None or not snap.books:
+            return None
+        return snap.book(self.symbol) or snap.books[0]
+
+    def _render_book(self) -> None:
+        if not self.is_mounted:
+            return
+        book = self._book()
+        state = self.query_one("#book-state", Static)
+        ladder = self.query_one("#book-ladder", Static)
+        trades = self.query_one("#book-trades", Static)
+        if book is None:
+            self.border_title = f"Order book {self.symbol}".rstrip()
+            state.update("no book yet")
+            ladder.update("")
+            trades.update("")
+            return
+        self.border_title = f"Order book {book.symbol}"
+        self.border_subtitle = f"{book.state} · id {book.last_update_id}"
+        self.set_class(not book.trustworthy, "-untrusted")
+        state.set_class(not book.trustworthy, "-alert")
+        state.update(self._state_line(book))
+        rows = max(1, ladder.size.height or 11)
+        ladder.update(self._ladder(book, rows, max(24, ladder.size.width or 40)))
+        trades.update(self._trades(book))
+
+    @staticmethod
+    def _state_line(book: BookSnapshot) -> Content:
+        if book.state == "synced":
+            return Content.assemble(
+                ("synced", "$success bold"),
+                f"  id {book.last_update_id}  gaps {book.gaps}  resyncs {book.resyncs}",
+            )
+        problem = book.problem or book.state
+        if book.state == "invalid":
+            headline = "BOOK INVALID — resyncing"
+        elif book.state == "buffering":
+            headline = "BOOK BUFFERING — waiting for snapshot"
+        else:
+            headline = "BOOK EMPTY — not yet synced"
+        return Content.assemble(
+            (f"{headline}: {problem}", "$error bold"),
+            f"  id {book.last_update_id}",
+        )
+
+    def _ladder(self, book: BookSnapshot, rows: int, width: int) -> Content:
+        per_side = max(1, (rows - 2) // 2)
+        asks = list(book.asks[:per_side])
+        bids = list(book.bids[:per_side])
+        shown = asks + bids
+        use_cum = self.bar_by_cumulative
+        largest = max((lv.cum_units if use_cum else lv.qty_units for lv in shown), default=0)
+        # Columns as wide as the widest value shown; the depth bar takes the rest of the line.
+        w_price = max([len("price")] + [len(lv.price) for lv in shown])
+        w_qty = max([len("size")] + [len(lv.qty) for lv in shown])
+        w_cum = max([len("cum")] + [len(lv.cum) for lv in shown])
+        bar_width = max(1, width - (w_price + w_qty + w_cum + 4))
+        lines: list[Content] = [
+            Content.assemble((f"{'price':>{w_price}} {'size':>{w_qty}} {'cum':>{w_cum}}  depth", "$foreground-muted"))
+        ]
+
+        def row(level: LevelView, side_style: str) -> Content:
+            value = level.cum_units if use_cum else level.qty_units
+            return Content.assemble(
+                (f"{level.price:>{w_price}}", side_style),
+                f" {level.qty:>{w_qty}} {level.cum:>{w_cum}}  ",
+                (depth_bar(value, largest, bar_width), side_style),
+            )
+
+        lines.extend(Content.assemble(("", "")) for _ in range(per_side - len(asks)))  # keep the touch centred
+        for level in reversed(asks):
+            lines.append(row(level, "$error"))
+        spread = f"spread {book.spread}  mid {book.mid}" if book.spread is not None else "no touch"
+        lines.append(Content.assemble((f"── {spread} ──", "$accent bold")))
+        for level in bids:
+            lines.append(row(level, "$success"))
+        return Content("\n").join(lines)
+
+    @staticmethod
+    def _trades(book: BookSnapshot) -> Content:
+        if not book.trades:
+            return Content.assemble(("no trades yet", "$foreground-muted"))
+        lines = [Content.assemble(("last trades", "$foreground-muted bold"))]
+        for trade in book.trades[:5]:
+            style = "$success" if trade.side == "buy" else "$error"
+            lines.append(
+                Content.assemble(
+                    f"{clock_utc(trade.ts_ms * 1_000_000)} ",
+                    (f"{trade.side:<4}", style),
+                    f" {trade.price:>13} {trade.qty:>11}",
+                )
+            )
+        return Content("\n").join(lines)
