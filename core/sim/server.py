@@ -371,7 +371,7 @@ class SimExchange:
                     payload = payload[: len(payload) // 2]
                 elif board.take("out_of_order", sym):
                     for c in conns:
-                        c.held = payload
+                        c.held = (name, payload)
                     return
                 elif board.take("duplicate", sym):
                     self._deliver_now(name, payload, conns)
@@ -398,9 +398,10 @@ class SimExchange:
                 frame = payload
             q = c.queue
             q.append(frame)
-            if c.held is not None:
-                held, c.held = c.held, None
-                q.append(b'{"stream":"' + name.encode() + b'","data":' + held + b"}" if c.combined else held)
+            if c.held is not None and c.held[0] == name:
+                held_name, held = c.held
+                c.held = None
+                q.append(b'{"stream":"' + held_name.encode() + b'","data":' + held + b"}" if c.combined else held)
             if len(q) > limit:
                 self.stats["slow_disconnects"] += 1
                 asyncio.get_running_loop().create_task(self._close_conn(c, code=1008))
