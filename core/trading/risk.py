@@ -228,7 +228,7 @@ class RiskGate:
         # From here on the intent adds exposure.
         until = self.breaker_until(intent.symbol, now_ns)
         if until:
-            return GateDecision(False, f"circuit breaker: {intent.symbol} tripped until {until}")
+            return GateDecision(False, f"circuit breaker: {intent.symbol} tripped until {_utc(until)}")
         if self.state.session_latched:
             return GateDecision(False, f"session loss limit: session PnL {decimal_str(self.state.session_pnl)}")
         if self.state.daily_latched:
@@ -327,7 +327,7 @@ class RiskGate:
         breakers = {sym: "ok" for sym in sorted(self.filters)}
         for sym, until in s.breakers.items():
             if until > now_ns:
-                breakers[sym] = f"tripped until {until}"
+                breakers[sym] = f"tripped until {_utc(until)}"
         lim = self.limits
         limits = {
             "max_position_lots": str(lim.max_position_lots or "none"),
@@ -338,3 +338,10 @@ class RiskGate:
             "daily_latched": str(s.daily_latched),
         }
         return RiskView(decimal_str(s.session_pnl), decimal_str(s.daily_pnl), breakers, limits)
+
+
+def _utc(ns: int) -> str:
+    """A timestamp for operators (from the value itself, never from a clock)."""
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).strftime("%H:%M:%S UTC")
