@@ -41,8 +41,6 @@ def test_core_sim_does_not_import_app():
 
 
 @pytest.mark.parametrize("market", ["spot", "usdm"])
-@pytest.mark.skipif(not os.environ.get("EPOCHBOT_SIM_SLOW_TESTS"),
-                    reason="takes ~11 s (over the 5 s budget); set EPOCHBOT_SIM_SLOW_TESTS=1 to run")
 async def test_python_binance_depth_cache_agrees_with_simulator(market):
     binance = pytest.importorskip("binance")
     from binance import AsyncClient, BinanceSocketManager, DepthCacheManager, FuturesDepthCacheManager
