@@ -31,6 +31,7 @@ the reason in ``fatal`` and returns ``Stop(exit_code=3)``.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import deque
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from core.confidence import Confidence, ConfidenceConfig, ConfidenceInputs, eval
 from core.modes import Mode, ModeChange, ModeConfig, ModeController, parse_mode
 from core.numeric import UnitCodec, parse_units
 from core.telemetry import Telemetry
+from core.trading.strategy import MarketView, TradeTick
 
 __all__ = ["BookResync", "Engine", "EngineConfig", "EpochRecord", "FATAL_EXIT_CODE", "LogRecord"]
 
@@ -674,8 +676,6 @@ class Engine:
 
     def _strategy_tick(self, now: int) -> list:
         """Show the strategy every book that changed since the last tick, then its timer."""
-        from core.trading.strategy import MarketView
-
         trader = self.trader
         commands: list = []
         dirty, self._dirty = self._dirty, set()
@@ -689,8 +689,6 @@ class Engine:
         return commands
 
     def _trade_to_strategy(self, state: _SymbolState, trade: ev.AggTrade, now: int):
-        from core.trading.strategy import TradeTick
-
         codec = state.book.codec
         try:
             tick = TradeTick(trade.symbol, codec.price[trade.price], codec.qty[trade.qty], "SELL" if trade.buyer_is_maker else "BUY", trade.trade_ts * _MS)
@@ -770,8 +768,6 @@ class Engine:
         return self.modes.effective
 
     def state_hash(self) -> str:
-        import hashlib
-
         h = hashlib.sha256()
         h.update(f"epoch={self.epoch}|".encode())
         for symbol in sorted(self.symbols):
