@@ -47,7 +47,7 @@ if ROOT not in sys.path:
 import orjson  # noqa: E402
 from order_book import OrderBook as CfOrderBook  # noqa: E402
 
-from bench.workload import Workload, make_workload, price_str, qty_str  # noqa: E402
+from bench.workload import Workload, make_workload  # noqa: E402
 from core import events as ev  # noqa: E402
 from core.book import VenueRules  # noqa: E402
 from core.engine import Engine, EngineConfig  # noqa: E402
@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--levels", default="10-40", help="level changes per message, MIN-MAX (default 10-40)")
-    p.add_argument("--json", action="store_true", help="print one JSON line instead of the table")
+    p.add_argument("--json", action="store_true", help="print one JSON line on stdout (the table goes to stderr)")
     p.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
     p.add_argument("--only-ours", action="store_true", help="skip the peers (quick check of the engine)")
     args = p.parse_args(argv)
@@ -436,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     info["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
 
     if args.json:
+        print_table(results, file=sys.stderr)
         print(json.dumps(results, default=str), flush=True)
     else:
         print_table(results)
@@ -443,7 +444,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if ok else 1
 
 
-def print_table(r: dict) -> None:
+def print_table(r: dict, file=None) -> None:
+    import builtins
+    import functools
+
+    print = functools.partial(builtins.print, file=file or sys.stdout)  # noqa: A001
     m = r["machine"]
     wl = r["workload"]
     print(f"machine: {m['cpu']} ({m['cpus']} cpus, pinned to {m['pinned_cpus']}), {m['implementation']} {m['python']}; "

@@ -153,13 +153,93 @@ def compare_within_horizon(ours_bids, ours_asks, sim_bids, sim_asks, horizon, de
 # ============================================================================ our runtime
 
 
+class Tracer:
+    """Bench-side instrumentation (no core change): where a slow resync's time goes.
+
+    * every REST depth call: start/end (wall ns) per symbol (wraps ``rt.rest.depth``),
+    * every ``SnapshotReady`` the engine handles: its queue time (recv_ts -> handled) and the
+      handling time (rebuild + validate + bookkeeping) (wraps ``engine._on_snapshot_ready``),
+    * GC passes (``gc.callbacks``): generation and duration,
+    * event-loop lag: a task sleeping 1 ms records every overshoot > 2 ms.
+    """
+
+    def __init__(self) -> None:
+        self.fetches: list[tuple[str, int, int]] = []
+        self.ready: list[tuple[str, int, int, int, float]] = []  # symbol, recv_ts, handle start, end, fetch_ms
+        self.gcs: list[tuple[int, int, int]] = []  # start ns, end ns, generation
+        self.lags: list[tuple[int, float]] = []  # ns at wake, overshoot ms
+        self._gc_start = 0
+        self._task = None
+
+    def _gc_cb(self, phase, info) -> None:
+        if phase == "start":
+            self._gc_start = time.time_ns()
+        else:
+            self.gcs.append((self._gc_start, time.time_ns(), info.get("generation", -1)))
+
+    async def _lag_loop(self) -> None:
+        while True:
+            t = time.perf_counter()
+            await asyncio.sleep(0.001)
+            over = (time.perf_counter() - t - 0.001) * 1000
+            if over > 2.0:
+                self.lags.append((time.time_ns(), over))
+
+    def install(self, h: "Harness") -> None:
+        import gc
+
+        gc.callbacks.append(self._gc_cb)
+        import core.engine as engine_mod
+
+        table = engine_mod._CONTROL_HANDLERS  # module-level dispatch table: patched in this process only
+        orig_ready = table[engine_mod.ev.SnapshotReady]
+
+        def on_ready(eng, event, now, _orig=orig_ready):
+            t0 = time.time_ns()
+            out = _orig(eng, event, now)
+            self.ready.append((event.symbol, event.recv_ts, t0, time.time_ns(), event.fetch_ms))
+            return out
+        table[engine_mod.ev.SnapshotReady] = on_ready
+        rest = h.rt.rest
+        orig_depth = rest.depth
+
+        async def depth(symbol, limit=1000, *a, **kw):
+            t0 = time.time_ns()
+            try:
+                return await orig_depth(symbol, limit, *a, **kw)
+            finally:
+                self.fetches.append((symbol, t0, time.time_ns()))
+        rest.depth = depth
+        self._task = asyncio.get_running_loop().create_task(self._lag_loop())
+
+    def window(self, symbol: str | None, t0: int, t1: int) -> dict:
+        """Breakdown of [t0, t1] (wall ns): the fetch and snapshot handling of ``symbol``, GC
+        passes and loop lag inside it."""
+        f = [x for x in self.fetches if x[1] >= t0 and x[1] <= t1 and (symbol is None or x[0] == symbol)]
+        r = [x for x in self.ready if x[2] >= t0 and x[2] <= t1 + 50_000_000 and (symbol is None or x[0] == symbol)]
+        g = [x for x in self.gcs if x[1] >= t0 and x[0] <= t1]
+        lag = [x[1] for x in self.lags if t0 <= x[0] <= t1 + 2_000_000]
+        return {
+            "request_to_fetch_start_ms": round((f[0][1] - t0) / 1e6, 3) if f else None,
+            "fetch_wall_ms": round((f[0][2] - f[0][1]) / 1e6, 3) if f else None,
+            "engine_fetch_ms": round(r[0][4], 3) if r else None,
+            "ready_queue_ms": round((r[0][2] - r[0][1]) / 1e6, 3) if r else None,
+            "ready_handle_ms": round((r[0][3] - r[0][2]) / 1e6, 3) if r else None,
+            "gc_passes": len(g), "gc_ms": round(sum(b - a for a, b, _ in g) / 1e6, 3),
+            "gc_gens": sorted({gen for *_, gen in g}),
+            "loop_lag_max_ms": round(max(lag), 3) if lag else 0.0, "loop_lag_events": len(lag),
+        }
+
+
 class Harness:
     """One Runtime with its embedded simulator, plus event-driven waits on engine state."""
 
     def __init__(self, market: str = "usdm", symbols=SYMBOLS, rate: float | None = None, silence_ms: float = 1500.0,
-                 seed: int = 7, trades: bool = True, tickers: bool = True, engine: EngineConfig | None = None) -> None:
+                 seed: int = 7, trades: bool = True, tickers: bool = True, engine: EngineConfig | None = None,
+                 snapshot_limit: int = 1000, trace: bool = False) -> None:
         venue = replace(VENUES["sim"], market=market)
-        eng = engine or EngineConfig(silence_replace_ms=silence_ms)
+        eng = engine or EngineConfig(silence_replace_ms=silence_ms, snapshot_limit=snapshot_limit)
+        self.tracer = Tracer() if trace else None
         self.config = RuntimeConfig(venue=venue, symbols=tuple(symbols), engine=eng, sim_rate=rate, sim_seed=seed,
                                     trades=trades, tickers=tickers)
         self.rt = Runtime(self.config)
@@ -195,6 +275,8 @@ class Harness:
         ok = await wait_until(lambda: self.rt.rest is not None, timeout, step=0.0005)
         if ok:
             self._trace_snapshots()
+            if self.tracer is not None:
+                self.tracer.install(self)
         ok = ok and await wait_until(self.stable, timeout)
         if not ok:
             raise RuntimeError("runtime did not sync at start")
@@ -297,8 +379,9 @@ async def trial_gap(h: Harness, i: int, timeout: float, **params) -> dict:
     if not ok or r is None:
         return {"ok": False, "timeout": True, "symbol": sym}
     fired = h.fired_ms(fault["id"])
+    trace = h.tracer.window(sym, r.detected_ns, r.synced_ns) if h.tracer is not None else None
     return {
-        "ok": True, "symbol": sym, "cause": r.cause, "same_epoch": e.epoch == epoch0,
+        "ok": True, "symbol": sym, "cause": r.cause, "same_epoch": e.epoch == epoch0, "trace": trace,
         "inject_to_synced_ms": (r.synced_ns - inj) / 1e6,
         "detect_to_synced_ms": r.resync_ms,
         "fired_to_synced_ms": (r.synced_ns / 1e6 - fired) if fired else None,
@@ -338,6 +421,7 @@ async def trial_drop(h: Harness, i: int, timeout: float, kind: str = "drop", pre
         "inject_to_final_synced_ms": ((last.synced_ns - inj) / 1e6) if last is not None and last.synced_ns else None,
         "inject_to_bridged_ms": (bridged - inj) / 1e6,
         "phases_ms": r.phases_ms(),
+        "trace": h.tracer.window(None, r.detected_ns, r.synced_ns) if h.tracer is not None else None,
     }
 
 
@@ -434,10 +518,20 @@ async def trial_other(h: Harness, label: str, spec, timeout: float) -> dict:
 
 
 async def run_ours(args, log) -> dict:
-    h = Harness(args.market, SYMBOLS, args.rate, args.silence_ms, args.seed)
+    import gc
+
+    if args.gc_threshold:
+        gc.set_threshold(*(int(x) for x in args.gc_threshold.split(",")))
+    h = Harness(args.market, SYMBOLS, args.rate, args.silence_ms, args.seed, snapshot_limit=args.snapshot_limit,
+                trace=args.trace)
     t0 = time.monotonic()
     await h.start()
-    log(f"runtime synced in {time.monotonic() - t0:.3f} s on {h.sim.rest_url} ({args.market})")
+    if args.gc_freeze:
+        gc.collect()
+        gc.freeze()  # everything allocated at startup moves to the permanent generation
+    log(f"runtime synced in {time.monotonic() - t0:.3f} s on {h.sim.rest_url} ({args.market}); "
+        f"gc threshold {gc.get_threshold()}, frozen {gc.get_freeze_count()}, snapshot limit {args.snapshot_limit}")
+    kinds = set(args.kinds.split(","))
     res: dict = {"kinds": {}, "verify": {}}
 
     async def verify(label):
@@ -449,18 +543,19 @@ async def run_ours(args, log) -> dict:
 
     # gap
     rows = []
-    for i in range(args.faults):
+    for i in range(args.faults if "gap" in kinds else 0):
         await h.settle(5)
         rows.append(await trial_gap(h, i, args.timeout))
     res["kinds"]["gap"] = rows
     await h.settle(5)
-    await verify("gap")
+    if rows:
+        await verify("gap")
     log(f"gap: {sum(r['ok'] for r in rows)}/{len(rows)} recovered")
 
     # drop (paced: the dial budget is 10 / 10 s)
     rows = []
     last_inj = 0.0
-    for i in range(args.faults):
+    for i in range(args.faults if "drop" in kinds else 0):
         await h.settle(5)
         wait = args.drop_spacing - (time.monotonic() - last_inj)
         if wait > 0:
@@ -469,17 +564,19 @@ async def run_ours(args, log) -> dict:
         rows.append(await trial_drop(h, i, args.timeout))
     res["kinds"]["drop"] = rows
     await h.settle(5)
-    await verify("drop")
+    if rows:
+        await verify("drop")
     log(f"drop: {sum(r['ok'] for r in rows)}/{len(rows)} recovered")
 
     # stall
     rows = []
-    for i in range(args.stall_faults if args.stall_faults is not None else args.faults):
+    for i in range((args.stall_faults if args.stall_faults is not None else args.faults) if "stall" in kinds else 0):
         await h.settle(args.stall_s + 5)
         rows.append(await trial_stall(h, i, args.stall_s, args.timeout))
     res["kinds"]["stall"] = rows
-    await h.settle(args.stall_s + 5)
-    await verify("stall")
+    if rows:
+        await h.settle(args.stall_s + 5)
+        await verify("stall")
     log(f"stall: {sum(r['ok'] for r in rows)}/{len(rows)} recovered")
 
     # everything else, a few times each, verified after every trial
@@ -496,6 +593,14 @@ async def run_ours(args, log) -> dict:
     res["fatal"] = h.engine.fatal
     res["books_synced_at_end"] = all(s.book.synced for s in h.engine.symbols.values())
     res["sim_stats"] = {k: v for k, v in h.sim.stats_json().items() if k in ("connections_total", "frames_dropped_stall", "rest_requests", "slow_disconnects")}
+    if h.tracer is not None:
+        tr = h.tracer
+        res["trace"] = {"gc_passes": len(tr.gcs), "gc_gen2": sum(1 for *_, g in tr.gcs if g == 2),
+                        "gc_max_ms": round(max(((b - a) / 1e6 for a, b, _ in tr.gcs), default=0.0), 3),
+                        "gc_gen2_max_ms": round(max(((b - a) / 1e6 for a, b, g in tr.gcs if g == 2), default=0.0), 3),
+                        "loop_lag_events_over_2ms": len(tr.lags), "loop_lag_max_ms": round(max((x for _, x in tr.lags), default=0.0), 3),
+                        "fetch_wall_ms": pct([(b - a) / 1e6 for _, a, b in tr.fetches]),
+                        "ready_handle_ms": pct([(c - b) / 1e6 for _, _, b, c, _ in tr.ready])}
     res["exit_code"] = await h.stop()
     return res
 
@@ -786,12 +891,21 @@ async def main_async(args) -> dict:
         "verify_failures": {k: [x for x in v if not x["equal"]] for k, v in ours["verify"].items() if any(not x["equal"] for x in v)},
         "counters": ours["counters"], "epochs": ours["epochs"], "fatal": ours["fatal"],
         "books_synced_at_end": ours["books_synced_at_end"], "exit_code": ours["exit_code"], "sim": ours["sim_stats"],
-        "peers": peers, "raw": ours["kinds"] if args.raw else None,
+        "peers": peers, "raw": ours["kinds"] if args.raw else None, "trace": ours.get("trace"),
+        "slow_gap_trials": [r for r in ours["kinds"].get("gap", []) if r.get("ok") and r["detect_to_synced_ms"] > args.slow_ms],
+        "slow_drop_trials": [r for r in ours["kinds"].get("drop", []) if r.get("ok") and r["detect_to_synced_ms"] > 5 * args.slow_ms],
+        "options": {"gc_freeze": args.gc_freeze, "gc_threshold": args.gc_threshold, "snapshot_limit": args.snapshot_limit, "kinds": args.kinds},
     }
     if args.json:
         print(json.dumps(result, default=str))
     else:
         print_table(rows, ours["verify"], peers)
+        if ours.get("trace"):
+            print(f"\ntrace: {json.dumps(ours['trace'])}")
+            for r in result["slow_gap_trials"]:
+                print(f"  slow gap {r['symbol']}: detect->synced {r['detect_to_synced_ms']:.1f} ms  {json.dumps(r['trace'])}")
+            for r in result["slow_drop_trials"]:
+                print(f"  slow drop: detect->synced {r['detect_to_synced_ms']:.1f} ms phases {json.dumps(r['phases_ms'])} {json.dumps(r['trace'])}")
         print(f"\nepochs {ours['epochs']}, counters {ours['counters']}, fatal {ours['fatal']}, exit {ours['exit_code']}, "
               f"elapsed {result['elapsed_s']} s")
     return result
@@ -813,6 +927,12 @@ def main(argv=None) -> int:
     p.add_argument("--peers", default="python-binance,ccxt")
     p.add_argument("--peer-faults", type=int, default=5)
     p.add_argument("--peer-timeout", type=float, default=10.0)
+    p.add_argument("--kinds", default="gap,drop,stall", help="main kinds to run (comma-separated)")
+    p.add_argument("--gc-freeze", action="store_true", help="gc.collect(); gc.freeze() once the runtime has synced")
+    p.add_argument("--gc-threshold", default=None, metavar="G0,G1,G2", help="gc.set_threshold for this process")
+    p.add_argument("--snapshot-limit", type=int, default=1000, help="EngineConfig.snapshot_limit (REST depth limit)")
+    p.add_argument("--trace", action="store_true", help="instrument fetch / handling / GC / loop lag; list slow trials")
+    p.add_argument("--slow-ms", type=float, default=20.0, help="a gap trial slower than this is listed with its trace")
     p.add_argument("--raw", action="store_true", help="include every trial in --json output")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)

@@ -703,7 +703,8 @@ class Engine:
         if self.trader is None:
             self._log("warn", "trading event without a trader", event=type(event).__name__)
             return _NO_COMMANDS
-        fields = {k: getattr(event, k) for k in ("client_order_id", "status", "code", "msg", "reason", "qty", "price", "error", "found") if hasattr(event, k)}
+        # The venue's message goes out as venue_msg: "msg" is the log record's own text.
+        fields = {("venue_msg" if k == "msg" else k): getattr(event, k) for k in ("client_order_id", "status", "code", "msg", "reason", "qty", "price", "error", "found") if hasattr(event, k)}
         level = "warn" if type(event).__name__ in ("OrderRejected", "OrderUnknown", "CancelUnknown", "CancelRejected") else "info"
         self._log(level, f"order {type(event).__name__}", **fields)
         commands = self.trader.on_event(event)

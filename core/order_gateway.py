@@ -45,6 +45,7 @@ class OrderGateway:
         api_secret: str,
         inbox: Inbox,
         codecs: dict[str, UnitCodec],
+        quote_assets: dict[str, str] | None = None,
         clock: Callable[[], int] = time.time_ns,
         log: Callable[..., None] = lambda level, msg, **fields: None,
         recv_window_ms: int = 5000,
@@ -56,6 +57,7 @@ class OrderGateway:
         self._api_secret = api_secret
         self.inbox = inbox
         self.codecs = codecs
+        self.quote_assets = quote_assets or {}  # fees in these assets count against PnL
         self.clock = clock
         self.log = log
         self.recv_window_ms = recv_window_ms
@@ -125,7 +127,7 @@ class OrderGateway:
                 self._put(tev.OrderRejected(ts_ns=now, client_order_id=command.client_order_id, code=exc.code or exc.status, msg=str(exc)))
             return
         try:
-            events = order_response_events(body, self.codecs, command.client_order_id, self.clock())
+            events = order_response_events(body, self.codecs, command.client_order_id, self.clock(), self.quote_assets)
         except (ValueError, KeyError, TypeError) as exc:
             # Accepted, but the answer is unreadable: what happened is unknown; reconcile.
             self._put(tev.OrderUnknown(ts_ns=self.clock(), client_order_id=command.client_order_id, reason=f"unreadable order answer: {exc}"))
@@ -168,6 +170,64 @@ class OrderGateway:
             event = tev.OrderQueryResult(ts_ns=self.clock(), client_order_id=command.client_order_id, error=f"unreadable answer: {exc}")
         self._put(event)
 
+    # ------------------------------------------------------------------ venue records (startup)
+
+    async def signed_get(self, path: str, params: dict) -> object:
+        """A signed GET of any account endpoint (raises `RestError`)."""
+        return await self.rest.signed(
+            "GET", path, params, self._api_key, self._api_secret,
+            recv_window=self.recv_window_ms, offset_ms=self.offset_ms(), clock_ns=self.clock,
+        )
+
+    async def user_trades(self, symbol: str, *, start_ms: int | None = None, from_id: int | None = None, limit: int = 1000) -> list[dict]:
+        """The account's executions of ``symbol`` (USD-M userTrades / spot myTrades), oldest first.
+
+        Pages forward with ``fromId`` until a short page, so any number of trades is fetched.
+        """
+        path = "/api/v3/myTrades" if self.spot else "/fapi/v1/userTrades"
+        out: list[dict] = []
+        params: dict = {"symbol": symbol, "limit": limit}
+        if from_id is not None:
+            params["fromId"] = from_id
+        elif start_ms is not None:
+            params["startTime"] = max(0, int(start_ms))
+        for _ in range(1000):  # bounded: a million trades at most
+            page = await self.signed_get(path, params)
+            if not isinstance(page, list):
+                raise ValueError("trade history answer is not a list")
+            out.extend(page)
+            if len(page) < limit:
+                break
+            params = {"symbol": symbol, "limit": limit, "fromId": int(page[-1]["id"]) + 1}
+        return out
+
+    async def order_by_id(self, symbol: str, order_id: str) -> dict | None:
+        """GET order by the venue's orderId; None when the venue has no such order."""
+        try:
+            return await self.signed_get(f"{self.rest.prefix}/order", {"symbol": symbol, "orderId": order_id})
+        except RestError as exc:
+            if exc.code == ORDER_DOES_NOT_EXIST:
+                return None
+            raise
+
+    async def position_amounts(self) -> dict[str, str]:
+        """USD-M: symbol -> positionAmt (decimal string) from /fapi/v2/positionRisk."""
+        body = await self.signed_get("/fapi/v2/positionRisk", {})
+        if not isinstance(body, list):
+            raise ValueError("positionRisk answer is not a list")
+        out: dict[str, str] = {}
+        for row in body:
+            if str(row.get("positionSide", "BOTH")) in ("BOTH", ""):
+                out[str(row["symbol"])] = str(row.get("positionAmt", "0"))
+        return out
+
+    async def spot_balances(self) -> dict[str, str]:
+        """Spot: asset -> free + locked (decimal string) from /api/v3/account."""
+        from decimal import Decimal
+
+        body = await self.signed_get("/api/v3/account", {})
+        return {str(b["asset"]): str(Decimal(str(b.get("free", "0"))) + Decimal(str(b.get("locked", "0")))) for b in body.get("balances", [])}
+
     async def cancel_all(self, orders: list[tuple[str, str]], timeout_s: float = 3.0) -> int:
         """Best-effort cancel of (symbol, client_order_id) pairs at shutdown; returns how many."""
         async def one(symbol: str, coid: str) -> bool:
@@ -209,7 +269,7 @@ class OrderGateway:
                         async for frame in ws:
                             now = self.clock()
                             try:
-                                events = user_frame_events(frame, self.codecs, now)
+                                events = user_frame_events(frame, self.codecs, now, self.quote_assets)
                             except (ValueError, KeyError, TypeError) as exc:
                                 self.log("warn", "unreadable user data frame skipped", error=str(exc))
                                 continue

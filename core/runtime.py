@@ -248,6 +248,8 @@ class Runtime:
             self.writer = StorageWriter(self.storage)
         trader = Trader(get_strategy(cfg.strategy, cfg.params), filters, session=session, limits=limits, risk_state=risk_state, mode=self.engine.mode)
         self.engine.trader = trader
+        stored_fills = self.storage.load_fills() if self.storage is not None else []
+        restored = trader.restore_fills(stored_fills)
         api_key, api_secret = cfg.api_key, cfg.api_secret
         if not api_key and self.sim is not None:
             from core.sim.auth import DEFAULT_API_KEY, DEFAULT_SECRET
@@ -262,14 +264,154 @@ class Runtime:
             api_secret=api_secret,
             inbox=self.inbox,
             codecs={s: f.codec for s, f in filters.items()},
+            quote_assets={s: f.quote_asset for s, f in venue_filters.items() if f.quote_asset},
             clock=self.clock,
             log=self._runtime_log,
             recv_window_ms=cfg.recv_window_ms,
             offset_ms=lambda: self.engine.telemetry.clock_offset_ns / 1e6,
         )
+        restored_session_pnl = str(trader.risk.state.session_pnl)
+        restored_breakers = dict(sorted(trader.risk.state.breakers.items()))
+        # The user-data stream first: an execution after the trade-history fetch below then
+        # still arrives (queued until the loop runs; its trade id makes a second copy harmless).
         self._spawn(self.gateway.run_user_stream(), "user-stream")
-        self._runtime_log("info", "trading enabled", strategy=cfg.strategy, session=session, restored_open_orders=len(open_orders), storage=cfg.storage_path or "none")
-        return trader.orders.adopt_open_orders(open_orders, now)
+        deadline = time.monotonic() + 3.0
+        while not self.gateway.user_stream_connected and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if not self.gateway.user_stream_connected:
+            self._runtime_log("warn", "user data stream not connected yet: reconciling anyway")
+        imported: list = []
+        for attempt in range(2):
+            if self.storage is not None:
+                imported += await self._import_venue_fills(trader, filters, [*stored_fills, *imported])
+                self._persist()
+            # A fill racing the check shows up as a difference once: import again, then judge.
+            if await self._check_venue_positions(trader, filters, final=attempt == 1 or self.storage is None):
+                break
+        # Orders of the killed run: adopted as UNKNOWN (queried before anything with the same
+        # intent is sent), with what storage + the venue's trade history say they filled.
+        filled: dict[str, int] = {}
+        for fill in (*stored_fills, *imported):
+            filled[fill.client_order_id] = filled.get(fill.client_order_id, 0) + fill.qty
+        open_orders = [replace(row, filled_qty=max(row.filled_qty, min(row.qty, filled.get(row.client_order_id, 0)))) for row in open_orders]
+        commands = trader.orders.adopt_open_orders(open_orders, now)
+        for fill in (*stored_fills, *imported):
+            order = trader.orders.orders.get(fill.client_order_id)
+            if order is not None and fill.trade_id:
+                order.fill_ids.add(fill.trade_id)
+        risk = trader.risk.state
+        self._runtime_log(
+            "info", "trading enabled", strategy=cfg.strategy, session=session, restored_open_orders=len(open_orders), storage=cfg.storage_path or "none",
+            restored_fills=restored, imported_fills=len(imported), restored_session_pnl=restored_session_pnl, session_pnl=str(risk.session_pnl),
+            restored_breakers=restored_breakers,
+            daily_pnl=str(risk.daily_pnl), breakers={k: v for k, v in sorted(risk.breakers.items())}, session_latched=risk.session_latched,
+            positions={s: trader.portfolio.qty(s) for s in self.config.symbols},
+        )
+        return commands
+
+    async def _import_venue_fills(self, trader, filters: dict, stored_fills: list) -> list:
+        """Fills the venue made that never reached storage (the process died between the
+        execution and the write): fetched from the venue's trade history since the newest stored
+        fill of each symbol, mapped to our client order ids, booked and persisted. Returns them."""
+        import re
+        from decimal import Decimal
+
+        from core.trading import events as tev
+
+        ours = re.compile(r"^eb[0-9a-f]+-[0-9a-f]+$")
+        known = {(f.symbol, f.trade_id) for f in stored_fills if f.trade_id}
+        newest: dict[str, int] = {}
+        for fill in stored_fills:
+            newest[fill.symbol] = max(newest.get(fill.symbol, 0), fill.ts_ns)
+        by_venue_id = self.storage.load_venue_order_ids()
+        looked_up: dict[tuple[str, str], str | None] = {}
+        imported: list = []
+        for symbol in self.config.symbols:
+            quote = self.gateway.quote_assets.get(symbol, "")
+            since_ns = newest.get(symbol)
+            if since_ns is None:
+                since_ns = self.storage.first_order_ns(symbol)
+                if since_ns is None:
+                    continue  # no earlier run ever traded it: nothing of ours to import
+                since_ns -= 60_000_000_000  # the journal's clock is ours, the venue's may lead
+            try:
+                trades = await self.gateway.user_trades(symbol, start_ms=since_ns // 1_000_000)
+            except (RestError, ValueError, KeyError, TypeError) as exc:
+                self.engine.counters["fill_import_failed"] = self.engine.counters.get("fill_import_failed", 0) + 1
+                self._runtime_log("error", "trade history unavailable: fills made while we were down may be missing", symbol=symbol, error=str(exc))
+                continue
+            codec = filters[symbol].codec
+            foreign = 0
+            for t in trades:
+                trade_id = str(t["id"])
+                if (symbol, trade_id) in known:
+                    continue
+                venue_id = str(t["orderId"])
+                coid = by_venue_id.get((symbol, venue_id))
+                if coid is None:
+                    if (symbol, venue_id) not in looked_up:
+                        try:
+                            body = await self.gateway.order_by_id(symbol, venue_id)
+                        except RestError as exc:
+                            self._runtime_log("warn", "order lookup for an imported trade failed", symbol=symbol, order_id=venue_id, error=str(exc))
+                            body = None
+                        looked_up[(symbol, venue_id)] = None if body is None else str(body.get("clientOrderId", ""))
+                    coid = looked_up[(symbol, venue_id)]
+                if not coid or not ours.match(coid):
+                    foreign += 1
+                    continue
+                side = t.get("side") or ("BUY" if t.get("buyer", t.get("isBuyer")) else "SELL")
+                fill = tev.Fill(
+                    ts_ns=int(t["time"]) * 1_000_000, recv_ts=self.clock(), client_order_id=coid, symbol=symbol, side=side,
+                    qty=codec.qty[str(t["qty"])], price=codec.price[str(t["price"])], fee=Decimal(str(t.get("commission", "0"))),
+                    fee_asset="" if str(t.get("commissionAsset") or "") == quote else str(t.get("commissionAsset") or ""), is_maker=bool(t.get("maker", t.get("isMaker", False))), trade_id=trade_id,
+                )
+                if trader.import_fill(fill):
+                    known.add((symbol, trade_id))
+                    imported.append(fill)
+            if foreign:
+                self._runtime_log("warn", "trades of orders that are not ours were not imported", symbol=symbol, trades=foreign)
+        self.engine.counters["fills_imported"] = self.engine.counters.get("fills_imported", 0) + len(imported)
+        if imported:
+            self._runtime_log("warn", "imported fills the venue made while we were down", fills=len(imported),
+                              trade_ids=[f.trade_id for f in imported][:50])
+        return imported
+
+    async def _check_venue_positions(self, trader, filters: dict, *, final: bool = True) -> bool:
+        """Compare the rebuilt positions with the venue's account (USD-M positionAmt). True when
+        they agree (or cannot be compared). A difference is logged as an error and counted in
+        ``position_mismatch`` when ``final``; otherwise only reported by returning False."""
+        self.engine.counters.setdefault("position_mismatch", 0)
+        if self.config.venue.market != "usdm":
+            self._runtime_log("info", "position check skipped: spot balances include assets not traded by us")
+            return True
+        try:
+            amounts = await self.gateway.position_amounts()
+        except (RestError, ValueError, KeyError, TypeError) as exc:
+            self._runtime_log("warn", "position check impossible: positionRisk unavailable", error=str(exc))
+            return True
+        differ = []
+        for symbol in self.config.symbols:
+            text = amounts.get(symbol, "0")
+            codec = filters[symbol].codec
+            negative = text.startswith("-")
+            try:
+                venue_qty = codec.qty[text.lstrip("-+")]
+            except (ValueError, KeyError, TypeError):
+                self._runtime_log("warn", "position check: unreadable positionAmt", symbol=symbol, position_amt=text)
+                continue
+            venue_qty = -venue_qty if negative else venue_qty
+            differ.append((symbol, trader.portfolio.qty(symbol), venue_qty, text))
+        if not final and any(ours != venue for _, ours, venue, _ in differ):
+            return False
+        for symbol, ours, venue_qty, text in differ:
+            if venue_qty != ours:
+                self.engine.counters["position_mismatch"] += 1
+                self._runtime_log("error", "position differs from the venue's after restore", symbol=symbol,
+                                  ours=filters[symbol].qty_str(ours), venue=text)
+            else:
+                self._runtime_log("info", "position agrees with the venue", symbol=symbol, position=text)
+        return True
 
     def _open_journal(self) -> None:
         from core.persistence.journal import CaptureJournal

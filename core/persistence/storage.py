@@ -72,6 +72,10 @@ class Storage(Protocol):
 
     def load_fills(self, since_ns: int = 0) -> list[Fill]: ...
 
+    def load_venue_order_ids(self) -> dict[tuple[str, str], str]: ...
+
+    def first_order_ns(self, symbol: str) -> int | None: ...
+
     def load_candles(self, symbol: str, interval: str, start_ms: int = 0, end_ms: int | None = None) -> list[Candle]: ...
 
     def load_epochs(self, limit: int = 1000) -> list[dict]: ...
@@ -204,6 +208,18 @@ class SqliteStorage:
             (client_order_id,),
         ).fetchall()
         return [OrderTransition(*r[:8], bool(r[8]), *r[9:]) for r in rows]
+
+    def load_venue_order_ids(self) -> dict[tuple[str, str], str]:
+        """(symbol, venue order id) -> client order id, for every journaled order the venue numbered."""
+        rows = self._conn().execute(
+            "SELECT DISTINCT symbol, venue_order_id, client_order_id FROM orders WHERE venue_order_id IS NOT NULL AND venue_order_id != ''"
+        ).fetchall()
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    def first_order_ns(self, symbol: str) -> int | None:
+        """When the journal first mentions an order of ``symbol`` (None: never traded it)."""
+        row = self._conn().execute("SELECT MIN(ts_ns) FROM orders WHERE symbol = ?", (symbol,)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
     def load_fills(self, since_ns: int = 0) -> list[Fill]:
         rows = self._conn().execute(

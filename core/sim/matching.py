@@ -163,6 +163,20 @@ class _Position:
     update_time: int = 0
 
 
+@dataclass(frozen=True)
+class _Trade:
+    symbol: str
+    trade_id: int
+    order_id: int
+    side: str
+    price: int
+    qty: int
+    commission: int  # money units
+    realized_pnl: int  # money units (usdm)
+    maker: bool
+    time: int  # ms
+
+
 @dataclass
 class _Account:
     balances: dict[str, int]  # spot: total per asset; usdm: wallet per asset (money units)
@@ -170,6 +184,10 @@ class _Account:
     closed: list[tuple[str, int]] = field(default_factory=list)
     positions: dict[str, _Position] = field(default_factory=dict)
     update_time: int = 0
+    # Every execution of the account, oldest first (GET userTrades / myTrades), and the
+    # client order id of every order ever accepted (allOrders keeps them past the closed cap).
+    trades: list[_Trade] = field(default_factory=list)
+    history: list[tuple[str, int, str]] = field(default_factory=list)  # (symbol, orderId, clientOrderId)
 
 
 @dataclass(frozen=True)
@@ -332,6 +350,92 @@ class PaperVenue:
             if order.symbol == symbol and order.client_order_id == client_order_id:
                 found = order
         return self._order_json(found) if found else None
+
+    def user_trades(
+        self, account_id: str, symbol: str, *, start_time: int | None = None, end_time: int | None = None,
+        from_id: int | None = None, limit: int = 500,
+    ) -> list[dict]:
+        """GET /fapi/v1/userTrades (usdm) or GET /api/v3/myTrades (spot), oldest first.
+
+        ``fromId`` returns trades with id >= fromId (and then ignores the time window, as
+        Binance does for spot); otherwise ``startTime``/``endTime`` bound the trade time.
+        """
+        if symbol not in self.symbols:
+            raise SimApiError(-1121, "Invalid symbol.")
+        if not 1 <= limit <= 1000:
+            raise SimApiError(-1130, "Data sent for parameter 'limit' is not valid.")
+        if start_time is not None and end_time is not None and end_time < start_time:
+            raise SimApiError(-1127, "More than 24 hours between startTime and endTime.")
+        account = self._account(account_id)
+        out = []
+        for t in account.trades:
+            if t.symbol != symbol:
+                continue
+            if from_id is not None:
+                if t.trade_id < from_id:
+                    continue
+            else:
+                if start_time is not None and t.time < start_time:
+                    continue
+                if end_time is not None and t.time > end_time:
+                    continue
+            out.append(self._trade_json(t))
+            if len(out) >= limit:
+                break
+        return out
+
+    def all_orders(self, account_id: str, symbol: str, limit: int = 1000) -> list[dict]:
+        """GET /fapi/v1/allOrders or /api/v3/allOrders: every order of ``symbol``, oldest first.
+
+        Orders forgotten past the closed-order cap appear with only their ids (``status``
+        ``"PURGED"``) so a caller can still see every client order id the venue accepted.
+        """
+        if symbol not in self.symbols:
+            raise SimApiError(-1121, "Invalid symbol.")
+        account = self._account(account_id)
+        out = []
+        for sym, order_id, coid in account.history:
+            if sym != symbol:
+                continue
+            order = account.orders.get((sym, order_id))
+            out.append(self._order_json(order) if order is not None else {"symbol": sym, "orderId": order_id, "clientOrderId": coid, "status": "PURGED"})
+        return out[-limit:] if limit else out
+
+    def _trade_json(self, t: _Trade) -> dict:
+        f = self.symbols[t.symbol]
+        notional_decimals = f.price_decimals + f.qty_decimals
+        if self.market == "usdm":
+            return {
+                "buyer": t.side == "BUY",
+                "commission": self._money(t.commission),
+                "commissionAsset": f.quote_asset,
+                "id": t.trade_id,
+                "maker": t.maker,
+                "orderId": t.order_id,
+                "price": _fmt_padded(t.price, f.price_decimals, f.price_decimals),
+                "qty": _fmt_padded(t.qty, f.qty_decimals, f.qty_decimals),
+                "quoteQty": _fmt_padded(t.price * t.qty, notional_decimals, notional_decimals),
+                "realizedPnl": self._money(t.realized_pnl),
+                "side": t.side,
+                "positionSide": "BOTH",
+                "symbol": t.symbol,
+                "time": t.time,
+            }
+        return {
+            "symbol": t.symbol,
+            "id": t.trade_id,
+            "orderId": t.order_id,
+            "orderListId": -1,
+            "price": _fmt_padded(t.price, f.price_decimals, 8),
+            "qty": _fmt_padded(t.qty, f.qty_decimals, 8),
+            "quoteQty": _fmt_padded(t.price * t.qty, notional_decimals, 8),
+            "commission": self._money(t.commission),
+            "commissionAsset": f.quote_asset,
+            "time": t.time,
+            "isBuyer": t.side == "BUY",
+            "isMaker": t.maker,
+            "isBestMatch": True,
+        }
 
     def account(self, account_id: str, now_ms: int) -> dict:
         """GET /api/v3/account (spot) or GET /fapi/v2/account (usdm)."""
@@ -649,6 +753,7 @@ class PaperVenue:
         else:
             order.status = "PARTIALLY_FILLED"
         fill = _Fill(price, qty, trade_id, fee, realized, maker)
+        account.trades.append(_Trade(f.symbol, trade_id, order.order_id, order.side, price, qty, fee, realized, maker, now_ms))
         self._emit_order(order, "TRADE", now_ms, fill)
         return fill
 
@@ -674,6 +779,7 @@ class PaperVenue:
     def _record(self, account: _Account, order: _Order) -> None:
         self._next_order_id[order.symbol] = order.order_id + 1
         account.orders[(order.symbol, order.order_id)] = order
+        account.history.append((order.symbol, order.order_id, order.client_order_id))
 
     def _finish(self, account: _Account, order: _Order, status: str, now_ms: int) -> None:
         order.status = status

@@ -496,6 +496,8 @@ class SimExchange:
         r.add_get(f"{v}/order", self._order_query)
         r.add_delete(f"{v}/order", self._order_cancel)
         r.add_get(f"{v}/openOrders", self._open_orders)
+        r.add_get(f"{v}/allOrders", self._all_orders)
+        r.add_get("/api/v3/myTrades" if self.config.market == "spot" else "/fapi/v1/userTrades", self._user_trades)
         if spot:
             r.add_get("/api/v3/account", self._account)
             lk = "/api/v3/userDataStream"
@@ -1006,6 +1008,38 @@ class SimExchange:
         creds, params = await self._signed(request)
         sym = params.get("symbol")
         return self._json(self._require_venue().open_orders(creds.account_id, sym.upper() if sym else None))
+
+    @staticmethod
+    def _int_param(params: dict[str, str], name: str) -> int | None:
+        text = params.get(name)
+        if text is None or text == "":
+            return None
+        if not text.lstrip("-").isdigit():
+            raise auth.SimApiError(-1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.")
+        return int(text)
+
+    async def _user_trades(self, request: web.Request) -> web.Response:
+        """GET /fapi/v1/userTrades (usdm) or /api/v3/myTrades (spot): the account's executions."""
+        creds, params = await self._signed(request)
+        sym = params.get("symbol")
+        if not sym:
+            raise auth.SimApiError(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
+        limit = self._int_param(params, "limit")
+        trades = self._require_venue().user_trades(
+            creds.account_id, sym.upper(), start_time=self._int_param(params, "startTime"),
+            end_time=self._int_param(params, "endTime"), from_id=self._int_param(params, "fromId"),
+            limit=500 if limit is None else limit,
+        )
+        return self._json(trades)
+
+    async def _all_orders(self, request: web.Request) -> web.Response:
+        """GET /fapi/v1/allOrders or /api/v3/allOrders: every order of the symbol, oldest first."""
+        creds, params = await self._signed(request)
+        sym = params.get("symbol")
+        if not sym:
+            raise auth.SimApiError(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
+        limit = self._int_param(params, "limit")
+        return self._json(self._require_venue().all_orders(creds.account_id, sym.upper(), 0 if limit is None else limit))
 
     async def _account(self, request: web.Request) -> web.Response:
         creds, params = await self._signed(request)

@@ -127,6 +127,41 @@ class Trader:
         commands += self._drain_pending()
         return commands
 
+    # ----------------------------------------------------------------------------- restart
+
+    def restore_fills(self, fills) -> int:
+        """Rebuild positions and PnL from the stored fills of earlier runs (oldest first).
+
+        The portfolio only: the risk state comes from its own snapshot (it already counted
+        these fills), nothing is journaled again and the strategy is not told. Each trade id is
+        remembered so the same execution arriving again (stream replay, trade-history import)
+        is not booked twice. Returns how many fills were applied.
+        """
+        applied = 0
+        for fill in fills:
+            if not self._first_sight(fill):
+                continue
+            self.portfolio.apply_fill(fill.symbol, fill.side, fill.qty, fill.price, fill.fee, fill.fee_asset, fill.ts_ns)
+            self.now_ns = max(self.now_ns, fill.ts_ns)
+            applied += 1
+        return applied
+
+    def import_fill(self, fill: tev.Fill) -> bool:
+        """Book a fill the venue made but storage never received (found in its trade history).
+
+        Like a live fill (portfolio, risk PnL and breaker, persisted with a risk snapshot) but
+        without asking the strategy for intents: this runs at startup, before any market view.
+        The order manager is told if it knows the order. False when the trade was booked already.
+        """
+        if not self._first_sight(fill):
+            return False
+        self.now_ns = max(self.now_ns, fill.ts_ns)
+        if fill.client_order_id in self.orders.orders:
+            self.orders.on_event(fill)
+            self.records.extend(self.orders.drain_journal())
+        self._book_fill(fill)
+        return True
+
     def _first_sight(self, fill: tev.Fill) -> bool:
         """False for a fill already booked (same symbol and trade id: a replayed stream)."""
         if not fill.trade_id:

@@ -48,6 +48,7 @@ class SymbolFilters:
     min_notional: str
     min_qty: str = "0"
     max_qty: str = "0"
+    quote_asset: str = ""
 
 
 class RestClient:
@@ -119,6 +120,7 @@ class RestClient:
                     str(notional.get("minNotional", notional.get("notional", "0"))),
                     str(lot.get("minQty", "0")),
                     str(lot.get("maxQty", "0")),
+                    str(sym.get("quoteAsset", "")),
                 )
         return out
 

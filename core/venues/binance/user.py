@@ -21,7 +21,13 @@ __all__ = ["order_response_events", "query_response_event", "user_frame_events"]
 _MS = 1_000_000
 
 
-def order_response_events(body: dict, codecs: dict[str, UnitCodec], client_order_id: str, now_ns: int) -> list:
+def _fee_asset(asset: str, symbol: str, quotes: dict[str, str] | None) -> str:
+    """"" means the quote asset (what PnL is counted in); anything else is kept by name."""
+    asset = asset or ""
+    return "" if quotes and asset == quotes.get(symbol) else asset
+
+
+def order_response_events(body: dict, codecs: dict[str, UnitCodec], client_order_id: str, now_ns: int, quotes: dict[str, str] | None = None) -> list:
     """A 200 answer to POST order -> OrderAccepted (+ Fills listed in a spot FULL response)."""
     events: list = []
     status = str(body.get("status", "NEW"))
@@ -42,7 +48,7 @@ def order_response_events(body: dict, codecs: dict[str, UnitCodec], client_order
                 qty=codec.qty[fill["qty"]],
                 price=codec.price[fill["price"]],
                 fee=_decimal(fill.get("commission", "0")),
-                fee_asset=fill.get("commissionAsset", "") or "",
+                fee_asset=_fee_asset(fill.get("commissionAsset", ""), symbol, quotes),
                 is_maker=False,
                 trade_id=str(fill.get("tradeId", "")),
             )
@@ -64,7 +70,7 @@ def query_response_event(body: dict, codecs: dict[str, UnitCodec], client_order_
     )
 
 
-def user_frame_events(raw: str | bytes, codecs: dict[str, UnitCodec], now_ns: int) -> list:
+def user_frame_events(raw: str | bytes, codecs: dict[str, UnitCodec], now_ns: int, quotes: dict[str, str] | None = None) -> list:
     """One user-data frame -> trading events (empty for account-only updates)."""
     msg = orjson.loads(raw)
     if isinstance(msg, dict) and isinstance(msg.get("data"), dict):
@@ -91,6 +97,7 @@ def user_frame_events(raw: str | bytes, codecs: dict[str, UnitCodec], now_ns: in
             reason=msg.get("r", ""),
             codecs=codecs,
             now_ns=now_ns,
+            quotes=quotes,
         )
     if etype == "ORDER_TRADE_UPDATE":  # USD-M
         o = msg["o"]
@@ -112,11 +119,12 @@ def user_frame_events(raw: str | bytes, codecs: dict[str, UnitCodec], now_ns: in
             reason="",
             codecs=codecs,
             now_ns=now_ns,
+            quotes=quotes,
         )
     return []
 
 
-def _order_update(*, symbol, client_order_id, side, exec_type, status, cum_qty, last_qty, last_price, fee, fee_asset, maker, trade_id, order_id, ts_ms, reason, codecs, now_ns) -> list:
+def _order_update(*, symbol, client_order_id, side, exec_type, status, cum_qty, last_qty, last_price, fee, fee_asset, maker, trade_id, order_id, ts_ms, reason, codecs, now_ns, quotes=None) -> list:
     codec = codecs.get(symbol)
     if codec is None:
         return []
@@ -133,7 +141,7 @@ def _order_update(*, symbol, client_order_id, side, exec_type, status, cum_qty, 
                 qty=codec.qty[last_qty],
                 price=codec.price[last_price],
                 fee=_decimal(fee),
-                fee_asset=fee_asset,
+                fee_asset=_fee_asset(fee_asset, symbol, quotes),
                 is_maker=maker,
                 trade_id=str(trade_id),
             )
