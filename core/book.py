@@ -333,55 +333,60 @@ class OrderBook:
 
     def _apply_levels(self, bid_levels: list, ask_levels: list) -> None:
         codec = self.codec
-        price_of = codec.price.__getitem__
-        qty_of = codec.qty.__getitem__
-        if bid_levels:
-            prices, qtys = zip(*bid_levels)
-            update = dict(zip(map(price_of, prices), map(qty_of, qtys)))
-            tick = self.tick
-            if tick and tick != 1:
-                # Keep every price on the walk grid: a tick inferred from a snapshot (gcd of its
-                # prices) can be coarser than the venue's, and the best-price walk would skip
-                # an off-grid level.
-                self.tick = math.gcd(tick, *update)
+        price = codec.price
+        qty = codec.qty
+        # Convert both sides first: a bad string raises before the book is touched. Then one
+        # plain loop per side (on CPython this beats zip/map/dict.update plus the extra passes
+        # for deletions).
+        bids = [(price[p], qty[q]) for p, q in bid_levels]
+        asks = [(price[p], qty[q]) for p, q in ask_levels]
+        tick = self.tick
+        if tick and tick != 1:
+            # Keep every price on the walk grid: a tick inferred from a snapshot (gcd of its
+            # prices) can be coarser than the venue's, and the best-price walk would skip an
+            # off-grid level.
+            for p, _ in bids:
+                if p % tick:
+                    tick = math.gcd(tick, p)
+            for p, _ in asks:
+                if p % tick:
+                    tick = math.gcd(tick, p)
+            self.tick = tick
+        if bids:
             side = self.bids
-            side.update(update)
             best = self.best_bid
-            if 0 in update.values():
-                deleted = [p for p, q in update.items() if not q]
-                for p in deleted:
-                    del side[p]
-                if best is not None and best in update and not update[best]:
-                    best = self._next_bid(best)
-                live = [p for p, q in update.items() if q]
-                top = max(live) if live else None
-            else:
-                top = max(update)
+            top = None
+            lost = False
+            for p, q in bids:
+                if q:
+                    side[p] = q
+                    if top is None or p > top:
+                        top = p
+                elif side.pop(p, None) is not None and p == best:
+                    lost = True
+            if top is not None and top not in side:  # a price repeated in the message ended deleted
+                top = max([p for p, _ in bids if p in side], default=None)
+            if lost and best not in side:
+                best = self._next_bid(best)
             if top is not None and (best is None or top > best):
                 best = top
             self.best_bid = best
-        if ask_levels:
-            prices, qtys = zip(*ask_levels)
-            update = dict(zip(map(price_of, prices), map(qty_of, qtys)))
-            tick = self.tick
-            if tick and tick != 1:
-                # Keep every price on the walk grid: a tick inferred from a snapshot (gcd of its
-                # prices) can be coarser than the venue's, and the best-price walk would skip
-                # an off-grid level.
-                self.tick = math.gcd(tick, *update)
+        if asks:
             side = self.asks
-            side.update(update)
             best = self.best_ask
-            if 0 in update.values():
-                deleted = [p for p, q in update.items() if not q]
-                for p in deleted:
-                    del side[p]
-                if best is not None and best in update and not update[best]:
-                    best = self._next_ask(best)
-                live = [p for p, q in update.items() if q]
-                top = min(live) if live else None
-            else:
-                top = min(update)
+            top = None
+            lost = False
+            for p, q in asks:
+                if q:
+                    side[p] = q
+                    if top is None or p < top:
+                        top = p
+                elif side.pop(p, None) is not None and p == best:
+                    lost = True
+            if top is not None and top not in side:
+                top = min([p for p, _ in asks if p in side], default=None)
+            if lost and best not in side:
+                best = self._next_ask(best)
             if top is not None and (best is None or top < best):
                 best = top
             self.best_ask = best

@@ -73,7 +73,13 @@ class _UnitCache(dict):
         self.limit = limit
 
     def __missing__(self, text: str) -> int:
-        units = parse_units(text, self.decimals)
+        # Fast path for the venue's canonical form: ASCII digits, a dot, exactly `decimals`
+        # fractional digits ("27123.40", "0.554"); anything else takes the careful parse.
+        whole, dot, frac = text.partition(".") if type(text) is str else ("", "", "")
+        if dot and len(frac) == self.decimals and whole.isdigit() and frac.isdigit() and text.isascii():
+            units = int(whole + frac)
+        else:
+            units = parse_units(text, self.decimals)
         if len(self) >= self.limit:
             self.clear()
         self[text] = units

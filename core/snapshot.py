@@ -300,8 +300,8 @@ class SnapshotBuilder:
             risk=extra.get("risk", RiskView()),
             log=log,
             fatal=engine.fatal,
-            queue_delay_run=tel.queue_run.stats(now_s).as_dict() if tel.queue_run.total else {"p50": 0.0, "p99": 0.0, "max": 0.0},
-            transport_latency_run=tel.transport_run.stats(now_s).as_dict() if tel.transport_run.total else {"p50": 0.0, "p99": 0.0, "max": 0.0},
+            queue_delay_run=tel.queue.run_stats().as_dict(),
+            transport_latency_run=tel.transport.run_stats().as_dict(),
             confidence_min=engine.confidence_min,
             all_epochs=epochs_all,
         )

@@ -68,11 +68,10 @@ class RollingHistogram:
     per expired slot, at most once a second) and runs one C-level prefix sum for the ranks.
     """
 
-    __slots__ = ("window_s", "whole_run", "_counts", "_maxes", "_slot_sec", "_agg", "_cur", "_cur_sec", "_cur_slot", "last", "total")
+    __slots__ = ("window_s", "_counts", "_maxes", "_slot_sec", "_agg", "_cur", "_cur_sec", "_cur_slot", "last", "total", "_run", "_run_max")
 
-    def __init__(self, window_s: int = 10, whole_run: bool = False) -> None:
+    def __init__(self, window_s: int = 10) -> None:
         self.window_s = window_s
-        self.whole_run = whole_run  # record/query with now_s=0: one slot that never expires
         self._counts = [[0] * _NBUCKETS for _ in range(window_s)]
         self._maxes = [0] * window_s
         self._slot_sec = [-1] * window_s
@@ -82,6 +81,9 @@ class RollingHistogram:
         self._cur_slot = 0
         self.last = 0
         self.total = 0
+        # Whole-run counts beside the window (one record feeds both; never expire).
+        self._run = [0] * _NBUCKETS
+        self._run_max = 0
 
     def record(self, value_us: int, now_s: int) -> None:
         if now_s != self._cur_sec:
@@ -95,10 +97,19 @@ class RollingHistogram:
                 idx = _NBUCKETS - 1
         self._cur[idx] += 1
         self._agg[idx] += 1
+        self._run[idx] += 1
         if value_us > self._maxes[self._cur_slot]:
             self._maxes[self._cur_slot] = value_us
+            if value_us > self._run_max:
+                self._run_max = value_us
         self.last = value_us
         self.total += 1
+
+    def restart_window(self) -> None:
+        """Forget the window (a new connection is judged on its own); keep the whole run."""
+        for slot in range(self.window_s):
+            self._clear_slot(slot)
+        self._cur_sec = -1
 
     def _clear_slot(self, slot: int) -> None:
         agg = self._agg
@@ -128,8 +139,6 @@ class RollingHistogram:
         self._cur_sec = now_s
 
     def stats(self, now_s: int) -> LatencyStats:
-        if self.whole_run:
-            now_s = 0
         self._expire(now_s)
         if self._cur_sec != -1 and self._slot_sec[self._cur_slot] != self._cur_sec:
             self._cur_sec = -1  # the current slot expired: the next record re-rotates
@@ -147,6 +156,16 @@ class RollingHistogram:
         )
 
 
+    def run_stats(self) -> LatencyStats:
+        """Over every sample ever recorded (the headless report's whole-run figures)."""
+        cum = list(accumulate(self._run))
+        n = cum[-1]
+        if n == 0:
+            return LatencyStats(self.last / 1000, 0.0, 0.0, 0.0, 0)
+        peak = self._run_max
+        return LatencyStats(self.last / 1000, min(_rank_value(cum, n, 0.50), peak) / 1000, min(_rank_value(cum, n, 0.99), peak) / 1000, peak / 1000, n)
+
+
 def _rank_value(cum: list[int], n: int, q: float) -> int:
     rank = max(1, -(-int(q * n * 1_000_000) // 1_000_000))  # ceil(q*n) without float drift
     return bucket_upper(bisect_left(cum, rank))
@@ -162,8 +181,6 @@ class Telemetry:
     __slots__ = (
         "transport",
         "queue",
-        "transport_run",
-        "queue_run",
         "silence_samples",
         "clock_offset_ns",
         "last_market_recv",
@@ -174,9 +191,7 @@ class Telemetry:
     def __init__(self, window_s: int = 10) -> None:
         self.transport = RollingHistogram(window_s)
         self.queue = RollingHistogram(window_s)
-        # Whole-run distributions: one slot that never rotates out.
-        self.transport_run = RollingHistogram(1, whole_run=True)
-        self.queue_run = RollingHistogram(1, whole_run=True)
+
         self.silence_samples = RollingHistogram(window_s)
         self.clock_offset_ns = 0
         self.last_market_recv = 0  # ns, whole connection
@@ -185,13 +200,9 @@ class Telemetry:
 
     def on_market(self, symbol: str, exchange_ts_ms: int, recv_ts: int, process_ts: int) -> None:
         now_s = process_ts // 1_000_000_000
-        queue_us = (process_ts - recv_ts) // 1000
-        self.queue.record(queue_us, now_s)
-        self.queue_run.record(queue_us, 0)
+        self.queue.record((process_ts - recv_ts) // 1000, now_s)
         if exchange_ts_ms:
-            transport_us = (recv_ts - exchange_ts_ms * 1_000_000 + self.clock_offset_ns) // 1000
-            self.transport.record(transport_us, now_s)
-            self.transport_run.record(transport_us, 0)
+            self.transport.record((recv_ts - exchange_ts_ms * 1_000_000 + self.clock_offset_ns) // 1000, now_s)
         self.last_market_recv = recv_ts
         self.last_recv_by_symbol[symbol] = recv_ts
         self.events += 1
@@ -204,8 +215,8 @@ class Telemetry:
     def reset_connection(self, now: int) -> None:
         """A new session: silence restarts from its opening, not from the dead one's last frame,
         and the rolling latency windows forget the old connection (the whole-run ones keep it)."""
-        self.transport = RollingHistogram(self.transport.window_s)
-        self.queue = RollingHistogram(self.queue.window_s)
+        self.transport.restart_window()
+        self.queue.restart_window()
         self.last_market_recv = now
         for symbol in self.last_recv_by_symbol:
             self.last_recv_by_symbol[symbol] = now

@@ -57,5 +57,5 @@ def test_a_new_session_starts_with_fresh_latency_windows():
 
     resync_after_replacement(engine, clock)
 
-    assert engine.telemetry.transport.total == 0
-    assert engine.telemetry.transport_run.total == 30
+    assert engine.telemetry.transport.stats(clock.now // 1_000_000_000).count == 0
+    assert engine.telemetry.transport.run_stats().count == 30

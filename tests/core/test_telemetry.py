@@ -89,11 +89,16 @@ def test_empty_window_reports_zero_count():
     assert RollingHistogram(window_s=5).stats(100).count == 0
 
 
-def test_whole_run_histogram_never_expires():
-    hist = RollingHistogram(1, whole_run=True)
+def test_whole_run_figures_outlive_the_window_and_a_window_restart():
+    hist = RollingHistogram(window_s=2)
     hist.record(2_000, 0)
+    hist.record(4_000, 1)
 
-    assert hist.stats(now_s=10**9).count == 1
+    hist.restart_window()
+
+    assert hist.stats(now_s=10**9).count == 0
+    run = hist.run_stats()
+    assert (run.count, run.max) == (2, 4.0)
 
 
 def test_silence_is_zero_before_any_market_data():
