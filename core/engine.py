@@ -119,7 +119,8 @@ class EpochRecord:
             "subscribe": span(self.opened_ns, self.subscribed_ns),
             "snapshot": span(self.subscribed_ns or self.opened_ns, self.snapshots_ns),
             "rebuild": round(self.rebuild_ns / _MS, 3),
-            "validate": round(self.validate_ns / _MS, 3),
+            # invariant checks plus waiting for the live diff that proves the bridge
+            "validate": round(max(self.validate_ns, self.synced_ns - self.snapshots_ns - self.rebuild_ns) / _MS, 3) if self.synced_ns and self.snapshots_ns else round(self.validate_ns / _MS, 3),
         }
 
 
@@ -171,6 +172,7 @@ class Engine:
         # replay and backtest place the same orders for the same input.
         self.trader = trader
         self._dirty: set[str] = set()  # symbols whose book changed since the strategy last looked
+        self._validating: set[str] = set()  # books installed from a snapshot, awaiting their bridge diff
         self._outbox: list = []  # commands produced by the trader while handling a control event
         now = clock()
         self.started_ns = now
@@ -259,6 +261,8 @@ class Engine:
         if outcome is DiffOutcome.APPLIED:
             if self.trader is not None:
                 self._dirty.add(diff.symbol)
+            if self._validating and diff.symbol in self._validating:
+                return self._book_validated(state, now)
             return _NO_COMMANDS
         if outcome is DiffOutcome.BUFFERED:
             if not state.snapshot_request:
@@ -358,11 +362,24 @@ class Engine:
         if record is not None and not record.synced_ns:
             record.rebuild_ns += rebuild_ns
             record.validate_ns += validate_ns
-        self._log("info", "book synced", symbol=event.symbol, last_update_id=book.last_update_id, levels=len(book.bids) + len(book.asks), fetch_ms=round(event.fetch_ms, 3))
+        if record is not None and not record.synced_ns:
+            record.snapshots_ns = max(record.snapshots_ns, now)
+        self._log("info", "book synced", symbol=event.symbol, last_update_id=book.last_update_id, levels=len(book.bids) + len(book.asks), fetch_ms=round(event.fetch_ms, 3), validating=book.awaiting_bridge)
+        if state.resync is not None:
+            state.resync.snapshots += 1
+        if book.awaiting_bridge:
+            # Installed from REST, but no live diff has yet shown that the stream continues
+            # from it: the book is not called resynchronised until one does (_on_depth).
+            self._validating.add(event.symbol)
+            return _NO_COMMANDS
+        return self._book_validated(state, now)
+
+    def _book_validated(self, state: _SymbolState, now: int):
+        """The book is synced *and* its continuity with the live stream is proven."""
+        self._validating.discard(state.book.symbol)
         if state.resync is not None:
             state.resync.synced_ns = now
-            state.resync.snapshots += 1
-            self._log("info", "book resynchronized", symbol=event.symbol, cause=state.resync.cause, resync_ms=round(state.resync.resync_ms or 0.0, 3))
+            self._log("info", "book resynchronized", symbol=state.book.symbol, cause=state.resync.cause, resync_ms=round(state.resync.resync_ms or 0.0, 3))
             state.resync = None
         return self._maybe_resynchronized(now)
 
@@ -382,7 +399,7 @@ class Engine:
         return min(self.config.snapshot_retry_max_ms, base)
 
     def _maybe_resynchronized(self, now: int):
-        if not self.symbols or not all(s.book.synced for s in self.symbols.values()):
+        if not self.symbols or self._validating or not all(s.book.synced for s in self.symbols.values()):
             return _NO_COMMANDS
         record = self._current_epoch_record()
         if record is not None and not record.synced_ns and record.opened_ns:
@@ -410,6 +427,7 @@ class Engine:
         self.session_open = False
         self.subscribed = False
         self.write_failures = 0
+        self._validating.clear()
         for state in self.symbols.values():
             state.book.reset()
             state.snapshot_request = 0
@@ -738,6 +756,7 @@ class Engine:
         return state
 
     def _start_book_resync(self, state: _SymbolState, cause: str, now: int) -> None:
+        self._validating.discard(state.book.symbol)
         if state.resync is None:
             state.resync = BookResync(state.book.symbol, cause, self.epoch, now)
             self.book_resyncs.append(state.resync)

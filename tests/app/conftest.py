@@ -60,6 +60,8 @@ def build_world(*, synced: tuple[str, ...] = SYMBOLS, symbols: tuple[str, ...] =
                 bids=[["100.00", "1.000"], ["99.90", "2.000"]], asks=[["100.10", "1.500"]],
             )
         )
+        # the first live diff after the snapshot proves the bridge: the book is resynchronised
+        engine.handle(ev.DepthDiff(epoch, symbol, 1001, 1001, 1000, [["99.80", "1.000"]], [], clock.now // 1_000_000, clock.now))
     # Let confidence be evaluated over the recovery hold so the mode follows it.
     # Trades keep the market "alive" (no silence) without touching the books.
     for i in range(int(hold_ms // 50) + 2):

@@ -222,7 +222,7 @@ async def test_metrics_is_prometheus_text_that_parses_and_carries_the_engine_sta
     assert samples[("epochbot_mode", (("mode", "normal"),))] == 1.0
     assert samples[("epochbot_mode", (("mode", "halted"),))] == 0.0
     assert samples[("epochbot_book_synced", (("symbol", "BTCUSDT"),))] == 1.0
-    assert samples[("epochbot_book_last_update_id", (("symbol", "ETHUSDT"),))] == 1000.0
+    assert samples[("epochbot_book_last_update_id", (("symbol", "ETHUSDT"),))] == 1001.0
     assert ("epochbot_queue_delay_seconds", (("quantile", "0.99"),)) in samples
     assert ("epochbot_transport_latency_seconds", (("quantile", "0.5"),)) in samples
     assert samples[("epochbot_time_to_correct_resync_total", ())] == 1.0

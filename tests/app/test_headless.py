@@ -61,7 +61,7 @@ async def test_status_lines_carry_epoch_mode_confidence_and_per_symbol_state(tmp
     assert len(status) >= 2  # periodic ones plus the final one
     first = status[0]
     assert first["epoch"] == 1 and first["mode"] == "normal" and first["confidence"] == 1.0
-    assert first["symbols"]["BTCUSDT"] == {"state": "synced", "last_update_id": 1000, "gaps": 0, "resyncs": 0}
+    assert first["symbols"]["BTCUSDT"] == {"state": "synced", "last_update_id": 1001, "gaps": 0, "resyncs": 0}
     for key in ("reasons", "queue_delay_p99_ms", "transport_latency_p99_ms", "silence_ms", "ttcr_count", "ttcr_p99_ms"):
         assert key in first
     assert status[-1]["final"] is True

@@ -40,10 +40,14 @@ def snapshot_for(engine: Engine, fetch: ev.FetchSnapshot, last_update_id: int = 
 
 
 def synced_engine(**overrides) -> tuple[Engine, FakeClock]:
+    """Books installed from snapshots (id 100) and validated by one live diff each (id 101)."""
     engine, clock = make_engine(**overrides)
     for fetch in open_session(engine, clock).values():
         clock.advance_ms(10)
         engine.handle(snapshot_for(engine, fetch))
+    for symbol in SYMBOLS:
+        clock.advance_ms(1)
+        engine.handle(market_diff(engine, clock, symbol, 101, 101, 100))
     return engine, clock
 
 
@@ -168,7 +172,6 @@ def test_snapshot_answer_from_the_previous_epoch_is_discarded_after_replacement(
 
 def test_gap_requests_a_snapshot_for_that_symbol_only_and_keeps_the_session():
     engine, clock = synced_engine()
-    engine.handle(market_diff(engine, clock, "BTCUSDT", 100, 102, 99))
 
     commands = engine.handle(market_diff(engine, clock, "BTCUSDT", 105, 106, 104))
 
@@ -181,7 +184,6 @@ def test_gap_requests_a_snapshot_for_that_symbol_only_and_keeps_the_session():
 
 def test_book_resync_after_gap_records_its_duration_and_time_to_correct_resync():
     engine, clock = synced_engine()
-    engine.handle(market_diff(engine, clock, "BTCUSDT", 100, 102, 99))
     fetch = fetches(engine.handle(market_diff(engine, clock, "BTCUSDT", 150, 151, 149)))["BTCUSDT"]
     engine.handle(market_diff(engine, clock, "BTCUSDT", 152, 153, 151))
     clock.advance_ms(40)
