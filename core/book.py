@@ -49,6 +49,14 @@ from typing import Iterable
 
 from core.numeric import DecimalFormatError, UnitCodec
 
+try:  # optional C accelerator (core/_fastbook.c); the pure-Python loop below is the reference
+    from core import _fastbook
+except ImportError:  # pragma: no cover - depends on whether the extension was built
+    _fastbook = None
+
+# Tests flip this to prove both paths against the reference model.
+USE_FASTBOOK = _fastbook is not None
+
 __all__ = ["BookState", "DiffOutcome", "IllegalTransition", "OrderBook", "SnapshotOutcome", "VenueRules"]
 
 
@@ -332,6 +340,72 @@ class OrderBook:
     # ----------------------------------------------------------------------------- hot path
 
     def _apply_levels(self, bid_levels: list, ask_levels: list) -> None:
+        fb = _fastbook
+        if fb is None or not USE_FASTBOOK:
+            self._apply_levels_py(bid_levels, ask_levels)
+            return
+        # Same steps as _apply_levels_py with the parsing, the tick check and both per-side loops
+        # in one C call (parse everything first: a bad string raises before the book is touched).
+        codec = self.codec
+        res = fb.apply_levels(self.bids, self.asks, bid_levels, ask_levels, codec.price_decimals, codec.qty_decimals, self.tick, self.best_bid, self.best_ask)
+        if res is None:  # a price, quantity or tick beyond 64 bits: the general C path
+            self._apply_levels_c(bid_levels, ask_levels)
+            return
+        self.tick, top, lost, atop, alost = res
+        if lost or top is not None:
+            side = self.bids
+            best = self.best_bid
+            if lost and best not in side:
+                best = self._next_bid(best)
+            if top is not None and (best is None or top > best):
+                best = top
+            self.best_bid = best
+        if alost or atop is not None:
+            side = self.asks
+            best = self.best_ask
+            if alost and best not in side:
+                best = self._next_ask(best)
+            if atop is not None and (best is None or atop < best):
+                best = atop
+            self.best_ask = best
+
+    def _apply_levels_c(self, bid_levels: list, ask_levels: list) -> None:
+        # General C path (Python ints of any size): convert, coarsen the tick, apply per side.
+        fb = _fastbook
+        codec = self.codec
+        to_units = fb.levels_to_units
+        pd = codec.price_decimals
+        qd = codec.qty_decimals
+        bids = to_units(bid_levels, pd, qd)
+        asks = to_units(ask_levels, pd, qd)
+        tick = self.tick
+        if tick and tick != 1:
+            if bids:
+                tick = fb.grid_tick(bids, tick)
+            if asks:
+                tick = fb.grid_tick(asks, tick)
+            self.tick = tick
+        apply_side = fb.apply_side
+        if bids:
+            side = self.bids
+            best = self.best_bid
+            top, lost = apply_side(side, bids, True, best)
+            if lost and best not in side:
+                best = self._next_bid(best)
+            if top is not None and (best is None or top > best):
+                best = top
+            self.best_bid = best
+        if asks:
+            side = self.asks
+            best = self.best_ask
+            top, lost = apply_side(side, asks, False, best)
+            if lost and best not in side:
+                best = self._next_ask(best)
+            if top is not None and (best is None or top < best):
+                best = top
+            self.best_ask = best
+
+    def _apply_levels_py(self, bid_levels: list, ask_levels: list) -> None:
         codec = self.codec
         price = codec.price
         qty = codec.qty
