@@ -37,6 +37,7 @@ _FLAG_PATHS = {
     "config_ws_url": "ws_url",
     "config_seed": "sim.seed",
     "config_rate": "sim.rate",
+    "config_sim_port": "sim.port",
     "config_duration": "duration",
     "config_report": "report",
     "config_control_port": "control.port",
@@ -65,6 +66,7 @@ def _settings_parent() -> argparse.ArgumentParser:
     g.add_argument("--ws-url", dest="config_ws_url", default=S, metavar="URL", help="override the venue's websocket base URL")
     g.add_argument("--seed", dest="config_seed", default=S, metavar="N", help="simulator seed")
     g.add_argument("--rate", dest="config_rate", default=S, metavar="HZ", help="simulator diff events per second per symbol")
+    g.add_argument("--sim-port", dest="config_sim_port", default=S, metavar="N", help="embedded simulator port on 127.0.0.1 (0: ephemeral) for POST /_sim/fault")
     g.add_argument("--duration", dest="config_duration", default=S, metavar="SECONDS", help="stop after this long (exit 0)")
     g.add_argument("--report", dest="config_report", default=S, metavar="PATH", help="write the JSON report here at exit")
     g.add_argument("--control-port", dest="config_control_port", default=S, metavar="N", help="control endpoint port on 127.0.0.1 (0: ephemeral)")

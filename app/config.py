@@ -161,6 +161,7 @@ class SimSettings(_Section):
 
     seed: int = 7
     rate: float = Field(default=10.0, gt=0, le=10_000)
+    port: int = Field(default=0, ge=0, le=65535)  # 0: ephemeral; its URL is in the log
 
 
 class ControlSettings(_Section):
@@ -685,6 +686,7 @@ def to_runtime_config(settings: Settings, *, rest_url: str | None = None, ws_url
         snapshot_hz=settings.snapshot_hz,
         sim_seed=settings.sim.seed,
         sim_rate=settings.sim.rate,
+        sim_port=settings.sim.port,
         trading=trading_config(settings),
         journal=journal_config(settings),
     )

@@ -102,6 +102,7 @@ class RuntimeConfig:
     # The embedded simulator (venue "sim" with no URLs): started by run() on an ephemeral port.
     sim_seed: int = 7
     sim_rate: float | None = None
+    sim_port: int = 0  # 0: ephemeral (its URLs are logged); fixed to reach /_sim/fault easily
     sim_faults: tuple[dict, ...] = ()
     trading: TradingConfig | None = None
     journal: JournalConfig | None = None
@@ -191,7 +192,7 @@ class Runtime:
 
         cfg = self.config
         extra = {"rate": cfg.sim_rate} if cfg.sim_rate is not None else {}
-        sim_cfg = SimConfig(market=cfg.venue.market, symbols=list(cfg.symbols), seed=cfg.sim_seed, port=0, faults=list(cfg.sim_faults), **extra)
+        sim_cfg = SimConfig(market=cfg.venue.market, symbols=list(cfg.symbols), seed=cfg.sim_seed, port=cfg.sim_port, faults=list(cfg.sim_faults), **extra)
         self.sim = SimExchange(sim_cfg)
         await self.sim.start()
         venue = replace(cfg.venue, rest_url=self.sim.rest_url, ws_url=self.sim.ws_url)
