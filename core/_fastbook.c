@@ -28,6 +28,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -565,6 +566,67 @@ error:
     return -1;
 }
 
+/* The fused apply on parsed levels (bids bl[0..nb), asks al[0..na)): coarsen the tick over bids
+ * then asks, apply each side like apply_side, and build (tick, bid_top, bid_lost, ask_top,
+ * ask_lost). Py_None (new ref, nothing touched) when the tick does not fit 64 bits; NULL on error. */
+static PyObject *apply_core(PyObject *bids, PyObject *asks, const lvl_t *bl, Py_ssize_t nb, const lvl_t *al,
+                            Py_ssize_t na, PyObject *tick, PyObject *best_bid, PyObject *best_ask)
+{
+    /* tick: `if tick and tick != 1:` coarsen it over every price (bids first, then asks). */
+    int truthy = PyObject_IsTrue(tick);
+    if (truthy < 0)
+        return NULL;
+    PyObject *new_tick;
+    if (truthy) {
+        int ovf = 0;
+        long long t = PyLong_CheckExact(tick) ? PyLong_AsLongLongAndOverflow(tick, &ovf) : -1;
+        if (t == -1 && PyErr_Occurred())
+            return NULL;
+        if (ovf || t <= 0)
+            return Py_NewRef(Py_None);
+        long long t0 = t;
+        if (t != 1) {
+            for (int s = 0; s < 2; s++) {
+                const lvl_t *lv = s ? al : bl;
+                Py_ssize_t n = s ? na : nb;
+                for (Py_ssize_t i = 0; i < n; i++) {
+                    long long p = lv[i].p;
+                    if (p < 0) /* cannot happen (parse gives non-negative units) */
+                        return Py_NewRef(Py_None);
+                    if (p % t)
+                        t = gcd_ll(t, p);
+                }
+            }
+        }
+        new_tick = t == t0 ? Py_NewRef(tick) : PyLong_FromLongLong(t);
+        if (new_tick == NULL)
+            return NULL;
+    } else {
+        new_tick = Py_NewRef(tick);
+    }
+    PyObject *btop = NULL, *atop = NULL;
+    int blost = 0, alost = 0;
+    if (apply_parsed(bids, bl, nb, 1, best_bid, &btop, &blost) < 0 ||
+        apply_parsed(asks, al, na, 0, best_ask, &atop, &alost) < 0) {
+        Py_DECREF(new_tick);
+        Py_XDECREF(btop);
+        return NULL;
+    }
+    PyObject *result = PyTuple_New(5);
+    if (result == NULL) {
+        Py_DECREF(new_tick);
+        Py_XDECREF(btop);
+        Py_XDECREF(atop);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(result, 0, new_tick);
+    PyTuple_SET_ITEM(result, 1, btop != NULL ? btop : Py_NewRef(Py_None));
+    PyTuple_SET_ITEM(result, 2, Py_NewRef(blost ? Py_True : Py_False));
+    PyTuple_SET_ITEM(result, 3, atop != NULL ? atop : Py_NewRef(Py_None));
+    PyTuple_SET_ITEM(result, 4, Py_NewRef(alost ? Py_True : Py_False));
+    return result;
+}
+
 /* apply_levels(bids, asks, bid_levels, ask_levels, price_decimals, qty_decimals, tick,
  *              best_bid, best_ask) -> (tick, bid_top, bid_lost, ask_top, ask_lost) | None
  *
@@ -579,7 +641,7 @@ static PyObject *apply_levels(PyObject *self, PyObject *const *args, Py_ssize_t 
                         "apply_levels(bids, asks, bid_levels, ask_levels, price_decimals, qty_decimals, tick, best_bid, best_ask)");
         return NULL;
     }
-    PyObject *bids = args[0], *asks = args[1], *tick = args[6];
+    PyObject *bids = args[0], *asks = args[1];
     if (!PyDict_Check(bids) || !PyDict_Check(asks)) {
         PyErr_SetString(PyExc_TypeError, "book sides must be dicts");
         return NULL;
@@ -595,7 +657,7 @@ static PyObject *apply_levels(PyObject *self, PyObject *const *args, Py_ssize_t 
         Py_DECREF(bseq);
         return NULL;
     }
-    PyObject *result = NULL, *btop = NULL, *atop = NULL;
+    PyObject *result = NULL;
     Py_ssize_t nb = PySequence_Fast_GET_SIZE(bseq), na = PySequence_Fast_GET_SIZE(aseq);
     lvl_t stackbuf[STACK_LEVELS];
     lvl_t *buf = stackbuf;
@@ -615,62 +677,558 @@ static PyObject *apply_levels(PyObject *self, PyObject *const *args, Py_ssize_t 
         result = Py_NewRef(Py_None);
         goto done;
     }
-    /* tick: `if tick and tick != 1:` coarsen it over every price (bids first, then asks). */
-    int truthy = PyObject_IsTrue(tick);
-    if (truthy < 0)
-        goto done;
-    PyObject *new_tick;
-    if (truthy) {
-        int ovf = 0;
-        long long t = PyLong_CheckExact(tick) ? PyLong_AsLongLongAndOverflow(tick, &ovf) : -1;
-        if (t == -1 && PyErr_Occurred())
-            goto done;
-        if (ovf || t <= 0) {
-            result = Py_NewRef(Py_None);
-            goto done;
-        }
-        long long t0 = t;
-        if (t != 1) {
-            for (Py_ssize_t i = 0; i < nb + na; i++) {
-                long long p = buf[i].p;
-                if (p < 0) { /* cannot happen (parse gives non-negative units) */
-                    result = Py_NewRef(Py_None);
-                    goto done;
-                }
-                if (p % t)
-                    t = gcd_ll(t, p);
-            }
-        }
-        new_tick = t == t0 ? Py_NewRef(tick) : PyLong_FromLongLong(t);
-        if (new_tick == NULL)
-            goto done;
-    } else {
-        new_tick = Py_NewRef(tick);
-    }
-    int blost = 0, alost = 0;
-    if (apply_parsed(bids, buf, nb, 1, args[7], &btop, &blost) < 0 ||
-        apply_parsed(asks, buf + nb, na, 0, args[8], &atop, &alost) < 0) {
-        Py_DECREF(new_tick);
-        goto done;
-    }
-    result = PyTuple_New(5);
-    if (result == NULL) {
-        Py_DECREF(new_tick);
-        goto done;
-    }
-    PyTuple_SET_ITEM(result, 0, new_tick);
-    PyTuple_SET_ITEM(result, 1, btop != NULL ? btop : Py_NewRef(Py_None));
-    PyTuple_SET_ITEM(result, 2, Py_NewRef(blost ? Py_True : Py_False));
-    PyTuple_SET_ITEM(result, 3, atop != NULL ? atop : Py_NewRef(Py_None));
-    PyTuple_SET_ITEM(result, 4, Py_NewRef(alost ? Py_True : Py_False));
-    btop = atop = NULL; /* stolen */
+    result = apply_core(bids, asks, buf, nb, buf + nb, na, args[6], args[7], args[8]);
 done:
-    Py_XDECREF(btop);
-    Py_XDECREF(atop);
     if (buf != stackbuf)
         PyMem_Free(buf);
     Py_DECREF(bseq);
     Py_DECREF(aseq);
+    return result;
+}
+
+/* apply_units(bids, asks, bid_units, ask_units, tick, best_bid, best_ask)
+ *     -> (tick, bid_top, bid_lost, ask_top, ask_lost) | None
+ *
+ * apply_levels on levels already converted by decode_depth: bid_units/ask_units are bytes of
+ * native int64 (price, qty) pairs at the book's scale (the caller checks the scale). None
+ * (nothing touched) when the tick does not fit 64 bits. */
+static PyObject *apply_units(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "apply_units(bids, asks, bid_units, ask_units, tick, best_bid, best_ask)");
+        return NULL;
+    }
+    PyObject *bids = args[0], *asks = args[1];
+    if (!PyDict_Check(bids) || !PyDict_Check(asks)) {
+        PyErr_SetString(PyExc_TypeError, "book sides must be dicts");
+        return NULL;
+    }
+    if (!PyBytes_CheckExact(args[2]) || !PyBytes_CheckExact(args[3]) ||
+        PyBytes_GET_SIZE(args[2]) % (Py_ssize_t)sizeof(lvl_t) || PyBytes_GET_SIZE(args[3]) % (Py_ssize_t)sizeof(lvl_t)) {
+        PyErr_SetString(PyExc_TypeError, "unit levels must be bytes of int64 (price, qty) pairs");
+        return NULL;
+    }
+    Py_ssize_t nb = PyBytes_GET_SIZE(args[2]) / (Py_ssize_t)sizeof(lvl_t);
+    Py_ssize_t na = PyBytes_GET_SIZE(args[3]) / (Py_ssize_t)sizeof(lvl_t);
+    const char *bp = PyBytes_AS_STRING(args[2]), *ap = PyBytes_AS_STRING(args[3]);
+    if (((uintptr_t)bp % _Alignof(lvl_t)) == 0 && ((uintptr_t)ap % _Alignof(lvl_t)) == 0)
+        return apply_core(bids, asks, (const lvl_t *)bp, nb, (const lvl_t *)ap, na, args[4], args[5], args[6]);
+    /* Not aligned (never on CPython): copy. */
+    lvl_t *buf = (lvl_t *)PyMem_Malloc(sizeof(lvl_t) * (size_t)(nb + na + 1));
+    if (buf == NULL)
+        return PyErr_NoMemory();
+    memcpy(buf, bp, sizeof(lvl_t) * (size_t)nb);
+    memcpy(buf + nb, ap, sizeof(lvl_t) * (size_t)na);
+    PyObject *r = apply_core(bids, asks, buf, nb, buf + nb, na, args[4], args[5], args[6]);
+    PyMem_Free(buf);
+    return r;
+}
+
+/* ------------------------------------------------------------------ depthUpdate decoder */
+
+/* A strict recogniser for Binance depthUpdate frames, bare or in the combined-stream wrapper.
+ * Every function returns 0 (ok), 1 (bail: not the simple shape; the caller returns None and the
+ * orjson path decides) or -1 (Python error set, e.g. no memory). It accepts only what orjson
+ * would parse to the same values: anything unusual bails. */
+
+enum { D_OK = 0, D_BAIL = 1, D_ERR = -1 };
+
+typedef struct {
+    const unsigned char *p, *end;
+} dcur_t;
+
+typedef struct {
+    lvl_t *v;
+    Py_ssize_t n, cap;
+    lvl_t stack[64];
+} lvbuf_t;
+
+static inline void ws(dcur_t *c)
+{
+    const unsigned char *p = c->p, *end = c->end;
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    c->p = p;
+}
+
+/* A JSON string of printable ASCII without escapes: *s, *n span its content. */
+static inline int d_string(dcur_t *c, const unsigned char **s, Py_ssize_t *n)
+{
+    const unsigned char *p = c->p, *end = c->end;
+    if (p >= end || *p != '"')
+        return D_BAIL;
+    const unsigned char *start = ++p;
+    while (p < end && *p != '"') {
+        if (*p < 0x20 || *p >= 0x7f || *p == '\\')
+            return D_BAIL;
+        p++;
+    }
+    if (p >= end)
+        return D_BAIL;
+    *s = start;
+    *n = p - start;
+    c->p = p + 1;
+    return D_OK;
+}
+
+/* A non-negative JSON integer that fits int64 (no sign, no fraction, no exponent). */
+static inline int d_uint(dcur_t *c, long long *out)
+{
+    const unsigned char *p = c->p, *end = c->end;
+    if (p >= end || *p < '0' || *p > '9')
+        return D_BAIL;
+    long long v = 0;
+    if (*p == '0') {
+        p++;
+    } else {
+        while (p < end && *p >= '0' && *p <= '9') {
+            if (__builtin_mul_overflow(v, 10LL, &v) || __builtin_add_overflow(v, (long long)(*p - '0'), &v))
+                return D_BAIL;
+            p++;
+        }
+    }
+    if (p < end && ((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' || *p == 'E'))
+        return D_BAIL;
+    c->p = p;
+    *out = v;
+    return D_OK;
+}
+
+/* A quoted plain decimal ("27123.40", "1.", "7") as units of 10**-decimals, with
+ * core.numeric.parse_units semantics; fractional digits beyond `decimals` must be zeros. With
+ * decimals < 0 only the syntax is checked. Bails beyond 64 bits. */
+static inline int d_decimal(dcur_t *c, Py_ssize_t decimals, long long *out)
+{
+    const unsigned char *p = c->p, *end = c->end;
+    if (p >= end || *p != '"')
+        return D_BAIL;
+    p++;
+    long long v = 0;
+    const unsigned char *w = p;
+    while (p < end && *p >= '0' && *p <= '9') {
+        if (decimals >= 0 && (__builtin_mul_overflow(v, 10LL, &v) || __builtin_add_overflow(v, (long long)(*p - '0'), &v)))
+            return D_BAIL;
+        p++;
+    }
+    if (p == w)
+        return D_BAIL;
+    Py_ssize_t used = 0;
+    if (p < end && *p == '.') {
+        p++;
+        while (p < end && *p >= '0' && *p <= '9') {
+            if (decimals >= 0) {
+                if (used < decimals) {
+                    if (__builtin_mul_overflow(v, 10LL, &v) || __builtin_add_overflow(v, (long long)(*p - '0'), &v))
+                        return D_BAIL;
+                    used++;
+                } else if (*p != '0') {
+                    return D_BAIL; /* finer than the scale: the string path reports it */
+                }
+            }
+            p++;
+        }
+    }
+    if (p >= end || *p != '"')
+        return D_BAIL;
+    if (decimals >= 0 && v != 0) {
+        for (Py_ssize_t k = used; k < decimals; k++) {
+            if (__builtin_mul_overflow(v, 10LL, &v))
+                return D_BAIL;
+        }
+    }
+    c->p = p + 1;
+    *out = v;
+    return D_OK;
+}
+
+static int lv_push(lvbuf_t *b, long long p, long long q)
+{
+    if (b->n == b->cap) {
+        Py_ssize_t cap = b->cap * 2;
+        lvl_t *nv;
+        if (b->v == b->stack) {
+            nv = (lvl_t *)PyMem_Malloc(sizeof(lvl_t) * (size_t)cap);
+            if (nv != NULL)
+                memcpy(nv, b->v, sizeof(lvl_t) * (size_t)b->n);
+        } else {
+            nv = (lvl_t *)PyMem_Realloc(b->v, sizeof(lvl_t) * (size_t)cap);
+        }
+        if (nv == NULL) {
+            PyErr_NoMemory();
+            return D_ERR;
+        }
+        b->v = nv;
+        b->cap = cap;
+    }
+    b->v[b->n].p = p;
+    b->v[b->n].q = q;
+    b->n++;
+    return D_OK;
+}
+
+/* [["p","q"], ...]; with pd < 0 only the syntax is checked (out may be NULL). */
+static int d_levels(dcur_t *c, Py_ssize_t pd, Py_ssize_t qd, lvbuf_t *out)
+{
+    if (c->p >= c->end || *c->p != '[')
+        return D_BAIL;
+    c->p++;
+    ws(c);
+    if (c->p < c->end && *c->p == ']') {
+        c->p++;
+        return D_OK;
+    }
+    for (;;) {
+        long long p = 0, q = 0;
+        int r;
+        if (c->p >= c->end || *c->p != '[')
+            return D_BAIL;
+        c->p++;
+        ws(c);
+        if ((r = d_decimal(c, pd, &p)) != D_OK)
+            return r;
+        ws(c);
+        if (c->p >= c->end || *c->p != ',')
+            return D_BAIL;
+        c->p++;
+        ws(c);
+        if ((r = d_decimal(c, pd < 0 ? -1 : qd, &q)) != D_OK)
+            return r;
+        ws(c);
+        if (c->p >= c->end || *c->p != ']')
+            return D_BAIL;
+        c->p++;
+        if (out != NULL && (r = lv_push(out, p, q)) != D_OK)
+            return r;
+        ws(c);
+        if (c->p >= c->end)
+            return D_BAIL;
+        if (*c->p == ']') {
+            c->p++;
+            return D_OK;
+        }
+        if (*c->p != ',')
+            return D_BAIL;
+        c->p++;
+        ws(c);
+    }
+}
+
+/* A scalar value of a key we do not use: a plain string, a non-negative int, true/false/null. */
+static int d_skip_scalar(dcur_t *c)
+{
+    const unsigned char *s;
+    Py_ssize_t n;
+    long long v;
+    if (c->p >= c->end)
+        return D_BAIL;
+    switch (*c->p) {
+    case '"':
+        return d_string(c, &s, &n);
+    case 't':
+        if (c->end - c->p >= 4 && memcmp(c->p, "true", 4) == 0) {
+            c->p += 4;
+            return D_OK;
+        }
+        return D_BAIL;
+    case 'f':
+        if (c->end - c->p >= 5 && memcmp(c->p, "false", 5) == 0) {
+            c->p += 5;
+            return D_OK;
+        }
+        return D_BAIL;
+    case 'n':
+        if (c->end - c->p >= 4 && memcmp(c->p, "null", 4) == 0) {
+            c->p += 4;
+            return D_OK;
+        }
+        return D_BAIL;
+    default:
+        return d_uint(c, &v);
+    }
+}
+
+enum { K_e = 1, K_E = 2, K_s = 4, K_U = 8, K_u = 16, K_pu = 32, K_b = 64, K_a = 128, K_T = 256 };
+#define K_REQUIRED (K_e | K_E | K_s | K_U | K_u | K_b | K_a)
+
+typedef struct {
+    unsigned seen;
+    long long E, U, u, pu;
+    int pu_null;
+    const unsigned char *sym;
+    Py_ssize_t symlen;
+    const unsigned char *bpos, *apos; /* start of "b"/"a" arrays */
+} depth_t;
+
+/* The depthUpdate object at c->p: keys in any order, each at most once. */
+static int d_depth_object(dcur_t *c, depth_t *d)
+{
+    int r;
+    if (c->p >= c->end || *c->p != '{')
+        return D_BAIL;
+    c->p++;
+    ws(c);
+    if (c->p < c->end && *c->p == '}')
+        return D_BAIL; /* empty: not a depthUpdate */
+    for (;;) {
+        const unsigned char *k;
+        Py_ssize_t kn;
+        if ((r = d_string(c, &k, &kn)) != D_OK)
+            return r;
+        ws(c);
+        if (c->p >= c->end || *c->p != ':')
+            return D_BAIL;
+        c->p++;
+        ws(c);
+        unsigned bit = 0;
+        if (kn == 1) {
+            switch (k[0]) {
+            case 'e': bit = K_e; break;
+            case 'E': bit = K_E; break;
+            case 's': bit = K_s; break;
+            case 'U': bit = K_U; break;
+            case 'u': bit = K_u; break;
+            case 'b': bit = K_b; break;
+            case 'a': bit = K_a; break;
+            case 'T': bit = K_T; break;
+            default: bit = 0;
+            }
+        } else if (kn == 2 && k[0] == 'p' && k[1] == 'u') {
+            bit = K_pu;
+        } else if ((kn == 4 && memcmp(k, "data", 4) == 0) || (kn == 6 && memcmp(k, "stream", 6) == 0)) {
+            return D_BAIL; /* a wrapper key inside the event: let orjson decide */
+        }
+        if (bit & d->seen)
+            return D_BAIL; /* duplicate key */
+        d->seen |= bit;
+        switch (bit) {
+        case K_e: {
+            const unsigned char *s;
+            Py_ssize_t n;
+            if ((r = d_string(c, &s, &n)) != D_OK)
+                return r;
+            if (n != 11 || memcmp(s, "depthUpdate", 11) != 0)
+                return D_BAIL;
+            break;
+        }
+        case K_E:
+            r = d_uint(c, &d->E);
+            break;
+        case K_T: {
+            long long t;
+            r = d_uint(c, &t);
+            break;
+        }
+        case K_U:
+            r = d_uint(c, &d->U);
+            break;
+        case K_u:
+            r = d_uint(c, &d->u);
+            break;
+        case K_pu:
+            if (c->end - c->p >= 4 && memcmp(c->p, "null", 4) == 0) {
+                c->p += 4;
+                d->pu_null = 1;
+                r = D_OK;
+            } else {
+                r = d_uint(c, &d->pu);
+            }
+            break;
+        case K_s:
+            r = d_string(c, &d->sym, &d->symlen);
+            break;
+        case K_b:
+            d->bpos = c->p;
+            r = d_levels(c, -1, -1, NULL);
+            break;
+        case K_a:
+            d->apos = c->p;
+            r = d_levels(c, -1, -1, NULL);
+            break;
+        default:
+            r = d_skip_scalar(c);
+        }
+        if (r != D_OK)
+            return r;
+        ws(c);
+        if (c->p >= c->end)
+            return D_BAIL;
+        if (*c->p == '}') {
+            c->p++;
+            return D_OK;
+        }
+        if (*c->p != ',')
+            return D_BAIL;
+        c->p++;
+        ws(c);
+    }
+}
+
+/* Both sides at scale (pd, qd) into bytes objects. */
+static int d_side_bytes(const unsigned char *pos, const unsigned char *end, Py_ssize_t pd, Py_ssize_t qd,
+                        PyObject **out)
+{
+    lvbuf_t b;
+    b.v = b.stack;
+    b.n = 0;
+    b.cap = (Py_ssize_t)(sizeof(b.stack) / sizeof(b.stack[0]));
+    dcur_t c = {pos, end};
+    int r = d_levels(&c, pd, qd, &b);
+    if (r == D_OK) {
+        *out = PyBytes_FromStringAndSize((const char *)b.v, (Py_ssize_t)sizeof(lvl_t) * b.n);
+        if (*out == NULL)
+            r = D_ERR;
+    }
+    if (b.v != b.stack)
+        PyMem_Free(b.v);
+    return r;
+}
+
+/* decode_depth(raw, scales) -> (symbol, E, U, u, pu | None, bid_units, ask_units, scale) | None */
+static PyObject *decode_depth(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "decode_depth(raw, scales)");
+        return NULL;
+    }
+    PyObject *raw = args[0], *scales = args[1];
+    const unsigned char *p;
+    Py_ssize_t n;
+    if (PyBytes_Check(raw)) {
+        p = (const unsigned char *)PyBytes_AS_STRING(raw);
+        n = PyBytes_GET_SIZE(raw);
+    } else if (PyUnicode_Check(raw)) {
+#if PY_VERSION_HEX < 0x030C0000
+        if (PyUnicode_READY(raw) < 0)
+            return NULL;
+#endif
+        if (!PyUnicode_IS_COMPACT_ASCII(raw))
+            Py_RETURN_NONE;
+        p = (const unsigned char *)PyUnicode_DATA(raw);
+        n = PyUnicode_GET_LENGTH(raw);
+    } else {
+        Py_RETURN_NONE;
+    }
+    if (!PyDict_Check(scales))
+        Py_RETURN_NONE;
+    dcur_t c = {p, p + n};
+    depth_t d;
+    memset(&d, 0, sizeof(d));
+    int r;
+    ws(&c);
+    /* Top level: the wrapper {"stream": "...", "data": {...}} (keys in any order) or the event. */
+    const unsigned char *obj = c.p;
+    if (c.p >= c.end || *c.p != '{')
+        Py_RETURN_NONE;
+    c.p++;
+    ws(&c);
+    const unsigned char *k;
+    Py_ssize_t kn;
+    if (d_string(&c, &k, &kn) != D_OK)
+        Py_RETURN_NONE;
+    if ((kn == 6 && memcmp(k, "stream", 6) == 0) || (kn == 4 && memcmp(k, "data", 4) == 0)) {
+        int seen_stream = 0, seen_data = 0;
+        for (;;) {
+            ws(&c);
+            if (c.p >= c.end || *c.p != ':')
+                Py_RETURN_NONE;
+            c.p++;
+            ws(&c);
+            if (kn == 6 && memcmp(k, "stream", 6) == 0) {
+                const unsigned char *s;
+                Py_ssize_t sn;
+                if (seen_stream++ || d_string(&c, &s, &sn) != D_OK)
+                    Py_RETURN_NONE;
+            } else if (kn == 4 && memcmp(k, "data", 4) == 0) {
+                if (seen_data++)
+                    Py_RETURN_NONE;
+                r = d_depth_object(&c, &d);
+                if (r < 0)
+                    return NULL;
+                if (r != D_OK)
+                    Py_RETURN_NONE;
+            } else {
+                Py_RETURN_NONE; /* another key in the wrapper */
+            }
+            ws(&c);
+            if (c.p >= c.end)
+                Py_RETURN_NONE;
+            if (*c.p == '}') {
+                c.p++;
+                break;
+            }
+            if (*c.p != ',')
+                Py_RETURN_NONE;
+            c.p++;
+            ws(&c);
+            if (d_string(&c, &k, &kn) != D_OK)
+                Py_RETURN_NONE;
+        }
+        if (!seen_data)
+            Py_RETURN_NONE;
+    } else {
+        c.p = obj;
+        r = d_depth_object(&c, &d);
+        if (r < 0)
+            return NULL;
+        if (r != D_OK)
+            Py_RETURN_NONE;
+    }
+    ws(&c);
+    if (c.p != c.end)
+        Py_RETURN_NONE; /* trailing data */
+    if ((d.seen & K_REQUIRED) != K_REQUIRED || d.U > d.u)
+        Py_RETURN_NONE;
+    PyObject *sym = PyUnicode_FromStringAndSize((const char *)d.sym, d.symlen);
+    if (sym == NULL)
+        return NULL;
+    PyObject *scale = PyDict_GetItemWithError(scales, sym); /* borrowed */
+    if (scale == NULL) {
+        Py_DECREF(sym);
+        if (PyErr_Occurred())
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    if (!PyTuple_CheckExact(scale) || PyTuple_GET_SIZE(scale) != 2 || !PyLong_CheckExact(PyTuple_GET_ITEM(scale, 0)) ||
+        !PyLong_CheckExact(PyTuple_GET_ITEM(scale, 1))) {
+        Py_DECREF(sym);
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t pd = PyLong_AsSsize_t(PyTuple_GET_ITEM(scale, 0));
+    Py_ssize_t qd = PyLong_AsSsize_t(PyTuple_GET_ITEM(scale, 1));
+    if (pd < 0 || qd < 0 || pd > 18 || qd > 18) {
+        PyErr_Clear();
+        Py_DECREF(sym);
+        Py_RETURN_NONE;
+    }
+    Py_INCREF(scale); /* keep it alive while building (the dict may not be touched, but be safe) */
+    PyObject *bids = NULL, *asks = NULL, *result = NULL;
+    r = d_side_bytes(d.bpos, c.end, pd, qd, &bids);
+    if (r == D_OK)
+        r = d_side_bytes(d.apos, c.end, pd, qd, &asks);
+    if (r == D_OK) {
+        result = PyTuple_New(8);
+        if (result != NULL) {
+            PyObject *E = PyLong_FromLongLong(d.E), *U = PyLong_FromLongLong(d.U), *u = PyLong_FromLongLong(d.u);
+            PyObject *pu = (d.seen & K_pu) && !d.pu_null ? PyLong_FromLongLong(d.pu) : Py_NewRef(Py_None);
+            PyTuple_SET_ITEM(result, 0, sym);
+            PyTuple_SET_ITEM(result, 1, E);
+            PyTuple_SET_ITEM(result, 2, U);
+            PyTuple_SET_ITEM(result, 3, u);
+            PyTuple_SET_ITEM(result, 4, pu);
+            PyTuple_SET_ITEM(result, 5, bids);
+            PyTuple_SET_ITEM(result, 6, asks);
+            PyTuple_SET_ITEM(result, 7, scale);
+            sym = bids = asks = scale = NULL; /* stolen */
+            if (E == NULL || U == NULL || u == NULL || pu == NULL)
+                Py_CLEAR(result);
+        }
+    } else if (r == D_BAIL) {
+        result = Py_NewRef(Py_None);
+    }
+    Py_XDECREF(sym);
+    Py_XDECREF(bids);
+    Py_XDECREF(asks);
+    Py_XDECREF(scale);
     return result;
 }
 
@@ -684,6 +1242,12 @@ static PyMethodDef methods[] = {
     {"apply_levels", (PyCFunction)(void (*)(void))apply_levels, METH_FASTCALL,
      "apply_levels(bids, asks, bid_levels, ask_levels, price_decimals, qty_decimals, tick, best_bid, best_ask)"
      " -> (tick, bid_top, bid_lost, ask_top, ask_lost), or None when a value needs more than 64 bits"},
+    {"apply_units", (PyCFunction)(void (*)(void))apply_units, METH_FASTCALL,
+     "apply_units(bids, asks, bid_units, ask_units, tick, best_bid, best_ask)"
+     " -> (tick, bid_top, bid_lost, ask_top, ask_lost), or None when the tick needs more than 64 bits"},
+    {"decode_depth", (PyCFunction)(void (*)(void))decode_depth, METH_FASTCALL,
+     "decode_depth(raw, scales) -> (symbol, E, U, u, pu, bid_units, ask_units, scale), or None"
+     " when the frame is not a plain depthUpdate of a symbol in scales"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -29,7 +29,7 @@ from core.engine import Engine, EngineConfig
 from core.report import symbols_report
 from core.venues.binance.wire import Ack, FrameError, ServerShutdown, decode_frame, decode_snapshot
 
-__all__ = ["ReplayResult", "replay_file", "replay_stream"]
+__all__ = ["ManualClock", "ReplayResult", "replay_file", "replay_stream"]
 
 
 @dataclass
@@ -51,7 +51,9 @@ class ReplayResult:
         }
 
 
-class _Clock:
+class ManualClock:
+    """A clock that says what the driver set: the recorded receive time of the current row."""
+
     __slots__ = ("now",)
 
     def __init__(self) -> None:
@@ -69,7 +71,7 @@ def replay_file(path: str, **kwargs) -> ReplayResult:
 def replay_stream(stream: IO[bytes], *, on_malformed=None) -> ReplayResult:
     header, rows = read_capture(stream)
     rules = VenueRules.SPOT if header.venue == "binance-spot" else VenueRules.USDM
-    clock = _Clock()
+    clock = ManualClock()
     engine = Engine(EngineConfig(venue=rules, track_new_symbols=True, snapshot_on_subscribe=False), clock)
     result = ReplayResult(engine)
     outstanding: dict[str, int] = {}

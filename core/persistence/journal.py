@@ -29,14 +29,7 @@ from core.capture import write_header, write_row
 
 __all__ = ["CaptureJournal"]
 
-_STOP = object()
-
-
-class _Flush:
-    __slots__ = ("done",)
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
+from core.persistence.writer import _STOP, _Flush
 
 
 class CaptureJournal:

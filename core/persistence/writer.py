@@ -19,10 +19,12 @@ import threading
 
 __all__ = ["StorageWriter"]
 
-_STOP = object()
+_STOP = object()  # sentinel: the writer thread drains what is queued, then exits
 
 
 class _Flush:
+    """A flush request: the writer sets ``done`` once everything queued before it is written."""
+
     __slots__ = ("done",)
 
     def __init__(self) -> None:

@@ -40,6 +40,7 @@ from core import events as ev
 from core.book import VenueRules
 from core.capture import CaptureError, read_capture
 from core.engine import Engine, EngineConfig
+from core.replay import ManualClock
 from core.modes import Mode
 from core.numeric import DecimalFormatError, UnitCodec, parse_units
 from core.trading import events as tev
@@ -181,16 +182,6 @@ class SimulatedVenue:
         )
 
 
-class _Clock:
-    __slots__ = ("now",)
-
-    def __init__(self) -> None:
-        self.now = 0
-
-    def __call__(self) -> int:
-        return self.now
-
-
 class _SessionStart:
     """Marker from a capture's ``open`` row."""
 
@@ -202,7 +193,7 @@ class _SessionStart:
 
 class _Run:
     def __init__(self, strategy, fill_model, filters, limits, initial_mode, follow_engine_mode, venue_rules, timer_ms):
-        self.clock = _Clock()
+        self.clock = ManualClock()
         self.engine = Engine(EngineConfig(venue=venue_rules, track_new_symbols=True, snapshot_on_subscribe=False), self.clock)
         self.filters: dict[str, SymbolFilters] = dict(filters or {})
         self.trader = Trader(strategy, self.filters, limits=limits or RiskLimits(), mode=initial_mode)
