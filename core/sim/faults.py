@@ -11,7 +11,8 @@ Kinds and their parameters:
   drop              close every websocket abruptly (no close frame)
   expire            close every websocket like the 24-hour limit (close frame 1000)
   server_shutdown   USD-M: send {"e":"serverShutdown","E":ms} then close; spot: close code 1001
-  stall             send nothing on websockets (frames are dropped) for duration_s (default 5)
+  stall             send nothing on websockets (frames are dropped) for duration_s (default 5);
+                    scope "open" (default): the connections open when armed; "all": every one
   gap               skip ``skip`` update ids (default 1) on a symbol's diff stream (count default 1)
   stale             E/T on market events lag by ``lag_ms`` (default 5000)
   latency           delay websocket delivery by ``ms`` (default 200)
@@ -40,7 +41,7 @@ FAULT_KINDS: dict[str, dict[str, Any]] = {
     "drop": {},
     "expire": {},
     "server_shutdown": {},
-    "stall": {"duration_s": 5.0},
+    "stall": {"duration_s": 5.0, "scope": "open"},
     "gap": {"skip": 1, "count": 1},
     "stale": {"lag_ms": 5000},
     "latency": {"ms": 200},

@@ -159,6 +159,7 @@ class SimExchange:
         self._weight_window = 0
         self._weight_used = 0
         self._last_forced: dict[str, int] = {}
+        self._stalled_conns: dict[int, set[int]] = {}  # stall fault id -> connections it silences
         self.stats: dict[str, Any] = {
             "messages": {}, "connections_open": 0, "connections_total": 0, "slow_disconnects": 0,
             "rate_limit_disconnects": 0, "pong_timeouts": 0, "lifetime_closes": 0, "frames_dropped_stall": 0,
@@ -217,6 +218,10 @@ class SimExchange:
     def inject(self, kind: str, **params: Any) -> dict[str, Any]:
         """Arm a fault (instant kinds run now); returns its JSON description."""
         fault = self.faults.arm({"kind": kind, **params})
+        if fault.kind == "stall" and fault.params.get("scope", "open") == "open":
+            # A stalled connection (a dead route, a wedged server task) goes silent while new
+            # connections work; scope "all" stalls every connection, new ones included.
+            self._stalled_conns[fault.id] = set(self._conns)
         if fault.kind in INSTANT_KINDS:
             self.faults.note_instant(fault)
             asyncio.get_running_loop().create_task(self._run_instant(fault.kind))
@@ -361,9 +366,15 @@ class SimExchange:
             return
         board = self.faults
         if board.faults:
-            if board.active("stall", sym):
-                self.stats["frames_dropped_stall"] += len(conns)
-                return
+            stall = board.active("stall", sym)
+            if stall is not None:
+                stalled = self._stalled_conns.get(stall.id)
+                live = conns if stalled is None else {c for c in conns if c.id not in stalled}
+                if stalled is None or not live:
+                    self.stats["frames_dropped_stall"] += len(conns)
+                    return
+                self.stats["frames_dropped_stall"] += len(conns) - len(live)
+                conns = live
             if is_diff:
                 if board.take("malformed", sym):
                     payload = payload[: len(payload) // 3] + b',,}}garbage'
@@ -662,7 +673,9 @@ class SimExchange:
                 self.stats["pong_timeouts"] += 1
                 await self._close_conn(conn, code=1008, message=b"Pong timeout")
                 return
-            if now - last_ping >= cfg.ping_interval_s and not self.faults.active("stall"):
+            stall = self.faults.active("stall")
+            stalled_here = stall is not None and (stall.id not in self._stalled_conns or conn.id in self._stalled_conns[stall.id])
+            if now - last_ping >= cfg.ping_interval_s and not stalled_here:
                 last_ping = now
                 try:
                     await conn.ws.ping(b"")

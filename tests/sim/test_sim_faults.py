@@ -98,6 +98,28 @@ async def test_stall_sends_nothing_then_resumes(usdm, http):
     assert usdm.stats["frames_dropped_stall"] > 0
 
 
+async def test_a_stall_silences_the_connections_it_found_but_not_new_ones(usdm, http):
+    async with http.ws_connect(usdm.ws_url + "/public/ws/btcusdt@depth@100ms") as old:
+        await old.receive_json(timeout=3)
+        usdm.inject("stall", duration_s=3)
+        async with http.ws_connect(usdm.ws_url + "/public/ws/btcusdt@depth@100ms") as new:
+            assert (await new.receive_json(timeout=2))["e"] == "depthUpdate"
+        while True:  # drain what the old one had in flight before the stall
+            try:
+                await old.receive(timeout=0.05)
+            except asyncio.TimeoutError:
+                break
+        with pytest.raises(asyncio.TimeoutError):
+            await old.receive(timeout=0.3)
+
+
+async def test_a_stall_with_scope_all_silences_new_connections_too(usdm, http):
+    usdm.inject("stall", duration_s=1, scope="all")
+    async with http.ws_connect(usdm.ws_url + "/public/ws/btcusdt@depth@100ms") as ws:
+        with pytest.raises(asyncio.TimeoutError):
+            await ws.receive(timeout=0.4)
+
+
 @pytest.mark.parametrize("kind", ["malformed", "truncated"])
 async def test_malformed_and_truncated_frames(usdm, http, kind):
     async with http.ws_connect(usdm.ws_url + "/public/ws/btcusdt@depth@100ms") as ws:
