@@ -262,6 +262,9 @@ class Settings(BaseSettings):
     theme: str = "epochbot-dark"
     storage: Path = Path("epochbot.sqlite3")
     headless: bool = False
+    # Where the dashboard runs the core: its own process (default, lowest queue delay) or a
+    # thread of the UI process (bench/dashboard_queue_delay.py compares them).
+    dashboard_hosting: Literal["process", "thread"] = "process"
 
     @field_validator("symbols", mode="before")
     @classmethod

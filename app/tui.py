@@ -409,15 +409,20 @@ def run_dashboard(settings: Any) -> int:
 
     ``settings`` is ``app.config.Settings`` (any object with venue, symbols, keys, theme works).
     """
-    # The core runs in a thread of this process; rendering holds the GIL in long stretches.
-    # A short switch interval makes the interpreter hand the GIL to the waiting core thread
-    # within ~0.5 ms instead of 5 ms (measured: bench/dashboard_queue_delay.py).
-    sys.setswitchinterval(0.0005)
-    source = RuntimeSource(settings)
-    if getattr(settings, "venue", "sim") != "sim" or getattr(settings, "rest_url", None):
-        from app.config import to_runtime_config
+    from app.config import to_runtime_config
 
-        to_runtime_config(settings)  # fail with a clear config error before taking the terminal
+    to_runtime_config(settings)  # fail with a clear config error before taking the terminal
+    if getattr(settings, "dashboard_hosting", "process") == "process":
+        # Default: the core in its own process; rendering cannot stall it (README, Measurements).
+        from app.core_process import ProcessSource
+
+        source = ProcessSource(settings)
+        source.start()
+    else:
+        # The core in a thread of this process. Rendering holds the GIL in long stretches; a
+        # short switch interval hands it to the waiting core thread within ~0.5 ms, not 5 ms.
+        sys.setswitchinterval(0.0005)
+        source = RuntimeSource(settings)
     app = ConsoleApp(
         source,
         keys=getattr(settings, "keys", None) or {},
