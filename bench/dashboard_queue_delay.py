@@ -6,9 +6,9 @@ Run: ``python bench/dashboard_queue_delay.py [--rate 1000] [--seconds 20] [--war
 Every configuration runs in a fresh child process (this same file with ``--child``) built from
 the product's own settings (``app.config.load_settings`` with ``sim.rate`` = ``--rate``, venue
 ``sim``: 2 symbols -> 2 x rate diff-depth messages/s from the embedded simulator, plus
-bookTicker/aggTrade/markPrice; ``--strategy`` defaults to ``none`` (market data only): with
-the product default ``auto`` (= quoter on the sim) the core currently dies at this rate on
-``Engine._log() got multiple values for argument 'msg'`` (an OrderRejected's ``msg`` field)):
+bookTicker/aggTrade/markPrice; ``--strategy`` defaults to the product's ``auto`` = quoter
+trading on the simulator, ``none`` = market data only. Before 0f51ef9 the quoter run died at
+this rate on ``Engine._log() got multiple values for argument 'msg'``):
 
 headless    ``Runtime`` alone on an asyncio loop (what ``epochbot --headless`` hosts).
 thread      the real ``ConsoleApp`` + ``RuntimeSource``: the core in a Textual *thread* worker with
@@ -50,7 +50,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-CONFIGS = ("headless", "thread", "thread-5ms", "async", "process")
+CONFIGS = ("headless", "thread", "thread-5ms", "async", "process", "product")
 # "thread@0.0001" style: thread hosting with that switch interval (s)
 CHILD_KINDS = CONFIGS + ("process-core", "process-ui")
 TARGET_P99_MS = 10.0
@@ -117,7 +117,11 @@ class Monitor(threading.Thread):
 
         def reset():
             tel = rt.engine.telemetry
-            tel.queue_run = RollingHistogram(1, whole_run=True)
+            if hasattr(tel, "queue_run"):  # older telemetry: a separate whole-run histogram
+                tel.queue_run = RollingHistogram(1, whole_run=True)
+            else:  # whole-run counts kept inside the rolling histogram (run_stats)
+                tel.queue._run = [0] * len(tel.queue._run)
+                tel.queue._run_max = 0
             msgs = rt.sim.stats["messages"] if rt.sim is not None else {}
             return {"depth": sum(v for k, v in msgs.items() if "@depth" in k), "market_events": rt.engine.counters["market_events"],
                     "seq": rt.builder.seq, "epoch": rt.engine.epoch}
@@ -141,7 +145,8 @@ class Monitor(threading.Thread):
             time.sleep(min(0.1, max(0.0, end - now)))
 
         def collect():
-            st = rt.engine.telemetry.queue_run.stats(0)
+            tel = rt.engine.telemetry
+            st = tel.queue_run.stats(0) if hasattr(tel, "queue_run") else tel.queue.run_stats()
             msgs = rt.sim.stats["messages"] if rt.sim is not None else {}
             return {"p50": round(st.p50, 3), "p99": round(st.p99, 3), "max": round(st.max, 3), "count": st.count,
                     "depth": sum(v for k, v in msgs.items() if "@depth" in k), "market_events": rt.engine.counters["market_events"],
@@ -269,6 +274,8 @@ def child(args) -> dict:
     if cfg == "process-ui":
         return ui_child(args, settings, out)
 
+    if cfg == "product":
+        return product_child(args, settings, out)
     CountingApp, AsyncWorkerApp, RuntimeSource, AsyncSource = _make_app_classes()
     # What run_dashboard does before starting the app (thread hosting relies on it).
     sys.setswitchinterval(0.005 if cfg == "thread-5ms" else float(cfg.split("@", 1)[1]) if "@" in cfg else 0.0005)
@@ -291,6 +298,58 @@ def child(args) -> dict:
         app.run()
     mon.join(5)
     out.update(mon.result or {}, exit_code=app.core_exit_code, error=mon.error)
+    return out
+
+
+def product_child(args, settings, out) -> dict:
+    """What `epochbot` does by default: the core in a child process (app.core_process), the
+    console rendering its snapshots. The core is out of reach here, so queue delay is read from
+    the snapshots themselves: the rolling 10-s window's p99, sampled every second after warm-up."""
+    from app.core_process import ProcessSource
+
+    CountingApp, *_ = _make_app_classes()
+    source = ProcessSource(settings)
+    source.start()
+    app = CountingApp(source, keys=settings.keys, theme=settings.theme, symbols=tuple(settings.symbols), venue=settings.venue)
+    res: dict = {}
+
+    def measure():
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                snap = source.latest()
+                if snap is not None and snap.books and all(b.state == "synced" for b in snap.books):
+                    break
+                time.sleep(0.1)
+            time.sleep(max(args.warmup, 10.0))  # let the 10-s window hold post-startup samples only
+            first = source.latest()
+            ui0, t0 = dict(app.counts), time.monotonic()
+            samples, end = [], t0 + args.seconds
+            while time.monotonic() < end:
+                time.sleep(1.0)
+                snap = source.latest()
+                samples.append((round(snap.latency.queue.p50, 3), round(snap.latency.queue.p99, 3), round(snap.latency.queue.max, 3)))
+            last = source.latest()
+            el = time.monotonic() - t0
+            ui1 = dict(app.counts)
+            res.update(
+                seconds=round(el, 2),
+                queue_delay_ms={"p50": max(s[0] for s in samples), "p99": max(s[1] for s in samples), "max": max(s[2] for s in samples),
+                                "how": "worst 10-s window p50/p99/max seen, sampled each second"},
+                core_snapshots_per_s=round((last.seq - first.seq) / el, 2),
+                epochs=last.epoch,
+                ui_applied_per_s=round((ui1["applied"] - ui0["applied"]) / el, 2),
+                ui_screen_updates_per_s=round((ui1["updates"] - ui0["updates"]) / el, 2),
+                ui_bytes_written_per_s=round((ui1["bytes"] - ui0["bytes"]) / el, 1),
+            )
+        except Exception as exc:  # reported in the result
+            res["error"] = f"{type(exc).__name__}: {exc}"
+        finally:
+            app.call_from_thread(app.begin_shutdown, "bench done")
+
+    threading.Thread(target=measure, daemon=True, name="bench-monitor").start()
+    app.run()
+    out.update(res, exit_code=app.core_exit_code)
     return out
 
 
@@ -421,7 +480,13 @@ def machine() -> dict:
         pass
     import textual
 
-    return {"cpu": model, "cpus": os.cpu_count(), "python": platform.python_version(), "textual": textual.__version__,
+    def git(*a):
+        try:
+            return subprocess.run(["git", "-C", ROOT, *a], capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+    return {"git_head": git("rev-parse", "--short", "HEAD"), "git_dirty": (git("status", "--porcelain", "--untracked-files=no") or "").split("\n"),
+            "cpu": model, "cpus": os.cpu_count(), "python": platform.python_version(), "textual": textual.__version__,
             "platform": platform.platform()}
 
 
@@ -447,8 +512,8 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=float, default=3.0, help="seconds after the books synced before measuring")
     p.add_argument("--configs", default=",".join(CONFIGS))
     p.add_argument("--driver", choices=("tmux", "run_test"), default="tmux")
-    p.add_argument("--strategy", default="none",
-                   help="settings.strategy.name; 'none' = market data only ('auto' = quoter on the sim; see the report)")
+    p.add_argument("--strategy", default="auto",
+                   help="settings.strategy.name: 'auto' (product default: quoter on the sim) or 'none' (market data only)")
     p.add_argument("--repeat", type=int, default=1, help="runs per configuration")
     p.add_argument("--json", action="store_true")
     p.add_argument("--child", help=argparse.SUPPRESS)

@@ -112,6 +112,8 @@ def machine_info() -> dict:
 
 # ----------------------------------------------------------------------------------- ours
 
+FAST_DECODE = True  # --no-fast-decode: orjson only (what decode_frame does without scales)
+
 
 class _Clock:
     __slots__ = ("now",)
@@ -143,6 +145,9 @@ def run_ours(w: Workload, n: int | None = None) -> tuple[float, dict]:
     frames = w.frames if n is None else w.frames[:n]
     t0 = 1_760_000_000_000 * 1_000_000
     eng, clock, book = _synced_engine(w, t0)
+    # Like the runtime (which passes the scales of the books exchangeInfo fixed): depth frames of
+    # a book whose codec is known are decoded by C straight to integer units at that scale.
+    scales = {w.symbol: (book.codec.price_decimals, book.codec.qty_decimals)} if FAST_DECODE else None
     recv = [t0 + i * FRAME_NS for i in range(len(frames))]
     handle = eng.handle
     decode = decode_frame
@@ -159,7 +164,7 @@ def run_ours(w: Workload, n: int | None = None) -> tuple[float, dict]:
             handle(Tick(recv_ts=now))
             next_tick += TICK_NS
             ticks += 1
-        if handle(decode(frame, epoch, now)):
+        if handle(decode(frame, epoch, now, scales)):
             commands_seen += 1
         bb = book.best_bid
         ba = book.best_ask
@@ -366,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print one JSON line on stdout (the table goes to stderr)")
     p.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
     p.add_argument("--only-ours", action="store_true", help="skip the peers (quick check of the engine)")
+    p.add_argument("--no-fast-decode", action="store_true", help="decode depth frames with orjson only (no C decode_depth)")
     args = p.parse_args(argv)
 
     if not args.no_pin and hasattr(os, "sched_setaffinity"):
@@ -376,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     info = machine_info()
 
     t_gen = time.perf_counter()
+    global FAST_DECODE
+    FAST_DECODE = not args.no_fast_decode
     lo, _, hi = args.levels.partition("-")
     w = make_workload(args.messages, args.seed, levels=(int(lo), int(hi or lo)))
     gen_s = time.perf_counter() - t_gen

@@ -38,6 +38,12 @@ check: the simulator's market generator is paused, we wait until our book's ``la
 equals the simulator's, and the top 1000 levels of both sides are compared exactly (decimal
 values). The market resumes at once (pauses are short: the silence threshold is 1.5 s).
 
+Outlier investigation (bench-side only): ``--trace`` times every REST depth call, the engine's
+handling of every SnapshotReady (rebuild + validate), GC passes (``gc.callbacks``) and event-loop
+lag, and lists slow trials with that breakdown; ``--gc-freeze`` / ``--gc-threshold`` change this
+process's collector after startup; ``--snapshot-limit`` the REST depth limit; ``--kinds`` picks
+the main kinds to run.
+
 The same faults (gap, drop, stall) are applied to a peer: python-binance 1.0.37's spot
 ``DepthCacheManager`` pointed at a separate spot simulator (AsyncClient.API_URL and
 BinanceSocketManager.STREAM_URL overridden). Its recovery is the completion of its next
@@ -442,18 +448,32 @@ async def trial_stall(h: Harness, i: int, stall_s: float, timeout: float) -> dic
         return {"ok": False, "timeout": True, "phase": "detect"}
     last_recv = last["recv"]
     r = h.record(epoch0 + 1)
-    ok = await wait_until(lambda: bool(r.synced_ns), stall_s + timeout)
+    # Since 97a2f7b an epoch is synced only once a live diff bridged its snapshot; with the
+    # simulator's global stall that is after the stall, and the silent new session may itself be
+    # replaced: take the first epoch after epoch0 that synced.
+    synced = {}
+
+    def first_synced() -> bool:
+        for rec in h.rt.engine.epochs:
+            if rec.epoch > epoch0 and rec.synced_ns:
+                synced["r"] = rec
+                return True
+        return False
+    ok = await wait_until(first_synced, stall_s + timeout)
     if not ok:
         return {"ok": False, "timeout": True, "phase": "sync"}
+    r_first = r
+    r = synced["r"]
     ok = await wait_until(lambda: h.stable() and not h.sim.faults.active("stall"), stall_s + timeout)
     bridged = now_ns()
     final = h.record(e.epoch)
     return {
         "ok": ok, "cause": r.cause, "epochs": e.epoch - epoch0,
-        "last_to_detect_ms": (r.requested_ns - last_recv) / 1e6,
+        "last_to_detect_ms": (r_first.requested_ns - last_recv) / 1e6, "synced_epoch_offset": r.epoch - epoch0,
+        "stall_end_to_synced_ms": (r.synced_ns - inj) / 1e6 - stall_s * 1000,
         "last_to_synced_ms": (r.synced_ns - last_recv) / 1e6,
         "engine_resync_ms": r.resync_ms,
-        "inject_to_detect_ms": (r.requested_ns - inj) / 1e6,
+        "inject_to_detect_ms": (r_first.requested_ns - inj) / 1e6,
         "last_to_bridged_ms": (bridged - last_recv) / 1e6,
         "stall_end_to_bridged_ms": (bridged - inj) / 1e6 - stall_s * 1000,
         "final_epoch_resync_ms": final.resync_ms if final is not None else None,

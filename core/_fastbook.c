@@ -27,6 +27,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -794,50 +795,58 @@ static inline int d_uint(dcur_t *c, long long *out)
     return D_OK;
 }
 
-/* A quoted plain decimal ("27123.40", "1.", "7") as units of 10**-decimals, with
+static const unsigned long long POW10[19] = {
+    1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL, 100000000ULL,
+    1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL, 10000000000000ULL,
+    100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL, 100000000000000000ULL,
+    1000000000000000000ULL,
+};
+
+#define IS_DIGIT(ch) ((unsigned)((ch) - '0') < 10u)
+
+/* A quoted plain decimal ("27123.40", "1.", "7", "007.5") as units of 10**-decimals, with
  * core.numeric.parse_units semantics; fractional digits beyond `decimals` must be zeros. With
- * decimals < 0 only the syntax is checked. Bails beyond 64 bits. */
+ * decimals < 0 only the syntax is checked. Bails when the units could need more than 18 digits
+ * (the string path handles any size exactly). decimals <= 18. */
 static inline int d_decimal(dcur_t *c, Py_ssize_t decimals, long long *out)
 {
     const unsigned char *p = c->p, *end = c->end;
     if (p >= end || *p != '"')
         return D_BAIL;
-    p++;
-    long long v = 0;
-    const unsigned char *w = p;
-    while (p < end && *p >= '0' && *p <= '9') {
-        if (decimals >= 0 && (__builtin_mul_overflow(v, 10LL, &v) || __builtin_add_overflow(v, (long long)(*p - '0'), &v)))
-            return D_BAIL;
+    const unsigned char *w = ++p;
+    while (p < end && IS_DIGIT(*p))
         p++;
-    }
-    if (p == w)
+    const unsigned char *wend = p;
+    if (wend == w)
         return D_BAIL;
-    Py_ssize_t used = 0;
+    const unsigned char *f = p, *fend = p;
     if (p < end && *p == '.') {
-        p++;
-        while (p < end && *p >= '0' && *p <= '9') {
-            if (decimals >= 0) {
-                if (used < decimals) {
-                    if (__builtin_mul_overflow(v, 10LL, &v) || __builtin_add_overflow(v, (long long)(*p - '0'), &v))
-                        return D_BAIL;
-                    used++;
-                } else if (*p != '0') {
-                    return D_BAIL; /* finer than the scale: the string path reports it */
-                }
-            }
+        f = ++p;
+        while (p < end && IS_DIGIT(*p))
             p++;
-        }
+        fend = p;
     }
     if (p >= end || *p != '"')
         return D_BAIL;
-    if (decimals >= 0 && v != 0) {
-        for (Py_ssize_t k = used; k < decimals; k++) {
-            if (__builtin_mul_overflow(v, 10LL, &v))
-                return D_BAIL;
-        }
-    }
     c->p = p + 1;
-    *out = v;
+    if (decimals < 0)
+        return D_OK;
+    Py_ssize_t nf = fend - f;
+    Py_ssize_t used = nf < decimals ? nf : decimals;
+    for (const unsigned char *k = f + used; k < fend; k++) {
+        if (*k != '0')
+            return D_BAIL; /* finer than the scale: the string path reports it */
+    }
+    while (wend - w > 1 && *w == '0')
+        w++;
+    if ((wend - w) + decimals > 18)
+        return D_BAIL;
+    unsigned long long v = 0;
+    for (const unsigned char *k = w; k < wend; k++)
+        v = v * 10u + (unsigned)(*k - '0');
+    for (const unsigned char *k = f; k < f + used; k++)
+        v = v * 10u + (unsigned)(*k - '0');
+    *out = (long long)(v * POW10[decimals - used]);
     return D_OK;
 }
 
@@ -954,10 +963,37 @@ typedef struct {
     unsigned seen;
     long long E, U, u, pu;
     int pu_null;
-    const unsigned char *sym;
-    Py_ssize_t symlen;
-    const unsigned char *bpos, *apos; /* start of "b"/"a" arrays */
+    PyObject *scales; /* borrowed */
+    PyObject *sym;    /* new reference once "s" was read */
+    PyObject *scale;  /* borrowed from scales: (pd, qd) once known */
+    Py_ssize_t pd, qd;
+    const unsigned char *bpos, *apos; /* start of "b"/"a" arrays seen before the scale */
+    lvbuf_t *bbuf, *abuf;             /* levels parsed at the scale */
 } depth_t;
+
+/* "s" read: the symbol and its scale. D_BAIL when the symbol has no usable scale. */
+static int d_symbol(depth_t *d, const unsigned char *s, Py_ssize_t n)
+{
+    d->sym = PyUnicode_FromStringAndSize((const char *)s, n);
+    if (d->sym == NULL)
+        return D_ERR;
+    PyObject *scale = PyDict_GetItemWithError(d->scales, d->sym); /* borrowed */
+    if (scale == NULL)
+        return PyErr_Occurred() ? D_ERR : D_BAIL;
+    if (!PyTuple_CheckExact(scale) || PyTuple_GET_SIZE(scale) != 2 || !PyLong_CheckExact(PyTuple_GET_ITEM(scale, 0)) ||
+        !PyLong_CheckExact(PyTuple_GET_ITEM(scale, 1)))
+        return D_BAIL;
+    Py_ssize_t pd = PyLong_AsSsize_t(PyTuple_GET_ITEM(scale, 0));
+    Py_ssize_t qd = PyLong_AsSsize_t(PyTuple_GET_ITEM(scale, 1));
+    if (pd < 0 || qd < 0 || pd > 18 || qd > 18) {
+        PyErr_Clear();
+        return D_BAIL;
+    }
+    d->scale = scale;
+    d->pd = pd;
+    d->qd = qd;
+    return D_OK;
+}
 
 /* The depthUpdate object at c->p: keys in any order, each at most once. */
 static int d_depth_object(dcur_t *c, depth_t *d)
@@ -1033,16 +1069,29 @@ static int d_depth_object(dcur_t *c, depth_t *d)
                 r = d_uint(c, &d->pu);
             }
             break;
-        case K_s:
-            r = d_string(c, &d->sym, &d->symlen);
+        case K_s: {
+            const unsigned char *s;
+            Py_ssize_t n;
+            r = d_string(c, &s, &n);
+            if (r == D_OK)
+                r = d_symbol(d, s, n);
             break;
+        }
         case K_b:
-            d->bpos = c->p;
-            r = d_levels(c, -1, -1, NULL);
+            if (d->scale != NULL) {
+                r = d_levels(c, d->pd, d->qd, d->bbuf);
+            } else {
+                d->bpos = c->p;
+                r = d_levels(c, -1, -1, NULL);
+            }
             break;
         case K_a:
-            d->apos = c->p;
-            r = d_levels(c, -1, -1, NULL);
+            if (d->scale != NULL) {
+                r = d_levels(c, d->pd, d->qd, d->abuf);
+            } else {
+                d->apos = c->p;
+                r = d_levels(c, -1, -1, NULL);
+            }
             break;
         default:
             r = d_skip_scalar(c);
@@ -1063,34 +1112,141 @@ static int d_depth_object(dcur_t *c, depth_t *d)
     }
 }
 
-/* Both sides at scale (pd, qd) into bytes objects. */
-static int d_side_bytes(const unsigned char *pos, const unsigned char *end, Py_ssize_t pd, Py_ssize_t qd,
-                        PyObject **out)
+static void lv_init(lvbuf_t *b)
 {
-    lvbuf_t b;
-    b.v = b.stack;
-    b.n = 0;
-    b.cap = (Py_ssize_t)(sizeof(b.stack) / sizeof(b.stack[0]));
-    dcur_t c = {pos, end};
-    int r = d_levels(&c, pd, qd, &b);
-    if (r == D_OK) {
-        *out = PyBytes_FromStringAndSize((const char *)b.v, (Py_ssize_t)sizeof(lvl_t) * b.n);
-        if (*out == NULL)
-            r = D_ERR;
-    }
-    if (b.v != b.stack)
-        PyMem_Free(b.v);
-    return r;
+    b->v = b->stack;
+    b->n = 0;
+    b->cap = (Py_ssize_t)(sizeof(b->stack) / sizeof(b->stack[0]));
 }
 
-/* decode_depth(raw, scales) -> (symbol, E, U, u, pu | None, bid_units, ask_units, scale) | None */
-static PyObject *decode_depth(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+static void lv_free(lvbuf_t *b)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "decode_depth(raw, scales)");
+    if (b->v != b->stack)
+        PyMem_Free(b->v);
+}
+
+/* The frame's top level: the wrapper {"stream": "...", "data": {...}} (keys in any order) or the
+ * bare event. */
+static int d_frame(dcur_t *c, depth_t *d)
+{
+    int r;
+    ws(c);
+    const unsigned char *obj = c->p;
+    if (c->p >= c->end || *c->p != '{')
+        return D_BAIL;
+    c->p++;
+    ws(c);
+    const unsigned char *k;
+    Py_ssize_t kn;
+    if ((r = d_string(c, &k, &kn)) != D_OK)
+        return r;
+    if ((kn == 6 && memcmp(k, "stream", 6) == 0) || (kn == 4 && memcmp(k, "data", 4) == 0)) {
+        int seen_stream = 0, seen_data = 0;
+        for (;;) {
+            ws(c);
+            if (c->p >= c->end || *c->p != ':')
+                return D_BAIL;
+            c->p++;
+            ws(c);
+            if (kn == 6 && memcmp(k, "stream", 6) == 0) {
+                const unsigned char *s;
+                Py_ssize_t sn;
+                if (seen_stream++)
+                    return D_BAIL;
+                if ((r = d_string(c, &s, &sn)) != D_OK)
+                    return r;
+            } else if (kn == 4 && memcmp(k, "data", 4) == 0) {
+                if (seen_data++)
+                    return D_BAIL;
+                if ((r = d_depth_object(c, d)) != D_OK)
+                    return r;
+            } else {
+                return D_BAIL; /* another key in the wrapper */
+            }
+            ws(c);
+            if (c->p >= c->end)
+                return D_BAIL;
+            if (*c->p == '}') {
+                c->p++;
+                break;
+            }
+            if (*c->p != ',')
+                return D_BAIL;
+            c->p++;
+            ws(c);
+            if ((r = d_string(c, &k, &kn)) != D_OK)
+                return r;
+        }
+        if (!seen_data)
+            return D_BAIL;
+    } else {
+        c->p = obj;
+        if ((r = d_depth_object(c, d)) != D_OK)
+            return r;
+    }
+    ws(c);
+    if (c->p != c->end)
+        return D_BAIL; /* trailing data */
+    if ((d->seen & K_REQUIRED) != K_REQUIRED || d->U > d->u || d->scale == NULL)
+        return D_BAIL;
+    /* Sides that came before the symbol: parse them now at its scale. */
+    if (d->bpos != NULL) {
+        dcur_t b = {d->bpos, c->end};
+        if ((r = d_levels(&b, d->pd, d->qd, d->bbuf)) != D_OK)
+            return r;
+    }
+    if (d->apos != NULL) {
+        dcur_t a = {d->apos, c->end};
+        if ((r = d_levels(&a, d->pd, d->qd, d->abuf)) != D_OK)
+            return r;
+    }
+    return D_OK;
+}
+
+/* The event type decode_depth_event builds, and where its slots live. */
+enum { F_EPOCH, F_SYMBOL, F_FIRST, F_FINAL, F_PREV, F_BIDS, F_ASKS, F_EXCH, F_RECV, F_PROCESS, F_SCALE, F_COUNT };
+static PyTypeObject *event_type = NULL;
+static Py_ssize_t event_offsets[F_COUNT];
+
+/* bind_depth_type(cls, names): remember cls and the offsets of its slots `names` (11 writable
+ * object slots, in the order epoch, symbol, first_id, final_id, prev_final_id, bids, asks,
+ * exchange_ts, recv_ts, process_ts, scale). core.venues.binance.wire checks the result equals
+ * what cls(...) builds before using it. */
+static PyObject *bind_depth_type(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyType_Check(args[0]) || !PyTuple_Check(args[1]) || PyTuple_GET_SIZE(args[1]) != F_COUNT) {
+        PyErr_SetString(PyExc_TypeError, "bind_depth_type(cls, names: tuple of 11 slot names)");
         return NULL;
     }
-    PyObject *raw = args[0], *scales = args[1];
+    PyTypeObject *cls = (PyTypeObject *)args[0];
+    Py_ssize_t offsets[F_COUNT];
+    for (Py_ssize_t i = 0; i < F_COUNT; i++) {
+        PyObject *descr = PyObject_GetAttr((PyObject *)cls, PyTuple_GET_ITEM(args[1], i));
+        if (descr == NULL)
+            return NULL;
+        int ok = Py_IS_TYPE(descr, &PyMemberDescr_Type);
+        if (ok) {
+            PyMemberDef *m = ((PyMemberDescrObject *)descr)->d_member;
+            ok = m->type == T_OBJECT_EX && !(m->flags & READONLY) && m->offset > 0 &&
+                 (size_t)m->offset + sizeof(PyObject *) <= (size_t)cls->tp_basicsize;
+            offsets[i] = m->offset;
+        }
+        Py_DECREF(descr);
+        if (!ok) {
+            PyErr_Format(PyExc_TypeError, "%R is not a writable object slot of %R", PyTuple_GET_ITEM(args[1], i), cls);
+            return NULL;
+        }
+    }
+    Py_INCREF(cls);
+    Py_XSETREF(event_type, cls);
+    memcpy(event_offsets, offsets, sizeof(offsets));
+    Py_RETURN_NONE;
+}
+
+/* decode_depth(raw, scales) -> (symbol, E, U, u, pu | None, bid_units, ask_units, scale) | None
+ * decode_depth_event(raw, scales, epoch, recv_ts) -> bound event | None */
+static PyObject *decode_common(PyObject *raw, PyObject *scales, PyObject *epoch, PyObject *recv_ts)
+{
     const unsigned char *p;
     Py_ssize_t n;
     if (PyBytes_Check(raw)) {
@@ -1110,126 +1266,91 @@ static PyObject *decode_depth(PyObject *self, PyObject *const *args, Py_ssize_t 
     }
     if (!PyDict_Check(scales))
         Py_RETURN_NONE;
-    dcur_t c = {p, p + n};
+    lvbuf_t bb, ab;
+    lv_init(&bb);
+    lv_init(&ab);
     depth_t d;
     memset(&d, 0, sizeof(d));
-    int r;
-    ws(&c);
-    /* Top level: the wrapper {"stream": "...", "data": {...}} (keys in any order) or the event. */
-    const unsigned char *obj = c.p;
-    if (c.p >= c.end || *c.p != '{')
-        Py_RETURN_NONE;
-    c.p++;
-    ws(&c);
-    const unsigned char *k;
-    Py_ssize_t kn;
-    if (d_string(&c, &k, &kn) != D_OK)
-        Py_RETURN_NONE;
-    if ((kn == 6 && memcmp(k, "stream", 6) == 0) || (kn == 4 && memcmp(k, "data", 4) == 0)) {
-        int seen_stream = 0, seen_data = 0;
-        for (;;) {
-            ws(&c);
-            if (c.p >= c.end || *c.p != ':')
-                Py_RETURN_NONE;
-            c.p++;
-            ws(&c);
-            if (kn == 6 && memcmp(k, "stream", 6) == 0) {
-                const unsigned char *s;
-                Py_ssize_t sn;
-                if (seen_stream++ || d_string(&c, &s, &sn) != D_OK)
-                    Py_RETURN_NONE;
-            } else if (kn == 4 && memcmp(k, "data", 4) == 0) {
-                if (seen_data++)
-                    Py_RETURN_NONE;
-                r = d_depth_object(&c, &d);
-                if (r < 0)
-                    return NULL;
-                if (r != D_OK)
-                    Py_RETURN_NONE;
-            } else {
-                Py_RETURN_NONE; /* another key in the wrapper */
-            }
-            ws(&c);
-            if (c.p >= c.end)
-                Py_RETURN_NONE;
-            if (*c.p == '}') {
-                c.p++;
-                break;
-            }
-            if (*c.p != ',')
-                Py_RETURN_NONE;
-            c.p++;
-            ws(&c);
-            if (d_string(&c, &k, &kn) != D_OK)
-                Py_RETURN_NONE;
-        }
-        if (!seen_data)
-            Py_RETURN_NONE;
-    } else {
-        c.p = obj;
-        r = d_depth_object(&c, &d);
-        if (r < 0)
-            return NULL;
-        if (r != D_OK)
-            Py_RETURN_NONE;
-    }
-    ws(&c);
-    if (c.p != c.end)
-        Py_RETURN_NONE; /* trailing data */
-    if ((d.seen & K_REQUIRED) != K_REQUIRED || d.U > d.u)
-        Py_RETURN_NONE;
-    PyObject *sym = PyUnicode_FromStringAndSize((const char *)d.sym, d.symlen);
-    if (sym == NULL)
-        return NULL;
-    PyObject *scale = PyDict_GetItemWithError(scales, sym); /* borrowed */
-    if (scale == NULL) {
-        Py_DECREF(sym);
-        if (PyErr_Occurred())
-            return NULL;
-        Py_RETURN_NONE;
-    }
-    if (!PyTuple_CheckExact(scale) || PyTuple_GET_SIZE(scale) != 2 || !PyLong_CheckExact(PyTuple_GET_ITEM(scale, 0)) ||
-        !PyLong_CheckExact(PyTuple_GET_ITEM(scale, 1))) {
-        Py_DECREF(sym);
-        Py_RETURN_NONE;
-    }
-    Py_ssize_t pd = PyLong_AsSsize_t(PyTuple_GET_ITEM(scale, 0));
-    Py_ssize_t qd = PyLong_AsSsize_t(PyTuple_GET_ITEM(scale, 1));
-    if (pd < 0 || qd < 0 || pd > 18 || qd > 18) {
-        PyErr_Clear();
-        Py_DECREF(sym);
-        Py_RETURN_NONE;
-    }
-    Py_INCREF(scale); /* keep it alive while building (the dict may not be touched, but be safe) */
-    PyObject *bids = NULL, *asks = NULL, *result = NULL;
-    r = d_side_bytes(d.bpos, c.end, pd, qd, &bids);
-    if (r == D_OK)
-        r = d_side_bytes(d.apos, c.end, pd, qd, &asks);
-    if (r == D_OK) {
-        result = PyTuple_New(8);
-        if (result != NULL) {
-            PyObject *E = PyLong_FromLongLong(d.E), *U = PyLong_FromLongLong(d.U), *u = PyLong_FromLongLong(d.u);
-            PyObject *pu = (d.seen & K_pu) && !d.pu_null ? PyLong_FromLongLong(d.pu) : Py_NewRef(Py_None);
-            PyTuple_SET_ITEM(result, 0, sym);
-            PyTuple_SET_ITEM(result, 1, E);
-            PyTuple_SET_ITEM(result, 2, U);
-            PyTuple_SET_ITEM(result, 3, u);
-            PyTuple_SET_ITEM(result, 4, pu);
-            PyTuple_SET_ITEM(result, 5, bids);
-            PyTuple_SET_ITEM(result, 6, asks);
-            PyTuple_SET_ITEM(result, 7, scale);
-            sym = bids = asks = scale = NULL; /* stolen */
-            if (E == NULL || U == NULL || u == NULL || pu == NULL)
-                Py_CLEAR(result);
-        }
-    } else if (r == D_BAIL) {
+    d.scales = scales;
+    d.bbuf = &bb;
+    d.abuf = &ab;
+    dcur_t c = {p, p + n};
+    PyObject *result = NULL;
+    int r = d_frame(&c, &d);
+    if (r == D_BAIL) {
         result = Py_NewRef(Py_None);
+    } else if (r == D_OK) {
+        PyObject *v[F_COUNT];
+        v[F_EPOCH] = epoch;
+        v[F_RECV] = recv_ts;
+        v[F_SYMBOL] = d.sym;
+        v[F_BIDS] = PyBytes_FromStringAndSize((const char *)bb.v, (Py_ssize_t)sizeof(lvl_t) * bb.n);
+        v[F_ASKS] = PyBytes_FromStringAndSize((const char *)ab.v, (Py_ssize_t)sizeof(lvl_t) * ab.n);
+        v[F_EXCH] = PyLong_FromLongLong(d.E);
+        v[F_FIRST] = PyLong_FromLongLong(d.U);
+        v[F_FINAL] = PyLong_FromLongLong(d.u);
+        v[F_PREV] = (d.seen & K_pu) && !d.pu_null ? PyLong_FromLongLong(d.pu) : Py_NewRef(Py_None);
+        v[F_PROCESS] = PyLong_FromLong(0);
+        v[F_SCALE] = Py_NewRef(d.scale);
+        d.sym = NULL; /* owned by v[] now */
+        int failed = 0;
+        for (int i = 0; i < F_COUNT; i++)
+            if (v[i] == NULL && i != F_EPOCH && i != F_RECV)
+                failed = 1;
+        if (!failed) {
+            if (epoch == NULL) {
+                /* The tuple form: (symbol, E, U, u, pu, bids, asks, scale). */
+                static const int order[8] = {F_SYMBOL, F_EXCH, F_FIRST, F_FINAL, F_PREV, F_BIDS, F_ASKS, F_SCALE};
+                result = PyTuple_New(8);
+                if (result != NULL) {
+                    for (int i = 0; i < 8; i++) {
+                        PyTuple_SET_ITEM(result, i, v[order[i]]);
+                        v[order[i]] = NULL;
+                    }
+                }
+            } else {
+                PyTypeObject *tp = event_type;
+                result = tp->tp_alloc(tp, 0);
+                if (result != NULL) {
+                    for (int i = 0; i < F_COUNT; i++) {
+                        PyObject **slot = (PyObject **)((char *)result + event_offsets[i]);
+                        Py_XSETREF(*slot, (i == F_EPOCH || i == F_RECV) ? Py_NewRef(v[i]) : v[i]);
+                        if (i != F_EPOCH && i != F_RECV)
+                            v[i] = NULL;
+                    }
+                }
+            }
+        }
+        for (int i = 0; i < F_COUNT; i++)
+            if (i != F_EPOCH && i != F_RECV)
+                Py_XDECREF(v[i]);
     }
-    Py_XDECREF(sym);
-    Py_XDECREF(bids);
-    Py_XDECREF(asks);
-    Py_XDECREF(scale);
+    Py_XDECREF(d.sym);
+    lv_free(&bb);
+    lv_free(&ab);
     return result;
+}
+
+static PyObject *decode_depth(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "decode_depth(raw, scales)");
+        return NULL;
+    }
+    return decode_common(args[0], args[1], NULL, NULL);
+}
+
+static PyObject *decode_depth_event(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "decode_depth_event(raw, scales, epoch, recv_ts)");
+        return NULL;
+    }
+    if (event_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "decode_depth_event: no event type bound (bind_depth_type)");
+        return NULL;
+    }
+    return decode_common(args[0], args[1], args[2], args[3]);
 }
 
 static PyMethodDef methods[] = {
@@ -1248,6 +1369,10 @@ static PyMethodDef methods[] = {
     {"decode_depth", (PyCFunction)(void (*)(void))decode_depth, METH_FASTCALL,
      "decode_depth(raw, scales) -> (symbol, E, U, u, pu, bid_units, ask_units, scale), or None"
      " when the frame is not a plain depthUpdate of a symbol in scales"},
+    {"bind_depth_type", (PyCFunction)(void (*)(void))bind_depth_type, METH_FASTCALL,
+     "bind_depth_type(cls, names) -> None: the event type decode_depth_event builds (by its slots)"},
+    {"decode_depth_event", (PyCFunction)(void (*)(void))decode_depth_event, METH_FASTCALL,
+     "decode_depth_event(raw, scales, epoch, recv_ts) -> the bound event type, or None like decode_depth"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -44,6 +44,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import math
+import struct
 from enum import Enum
 from typing import Iterable
 
@@ -111,6 +112,23 @@ _TRANSITIONS: dict[tuple[BookState, str], frozenset[BookState]] = {
 }
 
 _TICK_WALK = 64  # steps along the tick grid before falling back to a full scan
+
+_unpack_units = struct.Struct("=qq").iter_unpack
+
+
+def _padded(units: int, decimals: int) -> str:
+    if not decimals:
+        return str(units)
+    digits = str(units).rjust(decimals + 1, "0")
+    return f"{digits[:-decimals]}.{digits[-decimals:]}"
+
+
+def unit_levels_as_strings(levels, scale: tuple[int, int]) -> list[list[str]]:
+    """Unit levels from the C decoder (bytes of int64 pairs at ``scale``) -> ``[price, qty]``
+    decimal strings padded to the scale: exactly the values the venue sent, so parsing them at
+    any codec gives what parsing the original strings would have."""
+    pd, qd = scale
+    return [[_padded(p, pd), _padded(q, qd)] for p, q in _unpack_units(levels)]
 
 
 class OrderBook:
@@ -235,7 +253,7 @@ class OrderBook:
                     return DiffOutcome.DUPLICATE
                 return self._break(DiffOutcome.GAP, f"pu={diff.prev_final_id} expected {last}")
         try:
-            self._apply_levels(diff.bids, diff.asks)
+            self._apply_levels(diff.bids, diff.asks, diff.scale)
         except (DecimalFormatError, ValueError, TypeError) as exc:
             return self._break(DiffOutcome.BAD_LEVEL, f"bad level in update {u}: {exc}")
         self.last_update_id = u
@@ -269,8 +287,9 @@ class OrderBook:
             # with nothing buffered cannot tell; refuse it rather than fix a wrong scale.
             sample = list(bids) + list(asks)
             for diff in self.buffer:
-                sample.extend(diff.bids)
-                sample.extend(diff.asks)
+                scale = diff.scale
+                sample.extend(diff.bids if scale is None else unit_levels_as_strings(diff.bids, scale))
+                sample.extend(diff.asks if scale is None else unit_levels_as_strings(diff.asks, scale))
             try:
                 codec = UnitCodec.infer(sample) if sample else None
             except (TypeError, ValueError, AttributeError):
@@ -339,18 +358,31 @@ class OrderBook:
 
     # ----------------------------------------------------------------------------- hot path
 
-    def _apply_levels(self, bid_levels: list, ask_levels: list) -> None:
+    def _apply_levels(self, bid_levels, ask_levels, scale: tuple[int, int] | None = None) -> None:
         fb = _fastbook
-        if fb is None or not USE_FASTBOOK:
-            self._apply_levels_py(bid_levels, ask_levels)
-            return
-        # Same steps as _apply_levels_py with the parsing, the tick check and both per-side loops
-        # in one C call (parse everything first: a bad string raises before the book is touched).
         codec = self.codec
-        res = fb.apply_levels(self.bids, self.asks, bid_levels, ask_levels, codec.price_decimals, codec.qty_decimals, self.tick, self.best_bid, self.best_ask)
-        if res is None:  # a price, quantity or tick beyond 64 bits: the general C path
-            self._apply_levels_c(bid_levels, ask_levels)
-            return
+        if scale is not None:
+            # Levels the C decoder already converted (bytes of int64 pairs at `scale`). Usable
+            # as they are only at this book's own scale; otherwise (a codec inferred or changed
+            # after decoding) they go back to exact decimal strings and take the string path.
+            res = None
+            if fb is not None and USE_FASTBOOK and scale[0] == codec.price_decimals and scale[1] == codec.qty_decimals:
+                res = fb.apply_units(self.bids, self.asks, bid_levels, ask_levels, self.tick, self.best_bid, self.best_ask)
+            if res is None:  # another scale, the C path off, or a tick beyond 64 bits
+                bid_levels = unit_levels_as_strings(bid_levels, scale)
+                ask_levels = unit_levels_as_strings(ask_levels, scale)
+                scale = None
+        if scale is None:
+            if fb is None or not USE_FASTBOOK:
+                self._apply_levels_py(bid_levels, ask_levels)
+                return
+            # Same steps as _apply_levels_py with the parsing, the tick check and both per-side
+            # loops in one C call (parse everything first: a bad string raises before the book is
+            # touched).
+            res = fb.apply_levels(self.bids, self.asks, bid_levels, ask_levels, codec.price_decimals, codec.qty_decimals, self.tick, self.best_bid, self.best_ask)
+            if res is None:  # a price, quantity or tick beyond 64 bits: the general C path
+                self._apply_levels_c(bid_levels, ask_levels)
+                return
         self.tick, top, lost, atop, alost = res
         if lost or top is not None:
             side = self.bids

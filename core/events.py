@@ -59,9 +59,16 @@ class DepthDiff(MarketEvent):
     """A diff-depth event (`<sym>@depth@100ms`): update ids ``first_id``..``final_id``.
 
     ``prev_final_id`` is USD-M's ``pu`` (None on spot).
+
+    ``bids``/``asks`` are the venue's ``[price, qty]`` decimal strings when ``scale`` is None.
+    When the C decoder converted them (``core._fastbook.decode_depth``), ``scale`` is the
+    ``(price_decimals, qty_decimals)`` used and ``bids``/``asks`` are bytes of native int64
+    ``(price_units, qty_units)`` pairs at that scale (qty 0 = delete); the book applies them
+    directly only when the scale equals its codec's, else it turns them back into exact strings
+    (``core.book.unit_levels_as_strings``).
     """
 
-    __slots__ = ("first_id", "final_id", "prev_final_id", "bids", "asks")
+    __slots__ = ("first_id", "final_id", "prev_final_id", "bids", "asks", "scale")
 
     def __init__(
         self,
@@ -74,6 +81,7 @@ class DepthDiff(MarketEvent):
         asks: Levels,
         exchange_ts: int,
         recv_ts: int,
+        scale: tuple[int, int] | None = None,
     ) -> None:
         self.epoch = epoch
         self.symbol = symbol
@@ -85,6 +93,7 @@ class DepthDiff(MarketEvent):
         self.exchange_ts = exchange_ts
         self.recv_ts = recv_ts
         self.process_ts = 0
+        self.scale = scale
 
 
 class AggTrade(MarketEvent):

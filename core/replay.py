@@ -77,6 +77,9 @@ def replay_stream(stream: IO[bytes], *, on_malformed=None) -> ReplayResult:
     outstanding: dict[str, int] = {}
     answers: dict[str, deque] = defaultdict(deque)
     handle = engine.handle
+    # symbol -> (price_decimals, qty_decimals) once an exchangeInfo row fixed the book's codec:
+    # its depth frames are then decoded straight to integer units (see decode_frame).
+    scales: dict[str, tuple[int, int]] = {}
 
     def bad(line: int, reason: str) -> None:
         item = {"line": line, "reason": reason}
@@ -108,7 +111,7 @@ def replay_stream(stream: IO[bytes], *, on_malformed=None) -> ReplayResult:
         kind = row.kind
         if kind == "ws":
             try:
-                event = decode_frame(row.data, engine.epoch, now)
+                event = decode_frame(row.data, engine.epoch, now, scales)
             except FrameError as exc:
                 bad(row.line, str(exc))
                 run(handle(ev.MalformedFrame(epoch=engine.epoch, recv_ts=now, reason=str(exc), sample=row.data[:200])))
@@ -123,7 +126,7 @@ def replay_stream(stream: IO[bytes], *, on_malformed=None) -> ReplayResult:
             if commands:
                 run(commands)
         elif kind == "rest":
-            _on_rest(row, engine, outstanding, answers, deliver, bad)
+            _on_rest(row, engine, outstanding, answers, deliver, bad, scales)
         elif kind == "open":
             # Snapshot answers recorded for the previous connection cannot bridge this one.
             outstanding.clear()
@@ -138,7 +141,7 @@ def replay_stream(stream: IO[bytes], *, on_malformed=None) -> ReplayResult:
     return result
 
 
-def _on_rest(row, engine: Engine, outstanding, answers, deliver, bad) -> None:
+def _on_rest(row, engine: Engine, outstanding, answers, deliver, bad, scales: dict | None = None) -> None:
     parts = urlsplit(row.url)
     path = parts.path
     if path.endswith("/depth"):
@@ -164,6 +167,10 @@ def _on_rest(row, engine: Engine, outstanding, answers, deliver, bad) -> None:
                 price, lot = filters.get("PRICE_FILTER"), filters.get("LOT_SIZE")
                 if price and lot:
                     engine.handle(ev.SymbolSpec(symbol=sym["symbol"], tick_size=price["tickSize"], step_size=lot["stepSize"]))
+                    state = engine.symbols.get(sym["symbol"]) if scales is not None else None
+                    codec = state.book.codec if state is not None else None
+                    if codec is not None:  # the scale the book now has, read back
+                        scales[sym["symbol"]] = (codec.price_decimals, codec.qty_decimals)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             bad(row.line, f"bad exchangeInfo: {exc}")
 

@@ -51,8 +51,11 @@ class RouteSpec:
 
 
 class TransportSession:
-    def __init__(self, epoch: int, routes: list[RouteSpec], inbox: Inbox, clock=time.time_ns, *, spot: bool, max_message_bytes: int = 1 << 22, messages_per_s: float | None = None, on_frame=None) -> None:
+    def __init__(self, epoch: int, routes: list[RouteSpec], inbox: Inbox, clock=time.time_ns, *, spot: bool, max_message_bytes: int = 1 << 22, messages_per_s: float | None = None, on_frame=None, scales: dict[str, tuple[int, int]] | None = None) -> None:
         self.on_frame = on_frame  # journal hook: (raw frame, recv_ns) for every frame received
+        # symbol -> (price_decimals, qty_decimals) of books whose codec is fixed at that scale:
+        # their depth frames are decoded straight to integer units (see decode_frame).
+        self.scales = scales
         # Binance counts our control messages (and ping/pong frames) against an incoming
         # limit per connection: 5/s on spot, 10/s on USD-M. Stay under it with margin.
         self.min_send_interval = 1.0 / (messages_per_s or (4.0 if spot else 8.0))
@@ -144,12 +147,13 @@ class TransportSession:
         spot = self.spot
         reason = "connection closed"
         on_frame = self.on_frame
+        scales = self.scales
         try:
             async for frame in ws:
                 if on_frame is not None:
                     on_frame(frame, clock())
                 try:
-                    event = decode_frame(frame, epoch, 0)
+                    event = decode_frame(frame, epoch, 0, scales)
                 except FrameError as exc:
                     put_control(ev.MalformedFrame(epoch=epoch, recv_ts=clock(), reason=str(exc), sample=str(frame[:200])))
                     continue

@@ -50,12 +50,64 @@ class ServerShutdown:
 
 _loads = orjson.loads
 
+try:  # optional C accelerator (core/_fastbook.c): depthUpdate frames straight to integer units
+    from core import _fastbook
+except ImportError:  # pragma: no cover - depends on whether the extension was built
+    _fastbook = None
+_decode_depth = getattr(_fastbook, "decode_depth", None)  # -> tuple | None
+_decode_depth_event = None  # -> DepthDiff | None, built by C from the slots (checked below)
 
-def decode_frame(raw: str | bytes, epoch: int, recv_ts: int):
+# Tests flip this to compare both paths; decode_frame uses the C decoder only when it is True
+# and the caller passes `scales`.
+USE_FASTDECODE = _decode_depth is not None
+
+_DEPTH_SLOTS = ("epoch", "symbol", "first_id", "final_id", "prev_final_id", "bids", "asks", "exchange_ts", "recv_ts", "process_ts", "scale")
+
+
+def _bind_depth_event() -> None:
+    """Let C build DepthDiff directly (saves the Python __init__) only if what it builds equals
+    what DepthDiff(...) builds, slot for slot; any drift of DepthDiff keeps the tuple path."""
+    global _decode_depth_event
+    fast = getattr(_fastbook, "decode_depth_event", None)
+    if fast is None or ev._all_slots(ev.DepthDiff) != ["epoch", "symbol", "exchange_ts", "recv_ts", "process_ts", *_DEPTH_SLOTS[2:7], "scale"]:
+        return
+    try:
+        _fastbook.bind_depth_type(ev.DepthDiff, _DEPTH_SLOTS)
+        raw = b'{"stream":"x","data":{"e":"depthUpdate","E":7,"s":"S","U":2,"u":3,"pu":1,"b":[["1.5","2"]],"a":[]}}'
+        scales = {"S": (1, 0)}
+        got = fast(raw, scales, 4, 9)
+        s, e, u0, u1, pu, b, a, scale = _decode_depth(raw, scales)
+        if got == ev.DepthDiff(4, s, u0, u1, pu, b, a, e, 9, scale) and got.process_ts == 0:
+            _decode_depth_event = fast
+    except (TypeError, AttributeError, ValueError):  # pragma: no cover - a DepthDiff C cannot build
+        pass
+
+
+if _decode_depth is not None:
+    _bind_depth_event()
+
+
+def decode_frame(raw: str | bytes, epoch: int, recv_ts: int, scales: dict[str, tuple[int, int]] | None = None):
     """One frame -> a market event, an `Ack`, a `ServerShutdown`, or None (ignorable).
 
     Raises FrameError for anything malformed.
+
+    ``scales`` maps a symbol to the ``(price_decimals, qty_decimals)`` of its book's codec. Pass
+    it only for books whose codec is fixed at exactly that scale (exchangeInfo applied before the
+    session): a plain depthUpdate of such a symbol is then decoded by C into integer units
+    (``DepthDiff.scale`` set). Anything else, including every unusual frame, takes the orjson
+    path below, which yields decimal strings or raises FrameError exactly as without ``scales``.
     """
+    if scales and USE_FASTDECODE:
+        if _decode_depth_event is not None:
+            diff = _decode_depth_event(raw, scales, epoch, recv_ts)
+            if diff is not None:
+                return diff
+        else:
+            fast = _decode_depth(raw, scales)
+            if fast is not None:
+                symbol, exch_ts, first, final, prev, bids, asks, scale = fast
+                return ev.DepthDiff(epoch, symbol, first, final, prev, bids, asks, exch_ts, recv_ts, scale)
     try:
         msg = _loads(raw)
     except orjson.JSONDecodeError as exc:
