@@ -4,7 +4,7 @@ textual-serve starts one console process per browser tab (``python -m app.serve 
 each console renders from `RemoteSource`, which polls the daemon's loopback control endpoint
 (``GET /status``, see app/control.py) and turns keys into ``POST /resync``, ``/mode`` and
 ``/pause`` with the bearer token. The token travels in the environment
-(``EPOCHBOT_CONTROL_TOKEN``), never on a command line where ``ps`` would show it.
+(``EPOCHBOT_CONTROL__TOKEN``), never on a command line where ``ps`` would show it.
 
 The browser console shares every widget with the terminal one; it only lacks what ``/status``
 does not carry (the log, trades, per-level sizes beyond price/qty, latency histories, which are
@@ -36,7 +36,7 @@ from core.telemetry import EMPTY_STATS, LatencyStats
 
 __all__ = ["RemoteSource", "add_parser", "run", "snapshot_from_status"]
 
-TOKEN_ENV = "EPOCHBOT_CONTROL_TOKEN"
+TOKEN_ENV = "EPOCHBOT_CONTROL__TOKEN"  # the same variable the daemon and `epochbot ctl` read
 DEFAULT_CONTROL_URL = "http://127.0.0.1:8780"  # app.config.ControlSettings.port default
 _REASON = re.compile(r"^(?P<factor>\w+)=(?P<value>[-\d.e+inf]+) \(warn (?P<warn>[-\d.e+inf]+), critical (?P<critical>[-\d.e+inf]+)\)$")
 

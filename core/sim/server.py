@@ -383,6 +383,9 @@ class SimExchange:
                 elif board.take("out_of_order", sym):
                     for c in conns:
                         c.held = (name, payload)
+                    # Swapped with its successor; if none comes (market paused), it still
+                    # arrives, late, so the stream loses nothing.
+                    asyncio.get_running_loop().call_later(0.2, self._release_held, name, set(conns))
                     return
                 elif board.take("duplicate", sym):
                     self._deliver_now(name, payload, conns)
@@ -417,6 +420,15 @@ class SimExchange:
                 self.stats["slow_disconnects"] += 1
                 asyncio.get_running_loop().create_task(self._close_conn(c, code=1008))
                 continue
+            c.wake.set()
+
+    def _release_held(self, name: str, conns: set[WsConn]) -> None:
+        for c in conns:
+            if c.closed or c.held is None or c.held[0] != name:
+                continue
+            _, held = c.held
+            c.held = None
+            c.queue.append(b'{"stream":"' + name.encode() + b'","data":' + held + b"}" if c.combined else held)
             c.wake.set()
 
     def _send_json(self, conn: WsConn, obj: Any) -> None:
