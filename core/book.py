@@ -33,10 +33,13 @@ Continuity rules (``VenueRules``):
   and is dropped without harm.
 * After every applied diff the book must be uncrossed (best bid < best ask).
 
-Applying a diff is the engine's hot path: each side's levels are converted with C-level
-``map``/``zip`` over memoised codecs and merged with ``dict.update``; the best price moves only
-when an improving level arrives or the best level is deleted (then a short walk along the tick
-grid finds the next one, with a full scan as the fallback).
+Applying a diff is the engine's hot path. Levels arrive either as the venue's strings or, when
+the C decoder already converted them at this book's exact scale (``diff.scale``), as packed
+integer units. With the optional C extension (``core/_fastbook.c``) conversion and apply run in
+C; without it, a pure-Python path with memoised codecs gives identical results (parity tests).
+Everything is converted before anything is applied, so a bad level never half-applies a diff.
+The best price moves only when an improving level arrives or the best level is deleted (then a
+short walk along the tick grid finds the next one, with a full scan as the fallback).
 """
 
 from __future__ import annotations
