@@ -4,8 +4,9 @@ Quotes sit ``half_spread_ticks`` from the mid, shifted by ``skew_ticks_per_size`
 every ``size_lots`` of position *against* the position (long -> both quotes lower, so the ask
 is hit sooner and the bid later). A side whose fill would push |position| past
 ``max_position_lots`` is not quoted. Quotes never cross the book (a bid stays below the best
-ask). Intents are emitted only for a side whose desired (price, size) changed - on the tick
-grid that means by at least one tick - so a quiet market costs no order traffic.
+ask). A resting quote is moved only when its desired price is ``requote_ticks`` away (default:
+half the half-spread, at least one tick) or its size changed, so a jittering mid costs no order
+traffic.
 
 Outside ``normal`` mode the quoter withdraws (qty-0 intents for both slots); in reduce-only it
 keeps only the reducing side, sized to the position and flagged ``reduce_only``.
@@ -26,6 +27,7 @@ QUOTER_DEFAULTS: dict[str, Any] = {
     "size_lots": 0,  # 0: size by value, size_quote worth at the mid
     "size_quote": "150",
     "skew_ticks_per_size": 1,
+    "requote_ticks": 0,  # move a resting quote only when it is this far off (0: half the half-spread, at least 1)
     "max_position_lots": 0,  # 0: ten sizes
     "tif": "GTC",  # "GTX" for USD-M post-only
     "refresh_ms": 5_000,  # re-assert desired quotes this often (a refused or lost quote comes back)
@@ -83,8 +85,11 @@ class Quoter(_Base):
         intents = []
         for tag, side in (("bid", "BUY"), ("ask", "SELL")):
             price, qty = want[tag]
-            if have.get(tag, (0, 0)) == (price, qty):
+            old_price, old_qty = have.get(tag, (0, 0))
+            if (old_price, old_qty) == (price, qty):
                 continue
+            if qty and old_qty == qty and abs(price - old_price) < self._requote_units(view):
+                continue  # still close enough to where we want it: no order traffic
             if qty == 0 and have.get(tag, (0, 0))[1] == 0:
                 have[tag] = (0, 0)
                 continue
@@ -95,6 +100,10 @@ class Quoter(_Base):
                 )
             )
         return intents
+
+    def _requote_units(self, view: MarketView) -> int:
+        ticks = self.params["requote_ticks"] or max(1, self.params["half_spread_ticks"] // 2)
+        return ticks * view.tick
 
     def on_fill(self, fill) -> list[OrderIntent]:
         # The slot's order is (partly) gone; forget it so the next view re-quotes that side.

@@ -182,3 +182,14 @@ def test_default_quoter_sizes_its_quotes_by_value_so_they_pass_min_notional_filt
     intents = q.on_book(view(5_999_990, 6_000_010))
 
     assert intents and all(i.qty == 3 for i in intents)
+
+
+def test_quoter_leaves_a_quote_alone_until_its_target_moves_by_the_requote_tolerance():
+    q = get_strategy("quoter", {"half_spread_ticks": 4, "size_lots": 1})  # tolerance: 2 ticks
+    q.on_book(view(100_000, 100_000 + 2 * TICK))
+
+    one_tick = q.on_book(view(100_000 + TICK, 100_000 + 3 * TICK))
+    two_ticks = q.on_book(view(100_000 + 2 * TICK, 100_000 + 4 * TICK))
+
+    assert one_tick == []
+    assert {i.tag for i in two_ticks} == {"bid", "ask"}
