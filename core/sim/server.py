@@ -551,7 +551,9 @@ class SimExchange:
                 if raw in self._listen_keys and route in ("", "private"):
                     listen_account = self._listen_keys[raw]
                 else:
-                    names = [s for s in raw.split("/") if s]
+                    # A bare number is no stream: clients such as ccxt open `/ws/<n>` and
+                    # subscribe afterwards, and Binance accepts that connection.
+                    names = [s for s in raw.split("/") if s and not s.isdigit()]
             elif source == "query":
                 names = [s for s in request.query.get("streams", "").split("/") if s]
             if listen_account is None and names:
@@ -958,7 +960,19 @@ class SimExchange:
         except ValueError:
             raise auth.SimApiError(-1100, "Illegal characters found in parameter 'limit'.")
         m = self.markets[sym]
-        rows = [k.as_array(m.price_decimals, m.qty_decimals) for k in list(self._klines[sym])[-max(1, min(limit, 1500)):]]
+        try:
+            start = int(request.query["startTime"]) if "startTime" in request.query else None
+            end = int(request.query["endTime"]) if "endTime" in request.query else None
+        except ValueError:
+            raise auth.SimApiError(-1100, "Illegal characters found in parameter 'startTime'.")
+        limit = max(1, min(limit, 1500))
+        if start is None and end is None:
+            rows = [k.as_array(m.price_decimals, m.qty_decimals) for k in list(self._klines[sym])[-limit:]]
+        else:  # Binance: the oldest `limit` candles from startTime (the newest up to endTime without it)
+            kept = [k for k in self._klines[sym] if (start is None or k.open_ms >= start) and (end is None or k.open_ms <= end)]
+            kept = kept[:limit] if start is not None else kept[-limit:]
+            rows = [k.as_array(m.price_decimals, m.qty_decimals) for k in kept]
+            return web.Response(body=orjson.dumps(rows), content_type="application/json")
         if not rows:
             p = m.last_trade_price
             now = _now_ms()

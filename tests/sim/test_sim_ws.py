@@ -180,3 +180,14 @@ async def test_binance_sync_algorithm_reproduces_the_simulator_book(market, http
         top = lambda side, rev: sorted(book[side].items(), key=lambda x: float(x[0]), reverse=rev)[:200]
         assert top("bids", True) == [tuple(x) for x in truth["bids"][:200]]
         assert top("asks", False) == [tuple(x) for x in truth["asks"][:200]]
+
+
+async def test_a_numbered_connection_path_opens_with_no_stream_and_takes_subscriptions(usdm, http):
+    # ccxt opens /public/ws/<n> and subscribes afterwards; Binance accepts that connection.
+    async with http.ws_connect(usdm.ws_url + "/public/ws/0") as ws:
+        await ws.send_str('{"method": "SUBSCRIBE", "params": ["btcusdt@depth@100ms"], "id": 7}')
+        ack = await ws.receive_json(timeout=3)
+        event = await ws.receive_json(timeout=3)
+
+    assert ack == {"result": None, "id": 7}
+    assert event["e"] == "depthUpdate"
