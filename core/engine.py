@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import deque
+from decimal import ROUND_HALF_EVEN, Decimal
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -43,6 +44,7 @@ from core.confidence import Confidence, ConfidenceConfig, ConfidenceInputs, eval
 from core.modes import Mode, ModeChange, ModeConfig, ModeController, parse_mode
 from core.numeric import UnitCodec, parse_units
 from core.telemetry import Telemetry
+from core.trading.bars import RangeBarBuilder
 from core.trading.strategy import MarketView, TradeTick
 
 __all__ = ["BookResync", "Engine", "EngineConfig", "EpochRecord", "FATAL_EXIT_CODE", "LogRecord"]
@@ -80,6 +82,10 @@ class EngineConfig:
     max_bad_snapshots: int = 8  # consecutive crossed/unbridgeable snapshots for one book -> fatal
     trade_history: int = 50
     log_capacity: int = 2000
+    # Candles and range bars (kept per symbol, bounded). range_bar_bps 0 disables range bars.
+    candle_history: int = 1000
+    range_bar_bps: int = 10
+    range_bar_keep: int = 200
     seed: int = 0
 
 
@@ -162,6 +168,13 @@ class _SymbolState:
     mark: ev.MarkPrice | None = None
     kline: ev.Kline | None = None
     liquidations: int = 0
+    candles: deque = field(default_factory=deque)  # closed Candles, oldest first (bounded)
+    range_bars: RangeBarBuilder | None = None
+    range_codec: UnitCodec | None = None  # the codec range_bars' units are in
+    range_bar_views: deque = field(default_factory=deque)  # (close_ts_ms, open, high, low, close) strings
+    funding_next_ts: int = 0  # the previous MarkPrice event's next funding time (ms)
+    funding_rate: str = ""  # ... and its rate and mark: what is in force until that time
+    funding_mark: str = ""
 
 
 class Engine:
@@ -193,6 +206,8 @@ class Engine:
         self.log: deque[LogRecord] = deque(maxlen=config.log_capacity)
         self.pending_log: list[LogRecord] = []
         self.paused = False
+        # Closed candles to persist (the runtime drains it when storage exists; None: not kept).
+        self.pending_candles: list | None = None
         self.fatal: str | None = None
         self.stopped = False
         self.write_failures = 0
@@ -213,6 +228,8 @@ class Engine:
             "snapshots_refetched": 0,
             "unsolicited_snapshots": 0,
             "book_resyncs": 0,
+            "candles_missing": 0,
+            "funding_settlements": 0,
         }
         self._incident_start: int | None = None  # set when epoch 1 is requested (startup incident)
 
@@ -303,6 +320,8 @@ class Engine:
             trades.append(event)
             if len(trades) > self.config.trade_history:
                 trades.popleft()
+            if self.config.range_bar_bps > 0 and state.book.codec is not None:
+                self._range_bar(state, event)
             if self.trader is not None and state.book.codec is not None and not self.stopped:
                 self.telemetry.on_market(event.symbol, event.exchange_ts, event.recv_ts, now)
                 return self._trade_to_strategy(state, event, now)
@@ -310,12 +329,117 @@ class Engine:
             state.ticker = event
         elif kind is ev.MarkPrice:
             state.mark = event
+            if event.next_funding_ts:
+                commands = self._funding(state, event)
+                if commands:
+                    self.telemetry.on_market(event.symbol, event.exchange_ts, event.recv_ts, now)
+                    return commands
         elif kind is ev.Kline:
             state.kline = event
+            if event.closed:
+                self._closed_kline(state, event)
         elif kind is ev.ForceOrder:
             state.liquidations += 1
         self.telemetry.on_market(event.symbol, event.exchange_ts, event.recv_ts, now)
         return _NO_COMMANDS
+
+    # ====================================================================== candles, range bars, funding
+
+    def add_candles(self, symbol: str, candles) -> int:
+        """Merge closed candles (`core.persistence.storage.Candle`) into the symbol's history:
+        ordered by open time, one per open time (the newer copy wins), the last
+        ``candle_history`` kept. Candles of another interval than the history's are ignored.
+        Returns how many were new."""
+        state = self.symbols.get(symbol)
+        if state is None:
+            return 0
+        history = state.candles
+        interval = history[-1].interval if history else None
+        merged = {c.open_ts: c for c in history}
+        before = len(merged)
+        for c in candles:
+            if not c.closed or (interval is not None and c.interval != interval):
+                continue
+            interval = c.interval
+            merged[c.open_ts] = c
+        keep = self.config.candle_history
+        state.candles = deque((merged[k] for k in sorted(merged)[-keep:]), maxlen=keep)
+        return len(merged) - before
+
+    def candles(self, symbol: str) -> list:
+        state = self.symbols.get(symbol)
+        return list(state.candles) if state is not None else []
+
+    def _closed_kline(self, state: _SymbolState, event: ev.Kline) -> None:
+        from core.persistence.storage import Candle  # storage imports this module
+
+        candle = Candle.from_kline(event)
+        history = state.candles
+        if history and history[-1].interval != candle.interval:
+            return
+        if history and history[-1].open_ts >= candle.open_ts:
+            self.add_candles(event.symbol, (candle,))  # a repeat or a late one: merge in order
+        else:
+            if history.maxlen is None:
+                state.candles = history = deque(history, maxlen=self.config.candle_history)
+            history.append(candle)
+        pending = self.pending_candles
+        if pending is not None:
+            pending.append(candle)
+            if len(pending) > 10_000:
+                del pending[:5_000]
+
+    def _range_bar(self, state: _SymbolState, trade: ev.AggTrade) -> None:
+        codec = state.book.codec
+        builder = state.range_bars
+        if builder is None or state.range_codec is not codec:  # first trade, or a new scale
+            builder = state.range_bars = RangeBarBuilder(self.config.range_bar_bps, self.config.range_bar_keep)
+            state.range_codec = codec
+            state.range_bar_views = deque(maxlen=self.config.range_bar_keep)
+        try:
+            price, qty = codec.price[trade.price], codec.qty[trade.qty]
+        except (ValueError, KeyError, TypeError):
+            return
+        bar = builder.on_trade(price, qty, trade.trade_ts)
+        if bar is not None:
+            fmt = codec.price_str
+            state.range_bar_views.append((bar.close_ts, fmt(bar.open), fmt(bar.high), fmt(bar.low), fmt(bar.close)))
+
+    def _funding(self, state: _SymbolState, event: ev.MarkPrice):
+        """USD-M funding from the mark price stream. When an event's next funding time is later
+        than the previous event's, the settlement at the previous time has happened: the
+        position pays/receives ``qty * mark * rate`` with the rate and mark of the last event
+        before it (what was in force at settlement). Recorded once per funding time.
+
+        This is the stream-derived figure, used alike in paper and live trading and what is
+        recorded; Binance's ACCOUNT_UPDATE (reason FUNDING_FEE) on the user-data stream is the
+        venue's authoritative amount (it may differ by the mark's rounding to price units and
+        the exact mark at the settlement instant). A flat position settles nothing."""
+        previous, rate, mark = state.funding_next_ts, state.funding_rate, state.funding_mark
+        state.funding_next_ts = max(previous, event.next_funding_ts)
+        state.funding_rate, state.funding_mark = event.funding_rate, event.mark_price
+        trader = self.trader
+        if not previous or event.next_funding_ts <= previous or trader is None or self.stopped or not rate or not mark:
+            return _NO_COMMANDS
+        symbol = event.symbol
+        filters = trader.filters.get(symbol)
+        if filters is None or filters.market != "usdm" or trader.portfolio.qty(symbol) == 0:
+            return _NO_COMMANDS
+        try:
+            rate_d = Decimal(rate)
+            units = Decimal(mark).scaleb(filters.price_decimals).to_integral_value(ROUND_HALF_EVEN)
+        except (ArithmeticError, ValueError):
+            self._log("warn", "funding skipped: unreadable mark price or rate", symbol=symbol, mark=mark, rate=rate)
+            return _NO_COMMANDS
+        from core.trading.events import FundingSettlement
+
+        settlement = FundingSettlement(symbol=symbol, rate=rate_d, mark_price=int(units), ts_ns=previous * _MS, recv_ts=event.recv_ts)
+        self.counters["funding_settlements"] += 1
+        commands = trader.on_event(settlement)
+        self._log("info", "funding settled (stream-derived)", symbol=symbol, funding_ts_ms=previous, rate=rate, mark=mark,
+                  qty=trader.portfolio.qty(symbol), amount=str(trader.portfolio.funding_history[-1].amount))
+        self._log_orders(commands)
+        return commands
 
     # ====================================================================== snapshots
 
@@ -752,6 +876,7 @@ class Engine:
 
     def _add_symbol(self, symbol: str) -> _SymbolState:
         state = _SymbolState(OrderBook(symbol, self.config.venue))
+        state.candles = deque(maxlen=self.config.candle_history)
         self.symbols[symbol] = state
         return state
 

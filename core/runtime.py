@@ -38,9 +38,10 @@ from core.inbox import Inbox
 from core.snapshot import SnapshotBuilder, WorldSnapshot
 from core.transport import RouteSpec, TransportSession
 from core.venues.binance.rest import RestClient, RestError
+from core.trading.bars import GapRange, backfill_requests, find_gaps, interval_ms
 from core.venues.binance.wire import market_stream_url, streams_for
 
-__all__ = ["JournalConfig", "Runtime", "RuntimeConfig", "TradingConfig", "VENUES", "VenueEndpoints"]
+__all__ = ["Backfill", "JournalConfig", "Runtime", "RuntimeConfig", "TradingConfig", "VENUES", "VenueEndpoints", "backfill_klines"]
 
 log = logging.getLogger("epochbot.runtime")
 
@@ -109,6 +110,9 @@ class RuntimeConfig:
     journal: JournalConfig | None = None
     # Once the first epoch is synced: collect, then freeze the heap (see _freeze_heap_when_synced).
     gc_freeze: bool = True
+    # Candles: fetched for this many minutes back at start (0: no backfill), and subscribed live.
+    history_interval: str = "1m"
+    history_lookback_min: int = 120
 
 
 class Runtime:
@@ -183,8 +187,10 @@ class Runtime:
             if self.config.journal is not None:
                 self._open_journal()
             filters = await self._prepare()
+            history = await self._backfill_history()
             if self.config.trading is not None:
                 self._execute(await self._start_trading(filters))
+            self._use_history(history)
             self._execute(self.engine.start())
             self._spawn(self._timer(), "timer")
             self._spawn(self._clock_offset_loop(), "clock-offset")
@@ -226,6 +232,55 @@ class Runtime:
             if codec is not None:
                 self._depth_scales[symbol] = (codec.price_decimals, codec.qty_decimals)
         return filters
+
+    async def _backfill_history(self) -> dict[str, list]:
+        """Closed candles of the last ``history_lookback_min`` minutes per symbol, into the
+        engine's history. Gaps are fetched again once; what is still missing is logged and
+        counted in ``candles_missing``. A venue that has less history than asked (the
+        simulator only has candles since it started) is not a gap: the span starts at the
+        first candle the venue returned. Returns the new candles per symbol."""
+        cfg = self.config
+        out: dict[str, list] = {}
+        if cfg.history_lookback_min <= 0:
+            return out
+        try:
+            step = interval_ms(cfg.history_interval)
+        except ValueError as exc:
+            self._runtime_log("warn", "kline backfill skipped", error=str(exc))
+            return out
+        now_ms = self.clock() // 1_000_000
+        end_ms = now_ms // step * step - step  # the newest closed candle's open time
+        start_ms = end_ms - (cfg.history_lookback_min * 60_000 // step - 1) * step
+        for symbol in cfg.symbols:
+            try:
+                result = await backfill_klines(self.rest, symbol, cfg.history_interval, start_ms, end_ms, now_ms=now_ms)
+            except (RestError, ValueError, KeyError, TypeError, IndexError) as exc:
+                self._runtime_log("warn", "kline backfill failed", symbol=symbol, error=str(exc))
+                continue
+            if result.missing:
+                self.engine.counters["candles_missing"] += result.missing
+                self._runtime_log("warn", "kline backfill: candles still missing after refetch", symbol=symbol, interval=cfg.history_interval,
+                                  missing=result.missing, ranges=[(g.start_ms, g.end_ms) for g in result.gaps][:50])
+            self.engine.add_candles(symbol, result.candles)
+            out[symbol] = result.candles
+            self._runtime_log("info", "kline backfill", symbol=symbol, interval=cfg.history_interval, candles=len(result.candles),
+                              first_ms=result.start_ms, refetched=result.refetched, missing=result.missing)
+        return out
+
+    def _use_history(self, history: dict[str, list]) -> None:
+        """After backfill (and trading setup): persist the candles and warm the strategy up;
+        from now on closed live klines are queued for storage too (see `_persist`)."""
+        if self.writer is not None:
+            self.engine.pending_candles = []
+            for candles in history.values():
+                for candle in candles:
+                    if not self.writer.submit(candle):
+                        self._runtime_log("error", "storage queue full: record lost", record="Candle")
+                        break
+        trader = self.engine.trader
+        if trader is not None:
+            for symbol, candles in history.items():
+                self._execute(trader.warm_up(symbol, candles))
 
     async def _start_trading(self, venue_filters: dict) -> list:
         """Build the trader (strategy, gates, orders, portfolio), restore durable state, and
@@ -476,6 +531,12 @@ class Runtime:
             for record in trader.drain_records():
                 if not writer.submit(record):
                     self._runtime_log("error", "storage queue full: record lost", record=type(record).__name__)
+        candles = self.engine.pending_candles
+        if candles:
+            self.engine.pending_candles = []
+            for candle in candles:
+                if not writer.submit(candle):
+                    self._runtime_log("error", "storage queue full: record lost", record="Candle")
         epochs = self.engine.epochs
         while self._persisted_epochs < len(epochs) and epochs[self._persisted_epochs].closed_ns:
             writer.submit(epochs[self._persisted_epochs])
@@ -563,7 +624,8 @@ class Runtime:
 
     def _routes(self) -> list[RouteSpec]:
         venue = self.config.venue
-        grouped = streams_for(list(self.config.symbols), venue.market, trades=self.config.trades, tickers=self.config.tickers)
+        grouped = streams_for(list(self.config.symbols), venue.market, trades=self.config.trades, tickers=self.config.tickers,
+                              kline_interval=self.config.history_interval or None)
         routes = [RouteSpec(market_stream_url(venue.ws_url, route), tuple(streams)) for route, streams in grouped.items() if streams]
         return [part for route in routes for part in route.split()]
 
@@ -719,3 +781,63 @@ class Runtime:
             await self.sim.stop()
         self._drain_logs()
         self._publish()
+
+
+# ---------------------------------------------------------------------------------- klines
+
+
+@dataclass(frozen=True, slots=True)
+class Backfill:
+    candles: list  # closed Candles in [start_ms, end_ms], oldest first, one per open time
+    start_ms: int  # where the span checked for gaps begins (>= the requested start)
+    gaps: tuple[GapRange, ...]  # still missing after the refetch
+    refetched: int  # candles the refetch recovered
+
+    @property
+    def missing(self) -> int:
+        return sum(g.count for g in self.gaps)
+
+
+async def backfill_klines(rest, symbol: str, interval: str, start_ms: int, end_ms: int, *, limit: int = 1000, now_ms: int | None = None) -> Backfill:
+    """Closed candles with open times in ``[start_ms, end_ms]`` through ``rest.klines``.
+
+    Paged (``limit`` per request, each page starting after the last open time returned; a
+    page that makes no progress ends it). Gaps are found with `find_gaps` from the first open
+    time the venue returned (history shorter than asked is not a gap), refetched once with
+    `backfill_requests`, and whatever is still missing is returned in ``gaps``. A row whose
+    close time is not before ``now_ms`` is the forming candle and is left out.
+    """
+    from core.persistence.storage import Candle
+
+    step = interval_ms(interval)
+    have: dict[int, Candle] = {}
+
+    def take(rows) -> int:
+        added = 0
+        for row in rows:
+            open_ts, close_ts = int(row[0]), int(row[6])
+            if open_ts < start_ms or open_ts > end_ms or (now_ms is not None and close_ts >= now_ms):
+                continue
+            if open_ts not in have:
+                added += 1
+            have[open_ts] = Candle(symbol, interval, open_ts, str(row[1]), str(row[2]), str(row[3]), str(row[4]), str(row[5]), True)
+        return added
+
+    t = start_ms
+    while t <= end_ms:
+        rows = await rest.klines(symbol, interval, t, end_ms, limit)
+        take(rows)
+        last = max((int(r[0]) for r in rows), default=None)
+        if last is None or last < t or len(rows) < limit:
+            break
+        t = last + step
+    if not have:
+        return Backfill([], start_ms, (), 0)
+    first = min(have)
+    gaps = find_gaps(have, step, first, end_ms)
+    refetched = 0
+    if gaps.gaps:
+        for lo, hi in backfill_requests(gaps.gaps, limit):
+            refetched += take(await rest.klines(symbol, interval, lo, hi, limit))
+        gaps = find_gaps(have, step, first, end_ms)
+    return Backfill([have[k] for k in sorted(have)], first, gaps.gaps, refetched)

@@ -71,6 +71,8 @@ class BookSnapshot:
     trades: tuple[TradeView, ...] = ()
     mark_price: str | None = None
     funding_rate: str | None = None
+    # The last closed range bars, oldest first: (close_ts_ms, open, high, low, close) strings.
+    range_bars: tuple[tuple[int, str, str, str, str], ...] = ()
 
     @property
     def trustworthy(self) -> bool:
@@ -347,7 +349,19 @@ def _book_snapshot(state, depth: int, silence_ms: float, engine) -> BookSnapshot
         trades=trades,
         mark_price=mark.mark_price if mark else None,
         funding_rate=mark.funding_rate if mark else None,
+        range_bars=_last_range_bars(state),
     )
+
+
+RANGE_BARS_IN_SNAPSHOT = 50
+
+
+def _last_range_bars(state) -> tuple:
+    views = getattr(state, "range_bar_views", None)
+    if not views:
+        return ()
+    n = len(views)
+    return tuple(views[i] for i in range(max(0, n - RANGE_BARS_IN_SNAPSHOT), n))
 
 
 def _levels(levels: list[tuple[int, int]], codec) -> tuple[LevelView, ...]:

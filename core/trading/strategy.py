@@ -143,6 +143,11 @@ class Strategy(Protocol):
 
     def on_timer(self, now_ns: int) -> list[OrderIntent]: ...
 
+    def on_history(self, symbol: str, candles) -> list[OrderIntent]:
+        """Closed candles (`core.persistence.storage.Candle`, oldest first) fetched at start,
+        to warm up before the first view. Optional: the default ignores them."""
+        return []
+
 
 class StrategyError(ValueError):
     """Unknown strategy name or bad parameters."""
@@ -233,4 +238,7 @@ class _Base:
         return []
 
     def on_timer(self, now_ns: int) -> list[OrderIntent]:
+        return []
+
+    def on_history(self, symbol: str, candles) -> list[OrderIntent]:
         return []

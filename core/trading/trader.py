@@ -106,6 +106,14 @@ class Trader:
         commands += self._apply(self.strategy.on_timer(now_ns))
         return commands
 
+    def warm_up(self, symbol: str, candles) -> list:
+        """Hand the strategy the closed candles fetched at start (oldest first). A strategy
+        without ``on_history`` (one not built on ``_Base``) is simply not told."""
+        hook = getattr(self.strategy, "on_history", None)
+        if hook is None or not candles:
+            return []
+        return self._apply(hook(symbol, list(candles)))
+
     def on_event(self, event) -> list:
         """A venue answer (see `core.trading.events`)."""
         self.now_ns = max(self.now_ns, event.ts_ns)

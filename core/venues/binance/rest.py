@@ -91,6 +91,24 @@ class RestClient:
         except FrameError as exc:
             raise RestError(200, str(exc)) from None
 
+    async def klines(self, symbol: str, interval: str, start_ms: int | None = None, end_ms: int | None = None, limit: int = 1000) -> list[list]:
+        """GET klines (spot /api/v3/klines, USD-M /fapi/v1/klines): Binance's array rows
+        ``[openTime, open, high, low, close, volume, closeTime, quoteVolume, trades, ...]``,
+        oldest first. The last row may be the candle still forming (closeTime in the future)."""
+        params = {"symbol": symbol, "interval": interval, "limit": str(max(1, min(limit, 1000 if self.market == "spot" else 1500)))}
+        if start_ms is not None:
+            params["startTime"] = str(int(start_ms))
+        if end_ms is not None:
+            params["endTime"] = str(int(end_ms))
+        body = await self._get(f"{self.prefix}/klines", params)
+        try:
+            rows = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise RestError(200, f"bad klines body: {exc}") from None
+        if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) >= 7 for r in rows):
+            raise RestError(200, "bad klines body: not a list of kline rows")
+        return rows
+
     async def server_time_offset(self, clock_ns=time.time_ns) -> tuple[float, float]:
         """(venue - local offset ms, round trip ms) by the midpoint method."""
         t0 = clock_ns()

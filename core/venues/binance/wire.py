@@ -179,11 +179,12 @@ def depth_stream(symbol: str, speed_ms: int = 100) -> str:
     return f"{symbol.lower()}@depth@{speed_ms}ms" if speed_ms != 1000 else f"{symbol.lower()}@depth"
 
 
-def streams_for(symbols: list[str] | tuple[str, ...], market: Market, *, trades: bool = True, tickers: bool = True) -> dict[str, list[str]]:
+def streams_for(symbols: list[str] | tuple[str, ...], market: Market, *, trades: bool = True, tickers: bool = True, kline_interval: str | None = None) -> dict[str, list[str]]:
     """Stream names grouped by the route that serves them.
 
     Spot serves every stream on one route (``""``); USD-M splits ``/public`` (depth, bookTicker)
-    from ``/market`` (aggTrade, markPrice, kline, forceOrder).
+    from ``/market`` (aggTrade, markPrice, kline, forceOrder). ``kline_interval`` ("1m") adds
+    ``<sym>@kline_<interval>`` (the runtime passes it; the default keeps klines off).
     """
     public: list[str] = []
     marketish: list[str] = []
@@ -196,6 +197,8 @@ def streams_for(symbols: list[str] | tuple[str, ...], market: Market, *, trades:
             marketish.append(f"{low}@aggTrade")
         if market == "usdm":
             marketish.append(f"{low}@markPrice@1s")
+        if kline_interval:
+            marketish.append(f"{low}@kline_{kline_interval}")
     if market == "spot":
         return {"": public + marketish}
     return {"/public": public, "/market": marketish}
