@@ -752,6 +752,24 @@ static inline void ws(dcur_t *c)
     c->p = p;
 }
 
+/* After a container element: ``closer`` ends the container (1), ',' moves to the next element
+   (0, whitespace skipped), anything else is not a frame we parse (-1). */
+static inline int d_after_item(dcur_t *c, unsigned char closer)
+{
+    ws(c);
+    if (c->p >= c->end)
+        return -1;
+    if (*c->p == closer) {
+        c->p++;
+        return 1;
+    }
+    if (*c->p != ',')
+        return -1;
+    c->p++;
+    ws(c);
+    return 0;
+}
+
 /* A JSON string of printable ASCII without escapes: *s, *n span its content. */
 static inline int d_string(dcur_t *c, const unsigned char **s, Py_ssize_t *n)
 {
@@ -908,17 +926,8 @@ static int d_levels(dcur_t *c, Py_ssize_t pd, Py_ssize_t qd, lvbuf_t *out)
         c->p++;
         if (out != NULL && (r = lv_push(out, p, q)) != D_OK)
             return r;
-        ws(c);
-        if (c->p >= c->end)
-            return D_BAIL;
-        if (*c->p == ']') {
-            c->p++;
-            return D_OK;
-        }
-        if (*c->p != ',')
-            return D_BAIL;
-        c->p++;
-        ws(c);
+        if ((r = d_after_item(c, ']')) != 0)
+            return r > 0 ? D_OK : D_BAIL;
     }
 }
 
@@ -1098,17 +1107,8 @@ static int d_depth_object(dcur_t *c, depth_t *d)
         }
         if (r != D_OK)
             return r;
-        ws(c);
-        if (c->p >= c->end)
-            return D_BAIL;
-        if (*c->p == '}') {
-            c->p++;
-            return D_OK;
-        }
-        if (*c->p != ',')
-            return D_BAIL;
-        c->p++;
-        ws(c);
+        if ((r = d_after_item(c, '}')) != 0)
+            return r > 0 ? D_OK : D_BAIL;
     }
 }
 
@@ -1163,17 +1163,10 @@ static int d_frame(dcur_t *c, depth_t *d)
             } else {
                 return D_BAIL; /* another key in the wrapper */
             }
-            ws(c);
-            if (c->p >= c->end)
-                return D_BAIL;
-            if (*c->p == '}') {
-                c->p++;
+            if ((r = d_after_item(c, '}')) > 0)
                 break;
-            }
-            if (*c->p != ',')
+            if (r < 0)
                 return D_BAIL;
-            c->p++;
-            ws(c);
             if ((r = d_string(c, &k, &kn)) != D_OK)
                 return r;
         }

@@ -22,17 +22,16 @@ from __future__ import annotations
 import os
 import queue
 import re
-import threading
 from pathlib import Path
 
 from core.capture import write_header, write_row
 
 __all__ = ["CaptureJournal"]
 
-from core.persistence.writer import _STOP, _Flush
+from core.persistence.writer import _STOP, QueueThread, _Flush
 
 
-class CaptureJournal:
+class CaptureJournal(QueueThread):
     def __init__(
         self,
         directory: str | os.PathLike,
@@ -56,62 +55,28 @@ class CaptureJournal:
         self.prefix = prefix
         self.flush_interval_s = flush_interval_s
         self._pattern = re.compile(rf"^{re.escape(prefix)}-(\d{{6}})\.jsonl$")
-        self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
-        self.dropped = 0
         self.rows = 0
         self.rotations = 0
         self.last_error = ""
-        self._closed = False
         self._index = max(self._existing(), default=0)
         self._file = None
         self._size = 0
         self._last_open: tuple[float, str, int | None] | None = None
-        self._thread = threading.Thread(target=self._run, name="capture-journal", daemon=True)
-        self._thread.start()
+        super().__init__(maxsize=maxsize, name="capture-journal")
 
     # ----------------------------------------------------------------------------- producers
 
     def record_open(self, ts: float, url: str, epoch: int) -> bool:
-        return self._submit((ts, "open", "", url, epoch))
+        return self._enqueue((ts, "open", "", url, epoch))
 
     def record_ws(self, ts: float, data: str, epoch: int) -> bool:
-        return self._submit((ts, "ws", data, None, epoch))
+        return self._enqueue((ts, "ws", data, None, epoch))
 
     def record_rest(self, ts: float, url: str, data: str, epoch: int) -> bool:
-        return self._submit((ts, "rest", data, url, epoch))
+        return self._enqueue((ts, "rest", data, url, epoch))
 
     def record_close(self, ts: float, reason: str, epoch: int) -> bool:
-        return self._submit((ts, "close", reason, None, epoch))
-
-    def _submit(self, row: tuple) -> bool:
-        if self._closed:
-            self.dropped += 1
-            return False
-        try:
-            self._queue.put_nowait(row)
-        except queue.Full:
-            self.dropped += 1
-            return False
-        return True
-
-    def flush(self, timeout: float = 5.0) -> bool:
-        marker = _Flush()
-        try:
-            self._queue.put(marker, timeout=timeout)
-        except queue.Full:
-            return False
-        return marker.done.wait(timeout)
-
-    def close(self, timeout: float = 5.0) -> bool:
-        if self._closed:
-            return not self._thread.is_alive()
-        self._closed = True
-        try:
-            self._queue.put(_STOP, timeout=timeout)
-        except queue.Full:
-            return False
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        return self._enqueue((ts, "close", reason, None, epoch))
 
     def files(self) -> list[Path]:
         return [self.directory / f"{self.prefix}-{i:06d}.jsonl" for i in sorted(self._existing())]

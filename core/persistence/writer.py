@@ -17,7 +17,7 @@ from __future__ import annotations
 import queue
 import threading
 
-__all__ = ["StorageWriter"]
+__all__ = ["QueueThread", "StorageWriter"]
 
 _STOP = object()  # sentinel: the writer thread drains what is queued, then exits
 
@@ -31,17 +31,17 @@ class _Flush:
         self.done = threading.Event()
 
 
-class StorageWriter:
-    def __init__(self, storage, *, maxsize: int = 10_000, batch_size: int = 256, name: str = "storage-writer", start: bool = True) -> None:
-        self.storage = storage
-        self.batch_size = batch_size
+class QueueThread:
+    """A bounded queue drained by one background thread: producers never block.
+
+    ``_enqueue`` drops (and counts) an item when the queue is full or closed; ``flush`` waits for
+    everything enqueued before it; ``close`` flushes and stops the thread. Subclasses implement
+    ``_run`` (taking items, `_Flush` markers and the `_STOP` sentinel from ``self._queue``).
+    """
+
+    def __init__(self, *, maxsize: int, name: str, start: bool = True) -> None:
         self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
         self.dropped = 0
-        self.written = 0
-        self.batches = 0
-        self.failed_batches = 0
-        self.lost = 0
-        self.last_error = ""
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         if start:
@@ -52,27 +52,23 @@ class StorageWriter:
             self._thread.start()
 
     @property
-    def healthy(self) -> bool:
-        return self.failed_batches == 0
-
-    @property
     def pending(self) -> int:
         return self._queue.qsize()
 
-    def submit(self, record) -> bool:
+    def _enqueue(self, item) -> bool:
         """Enqueue without blocking; False (and counted) when full or closed."""
         if self._closed:
             self.dropped += 1
             return False
         try:
-            self._queue.put_nowait(record)
+            self._queue.put_nowait(item)
         except queue.Full:
             self.dropped += 1
             return False
         return True
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Block until everything submitted so far is committed (False on timeout)."""
+        """Block until everything enqueued so far is written (False on timeout)."""
         if not self._thread.is_alive():
             return self._queue.empty()
         marker = _Flush()
@@ -95,6 +91,29 @@ class StorageWriter:
             return False
         self._thread.join(timeout)
         return not self._thread.is_alive()
+
+    def _run(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class StorageWriter(QueueThread):
+    def __init__(self, storage, *, maxsize: int = 10_000, batch_size: int = 256, name: str = "storage-writer", start: bool = True) -> None:
+        self.storage = storage
+        self.batch_size = batch_size
+        self.written = 0
+        self.batches = 0
+        self.failed_batches = 0
+        self.lost = 0
+        self.last_error = ""
+        super().__init__(maxsize=maxsize, name=name, start=start)
+
+    @property
+    def healthy(self) -> bool:
+        return self.failed_batches == 0
+
+    def submit(self, record) -> bool:
+        """Enqueue without blocking; False (and counted) when full or closed."""
+        return self._enqueue(record)
 
     def _run(self) -> None:
         get = self._queue.get
