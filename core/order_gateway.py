@@ -11,6 +11,13 @@ The gateway decides nothing. Every answer becomes a trading event on the control
   other failures -> OrderQueryResult(error=...) (queried again on a later timer).
 * User-data frames (executionReport / ORDER_TRADE_UPDATE) -> OrderUpdate and Fill events.
 
+Write-ahead: nothing is transmitted before ``write_ahead(command)`` returned True. The runtime
+installs ``durable`` (an awaitable that resolves once the order's journal row, client order id
+included, is committed and fsynced by the storage writer thread); the gateway task awaits it,
+the strategy loop never does. When durability fails (queue full, write error) the order is not
+sent and comes back as ``OrderRejected(code="NOT_DURABLE")``. Every send path (REST today,
+WebSocket API order entry too) must go through ``write_ahead`` first.
+
 Secrets are used only to sign; neither they nor signed query strings are logged.
 """
 
@@ -18,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Callable
+from typing import Awaitable, Callable
 
 import websockets
 
@@ -50,6 +57,7 @@ class OrderGateway:
         log: Callable[..., None] = lambda level, msg, **fields: None,
         recv_window_ms: int = 5000,
         offset_ms: Callable[[], float] = lambda: 0.0,
+        durable: Callable[[object], Awaitable[bool]] | None = None,
     ) -> None:
         self.rest = rest
         self.ws_base = ws_base.rstrip("/")
@@ -65,6 +73,9 @@ class OrderGateway:
         self.spot = rest.market == "spot"
         self._tasks: set[asyncio.Task] = set()
         self.user_stream_connected = False
+        self.durable = durable  # write-ahead hook (None: no storage, nothing to wait for)
+        self.not_durable = 0
+        self.bad_user_events = 0
 
     def __repr__(self) -> str:  # never show the keys
         return f"OrderGateway(base={self.rest.base_url!r}, market={self.rest.market!r})"
@@ -101,7 +112,28 @@ class OrderGateway:
             clock_ns=self.clock,
         )
 
+    async def write_ahead(self, command) -> bool:
+        """The seam every send path passes first: True once ``command``'s order is durable."""
+        if self.durable is None:
+            return True
+        try:
+            return bool(await self.durable(command))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the storage is gone: do not send what we could not record
+            self.log("error", "write-ahead failed", client_order_id=getattr(command, "client_order_id", ""), error=f"{type(exc).__name__}: {exc}")
+            return False
+
     async def _place(self, command: ev.PlaceOrder) -> None:
+        if not await self.write_ahead(command):
+            self.not_durable += 1
+            self.log("error", "order not sent: its journal row is not durable", client_order_id=command.client_order_id)
+            self._put(tev.OrderRejected(ts_ns=self.clock(), client_order_id=command.client_order_id, code="NOT_DURABLE",
+                                        msg="order intent could not be made durable: not sent"))
+            return
+        await self._transmit_place(command)
+
+    async def _transmit_place(self, command: ev.PlaceOrder) -> None:
         params = {
             "symbol": command.symbol,
             "side": command.side,

@@ -337,6 +337,7 @@ class Runtime:
             log=self._runtime_log,
             recv_window_ms=cfg.recv_window_ms,
             offset_ms=lambda: self.engine.telemetry.clock_offset_ns / 1e6,
+            durable=self._durable if self.writer is not None else None,
         )
         restored_session_pnl = str(trader.risk.state.session_pnl)
         restored_breakers = dict(sorted(trader.risk.state.breakers.items()))
@@ -481,6 +482,27 @@ class Runtime:
                 self._runtime_log("info", "position agrees with the venue", symbol=symbol, position=text)
         return True
 
+    def _durable(self, command) -> "asyncio.Future[bool]":
+        """Write-ahead: a future that resolves (True) once everything queued for storage so
+        far - the order's "sent" row included - is committed, or False if that failed. The
+        gateway task awaits it before sending; the strategy loop never waits."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+
+        def done(ok: bool) -> None:
+            def resolve() -> None:
+                if not future.done():
+                    future.set_result(ok)
+            try:
+                loop.call_soon_threadsafe(resolve)
+            except RuntimeError:  # the loop closed meanwhile: nobody waits
+                pass
+
+        if not self.writer.barrier(done):
+            self._runtime_log("error", "storage queue full or closed: order intent not durable", client_order_id=getattr(command, "client_order_id", ""))
+            future.set_result(False)
+        return future
+
     def _open_journal(self) -> None:
         from core.persistence.journal import CaptureJournal
 
@@ -583,6 +605,8 @@ class Runtime:
                 if self.gateway is None:
                     self._runtime_log("error", "order command without trading configured", command=kind.__name__)
                 else:
+                    if kind is ev.PlaceOrder and self.writer is not None:
+                        self._persist()  # the "sent" row is queued before the write-ahead barrier
                     self.gateway.execute(command)
             elif kind in (ev.Subscribe, ev.Unsubscribe):
                 session = self._session
