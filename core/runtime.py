@@ -75,6 +75,14 @@ class TradingConfig:
     limits: object | None = None  # core.trading.risk.RiskLimits
     cancel_on_shutdown: bool = True
     recv_window_ms: int = 5000
+    # An UNKNOWN order the venue says it does not know is queried again (with backoff) until
+    # this long after it was signed; only then is it taken as never placed (see orders.py).
+    unknown_window_ms: int = 15_000
+    # Orders at the venue with our client-id prefix that the journal does not know, found at
+    # start: "cancel" them (default), "adopt" them, or "ignore" them. Orders without our
+    # prefix are never touched unless foreign_orders is "cancel".
+    unknown_orders: str = "cancel"
+    foreign_orders: str = "ignore"
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +324,7 @@ class Runtime:
             self.writer = StorageWriter(self.storage)
         trader = Trader(get_strategy(cfg.strategy, cfg.params), filters, session=session, limits=limits, risk_state=risk_state, mode=self.engine.mode)
         self.engine.trader = trader
+        trader.orders.unknown_window_ns = max(0, int(cfg.unknown_window_ms)) * 1_000_000
         stored_fills = self.storage.load_fills() if self.storage is not None else []
         restored = trader.restore_fills(stored_fills)
         api_key, api_secret = cfg.api_key, cfg.api_secret
