@@ -34,6 +34,7 @@ from core.inbox import Inbox
 from core.numeric import UnitCodec
 from core.trading import events as tev
 from core.venues.binance.rest import RestClient, RestError
+from core.trading.checks import problems
 from core.venues.binance.user import order_response_events, query_response_event, user_frame_events
 
 __all__ = ["OrderGateway"]
@@ -159,10 +160,16 @@ class OrderGateway:
                 self._put(tev.OrderRejected(ts_ns=now, client_order_id=command.client_order_id, code=exc.code or exc.status, msg=str(exc)))
             return
         try:
+            if not isinstance(body, dict):
+                raise TypeError("order answer is not an object")
             events = order_response_events(body, self.codecs, command.client_order_id, self.clock(), self.quote_assets)
-        except (ValueError, KeyError, TypeError) as exc:
+            why = problems(events)
+            if why is not None:
+                raise ValueError(why)
+        except Exception as exc:  # decoding is pure: anything it raises is a bad answer
             # Accepted, but the answer is unreadable: what happened is unknown; reconcile.
-            self._put(tev.OrderUnknown(ts_ns=self.clock(), client_order_id=command.client_order_id, reason=f"unreadable order answer: {exc}"))
+            self._bad_venue_data("order answer", body, exc)
+            self._put(tev.OrderUnknown(ts_ns=self.clock(), client_order_id=command.client_order_id, reason=f"unreadable order answer: {str(exc)[:200]}"))
             return
         for event in events:
             self._put(event)
@@ -180,10 +187,19 @@ class OrderGateway:
             return
         codec = self.codecs.get(command.symbol)
         try:
+            if not isinstance(body, dict):
+                raise TypeError("cancel answer is not an object")
             filled = codec.qty[body.get("executedQty", "0")] if codec else 0
-        except (ValueError, TypeError):
-            filled = 0
-        self._put(tev.OrderUpdate(ts_ns=self.clock(), client_order_id=command.client_order_id, status=str(body.get("status", "CANCELED")), filled_qty=filled, venue_order_id=str(body.get("orderId", ""))))
+            event = tev.OrderUpdate(ts_ns=self.clock(), client_order_id=command.client_order_id, status=str(body.get("status", "CANCELED"))[:32],
+                                    filled_qty=filled, venue_order_id=str(body.get("orderId", ""))[:64])
+            why = problems([event])
+            if why is not None:
+                raise ValueError(why)
+        except Exception as exc:  # the cancel went through, but what the order is now is unknown
+            self._bad_venue_data("cancel answer", body, exc)
+            self._put(tev.CancelUnknown(ts_ns=self.clock(), client_order_id=command.client_order_id, reason=f"unreadable cancel answer: {str(exc)[:200]}"))
+            return
+        self._put(event)
 
     async def _query(self, command: tev.QueryOrder) -> None:
         params = {"symbol": command.symbol, "origClientOrderId": command.client_order_id}
@@ -197,9 +213,15 @@ class OrderGateway:
                 self._put(tev.OrderQueryResult(ts_ns=now, client_order_id=command.client_order_id, error=str(exc)))
             return
         try:
+            if not isinstance(body, dict):
+                raise TypeError("order query answer is not an object")
             event = query_response_event(body, self.codecs, command.client_order_id, self.clock())
-        except (ValueError, KeyError, TypeError) as exc:
-            event = tev.OrderQueryResult(ts_ns=self.clock(), client_order_id=command.client_order_id, error=f"unreadable answer: {exc}")
+            why = problems([event])
+            if why is not None:
+                raise ValueError(why)
+        except Exception as exc:  # asked again on a later timer
+            self._bad_venue_data("order query answer", body, exc)
+            event = tev.OrderQueryResult(ts_ns=self.clock(), client_order_id=command.client_order_id, error=f"unreadable answer: {str(exc)[:200]}")
         self._put(event)
 
     # ------------------------------------------------------------------ venue records (startup)
@@ -299,13 +321,7 @@ class OrderGateway:
                     keepalive = asyncio.get_running_loop().create_task(self._keepalive(path))
                     try:
                         async for frame in ws:
-                            now = self.clock()
-                            try:
-                                events = user_frame_events(frame, self.codecs, now, self.quote_assets)
-                            except (ValueError, KeyError, TypeError) as exc:
-                                self.log("warn", "unreadable user data frame skipped", error=str(exc))
-                                continue
-                            for event in events:
+                            for event in self.user_events(frame):
                                 self._put(event)
                     finally:
                         keepalive.cancel()
@@ -316,6 +332,28 @@ class OrderGateway:
             self.user_stream_connected = False
             await asyncio.sleep(backoff)
             backoff = min(30.0, backoff * 2)
+
+    def user_events(self, frame) -> list:
+        """One user-data frame -> validated trading events. A frame that cannot be decoded or
+        whose events fail `core.trading.checks` is dropped whole, counted and logged with a
+        sample; if it names one of our orders, a `VenueDataError` asks for reconciliation."""
+        now = self.clock()
+        try:
+            events = user_frame_events(frame, self.codecs, now, self.quote_assets)
+            why = problems(events)
+            if why is not None:
+                raise ValueError(why)
+        except Exception as exc:  # decoding is pure: whatever it raises means a bad frame
+            self._bad_venue_data("user data frame", frame, exc)
+            coid = _client_id_of(frame)
+            if coid:
+                return [tev.VenueDataError(ts_ns=now, recv_ts=now, client_order_id=coid, reason=str(exc)[:200], sample=_sample(frame))]
+            return []
+        return events
+
+    def _bad_venue_data(self, what: str, body, exc: BaseException) -> None:
+        self.bad_user_events += 1
+        self.log("warn", f"unusable {what} dropped", error=f"{type(exc).__name__}: {str(exc)[:200]}", sample=_sample(body), count=self.bad_user_events)
 
     async def _keepalive(self, path: str) -> None:
         while True:
@@ -330,3 +368,27 @@ class OrderGateway:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _sample(body, limit: int = 200) -> str:
+    text = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else str(body)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _client_id_of(frame) -> str:
+    """The client order id a (possibly broken) user-data frame names, or ""."""
+    import orjson
+
+    from core.trading.orders import CLIENT_ID_PATTERN
+
+    try:
+        msg = orjson.loads(frame)
+    except Exception:
+        return ""
+    if isinstance(msg, dict) and isinstance(msg.get("data"), dict):
+        msg = msg["data"]
+    if not isinstance(msg, dict):
+        return ""
+    inner = msg.get("o") if isinstance(msg.get("o"), dict) else msg
+    coid = inner.get("c")
+    return coid if isinstance(coid, str) and CLIENT_ID_PATTERN.match(coid) else ""

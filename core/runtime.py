@@ -33,6 +33,7 @@ import aiohttp
 
 from core import events as ev
 from core.book import VenueRules
+from core.data_errors import handle_failure
 from core.engine import Engine, EngineConfig, LogRecord
 from core.inbox import Inbox
 from core.snapshot import SnapshotBuilder, WorldSnapshot
@@ -534,7 +535,10 @@ class Runtime:
                 if not len(inbox):
                     await wakeup.wait()
                 continue
-            commands = handle(event)
+            try:
+                commands = handle(event)
+            except Exception as exc:  # a data error is counted and repaired; an invariant violation exits 3
+                commands = handle_failure(engine, event, exc)
             if commands:
                 code = self._execute(commands)
                 if code is not None:

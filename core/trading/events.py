@@ -43,6 +43,7 @@ __all__ = [
     "OrderUpdate",
     "QueryOrder",
     "TradingEvent",
+    "VenueDataError",
 ]
 
 Side = Literal["BUY", "SELL"]
@@ -119,6 +120,16 @@ class OrderQueryResult(TradingEvent):
     filled_qty: int = 0
     venue_order_id: str = ""
     error: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class VenueDataError(TradingEvent):
+    """A venue message about this order was unusable (failed validation, or its handler
+    raised): it was dropped whole, and the order is reconciled from the venue's records."""
+
+    client_order_id: str
+    reason: str = ""
+    sample: str = ""
 
 
 @dataclass(slots=True, kw_only=True)

@@ -213,7 +213,7 @@ class OrderManager:
         self.journal: list[OrderTransition] = []
         self._sent_ids: set[str] = set()
         self.counters = {"placed": 0, "stale_acks": 0, "unknown": 0, "refused_unknown": 0, "unknown_ids": 0, "missing_fills": 0,
-                         "not_found_pending": 0, "resolved_late": 0}
+                         "not_found_pending": 0, "resolved_late": 0, "bad_venue_events": 0}
 
     # ----------------------------------------------------------------------------- ids
 
@@ -407,6 +407,17 @@ class OrderManager:
         self.transition(order, target, result.ts_ns, f"reconciled: {result.status}")
         return []
 
+    def _on_data_error(self, order: ManagedOrder, event: tev.VenueDataError) -> list:
+        """A bad venue message about a working order: what it said is unknown; ask the venue."""
+        self.counters["bad_venue_events"] += 1
+        if order.state not in (OrderState.PENDING_NEW, OrderState.NEW, OrderState.PARTIALLY_FILLED):
+            return []  # UNKNOWN is being queried already; terminal orders are settled
+        self.transition(order, OrderState.UNKNOWN, event.ts_ns, f"bad venue event: {event.reason[:200]}")
+        self.counters["unknown"] += 1
+        order.last_query_ns = event.ts_ns
+        order.queries = 0
+        return [tev.QueryOrder(epoch=event.epoch, symbol=order.symbol, client_order_id=order.client_order_id)]
+
     def _on_cancel_rejected(self, order: ManagedOrder, event: tev.CancelRejected) -> list:
         order.cancel_requested_ns = 0  # usually already filled/cancelled: the stream will say
         return []
@@ -506,4 +517,5 @@ _HANDLERS = {
     tev.OrderQueryResult: OrderManager._on_query,
     tev.CancelRejected: OrderManager._on_cancel_rejected,
     tev.CancelUnknown: OrderManager._on_cancel_unknown,
+    tev.VenueDataError: OrderManager._on_data_error,
 }
