@@ -283,21 +283,57 @@ class OrderGateway:
         return {str(b["asset"]): str(Decimal(str(b.get("free", "0"))) + Decimal(str(b.get("locked", "0")))) for b in body.get("balances", [])}
 
     async def cancel_all(self, orders: list[tuple[str, str]], timeout_s: float = 3.0) -> int:
-        """Best-effort cancel of (symbol, client_order_id) pairs at shutdown; returns how many."""
-        async def one(symbol: str, coid: str) -> bool:
+        """Best-effort cancel of (symbol, client_order_id) pairs; returns how many were cancelled."""
+        events = await self.cancel_and_confirm(orders, timeout_s)
+        return sum(1 for e in events if type(e) is tev.OrderUpdate and e.status == "CANCELED")
+
+    async def cancel_and_confirm(self, orders: list[tuple[str, str]], timeout_s: float = 5.0) -> list:
+        """Shutdown: cancel each (symbol, client_order_id) and learn its final state.
+
+        Returns one `OrderUpdate` per order whose state the venue confirmed: the cancel's own
+        answer (CANCELED, with the executed quantity), or - when the cancel was refused (the
+        order filled or was cancelled meanwhile) or its outcome is unknown - the venue's answer
+        to a GET of the order. Orders the venue does not know yield nothing (they stay as the
+        journal has them). Bounded by ``timeout_s`` overall.
+        """
+        async def one(symbol: str, coid: str) -> tev.OrderUpdate | None:
+            params = {"symbol": symbol, "origClientOrderId": coid}
+            body = None
             try:
-                await self._signed("DELETE", {"symbol": symbol, "origClientOrderId": coid})
-                return True
+                body = await self._signed("DELETE", params)
             except RestError:
-                return False
+                pass
+            for attempt in range(3):
+                if isinstance(body, dict):
+                    try:
+                        codec = self.codecs.get(symbol)
+                        event = tev.OrderUpdate(ts_ns=self.clock(), recv_ts=self.clock(), client_order_id=coid, status=str(body.get("status", ""))[:32],
+                                                filled_qty=codec.qty[body.get("executedQty", "0")] if codec else 0, venue_order_id=str(body.get("orderId", ""))[:64],
+                                                reason="shutdown")
+                        if problems([event]) is None:
+                            return event
+                    except Exception as exc:
+                        self._bad_venue_data("shutdown order answer", body, exc)
+                try:
+                    body = await self._signed("GET", params)
+                except RestError as exc:
+                    if exc.code == ORDER_DOES_NOT_EXIST:
+                        return None
+                    await asyncio.sleep(0.1 * (attempt + 1))
+                    body = None
+            return None
 
         if not orders:
-            return 0
-        try:
-            results = await asyncio.wait_for(asyncio.gather(*(one(s, c) for s, c in orders)), timeout_s)
-        except TimeoutError:
-            return 0
-        return sum(results)
+            return []
+        tasks = [asyncio.ensure_future(one(s, c)) for s, c in orders]
+        done, pending = await asyncio.wait(tasks, timeout=timeout_s)
+        for task in pending:
+            task.cancel()
+        out = []
+        for task in done:
+            if not task.cancelled() and task.exception() is None and task.result() is not None:
+                out.append(task.result())
+        return out
 
     # ------------------------------------------------------------------ user-data stream
 

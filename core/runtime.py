@@ -790,13 +790,58 @@ class Runtime:
 
     # ------------------------------------------------------------------ shutdown
 
+    def _drain_trading_events(self) -> None:
+        """Hand trading events still queued (answers that arrived after the loop ended) to
+        the trader, in order; market events are no use any more."""
+        inbox, handle = self.inbox, self.engine.handle
+        while True:
+            event = inbox.next()
+            if event is None:
+                return
+            if getattr(event, "kind", "") != "trading":
+                continue
+            try:
+                handle(event)
+            except Exception as exc:
+                handle_failure(self.engine, event, exc)
+
+    async def _stop_trading(self, trader) -> None:
+        """Clean stop of trading: cancel (if configured) every working order and record the
+        venue-confirmed final state of each (CANCELED, or FILLED when the cancel lost the race),
+        book fills that arrived meanwhile, and import any execution the stream did not deliver
+        from the venue's trade history, so storage ends equal to the venue."""
+        self._drain_trading_events()
+        working = [(o.symbol, o.client_order_id) for o in trader.orders.working()]
+        if working and self.config.trading.cancel_on_shutdown:
+            answers = await self.gateway.cancel_and_confirm(working)
+            await asyncio.sleep(0.05)  # let the user stream deliver fills that raced the cancels
+            self._drain_trading_events()
+            for event in answers:
+                try:
+                    self.engine.handle(event)
+                except Exception as exc:
+                    handle_failure(self.engine, event, exc)
+            left = [o.client_order_id for o in trader.orders.working()]
+            cancelled = sum(1 for e in answers if e.status == "CANCELED")
+            self._runtime_log("info" if not left else "warn", "shutdown: working orders settled", working=len(working), cancelled=cancelled,
+                              confirmed=len(answers), still_working=left[:50])
+        if self.storage is not None and self.writer is not None:
+            self._persist()
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, self.writer.flush)
+            stored = await loop.run_in_executor(None, self.storage.load_fills)
+            await self._import_venue_fills(trader, trader.filters, stored)
+            self._drain_trading_events()
+        if self.writer is not None:
+            self._persist()
+
     async def _shutdown(self) -> None:
         trader = self.engine.trader
-        if self.gateway is not None and trader is not None and self.config.trading.cancel_on_shutdown:
-            working = [(o.symbol, o.client_order_id) for o in trader.orders.working()]
-            if working:
-                cancelled = await self.gateway.cancel_all(working)
-                self._runtime_log("info", "shutdown: cancelled working orders", cancelled=cancelled, working=len(working))
+        if self.gateway is not None and trader is not None:
+            try:
+                await self._stop_trading(trader)
+            except Exception as exc:  # never let a failing venue keep the storage from closing
+                self._runtime_log("error", "shutdown: settling orders failed", error=f"{type(exc).__name__}: {exc}")
         if self.gateway is not None:
             await self.gateway.close()
         tasks = [t for t in self._background if not t.done()]
@@ -812,6 +857,13 @@ class Runtime:
             for record in self.engine.epochs[self._persisted_epochs:]:
                 self.writer.submit(record)
             await asyncio.get_running_loop().run_in_executor(None, self.writer.close)
+        if self.storage is not None:
+            # Checkpoint the WAL into the main file (TRUNCATE) so the .sqlite3 file alone holds
+            # every fill and final order state, then close every connection.
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, self.storage.close)
+            except Exception as exc:
+                self._runtime_log("error", "storage close failed", error=f"{type(exc).__name__}: {exc}")
         if self.journal is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.journal.close)
         if self.sim is not None:

@@ -254,7 +254,19 @@ class SqliteStorage:
             item["phases"] = json.loads(item["phases"] or "{}")
         return out
 
-    def close(self) -> None:
+    def checkpoint(self) -> tuple[int, int, int]:
+        """Copy the WAL into the main file and truncate it: (busy, wal pages, checkpointed)."""
+        row = self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return tuple(row) if row else (0, 0, 0)
+
+    def close(self, checkpoint: bool = True) -> None:
+        """Close every connection; first (by default) checkpoint the WAL with TRUNCATE so the
+        main database file alone holds everything (a copy of just that file is complete)."""
+        if checkpoint:
+            try:
+                self.checkpoint()
+            except sqlite3.Error:
+                pass  # closing the last connection checkpoints too, when it can
         with self._guard:
             conns, self._all = self._all, []
         for conn in conns:
