@@ -255,6 +255,17 @@ class OrderGateway:
             params = {"symbol": symbol, "limit": limit, "fromId": int(page[-1]["id"]) + 1}
         return out
 
+    async def venue_orders(self, symbol: str, *, limit: int = 500) -> list[dict]:
+        """The venue's open orders and recent order history of ``symbol`` (openOrders +
+        allOrders), for the startup check of orders the journal does not know."""
+        out: list[dict] = []
+        for leaf, params in (("openOrders", {"symbol": symbol}), ("allOrders", {"symbol": symbol, "limit": limit})):
+            body = await self.signed_get(f"{self.rest.prefix}/{leaf}", params)
+            if not isinstance(body, list):
+                raise ValueError(f"{leaf} answer is not a list")
+            out.extend(row for row in body if isinstance(row, dict))
+        return out
+
     async def order_by_id(self, symbol: str, order_id: str) -> dict | None:
         """GET order by the venue's orderId; None when the venue has no such order."""
         try:

@@ -374,6 +374,7 @@ class Runtime:
             filled[fill.client_order_id] = filled.get(fill.client_order_id, 0) + fill.qty
         open_orders = [replace(row, filled_qty=max(row.filled_qty, min(row.qty, filled.get(row.client_order_id, 0)))) for row in open_orders]
         commands = trader.orders.adopt_open_orders(open_orders, now)
+        commands += await self._adopt_unknown_venue_orders(trader, now)
         for fill in (*stored_fills, *imported):
             order = trader.orders.orders.get(fill.client_order_id)
             if order is not None and fill.trade_id:
@@ -386,6 +387,45 @@ class Runtime:
             daily_pnl=str(risk.daily_pnl), breakers={k: v for k, v in sorted(risk.breakers.items())}, session_latched=risk.session_latched,
             positions={s: trader.portfolio.qty(s) for s in self.config.symbols},
         )
+        return commands
+
+    async def _adopt_unknown_venue_orders(self, trader, now: int) -> list:
+        """Before trading: every order at the venue the journal does not know is cancelled,
+        adopted or recorded per `core.trading.adoption` (and logged, each). Returns commands."""
+        from core.trading.adoption import plan
+
+        cfg = self.config.trading
+        known = self.storage.known_client_ids() if self.storage is not None else set()
+        known |= set(trader.orders.orders)
+        commands: list = []
+        for symbol in self.config.symbols:
+            try:
+                rows = await self.gateway.venue_orders(symbol)
+                decisions = plan(rows, known, unknown=cfg.unknown_orders, foreign=cfg.foreign_orders)
+            except (RestError, ValueError, KeyError, TypeError) as exc:
+                self.engine.counters["venue_orders_check_failed"] = self.engine.counters.get("venue_orders_check_failed", 0) + 1
+                self._runtime_log("error", "venue order check failed: orders unknown to the journal may exist", symbol=symbol, error=str(exc))
+                continue
+            for a in decisions:
+                fields = dict(symbol=a.symbol, client_order_id=a.client_order_id, order_id=a.venue_order_id, status=a.status, side=a.side,
+                              qty=a.qty, price=a.price, executed=a.executed, action=a.action)
+                if a.action == "cancel-foreign":
+                    self._runtime_log("warn", "foreign open order cancelled (foreign_orders=cancel)", **fields)
+                    self._spawn(self.gateway.cancel_all([(a.symbol, a.client_order_id)]), "cancel-foreign")
+                    continue
+                if a.action == "ignore":
+                    self._runtime_log("warn", "open order of ours unknown to the journal left alone (unknown_orders=ignore)", **fields)
+                    continue
+                try:
+                    commands += trader.orders.adopt_venue_order(a, now)
+                except (ValueError, KeyError, TypeError) as exc:
+                    self._runtime_log("error", "venue order unknown to the journal could not be adopted", error=str(exc), **fields)
+                    continue
+                self.engine.counters["venue_orders_adopted"] = self.engine.counters.get("venue_orders_adopted", 0) + 1
+                self._runtime_log("warn", f"venue order unknown to the journal: {a.action}", **fields)
+        trader.records.extend(trader.orders.drain_journal())
+        if self.writer is not None:
+            self._persist()
         return commands
 
     async def _import_venue_fills(self, trader, filters: dict, stored_fills: list) -> list:

@@ -72,6 +72,10 @@ class Storage(Protocol):
 
     def load_fills(self, since_ns: int = 0) -> list[Fill]: ...
 
+    def known_client_ids(self) -> set[str]:
+        """Every client order id the journal has a row for."""
+        return {r[0] for r in self._conn().execute("SELECT DISTINCT client_order_id FROM orders")}
+
     def load_venue_order_ids(self) -> dict[tuple[str, str], str]: ...
 
     def first_order_ns(self, symbol: str) -> int | None: ...
@@ -208,6 +212,10 @@ class SqliteStorage:
             (client_order_id,),
         ).fetchall()
         return [OrderTransition(*r[:8], bool(r[8]), *r[9:]) for r in rows]
+
+    def known_client_ids(self) -> set[str]:
+        """Every client order id the journal has a row for."""
+        return {r[0] for r in self._conn().execute("SELECT DISTINCT client_order_id FROM orders")}
 
     def load_venue_order_ids(self) -> dict[tuple[str, str], str]:
         """(symbol, venue order id) -> client order id, for every journaled order the venue numbered."""

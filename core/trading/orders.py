@@ -493,6 +493,36 @@ class OrderManager:
             commands.append(tev.QueryOrder(epoch=epoch, symbol=order.symbol, client_order_id=order.client_order_id))
         return commands
 
+    def adopt_venue_order(self, a, now_ns: int, epoch: int = 0) -> list:
+        """Take over an order of ours that the venue has and the journal does not know (an
+        `core.trading.adoption.Adoption`). It is journaled with the venue's state; an open one
+        becomes a working order of this session (untagged: no strategy slot owns it) and, for
+        the "cancel" action, a `CancelOrder` for it is returned."""
+        if a.client_order_id in self.orders:
+            return []
+        f = self.filters.get(a.symbol)
+        codec = f.codec if f else None
+
+        def units(text: str, kind: str) -> int:
+            if codec is None:
+                raise ValueError(f"no filters for {a.symbol}")
+            return (codec.qty if kind == "qty" else codec.price)[text]
+
+        state = _VENUE_STATUS.get(a.status, OrderState.NEW)
+        price = units(a.price, "price") if a.price else 0
+        order = ManagedOrder(
+            a.client_order_id, a.symbol, a.side, a.order_type, units(a.qty, "qty"), price or None, a.tif or None,
+            a.reduce_only, "", created_ns=now_ns, updated_ns=now_ns, state=state,
+            filled_qty=units(a.executed, "qty"), venue_order_id=a.venue_order_id,
+        )
+        self.orders[order.client_order_id] = order
+        self._sent_ids.add(order.client_order_id)
+        self._journal(order, "", now_ns, f"venue order unknown to the journal: {a.action}")
+        if a.action == "cancel" and state in (OrderState.NEW, OrderState.PARTIALLY_FILLED):
+            command = self.cancel(order.client_order_id, now_ns, epoch)
+            return [command] if command is not None else []
+        return []
+
     def views(self) -> tuple[OrderView, ...]:
         out = []
         for o in sorted(self.orders.values(), key=lambda o: o.created_ns):
