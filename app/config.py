@@ -194,6 +194,12 @@ class StrategySettings(_Section):
     name: str = "auto"
     params: dict[str, Any] = Field(default_factory=dict)
     cancel_on_shutdown: bool = True
+    # An UNKNOWN order the venue does not find is asked again until this long after sending.
+    unknown_window_ms: int = Field(default=15_000, ge=0, le=600_000)
+    # Venue orders with our client-id prefix unknown to the journal, found at start.
+    unknown_orders: Literal["cancel", "adopt", "ignore"] = "cancel"
+    # Venue orders without our prefix: never touched unless "cancel".
+    foreign_orders: Literal["ignore", "cancel"] = "ignore"
 
     @field_validator("name")
     @classmethod
@@ -731,6 +737,9 @@ def trading_config(settings: Settings):
         storage_path=str(settings.storage) if settings.storage else None,
         limits=limits,
         cancel_on_shutdown=settings.strategy.cancel_on_shutdown,
+        unknown_window_ms=settings.strategy.unknown_window_ms,
+        unknown_orders=settings.strategy.unknown_orders,
+        foreign_orders=settings.strategy.foreign_orders,
     )
 
 
