@@ -124,6 +124,8 @@ class ResyncSettings(_Section):
     reconnect_max_ms: float = Field(default=5000.0, gt=0)
     reconnect_jitter: float = Field(default=0.25, ge=0, le=1)
     max_bad_snapshots: int = Field(default=8, ge=1)
+    # A venue's Retry-After (429/418/503) is honoured up to this many seconds, with a warning.
+    retry_after_cap_s: float = Field(default=60.0, ge=0, le=3600)
 
     @field_validator("snapshot_limit")
     @classmethod
@@ -698,6 +700,7 @@ def to_runtime_config(settings: Settings, *, rest_url: str | None = None, ws_url
         sim_port=settings.sim.port,
         trading=trading_config(settings),
         journal=journal_config(settings),
+        retry_after_cap_s=settings.resync.retry_after_cap_s,
     )
 
 

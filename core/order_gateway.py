@@ -374,7 +374,7 @@ class OrderGateway:
                         keepalive.cancel()
             except asyncio.CancelledError:
                 raise
-            except (RestError, OSError, websockets.exceptions.WebSocketException, KeyError, TypeError, TimeoutError) as exc:
+            except Exception as exc:  # whatever the venue sent or did: the stream is replaced, never lost
                 self.log("warn", "user data stream down: retrying", error=str(exc), retry_in_s=round(backoff, 2))
             self.user_stream_connected = False
             await asyncio.sleep(backoff)

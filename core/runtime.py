@@ -102,6 +102,7 @@ class RuntimeConfig:
     tick_ms: float = 50.0
     market_queue_size: int = 20_000
     http_timeout_s: float = 5.0
+    retry_after_cap_s: float = 60.0  # Retry-After honoured up to this (logged when capped)
     trades: bool = True
     tickers: bool = True
     # Replace the session this long after it opened, before Binance's 24-hour cut.
@@ -191,7 +192,9 @@ class Runtime:
             await self._start_sim()
         connector = aiohttp.TCPConnector(limit=64, ttl_dns_cache=300)
         self._http = aiohttp.ClientSession(connector=connector)
-        self.rest = RestClient(self._http, self.config.venue.rest_url, self.config.venue.market, self.config.http_timeout_s)
+        self.rest = RestClient(self._http, self.config.venue.rest_url, self.config.venue.market, self.config.http_timeout_s,
+                               retry_after_cap_s=self.config.retry_after_cap_s)
+        self.rest.log = self._runtime_log
         try:
             if self.config.journal is not None:
                 self._open_journal()

@@ -26,16 +26,18 @@ USDM_DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 
 
 class RestError(Exception):
-    def __init__(self, status: int, message: str, code: int | None = None, retry_after_ms: int = 0) -> None:
+    def __init__(self, status: int, message: str, code: int | None = None, retry_after_ms: int = 0, unknown: bool = False) -> None:
         super().__init__(f"HTTP {status}: {message}" if status else message)
         self.status = status
-        self.code = code
+        self.code = code if type(code) is int else None  # a hostile body's "code" is not trusted
         self.retry_after_ms = retry_after_ms
+        self.unknown = unknown
 
     @property
     def unknown_execution(self) -> bool:
-        """Binance: any 5xx on an order means its execution status is unknown."""
-        return self.status >= 500 or self.status == 0
+        """Binance: any 5xx on an order means its execution status is unknown (so does an
+        answer that cannot be read)."""
+        return self.unknown or self.status >= 500 or self.status == 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +54,29 @@ class SymbolFilters:
 
 
 class RestClient:
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, market: Literal["spot", "usdm"], timeout_s: float = 5.0) -> None:
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, market: Literal["spot", "usdm"], timeout_s: float = 5.0,
+                 retry_after_cap_s: float = 60.0) -> None:
         self.session = session
+        # Retry-After is honoured up to this cap (a warning says when the venue asked longer).
+        self.retry_after_cap_s = retry_after_cap_s
+        self.retry_after_capped = 0
+        self.log = lambda level, msg, **fields: None
         self.base_url = base_url.rstrip("/")
         self.market = market
         self.prefix = "/api/v3" if market == "spot" else "/fapi/v1"
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.used_weight = 0
+
+    def _error(self, status: int, body: bytes, headers) -> "RestError":
+        """`_error_from` with Retry-After capped at ``retry_after_cap_s`` (logged when capped)."""
+        exc = _error_from(status, body, headers)
+        cap_ms = int(max(0.0, self.retry_after_cap_s) * 1000)
+        if exc.retry_after_ms > cap_ms:
+            self.retry_after_capped += 1
+            self.log("warn", "Retry-After above the cap: waiting the cap instead", status=status,
+                     retry_after_s=str(headers.get("Retry-After", ""))[:30], cap_s=self.retry_after_cap_s)
+            exc.retry_after_ms = cap_ms
+        return exc
 
     def depth_limit(self, wanted: int) -> int:
         if self.market == "spot":
@@ -74,7 +92,7 @@ class RestClient:
                 if weight and weight.isdigit():
                     self.used_weight = int(weight)
                 if resp.status != 200:
-                    raise _error_from(resp.status, body, resp.headers)
+                    raise self._error(resp.status, body, resp.headers)
                 return body
         except aiohttp.ClientError as exc:
             raise RestError(0, f"{type(exc).__name__}: {exc}") from None
@@ -148,7 +166,7 @@ class RestClient:
             async with self.session.request(method, f"{self.base_url}{path}", headers={"X-MBX-APIKEY": api_key}, timeout=self.timeout) as resp:
                 body = await resp.read()
                 if resp.status != 200:
-                    raise _error_from(resp.status, body, resp.headers)
+                    raise self._error(resp.status, body, resp.headers)
                 return orjson.loads(body) if body else {}
         except aiohttp.ClientError as exc:
             raise RestError(0, f"{type(exc).__name__}: {exc}") from None
@@ -167,8 +185,11 @@ class RestClient:
             async with self.session.request(method, url, headers={"X-MBX-APIKEY": api_key}, timeout=self.timeout) as resp:
                 body = await resp.read()
                 if resp.status != 200:
-                    raise _error_from(resp.status, body, resp.headers)
-                return orjson.loads(body)
+                    raise self._error(resp.status, body, resp.headers)
+                try:
+                    return orjson.loads(body)
+                except orjson.JSONDecodeError:
+                    raise RestError(resp.status, f"unreadable answer: {body[:100]!r}", unknown=True) from None
         except aiohttp.ClientError as exc:
             raise RestError(0, f"{type(exc).__name__}: {exc}") from None
         except TimeoutError:
@@ -187,6 +208,6 @@ def _error_from(status: int, body: bytes, headers) -> RestError:
         pass
     retry_ms = 0
     retry = headers.get("Retry-After")
-    if retry and retry.strip().isdigit():
-        retry_ms = int(retry.strip()) * 1000
+    if retry and retry.strip().isdigit() and retry.isascii():
+        retry_ms = min(int(retry.strip()[:12]), 10**11) * 1000  # capped by RestClient.retry_after_cap_s
     return RestError(status, message, code, retry_ms)
