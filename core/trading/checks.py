@@ -21,6 +21,18 @@ __all__ = ["problem", "problems"]
 
 _MAX_INT = 2**63 - 1
 _SIDES = ("BUY", "SELL")
+# Binance order statuses (spot and USD-M); anything else is not an answer we understand.
+_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH", "PENDING_CANCEL",
+                       "PENDING_NEW", "NEW_INSURANCE", "NEW_ADL"})
+
+
+def _status(value) -> bool:
+    return type(value) is str and value in _STATUSES
+
+
+def _order_id(value) -> bool:
+    """The venue's order id as text: digits, or empty when the answer had none."""
+    return type(value) is str and len(value) <= 24 and (value == "" or (value.isdigit() and value.isascii()))
 
 
 def _int(value, lo: int = 0) -> bool:
@@ -58,15 +70,15 @@ def problem(event) -> str | None:
             return "fill with a bad fee asset, trade id or maker flag"
         return None
     if kind is tev.OrderUpdate:
-        if not _text(event.status, 32, empty=False) or not _int(event.filled_qty) or not _text(event.venue_order_id):
-            return f"order update with bad status/filled/order id ({str(event.status)[:20]!r}, {event.filled_qty!r})"
+        if not _status(event.status) or not _int(event.filled_qty) or not _order_id(event.venue_order_id):
+            return f"order update with bad status/filled/order id ({str(event.status)[:20]!r}, {event.filled_qty!r}, {str(event.venue_order_id)[:20]!r})"
         return None
     if kind is tev.OrderAccepted:
-        if not _text(event.status, 32, empty=False) or not _text(event.venue_order_id):
-            return "order answer with a bad status or order id"
+        if not _status(event.status) or not _order_id(event.venue_order_id):
+            return f"order answer with a bad status or order id ({str(event.status)[:20]!r}, {str(event.venue_order_id)[:20]!r})"
         return None
     if kind is tev.OrderQueryResult:
-        if event.found and (not _text(event.status, 32, empty=False) or not _int(event.filled_qty) or not _text(event.venue_order_id)):
+        if event.found and (not _status(event.status) or not _int(event.filled_qty) or not _order_id(event.venue_order_id)):
             return "order query answer with a bad status, executed quantity or order id"
         return None
     if kind is tev.FundingSettlement:
