@@ -91,6 +91,8 @@ class OrderGateway:
             coro = self._cancel(command)
         elif kind is tev.QueryOrder:
             coro = self._query(command)
+        elif kind is tev.FetchOrderTrades:
+            coro = self._order_trades(command)
         else:
             raise TypeError(f"not an order command: {kind.__name__}")
         task = asyncio.get_running_loop().create_task(coro, name=f"order-{kind.__name__}")
@@ -223,6 +225,38 @@ class OrderGateway:
             self._bad_venue_data("order query answer", body, exc)
             event = tev.OrderQueryResult(ts_ns=self.clock(), client_order_id=command.client_order_id, error=f"unreadable answer: {str(exc)[:200]}")
         self._put(event)
+
+    async def _order_trades(self, command: tev.FetchOrderTrades) -> None:
+        """Executions of one order from the trade history, as validated `Fill` events."""
+        try:
+            trades = await self.user_trades(command.symbol, start_ms=command.since_ms)
+        except Exception as exc:  # RestError or an unreadable page: the next query asks again
+            self.log("warn", "trade history of an order unavailable", client_order_id=command.client_order_id, error=str(exc)[:200])
+            return
+        codec = self.codecs.get(command.symbol)
+        if codec is None:
+            return
+        quote = self.quote_assets.get(command.symbol, "")
+        for t in trades:
+            try:
+                if str(t.get("orderId")) != command.venue_order_id or not command.venue_order_id:
+                    continue
+                from decimal import Decimal
+
+                asset = str(t.get("commissionAsset") or "")
+                fill = tev.Fill(
+                    ts_ns=int(t["time"]) * 1_000_000, recv_ts=self.clock(), client_order_id=command.client_order_id, symbol=command.symbol,
+                    side=t.get("side") or ("BUY" if t.get("buyer", t.get("isBuyer")) else "SELL"), qty=codec.qty[str(t["qty"])],
+                    price=codec.price[str(t["price"])], fee=Decimal(str(t.get("commission", "0"))), fee_asset="" if asset == quote else asset,
+                    is_maker=bool(t.get("maker", t.get("isMaker", False))), trade_id=str(t["id"]),
+                )
+                why = problems([fill])
+                if why is not None:
+                    raise ValueError(why)
+            except Exception as exc:
+                self._bad_venue_data("trade history row", t, exc)
+                continue
+            self._put(fill)
 
     # ------------------------------------------------------------------ venue records (startup)
 

@@ -380,8 +380,9 @@ class Runtime:
         commands += await self._adopt_unknown_venue_orders(trader, now)
         for fill in (*stored_fills, *imported):
             order = trader.orders.orders.get(fill.client_order_id)
-            if order is not None and fill.trade_id:
+            if order is not None and fill.trade_id and fill.trade_id not in order.fill_ids:
                 order.fill_ids.add(fill.trade_id)
+                order.booked_qty += fill.qty
         risk = trader.risk.state
         self._runtime_log(
             "info", "trading enabled", strategy=cfg.strategy, session=session, restored_open_orders=len(open_orders), storage=cfg.storage_path or "none",
@@ -657,7 +658,7 @@ class Runtime:
             elif kind is ev.Stop:
                 self.exit_code = command.exit_code
                 return command.exit_code
-            elif kind in (ev.PlaceOrder, ev.CancelOrder) or kind.__name__ == "QueryOrder":
+            elif kind in (ev.PlaceOrder, ev.CancelOrder) or kind.__name__ in ("QueryOrder", "FetchOrderTrades"):
                 if self.gateway is None:
                     self._runtime_log("error", "order command without trading configured", command=kind.__name__)
                 else:

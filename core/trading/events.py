@@ -41,6 +41,7 @@ __all__ = [
     "OrderRejected",
     "OrderUnknown",
     "OrderUpdate",
+    "FetchOrderTrades",
     "QueryOrder",
     "TradingEvent",
     "VenueDataError",
@@ -160,3 +161,16 @@ class QueryOrder(Command):
 
     symbol: str = ""
     client_order_id: str = ""
+
+
+@dataclass(slots=True, frozen=True, kw_only=True)
+class FetchOrderTrades(Command):
+    """The venue says an order executed more than the fills we booked (a lost or unusable
+    execution report): fetch its executions from the account's trade history (userTrades /
+    myTrades since ``since_ms``, filtered by ``venue_order_id``); they come back as `Fill`
+    events, and trade ids make a second copy harmless."""
+
+    symbol: str = ""
+    client_order_id: str = ""
+    venue_order_id: str = ""
+    since_ms: int = 0

@@ -161,6 +161,7 @@ class ManagedOrder:
     cancel_requested_ns: int = 0
     last_query_ns: int = 0
     queries: int = 0  # unanswered / not-found queries since it became UNKNOWN (backoff exponent)
+    booked_qty: int = 0  # lots of the fills booked for it (vs. filled_qty: what the venue reports)
     fill_ids: set = field(default_factory=set)
 
     @property
@@ -347,7 +348,8 @@ class OrderManager:
             return []
         if fill.trade_id:
             order.fill_ids.add(fill.trade_id)
-        order.filled_qty = min(order.qty, order.filled_qty + fill.qty)
+        order.booked_qty += fill.qty
+        order.filled_qty = min(order.qty, max(order.filled_qty, order.booked_qty))
         target = OrderState.FILLED if order.filled_qty >= order.qty else OrderState.PARTIALLY_FILLED
         if order.state in TERMINAL and not self._late(order):
             # A fill after CANCELED/EXPIRED happens only if the venue reported them out of
@@ -397,15 +399,18 @@ class OrderManager:
         if late and target not in _LATE_TARGETS:
             return []
         order.venue_order_id = result.venue_order_id or order.venue_order_id
-        if result.filled_qty > order.filled_qty:
-            # The venue executed more than our fills say; the fills are still to come on the
-            # stream (or must be fetched with myTrades/userTrades by the runtime).
+        commands: list = []
+        if result.filled_qty > order.booked_qty:
+            # The venue executed more than the fills we booked (a lost or unusable execution
+            # report): fetch the order's executions from the trade history.
             self.counters["missing_fills"] += 1
-            order.filled_qty = min(order.qty, result.filled_qty)
+            order.filled_qty = min(order.qty, max(order.filled_qty, result.filled_qty))
+            commands.append(tev.FetchOrderTrades(epoch=result.epoch, symbol=order.symbol, client_order_id=order.client_order_id,
+                                                 venue_order_id=order.venue_order_id, since_ms=max(0, order.created_ns // 1_000_000 - 60_000)))
         if target is order.state:
-            return []
+            return commands
         self.transition(order, target, result.ts_ns, f"reconciled: {result.status}")
-        return []
+        return commands
 
     def _on_data_error(self, order: ManagedOrder, event: tev.VenueDataError) -> list:
         """A bad venue message about a working order: what it said is unknown; ask the venue."""

@@ -39,7 +39,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from tests.runtime.test_sigkill_at_venue_moments import ACCOUNT, REPO, KillingSim
-from tests.runtime.test_restart_after_sigkill import KEY, SECRET, SYMBOL, wait_until
+from tests.runtime.test_restart_after_sigkill import KEY, SECRET, SYMBOL, db_rows, wait_until
 
 E = int(time.time() * 1000)
 BAD_MARKET = [
@@ -102,6 +102,8 @@ class Proxy:
         self.sockets: dict[str, set] = {"market": set(), "user": set()}
         self.order_answers: list[bytes] = []
         self.replaced = 0
+        self.corrupt_next_trade = False
+        self.corrupted: list[str] = []  # trade ids of real executions delivered corrupted
 
     async def start(self) -> None:
         self.session = aiohttp.ClientSession()
@@ -144,7 +146,17 @@ class Proxy:
             async def upstream():
                 async for msg in up:
                     if msg.type == WSMsgType.TEXT:
-                        await down.send_str(msg.data)
+                        data = msg.data
+                        if kind == "user" and self.corrupt_next_trade and '"x":"TRADE"' in data:
+                            # A real execution report, its last quantity zeroed: the fill is lost
+                            # unless the daemon recovers it from the venue's records.
+                            report = orjson.loads(data)
+                            inner = report.get("data", report)["o"]
+                            self.corrupted.append(str(inner["t"]))
+                            inner["l"] = "0.000"
+                            data = orjson.dumps(report).decode()
+                            self.corrupt_next_trade = False
+                        await down.send_str(data)
                     elif msg.type == WSMsgType.BINARY:
                         await down.send_bytes(msg.data)
 
@@ -246,6 +258,18 @@ def test_a_live_daemon_survives_counts_and_repairs_dozens_of_hostile_frames_on_e
             sim.call_async(proxy.inject("user", frame if isinstance(frame, str) else orjson.dumps(frame).decode()))
             time.sleep(0.05)
         wait_until(lambda: count("unusable user data frame dropped") - bad_user_before >= len(BAD_USER), 10, "every bad user-data frame counted")
+        alive()
+
+        # A real execution report arrives corrupted: dropped, its order reconciled, and the
+        # execution recovered from the venue's trade history while the daemon runs.
+        async def corrupt():
+            proxy.corrupt_next_trade = True
+        sim.call_async(corrupt())
+        wait_until(lambda: proxy.corrupted or proc.poll() is not None, 30, "a real execution report to corrupt")
+        alive()
+        trade_id = proxy.corrupted[0]
+        wait_until(lambda: db_rows(db, "SELECT 1 FROM fills WHERE trade_id = ?", (trade_id,)) or proc.poll() is not None, 15,
+                   "the corrupted execution recovered into storage")
         alive()
 
         # Order route: the venue places the order, the daemon receives garbage.

@@ -308,3 +308,28 @@ def test_a_late_fill_of_an_order_rejected_as_not_found_moves_it_to_filled():
 
     assert om.orders[coid].state is OrderState.FILLED
     assert om.orders[coid].filled_qty == 10
+
+
+def test_a_query_showing_more_executed_than_the_booked_fills_asks_for_the_orders_trade_history():
+    om = manager()
+    coid = om.place(BID, 5_000_000_000).client_order_id
+    om.on_event(tev.OrderAccepted(client_order_id=coid, venue_order_id="77", ts_ns=5_000_000_001))
+    om.on_event(tev.Fill(client_order_id=coid, symbol="BTCUSDT", side="BUY", qty=4, price=2_000_000, trade_id="1", ts_ns=5_000_000_002))
+    om.on_event(tev.VenueDataError(client_order_id=coid, reason="fill quantity must be positive", ts_ns=5_000_000_003))
+
+    commands = om.on_event(tev.OrderQueryResult(client_order_id=coid, found=True, status="FILLED", filled_qty=10, venue_order_id="77",
+                                                ts_ns=5_000_000_004))
+
+    assert commands == [tev.FetchOrderTrades(symbol="BTCUSDT", client_order_id=coid, venue_order_id="77", since_ms=0)]
+    assert om.orders[coid].state is OrderState.FILLED
+    assert om.orders[coid].booked_qty == 4
+
+
+def test_an_update_with_the_cumulative_quantity_before_its_fill_does_not_count_the_fill_twice():
+    om = manager()
+    coid = om.place(BID, 0).client_order_id
+    om.on_event(tev.OrderUpdate(client_order_id=coid, status="PARTIALLY_FILLED", filled_qty=4, ts_ns=1))
+
+    om.on_event(tev.Fill(client_order_id=coid, symbol="BTCUSDT", side="BUY", qty=4, price=2_000_000, trade_id="1", ts_ns=2))
+
+    assert om.orders[coid].filled_qty == 4
