@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 import aiohttp
 import orjson
 
-from core.venues.binance.wire import FrameError, decode_snapshot
+from core.venues.binance.wire import FrameError, check_filter_value, check_kline_row, decode_snapshot
 
 __all__ = ["RestClient", "RestError", "SymbolFilters", "USDM_DEPTH_LIMITS"]
 
@@ -60,6 +60,7 @@ class RestClient:
         # Retry-After is honoured up to this cap (a warning says when the venue asked longer).
         self.retry_after_cap_s = retry_after_cap_s
         self.retry_after_capped = 0
+        self.bad_rows = 0
         self.log = lambda level, msg, **fields: None
         self.base_url = base_url.rstrip("/")
         self.market = market
@@ -123,22 +124,41 @@ class RestClient:
             rows = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise RestError(200, f"bad klines body: {exc}") from None
-        if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) >= 7 for r in rows):
+        if not isinstance(rows, list):
             raise RestError(200, "bad klines body: not a list of kline rows")
-        return rows
+        good = []
+        for r in rows:
+            try:
+                check_kline_row(r)
+            except FrameError as exc:  # a bad row is a missing candle: gap detection refetches it
+                self.bad_rows += 1
+                self.log("warn", "bad kline row dropped", error=str(exc), sample=str(r)[:200])
+                continue
+            good.append(r)
+        return good
 
     async def server_time_offset(self, clock_ns=time.time_ns) -> tuple[float, float]:
         """(venue - local offset ms, round trip ms) by the midpoint method."""
         t0 = clock_ns()
         body = await self._get(f"{self.prefix}/time")
         t1 = clock_ns()
-        server_ms = orjson.loads(body)["serverTime"]
+        try:
+            server_ms = orjson.loads(body)["serverTime"]
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise RestError(200, f"bad server time answer: {exc}") from None
+        if type(server_ms) is not int or not 0 < server_ms < 2**53:
+            raise RestError(200, f"bad server time {str(server_ms)[:30]!r}")
         mid_ms = (t0 + t1) / 2 / 1e6
         return server_ms - mid_ms, (t1 - t0) / 1e6
 
     async def exchange_filters(self, symbols: list[str]) -> dict[str, SymbolFilters]:
         body = await self._get(f"{self.prefix}/exchangeInfo")
-        info = orjson.loads(body)
+        try:
+            return self._parse_filters(orjson.loads(body), symbols)
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, FrameError) as exc:
+            raise RestError(200, f"bad exchangeInfo: {str(exc)[:200]}") from None
+
+    def _parse_filters(self, info, symbols: list[str]) -> dict[str, SymbolFilters]:
         wanted = set(symbols)
         out: dict[str, SymbolFilters] = {}
         for sym in info.get("symbols", []):
@@ -151,12 +171,12 @@ class RestClient:
             if price and lot:
                 out[name] = SymbolFilters(
                     name,
-                    price["tickSize"],
-                    lot["stepSize"],
-                    str(notional.get("minNotional", notional.get("notional", "0"))),
-                    str(lot.get("minQty", "0")),
-                    str(lot.get("maxQty", "0")),
-                    str(sym.get("quoteAsset", "")),
+                    check_filter_value(price["tickSize"], "tickSize"),
+                    check_filter_value(lot["stepSize"], "stepSize"),
+                    check_filter_value(notional.get("minNotional", notional.get("notional", "0")), "minNotional"),
+                    check_filter_value(lot.get("minQty", "0"), "minQty"),
+                    check_filter_value(lot.get("maxQty", "0"), "maxQty"),
+                    str(sym.get("quoteAsset", ""))[:16],
                 )
         return out
 

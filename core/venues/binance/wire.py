@@ -255,6 +255,23 @@ def _frame_symbol(msg: dict) -> str:
     return ""
 
 
+def check_kline_row(row) -> None:
+    """A REST kline row ``[openTime, open, high, low, close, volume, closeTime, ...]``: raises
+    FrameError unless the times are integers and the prices/volume plain decimals."""
+    if type(row) is not list or len(row) < 7:
+        raise FrameError("kline row is not a list of at least 7 fields")
+    open_ts, close_ts = _ts(row[0], "openTime"), _ts(row[6], "closeTime")
+    if close_ts < open_ts:
+        raise FrameError("kline row closes before it opens")
+    for value, name in zip(row[1:6], ("open", "high", "low", "close", "volume")):
+        _dec(value, name)
+
+
+def check_filter_value(value, name: str) -> str:
+    """An exchangeInfo filter value (tickSize, stepSize, minNotional...): a plain decimal."""
+    return _dec(value if type(value) is str else str(value), name)
+
+
 def _error_text(err) -> str:
     if isinstance(err, dict):
         return f"{err.get('code')}: {err.get('msg')}"
