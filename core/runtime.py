@@ -853,7 +853,10 @@ class Runtime:
         """Clean stop of trading: cancel (if configured) every working order and record the
         venue-confirmed final state of each (CANCELED, or FILLED when the cancel lost the race),
         book fills that arrived meanwhile, and import any execution the stream did not deliver
-        from the venue's trade history, so storage ends equal to the venue."""
+        from the venue's trade history, so storage ends equal to the venue. The strategy is
+        paused first: nothing new is placed (or journaled) while the venue answers."""
+        trader.paused = True
+        trader.pending.clear()
         self._drain_trading_events()
         working = [(o.symbol, o.client_order_id) for o in trader.orders.working()]
         if working and self.config.trading.cancel_on_shutdown:

@@ -73,8 +73,15 @@ class Storage(Protocol):
     def load_fills(self, since_ns: int = 0) -> list[Fill]: ...
 
     def known_client_ids(self) -> set[str]:
-        """Every client order id the journal has a row for."""
-        return {r[0] for r in self._conn().execute("SELECT DISTINCT client_order_id FROM orders")}
+        """Every client order id the journal has a row for, except orders whose last word is
+        "not found at the venue" (a venue that has them after all must be listened to)."""
+        rows = self._conn().execute(
+            """
+            SELECT o.client_order_id, o.state, o.reason
+            FROM orders o JOIN (SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l ON o.id = l.last
+            """
+        ).fetchall()
+        return {coid for coid, state, reason in rows if not (state == "REJECTED" and (reason or "").startswith("reconciled: not found"))}
 
     def load_venue_order_ids(self) -> dict[tuple[str, str], str]: ...
 
@@ -214,8 +221,15 @@ class SqliteStorage:
         return [OrderTransition(*r[:8], bool(r[8]), *r[9:]) for r in rows]
 
     def known_client_ids(self) -> set[str]:
-        """Every client order id the journal has a row for."""
-        return {r[0] for r in self._conn().execute("SELECT DISTINCT client_order_id FROM orders")}
+        """Every client order id the journal has a row for, except orders whose last word is
+        "not found at the venue" (a venue that has them after all must be listened to)."""
+        rows = self._conn().execute(
+            """
+            SELECT o.client_order_id, o.state, o.reason
+            FROM orders o JOIN (SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l ON o.id = l.last
+            """
+        ).fetchall()
+        return {coid for coid, state, reason in rows if not (state == "REJECTED" and (reason or "").startswith("reconciled: not found"))}
 
     def load_venue_order_ids(self) -> dict[tuple[str, str], str]:
         """(symbol, venue order id) -> client order id, for every journaled order the venue numbered."""
