@@ -327,6 +327,16 @@ class OrderGateway:
         body = await self.signed_get("/api/v3/account", {})
         return {str(b["asset"]): str(Decimal(str(b.get("free", "0"))) + Decimal(str(b.get("locked", "0")))) for b in body.get("balances", [])}
 
+    async def settle(self, timeout_s: float = 5.0) -> int:
+        """Wait (bounded) until every order request already handed to the gateway has been
+        answered; returns how many were still running at the deadline. A clean stop calls
+        this before cancelling, so a cancel never overtakes the placement it should cancel."""
+        pending = [t for t in self._tasks if not t.done()]
+        if not pending:
+            return 0
+        _, still = await asyncio.wait(pending, timeout=timeout_s)
+        return len(still)
+
     async def cancel_all(self, orders: list[tuple[str, str]], timeout_s: float = 3.0) -> int:
         """Best-effort cancel of (symbol, client_order_id) pairs; returns how many were cancelled."""
         events = await self.cancel_and_confirm(orders, timeout_s)

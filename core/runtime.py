@@ -857,21 +857,30 @@ class Runtime:
         paused first: nothing new is placed (or journaled) while the venue answers."""
         trader.paused = True
         trader.pending.clear()
+        in_flight = await self.gateway.settle(5.0)  # placements already sent are answered first
+        if in_flight:
+            self._runtime_log("warn", "shutdown: order requests still unanswered", requests=in_flight)
         self._drain_trading_events()
         working = [(o.symbol, o.client_order_id) for o in trader.orders.working()]
         if working and self.config.trading.cancel_on_shutdown:
-            answers = await self.gateway.cancel_and_confirm(working)
-            await asyncio.sleep(0.05)  # let the user stream deliver fills that raced the cancels
-            self._drain_trading_events()
-            for event in answers:
-                try:
-                    self.engine.handle(event)
-                except Exception as exc:
-                    handle_failure(self.engine, event, exc)
+            cancelled = confirmed = 0
+            for _ in range(2):  # a second pass for what the first could not settle
+                todo = [(o.symbol, o.client_order_id) for o in trader.orders.working()]
+                if not todo:
+                    break
+                answers = await self.gateway.cancel_and_confirm(todo)
+                await asyncio.sleep(0.05)  # let the user stream deliver fills that raced the cancels
+                self._drain_trading_events()
+                for event in answers:
+                    try:
+                        self.engine.handle(event)
+                    except Exception as exc:
+                        handle_failure(self.engine, event, exc)
+                cancelled += sum(1 for e in answers if e.status == "CANCELED")
+                confirmed += len(answers)
             left = [o.client_order_id for o in trader.orders.working()]
-            cancelled = sum(1 for e in answers if e.status == "CANCELED")
             self._runtime_log("info" if not left else "warn", "shutdown: working orders settled", working=len(working), cancelled=cancelled,
-                              confirmed=len(answers), still_working=left[:50])
+                              confirmed=confirmed, still_working=left[:50])
         if self.storage is not None and self.writer is not None:
             self._persist()
             loop = asyncio.get_running_loop()

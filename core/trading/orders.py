@@ -369,18 +369,34 @@ class OrderManager:
             return []
         if self._late(order) and target in _LATE_TARGETS:
             self.transition(order, target, event.ts_ns, f"update {event.status} {event.reason}".strip())
-            return []
+            return self._fetch_if_missing(order, event.filled_qty, event.epoch)
         if order.state in TERMINAL or (target in _PROGRESS and _PROGRESS.get(order.state, 0) > _PROGRESS[target]):
             self.counters["stale_acks"] += 1
             return []
         if target is OrderState.REJECTED:
             order.reject_code, order.reject_msg = "STREAM", event.reason
         self.transition(order, target, event.ts_ns, f"update {event.status} {event.reason}".strip())
+        if target in TERMINAL:  # its final word: every execution it reports must be booked
+            return self._fetch_if_missing(order, event.filled_qty, event.epoch)
         return []
+
+    def _fetch_if_missing(self, order: ManagedOrder, venue_filled: int, epoch: int = 0) -> list:
+        """The venue reports more executed than the fills we booked (a lost or unusable
+        execution report): fetch the order's executions from the trade history."""
+        if venue_filled <= order.booked_qty or not order.venue_order_id:
+            return []
+        self.counters["missing_fills"] += 1
+        return [tev.FetchOrderTrades(epoch=epoch, symbol=order.symbol, client_order_id=order.client_order_id,
+                                     venue_order_id=order.venue_order_id, since_ms=max(0, order.created_ns // 1_000_000 - 60_000))]
 
     def _on_query(self, order: ManagedOrder, result: tev.OrderQueryResult) -> list:
         late = self._late(order) and result.found and not result.error
         if order.state is not OrderState.UNKNOWN and not late:
+            if result.found and not result.error:
+                # Settled meanwhile (a late ack or stream event), but the query may still show
+                # executions whose reports were lost.
+                order.venue_order_id = order.venue_order_id or result.venue_order_id
+                return self._fetch_if_missing(order, result.filled_qty, result.epoch)
             return []
         if result.error:
             order.queries += 1
@@ -399,14 +415,9 @@ class OrderManager:
         if late and target not in _LATE_TARGETS:
             return []
         order.venue_order_id = result.venue_order_id or order.venue_order_id
-        commands: list = []
-        if result.filled_qty > order.booked_qty:
-            # The venue executed more than the fills we booked (a lost or unusable execution
-            # report): fetch the order's executions from the trade history.
-            self.counters["missing_fills"] += 1
-            order.filled_qty = min(order.qty, max(order.filled_qty, result.filled_qty))
-            commands.append(tev.FetchOrderTrades(epoch=result.epoch, symbol=order.symbol, client_order_id=order.client_order_id,
-                                                 venue_order_id=order.venue_order_id, since_ms=max(0, order.created_ns // 1_000_000 - 60_000)))
+        commands = self._fetch_if_missing(order, result.filled_qty, result.epoch)
+        if result.filled_qty > order.filled_qty:
+            order.filled_qty = min(order.qty, result.filled_qty)
         if target is order.state:
             return commands
         self.transition(order, target, result.ts_ns, f"reconciled: {result.status}")

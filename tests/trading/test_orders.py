@@ -333,3 +333,16 @@ def test_an_update_with_the_cumulative_quantity_before_its_fill_does_not_count_t
     om.on_event(tev.Fill(client_order_id=coid, symbol="BTCUSDT", side="BUY", qty=4, price=2_000_000, trade_id="1", ts_ns=2))
 
     assert om.orders[coid].filled_qty == 4
+
+
+def test_a_query_answer_after_the_order_settled_still_fetches_executions_never_booked():
+    om = manager()
+    coid = om.place(BID, 0).client_order_id
+    om.on_event(tev.OrderAccepted(client_order_id=coid, venue_order_id="77", ts_ns=1))
+    om.on_event(tev.VenueDataError(client_order_id=coid, reason="fill quantity must be positive", ts_ns=2))
+    om.on_event(tev.OrderUpdate(client_order_id=coid, status="FILLED", filled_qty=10, venue_order_id="77", ts_ns=3))
+
+    late_answer = om.on_event(tev.OrderQueryResult(client_order_id=coid, found=True, status="FILLED", filled_qty=10, venue_order_id="77", ts_ns=4))
+
+    assert om.orders[coid].state is OrderState.FILLED
+    assert late_answer == [tev.FetchOrderTrades(symbol="BTCUSDT", client_order_id=coid, venue_order_id="77", since_ms=0)]
