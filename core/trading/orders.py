@@ -426,8 +426,13 @@ class OrderManager:
     def _on_data_error(self, order: ManagedOrder, event: tev.VenueDataError) -> list:
         """A bad venue message about a working order: what it said is unknown; ask the venue."""
         self.counters["bad_venue_events"] += 1
+        if order.state in (OrderState.FILLED, OrderState.CANCELED, OrderState.EXPIRED):
+            # Settled, but the lost message may have carried an execution: the query's answer
+            # fetches any execution we never booked (see _on_query).
+            order.last_query_ns = event.ts_ns
+            return [tev.QueryOrder(epoch=event.epoch, symbol=order.symbol, client_order_id=order.client_order_id)]
         if order.state not in (OrderState.PENDING_NEW, OrderState.NEW, OrderState.PARTIALLY_FILLED):
-            return []  # UNKNOWN is being queried already; terminal orders are settled
+            return []  # UNKNOWN is being queried already; a rejected order never executed
         self.transition(order, OrderState.UNKNOWN, event.ts_ns, f"bad venue event: {event.reason[:200]}")
         self.counters["unknown"] += 1
         order.last_query_ns = event.ts_ns

@@ -346,3 +346,16 @@ def test_a_query_answer_after_the_order_settled_still_fetches_executions_never_b
 
     assert om.orders[coid].state is OrderState.FILLED
     assert late_answer == [tev.FetchOrderTrades(symbol="BTCUSDT", client_order_id=coid, venue_order_id="77", since_ms=0)]
+
+
+def test_a_bad_report_about_an_order_already_filled_still_asks_the_venue_for_what_it_carried():
+    om = manager()
+    coid = om.place(BID, 0).client_order_id
+    om.on_event(tev.OrderAccepted(client_order_id=coid, venue_order_id="77", status="FILLED", ts_ns=1))
+
+    commands = om.on_event(tev.VenueDataError(client_order_id=coid, reason="fill quantity must be positive", ts_ns=2))
+    answer = om.on_event(tev.OrderQueryResult(client_order_id=coid, found=True, status="FILLED", filled_qty=10, venue_order_id="77", ts_ns=3))
+
+    assert commands == [tev.QueryOrder(symbol="BTCUSDT", client_order_id=coid)]
+    assert om.orders[coid].state is OrderState.FILLED
+    assert answer == [tev.FetchOrderTrades(symbol="BTCUSDT", client_order_id=coid, venue_order_id="77", since_ms=0)]
