@@ -17,6 +17,8 @@ import sqlite3
 import time
 from dataclasses import replace
 
+import pytest
+
 from core.runtime import VENUES, Runtime, RuntimeConfig, TradingConfig
 
 SYMBOL = "BTCUSDT"
@@ -31,10 +33,11 @@ async def wait_for(pred, timeout: float, what: str) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_after_a_clean_stop_the_main_database_file_alone_holds_every_fill_and_final_order_state(tmp_path):
+@pytest.mark.parametrize("market", ["usdm", "spot"])
+async def test_after_a_clean_stop_the_main_database_file_alone_holds_every_fill_and_final_order_state(tmp_path, market):
     db = tmp_path / "db.sqlite3"
     trading = TradingConfig(strategy="quoter", params={"half_spread_ticks": 1, "refresh_ms": 300}, storage_path=str(db))
-    config = RuntimeConfig(venue=replace(VENUES["sim"], market="usdm"), symbols=(SYMBOL,), sim_rate=50.0, trading=trading,
+    config = RuntimeConfig(venue=replace(VENUES["sim"], market=market), symbols=(SYMBOL,), sim_rate=50.0, trading=trading,
                            history_lookback_min=0)
     rt = Runtime(config)
     task = asyncio.get_running_loop().create_task(rt.run())
