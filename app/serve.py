@@ -30,7 +30,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from core.confidence import Reason
-from core.events import OperatorForceResync, OperatorPause, OperatorSetMode
+from core.events import OperatorCancelAll, OperatorFlatten, OperatorForceResync, OperatorPause, OperatorSetMode
 from core.snapshot import BookResyncView, BookSnapshot, EpochView, LatencyView, LevelView, ModeView, WorldSnapshot
 from core.telemetry import EMPTY_STATS, LatencyStats
 
@@ -208,6 +208,10 @@ def request_for(event: Any) -> tuple[str, dict]:
         return "/mode", {"mode": event.mode}
     if isinstance(event, OperatorPause):
         return "/pause", {"paused": event.paused}
+    if isinstance(event, OperatorCancelAll):  # confirmed in the console's modal
+        return "/cancel-all", {"confirm": True, "pause": event.pause, **({"symbol": event.symbol} if event.symbol else {})}
+    if isinstance(event, OperatorFlatten):
+        return "/flatten", {"confirm": True, "pause": event.pause, **({"symbol": event.symbol} if event.symbol else {"all": True})}
     raise TypeError(f"no control endpoint for {type(event).__name__}")
 
 
