@@ -162,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
         method, path = "POST", "/" + action
         if token and not args.yes and not _confirm(action, args.symbol, args.no_pause):
             print(f"ctl {action}: not confirmed; nothing sent", file=sys.stderr)
-            return EXIT_ERROR    if method == "POST" and not token:
+            return EXIT_ERROR
+    if method == "POST" and not token:
         print("ctl: no token: pass --token or set EPOCHBOT_CONTROL__TOKEN (the daemon refuses mutating calls without one)", file=sys.stderr)
         return EXIT_USAGE
     try:
