@@ -79,6 +79,8 @@ class Trader:
         self._seen_trades: set[tuple[str, str]] = set()
         self._seen_order: deque[tuple[str, str]] = deque()
         self.keep_fills = 0  # 0: keep every fill in memory (backtests); the runtime bounds it
+        self.refusal_counts: dict[str, int] = {}  # reason (before its first ":") -> count, never capped
+        self.round_trips: list = []  # finished round trips (core.trading.portfolio.RoundTrip), bounded like fills
         self.fill_count = 0  # fills booked this session (restored ones not counted)
         self.order_outcomes: dict[str, int] = {}  # terminal state -> orders of this session
         self.flattening: set[str] = set()  # symbols with an operator flatten not yet placed
@@ -199,6 +201,9 @@ class Trader:
         self.records.append(fill)
         self.risk.on_pnl(delta, fill.ts_ns)
         if trip is not None:
+            self.round_trips.append(trip)
+            if self.keep_fills and len(self.round_trips) > 2 * self.keep_fills:
+                del self.round_trips[: len(self.round_trips) - self.keep_fills]
             self.risk.on_round_trip(trip, fill.ts_ns)
         self.records.append(RiskSnapshot(fill.ts_ns, self.risk.snapshot(fill.ts_ns)))
 
@@ -321,13 +326,18 @@ class Trader:
             now_ns=self.now_ns,
         )
         if not decision.ok:
-            self.refusals.append(Refusal(self.now_ns, intent, decision.reason))
+            self._refused(intent, decision.reason)
             return None
         try:
             return self.orders.place(intent, self.now_ns)
         except OrderRefused as exc:
-            self.refusals.append(Refusal(self.now_ns, intent, str(exc)))
+            self._refused(intent, str(exc))
             return None
+
+    def _refused(self, intent: OrderIntent, reason: str) -> None:
+        self.refusals.append(Refusal(self.now_ns, intent, reason))  # the recent ones, with detail
+        key = reason.split(":", 1)[0]
+        self.refusal_counts[key] = self.refusal_counts.get(key, 0) + 1
 
     def _mode_cancels(self) -> list[CancelOrder]:
         out = []
