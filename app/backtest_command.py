@@ -341,13 +341,13 @@ def write_csv(report, out: Path) -> list[Path]:
         w = csv.writer(fh)
         w.writerow(["opened", "closed", "symbol", "pnl", "won"])
         for t in report.trips:
-            w.writerow([_iso(t.opened_ns) if t.opened_ns else "", _iso(t.closed_ns), t.symbol, decimal_str(t.pnl, 8), "true" if t.pnl > 0 else "false"])
+            w.writerow([_iso(t.opened_ns) if t.opened_ns else "", _iso(t.closed_ns), t.symbol, decimal_str(t.pnl, 18), "true" if t.pnl > 0 else "false"])
     equity = out / "equity.csv"
     with open(equity, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["time", "ts_ns", f"net_pnl_{quote or 'quote'}"])
         for ts, value in report.equity:
-            w.writerow([_iso(ts), ts, decimal_str(value, 8)])
+            w.writerow([_iso(ts), ts, decimal_str(value, 18)])
     symbols = out / "symbols.csv"
     with open(symbols, "w", newline="") as fh:
         w = csv.writer(fh)

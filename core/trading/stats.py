@@ -94,10 +94,10 @@ def summarise(equity: Sequence[tuple[int, Fraction]], trip_pnls: Sequence[Fracti
     wins = sum(1 for p in trip_pnls if p > 0)
     n = len(trip_pnls)
     return EquityStats(
-        max_drawdown=to_decimal(dd, 8), max_drawdown_at_ns=at,
-        peak=to_decimal(max(max(values), Fraction(0)), 8), trough=to_decimal(min(min(values), Fraction(0)), 8),
+        max_drawdown=to_decimal(dd, 18), max_drawdown_at_ns=at,
+        peak=to_decimal(max(max(values), Fraction(0)), 18), trough=to_decimal(min(min(values), Fraction(0)), 18),
         sharpe=sharpe(equity, period_s), sharpe_period_s=period_s,
         win_rate=(Decimal(wins) / Decimal(n)).quantize(Decimal("0.0001")) if n else None,
         wins=wins, losses=n - wins, round_trips=n,
-        best_trip=to_decimal(max(trip_pnls), 8) if n else None, worst_trip=to_decimal(min(trip_pnls), 8) if n else None,
+        best_trip=to_decimal(max(trip_pnls), 18) if n else None, worst_trip=to_decimal(min(trip_pnls), 18) if n else None,
     )
