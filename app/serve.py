@@ -317,7 +317,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _die_with_parent() -> None:
-    """Linux: the console gets SIGTERM when `serve` dies, however it dies (even SIGKILL)."""
+    """Linux: the kernel kills the console when `serve` dies, however it dies (even SIGKILL).
+
+    SIGKILL, not SIGTERM: the console catches SIGTERM for a graceful exit that has nobody left
+    to talk to (its stdout is a pipe to the dead parent) and can linger; it holds no state."""
     if not sys.platform.startswith("linux"):
         return
     try:
@@ -326,7 +329,7 @@ def _die_with_parent() -> None:
 
         libc = ctypes.CDLL(None, use_errno=True)
         PR_SET_PDEATHSIG = 1
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() == 1:  # the parent died before prctl: nobody to serve
             os._exit(0)
     except (OSError, AttributeError):
