@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 import logging
 import signal
 import threading
@@ -461,6 +462,7 @@ def run_dashboard(settings: Any) -> int:
         symbols=tuple(getattr(settings, "symbols", ()) or ()),
         venue=str(getattr(settings, "venue", "")),
     )
+    started = time.monotonic()
     result = app.run()
     code = app.return_code
     if isinstance(result, int):
@@ -470,4 +472,8 @@ def run_dashboard(settings: Any) -> int:
         source.request_stop("console exited")
         if source.started:
             source.finished.wait(timeout=15)
-    return EXIT_FAILURE if code is None else code
+    code = EXIT_FAILURE if code is None else code
+    from app.summary import session_summary  # one line on the restored terminal (issue 13)
+
+    print(session_summary(source.latest(), time.monotonic() - started, code), file=sys.stderr)
+    return code
