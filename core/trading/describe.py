@@ -31,6 +31,8 @@ def _order_fields(trader, coid: str) -> dict:
 def describe_event(trader, event) -> tuple[str, str, dict]:
     """(level, message, fields) for one venue answer, before the trader applies it."""
     if type(event) is tev.Fill:
+        if event.trade_id and (event.symbol, event.trade_id) in trader._seen_trades:
+            return "debug", "fill already booked (replayed)", {"symbol": event.symbol, "trade_id": event.trade_id, "client_order_id": event.client_order_id}
         f = trader.filters.get(event.symbol)
         qty = f.qty_str(event.qty) if f else str(event.qty)
         price = f.price_str(event.price) if f else str(event.price)
