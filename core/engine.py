@@ -878,6 +878,11 @@ class Engine:
         return commands
 
     def _log_orders(self, commands) -> None:
+        notices = self.trader.notices if self.trader is not None else None
+        if notices:
+            for level, msg, fields in notices:
+                self._log(level, msg, **fields)
+            notices.clear()
         for command in commands:
             line = describe_command(self.trader, command)
             if line is not None:

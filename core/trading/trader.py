@@ -85,6 +85,7 @@ class Trader:
         self.order_outcomes: dict[str, int] = {}  # terminal state -> orders of this session
         self.flattening: set[str] = set()  # symbols with an operator flatten not yet placed
         self.flatten_orders: set[str] = set()  # client ids of operator flatten orders
+        self.notices: list[tuple[str, str, dict]] = []  # (level, message, fields) for the log
 
     # ----------------------------------------------------------------------------- inputs
 
@@ -259,9 +260,15 @@ class Trader:
                 continue
             intent = OrderIntent(sym, "SELL" if qty > 0 else "BUY", abs(qty), None, "MARKET", None, True, "operator-flatten")
             command = self._place(intent)
+            f = self.filters.get(sym)
+            fields = {"symbol": sym, "side": intent.side, "qty": f.qty_str(intent.qty) if f else str(intent.qty)}
             if command is not None:
                 self.flatten_orders.add(command.client_order_id)
                 commands.append(command)
+                self.notices.append(("warn", f"flatten: {intent.side} {fields['qty']} {sym} at market (reduce-only)", {**fields, "client_order_id": command.client_order_id}))
+            else:
+                reason = self.refusals[-1].reason if self.refusals else "refused"
+                self.notices.append(("error", f"flatten of {sym} refused: {reason}", {**fields, "reason": reason}))
         return commands
 
     # ----------------------------------------------------------------------------- intents

@@ -74,3 +74,20 @@ def test_the_trading_view_counts_outcomes_fills_and_names_the_quote_asset():
     assert dict(tv.orders_by_outcome) == {"FILLED": 1, "CANCELED": 1, "placed": 2}
     assert tv.working_orders == () and tv.pnl.quote_asset == "USDT"
     assert [b.name for b in tv.breakers] == ["BTCUSDT", "session-loss", "daily-loss"] and not tv.tripped
+
+
+def test_a_flatten_the_gates_refuse_says_why():
+    from core.modes import Mode
+
+    t, s = trader()
+    bid, ask = working_pair(t, s)
+    t.on_event(fill(bid, 10, "BUY", "1"))
+    t.cancel_all(None, 6)
+    t.on_event(tev.OrderUpdate(client_order_id=ask.client_order_id, status="CANCELED", ts_ns=7))
+    t.set_mode(Mode.HALTED, 8)
+
+    commands, _ = t.flatten("BTCUSDT", 9)
+
+    assert commands == []
+    level, msg, fields = t.notices[-1]
+    assert level == "error" and "mode halted" in msg and fields["qty"] == "0.01"
