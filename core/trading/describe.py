@@ -55,8 +55,8 @@ def describe_event(trader, event) -> tuple[str, str, dict]:
         fields["filled"] = f.qty_str(event.filled_qty) if f else str(event.filled_qty)
     name = type(event).__name__
     level = "warn" if isinstance(event, _WARN) else "debug"
-    if name == "OrderUpdate" and event.status in ("REJECTED", "EXPIRED") and fields.get("type") != "MARKET":
-        level = "info"
+    if name == "OrderUpdate" and event.status == "REJECTED":
+        level = "warn"  # an expiry (IOC/FOK that did not fill) is routine: debug
     what = {"OrderRejected": "order rejected", "OrderUnknown": "order outcome unknown", "CancelRejected": "cancel rejected",
             "CancelUnknown": "cancel outcome unknown", "OrderAccepted": "order accepted", "OrderUpdate": "order update",
             "OrderQueryResult": "order query result"}.get(name, f"order {name}")
