@@ -44,7 +44,8 @@ EXIT_CONFIG = 78
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("ctl", help="talk to a running headless daemon's control endpoint")
-    p.add_argument("--control-port", "--port", dest="port", type=int, default=None, help="control port (default: from config, else 8780)")
+    p.add_argument("--control-port", dest="port", type=int, default=None, help="control port (default: from config, else 8780)")
+    p.add_argument("--port", dest="port", type=int, default=None, help=argparse.SUPPRESS)  # the older name, still accepted
     p.add_argument("--token", default=None, help="bearer token (default: EPOCHBOT_CONTROL__TOKEN or secrets_file)")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the daemon (default 5)")
     p.add_argument("--config", dest="ctl_config", default=None, metavar="PATH", help="TOML config to read the port/secrets_file from")

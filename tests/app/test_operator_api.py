@@ -147,3 +147,24 @@ def test_the_status_table_says_trading_is_off_instead_of_inventing_zeros(world):
     print_status(build_report(world), file=out)
 
     assert "trading: off" in out.getvalue() and "PnL" not in out.getvalue()
+
+
+def test_the_browser_console_rebuilds_the_trading_state_from_status(trading_world):
+    from app.serve import snapshot_from_status
+
+    rebuilt = snapshot_from_status(json.loads(json.dumps(build_report(trading_world))), 1, 0)
+
+    assert rebuilt.trading.fill_count == 21 and rebuilt.trading.pnl == TRADING.pnl
+    assert [(b.name, b.tripped, b.cause) for b in rebuilt.trading.breakers] == [(b.name, b.tripped, b.cause) for b in TRADING.breakers]
+    assert rebuilt.orders == rebuilt.trading.working_orders and rebuilt.orders[0].client_order_id == "eb1-7"
+    assert rebuilt.positions == trading_world.positions
+    assert rebuilt.risk.session_pnl == "-1.5" and rebuilt.risk.breakers["BTCUSDT"].startswith("tripped until ")
+
+
+def test_without_a_trader_the_browser_console_invents_no_trading_numbers(world):
+    from app.serve import snapshot_from_status
+
+    rebuilt = snapshot_from_status(json.loads(json.dumps(build_report(world))), 1, 0)
+
+    assert rebuilt.trading is None and rebuilt.positions == () and rebuilt.orders == ()
+    assert rebuilt.risk.session_pnl == "n/a" and rebuilt.risk.breakers == {}
