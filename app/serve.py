@@ -112,7 +112,7 @@ def _trading(data: dict) -> tuple[TradingView | None, tuple[PositionView, ...], 
     risk view says so instead of showing an invented ``PnL 0`` / ``breaker ok``."""
     t = data.get("trading") or {}
     if not t.get("enabled"):
-        return None, (), (), RiskView(session_pnl="n/a", daily_pnl="n/a", breakers={}, limits={"trading": "off"})
+        return None, (), (), RiskView()  # with trading None: the pane says "trading off"
     pnl = t.get("pnl") or {}
     quote = str(t.get("quote_asset", ""))
     pnl_view = PnLView(quote, *(str(pnl.get(k, "0")) for k in ("session", "daily", "realized", "unrealized", "fees", "funding", "net")))

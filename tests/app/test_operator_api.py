@@ -16,7 +16,7 @@ from app.control import ControlServer
 from app.ctl_table import print_status
 from core import events as ev
 from core.report import build_report
-from core.snapshot import BreakerView, OrderView, PnLView, PositionView, TradingView
+from core.snapshot import RiskView, BreakerView, OrderView, PnLView, PositionView, TradingView
 from tests.app.conftest import TOKEN, FakeRuntime
 
 TRADING = TradingView(
@@ -167,4 +167,4 @@ def test_without_a_trader_the_browser_console_invents_no_trading_numbers(world):
     rebuilt = snapshot_from_status(json.loads(json.dumps(build_report(world))), 1, 0)
 
     assert rebuilt.trading is None and rebuilt.positions == () and rebuilt.orders == ()
-    assert rebuilt.risk.session_pnl == "n/a" and rebuilt.risk.breakers == {}
+    assert rebuilt.risk == RiskView()

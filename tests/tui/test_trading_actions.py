@@ -53,3 +53,17 @@ async def test_the_palette_offers_both_actions_and_they_ask_too():
         await pilot.pause()
         assert isinstance(app.screen, ConfirmAction)
     assert source.events == []
+
+
+async def test_without_a_trader_the_risk_pane_says_trading_is_off_instead_of_breaker_ok():
+    import dataclasses
+
+    from core.snapshot import RiskView
+    from tests.tui.fixtures import normal_snapshot
+
+    snap = dataclasses.replace(normal_snapshot(), risk=RiskView(), trading=None, orders=(), positions=())
+    app, source = make_app(snap)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        text = str(app.query_one("#risk-detail").render())
+    assert text.startswith("trading off") and "breaker ok" not in text and "PnL session" not in text
