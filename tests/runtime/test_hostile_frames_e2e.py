@@ -278,7 +278,7 @@ def test_a_live_daemon_survives_counts_and_repairs_dozens_of_hostile_frames_on_e
         sim.call_async(arm())
         wait_until(lambda: proxy.replaced >= len(BAD_ORDER_ANSWERS) or proc.poll() is not None, 20, "the bad order answers delivered")
         alive()
-        wait_until(lambda: sum(1 for line in lines() if line.get("msg") == "order OrderUnknown" and "unreadable" in str(line.get("reason", ""))) >= len(BAD_ORDER_ANSWERS),
+        wait_until(lambda: sum(1 for line in lines() if line.get("msg") == "order outcome unknown" and "unreadable" in str(line.get("reason", ""))) >= len(BAD_ORDER_ANSWERS),
                    10, "each unreadable order answer taken as an unknown outcome")
         # ... and reconciled: trading goes on (new fills after the injections).
         fills_before = len(sim.trades())
