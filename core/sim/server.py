@@ -1040,6 +1040,7 @@ class SimExchange:
         sym = params.get("symbol", "").upper()
         if sym not in self.markets:
             raise auth.SimApiError(-1121, "Invalid symbol.")
+        self.wsapi.note_place(params.get("newClientOrderId"))
         refuse_unless_trading(self, sym)
         if self.faults.take("unknown_execution", sym):
             if self.rng.random() < 0.5:

@@ -105,9 +105,14 @@ class WsApiServer:
         self.sessions: dict[int, _Session] = {}
         self._order_10s: deque[float] = deque()
         self._orders_day = 0
-        # Every order.place seen, by client order id (tests check no intent was sent twice).
+        # Every new-order request seen (REST or WebSocket API), by client order id.
         self.place_requests: dict[str, int] = {}
         self.stats = {"requests": 0, "orders_placed": 0, "unknown_execution": 0}
+
+    def note_place(self, client_order_id: str | None) -> None:
+        """Count a new-order request by client order id (REST and WebSocket API alike)."""
+        if client_order_id:
+            self.place_requests[client_order_id] = self.place_requests.get(client_order_id, 0) + 1
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get(self.path, self.handler)
@@ -321,9 +326,7 @@ class WsApiServer:
             ex._user_events()
             return body
         # order.place
-        coid = plain.get("newClientOrderId")
-        if coid:
-            self.place_requests[coid] = self.place_requests.get(coid, 0) + 1
+        self.note_place(plain.get("newClientOrderId"))
         refuse_unless_trading(ex, sym)
         self._count_order()
         fault = ex.faults.take("unknown_execution", sym)
