@@ -852,6 +852,11 @@ class Engine:
             self.account_stream_down_since = None if event.up else (self.account_stream_down_since or now)
             self._log("info" if event.up else "warn", "account stream up" if event.up else "account stream down", stream_epoch=event.stream_epoch, reason=event.reason)
             return _NO_COMMANDS
+        if type(event) is tev.SymbolStatus:
+            self._log("info" if event.status == "TRADING" else "warn", "symbol status", symbol=event.symbol, status=event.status)
+            commands = self.trader.on_event(event)
+            self._log_orders(commands)
+            return commands
         if type(event) is tev.Fill:
             key = f"fills_via_{event.via or 'query'}"
             self.counters[key] = self.counters.get(key, 0) + 1

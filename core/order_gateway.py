@@ -77,7 +77,7 @@ class OrderGateway:
         market = rest.market
         ws_api = ws_api_url(market, self.ws_base) if ws_api is None else ws_api
         self.router = OrderRouter(rest, self._api_secret, ws_api=ws_api, use_ws=ws_orders, symbol_status=symbol_status,
-                                  clock=clock, log=log, recv_window_ms=recv_window_ms, offset_ms=offset_ms)
+                                  clock=clock, log=log, recv_window_ms=recv_window_ms, offset_ms=offset_ms, put=self._put)
         self.account_stream = AccountStream(market=market, rest=rest, signer=self._api_secret, ws_base=self.ws_base, ws_api=ws_api,
                                             put=self._put, codecs=codecs, quotes=self.quote_assets, clock=clock, log=log,
                                             recv_window_ms=recv_window_ms, offset_ms=offset_ms)
@@ -265,7 +265,8 @@ class OrderGateway:
         While the account stream is down, fills still reach the order manager through its
         reconciliation (acks time out into queries), and confidence says it is down.
         """
-        tasks = [asyncio.ensure_future(self.account_stream.run()), asyncio.ensure_future(self.router.run())]
+        tasks = [asyncio.ensure_future(self.account_stream.run()), asyncio.ensure_future(self.router.run()),
+                 asyncio.ensure_future(self.router.watch_status())]
         try:
             await asyncio.gather(*tasks)
         finally:

@@ -317,6 +317,7 @@ class Runtime:
             self.writer = StorageWriter(self.storage)
         trader = Trader(get_strategy(cfg.strategy, cfg.params), filters, session=session, limits=limits, risk_state=risk_state, mode=self.engine.mode)
         self.engine.trader = trader
+        trader.symbol_status = {s: f.status for s, f in venue_filters.items() if f.status != "TRADING"}
         stored_fills = self.storage.load_fills() if self.storage is not None else []
         restored = trader.restore_fills(stored_fills)
         api_key, api_secret = cfg.api_key, cfg.api_secret

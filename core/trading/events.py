@@ -43,6 +43,7 @@ __all__ = [
     "OrderUnknown",
     "OrderUpdate",
     "QueryOrder",
+    "SymbolStatus",
     "TradingEvent",
 ]
 
@@ -103,6 +104,15 @@ class AccountStreamState(TradingEvent):
     up: bool
     stream_epoch: int = 0  # the account stream's own session number
     reason: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class SymbolStatus(TradingEvent):
+    """The symbol's exchangeInfo status changed (TRADING, HALT, BREAK, CANCEL_ONLY, ...): new
+    orders are placed only while it is TRADING; cancels always go."""
+
+    symbol: str
+    status: str
 
 
 @dataclass(slots=True, kw_only=True)

@@ -98,8 +98,11 @@ async def test_a_new_order_outside_trading_is_refused_before_sending_and_cancels
 
 async def test_the_venues_symbol_status_refusal_is_learned_and_trading_resumes_when_it_clears(venue):
     sim, rest = venue
-    router = OrderRouter(rest, SIGNER, ws_api=ws_api_url("usdm", sim.ws_url), symbol_status={"BTCUSDT": "TRADING"}, status_refresh_s=0)
+    changes: list = []
+    router = OrderRouter(rest, SIGNER, ws_api=ws_api_url("usdm", sim.ws_url), symbol_status={"BTCUSDT": "TRADING"}, status_refresh_s=0,
+                         put=changes.append)
     task = await started(router)
+    watch = asyncio.get_running_loop().create_task(router.watch_status(every_s=0.05))
     sim.inject("symbol_status", symbol="BTCUSDT", status="HALT")
     with pytest.raises(RestError) as caught:
         await router.call("POST", order(sim, "h-1"))
@@ -111,6 +114,8 @@ async def test_the_venues_symbol_status_refusal_is_learned_and_trading_resumes_w
     sim.faults.clear()
     await wait_for(lambda: router.symbol_status["BTCUSDT"] == "TRADING", what="TRADING again")
     assert (await router.call("POST", order(sim, "h-3")))["status"] == "NEW"
+    assert [(e.symbol, e.status) for e in changes] == [("BTCUSDT", "HALT"), ("BTCUSDT", "TRADING")]  # for the trader's gate
+    await stop(watch)
     await stop(task)
 
 

@@ -14,7 +14,9 @@ the gateway's rules hold unchanged:
 * venue rules before sending: no new order unless the symbol's exchangeInfo status is
   ``TRADING`` (cancels and queries always go). Statuses come from exchangeInfo at start and are
   read again after a refusal (ours or the venue's "Market is closed." / "Invalid symbol status."),
-  at most every ``status_refresh_s``, so a symbol that resumes trading is traded again.
+  at most every ``status_refresh_s``, and periodically while a symbol is not TRADING
+  (`watch_status`); every change becomes a `SymbolStatus` event, so the trader's own gate
+  stops asking (and resumes) without a round trip.
 
 The trading session (`run`) is replaced like any transport session: on loss, with capped,
 jittered back-off; an Ed25519 key logs it on (``session.logon``) so requests carry no signature.
@@ -29,6 +31,7 @@ from typing import Callable
 
 import websockets
 
+from core.trading import events as tev
 from core.venues.binance.rest import RestClient, RestError
 from core.venues.binance.signing import Signer
 from core.venues.binance.wsapi import WsApiError, WsApiSession
@@ -59,6 +62,7 @@ class OrderRouter:
         timeout_s: float = 5.0,
         status_refresh_s: float = 5.0,
         rng: random.Random | None = None,
+        put: Callable[[object], None] = lambda event: None,
     ) -> None:
         self.rest = rest
         self.signer = signer
@@ -72,6 +76,7 @@ class OrderRouter:
         self.timeout_s = timeout_s
         self.status_refresh_s = status_refresh_s
         self.rng = rng or random.Random(0x0DE5)
+        self.put = put  # SymbolStatus events for the trader's gate
         self.session: WsApiSession | None = None
         self.logged_on = False
         self.stats = {"ws": 0, "rest": 0, "ws_unknown": 0, "refused_status": 0, "rate_limit_waits": 0, "sessions": 0}
@@ -153,7 +158,18 @@ class OrderRouter:
         for symbol, status in statuses.items():
             if self.symbol_status.get(symbol) != status:
                 self.log("warn" if status != "TRADING" else "info", "symbol status changed", symbol=symbol, status=status)
+                now = self.clock()
+                self.put(tev.SymbolStatus(ts_ns=now, recv_ts=now, symbol=symbol, status=status))
             self.symbol_status[symbol] = status
+
+    async def watch_status(self, every_s: float = 10.0) -> None:
+        """While a symbol is not TRADING, read exchangeInfo every ``every_s`` so trading resumes
+        when it does (the trader sends nothing for it meanwhile, so no refusal would tell us)."""
+        while True:
+            await asyncio.sleep(every_s)
+            if any(status != "TRADING" for status in self.symbol_status.values()):
+                self._status_read_at = time.monotonic()
+                await self._refresh_status()
 
     # ------------------------------------------------------------------ orders
     async def call(self, method: str, params: dict) -> dict:
