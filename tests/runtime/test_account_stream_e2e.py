@@ -216,3 +216,30 @@ def test_daemon_gets_every_fill_over_the_account_stream_and_survives_a_dropped_t
         if daemon is not None:
             daemon.stop()
         sim.stop()
+
+
+def test_daemon_stops_new_orders_while_the_symbol_is_halted_and_resumes_when_it_trades_again(tmp_path):
+    api_key, secret, account = _keys("hmac")
+    sim = Sim(tmp_path, "usdm", account, api_key, secret)
+    daemon = None
+    try:
+        daemon = Daemon(tmp_path, sim, api_key, secret)
+        placed = lambda: sim.get("/_sim/stats")["wsapi"]["orders_placed"]  # noqa: E731
+        wait_until(lambda: placed() >= 2 or daemon.proc.poll() is not None, 20, "the daemon trading")
+        assert daemon.proc.poll() is None, daemon.log_path.read_text()[-3000:]
+
+        sim.post("/_sim/fault", {"kind": "symbol_status", "symbol": SYMBOL, "status": "HALT"})
+        wait_until(lambda: any(l.get("msg") == "symbol status" and l.get("status") == "HALT" for l in daemon.lines()), 15,
+                   "the daemon to learn the halt")
+        before = placed()
+        time.sleep(1.0)  # the quoter refreshes every 300 ms: it would have placed orders by now
+        assert placed() == before, "a new order was placed on a halted symbol"
+
+        with urlopen(Request(f"{sim.rest}/_sim/faults", method="DELETE"), timeout=5) as resp:
+            resp.read()
+        wait_until(lambda: placed() > before, 15, "orders again once the symbol trades")
+        assert daemon.stop() == 0
+    finally:
+        if daemon is not None:
+            daemon.stop()
+        sim.stop()

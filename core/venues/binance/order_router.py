@@ -162,7 +162,7 @@ class OrderRouter:
                 self.put(tev.SymbolStatus(ts_ns=now, recv_ts=now, symbol=symbol, status=status))
             self.symbol_status[symbol] = status
 
-    async def watch_status(self, every_s: float = 10.0) -> None:
+    async def watch_status(self, every_s: float = 5.0) -> None:
         """While a symbol is not TRADING, read exchangeInfo every ``every_s`` so trading resumes
         when it does (the trader sends nothing for it meanwhile, so no refusal would tell us)."""
         while True:
