@@ -53,6 +53,7 @@ def _client(market: str, rest: str, ws: str):
                     api[key] = rest + val[len(host):]
     api["ws"]["ws-api"]["spot"] = ws + "/ws-api/v3"
     api["ws"]["ws-api"]["linear"] = ws + "/ws-fapi/v1"
+    api["ws"]["spot"] = ws + "/ws"
     return ex
 
 
@@ -75,6 +76,27 @@ async def test_ccxt_places_queries_and_cancels_orders_over_the_websocket_api(sim
         assert again["status"] == "canceled"
         rest_view = await ex.fetch_order(placed["id"], symbol)  # the REST view agrees
         assert rest_view["status"] == "canceled"
+    finally:
+        await ex.close()
+
+
+@pytest.mark.parametrize("sim_process", ["spot"], indirect=True)
+async def test_ccxt_watches_spot_orders_through_the_websocket_api_user_data_subscription(sim_process):
+    import asyncio
+
+    market, rest, ws = sim_process
+    ex = _client(market, rest, ws)
+    try:
+        watch = asyncio.ensure_future(ex.watch_orders("BTC/USDT"))  # userDataStream.subscribe.signature
+        book = await ex.fetch_order_book("BTC/USDT", 5)
+        price = float((Decimal(str(book["bids"][0][0])) * Decimal("0.95")).quantize(Decimal("0.01")))
+        for _ in range(50):  # the subscription is acknowledged before the order goes out
+            if ex.clients.get(ws + "/ws-api/v3") is not None and ex.clients[ws + "/ws-api/v3"].subscriptions.get("spot"):
+                break
+            await asyncio.sleep(0.05)
+        placed = await ex.create_order_ws("BTC/USDT", "limit", "buy", 0.01, price)
+        updates = await asyncio.wait_for(watch, 5)
+        assert [(o["id"], o["status"]) for o in updates] == [(placed["id"], "open")]
     finally:
         await ex.close()
 
