@@ -189,6 +189,9 @@ def test_daemon_gets_every_fill_over_the_account_stream_and_survives_a_dropped_t
 
         sim.post("/_sim/market", {"paused": True})  # nothing executes from here on
         time.sleep(0.5)  # let the last executions' events cross the loopback
+        # One intent (the quoter's bid or ask) never has two working orders at the venue.
+        sides = [o["side"] for o in sim.open_orders()]
+        assert sides.count("BUY") <= 1 and sides.count("SELL") <= 1, sides
         rc = daemon.stop()
         assert rc == 0, daemon.log_path.read_text()[-3000:]
 
