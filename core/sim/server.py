@@ -752,10 +752,15 @@ class SimExchange:
                 self.stats["lifetime_closes"] += 1
                 await self._close_conn(c, code=1000)
         elif kind == "server_shutdown":
-            # Both markets announce it (spot WebSocket Streams since 2026-05-08).
-            payload = orjson.dumps({"e": "serverShutdown", "E": _now_ms()})
+            # Both markets announce it (spot WebSocket Streams and WebSocket API since 2026-05-08):
+            # raw streams get the event, combined streams {"stream": "!serverShutdown", "data": ..},
+            # WebSocket API sessions {"event": ..}.
+            event = {"e": "serverShutdown", "E": _now_ms()}
+            shapes = {"raw": orjson.dumps(event), "combined": orjson.dumps({"stream": "!serverShutdown", "data": event}),
+                      "ws-api": orjson.dumps({"event": event})}
             for c in conns:
                 if not c.closed:
+                    payload = shapes["ws-api" if c.route == "ws-api" else "combined" if c.combined else "raw"]
                     try:
                         await c.ws.send_frame(payload, WSMsgType.TEXT)
                     except Exception:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -82,7 +81,7 @@ def refuse_unless_trading(ex: SimExchange, symbol: str) -> None:
 class _Session:
     """Per-connection WebSocket API state."""
 
-    __slots__ = ("conn", "logon", "subs", "next_sub", "return_rate_limits", "connected_ms", "authorized_ms", "order_times")
+    __slots__ = ("conn", "logon", "subs", "next_sub", "return_rate_limits", "connected_ms", "authorized_ms")
 
     def __init__(self, conn: WsConn, return_rate_limits: bool) -> None:
         self.conn = conn
@@ -92,7 +91,6 @@ class _Session:
         self.return_rate_limits = return_rate_limits
         self.connected_ms = int(time.time() * 1000)
         self.authorized_ms: int | None = None
-        self.order_times: deque[float] = deque()
 
 
 class WsApiServer:
@@ -103,7 +101,8 @@ class WsApiServer:
         self.spot = ex.config.market == "spot"
         self.path = SPOT_PATH if self.spot else USDM_PATH
         self.sessions: dict[int, _Session] = {}
-        self._order_10s: deque[float] = deque()
+        # Binance counts in wall-clock intervals ("10 SECOND resets at 00, 10, 20... seconds").
+        self._order_window = (0, 0)  # (10-second window number, orders in it)
         self._orders_day = 0
         # Every new-order request seen (REST or WebSocket API), by client order id.
         self.place_requests: dict[str, int] = {}
@@ -167,16 +166,15 @@ class WsApiServer:
     # ------------------------------------------------------------------ rate limits
     def _rate_limits(self) -> list[dict[str, Any]]:
         ex = self.ex
-        now = time.monotonic()
-        while self._order_10s and now - self._order_10s[0] > 10.0:
-            self._order_10s.popleft()
+        window, count = self._order_window
+        in_window = count if window == int(time.time() // 10) else 0
         out = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
                 "limit": ex.config.weight_limit, "count": ex._weight_used}]
         if self.spot:
-            out += [{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100, "count": len(self._order_10s)},
+            out += [{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100, "count": in_window},
                     {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000, "count": self._orders_day}]
         else:
-            out += [{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300, "count": len(self._order_10s)}]
+            out += [{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300, "count": in_window}]
         return out
 
     def _charge(self, weight: int) -> None:
@@ -190,13 +188,14 @@ class WsApiServer:
         ex._weight_used += weight
 
     def _count_order(self) -> None:
-        now = time.monotonic()
-        while self._order_10s and now - self._order_10s[0] > 10.0:
-            self._order_10s.popleft()
+        now_window = int(time.time() // 10)
+        window, count = self._order_window
+        if window != now_window:
+            window, count = now_window, 0
         limit = 100 if self.spot else 300
-        if len(self._order_10s) >= limit:
+        if count >= limit:
             raise auth.SimApiError(-1015, f"Too many new orders; current limit is {limit} orders per TEN_SECONDS.", 429)
-        self._order_10s.append(now)
+        self._order_window = (window, count + 1)
         self._orders_day += 1
 
     # ------------------------------------------------------------------ requests

@@ -178,8 +178,9 @@ class WsApiSession:
             except (KeyError, TypeError, ValueError):
                 continue
             if limit and count >= limit and interval <= 60:
-                # Full: wait for the window to roll (at most its length; the counter resets then).
-                wait = max(wait, min(float(interval), 1.0 if interval <= 10 else 5.0))
+                # Full: Binance's windows are wall-clock aligned ("10 SECOND resets at 00, 10,
+                # 20... seconds"), so wait for the current one to roll over.
+                wait = max(wait, interval - (self.clock_ms() / 1000.0) % interval + 0.01)
         return wait
 
     # ------------------------------------------------------------------ requests
