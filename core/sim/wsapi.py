@@ -46,7 +46,8 @@ __all__ = ["WsApiServer", "refuse_unless_trading", "symbol_status"]
 SPOT_PATH = "/ws-api/v3"
 USDM_PATH = "/ws-fapi/v1"
 UNKNOWN_ERROR_MSG = "Unknown error, please check your request or try again later."
-MAX_SUBSCRIPTIONS = 1000
+MAX_SUBSCRIPTIONS = 1000  # active at once per session
+MAX_SUBSCRIPTION_ID = 65535  # over a session's lifetime
 
 # method -> (spot weight, usdm weight); None = not offered on that market
 _WEIGHTS: dict[str, tuple[int | None, int | None]] = {
@@ -352,8 +353,10 @@ class WsApiServer:
     def _subscribe(self, session: _Session, creds: auth.Credentials) -> dict[str, int]:
         if any(c.account_id == creds.account_id for c in session.subs.values()):
             raise auth.SimApiError(-2035, "User Data Stream subscription already active.")
-        if len(session.subs) >= MAX_SUBSCRIPTIONS:
-            raise auth.SimApiError(-2039, "Maximum subscription count reached for this session.")
+        if session.next_sub > MAX_SUBSCRIPTION_ID:
+            raise auth.SimApiError(-2042, "Maximum subscription ID reached for this connection.")
+        if len(session.subs) >= MAX_SUBSCRIPTIONS:  # the code for this one is undocumented: sim choice
+            raise auth.SimApiError(-1191, f"Too many subscriptions. Connection may create up to '{MAX_SUBSCRIPTIONS}' subscriptions at a time.")
         sid = session.next_sub
         session.next_sub += 1
         session.subs[sid] = creds
