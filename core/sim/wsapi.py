@@ -82,12 +82,13 @@ def refuse_unless_trading(ex: SimExchange, symbol: str) -> None:
 class _Session:
     """Per-connection WebSocket API state."""
 
-    __slots__ = ("conn", "logon", "subs", "next_sub", "return_rate_limits", "connected_ms", "authorized_ms")
+    __slots__ = ("conn", "logon", "subs", "logon_subs", "next_sub", "return_rate_limits", "connected_ms", "authorized_ms")
 
     def __init__(self, conn: WsConn, return_rate_limits: bool) -> None:
         self.conn = conn
         self.logon: auth.Credentials | None = None
         self.subs: dict[int, auth.Credentials] = {}
+        self.logon_subs: set[int] = set()  # made by userDataStream.subscribe: end with session.logout
         self.next_sub = 0
         self.return_rate_limits = return_rate_limits
         self.connected_ms = int(time.time() * 1000)
@@ -285,22 +286,27 @@ class WsApiServer:
         if method == "session.logout":
             session.logon = None
             session.authorized_ms = None
+            for sid in sorted(session.logon_subs):
+                self._terminate(session, sid)
             return self._session_status(session)
         if method == "session.subscriptions":
             return [{"subscriptionId": sid} for sid in sorted(session.subs)]
         if method == "userDataStream.unsubscribe":
             sid = params.get("subscriptionId")
             if sid is None:
-                session.subs.clear()
+                for sid in sorted(session.subs):
+                    self._terminate(session, sid)
                 return {}
             if not isinstance(sid, int) or sid not in session.subs:
                 raise auth.SimApiError(-2036, "User Data Stream subscription not active.")
-            del session.subs[sid]
+            self._terminate(session, sid)
             return {}
         if method == "userDataStream.subscribe":
             if session.logon is None:
                 raise auth.SimApiError(-1002, "You are not authorized to execute this request.", 401)
-            return self._subscribe(session, session.logon)
+            result = self._subscribe(session, session.logon)
+            session.logon_subs.add(result["subscriptionId"])
+            return result
         creds, plain = self._authenticate(session, method, params)
         if method == "session.logon":
             if creds.key_type != "ed25519":
@@ -361,6 +367,12 @@ class WsApiServer:
         session.next_sub += 1
         session.subs[sid] = creds
         return {"subscriptionId": sid}
+
+    def _terminate(self, session: _Session, sid: int) -> None:
+        """End a subscription; its last event is ``eventStreamTerminated``."""
+        session.subs.pop(sid, None)
+        session.logon_subs.discard(sid)
+        self._send(session, {"subscriptionId": sid, "event": {"e": "eventStreamTerminated", "E": int(time.time() * 1000)}})
 
     def _session_status(self, session: _Session) -> dict[str, Any]:
         return {"apiKey": session.logon.api_key if session.logon else None, "authorizedSince": session.authorized_ms,

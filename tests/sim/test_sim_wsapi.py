@@ -196,3 +196,15 @@ async def test_unknown_execution_fault_answers_503_or_drops_or_never_answers(spo
             with pytest.raises(asyncio.TimeoutError):
                 await ws.receive_json(timeout=0.5)
         await ws.close()
+
+
+async def test_logout_ends_only_the_logon_subscription_with_event_stream_terminated(spot_sim):
+    async with aiohttp.ClientSession() as http:
+        api = await _api(http, spot_sim)
+        await api.call("session.logon", {}, SIGNERS["ed25519"])
+        assert (await api.call("userDataStream.subscribe"))["result"] == {"subscriptionId": 0}
+        assert (await api.call("userDataStream.subscribe.signature", {}, SIGNERS["hmac"]))["result"] == {"subscriptionId": 1}
+        api.events.clear()
+        await api.call("session.logout")
+        assert [(e["subscriptionId"], e["event"]["e"]) for e in api.events] == [(0, "eventStreamTerminated")]
+        assert (await api.call("session.subscriptions"))["result"] == [{"subscriptionId": 1}]
