@@ -26,7 +26,6 @@ import asyncio
 import time
 from typing import Callable
 
-
 from core import events as ev
 from core.inbox import Inbox
 from core.numeric import UnitCodec
