@@ -221,6 +221,10 @@ class OrderGateway:
                 return None
             raise
 
+    async def open_orders(self, symbol: str | None = None) -> list[dict]:
+        """The venue's open orders (WebSocket API ``openOrders.status``, REST when it is down)."""
+        return await self.router.open_orders(symbol)
+
     async def position_amounts(self) -> dict[str, str]:
         """USD-M: symbol -> positionAmt (decimal string) from /fapi/v2/positionRisk."""
         body = await self.signed_get("/fapi/v2/positionRisk", {})

@@ -68,6 +68,19 @@ async def test_orders_go_over_the_websocket_api_while_its_session_is_up_and_over
     assert body["clientOrderId"] == "r-1" and router.stats["rest"] == 1
 
 
+async def test_open_orders_come_over_the_websocket_api_or_rest_alike(venue):
+    sim, rest = venue
+    router = OrderRouter(rest, SIGNER, ws_api=ws_api_url("usdm", sim.ws_url))
+    task = await started(router)
+    await router.call("POST", order(sim, "o-1"))
+    over_ws = await router.open_orders("BTCUSDT")
+    assert router.stats["rest"] == 0
+    await stop(task)
+    over_rest = await router.open_orders("BTCUSDT")
+    assert router.stats["rest"] == 1
+    assert [o["clientOrderId"] for o in over_ws] == [o["clientOrderId"] for o in over_rest] == ["o-1"]
+
+
 @pytest.mark.parametrize("how", ["drop", "timeout", "503"])
 async def test_a_lost_unanswered_or_5xx_order_request_is_unknown_and_never_resent(venue, how):
     sim, rest = venue

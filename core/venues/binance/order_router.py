@@ -1,7 +1,8 @@
 """Order transport: the WebSocket API when its session is up, signed REST when it is not.
 
 The order gateway asks for ``call("POST"|"DELETE"|"GET", params)`` (place, cancel, query one
-order) and gets Binance's order body or a `RestError`, whichever way the request travelled, so
+order) or ``open_orders(symbol)`` and gets Binance's answer or a `RestError`, whichever way the
+request travelled, so
 the gateway's rules hold unchanged:
 
 * unknown execution (``RestError.unknown_execution``): no answer within the timeout, the
@@ -38,7 +39,7 @@ from core.venues.binance.wsapi import WsApiError, WsApiSession
 
 __all__ = ["SYMBOL_STATUS_REFUSED", "OrderRouter"]
 
-_WS_METHODS = {"POST": "order.place", "DELETE": "order.cancel", "GET": "order.status"}
+_WS_METHODS = {"POST": "order.place", "DELETE": "order.cancel", "GET": "order.status", "OPEN": "openOrders.status"}
 # Binance's refusals of a new order on a symbol that is not TRADING (spot, USD-M).
 SYMBOL_STATUS_REFUSED = {-2010: "Market is closed.", -1122: "Invalid symbol status."}
 LOCAL_REFUSAL_CODE = -1122
@@ -199,7 +200,22 @@ class OrderRouter:
                 self._refresh_status_soon()
             raise
 
-    async def _ws_call(self, session: WsApiSession, method: str, params: dict) -> dict:
+    async def open_orders(self, symbol: str | None = None) -> list[dict]:
+        """The account's open orders (``openOrders.status``, or REST ``openOrders`` when the
+        trading session is down); raises `RestError`."""
+        params = {"symbol": symbol} if symbol else {}
+        session = self.session
+        if session is not None and session.up:
+            result = await self._ws_call(session, "OPEN", params)
+        else:
+            self.stats["rest"] += 1
+            result = await self.rest.signed("GET", f"{self.rest.prefix}/openOrders", params, self.signer.api_key, self.signer,
+                                            recv_window=self.recv_window_ms, offset_ms=self.offset_ms(), clock_ns=self.clock)
+        if not isinstance(result, list):
+            raise RestError(200, "open orders answer is not a list")
+        return result
+
+    async def _ws_call(self, session: WsApiSession, method: str, params: dict):
         self.stats["ws"] += 1
         try:
             if self.logged_on:
@@ -213,6 +229,6 @@ class OrderRouter:
             if exc.unknown_execution:
                 self.stats["ws_unknown"] += 1
             raise RestError(exc.status, f"WebSocket API: {exc.msg}", exc.code, exc.retry_after_ms) from None
-        if not isinstance(result, dict):
+        if method != "OPEN" and not isinstance(result, dict):
             raise RestError(200, "WebSocket API answer has no order body")
         return result
