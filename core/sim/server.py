@@ -16,7 +16,9 @@ Theory of operation
   out_of_order), REST depth (snapshot_*, crossed_snapshot), subscription (reject_subscribe),
   order placement (unknown_execution), or immediately (drop, expire, server_shutdown).
 * Paper trading is delegated to ``core.sim.matching.PaperVenue``; its user events are drained
-  after every order call and every market step and pushed to listenKey sockets.
+  after every order call and every market step and pushed to USD-M ``/private`` listenKey
+  sockets and to WebSocket API user-data subscriptions (``core.sim.wsapi``, which also serves
+  the WebSocket API's order methods).
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ from aiohttp import WSMsgType, web
 from core.sim import auth
 from core.sim.faults import INSTANT_KINDS, FaultBoard, FaultError
 from core.sim.market import DepthEvent, SymbolMarket, SymbolSpec, default_spec, fixed
-from core.sim.wsapi import WsApiServer, refuse_unless_trading, symbol_status
 from core.sim.streams import (
     KlineState,
     StreamSpec,
@@ -52,6 +53,7 @@ from core.sim.streams import (
     partial_depth,
     route_allows,
 )
+from core.sim.wsapi import WsApiServer, refuse_unless_trading, symbol_status
 
 __all__ = ["SimConfig", "SimExchange"]
 
