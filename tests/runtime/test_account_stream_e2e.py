@@ -141,7 +141,7 @@ class Daemon:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "--headless", "--venue", venue, "--rest-url", sim.rest, "--ws-url", sim.ws,
              "--symbols", SYMBOL, "--strategy", "quoter", "--no-control", "--status-interval", "60",
-             "--report", str(self.report)],
+             "--report", str(self.report), "--storage", str(tmp / "db.sqlite3")],
             stdout=subprocess.DEVNULL, stderr=open(self.log_path, "wb"), env=env, cwd=REPO,
         )
 
