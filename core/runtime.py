@@ -84,6 +84,7 @@ class TradingConfig:
     # prefix are never touched unless foreign_orders is "cancel".
     unknown_orders: str = "cancel"
     foreign_orders: str = "ignore"
+    ws_orders: bool = True  # orders over the WebSocket API while its session is up (REST otherwise)
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +331,7 @@ class Runtime:
         trader.keep_fills = 1000
         self.engine.trader = trader
         trader.orders.unknown_window_ns = max(0, int(cfg.unknown_window_ms)) * 1_000_000
+        trader.symbol_status = {s: f.status for s, f in venue_filters.items() if f.status != "TRADING"}
         stored_fills = self.storage.load_fills() if self.storage is not None else []
         restored = trader.restore_fills(stored_fills)
         api_key, api_secret = cfg.api_key, cfg.api_secret
@@ -352,6 +354,8 @@ class Runtime:
             recv_window_ms=cfg.recv_window_ms,
             offset_ms=lambda: self.engine.telemetry.clock_offset_ns / 1e6,
             durable=self._durable if self.writer is not None else None,
+            symbol_status={s: f.status for s, f in venue_filters.items()},
+            ws_orders=cfg.ws_orders,
         )
         restored_session_pnl = str(trader.risk.state.session_pnl)
         restored_breakers = dict(sorted(trader.risk.state.breakers.items()))

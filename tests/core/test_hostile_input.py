@@ -263,7 +263,7 @@ def test_a_user_data_frame_with_any_field_hostile_is_dropped_or_applied_without_
     for event in events:
         assert type(event) is tev.VenueDataError or problem(event) is None
         engine.handle(event)
-    assert gw.bad_user_events in (0, 1)
+    assert gw.account_stream.stats["unreadable"] in (0, 1)
 
 
 def test_an_account_stream_trade_with_last_quantity_zero_is_dropped_and_its_order_reconciled():
@@ -276,7 +276,7 @@ def test_an_account_stream_trade_with_last_quantity_zero_is_dropped_and_its_orde
     commands = [c for e in events for c in engine.handle(e)]
 
     assert [type(e) for e in events] == [tev.VenueDataError]
-    assert gw.bad_user_events == 1
+    assert gw.account_stream.stats["unreadable"] == 1
     assert engine.trader.orders.orders[coid].state.value == "UNKNOWN"
     assert [type(c) for c in commands] == [tev.QueryOrder]
     assert engine.trader.portfolio.qty(SYM) == 0
