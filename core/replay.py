@@ -26,10 +26,10 @@ from core import events as ev
 from core.book import VenueRules
 from core.capture import CaptureError, read_capture
 from core.engine import Engine, EngineConfig
-from core.report import symbols_report
+from core.report import orders_report, symbols_report
 from core.venues.binance.wire import Ack, FrameError, ServerShutdown, decode_frame, decode_snapshot
 
-__all__ = ["ManualClock", "ReplayResult", "replay_file", "replay_stream"]
+__all__ = ["ManualClock", "ReplayResult", "replay_file", "replay_path", "replay_stream"]
 
 
 @dataclass
@@ -38,17 +38,44 @@ class ReplayResult:
     events: int = 0
     malformed: list[dict] = field(default_factory=list)
     rows: int = 0
+    version: int = 1
+    run: str = ""  # version 2: the run replayed
+    runs: list[dict] = field(default_factory=list)  # version 2 directory: every run found
+    files: list[str] = field(default_factory=list)
+    stopped_at: dict | None = None  # --until: where the replay stopped
+    timeline: list = field(default_factory=list)  # LogRecords (when asked for)
+    complete: bool = True  # False: the run's first file was pruned, the replay starts mid-run
 
     def report(self, depth: int = 20) -> dict:
         engine = self.engine
-        return {
+        out = {
+            "version": self.version,
             "events": self.events,
             "discarded_stale_epoch": engine.counters["discarded_stale_epoch"],
             "state_hash": engine.state_hash(),
             "symbols": symbols_report(engine, depth),
             "epochs": engine.epoch,
+            "epoch_history": epochs_report(engine),
+            "mode": engine.mode.value,
+            "orders": orders_report(engine.trader),
+            "fatal": engine.fatal,
             "malformed": self.malformed,
         }
+        if self.version == 2:
+            out.update(run=self.run, runs=self.runs, files=self.files, complete=self.complete)
+        if self.stopped_at is not None:
+            out["stopped_at"] = self.stopped_at
+        return out
+
+
+def epochs_report(engine: Engine) -> list[dict]:
+    from core.report import iso
+
+    return [
+        {"epoch": e.epoch, "cause": e.cause, "opened_at": iso(e.opened_ns or e.requested_ns), "closed_at": iso(e.closed_ns),
+         "close_cause": e.close_cause or None, "resync_ms": e.resync_ms, "phases_ms": e.phases_ms()}
+        for e in engine.epochs
+    ]
 
 
 class ManualClock:
@@ -64,8 +91,8 @@ class ManualClock:
 
 
 def replay_file(path: str, **kwargs) -> ReplayResult:
-    with open(path, "rb") as stream:
-        return replay_stream(stream, **kwargs)
+    """Replay a capture file (version 1 or 2, ``.gz`` or not) or a journal directory."""
+    return replay_path(path, **kwargs)
 
 
 def replay_stream(stream: IO[bytes], *, on_malformed=None) -> ReplayResult:
@@ -177,3 +204,245 @@ def _on_rest(row, engine: Engine, outstanding, answers, deliver, bad, scales: di
 
 def print_malformed(item: dict) -> None:
     print(f"replay: line {item['line']}: skipped: {item['reason']}", file=sys.stderr)
+
+
+# ================================================================================ version 2
+
+
+def open_capture(path: str):
+    """A binary stream of a capture file, transparently gunzipped for ``.gz``."""
+    if str(path).endswith(".gz"):
+        import gzip
+
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def _header_of(path: str) -> dict:
+    from core.capture import CaptureFormatError
+
+    with open_capture(path) as stream:
+        first = stream.readline()
+    try:
+        header = orjson.loads(first)
+        header["capture"]
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise CaptureFormatError(f"{path}: line 1: not a capture header: {exc}") from None
+    return header
+
+
+def journal_runs(directory: str) -> list[dict]:
+    """The runs in a journal directory, oldest first: ``{"run", "files", "parts", "version"}``.
+    Files are taken in name order (the journal numbers them); a version 2 run is every file
+    whose header names it, a version 1 file is a run of its own."""
+    import os
+
+    from core.capture import CaptureFormatError
+
+    names = sorted(n for n in os.listdir(directory) if n.endswith((".jsonl", ".jsonl.gz")))
+    runs: list[dict] = []
+    by_id: dict[str, dict] = {}
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            header = _header_of(path)
+        except (CaptureFormatError, OSError):
+            continue
+        if header.get("capture") == 2 and header.get("run"):
+            run = by_id.get(header["run"])
+            if run is None:
+                run = by_id[header["run"]] = {"run": header["run"], "files": [], "parts": [], "version": 2}
+                runs.append(run)
+            run["files"].append(path)
+            run["parts"].append(int(header.get("part", 1)))
+        else:
+            runs.append({"run": name, "files": [path], "parts": [1], "version": int(header.get("capture", 1))})
+    return runs
+
+
+def parse_until(text: str | None, start_ns: int = 0):
+    """``--until``: ``None``; ("epoch", N) for an integer or ``eN``; ("time", ns) for an ISO-8601
+    time, unix seconds (a number > 1e9) or ``+S`` seconds after the run's start."""
+    if text is None:
+        return None
+    t = text.strip()
+    if t.lower().startswith("e") and t[1:].isdigit():
+        return ("epoch", int(t[1:]))
+    if t.isdigit() and int(t) < 1_000_000_000:
+        return ("epoch", int(t))
+    if t.startswith("+"):
+        return ("time", start_ns + int(float(t[1:]) * 1e9))
+    try:
+        value = float(t)
+    except ValueError:
+        from datetime import datetime, timezone
+
+        stamp = datetime.fromisoformat(t.replace("Z", "+00:00"))
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=timezone.utc)
+        return ("time", int(stamp.timestamp() * 1_000_000) * 1000)
+    return ("time", int(value * 1e9))
+
+
+def replay_path(path: str, *, run: str | None = None, until: str | None = None, timeline: bool = False, on_malformed=None) -> ReplayResult:
+    """Replay a capture file, a ``.gz`` capture, or a journal directory.
+
+    A directory replays one run (default: the last one; ``run`` picks another by id or 1-based
+    index): its files in order. Version 1 files replay as before (`replay_stream`); ``until``
+    and ``timeline`` need version 2 (a journal recorded by the engine)."""
+    import os
+
+    from core.capture import CaptureFormatError
+
+    runs_info: list[dict] = []
+    if os.path.isdir(path):
+        runs_info = journal_runs(path)
+        if not runs_info:
+            raise CaptureFormatError(f"{path}: no capture or journal files in this directory")
+        chosen = runs_info[-1]
+        if run is not None:
+            matches = [r for r in runs_info if r["run"] == run]
+            if not matches and run.isdigit() and 1 <= int(run) <= len(runs_info):
+                matches = [runs_info[int(run) - 1]]
+            if not matches:
+                raise CaptureFormatError(f"{path}: no run {run!r} (runs: {', '.join(r['run'] for r in runs_info)})")
+            chosen = matches[0]
+        files = chosen["files"]
+    else:
+        if not os.path.exists(path):
+            raise FileNotFoundError(path)
+        files = [path]
+        header = _header_of(path)
+        if header.get("capture") == 2:
+            runs_info = [{"run": header.get("run", ""), "files": files, "parts": [int(header.get("part", 1))], "version": 2}]
+            chosen = runs_info[0]
+        else:
+            chosen = {"run": "", "files": files, "parts": [1], "version": 1}
+    if chosen["version"] != 2:
+        if until is not None or timeline:
+            raise CaptureFormatError("--until and --timeline need a journal recorded by epochbot (capture version 2)")
+        with open_capture(files[0]) as stream:
+            result = replay_stream(stream, on_malformed=on_malformed)
+        result.files = list(files)
+        return result
+    stop_before = None
+    target = None
+    if until is not None:
+        target = parse_until(until, _header_of(files[0]).get("created_ns", 0))
+        if target[0] == "epoch":
+            # Stop just before the input that ended that epoch: find it in a first pass.
+            probe = _replay_v2(files, None, False, None)
+            stop_before = probe.rows_until_epoch.get(target[1])
+    result = _replay_v2(files, target, timeline, on_malformed, stop_before)
+    result.runs = [{"run": r["run"], "files": len(r["files"]), "version": r["version"]} for r in runs_info]
+    result.run = chosen["run"]
+    result.complete = chosen["parts"][0] == 1 if chosen["parts"] else True
+    return result
+
+
+def _replay_v2(files: list[str], target, timeline: bool, on_malformed, stop_before: int | None = None) -> ReplayResult:
+    from core.capture import JournalRow, decode_engine_config, decode_event, read_any
+    from core.journal_inputs import build_trader, history_from_row
+
+    clock = ManualClock()
+    engine: Engine | None = None
+    result: ReplayResult | None = None
+    scales: dict[str, tuple[int, int]] = {}
+    rows_until_epoch: dict[int, int] = {}
+    index = 0
+    malformed: list[dict] = []
+    stopped = None
+    until_ns = target[1] if target is not None and target[0] == "time" else None
+    until_epoch = target[1] if target is not None and target[0] == "epoch" else None
+    log: list = []
+
+    def bad(line: int, reason: str, file: str) -> None:
+        item = {"line": line, "reason": reason, "file": file}
+        malformed.append(item)
+        if on_malformed is not None:
+            on_malformed(item)
+
+    for path in files:
+        with open_capture(path) as stream:
+            header, rows = read_any(stream)
+            if engine is None:
+                clock.now = int(header.get("created_ns", 0))
+                config = decode_engine_config(header.get("engine", {}), venue=VenueRules.SPOT if header["venue"] == "binance-spot" else VenueRules.USDM)
+                engine = Engine(config, clock)
+                result = ReplayResult(engine, version=2, files=list(files))
+            handle = engine.handle
+            for row in rows:
+                result.rows += 1
+                if type(row) is not JournalRow:
+                    bad(row.line, row.reason, path)
+                    continue
+                index += 1
+                r = row.row
+                kind = row.kind
+                p = r.get("p")
+                if stop_before is not None and index >= stop_before:
+                    stopped = {"row": index, "file": path, "line": row.line, "reason": f"end of epoch {until_epoch}"}
+                    break
+                if until_ns is not None and p is not None and p > until_ns:
+                    stopped = {"row": index, "file": path, "line": row.line, "reason": "time reached"}
+                    break
+                before_epoch = engine.epoch
+                try:
+                    if p is not None:
+                        clock.now = p
+                    if kind == "ws":
+                        data = r.get("d")
+                        if not isinstance(data, str):
+                            bad(row.line, "market row without its frame", path)
+                            continue
+                        try:
+                            event = decode_frame(data, r["e"], r["r"], scales)
+                        except FrameError as exc:
+                            bad(row.line, str(exc), path)
+                            continue
+                        if event is None or type(event) in (Ack, ServerShutdown):
+                            continue
+                        event.recv_ts = r["r"]
+                        result.events += 1
+                        handle(event)
+                    elif kind == "ev":
+                        event = decode_event(r["t"], r["f"])
+                        handle(event)
+                        if type(event) is ev.SymbolSpec:
+                            state = engine.symbols.get(event.symbol)
+                            codec = state.book.codec if state is not None else None
+                            if codec is not None:
+                                scales[event.symbol] = (codec.price_decimals, codec.qty_decimals)
+                    elif kind == "start":
+                        engine.start()
+                    elif kind == "trading":
+                        engine.trader, _ = build_trader(r)
+                    elif kind == "history":
+                        history = history_from_row(r)
+                        for symbol, candles in history.items():
+                            engine.add_candles(symbol, candles)
+                        if engine.trader is not None:
+                            for symbol, candles in history.items():
+                                engine.trader.warm_up(symbol, candles)
+                except (KeyError, TypeError, ValueError) as exc:
+                    bad(row.line, f"unusable {kind} row: {type(exc).__name__}: {exc}", path)
+                    continue
+                if engine.epoch != before_epoch:
+                    rows_until_epoch.setdefault(before_epoch, index)
+                if timeline:
+                    log.extend(engine.drain_log())
+                else:
+                    engine.pending_log.clear()
+            if stopped is not None:
+                break
+    if engine is None:  # pragma: no cover - a journal run always has a first file
+        raise ValueError("empty journal run")
+    result.malformed = malformed
+    result.timeline = log
+    result.stopped_at = None
+    if stopped is not None or target is not None:
+        from core.report import iso
+
+        result.stopped_at = {**(stopped or {"reason": "end of journal"}), "at": iso(clock.now), "epoch": engine.epoch}
+    result.rows_until_epoch = rows_until_epoch  # type: ignore[attr-defined]
+    return result

@@ -191,7 +191,7 @@ class Runtime:
             if self.config.trading is not None:
                 self._execute(await self._start_trading(filters))
             self._use_history(history)
-            self._execute(self.engine.start())
+            self._execute(self._start_engine())
             self._spawn(self._timer(), "timer")
             self._spawn(self._clock_offset_loop(), "clock-offset")
             if self.config.gc_freeze:
@@ -200,6 +200,19 @@ class Runtime:
             return await self._consume()
         finally:
             await self._shutdown()
+
+    def _start_engine(self) -> list:
+        """``engine.start()`` at one instant (journaled: replay starts the engine at it)."""
+        engine = self.engine
+        now = self.clock()
+        engine.clock = lambda: now
+        try:
+            commands = engine.start()
+        finally:
+            engine.clock = self.clock
+        if self.journal is not None:
+            self.journal.obj({"k": "start", "p": now})
+        return commands
 
     async def _start_sim(self) -> None:
         from core.sim.server import SimConfig, SimExchange
@@ -226,7 +239,10 @@ class Runtime:
                 self._runtime_log("warn", "symbol not listed by the venue", symbol=symbol)
                 continue
             # Applied now, before any session exists, so that no book parses a level first.
-            self.engine.handle(ev.SymbolSpec(symbol=symbol, tick_size=f.tick_size, step_size=f.step_size, min_notional=f.min_notional))
+            spec = ev.SymbolSpec(symbol=symbol, tick_size=f.tick_size, step_size=f.step_size, min_notional=f.min_notional)
+            self.engine.handle(spec)
+            if self.journal is not None:
+                self.journal.event(spec)
             state = self.engine.symbols.get(symbol)
             codec = state.book.codec if state is not None else None  # the scale the book has now
             if codec is not None:
@@ -278,6 +294,10 @@ class Runtime:
                         self._runtime_log("error", "storage queue full: record lost", record="Candle")
                         break
         trader = self.engine.trader
+        if self.journal is not None and history:
+            from core.journal_inputs import history_row
+
+            self.journal.obj(history_row(history))
         if trader is not None:
             for symbol, candles in history.items():
                 self._execute(trader.warm_up(symbol, candles))
@@ -303,6 +323,7 @@ class Runtime:
         limits = cfg.limits or RiskLimits()
         session = now // 1_000_000_000  # unique per start when nothing is persisted
         risk_state, open_orders = None, []
+        restored_risk = None  # the restored state as it was before fills touched it (journal)
         if cfg.storage_path:
             from core.persistence.storage import SqliteStorage
             from core.persistence.writer import StorageWriter
@@ -310,6 +331,7 @@ class Runtime:
             self.storage = SqliteStorage(cfg.storage_path)
             session = self.storage.next_session()
             risk_state, warnings = RiskState.restore(self.storage.load_latest_risk(), now, limits)
+            restored_risk = risk_state.to_dict()
             for warning in warnings:
                 self._runtime_log("warn", "risk state restore", detail=warning)
             open_orders = self.storage.load_open_orders()
@@ -367,6 +389,11 @@ class Runtime:
             order = trader.orders.orders.get(fill.client_order_id)
             if order is not None and fill.trade_id:
                 order.fill_ids.add(fill.trade_id)
+        if self.journal is not None:
+            from core.journal_inputs import trading_row
+
+            self.journal.obj(trading_row(cfg.strategy, cfg.params, session, limits, venue_filters, self.config.venue.market, self.engine.mode,
+                                         restored_risk, stored_fills, imported, open_orders, now))
         risk = trader.risk.state
         self._runtime_log(
             "info", "trading enabled", strategy=cfg.strategy, session=session, restored_open_orders=len(open_orders), storage=cfg.storage_path or "none",
@@ -482,11 +509,19 @@ class Runtime:
         return True
 
     def _open_journal(self) -> None:
-        from core.persistence.journal import CaptureJournal
+        """Version 2 journal (docs/capture-format.md): every engine input in consumption order."""
+        import os
+
+        from core.capture import encode_engine_config
+        from core.persistence.journal import EngineJournal
 
         jc = self.config.journal
         venue = "binance-spot" if self.config.venue.market == "spot" else "binance-usdm"
-        self.journal = CaptureJournal(jc.directory, venue=venue, max_bytes=jc.max_bytes, keep=jc.keep, source=f"epochbot {self.config.venue.name}")
+        engine = self.engine
+        run = f"{engine.started_ns:x}-{os.getpid()}"
+        header = {"engine": encode_engine_config(engine.config), "created_ns": engine.started_ns, "symbols": list(self.config.symbols)}
+        self.journal = EngineJournal(jc.directory, venue=venue, run=run, header=header, max_bytes=jc.max_bytes, keep=jc.keep, source=f"epochbot {self.config.venue.name}")
+        self.inbox.keep_raw()
 
     async def _consume(self) -> int:
         engine = self.engine
@@ -496,6 +531,7 @@ class Runtime:
         publish_every = int(1e9 / self.config.snapshot_hz)
         next_publish = self.clock() + publish_every
         processed = 0
+        journal = self.journal
         while True:
             event = inbox.next()
             if event is None:
@@ -504,11 +540,16 @@ class Runtime:
                     await wakeup.wait()
                 continue
             commands = handle(event)
+            if journal is not None:  # the single consumption point: recorded as consumed
+                if event.kind == "market":
+                    journal.frame(event.epoch, event.recv_ts, event.process_ts, inbox.last_raw)
+                else:
+                    journal.event(event)
             if commands:
                 code = self._execute(commands)
                 if code is not None:
                     self._drain_logs()
-                    self._publish()
+                    self._publish(exact=True)
                     return code
             if engine.pending_log:
                 self._drain_logs()
@@ -544,8 +585,8 @@ class Runtime:
         if self._persisted_epochs > len(epochs):  # the engine trimmed its history
             self._persisted_epochs = len(epochs)
 
-    def _publish(self) -> None:
-        snapshot = self.builder.build(self.engine, self.engine.trader)
+    def _publish(self, exact: bool = False) -> None:
+        snapshot = self.builder.build(self.engine, self.engine.trader, exact=exact)
         self.latest = snapshot
         for callback in self._snapshot_listeners:
             try:
@@ -639,11 +680,7 @@ class Runtime:
         if delay_s > 0:
             await asyncio.sleep(delay_s)
         self._dial_times.append(time.monotonic())
-        on_frame = None
-        if self.journal is not None:
-            journal = self.journal
-            on_frame = lambda frame, recv_ns, e=epoch: journal.record_ws(recv_ns / 1e9, frame if isinstance(frame, str) else frame.decode(), e)  # noqa: E731
-        session = TransportSession(epoch, self._routes(), self.inbox, self.clock, spot=self.config.venue.market == "spot", on_frame=on_frame, scales=self._depth_scales)
+        session = TransportSession(epoch, self._routes(), self.inbox, self.clock, spot=self.config.venue.market == "spot", scales=self._depth_scales)
         t1 = self.clock()
         try:
             await session.open()
@@ -658,9 +695,6 @@ class Runtime:
             await session.close()
             return
         self._session = session
-        if self.journal is not None:
-            for route in session.routes:
-                self.journal.record_open(self.clock() / 1e9, f"{route.url}?streams={'/'.join(route.streams)}", epoch)
         self.inbox.put_control(ev.SessionOpened(epoch=epoch, recv_ts=self.clock(), url=", ".join(r.url for r in session.routes), close_ms=close_ms, dial_ms=dial_ms))
         session.start()
         self._spawn(self._session_lifetime(session), f"lifetime-e{epoch}")
@@ -696,11 +730,7 @@ class Runtime:
             await asyncio.sleep(command.delay_ms / 1000)
         started = self.clock()
         try:
-            on_body = None
-            if self.journal is not None:
-                journal, epoch = self.journal, command.epoch
-                on_body = lambda url, body: journal.record_rest(self.clock() / 1e9, url, body.decode(), epoch)  # noqa: E731
-            last_id, bids, asks, exch_ts = await self.rest.depth(command.symbol, command.limit, on_body=on_body)
+            last_id, bids, asks, exch_ts = await self.rest.depth(command.symbol, command.limit)
         except RestError as exc:
             self.inbox.put_control(
                 ev.SnapshotFailed(epoch=command.epoch, recv_ts=self.clock(), symbol=command.symbol, request_id=command.request_id, reason=str(exc), retry_after_ms=exc.retry_after_ms)
@@ -780,7 +810,7 @@ class Runtime:
         if self.sim is not None:
             await self.sim.stop()
         self._drain_logs()
-        self._publish()
+        self._publish(exact=True)
 
 
 # ---------------------------------------------------------------------------------- klines
