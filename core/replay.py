@@ -44,7 +44,6 @@ class ReplayResult:
     files: list[str] = field(default_factory=list)
     stopped_at: dict | None = None  # --until: where the replay stopped
     timeline: list = field(default_factory=list)  # LogRecords (when asked for)
-    complete: bool = True  # False: the run's first file was pruned, the replay starts mid-run
 
     def report(self, depth: int = 20) -> dict:
         engine = self.engine
@@ -62,7 +61,7 @@ class ReplayResult:
             "malformed": self.malformed,
         }
         if self.version == 2:
-            out.update(run=self.run, runs=self.runs, files=self.files, complete=self.complete)
+            out.update(run=self.run, runs=self.runs, files=self.files)
         if self.stopped_at is not None:
             out["stopped_at"] = self.stopped_at
         return out
@@ -325,6 +324,12 @@ def replay_path(path: str, *, run: str | None = None, until: str | None = None, 
             result = replay_stream(stream, on_malformed=on_malformed)
         result.files = list(files)
         return result
+    parts = chosen["parts"]
+    if parts != list(range(1, len(parts) + 1)):
+        missing = "its first file" if parts[0] != 1 else "a file in the middle"
+        raise CaptureFormatError(
+            f"run {chosen['run']}: {missing} was pruned (journal.keep / journal.max_mb too small for the run); "
+            f"parts present: {parts[0]}..{parts[-1]}: an exact replay needs every input from the start")
     stop_before = None
     target = None
     if until is not None:
@@ -336,7 +341,6 @@ def replay_path(path: str, *, run: str | None = None, until: str | None = None, 
     result = _replay_v2(files, target, timeline, on_malformed, stop_before)
     result.runs = [{"run": r["run"], "files": len(r["files"]), "version": r["version"]} for r in runs_info]
     result.run = chosen["run"]
-    result.complete = chosen["parts"][0] == 1 if chosen["parts"] else True
     return result
 
 
