@@ -46,6 +46,9 @@ class ReplayResult:
     timeline: list = field(default_factory=list)  # LogRecords (when asked for)
 
     def report(self, depth: int = 20) -> dict:
+        from core.report import iso
+        from core.snapshot import _percentiles
+
         engine = self.engine
         out = {
             "version": self.version,
@@ -55,6 +58,13 @@ class ReplayResult:
             "symbols": symbols_report(engine, depth),
             "epochs": engine.epoch,
             "epoch_history": epochs_report(engine),
+            "book_resyncs": [
+                {"symbol": r.symbol, "cause": r.cause, "epoch": r.epoch, "at": iso(r.detected_ns), "resync_ms": r.resync_ms}
+                for r in list(engine.book_resyncs)[-50:]
+            ],
+            "modes": [{"mode": c.mode.value, "at": iso(c.at_ns), "cause": c.cause, "source": c.source} for c in list(engine.modes.history)[-50:]],
+            "time_to_correct_resync_ms": _percentiles(engine.ttcr_ms),
+            "confidence_min": engine.confidence_min,
             "mode": engine.mode.value,
             "orders": orders_report(engine.trader),
             "fatal": engine.fatal,
@@ -412,6 +422,11 @@ def _replay_v2(files: list[str], target, timeline: bool, on_malformed, stop_befo
                     elif kind == "ev":
                         event = decode_event(r["t"], r["f"])
                         handle(event)
+                        extra = r.get("x")
+                        if extra and engine.epochs and engine.epochs[-1].epoch == extra.get("epoch"):
+                            # What live measured with the wall clock inside the handler.
+                            engine.epochs[-1].rebuild_ns += int(extra.get("rebuild_ns", 0))
+                            engine.epochs[-1].validate_ns += int(extra.get("validate_ns", 0))
                         if type(event) is ev.SymbolSpec:
                             state = engine.symbols.get(event.symbol)
                             codec = state.book.codec if state is not None else None

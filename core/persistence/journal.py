@@ -217,8 +217,10 @@ class EngineJournal(QueueThread):
     def frame(self, epoch: int, recv_ts: int, process_ts: int, raw) -> bool:
         return self._enqueue((0, epoch, recv_ts, process_ts, raw))
 
-    def event(self, event) -> bool:
-        return self._enqueue((1, event))
+    def event(self, event, extra: dict | None = None) -> bool:
+        """A control/trading event after the engine handled it; ``extra`` (optional) is
+        written as the row's ``x``: measurements the replay cannot re-create (see the format)."""
+        return self._enqueue((1, event, extra))
 
     def obj(self, row: dict) -> bool:
         return self._enqueue((2, row))
@@ -269,8 +271,10 @@ class EngineJournal(QueueThread):
                 raw = bytes(raw).decode("utf-8", "replace")
             return orjson.dumps({"k": "ws", "e": epoch, "r": recv, "p": proc, "d": raw})
         if tag == 1:
-            event = item[1]
+            _, event, extra = item
             body = encode_dataclass(event)
+            if extra:
+                return orjson.dumps({"k": "ev", "p": event.process_ts, **body, "x": extra})
             return orjson.dumps({"k": "ev", "p": event.process_ts, **body})
         return orjson.dumps(item[1])
 

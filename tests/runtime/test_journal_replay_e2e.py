@@ -166,7 +166,13 @@ def assert_replay_matches(live: dict, replayed: dict) -> None:
         assert (mine["last_update_id"], mine["bids"], mine["asks"]) == (book["last_update_id"], book["bids"], book["asks"]), symbol
         assert mine["gaps"] == book["gaps"] and mine["book_resyncs"] == book["book_resyncs"], symbol
     assert replayed["epochs"] == len(live["epochs"]) == live["epoch"]
-    assert [e["cause"] for e in replayed["epoch_history"]] == [e["cause"] for e in live["epochs"]]
+    # Every epoch with its cause, times and phase timings; every book resync, mode change and
+    # the time-to-correct-resync distribution, as live measured them.
+    assert replayed["epoch_history"] == live["epochs"]
+    assert replayed["book_resyncs"] == live["book_resyncs"]
+    assert replayed["modes"] == live["modes"]
+    assert replayed["time_to_correct_resync_ms"] == live["time_to_correct_resync_ms"]
+    assert replayed["mode"] == live["mode"] and replayed["confidence_min"] == live["confidence_min"]
     assert replayed["orders"] == live["orders"]
     assert replayed["state_hash"] == live["state_hash"]
 
