@@ -123,7 +123,7 @@ def encode_value(value):
     if kind is dict:
         return {"$m": [[encode_value(k), encode_value(v)] for k, v in value.items()]}
     if kind is list:
-        return [encode_value(v) for v in value]
+        return value  # lists (levels) go as they are: orjson writes them, decoding gives lists
     if hasattr(value, "value") and type(value).__module__.startswith("core") and hasattr(type(value), "__members__"):
         return value.value  # an Enum: its value (constructors take it back)
     return value
@@ -151,11 +151,23 @@ def decode_value(value):
     return value
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def encode_dataclass(obj) -> dict:
     """Any slotted dataclass instance -> {"t": type name, "f": {field: encoded value}}."""
-    from dataclasses import fields
+    cls = type(obj)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        from dataclasses import fields
 
-    return {"t": type(obj).__name__, "f": {f.name: encode_value(getattr(obj, f.name)) for f in fields(obj)}}
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(obj))
+    out = {}
+    for name in names:
+        value = getattr(obj, name)
+        kind = type(value)
+        out[name] = value if (kind is int or kind is str or kind is float or kind is bool or value is None) else encode_value(value)
+    return {"t": cls.__name__, "f": out}
 
 
 _EVENT_TYPES: dict[str, type] | None = None

@@ -355,7 +355,7 @@ def replay_path(path: str, *, run: str | None = None, until: str | None = None, 
 
 
 def _replay_v2(files: list[str], target, timeline: bool, on_malformed, stop_before: int | None = None) -> ReplayResult:
-    from core.capture import JournalRow, decode_engine_config, decode_event, read_any
+    from core.capture import CaptureFormatError, decode_engine_config, decode_event, V2_KINDS
     from core.journal_inputs import build_trader, history_from_row
 
     clock = ManualClock()
@@ -369,6 +369,9 @@ def _replay_v2(files: list[str], target, timeline: bool, on_malformed, stop_befo
     until_ns = target[1] if target is not None and target[0] == "time" else None
     until_epoch = target[1] if target is not None and target[0] == "epoch" else None
     log: list = []
+    loads = orjson.loads
+    WS_PREFIX = b'{"k":"ws","e":'
+    skip_kinds = (Ack, ServerShutdown)
 
     def bad(line: int, reason: str, file: str) -> None:
         item = {"line": line, "reason": reason, "file": file}
@@ -378,43 +381,89 @@ def _replay_v2(files: list[str], target, timeline: bool, on_malformed, stop_befo
 
     for path in files:
         with open_capture(path) as stream:
-            header, rows = read_any(stream)
+            try:
+                header = loads(stream.readline())
+                if header.get("capture") != 2:
+                    raise CaptureFormatError(f"{path}: not a version 2 journal file")
+            except (orjson.JSONDecodeError, AttributeError) as exc:
+                raise CaptureFormatError(f"{path}: line 1: not a capture header: {exc}") from None
             if engine is None:
                 clock.now = int(header.get("created_ns", 0))
-                config = decode_engine_config(header.get("engine", {}), venue=VenueRules.SPOT if header["venue"] == "binance-spot" else VenueRules.USDM)
+                config = decode_engine_config(header.get("engine", {}), venue=VenueRules.SPOT if header.get("venue") == "binance-spot" else VenueRules.USDM)
                 engine = Engine(config, clock)
                 result = ReplayResult(engine, version=2, files=list(files))
             handle = engine.handle
-            for row in rows:
+            counting = stop_before is not None or until_ns is not None
+            for number, line in enumerate(stream, start=2):
                 result.rows += 1
-                if type(row) is not JournalRow:
-                    bad(row.line, row.reason, path)
-                    continue
                 index += 1
-                r = row.row
-                kind = row.kind
-                p = r.get("p")
-                if stop_before is not None and index >= stop_before:
-                    stopped = {"row": index, "file": path, "line": row.line, "reason": f"end of epoch {until_epoch}"}
-                    break
-                if until_ns is not None and p is not None and p > until_ns:
-                    stopped = {"row": index, "file": path, "line": row.line, "reason": "time reached"}
-                    break
+                if counting:
+                    if stop_before is not None and index >= stop_before:
+                        stopped = {"row": index, "file": path, "line": number, "reason": f"end of epoch {until_epoch}"}
+                        break
                 before_epoch = engine.epoch
+                # Fast path: a market row as EngineJournal writes it, the frame embedded verbatim.
+                if line.startswith(WS_PREFIX):
+                    cut = line.find(b',"f":')
+                    if cut > 0:
+                        try:
+                            e_text, r_text, p_text = line[14:cut].split(b",")
+                            epoch, recv, proc = int(e_text), int(r_text[4:]), int(p_text[4:])
+                            raw = line[cut + 5 :].rstrip()[:-1]
+                        except ValueError:
+                            bad(number, "unreadable market row", path)
+                            continue
+                        if until_ns is not None and proc > until_ns:
+                            stopped = {"row": index, "file": path, "line": number, "reason": "time reached"}
+                            break
+                        clock.now = proc
+                        try:
+                            event = decode_frame(raw, epoch, recv, scales)
+                        except FrameError as exc:
+                            bad(number, str(exc), path)
+                            continue
+                        if event is not None and type(event) not in skip_kinds:
+                            event.recv_ts = recv
+                            result.events += 1
+                            handle(event)
+                        if engine.epoch != before_epoch:
+                            rows_until_epoch.setdefault(before_epoch, index)
+                        if timeline:
+                            log.extend(engine.drain_log())
+                        elif engine.pending_log:
+                            engine.pending_log.clear()
+                        continue
+                if not line.strip():
+                    continue
+                try:
+                    r = loads(line)
+                    kind = r["k"]
+                except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                    bad(number, f"unreadable row: {exc}", path)
+                    continue
+                if kind not in V2_KINDS:
+                    bad(number, f"unknown row kind {kind!r}", path)
+                    continue
+                p = r.get("p")
+                if until_ns is not None and p is not None and p > until_ns:
+                    stopped = {"row": index, "file": path, "line": number, "reason": "time reached"}
+                    break
                 try:
                     if p is not None:
                         clock.now = p
                     if kind == "ws":
                         data = r.get("d")
-                        if not isinstance(data, str):
-                            bad(row.line, "market row without its frame", path)
+                        if data is None and isinstance(r.get("f"), dict):
+                            data = orjson.dumps(r["f"])
+                        if not isinstance(data, (str, bytes)):
+                            bad(number, "market row without its frame", path)
                             continue
                         try:
                             event = decode_frame(data, r["e"], r["r"], scales)
                         except FrameError as exc:
-                            bad(row.line, str(exc), path)
+                            bad(number, str(exc), path)
                             continue
-                        if event is None or type(event) in (Ack, ServerShutdown):
+                        if event is None or type(event) in skip_kinds:
                             continue
                         event.recv_ts = r["r"]
                         result.events += 1
@@ -444,13 +493,13 @@ def _replay_v2(files: list[str], target, timeline: bool, on_malformed, stop_befo
                             for symbol, candles in history.items():
                                 engine.trader.warm_up(symbol, candles)
                 except (KeyError, TypeError, ValueError) as exc:
-                    bad(row.line, f"unusable {kind} row: {type(exc).__name__}: {exc}", path)
+                    bad(number, f"unusable {kind} row: {type(exc).__name__}: {exc}", path)
                     continue
                 if engine.epoch != before_epoch:
                     rows_until_epoch.setdefault(before_epoch, index)
                 if timeline:
                     log.extend(engine.drain_log())
-                else:
+                elif engine.pending_log:
                     engine.pending_log.clear()
             if stopped is not None:
                 break
