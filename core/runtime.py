@@ -602,6 +602,8 @@ class Runtime:
             self._persisted_epochs = len(epochs)
 
     def _publish(self, exact: bool = False) -> None:
+        if self.journal is not None:  # rows the journal could not write: that run is not exact
+            self.engine.counters["journal_dropped"] = self.journal.dropped
         snapshot = self.builder.build(self.engine, self.engine.trader, exact=exact)
         self.latest = snapshot
         for callback in self._snapshot_listeners:

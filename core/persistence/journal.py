@@ -27,12 +27,12 @@ import os
 import queue
 import re
 import threading
-from collections import deque
+import time
 from pathlib import Path
 
 import orjson
 
-from core.capture import encode_dataclass, write_header, write_header_v2, write_row
+from core.capture import encode_dataclass, write_header, write_row
 
 __all__ = ["CaptureJournal", "EngineJournal"]
 
@@ -171,13 +171,15 @@ class EngineJournal:
     The strategy loop calls ``frame`` (a market event's raw frame, with the epoch, receive and
     process timestamps the engine saw), ``event`` (any control or trading event, after the
     engine handled it, so its ``process_ts`` is set) and ``obj`` (driver rows: ``start``,
-    ``trading``, ``history``). Each encodes its row on the loop (a market row is a few byte
-    concatenations: the frame is embedded verbatim) and appends it to a deque; a writer thread
-    wakes every ``flush_interval_s`` (or on ``flush``/``close``), takes everything queued and
-    writes it in one call. The loop never blocks and the writer holds the GIL only briefly, so
-    journaling costs the loop almost nothing (bench/queue_delay.py --compare). Beyond
-    ``maxsize`` queued rows a row is dropped and counted in ``dropped`` (a replay of that run is
-    then not exact; the runtime reports the count).
+    ``trading``, ``history``). Each encodes its row right there (a market row is a few byte
+    concatenations: the frame is embedded verbatim) and appends it to a batch; once the batch
+    holds ``batch_bytes`` or is ``flush_interval_s`` old it is written with one ``os.write`` to
+    the page cache (tens of microseconds). There is deliberately no writer thread: on a busy
+    machine a second thread taking the GIL is what delays the loop (a descheduled GIL holder
+    stalls it for a whole time slice); see bench/queue_delay.py --compare. The durable part
+    (fsync) runs off the loop, in a short-lived thread, when a file is complete; ``close()``
+    writes the rest and fsyncs. A write error never reaches the loop: the rows are counted in
+    ``dropped`` (that run then does not replay exactly) and ``last_error`` says why.
 
     One process run writes one *run* (``run`` id in every file header); its files are
     ``{prefix}-{n:06d}.jsonl`` with ``part`` 1, 2, ... (rotation once a file holds
@@ -195,7 +197,7 @@ class EngineJournal:
         source: str = "epochbot journal",
         max_bytes: int = 64 * 1024 * 1024,
         keep: int = 8,
-        maxsize: int = 500_000,
+        batch_bytes: int = 256 * 1024,
         flush_interval_s: float = 0.2,
         prefix: str = "journal",
     ) -> None:
@@ -210,7 +212,7 @@ class EngineJournal:
         self.max_bytes = max_bytes
         self.keep = keep
         self.prefix = prefix
-        self.maxsize = maxsize
+        self.batch_bytes = batch_bytes
         self.flush_interval_s = flush_interval_s
         self._pattern = re.compile(rf"^{re.escape(prefix)}-(\d{{6}})\.jsonl$")
         self.rows = 0
@@ -219,16 +221,13 @@ class EngineJournal:
         self.part = 0
         self.last_error = ""
         self._index = max(self._existing(), default=0)
-        self._file = None
+        self._fd: int | None = None
         self._size = 0
-        self._rows: deque = deque()
+        self._batch: list[bytes] = []
+        self._batch_size = 0
+        self._batch_since = time.monotonic()
         self._closed = False
-        self._wake = threading.Event()
-        self._flushed = threading.Condition()
-        self._requested = 0  # flush requests made / served (writer side)
-        self._served = 0
-        self._thread = threading.Thread(target=self._run, name="engine-journal", daemon=True)
-        self._thread.start()
+        self._syncers: list[threading.Thread] = []
 
     # ----------------------------------------------------------------------------- producers (loop)
 
@@ -268,40 +267,41 @@ class EngineJournal:
             return False
 
     def _put(self, line: bytes) -> bool:
-        rows = self._rows
-        if self._closed or len(rows) >= self.maxsize:
+        if self._closed:
             self.dropped += 1
             return False
-        rows.append(line)
+        self._batch.append(line)
+        self._batch_size += len(line) + 1
+        if self._batch_size >= self.batch_bytes or time.monotonic() - self._batch_since >= self.flush_interval_s:
+            self._write_batch()
         return True
 
     @property
     def pending(self) -> int:
-        return len(self._rows)
+        return len(self._batch)
 
     def files(self) -> list[Path]:
         return [self.directory / f"{self.prefix}-{i:06d}.jsonl" for i in sorted(self._existing())]
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Block until everything queued so far is written (False on timeout)."""
-        if not self._thread.is_alive():
-            return not self._rows
-        with self._flushed:
-            self._requested += 1
-            ticket = self._requested
-            self._wake.set()
-            return self._flushed.wait_for(lambda: self._served >= ticket, timeout)
+        """Write everything recorded so far (to the page cache); True unless a write failed."""
+        before = self.dropped
+        self._write_batch()
+        return self.dropped == before
 
     def close(self, timeout: float = 5.0) -> bool:
-        """Write what is queued, close the file and stop the thread."""
+        """Write what is batched, fsync and close the file; True when all of it is durable."""
         if self._closed:
-            return not self._thread.is_alive()
+            return True
+        self._write_batch()
         self._closed = True
-        self._wake.set()
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        ok = self._sync_close(self._fd)
+        self._fd = None
+        for thread in self._syncers:
+            thread.join(timeout)
+        return ok and not any(t.is_alive() for t in self._syncers)
 
-    # ----------------------------------------------------------------------------- writer thread
+    # ----------------------------------------------------------------------------- files
 
     def _existing(self) -> list[int]:
         out = []
@@ -311,74 +311,49 @@ class EngineJournal:
                 out.append(int(m.group(1)))
         return out
 
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(self.flush_interval_s)
-            self._wake.clear()
-            closing = self._closed
-            with self._flushed:
-                ticket = self._requested
-            self._drain()
-            if closing:
-                self._close_file()
-            with self._flushed:
-                self._served = max(self._served, ticket)
-                self._flushed.notify_all()
-            if closing:
-                return
-
-    def _drain(self) -> None:
-        rows = self._rows
-        while rows:
-            batch = []
-            size = 0
-            pop = rows.popleft
-            try:
-                while size < (1 << 20):
-                    line = pop()
-                    batch.append(line)
-                    size += len(line) + 1
-            except IndexError:
-                pass
-            try:
-                self._write(batch, size)
-            except OSError as exc:  # disk full etc.: counted, visible, the loop is unaffected
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                self.dropped += len(batch)
-        if self._file is not None:
-            try:
-                self._file.flush()
-            except OSError as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
-
-    def _write(self, batch: list[bytes], size: int) -> None:
-        # Rotation happens between rows: fill the current file up to max_bytes, then the next.
-        start = 0
-        while start < len(batch):
-            if self._file is None or self._size >= self.max_bytes:
-                self._rotate()
-            room = self.max_bytes - self._size
-            end = start
-            taken = 0
-            while end < len(batch) and (taken < room or end == start):
-                taken += len(batch[end]) + 1
-                end += 1
-            chunk = batch[start:end]
-            self._file.write(b"\n".join(chunk) + b"\n")
-            self._size += taken
-            self.rows += len(chunk)
-            start = end
+    def _write_batch(self) -> None:
+        batch = self._batch
+        self._batch_since = time.monotonic()
+        if not batch:
+            return
+        self._batch = []
+        self._batch_size = 0
+        try:
+            start = 0
+            while start < len(batch):
+                # Rotation happens between rows: fill the file up to max_bytes, then the next.
+                if self._fd is None or self._size >= self.max_bytes:
+                    self._rotate()
+                room = self.max_bytes - self._size
+                end, taken = start, 0
+                while end < len(batch) and (taken < room or end == start):
+                    taken += len(batch[end]) + 1
+                    end += 1
+                data = b"\n".join(batch[start:end]) + b"\n"
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self._fd, view):]
+                self._size += taken
+                self.rows += end - start
+                start = end
+        except OSError as exc:  # disk full etc.: counted, visible, the loop is unaffected
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.dropped += len(batch) - start
 
     def _rotate(self) -> None:
-        if self._file is not None:
-            self._close_file()
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            thread = threading.Thread(target=self._sync_close, args=(fd,), name="journal-fsync", daemon=True)
+            thread.start()
+            self._syncers = [t for t in self._syncers if t.is_alive()] + [thread]
             self.rotations += 1
         self._index += 1
         self.part += 1
         path = self.directory / f"{self.prefix}-{self._index:06d}.jsonl"
-        self._file = open(path, "wb", buffering=1 << 16)
-        write_header_v2(self._file, {"venue": self.venue, "source": self.source, "run": self.run, "part": self.part, **self.header})
-        self._size = self._file.tell()
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        header = orjson.dumps({"capture": 2, "venue": self.venue, "source": self.source, "run": self.run, "part": self.part, **self.header}) + b"\n"
+        os.write(self._fd, header)
+        self._size = len(header)
         self._prune()
 
     def _prune(self) -> None:
@@ -389,11 +364,14 @@ class EngineJournal:
             except FileNotFoundError:
                 pass
 
-    def _close_file(self) -> None:
-        if self._file is not None:
-            try:
-                self._file.flush()
-                os.fsync(self._file.fileno())
-            finally:
-                self._file.close()
-                self._file = None
+    def _sync_close(self, fd: int | None) -> bool:
+        if fd is None:
+            return True
+        try:
+            os.fsync(fd)
+            return True
+        except OSError as exc:
+            self.last_error = f"fsync: {type(exc).__name__}: {exc}"
+            return False
+        finally:
+            os.close(fd)
