@@ -44,6 +44,10 @@ async def run(args, journal_dir: str | None = None) -> dict:
 
         h.rt.config = replace(h.rt.config, journal=JournalConfig(journal_dir, max_bytes=1 << 30, keep=1000))
     await h.start(timeout=15)
+    calls: list[float] = []
+    writes: list[float] = []
+    if journal_dir is not None:
+        _instrument(h.rt.journal, calls, writes)
     e = h.engine
     c0 = dict(e.counters)
     msgs0 = sum(h.sim.stats["messages"].values())
@@ -62,7 +66,17 @@ async def run(args, journal_dir: str | None = None) -> dict:
     q = dict(snap.queue_delay_run)
     extra = {}
     if journal_dir is not None:
-        extra = replay_speed(journal_dir, h)
+        calls.sort()
+        writes.sort()
+        n = len(calls)
+        extra = {
+            "journal_rows_timed": n,
+            "journal_call_us": {"p50": round(calls[n // 2] * 1e6, 2), "p99": round(calls[int(n * 0.99)] * 1e6, 2), "max": round(calls[-1] * 1e6, 1)} if n else {},
+            "journal_batch_writes": len(writes),
+            "journal_batch_write_ms": {"p50": round(writes[len(writes) // 2] * 1e3, 3), "max": round(writes[-1] * 1e3, 3)} if writes else {},
+            "journal_loop_share_pct": round(100 * (sum(calls) + sum(writes)) / elapsed, 3),
+            **replay_speed(journal_dir, h),
+        }
     return {**extra,
         "bench": "queue_delay", "rate_per_symbol": args.rate, "symbols": list(SYMBOLS), "seconds": round(elapsed, 2),
         "queue_delay_ms_whole_run": q,
@@ -75,6 +89,31 @@ async def run(args, journal_dir: str | None = None) -> dict:
         "new_epochs": e.epoch - epoch0, "books_stable_at_end": books_ok,
         "counters": c1, "exit_code": code, "fatal": e.fatal,
     }
+
+
+def _instrument(journal, calls: list, writes: list) -> None:
+    """Time, on the loop, every journal call (encoding + batching; a call that triggers a batch
+    write is counted as a write instead) and every batch write. Bench-side wrappers."""
+    clock = time.perf_counter
+    write_batch = journal._write_batch
+
+    def timed_write():
+        t = clock()
+        write_batch()
+        writes.append(clock() - t)
+    journal._write_batch = timed_write
+
+    for name in ("frame", "event"):
+        method = getattr(journal, name)
+
+        def timed(*args, _m=method, **kw):
+            n = len(writes)
+            t = clock()
+            out = _m(*args, **kw)
+            if len(writes) == n:
+                calls.append(clock() - t)
+            return out
+        setattr(journal, name, timed)
 
 
 def replay_speed(journal_dir: str, h) -> dict:

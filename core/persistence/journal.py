@@ -173,8 +173,8 @@ class EngineJournal:
     engine handled it, so its ``process_ts`` is set) and ``obj`` (driver rows: ``start``,
     ``trading``, ``history``). Each encodes its row right there (a market row is a few byte
     concatenations: the frame is embedded verbatim) and appends it to a batch; once the batch
-    holds ``batch_bytes`` or is ``flush_interval_s`` old it is written with one ``os.write`` to
-    the page cache (tens of microseconds). There is deliberately no writer thread: on a busy
+    holds ``batch_bytes`` (64 kB) or is ``flush_interval_s`` old it is written with one ``os.write``
+    to the page cache (~0.1-0.2 ms for 64 kB). There is deliberately no writer thread: on a busy
     machine a second thread taking the GIL is what delays the loop (a descheduled GIL holder
     stalls it for a whole time slice); see bench/queue_delay.py --compare. The durable part
     (fsync) runs off the loop, in a short-lived thread, when a file is complete; ``close()``
@@ -197,7 +197,7 @@ class EngineJournal:
         source: str = "epochbot journal",
         max_bytes: int = 64 * 1024 * 1024,
         keep: int = 8,
-        batch_bytes: int = 256 * 1024,
+        batch_bytes: int = 64 * 1024,
         flush_interval_s: float = 0.2,
         prefix: str = "journal",
     ) -> None:
