@@ -3,8 +3,9 @@
 The real product, the way a user would use it: ``python -m app.cli --headless`` on the embedded
 simulator, paper trading the quoter, with ``journal.directory`` set. While it runs, a seeded
 random schedule of faults goes through the simulator's fault API (gap, out_of_order,
-duplicate, drop, stall) together with operator actions through the control API (book resync,
-mode changes, a session replacement). Once the books are synced again the daemon is stopped
+duplicate, drop, stall, and at random also failing / rate-limited / crossed snapshots, malformed
+and truncated frames, serverShutdown) together with operator actions through the control API
+(book resync, mode changes, pause, a session replacement). Once the books are synced again the daemon is stopped
 cleanly (SIGTERM) and writes its ``--report``; then ``python -m app.cli replay <journal dir>
 --json`` must report the same books (state, update ids, levels), the same number of epochs,
 the same ``state_hash`` and the same orders.
@@ -132,8 +133,9 @@ def run_session(daemon: Daemon, rng: random.Random, symbols: list[str], steps: i
     """A seeded random schedule of faults and operator actions, then a clean stop once synced."""
     wait_until(daemon.ready, 20, "the first sync")
     wait_until(lambda: daemon.status().get("orders"), 15, "the quoter's first orders", interval=0.2)
-    actions = ["gap", "out_of_order", "duplicate", "drop", "stall", "resync", "mode", "gap", "duplicate", "out_of_order"]
-    must = ["gap", "out_of_order", "duplicate", "drop", "stall"]  # every kind at least once
+    actions = ["gap", "out_of_order", "duplicate", "drop", "stall", "resync", "mode", "pause", "snapshot_fail", "snapshot_ratelimit",
+               "crossed_snapshot", "malformed", "truncated", "server_shutdown", "gap", "duplicate", "out_of_order"]
+    must = ["gap", "out_of_order", "duplicate", "drop", "stall"]  # the checked kinds, each at least once
     plan = must + [rng.choice(actions) for _ in range(max(0, steps - len(must)))]
     rng.shuffle(plan)
     for action in plan:
@@ -145,6 +147,18 @@ def run_session(daemon: Daemon, rng: random.Random, symbols: list[str], steps: i
             daemon.fault({"kind": "drop"})
         elif action == "resync":
             daemon.operator("/resync", {"symbol": symbol} if rng.random() < 0.7 else {"session": True})
+        elif action == "pause":
+            daemon.operator("/pause", {"paused": True})
+            time.sleep(rng.uniform(0.1, 0.4))
+            daemon.operator("/pause", {"paused": False})
+        elif action in ("snapshot_fail", "crossed_snapshot"):  # fires at the next snapshot: force one
+            daemon.fault({"kind": action, "count": 1})
+            daemon.operator("/resync", {"symbol": symbol})
+        elif action == "snapshot_ratelimit":
+            daemon.fault({"kind": action, "count": 1, "retry_after": 1})
+            daemon.operator("/resync", {"symbol": symbol})
+        elif action == "server_shutdown":
+            daemon.fault({"kind": action})
         elif action == "mode":
             daemon.operator("/mode", {"mode": rng.choice(["reduce-only", "cancel-makers"])})
             time.sleep(rng.uniform(0.1, 0.4))
@@ -186,7 +200,7 @@ def test_a_faulted_live_session_replays_from_its_journal_directory_to_the_same_s
     journal = tmp_path / "journal"
     daemon = Daemon(tmp_path, "live", market, symbols, seed, journal, tmp_path / "db.sqlite3")
     try:
-        live = run_session(daemon, random.Random(seed), symbols.split(","), steps=8)
+        live = run_session(daemon, random.Random(seed), symbols.split(","), steps=11)
     finally:
         daemon.kill()
 
