@@ -243,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--run", default=None, help="journal directory: the run to replay (id or 1-based index; default the last)")
     replay.add_argument("--timeline", action="store_true", help="print the reconnect timeline (epochs, resyncs, modes, orders, fills)")
     replay.add_argument("--until", default=None, metavar="TIME|EPOCH",
-                        help="stop at an ISO time, unix seconds, +S seconds after start, or the end of epoch N (N or eN); print books and working orders")
+                        help="stop after a time (ISO-8601, HH:MM:SS.fff UTC as --timeline prints it, unix seconds, +S after start) or at the end of epoch N (N or eN); print books and working orders")
     replay.add_argument("--depth", type=int, default=20, help="levels per side in the report (default 20)")
     replay.set_defaults(func=_replay)
 

@@ -271,7 +271,13 @@ def journal_runs(directory: str) -> list[dict]:
 
 def parse_until(text: str | None, start_ns: int = 0):
     """``--until``: ``None``; ("epoch", N) for an integer or ``eN``; ("time", ns) for an ISO-8601
-    time, unix seconds (a number > 1e9) or ``+S`` seconds after the run's start."""
+    time, a time of day ``HH:MM[:SS[.fff]]`` (UTC, on the run's first day, as ``--timeline``
+    prints it), unix seconds (a number > 1e9) or ``+S`` seconds after the run's start. A time
+    written to some precision includes all of its last unit: ``01:12:27.312`` stops after every
+    input of that millisecond (so the one an order was placed on is included)."""
+    import re
+    from datetime import datetime, timezone
+
     if text is None:
         return None
     t = text.strip()
@@ -281,15 +287,30 @@ def parse_until(text: str | None, start_ns: int = 0):
         return ("epoch", int(t))
     if t.startswith("+"):
         return ("time", start_ns + int(float(t[1:]) * 1e9))
+
+    def inclusive(stamp: datetime, fraction: str) -> int:
+        ns = int(stamp.replace(microsecond=0).timestamp()) * 1_000_000_000 + int((fraction + "000000000")[:9] or 0)
+        digits = min(len(fraction), 9)
+        return ns + 10 ** (9 - digits) - 1
+
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?", t)
+    if m:
+        day = datetime.fromtimestamp(start_ns / 1e9, tz=timezone.utc)
+        stamp = day.replace(hour=int(m.group(1)), minute=int(m.group(2)), second=int(m.group(3) or 0), microsecond=0)
+        fraction = m.group(4) or ""
+        if m.group(3) is None:  # HH:MM: the whole minute
+            return ("time", int(stamp.timestamp()) * 1_000_000_000 + 60 * 1_000_000_000 - 1)
+        return ("time", inclusive(stamp, fraction))
     try:
         value = float(t)
     except ValueError:
-        from datetime import datetime, timezone
-
-        stamp = datetime.fromisoformat(t.replace("Z", "+00:00"))
+        m = re.search(r"[T ]\d{1,2}:\d{2}:\d{2}(?:\.(\d+))?", t)
+        fraction = (m.group(1) or "") if m else ""
+        base = re.sub(r"(:\d{2})\.\d+", r"\1", t).replace("Z", "+00:00")
+        stamp = datetime.fromisoformat(base)
         if stamp.tzinfo is None:
             stamp = stamp.replace(tzinfo=timezone.utc)
-        return ("time", int(stamp.timestamp() * 1_000_000) * 1000)
+        return ("time", inclusive(stamp, fraction))
     return ("time", int(value * 1e9))
 
 

@@ -146,7 +146,11 @@ def test_until_an_epoch_stops_before_the_input_that_ended_it_and_until_a_time_st
     assert at_epoch.engine.epoch == 1 and at_epoch.engine.book("BTCUSDT").synced  # the books as epoch 1 ended
     assert at_epoch.stopped_at["reason"] == "end of epoch 1"
     assert at_time.engine.clock() <= T0 + 50_000_000 and at_time.engine.epoch == 1
-    assert parse_until("2027-01-15T08:00:00.250Z") == ("time", int(datetime(2027, 1, 15, 8, tzinfo=timezone.utc).timestamp()) * 10**9 + 250_000_000)
+    eight = int(datetime(2027, 1, 15, 8, tzinfo=timezone.utc).timestamp()) * 10**9
+    # A time includes all of its last written unit: the millisecond an order was placed on.
+    assert parse_until("2027-01-15T08:00:00.250Z") == ("time", eight + 250_999_999)
+    assert parse_until("08:00:00.250", start_ns=eight - 3_600 * 10**9) == ("time", eight + 250_999_999)
+    assert parse_until("08:00:01", start_ns=eight) == ("time", eight + 1_999_999_999)
     assert parse_until("e3") == parse_until("3") == ("epoch", 3)
 
 
