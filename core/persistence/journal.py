@@ -347,10 +347,15 @@ class EngineJournal:
             thread.start()
             self._syncers = [t for t in self._syncers if t.is_alive()] + [thread]
             self.rotations += 1
-        self._index += 1
         self.part += 1
-        path = self.directory / f"{self.prefix}-{self._index:06d}.jsonl"
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        while True:  # never truncate a file: another process may be writing this directory too
+            self._index += 1
+            path = self.directory / f"{self.prefix}-{self._index:06d}.jsonl"
+            try:
+                self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                break
+            except FileExistsError:
+                continue
         header = orjson.dumps({"capture": 2, "venue": self.venue, "source": self.source, "run": self.run, "part": self.part, **self.header}) + b"\n"
         os.write(self._fd, header)
         self._size = len(header)

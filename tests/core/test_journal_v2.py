@@ -191,3 +191,23 @@ def test_a_directory_of_version_1_files_replays_its_newest_file(tmp_path):
     result = replay_path(str(tmp_path))
 
     assert result.version == 1 and all(s.book.synced for s in result.engine.symbols.values())
+
+
+def test_two_journals_writing_one_directory_at_once_never_overwrite_each_other(tmp_path):
+    first = EngineJournal(tmp_path, venue="binance-usdm", run="a", max_bytes=500, keep=100)
+    second = EngineJournal(tmp_path, venue="binance-usdm", run="b", max_bytes=500, keep=100)
+
+    for i in range(40):
+        first.obj({"k": "start", "p": i})
+        second.obj({"k": "start", "p": 1000 + i})
+        first.flush()
+        second.flush()
+    first.close()
+    second.close()
+
+    rows = {"a": [], "b": []}
+    for path in sorted(tmp_path.iterdir()):
+        lines = path.read_bytes().splitlines()
+        header = json.loads(lines[0])
+        rows[header["run"]] += [json.loads(line)["p"] for line in lines[1:]]
+    assert rows == {"a": list(range(40)), "b": list(range(1000, 1040))}
