@@ -3,7 +3,7 @@
 The real product, the way a user would use it: ``python -m app.cli --headless`` on the embedded
 simulator, paper trading the quoter, with ``journal.directory`` set. While it runs, a seeded
 random schedule of faults goes through the simulator's fault API (gap, out_of_order,
-duplicate, drop, stall, and at random also failing / rate-limited / crossed snapshots, malformed
+duplicate, drop, stall, and at random also failing / slow / crossed snapshots, malformed
 and truncated frames, serverShutdown) together with operator actions through the control API
 (book resync, mode changes, pause, a session replacement). Once the books are synced again the daemon is stopped
 cleanly (SIGTERM) and writes its ``--report``; then ``python -m app.cli replay <journal dir>
@@ -133,7 +133,7 @@ def run_session(daemon: Daemon, rng: random.Random, symbols: list[str], steps: i
     """A seeded random schedule of faults and operator actions, then a clean stop once synced."""
     wait_until(daemon.ready, 20, "the first sync")
     wait_until(lambda: daemon.status().get("orders"), 15, "the quoter's first orders", interval=0.2)
-    actions = ["gap", "out_of_order", "duplicate", "drop", "stall", "resync", "mode", "pause", "snapshot_fail", "snapshot_ratelimit",
+    actions = ["gap", "out_of_order", "duplicate", "drop", "stall", "resync", "mode", "pause", "snapshot_fail", "snapshot_slow",
                "crossed_snapshot", "malformed", "truncated", "server_shutdown", "gap", "duplicate", "out_of_order"]
     must = ["gap", "out_of_order", "duplicate", "drop", "stall"]  # the checked kinds, each at least once
     plan = must + [rng.choice(actions) for _ in range(max(0, steps - len(must)))]
@@ -154,8 +154,8 @@ def run_session(daemon: Daemon, rng: random.Random, symbols: list[str], steps: i
         elif action in ("snapshot_fail", "crossed_snapshot"):  # fires at the next snapshot: force one
             daemon.fault({"kind": action, "count": 1})
             daemon.operator("/resync", {"symbol": symbol})
-        elif action == "snapshot_ratelimit":
-            daemon.fault({"kind": action, "count": 1, "retry_after": 1})
+        elif action == "snapshot_slow":
+            daemon.fault({"kind": action, "ms": 300, "duration_s": 0.5})
             daemon.operator("/resync", {"symbol": symbol})
         elif action == "server_shutdown":
             daemon.fault({"kind": action})
