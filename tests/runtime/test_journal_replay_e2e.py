@@ -231,3 +231,33 @@ def test_two_runs_into_one_journal_directory_replay_each_to_its_own_final_state(
     sessions_first = {o["client_order_id"].split("-")[0] for o in first["orders"]}
     new_in_last = {o["client_order_id"].split("-")[0] for o in last["orders"]} - sessions_first
     assert len(sessions_first) == 1 and len(new_in_last) == 1
+
+
+def test_a_run_killed_with_sigkill_leaves_a_readable_journal_and_the_restarted_run_replays_exactly(tmp_path):
+    journal, storage = tmp_path / "journal", tmp_path / "db.sqlite3"
+    killed = Daemon(tmp_path, "killed", "usdm", "BTCUSDT,ETHUSDT", 9, journal, storage)
+    try:
+        wait_until(killed.ready, 20, "the first sync")
+        wait_until(lambda: killed.status().get("orders"), 15, "the quoter's first orders", interval=0.2)
+        killed.fault({"kind": "gap", "symbol": "BTCUSDT"})
+        time.sleep(0.3)
+        killed.proc.send_signal(signal.SIGKILL)  # no report, no clean stop, orders left working
+        killed.proc.wait(timeout=10)
+    finally:
+        killed.kill()
+    restarted = Daemon(tmp_path, "restarted", "usdm", "BTCUSDT,ETHUSDT", 9, journal, storage)
+    try:
+        live = run_session(restarted, random.Random(31), ["BTCUSDT", "ETHUSDT"], steps=6)
+    finally:
+        restarted.kill()
+
+    last, first = replay(journal), replay(journal, "--run", "1")
+
+    assert len(last["runs"]) == 2
+    assert_replay_matches(live, last)
+    # The restart adopted the killed run's open orders (from storage, as its trading row says)
+    # and resolved them by query: the replay did the same.
+    killed_ids = {o["client_order_id"] for o in first["orders"]}
+    assert killed_ids & {o["client_order_id"] for o in last["orders"]}
+    # The killed run replays up to its last written input: it had synced books and orders.
+    assert first["epochs"] >= 1 and first["orders"] and first["malformed"] in ([], first["malformed"][-1:])
