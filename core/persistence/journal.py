@@ -235,14 +235,17 @@ class EngineJournal:
         """A market event's frame, embedded verbatim as the row's ``f`` (or, for a frame that is
         not a one-line JSON object, as the string ``d``)."""
         if type(raw) is str:
-            body = raw.encode()
+            if raw[:1] == "{" and raw[-1:] == "}" and "\n" not in raw and "\r" not in raw:
+                return self._put(b'{"k":"ws","e":%d,"r":%d,"p":%d,"f":%b}' % (epoch, recv_ts, process_ts, raw.encode()))
+            text = raw
         elif raw is None:
             return self._put(b'{"k":"ws","e":%d,"r":%d,"p":%d,"d":null}' % (epoch, recv_ts, process_ts))
         else:
             body = bytes(raw)
-        if body[:1] == b"{" and body[-1:] == b"}" and b"\n" not in body and b"\r" not in body:
-            return self._put(b'{"k":"ws","e":%d,"r":%d,"p":%d,"f":%b}' % (epoch, recv_ts, process_ts, body))
-        return self._put(orjson.dumps({"k": "ws", "e": epoch, "r": recv_ts, "p": process_ts, "d": body.decode("utf-8", "replace")}))
+            if body[:1] == b"{" and body[-1:] == b"}" and b"\n" not in body and b"\r" not in body:
+                return self._put(b'{"k":"ws","e":%d,"r":%d,"p":%d,"f":%b}' % (epoch, recv_ts, process_ts, body))
+            text = body.decode("utf-8", "replace")
+        return self._put(orjson.dumps({"k": "ws", "e": epoch, "r": recv_ts, "p": process_ts, "d": text}))
 
     def event(self, event, extra: dict | None = None) -> bool:
         """A control/trading event after the engine handled it; ``extra`` (optional) is

@@ -211,3 +211,15 @@ def test_two_journals_writing_one_directory_at_once_never_overwrite_each_other(t
         header = json.loads(lines[0])
         rows[header["run"]] += [json.loads(line)["p"] for line in lines[1:]]
     assert rows == {"a": list(range(40)), "b": list(range(1000, 1040))}
+
+
+def test_frames_that_are_not_one_line_json_objects_are_kept_as_strings_and_still_replay(tmp_path):
+    journal = EngineJournal(tmp_path, venue="binance-usdm", run="r1")
+    journal.frame(1, 10, 20, '{"a":\n1}')
+    journal.frame(1, 10, 20, b'{"b":2}')
+    journal.frame(1, 10, 20, None)
+    journal.close()
+
+    lines = journal.files()[0].read_text().splitlines()[1:]
+
+    assert [json.loads(line).get("d", json.loads(line).get("f")) for line in lines] == ['{"a":\n1}', {"b": 2}, None]
