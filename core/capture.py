@@ -31,6 +31,7 @@ class CaptureRow:
     kind: str
     data: str
     url: str = ""
+    epoch: int | None = None  # journals of epochbot before version 2 tag rows with their epoch
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,8 @@ def _rows(stream: IO[bytes]) -> Iterator[CaptureRow | CaptureError]:
         if not isinstance(ts, (int, float)) or not isinstance(data, str):
             yield CaptureError(number, "row has a non-numeric ts or non-string data")
             continue
-        yield CaptureRow(number, float(ts), kind, data, row.get("url", "") or "")
+        epoch = row.get("epoch")
+        yield CaptureRow(number, float(ts), kind, data, row.get("url", "") or "", epoch if type(epoch) is int else None)
 
 
 def write_header(stream: IO[bytes], venue: str, source: str) -> None:

@@ -137,6 +137,7 @@ def replay_stream(stream: IO[bytes], *, on_malformed=None) -> ReplayResult:
         event = ev.SnapshotReady(epoch=engine.epoch, recv_ts=clock.now, symbol=symbol, request_id=request_id, last_update_id=last_id, bids=bids, asks=asks, exchange_ts=exch_ts)
         run(handle(event))
 
+    open_epoch = None
     for row in rows:
         result.rows += 1
         if type(row) is CaptureError:
@@ -164,6 +165,11 @@ def replay_stream(stream: IO[bytes], *, on_malformed=None) -> ReplayResult:
         elif kind == "rest":
             _on_rest(row, engine, outstanding, answers, deliver, bad, scales)
         elif kind == "open":
+            if row.epoch is not None and row.epoch == open_epoch:
+                # An older epochbot journal: one open row per route (USD-M /public and
+                # /market) of the same session, tagged with its epoch: one connection.
+                continue
+            open_epoch = row.epoch
             # Snapshot answers recorded for the previous connection cannot bridge this one.
             outstanding.clear()
             answers.clear()

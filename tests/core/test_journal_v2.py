@@ -223,3 +223,17 @@ def test_frames_that_are_not_one_line_json_objects_are_kept_as_strings_and_still
     lines = journal.files()[0].read_text().splitlines()[1:]
 
     assert [json.loads(line).get("d", json.loads(line).get("f")) for line in lines] == ['{"a":\n1}', {"b": 2}, None]
+
+
+def test_an_older_epochbot_journal_with_one_open_row_per_route_is_one_epoch_per_session():
+    import io
+
+    lines = [{"capture": 1, "venue": "binance-usdm", "source": "epochbot sim (before v2)"}]
+    for epoch in (1, 2):
+        for route in ("public", "market"):
+            lines.append({"ts": epoch * 10.0, "kind": "open", "url": f"ws://x/{route}/stream?streams=btcusdt@depth@100ms", "data": "", "epoch": epoch})
+    capture = io.BytesIO(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+
+    from core.replay import replay_stream
+
+    assert replay_stream(capture).engine.epoch == 2
