@@ -334,14 +334,14 @@ def replay_path(path: str, *, run: str | None = None, until: str | None = None, 
     if os.path.isdir(path):
         runs_info = journal_runs(path)
         if not runs_info:
-            raise CaptureFormatError(f"{path}: no capture or journal files in this directory")
+            raise CaptureFormatError("no capture or journal files in this directory")
         chosen = runs_info[-1]
         if run is not None:
             matches = [r for r in runs_info if r["run"] == run]
             if not matches and run.isdigit() and 1 <= int(run) <= len(runs_info):
                 matches = [runs_info[int(run) - 1]]
             if not matches:
-                raise CaptureFormatError(f"{path}: no run {run!r} (runs: {', '.join(r['run'] for r in runs_info)})")
+                raise CaptureFormatError(f"no run {run!r} (runs: {', '.join(r['run'] for r in runs_info)})")
             chosen = matches[0]
         files = chosen["files"]
     else:
