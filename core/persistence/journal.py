@@ -255,7 +255,7 @@ class EngineJournal:
             row = {"k": "ev", "p": event.process_ts, **body}
             if extra:
                 row["x"] = extra
-            return self._put(orjson.dumps(row, default=str))
+            return self._put(orjson.dumps(row))
         except (TypeError, ValueError) as exc:
             self.last_error = f"{type(event).__name__}: {type(exc).__name__}: {exc}"
             self.dropped += 1
@@ -263,7 +263,7 @@ class EngineJournal:
 
     def obj(self, row: dict) -> bool:
         try:
-            return self._put(orjson.dumps(row, default=str))
+            return self._put(orjson.dumps(row))
         except (TypeError, ValueError) as exc:
             self.last_error = f"{row.get('k')}: {type(exc).__name__}: {exc}"
             self.dropped += 1

@@ -237,3 +237,16 @@ def test_an_older_epochbot_journal_with_one_open_row_per_route_is_one_epoch_per_
     from core.replay import replay_stream
 
     assert replay_stream(capture).engine.epoch == 2
+
+
+def test_an_input_the_journal_cannot_encode_is_counted_and_named_never_raised():
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        journal = EngineJournal(tmp, venue="binance-usdm", run="r")
+        event = ev.SnapshotReady(symbol="X", bids=[[b"1", b"2"]])  # bytes: not JSON
+
+        ok = journal.event(event)
+        journal.close()
+
+    assert ok is False and journal.dropped == 1 and "SnapshotReady" in journal.last_error
