@@ -170,9 +170,11 @@ def replay_stream(stream: IO[bytes], *, on_malformed=None) -> ReplayResult:
                 # /market) of the same session, tagged with its epoch: one connection.
                 continue
             open_epoch = row.epoch
-            # Snapshot answers recorded for the previous connection cannot bridge this one.
+            # Snapshot answers recorded for the previous connection cannot bridge this one
+            # (answers recorded before the first connection are kept: they may bridge it).
             outstanding.clear()
-            answers.clear()
+            if engine.epoch:
+                answers.clear()
             if engine.epoch == 0 or engine.session_open:
                 run(engine.begin_session("startup" if engine.epoch == 0 else "capture: connection opened"))
             run(handle(ev.SessionOpened(epoch=engine.epoch, recv_ts=now, url=row.url)))

@@ -136,7 +136,7 @@ def test_the_engine_syncs_without_a_refetch_in_both_orders_of_arrival(case):
     assert decimals(book) == book_after(base_bids, base_asks, events)
 
 
-def synthetic_usdm_capture(seed: int) -> bytes:
+def synthetic_usdm_capture(seed: int, snapshot_before_open: bool = False) -> bytes:
     """A seeded USD-M capture: the depth snapshot row is recorded before the first diff, and the
     first diff continues it only by ``pu`` (its U is above the snapshot's lastUpdateId)."""
     rng = random.Random(seed)
@@ -148,7 +148,11 @@ def synthetic_usdm_capture(seed: int) -> bytes:
     asks = {100_01 + i: rng.randint(1, 9000) for i in range(20)}
     snapshot = {"lastUpdateId": last, "E": 1, "T": 1, "bids": [[px(p), f"{q / 1000:.3f}"] for p, q in sorted(bids.items(), reverse=True)],
                 "asks": [[px(p), f"{q / 1000:.3f}"] for p, q in sorted(asks.items())]}
-    out.append(orjson.dumps({"ts": t + 0.01, "kind": "rest", "url": "https://fapi.binance.com/fapi/v1/depth?symbol=BTCUSDT&limit=1000", "data": orjson.dumps(snapshot).decode()}))
+    rest = orjson.dumps({"ts": t + 0.01, "kind": "rest", "url": "https://fapi.binance.com/fapi/v1/depth?symbol=BTCUSDT&limit=1000", "data": orjson.dumps(snapshot).decode()})
+    if snapshot_before_open:  # recorded even before the connection opened
+        out.insert(1, rest)
+    else:
+        out.append(rest)
     prev = last
     for i in range(200):
         first = prev + 1 + rng.randint(1, 30)
@@ -162,8 +166,8 @@ def synthetic_usdm_capture(seed: int) -> bytes:
 
 
 def test_a_seeded_usdm_capture_with_the_snapshot_recorded_before_the_first_diff_replays_synced_with_no_gap():
-    for seed in (1, 2, 3):
-        result = replay_stream(io.BytesIO(synthetic_usdm_capture(seed)))
+    for seed, before_open in ((1, False), (2, False), (3, True), (4, True)):
+        result = replay_stream(io.BytesIO(synthetic_usdm_capture(seed, before_open)))
 
         book = result.engine.book("BTCUSDT")
         assert book.synced and book.gaps == 0, (seed, book.state, book.last_problem)
