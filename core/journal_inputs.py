@@ -14,7 +14,7 @@ __all__ = ["build_trader", "history_from_row", "history_row", "trading_row"]
 
 
 def trading_row(strategy: str, params: dict, session: int, limits, venue_filters: dict, market: str, mode, risk_state: dict | None,
-                stored_fills, imported_fills, open_orders, now_ns: int) -> dict:
+                stored_fills, imported_fills, open_orders, now_ns: int, keep_fills: int | None = None) -> dict:
     from dataclasses import asdict
 
     return {
@@ -31,6 +31,7 @@ def trading_row(strategy: str, params: dict, session: int, limits, venue_filters
         "stored_fills": [encode_dataclass(f)["f"] for f in stored_fills],
         "imported_fills": [encode_dataclass(f)["f"] for f in imported_fills],
         "open_orders": [encode_dataclass(o)["f"] for o in open_orders],
+        "keep_fills": keep_fills,
     }
 
 
@@ -63,6 +64,8 @@ def build_trader(row: dict):
     risk_state = RiskState.from_dict(row["risk_state"]) if row.get("risk_state") else None
     params = decode_value(row["params"])
     trader = Trader(get_strategy(row["strategy"], params), filters, session=row["session"], limits=limits, risk_state=risk_state, mode=Mode(row["mode"]))
+    if row.get("keep_fills") is not None:
+        trader.keep_fills = row["keep_fills"]
 
     def fills(key: str) -> list:
         return [tev.Fill(**{k: decode_value(v) for k, v in f.items()}) for f in row.get(key, [])]

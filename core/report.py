@@ -80,6 +80,7 @@ def build_report(snapshot) -> dict:
         "fatal": snapshot.fatal,
         "state_hash": snapshot.state_hash,
         "orders": orders_from_views(snapshot.orders),
+        "trading": _trading(snapshot),
     }
 
 
@@ -96,3 +97,9 @@ def orders_report(trader) -> list[dict]:
 
 def orders_from_views(views) -> list[dict]:
     return [{"client_order_id": o.client_order_id, "symbol": o.symbol, "side": o.side, "price": o.price, "qty": o.qty, "status": o.status} for o in views]
+
+
+def _trading(snapshot) -> dict:
+    from core.report_trading import trading_report  # issue 13: its own module, its own key
+
+    return trading_report(snapshot)

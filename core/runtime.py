@@ -337,6 +337,7 @@ class Runtime:
             open_orders = self.storage.load_open_orders()
             self.writer = StorageWriter(self.storage)
         trader = Trader(get_strategy(cfg.strategy, cfg.params), filters, session=session, limits=limits, risk_state=risk_state, mode=self.engine.mode)
+        trader.keep_fills = 1000
         self.engine.trader = trader
         stored_fills = self.storage.load_fills() if self.storage is not None else []
         restored = trader.restore_fills(stored_fills)
@@ -393,7 +394,8 @@ class Runtime:
             from core.journal_inputs import trading_row
 
             self.journal.obj(trading_row(cfg.strategy, cfg.params, session, limits, venue_filters, self.config.venue.market, self.engine.mode,
-                                         restored_risk, stored_fills, imported, open_orders, now))
+                                         restored_risk, stored_fills, imported, open_orders, now,
+                                         keep_fills=getattr(trader, "keep_fills", None)))
         risk = trader.risk.state
         self._runtime_log(
             "info", "trading enabled", strategy=cfg.strategy, session=session, restored_open_orders=len(open_orders), storage=cfg.storage_path or "none",
