@@ -5,7 +5,7 @@ simulator, paper trading the quoter, with ``journal.directory`` set. While it ru
 random schedule of faults goes through the simulator's fault API (gap, out_of_order,
 duplicate, drop, stall, and at random also failing / slow / crossed snapshots, malformed
 and truncated frames, serverShutdown) together with operator actions through the control API
-(book resync, mode changes, pause, a session replacement). Once the books are synced again the daemon is stopped
+(book resync, mode changes, pause, cancel-all, flatten, a session replacement). Once the books are synced again the daemon is stopped
 cleanly (SIGTERM) and writes its ``--report``; then ``python -m app.cli replay <journal dir>
 --json`` must report the same books (state, update ids, levels), the same number of epochs,
 the same ``state_hash`` and the same orders.
@@ -134,7 +134,7 @@ def run_session(daemon: Daemon, rng: random.Random, symbols: list[str], steps: i
     wait_until(daemon.ready, 20, "the first sync")
     wait_until(lambda: daemon.status().get("orders"), 15, "the quoter's first orders", interval=0.2)
     actions = ["gap", "out_of_order", "duplicate", "drop", "stall", "resync", "mode", "pause", "snapshot_fail", "snapshot_slow",
-               "crossed_snapshot", "malformed", "truncated", "server_shutdown", "gap", "duplicate", "out_of_order"]
+               "crossed_snapshot", "malformed", "truncated", "server_shutdown", "cancel_all", "flatten", "gap", "duplicate", "out_of_order"]
     must = ["gap", "out_of_order", "duplicate", "drop", "stall"]  # the checked kinds, each at least once
     plan = must + [rng.choice(actions) for _ in range(max(0, steps - len(must)))]
     rng.shuffle(plan)
@@ -157,6 +157,11 @@ def run_session(daemon: Daemon, rng: random.Random, symbols: list[str], steps: i
         elif action == "snapshot_slow":
             daemon.fault({"kind": action, "ms": 300, "duration_s": 0.5})
             daemon.operator("/resync", {"symbol": symbol})
+        elif action in ("cancel_all", "flatten"):  # through the trader; the strategy is paused, then resumed
+            body = {"confirm": True, "symbol": symbol} if action == "cancel_all" or rng.random() < 0.5 else {"confirm": True, "all": True}
+            daemon.operator(f"/{action.replace('_', '-')}", body)
+            time.sleep(rng.uniform(0.2, 0.5))
+            daemon.operator("/pause", {"paused": False})
         elif action == "server_shutdown":
             daemon.fault({"kind": action})
         elif action == "mode":
