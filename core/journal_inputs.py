@@ -66,6 +66,11 @@ def build_trader(row: dict):
     trader = Trader(get_strategy(row["strategy"], params), filters, session=row["session"], limits=limits, risk_state=risk_state, mode=Mode(row["mode"]))
     if row.get("keep_fills") is not None:
         trader.keep_fills = row["keep_fills"]
+    # The exchangeInfo status of each symbol at start (new orders only while TRADING), as the
+    # runtime sets it; later changes arrive as journaled SymbolStatus events.
+    status = {s: decode_value(raw).get("status", "TRADING") for s, raw in row["filters"].items()}
+    if hasattr(trader, "symbol_status"):
+        trader.symbol_status = {s: st for s, st in status.items() if st != "TRADING"}
 
     def fills(key: str) -> list:
         return [tev.Fill(**{k: decode_value(v) for k, v in f.items()}) for f in row.get(key, [])]
