@@ -967,6 +967,12 @@ class Engine:
         h.update(f"epoch={self.epoch}|".encode())
         for symbol in sorted(self.symbols):
             self.symbols[symbol].book.feed_hash(h)
+        trader = self.trader
+        if trader is not None:  # orders and positions too: a replay must reach the same ones
+            for o in sorted(trader.orders.orders.values(), key=lambda o: o.client_order_id):
+                h.update(f"{o.client_order_id}|{o.symbol}|{o.side}|{o.state.value}|{o.price}|{o.qty}|{o.filled_qty}|".encode())
+            for symbol in sorted(trader.filters):
+                h.update(f"{symbol}={trader.portfolio.qty(symbol)}|".encode())
         return h.hexdigest()
 
 
