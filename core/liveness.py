@@ -306,12 +306,14 @@ class Liveness:
     # ------------------------------------------------------------------ confidence inputs
 
     def unexplained_silence_ms(self, now: int) -> float:
-        """Longest silence not explained by a quiet market (what the silence factor judges)."""
+        """Longest silence beyond what its stream normally shows (its mean gap plus four
+        deviations) and not explained by a quiet market: what the silence factor judges, so a
+        1 s heartbeat between two beats costs nothing."""
         worst = 0.0
         for s in self.streams.values():
             if s.status == "quiet":
                 continue
-            v = self.silence_ms(s, now)
+            v = self.silence_ms(s, now) - (s.mean_ms + 4.0 * s.dev_ms if s.samples else 0.0)
             if v > worst:
                 worst = v
         return worst
