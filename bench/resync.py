@@ -263,6 +263,8 @@ class Harness:
         async def depth(symbol, limit=1000, *a, **kw):
             result = await orig(symbol, limit, *a, **kw)
             _, bids, asks, _ = result
+            if limit < limit_levels:  # a liveness probe (a few levels), not a book snapshot
+                return result
             self.horizon[symbol] = (Decimal(str(bids[-1][0])) if len(bids) >= limit_levels else None,
                                     Decimal(str(asks[-1][0])) if len(asks) >= limit_levels else None)
             return result

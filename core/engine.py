@@ -202,6 +202,8 @@ class Engine:
         self.governor = ReplacementGovernor(base_ms=max(config.reconnect_base_ms, 250.0), max_ms=config.replace_backoff_max_ms,
                                             healthy_ms=config.replace_healthy_ms, max_in_window=config.replace_max_per_5min)
         self._last_latency_ms = 0.0  # transport latency p50 of the previous session (first-frame allowance)
+        self._liveness_replaced = False  # the current session replaced one that liveness judged dead
+        self._latency_replaced_p50 = 0.0  # the p50 that caused the last latency-driven replacement
         self.symbols: dict[str, _SymbolState] = {}
         for symbol in config.symbols:
             self._add_symbol(symbol)
@@ -551,8 +553,9 @@ class Engine:
 
     # ====================================================================== session lifecycle
 
-    def _replace_session(self, now: int, cause: str, detected_ns: int | None = None, immediate: bool = False):
+    def _replace_session(self, now: int, cause: str, detected_ns: int | None = None, immediate: bool = False, liveness: bool = False):
         """Close the current epoch and ask for a new session."""
+        self._liveness_replaced = liveness
         previous = self._current_epoch_record()
         if previous is not None and not previous.closed_ns:
             previous.closed_ns = now
@@ -635,8 +638,14 @@ class Engine:
         self._log("info", "subscription confirmed", request_id=event.request_id, streams=len(event.streams))
         # The first frame may take the ceiling plus the latency the venue showed last time (stale
         # timestamps and slow routes are latency, not silence), longer after failed sessions.
+        # After a replacement for silence the first frame gets at least four ceilings: a venue
+        # whose frames suddenly come seconds late looks dead at first, and it is the new
+        # session's first frames that show it was latency.
         streak = min(self.governor.streak, 5)
-        self.liveness.start_session(now, (self.config.silence_replace_ms + self._last_latency_ms) * (2 ** streak))
+        wait = (self.config.silence_replace_ms + self._last_latency_ms) * (2 ** streak)
+        if self._liveness_replaced:
+            wait = max(wait, 4 * self.config.silence_replace_ms)
+        self.liveness.start_session(now, wait)
         commands: list[ev.Command] = []
         if self.config.snapshot_on_subscribe:
             for state in self.symbols.values():
@@ -771,7 +780,7 @@ class Engine:
             # stream costs a reconnect the venue is asked (core/liveness.py).
             verdict = self.liveness.check(now)
             if verdict.dead:
-                return self._replace_session(now, verdict.dead, detected_ns=verdict.detected_ns, immediate=True)
+                return self._replace_session(now, verdict.dead, detected_ns=verdict.detected_ns, immediate=True, liveness=True)
             if verdict.probes:
                 return self._probe(verdict.probes, now)
             if now >= self._latency_replace_allowed_ns:
@@ -781,6 +790,15 @@ class Engine:
                     return self._latency_replacement(now, f"queue delay p50 {queue.p50:.0f} ms")
                 transport = self.telemetry.transport.stats(now_s)
                 if transport.count >= 20 and transport.p50 >= cfg.transport_latency_replace_ms:
+                    if self._latency_replaced_p50 and transport.p50 >= 0.75 * self._latency_replaced_p50:
+                        # The last new connection was just as slow: the venue (or its clock) lags,
+                        # not our route. Keep this session; judge again only after the longest wait.
+                        self._latency_replace_allowed_ns = now + int(cfg.latency_replace_cooldown_max_ms * _MS)
+                        self._log("warn", "transport latency persists across connections: venue-side, session kept",
+                                  p50_ms=round(transport.p50, 1), previous_p50_ms=round(self._latency_replaced_p50, 1),
+                                  next_check_in_ms=cfg.latency_replace_cooldown_max_ms)
+                        return _NO_COMMANDS
+                    self._latency_replaced_p50 = transport.p50
                     return self._latency_replacement(now, f"transport latency p50 {transport.p50:.0f} ms")
         elif self.session_open and record is not None and record.opened_ns:
             if (now - record.opened_ns) / _MS >= cfg.subscribe_timeout_ms:
@@ -802,7 +820,7 @@ class Engine:
         if not event.ok:
             self._log("warn", "liveness probe failed", symbol=event.symbol, reason=event.reason)
         if verdict.dead:
-            return self._replace_session(now, verdict.dead, detected_ns=verdict.detected_ns, immediate=True)
+            return self._replace_session(now, verdict.dead, detected_ns=verdict.detected_ns, immediate=True, liveness=True)
         quiet = self.liveness.quiet_symbols()
         if event.symbol in quiet and event.symbol not in was_quiet:
             self._log("info", "quiet market: the venue's book did not move, books exact, session kept", symbol=event.symbol,
@@ -852,6 +870,7 @@ class Engine:
         conf = evaluate(inputs, self.config.confidence)
         if conf.score >= 1.0 and now - self._latency_replace_allowed_ns > 60_000 * _MS:
             self._latency_cooldown_ms = self.config.latency_replace_cooldown_ms
+            self._latency_replaced_p50 = 0.0
         if conf.score < 1.0 and self._incident_start is None and conf.score < self.config.modes.normal_at:
             self._incident_start = now
         self.confidence = conf

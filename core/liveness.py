@@ -228,7 +228,11 @@ class Liveness:
             if s.status == "ok":
                 if silence <= limit:
                     continue
-                if s.kind == HEARTBEAT and s.arrived and s.samples >= cfg.min_samples:
+                if s.kind == HEARTBEAT:
+                    # Judged only once it has beaten on this session with a known rhythm; before
+                    # that the symbol's diff stream (probed) speaks for the connection.
+                    if not (s.arrived and s.samples >= cfg.min_samples):
+                        continue
                     self.counters["heartbeat_dead"] += 1
                     self.counters["dead"] += 1
                     return LivenessVerdict(dead=f"heartbeat {s.symbol} {s.kind} silent {silence:.0f} ms (expected within {limit:.0f} ms)",
