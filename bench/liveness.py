@@ -86,7 +86,7 @@ async def ours(args, log) -> dict:
             row = {"ok": bool(ok and new and new.synced_ns)}
             if row["ok"]:
                 row.update(detect_ms=round((new.requested_ns - inj) / 1e6, 1), synced_ms=round((new.synced_ns - inj) / 1e6, 1),
-                           cause=new.cause, epochs=e.epoch - epoch)
+                           cause=new.cause, epochs=e.epoch - epoch, phases=new.phases_ms())
             rows.append(row)
             h.sim.faults.clear()
         res["stall"] = {"trials": len(rows), "ok": sum(r["ok"] for r in rows),

@@ -353,6 +353,17 @@ class Harness:
         finally:
             sim.resume_market()
 
+    async def healthy(self, timeout: float = 15.0) -> bool:
+        """Stable, and the current epoch synced for the engine's ``replace_healthy_ms``: a stall
+        now is a new incident, not the next session turning out no better (which backs off)."""
+        e = self.rt.engine
+        need = e.config.replace_healthy_ms * 1e6 + 100e6
+
+        def ok() -> bool:
+            rec = self.record(e.epoch)
+            return self.stable() and rec is not None and rec.synced_ns and now_ns() - rec.synced_ns >= need
+        return await wait_until(ok, timeout, step=0.02)
+
     async def settle(self, timeout: float = 5.0) -> bool:
         """Stable, no armed fault left on the simulator, and still stable a moment later."""
         sim = self.sim
@@ -594,6 +605,7 @@ async def run_ours(args, log) -> dict:
     rows = []
     for i in range((args.stall_faults if args.stall_faults is not None else args.faults) if "stall" in kinds else 0):
         await h.settle(args.stall_s + 5)
+        await h.healthy(args.stall_s + 10)
         rows.append(await trial_stall(h, i, args.stall_s, args.timeout))
     res["kinds"]["stall"] = rows
     if rows:
