@@ -70,9 +70,9 @@ class EngineConfig:
     silence_replace_ms: float = 1500.0  # liveness: the ceiling for a stream with no history
     liveness_floor_ms: float = 200.0  # ... and never suspect a stream sooner than this
     probe_limit: int = 5  # REST depth limit of a liveness probe (USD-M weight 2, spot 5)
-    replace_healthy_ms: float = 5000.0  # a session synced this long resets the replacement back-off
+    replace_healthy_ms: float = 1500.0  # a session synced this long resets the replacement back-off
     replace_backoff_max_ms: float = 60_000.0
-    replace_max_per_5min: int = 60  # far below Binance's 300 connection attempts / 5 min / IP
+    replace_max_per_5min: int = 100  # with 2 routes per USD-M session: 200 connections < Binance's 300 / 5 min / IP
     transport_latency_replace_ms: float = 3000.0
     queue_delay_replace_ms: float = 1000.0
     subscribe_timeout_ms: float = 3000.0
@@ -562,7 +562,10 @@ class Engine:
             previous.close_cause = cause
         if self._incident_start is None:
             self._incident_start = detected_ns if detected_ns is not None else now
-        healthy = previous is not None and bool(previous.synced_ns) and now - previous.synced_ns >= self.config.replace_healthy_ms * _MS
+        # "No better" is judged of sessions that a replacement produced: the startup session
+        # was produced by nothing, so its loss is a fresh incident.
+        healthy = previous is not None and bool(previous.synced_ns) and (
+            previous.epoch == 1 or now - previous.synced_ns >= self.config.replace_healthy_ms * _MS)
         transport = self.telemetry.transport.stats(now // 1_000_000_000)
         if transport.count:
             self._last_latency_ms = transport.p50

@@ -362,9 +362,9 @@ class ReplacementGovernor:
 
     base_ms: float = 250.0
     max_ms: float = 60_000.0
-    healthy_ms: float = 5_000.0
+    healthy_ms: float = 1_500.0
     window_ms: float = 300_000.0
-    max_in_window: int = 60
+    max_in_window: int = 100
     streak: int = 0
     times: deque = field(default_factory=deque)
 
