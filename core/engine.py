@@ -819,7 +819,9 @@ class Engine:
 
     def _on_probe_result(self, event: ev.ProbeResult, now: int):
         was_quiet = self.liveness.quiet_symbols()
-        verdict = self.liveness.on_probe(event.symbol, event.request_id, event.last_update_id if event.ok else None, now)
+        transport = self.telemetry.transport.stats(now // 1_000_000_000)
+        verdict = self.liveness.on_probe(event.symbol, event.request_id, event.last_update_id if event.ok else None, now,
+                                         latency_ms=transport.p50 if transport.count >= 20 else 0.0)
         if not event.ok:
             self._log("warn", "liveness probe failed", symbol=event.symbol, reason=event.reason)
         if verdict.dead:

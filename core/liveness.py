@@ -266,8 +266,10 @@ class Liveness:
             probes.append((s.symbol, self._seq))
         return LivenessVerdict(probes=tuple(probes)) if probes else _NOTHING
 
-    def on_probe(self, symbol: str, request_id: int, last_update_id: int | None, now: int) -> LivenessVerdict:
-        """The venue's answer (``None``: the probe failed)."""
+    def on_probe(self, symbol: str, request_id: int, last_update_id: int | None, now: int, latency_ms: float = 0.0) -> LivenessVerdict:
+        """The venue's answer (``None``: the probe failed). ``latency_ms``: the session's current
+        transport latency; while the silence is shorter than it, what the venue moved may still
+        be in flight to us, so a "moved" answer is asked again rather than believed."""
         s = self._depth.get(symbol)
         if s is None or request_id != s.probe_request:
             return _NOTHING
@@ -280,8 +282,11 @@ class Liveness:
             return _NOTHING
         ref = s.last_id or s.probe_ref_id
         if ref and last_update_id > ref:
-            self.counters["dead"] += 1
             silence = self.silence_ms(s, now)
+            if latency_ms > 0 and silence < latency_ms:
+                s.next_probe_ns = now + int(max(self.config.floor_ms, latency_ms - silence) * _MS)
+                return _NOTHING
+            self.counters["dead"] += 1
             return LivenessVerdict(dead=f"stream stalled: {symbol} silent {silence:.0f} ms while the venue moved to update id {last_update_id} (ours {ref})",
                                    detected_ns=s.suspected_ns or now)
         if not ref:

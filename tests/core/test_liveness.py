@@ -213,3 +213,18 @@ def test_the_governor_caps_connection_attempts_per_window_whatever_the_causes():
 
     in_first_5min = sum(1 for t in starts if t - starts[0] < 300_000 * MS)
     assert in_first_5min <= 60
+
+
+def test_under_known_latency_a_moved_venue_is_asked_again_before_the_stream_is_called_dead():
+    live, clock = running()
+    last = feed(live, clock, 20, 100)
+    verdict, _ = tick_until_verdict(live, clock)
+    (symbol, request), = verdict.probes
+
+    held = live.on_probe(symbol, request, last + 30, clock[0], latency_ms=3000)
+    verdict, waited = tick_until_verdict(live, clock, 10_000)
+    (symbol, request), = verdict.probes
+    dead = live.on_probe(symbol, request, last + 60, clock[0], latency_ms=3000)
+
+    assert held.dead == "" and waited >= 2500
+    assert "venue moved" in dead.dead
