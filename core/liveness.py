@@ -154,13 +154,30 @@ class Liveness:
             self._reset(s)
 
     def on_depth(self, symbol: str, final_id: int, recv_ns: int, process_ns: int) -> None:
+        # The hot path (one call per diff): the common case inlined, the rest in _arrive.
         s = self._depth.get(symbol)
         if s is None:
             self.track(symbol)
             s = self._depth[symbol]
-        self._arrive(s, recv_ns, process_ns)
+        self._backlog_ns = process_ns - recv_ns if process_ns > recv_ns else 0
         if final_id > s.last_id:
             s.last_id = final_id
+        last = s.last_ns
+        cfg = self.config
+        if s.arrived and s.status == "ok" and s.samples >= cfg.min_samples and recv_ns > last:
+            mean = s.mean_ms
+            gap = (recv_ns - last) / _MS
+            if gap > cfg.floor_ms:  # maybe beyond the cap: learn() applies it exactly
+                s.learn(gap, cfg)
+                s.last_ns = recv_ns
+                return
+            err = gap - mean
+            s.mean_ms = mean + err * 0.125
+            s.dev_ms += ((err if err >= 0 else -err) - s.dev_ms) * 0.25
+            s.samples += 1
+            s.last_ns = recv_ns
+            return
+        self._arrive(s, recv_ns, process_ns)
 
     def on_heartbeat(self, symbol: str, recv_ns: int, process_ns: int) -> None:
         key = (symbol, HEARTBEAT)
