@@ -812,7 +812,7 @@ class Engine:
         commands = []
         for symbol, request_id in probes:
             self._log("info", "stream silent: asking the venue", symbol=symbol, request_id=request_id,
-                      silence_ms=round(self.liveness.silence_ms(self.liveness._depth[symbol], now), 1))
+                      silence_ms=round(self.liveness.depth_silence_ms(symbol, now), 1))
             commands.append(ev.ProbeVenue(epoch=self.epoch, symbol=symbol, request_id=request_id, limit=self.config.probe_limit))
         self._evaluate(now)
         return commands

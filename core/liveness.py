@@ -214,6 +214,10 @@ class Liveness:
     def silence_ms(self, s: StreamLiveness, now: int) -> float:
         return max(0, now - s.last_ns - self._backlog_ns) / _MS
 
+    def depth_silence_ms(self, symbol: str, now: int) -> float:
+        s = self._depth.get(symbol)
+        return self.silence_ms(s, now) if s is not None else 0.0
+
     def limit_ms(self, s: StreamLiveness) -> float:
         if not s.arrived:  # nothing on this session yet: its first frame may take a while
             return max(self.first_wait_ms, s.threshold_ms(self.config))
