@@ -18,6 +18,9 @@ Two levels of repair:
   invalidated, buffers again, and a ``FetchSnapshot`` for it alone is returned; the session stays.
 * session replacement: the transport is degraded (disconnect, silence, latency, queue delay,
   write or subscription failure, server shutdown notice, operator). New epoch, all books reset.
+  Silence is judged by `core.liveness` per stream, and a silent stream costs a replacement only
+  after a ``ProbeVenue`` shows the venue's book moved past ours (a quiet market keeps the
+  session); every replacement's delay goes through its back-off governor.
 
 Resync pipeline, timed per epoch: detect -> close -> dial (SessionOpened) -> subscribe
 (SubscriptionConfirmed) -> snapshot (every book's SnapshotReady) -> rebuild (buffer replay) ->
