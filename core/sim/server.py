@@ -290,7 +290,7 @@ class SimExchange:
                 self.stats["generator_errors"] += 1
                 if errors <= 10 or errors % 1000 == 0:
                     log.exception("simulator market generator error for %s (%d so far); the market goes on", sym, errors)
-                t0, emitted = loop.time() - 1.0 / rate, 0
+                t0, emitted = loop.time(), 0  # start the schedule afresh, never burst a backlog
 
     def _stale(self, sym: str, now_ms: int) -> int:
         f = self.faults.active("stale", sym)

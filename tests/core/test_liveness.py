@@ -228,3 +228,23 @@ def test_under_known_latency_a_moved_venue_is_asked_again_before_the_stream_is_c
 
     assert held.dead == "" and waited >= 2500
     assert "venue moved" in dead.dead
+
+
+def test_a_venue_that_goes_completely_silent_but_whose_book_does_not_move_is_never_called_dead():
+    live, clock = running()
+    live.on_heartbeat("BTCUSDT", clock[0], clock[0])
+    for _ in range(12):  # a heartbeat rhythm, then the next session hears nothing at all
+        clock[0] += 1000 * MS
+        live.on_heartbeat("BTCUSDT", clock[0], clock[0])
+    live.stop_session()
+    live.start_session(clock[0], 1500)
+    verdicts = []
+    for _ in range(6000):  # five minutes of ticks; every probe says the venue's book did not move
+        clock[0] += 50 * MS
+        verdict = live.check(clock[0])
+        verdicts.append(verdict.dead)
+        for symbol, request in verdict.probes:
+            verdicts.append(live.on_probe(symbol, request, 777, clock[0]).dead)
+
+    assert not any(verdicts)
+    assert live.quiet_symbols() == ["BTCUSDT"] and live.counters["probes"] <= 20
