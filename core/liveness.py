@@ -337,13 +337,14 @@ class Liveness:
 
     def unexplained_silence_ms(self, now: int) -> float:
         """Longest silence beyond what its stream normally shows (its mean gap plus four
-        deviations) and not explained by a quiet market: what the silence factor judges, so a
-        1 s heartbeat between two beats costs nothing."""
+        deviations; the limit while it has no gap learned) and not explained by a quiet market:
+        what the silence factor judges, so a 1 s heartbeat between two beats costs nothing."""
         worst = 0.0
         for s in self.streams.values():
             if s.status == "quiet":
                 continue
-            v = self.silence_ms(s, now) - (s.mean_ms + 4.0 * s.dev_ms if s.samples else 0.0)
+            # A stream without a learned gap yet is expected within its limit (the ceiling).
+            v = self.silence_ms(s, now) - (s.mean_ms + 4.0 * s.dev_ms if s.samples else self.limit_ms(s))
             if v > worst:
                 worst = v
         return worst

@@ -13,6 +13,7 @@ Bounded waits everywhere; each test runs a few seconds.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 
 from decimal import Decimal
@@ -25,6 +26,16 @@ from core.runtime import Runtime, RuntimeConfig, VenueEndpoints
 from core.sim.server import SimConfig, SimExchange
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
+
+
+@pytest.fixture(autouse=True)
+def _global_random_state_untouched():
+    """Websocket clients draw their masks from the global ``random``; a later test in this
+    directory (tests/runtime/test_unknown_execution_e2e.py) turned out to depend on that state,
+    so these tests leave it as they found it."""
+    state = random.getstate()
+    yield
+    random.setstate(state)
 
 
 async def wait_for(pred, timeout: float, what: str) -> None:
