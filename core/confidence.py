@@ -48,6 +48,9 @@ def _default_factors() -> dict[str, FactorConfig]:
         # quiet market (the venue's book did not move either) costs nothing but is named.
         "stall_suspected": FactorConfig(warn=0, critical=1, weight=0.6),  # streams suspected
         "quiet_market_ms": FactorConfig(warn=0, critical=60_000, weight=0.0),
+        # Trading only: the account stream is down, fills reach us only by reconciliation.
+        # A moment's replacement is normal; five seconds without it costs exposure.
+        "account_stream_down_ms": FactorConfig(warn=1000, critical=5000, weight=0.5),
     }
 
 
@@ -68,6 +71,7 @@ class ConfidenceInputs:
     session_down: float = 0.0
     stall_suspected: float = 0.0
     quiet_market_ms: float = 0.0
+    account_stream_down_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

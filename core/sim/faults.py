@@ -10,7 +10,7 @@ expire) are executed by the server right when they are armed and logged then.
 Kinds and their parameters:
   drop              close every websocket abruptly (no close frame)
   expire            close every websocket like the 24-hour limit (close frame 1000)
-  server_shutdown   USD-M: send {"e":"serverShutdown","E":ms} then close; spot: close code 1001
+  server_shutdown   send {"e":"serverShutdown","E":ms} then close (both markets)
   stall             send nothing on websockets (frames are dropped) for duration_s (default 5);
                     scope "open" (default): the connections open when armed; "all": every one
   gap               skip ``skip`` update ids (default 1) on a symbol's diff stream (count default 1)
@@ -25,7 +25,12 @@ Kinds and their parameters:
   duplicate         the next diff events are sent twice
   out_of_order      the next diff events are swapped with their successor
   crossed_snapshot  REST depth returns a crossed book (best bid >= best ask)
-  unknown_execution POST order returns 503 -1000; the order is placed or not by a seeded coin flip
+  unknown_execution POST order returns 503 -1000; the order is placed or not by a seeded coin flip.
+                    On the WebSocket API (order.place) ``how`` says what the client sees: "503"
+                    (default: status 503 inside the response), "drop" (the connection is cut with
+                    the request in flight) or "timeout" (no answer at all)
+  symbol_status     the symbol's exchangeInfo status is ``status`` (default "HALT"; also BREAK,
+                    CANCEL_ONLY, END_OF_DAY...) while armed: new orders are refused, cancels work
 
 The board is strict: a parameter the kind does not know is refused with the list of the ones it
 does (the HTTP handler answers 400 with that list), and every value is range-checked
@@ -63,7 +68,8 @@ FAULT_KINDS: dict[str, dict[str, Any]] = {
     "duplicate": {"count": 1},
     "out_of_order": {"count": 1},
     "crossed_snapshot": {"count": 1},
-    "unknown_execution": {"count": 1},
+    "unknown_execution": {"count": 1, "how": "503"},
+    "symbol_status": {"status": "HALT"},
 }
 INSTANT_KINDS = frozenset({"drop", "expire", "server_shutdown"})
 _ALIASES = {"serverShutdown": "server_shutdown", "unknownExecution": "unknown_execution"}
@@ -83,6 +89,11 @@ PARAM_RULES: dict[str, tuple] = {
     "scope": ("open", "all"),
 }
 _STATUS_BY_KIND = {"snapshot_ratelimit": (429, 418)}  # Binance's two rate-limit answers
+# Parameters whose rule depends on the kind (string choices).
+_KIND_RULES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("unknown_execution", "how"): ("503", "drop", "timeout"),
+    ("symbol_status", "status"): ("TRADING", "HALT", "BREAK", "END_OF_DAY", "CANCEL_ONLY", "PRE_TRADING", "POST_TRADING", "AUCTION_MATCH"),
+}
 
 
 class FaultError(ValueError):
@@ -95,7 +106,7 @@ class FaultError(ValueError):
 
 def check_param(name: str, value: Any, kind: str = "") -> Any:
     """The value if it is of the right type and in range, else FaultError saying what is allowed."""
-    rule = PARAM_RULES.get(name)
+    rule = _KIND_RULES.get((kind, name)) or PARAM_RULES.get(name)
     if rule is None:
         return value
     if isinstance(rule[0], str):
