@@ -733,6 +733,8 @@ class Runtime:
                 self._fetch_snapshot(command)
             elif kind is ev.ReplaceSession:
                 self._replace_session(command)
+            elif kind is ev.ProbeVenue:
+                self._spawn(self._probe(command), f"probe-{command.symbol}")
             elif kind is ev.CloseConnection:
                 self._spawn(self._close_session(), "close")
             elif kind is ev.Stop:
@@ -870,6 +872,20 @@ class Runtime:
                 fetch_ms=(now - started) / 1e6,
             )
         )
+
+    async def _probe(self, command: ev.ProbeVenue) -> None:
+        """Liveness probe: the venue's lastUpdateId now, from the smallest depth (weight 2 on
+        USD-M, 5 on spot). Not journaled as a snapshot: it changes no book."""
+        started = self.clock()
+        try:
+            last_id, _, _, _ = await self.rest.depth(command.symbol, command.limit)
+        except RestError as exc:
+            self.inbox.put_control(ev.ProbeResult(epoch=command.epoch, recv_ts=self.clock(), symbol=command.symbol,
+                                                  request_id=command.request_id, ok=False, reason=str(exc)))
+            return
+        now = self.clock()
+        self.inbox.put_control(ev.ProbeResult(epoch=command.epoch, recv_ts=now, symbol=command.symbol, request_id=command.request_id,
+                                              last_update_id=last_id, fetch_ms=(now - started) / 1e6))
 
     # ------------------------------------------------------------------ timers
 
