@@ -438,6 +438,7 @@ class Engine:
         commands = trader.on_event(settlement)
         self._log("info", "funding settled (stream-derived)", symbol=symbol, funding_ts_ms=previous, rate=rate, mark=mark,
                   qty=trader.portfolio.qty(symbol), amount=str(trader.portfolio.funding_history[-1].amount))
+        self.log_trader_alerts()
         self._log_orders(commands)
         return commands
 
@@ -850,8 +851,15 @@ class Engine:
         level = "warn" if type(event).__name__ in ("OrderRejected", "OrderUnknown", "CancelUnknown", "CancelRejected") else "info"
         self._log(level, f"order {type(event).__name__}", **fields)
         commands = self.trader.on_event(event)
+        self.log_trader_alerts()
         self._log_orders(commands)
         return commands
+
+    def log_trader_alerts(self) -> None:
+        """Breaker trips and loss-limit latches are warnings in the log (cause, until-time)."""
+        if self.trader is not None and self.trader.alerts:
+            for level, msg, fields in self.trader.drain_alerts():
+                self._log(level, msg, **fields)
 
     def _log_orders(self, commands) -> None:
         for command in commands:

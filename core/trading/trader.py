@@ -75,6 +75,9 @@ class Trader:
         self.refusals: deque[Refusal] = deque(maxlen=1000)
         self.records: list = []
         self.fills: list[tev.Fill] = []
+        # Risk events an operator must hear about (breaker trips, loss-limit latches):
+        # (level, message, fields), drained by the engine into its log (`drain_alerts`).
+        self.alerts: list[tuple[str, str, dict]] = []
         self._seen_trades: set[tuple[str, str]] = set()
         self._seen_order: deque[tuple[str, str]] = deque()
 
@@ -82,9 +85,15 @@ class Trader:
 
     def on_view(self, view: MarketView) -> list:
         self.now_ns = max(self.now_ns, view.ts_ns)
-        view = _with(view, position=self.portfolio.qty(view.symbol), mode=self.mode)
+        view = _with(view, position=self.portfolio.qty(view.symbol), mode=self.mode, entry_price=self._entry_units(view.symbol))
         self.views_by_symbol[view.symbol] = view
         return self._apply(self.strategy.on_book(view))
+
+    def _entry_units(self, symbol: str) -> Fraction | None:
+        pos = self.portfolio.positions.get(symbol)
+        if pos is None or not pos.qty:
+            return None
+        return pos.avg_entry * 10**pos.filters.price_decimals
 
     def on_trade(self, trade: TradeTick) -> list:
         self.now_ns = max(self.now_ns, trade.ts_ns)
@@ -187,9 +196,22 @@ class Trader:
         delta, trip = self.portfolio.apply_fill(fill.symbol, fill.side, fill.qty, fill.price, fill.fee, fill.fee_asset, fill.ts_ns)
         self.fills.append(fill)
         self.records.append(fill)
+        latched = (self.risk.state.session_latched, self.risk.state.daily_latched)
         self.risk.on_pnl(delta, fill.ts_ns)
-        if trip is not None:
-            self.risk.on_round_trip(trip, fill.ts_ns)
+        if trip is not None and self.risk.on_round_trip(trip, fill.ts_ns):
+            lim = self.risk.limits
+            self.alerts.append(("warn", "circuit breaker tripped", {
+                "symbol": fill.symbol,
+                "cause": f"{lim.breaker_losses} losing round trips within {lim.breaker_window_ns // 1_000_000_000}s",
+                "last_trip_pnl": _money(trip.pnl),
+                "until": _utc(self.risk.state.breakers.get(fill.symbol, 0)),
+                "effect": "exits only",
+            }))
+        state = self.risk.state
+        if state.session_latched and not latched[0]:
+            self.alerts.append(("warn", "session loss limit reached", {"session_pnl": _money(state.session_pnl), "effect": "exits only"}))
+        if state.daily_latched and not latched[1]:
+            self.alerts.append(("warn", "daily loss limit reached", {"daily_pnl": _money(state.daily_pnl), "effect": "exits only until the next UTC day"}))
         self.records.append(RiskSnapshot(fill.ts_ns, self.risk.snapshot(fill.ts_ns)))
 
     # ----------------------------------------------------------------------------- intents
@@ -272,6 +294,10 @@ class Trader:
 
     # ----------------------------------------------------------------------------- outputs
 
+    def drain_alerts(self) -> list[tuple[str, str, dict]]:
+        out, self.alerts = self.alerts, []
+        return out
+
     def drain_records(self) -> list:
         out, self.records = self.records, []
         return out
@@ -287,6 +313,18 @@ class Trader:
             "positions": self.portfolio.views(marks),
             "risk": self.risk.view(self.now_ns),
         }
+
+
+def _money(value: Fraction) -> str:
+    from core.trading.money import decimal_str
+
+    return decimal_str(value, 8)
+
+
+def _utc(ns: int) -> str:
+    from core.trading.risk import _utc as utc
+
+    return utc(ns) if ns else "-"
 
 
 def _same_order(order, intent: OrderIntent) -> bool:
