@@ -184,6 +184,7 @@ class Engine:
         # Optional trading half (core.trading.trader.Trader): driven only from here, so live,
         # replay and backtest place the same orders for the same input.
         self.trader = trader
+        self._risk_alerts = None  # core.trading.alerts.RiskAlerts, made on first use
         self._dirty: set[str] = set()  # symbols whose book changed since the strategy last looked
         self._validating: set[str] = set()  # books installed from a snapshot, awaiting their bridge diff
         self._outbox: list = []  # commands produced by the trader while handling a control event
@@ -857,9 +858,14 @@ class Engine:
 
     def log_trader_alerts(self) -> None:
         """Breaker trips and loss-limit latches are warnings in the log (cause, until-time)."""
-        if self.trader is not None and self.trader.alerts:
-            for level, msg, fields in self.trader.drain_alerts():
-                self._log(level, msg, **fields)
+        if self.trader is None:
+            return
+        if self._risk_alerts is None:
+            from core.trading.alerts import RiskAlerts
+
+            self._risk_alerts = RiskAlerts()
+        for level, msg, fields in self._risk_alerts.poll(self.trader):
+            self._log(level, msg, **fields)
 
     def _log_orders(self, commands) -> None:
         for command in commands:

@@ -380,11 +380,15 @@ class Runtime:
             daily_pnl=str(risk.daily_pnl), breakers={k: v for k, v in sorted(risk.breakers.items())}, session_latched=risk.session_latched,
             positions={s: trader.portfolio.qty(s) for s in self.config.symbols},
         )
-        self.engine.log_trader_alerts()  # trips caused by fills imported above
+        from core.trading.alerts import RiskAlerts
         from core.trading.risk import _utc
 
-        for symbol, until in sorted(risk.breakers.items()):
-            self._runtime_log("warn", "circuit breaker tripped", symbol=symbol, cause="restored from the previous run", until=_utc(until), effect="exits only")
+        for symbol, until in sorted(restored_breakers.items()):
+            if until > now:
+                self._runtime_log("warn", "circuit breaker tripped", symbol=symbol, cause="restored from the previous run", until=_utc(until), effect="exits only")
+        # Restored trips were just logged; trips caused by the fills imported above are new.
+        self.engine._risk_alerts = RiskAlerts(known_breakers=restored_breakers)
+        self.engine.log_trader_alerts()
         return commands
 
     async def _import_venue_fills(self, trader, filters: dict, stored_fills: list) -> list:

@@ -22,6 +22,10 @@ from core.telemetry import EMPTY_STATS, LatencyStats
 __all__ = [
     "BookResyncView",
     "BookSnapshot",
+    "BreakerView",
+    "FillView",
+    "PnLView",
+    "TradingView",
     "EpochView",
     "LatencyView",
     "LevelView",
@@ -153,6 +157,71 @@ class RiskView:
 
 
 @dataclass(frozen=True, slots=True)
+class FillView:
+    """One execution of our order, in decimal strings (quote-asset fee unless ``fee_asset``)."""
+
+    ts_ns: int
+    client_order_id: str
+    symbol: str
+    side: str  # BUY | SELL
+    qty: str
+    price: str
+    fee: str
+    fee_asset: str  # "" = the quote asset
+    is_maker: bool
+    trade_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerView:
+    """A circuit breaker: a symbol's, or the portfolio's ``session-loss`` / ``daily-loss`` latch."""
+
+    name: str  # symbol, or "session-loss" | "daily-loss"
+    tripped: bool
+    cause: str  # "" while not tripped
+    until_ns: int  # 0 when not tripped or latched until the session/day ends
+
+
+@dataclass(frozen=True, slots=True)
+class PnLView:
+    """Money in the quote asset, decimal strings. ``net`` = realized + unrealized + funding - fees;
+    ``session``/``daily`` are the risk gate's realised-net-of-fees sums (they feed the loss limits)."""
+
+    quote_asset: str = ""
+    session: str = "0"
+    daily: str = "0"
+    realized: str = "0"
+    unrealized: str = "0"
+    fees: str = "0"
+    funding: str = "0"
+    net: str = "0"
+
+
+@dataclass(frozen=True, slots=True)
+class TradingView:
+    """Everything the operator needs about trading, in one place (None on a snapshot = no trader).
+
+    ``working_orders`` are only the orders that may still execute; ``orders_by_outcome`` counts
+    every order of this session by its latest terminal state (FILLED, CANCELED, REJECTED,
+    EXPIRED) plus ``placed``; ``fill_count`` counts this session's fills, ``recent_fills`` the
+    last ones, newest first.
+    """
+
+    pnl: PnLView = field(default_factory=PnLView)
+    breakers: tuple[BreakerView, ...] = ()
+    working_orders: tuple["OrderView", ...] = ()
+    fill_count: int = 0
+    recent_fills: tuple[FillView, ...] = ()
+    orders_by_outcome: Mapping[str, int] = field(default_factory=dict)
+    refusals: int = 0
+    refusal_reasons: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def tripped(self) -> tuple[BreakerView, ...]:
+        return tuple(b for b in self.breakers if b.tripped)
+
+
+@dataclass(frozen=True, slots=True)
 class LogView:
     ts_ns: int
     level: str
@@ -189,6 +258,8 @@ class WorldSnapshot:
     transport_latency_run: Mapping[str, float] = field(default_factory=dict)
     confidence_min: float = 1.0
     all_epochs: tuple[EpochView, ...] = ()
+    # Trading state (positions/PnL/breakers/orders/fills); None when no trader runs.
+    trading: TradingView | None = None
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -306,6 +377,7 @@ class SnapshotBuilder:
             transport_latency_run=tel.transport.run_stats().as_dict(),
             confidence_min=engine.confidence_min,
             all_epochs=epochs_all,
+            trading=extra.get("trading"),
         )
 
 

@@ -30,6 +30,7 @@ from core.trading.filters import SymbolFilters
 from core.trading.orders import OrderManager, OrderRefused
 from core.trading.portfolio import Portfolio
 from core.trading.risk import RiskGate, RiskLimits, RiskState
+from core.trading.state_view import trading_view
 from core.trading.strategy import MarketView, OrderIntent, Strategy, TradeTick
 
 __all__ = ["Refusal", "RiskSnapshot", "Trader"]
@@ -75,9 +76,6 @@ class Trader:
         self.refusals: deque[Refusal] = deque(maxlen=1000)
         self.records: list = []
         self.fills: list[tev.Fill] = []
-        # Risk events an operator must hear about (breaker trips, loss-limit latches):
-        # (level, message, fields), drained by the engine into its log (`drain_alerts`).
-        self.alerts: list[tuple[str, str, dict]] = []
         self._seen_trades: set[tuple[str, str]] = set()
         self._seen_order: deque[tuple[str, str]] = deque()
 
@@ -196,22 +194,9 @@ class Trader:
         delta, trip = self.portfolio.apply_fill(fill.symbol, fill.side, fill.qty, fill.price, fill.fee, fill.fee_asset, fill.ts_ns)
         self.fills.append(fill)
         self.records.append(fill)
-        latched = (self.risk.state.session_latched, self.risk.state.daily_latched)
         self.risk.on_pnl(delta, fill.ts_ns)
-        if trip is not None and self.risk.on_round_trip(trip, fill.ts_ns):
-            lim = self.risk.limits
-            self.alerts.append(("warn", "circuit breaker tripped", {
-                "symbol": fill.symbol,
-                "cause": f"{lim.breaker_losses} losing round trips within {lim.breaker_window_ns // 1_000_000_000}s",
-                "last_trip_pnl": _money(trip.pnl),
-                "until": _utc(self.risk.state.breakers.get(fill.symbol, 0)),
-                "effect": "exits only",
-            }))
-        state = self.risk.state
-        if state.session_latched and not latched[0]:
-            self.alerts.append(("warn", "session loss limit reached", {"session_pnl": _money(state.session_pnl), "effect": "exits only"}))
-        if state.daily_latched and not latched[1]:
-            self.alerts.append(("warn", "daily loss limit reached", {"daily_pnl": _money(state.daily_pnl), "effect": "exits only until the next UTC day"}))
+        if trip is not None:
+            self.risk.on_round_trip(trip, fill.ts_ns)
         self.records.append(RiskSnapshot(fill.ts_ns, self.risk.snapshot(fill.ts_ns)))
 
     # ----------------------------------------------------------------------------- intents
@@ -294,10 +279,6 @@ class Trader:
 
     # ----------------------------------------------------------------------------- outputs
 
-    def drain_alerts(self) -> list[tuple[str, str, dict]]:
-        out, self.alerts = self.alerts, []
-        return out
-
     def drain_records(self) -> list:
         out, self.records = self.records, []
         return out
@@ -312,19 +293,8 @@ class Trader:
             "orders": self.orders.views(),
             "positions": self.portfolio.views(marks),
             "risk": self.risk.view(self.now_ns),
+            "trading": trading_view(self),
         }
-
-
-def _money(value: Fraction) -> str:
-    from core.trading.money import decimal_str
-
-    return decimal_str(value, 8)
-
-
-def _utc(ns: int) -> str:
-    from core.trading.risk import _utc as utc
-
-    return utc(ns) if ns else "-"
 
 
 def _same_order(order, intent: OrderIntent) -> bool:
