@@ -51,6 +51,7 @@ __all__ = ["BookResync", "Engine", "EngineConfig", "EpochRecord", "FATAL_EXIT_CO
 
 FATAL_EXIT_CODE = 3
 _NO_COMMANDS: tuple = ()
+_MALFORMED_LINK_NS = 2_000_000_000  # a gap this soon after an unreadable frame is caused by it
 _MS = 1_000_000
 
 
@@ -185,6 +186,7 @@ class Engine:
         # replay and backtest place the same orders for the same input.
         self.trader = trader
         self._risk_alerts = None  # core.trading.alerts.RiskAlerts, made on first use
+        self._malformed_ns, self._malformed_epoch = 0, -1  # the last unreadable frame
         self._dirty: set[str] = set()  # symbols whose book changed since the strategy last looked
         self._validating: set[str] = set()  # books installed from a snapshot, awaiting their bridge diff
         self._outbox: list = []  # commands produced by the trader while handling a control event
@@ -306,8 +308,13 @@ class Engine:
             prev_final_id=diff.prev_final_id,
             problem=book.last_problem,
         )
-        self._start_book_resync(state, outcome.value, now)
-        return self._request_snapshot(state, now, outcome.value)
+        cause = outcome.value
+        if outcome is DiffOutcome.GAP and self._malformed_epoch == self.epoch and now - self._malformed_ns <= _MALFORMED_LINK_NS:
+            # The frame we could not read carried the missing updates: name the real cause.
+            cause = "malformed"
+            book.last_problem = f"malformed frame skipped, then {book.last_problem}"
+        self._start_book_resync(state, cause, now)
+        return self._request_snapshot(state, now, cause)
 
     def _on_other_market(self, event, now: int):
         state = self.symbols.get(event.symbol)
@@ -517,6 +524,7 @@ class Engine:
         state.bad_snapshots += 1
         self.counters["snapshots_failed"] += 1
         delay = max(float(event.retry_after_ms), self._snapshot_backoff(state.bad_snapshots))
+        state.book.last_problem = f"snapshot failed ({event.reason}); retry in {delay / 1000:.1f} s"
         self._log("warn", "snapshot failed: retry", symbol=event.symbol, reason=event.reason, retry_in_ms=round(delay, 1))
         return self._request_snapshot(state, now, "retry", delay)
 
@@ -556,6 +564,7 @@ class Engine:
         self._validating.clear()
         for state in self.symbols.values():
             state.book.reset()
+            state.book.last_problem = f"new session ({cause})"  # the current cause, not an old one
             state.snapshot_request = 0
             state.bad_snapshots = 0
             state.resync = None
@@ -643,6 +652,7 @@ class Engine:
 
     def _on_malformed(self, event: ev.MalformedFrame, now: int):
         self.counters["malformed"] += 1
+        self._malformed_ns, self._malformed_epoch = now, self.epoch
         self._log("warn", "malformed frame skipped", reason=event.reason, sample=event.sample[:200])
         return _NO_COMMANDS
 
