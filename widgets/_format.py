@@ -82,7 +82,7 @@ def decimals_in(texts) -> int:
     return best
 
 
-def money(text: str | None, asset: str = "", places: int = 2) -> str:
+def money(text: str | None, asset: str = "", places: int = 2, signed: bool = True) -> str:
     """A money amount for a narrow pane: rounded to ``places`` (half-even), signed, with the
     asset: ``+12.50 USDT``; ``-`` when unknown."""
     from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
@@ -95,5 +95,5 @@ def money(text: str | None, asset: str = "", places: int = 2) -> str:
         return text
     if value == 0:
         value = abs(value)
-    sign = "+" if value > 0 else ""
+    sign = "+" if value > 0 and signed else ""
     return f"{sign}{value:,.{places}f}" + (f" {asset}" if asset else "")

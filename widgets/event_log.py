@@ -48,6 +48,7 @@ class EventLog(RichLog):
         self._last_written: LogView | None = None
         self._shown: list[LogView] = []
         self._width = 0
+        self.records_shown = 0  # log records on screen (a wrapped record takes several lines)
 
     def on_mount(self) -> None:
         self._update_title()
@@ -65,6 +66,7 @@ class EventLog(RichLog):
         for record in self._new_records(snap.log):
             if self._passes(record, snap.epoch):
                 self.write(self._line(record), scroll_end=follow)
+                self.records_shown += 1
         if snap.log:
             self._last_written = snap.log[-1]
         self._update_subtitle(follow)
@@ -125,12 +127,14 @@ class EventLog(RichLog):
             return
         follow = self.following
         self.clear()
+        self.records_shown = 0
         snap = self.snapshot
         if snap is None:
             return
         for record in snap.log:
             if self._passes(record, snap.epoch):
                 self.write(self._line(record), scroll_end=follow)
+                self.records_shown += 1
         self._last_written = snap.log[-1] if snap.log else None
 
     def _update_title(self) -> None:

@@ -31,7 +31,7 @@ class FillsPane(Vertical):
 
     def compose(self) -> ComposeResult:
         table = DataTable(id="fills-table", cursor_type="row", zebra_stripes=True)
-        table.add_columns("time (UTC)", "symbol", "side", "price", "size", "fee", "liq", "order")
+        table.add_columns("UTC", "side", "price", "size", "symbol", "fee", "liq", "order")
         yield table
         yield Label("no fills yet", id="fills-empty", classes="empty")
 
@@ -54,11 +54,11 @@ class FillsPane(Vertical):
         for f in fills:
             side = f.side.lower()
             table.add_row(
-                clock_utc(f.ts_ns),
-                f.symbol,
+                clock_utc(f.ts_ns)[:8],
                 side,
                 f.price,
                 f.qty,
+                f.symbol,
                 f"{f.fee} {f.fee_asset or asset}".strip(),
                 "maker" if f.is_maker else "taker",
                 f.client_order_id[-8:],

@@ -16,7 +16,7 @@ __all__ = ["HelpScreen"]
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; background: $background 60%; }
-    HelpScreen > #help { width: 90%; max-width: 100; height: 90%; border: thick $primary; background: $surface; padding: 0 1; }
+    HelpScreen > #help { width: 95%; max-width: 140; height: 90%; border: thick $primary; background: $surface; padding: 0 1; }
     HelpScreen #help-title { text-style: bold; color: $primary; }
     HelpScreen #help-hint { color: $foreground-muted; }
     HelpScreen DataTable { height: 1fr; }

@@ -76,10 +76,10 @@ def strategy_state(snap: WorldSnapshot) -> tuple[str, str]:
     symbols = [b for b in breakers if b.name not in PORTFOLIO_LATCHES]
     tripped = [b for b in symbols if b.tripped]
     if latched:
-        return f"BLOCKED: {latched[0].cause or latched[0].name} (exits only)", "$error bold"
+        return f"BLOCKED: {latched[0].cause or latched[0].name}, exits only", "$error bold"
     if symbols and len(tripped) == len(symbols):
         until = max((b.until for b in tripped), default="")
-        return f"BLOCKED: every breaker tripped{' until ' + until if until else ''} (exits only)", "$error bold"
+        return f"BLOCKED: all breakers tripped{' until ' + until if until else ''}, exits only", "$error bold"
     if snap.mode.mode != "normal":
         return f"withdrawn: mode {snap.mode.mode}", "$warning bold"
     if tripped:
@@ -109,6 +109,7 @@ class ModeRiskPane(Vertical):
     ModeRiskPane #risk-detail { height: auto; }
     ModeRiskPane Static, ModeRiskPane Label { text-wrap: nowrap; text-overflow: ellipsis; width: 100%; }
     ModeRiskPane DataTable { height: auto; max-height: 8; }
+    ModeRiskPane > #mode-detail { text-wrap: wrap; }
     """
 
     snapshot: reactive[WorldSnapshot | None] = reactive(None, always_update=True)
@@ -194,7 +195,7 @@ class ModeRiskPane(Vertical):
         if trading is not None:
             parts += [
                 ("\n    net     ", "$foreground-muted"), amount(trading.pnl.net),
-                ("\n    fees    ", "$foreground-muted"), money(trading.pnl.fees, asset),
+                ("\n    fees    ", "$foreground-muted"), money(trading.pnl.fees, asset, signed=False),
                 ("\nfills ", "$foreground-muted"), str(trading.fill_count),
             ]
         return Content.assemble(*parts)
