@@ -204,7 +204,7 @@ class ConsoleApp(App[int]):
 
     snapshot: reactive[WorldSnapshot | None] = reactive(None, always_update=True)
     symbol: reactive[str] = reactive("")
-    log_level: reactive[str] = reactive("all")
+    log_level: reactive[str] = reactive("info")  # "l" cycles; debug lines only under "all"
     log_current_epoch: reactive[bool] = reactive(False)
     view: reactive[str] = reactive("log")
 

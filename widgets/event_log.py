@@ -36,7 +36,7 @@ class EventLog(RichLog):
     BINDINGS = [("end", "follow", "follow")]
 
     snapshot: reactive[WorldSnapshot | None] = reactive(None, always_update=True)
-    level_filter: reactive[str] = reactive("all")
+    level_filter: reactive[str] = reactive("info")  # debug (order lifecycle) only on request
     current_epoch_only: reactive[bool] = reactive(False)
 
     def __init__(self, **kwargs) -> None:
@@ -48,6 +48,7 @@ class EventLog(RichLog):
         self._last_written: LogView | None = None
         self._shown: list[LogView] = []
         self._width = 0
+        self._follow = True
         self.records_shown = 0  # log records on screen (a wrapped record takes several lines)
 
     def on_mount(self) -> None:
@@ -57,7 +58,17 @@ class EventLog(RichLog):
     @property
     def following(self) -> bool:
         """True unless the operator scrolled back from the newest line."""
-        return self.scroll_offset.y >= self.max_scroll_y - 1
+        return self._follow
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        # Writes only ever scroll down (to the end); moving up is the operator scrolling back,
+        # reaching the end again resumes following. (Scroll-to-end happens after a refresh, so
+        # "are we at the end now?" is the wrong question while lines are being written.)
+        if new_value >= self.max_scroll_y - 1:
+            self._follow = True
+        elif new_value < old_value:
+            self._follow = False
 
     def watch_snapshot(self, snap: WorldSnapshot | None) -> None:
         if snap is None or not self.is_mounted:
@@ -78,6 +89,7 @@ class EventLog(RichLog):
             self._rewrite()  # wrapped lines are laid out for one width
 
     def action_follow(self) -> None:
+        self._follow = True
         self.scroll_end(animate=False)
         self._update_subtitle(True)
 

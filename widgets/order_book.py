@@ -14,8 +14,8 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from core.snapshot import BookSnapshot, LevelView, WorldSnapshot
-from widgets._format import clock_utc, decimals_in, fixed
+from core.snapshot import BookResyncView, BookSnapshot, LevelView, WorldSnapshot
+from widgets._format import clock_utc, decimals_in, fixed, ms
 
 __all__ = ["OrderBookLadder"]
 
@@ -97,18 +97,28 @@ class OrderBookLadder(Vertical):
         self.border_subtitle = f"{book.state} · id {book.last_update_id}"
         self.set_class(not book.trustworthy, "-untrusted")
         state.set_class(not book.trustworthy, "-alert")
-        state.update(self._state_line(book))
+        state.update(self._state_line(book, self._last_resync(book.symbol)))
         rows = max(1, ladder.size.height or 11)
         ladder.update(self._ladder(book, rows, max(24, ladder.size.width or 40)))
         trades.update(self._trades(book))
 
+    def _last_resync(self, symbol: str) -> BookResyncView | None:
+        snap = self.snapshot
+        if snap is None:
+            return None
+        return next((r for r in reversed(snap.book_resyncs) if r.symbol == symbol), None)
+
     @staticmethod
-    def _state_line(book: BookSnapshot) -> Content:
+    def _state_line(book: BookSnapshot, last: BookResyncView | None = None) -> Content:
         if book.state == "synced":
-            return Content.assemble(
+            line = Content.assemble(
                 ("synced", "$success bold"),
                 f" id {book.last_update_id} gaps {book.gaps} resyncs {book.resyncs}",
             )
+            if last is not None:
+                took = f" in {ms(last.resync_ms)} ms" if last.resync_ms is not None else ""
+                line = Content.assemble(line, ("\nlast resync ", "$foreground-muted"), (f"{clock_utc(last.at_ns)[:8]} {last.cause}{took}", "$warning"))
+            return line
         problem = book.problem or book.state
         if book.state == "invalid":
             headline = "BOOK INVALID — resyncing"
