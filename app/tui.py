@@ -247,8 +247,8 @@ class ConsoleApp(App[int]):
         with Container(id="main", classes=f"-view-{self.view}"):
             yield OrderBookLadder(id="book", classes="pane").data_bind(ConsoleApp.snapshot, ConsoleApp.symbol)
             yield ConfidencePane(id="confidence", classes="pane").data_bind(ConsoleApp.snapshot)
-            yield LatencyPane(id="latency", classes="pane").data_bind(ConsoleApp.snapshot)
             yield ModeRiskPane(id="mode-risk", classes="pane").data_bind(ConsoleApp.snapshot)
+            yield LatencyPane(id="latency", classes="pane").data_bind(ConsoleApp.snapshot)
             yield PriceChart(id="chart", classes="pane").data_bind(ConsoleApp.snapshot, ConsoleApp.symbol)
             yield FillsPane(id="fills", classes="pane").data_bind(ConsoleApp.snapshot)
             yield EpochHistory(id="epochs", classes="pane").data_bind(ConsoleApp.snapshot)

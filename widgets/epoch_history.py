@@ -28,8 +28,8 @@ class EpochHistory(Vertical):
     DEFAULT_CSS = """
     EpochHistory { height: 1fr; }
     EpochHistory > DataTable { height: 1fr; }
-    EpochHistory > #epochs-table { height: 3fr; min-height: 3; }
-    EpochHistory > #resyncs-table { height: 2fr; min-height: 3; }
+    EpochHistory > #epochs-table { height: 1fr; min-height: 3; }
+    EpochHistory > #resyncs-table { height: auto; max-height: 4; }
     EpochHistory > .table-title { margin-top: 0; }
     """
 
@@ -45,11 +45,11 @@ class EpochHistory(Vertical):
         epochs = DataTable(id="epochs-table", cursor_type="none", zebra_stripes=True)
         # Timings first, the free-text cause last (cut to fit): a long cause never pushes the
         # numbers off-screen; the log has it in full.
-        epochs.add_columns("epoch", "opened (UTC)", "duration", "resync ms", *PHASES, "replaced by")
+        epochs.add_columns("epoch", "opened", "lasted", "resync ms", *PHASES, "replaced by")
         yield epochs
         yield Label("book resyncs", classes="table-title")
         resyncs = DataTable(id="resyncs-table", cursor_type="none", zebra_stripes=True)
-        resyncs.add_columns("symbol", "epoch", "at (UTC)", "resync ms", "cause")
+        resyncs.add_columns("symbol", "at (UTC)", "resync ms", "epoch", "cause")
         yield resyncs
 
     def on_mount(self) -> None:
@@ -78,7 +78,7 @@ class EpochHistory(Vertical):
             phases = [ms(e.phases_ms.get(p)) if e.phases_ms.get(p) else "-" for p in PHASES]
             table.add_row(
                 str(e.epoch),
-                clock_utc(e.opened_at_ns),
+                clock_utc(e.opened_at_ns)[:8],
                 duration(end - e.opened_at_ns) if e.opened_at_ns else "-",
                 ms(e.resync_ms),
                 *phases,
@@ -92,7 +92,7 @@ class EpochHistory(Vertical):
         table = self.query_one("#resyncs-table", DataTable)
         table.clear()
         for r in reversed(resyncs):
-            table.add_row(r.symbol, str(r.epoch), clock_utc(r.at_ns), ms(r.resync_ms), clip(r.cause, CAUSE_WIDTH))
+            table.add_row(r.symbol, clock_utc(r.at_ns)[:8], ms(r.resync_ms), str(r.epoch), clip(r.cause, CAUSE_WIDTH))
         if not resyncs:
             table.add_row("-", "", "", "", "no book resyncs")
         self._shown_resyncs = resyncs

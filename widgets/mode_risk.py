@@ -105,11 +105,13 @@ class ModeRiskPane(Vertical):
     ModeRiskPane.pane { overflow: hidden hidden; }
     ModeRiskPane > #mode-name { width: 100%; height: 1; content-align: center middle; }
     ModeRiskPane > #mode-detail { height: auto; }
+    ModeRiskPane > #strategy-line, ModeRiskPane > #pnl-line { height: 1; }
     ModeRiskPane > #risk-scroll { height: 1fr; scrollbar-size-vertical: 1; }
     ModeRiskPane #risk-detail { height: auto; }
     ModeRiskPane Static, ModeRiskPane Label { text-wrap: nowrap; text-overflow: ellipsis; width: 100%; }
     ModeRiskPane DataTable { height: auto; max-height: 8; }
     ModeRiskPane > #mode-detail { text-wrap: wrap; }
+    ModeRiskPane #risk-detail { text-wrap: wrap; }
     """
 
     snapshot: reactive[WorldSnapshot | None] = reactive(None, always_update=True)
@@ -121,6 +123,8 @@ class ModeRiskPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("-", id="mode-name")
+        yield Static("", id="strategy-line")
+        yield Static("", id="pnl-line")
         yield Static("", id="mode-detail")
         with VerticalScroll(id="risk-scroll"):
             yield Static("", id="risk-detail")
@@ -147,6 +151,8 @@ class ModeRiskPane(Vertical):
         name.remove_class(*MODE_CLASSES)
         name.add_class(strictness_class(mode.mode))
         state, style = strategy_state(snap)
+        self.query_one("#strategy-line", Static).update(Content.assemble(("strategy ", "$foreground-muted"), (state, style)))
+        self.query_one("#pnl-line", Static).update(self._pnl_line(snap))
         self.query_one("#mode-detail", Static).update(
             Content.assemble(
                 ("by ", "$foreground-muted"),
@@ -156,8 +162,6 @@ class ModeRiskPane(Vertical):
                 mode.operator_floor,
                 ("\nwhy ", "$foreground-muted"),
                 mode.cause or "-",
-                ("\nstrategy ", "$foreground-muted"),
-                (state, style),
             )
         )
         self.query_one("#risk-detail", Static).update(self._risk(snap))
@@ -166,6 +170,20 @@ class ModeRiskPane(Vertical):
             self._fill_orders(orders)
         if snap.positions != self._shown_positions:
             self._fill_positions(snap.positions, quote_asset(snap))
+
+    @staticmethod
+    def _pnl_line(snap: WorldSnapshot) -> Content:
+        """Session and daily PnL on one line that never wraps, in the quote asset."""
+        asset = quote_asset(snap)
+        trading = getattr(snap, "trading", None)
+        session = trading.pnl.session if trading is not None else snap.risk.session_pnl
+        daily = trading.pnl.daily if trading is not None else snap.risk.daily_pnl
+        return Content.assemble(
+            ("PnL ", "$foreground-muted"),
+            (money(session, asset), "$error" if session.startswith("-") else "$success"),
+            (" · day ", "$foreground-muted"),
+            (money(daily, asset), "$error" if daily.startswith("-") else ""),
+        )
 
     @staticmethod
     def _risk(snap: WorldSnapshot) -> Content:
@@ -191,12 +209,12 @@ class ModeRiskPane(Vertical):
         def amount(text: str):
             return (money(text, asset), "$error" if text.startswith("-") else "")
 
-        parts += [("\nPnL session ", "$foreground-muted"), amount(session), ("\n    daily   ", "$foreground-muted"), amount(daily)]
         if trading is not None:
             parts += [
-                ("\n    net     ", "$foreground-muted"), amount(trading.pnl.net),
-                ("\n    fees    ", "$foreground-muted"), money(trading.pnl.fees, asset, signed=False),
-                ("\nfills ", "$foreground-muted"), str(trading.fill_count),
+                ("\nnet ", "$foreground-muted"), amount(trading.pnl.net),
+                ("  fees ", "$foreground-muted"), money(trading.pnl.fees, asset, signed=False),
+                ("\nunrealised ", "$foreground-muted"), amount(trading.pnl.unrealized),
+                ("  fills ", "$foreground-muted"), str(trading.fill_count),
             ]
         return Content.assemble(*parts)
 
