@@ -309,7 +309,7 @@ class Engine:
             problem=book.last_problem,
         )
         cause = outcome.value
-        if outcome is DiffOutcome.GAP and self._malformed_epoch == self.epoch and now - self._malformed_ns <= _MALFORMED_LINK_NS:
+        if outcome is DiffOutcome.GAP and self._after_malformed(now):
             # The frame we could not read carried the missing updates: name the real cause.
             cause = "malformed"
             book.last_problem = f"malformed frame skipped, then {book.last_problem}"
@@ -662,10 +662,16 @@ class Engine:
             return _NO_COMMANDS
         self.counters["gaps"] += 1
         state.book.gaps += 1
-        state.book.invalidate(f"reader saw gap: expected {event.expected}, got {event.got}")
-        self._log("warn", "book gap: resync", symbol=event.symbol, expected=event.expected, got=event.got)
-        self._start_book_resync(state, "gap", now)
-        return self._request_snapshot(state, now, "gap")
+        cause = "malformed" if self._after_malformed(now) else "gap"
+        prefix = "malformed frame skipped, then " if cause == "malformed" else ""
+        state.book.invalidate(f"{prefix}reader saw gap: expected {event.expected}, got {event.got}")
+        self._log("warn", "book gap: resync", symbol=event.symbol, expected=event.expected, got=event.got, cause=cause)
+        self._start_book_resync(state, cause, now)
+        return self._request_snapshot(state, now, cause)
+
+    def _after_malformed(self, now: int) -> bool:
+        """A gap this soon after an unreadable frame in this epoch: that frame held the updates."""
+        return self._malformed_epoch == self.epoch and now - self._malformed_ns <= _MALFORMED_LINK_NS
 
     def _on_overflow(self, event: ev.MarketQueueOverflow, now: int):
         self.counters["overflow_dropped"] += event.dropped
