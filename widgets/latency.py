@@ -66,8 +66,11 @@ class LatencyPane(Horizontal):
         if snap is None or not self.is_mounted:
             return
         lat = snap.latency
-        self._column("transport", lat.transport.last, f"p50 {ms(lat.transport.p50)}", f"p99 {ms(lat.transport.p99)}", lat.transport_history)
-        self._column("queue", lat.queue.last, f"p50 {ms(lat.queue.p50)}", f"p99 {ms(lat.queue.p99)}", lat.queue_history)
+        for key, stats, history in (("transport", lat.transport, lat.transport_history), ("queue", lat.queue, lat.queue_history)):
+            if stats.count:
+                self._column(key, stats.last, f"p50 {ms(stats.p50)}", f"p99 {ms(stats.p99)}", history)
+            else:  # nothing measured yet: say so, do not print zeros
+                self._column(key, None, "p50 —", "p99 —", history)
         worst = max(lat.silence_by_symbol.items(), key=lambda kv: kv[1], default=None)
         self._column(
             "silence",
@@ -77,8 +80,8 @@ class LatencyPane(Horizontal):
             lat.silence_history,
         )
 
-    def _column(self, key: str, now: float, line2: str, line3: str, history) -> None:
-        self.query_one(f"#lat-{key}-now", Label).update(f"now {ms(now)}")
+    def _column(self, key: str, now: float | None, line2: str, line3: str, history) -> None:
+        self.query_one(f"#lat-{key}-now", Label).update(f"now {ms(now) if now is not None else '—'}")
         self.query_one(f"#lat-{key}-p50", Label).update(line2)
         self.query_one(f"#lat-{key}-p99", Label).update(line3)
         # Scale from 0 to the series' max, but never below a floor: all-zero latency draws no

@@ -174,6 +174,8 @@ class ModeRiskPane(Vertical):
     @staticmethod
     def _pnl_line(snap: WorldSnapshot) -> Content:
         """Session and daily PnL on one line that never wraps, in the quote asset."""
+        if not has_strategy(snap):
+            return Content.assemble(("PnL ", "$foreground-muted"), ("— (nothing trades)", "$foreground-muted"))
         asset = quote_asset(snap)
         trading = getattr(snap, "trading", None)
         session = trading.pnl.session if trading is not None else snap.risk.session_pnl
