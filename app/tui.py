@@ -402,7 +402,10 @@ class ConsoleApp(App[int]):
         self.log_current_epoch = not self.log_current_epoch
 
     def action_next_view(self) -> None:
-        self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
+        # Wide terminals always show the log and latency: cycle only what the deck can show.
+        views = ("chart", "fills", "epochs") if self.screen.has_class("-wide") else VIEWS
+        current = self.view if self.view in views else "chart"  # what the deck shows for log/latency
+        self.view = views[(views.index(current) + 1) % len(views)]
 
     def action_show_chart(self) -> None:
         self.view = "chart"
