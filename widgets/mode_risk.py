@@ -189,6 +189,8 @@ class ModeRiskPane(Vertical):
 
     @staticmethod
     def _risk(snap: WorldSnapshot) -> Content:
+        if not has_strategy(snap):  # no trader: say so, invent no "ok" or "0"
+            return Content.assemble(("trading off", "bold"), (" no strategy: no orders, PnL or breakers", "$foreground-muted"))
         asset = quote_asset(snap)
         breakers = breakers_of(snap)
         tripped = [b for b in breakers if b.tripped]
