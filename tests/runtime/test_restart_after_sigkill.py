@@ -114,7 +114,7 @@ class Daemon:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "--headless", "--venue", "binance-usdm", "--rest-url", sim.rest, "--ws-url", sim.ws,
              "--symbols", SYMBOL, "--storage", str(tmp / "db.sqlite3"), "--strategy", "quoter", "--no-control",
-             "--status-interval", "60"],
+             "--status-interval", "60", "--log-level", "debug"],  # order lifecycle lines are debug
             stdout=subprocess.DEVNULL, stderr=open(self.log_path, "wb"), env=_env(), cwd=REPO,
         )
 
@@ -224,7 +224,7 @@ def test_sigkill_restart_restores_fills_positions_risk_and_never_duplicates_orde
         # The adopted orders of the killed run are queried before anything else of their slot
         # is sent; wait for those answers, then freeze the market so that nothing executes any
         # more, and wait until storage has caught up with the venue.
-        wait_until(lambda: sum(line.get("msg") == "order OrderQueryResult" for line in second.lines()) >= enabled["restored_open_orders"],
+        wait_until(lambda: sum(line.get("msg") in ("order query result", "order OrderQueryResult") for line in second.lines()) >= enabled["restored_open_orders"],
                    10, "the adopted orders reconciled")
         sim.control("/_sim/market", {"paused": True})
         wait_until(lambda: {str(t["id"]) for t in sim.trades()} <= {r[0] for r in db_rows(db, "SELECT trade_id FROM fills")}, 10, "storage to hold every venue fill")
