@@ -68,7 +68,7 @@ def has_strategy(snap: WorldSnapshot) -> bool:
 def strategy_state(snap: WorldSnapshot) -> tuple[str, str]:
     """(what the strategy is doing, style) — honest about breakers, latches and the mode."""
     if not has_strategy(snap):
-        return "none (no strategy trades)", "$foreground-muted"
+        return "off (no strategy trades)", "$foreground-muted"
     if snap.mode.paused:
         return "PAUSED by the operator", "$warning bold"
     breakers = breakers_of(snap)
