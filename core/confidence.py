@@ -43,6 +43,9 @@ def _default_factors() -> dict[str, FactorConfig]:
         "write_failures": FactorConfig(warn=0, critical=3, weight=0.8),  # in the last window
         "snapshot_wait_ms": FactorConfig(warn=1000, critical=5000, weight=0.5),
         "session_down": FactorConfig(warn=0, critical=1, weight=1.0),
+        # Trading only: the account stream is down, fills reach us only by reconciliation.
+        # A moment's replacement is normal; five seconds without it costs exposure.
+        "account_stream_down_ms": FactorConfig(warn=1000, critical=5000, weight=0.5),
     }
 
 
@@ -61,6 +64,7 @@ class ConfidenceInputs:
     write_failures: float = 0.0
     snapshot_wait_ms: float = 0.0
     session_down: float = 0.0
+    account_stream_down_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
