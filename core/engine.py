@@ -655,11 +655,9 @@ class Engine:
 
     def _on_malformed(self, event: ev.MalformedFrame, now: int):
         self.counters["malformed"] += 1
-<<<<<<< HEAD
+        # An unreadable frame without a symbol (invalid JSON) may have held depth updates: a gap
+        # soon after it is recorded as cause "malformed" (see _after_malformed).
         self._malformed_ns, self._malformed_epoch = now, self.epoch
-        self._log("warn", "malformed frame skipped", reason=event.reason, sample=event.sample[:200])
-        return _NO_COMMANDS
-=======
         self._log("warn", "malformed frame skipped", reason=event.reason[:300], sample=event.sample[:200], event=event.event, symbol=event.symbol)
         state = self.symbols.get(event.symbol) if event.event == "depthUpdate" else None
         if state is None or state.book.state in (BookState.INVALID, BookState.EMPTY):
@@ -670,7 +668,6 @@ class Engine:
         if state.snapshot_request:
             return _NO_COMMANDS
         return self._request_snapshot(state, now, "malformed")
->>>>>>> main
 
     def _on_gap_detected(self, event: ev.GapDetected, now: int):
         state = self.symbols.get(event.symbol)
