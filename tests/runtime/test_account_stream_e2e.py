@@ -137,7 +137,7 @@ class Daemon:
         self.report = tmp / "report.json"
         venue = "binance-spot" if sim.market == "spot" else "binance-usdm"
         env = _env({"EPOCHBOT_API_KEY": api_key, "EPOCHBOT_API_SECRET": secret,
-                    "EPOCHBOT_STRATEGY__PARAMS": json.dumps({"half_spread_ticks": 1, "half_spread_bps": 0.0, "exit_edge_bps": -1.0, "refresh_ms": 300})})
+                    "EPOCHBOT_STRATEGY__PARAMS": json.dumps({"half_spread_ticks": 1, "half_spread_bps": 0.0, "exit_edge_bps": -1.0, "skew_bps_per_size": 0.0, "refresh_ms": 300})})
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "--headless", "--venue", venue, "--rest-url", sim.rest, "--ws-url", sim.ws,
              "--symbols", SYMBOL, "--strategy", "quoter", "--no-control", "--status-interval", "60",
