@@ -57,6 +57,7 @@ __all__ = ["BookResync", "Engine", "EngineConfig", "EpochRecord", "FATAL_EXIT_CO
 
 FATAL_EXIT_CODE = 3
 _NO_COMMANDS: tuple = ()
+_MALFORMED_LINK_NS = 2_000_000_000  # a gap this soon after an unreadable frame is caused by it
 _MS = 1_000_000
 
 
@@ -195,6 +196,8 @@ class Engine:
         # Optional trading half (core.trading.trader.Trader): driven only from here, so live,
         # replay and backtest place the same orders for the same input.
         self.trader = trader
+        self._risk_alerts = None  # core.trading.alerts.RiskAlerts, made on first use
+        self._malformed_ns, self._malformed_epoch = 0, -1  # the last unreadable frame
         self._dirty: set[str] = set()  # symbols whose book changed since the strategy last looked
         self._validating: set[str] = set()  # books installed from a snapshot, awaiting their bridge diff
         self._outbox: list = []  # commands produced by the trader while handling a control event
@@ -324,8 +327,13 @@ class Engine:
             prev_final_id=diff.prev_final_id,
             problem=book.last_problem,
         )
-        self._start_book_resync(state, outcome.value, now)
-        return self._request_snapshot(state, now, outcome.value)
+        cause = outcome.value
+        if outcome is DiffOutcome.GAP and self._after_malformed(now):
+            # The frame we could not read carried the missing updates: name the real cause.
+            cause = "malformed"
+            book.last_problem = f"malformed frame skipped, then {book.last_problem}"
+        self._start_book_resync(state, cause, now)
+        return self._request_snapshot(state, now, cause)
 
     def _on_other_market(self, event, now: int):
         state = self.symbols.get(event.symbol)
@@ -458,6 +466,7 @@ class Engine:
         commands = trader.on_event(settlement)
         self._log("info", "funding settled (stream-derived)", symbol=symbol, funding_ts_ms=previous, rate=rate, mark=mark,
                   qty=trader.portfolio.qty(symbol), amount=str(trader.portfolio.funding_history[-1].amount))
+        self.log_trader_alerts()
         self._log_orders(commands)
         return commands
 
@@ -535,6 +544,7 @@ class Engine:
         state.bad_snapshots += 1
         self.counters["snapshots_failed"] += 1
         delay = max(float(event.retry_after_ms), self._snapshot_backoff(state.bad_snapshots))
+        state.book.last_problem = f"snapshot failed ({event.reason}); retry in {delay / 1000:.1f} s"
         self._log("warn", "snapshot failed: retry", symbol=event.symbol, reason=event.reason, retry_in_ms=round(delay, 1))
         return self._request_snapshot(state, now, "retry", delay)
 
@@ -583,6 +593,7 @@ class Engine:
         self._validating.clear()
         for state in self.symbols.values():
             state.book.reset()
+            state.book.last_problem = f"new session ({cause})"  # the current cause, not an old one
             state.snapshot_request = 0
             state.bad_snapshots = 0
             state.resync = None
@@ -683,6 +694,9 @@ class Engine:
 
     def _on_malformed(self, event: ev.MalformedFrame, now: int):
         self.counters["malformed"] += 1
+        # An unreadable frame without a symbol (invalid JSON) may have held depth updates: a gap
+        # soon after it is recorded as cause "malformed" (see _after_malformed).
+        self._malformed_ns, self._malformed_epoch = now, self.epoch
         self._log("warn", "malformed frame skipped", reason=event.reason[:300], sample=event.sample[:200], event=event.event, symbol=event.symbol)
         state = self.symbols.get(event.symbol) if event.event == "depthUpdate" else None
         if state is None or state.book.state in (BookState.INVALID, BookState.EMPTY):
@@ -700,10 +714,16 @@ class Engine:
             return _NO_COMMANDS
         self.counters["gaps"] += 1
         state.book.gaps += 1
-        state.book.invalidate(f"reader saw gap: expected {event.expected}, got {event.got}")
-        self._log("warn", "book gap: resync", symbol=event.symbol, expected=event.expected, got=event.got)
-        self._start_book_resync(state, "gap", now)
-        return self._request_snapshot(state, now, "gap")
+        cause = "malformed" if self._after_malformed(now) else "gap"
+        prefix = "malformed frame skipped, then " if cause == "malformed" else ""
+        state.book.invalidate(f"{prefix}reader saw gap: expected {event.expected}, got {event.got}")
+        self._log("warn", "book gap: resync", symbol=event.symbol, expected=event.expected, got=event.got, cause=cause)
+        self._start_book_resync(state, cause, now)
+        return self._request_snapshot(state, now, cause)
+
+    def _after_malformed(self, now: int) -> bool:
+        """A gap this soon after an unreadable frame in this epoch: that frame held the updates."""
+        return self._malformed_epoch == self.epoch and now - self._malformed_ns <= _MALFORMED_LINK_NS
 
     def _on_overflow(self, event: ev.MarketQueueOverflow, now: int):
         self.counters["overflow_dropped"] += event.dropped
@@ -978,8 +998,20 @@ class Engine:
         level, msg, fields = describe_event(self.trader, event)
         self._log(level, msg, **fields)
         commands = self.trader.on_event(event)
+        self.log_trader_alerts()
         self._log_orders(commands)
         return commands
+
+    def log_trader_alerts(self) -> None:
+        """Breaker trips and loss-limit latches are warnings in the log (cause, until-time)."""
+        if self.trader is None:
+            return
+        if self._risk_alerts is None:
+            from core.trading.alerts import RiskAlerts
+
+            self._risk_alerts = RiskAlerts()
+        for level, msg, fields in self._risk_alerts.poll(self.trader):
+            self._log(level, msg, **fields)
 
     def _log_orders(self, commands) -> None:
         notices = self.trader.notices if self.trader is not None else None

@@ -92,9 +92,15 @@ class Trader:
 
     def on_view(self, view: MarketView) -> list:
         self.now_ns = max(self.now_ns, view.ts_ns)
-        view = _with(view, position=self.portfolio.qty(view.symbol), mode=self.mode)
+        view = _with(view, position=self.portfolio.qty(view.symbol), mode=self.mode, entry_price=self._entry_units(view.symbol))
         self.views_by_symbol[view.symbol] = view
         return self._apply(self.strategy.on_book(view))
+
+    def _entry_units(self, symbol: str) -> Fraction | None:
+        pos = self.portfolio.positions.get(symbol)
+        if pos is None or not pos.qty:
+            return None
+        return pos.avg_entry * 10**pos.filters.price_decimals
 
     def on_trade(self, trade: TradeTick) -> list:
         self.now_ns = max(self.now_ns, trade.ts_ns)
