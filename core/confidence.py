@@ -43,6 +43,10 @@ def _default_factors() -> dict[str, FactorConfig]:
         "write_failures": FactorConfig(warn=0, critical=3, weight=0.8),  # in the last window
         "snapshot_wait_ms": FactorConfig(warn=1000, critical=5000, weight=0.5),
         "session_down": FactorConfig(warn=0, critical=1, weight=1.0),
+        # Fraction of books whose snapshot waits for request weight (the venue's per-minute
+        # limit is spent): no extra penalty (invalid_books already counts them), but the reason
+        # says why those books are not synced yet.
+        "books_awaiting_weight": FactorConfig(warn=0, critical=1, weight=0.0),
     }
 
 
@@ -61,6 +65,7 @@ class ConfidenceInputs:
     write_failures: float = 0.0
     snapshot_wait_ms: float = 0.0
     session_down: float = 0.0
+    books_awaiting_weight: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
