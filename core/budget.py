@@ -105,7 +105,7 @@ class WeightBudget:
         self.offset_ns = 0  # venue clock minus local clock (the runtime measures it)
         self._queued: dict[Any, _Entry] = {}
         self._seq = itertools.count()
-        self._in_flight: dict[int, int] = {}  # grant id -> weight
+        self._in_flight: dict[int, tuple[int, int]] = {}  # grant id -> (weight, window granted in)
         self._grant_ids = itertools.count(1)
         self._window = -1
         self._spent = 0  # weight we sent in self._window
@@ -159,7 +159,8 @@ class WeightBudget:
     def _roll(self, now_ns: int) -> None:
         window = self._window_of(now_ns)
         if window != self._window:
-            self._prev_used = self.used(now_ns) if self._window == window - 1 else 0
+            old = self._window
+            self._prev_used = max(self._spent, self._reported + sum(w for w, win in self._in_flight.values() if win == old)) if old == window - 1 else 0
             self._window = window
             self._spent = 0
             self._reported = 0
@@ -168,7 +169,7 @@ class WeightBudget:
         """This window's used weight as far as we know (ours and the venue's figure)."""
         if self._window_of(now_ns) != self._window:
             return 0
-        return max(self._spent, self._reported + sum(self._in_flight.values()))
+        return max(self._spent, self._reported + sum(w for w, win in self._in_flight.values() if win == self._window))
 
     def available(self, now_ns: int) -> int:
         self._roll(now_ns)
@@ -196,7 +197,7 @@ class WeightBudget:
             ready.live = False
             self._queued.pop(ready.key, None)
             grant_id = next(self._grant_ids)
-            self._in_flight[grant_id] = ready.weight
+            self._in_flight[grant_id] = (ready.weight, self._window)
             self._spent += ready.weight
             waited = max(0, now_ns - max(ready.submitted_ns, ready.not_before_ns))
             self.stats["granted"] += 1
