@@ -240,6 +240,10 @@ class Runtime:
         except (RestError, ValueError, KeyError, TypeError) as exc:
             self._runtime_log("warn", "exchangeInfo unavailable: scales will be inferred from snapshots", error=str(exc))
             return {}
+        published = self.rest.weight_limit_1m
+        if published and self.config.weight_limit is None and published != self.budget.config.limit:
+            self.budget.config = replace(self.budget.config, limit=published)
+            self._runtime_log("info", "request weight limit from exchangeInfo", limit=published, cap=self.budget.config.cap)
         for symbol in self.config.symbols:
             f = filters.get(symbol)
             if f is None:

@@ -59,6 +59,7 @@ class RestClient:
         self.prefix = "/api/v3" if market == "spot" else "/fapi/v1"
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.used_weight = 0
+        self.weight_limit_1m: int | None = None  # from exchangeInfo's rateLimits
 
     def depth_limit(self, wanted: int) -> int:
         if self.market == "spot":
@@ -121,6 +122,11 @@ class RestClient:
     async def exchange_filters(self, symbols: list[str]) -> dict[str, SymbolFilters]:
         body = await self._get(f"{self.prefix}/exchangeInfo")
         info = orjson.loads(body)
+        for rule in info.get("rateLimits") or ():
+            # The venue publishes its request-weight limit: the planner (core/budget.py) uses it.
+            if isinstance(rule, dict) and rule.get("rateLimitType") == "REQUEST_WEIGHT" and rule.get("interval") == "MINUTE" \
+                    and rule.get("intervalNum") == 1 and isinstance(rule.get("limit"), int) and rule["limit"] > 0:
+                self.weight_limit_1m = rule["limit"]
         wanted = set(symbols)
         out: dict[str, SymbolFilters] = {}
         for sym in info.get("symbols", []):
