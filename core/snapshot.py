@@ -22,6 +22,7 @@ from core.telemetry import EMPTY_STATS, LatencyStats
 __all__ = [
     "BookResyncView",
     "BookSnapshot",
+    "BookSummary",
     "EpochView",
     "LatencyView",
     "LevelView",
@@ -77,6 +78,23 @@ class BookSnapshot:
     @property
     def trustworthy(self) -> bool:
         return self.state == "synced"
+
+
+@dataclass(frozen=True, slots=True)
+class BookSummary:
+    """One line of the market overview: rebuilt for every symbol at every snapshot (cheap:
+    integers, no level formatting; the reader formats prices with ``price_decimals``)."""
+
+    symbol: str
+    state: str
+    best_bid: int | None  # price units
+    best_ask: int | None
+    price_decimals: int  # -1: scale not known yet
+    last_update_id: int
+    resyncs: int
+    gaps: int
+    silence_ms: float
+    awaiting_weight: bool = False  # its snapshot waits for request weight (core/budget.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +207,11 @@ class WorldSnapshot:
     transport_latency_run: Mapping[str, float] = field(default_factory=dict)
     confidence_min: float = 1.0
     all_epochs: tuple[EpochView, ...] = ()
+    # Every symbol, current at every snapshot (``books`` may lag for unfocused books when there
+    # are many: see SnapshotBuilder). Sorted by symbol like ``books``.
+    summary: tuple[BookSummary, ...] = ()
+    weight_used: int = 0  # the request-weight planner's view of this minute
+    weight_cap: int = 0
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -217,10 +240,25 @@ class SnapshotBuilder:
     """Builds snapshots from an engine; keeps the short histories that feed the sparklines.
 
     Called only from the strategy loop (it reads engine state).
+
+    Many symbols: a full `BookSnapshot` (formatted levels, trades, range bars) costs ~0.2 ms,
+    so rebuilding 500 of them 20 times a second would stall the loop for 100 ms at a time.
+    Each build therefore re-makes the `BookSnapshot` of at most ``books_per_build`` changed
+    books (round-robin, so every book is refreshed within ``symbols / books_per_build``
+    builds) plus every changed book in ``focus`` (the symbols a reader shows in full, e.g. the
+    dashboard's selected one; replace the frozenset from any thread); the others keep their
+    previous one. ``summary`` (state, best prices, resyncs, silence) is current for every
+    symbol at every build.
     """
 
-    def __init__(self, venue: str, depth: int = 20, history: int = 120, log_lines: int = 200) -> None:
+    def __init__(self, venue: str, depth: int = 20, history: int = 120, log_lines: int = 200, books_per_build: int = 4) -> None:
         self.venue = venue
+        self.books_per_build = books_per_build
+        self.focus: frozenset[str] = frozenset()
+        self._book_cache: dict[str, tuple[tuple, BookSnapshot]] = {}
+        self._sorted: tuple[str, ...] = ()
+        self._rr = 0
+        self._log_cache: dict[int, tuple[object, LogView]] = {}
         self.depth = depth
         self.log_lines = log_lines
         self.seq = 0
@@ -228,6 +266,21 @@ class SnapshotBuilder:
         self._queue = deque(maxlen=history)
         self._silence = deque(maxlen=history)
         self._confidence = deque(maxlen=history)
+
+    def _log_views(self, records) -> tuple[LogView, ...]:
+        """The last ``log_lines`` records as views, each formatted once (not at every build)."""
+        n = len(records)
+        recent = [records[i] for i in range(max(0, n - self.log_lines), n)]
+        cache = self._log_cache
+        fresh: dict[int, tuple[object, LogView]] = {}
+        out = []
+        for r in recent:
+            hit = cache.get(id(r))
+            view = hit[1] if hit is not None and hit[0] is r else _log_view(r)
+            fresh[id(r)] = (r, view)
+            out.append(view)
+        self._log_cache = fresh
+        return tuple(out)
 
     def build(self, engine, trading=None) -> WorldSnapshot:
         now = engine.clock()
@@ -243,12 +296,48 @@ class SnapshotBuilder:
         self.seq += 1
 
         books = []
+        summary = []
         silence_by_symbol = {}
-        for symbol in sorted(engine.symbols):
+        if len(self._sorted) != len(engine.symbols):
+            self._sorted = tuple(sorted(engine.symbols))
+        order = self._sorted
+        resync_counts: dict[str, int] = {}
+        for r in engine.book_resyncs:
+            resync_counts[r.symbol] = resync_counts.get(r.symbol, 0) + 1
+        waiting = set(getattr(engine, "budget_waiting", ()))
+        cache = self._book_cache
+        focus = self.focus
+        n = len(order)
+        budget = self.books_per_build if n > self.books_per_build else n
+        start = self._rr % n if n else 0
+        fresh: dict[str, BookSnapshot] = {}
+        for i in range(n):  # round-robin from `start`: who gets this build's rebuild budget
+            symbol = order[(start + i) % n]
             state = engine.symbols[symbol]
+            book = state.book
+            trades = state.trades
+            key = (book.state, book.last_update_id, book.gaps, resync_counts.get(symbol, 0), len(trades) and id(trades[-1]),
+                   id(state.mark), len(state.range_bar_views) and id(state.range_bar_views[-1]), book.last_problem, id(book.codec))
+            cached = cache.get(symbol)
+            if cached is not None and cached[0] == key:
+                continue
+            if cached is None or symbol in focus or budget > 0:
+                if symbol not in focus and cached is not None:
+                    budget -= 1
+                    self._rr = (start + i + 1) % n
+                sil = round(tel.silence_ns(now, symbol) / 1e6, 3)
+                snap = _book_snapshot(state, self.depth, sil, engine, resync_counts.get(symbol, 0))
+                cache[symbol] = (key, snap)
+                fresh[symbol] = snap
+        for symbol in order:
+            state = engine.symbols[symbol]
+            book = state.book
             sil = round(tel.silence_ns(now, symbol) / 1e6, 3)
             silence_by_symbol[symbol] = sil
-            books.append(_book_snapshot(state, self.depth, sil, engine))
+            books.append(cache[symbol][1])
+            codec = book.codec
+            summary.append(BookSummary(symbol, book.state.value, book.best_bid, book.best_ask, codec.price_decimals if codec is not None else -1,
+                                       book.last_update_id, resync_counts.get(symbol, 0), book.gaps, sil, symbol in waiting))
         modes = engine.modes
         last_change = modes.history[-1]
         mode = ModeView(
@@ -268,10 +357,7 @@ class SnapshotBuilder:
         resyncs = tuple(
             BookResyncView(r.symbol, r.cause, r.epoch, r.detected_ns, r.resync_ms) for r in list(engine.book_resyncs)[-50:]
         )
-        log = tuple(
-            LogView(r.ts_ns, r.level, r.epoch, r.msg, " ".join(f"{k}={v}" for k, v in r.fields.items()))
-            for r in list(engine.log)[-self.log_lines:]
-        )
+        log = self._log_views(engine.log)
         extra = trading.views() if trading is not None else {}
         return WorldSnapshot(
             seq=self.seq,
@@ -306,10 +392,17 @@ class SnapshotBuilder:
             transport_latency_run=tel.transport.run_stats().as_dict(),
             confidence_min=engine.confidence_min,
             all_epochs=epochs_all,
+            summary=tuple(summary),
+            weight_used=getattr(engine, "budget_used", 0),
+            weight_cap=getattr(engine, "budget_cap", 0),
         )
 
 
-def _book_snapshot(state, depth: int, silence_ms: float, engine) -> BookSnapshot:
+def _log_view(r) -> LogView:
+    return LogView(r.ts_ns, r.level, r.epoch, r.msg, " ".join(f"{k}={v}" for k, v in r.fields.items()))
+
+
+def _book_snapshot(state, depth: int, silence_ms: float, engine, resyncs: int | None = None) -> BookSnapshot:
     book = state.book
     codec = book.codec
     bids: tuple[LevelView, ...] = ()
@@ -343,7 +436,7 @@ def _book_snapshot(state, depth: int, silence_ms: float, engine) -> BookSnapshot
         spread=spread,
         mid=mid,
         gaps=book.gaps,
-        resyncs=sum(1 for r in engine.book_resyncs if r.symbol == book.symbol),
+        resyncs=sum(1 for r in engine.book_resyncs if r.symbol == book.symbol) if resyncs is None else resyncs,
         problem=book.last_problem,
         silence_ms=silence_ms,
         trades=trades,
