@@ -127,6 +127,8 @@ class ResyncSettings(_Section):
     snapshot_concurrency: int = Field(default=8, ge=1, le=64)
     # Symbols whose snapshots go first (None: every symbol when a strategy trades).
     traded_symbols: tuple[str, ...] | None = None
+    # Streams of watched (not traded) symbols: "all", or "depth" (books only; far fewer messages).
+    watched_streams: Literal["all", "depth"] = "all"
     snapshot_retry_base_ms: float = Field(default=20.0, gt=0)
     snapshot_retry_max_ms: float = Field(default=2000.0, gt=0)
     reconnect_base_ms: float = Field(default=25.0, gt=0)
@@ -716,6 +718,7 @@ def to_runtime_config(settings: Settings, *, rest_url: str | None = None, ws_url
         weight_headroom=settings.resync.weight_headroom,
         snapshot_concurrency=settings.resync.snapshot_concurrency,
         traded_symbols=settings.resync.traded_symbols,
+        watched_streams=settings.resync.watched_streams,
     )
 
 

@@ -81,6 +81,7 @@ def main() -> int:
     ap.add_argument("--steady", type=float, default=20.0, help="seconds of steady state after each sync")
     ap.add_argument("--timeout", type=float, default=900.0, help="max seconds to wait for a full sync")
     ap.add_argument("--weight-limit", type=int, default=None, help="the simulator's weight limit (default Binance's 2400)")
+    ap.add_argument("--watched-streams", choices=("all", "depth"), default="all", help="streams of the (watched) symbols")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -105,13 +106,14 @@ def main() -> int:
     report_path = tmp / "report.json"
     daemon_cmd = [sys.executable, "-m", "app.cli", "--headless", "--venue", "binance-usdm", "--rest-url", rest, "--ws-url", ws,
                   "--symbols", ",".join(symbols), "--strategy", "none", "--control-port", str(port), "--status-interval", "30",
-                  "--report", str(report_path), "--set", f"resync.snapshot_limit={args.depth}"]
+                  "--report", str(report_path), "--set", f"resync.snapshot_limit={args.depth}",
+                  "--set", f"resync.watched_streams={args.watched_streams}"]
     sim_cpu0 = _proc_stat(sim.pid)[1]
     t0 = time.monotonic()
     daemon = subprocess.Popen(daemon_cmd, stdout=subprocess.DEVNULL, stderr=open(tmp / "daemon.err", "wb"), env=_env(), cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     peak_rss = 0
-    result: dict = {"symbols": args.symbols, "depth": args.depth, "rate": args.rate}
+    result: dict = {"symbols": args.symbols, "depth": args.depth, "rate": args.rate, "watched_streams": args.watched_streams}
 
     def sample() -> dict | None:
         nonlocal peak_rss

@@ -124,6 +124,9 @@ class RuntimeConfig:
     snapshot_concurrency: int = 8
     # Symbols the strategy trades (their snapshots go first); None: all of them when trading.
     traded_symbols: tuple[str, ...] | None = None
+    # Streams of watched (not traded) symbols: "all" (depth, bookTicker, aggTrade, markPrice,
+    # kline, and their kline backfill) or "depth" (the book only: a fraction of the messages).
+    watched_streams: Literal["all", "depth"] = "all"
 
 
 class Runtime:
@@ -278,7 +281,7 @@ class Runtime:
         # Ask for no more rows than the lookback needs: USD-M charges klines by `limit`.
         limit = max(1, min(1000, (end_ms - start_ms) // step + 2))
         rest = _BudgetedRest(self, klines_weight(cfg.venue.market, limit))
-        for symbol in cfg.symbols:
+        for symbol in self._full_symbols():
             try:
                 result = await backfill_klines(rest, symbol, cfg.history_interval, start_ms, end_ms, limit=limit, now_ms=now_ms)
             except (RestError, ValueError, KeyError, TypeError, IndexError) as exc:
@@ -651,10 +654,22 @@ class Runtime:
             self.engine.counters["discarded_stale_epoch"] += dropped
         self._session_task = self._spawn(self._open_session(command), f"session-e{command.epoch}")
 
+    def _full_symbols(self) -> list[str]:
+        """Symbols that get every stream (all of them unless watched ones get depth only)."""
+        if self.config.watched_streams == "all":
+            return list(self.config.symbols)
+        return [s for s in self.config.symbols if self._is_traded(s)]
+
     def _routes(self) -> list[RouteSpec]:
         venue = self.config.venue
-        grouped = streams_for(list(self.config.symbols), venue.market, trades=self.config.trades, tickers=self.config.tickers,
+        full = self._full_symbols()
+        grouped = streams_for(full, venue.market, trades=self.config.trades, tickers=self.config.tickers,
                               kline_interval=self.config.history_interval or None)
+        watched = [s for s in self.config.symbols if s not in set(full)]
+        if watched:
+            depth_only = streams_for(watched, venue.market, trades=False, tickers=False)
+            for route, streams in depth_only.items():
+                grouped.setdefault(route, []).extend(name for name in streams if "@depth" in name)
         routes = [RouteSpec(market_stream_url(venue.ws_url, route), tuple(streams)) for route, streams in grouped.items() if streams]
         return [part for route in routes for part in route.split()]
 

@@ -36,7 +36,7 @@ def test_wide_console_degraded_in_the_light_theme(snap_compare):
 
 def test_wide_console_showing_the_second_symbols_synced_book(snap_compare):
     app, _ = make_app(degraded_snapshot())
-    assert snap_compare(app, terminal_size=WIDE, press=["s"], run_before=settle)
+    assert snap_compare(app, terminal_size=WIDE, press=["n"], run_before=settle)
 
 
 def test_narrow_console_in_normal_state_shows_the_log(snap_compare):
