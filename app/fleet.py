@@ -39,3 +39,43 @@ class InstanceLabelled:
         for metric in self._inner.collect():
             metric.samples = [s._replace(labels={**s.labels, "instance": self.instance}) for s in metric.samples]
             yield metric
+
+
+class TradingCollector:
+    """Trading state for fleet dashboards, from the published snapshot at scrape time:
+    ``epochbot_fleet_session_pnl``, ``epochbot_fleet_daily_pnl`` (quote currency),
+    ``epochbot_fleet_orders_working`` and ``epochbot_fleet_position{symbol}`` (base units).
+    (Prometheus samples are floats: these are for charts, not for accounting.)"""
+
+    def __init__(self, get_snapshot) -> None:
+        self._get = get_snapshot
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        snap = self._get()
+        if snap is None:
+            return
+        risk = snap.risk
+        for name, value, help_ in (("epochbot_fleet_session_pnl", risk.session_pnl, "Session PnL (quote)"),
+                                   ("epochbot_fleet_daily_pnl", risk.daily_pnl, "Daily PnL (quote)")):
+            family = GaugeMetricFamily(name, help_)
+            family.add_metric([], _number(value))
+            yield family
+        working = GaugeMetricFamily("epochbot_fleet_orders_working", "Working orders")
+        working.add_metric([], float(len(snap.orders)))
+        yield working
+        position = GaugeMetricFamily("epochbot_fleet_position", "Position per symbol (base units)", labels=["symbol"])
+        for p in snap.positions:
+            position.add_metric([p.symbol], _number(p.qty))
+        yield position
+
+
+def _number(text) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return float("nan")

@@ -253,3 +253,24 @@ async def test_metrics_instance_defaults_to_the_hostname_and_symbols(world):
 
     instances = {s.labels.get("instance") for f in text_string_to_metric_families(text) for s in f.samples}
     assert instances == {f"{socket.gethostname()}:BTCUSDT,ETHUSDT"}
+
+
+def test_the_grafana_fleet_dashboard_only_queries_metrics_the_daemon_exports(world):
+    """Every metric name in docs/grafana/epochbot-fleet.json is exposed by /metrics (so the
+    dashboard cannot silently show nothing after a rename)."""
+    import json
+    import re
+
+    from pathlib import Path
+
+    from prometheus_client import generate_latest
+
+    dashboard = json.loads((Path(__file__).resolve().parents[2] / "docs" / "grafana" / "epochbot-fleet.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    used = {m for e in exprs for m in re.findall(r"\b(epochbot_[a-z0-9_]+|process_[a-z0-9_]+)\b", e)}
+    server = ControlServer(FakeRuntime(world), settings_with(instance="a"))
+    exported = {f.name for f in text_string_to_metric_families(generate_latest(server.registry).decode())}
+    exported |= {f"{n}_total" for n in exported}
+    missing = {m for m in used if m not in exported and not m.startswith("process_")}
+    assert not missing, missing
+    assert all("instance" in e for e in exprs)
