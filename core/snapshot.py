@@ -246,8 +246,8 @@ class SnapshotBuilder:
     Each build therefore re-makes the `BookSnapshot` of at most ``books_per_build`` changed
     books (round-robin, so every book is refreshed within ``symbols / books_per_build``
     builds) plus every changed book in ``focus`` (the symbols a reader shows in full, e.g. the
-    dashboard's selected one; replace the frozenset from any thread); the others keep their
-    previous one. ``summary`` (state, best prices, resyncs, silence) is current for every
+    dashboard's selected one; replace the frozenset from any thread) and every book whose
+    state changed (synced or not is never stale); the others keep their previous one. ``summary`` (state, best prices, resyncs, silence) is current for every
     symbol at every build.
     """
 
@@ -321,8 +321,10 @@ class SnapshotBuilder:
             cached = cache.get(symbol)
             if cached is not None and cached[0] == key:
                 continue
-            if cached is None or symbol in focus or budget > 0:
-                if symbol not in focus and cached is not None:
+            # A change of state (synced <-> not) is never deferred: readers decide on it.
+            state_changed = cached is not None and cached[1].state != book.state.value
+            if cached is None or state_changed or symbol in focus or budget > 0:
+                if symbol not in focus and cached is not None and not state_changed:
                     budget -= 1
                     self._rr = (start + i + 1) % n
                 sil = round(tel.silence_ns(now, symbol) / 1e6, 3)
