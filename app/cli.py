@@ -44,6 +44,8 @@ _FLAG_PATHS = {
     "config_control_port": "control.port",
     "config_control_enabled": "control.enabled",
     "config_log_level": "log_level",
+    "config_log_format": "log_format",
+    "config_log_file": "log_file",
     "config_status_interval": "status_interval_s",
     "config_secrets_file": "secrets_file",
     "config_theme": "theme",
@@ -74,6 +76,8 @@ def _settings_parent() -> argparse.ArgumentParser:
     g.add_argument("--control", dest="config_control_enabled", action="store_const", const=True, default=S, help="enable the control endpoint")
     g.add_argument("--no-control", dest="config_control_enabled", action="store_const", const=False, default=S, help="disable the control endpoint")
     g.add_argument("--log-level", dest="config_log_level", default=S, metavar="LEVEL", help="debug | info | warn | error")
+    g.add_argument("--log-format", dest="config_log_format", default=S, choices=("json", "text"), help="headless stderr: JSON lines (default) or readable text")
+    g.add_argument("--log-file", dest="config_log_file", default=S, metavar="PATH", help="headless: also append JSON-lines logs to PATH")
     g.add_argument("--status-interval", dest="config_status_interval", default=S, metavar="SECONDS", help="seconds between status lines")
     g.add_argument("--secrets-file", dest="config_secrets_file", default=S, metavar="PATH", help="TOML with api_key, api_secret, [control] token (chmod 600)")
     g.add_argument("--theme", dest="config_theme", default=S, metavar="NAME")

@@ -67,6 +67,8 @@ DEFAULT_KEYS: dict[str, str] = {
     "toggle_theme": "t",
     "toggle_log_epoch": "c",
     "next_view": "v",
+    "cancel_all": "X",
+    "flatten": "F",
 }
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")
 _SECRET_PATHS = ("api_key", "api_secret", "control.token")
@@ -279,6 +281,8 @@ class Settings(BaseSettings):
     report: Path | None = None
     duration: float | None = Field(default=None, gt=0)
     log_level: Literal["debug", "info", "warn", "error"] = "info"
+    log_format: Literal["json", "text"] = "json"  # headless stderr: JSON lines, or one readable line each
+    log_file: Path | None = None  # headless: also append JSON lines here
     keys: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_KEYS))
     theme: str = "epochbot-dark"
     storage: Path = Path("epochbot.sqlite3")

@@ -11,10 +11,16 @@ Routes::
                     {"session": true}: replace the transport session (new epoch)
     POST /mode      {"mode": "reduce-only"}: operator mode floor ("normal" removes it)
     POST /pause     {"paused": true|false}: pause/resume the strategy
+    POST /cancel-all {"confirm": true, "symbol"?: "BTCUSDT", "pause"?: true}: cancel every
+                    working order (of one symbol); pauses the strategy unless "pause": false
+    POST /flatten   {"confirm": true, "symbol": "BTCUSDT" | "all": true, "pause"?: true}: close
+                    the position(s) with a reduce-only market order (after cancelling the
+                    symbol's working orders); pauses the strategy unless "pause": false
 
 Security model. The server binds 127.0.0.1 only. Reads are open to local processes; mutating
 calls need ``Authorization: Bearer <control.token>``: with no token configured they are refused
-(403), a missing or wrong token is 401. Requests whose ``Host`` header is not a loopback name
+(403), a missing or wrong token is 401 and is logged (peer, path, what was wrong; never the
+token presented). Requests whose ``Host`` header is not a loopback name
 are refused (403) so that a web page in a local browser cannot reach the endpoint through DNS
 rebinding. Handlers never touch engine state: reads use the immutable snapshot, writes are
 control events handed to ``runtime.submit`` (the strategy loop applies them).
@@ -152,6 +158,42 @@ class SnapshotCollector:
         for key, value in sorted(snap.counters.items()):
             yield CounterMetricFamily(f"epochbot_{key}", f"Engine counter {key}", value=float(value))
         yield CounterMetricFamily("epochbot_book_resyncs_all", "Book resyncs, all symbols (recent history)", value=float(sum(b.resyncs for b in snap.books)))
+        yield from _trading_metrics(snap)
+
+
+def _trading_metrics(snap):
+    """PnL, positions, orders by outcome, fills and breakers (floats: Prometheus has no decimals;
+    /status carries the exact decimal strings)."""
+    t = snap.trading
+    yield _gauge("epochbot_trading_enabled", "1 when a trader (strategy, orders, PnL) runs", 0.0 if t is None else 1.0)
+    if t is None:
+        return
+    quote = t.pnl.quote_asset or "quote"
+    pnl = GaugeMetricFamily("epochbot_pnl", "PnL in the quote asset by kind (session/daily: realised net of fees)", labels=["kind", "asset"])
+    for kind in ("session", "daily", "realized", "unrealized", "fees", "funding", "net"):
+        pnl.add_metric([kind, quote], float(getattr(t.pnl, kind)))
+    yield pnl
+    position = GaugeMetricFamily("epochbot_position", "Signed position in base units", labels=["symbol"])
+    upnl = GaugeMetricFamily("epochbot_position_unrealized_pnl", "Unrealised PnL of the position (quote asset)", labels=["symbol"])
+    for p in snap.positions:
+        position.add_metric([p.symbol], float(p.qty))
+        upnl.add_metric([p.symbol], float(p.unrealized_pnl))
+    yield position
+    yield upnl
+    orders = CounterMetricFamily("epochbot_orders", "Orders of this session by outcome (placed, FILLED, CANCELED, REJECTED, EXPIRED)", labels=["outcome"])
+    for outcome, count in sorted(t.orders_by_outcome.items()):
+        orders.add_metric([outcome], float(count))
+    yield orders
+    yield _gauge("epochbot_orders_working", "Orders that may still execute", len(t.working_orders))
+    yield CounterMetricFamily("epochbot_fills", "Fills of this session", value=float(t.fill_count))
+    yield CounterMetricFamily("epochbot_order_refusals", "Intents refused by the pre-trade gates", value=float(t.refusals))
+    tripped = GaugeMetricFamily("epochbot_breaker_tripped", "1 while the circuit breaker is tripped", labels=["name"])
+    until = GaugeMetricFamily("epochbot_breaker_until_timestamp_seconds", "When a tripped breaker reopens (0: not tripped or latched)", labels=["name"])
+    for b in t.breakers:
+        tripped.add_metric([b.name], 1.0 if b.tripped else 0.0)
+        until.add_metric([b.name], b.until_ns / 1e9)
+    yield tripped
+    yield until
 
 
 def _gauge(name: str, help_: str, value: float) -> GaugeMetricFamily:
@@ -170,8 +212,12 @@ class ControlServer:
         on_action: called with (action, details) for every accepted mutating call (logging).
     """
 
-    def __init__(self, runtime, settings, *, port: int | None = None, on_action: Callable[[str, dict], None] | None = None) -> None:
+    def __init__(
+        self, runtime, settings, *, port: int | None = None, on_action: Callable[[str, dict], None] | None = None,
+        on_auth_failure: Callable[[dict], None] | None = None,
+    ) -> None:
         self.runtime = runtime
+        self._on_auth_failure = on_auth_failure
         self.settings = settings
         self._requested_port = settings.control.port if port is None else port
         self._on_action = on_action
@@ -200,6 +246,8 @@ class ControlServer:
         app.router.add_post("/resync", self._resync)
         app.router.add_post("/mode", self._mode)
         app.router.add_post("/pause", self._pause)
+        app.router.add_post("/cancel-all", self._cancel_all)
+        app.router.add_post("/flatten", self._flatten)
         return app
 
     async def start(self) -> None:
@@ -248,6 +296,9 @@ class ControlServer:
         header = request.headers.get("Authorization", "")
         scheme, _, presented = header.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), self._token):
+            if self._on_auth_failure is not None:
+                why = "no Authorization header" if not header else ("not a bearer token" if scheme.lower() != "bearer" else "wrong token")
+                self._on_auth_failure({"peer": request.remote or "?", "method": request.method, "path": request.path, "problem": why})
             return _json({"error": "missing or wrong bearer token"}, 401, headers={"WWW-Authenticate": 'Bearer realm="epochbot"'})
         return None
 
@@ -348,3 +399,76 @@ class ControlServer:
             return _json({"error": "'paused' must be a boolean"}, 400)
         self.runtime.submit(ev.OperatorPause(paused=paused))
         return self._accepted("pause", {"paused": paused})
+
+    # ------------------------------------------------------------------ trading actions
+
+    def _confirmed(self, body: dict, allowed: set[str]) -> web.Response | None:
+        unknown = set(body) - allowed
+        if unknown:
+            return _json({"error": f"unknown field(s): {', '.join(sorted(unknown))}; expected {', '.join(sorted(allowed))}"}, 400)
+        if body.get("confirm") is not True:
+            return _json({"error": "this action needs an explicit body with \"confirm\": true"}, 400)
+        if not isinstance(body.get("pause", True), bool):
+            return _json({"error": "'pause' must be a boolean"}, 400)
+        return None
+
+    def _symbol(self, body: dict) -> str | None | web.Response:
+        symbol = body.get("symbol")
+        if symbol is None:
+            return None
+        if not isinstance(symbol, str):
+            return _json({"error": "'symbol' must be a string"}, 400)
+        symbol = symbol.strip().upper()
+        known = self._known_symbols()
+        if symbol not in known:
+            return _json({"error": f"unknown symbol {symbol!r}", "symbols": list(known)}, 404)
+        return symbol
+
+    def _trading_enabled(self) -> web.Response | None:
+        snap = self.runtime.latest
+        if snap is not None and getattr(snap, "trading", None) is None:
+            return _json({"error": "trading is not configured in this daemon (no strategy)"}, 409)
+        return None
+
+    async def _cancel_all(self, request: web.Request) -> web.Response:
+        if (denied := self._authorise(request)) is not None:
+            return denied
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        if (bad := self._confirmed(body, {"confirm", "symbol", "pause"})) is not None:
+            return bad
+        symbol = self._symbol(body)
+        if isinstance(symbol, web.Response):
+            return symbol
+        if (off := self._trading_enabled()) is not None:
+            return off
+        pause = body.get("pause", True)
+        snap = self.runtime.latest
+        working = [o for o in (snap.trading.working_orders if snap is not None and snap.trading else ()) if symbol in (None, o.symbol)]
+        self.runtime.submit(ev.OperatorCancelAll(symbol=symbol, pause=pause))
+        return self._accepted("cancel-all", {"symbol": symbol, "pause": pause, "working_orders": len(working)})
+
+    async def _flatten(self, request: web.Request) -> web.Response:
+        if (denied := self._authorise(request)) is not None:
+            return denied
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        if (bad := self._confirmed(body, {"confirm", "symbol", "all", "pause"})) is not None:
+            return bad
+        every = body.get("all", False)
+        if not isinstance(every, bool):
+            return _json({"error": "'all' must be a boolean"}, 400)
+        if every == ("symbol" in body and body["symbol"] is not None):
+            return _json({"error": "give either \"symbol\": SYMBOL or \"all\": true"}, 400)
+        symbol = self._symbol(body)
+        if isinstance(symbol, web.Response):
+            return symbol
+        if (off := self._trading_enabled()) is not None:
+            return off
+        pause = body.get("pause", True)
+        snap = self.runtime.latest
+        positions = {p.symbol: p.qty for p in (snap.positions if snap is not None else ()) if symbol in (None, p.symbol) and p.qty not in ("0", "")}
+        self.runtime.submit(ev.OperatorFlatten(symbol=symbol, pause=pause))
+        return self._accepted("flatten", {"symbol": symbol, "all": every, "pause": pause, "positions": positions})

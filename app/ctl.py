@@ -8,8 +8,13 @@
     epochbot ctl resync --session        POST /resync {"session": true}: new epoch
     epochbot ctl mode MODE               POST /mode
     epochbot ctl pause|resume            POST /pause
+    epochbot ctl cancel-all [SYMBOL]     POST /cancel-all (asks first; --yes to skip)
+    epochbot ctl flatten SYMBOL|--all    POST /flatten: reduce-only market order (asks; --yes)
 
-The port comes from ``--port``, else the configuration (``--config``, ``EPOCHBOT_CONTROL__PORT``),
+``status`` prints a readable table (mode, books, PnL, positions, breakers, working orders,
+recent fills); ``--json`` prints the raw report instead.
+
+The port comes from ``--control-port`` (``--port`` is kept as an alias), else the configuration (``--config``, ``EPOCHBOT_CONTROL__PORT``),
 else 8780. The token from ``--token``, else ``EPOCHBOT_CONTROL__TOKEN`` / secrets_file. Uses
 urllib (blocking, stdlib): a one-shot client needs no event loop.
 
@@ -39,14 +44,16 @@ EXIT_CONFIG = 78
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("ctl", help="talk to a running headless daemon's control endpoint")
-    p.add_argument("--port", type=int, default=None, help="control port (default: from config, else 8780)")
+    p.add_argument("--control-port", dest="port", type=int, default=None, help="control port (default: from config, else 8780)")
+    p.add_argument("--port", dest="port", type=int, default=None, help=argparse.SUPPRESS)  # the older name, still accepted
     p.add_argument("--token", default=None, help="bearer token (default: EPOCHBOT_CONTROL__TOKEN or secrets_file)")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the daemon (default 5)")
     p.add_argument("--config", dest="ctl_config", default=None, metavar="PATH", help="TOML config to read the port/secrets_file from")
-    p.add_argument("--json", action="store_true", help="print raw JSON (default: pretty)")
+    p.add_argument("--json", action="store_true", help="print raw JSON (default: a table for status, pretty JSON otherwise)")
     actions = p.add_subparsers(dest="ctl_action", metavar="ACTION")
     actions.required = True
-    actions.add_parser("status", help="the live report")
+    status = actions.add_parser("status", help="the live report (a table; --json for JSON)")
+    status.add_argument("--json", dest="status_json", action="store_true", help="print the report as JSON")
     actions.add_parser("ready", help="readiness (exit 0 ready, 1 not)")
     actions.add_parser("health", help="liveness")
     actions.add_parser("metrics", help="Prometheus metrics")
@@ -57,6 +64,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     mode.add_argument("mode", help="normal | reduce-only | cancel-makers | halted")
     actions.add_parser("pause", help="pause the strategy")
     actions.add_parser("resume", help="resume the strategy")
+    cancel = actions.add_parser("cancel-all", help="cancel every working order (of SYMBOL) and pause the strategy")
+    cancel.add_argument("symbol", nargs="?", default=None)
+    cancel.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    cancel.add_argument("--no-pause", action="store_true", help="keep the strategy running (it may quote again at once)")
+    flatten = actions.add_parser("flatten", help="close a position with a reduce-only market order (pauses the strategy)")
+    flatten.add_argument("symbol", nargs="?", default=None)
+    flatten.add_argument("--all", dest="flatten_all", action="store_true", help="every open position")
+    flatten.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    flatten.add_argument("--no-pause", action="store_true", help="keep the strategy running")
     p.set_defaults(func=run)
     return p
 
@@ -135,6 +151,19 @@ def run(args: argparse.Namespace) -> int:
         method, path, body = "POST", "/mode", {"mode": args.mode}
     elif action in ("pause", "resume"):
         method, path, body = "POST", "/pause", {"paused": action == "pause"}
+    elif action in ("cancel-all", "flatten"):
+        if action == "flatten" and bool(args.symbol) == bool(args.flatten_all):
+            print("ctl flatten: give SYMBOL or --all", file=sys.stderr)
+            return EXIT_USAGE
+        body = {"confirm": True, "pause": not args.no_pause}
+        if args.symbol:
+            body["symbol"] = args.symbol.upper()
+        elif action == "flatten":
+            body["all"] = True
+        method, path = "POST", "/" + action
+        if token and not args.yes and not _confirm(action, args.symbol, args.no_pause):
+            print(f"ctl {action}: not confirmed; nothing sent", file=sys.stderr)
+            return EXIT_ERROR
     if method == "POST" and not token:
         print("ctl: no token: pass --token or set EPOCHBOT_CONTROL__TOKEN (the daemon refuses mutating calls without one)", file=sys.stderr)
         return EXIT_USAGE
@@ -157,8 +186,32 @@ def run(args: argparse.Namespace) -> int:
             message = payload.decode(errors="replace").strip()
         print(f"ctl {action}: HTTP {status}: {message}", file=sys.stderr)
         return EXIT_ERROR
-    _print_body(payload, ctype, args.json)
+    if action == "status" and not (args.json or getattr(args, "status_json", False)) and "json" in ctype:
+        try:
+            report = json.loads(payload)
+        except ValueError:
+            report = None
+        if isinstance(report, dict):
+            from app.ctl_table import print_status
+
+            print_status(report)
+            return EXIT_OK
+    _print_body(payload, ctype, args.json or getattr(args, "status_json", False))
     return EXIT_OK
+
+
+def _confirm(action: str, symbol: str | None, no_pause: bool) -> bool:
+    what = {"cancel-all": f"Cancel every working order{' of ' + symbol.upper() if symbol else ''}",
+            "flatten": f"Close {'the ' + symbol.upper() + ' position' if symbol else 'every open position'} with a reduce-only market order"}[action]
+    pause = "" if no_pause else " and pause the strategy"
+    if not sys.stdin.isatty():
+        print(f"ctl {action}: confirmation needed and stdin is not a terminal: pass --yes", file=sys.stderr)
+        return False
+    try:
+        answer = input(f"{what}{pause}? [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,7 +33,8 @@ import orjson
 
 from app.config import ConfigError, Settings, secret_values, to_runtime_config
 from app.control import ControlServer
-from app.logging_json import JsonLogWriter
+from app.logging_json import JsonLogWriter, LogFanout
+from app.summary import session_summary, status_line
 
 __all__ = ["EXIT_FATAL", "EXIT_OK", "EXIT_RUNTIME", "HeadlessRunner", "check_report_path", "run_headless", "status_fields"]
 
@@ -83,6 +84,22 @@ def status_fields(snap) -> dict[str, Any]:
         "ttcr_p99_ms": ttcr.get("p99", 0.0),
         "counters": dict(snap.counters),
         "fatal": snap.fatal,
+        "trading": _trading_status(snap),
+        "summary": status_line(snap),
+    }
+
+
+def _trading_status(snap) -> dict[str, Any] | None:
+    t = snap.trading
+    if t is None:
+        return None
+    return {
+        "quote_asset": t.pnl.quote_asset,
+        "pnl_net": t.pnl.net, "pnl_session": t.pnl.session, "pnl_daily": t.pnl.daily,
+        "realized": t.pnl.realized, "unrealized": t.pnl.unrealized, "fees": t.pnl.fees,
+        "positions": {p.symbol: p.qty for p in snap.positions},
+        "working_orders": len(t.working_orders), "fill_count": t.fill_count,
+        "breakers_tripped": {b.name: b.cause for b in t.tripped},
     }
 
 
@@ -99,6 +116,7 @@ class HeadlessRunner:
         self._run_task: asyncio.Task | None = None
         self._forced = False
         self._stop_watchdog: asyncio.TimerHandle | None = None
+        self._ran_s = 0.0
 
     def _epoch(self) -> int | None:
         snap = getattr(self.runtime, "latest", None)
@@ -160,7 +178,7 @@ class HeadlessRunner:
             runtime.request_stop(self.stop_reason)
 
         if settings.control_enabled(headless=True):
-            self.control = ControlServer(runtime, settings, on_action=self._on_control_action)
+            self.control = ControlServer(runtime, settings, on_action=self._on_control_action, on_auth_failure=self._on_auth_failure)
             try:
                 await self.control.start()
             except OSError as exc:
@@ -184,9 +202,12 @@ class HeadlessRunner:
             if self._stop_watchdog is not None:
                 self._stop_watchdog.cancel()
         self._emit_status(final=True)
+        self._ran_s = time.monotonic() - started
         if settings.report is not None and not self._write_report(settings.report, code, time.monotonic() - started):
             code = code or EXIT_RUNTIME
         level = "info" if code == EXIT_OK else ("critical" if code == EXIT_FATAL else "error")
+        reason = self.stop_reason or _fatal(runtime)
+        self.log.emit(level, session_summary(getattr(runtime, "latest", None), self._ran_s, code, reason), epoch=self._epoch(), session_summary=True)
         self.log.emit(level, "exit", epoch=self._epoch(), exit_code=code, reason=self.stop_reason or _fatal(runtime))
         return code
 
@@ -263,6 +284,10 @@ class HeadlessRunner:
     def _on_control_action(self, action: str, details: dict) -> None:
         self.log.emit("warn", f"control: {action}", epoch=self._epoch(), **details)
 
+    def _on_auth_failure(self, details: dict) -> None:
+        # Never the presented token: only who, what and which kind of failure.
+        self.log.emit("warn", "control: authentication failed", epoch=self._epoch(), **details)
+
 
 def _fatal(runtime) -> str | None:
     snap = getattr(runtime, "latest", None)
@@ -276,7 +301,17 @@ def run_headless(settings: Settings, *, runtime_factory: RuntimeFactory | None =
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    log = JsonLogWriter(stream if stream is not None else sys.stderr, level=settings.log_level, secrets=secret_values(settings))
+    secrets = secret_values(settings)
+    log = JsonLogWriter(stream if stream is not None else sys.stderr, level=settings.log_level, secrets=secrets,
+                        fmt=getattr(settings, "log_format", "json"))
+    log_file = getattr(settings, "log_file", None)
+    if log_file is not None:
+        try:
+            fh = open(log_file, "ab")
+        except OSError as exc:
+            print(f"config error: log_file: cannot open {log_file}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        log = LogFanout(log, JsonLogWriter(fh, level=settings.log_level, secrets=secrets))
     try:
         return asyncio.run(HeadlessRunner(settings, log, runtime_factory).run())
     except KeyboardInterrupt:  # SIGINT before the handlers were installed

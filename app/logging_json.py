@@ -16,6 +16,13 @@ the queue fills, lines are dropped, counted, and the count is reported in the ne
 gets through (``"log_dropped": N``) - losing log lines is bad, stalling market processing
 behind a full pipe is worse.
 
+``fmt="text"`` writes one readable line per record instead (``--log-format text``)::
+
+    2026-11-21T17:44:44.123Z INFO  e3 fill BUY 0.001 BTCUSDT @ 50000.10  symbol=BTCUSDT side=BUY ...
+
+and a ``status`` record becomes its one-line ``summary`` field alone. `LogFanout` sends every
+record to several writers (stderr plus ``--log-file``).
+
 Secrets: every configured secret string is replaced by ``********`` in the serialised line
 before it is queued, whatever field it hides in.
 """
@@ -30,7 +37,7 @@ from typing import IO, Any, Iterable
 
 import orjson
 
-__all__ = ["JsonLogWriter", "LEVELS", "iso_us"]
+__all__ = ["JsonLogWriter", "LEVELS", "LogFanout", "iso_us"]
 
 LEVELS = {"debug": 10, "info": 20, "warn": 30, "warning": 30, "error": 40, "critical": 50}
 _RESERVED = ("ts", "level", "msg", "epoch")
@@ -59,7 +66,9 @@ class JsonLogWriter:
         level: str = "info",
         secrets: Iterable[str] = (),
         capacity: int = 10_000,
+        fmt: str = "json",
     ) -> None:
+        self._text = fmt == "text"
         self._stream = stream if stream is not None else sys.stderr
         self._min = LEVELS.get(level, 20)
         self._secrets = sorted({s.encode() for s in secrets if s}, key=len, reverse=True)
@@ -99,7 +108,8 @@ class JsonLogWriter:
             dropped, self._dropped = self._dropped, 0
         if dropped:
             line["log_dropped"] = dropped
-        if not self._put(self.serialise(line)):
+        data = self.serialise_text(line) if self._text else self.serialise(line)
+        if not self._put(data):
             with self._dropped_lock:
                 self._dropped += dropped + 1
 
@@ -110,6 +120,28 @@ class JsonLogWriter:
             import json
 
             data = json.dumps(line, default=str, separators=(",", ":")).encode()
+        for secret in self._secrets:
+            if secret in data:
+                data = data.replace(secret, _MASK)
+        return data + b"\n"
+
+    def serialise_text(self, line: dict[str, Any]) -> bytes:
+        ts = line["ts"][:23] + "Z"
+        level = str(line["level"]).upper()
+        epoch = line.get("epoch")
+        head = f"{ts} {level:<5} {'e' + str(epoch) if epoch is not None else '-':<4} {line['msg']}"
+        if line["msg"] == "status" and "summary" in line:
+            text = f"{ts} {level:<5} {'e' + str(epoch) if epoch is not None else '-':<4} status: {line['summary']}"
+        else:
+            rest = []
+            for key, value in line.items():
+                if key in _RESERVED:
+                    continue
+                if isinstance(value, (dict, list, tuple)):
+                    value = orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS).decode()
+                rest.append(f"{key}={value}")
+            text = head + ("  " + " ".join(rest) if rest else "")
+        data = text.replace("\n", " ").encode(errors="replace")
         for secret in self._secrets:
             if secret in data:
                 data = data.replace(secret, _MASK)
@@ -182,3 +214,29 @@ class JsonLogWriter:
         except queue.Full:
             return
         self._thread.join(timeout)
+
+
+class LogFanout:
+    """The `JsonLogWriter` producer interface over several writers (stderr + a log file)."""
+
+    def __init__(self, *writers: JsonLogWriter) -> None:
+        self.writers = writers
+
+    def enabled(self, level: str) -> bool:
+        return any(w.enabled(level) for w in self.writers)
+
+    def write_record(self, record) -> None:
+        for w in self.writers:
+            w.write_record(record)
+
+    def emit(self, level: str, msg: str, *, epoch: int | None = None, ts_ns: int | None = None, **fields: Any) -> None:
+        if ts_ns is None:
+            import time
+
+            ts_ns = time.time_ns()
+        for w in self.writers:
+            w.emit(level, msg, epoch=epoch, ts_ns=ts_ns, **fields)
+
+    def close(self, timeout: float = 5.0) -> None:
+        for w in self.writers:
+            w.close(timeout)

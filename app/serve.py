@@ -25,13 +25,28 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from core.confidence import Reason
-from core.events import OperatorForceResync, OperatorPause, OperatorSetMode
-from core.snapshot import BookResyncView, BookSnapshot, EpochView, LatencyView, LevelView, ModeView, WorldSnapshot
+from core.events import OperatorCancelAll, OperatorFlatten, OperatorForceResync, OperatorPause, OperatorSetMode
+from core.snapshot import (
+    BookResyncView,
+    BookSnapshot,
+    BreakerView,
+    EpochView,
+    FillView,
+    LatencyView,
+    LevelView,
+    ModeView,
+    OrderView,
+    PnLView,
+    PositionView,
+    RiskView,
+    TradingView,
+    WorldSnapshot,
+)
 from core.telemetry import EMPTY_STATS, LatencyStats
 
 __all__ = ["RemoteSource", "add_parser", "run", "snapshot_from_status"]
@@ -92,6 +107,44 @@ def _stats(d: dict) -> LatencyStats:
     return LatencyStats(float(d.get("p50", 0.0)), float(d.get("p50", 0.0)), float(d.get("p99", 0.0)), float(d.get("max", 0.0)), 0)
 
 
+def _trading(data: dict) -> tuple[TradingView | None, tuple[PositionView, ...], tuple[OrderView, ...], RiskView]:
+    """The ``trading`` section of /status back into views. Absent or disabled: None, and the
+    risk view says so instead of showing an invented ``PnL 0`` / ``breaker ok``."""
+    t = data.get("trading") or {}
+    if not t.get("enabled"):
+        return None, (), (), RiskView()  # with trading None: the pane says "trading off"
+    pnl = t.get("pnl") or {}
+    quote = str(t.get("quote_asset", ""))
+    pnl_view = PnLView(quote, *(str(pnl.get(k, "0")) for k in ("session", "daily", "realized", "unrealized", "fees", "funding", "net")))
+    breakers = tuple(BreakerView(str(b.get("name")), bool(b.get("tripped")), b.get("cause") or "", _ns(b.get("until")))
+                     for b in t.get("breakers") or [])
+    working = tuple(
+        OrderView(o.get("client_order_id", ""), o.get("symbol", ""), o.get("side", ""), o.get("type", ""), o.get("price", ""),
+                  o.get("qty", ""), o.get("filled", ""), o.get("status", ""), _ns(o.get("updated_at")))
+        for o in t.get("working_orders") or []
+    )
+    fills = tuple(
+        FillView(_ns(f.get("at")), f.get("client_order_id", ""), f.get("symbol", ""), f.get("side", ""), f.get("qty", ""),
+                 f.get("price", ""), f.get("fee", ""), "" if f.get("fee_asset") == quote else f.get("fee_asset", ""),
+                 bool(f.get("maker")), str(f.get("trade_id", "")))
+        for f in t.get("recent_fills") or []
+    )
+    positions = tuple(PositionView(p["symbol"], p.get("qty", "0"), p.get("entry_price", "0"), p.get("unrealized_pnl", "0"), p.get("realized_pnl", "0"))
+                      for p in t.get("positions") or [])
+    trading = TradingView(
+        pnl=pnl_view, breakers=breakers, working_orders=working, fill_count=int(t.get("fill_count", 0)), recent_fills=fills,
+        orders_by_outcome=dict(t.get("orders_by_outcome") or {}), refusals=int(t.get("refusals", 0)),
+        refusal_reasons=dict(t.get("refusal_reasons") or {}),
+    )
+    symbol_breakers = {
+        b.name: (f"tripped until {datetime.fromtimestamp(b.until_ns / 1e9, tz=timezone.utc).strftime('%H:%M:%S')} UTC" if b.until_ns else "tripped") if b.tripped else "ok"
+        for b in breakers if b.name not in ("session-loss", "daily-loss")
+    }
+    latches = {b.name: str(b.tripped) for b in breakers if b.name in ("session-loss", "daily-loss")}
+    risk = RiskView(session_pnl=pnl_view.session, daily_pnl=pnl_view.daily, breakers=symbol_breakers, limits=latches)
+    return trading, positions, working, risk
+
+
 def snapshot_from_status(data: dict, seq: int, at_ns: int, history: dict[str, deque] | None = None) -> WorldSnapshot:
     """A WorldSnapshot rebuilt from ``GET /status`` (core.report.build_report's shape)."""
     history = history if history is not None else {k: deque(maxlen=120) for k in ("confidence", "transport", "queue")}
@@ -109,6 +162,7 @@ def snapshot_from_status(data: dict, seq: int, at_ns: int, history: dict[str, de
     history["confidence"].append(confidence)
     history["transport"].append(transport.p50)
     history["queue"].append(queue_.p50)
+    trading, positions, working, risk = _trading(data)
     return WorldSnapshot(
         seq=seq, at_ns=at_ns, venue=str(data.get("venue", "?")), epoch=int(data.get("epoch", 0)), session_open=True,
         confidence=confidence, reasons=tuple(_reason(r) for r in data.get("reasons", [])),
@@ -126,6 +180,10 @@ def snapshot_from_status(data: dict, seq: int, at_ns: int, history: dict[str, de
         transport_latency_run=data.get("transport_latency_ms") or {},
         confidence_min=float(data.get("confidence_min", confidence)),
         all_epochs=epochs,
+        orders=working,
+        positions=positions,
+        risk=risk,
+        trading=trading,
     )
 
 
@@ -208,6 +266,10 @@ def request_for(event: Any) -> tuple[str, dict]:
         return "/mode", {"mode": event.mode}
     if isinstance(event, OperatorPause):
         return "/pause", {"paused": event.paused}
+    if isinstance(event, OperatorCancelAll):  # confirmed in the console's modal
+        return "/cancel-all", {"confirm": True, "pause": event.pause, **({"symbol": event.symbol} if event.symbol else {})}
+    if isinstance(event, OperatorFlatten):
+        return "/flatten", {"confirm": True, "pause": event.pause, **({"symbol": event.symbol} if event.symbol else {"all": True})}
     raise TypeError(f"no control endpoint for {type(event).__name__}")
 
 
@@ -221,23 +283,57 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000, help="HTTP port for the browser (default 8000)")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    parser.add_argument("--control-url", default=os.environ.get("EPOCHBOT_CONTROL_URL", DEFAULT_CONTROL_URL),
-                        help=f"the daemon's control endpoint (default {DEFAULT_CONTROL_URL})")
+    parser.add_argument("--control-port", type=int, default=None, metavar="N",
+                        help="the daemon's control port on 127.0.0.1 (default 8780, or EPOCHBOT_CONTROL_URL)")
+    # Older name, kept working but not advertised: a full URL of the control endpoint.
+    parser.add_argument("--control-url", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--theme", default="epochbot-dark")
     parser.add_argument("--console", action="store_true", help=argparse.SUPPRESS)  # one console (run by textual-serve)
 
 
+def control_url(args: argparse.Namespace) -> str:
+    if args.control_port is not None and args.control_url:
+        raise SystemExit("serve: give --control-port or --control-url, not both")
+    if args.control_port is not None:
+        return f"http://127.0.0.1:{args.control_port}"
+    return args.control_url or os.environ.get("EPOCHBOT_CONTROL_URL", DEFAULT_CONTROL_URL)
+
+
 def run(args: argparse.Namespace) -> int:
+    url = control_url(args)
     if args.console:
-        return run_console(args.control_url, os.environ.get(TOKEN_ENV), theme=args.theme)
-    from textual_serve.server import Server
+        _die_with_parent()
+        return run_console(url, os.environ.get(TOKEN_ENV), theme=args.theme)
+    from app.serve_web import OfflineServer
 
     if not os.environ.get(TOKEN_ENV):
         print(f"serve: {TOKEN_ENV} is not set: the console will be read-only (the daemon refuses actions)", file=sys.stderr)
-    command = " ".join(shlex.quote(p) for p in (sys.executable, "-m", "app.serve", "--console",
-                                                  "--control-url", args.control_url, "--theme", args.theme))
-    Server(command, host=args.host, port=args.port, title="epochbot").serve()
+    # ``exec``: textual-serve starts the command through /bin/sh; without exec the shell would be
+    # the child it stops, and the console python beneath it could outlive `serve`.
+    command = "exec " + " ".join(shlex.quote(p) for p in (sys.executable, "-m", "app.serve", "--console",
+                                                            "--control-url", url, "--theme", args.theme))
+    OfflineServer(command, host=args.host, port=args.port, title="epochbot").serve()
     return 0
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills the console when `serve` dies, however it dies (even SIGKILL).
+
+    SIGKILL, not SIGTERM: the console catches SIGTERM for a graceful exit that has nobody left
+    to talk to (its stdout is a pipe to the dead parent) and can linger; it holds no state."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() == 1:  # the parent died before prctl: nobody to serve
+            os._exit(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def run_console(url: str, token: str | None, *, theme: str = "epochbot-dark") -> int:

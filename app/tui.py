@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 import logging
 import signal
 import threading
@@ -39,7 +40,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from core.events import OperatorForceResync, OperatorPause, OperatorSetMode
+from core.events import OperatorCancelAll, OperatorFlatten, OperatorForceResync, OperatorPause, OperatorSetMode
 from core.modes import Mode
 from core.snapshot import WorldSnapshot
 from themes import STYLESHEET, THEMES, other_theme
@@ -78,9 +79,11 @@ ACTIONS: tuple[tuple[str, str, str, str, str], ...] = (
     ("toggle_theme", "t", "theme", "Toggle theme", "Switch between the dark and the light theme"),
     ("toggle_log_epoch", "c", "cur epoch", "Log: current epoch only", "Show only log lines of the current epoch (toggle)"),
     ("next_view", "v", "view", "Next view", "On narrow terminals: show the log, the epochs or the latency pane"),
+    ("cancel_all", "X", "cancel all", "Cancel all orders", "Cancel every working order and pause the strategy (asks first)"),
+    ("flatten", "F", "flatten", "Flatten position", "Close the selected symbol's position with a reduce-only market order (asks first)"),
 )
 # Shown in the palette and the keys panel, but not in the footer (it must fit in 80 columns).
-_FOOTER_HIDDEN = {"toggle_theme", "toggle_log_epoch", "next_view", "next_symbol"}
+_FOOTER_HIDDEN = {"toggle_theme", "toggle_log_epoch", "next_view", "cancel_all", "flatten", "next_symbol"}
 
 # settings.keys may use the names of app.config.DEFAULT_KEYS; map them onto our actions.
 _ACTION_ALIASES = {"force_resync": "resync_all", "cycle_mode": "choose_mode", "switch_symbol": "next_symbol"}
@@ -368,6 +371,35 @@ class ConsoleApp(App[int]):
 
         self.push_screen(ModePicker(self._effective_mode()), chosen)
 
+    def action_cancel_all(self) -> None:
+        from widgets.confirm_action import ConfirmAction
+
+        trading = self.snapshot.trading if self.snapshot is not None else None
+        count = f"{len(trading.working_orders)} working order(s)" if trading is not None else "every working order"
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._send(OperatorCancelAll(symbol=None, pause=True), "cancel all orders requested (strategy paused)")
+
+        self.push_screen(ConfirmAction("Cancel all orders", f"Cancel {count} and pause the strategy?", "Cancel all (y)"), answered)
+
+    def action_flatten(self) -> None:
+        from widgets.confirm_action import ConfirmAction
+
+        symbol = self.symbol
+        if not symbol:
+            self.notify("no symbol selected", severity="warning")
+            return
+        qty = next((p.qty for p in (self.snapshot.positions if self.snapshot is not None else ()) if p.symbol == symbol), "0")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._send(OperatorFlatten(symbol=symbol, pause=True), f"flatten {symbol} requested (strategy paused)")
+
+        self.push_screen(ConfirmAction(
+            f"Flatten {symbol}", f"Position {qty}: cancel {symbol}'s orders, pause the strategy and close the position "
+            "with a reduce-only market order?", "Flatten (y)"), answered)
+
     def action_pause(self) -> None:
         paused = not (self.snapshot is not None and self.snapshot.mode.paused)
         self._send(OperatorPause(paused=paused), "pause requested" if paused else "resume requested")
@@ -465,6 +497,7 @@ def run_dashboard(settings: Any) -> int:
         symbols=tuple(getattr(settings, "symbols", ()) or ()),
         venue=str(getattr(settings, "venue", "")),
     )
+    started = time.monotonic()
     result = app.run()
     code = app.return_code
     if isinstance(result, int):
@@ -474,4 +507,8 @@ def run_dashboard(settings: Any) -> int:
         source.request_stop("console exited")
         if source.started:
             source.finished.wait(timeout=15)
-    return EXIT_FAILURE if code is None else code
+    code = EXIT_FAILURE if code is None else code
+    from app.summary import session_summary  # one line on the restored terminal (issue 13)
+
+    print(session_summary(source.latest(), time.monotonic() - started, code), file=sys.stderr)
+    return code

@@ -45,6 +45,7 @@ from core.modes import Mode, ModeChange, ModeConfig, ModeController, parse_mode
 from core.numeric import UnitCodec, parse_units
 from core.telemetry import Telemetry
 from core.trading.bars import RangeBarBuilder
+from core.trading.describe import describe_command, describe_event
 from core.trading.strategy import MarketView, TradeTick
 
 __all__ = ["BookResync", "Engine", "EngineConfig", "EpochRecord", "FATAL_EXIT_CODE", "LogRecord"]
@@ -746,6 +747,31 @@ class Engine:
         self._log("warn", "strategy paused" if event.paused else "strategy resumed")
         return _NO_COMMANDS
 
+    def _on_cancel_all(self, event: ev.OperatorCancelAll, now: int):
+        return self._operator_trading("cancel all", event, now)
+
+    def _on_flatten(self, event: ev.OperatorFlatten, now: int):
+        return self._operator_trading("flatten", event, now)
+
+    def _operator_trading(self, action: str, event, now: int):
+        """Operator cancel-all / flatten (core.trading.trader): pause first if asked."""
+        if self.trader is None:
+            self._log("error", f"operator {action}: no trading configured")
+            return _NO_COMMANDS
+        if event.symbol is not None and event.symbol not in self.symbols:
+            self._log("error", f"operator {action}: unknown symbol", symbol=event.symbol)
+            return _NO_COMMANDS
+        if event.pause and not self.paused:
+            self._on_pause(ev.OperatorPause(paused=True), now)
+        if action == "flatten":
+            commands, targets = self.trader.flatten(event.symbol, now)
+            self._log("warn", "operator: flatten", symbol=event.symbol or "all", positions=",".join(targets) or "none", orders=len(commands))
+        else:
+            commands = self.trader.cancel_all(event.symbol, now)
+            self._log("warn", "operator: cancel all", symbol=event.symbol or "all", cancels=len(commands))
+        self._log_orders(commands)
+        return commands
+
     def _on_shutdown(self, event: ev.ShutdownRequested, now: int):
         self._log("info", "shutdown requested", reason=event.reason)
         self.stopped = True
@@ -869,21 +895,22 @@ class Engine:
         if self.trader is None:
             self._log("warn", "trading event without a trader", event=type(event).__name__)
             return _NO_COMMANDS
-        # The venue's message goes out as venue_msg: "msg" is the log record's own text.
-        fields = {("venue_msg" if k == "msg" else k): getattr(event, k) for k in ("client_order_id", "status", "code", "msg", "reason", "qty", "price", "error", "found") if hasattr(event, k)}
-        level = "warn" if type(event).__name__ in ("OrderRejected", "OrderUnknown", "CancelUnknown", "CancelRejected") else "info"
-        self._log(level, f"order {type(event).__name__}", **fields)
+        level, msg, fields = describe_event(self.trader, event)
+        self._log(level, msg, **fields)
         commands = self.trader.on_event(event)
         self._log_orders(commands)
         return commands
 
     def _log_orders(self, commands) -> None:
+        notices = self.trader.notices if self.trader is not None else None
+        if notices:
+            for level, msg, fields in notices:
+                self._log(level, msg, **fields)
+            notices.clear()
         for command in commands:
-            name = type(command).__name__
-            if name == "PlaceOrder":
-                self._log("info", "order place", client_order_id=command.client_order_id, symbol=command.symbol, side=command.side, type=command.order_type, qty=command.qty, price=command.price, reduce_only=command.reduce_only)
-            elif name in ("CancelOrder", "QueryOrder"):
-                self._log("info", f"order {name[:-5].lower()}", client_order_id=command.client_order_id, symbol=command.symbol)
+            line = describe_command(self.trader, command)
+            if line is not None:
+                self._log(line[0], line[1], **line[2])
 
     # ====================================================================== failure
 
@@ -963,6 +990,8 @@ _CONTROL_HANDLERS: dict[type, Callable] = {
     ev.OperatorForceResync: Engine._on_force_resync,
     ev.OperatorSetMode: Engine._on_set_mode,
     ev.OperatorPause: Engine._on_pause,
+    ev.OperatorCancelAll: Engine._on_cancel_all,
+    ev.OperatorFlatten: Engine._on_flatten,
     ev.ShutdownRequested: Engine._on_shutdown,
     ev.TimerTick: Engine._on_tick,
     ev.Resynchronized: lambda self, event, now: _NO_COMMANDS,

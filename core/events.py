@@ -336,6 +336,22 @@ class OperatorPause(ControlEvent):
 
 
 @dataclass(slots=True, kw_only=True)
+class OperatorCancelAll(ControlEvent):
+    """Cancel every working order (of ``symbol``, or all); ``pause`` also pauses the strategy."""
+
+    symbol: str | None = None
+    pause: bool = True
+
+
+@dataclass(slots=True, kw_only=True)
+class OperatorFlatten(ControlEvent):
+    """Close ``symbol``'s position (or every position) with a reduce-only market order."""
+
+    symbol: str | None = None
+    pause: bool = True
+
+
+@dataclass(slots=True, kw_only=True)
 class ShutdownRequested(ControlEvent):
     reason: str = ""
 

@@ -78,4 +78,11 @@ def build_report(snapshot) -> dict:
         },
         "counters": dict(snapshot.counters),
         "fatal": snapshot.fatal,
+        "trading": _trading(snapshot),
     }
+
+
+def _trading(snapshot) -> dict:
+    from core.report_trading import trading_report  # issue 13: its own module, its own key
+
+    return trading_report(snapshot)

@@ -345,6 +345,7 @@ class Runtime:
             open_orders = self.storage.load_open_orders()
             self.writer = StorageWriter(self.storage)
         trader = Trader(get_strategy(cfg.strategy, cfg.params), filters, session=session, limits=limits, risk_state=risk_state, mode=self.engine.mode)
+        trader.keep_fills = 1000
         self.engine.trader = trader
         stored_fills = self.storage.load_fills() if self.storage is not None else []
         restored = trader.restore_fills(stored_fills)

@@ -23,6 +23,10 @@ __all__ = [
     "BookResyncView",
     "BookSnapshot",
     "BookSummary",
+    "BreakerView",
+    "FillView",
+    "PnLView",
+    "TradingView",
     "EpochView",
     "LatencyView",
     "LevelView",
@@ -171,6 +175,71 @@ class RiskView:
 
 
 @dataclass(frozen=True, slots=True)
+class FillView:
+    """One execution of our order, in decimal strings (quote-asset fee unless ``fee_asset``)."""
+
+    ts_ns: int
+    client_order_id: str
+    symbol: str
+    side: str  # BUY | SELL
+    qty: str
+    price: str
+    fee: str
+    fee_asset: str  # "" = the quote asset
+    is_maker: bool
+    trade_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerView:
+    """A circuit breaker: a symbol's, or the portfolio's ``session-loss`` / ``daily-loss`` latch."""
+
+    name: str  # symbol, or "session-loss" | "daily-loss"
+    tripped: bool
+    cause: str  # "" while not tripped
+    until_ns: int  # 0 when not tripped or latched until the session/day ends
+
+
+@dataclass(frozen=True, slots=True)
+class PnLView:
+    """Money in the quote asset, decimal strings. ``net`` = realized + unrealized + funding - fees;
+    ``session``/``daily`` are the risk gate's realised-net-of-fees sums (they feed the loss limits)."""
+
+    quote_asset: str = ""
+    session: str = "0"
+    daily: str = "0"
+    realized: str = "0"
+    unrealized: str = "0"
+    fees: str = "0"
+    funding: str = "0"
+    net: str = "0"
+
+
+@dataclass(frozen=True, slots=True)
+class TradingView:
+    """Everything the operator needs about trading, in one place (None on a snapshot = no trader).
+
+    ``working_orders`` are only the orders that may still execute; ``orders_by_outcome`` counts
+    every order of this session by its latest terminal state (FILLED, CANCELED, REJECTED,
+    EXPIRED) plus ``placed``; ``fill_count`` counts this session's fills, ``recent_fills`` the
+    last ones, newest first.
+    """
+
+    pnl: PnLView = field(default_factory=PnLView)
+    breakers: tuple[BreakerView, ...] = ()
+    working_orders: tuple["OrderView", ...] = ()
+    fill_count: int = 0
+    recent_fills: tuple[FillView, ...] = ()
+    orders_by_outcome: Mapping[str, int] = field(default_factory=dict)
+    refusals: int = 0
+    refusal_reasons: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def tripped(self) -> tuple[BreakerView, ...]:
+        return tuple(b for b in self.breakers if b.tripped)
+
+
+@dataclass(frozen=True, slots=True)
 class LogView:
     ts_ns: int
     level: str
@@ -212,6 +281,8 @@ class WorldSnapshot:
     summary: tuple[BookSummary, ...] = ()
     weight_used: int = 0  # the request-weight planner's view of this minute
     weight_cap: int = 0
+    # Trading state (positions/PnL/breakers/orders/fills); None when no trader runs.
+    trading: TradingView | None = None
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -397,6 +468,7 @@ class SnapshotBuilder:
             summary=tuple(summary),
             weight_used=getattr(engine, "budget_used", 0),
             weight_cap=getattr(engine, "budget_cap", 0),
+            trading=extra.get("trading"),
         )
 
 

@@ -9,7 +9,7 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import DataTable, Label, Static
 
-from core.snapshot import OrderView, PositionView, WorldSnapshot
+from core.snapshot import RiskView, OrderView, PositionView, WorldSnapshot
 from widgets._format import MODE_CLASSES, clock_utc, strictness_class
 
 __all__ = ["ModeRiskPane"]
@@ -80,6 +80,8 @@ class ModeRiskPane(Vertical):
     @staticmethod
     def _risk(snap: WorldSnapshot) -> Content:
         risk = snap.risk
+        if snap.trading is None and risk == RiskView():  # no trader: say so, invent no "ok" or "0"
+            return Content.assemble(("trading off", "bold"), (" no strategy: no orders, PnL or breakers", "$foreground-muted"))
         tripped = {s: v for s, v in risk.breakers.items() if v != "ok"}
         breaker = (
             ("tripped: " + ", ".join(f"{s} {v}" for s, v in sorted(tripped.items())), "$error bold")

@@ -49,6 +49,7 @@ from core.trading.money import to_decimal
 from core.trading.orders import ManagedOrder
 from core.trading.risk import RiskLimits
 from core.trading.strategy import MarketView, Strategy, TradeTick
+from core.trading.state_view import quote_asset
 from core.trading.trader import Trader
 from core.venues.binance.wire import Ack, FrameError, ServerShutdown, decode_frame, decode_snapshot
 
@@ -81,10 +82,50 @@ class BacktestReport:
     refusals: dict[str, int]
     events: int
     filters: dict[str, SymbolFilters] = field(default_factory=dict)
+    equity: list[tuple[int, Fraction]] = field(default_factory=list)  # (ts_ns, net PnL) at every change
+    trips: list = field(default_factory=list)  # core.trading.portfolio.RoundTrip, in order
+    quote_asset: str = ""
+    start_ns: int = 0
+    end_ns: int = 0
 
     @property
     def trades(self) -> int:
         return len(self.fills)
+
+    def stats(self, period_s: int | None = None):
+        """Standard statistics (core.trading.stats.EquityStats) from the equity series and trips."""
+        from core.trading.stats import summarise
+
+        return summarise(self.equity, [t.pnl for t in self.trips], period_s)
+
+    def position_strings(self) -> dict[str, str]:
+        """Final positions in base units (decimal strings), every traded symbol."""
+        return {s: (self.filters[s].qty_str(q) if s in self.filters else str(q)) for s, q in sorted(self.positions.items())}
+
+    def per_symbol(self) -> list[dict]:
+        """One row per traded symbol: fills, volume, trips, win rate, realised, fees, net PnL."""
+        rows = []
+        symbols = sorted({f.symbol for f in self.fills} | set(self.positions))
+        for sym in symbols:
+            f = self.filters.get(sym)
+            fills = [x for x in self.fills if x.symbol == sym]
+            trips = [t for t in self.trips if t.symbol == sym]
+            volume = sum((f.notional(x.price, x.qty) for x in fills), Fraction(0)) if f else Fraction(0)
+            fees = sum((Fraction(x.fee) for x in fills if not x.fee_asset), Fraction(0))
+            cash = Fraction(0)
+            for x in fills:
+                cash -= f.notional(x.price, x.qty if x.side == "BUY" else -x.qty) if f else 0
+            qty = self.positions.get(sym, 0)
+            mark = self.marks.get(sym)
+            value = (Fraction(mark) / 10 ** f.price_decimals * f.qty(qty)) if (f and qty and mark is not None) else Fraction(0)
+            wins = sum(1 for t in trips if t.pnl > 0)
+            rows.append({
+                "symbol": sym, "fills": len(fills), "volume": to_decimal(volume, 8), "round_trips": len(trips),
+                "win_rate": (Decimal(wins) / Decimal(len(trips))).quantize(Decimal("0.0001")) if trips else None,
+                "fees": to_decimal(fees, 8), "net_pnl": to_decimal(cash - fees + value, 8),
+                "position": f.qty_str(qty) if f else str(qty),
+            })
+        return rows
 
     def reconcile(self) -> Decimal:
         """PnL recomputed from the fills alone: -signed notional - fees + position * mark."""
@@ -117,12 +158,26 @@ class BacktestReport:
             "max_drawdown": format(self.max_drawdown, "f"),
             "trades": self.trades,
             "round_trips": self.round_trips,
-            "positions": dict(self.positions),
+            "positions": self.position_strings(),
             "mode_time_ms": {k: v / 1e6 for k, v in self.mode_time_ns.items()},
             "orders_placed": self.orders_placed,
             "refusals": dict(self.refusals),
             "events": self.events,
+            "quote_asset": self.quote_asset,
+            "statistics": _stats_dict(self.stats()),
+            "per_symbol": [{k: (format(v, "f") if isinstance(v, Decimal) else v) for k, v in row.items()} for row in self.per_symbol()],
         }
+
+
+def _stats_dict(st) -> dict:
+    def d(v):
+        return None if v is None else format(v, "f")
+
+    return {
+        "max_drawdown": d(st.max_drawdown), "peak": d(st.peak), "trough": d(st.trough), "sharpe": d(st.sharpe),
+        "sharpe_period_s": st.sharpe_period_s, "win_rate": d(st.win_rate), "wins": st.wins, "losses": st.losses,
+        "round_trips": st.round_trips, "best_trip": d(st.best_trip), "worst_trip": d(st.worst_trip),
+    }
 
 
 class SimulatedVenue:
@@ -205,6 +260,8 @@ class _Run:
         self.mode_since: int | None = None
         self.peak = Fraction(0)
         self.max_dd = Fraction(0)
+        self.equity: list[tuple[int, Fraction]] = []
+        self.start_ns = 0
         self.events = 0
         self.timer_ns = timer_ms * 1_000_000
         self.next_timer: int | None = None
@@ -360,6 +417,10 @@ class _Run:
     def _mark(self, now: int) -> None:
         marks = self.trader.marks()
         equity = sum((pos.net_pnl(marks.get(sym)) for sym, pos in self.trader.portfolio.positions.items()), Fraction(0))
+        if not self.start_ns:
+            self.start_ns = now
+        if not self.equity or self.equity[-1][1] != equity:
+            self.equity.append((now, equity))
         self.peak = max(self.peak, equity)
         self.max_dd = max(self.max_dd, self.peak - equity)
 
@@ -381,8 +442,18 @@ class _Run:
             pnl=to_decimal(pnl), realized=to_decimal(realized), unrealized=to_decimal(unrealized), fees=to_decimal(fees),
             max_drawdown=to_decimal(self.max_dd), fills=list(trader.fills), round_trips=trips, positions=positions,
             marks=marks, mode_time_ns=dict(self.mode_time), orders_placed=trader.orders.counters["placed"],
-            refusals=_refusal_counts(trader), events=self.events, filters=dict(self.filters),
+            refusals=dict(trader.refusal_counts), events=self.events, filters=dict(self.filters),
+            equity=self._equity_to_end(), trips=list(trader.round_trips), quote_asset=quote_asset(self.filters),
+            start_ns=self.start_ns, end_ns=self.clock.now,
         )
+
+    def _equity_to_end(self) -> list[tuple[int, Fraction]]:
+        """The equity series, closed with its last value at the end of the run (so curves and
+        per-period statistics cover the whole run, not only up to the last change)."""
+        out = list(self.equity)
+        if out and self.clock.now > out[-1][0]:
+            out.append((self.clock.now, out[-1][1]))
+        return out
 
     @property
     def _trips(self) -> int:
@@ -395,13 +466,6 @@ class _Run:
                 count += 1
             qty[fill.symbol] = new
         return count
-
-
-def _refusal_counts(trader: Trader) -> dict[str, int]:
-    out: dict[str, int] = defaultdict(int)
-    for refusal in trader.refusals:
-        out[refusal.reason.split(":", 1)[0]] += 1
-    return dict(out)
 
 
 def run_backtest(
@@ -437,15 +501,33 @@ def run_backtest_capture(
     follow_engine_mode: bool = True,
     initial_mode: Mode = Mode.NORMAL,
     timer_ms: int = 1000,
+    progress=None,
 ) -> BacktestReport:
-    """Backtest over a capture file, driven like `core.replay` (malformed rows are skipped)."""
+    """Backtest over a capture file, driven like `core.replay` (malformed rows are skipped).
+
+    ``progress(done_bytes, total_bytes)`` is called now and then (every 2,048 events).
+    """
     with open(path, "rb") as stream:
         header, rows = read_capture(stream)
         rules = VenueRules.SPOT if header.venue == "binance-spot" else VenueRules.USDM
         run = _Run(strategy, fill_model or FillModel(), filters, limits, initial_mode, follow_engine_mode, rules, timer_ms)
-        for event in _capture_events(rows, run.engine):
+        total = _size(stream)
+        for n, event in enumerate(_capture_events(rows, run.engine)):
             run.feed(event)
+            if progress is not None and not n & 2047:
+                progress(stream.tell(), total)
+        if progress is not None:
+            progress(total, total)
         return run.report()
+
+
+def _size(stream) -> int:
+    import os
+
+    try:
+        return os.fstat(stream.fileno()).st_size
+    except (OSError, AttributeError):
+        return 0
 
 
 def _capture_events(rows: Iterator, engine: Engine) -> Iterator:

@@ -30,6 +30,7 @@ from core.trading.filters import SymbolFilters
 from core.trading.orders import OrderManager, OrderRefused
 from core.trading.portfolio import Portfolio
 from core.trading.risk import RiskGate, RiskLimits, RiskState
+from core.trading.state_view import trading_view
 from core.trading.strategy import MarketView, OrderIntent, Strategy, TradeTick
 
 __all__ = ["Refusal", "RiskSnapshot", "Trader"]
@@ -77,6 +78,14 @@ class Trader:
         self.fills: list[tev.Fill] = []
         self._seen_trades: set[tuple[str, str]] = set()
         self._seen_order: deque[tuple[str, str]] = deque()
+        self.keep_fills = 0  # 0: keep every fill in memory (backtests); the runtime bounds it
+        self.refusal_counts: dict[str, int] = {}  # reason (before its first ":") -> count, never capped
+        self.round_trips: list = []  # finished round trips (core.trading.portfolio.RoundTrip), bounded like fills
+        self.fill_count = 0  # fills booked this session (restored ones not counted)
+        self.order_outcomes: dict[str, int] = {}  # terminal state -> orders of this session
+        self.flattening: set[str] = set()  # symbols with an operator flatten not yet placed
+        self.flatten_orders: set[str] = set()  # client ids of operator flatten orders
+        self.notices: list[tuple[str, str, dict]] = []  # (level, message, fields) for the log
 
     # ----------------------------------------------------------------------------- inputs
 
@@ -129,10 +138,11 @@ class Trader:
         if fresh_fill:
             self._book_fill(event)
             intents += self.strategy.on_fill(event)
-        self.records.extend(self.orders.drain_journal())
+        self._take_journal()
         commands += self._mode_cancels()
         commands += self._apply(intents)
         commands += self._drain_pending()
+        commands += self._drain_flatten()
         return commands
 
     # ----------------------------------------------------------------------------- restart
@@ -166,7 +176,7 @@ class Trader:
         self.now_ns = max(self.now_ns, fill.ts_ns)
         if fill.client_order_id in self.orders.orders:
             self.orders.on_event(fill)
-            self.records.extend(self.orders.drain_journal())
+            self._take_journal()
         self._book_fill(fill)
         return True
 
@@ -186,11 +196,80 @@ class Trader:
     def _book_fill(self, fill: tev.Fill) -> None:
         delta, trip = self.portfolio.apply_fill(fill.symbol, fill.side, fill.qty, fill.price, fill.fee, fill.fee_asset, fill.ts_ns)
         self.fills.append(fill)
+        if self.keep_fills and len(self.fills) > 2 * self.keep_fills:  # storage keeps them all
+            del self.fills[: len(self.fills) - self.keep_fills]
+        self.fill_count += 1
         self.records.append(fill)
         self.risk.on_pnl(delta, fill.ts_ns)
         if trip is not None:
+            self.round_trips.append(trip)
+            if self.keep_fills and len(self.round_trips) > 2 * self.keep_fills:
+                del self.round_trips[: len(self.round_trips) - self.keep_fills]
             self.risk.on_round_trip(trip, fill.ts_ns)
         self.records.append(RiskSnapshot(fill.ts_ns, self.risk.snapshot(fill.ts_ns)))
+
+    def _take_journal(self) -> None:
+        journal = self.orders.drain_journal()
+        for row in journal:
+            if row.state in ("FILLED", "CANCELED", "REJECTED", "EXPIRED") and row.prev_state != row.state:
+                self.order_outcomes[row.state] = self.order_outcomes.get(row.state, 0) + 1
+        self.records.extend(journal)
+
+    # ----------------------------------------------------------------------------- operator
+
+    def cancel_all(self, symbol: str | None, now_ns: int) -> list:
+        """Operator: cancel every working order (of ``symbol``, or all symbols).
+
+        Pending slot re-quotes of those symbols are dropped too, so nothing the strategy wanted
+        before the command is placed after it. Orders whose outcome is UNKNOWN cannot be
+        cancelled by client id until reconciled; they are left to reconciliation.
+        """
+        self.now_ns = max(self.now_ns, now_ns)
+        self.pending = {k: v for k, v in self.pending.items() if symbol is not None and k[0] != symbol}
+        commands = []
+        for order in self.orders.working(symbol):
+            cancel = self.orders.cancel(order.client_order_id, self.now_ns)
+            if cancel is not None:
+                commands.append(cancel)
+        return commands
+
+    def flatten(self, symbol: str | None, now_ns: int) -> tuple[list, list[str]]:
+        """Operator: close the position of ``symbol`` (or every symbol) with a reduce-only
+        MARKET order. The symbol's working orders are cancelled first; the market order is
+        sized from the position when the venue has confirmed they are gone (fills racing the
+        cancels are counted), so it can never overshoot through zero. Returns (commands,
+        symbols being flattened)."""
+        self.now_ns = max(self.now_ns, now_ns)
+        symbols = [symbol] if symbol is not None else sorted(s for s, p in self.portfolio.positions.items() if p.qty)
+        targets = [s for s in symbols if self.portfolio.qty(s) != 0 or self.orders.working(s)]
+        commands: list = []
+        for sym in targets:
+            commands += self.cancel_all(sym, now_ns)
+            self.flattening.add(sym)
+        commands += self._drain_flatten()
+        return commands, targets
+
+    def _drain_flatten(self) -> list:
+        commands = []
+        for sym in sorted(self.flattening):
+            if self.orders.working(sym):
+                continue  # wait for the cancels (or reconciliation) to finish
+            self.flattening.discard(sym)
+            qty = self.portfolio.qty(sym)
+            if qty == 0:
+                continue
+            intent = OrderIntent(sym, "SELL" if qty > 0 else "BUY", abs(qty), None, "MARKET", None, True, "operator-flatten")
+            command = self._place(intent)
+            f = self.filters.get(sym)
+            fields = {"symbol": sym, "side": intent.side, "qty": f.qty_str(intent.qty) if f else str(intent.qty)}
+            if command is not None:
+                self.flatten_orders.add(command.client_order_id)
+                commands.append(command)
+                self.notices.append(("warn", f"flatten: {intent.side} {fields['qty']} {sym} at market (reduce-only)", {**fields, "client_order_id": command.client_order_id}))
+            else:
+                reason = self.refusals[-1].reason if self.refusals else "refused"
+                self.notices.append(("error", f"flatten of {sym} refused: {reason}", {**fields, "reason": reason}))
+        return commands
 
     # ----------------------------------------------------------------------------- intents
 
@@ -199,6 +278,8 @@ class Trader:
             # The operator paused the strategy: its wishes are dropped, while reconciliation,
             # mode-driven cancels and venue answers go on.
             return []
+        if self.flattening:  # no new strategy orders on a symbol being flattened
+            intents = [i for i in intents if i.symbol not in self.flattening]
         commands: list = []
         for intent in intents:
             if intent.tag:
@@ -252,13 +333,18 @@ class Trader:
             now_ns=self.now_ns,
         )
         if not decision.ok:
-            self.refusals.append(Refusal(self.now_ns, intent, decision.reason))
+            self._refused(intent, decision.reason)
             return None
         try:
             return self.orders.place(intent, self.now_ns)
         except OrderRefused as exc:
-            self.refusals.append(Refusal(self.now_ns, intent, str(exc)))
+            self._refused(intent, str(exc))
             return None
+
+    def _refused(self, intent: OrderIntent, reason: str) -> None:
+        self.refusals.append(Refusal(self.now_ns, intent, reason))  # the recent ones, with detail
+        key = reason.split(":", 1)[0]
+        self.refusal_counts[key] = self.refusal_counts.get(key, 0) + 1
 
     def _mode_cancels(self) -> list[CancelOrder]:
         out = []
@@ -286,6 +372,7 @@ class Trader:
             "orders": self.orders.views(),
             "positions": self.portfolio.views(marks),
             "risk": self.risk.view(self.now_ns),
+            "trading": trading_view(self),
         }
 
 
