@@ -52,6 +52,7 @@ __all__ = ["BookResync", "Engine", "EngineConfig", "EpochRecord", "FATAL_EXIT_CO
 
 FATAL_EXIT_CODE = 3
 _NO_COMMANDS: tuple = ()
+_PARKED_BUFFER = 20  # diffs kept by a book whose snapshot waits for request weight
 _MS = 1_000_000
 
 
@@ -702,6 +703,14 @@ class Engine:
                       first=list(event.waiting[:10]))
         elif self.budget_waiting and not event.waiting:
             self._log("info", "every waiting snapshot has been requested", used=event.used, cap=event.cap)
+        waiting = set(event.waiting)
+        # A book whose snapshot request has not even been sent needs only the newest diffs (the
+        # snapshot will be newer than anything buffered now): keep a few, not a minute's worth.
+        # Bounds memory (and the collector's work) with hundreds of books waiting for weight.
+        for symbol in waiting.union(self.budget_waiting):
+            state = self.symbols.get(symbol)
+            if state is not None:
+                state.book.buffer_limit = _PARKED_BUFFER if symbol in waiting else self.config.book_buffer_limit
         self.budget_waiting = tuple(event.waiting)
         self.budget_used, self.budget_cap = event.used, event.cap
         return _NO_COMMANDS

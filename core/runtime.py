@@ -214,6 +214,9 @@ class Runtime:
             if self.config.trading is not None:
                 self._execute(await self._start_trading(filters))
             self._use_history(history)
+            if self.config.gc_freeze:
+                gc.collect()
+                gc.freeze()  # the startup heap (modules, clients, history) is never garbage
             self._execute(self.engine.start())
             self._spawn(self._timer(), "timer")
             self._spawn(self._clock_offset_loop(), "clock-offset")

@@ -381,36 +381,37 @@ class SnapshotBuilder:
         n = len(order)
         budget = self.books_per_build if n > self.books_per_build else n
         start = self._rr % n if n else 0
-        fresh: dict[str, BookSnapshot] = {}
+        symbols = engine.symbols
+        silence_ns = tel.silence_ns
+        summaries: dict[str, BookSummary] = {}
         for i in range(n):  # round-robin from `start`: who gets this build's rebuild budget
             symbol = order[(start + i) % n]
-            state = engine.symbols[symbol]
+            state = symbols[symbol]
             book = state.book
+            book_state = book.state.value
+            resyncs = resync_counts.get(symbol, 0)
+            sil = round(silence_ns(now, symbol) / 1e6, 3)
+            silence_by_symbol[symbol] = sil
+            codec = book.codec
+            summaries[symbol] = BookSummary(symbol, book_state, book.best_bid, book.best_ask, codec.price_decimals if codec is not None else -1,
+                                            book.last_update_id, resyncs, book.gaps, sil, symbol in waiting)
             trades = state.trades
-            key = (book.state, book.last_update_id, book.gaps, resync_counts.get(symbol, 0), len(trades) and id(trades[-1]),
-                   id(state.mark), len(state.range_bar_views) and id(state.range_bar_views[-1]), book.last_problem, id(book.codec))
+            views = state.range_bar_views
+            key = (book_state, book.last_update_id, book.gaps, resyncs, id(trades[-1]) if trades else 0,
+                   id(state.mark), id(views[-1]) if views else 0, book.last_problem, id(codec))
             cached = cache.get(symbol)
             if cached is not None and cached[0] == key:
                 continue
             # A change of state (synced <-> not) is never deferred: readers decide on it.
-            state_changed = cached is not None and cached[1].state != book.state.value
+            state_changed = cached is not None and cached[1].state != book_state
             if cached is None or state_changed or symbol in focus or budget > 0:
                 if symbol not in focus and cached is not None and not state_changed:
                     budget -= 1
                     self._rr = (start + i + 1) % n
-                sil = round(tel.silence_ns(now, symbol) / 1e6, 3)
-                snap = _book_snapshot(state, self.depth, sil, engine, resync_counts.get(symbol, 0))
-                cache[symbol] = (key, snap)
-                fresh[symbol] = snap
-        for symbol in order:
-            state = engine.symbols[symbol]
-            book = state.book
-            sil = round(tel.silence_ns(now, symbol) / 1e6, 3)
-            silence_by_symbol[symbol] = sil
-            books.append(cache[symbol][1])
-            codec = book.codec
-            summary.append(BookSummary(symbol, book.state.value, book.best_bid, book.best_ask, codec.price_decimals if codec is not None else -1,
-                                       book.last_update_id, resync_counts.get(symbol, 0), book.gaps, sil, symbol in waiting))
+                cache[symbol] = (key, _book_snapshot(state, self.depth, sil, engine, resyncs))
+        books = [cache[symbol][1] for symbol in order]
+        summary = [summaries[symbol] for symbol in order]
+        silence_by_symbol = {symbol: silence_by_symbol[symbol] for symbol in order}
         modes = engine.modes
         last_change = modes.history[-1]
         mode = ModeView(
