@@ -268,7 +268,11 @@ def test_the_grafana_fleet_dashboard_only_queries_metrics_the_daemon_exports(wor
     dashboard = json.loads((Path(__file__).resolve().parents[2] / "docs" / "grafana" / "epochbot-fleet.json").read_text())
     exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
     used = {m for e in exprs for m in re.findall(r"\b(epochbot_[a-z0-9_]+|process_[a-z0-9_]+)\b", e)}
-    server = ControlServer(FakeRuntime(world), settings_with(instance="a"))
+    from dataclasses import replace
+
+    from tests.app.test_operator_api import TRADING
+
+    server = ControlServer(FakeRuntime(replace(world, trading=TRADING)), settings_with(instance="a"))
     exported = {f.name for f in text_string_to_metric_families(generate_latest(server.registry).decode())}
     exported |= {f"{n}_total" for n in exported}
     missing = {m for m in used if m not in exported and not m.startswith("process_")}
