@@ -47,6 +47,9 @@ def _default_factors() -> dict[str, FactorConfig]:
         # limit is spent): no extra penalty (invalid_books already counts them), but the reason
         # says why those books are not synced yet.
         "books_awaiting_weight": FactorConfig(warn=0, critical=1, weight=0.0),
+        # Trading only: the account stream is down, fills reach us only by reconciliation.
+        # A moment's replacement is normal; five seconds without it costs exposure.
+        "account_stream_down_ms": FactorConfig(warn=1000, critical=5000, weight=0.5),
     }
 
 
@@ -66,6 +69,7 @@ class ConfidenceInputs:
     snapshot_wait_ms: float = 0.0
     session_down: float = 0.0
     books_awaiting_weight: float = 0.0
+    account_stream_down_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,7 @@ from core.confidence import Confidence, ConfidenceConfig, ConfidenceInputs, eval
 from core.modes import Mode, ModeChange, ModeConfig, ModeController, parse_mode
 from core.numeric import UnitCodec, parse_units
 from core.telemetry import Telemetry
+from core.trading import events as tev
 from core.trading.bars import RangeBarBuilder
 from core.trading.describe import describe_command, describe_event
 from core.trading.strategy import MarketView, TradeTick
@@ -218,6 +219,7 @@ class Engine:
         self.fatal: str | None = None
         self.stopped = False
         self.write_failures = 0
+        self.account_stream_down_since: int | None = None  # set while the account stream is down (trading only)
         self._failed_dials = 0
         self._request_seq = 0
         self._rng = random.Random(config.seed)
@@ -850,6 +852,7 @@ class Engine:
             snapshot_wait_ms=max(waits) / _MS if waits else 0.0,
             session_down=0.0 if self.session_open else 1.0,
             books_awaiting_weight=len(self.budget_waiting) / n if n else 0.0,
+            account_stream_down_ms=(now - self.account_stream_down_since) / _MS if self.account_stream_down_since is not None else 0.0,
         )
 
     def _evaluate(self, now: int) -> None:
@@ -904,6 +907,18 @@ class Engine:
         if self.trader is None:
             self._log("warn", "trading event without a trader", event=type(event).__name__)
             return _NO_COMMANDS
+        if type(event) is tev.AccountStreamState:
+            self.account_stream_down_since = None if event.up else (self.account_stream_down_since or now)
+            self._log("info" if event.up else "warn", "account stream up" if event.up else "account stream down", stream_epoch=event.stream_epoch, reason=event.reason)
+            return _NO_COMMANDS
+        if type(event) is tev.SymbolStatus:
+            self._log("info" if event.status == "TRADING" else "warn", "symbol status", symbol=event.symbol, status=event.status)
+            commands = self.trader.on_event(event)
+            self._log_orders(commands)
+            return commands
+        if type(event) is tev.Fill:
+            key = f"fills_via_{event.via or 'query'}"
+            self.counters[key] = self.counters.get(key, 0) + 1
         level, msg, fields = describe_event(self.trader, event)
         self._log(level, msg, **fields)
         commands = self.trader.on_event(event)

@@ -1,4 +1,9 @@
-"""Order I/O: executes the trader's commands over signed REST and runs the user-data stream.
+"""Order I/O: executes the trader's commands and runs the account's user-data stream.
+
+Transport (``core.venues.binance.order_router``): the WebSocket API trading session when it is up,
+signed REST otherwise; the account stream is ``core.venues.binance.account_stream`` (spot over the
+WebSocket API, USD-M on the ``/private`` route). Errors of either transport arrive here as
+`RestError`, so the rules below hold for both.
 
 The gateway decides nothing. Every answer becomes a trading event on the control queue:
 
@@ -9,7 +14,8 @@ The gateway decides nothing. Every answer becomes a trading event on the control
 * DELETE order 200 -> OrderUpdate(CANCELED); 4xx -> CancelRejected; unknown -> CancelUnknown.
 * GET order 200 -> OrderQueryResult(found=True); -2013 "Order does not exist" -> found=False;
   other failures -> OrderQueryResult(error=...) (queried again on a later timer).
-* User-data frames (executionReport / ORDER_TRADE_UPDATE) -> OrderUpdate and Fill events.
+* User-data events (executionReport / ORDER_TRADE_UPDATE) -> OrderUpdate and Fill events;
+  the stream's up/down changes -> AccountStreamState.
 
 Secrets are used only to sign; neither they nor signed query strings are logged.
 """
@@ -20,19 +26,19 @@ import asyncio
 import time
 from typing import Callable
 
-import websockets
-
 from core import events as ev
 from core.inbox import Inbox
 from core.numeric import UnitCodec
 from core.trading import events as tev
+from core.venues.binance.account_stream import AccountStream, ws_api_url
+from core.venues.binance.order_router import OrderRouter
 from core.venues.binance.rest import RestClient, RestError
-from core.venues.binance.user import order_response_events, query_response_event, user_frame_events
+from core.venues.binance.signing import Signer
+from core.venues.binance.user import order_response_events, query_response_event
 
 __all__ = ["OrderGateway"]
 
 ORDER_DOES_NOT_EXIST = -2013
-LISTEN_KEY_KEEPALIVE_S = 30 * 60
 
 
 class OrderGateway:
@@ -50,11 +56,14 @@ class OrderGateway:
         log: Callable[..., None] = lambda level, msg, **fields: None,
         recv_window_ms: int = 5000,
         offset_ms: Callable[[], float] = lambda: 0.0,
+        ws_api: str | None = None,
+        ws_orders: bool = True,
+        symbol_status: dict[str, str] | None = None,
     ) -> None:
         self.rest = rest
         self.ws_base = ws_base.rstrip("/")
         self._api_key = api_key
-        self._api_secret = api_secret
+        self._api_secret = Signer(api_key, api_secret)  # HMAC, RSA or Ed25519 (PEM) keys
         self.inbox = inbox
         self.codecs = codecs
         self.quote_assets = quote_assets or {}  # fees in these assets count against PnL
@@ -64,7 +73,17 @@ class OrderGateway:
         self.offset_ms = offset_ms
         self.spot = rest.market == "spot"
         self._tasks: set[asyncio.Task] = set()
-        self.user_stream_connected = False
+        market = rest.market
+        ws_api = ws_api_url(market, self.ws_base) if ws_api is None else ws_api
+        self.router = OrderRouter(rest, self._api_secret, ws_api=ws_api, use_ws=ws_orders, symbol_status=symbol_status,
+                                  clock=clock, log=log, recv_window_ms=recv_window_ms, offset_ms=offset_ms, put=self._put)
+        self.account_stream = AccountStream(market=market, rest=rest, signer=self._api_secret, ws_base=self.ws_base, ws_api=ws_api,
+                                            put=self._put, codecs=codecs, quotes=self.quote_assets, clock=clock, log=log,
+                                            recv_window_ms=recv_window_ms, offset_ms=offset_ms)
+
+    @property
+    def user_stream_connected(self) -> bool:
+        return self.account_stream.connected
 
     def __repr__(self) -> str:  # never show the keys
         return f"OrderGateway(base={self.rest.base_url!r}, market={self.rest.market!r})"
@@ -90,16 +109,8 @@ class OrderGateway:
         self.inbox.put_control(event)
 
     async def _signed(self, method: str, params: dict) -> dict:
-        return await self.rest.signed(
-            method,
-            f"{self.rest.prefix}/order",
-            params,
-            self._api_key,
-            self._api_secret,
-            recv_window=self.recv_window_ms,
-            offset_ms=self.offset_ms(),
-            clock_ns=self.clock,
-        )
+        """One order request over the router (WebSocket API, or REST when that is down)."""
+        return await self.router.call(method, params)
 
     async def _place(self, command: ev.PlaceOrder) -> None:
         params = {
@@ -210,6 +221,10 @@ class OrderGateway:
                 return None
             raise
 
+    async def open_orders(self, symbol: str | None = None) -> list[dict]:
+        """The venue's open orders (WebSocket API ``openOrders.status``, REST when it is down)."""
+        return await self.router.open_orders(symbol)
+
     async def position_amounts(self) -> dict[str, str]:
         """USD-M: symbol -> positionAmt (decimal string) from /fapi/v2/positionRisk."""
         body = await self.signed_get("/fapi/v2/positionRisk", {})
@@ -245,53 +260,23 @@ class OrderGateway:
             return 0
         return sum(results)
 
-    # ------------------------------------------------------------------ user-data stream
+    # ------------------------------------------------------------------ sessions
 
     async def run_user_stream(self) -> None:
-        """Keep a user-data stream open (listenKey, keep-alive); reconnect with capped backoff.
+        """Run the account stream and the WebSocket API trading session until cancelled.
 
-        While it is down, fills still reach the order manager through its reconciliation
-        (acks time out into queries), so nothing is lost; the log says it is down.
+        While the account stream is down, fills still reach the order manager through its
+        reconciliation (acks time out into queries), and confidence says it is down.
         """
-        path = "/api/v3/userDataStream" if self.spot else "/fapi/v1/listenKey"
-        route = "/ws" if self.spot else "/private/ws"
-        backoff = 0.1
-        while True:
-            try:
-                body = await self.rest.keyed("POST", path, self._api_key)
-                key = body["listenKey"]
-                async with websockets.connect(f"{self.ws_base}{route}/{key}", compression=None, ping_interval=None, open_timeout=5, close_timeout=0.5) as ws:
-                    self.user_stream_connected = True
-                    self.log("info", "user data stream connected")
-                    backoff = 0.1
-                    keepalive = asyncio.get_running_loop().create_task(self._keepalive(path))
-                    try:
-                        async for frame in ws:
-                            now = self.clock()
-                            try:
-                                events = user_frame_events(frame, self.codecs, now, self.quote_assets)
-                            except (ValueError, KeyError, TypeError) as exc:
-                                self.log("warn", "unreadable user data frame skipped", error=str(exc))
-                                continue
-                            for event in events:
-                                self._put(event)
-                    finally:
-                        keepalive.cancel()
-            except asyncio.CancelledError:
-                raise
-            except (RestError, OSError, websockets.exceptions.WebSocketException, KeyError, TypeError, TimeoutError) as exc:
-                self.log("warn", "user data stream down: retrying", error=str(exc), retry_in_s=round(backoff, 2))
-            self.user_stream_connected = False
-            await asyncio.sleep(backoff)
-            backoff = min(30.0, backoff * 2)
-
-    async def _keepalive(self, path: str) -> None:
-        while True:
-            await asyncio.sleep(LISTEN_KEY_KEEPALIVE_S)
-            try:
-                await self.rest.keyed("PUT", path, self._api_key)
-            except RestError as exc:
-                self.log("warn", "listenKey keep-alive failed", error=str(exc))
+        tasks = [asyncio.ensure_future(self.account_stream.run()), asyncio.ensure_future(self.router.run()),
+                 asyncio.ensure_future(self.router.watch_status())]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.router.close()
 
     async def close(self) -> None:
         for task in list(self._tasks):

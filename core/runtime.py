@@ -80,6 +80,7 @@ class TradingConfig:
     limits: object | None = None  # core.trading.risk.RiskLimits
     cancel_on_shutdown: bool = True
     recv_window_ms: int = 5000
+    ws_orders: bool = True  # orders over the WebSocket API while its session is up (REST otherwise)
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,6 +351,7 @@ class Runtime:
         trader = Trader(get_strategy(cfg.strategy, cfg.params), filters, session=session, limits=limits, risk_state=risk_state, mode=self.engine.mode)
         trader.keep_fills = 1000
         self.engine.trader = trader
+        trader.symbol_status = {s: f.status for s, f in venue_filters.items() if f.status != "TRADING"}
         stored_fills = self.storage.load_fills() if self.storage is not None else []
         restored = trader.restore_fills(stored_fills)
         api_key, api_secret = cfg.api_key, cfg.api_secret
@@ -371,6 +373,8 @@ class Runtime:
             log=self._runtime_log,
             recv_window_ms=cfg.recv_window_ms,
             offset_ms=lambda: self.engine.telemetry.clock_offset_ns / 1e6,
+            symbol_status={s: f.status for s, f in venue_filters.items()},
+            ws_orders=cfg.ws_orders,
         )
         restored_session_pnl = str(trader.risk.state.session_pnl)
         restored_breakers = dict(sorted(trader.risk.state.breakers.items()))

@@ -7,7 +7,9 @@ Rules (Binance "SIGNED (TRADE, USER_DATA and MARGIN) Endpoint security"):
 
 - The API key travels in the ``X-MBX-APIKEY`` header. Missing or malformed -> ``-2014``,
   unknown -> ``-2015`` (both HTTP 401 here).
-- ``signature`` is the lowercase hex HMAC-SHA256 of *totalParams*, keyed by the secret.
+- ``signature`` is the lowercase hex HMAC-SHA256 of *totalParams*, keyed by the secret (HMAC
+  keys), or base64 of an RSA (PKCS#1 v1.5, SHA-256) or Ed25519 signature over the same payload
+  (asymmetric keys: the account holds the public key, `verify_signature`).
   "totalParams is defined as the query string concatenated with the request body", with
   no separator, and without the ``signature`` parameter itself. The signature may be sent in
   the query string or in the body. A mismatch is ``-1022``.
@@ -24,7 +26,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -34,6 +36,7 @@ __all__ = [
     "load_accounts",
     "sign",
     "verify_api_key",
+    "verify_signature",
     "verify_signed",
 ]
 
@@ -65,14 +68,45 @@ class SimApiError(Exception):
 
 @dataclass(frozen=True)
 class Credentials:
-    """One paper account's API key pair. The secret is masked in ``repr``."""
+    """One paper account's API key. The secret is masked in ``repr``.
+
+    ``key_type`` is ``hmac`` (``secret`` is the shared secret), ``ed25519`` or ``rsa``
+    (``secret`` is the base64 DER SubjectPublicKeyInfo of the account's public key: Binance
+    holds only the public half of an asymmetric key).
+    """
 
     api_key: str
     secret: str = field(repr=False)
     account_id: str
+    key_type: str = "hmac"
 
     def __repr__(self) -> str:
-        return f"Credentials(api_key={self.api_key!r}, secret='***', account_id={self.account_id!r})"
+        return f"Credentials(api_key={self.api_key!r}, key_type={self.key_type!r}, secret='***', account_id={self.account_id!r})"
+
+
+def verify_signature(creds: Credentials, payload: str, signature: str) -> bool:
+    """Whether ``signature`` signs ``payload`` with ``creds``' key (constant time for HMAC)."""
+    if creds.key_type == "hmac":
+        given = signature.lower()
+        return given.isascii() and hmac.compare_digest(sign(creds.secret, payload).encode(), given.encode())
+    import base64
+    import binascii
+
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    try:
+        raw = base64.b64decode(signature, validate=True)
+        key = load_der_public_key(base64.b64decode(creds.secret))
+        if creds.key_type == "ed25519":
+            key.verify(raw, payload.encode())
+        else:
+            key.verify(raw, payload.encode(), padding.PKCS1v15(), hashes.SHA256())
+    except (InvalidSignature, ValueError, TypeError, binascii.Error, AttributeError):
+        return False
+    return True
 
 
 def sign(secret: str, total_params: str) -> str:
@@ -82,6 +116,10 @@ def sign(secret: str, total_params: str) -> str:
 
 def load_accounts(spec: str | None) -> dict[str, Credentials]:
     """Parse ``"KEY:SECRET[,KEY2:SECRET2]"`` into credentials keyed by API key.
+
+    An asymmetric key is given by its public half: ``KEY:ed25519:<base64 DER public key>`` or
+    ``KEY:rsa:<base64 DER public key>`` (what ``openssl pkey -pubout -outform DER | base64``
+    prints; no secret at all is then configured in the simulator).
 
     Account ids are ``acct-1``, ``acct-2``... in the order given. ``None`` or ``""`` gives the
     single default paper account (``sim-key`` / ``sim-secret`` / ``acct-1``).
@@ -103,8 +141,29 @@ def load_accounts(spec: str | None) -> dict[str, Credentials]:
             raise ValueError(f"sim account entry #{n} ({key}): secret contains whitespace")
         if key in accounts:
             raise ValueError(f"sim account entry #{n}: API key {key} is listed twice")
-        accounts[key] = Credentials(key, secret, f"acct-{n}")
+        key_type, _, public = secret.partition(":")
+        if key_type in ("ed25519", "rsa") and public:
+            _check_public_key(n, key, key_type, public)
+            accounts[key] = Credentials(key, public, f"acct-{n}", key_type)
+        else:
+            accounts[key] = Credentials(key, secret, f"acct-{n}")
     return accounts
+
+
+def _check_public_key(n: int, key: str, key_type: str, public: str) -> None:
+    import base64
+    import binascii
+
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    try:
+        loaded = load_der_public_key(base64.b64decode(public, validate=True))
+    except (ValueError, binascii.Error):
+        raise ValueError(f"sim account entry #{n} ({key}): not a base64 DER public key") from None
+    wanted = ed25519.Ed25519PublicKey if key_type == "ed25519" else rsa.RSAPublicKey
+    if not isinstance(loaded, wanted):
+        raise ValueError(f"sim account entry #{n} ({key}): the public key is not {key_type}")
 
 
 def verify_api_key(api_key: str | None, accounts: dict[str, Credentials]) -> Credentials:
@@ -196,9 +255,8 @@ def verify_signed(
         if len(signatures) > 1:
             raise SimApiError(-1101, "Duplicate values for parameter 'signature'.")
         raise _missing("signature")
-    expected = sign(creds.secret, query_unsigned + body_unsigned)
-    given = signatures[0].lower()
-    if not given.isascii() or not hmac.compare_digest(expected.encode(), given.encode()):
+    given = signatures[0] if creds.key_type == "hmac" else unquote(signatures[0])
+    if not verify_signature(creds, query_unsigned + body_unsigned, given):
         raise SimApiError(-1022, "Signature for this request is not valid.")
 
     timestamp = int(timestamp_text)

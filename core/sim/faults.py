@@ -10,7 +10,7 @@ expire) are executed by the server right when they are armed and logged then.
 Kinds and their parameters:
   drop              close every websocket abruptly (no close frame)
   expire            close every websocket like the 24-hour limit (close frame 1000)
-  server_shutdown   USD-M: send {"e":"serverShutdown","E":ms} then close; spot: close code 1001
+  server_shutdown   send {"e":"serverShutdown","E":ms} then close (both markets)
   stall             send nothing on websockets (frames are dropped) for duration_s (default 5);
                     scope "open" (default): the connections open when armed; "all": every one
   gap               skip ``skip`` update ids (default 1) on a symbol's diff stream (count default 1)
@@ -25,7 +25,12 @@ Kinds and their parameters:
   duplicate         the next diff events are sent twice
   out_of_order      the next diff events are swapped with their successor
   crossed_snapshot  REST depth returns a crossed book (best bid >= best ask)
-  unknown_execution POST order returns 503 -1000; the order is placed or not by a seeded coin flip
+  unknown_execution POST order returns 503 -1000; the order is placed or not by a seeded coin flip.
+                    On the WebSocket API (order.place) ``how`` says what the client sees: "503"
+                    (default: status 503 inside the response), "drop" (the connection is cut with
+                    the request in flight) or "timeout" (no answer at all)
+  symbol_status     the symbol's exchangeInfo status is ``status`` (default "HALT"; also BREAK,
+                    CANCEL_ONLY, END_OF_DAY...) while armed: new orders are refused, cancels work
 """
 
 from __future__ import annotations
@@ -54,7 +59,8 @@ FAULT_KINDS: dict[str, dict[str, Any]] = {
     "duplicate": {"count": 1},
     "out_of_order": {"count": 1},
     "crossed_snapshot": {"count": 1},
-    "unknown_execution": {"count": 1},
+    "unknown_execution": {"count": 1, "how": "503"},
+    "symbol_status": {"status": "HALT"},
 }
 INSTANT_KINDS = frozenset({"drop", "expire", "server_shutdown"})
 _ALIASES = {"serverShutdown": "server_shutdown", "unknownExecution": "unknown_execution"}
@@ -113,7 +119,15 @@ class FaultBoard:
         for name, value in (("count", count), ("duration_s", duration)):
             if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
                 raise FaultError(f"{name} must be a non-negative number")
+        if kind == "unknown_execution" and params.get("how") not in ("503", "drop", "timeout"):
+            raise FaultError("how must be one of \"503\", \"drop\", \"timeout\"")
+        if kind == "symbol_status":
+            if params.get("status") not in ("TRADING", "HALT", "BREAK", "END_OF_DAY", "CANCEL_ONLY", "PRE_TRADING", "POST_TRADING", "AUCTION_MATCH"):
+                raise FaultError("status must be a Binance symbol status such as HALT, BREAK or CANCEL_ONLY")
+            params = {**params, "status": str(params["status"])}
         for name in ("ms", "lag_ms", "status", "skip", "retry_after"):
+            if kind == "symbol_status" and name == "status":
+                continue
             if name in params and (not isinstance(params[name], (int, float)) or isinstance(params[name], bool)):
                 raise FaultError(f"{name} must be a number")
         fault = Fault(next(self._ids), kind, symbol, None if count is None else int(count),

@@ -16,7 +16,9 @@ Theory of operation
   out_of_order), REST depth (snapshot_*, crossed_snapshot), subscription (reject_subscribe),
   order placement (unknown_execution), or immediately (drop, expire, server_shutdown).
 * Paper trading is delegated to ``core.sim.matching.PaperVenue``; its user events are drained
-  after every order call and every market step and pushed to listenKey sockets.
+  after every order call and every market step and pushed to USD-M ``/private`` listenKey
+  sockets and to WebSocket API user-data subscriptions (``core.sim.wsapi``, which also serves
+  the WebSocket API's order methods).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from core.sim.streams import (
     partial_depth,
     route_allows,
 )
+from core.sim.wsapi import WsApiServer, refuse_unless_trading, symbol_status
 
 __all__ = ["SimConfig", "SimExchange"]
 
@@ -108,7 +111,7 @@ class WsConn:
     """One websocket client: subscriptions, a bounded send queue and a writer task."""
 
     __slots__ = ("id", "ws", "request", "route", "combined", "subs", "queue", "wake", "writer", "last_pong",
-                 "opened", "msg_times", "account_id", "listen_key", "closed", "held")
+                 "opened", "msg_times", "account_id", "listen_key", "closed", "held", "user_events")
 
     def __init__(self, cid: int, ws: web.WebSocketResponse, request: web.Request, route: str, combined: bool) -> None:
         self.id = cid
@@ -127,6 +130,7 @@ class WsConn:
         self.listen_key: str | None = None
         self.closed = False
         self.held: bytes | None = None
+        self.user_events: frozenset[str] | None = None  # USD-M /private: the `events` asked for
 
 
 class SimExchange:
@@ -167,6 +171,7 @@ class SimExchange:
         }
         for spec in cfg.faults:
             self.faults.arm(spec)
+        self.wsapi = WsApiServer(self)  # spot /ws-api/v3, USD-M /ws-fapi/v1 (core/sim/wsapi.py)
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> SimExchange:
@@ -236,6 +241,8 @@ class SimExchange:
             "weight_used_1m": self.weights.current(),
             "weight_refusals": dict(self.weights.stats),
             "subscriptions": {name: len(c) for name, c in self._subs.items() if c},
+            "wsapi": {**self.wsapi.stats, "sessions": len(self.wsapi.sessions),
+                      "place_requests_max": max(self.wsapi.place_requests.values(), default=0)},
         }
 
     # ------------------------------------------------------------------ market generation
@@ -456,12 +463,13 @@ class SimExchange:
             return
         events = self.venue.drain_user_events()
         for account_id, event in events:
+            self.wsapi.deliver(account_id, event)
             conns = self._user_conns.get(account_id)
             if not conns:
                 continue
             payload = orjson.dumps(event)
             for c in conns:
-                if not c.closed:
+                if not c.closed and (c.user_events is None or event.get("e") in c.user_events):
                     c.queue.append(payload)
                     c.wake.set()
 
@@ -503,7 +511,9 @@ class SimExchange:
     # ------------------------------------------------------------------ websocket handlers
     def _add_routes(self, app: web.Application) -> None:
         r = app.router
-        routes = [""] + (["public", "market", "private"] if self.config.market == "usdm" else [])
+        # USD-M's legacy route-less URLs were retired on 2026-04-23: only /public, /market and
+        # /private are served (the route-less handler answers them with a refusal).
+        routes = ["public", "market", "private", ""] if self.config.market == "usdm" else [""]
         for route in routes:
             prefix = f"/{route}" if route else ""
             r.add_get(f"{prefix}/ws", self._ws_handler(route, None, False))
@@ -532,9 +542,14 @@ class SimExchange:
             r.add_get("/fapi/v3/positionRisk", self._position_risk)
             r.add_get("/fapi/v1/premiumIndex", self._premium_index)
             lk = "/fapi/v1/listenKey"
-        r.add_post(lk, self._listen_key_new)
-        r.add_put(lk, self._listen_key_keep)
-        r.add_delete(lk, self._listen_key_close)
+        if spot:  # removed on 2026-02-20: Binance answers 410 Gone
+            for add in (r.add_post, r.add_put, r.add_delete):
+                add(lk, self._listen_key_gone)
+        else:
+            r.add_post(lk, self._listen_key_new)
+            r.add_put(lk, self._listen_key_keep)
+            r.add_delete(lk, self._listen_key_close)
+        self.wsapi.add_routes(app)
         r.add_post("/_sim/fault", self._ctl_fault)
         r.add_get("/_sim/faults", self._ctl_faults)
         r.add_delete("/_sim/faults", self._ctl_clear)
@@ -547,14 +562,21 @@ class SimExchange:
         async def handler(request: web.Request) -> web.StreamResponse:
             names: list[str] = []
             listen_account: str | None = None
-            if source == "path":
+            listen_key: str | None = None
+            if self.config.market == "usdm" and route == "":
+                return web.json_response({"code": -1, "msg": "This websocket URL was retired on 2026-04-23; use "
+                                          "/public, /market or /private."}, status=404)
+            if route == "private":
+                # User data only as /private/ws?listenKey=<key>&events=A/B (or /private/stream?...).
+                listen_key = request.query.get("listenKey")
+                if source == "path" or listen_key not in self._listen_keys:
+                    return web.json_response({"code": -1125, "msg": "This listenKey does not exist."}, status=400)
+                listen_account = self._listen_keys[listen_key]
+            elif source == "path":
                 raw = request.match_info["streams"]
-                if raw in self._listen_keys and route in ("", "private"):
-                    listen_account = self._listen_keys[raw]
-                else:
-                    # A bare number is no stream: clients such as ccxt open `/ws/<n>` and
-                    # subscribe afterwards, and Binance accepts that connection.
-                    names = [s for s in raw.split("/") if s and not s.isdigit()]
+                # A bare number is no stream: clients such as ccxt open `/ws/<n>` and
+                # subscribe afterwards, and Binance accepts that connection.
+                names = [s for s in raw.split("/") if s and not s.isdigit()]
             elif source == "query":
                 names = [s for s in request.query.get("streams", "").split("/") if s]
             if listen_account is None and names:
@@ -577,7 +599,9 @@ class SimExchange:
             keep = asyncio.get_running_loop().create_task(self._keepalive(conn))
             if listen_account is not None:
                 conn.account_id = listen_account
-                conn.listen_key = request.match_info["streams"]
+                conn.listen_key = listen_key
+                events = [e for e in request.query.get("events", "").split("/") if e]
+                conn.user_events = frozenset(events) if events else None
                 self._user_conns.setdefault(listen_account, set()).add(conn)
             elif names:
                 for name, spec in valid:
@@ -731,19 +755,21 @@ class SimExchange:
                 self.stats["lifetime_closes"] += 1
                 await self._close_conn(c, code=1000)
         elif kind == "server_shutdown":
-            if self.config.market == "usdm":
-                payload = orjson.dumps({"e": "serverShutdown", "E": _now_ms()})
-                for c in conns:
-                    if not c.closed:
-                        try:
-                            await c.ws.send_frame(payload, WSMsgType.TEXT)
-                        except Exception:
-                            pass
-                for c in conns:
-                    await self._close_conn(c, code=1000)
-            else:
-                for c in conns:
-                    await self._close_conn(c, code=1001)
+            # Both markets announce it (spot WebSocket Streams and WebSocket API since 2026-05-08):
+            # raw streams get the event, combined streams {"stream": "!serverShutdown", "data": ..},
+            # WebSocket API sessions {"event": ..}.
+            event = {"e": "serverShutdown", "E": _now_ms()}
+            shapes = {"raw": orjson.dumps(event), "combined": orjson.dumps({"stream": "!serverShutdown", "data": event}),
+                      "ws-api": orjson.dumps({"event": event})}
+            for c in conns:
+                if not c.closed:
+                    payload = shapes["ws-api" if c.route == "ws-api" else "combined" if c.combined else "raw"]
+                    try:
+                        await c.ws.send_frame(payload, WSMsgType.TEXT)
+                    except Exception:
+                        pass
+            for c in conns:
+                await self._close_conn(c, code=1000)
 
     # ------------------------------------------------------------------ REST plumbing
     @web.middleware
@@ -828,7 +854,7 @@ class SimExchange:
         pd, qd = s.price_decimals, s.qty_decimals
         if self.config.market == "spot":
             return {
-                "symbol": s.symbol, "status": "TRADING", "baseAsset": s.base_asset, "baseAssetPrecision": 8,
+                "symbol": s.symbol, "status": symbol_status(self, s.symbol), "baseAsset": s.base_asset, "baseAssetPrecision": 8,
                 "quoteAsset": s.quote_asset, "quotePrecision": 8, "quoteAssetPrecision": 8,
                 "baseCommissionPrecision": 8, "quoteCommissionPrecision": 8,
                 "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
@@ -858,7 +884,7 @@ class SimExchange:
 
         return {
             "symbol": s.symbol, "pair": s.symbol, "contractType": "PERPETUAL", "deliveryDate": 4133404800000,
-            "onboardDate": 1569398400000, "status": "TRADING", "maintMarginPercent": "2.5000",
+            "onboardDate": 1569398400000, "status": symbol_status(self, s.symbol), "maintMarginPercent": "2.5000",
             "requiredMarginPercent": "5.0000", "baseAsset": s.base_asset, "quoteAsset": s.quote_asset,
             "marginAsset": s.quote_asset, "pricePrecision": pd, "quantityPrecision": qd, "baseAssetPrecision": 8,
             "quotePrecision": 8, "underlyingType": "COIN", "underlyingSubType": [], "triggerProtect": "0.0500",
@@ -998,6 +1024,8 @@ class SimExchange:
         sym = params.get("symbol", "").upper()
         if sym not in self.markets:
             raise auth.SimApiError(-1121, "Invalid symbol.")
+        self.wsapi.note_place(params.get("newClientOrderId"))
+        refuse_unless_trading(self, sym)
         if self.faults.take("unknown_execution", sym):
             if self.rng.random() < 0.5:
                 try:
@@ -1076,6 +1104,10 @@ class SimExchange:
         key = (digest + hashlib.sha256(digest.encode()).hexdigest())[:60]
         self._listen_keys[key] = creds.account_id
         return self._json({"listenKey": key})
+
+    async def _listen_key_gone(self, request: web.Request) -> web.Response:
+        return self._json({"code": -1000, "msg": "This endpoint is no longer available (removed 2026-02-20); "
+                           "use userDataStream.subscribe on the WebSocket API."}, status=410)
 
     async def _listen_key_keep(self, request: web.Request) -> web.Response:
         auth.verify_api_key(request.headers.get("X-MBX-APIKEY"), self.accounts)

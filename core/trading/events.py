@@ -32,6 +32,7 @@ from typing import Literal
 from core.events import Command
 
 __all__ = [
+    "AccountStreamState",
     "CancelRejected",
     "CancelUnknown",
     "Fill",
@@ -42,6 +43,7 @@ __all__ = [
     "OrderUnknown",
     "OrderUpdate",
     "QueryOrder",
+    "SymbolStatus",
     "TradingEvent",
 ]
 
@@ -95,6 +97,25 @@ class OrderUpdate(TradingEvent):
 
 
 @dataclass(slots=True, kw_only=True)
+class AccountStreamState(TradingEvent):
+    """The account (user-data) stream came up or went down. While it is down, fills reach us
+    only by reconciliation (order queries), and confidence says so (``account_stream_down_ms``)."""
+
+    up: bool
+    stream_epoch: int = 0  # the account stream's own session number
+    reason: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class SymbolStatus(TradingEvent):
+    """The symbol's exchangeInfo status changed (TRADING, HALT, BREAK, CANCEL_ONLY, ...): new
+    orders are placed only while it is TRADING; cancels always go."""
+
+    symbol: str
+    status: str
+
+
+@dataclass(slots=True, kw_only=True)
 class Fill(TradingEvent):
     """One execution of our order."""
 
@@ -107,6 +128,7 @@ class Fill(TradingEvent):
     fee_asset: str = ""  # "" = the quote asset
     is_maker: bool = False
     trade_id: str = ""
+    via: str = ""  # how it reached us: "account_stream", "order_response", "" (query/import/replay)
 
 
 @dataclass(slots=True, kw_only=True)

@@ -65,6 +65,7 @@ class Trader:
     ) -> None:
         self.strategy = strategy
         self.filters = filters
+        self.symbol_status: dict[str, str] = {}  # exchangeInfo status; absent = TRADING
         self.orders = OrderManager(session, filters=filters, start_seq=start_seq)
         self.portfolio = Portfolio(filters)
         self.risk = RiskGate(limits or RiskLimits(), filters, risk_state)
@@ -132,6 +133,9 @@ class Trader:
             self.records.append(record)
             self.records.append(RiskSnapshot(event.ts_ns, self.risk.snapshot(event.ts_ns)))
             return []
+        if type(event) is tev.SymbolStatus:
+            self.symbol_status[event.symbol] = event.status
+            return self._drain_pending() if event.status == "TRADING" else []
         fresh_fill = type(event) is tev.Fill and self._first_sight(event)
         commands = list(self.orders.on_event(event))
         intents: list[OrderIntent] = []
@@ -320,6 +324,10 @@ class Trader:
         return commands
 
     def _place(self, intent: OrderIntent) -> PlaceOrder | None:
+        status = self.symbol_status.get(intent.symbol, "TRADING")
+        if status != "TRADING":  # the venue would refuse it: new orders only while TRADING
+            self.refusals.append(Refusal(self.now_ns, intent, f"symbol status {status}"))
+            return None
         view = self.views_by_symbol.get(intent.symbol)
         reference = None
         if view is not None:

@@ -101,6 +101,18 @@ async def test_drop_opens_a_new_epoch_and_resyncs():
         assert rec.resync_ms is not None and rec.resync_ms < 2000
 
 
+@pytest.mark.parametrize("market", ["spot", "usdm"])
+async def test_server_shutdown_on_combined_streams_replaces_the_session(market):
+    # Both markets announce it; combined streams wrap it as {"stream": "!serverShutdown", "data": ..}.
+    async with Running(make(market)) as rt:
+        epoch = rt.engine.epoch
+        rt.sim.inject("server_shutdown")
+        await wait_for(lambda: rt.engine.epoch > epoch and synced_record(rt, rt.engine.epoch) is not None and all_synced(rt),
+                       3.0, "a new resynchronized epoch")
+        closed = next(r for r in rt.engine.epochs if r.epoch == epoch)
+        assert "serverShutdown" in (closed.close_cause or "")
+
+
 async def test_stale_epoch_events_are_discarded_and_counted():
     async with Running(make()) as rt:
         engine = rt.engine

@@ -209,13 +209,18 @@ async def test_server_shutdown_usdm_event_then_close(usdm, http):
         assert seen
 
 
-async def test_server_shutdown_spot_closes_1001(spot, http):
+async def test_server_shutdown_spot_announces_the_shutdown_then_closes(spot, http):
+    # Spot WebSocket Streams send serverShutdown before a server goes down (since 2026-05-08).
     async with http.ws_connect(spot.ws_url + "/ws/btcusdt@depth@100ms") as ws:
         await ws.receive_json(timeout=3)
         spot.inject("server_shutdown")
-        while (await ws.receive(timeout=3)).type == aiohttp.WSMsgType.TEXT:
-            pass
-        assert ws.close_code == 1001
+        seen = False
+        while True:
+            msg = await ws.receive(timeout=3)
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            seen = seen or orjson.loads(msg.data).get("e") == "serverShutdown"
+        assert seen
 
 
 async def test_unknown_execution_returns_503(usdm, http):

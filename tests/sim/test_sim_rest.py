@@ -1,6 +1,8 @@
 """REST endpoints: paths, payload shapes (Binance's documented examples), weights and signing."""
 
 import time
+
+import aiohttp
 from urllib.parse import urlencode
 
 import pytest
@@ -98,6 +100,23 @@ async def test_signed_endpoint_rejects_bad_signature_and_stale_timestamp(usdm, h
     assert body["code"] in (-2014, -2015)
 
 
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
+async def test_removed_spot_listen_key_endpoints_answer_410(spot, http, method):
+    async with http.request(method, spot.rest_url + "/api/v3/userDataStream", headers={"X-MBX-APIKEY": "sim-key"}) as r:
+        assert r.status == 410
+
+
+async def test_usdm_user_data_only_on_the_private_route_with_query_parameters(usdm, http):
+    async with http.post(usdm.rest_url + "/fapi/v1/listenKey", headers={"X-MBX-APIKEY": "sim-key"}) as r:
+        key = (await r.json())["listenKey"]
+    for legacy in ("/ws/" + key, "/private/ws/" + key):
+        with pytest.raises(aiohttp.WSServerHandshakeError):
+            async with http.ws_connect(usdm.ws_url + legacy) as ws:
+                await ws.receive(timeout=0.2)
+    async with http.ws_connect(usdm.ws_url + "/private/ws?listenKey=" + key + "&events=ORDER_TRADE_UPDATE") as ws:
+        assert not ws.closed
+
+
 async def test_listen_key_lifecycle(usdm, http):
     h = {"X-MBX-APIKEY": "sim-key"}
     async with http.post(usdm.rest_url + "/fapi/v1/listenKey", headers=h) as r:
@@ -116,7 +135,7 @@ async def test_signed_order_roundtrip_and_user_stream(usdm, http):
     h = {"X-MBX-APIKEY": "sim-key"}
     async with http.post(usdm.rest_url + "/fapi/v1/listenKey", headers=h) as r:
         key = (await r.json())["listenKey"]
-    async with http.ws_connect(usdm.ws_url + "/ws/" + key) as ws:
+    async with http.ws_connect(usdm.ws_url + "/private/ws?listenKey=" + key + "&events=ORDER_TRADE_UPDATE/ACCOUNT_UPDATE") as ws:
         m = usdm.market("BTCUSDT")
         price = m.best_bid - 100 * m.tick
         from core.sim.market import fixed
@@ -143,17 +162,22 @@ async def test_signed_order_roundtrip_and_user_stream(usdm, http):
 
 async def test_spot_order_emits_execution_report(spot, http):
     pytest.importorskip("core.sim.matching")
+    from core.venues.binance.signing import Signer
+
     h = {"X-MBX-APIKEY": "sim-key"}
-    async with http.post(spot.rest_url + "/api/v3/userDataStream", headers=h) as r:
-        key = (await r.json())["listenKey"]
-    async with http.ws_connect(spot.ws_url + "/ws/" + key) as ws:
+    async with http.ws_connect(spot.ws_url + "/ws-api/v3") as ws:
+        params = Signer("sim-key", "sim-secret").sign_ws({}, int(time.time() * 1000))
+        await ws.send_json({"id": 1, "method": "userDataStream.subscribe.signature", "params": params})
+        assert (await ws.receive_json(timeout=3))["result"] == {"subscriptionId": 0}
         qs = signed_query({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01000",
                            "timestamp": int(time.time() * 1000)})
         async with http.post(spot.rest_url + "/api/v3/order?" + qs, headers=h) as r:
             assert r.status == 200, await r.text()
         kinds = set()
         for _ in range(3):
-            kinds.add((await ws.receive_json(timeout=3))["e"])
+            frame = await ws.receive_json(timeout=3)
+            assert frame["subscriptionId"] == 0
+            kinds.add(frame["event"]["e"])
         assert "executionReport" in kinds
         qs = signed_query({"timestamp": int(time.time() * 1000)})
         status, _, acct = await get(http, spot.rest_url + "/api/v3/account?" + qs, headers=h)

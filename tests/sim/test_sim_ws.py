@@ -75,8 +75,15 @@ async def test_wrong_route_stream_is_refused(usdm, http):
     assert d["error"]["code"] == 2
 
 
+@pytest.mark.parametrize("path", ["/ws", "/ws/btcusdt@aggTrade", "/stream?streams=btcusdt@depth", "/ws/0"])
+async def test_usdm_legacy_route_less_urls_are_refused(usdm, http, path):
+    # Retired 2026-04-23: only /public, /market and /private are served.
+    with pytest.raises(aiohttp.WSServerHandshakeError):
+        await http.ws_connect(usdm.ws_url + path)
+
+
 async def test_live_subscribe_list_unsubscribe(usdm, http):
-    async with http.ws_connect(usdm.ws_url + "/ws") as ws:
+    async with http.ws_connect(usdm.ws_url + "/public/ws") as ws:
         await ws.send_json({"method": "SUBSCRIBE", "params": ["btcusdt@depth@100ms", "ethusdt@bookTicker"], "id": 1})
         assert await recv_until(ws, lambda d: d.get("id") == 1) == {"result": None, "id": 1}
         await ws.send_json({"method": "LIST_SUBSCRIPTIONS", "id": 2})
@@ -87,7 +94,7 @@ async def test_live_subscribe_list_unsubscribe(usdm, http):
 
 
 async def test_bad_requests_get_binance_error_codes(usdm, http):
-    async with http.ws_connect(usdm.ws_url + "/ws") as ws:
+    async with http.ws_connect(usdm.ws_url + "/public/ws") as ws:
         await ws.send_str("{not json")
         assert (await recv_until(ws, lambda d: "error" in d))["error"]["code"] == 3
         await ws.send_json({"method": "SUBSCRIBE", "params": ["btcusdt@nonsense"], "id": 5})
@@ -118,7 +125,7 @@ async def test_incoming_message_rate_limit_closes_connection(http):
 
 async def test_server_pings_and_closes_silent_clients(http):
     async with SimExchange(SimConfig(market="usdm", ping_interval_s=0.1, pong_timeout_s=0.5)) as sim:
-        async with http.ws_connect(sim.ws_url + "/ws", autoping=False) as ws:
+        async with http.ws_connect(sim.ws_url + "/public/ws", autoping=False) as ws:
             first = await ws.receive(timeout=2)
             assert first.type == aiohttp.WSMsgType.PING
             msg = await recv_until(ws, lambda d: False, timeout=3)

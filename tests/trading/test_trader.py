@@ -124,3 +124,22 @@ def test_an_intent_identical_to_the_working_order_of_its_slot_sends_nothing():
     again = t.on_view(view(3))
 
     assert again == []
+
+
+def test_a_symbol_outside_trading_gets_no_new_orders_but_its_resting_orders_can_be_cancelled():
+    t, s = trader()
+    s.queue = [OrderIntent("BTCUSDT", "BUY", 10, 1_999_990, tag="bid")]
+    (first,) = t.on_view(view(1))
+    t.on_event(tev.OrderAccepted(client_order_id=first.client_order_id, ts_ns=2))
+
+    assert t.on_event(tev.SymbolStatus(symbol="BTCUSDT", status="HALT", ts_ns=3)) == []
+    s.queue = [OrderIntent("BTCUSDT", "BUY", 10, 1_999_995, tag="bid")]
+    (cancel,) = t.on_view(view(4))  # the slot's resting order is cancelled ...
+    assert isinstance(cancel, CancelOrder)
+    assert t.on_event(tev.OrderUpdate(client_order_id=first.client_order_id, status="CANCELED", ts_ns=5)) == []
+    assert t.refusals[-1].reason == "symbol status HALT"  # ... but its replacement is not sent
+
+    t.on_event(tev.SymbolStatus(symbol="BTCUSDT", status="TRADING", ts_ns=6))
+    s.queue = [OrderIntent("BTCUSDT", "BUY", 10, 1_999_995, tag="bid")]
+    (placed,) = t.on_view(view(7))  # the strategy's next wish goes out again
+    assert isinstance(placed, PlaceOrder) and placed.client_order_id != first.client_order_id

@@ -13,7 +13,7 @@ import hmac
 import time
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import aiohttp
 import orjson
@@ -49,6 +49,7 @@ class SymbolFilters:
     min_qty: str = "0"
     max_qty: str = "0"
     quote_asset: str = ""
+    status: str = "TRADING"  # TRADING, HALT, BREAK, END_OF_DAY, CANCEL_ONLY...: new orders only in TRADING
 
 
 class RestClient:
@@ -145,8 +146,15 @@ class RestClient:
                     str(lot.get("minQty", "0")),
                     str(lot.get("maxQty", "0")),
                     str(sym.get("quoteAsset", "")),
+                    str(sym.get("status", "TRADING")),
                 )
         return out
+
+    async def symbol_statuses(self, symbols) -> dict[str, str]:
+        """symbol -> exchangeInfo ``status`` for the given symbols (one weighted request)."""
+        info = orjson.loads(await self._get(f"{self.prefix}/exchangeInfo"))
+        wanted = set(symbols)
+        return {str(s.get("symbol")): str(s.get("status", "TRADING")) for s in info.get("symbols", []) if s.get("symbol") in wanted}
 
     async def keyed(self, method: str, path: str, api_key: str) -> dict:
         """An API-key-only request (listenKey create / keep-alive / close)."""
@@ -161,13 +169,17 @@ class RestClient:
         except TimeoutError:
             raise RestError(0, f"timeout after {self.timeout.total}s") from None
 
-    async def signed(self, method: str, path: str, params: dict, api_key: str, secret: str, recv_window: int = 5000, offset_ms: float = 0.0, clock_ns=time.time_ns) -> dict:
-        """A signed request (HMAC-SHA256 over the query string), Binance style."""
+    async def signed(self, method: str, path: str, params: dict, api_key: str, secret, recv_window: int = 5000, offset_ms: float = 0.0, clock_ns=time.time_ns) -> dict:
+        """A signed request, Binance style: the query string signed with the secret (HMAC-SHA256)
+        or with a `core.venues.binance.signing.Signer` (HMAC, RSA or Ed25519 keys)."""
         query = dict(params)
         query["recvWindow"] = str(recv_window)
         query["timestamp"] = str(int(clock_ns() / 1e6 + offset_ms))
         total = urlencode(query)
-        signature = hmac.new(secret.encode(), total.encode(), hashlib.sha256).hexdigest()
+        if isinstance(secret, str):
+            signature = hmac.new(secret.encode(), total.encode(), hashlib.sha256).hexdigest()
+        else:  # base64 signatures carry + / =: percent-encode them
+            signature = quote(secret.sign(total), safe="")
         url = f"{self.base_url}{path}?{total}&signature={signature}"
         try:
             async with self.session.request(method, url, headers={"X-MBX-APIKEY": api_key}, timeout=self.timeout) as resp:

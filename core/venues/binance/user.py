@@ -16,7 +16,7 @@ import orjson
 from core.numeric import UnitCodec
 from core.trading import events as tev
 
-__all__ = ["order_response_events", "query_response_event", "user_frame_events"]
+__all__ = ["order_response_events", "query_response_event", "user_frame_events", "user_message_events"]
 
 _MS = 1_000_000
 
@@ -51,6 +51,7 @@ def order_response_events(body: dict, codecs: dict[str, UnitCodec], client_order
                 fee_asset=_fee_asset(fill.get("commissionAsset", ""), symbol, quotes),
                 is_maker=False,
                 trade_id=str(fill.get("tradeId", "")),
+                via="order_response",
             )
         )
     return events
@@ -71,10 +72,21 @@ def query_response_event(body: dict, codecs: dict[str, UnitCodec], client_order_
 
 
 def user_frame_events(raw: str | bytes, codecs: dict[str, UnitCodec], now_ns: int, quotes: dict[str, str] | None = None) -> list:
-    """One user-data frame -> trading events (empty for account-only updates)."""
-    msg = orjson.loads(raw)
+    """One user-data frame -> trading events (empty for account-only updates).
+
+    Accepts the three envelopes Binance uses: a bare event (USD-M ``/private/ws``), a combined
+    stream ``{"stream", "data"}`` (``/private/stream``) and a WebSocket API subscription event
+    ``{"subscriptionId", "event"}`` (spot ``userDataStream.subscribe``).
+    """
+    return user_message_events(orjson.loads(raw), codecs, now_ns, quotes)
+
+
+def user_message_events(msg, codecs: dict[str, UnitCodec], now_ns: int, quotes: dict[str, str] | None = None) -> list:
+    """An already-parsed user-data message -> trading events (see `user_frame_events`)."""
     if isinstance(msg, dict) and isinstance(msg.get("data"), dict):
         msg = msg["data"]
+    elif isinstance(msg, dict) and isinstance(msg.get("event"), dict):
+        msg = msg["event"]
     if not isinstance(msg, dict):
         raise ValueError("user frame is not an object")
     etype = msg.get("e")
@@ -144,6 +156,7 @@ def _order_update(*, symbol, client_order_id, side, exec_type, status, cum_qty, 
                 fee_asset=_fee_asset(fee_asset, symbol, quotes),
                 is_maker=maker,
                 trade_id=str(trade_id),
+                via="account_stream",
             )
         )
     events.append(

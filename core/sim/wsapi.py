@@ -1,0 +1,393 @@
+"""The simulator's WebSocket API: spot ``/ws-api/v3`` and USD-M ``/ws-fapi/v1``.
+
+Theory of operation
+-------------------
+One aiohttp websocket per client session. Each text frame is one request
+``{"id": .., "method": .., "params": {..}}``; each answer is one frame
+``{"id": .., "status": 200|4xx|5xx, "result"|"error": .., "rateLimits": [..]}`` (Binance's
+"Response format"). Requests are handled in arrival order on the connection's reader task;
+answers go through the same bounded send queue and writer task as the market streams, so the
+``drop``/``expire``/``stall`` faults and the 24-hour lifetime apply to these sessions too.
+
+Authentication (Binance "SIGNED request security" for the WebSocket API): a SIGNED request
+carries ``apiKey``, ``timestamp`` (``recvWindow`` optional) and ``signature`` over every other
+parameter sorted by name (``core.sim.auth.verify_signature`` checks HMAC, RSA and Ed25519).
+``session.logon`` is accepted for Ed25519 keys only; afterwards ``apiKey``/``signature`` may be
+omitted. Spot account events: ``userDataStream.subscribe`` (needs a logged-on session) or
+``userDataStream.subscribe.signature`` (any key type); events arrive as
+``{"subscriptionId": N, "event": {..}}``, one active subscription per account per session.
+
+Rate limits: request weight shares the REST per-minute counter (Binance counts REST and
+WebSocket API weight per IP together); order placement and cancellation cost no weight when
+they succeed (spot, since 2026-04-02; USD-M ``order.place`` has weight 0), failures cost 1.
+ORDERS counts per 10 s (and per day on spot). Every answer reports the counters in
+``rateLimits`` unless the request (or the connection URL) says ``returnRateLimits=false``.
+
+Faults: ``unknown_execution`` on ``order.place`` (status 503, a dropped connection, or no answer;
+the order is placed or not by the seeded coin flip) and ``symbol_status`` (new orders refused).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import WSMsgType, web
+
+from core.sim import auth
+
+if TYPE_CHECKING:
+    from core.sim.server import SimExchange, WsConn
+
+__all__ = ["WsApiServer", "refuse_unless_trading", "symbol_status"]
+
+SPOT_PATH = "/ws-api/v3"
+USDM_PATH = "/ws-fapi/v1"
+UNKNOWN_ERROR_MSG = "Unknown error, please check your request or try again later."
+MAX_SUBSCRIPTIONS = 1000  # active at once per session
+MAX_SUBSCRIPTION_ID = 65535  # over a session's lifetime
+
+# method -> (spot weight, usdm weight); None = not offered on that market
+_WEIGHTS: dict[str, tuple[int | None, int | None]] = {
+    "ping": (1, 1), "time": (1, 1), "exchangeInfo": (20, 1),
+    "session.logon": (2, 2), "session.status": (2, 2), "session.logout": (2, 2),
+    "userDataStream.subscribe": (2, None), "userDataStream.subscribe.signature": (2, None),
+    "userDataStream.unsubscribe": (2, None), "session.subscriptions": (2, None),
+    "order.place": (1, 0), "order.cancel": (1, 1), "order.status": (4, 1),
+    "openOrders.status": (6, 1),
+}
+_SIGNED = {"order.place", "order.cancel", "order.status", "openOrders.status",
+           "userDataStream.subscribe.signature", "session.logon"}
+_ORDER_METHODS = {"order.place"}
+
+
+def symbol_status(ex: SimExchange, symbol: str) -> str:
+    """The symbol's exchangeInfo status: TRADING unless a ``symbol_status`` fault says otherwise."""
+    fault = ex.faults.active("symbol_status", symbol) if ex.faults.faults else None
+    return str(fault.params.get("status", "HALT")) if fault is not None else "TRADING"
+
+
+def refuse_unless_trading(ex: SimExchange, symbol: str) -> None:
+    """New orders on a symbol outside TRADING fail as Binance fails them (cancels never call this)."""
+    status = symbol_status(ex, symbol)
+    if status == "TRADING":
+        return
+    if ex.config.market == "spot":
+        raise auth.SimApiError(-2010, "Market is closed.")
+    raise auth.SimApiError(-1122, "Invalid symbol status.")
+
+
+class _Session:
+    """Per-connection WebSocket API state."""
+
+    __slots__ = ("conn", "logon", "subs", "logon_subs", "next_sub", "return_rate_limits", "connected_ms", "authorized_ms")
+
+    def __init__(self, conn: WsConn, return_rate_limits: bool) -> None:
+        self.conn = conn
+        self.logon: auth.Credentials | None = None
+        self.subs: dict[int, auth.Credentials] = {}
+        self.logon_subs: set[int] = set()  # made by userDataStream.subscribe: end with session.logout
+        self.next_sub = 0
+        self.return_rate_limits = return_rate_limits
+        self.connected_ms = int(time.time() * 1000)
+        self.authorized_ms: int | None = None
+
+
+class WsApiServer:
+    """Serves the WebSocket API of one `SimExchange` (see module docstring)."""
+
+    def __init__(self, ex: SimExchange) -> None:
+        self.ex = ex
+        self.spot = ex.config.market == "spot"
+        self.path = SPOT_PATH if self.spot else USDM_PATH
+        self.sessions: dict[int, _Session] = {}
+        # Binance counts in wall-clock intervals ("10 SECOND resets at 00, 10, 20... seconds").
+        self._order_window = (0, 0)  # (10-second window number, orders in it)
+        self._orders_day = 0
+        # Every new-order request seen (REST or WebSocket API), by client order id.
+        self.place_requests: dict[str, int] = {}
+        self.stats = {"requests": 0, "orders_placed": 0, "unknown_execution": 0}
+
+    def note_place(self, client_order_id: str | None) -> None:
+        """Count a new-order request by client order id (REST and WebSocket API alike)."""
+        if client_order_id:
+            self.place_requests[client_order_id] = self.place_requests.get(client_order_id, 0) + 1
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get(self.path, self.handler)
+
+    # ------------------------------------------------------------------ connection
+    async def handler(self, request: web.Request) -> web.StreamResponse:
+        from core.sim.server import WsConn
+
+        ex = self.ex
+        ws = web.WebSocketResponse(autoping=False, max_msg_size=1 << 20, compress=False)
+        await ws.prepare(request)
+        cid = ex._next_conn
+        ex._next_conn += 1
+        conn = WsConn(cid, ws, request, "ws-api", False)
+        ex._conns[cid] = conn
+        ex.stats["connections_total"] += 1
+        session = _Session(conn, request.query.get("returnRateLimits", "true") != "false")
+        self.sessions[cid] = session
+        loop = asyncio.get_running_loop()
+        conn.writer = loop.create_task(ex._writer(conn))
+        keep = loop.create_task(ex._keepalive(conn))
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.PING:
+                    await ws.pong(msg.data)
+                elif msg.type == WSMsgType.PONG:
+                    conn.last_pong = time.monotonic()
+                elif msg.type == WSMsgType.TEXT:
+                    await self._handle(session, msg.data)
+                elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.ERROR):
+                    break
+                if conn.closed:
+                    break
+        finally:
+            keep.cancel()
+            self.sessions.pop(cid, None)
+            await ex._close_conn(conn)
+        return ws
+
+    def _send(self, session: _Session, obj: dict[str, Any]) -> None:
+        if not session.conn.closed:
+            self.ex._send_json(session.conn, obj)
+
+    # ------------------------------------------------------------------ user data
+    def deliver(self, account_id: str, event: dict) -> None:
+        """Push one account event to every session subscribed to that account."""
+        for session in self.sessions.values():
+            for sub_id, creds in session.subs.items():
+                if creds.account_id == account_id:
+                    self._send(session, {"subscriptionId": sub_id, "event": event})
+
+    # ------------------------------------------------------------------ rate limits
+    def _rate_limits(self) -> list[dict[str, Any]]:
+        ex = self.ex
+        window, count = self._order_window
+        in_window = count if window == int(time.time() // 10) else 0
+        out = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+                "limit": ex.config.weight_limit, "count": ex._weight_used}]
+        if self.spot:
+            out += [{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100, "count": in_window},
+                    {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000, "count": self._orders_day}]
+        else:
+            out += [{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300, "count": in_window}]
+        return out
+
+    def _charge(self, weight: int) -> None:
+        ex = self.ex
+        minute = int(time.time() // 60)
+        if minute != ex._weight_window:
+            ex._weight_window, ex._weight_used = minute, 0
+        if weight and ex._weight_used + weight > ex.config.weight_limit:
+            raise auth.SimApiError(-1003, f"Too many requests; current limit of IP(127.0.0.1) is {ex.config.weight_limit} "
+                                   "requests per minute. Please use WebSocket Streams for live updates to avoid polling the API.", 429)
+        ex._weight_used += weight
+
+    def _count_order(self) -> None:
+        now_window = int(time.time() // 10)
+        window, count = self._order_window
+        if window != now_window:
+            window, count = now_window, 0
+        limit = 100 if self.spot else 300
+        if count >= limit:
+            raise auth.SimApiError(-1015, f"Too many new orders; current limit is {limit} orders per TEN_SECONDS.", 429)
+        self._order_window = (window, count + 1)
+        self._orders_day += 1
+
+    # ------------------------------------------------------------------ requests
+    async def _handle(self, session: _Session, text: str) -> None:
+        self.stats["requests"] += 1
+        try:
+            req = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            self._send(session, {"id": None, "status": 400, "error": {"code": -1100, "msg": "Malformed request: not valid JSON."}})
+            return
+        if not isinstance(req, dict):
+            self._send(session, {"id": None, "status": 400, "error": {"code": -1100, "msg": "Malformed request: not a JSON object."}})
+            return
+        rid = req.get("id")
+        if not (rid is None or (isinstance(rid, int) and not isinstance(rid, bool)) or (isinstance(rid, str) and len(rid) <= 36)):
+            self._send(session, {"id": None, "status": 400, "error": {"code": -1100, "msg": "Invalid request id."}})
+            return
+        method = req.get("method")
+        params = req.get("params", {})
+        if params is None:
+            params = {}
+        if not isinstance(method, str) or not isinstance(params, dict):
+            self._send(session, {"id": rid, "status": 400, "error": {"code": -1100, "msg": "Malformed request: method must be a string, params an object."}})
+            return
+        return_limits = session.return_rate_limits
+        if "returnRateLimits" in params:
+            return_limits = params.get("returnRateLimits") not in (False, "false")
+        weight = _WEIGHTS.get(method, (None, None))[0 if self.spot else 1]
+        try:
+            if weight is None:
+                raise auth.SimApiError(-1020, "This operation is not supported.")
+            if method == "openOrders.status" and "symbol" not in params:
+                weight = 80 if self.spot else 40
+            self._charge(weight)
+            result = await self._dispatch(session, method, params, rid)
+            if result is _NO_ANSWER:
+                return
+            if method in ("order.place", "order.cancel") and weight:
+                self.ex._weight_used = max(0, self.ex._weight_used - weight)  # free when it succeeds
+            answer: dict[str, Any] = {"id": rid, "status": 200, "result": result}
+        except auth.SimApiError as e:
+            status = e.http_status if e.http_status >= 500 or e.http_status in (401, 403, 418, 429) else 400
+            answer = {"id": rid, "status": status, "error": e.to_json()}
+        if return_limits:
+            answer["rateLimits"] = self._rate_limits()
+        self._send(session, answer)
+
+    def _authenticate(self, session: _Session, method: str, params: dict[str, Any]) -> tuple[auth.Credentials, dict[str, str]]:
+        """Check a SIGNED request; returns the caller and its parameters as Binance's strings."""
+        signature = params.get("signature")
+        if session.logon is not None and "apiKey" not in params and signature is None and method != "session.logon":
+            creds = session.logon
+        else:
+            creds = auth.verify_api_key(params.get("apiKey") if isinstance(params.get("apiKey"), str) else None, self.ex.accounts)
+            if not isinstance(signature, str) or not signature:
+                raise auth.SimApiError(-1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.")
+            if not auth.verify_signature(creds, _payload(params), signature):
+                raise auth.SimApiError(-1022, "Signature for this request is not valid.")
+        timestamp = params.get("timestamp")
+        if timestamp is None or isinstance(timestamp, bool) or not str(timestamp).isdigit():
+            raise auth.SimApiError(-1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.")
+        recv = params.get("recvWindow", auth.RECV_WINDOW_DEFAULT_MS)
+        try:
+            recv_ms = float(recv)
+        except (TypeError, ValueError):
+            raise auth.SimApiError(-1100, "Illegal characters found in parameter 'recvWindow'.") from None
+        if recv_ms > auth.RECV_WINDOW_MAX_MS:
+            raise auth.SimApiError(-1131, "recvWindow must be less than 60000")
+        now = int(time.time() * 1000)
+        ts = int(str(timestamp))
+        if ts < now - recv_ms or ts > now + auth.FUTURE_TOLERANCE_MS:
+            raise auth.SimApiError(-1021, "Timestamp for this request is outside of the recvWindow.")
+        plain = {k: _text(v) for k, v in params.items() if k not in ("apiKey", "signature", "returnRateLimits")}
+        return creds, plain
+
+    async def _dispatch(self, session: _Session, method: str, params: dict[str, Any], rid: Any) -> Any:
+        ex = self.ex
+        if method == "ping":
+            return {}
+        if method == "time":
+            return {"serverTime": int(time.time() * 1000)}
+        if method == "exchangeInfo":
+            return ex.exchange_info()
+        if method == "session.status":
+            return self._session_status(session)
+        if method == "session.logout":
+            session.logon = None
+            session.authorized_ms = None
+            for sid in sorted(session.logon_subs):
+                self._terminate(session, sid)
+            return self._session_status(session)
+        if method == "session.subscriptions":
+            return [{"subscriptionId": sid} for sid in sorted(session.subs)]
+        if method == "userDataStream.unsubscribe":
+            sid = params.get("subscriptionId")
+            if sid is None:
+                for sid in sorted(session.subs):
+                    self._terminate(session, sid)
+                return {}
+            if not isinstance(sid, int) or sid not in session.subs:
+                raise auth.SimApiError(-2036, "User Data Stream subscription not active.")
+            self._terminate(session, sid)
+            return {}
+        if method == "userDataStream.subscribe":
+            if session.logon is None:
+                raise auth.SimApiError(-1002, "You are not authorized to execute this request.", 401)
+            result = self._subscribe(session, session.logon)
+            session.logon_subs.add(result["subscriptionId"])
+            return result
+        creds, plain = self._authenticate(session, method, params)
+        if method == "session.logon":
+            if creds.key_type != "ed25519":
+                raise auth.SimApiError(-4056 if creds.key_type == "hmac" else -4057,
+                                       f"{'HMAC_SHA256' if creds.key_type == 'hmac' else 'RSA'} API key is not supported.")
+            session.logon = creds
+            session.authorized_ms = int(time.time() * 1000)
+            return self._session_status(session)
+        if method == "userDataStream.subscribe.signature":
+            return self._subscribe(session, creds)
+        venue = ex._require_venue()
+        now_ms = int(time.time() * 1000)
+        if method == "openOrders.status":
+            sym = plain.get("symbol")
+            return venue.open_orders(creds.account_id, sym.upper() if sym else None)
+        sym = plain.get("symbol", "").upper()
+        if sym not in ex.markets:
+            raise auth.SimApiError(-1121, "Invalid symbol.")
+        if method == "order.status":
+            return venue.query_order(creds.account_id, plain)
+        if method == "order.cancel":
+            body = venue.cancel_order(creds.account_id, plain, now_ms)
+            ex._user_events()
+            return body
+        # order.place
+        self.note_place(plain.get("newClientOrderId"))
+        refuse_unless_trading(ex, sym)
+        self._count_order()
+        fault = ex.faults.take("unknown_execution", sym)
+        if fault is not None:
+            self.stats["unknown_execution"] += 1
+            if ex.rng.random() < 0.5:
+                try:
+                    venue.place_order(creds.account_id, plain, ex.markets[sym], now_ms)
+                except auth.SimApiError:
+                    pass
+                ex._user_events()
+            how = fault.params.get("how", "503")
+            if how == "drop":
+                await ex._close_conn(session.conn, abort=True)
+                return _NO_ANSWER
+            if how == "timeout":
+                return _NO_ANSWER
+            raise auth.SimApiError(-1000, UNKNOWN_ERROR_MSG, 503)
+        body = venue.place_order(creds.account_id, plain, ex.markets[sym], now_ms)
+        self.stats["orders_placed"] += 1
+        ex._user_events()
+        return body
+
+    def _subscribe(self, session: _Session, creds: auth.Credentials) -> dict[str, int]:
+        if any(c.account_id == creds.account_id for c in session.subs.values()):
+            raise auth.SimApiError(-2035, "User Data Stream subscription already active.")
+        if session.next_sub > MAX_SUBSCRIPTION_ID:
+            raise auth.SimApiError(-2042, "Maximum subscription ID reached for this connection.")
+        if len(session.subs) >= MAX_SUBSCRIPTIONS:  # the code for this one is undocumented: sim choice
+            raise auth.SimApiError(-1191, f"Too many subscriptions. Connection may create up to '{MAX_SUBSCRIPTIONS}' subscriptions at a time.")
+        sid = session.next_sub
+        session.next_sub += 1
+        session.subs[sid] = creds
+        return {"subscriptionId": sid}
+
+    def _terminate(self, session: _Session, sid: int) -> None:
+        """End a subscription; its last event is ``eventStreamTerminated``."""
+        session.subs.pop(sid, None)
+        session.logon_subs.discard(sid)
+        self._send(session, {"subscriptionId": sid, "event": {"e": "eventStreamTerminated", "E": int(time.time() * 1000)}})
+
+    def _session_status(self, session: _Session) -> dict[str, Any]:
+        return {"apiKey": session.logon.api_key if session.logon else None, "authorizedSince": session.authorized_ms,
+                "connectedSince": session.connected_ms, "returnRateLimits": session.return_rate_limits,
+                "serverTime": int(time.time() * 1000), "userDataStream": bool(session.subs) if self.spot else None}
+
+
+_NO_ANSWER = object()
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _payload(params: dict[str, Any]) -> str:
+    return "&".join(f"{k}={_text(v)}" for k, v in sorted(params.items()) if k != "signature")
