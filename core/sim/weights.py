@@ -87,6 +87,11 @@ class WeightLimiter:
         self._roll(self.clock())
         return self.used
 
+    def refund(self, weight: int) -> None:
+        """Give back a request's weight (Binance: successful order placement/cancellation over
+        the WebSocket API costs none)."""
+        self.used = max(0, self.used - weight)
+
     def check(self, weight: int) -> Verdict:
         """Count a request of ``weight`` (0: free, never refused) and say whether it may run."""
         now = self.clock()
