@@ -58,6 +58,7 @@ __all__ = ["BookResync", "Engine", "EngineConfig", "EpochRecord", "FATAL_EXIT_CO
 FATAL_EXIT_CODE = 3
 _NO_COMMANDS: tuple = ()
 _MALFORMED_LINK_NS = 2_000_000_000  # a gap this soon after an unreadable frame is caused by it
+_PARKED_BUFFER = 20  # diffs kept by a book whose snapshot waits for request weight
 _MS = 1_000_000
 
 
@@ -69,6 +70,10 @@ class EngineConfig:
     symbols: tuple[str, ...] = ()
     track_new_symbols: bool = False  # replay: adopt any symbol that shows up in the stream
     snapshot_limit: int = 1000
+    snapshot_limits: dict = field(default_factory=dict)  # symbol -> depth, overriding snapshot_limit
+    # Diffs kept per book while it waits for its snapshot (the newest; older ones are useless
+    # once the snapshot is fetched after them). 600 is a minute of a @100ms stream.
+    book_buffer_limit: int = 600
     snapshot_on_subscribe: bool = True  # fetch at the subscribe ack instead of the first diff
     confidence: ConfidenceConfig = field(default_factory=ConfidenceConfig)
     modes: ModeConfig = field(default_factory=ModeConfig)
@@ -187,6 +192,7 @@ class _SymbolState:
     funding_next_ts: int = 0  # the previous MarkPrice event's next funding time (ms)
     funding_rate: str = ""  # ... and its rate and mark: what is in force until that time
     funding_mark: str = ""
+    overflow_logged: bool = False
 
 
 class Engine:
@@ -253,6 +259,9 @@ class Engine:
             "funding_settlements": 0,
         }
         self._incident_start: int | None = None  # set when epoch 1 is requested (startup incident)
+        self.budget_waiting: tuple[str, ...] = ()  # symbols whose snapshot waits for request weight
+        self.budget_used = 0
+        self.budget_cap = 0
 
     # ====================================================================== entry point
 
@@ -311,7 +320,10 @@ class Engine:
             self.counters["duplicates"] += 1
             return _NO_COMMANDS
         if outcome is DiffOutcome.OVERFLOW:
-            self._log("warn", "book buffer overflow while waiting for snapshot", symbol=diff.symbol)
+            if not state.overflow_logged:  # once per wait (it repeats while the book waits)
+                state.overflow_logged = True
+                self._log("warn", "book buffer full while waiting for snapshot: oldest diffs dropped", symbol=diff.symbol,
+                          kept=len(book.buffer), awaiting_weight=diff.symbol in self.budget_waiting)
             return _NO_COMMANDS
         # GAP / CROSSED / BAD_LEVEL / STALE_SNAPSHOT: the book is invalid; resync it alone.
         if outcome is DiffOutcome.STALE_SNAPSHOT:
@@ -476,13 +488,15 @@ class Engine:
         self._request_seq += 1
         state.snapshot_request = self._request_seq
         state.snapshot_requested_ns = now
-        self._log("debug", "snapshot requested", symbol=state.book.symbol, request_id=self._request_seq, why=why)
+        state.overflow_logged = False
+        symbol = state.book.symbol
+        self._log("debug", "snapshot requested", symbol=symbol, request_id=self._request_seq, why=why)
         return (
             ev.FetchSnapshot(
                 epoch=self.epoch,
-                symbol=state.book.symbol,
+                symbol=symbol,
                 request_id=self._request_seq,
-                limit=self.config.snapshot_limit,
+                limit=self.config.snapshot_limits.get(symbol, self.config.snapshot_limit),
                 delay_ms=delay_ms,
             ),
         )
@@ -752,6 +766,24 @@ class Engine:
         self._log("debug", "clock offset measured", offset_ms=round(event.offset_ms, 3), rtt_ms=round(event.rtt_ms, 3))
         return _NO_COMMANDS
 
+    def _on_snapshot_budget(self, event: ev.SnapshotBudget, now: int):
+        if event.waiting and not self.budget_waiting:
+            self._log("warn", "request weight spent: snapshots wait their turn", waiting=len(event.waiting), used=event.used, cap=event.cap,
+                      first=list(event.waiting[:10]))
+        elif self.budget_waiting and not event.waiting:
+            self._log("info", "every waiting snapshot has been requested", used=event.used, cap=event.cap)
+        waiting = set(event.waiting)
+        # A book whose snapshot request has not even been sent needs only the newest diffs (the
+        # snapshot will be newer than anything buffered now): keep a few, not a minute's worth.
+        # Bounds memory (and the collector's work) with hundreds of books waiting for weight.
+        for symbol in waiting.union(self.budget_waiting):
+            state = self.symbols.get(symbol)
+            if state is not None:
+                state.book.buffer_limit = _PARKED_BUFFER if symbol in waiting else self.config.book_buffer_limit
+        self.budget_waiting = tuple(event.waiting)
+        self.budget_used, self.budget_cap = event.used, event.cap
+        return _NO_COMMANDS
+
     def _on_latency_degraded(self, event: ev.LatencyDegraded, now: int):
         return self._replace_session(now, f"{event.metric} degraded: {event.value_ms:.0f} ms")
 
@@ -927,6 +959,7 @@ class Engine:
             write_failures=float(self.write_failures),
             snapshot_wait_ms=max(waits) / _MS if waits else 0.0,
             session_down=0.0 if self.session_open else 1.0,
+            books_awaiting_weight=len(self.budget_waiting) / n if n else 0.0,
             account_stream_down_ms=(now - self.account_stream_down_since) / _MS if self.account_stream_down_since is not None else 0.0,
         )
 
@@ -1038,7 +1071,7 @@ class Engine:
     # ====================================================================== helpers
 
     def _add_symbol(self, symbol: str) -> _SymbolState:
-        state = _SymbolState(OrderBook(symbol, self.config.venue))
+        state = _SymbolState(OrderBook(symbol, self.config.venue, buffer_limit=self.config.book_buffer_limit))
         state.candles = deque(maxlen=self.config.candle_history)
         self.symbols[symbol] = state
         self.liveness.track(symbol)
@@ -1103,6 +1136,7 @@ _CONTROL_HANDLERS: dict[type, Callable] = {
     ev.SnapshotFailed: Engine._on_snapshot_failed,
     ev.SymbolSpec: Engine._on_symbol_spec,
     ev.ClockOffsetMeasured: Engine._on_clock_offset,
+    ev.SnapshotBudget: Engine._on_snapshot_budget,
     ev.LatencyDegraded: Engine._on_latency_degraded,
     ev.MarketQueueOverflow: Engine._on_overflow,
     ev.OperatorForceResync: Engine._on_force_resync,
