@@ -43,6 +43,7 @@ from core.book import BookState, DiffOutcome, OrderBook, SnapshotOutcome, VenueR
 from core.confidence import Confidence, ConfidenceConfig, ConfidenceInputs, evaluate
 from core.modes import Mode, ModeChange, ModeConfig, ModeController, parse_mode
 from core.numeric import UnitCodec, parse_units
+from core.records import BookResync, EpochRecord, LogRecord
 from core.telemetry import Telemetry
 from core.trading import events as tev
 from core.trading.bars import RangeBarBuilder
@@ -89,73 +90,6 @@ class EngineConfig:
     range_bar_bps: int = 10
     range_bar_keep: int = 200
     seed: int = 0
-
-
-@dataclass(slots=True)
-class EpochRecord:
-    epoch: int
-    cause: str
-    detected_ns: int
-    requested_ns: int = 0
-    opened_ns: int = 0
-    subscribed_ns: int = 0
-    snapshots_ns: int = 0
-    synced_ns: int = 0
-    closed_ns: int = 0
-    close_cause: str = ""
-    close_ms: float = 0.0
-    dial_ms: float = 0.0
-    rebuild_ns: int = 0
-    validate_ns: int = 0
-    url: str = ""
-
-    @property
-    def resync_ms(self) -> float | None:
-        if not self.synced_ns:
-            return None
-        return (self.synced_ns - self.detected_ns) / _MS
-
-    def phases_ms(self) -> dict[str, float]:
-        def span(a: int, b: int) -> float:
-            return round(max(0, b - a) / _MS, 3) if a and b else 0.0
-
-        dial = self.dial_ms if self.dial_ms else span(self.requested_ns, self.opened_ns) - self.close_ms
-        return {
-            "detect": span(self.detected_ns, self.requested_ns),
-            "close": round(self.close_ms, 3),
-            "dial": round(max(0.0, dial), 3),
-            "subscribe": span(self.opened_ns, self.subscribed_ns),
-            "snapshot": span(self.subscribed_ns or self.opened_ns, self.snapshots_ns),
-            "rebuild": round(self.rebuild_ns / _MS, 3),
-            # invariant checks plus waiting for the live diff that proves the bridge
-            "validate": round(max(self.validate_ns, self.synced_ns - self.snapshots_ns - self.rebuild_ns) / _MS, 3) if self.synced_ns and self.snapshots_ns else round(self.validate_ns / _MS, 3),
-        }
-
-
-@dataclass(slots=True)
-class BookResync:
-    symbol: str
-    cause: str
-    epoch: int
-    detected_ns: int
-    synced_ns: int = 0
-    snapshots: int = 0
-
-    @property
-    def resync_ms(self) -> float | None:
-        return (self.synced_ns - self.detected_ns) / _MS if self.synced_ns else None
-
-
-@dataclass(frozen=True, slots=True)
-class LogRecord:
-    ts_ns: int
-    level: str
-    msg: str
-    epoch: int
-    fields: dict
-
-    def as_dict(self) -> dict:
-        return {"ts_ns": self.ts_ns, "level": self.level, "msg": self.msg, "epoch": self.epoch, **self.fields}
 
 
 @dataclass(slots=True)
@@ -374,7 +308,7 @@ class Engine:
         return list(state.candles) if state is not None else []
 
     def _closed_kline(self, state: _SymbolState, event: ev.Kline) -> None:
-        from core.persistence.storage import Candle  # storage imports this module
+        from core.records import Candle
 
         candle = Candle.from_kline(event)
         history = state.candles

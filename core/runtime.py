@@ -812,7 +812,7 @@ async def backfill_klines(rest, symbol: str, interval: str, start_ms: int, end_m
     `backfill_requests`, and whatever is still missing is returned in ``gaps``. A row whose
     close time is not before ``now_ms`` is the forming candle and is left out.
     """
-    from core.persistence.storage import Candle
+    from core.records import Candle
 
     step = interval_ms(interval)
     have: dict[int, Candle] = {}

@@ -25,6 +25,7 @@ from fractions import Fraction
 
 from core.events import CancelOrder, PlaceOrder
 from core.modes import Mode
+from core.records import RiskSnapshot
 from core.trading import events as tev
 from core.trading.filters import SymbolFilters
 from core.trading.orders import OrderManager, OrderRefused
@@ -41,14 +42,6 @@ class Refusal:
     ts_ns: int
     intent: OrderIntent
     reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class RiskSnapshot:
-    """A versioned risk state to persist (``body`` is `RiskState.to_dict()`)."""
-
-    ts_ns: int
-    body: dict
 
 
 class Trader:
