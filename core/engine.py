@@ -34,7 +34,6 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import deque
-from decimal import ROUND_HALF_EVEN, Decimal
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -45,10 +44,10 @@ from core.modes import Mode, ModeChange, ModeConfig, ModeController, parse_mode
 from core.numeric import UnitCodec, parse_units
 from core.records import BookResync, EpochRecord, LogRecord
 from core.telemetry import Telemetry
-from core.trading import events as tev
-from core.trading.bars import RangeBarBuilder
-from core.trading.describe import describe_command, describe_event
-from core.trading.strategy import MarketView, TradeTick
+from core import trade_events as tev
+from core.market_history import MarketHistory
+from core.market_view import MarketView, TradeTick
+from core.trader_port import TraderPort
 
 __all__ = ["BookResync", "Engine", "EngineConfig", "EpochRecord", "FATAL_EXIT_CODE", "LogRecord"]
 
@@ -104,22 +103,18 @@ class _SymbolState:
     mark: ev.MarkPrice | None = None
     kline: ev.Kline | None = None
     liquidations: int = 0
-    candles: deque = field(default_factory=deque)  # closed Candles, oldest first (bounded)
-    range_bars: RangeBarBuilder | None = None
-    range_codec: UnitCodec | None = None  # the codec range_bars' units are in
-    range_bar_views: deque = field(default_factory=deque)  # (close_ts_ms, open, high, low, close) strings
-    funding_next_ts: int = 0  # the previous MarkPrice event's next funding time (ms)
-    funding_rate: str = ""  # ... and its rate and mark: what is in force until that time
-    funding_mark: str = ""
 
 
 class Engine:
-    def __init__(self, config: EngineConfig, clock: Callable[[], int], trader=None) -> None:
+    def __init__(self, config: EngineConfig, clock: Callable[[], int], trader: TraderPort | None = None,
+                 market: MarketHistory | None = None) -> None:
         self.config = config
         self.clock = clock
-        # Optional trading half (core.trading.trader.Trader): driven only from here, so live,
-        # replay and backtest place the same orders for the same input.
+        # Optional trading half, known only through `core.trader_port.TraderPort`: driven only
+        # from here, so live, replay and backtest place the same orders for the same input.
         self.trader = trader
+        # Candles, range bars and the funding clock: market data kept beside the books.
+        self.market = market if market is not None else MarketHistory(config.candle_history, config.range_bar_bps, config.range_bar_keep)
         self._dirty: set[str] = set()  # symbols whose book changed since the strategy last looked
         self._validating: set[str] = set()  # books installed from a snapshot, awaiting their bridge diff
         self._outbox: list = []  # commands produced by the trader while handling a control event
@@ -142,8 +137,6 @@ class Engine:
         self.log: deque[LogRecord] = deque(maxlen=config.log_capacity)
         self.pending_log: list[LogRecord] = []
         self.paused = False
-        # Closed candles to persist (the runtime drains it when storage exists; None: not kept).
-        self.pending_candles: list | None = None
         self.fatal: str | None = None
         self.stopped = False
         self.write_failures = 0
@@ -257,8 +250,8 @@ class Engine:
             trades.append(event)
             if len(trades) > self.config.trade_history:
                 trades.popleft()
-            if self.config.range_bar_bps > 0 and state.book.codec is not None:
-                self._range_bar(state, event)
+            if state.book.codec is not None:
+                self.market.on_trade(event, state.book.codec)
             if self.trader is not None and state.book.codec is not None and not self.stopped:
                 self.telemetry.on_market(event.symbol, event.exchange_ts, event.recv_ts, now)
                 return self._trade_to_strategy(state, event, now)
@@ -267,116 +260,30 @@ class Engine:
         elif kind is ev.MarkPrice:
             state.mark = event
             if event.next_funding_ts:
-                commands = self._funding(state, event)
-                if commands:
-                    self.telemetry.on_market(event.symbol, event.exchange_ts, event.recv_ts, now)
-                    return commands
+                due = self.market.on_mark_price(event)
+                if due is not None and self.trader is not None and not self.stopped:
+                    commands = self._settle_funding(due)
+                    if commands:
+                        self.telemetry.on_market(event.symbol, event.exchange_ts, event.recv_ts, now)
+                        return commands
         elif kind is ev.Kline:
             state.kline = event
             if event.closed:
-                self._closed_kline(state, event)
+                self.market.on_closed_kline(event)
         elif kind is ev.ForceOrder:
             state.liquidations += 1
         self.telemetry.on_market(event.symbol, event.exchange_ts, event.recv_ts, now)
         return _NO_COMMANDS
 
-    # ====================================================================== candles, range bars, funding
+    # ====================================================================== funding
 
-    def add_candles(self, symbol: str, candles) -> int:
-        """Merge closed candles (`core.persistence.storage.Candle`) into the symbol's history:
-        ordered by open time, one per open time (the newer copy wins), the last
-        ``candle_history`` kept. Candles of another interval than the history's are ignored.
-        Returns how many were new."""
-        state = self.symbols.get(symbol)
-        if state is None:
-            return 0
-        history = state.candles
-        interval = history[-1].interval if history else None
-        merged = {c.open_ts: c for c in history}
-        before = len(merged)
-        for c in candles:
-            if not c.closed or (interval is not None and c.interval != interval):
-                continue
-            interval = c.interval
-            merged[c.open_ts] = c
-        keep = self.config.candle_history
-        state.candles = deque((merged[k] for k in sorted(merged)[-keep:]), maxlen=keep)
-        return len(merged) - before
-
-    def candles(self, symbol: str) -> list:
-        state = self.symbols.get(symbol)
-        return list(state.candles) if state is not None else []
-
-    def _closed_kline(self, state: _SymbolState, event: ev.Kline) -> None:
-        from core.records import Candle
-
-        candle = Candle.from_kline(event)
-        history = state.candles
-        if history and history[-1].interval != candle.interval:
-            return
-        if history and history[-1].open_ts >= candle.open_ts:
-            self.add_candles(event.symbol, (candle,))  # a repeat or a late one: merge in order
-        else:
-            if history.maxlen is None:
-                state.candles = history = deque(history, maxlen=self.config.candle_history)
-            history.append(candle)
-        pending = self.pending_candles
-        if pending is not None:
-            pending.append(candle)
-            if len(pending) > 10_000:
-                del pending[:5_000]
-
-    def _range_bar(self, state: _SymbolState, trade: ev.AggTrade) -> None:
-        codec = state.book.codec
-        builder = state.range_bars
-        if builder is None or state.range_codec is not codec:  # first trade, or a new scale
-            builder = state.range_bars = RangeBarBuilder(self.config.range_bar_bps, self.config.range_bar_keep)
-            state.range_codec = codec
-            state.range_bar_views = deque(maxlen=self.config.range_bar_keep)
-        try:
-            price, qty = codec.price[trade.price], codec.qty[trade.qty]
-        except (ValueError, KeyError, TypeError):
-            return
-        bar = builder.on_trade(price, qty, trade.trade_ts)
-        if bar is not None:
-            fmt = codec.price_str
-            state.range_bar_views.append((bar.close_ts, fmt(bar.open), fmt(bar.high), fmt(bar.low), fmt(bar.close)))
-
-    def _funding(self, state: _SymbolState, event: ev.MarkPrice):
-        """USD-M funding from the mark price stream. When an event's next funding time is later
-        than the previous event's, the settlement at the previous time has happened: the
-        position pays/receives ``qty * mark * rate`` with the rate and mark of the last event
-        before it (what was in force at settlement). Recorded once per funding time.
-
-        This is the stream-derived figure, used alike in paper and live trading and what is
-        recorded; Binance's ACCOUNT_UPDATE (reason FUNDING_FEE) on the user-data stream is the
-        venue's authoritative amount (it may differ by the mark's rounding to price units and
-        the exact mark at the settlement instant). A flat position settles nothing."""
-        previous, rate, mark = state.funding_next_ts, state.funding_rate, state.funding_mark
-        state.funding_next_ts = max(previous, event.next_funding_ts)
-        state.funding_rate, state.funding_mark = event.funding_rate, event.mark_price
-        trader = self.trader
-        if not previous or event.next_funding_ts <= previous or trader is None or self.stopped or not rate or not mark:
-            return _NO_COMMANDS
-        symbol = event.symbol
-        filters = trader.filters.get(symbol)
-        if filters is None or filters.market != "usdm" or trader.portfolio.qty(symbol) == 0:
-            return _NO_COMMANDS
-        try:
-            rate_d = Decimal(rate)
-            units = Decimal(mark).scaleb(filters.price_decimals).to_integral_value(ROUND_HALF_EVEN)
-        except (ArithmeticError, ValueError):
-            self._log("warn", "funding skipped: unreadable mark price or rate", symbol=symbol, mark=mark, rate=rate)
-            return _NO_COMMANDS
-        from core.trading.events import FundingSettlement
-
-        settlement = FundingSettlement(symbol=symbol, rate=rate_d, mark_price=int(units), ts_ns=previous * _MS, recv_ts=event.recv_ts)
-        self.counters["funding_settlements"] += 1
-        commands = trader.on_event(settlement)
-        self._log("info", "funding settled (stream-derived)", symbol=symbol, funding_ts_ms=previous, rate=rate, mark=mark,
-                  qty=trader.portfolio.qty(symbol), amount=str(trader.portfolio.funding_history[-1].amount))
-        self._log_orders(commands)
-        return commands
+    def _settle_funding(self, due) -> list:
+        """A funding time passed (`core.market_history.FundingDue`): the trader settles it."""
+        commands = self.trader.settle_funding(due.symbol, due.funding_ts_ms, due.rate, due.mark, due.recv_ts)
+        if commands is not None:
+            self.counters["funding_settlements"] += 1
+        self._log_orders(commands or _NO_COMMANDS)
+        return commands or _NO_COMMANDS
 
     # ====================================================================== snapshots
 
@@ -820,20 +727,23 @@ class Engine:
         if type(event) is tev.Fill:
             key = f"fills_via_{event.via or 'query'}"
             self.counters[key] = self.counters.get(key, 0) + 1
-        level, msg, fields = describe_event(self.trader, event)
+        level, msg, fields = self.trader.describe_event(event)
         self._log(level, msg, **fields)
         commands = self.trader.on_event(event)
         self._log_orders(commands)
         return commands
 
     def _log_orders(self, commands) -> None:
-        notices = self.trader.notices if self.trader is not None else None
+        trader = self.trader
+        if trader is None:
+            return
+        notices = trader.notices
         if notices:
             for level, msg, fields in notices:
                 self._log(level, msg, **fields)
             notices.clear()
         for command in commands:
-            line = describe_command(self.trader, command)
+            line = trader.describe_command(command)
             if line is not None:
                 self._log(line[0], line[1], **line[2])
 
@@ -852,8 +762,8 @@ class Engine:
 
     def _add_symbol(self, symbol: str) -> _SymbolState:
         state = _SymbolState(OrderBook(symbol, self.config.venue))
-        state.candles = deque(maxlen=self.config.candle_history)
         self.symbols[symbol] = state
+        self.market.add_symbol(symbol)
         return state
 
     def _start_book_resync(self, state: _SymbolState, cause: str, now: int) -> None:

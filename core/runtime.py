@@ -262,7 +262,7 @@ class Runtime:
                 self.engine.counters["candles_missing"] += result.missing
                 self._runtime_log("warn", "kline backfill: candles still missing after refetch", symbol=symbol, interval=cfg.history_interval,
                                   missing=result.missing, ranges=[(g.start_ms, g.end_ms) for g in result.gaps][:50])
-            self.engine.add_candles(symbol, result.candles)
+            self.engine.market.add_candles(symbol, result.candles)
             out[symbol] = result.candles
             self._runtime_log("info", "kline backfill", symbol=symbol, interval=cfg.history_interval, candles=len(result.candles),
                               first_ms=result.start_ms, refetched=result.refetched, missing=result.missing)
@@ -272,7 +272,7 @@ class Runtime:
         """After backfill (and trading setup): persist the candles and warm the strategy up;
         from now on closed live klines are queued for storage too (see `_persist`)."""
         if self.writer is not None:
-            self.engine.pending_candles = []
+            self.engine.market.pending_candles = []
             for candles in history.values():
                 for candle in candles:
                     if not self.writer.submit(candle):
@@ -536,9 +536,9 @@ class Runtime:
             for record in trader.drain_records():
                 if not writer.submit(record):
                     self._runtime_log("error", "storage queue full: record lost", record=type(record).__name__)
-        candles = self.engine.pending_candles
+        candles = self.engine.market.pending_candles
         if candles:
-            self.engine.pending_candles = []
+            self.engine.market.pending_candles = []
             for candle in candles:
                 if not writer.submit(candle):
                     self._runtime_log("error", "storage queue full: record lost", record="Candle")

@@ -421,19 +421,11 @@ def _book_snapshot(state, depth: int, silence_ms: float, engine) -> BookSnapshot
         trades=trades,
         mark_price=mark.mark_price if mark else None,
         funding_rate=mark.funding_rate if mark else None,
-        range_bars=_last_range_bars(state),
+        range_bars=engine.market.range_bar_views(book.symbol, RANGE_BARS_IN_SNAPSHOT),
     )
 
 
 RANGE_BARS_IN_SNAPSHOT = 50
-
-
-def _last_range_bars(state) -> tuple:
-    views = getattr(state, "range_bar_views", None)
-    if not views:
-        return ()
-    n = len(views)
-    return tuple(views[i] for i in range(max(0, n - RANGE_BARS_IN_SNAPSHOT), n))
 
 
 def _levels(levels: list[tuple[int, int]], codec) -> tuple[LevelView, ...]:

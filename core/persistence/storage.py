@@ -35,7 +35,7 @@ from core.records import (
     OrderTransition,
     RiskSnapshot,
 )
-from core.trading.events import Fill
+from core.trade_events import Fill
 
 __all__ = ["Candle", "SqliteStorage", "Storage", "UnsupportedRecord"]
 
