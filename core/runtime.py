@@ -316,6 +316,7 @@ class Runtime:
             open_orders = self.storage.load_open_orders()
             self.writer = StorageWriter(self.storage)
         trader = Trader(get_strategy(cfg.strategy, cfg.params), filters, session=session, limits=limits, risk_state=risk_state, mode=self.engine.mode)
+        self._runtime_log("info", "strategy loaded", strategy=cfg.strategy, module=type(trader.strategy).__module__)
         trader.keep_fills = 1000
         self.engine.trader = trader
         trader.symbol_status = {s: f.status for s, f in venue_filters.items() if f.status != "TRADING"}

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from core.modes import Mode
-from core.trading.strategy import MarketView, OrderIntent, _Base, lots_for_quote, merge_params, register_strategy
+from core.trading.strategy import MarketView, OrderIntent, StrategyError, _Base, lots_for_quote, merge_params
 
-__all__ = ["Quoter", "QUOTER_DEFAULTS"]
+__all__ = ["make_quoter", "Quoter", "QUOTER_DEFAULTS"]
 
 QUOTER_DEFAULTS: dict[str, Any] = {
     "half_spread_ticks": 2,
@@ -137,13 +137,9 @@ class Quoter(_Base):
         return intents
 
 
-def _make(params: Mapping[str, Any]) -> Quoter:
+def make_quoter(params: Mapping[str, Any]) -> Quoter:
+    """The ``quoter`` entry point of ``epochbot.strategies`` (pyproject.toml)."""
     merged = merge_params(QUOTER_DEFAULTS, params, "quoter")
     if merged["size_lots"] < 0 or merged["half_spread_ticks"] < 1:
-        from core.trading.strategy import StrategyError
-
         raise StrategyError("quoter: size_lots must be >= 0 (0 sizes by size_quote) and half_spread_ticks >= 1")
     return Quoter(params=merged)
-
-
-register_strategy("quoter", _make)
