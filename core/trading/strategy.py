@@ -86,7 +86,7 @@ class Strategy(Protocol):
     def on_timer(self, now_ns: int) -> list[OrderIntent]: ...
 
     def on_history(self, symbol: str, candles) -> list[OrderIntent]:
-        """Closed candles (`core.persistence.storage.Candle`, oldest first) fetched at start,
+        """Closed candles (`core.records.Candle`, oldest first) fetched at start,
         to warm up before the first view. Optional: the default ignores them."""
         return []
 
