@@ -126,6 +126,8 @@ class ResyncSettings(_Section):
     reconnect_max_ms: float = Field(default=5000.0, gt=0)
     reconnect_jitter: float = Field(default=0.25, ge=0, le=1)
     max_bad_snapshots: int = Field(default=8, ge=1)
+    # A venue's Retry-After (429/418/503) is honoured up to this many seconds, with a warning.
+    retry_after_cap_s: float = Field(default=60.0, ge=0, le=3600)
 
     @field_validator("snapshot_limit")
     @classmethod
@@ -196,6 +198,12 @@ class StrategySettings(_Section):
     name: str = "auto"
     params: dict[str, Any] = Field(default_factory=dict)
     cancel_on_shutdown: bool = True
+    # An UNKNOWN order the venue does not find is asked again until this long after sending.
+    unknown_window_ms: int = Field(default=15_000, ge=0, le=600_000)
+    # Venue orders with our client-id prefix unknown to the journal, found at start.
+    unknown_orders: Literal["cancel", "adopt", "ignore"] = "cancel"
+    # Venue orders without our prefix: never touched unless "cancel".
+    foreign_orders: Literal["ignore", "cancel"] = "ignore"
 
     @field_validator("name")
     @classmethod
@@ -701,6 +709,7 @@ def to_runtime_config(settings: Settings, *, rest_url: str | None = None, ws_url
         sim_port=settings.sim.port,
         trading=trading_config(settings),
         journal=journal_config(settings),
+        retry_after_cap_s=settings.resync.retry_after_cap_s,
     )
 
 
@@ -740,6 +749,9 @@ def trading_config(settings: Settings):
         storage_path=str(settings.storage) if settings.storage else None,
         limits=limits,
         cancel_on_shutdown=settings.strategy.cancel_on_shutdown,
+        unknown_window_ms=settings.strategy.unknown_window_ms,
+        unknown_orders=settings.strategy.unknown_orders,
+        foreign_orders=settings.strategy.foreign_orders,
     )
 
 

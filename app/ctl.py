@@ -15,7 +15,8 @@
 recent fills); ``--json`` prints the raw report instead.
 
 The port comes from ``--control-port`` (``--port`` is kept as an alias), else the configuration (``--config``, ``EPOCHBOT_CONTROL__PORT``),
-else 8780. The token from ``--token``, else ``EPOCHBOT_CONTROL__TOKEN`` / secrets_file. Uses
+else 8780. The token only from ``EPOCHBOT_CONTROL__TOKEN`` or the chmod-600 secrets_file: like the
+main command line, ``--token`` is refused (argv is visible in ``ps`` and shell history). Uses
 urllib (blocking, stdlib): a one-shot client needs no event loop.
 
 Exit codes: 0 success, 1 the daemon refused or reported a problem (its message is printed),
@@ -46,7 +47,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("ctl", help="talk to a running headless daemon's control endpoint")
     p.add_argument("--control-port", dest="port", type=int, default=None, help="control port (default: from config, else 8780)")
     p.add_argument("--port", dest="port", type=int, default=None, help=argparse.SUPPRESS)  # the older name, still accepted
-    p.add_argument("--token", default=None, help="bearer token (default: EPOCHBOT_CONTROL__TOKEN or secrets_file)")
+    # Accepted only to refuse it with a useful message: secrets never go on the command line.
+    p.add_argument("--token", default=None, help=argparse.SUPPRESS)
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the daemon (default 5)")
     p.add_argument("--config", dest="ctl_config", default=None, metavar="PATH", help="TOML config to read the port/secrets_file from")
     p.add_argument("--json", action="store_true", help="print raw JSON (default: a table for status, pretty JSON otherwise)")
@@ -96,9 +98,7 @@ def _resolve(args: argparse.Namespace) -> tuple[int, str | None]:
     from app.config import ConfigError, load_settings
 
     port = args.port
-    token = args.token or None
-    if port is not None and token is not None:
-        return port, token
+    token = None
     try:
         settings = load_settings(args.ctl_config or getattr(args, "config", None))
     except ConfigError as exc:
@@ -130,6 +130,10 @@ def _print_body(body: bytes, content_type: str, raw: bool) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.token is not None:
+        print("ctl: control.token: secrets are not accepted on the command line (visible in ps and shell history); "
+              "use EPOCHBOT_CONTROL__TOKEN or secrets_file", file=sys.stderr)
+        return EXIT_USAGE
     try:
         port, token = _resolve(args)
     except _CtlError as exc:

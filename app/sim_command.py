@@ -24,7 +24,10 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--rate", type=float, default=10.0,
                    help="diff-depth messages per second per symbol (10 = realistic @100ms stream)")
-    p.add_argument("--accounts", default=None, help="KEY:SECRET[,KEY2:SECRET2] (or EPOCHBOT_SIM_ACCOUNTS)")
+    p.add_argument("--accounts-file", default=None, metavar="PATH",
+                   help="chmod-600 file of KEY:SECRET entries (comma or newline separated); or EPOCHBOT_SIM_ACCOUNTS")
+    # Accepted only to refuse it: paper secrets on the command line are visible in ps.
+    p.add_argument("--accounts", default=None, help=argparse.SUPPRESS)
     p.add_argument("--fault", action="append", default=[], metavar="KIND[:json]", help="arm a fault at start")
     p.add_argument("--ping-interval", type=float, default=None, help="seconds between server pings")
     p.add_argument("--pong-timeout", type=float, default=None, help="seconds to wait for a pong")
@@ -36,10 +39,15 @@ def run(args: argparse.Namespace) -> int:
     from core.sim.faults import FaultError, parse_fault_flag
     from core.sim.server import SimConfig, SimExchange
 
+    if args.accounts is not None:
+        print("epochbot sim: --accounts is refused: secrets on the command line are visible in ps and shell history; "
+              "use --accounts-file PATH (chmod 600) or EPOCHBOT_SIM_ACCOUNTS", file=sys.stderr)
+        return 2
     try:
+        accounts = read_accounts_file(args.accounts_file) if args.accounts_file else None
         faults = [parse_fault_flag(f) for f in args.fault]
         config = SimConfig(market=args.market, symbols=args.symbols.split(","), seed=args.seed, port=args.port,
-                           rate=args.rate, accounts=args.accounts, faults=faults,
+                           rate=args.rate, accounts=accounts, faults=faults,
                            ping_interval_s=args.ping_interval, pong_timeout_s=args.pong_timeout,
                            max_lifetime_s=args.max_lifetime)
         sim = SimExchange(config)
@@ -63,6 +71,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"epochbot sim: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def read_accounts_file(path: str) -> str:
+    """The accounts spec from a file that only its owner can read (``KEY:SECRET`` entries,
+    comma or newline separated; ``#`` starts a comment line). Raises ValueError."""
+    import os
+    import stat
+    from pathlib import Path
+
+    file = Path(path)
+    try:
+        mode = file.stat().st_mode
+    except FileNotFoundError:
+        raise ValueError(f"accounts file not found: {path}") from None
+    if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ValueError(f"accounts file {path} is accessible by group/others (mode {stat.S_IMODE(mode):o}); run chmod 600 {path}")
+    lines = [line.strip() for line in file.read_text().splitlines()]
+    entries = [e.strip() for line in lines if line and not line.startswith("#") for e in line.split(",") if e.strip()]
+    if not entries:
+        raise ValueError(f"accounts file {path} lists no KEY:SECRET entry")
+    return ",".join(entries)
 
 
 def main(argv: list[str] | None = None) -> int:

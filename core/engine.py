@@ -485,8 +485,16 @@ class Engine:
 
     def _on_malformed(self, event: ev.MalformedFrame, now: int):
         self.counters["malformed"] += 1
-        self._log("warn", "malformed frame skipped", reason=event.reason, sample=event.sample[:200])
-        return _NO_COMMANDS
+        self._log("warn", "malformed frame skipped", reason=event.reason[:300], sample=event.sample[:200], event=event.event, symbol=event.symbol)
+        state = self.symbols.get(event.symbol) if event.event == "depthUpdate" else None
+        if state is None or state.book.state in (BookState.INVALID, BookState.EMPTY):
+            return _NO_COMMANDS
+        # A depth event was lost: the book can no longer be trusted; resync it alone.
+        state.book.invalidate(f"malformed depth event: {event.reason[:100]}")
+        self._start_book_resync(state, "malformed", now)
+        if state.snapshot_request:
+            return _NO_COMMANDS
+        return self._request_snapshot(state, now, "malformed")
 
     def _on_gap_detected(self, event: ev.GapDetected, now: int):
         state = self.symbols.get(event.symbol)

@@ -242,8 +242,13 @@ class ServerShutdownNotice(ControlEvent):
 
 @dataclass(slots=True, kw_only=True)
 class MalformedFrame(ControlEvent):
+    """A frame (or an event a handler could not use) that was skipped as a data error.
+    ``event``/``symbol`` route the repair: a bad depth event of a known symbol resyncs it."""
+
     reason: str = ""
     sample: str = ""
+    event: str = ""
+    symbol: str = ""
 
 
 @dataclass(slots=True, kw_only=True)

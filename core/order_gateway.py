@@ -17,6 +17,13 @@ The gateway decides nothing. Every answer becomes a trading event on the control
 * User-data events (executionReport / ORDER_TRADE_UPDATE) -> OrderUpdate and Fill events;
   the stream's up/down changes -> AccountStreamState.
 
+Write-ahead: nothing is transmitted before ``write_ahead(command)`` returned True. The runtime
+installs ``durable`` (an awaitable that resolves once the order's journal row, client order id
+included, is committed and fsynced by the storage writer thread); the gateway task awaits it,
+the strategy loop never does. When durability fails (queue full, write error) the order is not
+sent and comes back as ``OrderRejected(code="NOT_DURABLE")``. Every send path (REST today,
+WebSocket API order entry too) must go through ``write_ahead`` first.
+
 Secrets are used only to sign; neither they nor signed query strings are logged.
 """
 
@@ -24,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Callable
+from typing import Awaitable, Callable
 
 from core import events as ev
 from core.inbox import Inbox
@@ -33,6 +40,7 @@ from core.trading import events as tev
 from core.venues.binance.account_stream import AccountStream, ws_api_url
 from core.venues.binance.order_router import OrderRouter
 from core.venues.binance.rest import RestClient, RestError
+from core.trading.checks import problems
 from core.venues.binance.signing import Signer
 from core.venues.binance.user import order_response_events, query_response_event
 
@@ -56,6 +64,7 @@ class OrderGateway:
         log: Callable[..., None] = lambda level, msg, **fields: None,
         recv_window_ms: int = 5000,
         offset_ms: Callable[[], float] = lambda: 0.0,
+        durable: Callable[[object], Awaitable[bool]] | None = None,
         ws_api: str | None = None,
         ws_orders: bool = True,
         symbol_status: dict[str, str] | None = None,
@@ -73,6 +82,9 @@ class OrderGateway:
         self.offset_ms = offset_ms
         self.spot = rest.market == "spot"
         self._tasks: set[asyncio.Task] = set()
+        self.durable = durable  # write-ahead hook (None: no storage, nothing to wait for)
+        self.not_durable = 0
+        self.bad_user_events = 0
         market = rest.market
         ws_api = ws_api_url(market, self.ws_base) if ws_api is None else ws_api
         self.router = OrderRouter(rest, self._api_secret, ws_api=ws_api, use_ws=ws_orders, symbol_status=symbol_status,
@@ -98,6 +110,8 @@ class OrderGateway:
             coro = self._cancel(command)
         elif kind is tev.QueryOrder:
             coro = self._query(command)
+        elif kind is tev.FetchOrderTrades:
+            coro = self._order_trades(command)
         else:
             raise TypeError(f"not an order command: {kind.__name__}")
         task = asyncio.get_running_loop().create_task(coro, name=f"order-{kind.__name__}")
@@ -112,7 +126,28 @@ class OrderGateway:
         """One order request over the router (WebSocket API, or REST when that is down)."""
         return await self.router.call(method, params)
 
+    async def write_ahead(self, command) -> bool:
+        """The seam every send path passes first: True once ``command``'s order is durable."""
+        if self.durable is None:
+            return True
+        try:
+            return bool(await self.durable(command))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the storage is gone: do not send what we could not record
+            self.log("error", "write-ahead failed", client_order_id=getattr(command, "client_order_id", ""), error=f"{type(exc).__name__}: {exc}")
+            return False
+
     async def _place(self, command: ev.PlaceOrder) -> None:
+        if not await self.write_ahead(command):
+            self.not_durable += 1
+            self.log("error", "order not sent: its journal row is not durable", client_order_id=command.client_order_id)
+            self._put(tev.OrderRejected(ts_ns=self.clock(), client_order_id=command.client_order_id, code="NOT_DURABLE",
+                                        msg="order intent could not be made durable: not sent"))
+            return
+        await self._transmit_place(command)
+
+    async def _transmit_place(self, command: ev.PlaceOrder) -> None:
         params = {
             "symbol": command.symbol,
             "side": command.side,
@@ -138,10 +173,16 @@ class OrderGateway:
                 self._put(tev.OrderRejected(ts_ns=now, client_order_id=command.client_order_id, code=exc.code or exc.status, msg=str(exc)))
             return
         try:
+            if not isinstance(body, dict):
+                raise TypeError("order answer is not an object")
             events = order_response_events(body, self.codecs, command.client_order_id, self.clock(), self.quote_assets)
-        except (ValueError, KeyError, TypeError) as exc:
+            why = problems(events)
+            if why is not None:
+                raise ValueError(why)
+        except Exception as exc:  # decoding is pure: anything it raises is a bad answer
             # Accepted, but the answer is unreadable: what happened is unknown; reconcile.
-            self._put(tev.OrderUnknown(ts_ns=self.clock(), client_order_id=command.client_order_id, reason=f"unreadable order answer: {exc}"))
+            self._bad_venue_data("order answer", body, exc)
+            self._put(tev.OrderUnknown(ts_ns=self.clock(), client_order_id=command.client_order_id, reason=f"unreadable order answer: {str(exc)[:200]}"))
             return
         for event in events:
             self._put(event)
@@ -159,10 +200,19 @@ class OrderGateway:
             return
         codec = self.codecs.get(command.symbol)
         try:
+            if not isinstance(body, dict):
+                raise TypeError("cancel answer is not an object")
             filled = codec.qty[body.get("executedQty", "0")] if codec else 0
-        except (ValueError, TypeError):
-            filled = 0
-        self._put(tev.OrderUpdate(ts_ns=self.clock(), client_order_id=command.client_order_id, status=str(body.get("status", "CANCELED")), filled_qty=filled, venue_order_id=str(body.get("orderId", ""))))
+            event = tev.OrderUpdate(ts_ns=self.clock(), client_order_id=command.client_order_id, status=str(body.get("status", "CANCELED"))[:32],
+                                    filled_qty=filled, venue_order_id=str(body.get("orderId", ""))[:64])
+            why = problems([event])
+            if why is not None:
+                raise ValueError(why)
+        except Exception as exc:  # the cancel went through, but what the order is now is unknown
+            self._bad_venue_data("cancel answer", body, exc)
+            self._put(tev.CancelUnknown(ts_ns=self.clock(), client_order_id=command.client_order_id, reason=f"unreadable cancel answer: {str(exc)[:200]}"))
+            return
+        self._put(event)
 
     async def _query(self, command: tev.QueryOrder) -> None:
         params = {"symbol": command.symbol, "origClientOrderId": command.client_order_id}
@@ -176,10 +226,48 @@ class OrderGateway:
                 self._put(tev.OrderQueryResult(ts_ns=now, client_order_id=command.client_order_id, error=str(exc)))
             return
         try:
+            if not isinstance(body, dict):
+                raise TypeError("order query answer is not an object")
             event = query_response_event(body, self.codecs, command.client_order_id, self.clock())
-        except (ValueError, KeyError, TypeError) as exc:
-            event = tev.OrderQueryResult(ts_ns=self.clock(), client_order_id=command.client_order_id, error=f"unreadable answer: {exc}")
+            why = problems([event])
+            if why is not None:
+                raise ValueError(why)
+        except Exception as exc:  # asked again on a later timer
+            self._bad_venue_data("order query answer", body, exc)
+            event = tev.OrderQueryResult(ts_ns=self.clock(), client_order_id=command.client_order_id, error=f"unreadable answer: {str(exc)[:200]}")
         self._put(event)
+
+    async def _order_trades(self, command: tev.FetchOrderTrades) -> None:
+        """Executions of one order from the trade history, as validated `Fill` events."""
+        try:
+            trades = await self.user_trades(command.symbol, start_ms=command.since_ms)
+        except Exception as exc:  # RestError or an unreadable page: the next query asks again
+            self.log("warn", "trade history of an order unavailable", client_order_id=command.client_order_id, error=str(exc)[:200])
+            return
+        codec = self.codecs.get(command.symbol)
+        if codec is None:
+            return
+        quote = self.quote_assets.get(command.symbol, "")
+        for t in trades:
+            try:
+                if str(t.get("orderId")) != command.venue_order_id or not command.venue_order_id:
+                    continue
+                from decimal import Decimal
+
+                asset = str(t.get("commissionAsset") or "")
+                fill = tev.Fill(
+                    ts_ns=int(t["time"]) * 1_000_000, recv_ts=self.clock(), client_order_id=command.client_order_id, symbol=command.symbol,
+                    side=t.get("side") or ("BUY" if t.get("buyer", t.get("isBuyer")) else "SELL"), qty=codec.qty[str(t["qty"])],
+                    price=codec.price[str(t["price"])], fee=Decimal(str(t.get("commission", "0"))), fee_asset="" if asset == quote else asset,
+                    is_maker=bool(t.get("maker", t.get("isMaker", False))), trade_id=str(t["id"]),
+                )
+                why = problems([fill])
+                if why is not None:
+                    raise ValueError(why)
+            except Exception as exc:
+                self._bad_venue_data("trade history row", t, exc)
+                continue
+            self._put(fill)
 
     # ------------------------------------------------------------------ venue records (startup)
 
@@ -210,6 +298,17 @@ class OrderGateway:
             if len(page) < limit:
                 break
             params = {"symbol": symbol, "limit": limit, "fromId": int(page[-1]["id"]) + 1}
+        return out
+
+    async def venue_orders(self, symbol: str, *, limit: int = 500) -> list[dict]:
+        """The venue's open orders and recent order history of ``symbol`` (openOrders +
+        allOrders), for the startup check of orders the journal does not know."""
+        out: list[dict] = []
+        for leaf, params in (("openOrders", {"symbol": symbol}), ("allOrders", {"symbol": symbol, "limit": limit})):
+            body = await self.signed_get(f"{self.rest.prefix}/{leaf}", params)
+            if not isinstance(body, list):
+                raise ValueError(f"{leaf} answer is not a list")
+            out.extend(row for row in body if isinstance(row, dict))
         return out
 
     async def order_by_id(self, symbol: str, order_id: str) -> dict | None:
@@ -243,22 +342,68 @@ class OrderGateway:
         body = await self.signed_get("/api/v3/account", {})
         return {str(b["asset"]): str(Decimal(str(b.get("free", "0"))) + Decimal(str(b.get("locked", "0")))) for b in body.get("balances", [])}
 
+    async def settle(self, timeout_s: float = 5.0) -> int:
+        """Wait (bounded) until every order request already handed to the gateway has been
+        answered; returns how many were still running at the deadline. A clean stop calls
+        this before cancelling, so a cancel never overtakes the placement it should cancel."""
+        pending = [t for t in self._tasks if not t.done()]
+        if not pending:
+            return 0
+        _, still = await asyncio.wait(pending, timeout=timeout_s)
+        return len(still)
+
     async def cancel_all(self, orders: list[tuple[str, str]], timeout_s: float = 3.0) -> int:
-        """Best-effort cancel of (symbol, client_order_id) pairs at shutdown; returns how many."""
-        async def one(symbol: str, coid: str) -> bool:
+        """Best-effort cancel of (symbol, client_order_id) pairs; returns how many were cancelled."""
+        events = await self.cancel_and_confirm(orders, timeout_s)
+        return sum(1 for e in events if type(e) is tev.OrderUpdate and e.status == "CANCELED")
+
+    async def cancel_and_confirm(self, orders: list[tuple[str, str]], timeout_s: float = 5.0) -> list:
+        """Shutdown: cancel each (symbol, client_order_id) and learn its final state.
+
+        Returns one `OrderUpdate` per order whose state the venue confirmed: the cancel's own
+        answer (CANCELED, with the executed quantity), or - when the cancel was refused (the
+        order filled or was cancelled meanwhile) or its outcome is unknown - the venue's answer
+        to a GET of the order. Orders the venue does not know yield nothing (they stay as the
+        journal has them). Bounded by ``timeout_s`` overall.
+        """
+        async def one(symbol: str, coid: str) -> tev.OrderUpdate | None:
+            params = {"symbol": symbol, "origClientOrderId": coid}
+            body = None
             try:
-                await self._signed("DELETE", {"symbol": symbol, "origClientOrderId": coid})
-                return True
+                body = await self._signed("DELETE", params)
             except RestError:
-                return False
+                pass
+            for attempt in range(3):
+                if isinstance(body, dict):
+                    try:
+                        codec = self.codecs.get(symbol)
+                        event = tev.OrderUpdate(ts_ns=self.clock(), recv_ts=self.clock(), client_order_id=coid, status=str(body.get("status", ""))[:32],
+                                                filled_qty=codec.qty[body.get("executedQty", "0")] if codec else 0, venue_order_id=str(body.get("orderId", ""))[:64],
+                                                reason="shutdown")
+                        if problems([event]) is None:
+                            return event
+                    except Exception as exc:
+                        self._bad_venue_data("shutdown order answer", body, exc)
+                try:
+                    body = await self._signed("GET", params)
+                except RestError as exc:
+                    if exc.code == ORDER_DOES_NOT_EXIST:
+                        return None
+                    await asyncio.sleep(0.1 * (attempt + 1))
+                    body = None
+            return None
 
         if not orders:
-            return 0
-        try:
-            results = await asyncio.wait_for(asyncio.gather(*(one(s, c) for s, c in orders)), timeout_s)
-        except TimeoutError:
-            return 0
-        return sum(results)
+            return []
+        tasks = [asyncio.ensure_future(one(s, c)) for s, c in orders]
+        done, pending = await asyncio.wait(tasks, timeout=timeout_s)
+        for task in pending:
+            task.cancel()
+        out = []
+        for task in done:
+            if not task.cancelled() and task.exception() is None and task.result() is not None:
+                out.append(task.result())
+        return out
 
     # ------------------------------------------------------------------ sessions
 
@@ -278,8 +423,30 @@ class OrderGateway:
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.router.close()
 
+    def user_events(self, frame) -> list:
+        """One user-data frame (text) -> validated trading events, exactly as the account
+        stream hands them to the loop (see `AccountStream.decode`)."""
+        import orjson
+
+        try:
+            msg = orjson.loads(frame)
+        except orjson.JSONDecodeError as exc:
+            self.account_stream.bad_message(frame, exc)
+            return []
+        return self.account_stream.decode(msg)
+
+    def _bad_venue_data(self, what: str, body, exc: BaseException) -> None:
+        self.bad_user_events += 1
+        self.log("warn", f"unusable {what} dropped", error=f"{type(exc).__name__}: {str(exc)[:200]}", sample=_sample(body), count=self.bad_user_events)
+
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _sample(body, limit: int = 200) -> str:
+    from core.venues.binance.user_checks import sample_of
+
+    return sample_of(body, limit)

@@ -33,6 +33,7 @@ import aiohttp
 
 from core import events as ev
 from core.book import VenueRules
+from core.data_errors import handle_failure
 from core.engine import Engine, EngineConfig, LogRecord
 from core.inbox import Inbox
 from core.snapshot import SnapshotBuilder, WorldSnapshot
@@ -75,6 +76,14 @@ class TradingConfig:
     limits: object | None = None  # core.trading.risk.RiskLimits
     cancel_on_shutdown: bool = True
     recv_window_ms: int = 5000
+    # An UNKNOWN order the venue says it does not know is queried again (with backoff) until
+    # this long after it was signed; only then is it taken as never placed (see orders.py).
+    unknown_window_ms: int = 15_000
+    # Orders at the venue with our client-id prefix that the journal does not know, found at
+    # start: "cancel" them (default), "adopt" them, or "ignore" them. Orders without our
+    # prefix are never touched unless foreign_orders is "cancel".
+    unknown_orders: str = "cancel"
+    foreign_orders: str = "ignore"
     ws_orders: bool = True  # orders over the WebSocket API while its session is up (REST otherwise)
 
 
@@ -94,6 +103,7 @@ class RuntimeConfig:
     tick_ms: float = 50.0
     market_queue_size: int = 20_000
     http_timeout_s: float = 5.0
+    retry_after_cap_s: float = 60.0  # Retry-After honoured up to this (logged when capped)
     trades: bool = True
     tickers: bool = True
     # Replace the session this long after it opened, before Binance's 24-hour cut.
@@ -183,7 +193,9 @@ class Runtime:
             await self._start_sim()
         connector = aiohttp.TCPConnector(limit=64, ttl_dns_cache=300)
         self._http = aiohttp.ClientSession(connector=connector)
-        self.rest = RestClient(self._http, self.config.venue.rest_url, self.config.venue.market, self.config.http_timeout_s)
+        self.rest = RestClient(self._http, self.config.venue.rest_url, self.config.venue.market, self.config.http_timeout_s,
+                               retry_after_cap_s=self.config.retry_after_cap_s)
+        self.rest.log = self._runtime_log
         try:
             if self.config.journal is not None:
                 self._open_journal()
@@ -319,6 +331,7 @@ class Runtime:
         self._runtime_log("info", "strategy loaded", strategy=cfg.strategy, module=type(trader.strategy).__module__)
         trader.keep_fills = 1000
         self.engine.trader = trader
+        trader.orders.unknown_window_ns = max(0, int(cfg.unknown_window_ms)) * 1_000_000
         trader.symbol_status = {s: f.status for s, f in venue_filters.items() if f.status != "TRADING"}
         stored_fills = self.storage.load_fills() if self.storage is not None else []
         restored = trader.restore_fills(stored_fills)
@@ -341,6 +354,7 @@ class Runtime:
             log=self._runtime_log,
             recv_window_ms=cfg.recv_window_ms,
             offset_ms=lambda: self.engine.telemetry.clock_offset_ns / 1e6,
+            durable=self._durable if self.writer is not None else None,
             symbol_status={s: f.status for s, f in venue_filters.items()},
             ws_orders=cfg.ws_orders,
         )
@@ -369,10 +383,12 @@ class Runtime:
             filled[fill.client_order_id] = filled.get(fill.client_order_id, 0) + fill.qty
         open_orders = [replace(row, filled_qty=max(row.filled_qty, min(row.qty, filled.get(row.client_order_id, 0)))) for row in open_orders]
         commands = trader.orders.adopt_open_orders(open_orders, now)
+        commands += await self._adopt_unknown_venue_orders(trader, now)
         for fill in (*stored_fills, *imported):
             order = trader.orders.orders.get(fill.client_order_id)
-            if order is not None and fill.trade_id:
+            if order is not None and fill.trade_id and fill.trade_id not in order.fill_ids:
                 order.fill_ids.add(fill.trade_id)
+                order.booked_qty += fill.qty
         risk = trader.risk.state
         self._runtime_log(
             "info", "trading enabled", strategy=cfg.strategy, session=session, restored_open_orders=len(open_orders), storage=cfg.storage_path or "none",
@@ -381,6 +397,45 @@ class Runtime:
             daily_pnl=str(risk.daily_pnl), breakers={k: v for k, v in sorted(risk.breakers.items())}, session_latched=risk.session_latched,
             positions={s: trader.portfolio.qty(s) for s in self.config.symbols},
         )
+        return commands
+
+    async def _adopt_unknown_venue_orders(self, trader, now: int) -> list:
+        """Before trading: every order at the venue the journal does not know is cancelled,
+        adopted or recorded per `core.trading.adoption` (and logged, each). Returns commands."""
+        from core.trading.adoption import plan
+
+        cfg = self.config.trading
+        known = self.storage.known_client_ids() if self.storage is not None else set()
+        known |= set(trader.orders.orders)
+        commands: list = []
+        for symbol in self.config.symbols:
+            try:
+                rows = await self.gateway.venue_orders(symbol)
+                decisions = plan(rows, known, unknown=cfg.unknown_orders, foreign=cfg.foreign_orders)
+            except (RestError, ValueError, KeyError, TypeError) as exc:
+                self.engine.counters["venue_orders_check_failed"] = self.engine.counters.get("venue_orders_check_failed", 0) + 1
+                self._runtime_log("error", "venue order check failed: orders unknown to the journal may exist", symbol=symbol, error=str(exc))
+                continue
+            for a in decisions:
+                fields = dict(symbol=a.symbol, client_order_id=a.client_order_id, order_id=a.venue_order_id, status=a.status, side=a.side,
+                              qty=a.qty, price=a.price, executed=a.executed, action=a.action)
+                if a.action == "cancel-foreign":
+                    self._runtime_log("warn", "foreign open order cancelled (foreign_orders=cancel)", **fields)
+                    self._spawn(self.gateway.cancel_all([(a.symbol, a.client_order_id)]), "cancel-foreign")
+                    continue
+                if a.action == "ignore":
+                    self._runtime_log("warn", "open order of ours unknown to the journal left alone (unknown_orders=ignore)", **fields)
+                    continue
+                try:
+                    commands += trader.orders.adopt_venue_order(a, now)
+                except (ValueError, KeyError, TypeError) as exc:
+                    self._runtime_log("error", "venue order unknown to the journal could not be adopted", error=str(exc), **fields)
+                    continue
+                self.engine.counters["venue_orders_adopted"] = self.engine.counters.get("venue_orders_adopted", 0) + 1
+                self._runtime_log("warn", f"venue order unknown to the journal: {a.action}", **fields)
+        trader.records.extend(trader.orders.drain_journal())
+        if self.writer is not None:
+            self._persist()
         return commands
 
     async def _import_venue_fills(self, trader, filters: dict, stored_fills: list) -> list:
@@ -487,6 +542,27 @@ class Runtime:
                 self._runtime_log("info", "position agrees with the venue", symbol=symbol, position=text)
         return True
 
+    def _durable(self, command) -> "asyncio.Future[bool]":
+        """Write-ahead: a future that resolves (True) once everything queued for storage so
+        far - the order's "sent" row included - is committed, or False if that failed. The
+        gateway task awaits it before sending; the strategy loop never waits."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+
+        def done(ok: bool) -> None:
+            def resolve() -> None:
+                if not future.done():
+                    future.set_result(ok)
+            try:
+                loop.call_soon_threadsafe(resolve)
+            except RuntimeError:  # the loop closed meanwhile: nobody waits
+                pass
+
+        if not self.writer.barrier(done):
+            self._runtime_log("error", "storage queue full or closed: order intent not durable", client_order_id=getattr(command, "client_order_id", ""))
+            future.set_result(False)
+        return future
+
     def _open_journal(self) -> None:
         from core.persistence.journal import CaptureJournal
 
@@ -509,7 +585,10 @@ class Runtime:
                 if not len(inbox):
                     await wakeup.wait()
                 continue
-            commands = handle(event)
+            try:
+                commands = handle(event)
+            except Exception as exc:  # a data error is counted and repaired; an invariant violation exits 3
+                commands = handle_failure(engine, event, exc)
             if commands:
                 code = self._execute(commands)
                 if code is not None:
@@ -585,10 +664,12 @@ class Runtime:
             elif kind is ev.Stop:
                 self.exit_code = command.exit_code
                 return command.exit_code
-            elif kind in (ev.PlaceOrder, ev.CancelOrder) or kind.__name__ == "QueryOrder":
+            elif kind in (ev.PlaceOrder, ev.CancelOrder) or kind.__name__ in ("QueryOrder", "FetchOrderTrades"):
                 if self.gateway is None:
                     self._runtime_log("error", "order command without trading configured", command=kind.__name__)
                 else:
+                    if kind is ev.PlaceOrder and self.writer is not None:
+                        self._persist()  # the "sent" row is queued before the write-ahead barrier
                     self.gateway.execute(command)
             elif kind in (ev.Subscribe, ev.Unsubscribe):
                 session = self._session
@@ -759,13 +840,70 @@ class Runtime:
 
     # ------------------------------------------------------------------ shutdown
 
+    def _drain_trading_events(self) -> None:
+        """Hand trading events still queued (answers that arrived after the loop ended) to
+        the trader, in order; market events are no use any more."""
+        inbox, handle = self.inbox, self.engine.handle
+        while True:
+            event = inbox.next()
+            if event is None:
+                return
+            if getattr(event, "kind", "") != "trading":
+                continue
+            try:
+                handle(event)
+            except Exception as exc:
+                handle_failure(self.engine, event, exc)
+
+    async def _stop_trading(self, trader) -> None:
+        """Clean stop of trading: cancel (if configured) every working order and record the
+        venue-confirmed final state of each (CANCELED, or FILLED when the cancel lost the race),
+        book fills that arrived meanwhile, and import any execution the stream did not deliver
+        from the venue's trade history, so storage ends equal to the venue. The strategy is
+        paused first: nothing new is placed (or journaled) while the venue answers."""
+        trader.paused = True
+        trader.pending.clear()
+        in_flight = await self.gateway.settle(5.0)  # placements already sent are answered first
+        if in_flight:
+            self._runtime_log("warn", "shutdown: order requests still unanswered", requests=in_flight)
+        self._drain_trading_events()
+        working = [(o.symbol, o.client_order_id) for o in trader.orders.working()]
+        if working and self.config.trading.cancel_on_shutdown:
+            cancelled = confirmed = 0
+            for _ in range(2):  # a second pass for what the first could not settle
+                todo = [(o.symbol, o.client_order_id) for o in trader.orders.working()]
+                if not todo:
+                    break
+                answers = await self.gateway.cancel_and_confirm(todo)
+                await asyncio.sleep(0.05)  # let the user stream deliver fills that raced the cancels
+                self._drain_trading_events()
+                for event in answers:
+                    try:
+                        self.engine.handle(event)
+                    except Exception as exc:
+                        handle_failure(self.engine, event, exc)
+                cancelled += sum(1 for e in answers if e.status == "CANCELED")
+                confirmed += len(answers)
+            left = [o.client_order_id for o in trader.orders.working()]
+            self._runtime_log("info" if not left else "warn", "shutdown: working orders settled", working=len(working), cancelled=cancelled,
+                              confirmed=confirmed, still_working=left[:50])
+        if self.storage is not None and self.writer is not None:
+            self._persist()
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, self.writer.flush)
+            stored = await loop.run_in_executor(None, self.storage.load_fills)
+            await self._import_venue_fills(trader, trader.filters, stored)
+            self._drain_trading_events()
+        if self.writer is not None:
+            self._persist()
+
     async def _shutdown(self) -> None:
         trader = self.engine.trader
-        if self.gateway is not None and trader is not None and self.config.trading.cancel_on_shutdown:
-            working = [(o.symbol, o.client_order_id) for o in trader.orders.working()]
-            if working:
-                cancelled = await self.gateway.cancel_all(working)
-                self._runtime_log("info", "shutdown: cancelled working orders", cancelled=cancelled, working=len(working))
+        if self.gateway is not None and trader is not None:
+            try:
+                await self._stop_trading(trader)
+            except Exception as exc:  # never let a failing venue keep the storage from closing
+                self._runtime_log("error", "shutdown: settling orders failed", error=f"{type(exc).__name__}: {exc}")
         if self.gateway is not None:
             await self.gateway.close()
         tasks = [t for t in self._background if not t.done()]
@@ -781,6 +919,13 @@ class Runtime:
             for record in self.engine.epochs[self._persisted_epochs:]:
                 self.writer.submit(record)
             await asyncio.get_running_loop().run_in_executor(None, self.writer.close)
+        if self.storage is not None:
+            # Checkpoint the WAL into the main file (TRUNCATE) so the .sqlite3 file alone holds
+            # every fill and final order state, then close every connection.
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, self.storage.close)
+            except Exception as exc:
+                self._runtime_log("error", "storage close failed", error=f"{type(exc).__name__}: {exc}")
         if self.journal is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.journal.close)
         if self.sim is not None:

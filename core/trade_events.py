@@ -43,9 +43,11 @@ __all__ = [
     "OrderRejected",
     "OrderUnknown",
     "OrderUpdate",
+    "FetchOrderTrades",
     "QueryOrder",
     "SymbolStatus",
     "TradingEvent",
+    "VenueDataError",
 ]
 
 Side = Literal["BUY", "SELL"]
@@ -145,6 +147,16 @@ class OrderQueryResult(TradingEvent):
 
 
 @dataclass(slots=True, kw_only=True)
+class VenueDataError(TradingEvent):
+    """A venue message about this order was unusable (failed validation, or its handler
+    raised): it was dropped whole, and the order is reconciled from the venue's records."""
+
+    client_order_id: str
+    reason: str = ""
+    sample: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
 class CancelRejected(TradingEvent):
     client_order_id: str
     code: int = 0
@@ -172,3 +184,16 @@ class QueryOrder(Command):
 
     symbol: str = ""
     client_order_id: str = ""
+
+
+@dataclass(slots=True, frozen=True, kw_only=True)
+class FetchOrderTrades(Command):
+    """The venue says an order executed more than the fills we booked (a lost or unusable
+    execution report): fetch its executions from the account's trade history (userTrades /
+    myTrades since ``since_ms``, filtered by ``venue_order_id``); they come back as `Fill`
+    events, and trade ids make a second copy harmless."""
+
+    symbol: str = ""
+    client_order_id: str = ""
+    venue_order_id: str = ""
+    since_ms: int = 0

@@ -155,7 +155,7 @@ class TransportSession:
                 try:
                     event = decode_frame(frame, epoch, 0, scales)
                 except FrameError as exc:
-                    put_control(ev.MalformedFrame(epoch=epoch, recv_ts=clock(), reason=str(exc), sample=str(frame[:200])))
+                    put_control(ev.MalformedFrame(epoch=epoch, recv_ts=clock(), reason=str(exc)[:300], sample=str(frame[:200]), event=exc.event, symbol=exc.symbol))
                     continue
                 now = clock()
                 if event is None:

@@ -58,6 +58,17 @@ class Storage(Protocol):
 
     def load_fills(self, since_ns: int = 0) -> list[Fill]: ...
 
+    def known_client_ids(self) -> set[str]:
+        """Every client order id the journal has a row for, except orders whose last word is
+        "not found at the venue" (a venue that has them after all must be listened to)."""
+        rows = self._conn().execute(
+            """
+            SELECT o.client_order_id, o.state, o.reason
+            FROM orders o JOIN (SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l ON o.id = l.last
+            """
+        ).fetchall()
+        return {coid for coid, state, reason in rows if not (state == "REJECTED" and (reason or "").startswith("reconciled: not found"))}
+
     def load_venue_order_ids(self) -> dict[tuple[str, str], str]: ...
 
     def first_order_ns(self, symbol: str) -> int | None: ...
@@ -195,6 +206,17 @@ class SqliteStorage:
         ).fetchall()
         return [OrderTransition(*r[:8], bool(r[8]), *r[9:]) for r in rows]
 
+    def known_client_ids(self) -> set[str]:
+        """Every client order id the journal has a row for, except orders whose last word is
+        "not found at the venue" (a venue that has them after all must be listened to)."""
+        rows = self._conn().execute(
+            """
+            SELECT o.client_order_id, o.state, o.reason
+            FROM orders o JOIN (SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l ON o.id = l.last
+            """
+        ).fetchall()
+        return {coid for coid, state, reason in rows if not (state == "REJECTED" and (reason or "").startswith("reconciled: not found"))}
+
     def load_venue_order_ids(self) -> dict[tuple[str, str], str]:
         """(symbol, venue order id) -> client order id, for every journaled order the venue numbered."""
         rows = self._conn().execute(
@@ -240,7 +262,19 @@ class SqliteStorage:
             item["phases"] = json.loads(item["phases"] or "{}")
         return out
 
-    def close(self) -> None:
+    def checkpoint(self) -> tuple[int, int, int]:
+        """Copy the WAL into the main file and truncate it: (busy, wal pages, checkpointed)."""
+        row = self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return tuple(row) if row else (0, 0, 0)
+
+    def close(self, checkpoint: bool = True) -> None:
+        """Close every connection; first (by default) checkpoint the WAL with TRUNCATE so the
+        main database file alone holds everything (a copy of just that file is complete)."""
+        if checkpoint:
+            try:
+                self.checkpoint()
+            except sqlite3.Error:
+                pass  # closing the last connection checkpoints too, when it can
         with self._guard:
             conns, self._all = self._all, []
         for conn in conns:

@@ -23,12 +23,18 @@ _STOP = object()  # sentinel: the writer thread drains what is queued, then exit
 
 
 class _Flush:
-    """A flush request: the writer sets ``done`` once everything queued before it is written."""
+    """A flush request: the writer sets ``done`` once everything queued before it is written.
 
-    __slots__ = ("done",)
+    ``callback(ok)`` (optional) runs on the writer thread right after; ``ok`` is False when a
+    batch failed between the request and its completion (what was queued may be lost).
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("done", "callback", "failed_at")
+
+    def __init__(self, callback=None, failed_at: int = 0) -> None:
         self.done = threading.Event()
+        self.callback = callback
+        self.failed_at = failed_at
 
 
 class QueueThread:
@@ -115,6 +121,22 @@ class StorageWriter(QueueThread):
         """Enqueue without blocking; False (and counted) when full or closed."""
         return self._enqueue(record)
 
+    def barrier(self, callback) -> bool:
+        """Call ``callback(ok)`` on the writer thread once everything submitted before it is
+        committed (fsynced): ``ok`` is True only if no batch failed meanwhile. Never blocks;
+        False (callback never called) when the queue is full or closed.
+
+        This is the write-ahead seam: the order gateway sends nothing until the journal row
+        of the order is durable (see `core.order_gateway.OrderGateway.write_ahead`).
+        """
+        if self._closed or not self._thread.is_alive():
+            return False
+        try:
+            self._queue.put_nowait(_Flush(callback, self.failed_batches))
+        except queue.Full:
+            return False
+        return True
+
     def _run(self) -> None:
         get = self._queue.get
         while True:
@@ -139,6 +161,11 @@ class StorageWriter(QueueThread):
                 self._write(batch)
             for marker in markers:
                 marker.done.set()
+                if marker.callback is not None:
+                    try:
+                        marker.callback(self.failed_batches == marker.failed_at)
+                    except Exception as exc:  # a closed event loop: nobody waits any more
+                        self.last_error = f"barrier callback: {type(exc).__name__}: {exc}"
             if stop:
                 return
 

@@ -13,7 +13,7 @@ from core.trading.state_view import quote_asset
 
 __all__ = ["describe_command", "describe_event"]
 
-_WARN = (tev.OrderRejected, tev.OrderUnknown, tev.CancelRejected, tev.CancelUnknown)
+_WARN = (tev.OrderRejected, tev.OrderUnknown, tev.CancelRejected, tev.CancelUnknown, tev.VenueDataError)
 
 
 def _order_fields(trader, coid: str) -> dict:
@@ -59,7 +59,8 @@ def describe_event(trader, event) -> tuple[str, str, dict]:
         level = "warn"  # an expiry (IOC/FOK that did not fill) is routine: debug
     what = {"OrderRejected": "order rejected", "OrderUnknown": "order outcome unknown", "CancelRejected": "cancel rejected",
             "CancelUnknown": "cancel outcome unknown", "OrderAccepted": "order accepted", "OrderUpdate": "order update",
-            "OrderQueryResult": "order query result"}.get(name, f"order {name}")
+            "OrderQueryResult": "order query result",
+            "VenueDataError": "unusable venue message: order reconciled from the venue"}.get(name, f"order {name}")
     return level, what, fields
 
 

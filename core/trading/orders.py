@@ -13,7 +13,9 @@ States and transitions (the table ``TRANSITIONS`` is the single source of truth)
     PENDING_NEW --rejected--> REJECTED            (venue code + message recorded)
     PENDING_NEW --unknown---> UNKNOWN             (timeout, 5xx, 503 "Unknown error")
     UNKNOWN     --query-----> NEW | PARTIALLY_FILLED | FILLED | CANCELED | EXPIRED
-    UNKNOWN     --not found-> REJECTED            (never placed: code NOT_FOUND)
+    UNKNOWN     --not found-> UNKNOWN             (queried again with backoff, inside the window)
+    UNKNOWN     --not found-> REJECTED            (after the window: never placed, code NOT_FOUND)
+    REJECTED(NOT_FOUND) --late venue event--> NEW | PARTIALLY_FILLED | FILLED | CANCELED | EXPIRED
     NEW / PARTIALLY_FILLED --fill/update--> PARTIALLY_FILLED | FILLED | CANCELED | EXPIRED
     NEW / PARTIALLY_FILLED --cancel unknown--> UNKNOWN (queried like a place)
     FILLED, CANCELED, REJECTED, EXPIRED: terminal
@@ -26,7 +28,18 @@ Unknown outcomes are never retried blindly: the manager answers `OrderUnknown` w
 `QueryOrder` and refuses any new order for the same *intent key* (symbol + strategy slot tag,
 or symbol + side + type + price + qty when untagged) until the query resolves it. Orders still
 PENDING_NEW after ``ack_timeout_ns`` become UNKNOWN on the next timer, and UNKNOWN orders are
-queried again every ``query_retry_ns`` until the venue answers.
+queried again with backoff (``query_retry_ns`` doubling up to ``query_backoff_max_ns``) until
+the venue answers.
+
+"Not found" is not final at once: Binance can process a request after answering 5xx, so an
+UNKNOWN order the venue does not know yet stays UNKNOWN (and counts as working, so the gates
+and the intent block still see it) until ``unknown_window_ns`` has passed since the request was
+signed (``created_ns``; the venue refuses a request older than its ``recvWindow``, so the
+window only needs to exceed that plus clock skew). Only then is it REJECTED with code
+NOT_FOUND. Even then a later venue event for that client id (stream update, fill, query) is
+never dropped as stale: the order comes back to the state the venue reports (journaled with
+reason "late venue event") and counts as working again; ``counters["resolved_late"]`` counts
+these. NOT_FOUND orders are never forgotten, so such a late event always finds its order.
 
 Every transition is appended to ``journal`` (drained by the runtime into the orders table).
 """
@@ -71,6 +84,7 @@ TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
     _S.EXPIRED: frozenset(),
 }
 TERMINAL = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
+_LATE_TARGETS = frozenset({_S.NEW, _S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.EXPIRED})
 WORKING = frozenset({_S.PENDING_NEW, _S.NEW, _S.PARTIALLY_FILLED, _S.UNKNOWN})
 # How far along each state is; an ack naming an earlier stage than the current one is stale.
 _PROGRESS = {_S.PENDING_NEW: 0, _S.UNKNOWN: 0, _S.NEW: 1, _S.PARTIALLY_FILLED: 2}
@@ -114,6 +128,8 @@ class ManagedOrder:
     reject_msg: str = ""
     cancel_requested_ns: int = 0
     last_query_ns: int = 0
+    queries: int = 0  # unanswered / not-found queries since it became UNKNOWN (backoff exponent)
+    booked_qty: int = 0  # lots of the fills booked for it (vs. filled_qty: what the venue reports)
     fill_ids: set = field(default_factory=set)
 
     @property
@@ -149,6 +165,8 @@ class OrderManager:
         ack_timeout_ns: int = 10_000_000_000,
         query_retry_ns: int = 2_000_000_000,
         keep_terminal: int = 500,
+        unknown_window_ns: int = 15_000_000_000,
+        query_backoff_max_ns: int = 8_000_000_000,
     ) -> None:
         if session < 0:
             raise ValueError("session must be >= 0")
@@ -158,10 +176,13 @@ class OrderManager:
         self.ack_timeout_ns = ack_timeout_ns
         self.query_retry_ns = query_retry_ns
         self.keep_terminal = keep_terminal
+        self.unknown_window_ns = unknown_window_ns
+        self.query_backoff_max_ns = query_backoff_max_ns
         self.orders: dict[str, ManagedOrder] = {}
         self.journal: list[OrderTransition] = []
         self._sent_ids: set[str] = set()
-        self.counters = {"placed": 0, "stale_acks": 0, "unknown": 0, "refused_unknown": 0, "unknown_ids": 0, "missing_fills": 0}
+        self.counters = {"placed": 0, "stale_acks": 0, "unknown": 0, "refused_unknown": 0, "unknown_ids": 0, "missing_fills": 0,
+                         "not_found_pending": 0, "resolved_late": 0, "bad_venue_events": 0}
 
     # ----------------------------------------------------------------------------- ids
 
@@ -216,9 +237,16 @@ class OrderManager:
     # ----------------------------------------------------------------------------- transitions
 
     def transition(self, order: ManagedOrder, target: OrderState, now_ns: int, reason: str = "") -> None:
-        """Move ``order`` to ``target`` per the table; raises (order untouched) if illegal."""
+        """Move ``order`` to ``target`` per the table; raises (order untouched) if illegal.
+
+        The one exception: a REJECTED order whose rejection was only "not found after an
+        unknown outcome" moves to whatever a late venue event says (see the module doc)."""
         allowed = TRANSITIONS[order.state]
-        if target not in allowed:
+        if self._late(order) and target in _LATE_TARGETS:
+            order.reject_code, order.reject_msg = None, ""
+            self.counters["resolved_late"] += 1
+            reason = f"late venue event: {reason}"
+        elif target not in allowed:
             raise IllegalOrderTransition(f"{order.client_order_id}: {order.state.value} -> {target.value} ({reason})")
         prev = order.state
         order.state = target
@@ -233,6 +261,10 @@ class OrderManager:
                 order.venue_order_id, reason,
             )
         )
+
+    @staticmethod
+    def _late(order: ManagedOrder) -> bool:
+        return order.state is OrderState.REJECTED and order.reject_code == "NOT_FOUND"
 
     def drain_journal(self) -> list[OrderTransition]:
         out, self.journal = self.journal, []
@@ -254,6 +286,9 @@ class OrderManager:
     def _on_accepted(self, order: ManagedOrder, event: tev.OrderAccepted) -> list:
         order.venue_order_id = event.venue_order_id or order.venue_order_id
         target = _VENUE_STATUS.get(event.status, OrderState.NEW)
+        if self._late(order) and target in _LATE_TARGETS:
+            self.transition(order, target, event.ts_ns, "accepted")
+            return []
         if order.state in TERMINAL or _PROGRESS.get(order.state, 0) > _PROGRESS.get(target, 9):
             self.counters["stale_acks"] += 1
             return []
@@ -273,6 +308,7 @@ class OrderManager:
         self.transition(order, OrderState.UNKNOWN, event.ts_ns, f"unknown: {event.reason}")
         self.counters["unknown"] += 1
         order.last_query_ns = event.ts_ns
+        order.queries = 0
         return [tev.QueryOrder(epoch=event.epoch, symbol=order.symbol, client_order_id=order.client_order_id)]
 
     def _on_fill(self, order: ManagedOrder, fill: tev.Fill) -> list:
@@ -280,9 +316,10 @@ class OrderManager:
             return []
         if fill.trade_id:
             order.fill_ids.add(fill.trade_id)
-        order.filled_qty = min(order.qty, order.filled_qty + fill.qty)
+        order.booked_qty += fill.qty
+        order.filled_qty = min(order.qty, max(order.filled_qty, order.booked_qty))
         target = OrderState.FILLED if order.filled_qty >= order.qty else OrderState.PARTIALLY_FILLED
-        if order.state in TERMINAL:
+        if order.state in TERMINAL and not self._late(order):
             # A fill after CANCELED/EXPIRED happens only if the venue reported them out of
             # order; the fill is real (the portfolio takes it) but the state stays terminal.
             return []
@@ -298,32 +335,77 @@ class OrderManager:
             order.filled_qty = min(order.qty, event.filled_qty)
         if target is order.state and target is not OrderState.PARTIALLY_FILLED:
             return []
+        if self._late(order) and target in _LATE_TARGETS:
+            self.transition(order, target, event.ts_ns, f"update {event.status} {event.reason}".strip())
+            return self._fetch_if_missing(order, event.filled_qty, event.epoch)
         if order.state in TERMINAL or (target in _PROGRESS and _PROGRESS.get(order.state, 0) > _PROGRESS[target]):
             self.counters["stale_acks"] += 1
             return []
         if target is OrderState.REJECTED:
             order.reject_code, order.reject_msg = "STREAM", event.reason
         self.transition(order, target, event.ts_ns, f"update {event.status} {event.reason}".strip())
+        if target in TERMINAL:  # its final word: every execution it reports must be booked
+            return self._fetch_if_missing(order, event.filled_qty, event.epoch)
         return []
 
+    def _fetch_if_missing(self, order: ManagedOrder, venue_filled: int, epoch: int = 0) -> list:
+        """The venue reports more executed than the fills we booked (a lost or unusable
+        execution report): fetch the order's executions from the trade history."""
+        if venue_filled <= order.booked_qty or not order.venue_order_id:
+            return []
+        self.counters["missing_fills"] += 1
+        return [tev.FetchOrderTrades(epoch=epoch, symbol=order.symbol, client_order_id=order.client_order_id,
+                                     venue_order_id=order.venue_order_id, since_ms=max(0, order.created_ns // 1_000_000 - 60_000))]
+
     def _on_query(self, order: ManagedOrder, result: tev.OrderQueryResult) -> list:
-        if order.state is not OrderState.UNKNOWN:
+        late = self._late(order) and result.found and not result.error
+        if order.state is not OrderState.UNKNOWN and not late:
+            if result.found and not result.error:
+                # Settled meanwhile (a late ack or stream event), but the query may still show
+                # executions whose reports were lost.
+                order.venue_order_id = order.venue_order_id or result.venue_order_id
+                return self._fetch_if_missing(order, result.filled_qty, result.epoch)
             return []
         if result.error:
-            return []  # still unknown: the timer asks again
+            order.queries += 1
+            return []  # still unknown: the timer asks again (with backoff)
         if not result.found:
+            waited = result.ts_ns - order.created_ns
+            if waited < self.unknown_window_ns:
+                # Binance may still process the request (a 5xx is not a "no"): ask again later.
+                order.queries += 1
+                self.counters["not_found_pending"] += 1
+                return []
             order.reject_code, order.reject_msg = "NOT_FOUND", "venue has no such order: never placed"
-            self.transition(order, OrderState.REJECTED, result.ts_ns, "reconciled: not found")
+            self.transition(order, OrderState.REJECTED, result.ts_ns, f"reconciled: not found after {waited // 1_000_000} ms")
             return []
         target = _VENUE_STATUS.get(result.status, OrderState.NEW)
+        if late and target not in _LATE_TARGETS:
+            return []
         order.venue_order_id = result.venue_order_id or order.venue_order_id
+        commands = self._fetch_if_missing(order, result.filled_qty, result.epoch)
         if result.filled_qty > order.filled_qty:
-            # The venue executed more than our fills say; the fills are still to come on the
-            # stream (or must be fetched with myTrades/userTrades by the runtime).
-            self.counters["missing_fills"] += 1
             order.filled_qty = min(order.qty, result.filled_qty)
+        if target is order.state:
+            return commands
         self.transition(order, target, result.ts_ns, f"reconciled: {result.status}")
-        return []
+        return commands
+
+    def _on_data_error(self, order: ManagedOrder, event: tev.VenueDataError) -> list:
+        """A bad venue message about a working order: what it said is unknown; ask the venue."""
+        self.counters["bad_venue_events"] += 1
+        if order.state in (OrderState.FILLED, OrderState.CANCELED, OrderState.EXPIRED):
+            # Settled, but the lost message may have carried an execution: the query's answer
+            # fetches any execution we never booked (see _on_query).
+            order.last_query_ns = event.ts_ns
+            return [tev.QueryOrder(epoch=event.epoch, symbol=order.symbol, client_order_id=order.client_order_id)]
+        if order.state not in (OrderState.PENDING_NEW, OrderState.NEW, OrderState.PARTIALLY_FILLED):
+            return []  # UNKNOWN is being queried already; a rejected order never executed
+        self.transition(order, OrderState.UNKNOWN, event.ts_ns, f"bad venue event: {event.reason[:200]}")
+        self.counters["unknown"] += 1
+        order.last_query_ns = event.ts_ns
+        order.queries = 0
+        return [tev.QueryOrder(epoch=event.epoch, symbol=order.symbol, client_order_id=order.client_order_id)]
 
     def _on_cancel_rejected(self, order: ManagedOrder, event: tev.CancelRejected) -> list:
         order.cancel_requested_ns = 0  # usually already filled/cancelled: the stream will say
@@ -335,6 +417,7 @@ class OrderManager:
         self.transition(order, OrderState.UNKNOWN, event.ts_ns, f"cancel unknown: {event.reason}")
         self.counters["unknown"] += 1
         order.last_query_ns = event.ts_ns
+        order.queries = 0
         return [tev.QueryOrder(epoch=event.epoch, symbol=order.symbol, client_order_id=order.client_order_id)]
 
     # ----------------------------------------------------------------------------- timer
@@ -348,14 +431,19 @@ class OrderManager:
                 self.counters["unknown"] += 1
                 order.last_query_ns = now_ns
                 commands.append(tev.QueryOrder(epoch=epoch, symbol=order.symbol, client_order_id=order.client_order_id))
-            elif order.state is OrderState.UNKNOWN and now_ns - order.last_query_ns >= self.query_retry_ns:
+            elif order.state is OrderState.UNKNOWN and now_ns - order.last_query_ns >= self._query_delay(order):
                 order.last_query_ns = now_ns
                 commands.append(tev.QueryOrder(epoch=epoch, symbol=order.symbol, client_order_id=order.client_order_id))
         self._forget_old_terminal()
         return commands
 
+    def _query_delay(self, order: ManagedOrder) -> int:
+        """Backoff between queries of one UNKNOWN order: doubling, capped."""
+        return min(self.query_backoff_max_ns, self.query_retry_ns << min(max(0, order.queries - 1), 16))
+
     def _forget_old_terminal(self) -> None:
-        terminal = [o for o in self.orders.values() if o.state in TERMINAL]
+        # NOT_FOUND rejections are kept: a late venue event must still find its order.
+        terminal = [o for o in self.orders.values() if o.state in TERMINAL and not self._late(o)]
         excess = len(terminal) - self.keep_terminal
         if excess > 0:
             for order in sorted(terminal, key=lambda o: o.updated_ns)[:excess]:
@@ -394,6 +482,36 @@ class OrderManager:
             commands.append(tev.QueryOrder(epoch=epoch, symbol=order.symbol, client_order_id=order.client_order_id))
         return commands
 
+    def adopt_venue_order(self, a, now_ns: int, epoch: int = 0) -> list:
+        """Take over an order of ours that the venue has and the journal does not know (an
+        `core.trading.adoption.Adoption`). It is journaled with the venue's state; an open one
+        becomes a working order of this session (untagged: no strategy slot owns it) and, for
+        the "cancel" action, a `CancelOrder` for it is returned."""
+        if a.client_order_id in self.orders:
+            return []
+        f = self.filters.get(a.symbol)
+        codec = f.codec if f else None
+
+        def units(text: str, kind: str) -> int:
+            if codec is None:
+                raise ValueError(f"no filters for {a.symbol}")
+            return (codec.qty if kind == "qty" else codec.price)[text]
+
+        state = _VENUE_STATUS.get(a.status, OrderState.NEW)
+        price = units(a.price, "price") if a.price else 0
+        order = ManagedOrder(
+            a.client_order_id, a.symbol, a.side, a.order_type, units(a.qty, "qty"), price or None, a.tif or None,
+            a.reduce_only, "", created_ns=now_ns, updated_ns=now_ns, state=state,
+            filled_qty=units(a.executed, "qty"), venue_order_id=a.venue_order_id,
+        )
+        self.orders[order.client_order_id] = order
+        self._sent_ids.add(order.client_order_id)
+        self._journal(order, "", now_ns, f"venue order unknown to the journal: {a.action}")
+        if a.action == "cancel" and state in (OrderState.NEW, OrderState.PARTIALLY_FILLED):
+            command = self.cancel(order.client_order_id, now_ns, epoch)
+            return [command] if command is not None else []
+        return []
+
     def views(self) -> tuple[OrderView, ...]:
         out = []
         for o in sorted(self.orders.values(), key=lambda o: o.created_ns):
@@ -418,4 +536,5 @@ _HANDLERS = {
     tev.OrderQueryResult: OrderManager._on_query,
     tev.CancelRejected: OrderManager._on_cancel_rejected,
     tev.CancelUnknown: OrderManager._on_cancel_unknown,
+    tev.VenueDataError: OrderManager._on_data_error,
 }

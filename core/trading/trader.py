@@ -398,7 +398,12 @@ class Trader:
     # ----------------------------------------------------------------------------- outputs
 
     def drain_records(self) -> list:
+        """Everything to persist, oldest first, including order transitions not yet moved to
+        ``records`` (a "sent" row must reach storage before its order is transmitted)."""
         out, self.records = self.records, []
+        journal = self.orders.drain_journal()
+        if journal:
+            out.extend(journal)
         return out
 
     def marks(self) -> dict[str, Fraction]:

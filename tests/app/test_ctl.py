@@ -40,19 +40,21 @@ async def test_ctl_status_prints_the_live_report(daemon, capsys):
     assert report["epochs"][0]["cause"] == "startup"
 
 
-async def test_ctl_resync_symbol_with_token_reaches_the_runtime(daemon, capsys):
+async def test_ctl_resync_symbol_with_token_reaches_the_runtime(daemon, capsys, clean_env):
     runtime, port = daemon
+    clean_env.setenv("EPOCHBOT_CONTROL__TOKEN", TOKEN)
 
-    code = await ctl_main("--port", str(port), "--token", TOKEN, "resync", "ethusdt")
+    code = await ctl_main("--port", str(port), "resync", "ethusdt")
 
     assert code == 0
     assert runtime.submitted == [ev.OperatorForceResync(symbol="ETHUSDT")]
 
 
-async def test_ctl_resync_session_asks_for_a_new_epoch(daemon):
+async def test_ctl_resync_session_asks_for_a_new_epoch(daemon, clean_env):
     runtime, port = daemon
+    clean_env.setenv("EPOCHBOT_CONTROL__TOKEN", TOKEN)
 
-    code = await ctl_main("--port", str(port), "--token", TOKEN, "resync", "--session")
+    code = await ctl_main("--port", str(port), "resync", "--session")
 
     assert code == 0
     assert runtime.submitted == [ev.OperatorForceResync(replace_session=True)]
@@ -68,20 +70,22 @@ async def test_ctl_reads_the_token_from_the_environment(daemon, clean_env):
     assert runtime.submitted == [ev.OperatorSetMode(mode="halted", source="control")]
 
 
-async def test_ctl_with_a_wrong_token_exits_non_zero_with_the_daemons_message(daemon, capsys):
+async def test_ctl_with_a_wrong_token_exits_non_zero_with_the_daemons_message(daemon, capsys, clean_env):
     runtime, port = daemon
+    clean_env.setenv("EPOCHBOT_CONTROL__TOKEN", "not-the-token-000000")
 
-    code = await ctl_main("--port", str(port), "--token", "not-the-token-000000", "mode", "halted")
+    code = await ctl_main("--port", str(port), "mode", "halted")
 
     assert code == 1
     assert "HTTP 401" in capsys.readouterr().err
     assert runtime.submitted == []
 
 
-async def test_ctl_bad_mode_shows_the_choices(daemon, capsys):
+async def test_ctl_bad_mode_shows_the_choices(daemon, capsys, clean_env):
     _, port = daemon
+    clean_env.setenv("EPOCHBOT_CONTROL__TOKEN", TOKEN)
 
-    code = await ctl_main("--port", str(port), "--token", TOKEN, "mode", "yolo")
+    code = await ctl_main("--port", str(port), "mode", "yolo")
 
     assert code == 1
     assert "normal, reduce-only, cancel-makers, halted" in capsys.readouterr().err
@@ -128,3 +132,14 @@ async def test_epochbot_ctl_command_line_talks_to_the_daemon(daemon):
     assert proc.returncode == 0, err.decode()
     assert json.loads(out)["symbol"] == "BTCUSDT"
     assert runtime.submitted == [ev.OperatorForceResync(symbol="BTCUSDT")]
+
+
+async def test_ctl_refuses_a_token_on_the_command_line_without_sending_it(daemon, capsys):
+    runtime, port = daemon
+
+    code = await ctl_main("--port", str(port), "--token", TOKEN, "pause")
+
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "not accepted on the command line" in err and TOKEN not in err
+    assert runtime.submitted == []

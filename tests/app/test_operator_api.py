@@ -105,12 +105,13 @@ async def test_trading_series_are_in_metrics(served):
     assert "epochbot_orders_working 1.0" in text
 
 
-async def test_ctl_cancel_all_and_flatten_send_the_confirmed_body_with_yes(served, capsys):
+async def test_ctl_cancel_all_and_flatten_send_the_confirmed_body_with_yes(served, capsys, monkeypatch):
     runtime, server, _, _ = served
+    monkeypatch.setenv("EPOCHBOT_CONTROL__TOKEN", TOKEN)  # never on the command line
 
     codes = [
-        await asyncio.to_thread(ctl.main, ["--control-port", str(server.port), "--token", TOKEN, "cancel-all", "--yes"]),
-        await asyncio.to_thread(ctl.main, ["--port", str(server.port), "--token", TOKEN, "flatten", "ethusdt", "-y", "--no-pause"]),
+        await asyncio.to_thread(ctl.main, ["--control-port", str(server.port), "cancel-all", "--yes"]),
+        await asyncio.to_thread(ctl.main, ["--port", str(server.port), "flatten", "ethusdt", "-y", "--no-pause"]),
     ]
 
     assert codes == [0, 0]
@@ -120,8 +121,9 @@ async def test_ctl_cancel_all_and_flatten_send_the_confirmed_body_with_yes(serve
 async def test_ctl_flatten_without_yes_and_without_a_terminal_sends_nothing(served, capsys, monkeypatch):
     runtime, server, _, _ = served
     monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))  # not a TTY: no prompt is trusted
+    monkeypatch.setenv("EPOCHBOT_CONTROL__TOKEN", TOKEN)
 
-    code = await asyncio.to_thread(ctl.main, ["--control-port", str(server.port), "--token", TOKEN, "flatten", "--all"])
+    code = await asyncio.to_thread(ctl.main, ["--control-port", str(server.port), "flatten", "--all"])
 
     assert code == 1 and runtime.submitted == []
     assert "--yes" in capsys.readouterr().err

@@ -49,6 +49,7 @@ def _env() -> dict:
     env["EPOCHBOT_API_SECRET"] = SECRET
     env["EPOCHBOT_STRATEGY__PARAMS"] = json.dumps({"half_spread_ticks": 1, "refresh_ms": 500})
     env["EPOCHBOT_RISK__BREAKER_LOSSES"] = "2"  # two losing round trips trip the breaker
+    env["EPOCHBOT_STRATEGY__UNKNOWN_WINDOW_MS"] = "2000"  # the simulator decides at once
     return env
 
 
@@ -224,8 +225,10 @@ def test_sigkill_restart_restores_fills_positions_risk_and_never_duplicates_orde
         # The adopted orders of the killed run are queried before anything else of their slot
         # is sent; wait for those answers, then freeze the market so that nothing executes any
         # more, and wait until storage has caught up with the venue.
-        wait_until(lambda: sum(line.get("msg") == "order OrderQueryResult" for line in second.lines()) >= enabled["restored_open_orders"],
-                   10, "the adopted orders reconciled")
+        # (From the journal, not the log: order query results are logged at debug level.)
+        unknown_now = ("SELECT COUNT(*) FROM orders o JOIN (SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l"
+                       " ON o.id = l.last WHERE o.state = 'UNKNOWN'")
+        wait_until(lambda: db_rows(db, unknown_now) == [(0,)], 10, "the adopted orders reconciled")
         sim.control("/_sim/market", {"paused": True})
         wait_until(lambda: {str(t["id"]) for t in sim.trades()} <= {r[0] for r in db_rows(db, "SELECT trade_id FROM fills")}, 10, "storage to hold every venue fill")
         assert second.terminate() == 0

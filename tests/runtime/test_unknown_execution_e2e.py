@@ -39,6 +39,10 @@ async def test_unknown_execution_never_duplicates_and_always_resolves(tmp_path):
         ws_orders=False,  # the REST path (the WebSocket API's is tests/runtime/test_account_stream_e2e.py)
     )
     config = RuntimeConfig(venue=replace(VENUES["sim"], market="usdm"), symbols=(SYMBOL,), sim_rate=50.0, trading=trading)
+    # The simulator decides at once whether an "unknown" order was placed: a short not-found
+    # window keeps the test fast (the default waits out Binance's recvWindow and clock skew).
+    trading = replace(trading, unknown_window_ms=500)
+    config = replace(config, trading=trading)
     rt = Runtime(config)
     task = asyncio.get_running_loop().create_task(rt.run())
     try:

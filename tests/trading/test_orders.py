@@ -115,13 +115,13 @@ def test_unknown_outcome_asks_the_venue_and_blocks_a_retry_of_the_same_intent():
     assert om.counters["placed"] == 1
 
 
-def test_unknown_then_not_found_is_treated_as_not_placed_and_a_retry_gets_a_fresh_id():
-    om = manager()
+def test_unknown_then_not_found_after_the_window_is_treated_as_not_placed_and_a_retry_gets_a_fresh_id():
+    om = manager(unknown_window_ns=1_000)
     coid = om.place(BID, 0).client_order_id
     om.on_event(tev.OrderUnknown(client_order_id=coid, reason="timeout", ts_ns=1))
 
-    om.on_event(tev.OrderQueryResult(client_order_id=coid, found=False, ts_ns=2))
-    retry = om.place(BID, 3)
+    om.on_event(tev.OrderQueryResult(client_order_id=coid, found=False, ts_ns=1_000))
+    retry = om.place(BID, 1_001)
 
     assert om.orders[coid].state is OrderState.REJECTED
     assert om.orders[coid].reject_code == "NOT_FOUND"
@@ -249,3 +249,113 @@ def test_open_orders_of_a_previous_run_are_adopted_as_unknown_and_queried():
     assert restarted.orders[coid].state is OrderState.UNKNOWN
     with pytest.raises(OrderRefused):
         restarted.place(BID, 11)
+
+
+def test_not_found_inside_the_window_keeps_the_order_unknown_working_and_queried_with_backoff():
+    om = manager(unknown_window_ns=10_000, query_retry_ns=100, query_backoff_max_ns=400)
+    coid = om.place(BID, 0).client_order_id
+    om.on_event(tev.OrderUnknown(client_order_id=coid, reason="HTTP 503", ts_ns=1))
+
+    om.on_event(tev.OrderQueryResult(client_order_id=coid, found=False, ts_ns=50))
+    first_retry_too_soon = om.on_timer(90)
+    first_retry = om.on_timer(101)
+    om.on_event(tev.OrderQueryResult(client_order_id=coid, found=False, ts_ns=110))
+    second_retry_too_soon = om.on_timer(250)  # the second wait is twice as long
+    second_retry = om.on_timer(301)
+
+    assert om.orders[coid].state is OrderState.UNKNOWN
+    assert [o.client_order_id for o in om.working("BTCUSDT")] == [coid]
+    assert first_retry_too_soon == [] and second_retry_too_soon == []
+    assert first_retry == second_retry == [tev.QueryOrder(symbol="BTCUSDT", client_order_id=coid)]
+    with pytest.raises(OrderRefused):
+        om.place(BID, 700)
+
+
+@pytest.mark.parametrize(
+    "late",
+    [
+        tev.OrderUpdate(client_order_id="", status="NEW", ts_ns=5_000),
+        tev.OrderAccepted(client_order_id="", status="NEW", ts_ns=5_000),
+        tev.OrderQueryResult(client_order_id="", found=True, status="NEW", ts_ns=5_000),
+    ],
+    ids=["stream update", "late 200", "query"],
+)
+def test_a_late_venue_event_revives_an_order_rejected_as_not_found_and_it_counts_as_working(late):
+    om = manager(unknown_window_ns=1_000)
+    coid = om.place(BID, 0).client_order_id
+    om.on_event(tev.OrderUnknown(client_order_id=coid, reason="HTTP 503", ts_ns=1))
+    om.on_event(tev.OrderQueryResult(client_order_id=coid, found=False, ts_ns=2_000))
+    assert om.orders[coid].state is OrderState.REJECTED
+    for _ in range(3):
+        om.on_timer(3_000)  # never forgotten, whatever keep_terminal says
+
+    late.client_order_id = coid
+    om.on_event(late)
+
+    assert om.orders[coid].state is OrderState.NEW
+    assert om.counters["resolved_late"] == 1
+    assert [o.client_order_id for o in om.working("BTCUSDT")] == [coid]
+    assert om.journal[-1].reason.startswith("late venue event")
+
+
+def test_a_late_fill_of_an_order_rejected_as_not_found_moves_it_to_filled():
+    om = manager(unknown_window_ns=0)
+    coid = om.place(BID, 0).client_order_id
+    om.on_event(tev.OrderUnknown(client_order_id=coid, reason="timeout", ts_ns=1))
+    om.on_event(tev.OrderQueryResult(client_order_id=coid, found=False, ts_ns=2))
+
+    om.on_event(tev.Fill(client_order_id=coid, symbol="BTCUSDT", side="BUY", qty=10, price=2_000_000, trade_id="9", ts_ns=3))
+
+    assert om.orders[coid].state is OrderState.FILLED
+    assert om.orders[coid].filled_qty == 10
+
+
+def test_a_query_showing_more_executed_than_the_booked_fills_asks_for_the_orders_trade_history():
+    om = manager()
+    coid = om.place(BID, 5_000_000_000).client_order_id
+    om.on_event(tev.OrderAccepted(client_order_id=coid, venue_order_id="77", ts_ns=5_000_000_001))
+    om.on_event(tev.Fill(client_order_id=coid, symbol="BTCUSDT", side="BUY", qty=4, price=2_000_000, trade_id="1", ts_ns=5_000_000_002))
+    om.on_event(tev.VenueDataError(client_order_id=coid, reason="fill quantity must be positive", ts_ns=5_000_000_003))
+
+    commands = om.on_event(tev.OrderQueryResult(client_order_id=coid, found=True, status="FILLED", filled_qty=10, venue_order_id="77",
+                                                ts_ns=5_000_000_004))
+
+    assert commands == [tev.FetchOrderTrades(symbol="BTCUSDT", client_order_id=coid, venue_order_id="77", since_ms=0)]
+    assert om.orders[coid].state is OrderState.FILLED
+    assert om.orders[coid].booked_qty == 4
+
+
+def test_an_update_with_the_cumulative_quantity_before_its_fill_does_not_count_the_fill_twice():
+    om = manager()
+    coid = om.place(BID, 0).client_order_id
+    om.on_event(tev.OrderUpdate(client_order_id=coid, status="PARTIALLY_FILLED", filled_qty=4, ts_ns=1))
+
+    om.on_event(tev.Fill(client_order_id=coid, symbol="BTCUSDT", side="BUY", qty=4, price=2_000_000, trade_id="1", ts_ns=2))
+
+    assert om.orders[coid].filled_qty == 4
+
+
+def test_a_query_answer_after_the_order_settled_still_fetches_executions_never_booked():
+    om = manager()
+    coid = om.place(BID, 0).client_order_id
+    om.on_event(tev.OrderAccepted(client_order_id=coid, venue_order_id="77", ts_ns=1))
+    om.on_event(tev.VenueDataError(client_order_id=coid, reason="fill quantity must be positive", ts_ns=2))
+    om.on_event(tev.OrderUpdate(client_order_id=coid, status="FILLED", filled_qty=10, venue_order_id="77", ts_ns=3))
+
+    late_answer = om.on_event(tev.OrderQueryResult(client_order_id=coid, found=True, status="FILLED", filled_qty=10, venue_order_id="77", ts_ns=4))
+
+    assert om.orders[coid].state is OrderState.FILLED
+    assert late_answer == [tev.FetchOrderTrades(symbol="BTCUSDT", client_order_id=coid, venue_order_id="77", since_ms=0)]
+
+
+def test_a_bad_report_about_an_order_already_filled_still_asks_the_venue_for_what_it_carried():
+    om = manager()
+    coid = om.place(BID, 0).client_order_id
+    om.on_event(tev.OrderAccepted(client_order_id=coid, venue_order_id="77", status="FILLED", ts_ns=1))
+
+    commands = om.on_event(tev.VenueDataError(client_order_id=coid, reason="fill quantity must be positive", ts_ns=2))
+    answer = om.on_event(tev.OrderQueryResult(client_order_id=coid, found=True, status="FILLED", filled_qty=10, venue_order_id="77", ts_ns=3))
+
+    assert commands == [tev.QueryOrder(symbol="BTCUSDT", client_order_id=coid)]
+    assert om.orders[coid].state is OrderState.FILLED
+    assert answer == [tev.FetchOrderTrades(symbol="BTCUSDT", client_order_id=coid, venue_order_id="77", since_ms=0)]

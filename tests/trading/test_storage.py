@@ -184,3 +184,23 @@ def test_close_flushes_pending_records_and_later_submits_are_refused(tmp_path):
 
     assert closed and not late
     assert len(storage.load_fills()) == 10
+
+
+def test_known_client_ids_leave_out_orders_last_reported_not_found(tmp_path):
+    from core.persistence.storage import SqliteStorage
+    from core.trading.orders import OrderTransition
+
+    storage = SqliteStorage(str(tmp_path / "db.sqlite3"))
+    try:
+        def row(coid, prev, state, reason):
+            return OrderTransition(1, coid, "BTCUSDT", "BUY", "LIMIT", 1, 1, "GTC", False, "", prev, state, 0, "", reason)
+
+        storage.write_batch([
+            row("eb1-0", "", "PENDING_NEW", "sent"), row("eb1-0", "PENDING_NEW", "NEW", "accepted"),
+            row("eb1-1", "", "PENDING_NEW", "sent"), row("eb1-1", "PENDING_NEW", "UNKNOWN", "unknown: 503"),
+            row("eb1-1", "UNKNOWN", "REJECTED", "reconciled: not found after 16000 ms"),
+        ])
+
+        assert storage.known_client_ids() == {"eb1-0"}
+    finally:
+        storage.close()

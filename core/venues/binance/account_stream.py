@@ -30,7 +30,7 @@ import websockets
 from core.trading import events as tev
 from core.venues.binance.rest import RestClient, RestError
 from core.venues.binance.signing import Signer
-from core.venues.binance.user import user_message_events
+from core.venues.binance.user_checks import checked_user_events, sample_of
 from core.venues.binance.wsapi import WsApiError, WsApiSession
 
 __all__ = ["USDM_USER_EVENTS", "AccountStream", "ws_api_url"]
@@ -109,17 +109,24 @@ class AccountStream:
         if isinstance(event, dict) and event.get("e") in _END_EVENTS:
             self._ended(str(event.get("e")))
             return
-        try:
-            events = user_message_events(msg, self.codecs, self.clock(), self.quotes)
-        except (ValueError, KeyError, TypeError) as exc:
-            self.stats["unreadable"] += 1
-            self.log("warn", "unreadable user data frame skipped", error=str(exc))
-            return
-        for item in events:
+        for item in self.decode(msg):
             if type(item) is tev.Fill:
                 self.stats["fills"] += 1
             item.recv_ts = item.recv_ts or self.clock()
             self.put(item)
+
+    def decode(self, msg) -> list:
+        """One parsed message -> validated events (`checked_user_events`); a bad one is counted
+        in ``stats["unreadable"]`` and logged with a sample."""
+        events, problem = checked_user_events(msg, self.codecs, self.clock(), self.quotes)
+        if problem is not None:
+            self.bad_message(msg, problem)
+        return events
+
+    def bad_message(self, msg, exc: BaseException) -> None:
+        self.stats["unreadable"] += 1
+        self.log("warn", "unusable user data frame dropped", error=f"{type(exc).__name__}: {str(exc)[:200]}", sample=sample_of(msg),
+                 count=self.stats["unreadable"])
 
     def _ended(self, reason: str) -> None:
         self._end_reason = reason
@@ -152,8 +159,8 @@ class AccountStream:
             except asyncio.CancelledError:
                 self._state(False, "stopped")
                 raise
-            except (RestError, WsApiError, OSError, websockets.exceptions.WebSocketException, KeyError, TypeError, ValueError, TimeoutError) as exc:
-                reason = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # whatever the venue sent or did: the session is replaced, never lost
+                reason = f"{type(exc).__name__}: {str(exc)[:200]}"
             self._state(False, reason)
             delay = backoff * (0.5 + self.rng.random())
             self.log("warn", "account stream down: replacing the session", epoch=epoch, reason=reason, retry_in_s=round(delay, 2))
@@ -200,8 +207,7 @@ class AccountStream:
                     try:
                         msg = orjson.loads(frame)
                     except orjson.JSONDecodeError as exc:
-                        self.stats["unreadable"] += 1
-                        self.log("warn", "unreadable user data frame skipped", error=str(exc))
+                        self.bad_message(frame, exc)
                         continue
                     self._on_message(epoch, msg)
                 self._ended(f"closed by the venue (code {ws.close_code})")

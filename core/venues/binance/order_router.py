@@ -230,5 +230,7 @@ class OrderRouter:
                 self.stats["ws_unknown"] += 1
             raise RestError(exc.status, f"WebSocket API: {exc.msg}", exc.code, exc.retry_after_ms) from None
         if method != "OPEN" and not isinstance(result, dict):
-            raise RestError(200, "WebSocket API answer has no order body")
+            # The request went out and was answered with something unusable: its execution is
+            # unknown (the order may well exist), never a rejection.
+            raise RestError(200, "WebSocket API answer has no order body", unknown=True)
         return result

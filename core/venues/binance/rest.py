@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 import orjson
 
-from core.venues.binance.wire import FrameError, decode_snapshot
+from core.venues.binance.wire import FrameError, check_filter_value, check_kline_row, decode_snapshot
 
 __all__ = ["RestClient", "RestError", "SymbolFilters", "USDM_DEPTH_LIMITS"]
 
@@ -26,16 +26,18 @@ USDM_DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 
 
 class RestError(Exception):
-    def __init__(self, status: int, message: str, code: int | None = None, retry_after_ms: int = 0) -> None:
+    def __init__(self, status: int, message: str, code: int | None = None, retry_after_ms: int = 0, unknown: bool = False) -> None:
         super().__init__(f"HTTP {status}: {message}" if status else message)
         self.status = status
-        self.code = code
+        self.code = code if type(code) is int else None  # a hostile body's "code" is not trusted
         self.retry_after_ms = retry_after_ms
+        self.unknown = unknown
 
     @property
     def unknown_execution(self) -> bool:
-        """Binance: any 5xx on an order means its execution status is unknown."""
-        return self.status >= 500 or self.status == 0
+        """Binance: any 5xx on an order means its execution status is unknown (so does an
+        answer that cannot be read)."""
+        return self.unknown or self.status >= 500 or self.status == 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,13 +55,30 @@ class SymbolFilters:
 
 
 class RestClient:
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, market: Literal["spot", "usdm"], timeout_s: float = 5.0) -> None:
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, market: Literal["spot", "usdm"], timeout_s: float = 5.0,
+                 retry_after_cap_s: float = 60.0) -> None:
         self.session = session
+        # Retry-After is honoured up to this cap (a warning says when the venue asked longer).
+        self.retry_after_cap_s = retry_after_cap_s
+        self.retry_after_capped = 0
+        self.bad_rows = 0
+        self.log = lambda level, msg, **fields: None
         self.base_url = base_url.rstrip("/")
         self.market = market
         self.prefix = "/api/v3" if market == "spot" else "/fapi/v1"
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.used_weight = 0
+
+    def _error(self, status: int, body: bytes, headers) -> "RestError":
+        """`_error_from` with Retry-After capped at ``retry_after_cap_s`` (logged when capped)."""
+        exc = _error_from(status, body, headers)
+        cap_ms = int(max(0.0, self.retry_after_cap_s) * 1000)
+        if exc.retry_after_ms > cap_ms:
+            self.retry_after_capped += 1
+            self.log("warn", "Retry-After above the cap: waiting the cap instead", status=status,
+                     retry_after_s=str(headers.get("Retry-After", ""))[:30], cap_s=self.retry_after_cap_s)
+            exc.retry_after_ms = cap_ms
+        return exc
 
     def depth_limit(self, wanted: int) -> int:
         if self.market == "spot":
@@ -75,7 +94,7 @@ class RestClient:
                 if weight and weight.isdigit():
                     self.used_weight = int(weight)
                 if resp.status != 200:
-                    raise _error_from(resp.status, body, resp.headers)
+                    raise self._error(resp.status, body, resp.headers)
                 return body
         except aiohttp.ClientError as exc:
             raise RestError(0, f"{type(exc).__name__}: {exc}") from None
@@ -106,22 +125,41 @@ class RestClient:
             rows = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise RestError(200, f"bad klines body: {exc}") from None
-        if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) >= 7 for r in rows):
+        if not isinstance(rows, list):
             raise RestError(200, "bad klines body: not a list of kline rows")
-        return rows
+        good = []
+        for r in rows:
+            try:
+                check_kline_row(r)
+            except FrameError as exc:  # a bad row is a missing candle: gap detection refetches it
+                self.bad_rows += 1
+                self.log("warn", "bad kline row dropped", error=str(exc), sample=str(r)[:200])
+                continue
+            good.append(r)
+        return good
 
     async def server_time_offset(self, clock_ns=time.time_ns) -> tuple[float, float]:
         """(venue - local offset ms, round trip ms) by the midpoint method."""
         t0 = clock_ns()
         body = await self._get(f"{self.prefix}/time")
         t1 = clock_ns()
-        server_ms = orjson.loads(body)["serverTime"]
+        try:
+            server_ms = orjson.loads(body)["serverTime"]
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise RestError(200, f"bad server time answer: {exc}") from None
+        if type(server_ms) is not int or not 0 < server_ms < 2**53:
+            raise RestError(200, f"bad server time {str(server_ms)[:30]!r}")
         mid_ms = (t0 + t1) / 2 / 1e6
         return server_ms - mid_ms, (t1 - t0) / 1e6
 
     async def exchange_filters(self, symbols: list[str]) -> dict[str, SymbolFilters]:
         body = await self._get(f"{self.prefix}/exchangeInfo")
-        info = orjson.loads(body)
+        try:
+            return self._parse_filters(orjson.loads(body), symbols)
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, FrameError) as exc:
+            raise RestError(200, f"bad exchangeInfo: {str(exc)[:200]}") from None
+
+    def _parse_filters(self, info, symbols: list[str]) -> dict[str, SymbolFilters]:
         wanted = set(symbols)
         out: dict[str, SymbolFilters] = {}
         for sym in info.get("symbols", []):
@@ -134,13 +172,13 @@ class RestClient:
             if price and lot:
                 out[name] = SymbolFilters(
                     name,
-                    price["tickSize"],
-                    lot["stepSize"],
-                    str(notional.get("minNotional", notional.get("notional", "0"))),
-                    str(lot.get("minQty", "0")),
-                    str(lot.get("maxQty", "0")),
-                    str(sym.get("quoteAsset", "")),
-                    str(sym.get("status", "TRADING")),
+                    check_filter_value(price["tickSize"], "tickSize"),
+                    check_filter_value(lot["stepSize"], "stepSize"),
+                    check_filter_value(notional.get("minNotional", notional.get("notional", "0")), "minNotional"),
+                    check_filter_value(lot.get("minQty", "0"), "minQty"),
+                    check_filter_value(lot.get("maxQty", "0"), "maxQty"),
+                    str(sym.get("quoteAsset", ""))[:16],
+                    str(sym.get("status", "TRADING"))[:32],
                 )
         return out
 
@@ -156,7 +194,7 @@ class RestClient:
             async with self.session.request(method, f"{self.base_url}{path}", headers={"X-MBX-APIKEY": api_key}, timeout=self.timeout) as resp:
                 body = await resp.read()
                 if resp.status != 200:
-                    raise _error_from(resp.status, body, resp.headers)
+                    raise self._error(resp.status, body, resp.headers)
                 return orjson.loads(body) if body else {}
         except aiohttp.ClientError as exc:
             raise RestError(0, f"{type(exc).__name__}: {exc}") from None
@@ -179,8 +217,11 @@ class RestClient:
             async with self.session.request(method, url, headers={"X-MBX-APIKEY": api_key}, timeout=self.timeout) as resp:
                 body = await resp.read()
                 if resp.status != 200:
-                    raise _error_from(resp.status, body, resp.headers)
-                return orjson.loads(body)
+                    raise self._error(resp.status, body, resp.headers)
+                try:
+                    return orjson.loads(body)
+                except orjson.JSONDecodeError:
+                    raise RestError(resp.status, f"unreadable answer: {body[:100]!r}", unknown=True) from None
         except aiohttp.ClientError as exc:
             raise RestError(0, f"{type(exc).__name__}: {exc}") from None
         except TimeoutError:
@@ -199,6 +240,6 @@ def _error_from(status: int, body: bytes, headers) -> RestError:
         pass
     retry_ms = 0
     retry = headers.get("Retry-After")
-    if retry and retry.strip().isdigit():
-        retry_ms = int(retry.strip()) * 1000
+    if retry and retry.strip().isdigit() and retry.isascii():
+        retry_ms = min(int(retry.strip()[:12]), 10**11) * 1000  # capped by RestClient.retry_after_cap_s
     return RestError(status, message, code, retry_ms)

@@ -33,7 +33,77 @@ Market = Literal["spot", "usdm"]
 
 
 class FrameError(ValueError):
-    """The frame is not JSON, or not a Binance event this decoder understands."""
+    """The frame is not JSON, or not a Binance event this decoder understands.
+
+    ``event`` is the frame's event type and ``symbol`` its symbol when they could be read (so
+    the engine can route the data error: a bad depth event resyncs its book)."""
+
+    def __init__(self, message: str, event: str = "", symbol: str = "") -> None:
+        super().__init__(message)
+        self.event = event
+        self.symbol = symbol
+
+
+# ------------------------------------------------------------------------------ field checks
+# Every field the engine, telemetry, trader and portfolio read is checked here, at decode:
+# integers are ints (never bool, never strings), within range; prices and quantities are plain
+# decimal strings (finite by construction: no exponent, no NaN/Infinity, no sign) of bounded
+# length. A frame that fails a check raises FrameError and never reaches the loop.
+
+_MAX_INT = 2**63 - 1
+_MAX_TS_MS = _MAX_INT  # range checks of plausibility are the telemetry's (stale timestamps)
+_MAX_DEC_LEN = 40
+_MAX_SYMBOL_LEN = 32
+
+
+def _int(value, name: str, lo: int = 0, hi: int = _MAX_INT) -> int:
+    if type(value) is not int or not lo <= value <= hi:
+        raise FrameError(f"field {name} must be an integer in [{lo}, {hi}], got {_short(value)}")
+    return value
+
+
+def _ts(value, name: str) -> int:
+    return _int(value, name, 0, _MAX_TS_MS)
+
+
+def _dec(value, name: str, *, positive: bool = False, signed: bool = False, empty: bool = False) -> str:
+    """A plain decimal string ("27123.40", "0.000"; "-0.0001" when ``signed``)."""
+    if type(value) is not str or len(value) > _MAX_DEC_LEN:
+        raise FrameError(f"field {name} must be a decimal string, got {_short(value)}")
+    if not value:
+        if empty:
+            return value
+        raise FrameError(f"field {name} is empty")
+    body = value[1:] if signed and value[0] in "+-" else value
+    whole, dot, frac = body.partition(".")
+    if not (whole.isdigit() and whole.isascii()) or (dot and not (frac.isdigit() and frac.isascii())):
+        raise FrameError(f"field {name} is not a plain decimal: {_short(value)}")
+    if positive and not (whole + frac).strip("0"):
+        raise FrameError(f"field {name} must be positive, got {value!r}")
+    return value
+
+
+def _symbol(value) -> str:
+    if type(value) is not str or not 0 < len(value) <= _MAX_SYMBOL_LEN or not value.isascii() or not value.isalnum():
+        raise FrameError(f"field s is not a symbol: {_short(value)}")
+    return value
+
+
+def _bool(value, name: str) -> bool:
+    if type(value) is not bool:
+        raise FrameError(f"field {name} must be true/false, got {_short(value)}")
+    return value
+
+
+def _str(value, name: str, max_len: int = 32) -> str:
+    if type(value) is not str or len(value) > max_len:
+        raise FrameError(f"field {name} must be a short string, got {_short(value)}")
+    return value
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,41 +187,89 @@ def decode_frame(raw: str | bytes, epoch: int, recv_ts: int, scales: dict[str, t
     data = msg.get("data")
     if type(data) is dict:
         msg = data
+    etype = msg.get("e")
     try:
-        etype = msg.get("e")
         if etype == "depthUpdate":
             first, final, prev, bids, asks = msg["U"], msg["u"], msg.get("pu"), msg["b"], msg["a"]
             if type(first) is not int or type(final) is not int or first > final or (prev is not None and type(prev) is not int):
-                raise FrameError(f"depthUpdate with bad update ids U={first!r} u={final!r} pu={prev!r}")
+                raise FrameError(f"depthUpdate with bad update ids U={_short(first)} u={_short(final)} pu={_short(prev)}")
+            _int(first, "U"), _int(final, "u")
+            if prev is not None:
+                _int(prev, "pu", -1)
             if type(bids) is not list or type(asks) is not list:
                 raise FrameError("depthUpdate levels are not lists")
-            return ev.DepthDiff(epoch, msg["s"], first, final, prev, bids, asks, msg["E"], recv_ts)
+            return ev.DepthDiff(epoch, _symbol(msg["s"]), first, final, prev, bids, asks, _ts(msg["E"], "E"), recv_ts)
         if etype is None:
             if "id" in msg and ("result" in msg or "error" in msg):
                 err = msg.get("error")
-                return Ack(int(msg["id"]), msg.get("result"), None if err is None else _error_text(err))
+                return Ack(_int(msg["id"], "id"), msg.get("result"), None if err is None else _error_text(err))
             if "u" in msg and "b" in msg and "a" in msg and "B" in msg:  # spot bookTicker has no "e"
-                return ev.BookTicker(epoch, msg["s"], msg["u"], msg["b"], msg["B"], msg["a"], msg["A"], 0, recv_ts)
+                return ev.BookTicker(epoch, _symbol(msg["s"]), _int(msg["u"], "u"), _dec(msg["b"], "b"), _dec(msg["B"], "B"),
+                                     _dec(msg["a"], "a"), _dec(msg["A"], "A"), 0, recv_ts)
             if "lastUpdateId" in msg:
                 return None  # spot partial depth (@depth5/10/20): not used for the local book
             raise FrameError("frame has no event type")
         if etype == "aggTrade":
-            return ev.AggTrade(epoch, msg["s"], msg["a"], msg["p"], msg["q"], msg["m"], msg["T"], msg["E"], recv_ts)
+            return ev.AggTrade(epoch, _symbol(msg["s"]), _int(msg["a"], "a"), _dec(msg["p"], "p", positive=True), _dec(msg["q"], "q", positive=True),
+                               _bool(msg["m"], "m"), _ts(msg["T"], "T"), _ts(msg["E"], "E"), recv_ts)
         if etype == "bookTicker":
-            return ev.BookTicker(epoch, msg["s"], msg["u"], msg["b"], msg["B"], msg["a"], msg["A"], msg.get("E", 0), recv_ts)
+            return ev.BookTicker(epoch, _symbol(msg["s"]), _int(msg["u"], "u"), _dec(msg["b"], "b"), _dec(msg["B"], "B"),
+                                 _dec(msg["a"], "a"), _dec(msg["A"], "A"), _ts(msg.get("E", 0), "E"), recv_ts)
         if etype == "markPriceUpdate":
-            return ev.MarkPrice(epoch, msg["s"], msg["p"], msg.get("i", ""), msg.get("r", ""), msg.get("T", 0), msg["E"], recv_ts)
+            return ev.MarkPrice(epoch, _symbol(msg["s"]), _dec(msg["p"], "p", positive=True), _dec(msg.get("i", ""), "i", empty=True),
+                                _dec(msg.get("r", ""), "r", signed=True, empty=True), _ts(msg.get("T", 0), "T"), _ts(msg["E"], "E"), recv_ts)
         if etype == "kline":
             k = msg["k"]
-            return ev.Kline(epoch, msg["s"], k["i"], k["t"], k["T"], k["o"], k["h"], k["l"], k["c"], k["v"], k["x"], msg["E"], recv_ts)
+            if type(k) is not dict:
+                raise FrameError("kline field k is not an object")
+            open_ts, close_ts = _ts(k["t"], "k.t"), _ts(k["T"], "k.T")
+            if close_ts < open_ts:
+                raise FrameError(f"kline closes before it opens: t={open_ts} T={close_ts}")
+            return ev.Kline(epoch, _symbol(msg["s"]), _str(k["i"], "k.i", 8), open_ts, close_ts, _dec(k["o"], "k.o"), _dec(k["h"], "k.h"),
+                            _dec(k["l"], "k.l"), _dec(k["c"], "k.c"), _dec(k["v"], "k.v"), _bool(k["x"], "k.x"), _ts(msg["E"], "E"), recv_ts)
         if etype == "forceOrder":
             o = msg["o"]
-            return ev.ForceOrder(epoch, o["s"], o["S"], o["p"], o["q"], o["X"], msg["E"], recv_ts)
+            if type(o) is not dict:
+                raise FrameError("forceOrder field o is not an object")
+            side = o["S"]
+            if side not in ("BUY", "SELL"):
+                raise FrameError(f"forceOrder side {_short(side)}")
+            return ev.ForceOrder(epoch, _symbol(o["s"]), side, _dec(o["p"], "o.p"), _dec(o["q"], "o.q"), _str(o["X"], "o.X"), _ts(msg["E"], "E"), recv_ts)
         if etype == "serverShutdown":
-            return ServerShutdown(int(msg.get("E", 0)))
+            return ServerShutdown(_ts(msg.get("E", 0), "E"))
         return None  # an event type we do not track (user data is handled elsewhere)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise FrameError(f"{etype or 'event'} missing or bad field: {exc}") from None
+    except FrameError as exc:
+        raise FrameError(str(exc), _etype(etype), _frame_symbol(msg)) from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise FrameError(f"{_etype(etype) or 'event'} missing or bad field: {_short(exc)}", _etype(etype), _frame_symbol(msg)) from None
+
+
+def _etype(etype) -> str:
+    return etype[:32] if type(etype) is str else ""
+
+
+def _frame_symbol(msg: dict) -> str:
+    symbol = msg.get("s")
+    if type(symbol) is str and 0 < len(symbol) <= _MAX_SYMBOL_LEN and symbol.isascii() and symbol.isalnum():
+        return symbol
+    return ""
+
+
+def check_kline_row(row) -> None:
+    """A REST kline row ``[openTime, open, high, low, close, volume, closeTime, ...]``: raises
+    FrameError unless the times are integers and the prices/volume plain decimals."""
+    if type(row) is not list or len(row) < 7:
+        raise FrameError("kline row is not a list of at least 7 fields")
+    open_ts, close_ts = _ts(row[0], "openTime"), _ts(row[6], "closeTime")
+    if close_ts < open_ts:
+        raise FrameError("kline row closes before it opens")
+    for value, name in zip(row[1:6], ("open", "high", "low", "close", "volume")):
+        _dec(value, name)
+
+
+def check_filter_value(value, name: str) -> str:
+    """An exchangeInfo filter value (tickSize, stepSize, minNotional...): a plain decimal."""
+    return _dec(value if type(value) is str else str(value), name)
 
 
 def _error_text(err) -> str:
@@ -164,9 +282,16 @@ def decode_snapshot(raw: str | bytes) -> tuple[int, list, list, int]:
     """A REST depth response -> (lastUpdateId, bids, asks, E or 0). Raises FrameError."""
     try:
         msg = _loads(raw)
-        return int(msg["lastUpdateId"]), msg["bids"], msg["asks"], int(msg.get("E", 0))
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        if type(msg) is not dict:
+            raise FrameError("depth snapshot is not a JSON object")
+        bids, asks = msg["bids"], msg["asks"]
+        if type(bids) is not list or type(asks) is not list:
+            raise FrameError("depth snapshot levels are not lists")
+        return _int(msg["lastUpdateId"], "lastUpdateId"), bids, asks, _ts(msg.get("E", 0), "E")
+    except FrameError as exc:
         raise FrameError(f"bad depth snapshot: {exc}") from None
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise FrameError(f"bad depth snapshot: {_short(exc)}") from None
 
 
 # ------------------------------------------------------------------------------ streams / URLs
