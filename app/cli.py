@@ -4,7 +4,7 @@
     epochbot --headless [FLAGS]          the daemon: JSON-lines logs, status lines, control endpoint
     epochbot config show|check [FLAGS]   print the merged configuration (secrets masked) / validate it
     epochbot ctl ACTION                  talk to a running daemon (status, resync, mode, ...)
-    epochbot replay CAPTURE              replay a capture through the engine
+    epochbot replay PATH                 replay a capture, journal file or directory through the engine
     epochbot sim                         run the embedded exchange simulator in the foreground
 
 Configuration flags (FLAGS) are the highest layer over defaults < TOML (--config) < EPOCHBOT_*
@@ -144,28 +144,47 @@ def _replay(args: argparse.Namespace) -> int:
     import orjson
 
     from core.capture import CaptureFormatError
-    from core.replay import print_malformed, replay_file
+    from core.replay import print_malformed, replay_path
 
     try:
-        result = replay_file(args.capture, on_malformed=print_malformed)
+        result = replay_path(args.capture, run=args.run, until=args.until, timeline=args.timeline, on_malformed=print_malformed)
     except FileNotFoundError:
-        print(f"replay: no such capture file: {args.capture}", file=sys.stderr)
+        print(f"replay: no such capture file or directory: {args.capture}", file=sys.stderr)
         return EXIT_USAGE
-    except CaptureFormatError as exc:
+    except (CaptureFormatError, ValueError) as exc:
+        print(f"replay: {args.capture}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
         print(f"replay: {args.capture}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     report = result.report(depth=args.depth)
     if args.json:
-        sys.stdout.buffer.write(orjson.dumps(report) + b"\n")
-    else:
-        print(f"{args.capture}: {report['events']} events, {report['epochs']} epoch(s), "
-              f"{report['discarded_stale_epoch']} stale discarded, {len(report['malformed'])} malformed")
-        for symbol, info in report["symbols"].items():
-            best_bid = info["bids"][0][0] if info["bids"] else "-"
-            best_ask = info["asks"][0][0] if info["asks"] else "-"
-            print(f"  {symbol:<12} {info['state']:<9} last_update_id={info['last_update_id']} "
-                  f"gaps={info['gaps']} resyncs={info['book_resyncs']} bid={best_bid} ask={best_ask}")
-        print(f"  state_hash {report['state_hash']}")
+        if args.timeline:
+            report["timeline"] = [r.as_dict() for r in result.timeline]
+        sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_NON_STR_KEYS, default=str) + b"\n")
+        return EXIT_FATAL if result.engine.fatal else EXIT_OK
+    if args.timeline:
+        from core.timeline import format_timeline
+
+        print("\n".join(format_timeline(result.timeline, result.engine)))
+    if args.until is not None:
+        from core.timeline import format_state
+
+        where = report.get("stopped_at") or {}
+        print(f"stopped: {where.get('reason', '?')} at {where.get('at')}")
+        print("\n".join(format_state(result.engine, depth=min(args.depth, 10))))
+        return EXIT_FATAL if result.engine.fatal else EXIT_OK
+    run = f" (run {report['run']}, {len(report.get('files', []))} file(s))" if report.get("run") else ""
+    print(f"{args.capture}{run}: {report['events']} events, {report['epochs']} epoch(s), "
+          f"{report['discarded_stale_epoch']} stale discarded, {len(report['malformed'])} malformed")
+    for symbol, info in report["symbols"].items():
+        best_bid = info["bids"][0][0] if info["bids"] else "-"
+        best_ask = info["asks"][0][0] if info["asks"] else "-"
+        print(f"  {symbol:<12} {info['state']:<9} last_update_id={info['last_update_id']} "
+              f"gaps={info['gaps']} resyncs={info['book_resyncs']} bid={best_bid} ask={best_ask}")
+    if report["orders"]:
+        print(f"  orders {len(report['orders'])}, working {sum(1 for o in report['orders'] if o['status'] in ('NEW', 'PARTIALLY_FILLED', 'PENDING_NEW', 'UNKNOWN'))}")
+    print(f"  state_hash {report['state_hash']}")
     return EXIT_FATAL if result.engine.fatal else EXIT_OK
 
 
@@ -223,8 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     replay = sub.add_parser("replay", help="replay a capture through the engine and report the final state")
-    replay.add_argument("capture", help="capture file (JSON lines, see FORMAT.md)")
+    replay.add_argument("capture", metavar="PATH", help="capture or journal file (.jsonl or .jsonl.gz), or a journal directory (docs/capture-format.md)")
     replay.add_argument("--json", action="store_true", help="print one JSON object")
+    replay.add_argument("--run", default=None, help="journal directory: the run to replay (id or 1-based index; default the last)")
+    replay.add_argument("--timeline", action="store_true", help="print the reconnect timeline (epochs, resyncs, modes, orders, fills)")
+    replay.add_argument("--until", default=None, metavar="TIME|EPOCH",
+                        help="stop after a time (ISO-8601, HH:MM:SS.fff UTC as --timeline prints it, unix seconds, +S after start) or at the end of epoch N (N or eN); print books and working orders")
     replay.add_argument("--depth", type=int, default=20, help="levels per side in the report (default 20)")
     replay.set_defaults(func=_replay)
 

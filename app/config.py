@@ -234,7 +234,8 @@ class RiskSettings(_Section):
 
 
 class JournalSettings(_Section):
-    """Raw capture journal of every frame and REST answer (replayable with `epochbot replay`)."""
+    """Journal of every engine input in consumption order (capture format v2, docs/capture-format.md;
+    `epochbot replay DIR` replays the last run to the state it ended in)."""
 
     directory: Path | None = None  # None: off
     max_mb: int = Field(default=64, ge=1)

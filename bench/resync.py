@@ -20,13 +20,14 @@ drop     every websocket aborted (no close frame) -> new epoch, backoff included
          Drops are paced >= ``--drop-spacing`` (2 s) apart so neither the runtime's connection-attempt
          budget (10 dials / 10 s) nor the venue's REST weight (USD-M 2400/min; two 1000-level
          snapshots = 40 per drop; at 1 drop/s the simulator answers 429) is what gets measured.
-stall    the simulator sends nothing for ``--stall-s`` (default 3 s, longer than the silence
-         threshold ``--silence-ms``, default EngineConfig's 1500 ms). Measured from the last
-         market data received before the stall: ``last->detected`` (session replaced) and
-         ``last->synced`` (new epoch resynchronized; target <= silence + 250 ms). Because the
-         simulator's stall is global (it also silences the new connection) the book is synced
-         from the REST snapshot while the stream is still silent; ``last->bridged`` (first live
-         diff validated against the snapshot) can only happen after the stall ends.
+stall    the simulator silences the connections open when it is armed, for ``--stall-s``
+         (default 3 s) while its book keeps moving (new connections work). The liveness model
+         (core/liveness.py) suspects the stream once it is silent well beyond its learned gap
+         and a small REST depth probe shows the venue moved past our book. Measured from the
+         last market data received before the stall: ``last->detected`` (session replaced) and
+         ``last->synced`` (new epoch resynchronized; target <= the ceiling ``--silence-ms`` +
+         250 ms). Each stall starts from a session healthy for ``replace_healthy_ms``: stalls
+         back to back are the next session "turning out no better", which backs off by design.
 others   (``--other`` times each): gap skip=5, stale timestamps, added latency, slow / failing /
          429 snapshots (each combined with a gap so a snapshot is needed), crossed snapshot,
          reject subscription (+ drop), malformed / truncated frames, duplicate, out-of-order,
@@ -36,7 +37,7 @@ others   (``--other`` times each): gap skip=5, stale timestamps, added latency, 
 Every measured recovery is followed, per kind (and after every "other" trial), by a correctness
 check: the simulator's market generator is paused, we wait until our book's ``last_update_id``
 equals the simulator's, and the top 1000 levels of both sides are compared exactly (decimal
-values). The market resumes at once (pauses are short: the silence threshold is 1.5 s).
+values). The market resumes at once (a pause is a quiet market: probed, never replaced).
 
 Outlier investigation (bench-side only): ``--trace`` times every REST depth call, the engine's
 handling of every SnapshotReady (rebuild + validate), GC passes (``gc.callbacks``) and event-loop
@@ -263,6 +264,8 @@ class Harness:
         async def depth(symbol, limit=1000, *a, **kw):
             result = await orig(symbol, limit, *a, **kw)
             _, bids, asks, _ = result
+            if limit < limit_levels:  # a liveness probe (a few levels), not a book snapshot
+                return result
             self.horizon[symbol] = (Decimal(str(bids[-1][0])) if len(bids) >= limit_levels else None,
                                     Decimal(str(asks[-1][0])) if len(asks) >= limit_levels else None)
             return result
@@ -350,6 +353,17 @@ class Harness:
             return out
         finally:
             sim.resume_market()
+
+    async def healthy(self, timeout: float = 15.0) -> bool:
+        """Stable, and the current epoch synced for the engine's ``replace_healthy_ms``: a stall
+        now is a new incident, not the next session turning out no better (which backs off)."""
+        e = self.rt.engine
+        need = e.config.replace_healthy_ms * 1e6 + 100e6
+
+        def ok() -> bool:
+            rec = self.record(e.epoch)
+            return self.stable() and rec is not None and rec.synced_ns and now_ns() - rec.synced_ns >= need
+        return await wait_until(ok, timeout, step=0.02)
 
     async def settle(self, timeout: float = 5.0) -> bool:
         """Stable, no armed fault left on the simulator, and still stable a moment later."""
@@ -592,6 +606,7 @@ async def run_ours(args, log) -> dict:
     rows = []
     for i in range((args.stall_faults if args.stall_faults is not None else args.faults) if "stall" in kinds else 0):
         await h.settle(args.stall_s + 5)
+        await h.healthy(args.stall_s + 10)
         rows.append(await trial_stall(h, i, args.stall_s, args.timeout))
     res["kinds"]["stall"] = rows
     if rows:
@@ -849,7 +864,7 @@ def summarise(ours: dict, args) -> list[dict]:
     add("drop", "inject->synced", [r.get("inject_to_synced_ms") for r in d if r["ok"]], 250.0, len(d), "backoff included")
     add("drop", "inject->bridged", [r.get("inject_to_bridged_ms") for r in d if r["ok"]], None, len(d))
     s = kinds.get("stall", [])
-    add("stall", "last data->detected", [r.get("last_to_detect_ms") for r in s if r["ok"]], None, len(s), f"silence threshold {args.silence_ms:.0f} ms")
+    add("stall", "last data->detected", [r.get("last_to_detect_ms") for r in s if r["ok"]], None, len(s), f"learned gap + venue probe (ceiling {args.silence_ms:.0f} ms)")
     add("stall", "last data->synced", [r.get("last_to_synced_ms") for r in s if r["ok"]], stall_target, len(s), "new epoch resynchronized (REST)")
     add("stall", "stall end->bridged", [r.get("stall_end_to_bridged_ms") for r in s if r["ok"]], None, len(s), f"stall {args.stall_s} s, global in the sim")
     for label, trials in kinds.items():

@@ -27,7 +27,8 @@ Continuity rules (``VenueRules``):
   ``U <= lastUpdateId <= u`` (or ``pu == lastUpdateId``: the snapshot fell exactly between two
   events); afterwards ``pu == previous u``.
 * A snapshot older than the first buffered diff (spot ``lastUpdateId + 1 < U``, USD-M
-  ``lastUpdateId < U``) cannot be bridged: fetch another. If no diff was buffered yet, the
+  ``lastUpdateId < U`` unless that diff's ``pu == lastUpdateId``) cannot be bridged: fetch
+  another. The ``pu`` bridge holds whichever arrived first, the snapshot or the diff. If no diff was buffered yet, the
   snapshot is installed and the *next* diff must bridge it (else the snapshot was too old).
 * A diff entirely older than the book (spot ``u <= last``; USD-M ``u <= last``) is a duplicate
   and is dropped without harm.
@@ -305,8 +306,12 @@ class OrderBook:
         buffered = self.buffer
         spot = self.rules is VenueRules.SPOT
         if buffered:
-            first_u = buffered[0].first_id
-            if (last_update_id + 1 < first_u) if spot else (last_update_id < first_u):
+            first = buffered[0]
+            first_u = first.first_id
+            # USD-M: a first buffered diff whose pu equals the snapshot's id continues it
+            # exactly (the same bridge as in _on_synced_diff), however U compares.
+            too_old = (last_update_id + 1 < first_u) if spot else (last_update_id < first_u and first.prev_final_id != last_update_id)
+            if too_old:
                 self._move("snapshot", target_fail)
                 self.last_problem = f"snapshot {last_update_id} older than buffered U={first_u}"
                 return SnapshotOutcome.TOO_OLD

@@ -43,6 +43,11 @@ def _default_factors() -> dict[str, FactorConfig]:
         "write_failures": FactorConfig(warn=0, critical=3, weight=0.8),  # in the last window
         "snapshot_wait_ms": FactorConfig(warn=1000, critical=5000, weight=0.5),
         "session_down": FactorConfig(warn=0, critical=1, weight=1.0),
+        # Liveness (core/liveness.py): a stream silent beyond what it normally shows and not yet
+        # explained steps the mode down (makers pulled) until the venue's answer settles it; a
+        # quiet market (the venue's book did not move either) costs nothing but is named.
+        "stall_suspected": FactorConfig(warn=0, critical=1, weight=0.6),  # streams suspected
+        "quiet_market_ms": FactorConfig(warn=0, critical=60_000, weight=0.0),
         # Trading only: the account stream is down, fills reach us only by reconciliation.
         # A moment's replacement is normal; five seconds without it costs exposure.
         "account_stream_down_ms": FactorConfig(warn=1000, critical=5000, weight=0.5),
@@ -64,6 +69,8 @@ class ConfidenceInputs:
     write_failures: float = 0.0
     snapshot_wait_ms: float = 0.0
     session_down: float = 0.0
+    stall_suspected: float = 0.0
+    quiet_market_ms: float = 0.0
     account_stream_down_ms: float = 0.0
 
 

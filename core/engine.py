@@ -18,6 +18,9 @@ Two levels of repair:
   invalidated, buffers again, and a ``FetchSnapshot`` for it alone is returned; the session stays.
 * session replacement: the transport is degraded (disconnect, silence, latency, queue delay,
   write or subscription failure, server shutdown notice, operator). New epoch, all books reset.
+  Silence is judged by `core.liveness` per stream, and a silent stream costs a replacement only
+  after a ``ProbeVenue`` shows the venue's book moved past ours (a quiet market keeps the
+  session); every replacement's delay goes through its back-off governor.
 
 Resync pipeline, timed per epoch: detect -> close -> dial (SessionOpened) -> subscribe
 (SubscriptionConfirmed) -> snapshot (every book's SnapshotReady) -> rebuild (buffer replay) ->
@@ -40,6 +43,7 @@ from typing import Callable, Iterable
 from core import events as ev
 from core.book import BookState, DiffOutcome, OrderBook, SnapshotOutcome, VenueRules
 from core.confidence import Confidence, ConfidenceConfig, ConfidenceInputs, evaluate
+from core.liveness import Liveness, LivenessConfig, ReplacementGovernor
 from core.modes import Mode, ModeChange, ModeConfig, ModeController, parse_mode
 from core.numeric import UnitCodec, parse_units
 from core.records import BookResync, EpochRecord, LogRecord
@@ -68,7 +72,12 @@ class EngineConfig:
     confidence: ConfidenceConfig = field(default_factory=ConfidenceConfig)
     modes: ModeConfig = field(default_factory=ModeConfig)
     # Session replacement triggers.
-    silence_replace_ms: float = 1500.0
+    silence_replace_ms: float = 1500.0  # liveness: the ceiling for a stream with no history
+    liveness_floor_ms: float = 200.0  # ... and never suspect a stream sooner than this
+    probe_limit: int = 5  # REST depth limit of a liveness probe (USD-M weight 2, spot 5)
+    replace_healthy_ms: float = 1500.0  # a session synced this long resets the replacement back-off
+    replace_backoff_max_ms: float = 60_000.0
+    replace_max_per_5min: int = 100  # with 2 routes per USD-M session: 200 connections < Binance's 300 / 5 min / IP
     transport_latency_replace_ms: float = 3000.0
     queue_delay_replace_ms: float = 1000.0
     subscribe_timeout_ms: float = 3000.0
@@ -123,6 +132,12 @@ class Engine:
         self.epoch = 0
         self.session_open = False
         self.subscribed = False
+        self.liveness = Liveness(LivenessConfig(ceiling_ms=config.silence_replace_ms, floor_ms=min(config.liveness_floor_ms, config.silence_replace_ms)))
+        self.governor = ReplacementGovernor(base_ms=max(config.reconnect_base_ms, 250.0), max_ms=config.replace_backoff_max_ms,
+                                            healthy_ms=config.replace_healthy_ms, max_in_window=config.replace_max_per_5min)
+        self._last_latency_ms = 0.0  # transport latency p50 of the previous session (first-frame allowance)
+        self._liveness_replaced = False  # the current session replaced one that liveness judged dead
+        self._latency_replaced_p50 = 0.0  # the p50 that caused the last latency-driven replacement
         self.symbols: dict[str, _SymbolState] = {}
         for symbol in config.symbols:
             self._add_symbol(symbol)
@@ -203,6 +218,7 @@ class Engine:
                 return _NO_COMMANDS
             state = self._add_symbol(diff.symbol)
         self.telemetry.on_market(diff.symbol, diff.exchange_ts, diff.recv_ts, now)
+        self.liveness.on_depth(diff.symbol, diff.final_id, diff.recv_ts, now)
         book = state.book
         outcome = book.on_diff(diff)
         if outcome is DiffOutcome.APPLIED:
@@ -259,6 +275,7 @@ class Engine:
             state.ticker = event
         elif kind is ev.MarkPrice:
             state.mark = event
+            self.liveness.on_heartbeat(event.symbol, event.recv_ts, now)
             if event.next_funding_ts:
                 due = self.market.on_mark_price(event)
                 if due is not None and self.trader is not None and not self.stopped:
@@ -383,14 +400,23 @@ class Engine:
 
     # ====================================================================== session lifecycle
 
-    def _replace_session(self, now: int, cause: str, detected_ns: int | None = None, immediate: bool = False):
+    def _replace_session(self, now: int, cause: str, detected_ns: int | None = None, immediate: bool = False, liveness: bool = False):
         """Close the current epoch and ask for a new session."""
+        self._liveness_replaced = liveness
         previous = self._current_epoch_record()
         if previous is not None and not previous.closed_ns:
             previous.closed_ns = now
             previous.close_cause = cause
         if self._incident_start is None:
             self._incident_start = detected_ns if detected_ns is not None else now
+        # "No better" is judged of sessions that a replacement produced: the startup session
+        # was produced by nothing, so its loss is a fresh incident.
+        healthy = previous is not None and bool(previous.synced_ns) and (
+            previous.epoch == 1 or now - previous.synced_ns >= self.config.replace_healthy_ms * _MS)
+        transport = self.telemetry.transport.stats(now // 1_000_000_000)
+        if transport.count:
+            self._last_latency_ms = transport.p50
+        self.liveness.stop_session()
         self.epoch += 1
         self.session_open = False
         self.subscribed = False
@@ -407,6 +433,9 @@ class Engine:
             delay = 0.0
         else:
             delay = self._reconnect_backoff()
+        if self.epoch > 1:
+            # Every cause backs off when the sessions it produces are no better (core/liveness.py).
+            delay = max(delay, self.governor.delay_ms(now, healthy))
         self._failed_dials += 1
         record = EpochRecord(self.epoch, cause, detected_ns if detected_ns is not None else now, requested_ns=now)
         self.epochs.append(record)
@@ -457,6 +486,16 @@ class Engine:
         if record is not None and not record.subscribed_ns:
             record.subscribed_ns = now
         self._log("info", "subscription confirmed", request_id=event.request_id, streams=len(event.streams))
+        # The first frame may take the ceiling plus the latency the venue showed last time (stale
+        # timestamps and slow routes are latency, not silence), longer after failed sessions.
+        # After a replacement for silence the first frame gets at least four ceilings: a venue
+        # whose frames suddenly come seconds late looks dead at first, and it is the new
+        # session's first frames that show it was latency.
+        streak = min(self.governor.streak, 5)
+        wait = (self.config.silence_replace_ms + self._last_latency_ms) * (2 ** streak)
+        if self._liveness_replaced:
+            wait = max(wait, 4 * self.config.silence_replace_ms)
+        self.liveness.start_session(now, wait)
         commands: list[ev.Command] = []
         if self.config.snapshot_on_subscribe:
             for state in self.symbols.values():
@@ -620,10 +659,13 @@ class Engine:
             return _NO_COMMANDS
         record = self._current_epoch_record()
         if self.session_open and self.subscribed:
-            silence_ms = self.telemetry.silence_ns(now) / _MS
-            if silence_ms >= cfg.silence_replace_ms:
-                detected = now - int((silence_ms - cfg.confidence.factors["market_silence_ms"].warn) * _MS)
-                return self._replace_session(now, f"market silence {silence_ms:.0f} ms", detected_ns=max(detected, self.telemetry.last_market_recv), immediate=True)
+            # Silence is judged per stream against what it normally shows; before a silent
+            # stream costs a reconnect the venue is asked (core/liveness.py).
+            verdict = self.liveness.check(now)
+            if verdict.dead:
+                return self._replace_session(now, verdict.dead, detected_ns=verdict.detected_ns, immediate=True, liveness=True)
+            if verdict.probes:
+                return self._probe(verdict.probes, now)
             if now >= self._latency_replace_allowed_ns:
                 now_s = now // 1_000_000_000
                 queue = self.telemetry.queue.stats(now_s)
@@ -631,10 +673,44 @@ class Engine:
                     return self._latency_replacement(now, f"queue delay p50 {queue.p50:.0f} ms")
                 transport = self.telemetry.transport.stats(now_s)
                 if transport.count >= 20 and transport.p50 >= cfg.transport_latency_replace_ms:
+                    if self._latency_replaced_p50 and transport.p50 >= 0.75 * self._latency_replaced_p50:
+                        # The last new connection was just as slow: the venue (or its clock) lags,
+                        # not our route. Keep this session; judge again only after the longest wait.
+                        self._latency_replace_allowed_ns = now + int(cfg.latency_replace_cooldown_max_ms * _MS)
+                        self._log("warn", "transport latency persists across connections: venue-side, session kept",
+                                  p50_ms=round(transport.p50, 1), previous_p50_ms=round(self._latency_replaced_p50, 1),
+                                  next_check_in_ms=cfg.latency_replace_cooldown_max_ms)
+                        return _NO_COMMANDS
+                    self._latency_replaced_p50 = transport.p50
                     return self._latency_replacement(now, f"transport latency p50 {transport.p50:.0f} ms")
         elif self.session_open and record is not None and record.opened_ns:
             if (now - record.opened_ns) / _MS >= cfg.subscribe_timeout_ms:
                 return self._replace_session(now, "subscription not confirmed in time")
+        return _NO_COMMANDS
+
+    def _probe(self, probes, now: int):
+        commands = []
+        for symbol, request_id in probes:
+            self._log("info", "stream silent: asking the venue", symbol=symbol, request_id=request_id,
+                      silence_ms=round(self.liveness.depth_silence_ms(symbol, now), 1))
+            commands.append(ev.ProbeVenue(epoch=self.epoch, symbol=symbol, request_id=request_id, limit=self.config.probe_limit))
+        self._evaluate(now)
+        return commands
+
+    def _on_probe_result(self, event: ev.ProbeResult, now: int):
+        was_quiet = self.liveness.quiet_symbols()
+        transport = self.telemetry.transport.stats(now // 1_000_000_000)
+        verdict = self.liveness.on_probe(event.symbol, event.request_id, event.last_update_id if event.ok else None, now,
+                                         latency_ms=transport.p50 if transport.count >= 20 else 0.0)
+        if not event.ok:
+            self._log("warn", "liveness probe failed", symbol=event.symbol, reason=event.reason)
+        if verdict.dead:
+            return self._replace_session(now, verdict.dead, detected_ns=verdict.detected_ns, immediate=True, liveness=True)
+        quiet = self.liveness.quiet_symbols()
+        if event.symbol in quiet and event.symbol not in was_quiet:
+            self._log("info", "quiet market: the venue's book did not move, books exact, session kept", symbol=event.symbol,
+                      last_update_id=event.last_update_id, fetch_ms=round(event.fetch_ms, 3))
+        self._evaluate(now)
         return _NO_COMMANDS
 
     def _latency_replacement(self, now: int, cause: str):
@@ -659,8 +735,12 @@ class Engine:
             pending = (now - record.opened_ns) / _MS
         queue = tel.queue.stats(now_s)
         transport = tel.transport.stats(now_s)
+        live = self.liveness
+        subscribed = self.subscribed and self.session_open
         return ConfidenceInputs(
-            market_silence_ms=tel.silence_ns(now) / _MS if self.subscribed else 0.0,
+            market_silence_ms=live.unexplained_silence_ms(now) if subscribed else 0.0,
+            stall_suspected=float(live.suspected()) if subscribed else 0.0,
+            quiet_market_ms=live.quiet_ms(now) if subscribed else 0.0,
             transport_latency_ms=transport.p50 if transport.count else 0.0,
             queue_delay_ms=queue.p99 if queue.count else 0.0,
             invalid_books=invalid,
@@ -676,6 +756,7 @@ class Engine:
         conf = evaluate(inputs, self.config.confidence)
         if conf.score >= 1.0 and now - self._latency_replace_allowed_ns > 60_000 * _MS:
             self._latency_cooldown_ms = self.config.latency_replace_cooldown_ms
+            self._latency_replaced_p50 = 0.0
         if conf.score < 1.0 and self._incident_start is None and conf.score < self.config.modes.normal_at:
             self._incident_start = now
         self.confidence = conf
@@ -772,6 +853,7 @@ class Engine:
         state = _SymbolState(OrderBook(symbol, self.config.venue))
         self.symbols[symbol] = state
         self.market.add_symbol(symbol)
+        self.liveness.track(symbol)
         return state
 
     def _start_book_resync(self, state: _SymbolState, cause: str, now: int) -> None:
@@ -811,6 +893,12 @@ class Engine:
         h.update(f"epoch={self.epoch}|".encode())
         for symbol in sorted(self.symbols):
             self.symbols[symbol].book.feed_hash(h)
+        trader = self.trader
+        if trader is not None:  # orders and positions too: a replay must reach the same ones
+            for o in sorted(trader.orders.orders.values(), key=lambda o: o.client_order_id):
+                h.update(f"{o.client_order_id}|{o.symbol}|{o.side}|{o.state.value}|{o.price}|{o.qty}|{o.filled_qty}|".encode())
+            for symbol in sorted(trader.filters):
+                h.update(f"{symbol}={trader.portfolio.qty(symbol)}|".encode())
         return h.hexdigest()
 
 
@@ -836,6 +924,7 @@ _CONTROL_HANDLERS: dict[type, Callable] = {
     ev.OperatorFlatten: Engine._on_flatten,
     ev.ShutdownRequested: Engine._on_shutdown,
     ev.TimerTick: Engine._on_tick,
+    ev.ProbeResult: Engine._on_probe_result,
     ev.Resynchronized: lambda self, event, now: _NO_COMMANDS,
 }
 
@@ -852,5 +941,6 @@ _EPOCH_BOUND = frozenset(
         ev.SnapshotFailed,
         ev.MalformedFrame,
         ev.LatencyDegraded,
+        ev.ProbeResult,
     }
 )

@@ -356,6 +356,19 @@ class TimerTick(ControlEvent):
     pass
 
 
+@dataclass(slots=True, kw_only=True)
+class ProbeResult(ControlEvent):
+    """The venue's answer to a liveness probe (``ProbeVenue``): its book's ``lastUpdateId`` now,
+    or ``ok=False`` with the reason when the request failed."""
+
+    symbol: str = ""
+    request_id: int = 0
+    last_update_id: int = 0
+    ok: bool = True
+    reason: str = ""
+    fetch_ms: float = 0.0
+
+
 # --------------------------------------------------------------------------------------------
 # Outbound commands: what the engine asks the runtime to do
 # --------------------------------------------------------------------------------------------
@@ -395,6 +408,17 @@ class FetchSnapshot(Command):
     request_id: int = 0
     limit: int = 1000
     delay_ms: float = 0.0
+
+
+@dataclass(slots=True, frozen=True, kw_only=True)
+class ProbeVenue(Command):
+    """Ask the venue cheaply (REST depth with a small ``limit``) whether ``symbol``'s book moved
+    past ours: a silent stream is dead or the market is quiet. Answered by ``ProbeResult``. A
+    command of its own (not a FetchSnapshot) so a REST weight budget can price and route it."""
+
+    symbol: str = ""
+    request_id: int = 0
+    limit: int = 5
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)

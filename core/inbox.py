@@ -23,7 +23,7 @@ __all__ = ["Inbox"]
 
 
 class Inbox:
-    __slots__ = ("control", "market", "capacity", "dropped_total", "_lost", "_lost_count", "wake", "high_water")
+    __slots__ = ("control", "market", "capacity", "dropped_total", "_lost", "_lost_count", "wake", "high_water", "raw", "last_raw")
 
     def __init__(self, market_capacity: int = 20_000, wake: Callable[[], None] | None = None) -> None:
         if market_capacity < 1:
@@ -36,13 +36,20 @@ class Inbox:
         self._lost_count = 0
         self.wake = wake
         self.high_water = 0
+        # Journaling (``keep_raw()``): each queued market event's raw frame, in step with
+        # ``market``; ``next()`` leaves the frame of the market event it returns in last_raw.
+        self.raw: deque | None = None
+        self.last_raw = None
+
+    def keep_raw(self) -> None:
+        self.raw = deque()
 
     def put_control(self, event) -> None:
         self.control.append(event)
         if self.wake is not None:
             self.wake()
 
-    def put_market(self, event) -> bool:
+    def put_market(self, event, raw=None) -> bool:
         market = self.market
         if len(market) >= self.capacity:
             self.dropped_total += 1
@@ -52,6 +59,8 @@ class Inbox:
                 self.wake()
             return False
         market.append(event)
+        if self.raw is not None:
+            self.raw.append(raw)
         n = len(market)
         if n > self.high_water:
             self.high_water = n
@@ -69,6 +78,8 @@ class Inbox:
             self._lost_count = 0
             return notice
         if self.market:
+            if self.raw is not None:
+                self.last_raw = self.raw.popleft()
             return self.market.popleft()
         return None
 
@@ -76,6 +87,8 @@ class Inbox:
         """Drop queued market events (all from a closed epoch); returns how many."""
         n = len(self.market)
         self.market.clear()
+        if self.raw is not None:
+            self.raw.clear()
         return n
 
     def __len__(self) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from core.engine import Engine
 from core.report_trading import iso, trading_report
 
-__all__ = ["iso", "symbols_report"]
+__all__ = ["build_report", "iso", "orders_report", "symbols_report"]
 
 
 def symbols_report(engine: Engine, depth: int = 20) -> dict:
@@ -70,8 +70,25 @@ def build_report(snapshot) -> dict:
         },
         "counters": dict(snapshot.counters),
         "fatal": snapshot.fatal,
+        "state_hash": snapshot.state_hash,
+        "orders": orders_from_views(snapshot.orders),
         "trading": _trading(snapshot),
     }
+
+
+def orders_report(trader) -> list[dict]:
+    """The trader's orders (``OrderManager.views()``, oldest first) as decimal strings: the
+    same list in the live report, ``/status`` and the replay report."""
+    if trader is None:
+        return []
+    return [
+        {"client_order_id": o.client_order_id, "symbol": o.symbol, "side": o.side, "price": o.price, "qty": o.qty, "status": o.status}
+        for o in trader.orders.views()
+    ]
+
+
+def orders_from_views(views) -> list[dict]:
+    return [{"client_order_id": o.client_order_id, "symbol": o.symbol, "side": o.side, "price": o.price, "qty": o.qty, "status": o.status} for o in views]
 
 
 def _trading(snapshot) -> dict:

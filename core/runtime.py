@@ -204,7 +204,7 @@ class Runtime:
             if self.config.trading is not None:
                 self._execute(await self._start_trading(filters))
             self._use_history(history)
-            self._execute(self.engine.start())
+            self._execute(self._start_engine())
             self._spawn(self._timer(), "timer")
             self._spawn(self._clock_offset_loop(), "clock-offset")
             if self.config.gc_freeze:
@@ -213,6 +213,19 @@ class Runtime:
             return await self._consume()
         finally:
             await self._shutdown()
+
+    def _start_engine(self) -> list:
+        """``engine.start()`` at one instant (journaled: replay starts the engine at it)."""
+        engine = self.engine
+        now = self.clock()
+        engine.clock = lambda: now
+        try:
+            commands = engine.start()
+        finally:
+            engine.clock = self.clock
+        if self.journal is not None:
+            self.journal.obj({"k": "start", "p": now})
+        return commands
 
     async def _start_sim(self) -> None:
         from core.sim.server import SimConfig, SimExchange
@@ -239,7 +252,10 @@ class Runtime:
                 self._runtime_log("warn", "symbol not listed by the venue", symbol=symbol)
                 continue
             # Applied now, before any session exists, so that no book parses a level first.
-            self.engine.handle(ev.SymbolSpec(symbol=symbol, tick_size=f.tick_size, step_size=f.step_size, min_notional=f.min_notional))
+            spec = ev.SymbolSpec(symbol=symbol, tick_size=f.tick_size, step_size=f.step_size, min_notional=f.min_notional)
+            self.engine.handle(spec)
+            if self.journal is not None:
+                self.journal.event(spec)
             state = self.engine.symbols.get(symbol)
             codec = state.book.codec if state is not None else None  # the scale the book has now
             if codec is not None:
@@ -291,6 +307,10 @@ class Runtime:
                         self._runtime_log("error", "storage queue full: record lost", record="Candle")
                         break
         trader = self.engine.trader
+        if self.journal is not None and history:
+            from core.journal_inputs import history_row
+
+            self.journal.obj(history_row(history))
         if trader is not None:
             for symbol, candles in history.items():
                 self._execute(trader.warm_up(symbol, candles))
@@ -316,6 +336,7 @@ class Runtime:
         limits = cfg.limits or RiskLimits()
         session = now // 1_000_000_000  # unique per start when nothing is persisted
         risk_state, open_orders = None, []
+        restored_risk = None  # the restored state as it was before fills touched it (journal)
         if cfg.storage_path:
             from core.persistence.storage import SqliteStorage
             from core.persistence.writer import StorageWriter
@@ -323,6 +344,7 @@ class Runtime:
             self.storage = SqliteStorage(cfg.storage_path)
             session = self.storage.next_session()
             risk_state, warnings = RiskState.restore(self.storage.load_latest_risk(), now, limits)
+            restored_risk = risk_state.to_dict()
             for warning in warnings:
                 self._runtime_log("warn", "risk state restore", detail=warning)
             open_orders = self.storage.load_open_orders()
@@ -389,6 +411,12 @@ class Runtime:
             if order is not None and fill.trade_id and fill.trade_id not in order.fill_ids:
                 order.fill_ids.add(fill.trade_id)
                 order.booked_qty += fill.qty
+        if self.journal is not None:
+            from core.journal_inputs import trading_row
+
+            self.journal.obj(trading_row(cfg.strategy, cfg.params, session, limits, venue_filters, self.config.venue.market, self.engine.mode,
+                                         restored_risk, stored_fills, imported, open_orders, now,
+                                         keep_fills=getattr(trader, "keep_fills", None), adopted=getattr(self, "_adopted", ())))
         risk = trader.risk.state
         self._runtime_log(
             "info", "trading enabled", strategy=cfg.strategy, session=session, restored_open_orders=len(open_orders), storage=cfg.storage_path or "none",
@@ -408,6 +436,7 @@ class Runtime:
         known = self.storage.known_client_ids() if self.storage is not None else set()
         known |= set(trader.orders.orders)
         commands: list = []
+        self._adopted = []
         for symbol in self.config.symbols:
             try:
                 rows = await self.gateway.venue_orders(symbol)
@@ -431,6 +460,7 @@ class Runtime:
                 except (ValueError, KeyError, TypeError) as exc:
                     self._runtime_log("error", "venue order unknown to the journal could not be adopted", error=str(exc), **fields)
                     continue
+                self._adopted.append(a)  # journaled with the trading setup (core.journal_inputs)
                 self.engine.counters["venue_orders_adopted"] = self.engine.counters.get("venue_orders_adopted", 0) + 1
                 self._runtime_log("warn", f"venue order unknown to the journal: {a.action}", **fields)
         trader.records.extend(trader.orders.drain_journal())
@@ -564,11 +594,19 @@ class Runtime:
         return future
 
     def _open_journal(self) -> None:
-        from core.persistence.journal import CaptureJournal
+        """Version 2 journal (docs/capture-format.md): every engine input in consumption order."""
+        import os
+
+        from core.journal_inputs import encode_engine_config
+        from core.persistence.journal import EngineJournal
 
         jc = self.config.journal
         venue = "binance-spot" if self.config.venue.market == "spot" else "binance-usdm"
-        self.journal = CaptureJournal(jc.directory, venue=venue, max_bytes=jc.max_bytes, keep=jc.keep, source=f"epochbot {self.config.venue.name}")
+        engine = self.engine
+        run = f"{engine.started_ns:x}-{os.getpid()}"
+        header = {"engine": encode_engine_config(engine.config), "created_ns": engine.started_ns, "symbols": list(self.config.symbols)}
+        self.journal = EngineJournal(jc.directory, venue=venue, run=run, header=header, max_bytes=jc.max_bytes, keep=jc.keep, source=f"epochbot {self.config.venue.name}")
+        self.inbox.keep_raw()
 
     async def _consume(self) -> int:
         engine = self.engine
@@ -578,6 +616,7 @@ class Runtime:
         publish_every = int(1e9 / self.config.snapshot_hz)
         next_publish = self.clock() + publish_every
         processed = 0
+        journal = self.journal
         while True:
             event = inbox.next()
             if event is None:
@@ -586,14 +625,21 @@ class Runtime:
                     await wakeup.wait()
                 continue
             try:
-                commands = handle(event)
+                if journal is not None and type(event) is ev.SnapshotReady:
+                    commands = self._handle_timed(event)  # journals it with its measured rebuild time
+                else:
+                    commands = handle(event)
+                    if journal is not None:  # the single consumption point: recorded as consumed
+                        self._journal_consumed(event)
             except Exception as exc:  # a data error is counted and repaired; an invariant violation exits 3
+                if journal is not None and type(event) is not ev.SnapshotReady:
+                    self._journal_consumed(event)  # replay meets the same failure and the same repair
                 commands = handle_failure(engine, event, exc)
             if commands:
                 code = self._execute(commands)
                 if code is not None:
                     self._drain_logs()
-                    self._publish()
+                    self._publish(exact=True)
                     return code
             if engine.pending_log:
                 self._drain_logs()
@@ -607,6 +653,30 @@ class Runtime:
                 if now >= next_publish:
                     self._publish()
                     next_publish = now + publish_every
+
+    def _journal_consumed(self, event) -> None:
+        journal = self.journal
+        if event.kind == "market":
+            journal.frame(event.epoch, event.recv_ts, event.process_ts, self.inbox.last_raw)
+        else:
+            journal.event(event)
+
+    def _handle_timed(self, event):
+        """A snapshot answer, journaled with the rebuild/validate time the engine measured with
+        the wall clock inside the handler (a replay's clock stands still there)."""
+        engine = self.engine
+        record = engine.epochs[-1] if engine.epochs else None
+        before = (record.rebuild_ns, record.validate_ns) if record is not None else (0, 0)
+        try:
+            commands = engine.handle(event)
+        except Exception:
+            self.journal.event(event)  # consumed all the same; the caller repairs
+            raise
+        extra = None
+        if record is not None and (record.rebuild_ns, record.validate_ns) != before:
+            extra = {"rebuild_ns": record.rebuild_ns - before[0], "validate_ns": record.validate_ns - before[1], "epoch": record.epoch}
+        self.journal.event(event, extra)
+        return commands
 
     def _persist(self) -> None:
         """Hand new durable records to the writer thread (never blocks the loop)."""
@@ -629,8 +699,13 @@ class Runtime:
         if self._persisted_epochs > len(epochs):  # the engine trimmed its history
             self._persisted_epochs = len(epochs)
 
-    def _publish(self) -> None:
-        snapshot = self.builder.build(self.engine, self.engine.trader)
+    def _publish(self, exact: bool = False) -> None:
+        journal = self.journal
+        if journal is not None:  # rows the journal could not write: that run is not exact
+            if journal.dropped != self.engine.counters.get("journal_dropped", 0):
+                self._runtime_log("error", "journal lost rows: this run will not replay exactly", dropped=journal.dropped, error=journal.last_error)
+            self.engine.counters["journal_dropped"] = journal.dropped
+        snapshot = self.builder.build(self.engine, self.engine.trader, exact=exact)
         self.latest = snapshot
         for callback in self._snapshot_listeners:
             try:
@@ -659,6 +734,8 @@ class Runtime:
                 self._fetch_snapshot(command)
             elif kind is ev.ReplaceSession:
                 self._replace_session(command)
+            elif kind is ev.ProbeVenue:
+                self._spawn(self._probe(command), f"probe-{command.symbol}")
             elif kind is ev.CloseConnection:
                 self._spawn(self._close_session(), "close")
             elif kind is ev.Stop:
@@ -726,11 +803,7 @@ class Runtime:
         if delay_s > 0:
             await asyncio.sleep(delay_s)
         self._dial_times.append(time.monotonic())
-        on_frame = None
-        if self.journal is not None:
-            journal = self.journal
-            on_frame = lambda frame, recv_ns, e=epoch: journal.record_ws(recv_ns / 1e9, frame if isinstance(frame, str) else frame.decode(), e)  # noqa: E731
-        session = TransportSession(epoch, self._routes(), self.inbox, self.clock, spot=self.config.venue.market == "spot", on_frame=on_frame, scales=self._depth_scales)
+        session = TransportSession(epoch, self._routes(), self.inbox, self.clock, spot=self.config.venue.market == "spot", scales=self._depth_scales)
         t1 = self.clock()
         try:
             await session.open()
@@ -745,9 +818,6 @@ class Runtime:
             await session.close()
             return
         self._session = session
-        if self.journal is not None:
-            for route in session.routes:
-                self.journal.record_open(self.clock() / 1e9, f"{route.url}?streams={'/'.join(route.streams)}", epoch)
         self.inbox.put_control(ev.SessionOpened(epoch=epoch, recv_ts=self.clock(), url=", ".join(r.url for r in session.routes), close_ms=close_ms, dial_ms=dial_ms))
         session.start()
         self._spawn(self._session_lifetime(session), f"lifetime-e{epoch}")
@@ -783,11 +853,7 @@ class Runtime:
             await asyncio.sleep(command.delay_ms / 1000)
         started = self.clock()
         try:
-            on_body = None
-            if self.journal is not None:
-                journal, epoch = self.journal, command.epoch
-                on_body = lambda url, body: journal.record_rest(self.clock() / 1e9, url, body.decode(), epoch)  # noqa: E731
-            last_id, bids, asks, exch_ts = await self.rest.depth(command.symbol, command.limit, on_body=on_body)
+            last_id, bids, asks, exch_ts = await self.rest.depth(command.symbol, command.limit)
         except RestError as exc:
             self.inbox.put_control(
                 ev.SnapshotFailed(epoch=command.epoch, recv_ts=self.clock(), symbol=command.symbol, request_id=command.request_id, reason=str(exc), retry_after_ms=exc.retry_after_ms)
@@ -807,6 +873,20 @@ class Runtime:
                 fetch_ms=(now - started) / 1e6,
             )
         )
+
+    async def _probe(self, command: ev.ProbeVenue) -> None:
+        """Liveness probe: the venue's lastUpdateId now, from the smallest depth (weight 2 on
+        USD-M, 5 on spot). Not journaled as a snapshot: it changes no book."""
+        started = self.clock()
+        try:
+            last_id, _, _, _ = await self.rest.depth(command.symbol, command.limit)
+        except RestError as exc:
+            self.inbox.put_control(ev.ProbeResult(epoch=command.epoch, recv_ts=self.clock(), symbol=command.symbol,
+                                                  request_id=command.request_id, ok=False, reason=str(exc)))
+            return
+        now = self.clock()
+        self.inbox.put_control(ev.ProbeResult(epoch=command.epoch, recv_ts=now, symbol=command.symbol, request_id=command.request_id,
+                                              last_update_id=last_id, fetch_ms=(now - started) / 1e6))
 
     # ------------------------------------------------------------------ timers
 
@@ -843,17 +923,27 @@ class Runtime:
     def _drain_trading_events(self) -> None:
         """Hand trading events still queued (answers that arrived after the loop ended) to
         the trader, in order; market events are no use any more."""
-        inbox, handle = self.inbox, self.engine.handle
+        inbox = self.inbox
         while True:
             event = inbox.next()
             if event is None:
                 return
             if getattr(event, "kind", "") != "trading":
                 continue
-            try:
-                handle(event)
-            except Exception as exc:
-                handle_failure(self.engine, event, exc)
+            self._consume_outside_loop(event)
+
+    def _consume_outside_loop(self, event) -> None:
+        """One event handed to the engine outside the loop (the shutdown path), repaired and
+        journaled exactly as the loop does, so a replay ends in the same state."""
+        try:
+            self.engine.handle(event)
+        except Exception as exc:
+            if self.journal is not None:
+                self._journal_consumed(event)
+            handle_failure(self.engine, event, exc)
+            return
+        if self.journal is not None:
+            self._journal_consumed(event)
 
     async def _stop_trading(self, trader) -> None:
         """Clean stop of trading: cancel (if configured) every working order and record the
@@ -861,7 +951,7 @@ class Runtime:
         book fills that arrived meanwhile, and import any execution the stream did not deliver
         from the venue's trade history, so storage ends equal to the venue. The strategy is
         paused first: nothing new is placed (or journaled) while the venue answers."""
-        trader.paused = True
+        self._consume_outside_loop(ev.OperatorPause(paused=True))
         trader.pending.clear()
         in_flight = await self.gateway.settle(5.0)  # placements already sent are answered first
         if in_flight:
@@ -878,10 +968,7 @@ class Runtime:
                 await asyncio.sleep(0.05)  # let the user stream deliver fills that raced the cancels
                 self._drain_trading_events()
                 for event in answers:
-                    try:
-                        self.engine.handle(event)
-                    except Exception as exc:
-                        handle_failure(self.engine, event, exc)
+                    self._consume_outside_loop(event)
                 cancelled += sum(1 for e in answers if e.status == "CANCELED")
                 confirmed += len(answers)
             left = [o.client_order_id for o in trader.orders.working()]
@@ -892,7 +979,12 @@ class Runtime:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, self.writer.flush)
             stored = await loop.run_in_executor(None, self.storage.load_fills)
-            await self._import_venue_fills(trader, trader.filters, stored)
+            imported = await self._import_venue_fills(trader, trader.filters, stored)
+            if self.journal is not None:
+                from core.capture import encode_dataclass
+
+                for fill in imported:  # booked by import_fill, not by the engine: its own row
+                    self.journal.obj({"k": "import", "p": self.clock(), "f": encode_dataclass(fill)["f"]})
             self._drain_trading_events()
         if self.writer is not None:
             self._persist()
@@ -931,7 +1023,7 @@ class Runtime:
         if self.sim is not None:
             await self.sim.stop()
         self._drain_logs()
-        self._publish()
+        self._publish(exact=True)
 
 
 # ---------------------------------------------------------------------------------- klines

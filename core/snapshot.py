@@ -258,6 +258,7 @@ class WorldSnapshot:
     transport_latency_run: Mapping[str, float] = field(default_factory=dict)
     confidence_min: float = 1.0
     all_epochs: tuple[EpochView, ...] = ()
+    state_hash: str = ""  # Engine.state_hash(): the same function the replay report uses
     # Trading state (positions/PnL/breakers/orders/fills); None when no trader runs.
     trading: TradingView | None = None
 
@@ -299,9 +300,17 @@ class SnapshotBuilder:
         self._queue = deque(maxlen=history)
         self._silence = deque(maxlen=history)
         self._confidence = deque(maxlen=history)
+        self._hash = ""
+        self._hash_at = 0
 
-    def build(self, engine, trading=None) -> WorldSnapshot:
+    # Hashing every book costs ~1 ms per 1000-level book: ``state_hash`` is recomputed at most
+    # this often (and on every ``exact`` build, e.g. the final one the report is made from).
+    hash_interval_ns = 5_000_000_000
+
+    def build(self, engine, trading=None, *, exact: bool = False) -> WorldSnapshot:
         now = engine.clock()
+        if exact or not self._hash or now - self._hash_at >= self.hash_interval_ns:
+            self._hash, self._hash_at = engine.state_hash(), now
         now_s = now // 1_000_000_000
         tel = engine.telemetry
         transport = tel.transport.stats(now_s) if tel.transport.total else EMPTY_STATS
@@ -377,6 +386,7 @@ class SnapshotBuilder:
             transport_latency_run=tel.transport.run_stats().as_dict(),
             confidence_min=engine.confidence_min,
             all_epochs=epochs_all,
+            state_hash=self._hash,
             trading=extra.get("trading"),
         )
 

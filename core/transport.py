@@ -172,7 +172,7 @@ class TransportSession:
                             put_control(ev.GapDetected(epoch=epoch, recv_ts=now, symbol=symbol, expected=last + 1 if spot else last, got=got or 0))
                     if last is None or event.final_id > last:
                         last_final[symbol] = event.final_id
-                    put_market(event)
+                    put_market(event, frame)
                 elif kind is Ack:
                     streams = self._pending_acks.pop(event.request_id, None)
                     if event.error is not None:
@@ -183,7 +183,7 @@ class TransportSession:
                     put_control(ev.ServerShutdownNotice(epoch=epoch, recv_ts=now, reason="serverShutdown event"))
                 else:
                     event.recv_ts = now
-                    put_market(event)
+                    put_market(event, frame)
             close = ws.close_code
             reason = f"closed by venue (code {close}{': ' + ws.close_reason if ws.close_reason else ''})"
         except asyncio.CancelledError:

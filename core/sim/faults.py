@@ -31,16 +31,25 @@ Kinds and their parameters:
                     the request in flight) or "timeout" (no answer at all)
   symbol_status     the symbol's exchangeInfo status is ``status`` (default "HALT"; also BREAK,
                     CANCEL_ONLY, END_OF_DAY...) while armed: new orders are refused, cancels work
+
+The board is strict: a parameter the kind does not know is refused with the list of the ones it
+does (the HTTP handler answers 400 with that list), and every value is range-checked
+(`PARAM_RULES`): integers where the venue has integers, real HTTP status codes, bounded durations,
+lags and skips, so no request can hang the simulator or silence its generators.
+
+A quiet market (the venue's book does not change while the connections stay up) is not a fault:
+``POST /_sim/market {"paused": true[, "duration_s": N]}``.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FAULT_KINDS", "INSTANT_KINDS", "Fault", "FaultBoard", "FaultError"]
+__all__ = ["COMMON_PARAMS", "FAULT_KINDS", "INSTANT_KINDS", "PARAM_RULES", "Fault", "FaultBoard", "FaultError", "check_param"]
 
 FAULT_KINDS: dict[str, dict[str, Any]] = {
     "drop": {},
@@ -66,8 +75,55 @@ INSTANT_KINDS = frozenset({"drop", "expire", "server_shutdown"})
 _ALIASES = {"serverShutdown": "server_shutdown", "unknownExecution": "unknown_execution"}
 
 
+# Parameters every kind accepts, and each parameter's type and range: (integral, low, high) for
+# numbers, or the tuple of allowed strings.
+COMMON_PARAMS = ("symbol", "count", "duration_s")
+PARAM_RULES: dict[str, tuple] = {
+    "count": (True, 0, 1_000_000),
+    "duration_s": (False, 0, 86_400),  # a day at most
+    "skip": (True, 1, 1_000_000),
+    "lag_ms": (False, 0, 3_600_000),  # an hour
+    "ms": (False, 0, 600_000),  # ten minutes
+    "status": (True, 100, 599),  # a real HTTP status code
+    "retry_after": (True, 0, 86_400),
+    "scope": ("open", "all"),
+}
+_STATUS_BY_KIND = {"snapshot_ratelimit": (429, 418)}  # Binance's two rate-limit answers
+# Parameters whose rule depends on the kind (string choices).
+_KIND_RULES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("unknown_execution", "how"): ("503", "drop", "timeout"),
+    ("symbol_status", "status"): ("TRADING", "HALT", "BREAK", "END_OF_DAY", "CANCEL_ONLY", "PRE_TRADING", "POST_TRADING", "AUCTION_MATCH"),
+}
+
+
 class FaultError(ValueError):
-    """A fault request was invalid (unknown kind, bad parameter)."""
+    """A fault request was invalid (unknown kind, bad parameter). ``known``: the accepted names."""
+
+    def __init__(self, message: str, known: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.known = known
+
+
+def check_param(name: str, value: Any, kind: str = "") -> Any:
+    """The value if it is of the right type and in range, else FaultError saying what is allowed."""
+    rule = _KIND_RULES.get((kind, name)) or PARAM_RULES.get(name)
+    if rule is None:
+        return value
+    if isinstance(rule[0], str):
+        if value not in rule:
+            raise FaultError(f"{name} must be one of {', '.join(rule)}; got {value!r}")
+        return value
+    integral, low, high = rule
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not math.isfinite(value)):
+        raise FaultError(f"{name} must be a {'whole ' if integral else ''}number from {low} to {high}; got {value!r}")
+    if integral and value != int(value):
+        raise FaultError(f"{name} must be a whole number from {low} to {high}; got {value!r}")
+    if not low <= value <= high:
+        raise FaultError(f"{name} must be from {low} to {high}; got {value!r}")
+    allowed = _STATUS_BY_KIND.get(kind) if name == "status" else None
+    if allowed and int(value) not in allowed:
+        raise FaultError(f"status for {kind} must be one of {', '.join(map(str, allowed))}; got {value!r}")
+    return int(value) if integral else value
 
 
 @dataclass
@@ -110,26 +166,22 @@ class FaultBoard:
             raise FaultError("missing 'kind'")
         if kind not in FAULT_KINDS:
             raise FaultError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}")
-        params = {**FAULT_KINDS[kind], **spec}
+        known = tuple(dict.fromkeys((*COMMON_PARAMS, *FAULT_KINDS[kind])))
+        unknown = [k for k in spec if k not in known]
+        if unknown:
+            raise FaultError(f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} for {kind}; "
+                             f"known: kind, {', '.join(known)}", ("kind", *known))
+        params = {**FAULT_KINDS[kind], **{k: v for k, v in spec.items() if v is not None or k == "symbol"}}
+        for name in list(params):
+            if name != "symbol":
+                params[name] = check_param(name, params[name], kind)
         symbol = params.pop("symbol", None)
         count = params.pop("count", None)
         duration = params.pop("duration_s", None)
         if symbol is not None:
-            symbol = str(symbol).upper()
-        for name, value in (("count", count), ("duration_s", duration)):
-            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
-                raise FaultError(f"{name} must be a non-negative number")
-        if kind == "unknown_execution" and params.get("how") not in ("503", "drop", "timeout"):
-            raise FaultError("how must be one of \"503\", \"drop\", \"timeout\"")
-        if kind == "symbol_status":
-            if params.get("status") not in ("TRADING", "HALT", "BREAK", "END_OF_DAY", "CANCEL_ONLY", "PRE_TRADING", "POST_TRADING", "AUCTION_MATCH"):
-                raise FaultError("status must be a Binance symbol status such as HALT, BREAK or CANCEL_ONLY")
-            params = {**params, "status": str(params["status"])}
-        for name in ("ms", "lag_ms", "status", "skip", "retry_after"):
-            if kind == "symbol_status" and name == "status":
-                continue
-            if name in params and (not isinstance(params[name], (int, float)) or isinstance(params[name], bool)):
-                raise FaultError(f"{name} must be a number")
+            if not isinstance(symbol, str) or not symbol or len(symbol) > 20 or not symbol.isalnum():
+                raise FaultError(f"symbol must be a symbol name like BTCUSDT; got {symbol!r}")
+            symbol = symbol.upper()
         fault = Fault(next(self._ids), kind, symbol, None if count is None else int(count),
                       None if duration is None else now + float(duration), params, wall_ms)
         if kind not in INSTANT_KINDS:

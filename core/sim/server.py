@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import logging
 import os
 import random
 import time
@@ -37,7 +38,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from core.sim import auth
-from core.sim.faults import INSTANT_KINDS, FaultBoard, FaultError
+from core.sim.faults import INSTANT_KINDS, FaultBoard, FaultError, check_param
 from core.sim.market import DepthEvent, SymbolMarket, SymbolSpec, default_spec, fixed
 from core.sim.streams import (
     KlineState,
@@ -57,6 +58,8 @@ from core.sim.conn import WsConn
 from core.sim.wsapi import WsApiServer, refuse_unless_trading, symbol_status
 
 __all__ = ["SimConfig", "SimExchange"]
+
+log = logging.getLogger("epochbot.sim")
 
 UNKNOWN_ERROR_MSG = "Unknown error, please check your request or try again later."
 
@@ -123,6 +126,7 @@ class SimExchange:
         self.rest_url = ""
         self.ws_url = ""
         self.paused = False
+        self._resume_handle: asyncio.TimerHandle | None = None
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task] = []
         self._conns: dict[int, WsConn] = {}
@@ -142,7 +146,7 @@ class SimExchange:
         self.stats: dict[str, Any] = {
             "messages": {}, "connections_open": 0, "connections_total": 0, "slow_disconnects": 0,
             "rate_limit_disconnects": 0, "pong_timeouts": 0, "lifetime_closes": 0, "frames_dropped_stall": 0,
-            "rest_requests": 0,
+            "rest_requests": 0, "generator_errors": 0,
         }
         for spec in cfg.faults:
             self.faults.arm(spec)
@@ -189,11 +193,22 @@ class SimExchange:
     def market(self, symbol: str) -> SymbolMarket:
         return self.markets[symbol.upper()]
 
-    def pause_market(self) -> None:
+    def pause_market(self, duration_s: float | None = None) -> None:
+        """A quiet market: the books stop changing (no diffs, trades or tickers are sent) while
+        every connection stays up and the timed streams keep coming (USD-M markPrice@1s, klines,
+        partial depth), as on Binance. ``duration_s``: resume by itself after that long."""
         self.paused = True
+        if self._resume_handle is not None:
+            self._resume_handle.cancel()
+            self._resume_handle = None
+        if duration_s is not None:
+            self._resume_handle = asyncio.get_running_loop().call_later(duration_s, self.resume_market)
 
     def resume_market(self) -> None:
         self.paused = False
+        if self._resume_handle is not None:
+            self._resume_handle.cancel()
+            self._resume_handle = None
 
     def inject(self, kind: str, **params: Any) -> dict[str, Any]:
         """Arm a fault (instant kinds run now); returns its JSON description."""
@@ -229,23 +244,35 @@ class SimExchange:
         t0 = loop.time()
         emitted = 0
         was_paused = False
+        errors = 0
         while True:
             await asyncio.sleep(cfg.tick_s)
-            now = loop.time()
-            if self.paused:
-                was_paused = True
-                continue
-            if was_paused:
-                t0, emitted, was_paused = now - 1.0 / rate, 0, False
-            due = int((now - t0) * rate) - emitted
-            if due > rate:  # we fell far behind (suspended loop): do not burst a backlog
-                t0, emitted, due = now - 1.0 / rate, 0, 1
-            now_ms = _now_ms()
-            for _ in range(max(0, due)):
-                self._emit_event(sym, m, now_ms, fast)
-            emitted += max(0, due)
-            self._timed_streams(sym, m, now_ms)
-            self._user_events()
+            # An error in one step is logged and counted; the market goes on (a generator that
+            # died silently would look, to a client, exactly like a quiet market).
+            try:
+                now = loop.time()
+                now_ms = _now_ms()
+                if self.paused:
+                    was_paused = True
+                else:
+                    if was_paused:
+                        t0, emitted, was_paused = now - 1.0 / rate, 0, False
+                    due = int((now - t0) * rate) - emitted
+                    if due > rate:  # we fell far behind (suspended loop): do not burst a backlog
+                        t0, emitted, due = now - 1.0 / rate, 0, 1
+                    for _ in range(max(0, due)):
+                        self._emit_event(sym, m, now_ms, fast)
+                    emitted += max(0, due)
+                self._timed_streams(sym, m, now_ms)
+                self._user_events()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                errors += 1
+                self.stats["generator_errors"] += 1
+                if errors <= 10 or errors % 1000 == 0:
+                    log.exception("simulator market generator error for %s (%d so far); the market goes on", sym, errors)
+                t0, emitted = loop.time(), 0  # start the schedule afresh, never burst a backlog
 
     def _stale(self, sym: str, now_ms: int) -> int:
         f = self.faults.active("stale", sym)
@@ -1147,7 +1174,12 @@ class SimExchange:
             spec = orjson.loads(await request.read())
             fault = self.inject(**spec) if isinstance(spec, dict) and "kind" in spec else self.inject(
                 **(spec if isinstance(spec, dict) else {"kind": None}))
-        except (FaultError, orjson.JSONDecodeError, TypeError) as e:
+        except FaultError as e:
+            body: dict[str, Any] = {"error": str(e)}
+            if e.known:
+                body["known"] = list(e.known)
+            return self._json(body, status=400)
+        except (orjson.JSONDecodeError, TypeError) as e:
             return self._json({"error": str(e)}, status=400)
         return self._json(fault)
 
@@ -1162,9 +1194,19 @@ class SimExchange:
             spec = orjson.loads(await request.read())
         except orjson.JSONDecodeError as e:
             return self._json({"error": str(e)}, status=400)
-        if not isinstance(spec, dict) or not isinstance(spec.get("paused"), bool):
-            return self._json({"error": "body must be {\"paused\": true|false}"}, status=400)
-        self.paused = spec["paused"]
+        known = ("paused", "duration_s")
+        if not isinstance(spec, dict) or not isinstance(spec.get("paused"), bool) or any(k not in known for k in spec):
+            return self._json({"error": "body must be {\"paused\": true|false[, \"duration_s\": seconds]}", "known": list(known)}, status=400)
+        duration = spec.get("duration_s")
+        if duration is not None:
+            try:
+                duration = check_param("duration_s", duration)
+            except FaultError as e:
+                return self._json({"error": str(e), "known": list(known)}, status=400)
+        if spec["paused"]:
+            self.pause_market(duration)
+        else:
+            self.resume_market()
         return self._json({"paused": self.paused, "update_ids": {s: m.update_id for s, m in self.markets.items()}})
 
     async def _ctl_market_get(self, request: web.Request) -> web.Response:

@@ -63,11 +63,13 @@ def build_world(*, synced: tuple[str, ...] = SYMBOLS, symbols: tuple[str, ...] =
         # the first live diff after the snapshot proves the bridge: the book is resynchronised
         engine.handle(ev.DepthDiff(epoch, symbol, 1001, 1001, 1000, [["99.80", "1.000"]], [], clock.now // 1_000_000, clock.now))
     # Let confidence be evaluated over the recovery hold so the mode follows it.
-    # Trades keep the market "alive" (no silence) without touching the books.
+    # Trades keep the market "alive" (no silence) without touching the books, and so does the
+    # diff stream (liveness judges it): repeats of the last diff, which the books ignore.
     for i in range(int(hold_ms // 50) + 2):
         clock.advance_ms(50)
         for symbol in symbols:
             engine.handle(ev.AggTrade(epoch, symbol, i, "100.00", "0.001", False, clock.now // 1_000_000, clock.now // 1_000_000, clock.now))
+            engine.handle(ev.DepthDiff(epoch, symbol, 1001, 1001, 1000, [["99.80", "1.000"]], [], clock.now // 1_000_000, clock.now))
         engine.handle(ev.TimerTick())
     return SnapshotBuilder("sim").build(engine), engine
 

@@ -154,11 +154,20 @@ def test_usdm_event_with_u_equal_to_last_update_id_is_kept_not_dropped():
 
 def test_usdm_snapshot_older_than_first_buffered_event_is_too_old():
     book = OrderBook("BTCUSDT", VenueRules.USDM)
-    book.on_diff(diff(99, 100, pu=98))
+    book.on_diff(diff(99, 100, pu=97))
 
-    outcome = book.on_snapshot(98, BIDS, ASKS)  # 98 < U=99
+    outcome = book.on_snapshot(96, BIDS, ASKS)  # 96 < U=99 and pu=97 != 96
 
     assert outcome is SnapshotOutcome.TOO_OLD
+
+
+def test_usdm_snapshot_equal_to_the_buffered_first_diffs_pu_bridges_it():
+    book = OrderBook("BTCUSDT", VenueRules.USDM)
+    book.on_diff(diff(99, 100, pu=98))
+
+    outcome = book.on_snapshot(98, BIDS, ASKS)  # 98 < U=99, but pu=98: continuous
+
+    assert outcome is SnapshotOutcome.SYNCED and book.last_update_id == 100 and not book.awaiting_bridge
 
 
 def test_usdm_broken_pu_chain_inside_the_buffer_is_no_bridge():

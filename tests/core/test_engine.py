@@ -238,15 +238,44 @@ def test_crossed_snapshot_below_the_limit_asks_again_with_backoff():
 # ------------------------------------------------------------------ timers
 
 
-def test_market_silence_beyond_the_limit_replaces_the_session():
+def test_market_silence_beyond_the_limit_asks_the_venue_before_replacing():
     engine, clock = synced_engine(silence_replace_ms=1500)
-    engine.handle(market_diff(engine, clock, "BTCUSDT", 100, 101, 99))
+    engine.handle(market_diff(engine, clock, "BTCUSDT", 102, 102, 101))
     clock.advance_ms(1600)
 
     commands = engine.handle(ev.TimerTick())
 
+    assert [type(c) for c in commands] == [ev.ProbeVenue, ev.ProbeVenue]
+    assert all(c.limit <= 5 and c.epoch == engine.epoch for c in commands)
+
+
+def test_a_probe_showing_the_venue_moved_replaces_a_healthy_session_at_once():
+    engine, clock = synced_engine(silence_replace_ms=1500, replace_healthy_ms=1000)
+    engine.handle(market_diff(engine, clock, "BTCUSDT", 102, 102, 101))
+    clock.advance_ms(1600)
+    probe = next(c for c in engine.handle(ev.TimerTick()) if c.symbol == "BTCUSDT")
+
+    commands = engine.handle(ev.ProbeResult(epoch=engine.epoch, symbol="BTCUSDT", request_id=probe.request_id, last_update_id=150))
+
     assert [type(c) for c in commands] == [ev.ReplaceSession]
-    assert commands[0].epoch == 2 and "silence" in commands[0].cause
+    assert commands[0].epoch == 2 and "stalled" in commands[0].cause and commands[0].delay_ms == 0
+
+
+def test_a_probe_showing_the_venue_did_not_move_keeps_the_session_as_a_quiet_market():
+    engine, clock = synced_engine(silence_replace_ms=1500)
+    engine.handle(market_diff(engine, clock, "BTCUSDT", 102, 102, 101))
+    clock.advance_ms(1600)
+    probes = {c.symbol: c for c in engine.handle(ev.TimerTick())}
+
+    replies = [engine.handle(ev.ProbeResult(epoch=engine.epoch, symbol=s, request_id=p.request_id, last_update_id=102 if s == "BTCUSDT" else 101))
+               for s, p in probes.items()]
+    clock.advance_ms(50)
+    engine.handle(ev.TimerTick())
+
+    assert replies == [(), ()] and engine.epoch == 1
+    assert "quiet_market_ms" in engine.confidence.reason_names
+    assert "market_silence_ms" not in engine.confidence.reason_names
+    assert all(engine.book(s).synced for s in SYMBOLS)
 
 
 def test_market_silence_below_the_limit_keeps_the_session():

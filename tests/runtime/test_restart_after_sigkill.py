@@ -115,7 +115,7 @@ class Daemon:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "--headless", "--venue", "binance-usdm", "--rest-url", sim.rest, "--ws-url", sim.ws,
              "--symbols", SYMBOL, "--storage", str(tmp / "db.sqlite3"), "--strategy", "quoter", "--no-control",
-             "--status-interval", "60"],
+             "--status-interval", "60", "--log-level", "debug"],
             stdout=subprocess.DEVNULL, stderr=open(self.log_path, "wb"), env=_env(), cwd=REPO,
         )
 

@@ -1,0 +1,250 @@
+"""Liveness model with an injected clock: learned thresholds, probes, quiet market, back-off."""
+
+from __future__ import annotations
+
+from core.liveness import Liveness, LivenessConfig, ReplacementGovernor
+
+MS = 1_000_000
+T0 = 1_000_000_000_000
+
+
+def running(config: LivenessConfig | None = None, symbols=("BTCUSDT",)) -> tuple[Liveness, list[int]]:
+    live = Liveness(config or LivenessConfig(ceiling_ms=1500, floor_ms=200))
+    for s in symbols:
+        live.track(s)
+    clock = [T0]
+    live.start_session(T0, 1500)
+    return live, clock
+
+
+def feed(live: Liveness, clock: list[int], n: int, every_ms: float, symbol: str = "BTCUSDT", first_id: int = 100) -> int:
+    """n diffs every ``every_ms``, ticking the checker every 50 ms; returns the last id."""
+    uid = first_id
+    for _ in range(n):
+        for _ in range(max(1, int(every_ms // 50))):
+            clock[0] += int(min(50, every_ms) * MS)
+            assert live.check(clock[0]).probes == ()
+        uid += 1
+        live.on_depth(symbol, uid, clock[0], clock[0])
+    return uid
+
+
+def tick_until_verdict(live: Liveness, clock: list[int], limit_ms: float = 5000):
+    start = clock[0]
+    while clock[0] - start < limit_ms * MS:
+        clock[0] += 50 * MS
+        verdict = live.check(clock[0])
+        if verdict.probes or verdict.dead:
+            return verdict, (clock[0] - start) / MS
+    return None, limit_ms
+
+
+def test_a_stream_with_no_history_is_suspected_only_at_the_ceiling():
+    live, clock = running()
+    live.on_depth("BTCUSDT", 101, clock[0], clock[0])
+
+    verdict, after_ms = tick_until_verdict(live, clock)
+
+    assert verdict.probes == (("BTCUSDT", 1),)
+    assert 1500 <= after_ms <= 1550
+
+
+def test_a_fast_stream_is_suspected_soon_after_its_learned_gap_and_never_below_the_floor():
+    live, clock = running()
+    feed(live, clock, 40, 100)
+
+    verdict, after_ms = tick_until_verdict(live, clock)
+
+    assert verdict.probes and 200 <= after_ms <= 300
+    assert 200 <= live.limit_ms(live._depth["BTCUSDT"]) <= 300
+
+
+def test_a_slow_stream_learns_a_longer_threshold_bounded_above():
+    live, clock = running(LivenessConfig(ceiling_ms=1500, floor_ms=200, max_ms=10_000))
+    for uid in range(101, 131):  # every gap is longer than the no-history ceiling
+        clock[0] += 3000 * MS
+        live.on_depth("BTCUSDT", uid, clock[0], clock[0])
+
+    threshold = live.limit_ms(live._depth["BTCUSDT"])
+
+    assert 3000 < threshold <= 10_000
+
+
+def test_a_probe_showing_the_venue_moved_declares_the_stream_dead():
+    live, clock = running()
+    last = feed(live, clock, 20, 100)
+    verdict, _ = tick_until_verdict(live, clock)
+    (symbol, request), = verdict.probes
+
+    dead = live.on_probe(symbol, request, last + 7, clock[0])
+
+    assert dead.dead and "venue moved" in dead.dead and dead.detected_ns > 0
+
+
+def test_a_probe_showing_no_move_is_a_quiet_market_reprobed_with_backoff():
+    live, clock = running()
+    last = feed(live, clock, 20, 100)
+    verdict, _ = tick_until_verdict(live, clock)
+    (symbol, request), = verdict.probes
+
+    assert live.on_probe(symbol, request, last, clock[0]).dead == ""
+    gaps, at = [], clock[0]
+    for _ in range(4):
+        verdict, waited = tick_until_verdict(live, clock, 60_000)
+        (symbol, request), = verdict.probes
+        gaps.append(round(waited))
+        assert live.on_probe(symbol, request, last, clock[0]).dead == ""
+
+    assert live.quiet_symbols() == ["BTCUSDT"] and live.suspected() == 0
+    assert live.unexplained_silence_ms(clock[0]) == 0 and live.quiet_ms(clock[0]) > 0
+    assert gaps == sorted(gaps) and gaps[-1] >= 4 * gaps[0] - 100
+
+
+def test_an_arrival_ends_a_quiet_spell_and_the_stream_is_watched_again():
+    live, clock = running()
+    last = feed(live, clock, 20, 100)
+    (symbol, request), = tick_until_verdict(live, clock)[0].probes
+    live.on_probe(symbol, request, last, clock[0])
+
+    feed(live, clock, 5, 100, first_id=last)
+
+    assert live.quiet_symbols() == [] and live._depth["BTCUSDT"].status == "ok"
+
+
+def test_a_silent_heartbeat_with_history_is_dead_without_a_probe():
+    live, clock = running()
+    live.on_heartbeat("BTCUSDT", clock[0], clock[0])
+    uid = 100
+    for _ in range(12):  # depth every 100 ms, heartbeat every 1 s
+        for _ in range(10):
+            clock[0] += 100 * MS
+            uid += 1
+            live.on_depth("BTCUSDT", uid, clock[0], clock[0])
+            assert live.check(clock[0]).dead == ""
+        live.on_heartbeat("BTCUSDT", clock[0], clock[0])
+    for _ in range(30):  # depth keeps coming, the heartbeat stops
+        clock[0] += 100 * MS
+        uid += 1
+        live.on_depth("BTCUSDT", uid, clock[0], clock[0])
+        verdict = live.check(clock[0])
+        if verdict.dead:
+            break
+
+    assert "heartbeat" in verdict.dead
+
+
+def test_our_own_backlog_is_not_silence():
+    live, clock = running()
+    feed(live, clock, 20, 100)
+    # The last event processed waited 400 ms in our queue: the venue spoke 400 ms ago, we saw it late.
+    clock[0] += 400 * MS
+    live.on_depth("BTCUSDT", 500, clock[0] - 400 * MS, clock[0])
+
+    clock[0] += 50 * MS
+    assert live.check(clock[0]).probes == ()
+
+
+def test_a_late_check_after_a_blocked_loop_judges_nothing():
+    live, clock = running()
+    feed(live, clock, 20, 100)
+
+    clock[0] += 2000 * MS  # the loop was blocked for 2 s (a snapshot burst)
+    late = live.check(clock[0])
+    live.on_depth("BTCUSDT", 500, clock[0] - 10 * MS, clock[0])  # the queued frames are then drained
+    clock[0] += 50 * MS
+
+    assert late.probes == () and live.check(clock[0]).probes == ()
+
+
+def test_a_new_session_waits_the_ceiling_plus_the_allowance_for_its_first_frame():
+    live, clock = running()
+    feed(live, clock, 20, 100)
+    live.stop_session()
+
+    live.start_session(clock[0], 1500 + 3000)  # the previous session showed 3 s of latency
+    verdict, after_ms = tick_until_verdict(live, clock, 10_000)
+
+    assert verdict.probes and 4500 <= after_ms <= 4600
+
+
+def test_at_most_the_configured_number_of_probes_are_in_flight():
+    symbols = tuple(f"S{i}USDT" for i in range(50))
+    live, clock = running(LivenessConfig(ceiling_ms=1500, max_probes_in_flight=2), symbols)
+
+    verdict, _ = tick_until_verdict(live, clock)
+    clock[0] += 50 * MS
+    second = live.check(clock[0])
+
+    assert len(verdict.probes) == 2 and second.probes == ()
+
+
+def test_failed_probes_are_retried_and_a_stream_that_cannot_be_judged_is_replaced_eventually():
+    live, clock = running()
+    feed(live, clock, 20, 100)
+    verdict, _ = tick_until_verdict(live, clock)
+    for _ in range(200):
+        for symbol, request in verdict.probes:
+            live.on_probe(symbol, request, None, clock[0])
+        clock[0] += 50 * MS
+        verdict = live.check(clock[0])
+        if verdict.dead:
+            break
+
+    assert "cannot be asked" in verdict.dead
+
+
+def test_the_governor_lets_a_healthy_session_reconnect_at_once_and_backs_off_unhealthy_ones():
+    gov = ReplacementGovernor(base_ms=250, max_ms=60_000)
+    now = T0
+
+    first = gov.delay_ms(now, healthy=True)
+    delays = [gov.delay_ms(now + i * MS, healthy=False) for i in range(1, 12)]
+
+    assert first == 0
+    assert delays[:4] == [250, 500, 1000, 2000] and delays[-1] == 60_000
+
+
+def test_the_governor_caps_connection_attempts_per_window_whatever_the_causes():
+    gov = ReplacementGovernor(max_in_window=60, window_ms=300_000)
+    now, starts = T0, []
+    for _ in range(200):  # a venue that kills every healthy-looking session at once
+        now += int(gov.delay_ms(now, healthy=True) * MS) + 1 * MS
+        starts.append(now)
+
+    in_first_5min = sum(1 for t in starts if t - starts[0] < 300_000 * MS)
+    assert in_first_5min <= 60
+
+
+def test_under_known_latency_a_moved_venue_is_asked_again_before_the_stream_is_called_dead():
+    live, clock = running()
+    last = feed(live, clock, 20, 100)
+    verdict, _ = tick_until_verdict(live, clock)
+    (symbol, request), = verdict.probes
+
+    held = live.on_probe(symbol, request, last + 30, clock[0], latency_ms=3000)
+    verdict, waited = tick_until_verdict(live, clock, 10_000)
+    (symbol, request), = verdict.probes
+    dead = live.on_probe(symbol, request, last + 60, clock[0], latency_ms=3000)
+
+    assert held.dead == "" and waited >= 2500
+    assert "venue moved" in dead.dead
+
+
+def test_a_venue_that_goes_completely_silent_but_whose_book_does_not_move_is_never_called_dead():
+    live, clock = running()
+    live.on_heartbeat("BTCUSDT", clock[0], clock[0])
+    for _ in range(12):  # a heartbeat rhythm, then the next session hears nothing at all
+        clock[0] += 1000 * MS
+        live.on_heartbeat("BTCUSDT", clock[0], clock[0])
+    live.stop_session()
+    live.start_session(clock[0], 1500)
+    verdicts = []
+    for _ in range(6000):  # five minutes of ticks; every probe says the venue's book did not move
+        clock[0] += 50 * MS
+        verdict = live.check(clock[0])
+        verdicts.append(verdict.dead)
+        for symbol, request in verdict.probes:
+            verdicts.append(live.on_probe(symbol, request, 777, clock[0]).dead)
+
+    assert not any(verdicts)
+    assert live.quiet_symbols() == ["BTCUSDT"] and live.counters["probes"] <= 20
