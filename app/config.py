@@ -742,18 +742,41 @@ def trading_config(settings: Settings):
     )
     key = settings.api_key.get_secret_value() if settings.api_key else ""
     secret = settings.api_secret.get_secret_value() if settings.api_secret else ""
+    storage, per_run = sim_storage(settings)
     return TradingConfig(
         strategy=name,
         params=dict(settings.strategy.params),
         api_key=key,
         api_secret=secret,
-        storage_path=str(settings.storage) if settings.storage else None,
+        storage_path=storage,
+        storage_per_run=per_run,
         limits=limits,
         cancel_on_shutdown=settings.strategy.cancel_on_shutdown,
         unknown_window_ms=settings.strategy.unknown_window_ms,
         unknown_orders=settings.strategy.unknown_orders,
         foreign_orders=settings.strategy.foreign_orders,
     )
+
+
+SIM_STORAGE = "epochbot-sim.sqlite3"
+
+
+def sim_storage(settings: Settings) -> tuple[str | None, bool]:
+    """(database path, start it empty?).
+
+    The embedded simulator keeps its accounts in memory and starts fresh every run, so the
+    state stored beside it must start fresh too, or a restart would restore positions, open
+    orders and tripped breakers of accounts that no longer exist (and report that the position
+    differs from the venue's). So with the embedded simulator and no explicit ``storage``, the
+    database is ``epochbot-sim.sqlite3`` (next to the default ``epochbot.sqlite3``), emptied at
+    every start and left in place at exit for inspection. An explicit ``storage`` is used as
+    given; against an external simulator or a real venue nothing changes.
+    """
+    if not settings.storage:
+        return None, False
+    if settings.embedded_sim and "storage" not in settings.model_fields_set:
+        return str(settings.storage.with_name(SIM_STORAGE)), True
+    return str(settings.storage), False
 
 
 def journal_config(settings: Settings):

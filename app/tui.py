@@ -47,10 +47,13 @@ from themes import STYLESHEET, THEMES, other_theme
 from widgets.confidence import ConfidencePane
 from widgets.epoch_history import EpochHistory
 from widgets.event_log import LEVEL_FILTERS, EventLog
+from widgets.fills import FillsPane
+from widgets.help_screen import HelpScreen
 from widgets.latency import LatencyPane
 from widgets.mode_picker import ModePicker
 from widgets.mode_risk import ModeRiskPane
 from widgets.order_book import OrderBookLadder
+from widgets.price_chart import PriceChart
 from widgets.status_header import StatusHeader
 
 __all__ = ["ACTIONS", "ConsoleApp", "RuntimeSource", "SnapshotSource", "run_dashboard"]
@@ -60,7 +63,9 @@ log = logging.getLogger("epochbot.tui")
 EXIT_OK = 0
 EXIT_FAILURE = 1
 POLL_HZ = 15
-VIEWS = ("log", "epochs", "latency")
+# The switchable pane: on narrow terminals the one lower-right pane; on wide ones the deck
+# next to mode & risk shows chart, fills or epochs (log and latency are always visible there).
+VIEWS = ("log", "chart", "fills", "epochs", "latency")
 
 # action, default key, footer label, palette title, palette help
 ACTIONS: tuple[tuple[str, str, str, str, str], ...] = (
@@ -75,12 +80,28 @@ ACTIONS: tuple[tuple[str, str, str, str, str], ...] = (
     ("quit", "q", "quit", "Quit epochbot", "Stop the core gracefully (persist, then stop) and exit"),
     ("toggle_theme", "t", "theme", "Toggle theme", "Switch between the dark and the light theme"),
     ("toggle_log_epoch", "c", "cur epoch", "Log: current epoch only", "Show only log lines of the current epoch (toggle)"),
-    ("next_view", "v", "view", "Next view", "On narrow terminals: show the log, the epochs or the latency pane"),
+    ("next_view", "v", "view", "Next view", "Cycle the switchable pane: log, price chart, fills, epochs, latency"),
+    ("show_chart", "g", "chart", "Price chart", "Show the price pane (mid with our fills) of the selected symbol"),
+    ("show_fills", "f", "fills", "Fills", "Show our fills, newest first"),
     ("cancel_all", "X", "cancel all", "Cancel all orders", "Cancel every working order and pause the strategy (asks first)"),
     ("flatten", "F", "flatten", "Flatten position", "Close the selected symbol's position with a reduce-only market order (asks first)"),
+    ("help", "question_mark", "help", "Help: keys", "Every key and what it does"),
 )
-# Shown in the palette and the keys panel, but not in the footer (it must fit in 80 columns).
-_FOOTER_HIDDEN = {"toggle_theme", "toggle_log_epoch", "next_view", "cancel_all", "flatten"}
+# Shown in the palette and the help screen, but not in the footer (it must fit in 80 columns);
+# the footer always shows "? help", which lists them all.
+_FOOTER_HIDDEN = {
+    "toggle_theme", "toggle_log_epoch", "next_view", "show_chart", "show_fills", "resync_symbol", "next_symbol", "cancel_all", "flatten",
+}
+# Keys that are not ACTIONS but do something (shown on the help screen).
+EXTRA_KEYS: tuple[tuple[str, str, str], ...] = (
+    ("ctrl+p", "Command palette", "Every action by name, with its key"),
+    ("ctrl+c", "Quit", "Same clean path as q"),
+    ("tab / shift+tab", "Focus", "Move focus between panes (the log, tables)"),
+    ("↑ ↓ pgup pgdn home", "Scroll", "In the focused log or table; the log stops following"),
+    ("end", "Follow the log", "In the focused log: back to the newest line"),
+)
+
+_KEY_NAMES = {"question_mark": "?", "full_stop": ".", "slash": "/"}
 
 # settings.keys may use the names of app.config.DEFAULT_KEYS; map them onto our actions.
 _ACTION_ALIASES = {"force_resync": "resync_all", "cycle_mode": "choose_mode", "switch_symbol": "next_symbol"}
@@ -176,7 +197,7 @@ class ConsoleApp(App[int]):
 
     TITLE = "epochbot"
     CSS_PATH = STYLESHEET
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide"), (180, "-xwide")]
     BINDINGS = [
         *(
             Binding(key, action, label, tooltip=help_, id=f"epochbot.{action}", show=action not in _FOOTER_HIDDEN)
@@ -187,7 +208,7 @@ class ConsoleApp(App[int]):
 
     snapshot: reactive[WorldSnapshot | None] = reactive(None, always_update=True)
     symbol: reactive[str] = reactive("")
-    log_level: reactive[str] = reactive("all")
+    log_level: reactive[str] = reactive("info")  # "l" cycles; debug lines only under "all"
     log_current_epoch: reactive[bool] = reactive(False)
     view: reactive[str] = reactive("log")
 
@@ -226,11 +247,14 @@ class ConsoleApp(App[int]):
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="header").data_bind(ConsoleApp.snapshot, ConsoleApp.symbol, venue=ConsoleApp.venue_name)
+        # The order matters: the grid places panes in this order (themes/epochbot.tcss).
         with Container(id="main", classes=f"-view-{self.view}"):
             yield OrderBookLadder(id="book", classes="pane").data_bind(ConsoleApp.snapshot, ConsoleApp.symbol)
             yield ConfidencePane(id="confidence", classes="pane").data_bind(ConsoleApp.snapshot)
             yield ModeRiskPane(id="mode-risk", classes="pane").data_bind(ConsoleApp.snapshot)
             yield LatencyPane(id="latency", classes="pane").data_bind(ConsoleApp.snapshot)
+            yield PriceChart(id="chart", classes="pane").data_bind(ConsoleApp.snapshot, ConsoleApp.symbol)
+            yield FillsPane(id="fills", classes="pane").data_bind(ConsoleApp.snapshot)
             yield EpochHistory(id="epochs", classes="pane").data_bind(ConsoleApp.snapshot)
             yield EventLog(id="log", classes="pane").data_bind(
                 ConsoleApp.snapshot, level_filter=ConsoleApp.log_level, current_epoch_only=ConsoleApp.log_current_epoch
@@ -411,15 +435,40 @@ class ConsoleApp(App[int]):
         self.log_current_epoch = not self.log_current_epoch
 
     def action_next_view(self) -> None:
-        self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
+        # Wide terminals always show the log and latency: cycle only what the deck can show.
+        views = ("chart", "fills", "epochs") if self.screen.has_class("-wide") else VIEWS
+        current = self.view if self.view in views else "chart"  # what the deck shows for log/latency
+        self.view = views[(views.index(current) + 1) % len(views)]
+
+    def action_show_chart(self) -> None:
+        self.view = "chart"
+
+    def action_show_fills(self) -> None:
+        self.view = "fills"
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(self.key_rows()))
+
+    def key_of(self, action: str, default: str) -> str:
+        """The key an action is bound to now (after remapping), as shown to operators."""
+        keys = self._keymap.get(f"epochbot.{action}", default)
+        return ",".join(_KEY_NAMES.get(k, k) for k in keys.split(","))
+
+    def key_rows(self) -> list[tuple[str, str, str]]:
+        """(key, action, what it does) for every key, for the help screen."""
+        rows = [(self.key_of(action, key), title, help_) for action, key, _label, title, help_ in ACTIONS]
+        return rows + list(EXTRA_KEYS)
 
     async def action_quit(self) -> None:
         self.begin_shutdown("operator quit")
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from (c for c in super().get_system_commands(screen) if c.title != "Quit")
-        for action, _key, _label, title, help_ in ACTIONS:
-            yield SystemCommand(title, help_, getattr(self, f"action_{action}"))
+        for action, key, _label, title, help_ in ACTIONS:
+            # The palette shows the key, so using it once teaches the shortcut.
+            yield SystemCommand(f"{title}  [{self.key_of(action, key)}]", help_, getattr(self, f"action_{action}"))
 
 
 def keymap_from_settings(keys: Mapping[str, str]) -> dict[str, str]:

@@ -63,6 +63,7 @@ __all__ = ["BookResync", "Engine", "EngineConfig", "EpochRecord", "FATAL_EXIT_CO
 
 FATAL_EXIT_CODE = 3
 _NO_COMMANDS: tuple = ()
+_MALFORMED_LINK_NS = 2_000_000_000  # a gap this soon after an unreadable frame is caused by it
 _MS = 1_000_000
 
 
@@ -130,6 +131,7 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
         self.trader = trader
         # Candles, range bars and the funding clock: market data kept beside the books.
         self.market = market if market is not None else MarketHistory(config.candle_history, config.range_bar_bps, config.range_bar_keep)
+        self._malformed_ns, self._malformed_epoch = 0, -1  # the last unreadable frame
         self._dirty: set[str] = set()  # symbols whose book changed since the strategy last looked
         self._validating: set[str] = set()  # books installed from a snapshot, awaiting their bridge diff
         self._outbox: list = []  # commands produced by the trader while handling a control event
@@ -257,8 +259,13 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
             prev_final_id=diff.prev_final_id,
             problem=book.last_problem,
         )
-        self._start_book_resync(state, outcome.value, now)
-        return self._request_snapshot(state, now, outcome.value)
+        cause = outcome.value
+        if outcome is DiffOutcome.GAP and self._after_malformed(now):
+            # The frame we could not read carried the missing updates: name the real cause.
+            cause = "malformed"
+            book.last_problem = f"malformed frame skipped, then {book.last_problem}"
+        self._start_book_resync(state, cause, now)
+        return self._request_snapshot(state, now, cause)
 
     def _on_other_market(self, event, now: int):
         state = self.symbols.get(event.symbol)
@@ -302,6 +309,9 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
 
     def _on_malformed(self, event: ev.MalformedFrame, now: int):
         self.counters["malformed"] += 1
+        # An unreadable frame without a symbol (invalid JSON) may have held depth updates: a gap
+        # soon after it is recorded as cause "malformed" (see _after_malformed).
+        self._malformed_ns, self._malformed_epoch = now, self.epoch
         self._log("warn", "malformed frame skipped", reason=event.reason[:300], sample=event.sample[:200], event=event.event, symbol=event.symbol)
         state = self.symbols.get(event.symbol) if event.event == "depthUpdate" else None
         if state is None or state.book.state in (BookState.INVALID, BookState.EMPTY):
@@ -312,6 +322,10 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
         if state.snapshot_request:
             return _NO_COMMANDS
         return self._request_snapshot(state, now, "malformed")
+
+    def _after_malformed(self, now: int) -> bool:
+        """A gap this soon after an unreadable frame in this epoch: that frame held the updates."""
+        return self._malformed_epoch == self.epoch and now - self._malformed_ns <= _MALFORMED_LINK_NS
 
     def _on_symbol_spec(self, event: ev.SymbolSpec, now: int):
         state = self.symbols.get(event.symbol) or self._add_symbol(event.symbol)

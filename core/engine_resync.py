@@ -104,6 +104,7 @@ class ResyncPipeline:
         state.bad_snapshots += 1
         self.counters["snapshots_failed"] += 1
         delay = max(float(event.retry_after_ms), self._snapshot_backoff(state.bad_snapshots))
+        state.book.last_problem = f"snapshot failed ({event.reason}); retry in {delay / 1000:.1f} s"
         self._log("warn", "snapshot failed: retry", symbol=event.symbol, reason=event.reason, retry_in_ms=round(delay, 1))
         return self._request_snapshot(state, now, "retry", delay)
 
@@ -132,10 +133,12 @@ class ResyncPipeline:
             return _NO_COMMANDS
         self.counters["gaps"] += 1
         state.book.gaps += 1
-        state.book.invalidate(f"reader saw gap: expected {event.expected}, got {event.got}")
-        self._log("warn", "book gap: resync", symbol=event.symbol, expected=event.expected, got=event.got)
-        self._start_book_resync(state, "gap", now)
-        return self._request_snapshot(state, now, "gap")
+        cause = "malformed" if self._after_malformed(now) else "gap"
+        prefix = "malformed frame skipped, then " if cause == "malformed" else ""
+        state.book.invalidate(f"{prefix}reader saw gap: expected {event.expected}, got {event.got}")
+        self._log("warn", "book gap: resync", symbol=event.symbol, expected=event.expected, got=event.got, cause=cause)
+        self._start_book_resync(state, cause, now)
+        return self._request_snapshot(state, now, cause)
 
     def _on_overflow(self, event: ev.MarketQueueOverflow, now: int):
         self.counters["overflow_dropped"] += event.dropped

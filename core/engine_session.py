@@ -50,6 +50,7 @@ class SessionLifecycle:
         self._validating.clear()
         for state in self.symbols.values():
             state.book.reset()
+            state.book.last_problem = f"new session ({cause})"  # the current cause, not an old one
             state.snapshot_request = 0
             state.bad_snapshots = 0
             state.resync = None

@@ -34,6 +34,7 @@ class TradingBridge:
         commands = self.trader.settle_funding(due.symbol, due.funding_ts_ms, due.rate, due.mark, due.recv_ts)
         if commands is not None:
             self.counters["funding_settlements"] += 1
+            self.log_trader_alerts()
         self._log_orders(commands or _NO_COMMANDS)
         return commands or _NO_COMMANDS
 
@@ -81,8 +82,16 @@ class TradingBridge:
         level, msg, fields = self.trader.describe_event(event)
         self._log(level, msg, **fields)
         commands = self.trader.on_event(event)
+        self.log_trader_alerts()
         self._log_orders(commands)
         return commands
+
+    def log_trader_alerts(self) -> None:
+        """Breaker trips and loss-limit latches are warnings in the log (cause, until-time)."""
+        if self.trader is None:
+            return
+        for level, msg, fields in self.trader.alerts():
+            self._log(level, msg, **fields)
 
     def _log_orders(self, commands) -> None:
         trader = self.trader

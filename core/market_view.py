@@ -49,6 +49,8 @@ class MarketView:
     position: int = 0  # signed lots
     mode: Mode = Mode.NORMAL
     trustworthy: bool = True  # the book is synced
+    # Average entry price of the open position in price units (exact), None when flat/unknown.
+    entry_price: Fraction | None = None
 
     @property
     def two_mid(self) -> int | None:

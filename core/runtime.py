@@ -73,6 +73,9 @@ class TradingConfig:
     api_key: str = field(default="", repr=False)
     api_secret: str = field(default="", repr=False)
     storage_path: str | None = None  # SQLite file; None keeps nothing across restarts
+    # Start with an empty database (the embedded simulator starts fresh every run, so state
+    # stored by an earlier run describes accounts that no longer exist): see app.config.
+    storage_per_run: bool = False
     limits: object | None = None  # core.trading.risk.RiskLimits
     cancel_on_shutdown: bool = True
     recv_window_ms: int = 5000
@@ -341,6 +344,8 @@ class Runtime:
             from core.persistence.storage import SqliteStorage
             from core.persistence.writer import StorageWriter
 
+            if cfg.storage_per_run:
+                _remove_database(cfg.storage_path)
             self.storage = SqliteStorage(cfg.storage_path)
             session = self.storage.next_session()
             risk_state, warnings = RiskState.restore(self.storage.load_latest_risk(), now, limits)
@@ -425,6 +430,15 @@ class Runtime:
             daily_pnl=str(risk.daily_pnl), breakers={k: v for k, v in sorted(risk.breakers.items())}, session_latched=risk.session_latched,
             positions={s: trader.portfolio.qty(s) for s in self.config.symbols},
         )
+        from core.trading.alerts import RiskAlerts
+        from core.trading.risk import _utc
+
+        for symbol, until in sorted(restored_breakers.items()):
+            if until > now:
+                self._runtime_log("warn", "circuit breaker tripped", symbol=symbol, cause="restored from the previous run", until=_utc(until), effect="exits only")
+        # Restored trips were just logged; trips caused by the fills imported above are new.
+        trader.risk_alerts = RiskAlerts(known_breakers=restored_breakers)
+        self.engine.log_trader_alerts()
         return commands
 
     async def _adopt_unknown_venue_orders(self, trader, now: int) -> list:
@@ -1084,3 +1098,14 @@ async def backfill_klines(rest, symbol: str, interval: str, start_ms: int, end_m
             refetched += take(await rest.klines(symbol, interval, lo, hi, limit))
         gaps = find_gaps(have, step, first, end_ms)
     return Backfill([have[k] for k in sorted(have)], first, gaps.gaps, refetched)
+
+
+def _remove_database(path: str) -> None:
+    """Delete a SQLite database with its WAL and shared-memory files (missing ones are fine)."""
+    import os
+
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        try:
+            os.remove(path + suffix)
+        except FileNotFoundError:
+            pass

@@ -77,6 +77,11 @@ class BookSnapshot:
     funding_rate: str | None = None
     # The last closed range bars, oldest first: (close_ts_ms, open, high, low, close) strings.
     range_bars: tuple[tuple[int, str, str, str, str], ...] = ()
+    # Display precision: fractional digits of the symbol's tick and step (-1: not known yet).
+    price_decimals: int = -1
+    qty_decimals: int = -1
+    # Recent mids for the price pane, oldest first: (ts_ns, mid) strings, one per publish.
+    mid_history: tuple[tuple[int, str], ...] = ()
 
     @property
     def trustworthy(self) -> bool:
@@ -300,8 +305,29 @@ class SnapshotBuilder:
         self._queue = deque(maxlen=history)
         self._silence = deque(maxlen=history)
         self._confidence = deque(maxlen=history)
+        self._mids: dict[str, deque] = {}  # symbol -> (ts_ns, mid) once a second, for the price pane
+        self._mids_view: dict[str, tuple] = {}
         self._hash = ""
         self._hash_at = 0
+
+    MID_EVERY_NS = 1_000_000_000
+    MID_SAMPLES = 600  # ten minutes
+
+    def _mid_history(self, symbol: str, state, now: int) -> tuple:
+        book = state.book
+        samples = self._mids.get(symbol)
+        if samples is None:
+            samples = self._mids[symbol] = deque(maxlen=self.MID_SAMPLES)
+        if (
+            book.synced
+            and book.codec is not None
+            and book.best_bid is not None
+            and book.best_ask is not None
+            and (not samples or now - samples[-1][0] >= self.MID_EVERY_NS)
+        ):
+            samples.append((now, format_units((book.best_bid + book.best_ask) * 5, book.codec.price_decimals + 1)))
+            self._mids_view[symbol] = tuple(samples)
+        return self._mids_view.get(symbol, ())
 
     # Hashing every book costs ~1 ms per 1000-level book: ``state_hash`` is recomputed at most
     # this often (and on every ``exact`` build, e.g. the final one the report is made from).
@@ -328,7 +354,7 @@ class SnapshotBuilder:
             state = engine.symbols[symbol]
             sil = round(tel.silence_ns(now, symbol) / 1e6, 3)
             silence_by_symbol[symbol] = sil
-            books.append(_book_snapshot(state, self.depth, sil, engine))
+            books.append(_book_snapshot(state, self.depth, sil, engine, self._mid_history(symbol, state, now)))
         modes = engine.modes
         last_change = modes.history[-1]
         mode = ModeView(
@@ -391,7 +417,7 @@ class SnapshotBuilder:
         )
 
 
-def _book_snapshot(state, depth: int, silence_ms: float, engine) -> BookSnapshot:
+def _book_snapshot(state, depth: int, silence_ms: float, engine, mid_history: tuple = ()) -> BookSnapshot:
     book = state.book
     codec = book.codec
     bids: tuple[LevelView, ...] = ()
@@ -432,10 +458,30 @@ def _book_snapshot(state, depth: int, silence_ms: float, engine) -> BookSnapshot
         mark_price=mark.mark_price if mark else None,
         funding_rate=mark.funding_rate if mark else None,
         range_bars=engine.market.range_bar_views(book.symbol, RANGE_BARS_IN_SNAPSHOT),
+        price_decimals=codec.price_decimals if codec is not None else -1,
+        qty_decimals=codec.qty_decimals if codec is not None else -1,
+        mid_history=mid_history,
     )
 
 
 RANGE_BARS_IN_SNAPSHOT = 50
+
+
+# Longest first: "FDUSD" must win over "USD"-anything, "USDT" over "USD".
+QUOTE_ASSETS = ("FDUSD", "USDT", "USDC", "TUSD", "BUSD", "EUR", "TRY", "BRL", "BTC", "ETH", "BNB")
+
+
+def quote_asset(symbols) -> str:
+    """The quote asset of the traded symbols (e.g. ``USDT``); ``"quote"`` when they differ or
+    are unknown (money is then still exact, only its unit is not named)."""
+    found = set()
+    for symbol in symbols:
+        asset = next((q for q in QUOTE_ASSETS if symbol.endswith(q) and len(symbol) > len(q)), "")
+        found.add(asset)
+    if len(found) == 1:
+        (asset,) = found
+        return asset or "quote"
+    return "quote" if found else ""
 
 
 def _levels(levels: list[tuple[int, int]], codec) -> tuple[LevelView, ...]:

@@ -51,6 +51,11 @@ class TraderPort(Protocol):
         position. None when nothing was settled (flat, not USD-M, unreadable figures)."""
         ...
 
+    def alerts(self) -> list[LogLine]:
+        """Risk events not yet reported (a breaker tripped, a loss limit latched): logged as
+        they are found, after every trading event and funding settlement."""
+        ...
+
     def describe_event(self, event) -> LogLine:
         """How the engine logs a trading event it hands over."""
         ...

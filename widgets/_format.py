@@ -52,3 +52,48 @@ def ms(value: float | None) -> str:
 def strictness_class(mode: str) -> str:
     """CSS class that colours a mode by how strict it is."""
     return _STRICTNESS_CLASS.get(mode, "-mode-halted")
+
+
+def fixed(text: str | None, decimals: int) -> str:
+    """A decimal string printed with exactly ``decimals`` fractional digits (padded with zeros,
+    never rounded: a value with more digits keeps them). ``-`` for None/empty; the text as is
+    when it is not a number or ``decimals`` is unknown (< 0)."""
+    if not text:
+        return "-"
+    if decimals < 0:
+        return text
+    sign = "-" if text.startswith("-") else ""
+    body = text.lstrip("+-")
+    whole, dot, frac = body.partition(".")
+    if not whole.isdigit() or (frac and not frac.isdigit()):
+        return text
+    frac = frac.rstrip("0")
+    if len(frac) < decimals:
+        frac = frac + "0" * (decimals - len(frac))
+    return f"{sign}{whole}.{frac}" if frac else f"{sign}{whole}"
+
+
+def decimals_in(texts) -> int:
+    """The most fractional digits (trailing zeros ignored) among decimal strings."""
+    best = 0
+    for text in texts:
+        if text and "." in text:
+            best = max(best, len(text.split(".", 1)[1].rstrip("0")))
+    return best
+
+
+def money(text: str | None, asset: str = "", places: int = 2, signed: bool = True) -> str:
+    """A money amount for a narrow pane: rounded to ``places`` (half-even), signed, with the
+    asset: ``+12.50 USDT``; ``-`` when unknown."""
+    from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+    if text in (None, ""):
+        return "-"
+    try:
+        value = Decimal(text).quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN)
+    except (InvalidOperation, ValueError):
+        return text
+    if value == 0:
+        value = abs(value)
+    sign = "+" if value > 0 and signed else ""
+    return f"{sign}{value:,.{places}f}" + (f" {asset}" if asset else "")

@@ -6,13 +6,19 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.reactive import reactive
-from textual.widgets import Digits, ProgressBar, Sparkline, Static
+from textual.widgets import Digits, ProgressBar, Static
 
 from core.snapshot import WorldSnapshot
+from widgets.spark import ScaledSparkline
 
 __all__ = ["ConfidencePane"]
 
 _LEVEL_CLASSES = ("-ok", "-warn", "-bad")
+
+
+def confidence_style(score: float) -> str:
+    level = confidence_level(score)
+    return {"-ok": "$success", "-warn": "$warning"}.get(level, "$error")
 
 
 def confidence_level(score: float) -> str:
@@ -44,7 +50,7 @@ class ConfidencePane(Vertical):
             yield Digits("-.--", id="conf-digits")
             with Vertical(id="conf-side"):
                 yield ProgressBar(total=100, show_eta=False, show_percentage=False, id="conf-gauge")
-                yield Sparkline([], id="conf-spark")
+                yield ScaledSparkline(id="conf-spark")
         yield Static("", id="conf-reasons")
 
     def on_mount(self) -> None:
@@ -58,8 +64,9 @@ class ConfidencePane(Vertical):
         self.add_class(level)
         self.query_one("#conf-digits", Digits).update(f"{snap.confidence:.2f}")
         self.query_one("#conf-gauge", ProgressBar).update(progress=round(snap.confidence * 100, 1))
-        self.query_one("#conf-spark", Sparkline).data = list(snap.confidence_history)
-        self.border_subtitle = f"min {snap.confidence_min:.2f}"
+        # On a fixed 0..1 scale: a steady 1.00 is a full green bar, not a red baseline.
+        self.query_one("#conf-spark", ScaledSparkline).set_data(snap.confidence_history, 0.0, 1.0, confidence_style)
+        self.border_subtitle = f"min {lowest_confidence(snap):.2f}"
         self.query_one("#conf-reasons", Static).update(self._reasons(snap))
 
     @staticmethod
@@ -71,3 +78,11 @@ class ConfidencePane(Vertical):
             style = "$error" if reason.penalty >= 0.5 else "$warning"
             lines.append(Content.assemble((f"-{reason.penalty:.2f} ", style), reason.describe()))
         return Content("\n").join(lines)
+
+
+def lowest_confidence(snap: WorldSnapshot) -> float:
+    """The lowest confidence seen, never above the current one (the run's minimum counts only
+    after the first resynchronisation; before it, the score now and its history are the truth)."""
+    if snap.ttcr_ms.get("count"):
+        return min(snap.confidence_min, snap.confidence)
+    return min([snap.confidence, *snap.confidence_history])

@@ -13,6 +13,12 @@ from widgets._format import clock_utc, duration, ms
 __all__ = ["EpochHistory"]
 
 PHASES = ("dial", "subscribe", "snapshot", "rebuild", "validate")
+CAUSE_WIDTH = 28
+
+
+def clip(text: str, width: int) -> str:
+    """``text`` cut to ``width`` cells with an ellipsis."""
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 class EpochHistory(Vertical):
@@ -22,7 +28,7 @@ class EpochHistory(Vertical):
     DEFAULT_CSS = """
     EpochHistory { height: 1fr; }
     EpochHistory > DataTable { height: 1fr; }
-    EpochHistory > #epochs-table { min-height: 5; }
+    EpochHistory > #epochs-table { height: 1fr; min-height: 3; }
     EpochHistory > #resyncs-table { height: auto; max-height: 4; }
     EpochHistory > .table-title { margin-top: 0; }
     """
@@ -37,11 +43,13 @@ class EpochHistory(Vertical):
 
     def compose(self) -> ComposeResult:
         epochs = DataTable(id="epochs-table", cursor_type="none", zebra_stripes=True)
-        epochs.add_columns("epoch", "opened (UTC)", "duration", "replaced by", "resync ms", *PHASES)
+        # Timings first, the free-text cause last (cut to fit): a long cause never pushes the
+        # numbers off-screen; the log has it in full.
+        epochs.add_columns("epoch", "opened", "lasted", "resync ms", *PHASES, "replaced by")
         yield epochs
         yield Label("book resyncs", classes="table-title")
         resyncs = DataTable(id="resyncs-table", cursor_type="none", zebra_stripes=True)
-        resyncs.add_columns("symbol", "cause", "epoch", "at (UTC)", "resync ms")
+        resyncs.add_columns("symbol", "at (UTC)", "resync ms", "epoch", "cause")
         yield resyncs
 
     def on_mount(self) -> None:
@@ -57,7 +65,10 @@ class EpochHistory(Vertical):
             self._fill_epochs(snap)
         if snap.book_resyncs != self._shown_resyncs:
             self._fill_resyncs(snap.book_resyncs)
-        self.border_subtitle = f"ttcr p50 {ms(snap.ttcr_ms.get('p50'))} p99 {ms(snap.ttcr_ms.get('p99'))}"
+        if snap.ttcr_ms.get("count"):
+            self.border_subtitle = f"ttcr p50 {ms(snap.ttcr_ms.get('p50'))} p99 {ms(snap.ttcr_ms.get('p99'))} ms"
+        else:
+            self.border_subtitle = "ttcr — (nothing measured yet)"
 
     def _fill_epochs(self, snap: WorldSnapshot) -> None:
         table = self.query_one("#epochs-table", DataTable)
@@ -67,11 +78,11 @@ class EpochHistory(Vertical):
             phases = [ms(e.phases_ms.get(p)) if e.phases_ms.get(p) else "-" for p in PHASES]
             table.add_row(
                 str(e.epoch),
-                clock_utc(e.opened_at_ns),
+                clock_utc(e.opened_at_ns)[:8],
                 duration(end - e.opened_at_ns) if e.opened_at_ns else "-",
-                e.close_cause or ("(current)" if not e.closed_at_ns else "-"),
                 ms(e.resync_ms),
                 *phases,
+                clip(e.close_cause or ("(current)" if not e.closed_at_ns else "-"), CAUSE_WIDTH),
                 key=str(e.epoch),
             )
         self._shown_epochs = snap.epochs
@@ -81,7 +92,7 @@ class EpochHistory(Vertical):
         table = self.query_one("#resyncs-table", DataTable)
         table.clear()
         for r in reversed(resyncs):
-            table.add_row(r.symbol, r.cause, str(r.epoch), clock_utc(r.at_ns), ms(r.resync_ms))
+            table.add_row(r.symbol, clock_utc(r.at_ns)[:8], ms(r.resync_ms), str(r.epoch), clip(r.cause, CAUSE_WIDTH))
         if not resyncs:
-            table.add_row("-", "no book resyncs", "", "", "")
+            table.add_row("-", "", "", "", "no book resyncs")
         self._shown_resyncs = resyncs

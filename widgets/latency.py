@@ -10,10 +10,11 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
-from textual.widgets import Label, Sparkline
+from textual.widgets import Label
 
 from core.snapshot import WorldSnapshot
 from widgets._format import ms
+from widgets.spark import ScaledSparkline
 
 __all__ = ["LatencyPane"]
 
@@ -24,6 +25,18 @@ _COLUMNS = (
 )
 
 
+_FLOOR_MS = {"transport": 50.0, "queue": 5.0, "silence": 500.0}
+
+
+def _style(key: str, value: float) -> str:
+    floor = _FLOOR_MS[key]
+    if value >= 4 * floor:
+        return "$error"
+    if value >= floor:
+        return "$warning"
+    return "$primary"
+
+
 class LatencyPane(Horizontal):
     """Transport latency, queue delay and market silence, each with a sparkline."""
 
@@ -31,7 +44,7 @@ class LatencyPane(Horizontal):
     LatencyPane { height: auto; }
     LatencyPane > Vertical { width: 1fr; height: auto; padding: 0 1 0 0; }
     LatencyPane Label { width: 100%; text-wrap: nowrap; text-overflow: ellipsis; }
-    LatencyPane Sparkline { height: 2; }
+    LatencyPane ScaledSparkline { height: 2; }
     """
 
     snapshot: reactive[WorldSnapshot | None] = reactive(None, always_update=True)
@@ -44,7 +57,7 @@ class LatencyPane(Horizontal):
                 yield Label("-", id=f"lat-{key}-now", classes="lat-now")
                 yield Label("", id=f"lat-{key}-p50", classes="lat-pct")
                 yield Label("", id=f"lat-{key}-p99", classes="lat-pct")
-                yield Sparkline([], id=f"lat-{key}-spark")
+                yield ScaledSparkline(id=f"lat-{key}-spark")
 
     def on_mount(self) -> None:
         self.border_title = "Latency (ms)"
@@ -53,8 +66,11 @@ class LatencyPane(Horizontal):
         if snap is None or not self.is_mounted:
             return
         lat = snap.latency
-        self._column("transport", lat.transport.last, f"p50 {ms(lat.transport.p50)}", f"p99 {ms(lat.transport.p99)}", lat.transport_history)
-        self._column("queue", lat.queue.last, f"p50 {ms(lat.queue.p50)}", f"p99 {ms(lat.queue.p99)}", lat.queue_history)
+        for key, stats, history in (("transport", lat.transport, lat.transport_history), ("queue", lat.queue, lat.queue_history)):
+            if stats.count:
+                self._column(key, stats.last, f"p50 {ms(stats.p50)}", f"p99 {ms(stats.p99)}", history)
+            else:  # nothing measured yet: say so, do not print zeros
+                self._column(key, None, "p50 —", "p99 —", history)
         worst = max(lat.silence_by_symbol.items(), key=lambda kv: kv[1], default=None)
         self._column(
             "silence",
@@ -64,8 +80,11 @@ class LatencyPane(Horizontal):
             lat.silence_history,
         )
 
-    def _column(self, key: str, now: float, line2: str, line3: str, history) -> None:
-        self.query_one(f"#lat-{key}-now", Label).update(f"now {ms(now)}")
+    def _column(self, key: str, now: float | None, line2: str, line3: str, history) -> None:
+        self.query_one(f"#lat-{key}-now", Label).update(f"now {ms(now) if now is not None else '—'}")
         self.query_one(f"#lat-{key}-p50", Label).update(line2)
         self.query_one(f"#lat-{key}-p99", Label).update(line3)
-        self.query_one(f"#lat-{key}-spark", Sparkline).data = list(history)
+        # Scale from 0 to the series' max, but never below a floor: all-zero latency draws no
+        # bars, and 0.4 ms of jitter is not drawn as a spike.
+        hi = max([_FLOOR_MS[key], *history])
+        self.query_one(f"#lat-{key}-spark", ScaledSparkline).set_data(history, 0.0, hi, lambda v, k=key: _style(k, v))

@@ -69,6 +69,11 @@ class StatusHeader(Horizontal):
             flags.append("SESSION DOWN")
         if snap.fatal:
             flags.append(f"FATAL: {snap.fatal}")
+        from widgets.mode_risk import strategy_state
+
+        state, _style = strategy_state(snap)
+        if state.startswith("BLOCKED"):
+            flags.append("TRADING BLOCKED")
         flag_label = self.query_one("#hdr-flags", Label)
         flag_label.update(" · ".join(flags))
         flag_label.display = bool(flags)

@@ -28,6 +28,7 @@ from core.events import CancelOrder, PlaceOrder
 from core.modes import Mode
 from core.records import RiskSnapshot
 from core.trading import events as tev
+from core.trading.alerts import RiskAlerts
 from core.trading.describe import describe_command, describe_event
 from core.trading.filters import SymbolFilters
 from core.trading.orders import OrderManager, OrderRefused
@@ -82,14 +83,21 @@ class Trader:
         self.flattening: set[str] = set()  # symbols with an operator flatten not yet placed
         self.flatten_orders: set[str] = set()  # client ids of operator flatten orders
         self.notices: list[tuple[str, str, dict]] = []  # (level, message, fields) for the log
+        self.risk_alerts: RiskAlerts | None = None  # what was last reported; made on first use
 
     # ----------------------------------------------------------------------------- inputs
 
     def on_view(self, view: MarketView) -> list:
         self.now_ns = max(self.now_ns, view.ts_ns)
-        view = _with(view, position=self.portfolio.qty(view.symbol), mode=self.mode)
+        view = _with(view, position=self.portfolio.qty(view.symbol), mode=self.mode, entry_price=self._entry_units(view.symbol))
         self.views_by_symbol[view.symbol] = view
         return self._apply(self.strategy.on_book(view))
+
+    def _entry_units(self, symbol: str) -> Fraction | None:
+        pos = self.portfolio.positions.get(symbol)
+        if pos is None or not pos.qty:
+            return None
+        return pos.avg_entry * 10**pos.filters.price_decimals
 
     def on_trade(self, trade: TradeTick) -> list:
         self.now_ns = max(self.now_ns, trade.ts_ns)
@@ -172,6 +180,12 @@ class Trader:
         return commands
 
     # ----------------------------------------------------------------------------- log lines
+
+    def alerts(self) -> list[tuple[str, str, dict]]:
+        """Breaker trips and loss-limit latches not yet reported (`core.trading.alerts`)."""
+        if self.risk_alerts is None:
+            self.risk_alerts = RiskAlerts()
+        return self.risk_alerts.poll(self)
 
     def describe_event(self, event) -> tuple[str, str, dict]:
         """How the engine logs a venue answer, before it is applied (`core.trading.describe`)."""

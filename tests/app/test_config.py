@@ -236,3 +236,16 @@ def test_key_bindings_merge_over_the_defaults_and_reject_unknown_actions():
     assert settings.keys["toggle_theme"] == "T" and settings.keys["quit"] == "q"
     with pytest.raises(ConfigError, match="keys: unknown action 'launch_rockets'"):
         load_settings(flags={"keys": {"launch_rockets": "x"}}, env={})
+
+
+def test_the_embedded_simulator_gets_a_per_run_database_and_anything_else_the_configured_one(tmp_path):
+    from app.config import sim_storage, trading_config
+
+    demo = load_settings(flags={}, env={})
+    explicit = load_settings(flags={"storage": str(tmp_path / "mine.sqlite3")}, env={})
+    external = load_settings(flags={"rest_url": "http://127.0.0.1:9", "ws_url": "ws://127.0.0.1:9"}, env={})
+
+    assert sim_storage(demo) == ("epochbot-sim.sqlite3", True)
+    assert trading_config(demo).storage_per_run is True
+    assert sim_storage(explicit) == (str(tmp_path / "mine.sqlite3"), False)
+    assert sim_storage(external) == ("epochbot.sqlite3", False)

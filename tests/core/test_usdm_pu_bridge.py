@@ -15,7 +15,7 @@ import random
 from decimal import Decimal
 
 import orjson
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from core import events as ev
@@ -83,6 +83,9 @@ def decimals(book: OrderBook) -> tuple[dict, dict]:
 def test_a_snapshot_bridged_by_pu_syncs_whether_it_arrives_before_or_after_the_first_diff(case):
     base_bids, base_asks, events, k, start, before = case
     snap_bids, snap_asks = book_after(base_bids, base_asks, events[: k + 1])
+    # A book without exchangeInfo learns its scale from the snapshot's strings: an empty
+    # snapshot is refused there by design (the engine test below covers it with a SymbolSpec).
+    assume(snap_bids or snap_asks)
     book = OrderBook("BTCUSDT", VenueRules.USDM)
     seen = [diff(U, u, b, a, pu=pu) for U, u, pu, b, a in events[start:]]
 

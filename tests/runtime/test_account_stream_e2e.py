@@ -137,7 +137,7 @@ class Daemon:
         self.report = tmp / "report.json"
         venue = "binance-spot" if sim.market == "spot" else "binance-usdm"
         env = _env({"EPOCHBOT_API_KEY": api_key, "EPOCHBOT_API_SECRET": secret,
-                    "EPOCHBOT_STRATEGY__PARAMS": json.dumps({"half_spread_ticks": 1, "refresh_ms": 300}),
+                    "EPOCHBOT_STRATEGY__PARAMS": json.dumps({"half_spread_ticks": 1, "half_spread_bps": 0.0, "exit_edge_bps": -1.0, "skew_bps_per_size": 0.0, "refresh_ms": 300}),
                     # A dropped request the venue never executed stays unknown for this window
                     # (issue 10: "not found" is final only when the window has passed).
                     "EPOCHBOT_STRATEGY__UNKNOWN_WINDOW_MS": "2000"})

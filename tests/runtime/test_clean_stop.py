@@ -36,7 +36,7 @@ async def wait_for(pred, timeout: float, what: str) -> None:
 @pytest.mark.parametrize("market", ["usdm", "spot"])
 async def test_after_a_clean_stop_the_main_database_file_alone_holds_every_fill_and_final_order_state(tmp_path, market):
     db = tmp_path / "db.sqlite3"
-    trading = TradingConfig(strategy="quoter", params={"half_spread_ticks": 1, "refresh_ms": 300}, storage_path=str(db))
+    trading = TradingConfig(strategy="quoter", params={"half_spread_ticks": 1, "half_spread_bps": 0.0, "exit_edge_bps": -1.0, "skew_bps_per_size": 0.0, "refresh_ms": 300}, storage_path=str(db))
     config = RuntimeConfig(venue=replace(VENUES["sim"], market=market), symbols=(SYMBOL,), sim_rate=50.0, trading=trading,
                            history_lookback_min=0)
     rt = Runtime(config)

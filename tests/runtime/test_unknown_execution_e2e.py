@@ -35,7 +35,7 @@ async def wait_for(pred, timeout: float, what: str) -> None:
 
 async def test_unknown_execution_never_duplicates_and_always_resolves(tmp_path):
     trading = TradingConfig(
-        strategy="quoter", params={"half_spread_ticks": 1, "refresh_ms": 300}, storage_path=str(tmp_path / "db.sqlite3"),
+        strategy="quoter", params={"half_spread_ticks": 1, "half_spread_bps": 0.0, "exit_edge_bps": -1.0, "skew_bps_per_size": 0.0, "refresh_ms": 300}, storage_path=str(tmp_path / "db.sqlite3"),
         ws_orders=False,  # the REST path (the WebSocket API's is tests/runtime/test_account_stream_e2e.py)
     )
     config = RuntimeConfig(venue=replace(VENUES["sim"], market="usdm"), symbols=(SYMBOL,), sim_rate=50.0, trading=trading)

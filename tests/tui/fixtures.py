@@ -10,6 +10,10 @@ from decimal import Decimal
 
 from core.confidence import Reason
 from core.snapshot import (
+    BreakerView,
+    FillView,
+    PnLView,
+    TradingView,
     BookResyncView,
     BookSnapshot,
     EpochView,
@@ -41,7 +45,16 @@ def _levels(start: Decimal, step: Decimal, sizes: list[str]) -> tuple[LevelView,
     return tuple(out)
 
 
-def _book(symbol: str, base: Decimal, state: str = "synced", problem: str = "", last_id: int = 1_000_000) -> BookSnapshot:
+def _mids(base: Decimal, n: int = 120) -> tuple[tuple[int, str], ...]:
+    """A deterministic wobbling mid, one sample a second ending at T0 + 60 s."""
+    out = []
+    for i in range(n):
+        wobble = Decimal((i * 7) % 11 - 5) / 10 + Decimal(i // 20) / 10
+        out.append((T0 + 60 * S - (n - 1 - i) * S, f"{base + wobble:.2f}"))
+    return tuple(out)
+
+
+def _book(symbol: str, base: Decimal, state: str = "synced", problem: str = "", last_id: int = 1_000_000, mids: bool = True) -> BookSnapshot:
     bids = _levels(base, Decimal("-0.1"), ["1.250", "0.800", "3.100", "0.450", "2.000", "5.500", "0.900", "1.700", "4.200", "0.300"])
     asks = _levels(base + Decimal("0.1"), Decimal("0.1"), ["0.600", "2.400", "1.100", "3.800", "0.700", "1.900", "6.000", "0.250", "2.600", "1.300"])
     trades = tuple(
@@ -63,6 +76,9 @@ def _book(symbol: str, base: Decimal, state: str = "synced", problem: str = "", 
         problem=problem,
         silence_ms=12.0,
         trades=trades,
+        price_decimals=2,  # a tick of 0.01: prices print with two decimals, aligned
+        qty_decimals=3,
+        mid_history=_mids(base) if mids else (),
     )
 
 
@@ -108,6 +124,37 @@ def _log(epoch: int, extra: tuple[LogView, ...] = ()) -> tuple[LogView, ...]:
     return base + extra
 
 
+def _fills(n: int = 6) -> tuple[FillView, ...]:
+    out = []
+    for i in range(n):
+        side = "BUY" if i % 2 else "SELL"
+        price = Decimal("64250.0") + Decimal(i % 3) / 10 - Decimal("0.5")
+        out.append(FillView(T0 + (58 - i * 9) * S, f"eb1-{40 - i}", "BTCUSDT", side, "0.003", f"{price:.1f}", "0.0385", "", True, str(9000 + i)))
+    return tuple(out)
+
+
+def _trading(*, tripped: tuple[str, ...] = (), fills: int = 6, orders: tuple[OrderView, ...] = (), session="12.5", daily="-4.25") -> TradingView:
+    breakers = tuple(
+        BreakerView(sym, sym in tripped, "3 losing round trips within 600 s" if sym in tripped else "", T0 + 900 * S if sym in tripped else 0)
+        for sym in ("BTCUSDT", "ETHUSDT")
+    ) + (BreakerView("session-loss", False, "", 0), BreakerView("daily-loss", False, "", 0))
+    return TradingView(
+        pnl=PnLView("USDT", session, daily, "14.1", "3", "4.6", "0", "12.5"),
+        breakers=breakers,
+        working_orders=orders,
+        fill_count=fills,
+        recent_fills=_fills(fills),
+        orders_by_outcome={"placed": 40, "CANCELED": 30, "FILLED": fills},
+    )
+
+
+WORKING = OrderView("eb-000000000042", "BTCUSDT", "BUY", "LIMIT", "64249.0", "0.010", "0.000", "NEW", T0 + 50 * S)
+DEAD = (
+    OrderView("eb-000000000040", "BTCUSDT", "SELL", "LIMIT", "64260.0", "0.010", "0.000", "CANCELED", T0 + 40 * S),
+    OrderView("eb-000000000041", "ETHUSDT", "BUY", "LIMIT", "3100.00", "0.050", "0.000", "REJECTED", T0 + 45 * S),
+)
+
+
 def normal_snapshot(seq: int = 1) -> WorldSnapshot:
     """All books synced, confidence 1.0 with no reasons, normal mode, a few trades and epochs."""
     epochs = _epochs(2, ["market_silence"])
@@ -128,10 +175,11 @@ def normal_snapshot(seq: int = 1) -> WorldSnapshot:
         latency=_latency(14.5, 0.42, 35.0, {"BTCUSDT": 35.0, "ETHUSDT": 61.0}),
         ttcr_ms={"count": 2, "p50": 190.5, "p99": 200.5, "max": 200.5},
         counters={"depth_events": 12000, "trades": 840},
-        orders=(OrderView("eb-000000000042", "BTCUSDT", "buy", "LIMIT", "64249.0", "0.010", "0.000", "NEW", T0 + 50 * S),),
+        orders=(WORKING, *DEAD),
         positions=(PositionView("BTCUSDT", "0.020", "64100.0", "3.000", "-1.250"),),
         risk=RiskView(session_pnl="12.500", daily_pnl="-4.250", breakers={"BTCUSDT": "ok", "ETHUSDT": "ok"}),
         log=_log(2),
+        trading=_trading(orders=(WORKING,)),
         confidence_min=0.0,
         all_epochs=epochs,
     )
@@ -158,7 +206,7 @@ def degraded_snapshot(seq: int = 2) -> WorldSnapshot:
                       (("normal", T0 + 21 * S, "confidence 1.00 held 2s", "confidence"),
                        ("cancel-makers", T0 + 99 * S, "confidence 0.35: market_silence_ms, invalid_books", "confidence"))),
         books=(
-            _book("BTCUSDT", Decimal("64250.0"), state="invalid", problem="gap: pu=1000017 expected 1000016", last_id=1_000_017),
+            _book("BTCUSDT", Decimal("64250.0"), state="buffering", problem="snapshot failed (HTTP 503: Service Unavailable); retry in 0.4 s", last_id=0, mids=False),
             _book("ETHUSDT", Decimal("3120.0"), last_id=2_000_000),
         ),
         epochs=epochs,
@@ -170,12 +218,41 @@ def degraded_snapshot(seq: int = 2) -> WorldSnapshot:
         latency=_latency(310.0, 35.0, 1100.0, {"BTCUSDT": 1100.0, "ETHUSDT": 80.0}),
         ttcr_ms={"count": 4, "p50": 210.5, "p99": 230.5, "max": 230.5},
         counters={"depth_events": 30000, "gaps": 2},
-        risk=RiskView(session_pnl="-8.750", daily_pnl="-21.000", breakers={"BTCUSDT": "tripped until 00:05:00", "ETHUSDT": "ok"}),
+        risk=RiskView(session_pnl="-8.750", daily_pnl="-21.000", breakers={"BTCUSDT": "tripped until 00:15:00 UTC", "ETHUSDT": "tripped until 00:15:00 UTC"}),
+        trading=_trading(tripped=("BTCUSDT", "ETHUSDT"), fills=4, session="-8.75", daily="-21"),
         log=_log(5, (
             LogView(T0 + 99 * S, "error", 5, "book invalid", "symbol=BTCUSDT problem=gap"),
             LogView(T0 + 99 * S + 1 * MS, "warn", 5, "mode changed", "mode=cancel-makers source=confidence"),
         )),
         confidence_min=0.35,
+        all_epochs=epochs,
+    )
+
+
+def startup_snapshot(seq: int = 1) -> WorldSnapshot:
+    """Just started: nothing synced or measured yet, confidence 0.00, halted, no strategy view."""
+    epochs = _epochs(1, [])
+    return WorldSnapshot(
+        seq=seq,
+        at_ns=T0 + 1 * S,
+        venue="sim",
+        epoch=1,
+        session_open=False,
+        confidence=0.0,
+        reasons=(Reason("invalid_books", 1.0, 0.0, 1.0, 1.0),),
+        confidence_history=(0.0,) * 10,
+        mode=ModeView("halted", "confidence", "startup", T0, "normal", False, (("halted", T0, "startup", "confidence"),)),
+        books=(
+            BookSnapshot("BTCUSDT", "empty", 0, (), (), None, None, None, None, 0, 0, "new session (startup)", 0.0),
+            BookSnapshot("ETHUSDT", "empty", 0, (), (), None, None, None, None, 0, 0, "new session (startup)", 0.0),
+        ),
+        epochs=epochs,
+        book_resyncs=(),
+        latency=LatencyView(LatencyStats(0, 0, 0, 0, 0), LatencyStats(0, 0, 0, 0, 0), 0.0, {}, (0.0,) * 10, (0.0,) * 10, (0.0,) * 10),
+        ttcr_ms={"count": 0, "p50": 0.0, "p99": 0.0, "max": 0.0},
+        counters={},
+        log=(LogView(T0 + 1 * MS, "info", 1, "replace session", "cause=startup new_epoch=1 delay_ms=0.0"),),
+        confidence_min=1.0,
         all_epochs=epochs,
     )
 

@@ -135,16 +135,15 @@ async def test_l_cycles_the_log_level_filter_and_hides_lower_levels():
     async with app.run_test(size=SIZE) as pilot:
         log = app.query_one(EventLog)
         await pilot.pause()
-        all_lines = len(log.lines)
-        levels = []
+        info_lines = log.records_shown  # the default hides debug (order lifecycle) lines
+        levels, shown = [], {}
         for _ in range(4):
             await pilot.press("l")
+            await pilot.pause()
             levels.append(log.level_filter)
-            if log.level_filter == "error":
-                await pilot.pause()
-                error_lines = len(log.lines)
-    assert levels == ["info", "warn", "error", "all"]
-    assert all_lines == 7 and error_lines == 1
+            shown[log.level_filter] = log.records_shown
+    assert levels == ["warn", "error", "all", "info"]
+    assert info_lines == 6 and shown == {"warn": 3, "error": 1, "all": 7, "info": 6}
 
 
 async def test_c_shows_only_the_current_epochs_log_lines():
@@ -153,7 +152,7 @@ async def test_c_shows_only_the_current_epochs_log_lines():
         await pilot.press("c")
         await pilot.pause()
         assert app.query_one(EventLog).current_epoch_only
-        assert len(app.query_one(EventLog).lines) == 3
+        assert app.query_one(EventLog).records_shown == 3
 
 
 async def test_event_log_appends_only_records_it_has_not_shown():
@@ -161,12 +160,12 @@ async def test_event_log_appends_only_records_it_has_not_shown():
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         log = app.query_one(EventLog)
-        before = len(log.lines)
+        before = log.records_shown
         snap = normal_snapshot(seq=5)
         source.snapshot = dataclasses.replace(snap, log=snap.log[1:] + degraded_snapshot().log[-2:])  # window moved
         app.poll_snapshot()
         await pilot.pause()
-        assert len(log.lines) == before + 2
+        assert log.records_shown == before + 2
 
 
 async def test_keys_can_be_remapped_from_settings():
@@ -237,4 +236,6 @@ async def test_palette_offers_every_console_action():
     app, _ = make_app()
     async with app.run_test(size=SIZE):
         titles = {c.title for c in app.get_system_commands(app.screen)}
-    assert {title for _a, _k, _l, title, _h in ACTIONS} <= titles
+    # Each with its key, so the palette teaches the shortcut.
+    shown_key = {"question_mark": "?"}
+    assert {f"{title}  [{shown_key.get(key, key)}]" for _a, key, _l, title, _h in ACTIONS} <= titles

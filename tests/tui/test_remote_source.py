@@ -17,7 +17,7 @@ def test_status_json_rebuilds_a_snapshot_the_widgets_can_render():
     snap = snapshot_from_status(report, seq=1, at_ns=degraded_snapshot().at_ns)
     assert (snap.venue, snap.epoch, snap.confidence, snap.mode.mode) == ("sim", 5, 0.35, "cancel-makers")
     assert [r.factor for r in snap.reasons] == ["market_silence_ms", "invalid_books"]
-    assert snap.book("BTCUSDT").state == "invalid" and snap.book("ETHUSDT").bids[0].price == "3120.0"
+    assert snap.book("BTCUSDT").state == "buffering" and snap.book("ETHUSDT").bids[0].price == "3120.0"
     assert [e.epoch for e in snap.epochs] == [1, 2, 3, 4, 5] and snap.epochs[0].close_cause == "market_silence"
 
 

@@ -48,7 +48,7 @@ async def test_the_palette_offers_both_actions_and_they_ask_too():
     app, source = make_app()
     async with app.run_test(size=SIZE) as pilot:
         commands = {c.title for c in app.get_system_commands(app.screen)}
-        assert {"Cancel all orders", "Flatten position"} <= commands
+        assert {"Cancel all orders  [X]", "Flatten position  [F]"} <= commands  # with their keys
         await app.run_action("cancel_all")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmAction)
