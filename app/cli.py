@@ -6,6 +6,7 @@
     epochbot ctl ACTION                  talk to a running daemon (status, resync, mode, ...)
     epochbot replay PATH                 replay a capture, journal file or directory through the engine
     epochbot sim                         run the embedded exchange simulator in the foreground
+    epochbot export JOURNAL --parquet OUT  a journal (file, .gz, directory) as Parquet
 
 Configuration flags (FLAGS) are the highest layer over defaults < TOML (--config) < EPOCHBOT_*
 environment; ``--set section.key=value`` reaches any setting. Secrets are never accepted as flags.
@@ -264,9 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     ctl.add_parser(sub)
 
-    from app import backtest_command, serve, sim_command
+    from app import backtest_command, export_command, serve, sim_command
 
     sim_command.add_parser(sub)
+    export_command.add_parser(sub)
     serve.add_parser(sub)
     backtest_command.add_parser(sub)
     return parser

@@ -120,6 +120,17 @@ class ResyncSettings(_Section):
     """Snapshots and reconnect backoff."""
 
     snapshot_limit: int = 1000
+    # Per-symbol snapshot depth (e.g. {ETHUSDT = 100} for a watched symbol), overriding the above.
+    snapshot_limits: dict[str, int] = Field(default_factory=dict)
+    # REST request weight per minute planned for snapshots and backfill (None: the venue's
+    # limit, spot 6000 / USD-M 2400), the fraction left unplanned, requests in flight at once.
+    weight_limit: int | None = Field(default=None, ge=10)
+    weight_headroom: float = Field(default=0.1, ge=0, lt=1)
+    snapshot_concurrency: int = Field(default=8, ge=1, le=64)
+    # Symbols whose snapshots go first (None: every symbol when a strategy trades).
+    traded_symbols: tuple[str, ...] | None = None
+    # Streams of watched (not traded) symbols: "all", or "depth" (books only; far fewer messages).
+    watched_streams: Literal["all", "depth"] = "all"
     snapshot_retry_base_ms: float = Field(default=20.0, gt=0)
     snapshot_retry_max_ms: float = Field(default=2000.0, gt=0)
     reconnect_base_ms: float = Field(default=25.0, gt=0)
@@ -135,6 +146,14 @@ class ResyncSettings(_Section):
         if value not in (5, 10, 20, 50, 100, 500, 1000, 5000):
             raise ValueError(f"must be one of Binance's depth limits 5, 10, 20, 50, 100, 500, 1000, 5000; got {value}")
         return value
+
+    @field_validator("snapshot_limits")
+    @classmethod
+    def _binance_limits(cls, value: dict[str, int]) -> dict[str, int]:
+        for symbol, limit in value.items():
+            if limit not in (5, 10, 20, 50, 100, 500, 1000, 5000):
+                raise ValueError(f"{symbol}: must be one of Binance's depth limits 5, 10, 20, 50, 100, 500, 1000, 5000; got {limit}")
+        return {symbol.upper(): limit for symbol, limit in value.items()}
 
     @model_validator(mode="after")
     def _ordered(self) -> "ResyncSettings":
@@ -254,6 +273,8 @@ class Settings(BaseSettings):
     )
 
     venue: Literal["sim", "binance-spot", "binance-usdm", "binance-spot-testnet", "binance-usdm-testnet"] = "sim"
+    # The `instance` label on /metrics (one Prometheus scrapes a fleet); None: hostname + symbols.
+    instance: str | None = Field(default=None, min_length=1, max_length=200)
     market: Literal["usdm", "spot"] | None = None  # sim only; other venues imply it
     symbols: Annotated[tuple[str, ...], NoDecode] = ("BTCUSDT", "ETHUSDT")
     rest_url: str | None = None
@@ -659,6 +680,7 @@ def engine_config(settings: Settings):
         venue=VenueRules(settings.effective_market),
         symbols=tuple(settings.symbols),
         snapshot_limit=r.snapshot_limit,
+        snapshot_limits=dict(r.snapshot_limits),
         confidence=ConfidenceConfig(factors=factors),
         modes=ModeConfig(
             normal_at=m.normal_at,
@@ -711,6 +733,11 @@ def to_runtime_config(settings: Settings, *, rest_url: str | None = None, ws_url
         trading=trading_config(settings),
         journal=journal_config(settings),
         retry_after_cap_s=settings.resync.retry_after_cap_s,
+        weight_limit=settings.resync.weight_limit,
+        weight_headroom=settings.resync.weight_headroom,
+        snapshot_concurrency=settings.resync.snapshot_concurrency,
+        traded_symbols=settings.resync.traded_symbols,
+        watched_streams=settings.resync.watched_streams,
     )
 
 

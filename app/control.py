@@ -223,9 +223,12 @@ class ControlServer:
         self._on_action = on_action
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+        from app.fleet import InstanceLabelled, instance_name
+
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(SnapshotCollector(lambda: self.runtime.latest))
-        ProcessCollector(registry=self.registry)  # a no-op where /proc is missing
+        self.instance = instance_name(settings)  # on every sample: one Prometheus scrapes a fleet
+        self.registry.register(InstanceLabelled(SnapshotCollector(lambda: self.runtime.latest), self.instance))
+        self.registry.register(InstanceLabelled(ProcessCollector(registry=None), self.instance))  # a no-op where /proc is missing
         token = settings.control.token
         self._token = token.get_secret_value().encode() if token is not None else None
 

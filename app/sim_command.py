@@ -32,6 +32,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ping-interval", type=float, default=None, help="seconds between server pings")
     p.add_argument("--pong-timeout", type=float, default=None, help="seconds to wait for a pong")
     p.add_argument("--max-lifetime", type=float, default=24 * 3600.0, help="connection lifetime in seconds")
+    p.add_argument("--weight-limit", type=int, default=None, metavar="N",
+                   help="REST request weight per minute (default Binance's: spot 6000, usdm 2400)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         config = SimConfig(market=args.market, symbols=args.symbols.split(","), seed=args.seed, port=args.port,
                            rate=args.rate, accounts=accounts, faults=faults,
                            ping_interval_s=args.ping_interval, pong_timeout_s=args.pong_timeout,
-                           max_lifetime_s=args.max_lifetime)
+                           max_lifetime_s=args.max_lifetime, weight_limit=args.weight_limit)
         sim = SimExchange(config)
     except (ValueError, FaultError) as e:
         print(f"epochbot sim: {e}", file=sys.stderr)

@@ -55,6 +55,7 @@ from widgets.mode_risk import ModeRiskPane
 from widgets.order_book import OrderBookLadder
 from widgets.price_chart import PriceChart
 from widgets.status_header import StatusHeader
+from widgets.symbol_picker import SymbolCommands
 
 __all__ = ["ACTIONS", "ConsoleApp", "RuntimeSource", "SnapshotSource", "run_dashboard"]
 
@@ -75,7 +76,9 @@ ACTIONS: tuple[tuple[str, str, str, str, str], ...] = (
     ("halt", "h", "HALT", "Halt trading", "Set the operator mode to halted at once (no orders at all)"),
     ("choose_mode", "m", "mode", "Choose mode", "Pick a trading mode; relaxing asks for confirmation"),
     ("pause", "p", "pause", "Pause / resume strategy", "Toggle the strategy's pause flag"),
-    ("next_symbol", "s", "symbol", "Next symbol", "Show the next symbol's order book"),
+    ("pick_symbol", "s", "symbol", "Pick symbol", "Find a symbol by fuzzy search and show its order book"),
+    ("overview", "o", "overview", "Market overview", "Every symbol: sync state, age, spread, mid change, resyncs, position (sort, filter)"),
+    ("next_symbol", "n", "next", "Next symbol", "Show the next symbol's order book"),
     ("cycle_log_level", "l", "log", "Cycle log level", "Log filter: all → info → warn → error"),
     ("quit", "q", "quit", "Quit epochbot", "Stop the core gracefully (persist, then stop) and exit"),
     ("toggle_theme", "t", "theme", "Toggle theme", "Switch between the dark and the light theme"),
@@ -90,7 +93,7 @@ ACTIONS: tuple[tuple[str, str, str, str, str], ...] = (
 # Shown in the palette and the help screen, but not in the footer (it must fit in 80 columns);
 # the footer always shows "? help", which lists them all.
 _FOOTER_HIDDEN = {
-    "toggle_theme", "toggle_log_epoch", "next_view", "show_chart", "show_fills", "resync_symbol", "next_symbol", "cancel_all", "flatten",
+    "toggle_theme", "toggle_log_epoch", "next_view", "show_chart", "show_fills", "resync_symbol", "next_symbol", "cancel_all", "flatten", "overview",
 }
 # Keys that are not ACTIONS but do something (shown on the help screen).
 EXTRA_KEYS: tuple[tuple[str, str, str], ...] = (
@@ -183,6 +186,12 @@ class RuntimeSource:
                 return
         runtime.submit(event)
 
+    def focus(self, symbols) -> None:
+        """The symbols shown in full: their book views are rebuilt at every publish."""
+        runtime = self._runtime
+        if runtime is not None:
+            runtime.builder.focus = frozenset(symbols)
+
     def request_stop(self, reason: str) -> None:
         with self._lock:
             runtime = self._runtime
@@ -196,6 +205,7 @@ class ConsoleApp(App[int]):
     """The operator console; renders from any `SnapshotSource`."""
 
     TITLE = "epochbot"
+    COMMANDS = App.COMMANDS | {SymbolCommands}  # ctrl+p: "Show <SYMBOL>" too
     CSS_PATH = STYLESHEET
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide"), (180, "-xwide")]
     BINDINGS = [
@@ -417,6 +427,31 @@ class ConsoleApp(App[int]):
     def action_pause(self) -> None:
         paused = not (self.snapshot is not None and self.snapshot.mode.paused)
         self._send(OperatorPause(paused=paused), "pause requested" if paused else "resume requested")
+
+    # ------------------------------------------------------------------ many symbols (widgets/market_overview.py, symbol_picker.py)
+
+    def palette_symbols(self) -> tuple[str, ...]:
+        return self.snapshot.symbols if self.snapshot is not None and self.snapshot.symbols else self.symbols_hint
+
+    def show_symbol(self, symbol: str | None) -> None:
+        if symbol and symbol in self.palette_symbols():
+            self.symbol = symbol
+
+    def watch_symbol(self, symbol: str) -> None:
+        focus = getattr(self.source, "focus", None)  # the core rebuilds this book's full view at every publish
+        if focus is not None and symbol:
+            focus((symbol,))
+
+    def action_pick_symbol(self) -> None:
+        from widgets.symbol_picker import SymbolPicker
+
+        states = {b.symbol: b.state for b in (self.snapshot.summary if self.snapshot is not None else ())}
+        self.push_screen(SymbolPicker(self.palette_symbols(), self.symbol, states), self.show_symbol)
+
+    def action_overview(self) -> None:
+        from widgets.market_overview import MarketOverview
+
+        self.push_screen(MarketOverview(lambda: self.snapshot, self.symbol), self.show_symbol)
 
     def action_next_symbol(self) -> None:
         symbols = self.snapshot.symbols if self.snapshot is not None and self.snapshot.symbols else self.symbols_hint

@@ -356,6 +356,10 @@ class OrderBook:
 
     def _parse_side(self, levels: Iterable) -> dict[int, int]:
         codec = self.codec
+        if _fastbook is not None and USE_FASTBOOK and type(levels) is list:
+            # The C converter (same exact semantics, ~10x faster on a 1000-level side): a
+            # snapshot burst of hundreds of books must not stall the loop.
+            return {p: q for p, q in _fastbook.levels_to_units(levels, codec.price_decimals, codec.qty_decimals) if q}
         price, qty = codec.price, codec.qty
         out: dict[int, int] = {}
         for p, q in levels:

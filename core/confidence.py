@@ -48,6 +48,10 @@ def _default_factors() -> dict[str, FactorConfig]:
         # quiet market (the venue's book did not move either) costs nothing but is named.
         "stall_suspected": FactorConfig(warn=0, critical=1, weight=0.6),  # streams suspected
         "quiet_market_ms": FactorConfig(warn=0, critical=60_000, weight=0.0),
+        # Fraction of books whose snapshot waits for request weight (the venue's per-minute
+        # limit is spent): no extra penalty (invalid_books already counts them), but the reason
+        # says why those books are not synced yet.
+        "books_awaiting_weight": FactorConfig(warn=0, critical=1, weight=0.0),
         # Trading only: the account stream is down, fills reach us only by reconciliation.
         # A moment's replacement is normal; five seconds without it costs exposure.
         "account_stream_down_ms": FactorConfig(warn=1000, critical=5000, weight=0.5),
@@ -71,6 +75,7 @@ class ConfidenceInputs:
     session_down: float = 0.0
     stall_suspected: float = 0.0
     quiet_market_ms: float = 0.0
+    books_awaiting_weight: float = 0.0
     account_stream_down_ms: float = 0.0
 
 

@@ -64,6 +64,7 @@ __all__ = ["BookResync", "Engine", "EngineConfig", "EpochRecord", "FATAL_EXIT_CO
 FATAL_EXIT_CODE = 3
 _NO_COMMANDS: tuple = ()
 _MALFORMED_LINK_NS = 2_000_000_000  # a gap this soon after an unreadable frame is caused by it
+_PARKED_BUFFER = 20  # diffs kept by a book whose snapshot waits for request weight
 _MS = 1_000_000
 
 
@@ -75,6 +76,10 @@ class EngineConfig:
     symbols: tuple[str, ...] = ()
     track_new_symbols: bool = False  # replay: adopt any symbol that shows up in the stream
     snapshot_limit: int = 1000
+    snapshot_limits: dict = field(default_factory=dict)  # symbol -> depth, overriding snapshot_limit
+    # Diffs kept per book while it waits for its snapshot (the newest; older ones are useless
+    # once the snapshot is fetched after them). 600 is a minute of a @100ms stream.
+    book_buffer_limit: int = 600
     snapshot_on_subscribe: bool = True  # fetch at the subscribe ack instead of the first diff
     confidence: ConfidenceConfig = field(default_factory=ConfidenceConfig)
     modes: ModeConfig = field(default_factory=ModeConfig)
@@ -119,6 +124,7 @@ class _SymbolState:
     mark: ev.MarkPrice | None = None
     kline: ev.Kline | None = None
     liquidations: int = 0
+    overflow_logged: bool = False
 
 
 class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
@@ -185,6 +191,9 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
             "funding_settlements": 0,
         }
         self._incident_start: int | None = None  # set when epoch 1 is requested (startup incident)
+        self.budget_waiting: tuple[str, ...] = ()  # symbols whose snapshot waits for request weight
+        self.budget_used = 0
+        self.budget_cap = 0
 
     # ====================================================================== entry point
 
@@ -243,7 +252,10 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
             self.counters["duplicates"] += 1
             return _NO_COMMANDS
         if outcome is DiffOutcome.OVERFLOW:
-            self._log("warn", "book buffer overflow while waiting for snapshot", symbol=diff.symbol)
+            if not state.overflow_logged:  # once per wait (it repeats while the book waits)
+                state.overflow_logged = True
+                self._log("warn", "book buffer full while waiting for snapshot: oldest diffs dropped", symbol=diff.symbol,
+                          kept=len(book.buffer), awaiting_weight=diff.symbol in self.budget_waiting)
             return _NO_COMMANDS
         # GAP / CROSSED / BAD_LEVEL / STALE_SNAPSHOT: the book is invalid; resync it alone.
         if outcome is DiffOutcome.STALE_SNAPSHOT:
@@ -322,6 +334,24 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
         if state.snapshot_request:
             return _NO_COMMANDS
         return self._request_snapshot(state, now, "malformed")
+
+    def _on_snapshot_budget(self, event: ev.SnapshotBudget, now: int):
+        if event.waiting and not self.budget_waiting:
+            self._log("warn", "request weight spent: snapshots wait their turn", waiting=len(event.waiting), used=event.used, cap=event.cap,
+                      first=list(event.waiting[:10]))
+        elif self.budget_waiting and not event.waiting:
+            self._log("info", "every waiting snapshot has been requested", used=event.used, cap=event.cap)
+        waiting = set(event.waiting)
+        # A book whose snapshot request has not even been sent needs only the newest diffs (the
+        # snapshot will be newer than anything buffered now): keep a few, not a minute's worth.
+        # Bounds memory (and the collector's work) with hundreds of books waiting for weight.
+        for symbol in waiting.union(self.budget_waiting):
+            state = self.symbols.get(symbol)
+            if state is not None:
+                state.book.buffer_limit = _PARKED_BUFFER if symbol in waiting else self.config.book_buffer_limit
+        self.budget_waiting = tuple(event.waiting)
+        self.budget_used, self.budget_cap = event.used, event.cap
+        return _NO_COMMANDS
 
     def _after_malformed(self, now: int) -> bool:
         """A gap this soon after an unreadable frame in this epoch: that frame held the updates."""
@@ -476,6 +506,7 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
             write_failures=float(self.write_failures),
             snapshot_wait_ms=max(waits) / _MS if waits else 0.0,
             session_down=0.0 if self.session_open else 1.0,
+            books_awaiting_weight=len(self.budget_waiting) / n if n else 0.0,
             account_stream_down_ms=(now - self.account_stream_down_since) / _MS if self.account_stream_down_since is not None else 0.0,
         )
 
@@ -515,7 +546,7 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
     # ====================================================================== helpers
 
     def _add_symbol(self, symbol: str) -> _SymbolState:
-        state = _SymbolState(OrderBook(symbol, self.config.venue))
+        state = _SymbolState(OrderBook(symbol, self.config.venue, buffer_limit=self.config.book_buffer_limit))
         self.symbols[symbol] = state
         self.market.add_symbol(symbol)
         self.liveness.track(symbol)
@@ -566,6 +597,7 @@ _CONTROL_HANDLERS: dict[type, Callable] = {
     ev.SnapshotFailed: Engine._on_snapshot_failed,
     ev.SymbolSpec: Engine._on_symbol_spec,
     ev.ClockOffsetMeasured: Engine._on_clock_offset,
+    ev.SnapshotBudget: Engine._on_snapshot_budget,
     ev.LatencyDegraded: Engine._on_latency_degraded,
     ev.MarketQueueOverflow: Engine._on_overflow,
     ev.OperatorForceResync: Engine._on_force_resync,

@@ -36,13 +36,15 @@ class ResyncPipeline:
         self._request_seq += 1
         state.snapshot_request = self._request_seq
         state.snapshot_requested_ns = now
-        self._log("debug", "snapshot requested", symbol=state.book.symbol, request_id=self._request_seq, why=why)
+        state.overflow_logged = False
+        symbol = state.book.symbol
+        self._log("debug", "snapshot requested", symbol=symbol, request_id=self._request_seq, why=why)
         return (
             ev.FetchSnapshot(
                 epoch=self.epoch,
-                symbol=state.book.symbol,
+                symbol=symbol,
                 request_id=self._request_seq,
-                limit=self.config.snapshot_limit,
+                limit=self.config.snapshot_limits.get(symbol, self.config.snapshot_limit),
                 delay_ms=delay_ms,
             ),
         )

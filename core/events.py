@@ -291,6 +291,16 @@ class ClockOffsetMeasured(ControlEvent):
 
 
 @dataclass(slots=True, kw_only=True)
+class SnapshotBudget(ControlEvent):
+    """The REST request-weight planner's state (core/budget.py): snapshot requests queued
+    because the venue's per-minute weight is spent, in the order they will go out."""
+
+    waiting: tuple[str, ...] = ()
+    used: int = 0  # this minute's used weight as the planner knows it
+    cap: int = 0  # what it plans to use at most per minute
+
+
+@dataclass(slots=True, kw_only=True)
 class Resynchronized(ControlEvent):
     """Published by the engine itself into its history; also accepted as input for replay."""
 

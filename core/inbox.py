@@ -7,6 +7,12 @@ wait behind a backlog of depth diffs). The market side is bounded: when it is fu
 returns a `MarketQueueOverflow` naming every symbol that lost data, so the engine invalidates
 those books and resyncs them. Dropped events are counted.
 
+Heavy control events (a REST snapshot to install: thousands of levels plus the buffered diffs
+to replay) go to the *bulk* lane: control priority over market data would let a burst of them
+stall the market for the whole burst. One bulk event is taken when the market lane is empty or
+after every ``bulk_every`` market events, so a hundred snapshots arriving together are installed
+one at a time between market events instead of in one stretch.
+
 The inbox is plain Python with an optional ``wake`` callback (the runtime passes an
 asyncio.Event's ``set``); it is not thread-safe by itself: other threads hand events over with
 ``loop.call_soon_threadsafe(inbox.put_control, event)``.
@@ -23,13 +29,17 @@ __all__ = ["Inbox"]
 
 
 class Inbox:
-    __slots__ = ("control", "market", "capacity", "dropped_total", "_lost", "_lost_count", "wake", "high_water", "raw", "last_raw")
+    __slots__ = ("control", "market", "bulk", "bulk_every", "_since_bulk", "capacity", "dropped_total", "_lost", "_lost_count", "wake", "high_water", "raw",
+                 "last_raw")
 
-    def __init__(self, market_capacity: int = 20_000, wake: Callable[[], None] | None = None) -> None:
+    def __init__(self, market_capacity: int = 20_000, wake: Callable[[], None] | None = None, bulk_every: int = 32) -> None:
         if market_capacity < 1:
             raise ValueError("market_capacity must be at least 1")
         self.control: deque = deque()
         self.market: deque = deque()
+        self.bulk: deque = deque()
+        self.bulk_every = bulk_every
+        self._since_bulk = 0
         self.capacity = market_capacity
         self.dropped_total = 0
         self._lost: set[str] = set()
@@ -46,6 +56,12 @@ class Inbox:
 
     def put_control(self, event) -> None:
         self.control.append(event)
+        if self.wake is not None:
+            self.wake()
+
+    def put_bulk(self, event) -> None:
+        """A control event that is expensive to handle (see the module docstring)."""
+        self.bulk.append(event)
         if self.wake is not None:
             self.wake()
 
@@ -77,7 +93,11 @@ class Inbox:
             self._lost = set()
             self._lost_count = 0
             return notice
+        if self.bulk and (not self.market or self._since_bulk >= self.bulk_every):
+            self._since_bulk = 0
+            return self.bulk.popleft()
         if self.market:
+            self._since_bulk += 1
             if self.raw is not None:
                 self.last_raw = self.raw.popleft()
             return self.market.popleft()
@@ -92,4 +112,4 @@ class Inbox:
         return n
 
     def __len__(self) -> int:
-        return len(self.control) + len(self.market)
+        return len(self.control) + len(self.market) + len(self.bulk)

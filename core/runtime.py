@@ -10,8 +10,12 @@ control-first, hands each to ``Engine.handle`` and executes the returned command
   (respecting a connection-attempt budget), dial the new one (timed), report ``SessionOpened``,
   subscribe (the ack arrives as ``SubscriptionConfirmed``). A dial failure is reported as
   ``Disconnected`` for that epoch, so the engine decides the next attempt and its backoff.
-* ``FetchSnapshot``: one task per symbol, concurrently; the answer (or failure, with Binance's
-  ``Retry-After``) comes back as a control event tagged with the epoch it was requested for.
+* ``FetchSnapshot``: queued in the request-weight planner (`core.budget.WeightBudget`), which
+  lets it go out when the venue's per-minute weight allows (traded and invalid books first, at
+  most ``snapshot_concurrency`` at a time); then one task per request. The answer (or failure,
+  with Binance's ``Retry-After``) comes back as a control event tagged with the epoch it was
+  requested for, on the inbox's bulk lane (installed one at a time between market events).
+  Kline backfill requests take their weight from the same planner.
 * ``Stop``: finish the loop with the engine's exit code.
 
 At most ``snapshot_hz`` times a second the loop publishes an immutable `WorldSnapshot` by
@@ -33,6 +37,7 @@ import aiohttp
 
 from core import events as ev
 from core.book import VenueRules
+from core.budget import BudgetConfig, Grant, WeightBudget, depth_weight, klines_weight
 from core.data_errors import handle_failure
 from core.engine import Engine, EngineConfig, LogRecord
 from core.inbox import Inbox
@@ -127,6 +132,15 @@ class RuntimeConfig:
     # Candles: fetched for this many minutes back at start (0: no backfill), and subscribed live.
     history_interval: str = "1m"
     history_lookback_min: int = 120
+    # REST request weight (core/budget.py): None takes the venue's limit (spot 6000, USD-M 2400).
+    weight_limit: int | None = None
+    weight_headroom: float = 0.1
+    snapshot_concurrency: int = 8
+    # Symbols the strategy trades (their snapshots go first); None: all of them when trading.
+    traded_symbols: tuple[str, ...] | None = None
+    # Streams of watched (not traded) symbols: "all" (depth, bookTicker, aggTrade, markPrice,
+    # kline, and their kline backfill) or "depth" (the book only: a fraction of the messages).
+    watched_streams: Literal["all", "depth"] = "all"
 
 
 class Runtime:
@@ -162,6 +176,13 @@ class Runtime:
         self.storage = None
         self.journal = None  # core.persistence.journal.CaptureJournal
         self._persisted_epochs = 0
+        market = config.venue.market
+        budget_cfg = BudgetConfig.for_market(market, headroom=config.weight_headroom, max_in_flight=config.snapshot_concurrency)
+        if config.weight_limit is not None:
+            budget_cfg = replace(budget_cfg, limit=config.weight_limit)
+        self.budget = WeightBudget(budget_cfg)
+        self._budget_wake = asyncio.Event()
+        self._budget_reported: tuple = ()
 
     # ------------------------------------------------------------------ thread-safe API
 
@@ -199,6 +220,8 @@ class Runtime:
         self.rest = RestClient(self._http, self.config.venue.rest_url, self.config.venue.market, self.config.http_timeout_s,
                                retry_after_cap_s=self.config.retry_after_cap_s)
         self.rest.log = self._runtime_log
+        self._budget_wake = asyncio.Event()
+        self._spawn(self._budget_loop(), "weight-budget")
         try:
             if self.config.journal is not None:
                 self._open_journal()
@@ -207,6 +230,9 @@ class Runtime:
             if self.config.trading is not None:
                 self._execute(await self._start_trading(filters))
             self._use_history(history)
+            if self.config.gc_freeze:
+                gc.collect()
+                gc.freeze()  # the startup heap (modules, clients, history) is never garbage
             self._execute(self._start_engine())
             self._spawn(self._timer(), "timer")
             self._spawn(self._clock_offset_loop(), "clock-offset")
@@ -249,6 +275,10 @@ class Runtime:
         except (RestError, ValueError, KeyError, TypeError) as exc:
             self._runtime_log("warn", "exchangeInfo unavailable: scales will be inferred from snapshots", error=str(exc))
             return {}
+        published = self.rest.weight_limit_1m
+        if published and self.config.weight_limit is None and published != self.budget.config.limit:
+            self.budget.config = replace(self.budget.config, limit=published)
+            self._runtime_log("info", "request weight limit from exchangeInfo", limit=published, cap=self.budget.config.cap)
         for symbol in self.config.symbols:
             f = filters.get(symbol)
             if f is None:
@@ -283,9 +313,12 @@ class Runtime:
         now_ms = self.clock() // 1_000_000
         end_ms = now_ms // step * step - step  # the newest closed candle's open time
         start_ms = end_ms - (cfg.history_lookback_min * 60_000 // step - 1) * step
-        for symbol in cfg.symbols:
+        # Ask for no more rows than the lookback needs: USD-M charges klines by `limit`.
+        limit = max(1, min(1000, (end_ms - start_ms) // step + 2))
+        rest = _BudgetedRest(self, klines_weight(cfg.venue.market, limit))
+        for symbol in self._full_symbols():
             try:
-                result = await backfill_klines(self.rest, symbol, cfg.history_interval, start_ms, end_ms, now_ms=now_ms)
+                result = await backfill_klines(rest, symbol, cfg.history_interval, start_ms, end_ms, limit=limit, now_ms=now_ms)
             except (RestError, ValueError, KeyError, TypeError, IndexError) as exc:
                 self._runtime_log("warn", "kline backfill failed", symbol=symbol, error=str(exc))
                 continue
@@ -666,7 +699,8 @@ class Runtime:
                 now = self.clock()
                 if now >= next_publish:
                     self._publish()
-                    next_publish = now + publish_every
+                    # Publishing must not eat the loop (hundreds of symbols): at most ~5 % of it.
+                    next_publish = now + max(publish_every, 20 * (self.clock() - now))
 
     def _journal_consumed(self, event) -> None:
         journal = self.journal
@@ -795,15 +829,28 @@ class Runtime:
         for task in self._snapshot_tasks.values():
             task.cancel()
         self._snapshot_tasks.clear()
+        self._cancel_queued_snapshots()
         dropped = self.inbox.clear_market()  # every queued market event belongs to the old epoch
         if dropped:
             self.engine.counters["discarded_stale_epoch"] += dropped
         self._session_task = self._spawn(self._open_session(command), f"session-e{command.epoch}")
 
+    def _full_symbols(self) -> list[str]:
+        """Symbols that get every stream (all of them unless watched ones get depth only)."""
+        if self.config.watched_streams == "all":
+            return list(self.config.symbols)
+        return [s for s in self.config.symbols if self._is_traded(s)]
+
     def _routes(self) -> list[RouteSpec]:
         venue = self.config.venue
-        grouped = streams_for(list(self.config.symbols), venue.market, trades=self.config.trades, tickers=self.config.tickers,
+        full = self._full_symbols()
+        grouped = streams_for(full, venue.market, trades=self.config.trades, tickers=self.config.tickers,
                               kline_interval=self.config.history_interval or None)
+        watched = [s for s in self.config.symbols if s not in set(full)]
+        if watched:
+            depth_only = streams_for(watched, venue.market, trades=False, tickers=False)
+            for route, streams in depth_only.items():
+                grouped.setdefault(route, []).extend(name for name in streams if "@depth" in name)
         routes = [RouteSpec(market_stream_url(venue.ws_url, route), tuple(streams)) for route, streams in grouped.items() if streams]
         return [part for route in routes for part in route.split()]
 
@@ -857,24 +904,104 @@ class Runtime:
     # ------------------------------------------------------------------ snapshots
 
     def _fetch_snapshot(self, command: ev.FetchSnapshot) -> None:
-        previous = self._snapshot_tasks.get(command.symbol)
+        """Queue the request in the weight planner; `_budget_loop` sends it when it may."""
+        previous = self._snapshot_tasks.pop(command.symbol, None)
         if previous is not None and not previous.done():
             previous.cancel()
-        self._snapshot_tasks[command.symbol] = self._spawn(self._snapshot(command), f"snapshot-{command.symbol}")
+        now = self.clock()
+        symbol = command.symbol
+        state = self.engine.symbols.get(symbol)
+        invalid_in_session = state is not None and state.resync is not None
+        priority = (0 if self._is_traded(symbol) else 1, 0 if invalid_in_session else 1)
+        weight = depth_weight(self.config.venue.market, self.rest.depth_limit(command.limit) if self.rest else command.limit)
+        not_before = now + int(command.delay_ms * 1_000_000)
+        self.budget.submit(("depth", symbol), weight, command, priority=priority, not_before_ns=not_before, now_ns=now)
+        self._budget_wake.set()
 
-    async def _snapshot(self, command: ev.FetchSnapshot) -> None:
-        if command.delay_ms > 0:
-            await asyncio.sleep(command.delay_ms / 1000)
+    def _is_traded(self, symbol: str) -> bool:
+        traded = self.config.traded_symbols
+        if traded is not None:
+            return symbol in traded
+        return self.config.trading is not None
+
+    def _cancel_queued_snapshots(self) -> None:
+        for key in [k for k in self.budget.waiting_keys() if k[0] == "depth"]:
+            self.budget.cancel(key)
+        self._report_budget()
+
+    def _report_budget(self) -> None:
+        """Tell the engine which books wait for weight (it says so in confidence reasons)."""
+        waiting = tuple(k[1] for k in self.budget.waiting_keys() if k[0] == "depth")
+        if waiting == self._budget_reported:
+            return
+        self._budget_reported = waiting
+        now = self.clock()
+        self.inbox.put_control(ev.SnapshotBudget(recv_ts=now, waiting=waiting, used=self.budget.used(now), cap=self.budget.config.cap))
+
+    async def _budget_loop(self) -> None:
+        """Grant what the planner allows, then sleep until it may allow more (or is woken)."""
+        budget, wake = self.budget, self._budget_wake
+        while True:
+            wake.clear()
+            now = self.clock()
+            budget.offset_ns = self.engine.telemetry.clock_offset_ns
+            for grant in budget.poll(now):
+                command = grant.payload[1]
+                if isinstance(command, ev.FetchSnapshot):
+                    if command.epoch != self.engine.epoch:
+                        budget.done(grant, status=0, now_ns=now)  # never sent
+                        continue
+                    self._snapshot_tasks[command.symbol] = self._spawn(self._snapshot(command, grant), f"snapshot-{command.symbol}")
+                else:  # an awaited acquisition (kline backfill)
+                    if not command.done():
+                        command.set_result(grant)
+                    else:
+                        budget.done(grant, status=0, now_ns=now)
+            self._report_budget()
+            nxt = budget.next_wakeup_ns(self.clock())
+            timeout = None if nxt is None else max(0.001, (nxt - self.clock()) / 1e9)
+            try:
+                await asyncio.wait_for(wake.wait(), timeout)
+            except TimeoutError:
+                pass
+
+    async def acquire_weight(self, key, weight: int) -> Grant:
+        """Wait until the planner grants ``weight`` (for requests outside the snapshot queue);
+        report the answer with ``self.budget.done``."""
+        future = asyncio.get_running_loop().create_future()
+        self.budget.submit(key, weight, future, priority=(0, 0), now_ns=self.clock())
+        self._budget_wake.set()
+        try:
+            return await future
+        except asyncio.CancelledError:
+            self.budget.cancel(key)
+            raise
+
+    def _weight_answered(self, grant: Grant, status: int, retry_after_ms: int = 0) -> None:
+        rest = self.rest
+        self.budget.done(grant, status=status, used_weight=rest.used_weight if rest is not None else None, retry_after_ms=retry_after_ms, now_ns=self.clock())
+        self._budget_wake.set()
+
+    async def _snapshot(self, command: ev.FetchSnapshot, grant: Grant) -> None:
         started = self.clock()
+        status = 0
+        retry_after = 0
         try:
             last_id, bids, asks, exch_ts = await self.rest.depth(command.symbol, command.limit)
+            status = 200
         except RestError as exc:
+            status, retry_after = exc.status, exc.retry_after_ms
+            if exc.status in (429, 418):
+                self._runtime_log("error", "venue refused a request for weight", status=exc.status, symbol=command.symbol,
+                                  retry_after_ms=exc.retry_after_ms, used_weight=self.rest.used_weight)
             self.inbox.put_control(
                 ev.SnapshotFailed(epoch=command.epoch, recv_ts=self.clock(), symbol=command.symbol, request_id=command.request_id, reason=str(exc), retry_after_ms=exc.retry_after_ms)
             )
             return
+        finally:
+            self._weight_answered(grant, status, retry_after)
         now = self.clock()
-        self.inbox.put_control(
+        self.inbox.put_bulk(
             ev.SnapshotReady(
                 epoch=command.epoch,
                 recv_ts=now,
@@ -1041,6 +1168,30 @@ class Runtime:
 
 
 # ---------------------------------------------------------------------------------- klines
+
+
+class _BudgetedRest:
+    """The REST client's klines, each request waiting for its weight from the runtime's planner."""
+
+    def __init__(self, runtime: Runtime, weight: int) -> None:
+        self._runtime = runtime
+        self._weight = weight
+        self._seq = 0
+
+    async def klines(self, *args, **kwargs):
+        runtime = self._runtime
+        self._seq += 1
+        grant = await runtime.acquire_weight(("klines", self._seq), self._weight)
+        status = 0
+        try:
+            rows = await runtime.rest.klines(*args, **kwargs)
+            status = 200
+            return rows
+        except RestError as exc:
+            status = exc.status
+            raise
+        finally:
+            runtime._weight_answered(grant, status)
 
 
 @dataclass(frozen=True, slots=True)

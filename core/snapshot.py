@@ -22,6 +22,7 @@ from core.telemetry import EMPTY_STATS, LatencyStats
 __all__ = [
     "BookResyncView",
     "BookSnapshot",
+    "BookSummary",
     "BreakerView",
     "FillView",
     "PnLView",
@@ -86,6 +87,23 @@ class BookSnapshot:
     @property
     def trustworthy(self) -> bool:
         return self.state == "synced"
+
+
+@dataclass(frozen=True, slots=True)
+class BookSummary:
+    """One line of the market overview: rebuilt for every symbol at every snapshot (cheap:
+    integers, no level formatting; the reader formats prices with ``price_decimals``)."""
+
+    symbol: str
+    state: str
+    best_bid: int | None  # price units
+    best_ask: int | None
+    price_decimals: int  # -1: scale not known yet
+    last_update_id: int
+    resyncs: int
+    gaps: int
+    silence_ms: float
+    awaiting_weight: bool = False  # its snapshot waits for request weight (core/budget.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +282,11 @@ class WorldSnapshot:
     confidence_min: float = 1.0
     all_epochs: tuple[EpochView, ...] = ()
     state_hash: str = ""  # Engine.state_hash(): the same function the replay report uses
+    # Every symbol, current at every snapshot (``books`` may lag for unfocused books when there
+    # are many: see SnapshotBuilder). Sorted by symbol like ``books``.
+    summary: tuple[BookSummary, ...] = ()
+    weight_used: int = 0  # the request-weight planner's view of this minute
+    weight_cap: int = 0
     # Trading state (positions/PnL/breakers/orders/fills); None when no trader runs.
     trading: TradingView | None = None
 
@@ -294,10 +317,25 @@ class SnapshotBuilder:
     """Builds snapshots from an engine; keeps the short histories that feed the sparklines.
 
     Called only from the strategy loop (it reads engine state).
+
+    Many symbols: a full `BookSnapshot` (formatted levels, trades, range bars) costs ~0.2 ms,
+    so rebuilding 500 of them 20 times a second would stall the loop for 100 ms at a time.
+    Each build therefore re-makes the `BookSnapshot` of at most ``books_per_build`` changed
+    books (round-robin, so every book is refreshed within ``symbols / books_per_build``
+    builds) plus every changed book in ``focus`` (the symbols a reader shows in full, e.g. the
+    dashboard's selected one; replace the frozenset from any thread) and every book whose
+    state changed (synced or not is never stale); the others keep their previous one. ``summary`` (state, best prices, resyncs, silence) is current for every
+    symbol at every build.
     """
 
-    def __init__(self, venue: str, depth: int = 20, history: int = 120, log_lines: int = 200) -> None:
+    def __init__(self, venue: str, depth: int = 20, history: int = 120, log_lines: int = 200, books_per_build: int = 4) -> None:
         self.venue = venue
+        self.books_per_build = books_per_build
+        self.focus: frozenset[str] = frozenset()
+        self._book_cache: dict[str, tuple[tuple, BookSnapshot]] = {}
+        self._sorted: tuple[str, ...] = ()
+        self._rr = 0
+        self._log_cache: dict[int, tuple[object, LogView]] = {}
         self.depth = depth
         self.log_lines = log_lines
         self.seq = 0
@@ -333,6 +371,21 @@ class SnapshotBuilder:
     # this often (and on every ``exact`` build, e.g. the final one the report is made from).
     hash_interval_ns = 5_000_000_000
 
+    def _log_views(self, records) -> tuple[LogView, ...]:
+        """The last ``log_lines`` records as views, each formatted once (not at every build)."""
+        n = len(records)
+        recent = [records[i] for i in range(max(0, n - self.log_lines), n)]
+        cache = self._log_cache
+        fresh: dict[int, tuple[object, LogView]] = {}
+        out = []
+        for r in recent:
+            hit = cache.get(id(r))
+            view = hit[1] if hit is not None and hit[0] is r else _log_view(r)
+            fresh[id(r)] = (r, view)
+            out.append(view)
+        self._log_cache = fresh
+        return tuple(out)
+
     def build(self, engine, trading=None, *, exact: bool = False) -> WorldSnapshot:
         now = engine.clock()
         if exact or not self._hash or now - self._hash_at >= self.hash_interval_ns:
@@ -349,12 +402,52 @@ class SnapshotBuilder:
         self.seq += 1
 
         books = []
+        summary = []
         silence_by_symbol = {}
-        for symbol in sorted(engine.symbols):
-            state = engine.symbols[symbol]
-            sil = round(tel.silence_ns(now, symbol) / 1e6, 3)
+        if len(self._sorted) != len(engine.symbols):
+            self._sorted = tuple(sorted(engine.symbols))
+        order = self._sorted
+        resync_counts: dict[str, int] = {}
+        for r in engine.book_resyncs:
+            resync_counts[r.symbol] = resync_counts.get(r.symbol, 0) + 1
+        waiting = set(getattr(engine, "budget_waiting", ()))
+        cache = self._book_cache
+        focus = self.focus
+        n = len(order)
+        budget = self.books_per_build if n > self.books_per_build and not exact else n  # exact (final report): every book
+        start = self._rr % n if n else 0
+        symbols = engine.symbols
+        silence_ns = tel.silence_ns
+        summaries: dict[str, BookSummary] = {}
+        for i in range(n):  # round-robin from `start`: who gets this build's rebuild budget
+            symbol = order[(start + i) % n]
+            state = symbols[symbol]
+            book = state.book
+            book_state = book.state.value
+            resyncs = resync_counts.get(symbol, 0)
+            sil = round(silence_ns(now, symbol) / 1e6, 3)
             silence_by_symbol[symbol] = sil
-            books.append(_book_snapshot(state, self.depth, sil, engine, self._mid_history(symbol, state, now)))
+            codec = book.codec
+            summaries[symbol] = BookSummary(symbol, book_state, book.best_bid, book.best_ask, codec.price_decimals if codec is not None else -1,
+                                            book.last_update_id, resyncs, book.gaps, sil, symbol in waiting)
+            mids = self._mid_history(symbol, state, now)
+            trades = state.trades
+            views = state.range_bar_views
+            key = (book_state, book.last_update_id, book.gaps, resyncs, id(trades[-1]) if trades else 0,
+                   id(state.mark), id(views[-1]) if views else 0, book.last_problem, id(codec), mids[-1][0] if mids else 0)
+            cached = cache.get(symbol)
+            if cached is not None and cached[0] == key:
+                continue
+            # A change of state (synced <-> not) is never deferred: readers decide on it.
+            state_changed = cached is not None and cached[1].state != book_state
+            if cached is None or state_changed or symbol in focus or budget > 0:
+                if symbol not in focus and cached is not None and not state_changed:
+                    budget -= 1
+                    self._rr = (start + i + 1) % n
+                cache[symbol] = (key, _book_snapshot(state, self.depth, sil, engine, resyncs, mids))
+        books = [cache[symbol][1] for symbol in order]
+        summary = [summaries[symbol] for symbol in order]
+        silence_by_symbol = {symbol: silence_by_symbol[symbol] for symbol in order}
         modes = engine.modes
         last_change = modes.history[-1]
         mode = ModeView(
@@ -374,10 +467,7 @@ class SnapshotBuilder:
         resyncs = tuple(
             BookResyncView(r.symbol, r.cause, r.epoch, r.detected_ns, r.resync_ms) for r in list(engine.book_resyncs)[-50:]
         )
-        log = tuple(
-            LogView(r.ts_ns, r.level, r.epoch, r.msg, " ".join(f"{k}={v}" for k, v in r.fields.items()))
-            for r in list(engine.log)[-self.log_lines:]
-        )
+        log = self._log_views(engine.log)
         extra = trading.views() if trading is not None else {}
         return WorldSnapshot(
             seq=self.seq,
@@ -413,11 +503,18 @@ class SnapshotBuilder:
             confidence_min=engine.confidence_min,
             all_epochs=epochs_all,
             state_hash=self._hash,
+            summary=tuple(summary),
+            weight_used=getattr(engine, "budget_used", 0),
+            weight_cap=getattr(engine, "budget_cap", 0),
             trading=extra.get("trading"),
         )
 
 
-def _book_snapshot(state, depth: int, silence_ms: float, engine, mid_history: tuple = ()) -> BookSnapshot:
+def _log_view(r) -> LogView:
+    return LogView(r.ts_ns, r.level, r.epoch, r.msg, " ".join(f"{k}={v}" for k, v in r.fields.items()))
+
+
+def _book_snapshot(state, depth: int, silence_ms: float, engine, resyncs: int | None = None, mid_history: tuple = ()) -> BookSnapshot:
     book = state.book
     codec = book.codec
     bids: tuple[LevelView, ...] = ()
@@ -451,7 +548,7 @@ def _book_snapshot(state, depth: int, silence_ms: float, engine, mid_history: tu
         spread=spread,
         mid=mid,
         gaps=book.gaps,
-        resyncs=sum(1 for r in engine.book_resyncs if r.symbol == book.symbol),
+        resyncs=sum(1 for r in engine.book_resyncs if r.symbol == book.symbol) if resyncs is None else resyncs,
         problem=book.last_problem,
         silence_ms=silence_ms,
         trades=trades,

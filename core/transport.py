@@ -148,8 +148,18 @@ class TransportSession:
         reason = "connection closed"
         on_frame = self.on_frame
         scales = self.scales
+        sleep = asyncio.sleep
+        since_yield = 0
         try:
             async for frame in ws:
+                # A venue pushes every symbol's @100ms update at about the same instant: with
+                # hundreds of symbols, one socket read holds hundreds of frames. Let the strategy
+                # loop take them every few frames instead of after the whole burst (each
+                # frame's queue delay would otherwise include decoding all the others).
+                since_yield += 1
+                if since_yield >= 16:
+                    since_yield = 0
+                    await sleep(0)
                 if on_frame is not None:
                     on_frame(frame, clock())
                 try:

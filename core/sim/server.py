@@ -39,6 +39,7 @@ from aiohttp import WSMsgType, web
 
 from core.sim import auth
 from core.sim.faults import INSTANT_KINDS, FaultBoard, FaultError, check_param
+from core.sim.weights import WeightLimiter, request_weight
 from core.sim.market import DepthEvent, SymbolMarket, SymbolSpec, default_spec, fixed
 from core.sim.streams import (
     KlineState,
@@ -139,8 +140,7 @@ class SimExchange:
         self._klines: dict[str, deque[KlineState]] = {s: deque(maxlen=1500) for s in cfg.symbols}
         self._listen_keys: dict[str, str] = {}  # listenKey -> account_id
         self._user_conns: dict[str, set[WsConn]] = {}
-        self._weight_window = 0
-        self._weight_used = 0
+        self.weights = WeightLimiter(cfg.weight_limit)
         self._last_forced: dict[str, int] = {}
         self._stalled_conns: dict[int, set[int]] = {}  # stall fault id -> connections it silences
         self.stats: dict[str, Any] = {
@@ -228,7 +228,8 @@ class SimExchange:
             "connections_open": len(self._conns),
             "update_ids": {s: m.update_id for s, m in self.markets.items()},
             "paused": self.paused,
-            "weight_used_1m": self._weight_used,
+            "weight_used_1m": self.weights.current(),
+            "weight_refusals": dict(self.weights.stats),
             "subscriptions": {name: len(c) for name, c in self._subs.items() if c},
             "wsapi": {**self.wsapi.stats, "sessions": len(self.wsapi.sessions),
                       "place_requests_max": max(self.wsapi.place_requests.values(), default=0)},
@@ -773,54 +774,30 @@ class SimExchange:
                 await self._close_conn(c, code=1000)
 
     # ------------------------------------------------------------------ REST plumbing
-    _WEIGHTS = {"exchangeInfo": (20, 1), "klines": (2, 2), "openOrders": (6, 1), "account": (20, 5),
-                "positionRisk": (5, 5), "premiumIndex": (1, 1), "order": (1, 1), "ping": (1, 1), "time": (1, 1),
-                "userDataStream": (2, 1), "listenKey": (1, 1)}
-
-    def _weight_of(self, request: web.Request) -> int:
-        path = request.path
-        if path.startswith("/_sim") or not path.startswith(("/api/", "/fapi/")):
-            return 0
-        leaf = path.rsplit("/", 1)[-1]
-        spot = self.config.market == "spot"
-        if leaf == "depth":
-            try:
-                limit = int(request.query.get("limit", "100" if spot else "500"))
-            except ValueError:
-                limit = 100
-            if spot:
-                return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
-            return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
-        w = self._WEIGHTS.get(leaf, (1, 1))
-        if leaf == "openOrders" and not spot and "symbol" not in request.query:
-            return 40
-        if leaf == "openOrders" and spot and "symbol" not in request.query:
-            return 80
-        return w[0] if spot else w[1]
-
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
-        weight = self._weight_of(request)
-        minute = int(time.time() // 60)
-        if minute != self._weight_window:
-            self._weight_window, self._weight_used = minute, 0
+        weight = request_weight(self.config.market, request.path, request.query)
+        verdict = self.weights.check(weight)
         if weight:
             self.stats["rest_requests"] += 1
-            if self._weight_used + weight > self.config.weight_limit:
-                retry = 60 - int(time.time() % 60)
-                return web.json_response(
-                    {"code": -1003, "msg": f"Too many requests; current limit of IP(127.0.0.1) is "
-                     f"{self.config.weight_limit} requests per minute. Please use the websocket for live "
-                     "updates to avoid polling the API."},
-                    status=429, headers={"Retry-After": str(retry), "X-MBX-USED-WEIGHT-1M": str(self._weight_used)})
-            self._weight_used += weight
+        if verdict.status == 418:
+            return web.json_response(
+                {"code": -1003, "msg": f"Way too much request weight used; IP banned until {_now_ms() + verdict.retry_after_s * 1000}. "
+                 "Please use WebSocket Streams for live updates to avoid bans."},
+                status=418, headers={"Retry-After": str(verdict.retry_after_s), "X-MBX-USED-WEIGHT-1M": str(verdict.used)})
+        if verdict.status == 429:
+            return web.json_response(
+                {"code": -1003, "msg": f"Too many requests; current limit of IP(127.0.0.1) is "
+                 f"{self.config.weight_limit} requests per minute. Please use the websocket for live "
+                 "updates to avoid polling the API."},
+                status=429, headers={"Retry-After": str(verdict.retry_after_s), "X-MBX-USED-WEIGHT-1M": str(verdict.used)})
         try:
             resp = await handler(request)
         except auth.SimApiError as e:
             resp = web.json_response(e.to_json(), status=e.http_status, headers=e.headers)
         if weight and not isinstance(resp, web.WebSocketResponse):
-            resp.headers["X-MBX-USED-WEIGHT-1M"] = str(self._weight_used)
-            resp.headers["X-MBX-USED-WEIGHT"] = str(self._weight_used)
+            resp.headers["X-MBX-USED-WEIGHT-1M"] = str(verdict.used)
+            resp.headers["X-MBX-USED-WEIGHT"] = str(verdict.used)
         return resp
 
     def _symbol_param(self, request: web.Request, required: bool = True) -> str | None:

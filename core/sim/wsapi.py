@@ -170,7 +170,7 @@ class WsApiServer:
         window, count = self._order_window
         in_window = count if window == int(time.time() // 10) else 0
         out = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-                "limit": ex.config.weight_limit, "count": ex._weight_used}]
+                "limit": ex.config.weight_limit, "count": ex.weights.current()}]
         if self.spot:
             out += [{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100, "count": in_window},
                     {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000, "count": self._orders_day}]
@@ -179,14 +179,14 @@ class WsApiServer:
         return out
 
     def _charge(self, weight: int) -> None:
+        # The same per-IP request-weight window as REST (core/sim/weights.py): 429, then 418.
         ex = self.ex
-        minute = int(time.time() // 60)
-        if minute != ex._weight_window:
-            ex._weight_window, ex._weight_used = minute, 0
-        if weight and ex._weight_used + weight > ex.config.weight_limit:
+        verdict = ex.weights.check(weight)
+        if verdict.status == 418:
+            raise auth.SimApiError(-1003, "Way too much request weight used; IP banned. Please use WebSocket Streams for live updates to avoid bans.", 418)
+        if verdict.status == 429:
             raise auth.SimApiError(-1003, f"Too many requests; current limit of IP(127.0.0.1) is {ex.config.weight_limit} "
                                    "requests per minute. Please use WebSocket Streams for live updates to avoid polling the API.", 429)
-        ex._weight_used += weight
 
     def _count_order(self) -> None:
         now_window = int(time.time() // 10)
@@ -235,7 +235,7 @@ class WsApiServer:
             if result is _NO_ANSWER:
                 return
             if method in ("order.place", "order.cancel") and weight:
-                self.ex._weight_used = max(0, self.ex._weight_used - weight)  # free when it succeeds
+                self.ex.weights.refund(weight)  # free when it succeeds
             answer: dict[str, Any] = {"id": rid, "status": 200, "result": result}
         except auth.SimApiError as e:
             status = e.http_status if e.http_status >= 500 or e.http_status in (401, 403, 418, 429) else 400

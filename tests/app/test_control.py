@@ -20,7 +20,7 @@ def settings_with(token: str | None = TOKEN, **flags):
 @pytest.fixture
 async def served(world):
     runtime = FakeRuntime(world)
-    async with ControlServer(runtime, settings_with()) as server, aiohttp.ClientSession(base_url=server.url) as http:
+    async with ControlServer(runtime, settings_with(instance="fleet-a")) as server, aiohttp.ClientSession(base_url=server.url) as http:
         yield runtime, server, http
 
 
@@ -216,7 +216,9 @@ async def test_metrics_is_prometheus_text_that_parses_and_carries_the_engine_sta
         content_type = resp.headers["Content-Type"]
 
     assert content_type.startswith("text/plain")
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    parsed = [s for f in text_string_to_metric_families(text) for s in f.samples]
+    assert {s.labels.get("instance") for s in parsed} == {"fleet-a"}  # every sample: one Prometheus, many daemons
+    samples = {(s.name, tuple(sorted((k, v) for k, v in s.labels.items() if k != "instance"))): s.value for s in parsed}
     assert samples[("epochbot_epoch", ())] == 1.0
     assert samples[("epochbot_confidence", ())] == 1.0
     assert samples[("epochbot_mode", (("mode", "normal"),))] == 1.0
@@ -239,3 +241,40 @@ async def test_metrics_before_the_first_snapshot_says_so_and_still_parses():
 
     samples = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
     assert samples["epochbot_snapshot_available"] == 0.0
+
+
+async def test_metrics_instance_defaults_to_the_hostname_and_symbols(world):
+    import socket
+
+    runtime = FakeRuntime(world)
+    async with ControlServer(runtime, settings_with(symbols=("BTCUSDT", "ETHUSDT"))) as server, aiohttp.ClientSession(base_url=server.url) as http:
+        async with http.get("/metrics") as resp:
+            text = await resp.text()
+
+    instances = {s.labels.get("instance") for f in text_string_to_metric_families(text) for s in f.samples}
+    assert instances == {f"{socket.gethostname()}:BTCUSDT,ETHUSDT"}
+
+
+def test_the_grafana_fleet_dashboard_only_queries_metrics_the_daemon_exports(world):
+    """Every metric name in docs/grafana/epochbot-fleet.json is exposed by /metrics (so the
+    dashboard cannot silently show nothing after a rename)."""
+    import json
+    import re
+
+    from pathlib import Path
+
+    from prometheus_client import generate_latest
+
+    dashboard = json.loads((Path(__file__).resolve().parents[2] / "docs" / "grafana" / "epochbot-fleet.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    used = {m for e in exprs for m in re.findall(r"\b(epochbot_[a-z0-9_]+|process_[a-z0-9_]+)\b", e)}
+    from dataclasses import replace
+
+    from tests.app.test_operator_api import TRADING
+
+    server = ControlServer(FakeRuntime(replace(world, trading=TRADING)), settings_with(instance="a"))
+    exported = {f.name for f in text_string_to_metric_families(generate_latest(server.registry).decode())}
+    exported |= {f"{n}_total" for n in exported}
+    missing = {m for m in used if m not in exported and not m.startswith("process_")}
+    assert not missing, missing
+    assert all("instance" in e for e in exprs)

@@ -72,6 +72,7 @@ def metrics(port: int) -> dict[str, float]:
     for line in body.decode().splitlines():
         if line and not line.startswith("#"):
             name, _, value = line.rpartition(" ")
+            name = re.sub(r'instance="[^"]*",?', "", name).replace(",}", "}").replace("{}", "")  # the fleet label
             out[name] = float(value)
     return out
 

@@ -38,7 +38,7 @@ ENGINE = {
 }
 RUNTIME = {
     "core.runtime", "core.transport", "core.inbox", "core.order_gateway", "core.replay", "core.report",
-    "core.report_trading", "core.data_errors", "core.journal_inputs", "core.timeline",
+    "core.report_trading", "core.data_errors", "core.journal_inputs", "core.timeline", "core.budget",
     # The backtest drives the engine over captures and simulator sessions as replay does: a driver.
     "core.trading.backtest",
 }

@@ -214,7 +214,7 @@ def _env() -> dict:
     env["PYTHONPATH"] = str(REPO)
     env["EPOCHBOT_API_KEY"] = KEY
     env["EPOCHBOT_API_SECRET"] = SECRET
-    env["EPOCHBOT_STRATEGY__PARAMS"] = json.dumps({"half_spread_ticks": 2, "refresh_ms": 300})
+    env["EPOCHBOT_STRATEGY__PARAMS"] = json.dumps({"half_spread_ticks": 2, "half_spread_bps": 0.0, "exit_edge_bps": -1.0, "skew_bps_per_size": 0.0, "refresh_ms": 300})  # the tight quoter: fills every few seconds
     env["EPOCHBOT_RISK__BREAKER_LOSSES"] = "1000"
     env["EPOCHBOT_STRATEGY__UNKNOWN_WINDOW_MS"] = "2000"
     return env

@@ -35,7 +35,7 @@ async def test_r_requests_a_resync_of_every_book():
 async def test_shift_r_resyncs_only_the_selected_symbols_book():
     app, source = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("s")
+        await pilot.press("n")
         await pilot.press("R")
     event = only_event(source)
     assert isinstance(event, OperatorForceResync) and event.symbol == "ETHUSDT" and not event.replace_session
@@ -109,12 +109,12 @@ async def test_m_relaxing_can_be_cancelled():
     assert source.events == []
 
 
-async def test_s_cycles_through_the_symbols_and_wraps():
+async def test_n_cycles_through_the_symbols_and_wraps():
     app, _ = make_app()
     async with app.run_test(size=SIZE) as pilot:
         seen = [app.symbol]
         for _ in range(2):
-            await pilot.press("s")
+            await pilot.press("n")
             seen.append(app.symbol)
         assert app.query_one("#book").border_title == "Order book BTCUSDT"
     assert seen == ["BTCUSDT", "ETHUSDT", "BTCUSDT"]

@@ -38,7 +38,7 @@ async def test_enter_on_the_modal_does_not_confirm():
 async def test_f_then_y_flattens_the_selected_symbol():
     app, source = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("s")  # the second symbol
+        await pilot.press("n")  # the second symbol
         await pilot.press("F")
         await pilot.press("y")
     assert source.events == [OperatorFlatten(symbol="ETHUSDT", pause=True)]

@@ -68,6 +68,7 @@ class RestClient:
         self.prefix = "/api/v3" if market == "spot" else "/fapi/v1"
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.used_weight = 0
+        self.weight_limit_1m: int | None = None  # from exchangeInfo's rateLimits
 
     def _error(self, status: int, body: bytes, headers) -> "RestError":
         """`_error_from` with Retry-After capped at ``retry_after_cap_s`` (logged when capped)."""
@@ -155,9 +156,18 @@ class RestClient:
     async def exchange_filters(self, symbols: list[str]) -> dict[str, SymbolFilters]:
         body = await self._get(f"{self.prefix}/exchangeInfo")
         try:
-            return self._parse_filters(orjson.loads(body), symbols)
+            info = orjson.loads(body)
+            self._note_weight_limit(info)
+            return self._parse_filters(info, symbols)
         except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, FrameError) as exc:
             raise RestError(200, f"bad exchangeInfo: {str(exc)[:200]}") from None
+
+    def _note_weight_limit(self, info) -> None:
+        """The venue publishes its request-weight limit: the planner (core/budget.py) uses it."""
+        for rule in (info.get("rateLimits") if isinstance(info, dict) else None) or ():
+            if isinstance(rule, dict) and rule.get("rateLimitType") == "REQUEST_WEIGHT" and rule.get("interval") == "MINUTE" \
+                    and rule.get("intervalNum") == 1 and isinstance(rule.get("limit"), int) and rule["limit"] > 0:
+                self.weight_limit_1m = rule["limit"]
 
     def _parse_filters(self, info, symbols: list[str]) -> dict[str, SymbolFilters]:
         wanted = set(symbols)
