@@ -194,6 +194,11 @@ class MarketHistory:
         start = 0 if last is None else max(0, n - last)
         return tuple(views[i] for i in range(start, n))
 
+    def last_range_bar(self, symbol: str) -> tuple | None:
+        """The newest closed range bar's view (its identity changes with every new bar)."""
+        state = self._symbols.get(symbol)
+        return state.range_bar_views[-1] if state is not None and state.range_bar_views else None
+
     # ------------------------------------------------------------------ funding clock
 
     def on_mark_price(self, event) -> FundingDue | None:

@@ -418,6 +418,7 @@ class SnapshotBuilder:
         start = self._rr % n if n else 0
         symbols = engine.symbols
         silence_ns = tel.silence_ns
+        last_range_bar = engine.market.last_range_bar
         summaries: dict[str, BookSummary] = {}
         for i in range(n):  # round-robin from `start`: who gets this build's rebuild budget
             symbol = order[(start + i) % n]
@@ -432,9 +433,9 @@ class SnapshotBuilder:
                                             book.last_update_id, resyncs, book.gaps, sil, symbol in waiting)
             mids = self._mid_history(symbol, state, now)
             trades = state.trades
-            views = state.range_bar_views
+            last_bar = last_range_bar(symbol)
             key = (book_state, book.last_update_id, book.gaps, resyncs, id(trades[-1]) if trades else 0,
-                   id(state.mark), id(views[-1]) if views else 0, book.last_problem, id(codec), mids[-1][0] if mids else 0)
+                   id(state.mark), id(last_bar) if last_bar is not None else 0, book.last_problem, id(codec), mids[-1][0] if mids else 0)
             cached = cache.get(symbol)
             if cached is not None and cached[0] == key:
                 continue
