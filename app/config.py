@@ -227,11 +227,16 @@ class StrategySettings(_Section):
     @field_validator("name")
     @classmethod
     def _known(cls, value: str) -> str:
-        from core.trading.strategy import strategy_names
+        from core.trading.strategy import StrategyError, load_strategy_factory, strategy_names
 
         choices = ("auto", "none", *strategy_names())
         if value not in choices:
             raise ValueError(f"unknown strategy {value!r}; choose one of: {', '.join(choices)}")
+        if value not in ("auto", "none"):
+            try:  # a plug-in that cannot be imported is a configuration error, said in one line
+                load_strategy_factory(value)
+            except StrategyError as exc:
+                raise ValueError(str(exc)) from None
         return value
 
 

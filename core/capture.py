@@ -182,7 +182,7 @@ def event_types() -> dict[str, type]:
         from dataclasses import is_dataclass
 
         from core import events as ev
-        from core.trading import events as tev
+        from core import trade_events as tev
 
         out = {}
         for module in (ev, tev):
@@ -249,49 +249,3 @@ def _rows_v2(stream: IO[bytes]):
             yield CaptureError(number, f"unknown row kind {kind!r}")
             continue
         yield JournalRow(number, kind, row)
-
-
-def encode_engine_config(config) -> dict:
-    """`core.engine.EngineConfig` -> JSON (for the version 2 header)."""
-    from dataclasses import fields
-
-    out = {}
-    for f in fields(config):
-        value = getattr(config, f.name)
-        if f.name == "venue":
-            out["venue"] = value.value if hasattr(value, "value") else str(value)
-        elif f.name == "confidence":
-            out["confidence"] = {name: [fc.warn, fc.critical, fc.weight] for name, fc in value.factors.items()}
-        elif f.name == "modes":
-            out["modes"] = {g.name: getattr(value, g.name) for g in fields(value)}
-        else:
-            out[f.name] = encode_value(value)
-    return out
-
-
-def decode_engine_config(data: dict, **overrides):
-    """The `EngineConfig` a version 2 header describes (unknown keys are ignored, so a journal
-    of a newer build still replays with this build's defaults for what it does not know)."""
-    from dataclasses import fields
-
-    from core.book import VenueRules
-    from core.confidence import ConfidenceConfig, FactorConfig
-    from core.engine import EngineConfig
-    from core.modes import ModeConfig
-
-    known = {f.name for f in fields(EngineConfig)}
-    kwargs = {}
-    for name, value in data.items():
-        if name not in known:
-            continue
-        if name == "venue":
-            kwargs["venue"] = VenueRules(value)
-        elif name == "confidence":
-            kwargs["confidence"] = ConfidenceConfig({k: FactorConfig(*v) for k, v in value.items()})
-        elif name == "modes":
-            mode_known = {f.name for f in fields(ModeConfig)}
-            kwargs["modes"] = ModeConfig(**{k: v for k, v in value.items() if k in mode_known})
-        else:
-            kwargs[name] = decode_value(value)
-    kwargs.update(overrides)
-    return EngineConfig(**kwargs)

@@ -27,6 +27,11 @@ Resync pipeline, timed per epoch: detect -> close -> dial (SessionOpened) -> sub
 validate (full invariant check) -> resynchronized. Time-to-correct-resync is measured from the
 first moment the engine saw the degradation to the moment every book is synced and validated.
 
+Where the parts live: this module keeps the entry point, market data, operator, timer and
+confidence handling and the bookkeeping helpers; the book repair pipeline is in
+`core.engine_resync`, the session lifecycle and epoch records in `core.engine_session`, the
+bridge to the trader in `core.engine_trading` (mixins of `Engine`, sharing its state).
+
 Fatal corruption (an invariant a resync cannot restore: a book that fails validation right after
 a successful rebuild, a venue that keeps serving crossed snapshots) latches ``halted``, records
 the reason in ``fatal`` and returns ``Stop(exit_code=3)``.
@@ -37,21 +42,22 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import deque
-from decimal import ROUND_HALF_EVEN, Decimal
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from core import events as ev
-from core.book import BookState, DiffOutcome, OrderBook, SnapshotOutcome, VenueRules
+from core.book import BookState, DiffOutcome, OrderBook, VenueRules
 from core.confidence import Confidence, ConfidenceConfig, ConfidenceInputs, evaluate
+from core.engine_resync import ResyncPipeline
+from core.engine_session import SessionLifecycle
+from core.engine_trading import TradingBridge
 from core.liveness import Liveness, LivenessConfig, ReplacementGovernor
+from core.market_history import MarketHistory
 from core.modes import Mode, ModeChange, ModeConfig, ModeController, parse_mode
 from core.numeric import UnitCodec, parse_units
+from core.records import BookResync, EpochRecord, LogRecord
 from core.telemetry import Telemetry
-from core.trading import events as tev
-from core.trading.bars import RangeBarBuilder
-from core.trading.describe import describe_command, describe_event
-from core.trading.strategy import MarketView, TradeTick
+from core.trader_port import TraderPort
 
 __all__ = ["BookResync", "Engine", "EngineConfig", "EpochRecord", "FATAL_EXIT_CODE", "LogRecord"]
 
@@ -107,73 +113,6 @@ class EngineConfig:
 
 
 @dataclass(slots=True)
-class EpochRecord:
-    epoch: int
-    cause: str
-    detected_ns: int
-    requested_ns: int = 0
-    opened_ns: int = 0
-    subscribed_ns: int = 0
-    snapshots_ns: int = 0
-    synced_ns: int = 0
-    closed_ns: int = 0
-    close_cause: str = ""
-    close_ms: float = 0.0
-    dial_ms: float = 0.0
-    rebuild_ns: int = 0
-    validate_ns: int = 0
-    url: str = ""
-
-    @property
-    def resync_ms(self) -> float | None:
-        if not self.synced_ns:
-            return None
-        return (self.synced_ns - self.detected_ns) / _MS
-
-    def phases_ms(self) -> dict[str, float]:
-        def span(a: int, b: int) -> float:
-            return round(max(0, b - a) / _MS, 3) if a and b else 0.0
-
-        dial = self.dial_ms if self.dial_ms else span(self.requested_ns, self.opened_ns) - self.close_ms
-        return {
-            "detect": span(self.detected_ns, self.requested_ns),
-            "close": round(self.close_ms, 3),
-            "dial": round(max(0.0, dial), 3),
-            "subscribe": span(self.opened_ns, self.subscribed_ns),
-            "snapshot": span(self.subscribed_ns or self.opened_ns, self.snapshots_ns),
-            "rebuild": round(self.rebuild_ns / _MS, 3),
-            # invariant checks plus waiting for the live diff that proves the bridge
-            "validate": round(max(self.validate_ns, self.synced_ns - self.snapshots_ns - self.rebuild_ns) / _MS, 3) if self.synced_ns and self.snapshots_ns else round(self.validate_ns / _MS, 3),
-        }
-
-
-@dataclass(slots=True)
-class BookResync:
-    symbol: str
-    cause: str
-    epoch: int
-    detected_ns: int
-    synced_ns: int = 0
-    snapshots: int = 0
-
-    @property
-    def resync_ms(self) -> float | None:
-        return (self.synced_ns - self.detected_ns) / _MS if self.synced_ns else None
-
-
-@dataclass(frozen=True, slots=True)
-class LogRecord:
-    ts_ns: int
-    level: str
-    msg: str
-    epoch: int
-    fields: dict
-
-    def as_dict(self) -> dict:
-        return {"ts_ns": self.ts_ns, "level": self.level, "msg": self.msg, "epoch": self.epoch, **self.fields}
-
-
-@dataclass(slots=True)
 class _SymbolState:
     book: OrderBook
     snapshot_request: int = 0  # outstanding request id (0: none)
@@ -185,24 +124,19 @@ class _SymbolState:
     mark: ev.MarkPrice | None = None
     kline: ev.Kline | None = None
     liquidations: int = 0
-    candles: deque = field(default_factory=deque)  # closed Candles, oldest first (bounded)
-    range_bars: RangeBarBuilder | None = None
-    range_codec: UnitCodec | None = None  # the codec range_bars' units are in
-    range_bar_views: deque = field(default_factory=deque)  # (close_ts_ms, open, high, low, close) strings
-    funding_next_ts: int = 0  # the previous MarkPrice event's next funding time (ms)
-    funding_rate: str = ""  # ... and its rate and mark: what is in force until that time
-    funding_mark: str = ""
     overflow_logged: bool = False
 
 
-class Engine:
-    def __init__(self, config: EngineConfig, clock: Callable[[], int], trader=None) -> None:
+class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
+    def __init__(self, config: EngineConfig, clock: Callable[[], int], trader: TraderPort | None = None,
+                 market: MarketHistory | None = None) -> None:
         self.config = config
         self.clock = clock
-        # Optional trading half (core.trading.trader.Trader): driven only from here, so live,
-        # replay and backtest place the same orders for the same input.
+        # Optional trading half, known only through `core.trader_port.TraderPort`: driven only
+        # from here, so live, replay and backtest place the same orders for the same input.
         self.trader = trader
-        self._risk_alerts = None  # core.trading.alerts.RiskAlerts, made on first use
+        # Candles, range bars and the funding clock: market data kept beside the books.
+        self.market = market if market is not None else MarketHistory(config.candle_history, config.range_bar_bps, config.range_bar_keep)
         self._malformed_ns, self._malformed_epoch = 0, -1  # the last unreadable frame
         self._dirty: set[str] = set()  # symbols whose book changed since the strategy last looked
         self._validating: set[str] = set()  # books installed from a snapshot, awaiting their bridge diff
@@ -232,8 +166,6 @@ class Engine:
         self.log: deque[LogRecord] = deque(maxlen=config.log_capacity)
         self.pending_log: list[LogRecord] = []
         self.paused = False
-        # Closed candles to persist (the runtime drains it when storage exists; None: not kept).
-        self.pending_candles: list | None = None
         self.fatal: str | None = None
         self.stopped = False
         self.write_failures = 0
@@ -359,8 +291,8 @@ class Engine:
             trades.append(event)
             if len(trades) > self.config.trade_history:
                 trades.popleft()
-            if self.config.range_bar_bps > 0 and state.book.codec is not None:
-                self._range_bar(state, event)
+            if state.book.codec is not None:
+                self.market.on_trade(event, state.book.codec)
             if self.trader is not None and state.book.codec is not None and not self.stopped:
                 self.telemetry.on_market(event.symbol, event.exchange_ts, event.recv_ts, now)
                 return self._trade_to_strategy(state, event, now)
@@ -370,341 +302,22 @@ class Engine:
             state.mark = event
             self.liveness.on_heartbeat(event.symbol, event.recv_ts, now)
             if event.next_funding_ts:
-                commands = self._funding(state, event)
-                if commands:
-                    self.telemetry.on_market(event.symbol, event.exchange_ts, event.recv_ts, now)
-                    return commands
+                due = self.market.on_mark_price(event)
+                if due is not None and self.trader is not None and not self.stopped:
+                    commands = self._settle_funding(due)
+                    if commands:
+                        self.telemetry.on_market(event.symbol, event.exchange_ts, event.recv_ts, now)
+                        return commands
         elif kind is ev.Kline:
             state.kline = event
             if event.closed:
-                self._closed_kline(state, event)
+                self.market.on_closed_kline(event)
         elif kind is ev.ForceOrder:
             state.liquidations += 1
         self.telemetry.on_market(event.symbol, event.exchange_ts, event.recv_ts, now)
         return _NO_COMMANDS
 
-    # ====================================================================== candles, range bars, funding
-
-    def add_candles(self, symbol: str, candles) -> int:
-        """Merge closed candles (`core.persistence.storage.Candle`) into the symbol's history:
-        ordered by open time, one per open time (the newer copy wins), the last
-        ``candle_history`` kept. Candles of another interval than the history's are ignored.
-        Returns how many were new."""
-        state = self.symbols.get(symbol)
-        if state is None:
-            return 0
-        history = state.candles
-        interval = history[-1].interval if history else None
-        merged = {c.open_ts: c for c in history}
-        before = len(merged)
-        for c in candles:
-            if not c.closed or (interval is not None and c.interval != interval):
-                continue
-            interval = c.interval
-            merged[c.open_ts] = c
-        keep = self.config.candle_history
-        state.candles = deque((merged[k] for k in sorted(merged)[-keep:]), maxlen=keep)
-        return len(merged) - before
-
-    def candles(self, symbol: str) -> list:
-        state = self.symbols.get(symbol)
-        return list(state.candles) if state is not None else []
-
-    def _closed_kline(self, state: _SymbolState, event: ev.Kline) -> None:
-        from core.persistence.storage import Candle  # storage imports this module
-
-        candle = Candle.from_kline(event)
-        history = state.candles
-        if history and history[-1].interval != candle.interval:
-            return
-        if history and history[-1].open_ts >= candle.open_ts:
-            self.add_candles(event.symbol, (candle,))  # a repeat or a late one: merge in order
-        else:
-            if history.maxlen is None:
-                state.candles = history = deque(history, maxlen=self.config.candle_history)
-            history.append(candle)
-        pending = self.pending_candles
-        if pending is not None:
-            pending.append(candle)
-            if len(pending) > 10_000:
-                del pending[:5_000]
-
-    def _range_bar(self, state: _SymbolState, trade: ev.AggTrade) -> None:
-        codec = state.book.codec
-        builder = state.range_bars
-        if builder is None or state.range_codec is not codec:  # first trade, or a new scale
-            builder = state.range_bars = RangeBarBuilder(self.config.range_bar_bps, self.config.range_bar_keep)
-            state.range_codec = codec
-            state.range_bar_views = deque(maxlen=self.config.range_bar_keep)
-        try:
-            price, qty = codec.price[trade.price], codec.qty[trade.qty]
-        except (ValueError, KeyError, TypeError):
-            return
-        bar = builder.on_trade(price, qty, trade.trade_ts)
-        if bar is not None:
-            fmt = codec.price_str
-            state.range_bar_views.append((bar.close_ts, fmt(bar.open), fmt(bar.high), fmt(bar.low), fmt(bar.close)))
-
-    def _funding(self, state: _SymbolState, event: ev.MarkPrice):
-        """USD-M funding from the mark price stream. When an event's next funding time is later
-        than the previous event's, the settlement at the previous time has happened: the
-        position pays/receives ``qty * mark * rate`` with the rate and mark of the last event
-        before it (what was in force at settlement). Recorded once per funding time.
-
-        This is the stream-derived figure, used alike in paper and live trading and what is
-        recorded; Binance's ACCOUNT_UPDATE (reason FUNDING_FEE) on the user-data stream is the
-        venue's authoritative amount (it may differ by the mark's rounding to price units and
-        the exact mark at the settlement instant). A flat position settles nothing."""
-        previous, rate, mark = state.funding_next_ts, state.funding_rate, state.funding_mark
-        state.funding_next_ts = max(previous, event.next_funding_ts)
-        state.funding_rate, state.funding_mark = event.funding_rate, event.mark_price
-        trader = self.trader
-        if not previous or event.next_funding_ts <= previous or trader is None or self.stopped or not rate or not mark:
-            return _NO_COMMANDS
-        symbol = event.symbol
-        filters = trader.filters.get(symbol)
-        if filters is None or filters.market != "usdm" or trader.portfolio.qty(symbol) == 0:
-            return _NO_COMMANDS
-        try:
-            rate_d = Decimal(rate)
-            units = Decimal(mark).scaleb(filters.price_decimals).to_integral_value(ROUND_HALF_EVEN)
-        except (ArithmeticError, ValueError):
-            self._log("warn", "funding skipped: unreadable mark price or rate", symbol=symbol, mark=mark, rate=rate)
-            return _NO_COMMANDS
-        from core.trading.events import FundingSettlement
-
-        settlement = FundingSettlement(symbol=symbol, rate=rate_d, mark_price=int(units), ts_ns=previous * _MS, recv_ts=event.recv_ts)
-        self.counters["funding_settlements"] += 1
-        commands = trader.on_event(settlement)
-        self._log("info", "funding settled (stream-derived)", symbol=symbol, funding_ts_ms=previous, rate=rate, mark=mark,
-                  qty=trader.portfolio.qty(symbol), amount=str(trader.portfolio.funding_history[-1].amount))
-        self.log_trader_alerts()
-        self._log_orders(commands)
-        return commands
-
-    # ====================================================================== snapshots
-
-    def _request_snapshot(self, state: _SymbolState, now: int, why: str, delay_ms: float = 0.0):
-        self._request_seq += 1
-        state.snapshot_request = self._request_seq
-        state.snapshot_requested_ns = now
-        state.overflow_logged = False
-        symbol = state.book.symbol
-        self._log("debug", "snapshot requested", symbol=symbol, request_id=self._request_seq, why=why)
-        return (
-            ev.FetchSnapshot(
-                epoch=self.epoch,
-                symbol=symbol,
-                request_id=self._request_seq,
-                limit=self.config.snapshot_limits.get(symbol, self.config.snapshot_limit),
-                delay_ms=delay_ms,
-            ),
-        )
-
-    def _on_snapshot_ready(self, event: ev.SnapshotReady, now: int):
-        state = self.symbols.get(event.symbol)
-        if state is None or event.request_id != state.snapshot_request:
-            self.counters["unsolicited_snapshots"] += 1
-            return _NO_COMMANDS
-        state.snapshot_request = 0
-        book = state.book
-        started = self.clock()
-        outcome = book.on_snapshot(event.last_update_id, event.bids, event.asks)
-        rebuild_ns = self.clock() - started
-        if outcome is not SnapshotOutcome.SYNCED:
-            state.bad_snapshots += 1
-            self.counters["snapshots_refetched"] += 1
-            self._log("warn", f"snapshot {outcome.value}: fetch again", symbol=event.symbol, last_update_id=event.last_update_id, problem=book.last_problem)
-            if outcome in (SnapshotOutcome.CROSSED, SnapshotOutcome.BAD_LEVEL) and state.bad_snapshots >= self.config.max_bad_snapshots:
-                return self._go_fatal(now, f"{event.symbol}: {state.bad_snapshots} consecutive unusable snapshots ({book.last_problem})")
-            delay = 0.0 if outcome is SnapshotOutcome.TOO_OLD and state.bad_snapshots == 1 else self._snapshot_backoff(state.bad_snapshots)
-            return self._request_snapshot(state, now, outcome.value, delay)
-        started = self.clock()
-        problem = book.check_invariants()
-        validate_ns = self.clock() - started
-        if problem:
-            return self._go_fatal(now, f"{event.symbol}: invariant broken right after rebuild: {problem}")
-        state.bad_snapshots = 0
-        record = self._current_epoch_record()
-        if record is not None and not record.synced_ns:
-            record.rebuild_ns += rebuild_ns
-            record.validate_ns += validate_ns
-        if record is not None and not record.synced_ns:
-            record.snapshots_ns = max(record.snapshots_ns, now)
-        self._log("info", "book synced", symbol=event.symbol, last_update_id=book.last_update_id, levels=len(book.bids) + len(book.asks), fetch_ms=round(event.fetch_ms, 3), validating=book.awaiting_bridge)
-        if state.resync is not None:
-            state.resync.snapshots += 1
-        if book.awaiting_bridge:
-            # Installed from REST, but no live diff has yet shown that the stream continues
-            # from it: the book is not called resynchronised until one does (_on_depth).
-            self._validating.add(event.symbol)
-            return _NO_COMMANDS
-        return self._book_validated(state, now)
-
-    def _book_validated(self, state: _SymbolState, now: int):
-        """The book is synced *and* its continuity with the live stream is proven."""
-        self._validating.discard(state.book.symbol)
-        if state.resync is not None:
-            state.resync.synced_ns = now
-            self._log("info", "book resynchronized", symbol=state.book.symbol, cause=state.resync.cause, resync_ms=round(state.resync.resync_ms or 0.0, 3))
-            state.resync = None
-        return self._maybe_resynchronized(now)
-
-    def _on_snapshot_failed(self, event: ev.SnapshotFailed, now: int):
-        state = self.symbols.get(event.symbol)
-        if state is None or event.request_id != state.snapshot_request:
-            return _NO_COMMANDS
-        state.snapshot_request = 0
-        state.bad_snapshots += 1
-        self.counters["snapshots_failed"] += 1
-        delay = max(float(event.retry_after_ms), self._snapshot_backoff(state.bad_snapshots))
-        state.book.last_problem = f"snapshot failed ({event.reason}); retry in {delay / 1000:.1f} s"
-        self._log("warn", "snapshot failed: retry", symbol=event.symbol, reason=event.reason, retry_in_ms=round(delay, 1))
-        return self._request_snapshot(state, now, "retry", delay)
-
-    def _snapshot_backoff(self, failures: int) -> float:
-        base = self.config.snapshot_retry_base_ms * (2 ** max(0, failures - 1))
-        return min(self.config.snapshot_retry_max_ms, base)
-
-    def _maybe_resynchronized(self, now: int):
-        if not self.symbols or self._validating or not all(s.book.synced for s in self.symbols.values()):
-            return _NO_COMMANDS
-        record = self._current_epoch_record()
-        if record is not None and not record.synced_ns and record.opened_ns:
-            record.synced_ns = now
-            record.snapshots_ns = record.snapshots_ns or now
-            self._failed_dials = 0
-            self._log("info", "resynchronized", cause=record.cause, resync_ms=round(record.resync_ms or 0.0, 3), phases_ms=record.phases_ms())
-        if self._incident_start is not None:
-            self.ttcr_ms.append((now - self._incident_start) / _MS)
-            self._incident_start = None
-        self._evaluate(now)
-        return _NO_COMMANDS
-
-    # ====================================================================== session lifecycle
-
-    def _replace_session(self, now: int, cause: str, detected_ns: int | None = None, immediate: bool = False, liveness: bool = False):
-        """Close the current epoch and ask for a new session."""
-        self._liveness_replaced = liveness
-        previous = self._current_epoch_record()
-        if previous is not None and not previous.closed_ns:
-            previous.closed_ns = now
-            previous.close_cause = cause
-        if self._incident_start is None:
-            self._incident_start = detected_ns if detected_ns is not None else now
-        # "No better" is judged of sessions that a replacement produced: the startup session
-        # was produced by nothing, so its loss is a fresh incident.
-        healthy = previous is not None and bool(previous.synced_ns) and (
-            previous.epoch == 1 or now - previous.synced_ns >= self.config.replace_healthy_ms * _MS)
-        transport = self.telemetry.transport.stats(now // 1_000_000_000)
-        if transport.count:
-            self._last_latency_ms = transport.p50
-        self.liveness.stop_session()
-        self.epoch += 1
-        self.session_open = False
-        self.subscribed = False
-        self.write_failures = 0
-        self._validating.clear()
-        for state in self.symbols.values():
-            state.book.reset()
-            state.book.last_problem = f"new session ({cause})"  # the current cause, not an old one
-            state.snapshot_request = 0
-            state.bad_snapshots = 0
-            state.resync = None
-        if self.epoch == 1:
-            delay = 0.0
-        elif immediate and self._failed_dials == 0:
-            delay = 0.0
-        else:
-            delay = self._reconnect_backoff()
-        if self.epoch > 1:
-            # Every cause backs off when the sessions it produces are no better (core/liveness.py).
-            delay = max(delay, self.governor.delay_ms(now, healthy))
-        self._failed_dials += 1
-        record = EpochRecord(self.epoch, cause, detected_ns if detected_ns is not None else now, requested_ns=now)
-        self.epochs.append(record)
-        if len(self.epochs) > 5000:
-            del self.epochs[:1000]
-        self.telemetry.reset_connection(now)
-        self._log("info" if self.epoch == 1 else "warn", "replace session", cause=cause, new_epoch=self.epoch, delay_ms=round(delay, 1))
-        self._evaluate(now)
-        return (ev.ReplaceSession(epoch=self.epoch, cause=cause, delay_ms=delay),)
-
-    def _reconnect_backoff(self) -> float:
-        # Exponential with jitter from a seeded RNG (deterministic for a given input).
-        n = self._failed_dials
-        base = min(self.config.reconnect_max_ms, self.config.reconnect_base_ms * (2 ** max(0, n - 1)))
-        jitter = 1.0 + self.config.reconnect_jitter * (2 * self._rng.random() - 1)
-        return round(base * jitter, 3)
-
-    def start(self) -> list[ev.Command]:
-        """First commands of a live engine: open epoch 1 (startup counts as the first incident)."""
-        return self.begin_session("startup")
-
-    def begin_session(self, cause: str) -> list[ev.Command]:
-        """Open a new epoch on the driver's initiative (startup; replay: a recorded connection)."""
-        now = self.clock()
-        if self.epoch == 0:
-            self.started_ns = self.started_ns or now
-            return list(self._replace_session(now, cause, detected_ns=self.started_ns))
-        return list(self._replace_session(now, cause, immediate=True))
-
-    def _on_session_opened(self, event: ev.SessionOpened, now: int):
-        if event.epoch != self.epoch:
-            self.counters["discarded_stale_epoch"] += 1
-            return _NO_COMMANDS
-        self.session_open = True
-        record = self._current_epoch_record()
-        if record is not None:
-            record.opened_ns = now
-            record.url = event.url
-            record.close_ms = event.close_ms
-            record.dial_ms = event.dial_ms
-        self.telemetry.reset_connection(now)
-        self._log("info", "session opened", url=event.url)
-        return _NO_COMMANDS
-
-    def _on_subscription_confirmed(self, event: ev.SubscriptionConfirmed, now: int):
-        self.subscribed = True
-        record = self._current_epoch_record()
-        if record is not None and not record.subscribed_ns:
-            record.subscribed_ns = now
-        self._log("info", "subscription confirmed", request_id=event.request_id, streams=len(event.streams))
-        # The first frame may take the ceiling plus the latency the venue showed last time (stale
-        # timestamps and slow routes are latency, not silence), longer after failed sessions.
-        # After a replacement for silence the first frame gets at least four ceilings: a venue
-        # whose frames suddenly come seconds late looks dead at first, and it is the new
-        # session's first frames that show it was latency.
-        streak = min(self.governor.streak, 5)
-        wait = (self.config.silence_replace_ms + self._last_latency_ms) * (2 ** streak)
-        if self._liveness_replaced:
-            wait = max(wait, 4 * self.config.silence_replace_ms)
-        self.liveness.start_session(now, wait)
-        commands: list[ev.Command] = []
-        if self.config.snapshot_on_subscribe:
-            for state in self.symbols.values():
-                if not state.snapshot_request and not state.book.synced:
-                    commands.extend(self._request_snapshot(state, now, "subscribed"))
-        return commands
-
-    def _on_subscription_failed(self, event: ev.SubscriptionFailed, now: int):
-        self._log("error", "subscription failed", reason=event.reason, request_id=event.request_id)
-        return self._replace_session(now, f"subscription failed: {event.reason}")
-
-    def _on_disconnected(self, event: ev.Disconnected, now: int):
-        self._log("warn", "disconnected", reason=event.reason)
-        return self._replace_session(now, f"disconnected: {event.reason}", detected_ns=event.recv_ts or now, immediate=True)
-
-    def _on_write_failed(self, event: ev.WriteFailed, now: int):
-        self.write_failures += 1
-        self._log("warn", "write failed", reason=event.reason, failures=self.write_failures)
-        if self.write_failures >= self.config.write_failures_replace:
-            return self._replace_session(now, f"write failed: {event.reason}", immediate=True)
-        return _NO_COMMANDS
-
-    def _on_server_shutdown(self, event: ev.ServerShutdownNotice, now: int):
-        self._log("warn", "venue announced close", reason=event.reason)
-        return self._replace_session(now, f"server shutdown: {event.reason}", immediate=True)
+    # ====================================================================== venue notices
 
     def _on_malformed(self, event: ev.MalformedFrame, now: int):
         self.counters["malformed"] += 1
@@ -721,50 +334,6 @@ class Engine:
         if state.snapshot_request:
             return _NO_COMMANDS
         return self._request_snapshot(state, now, "malformed")
-
-    def _on_gap_detected(self, event: ev.GapDetected, now: int):
-        state = self.symbols.get(event.symbol)
-        if state is None or state.book.state is BookState.INVALID:
-            return _NO_COMMANDS
-        self.counters["gaps"] += 1
-        state.book.gaps += 1
-        cause = "malformed" if self._after_malformed(now) else "gap"
-        prefix = "malformed frame skipped, then " if cause == "malformed" else ""
-        state.book.invalidate(f"{prefix}reader saw gap: expected {event.expected}, got {event.got}")
-        self._log("warn", "book gap: resync", symbol=event.symbol, expected=event.expected, got=event.got, cause=cause)
-        self._start_book_resync(state, cause, now)
-        return self._request_snapshot(state, now, cause)
-
-    def _after_malformed(self, now: int) -> bool:
-        """A gap this soon after an unreadable frame in this epoch: that frame held the updates."""
-        return self._malformed_epoch == self.epoch and now - self._malformed_ns <= _MALFORMED_LINK_NS
-
-    def _on_overflow(self, event: ev.MarketQueueOverflow, now: int):
-        self.counters["overflow_dropped"] += event.dropped
-        commands: list[ev.Command] = []
-        for symbol in event.symbols:
-            state = self.symbols.get(symbol)
-            if state is None:
-                continue
-            self._log("warn", "market queue overflow: events lost, book invalidated", symbol=symbol, dropped=event.dropped)
-            if state.book.state is not BookState.EMPTY:
-                state.book.invalidate("market queue overflow")
-            self._start_book_resync(state, "overflow", now)
-            if not state.snapshot_request:
-                commands.extend(self._request_snapshot(state, now, "overflow"))
-        return commands
-
-    def _on_symbol_spec(self, event: ev.SymbolSpec, now: int):
-        state = self.symbols.get(event.symbol) or self._add_symbol(event.symbol)
-        codec = UnitCodec.from_filters(event.tick_size, event.step_size)
-        state.book.codec = codec
-        state.book.tick = parse_units(event.tick_size, codec.price_decimals) or 1
-        return _NO_COMMANDS
-
-    def _on_clock_offset(self, event: ev.ClockOffsetMeasured, now: int):
-        self.telemetry.clock_offset_ns = int(event.offset_ms * _MS)
-        self._log("debug", "clock offset measured", offset_ms=round(event.offset_ms, 3), rtt_ms=round(event.rtt_ms, 3))
-        return _NO_COMMANDS
 
     def _on_snapshot_budget(self, event: ev.SnapshotBudget, now: int):
         if event.waiting and not self.budget_waiting:
@@ -784,8 +353,21 @@ class Engine:
         self.budget_used, self.budget_cap = event.used, event.cap
         return _NO_COMMANDS
 
-    def _on_latency_degraded(self, event: ev.LatencyDegraded, now: int):
-        return self._replace_session(now, f"{event.metric} degraded: {event.value_ms:.0f} ms")
+    def _after_malformed(self, now: int) -> bool:
+        """A gap this soon after an unreadable frame in this epoch: that frame held the updates."""
+        return self._malformed_epoch == self.epoch and now - self._malformed_ns <= _MALFORMED_LINK_NS
+
+    def _on_symbol_spec(self, event: ev.SymbolSpec, now: int):
+        state = self.symbols.get(event.symbol) or self._add_symbol(event.symbol)
+        codec = UnitCodec.from_filters(event.tick_size, event.step_size)
+        state.book.codec = codec
+        state.book.tick = parse_units(event.tick_size, codec.price_decimals) or 1
+        return _NO_COMMANDS
+
+    def _on_clock_offset(self, event: ev.ClockOffsetMeasured, now: int):
+        self.telemetry.clock_offset_ns = int(event.offset_ms * _MS)
+        self._log("debug", "clock offset measured", offset_ms=round(event.offset_ms, 3), rtt_ms=round(event.rtt_ms, 3))
+        return _NO_COMMANDS
 
     # ====================================================================== operator
 
@@ -824,31 +406,6 @@ class Engine:
             self.trader.paused = event.paused
         self._log("warn", "strategy paused" if event.paused else "strategy resumed")
         return _NO_COMMANDS
-
-    def _on_cancel_all(self, event: ev.OperatorCancelAll, now: int):
-        return self._operator_trading("cancel all", event, now)
-
-    def _on_flatten(self, event: ev.OperatorFlatten, now: int):
-        return self._operator_trading("flatten", event, now)
-
-    def _operator_trading(self, action: str, event, now: int):
-        """Operator cancel-all / flatten (core.trading.trader): pause first if asked."""
-        if self.trader is None:
-            self._log("error", f"operator {action}: no trading configured")
-            return _NO_COMMANDS
-        if event.symbol is not None and event.symbol not in self.symbols:
-            self._log("error", f"operator {action}: unknown symbol", symbol=event.symbol)
-            return _NO_COMMANDS
-        if event.pause and not self.paused:
-            self._on_pause(ev.OperatorPause(paused=True), now)
-        if action == "flatten":
-            commands, targets = self.trader.flatten(event.symbol, now)
-            self._log("warn", "operator: flatten", symbol=event.symbol or "all", positions=",".join(targets) or "none", orders=len(commands))
-        else:
-            commands = self.trader.cancel_all(event.symbol, now)
-            self._log("warn", "operator: cancel all", symbol=event.symbol or "all", cancels=len(commands))
-        self._log_orders(commands)
-        return commands
 
     def _on_shutdown(self, event: ev.ShutdownRequested, now: int):
         self._log("info", "shutdown requested", reason=event.reason)
@@ -924,16 +481,6 @@ class Engine:
         self._evaluate(now)
         return _NO_COMMANDS
 
-    def _latency_replacement(self, now: int, cause: str):
-        # A new connection cures a bad route, not a lagging venue: if the next session is just
-        # as slow, wait longer before trying again (doubling, capped) instead of looping. The
-        # cool-down resets once a session has been healthy for a while.
-        cooldown = self._latency_cooldown_ms
-        self._latency_replace_allowed_ns = now + int(cooldown * _MS)
-        self._latency_cooldown_ms = min(self.config.latency_replace_cooldown_max_ms, cooldown * 2)
-        self._log("warn", "latency-driven replacement", cause=cause, next_allowed_in_ms=cooldown)
-        return self._replace_session(now, cause)
-
     def _confidence_inputs(self, now: int) -> ConfidenceInputs:
         tel = self.telemetry
         now_s = now // 1_000_000_000
@@ -985,78 +532,6 @@ class Engine:
         if self.trader is not None:
             self._outbox.extend(self.trader.set_mode(change.mode, change.at_ns))
 
-    # ====================================================================== trading
-
-    def _strategy_tick(self, now: int) -> list:
-        """Show the strategy every book that changed since the last tick, then its timer."""
-        trader = self.trader
-        commands: list = []
-        dirty, self._dirty = self._dirty, set()
-        for symbol in sorted(dirty):
-            book = self.symbols[symbol].book
-            if book.synced:
-                view = MarketView.from_book(book, ts_ns=now)
-                commands.extend(trader.on_view(view))
-        commands.extend(trader.on_timer(now))
-        self._log_orders(commands)
-        return commands
-
-    def _trade_to_strategy(self, state: _SymbolState, trade: ev.AggTrade, now: int):
-        codec = state.book.codec
-        try:
-            tick = TradeTick(trade.symbol, codec.price[trade.price], codec.qty[trade.qty], "SELL" if trade.buyer_is_maker else "BUY", trade.trade_ts * _MS)
-        except (ValueError, TypeError) as exc:
-            self._log("warn", "unusable trade skipped", symbol=trade.symbol, error=str(exc))
-            return _NO_COMMANDS
-        commands = self.trader.on_trade(tick)
-        self._log_orders(commands)
-        return commands
-
-    def _on_trading(self, event, now: int):
-        if self.trader is None:
-            self._log("warn", "trading event without a trader", event=type(event).__name__)
-            return _NO_COMMANDS
-        if type(event) is tev.AccountStreamState:
-            self.account_stream_down_since = None if event.up else (self.account_stream_down_since or now)
-            self._log("info" if event.up else "warn", "account stream up" if event.up else "account stream down", stream_epoch=event.stream_epoch, reason=event.reason)
-            return _NO_COMMANDS
-        if type(event) is tev.SymbolStatus:
-            self._log("info" if event.status == "TRADING" else "warn", "symbol status", symbol=event.symbol, status=event.status)
-            commands = self.trader.on_event(event)
-            self._log_orders(commands)
-            return commands
-        if type(event) is tev.Fill:
-            key = f"fills_via_{event.via or 'query'}"
-            self.counters[key] = self.counters.get(key, 0) + 1
-        level, msg, fields = describe_event(self.trader, event)
-        self._log(level, msg, **fields)
-        commands = self.trader.on_event(event)
-        self.log_trader_alerts()
-        self._log_orders(commands)
-        return commands
-
-    def log_trader_alerts(self) -> None:
-        """Breaker trips and loss-limit latches are warnings in the log (cause, until-time)."""
-        if self.trader is None:
-            return
-        if self._risk_alerts is None:
-            from core.trading.alerts import RiskAlerts
-
-            self._risk_alerts = RiskAlerts()
-        for level, msg, fields in self._risk_alerts.poll(self.trader):
-            self._log(level, msg, **fields)
-
-    def _log_orders(self, commands) -> None:
-        notices = self.trader.notices if self.trader is not None else None
-        if notices:
-            for level, msg, fields in notices:
-                self._log(level, msg, **fields)
-            notices.clear()
-        for command in commands:
-            line = describe_command(self.trader, command)
-            if line is not None:
-                self._log(line[0], line[1], **line[2])
-
     # ====================================================================== failure
 
     def _go_fatal(self, now: int, why: str):
@@ -1072,24 +547,10 @@ class Engine:
 
     def _add_symbol(self, symbol: str) -> _SymbolState:
         state = _SymbolState(OrderBook(symbol, self.config.venue, buffer_limit=self.config.book_buffer_limit))
-        state.candles = deque(maxlen=self.config.candle_history)
         self.symbols[symbol] = state
+        self.market.add_symbol(symbol)
         self.liveness.track(symbol)
         return state
-
-    def _start_book_resync(self, state: _SymbolState, cause: str, now: int) -> None:
-        self._validating.discard(state.book.symbol)
-        if state.resync is None:
-            state.resync = BookResync(state.book.symbol, cause, self.epoch, now)
-            self.book_resyncs.append(state.resync)
-            self.counters["book_resyncs"] += 1
-        if self._incident_start is None:
-            self._incident_start = now
-
-    def _current_epoch_record(self) -> EpochRecord | None:
-        if self.epochs and self.epochs[-1].epoch == self.epoch:
-            return self.epochs[-1]
-        return None
 
     def _log(self, level: str, msg: str, **fields) -> None:
         record = LogRecord(self.clock(), level, msg, self.epoch, fields)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from core.capture import decode_value, encode_dataclass, encode_value
 
-__all__ = ["build_trader", "history_from_row", "history_row", "trading_row"]
+__all__ = ["build_trader", "decode_engine_config", "encode_engine_config", "history_from_row", "history_row", "trading_row"]
 
 
 def trading_row(strategy: str, params: dict, session: int, limits, venue_filters: dict, market: str, mode, risk_state: dict | None,
@@ -41,7 +41,7 @@ def history_row(history: dict) -> dict:
 
 
 def history_from_row(row: dict) -> dict:
-    from core.persistence.storage import Candle
+    from core.records import Candle
 
     return {s: [Candle(**{k: decode_value(v) for k, v in c.items()}) for c in cs] for s, cs in row.get("candles", {}).items()}
 
@@ -94,3 +94,49 @@ def build_trader(row: dict):
             order.fill_ids.add(fill.trade_id)
             order.booked_qty += fill.qty
     return trader, commands
+
+
+def encode_engine_config(config) -> dict:
+    """`core.engine.EngineConfig` -> JSON (for the version 2 header)."""
+    from dataclasses import fields
+
+    out = {}
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if f.name == "venue":
+            out["venue"] = value.value if hasattr(value, "value") else str(value)
+        elif f.name == "confidence":
+            out["confidence"] = {name: [fc.warn, fc.critical, fc.weight] for name, fc in value.factors.items()}
+        elif f.name == "modes":
+            out["modes"] = {g.name: getattr(value, g.name) for g in fields(value)}
+        else:
+            out[f.name] = encode_value(value)
+    return out
+
+
+def decode_engine_config(data: dict, **overrides):
+    """The `EngineConfig` a version 2 header describes (unknown keys are ignored, so a journal
+    of a newer build still replays with this build's defaults for what it does not know)."""
+    from dataclasses import fields
+
+    from core.book import VenueRules
+    from core.confidence import ConfidenceConfig, FactorConfig
+    from core.engine import EngineConfig
+    from core.modes import ModeConfig
+
+    known = {f.name for f in fields(EngineConfig)}
+    kwargs = {}
+    for name, value in data.items():
+        if name not in known:
+            continue
+        if name == "venue":
+            kwargs["venue"] = VenueRules(value)
+        elif name == "confidence":
+            kwargs["confidence"] = ConfidenceConfig({k: FactorConfig(*v) for k, v in value.items()})
+        elif name == "modes":
+            mode_known = {f.name for f in fields(ModeConfig)}
+            kwargs["modes"] = ModeConfig(**{k: v for k, v in value.items() if k in mode_known})
+        else:
+            kwargs[name] = decode_value(value)
+    kwargs.update(overrides)
+    return EngineConfig(**kwargs)

@@ -399,7 +399,8 @@ def replay_path(path: str, *, run: str | None = None, until: str | None = None, 
 
 
 def _replay_v2(files: list[str], target, timeline: bool, on_malformed, stop_before: int | None = None) -> ReplayResult:
-    from core.capture import CaptureFormatError, decode_engine_config, decode_event, V2_KINDS
+    from core.capture import CaptureFormatError, decode_event, V2_KINDS
+    from core.journal_inputs import decode_engine_config
     from core.journal_inputs import build_trader, history_from_row
 
     clock = ManualClock()
@@ -535,7 +536,7 @@ def _replay_v2(files: list[str], target, timeline: bool, on_malformed, stop_befo
                     elif kind == "history":
                         history = history_from_row(r)
                         for symbol, candles in history.items():
-                            engine.add_candles(symbol, candles)
+                            engine.market.add_candles(symbol, candles)
                         if engine.trader is not None:
                             for symbol, candles in history.items():
                                 engine.trader.warm_up(symbol, candles)

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from core.engine import Engine
+from core.report_trading import iso, trading_report
 
 __all__ = ["build_report", "iso", "orders_report", "symbols_report"]
-
-
-def iso(ns: int) -> str | None:
-    """Integer nanoseconds since the epoch -> ISO-8601 UTC with milliseconds."""
-    if not ns:
-        return None
-    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def symbols_report(engine: Engine, depth: int = 20) -> dict:
@@ -100,6 +92,5 @@ def orders_from_views(views) -> list[dict]:
 
 
 def _trading(snapshot) -> dict:
-    from core.report_trading import trading_report  # issue 13: its own module, its own key
 
     return trading_report(snapshot)

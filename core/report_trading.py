@@ -20,9 +20,16 @@ With no trader (market data only) the section is ``{"enabled": false}``: nothing
 
 from __future__ import annotations
 
-from core.report import iso
+from datetime import datetime, timezone
 
-__all__ = ["trading_report"]
+__all__ = ["iso", "trading_report"]
+
+
+def iso(ns: int) -> str | None:
+    """Integer nanoseconds since the epoch -> ISO-8601 UTC with milliseconds."""
+    if not ns:
+        return None
+    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def trading_report(snapshot) -> dict:

@@ -326,7 +326,7 @@ class Runtime:
                 self.engine.counters["candles_missing"] += result.missing
                 self._runtime_log("warn", "kline backfill: candles still missing after refetch", symbol=symbol, interval=cfg.history_interval,
                                   missing=result.missing, ranges=[(g.start_ms, g.end_ms) for g in result.gaps][:50])
-            self.engine.add_candles(symbol, result.candles)
+            self.engine.market.add_candles(symbol, result.candles)
             out[symbol] = result.candles
             self._runtime_log("info", "kline backfill", symbol=symbol, interval=cfg.history_interval, candles=len(result.candles),
                               first_ms=result.start_ms, refetched=result.refetched, missing=result.missing)
@@ -336,7 +336,7 @@ class Runtime:
         """After backfill (and trading setup): persist the candles and warm the strategy up;
         from now on closed live klines are queued for storage too (see `_persist`)."""
         if self.writer is not None:
-            self.engine.pending_candles = []
+            self.engine.market.pending_candles = []
             for candles in history.values():
                 for candle in candles:
                     if not self.writer.submit(candle):
@@ -388,6 +388,7 @@ class Runtime:
             open_orders = self.storage.load_open_orders()
             self.writer = StorageWriter(self.storage)
         trader = Trader(get_strategy(cfg.strategy, cfg.params), filters, session=session, limits=limits, risk_state=risk_state, mode=self.engine.mode)
+        self._runtime_log("info", "strategy loaded", strategy=cfg.strategy, module=type(trader.strategy).__module__)
         trader.keep_fills = 1000
         self.engine.trader = trader
         trader.orders.unknown_window_ns = max(0, int(cfg.unknown_window_ms)) * 1_000_000
@@ -469,7 +470,7 @@ class Runtime:
             if until > now:
                 self._runtime_log("warn", "circuit breaker tripped", symbol=symbol, cause="restored from the previous run", until=_utc(until), effect="exits only")
         # Restored trips were just logged; trips caused by the fills imported above are new.
-        self.engine._risk_alerts = RiskAlerts(known_breakers=restored_breakers)
+        trader.risk_alerts = RiskAlerts(known_breakers=restored_breakers)
         self.engine.log_trader_alerts()
         return commands
 
@@ -643,7 +644,7 @@ class Runtime:
         """Version 2 journal (docs/capture-format.md): every engine input in consumption order."""
         import os
 
-        from core.capture import encode_engine_config
+        from core.journal_inputs import encode_engine_config
         from core.persistence.journal import EngineJournal
 
         jc = self.config.journal
@@ -733,9 +734,9 @@ class Runtime:
             for record in trader.drain_records():
                 if not writer.submit(record):
                     self._runtime_log("error", "storage queue full: record lost", record=type(record).__name__)
-        candles = self.engine.pending_candles
+        candles = self.engine.market.pending_candles
         if candles:
-            self.engine.pending_candles = []
+            self.engine.market.pending_candles = []
             for candle in candles:
                 if not writer.submit(candle):
                     self._runtime_log("error", "storage queue full: record lost", record="Candle")
@@ -1214,7 +1215,7 @@ async def backfill_klines(rest, symbol: str, interval: str, start_ms: int, end_m
     `backfill_requests`, and whatever is still missing is returned in ``gaps``. A row whose
     close time is not before ``now_ms`` is the forming candle and is left out.
     """
-    from core.persistence.storage import Candle
+    from core.records import Candle
 
     step = interval_ms(interval)
     have: dict[int, Candle] = {}

@@ -418,6 +418,7 @@ class SnapshotBuilder:
         start = self._rr % n if n else 0
         symbols = engine.symbols
         silence_ns = tel.silence_ns
+        last_range_bar = engine.market.last_range_bar
         summaries: dict[str, BookSummary] = {}
         for i in range(n):  # round-robin from `start`: who gets this build's rebuild budget
             symbol = order[(start + i) % n]
@@ -432,9 +433,9 @@ class SnapshotBuilder:
                                             book.last_update_id, resyncs, book.gaps, sil, symbol in waiting)
             mids = self._mid_history(symbol, state, now)
             trades = state.trades
-            views = state.range_bar_views
+            last_bar = last_range_bar(symbol)
             key = (book_state, book.last_update_id, book.gaps, resyncs, id(trades[-1]) if trades else 0,
-                   id(state.mark), id(views[-1]) if views else 0, book.last_problem, id(codec), mids[-1][0] if mids else 0)
+                   id(state.mark), id(last_bar) if last_bar is not None else 0, book.last_problem, id(codec), mids[-1][0] if mids else 0)
             cached = cache.get(symbol)
             if cached is not None and cached[0] == key:
                 continue
@@ -554,7 +555,7 @@ def _book_snapshot(state, depth: int, silence_ms: float, engine, resyncs: int | 
         trades=trades,
         mark_price=mark.mark_price if mark else None,
         funding_rate=mark.funding_rate if mark else None,
-        range_bars=_last_range_bars(state),
+        range_bars=engine.market.range_bar_views(book.symbol, RANGE_BARS_IN_SNAPSHOT),
         price_decimals=codec.price_decimals if codec is not None else -1,
         qty_decimals=codec.qty_decimals if codec is not None else -1,
         mid_history=mid_history,
@@ -564,12 +565,21 @@ def _book_snapshot(state, depth: int, silence_ms: float, engine, resyncs: int | 
 RANGE_BARS_IN_SNAPSHOT = 50
 
 
-def _last_range_bars(state) -> tuple:
-    views = getattr(state, "range_bar_views", None)
-    if not views:
-        return ()
-    n = len(views)
-    return tuple(views[i] for i in range(max(0, n - RANGE_BARS_IN_SNAPSHOT), n))
+# Longest first: "FDUSD" must win over "USD"-anything, "USDT" over "USD".
+QUOTE_ASSETS = ("FDUSD", "USDT", "USDC", "TUSD", "BUSD", "EUR", "TRY", "BRL", "BTC", "ETH", "BNB")
+
+
+def quote_asset(symbols) -> str:
+    """The quote asset of the traded symbols (e.g. ``USDT``); ``"quote"`` when they differ or
+    are unknown (money is then still exact, only its unit is not named)."""
+    found = set()
+    for symbol in symbols:
+        asset = next((q for q in QUOTE_ASSETS if symbol.endswith(q) and len(symbol) > len(q)), "")
+        found.add(asset)
+    if len(found) == 1:
+        (asset,) = found
+        return asset or "quote"
+    return "quote" if found else ""
 
 
 def _levels(levels: list[tuple[int, int]], codec) -> tuple[LevelView, ...]:

@@ -91,7 +91,7 @@ def quote_asset(snap: WorldSnapshot) -> str:
     trading = getattr(snap, "trading", None)
     if trading is not None and trading.pnl.quote_asset:
         return trading.pnl.quote_asset
-    from core.trading.state_view import quote_asset as guess
+    from core.snapshot import quote_asset as guess
 
     return guess(snap.symbols) if snap.symbols else ""
 

@@ -11,7 +11,7 @@ Tables:
 * ``candles``         klines, upserted by ``(symbol, interval, open_ts)``.
 
 Records are the domain objects themselves (`OrderTransition`, `Fill`, `RiskSnapshot`,
-`FundingRecord`, `core.engine.EpochRecord`, `Candle`): ``write_batch`` dispatches on type and
+`FundingRecord`, `EpochRecord`, `Candle`, all plain records of `core.records`): ``write_batch`` dispatches on type and
 writes a whole batch in one transaction. Exact values (Fractions, Decimals) are stored as text.
 
 Connections are per thread (sqlite3 objects must not be shared): the writer thread writes, the
@@ -23,35 +23,21 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Iterable, Protocol, Sequence, runtime_checkable
 
-from core.engine import EpochRecord
-from core.trading.events import Fill
-from core.trading.orders import TERMINAL, OrderState, OrderTransition
-from core.trading.portfolio import FundingRecord
-from core.trading.trader import RiskSnapshot
+from core.records import (
+    TERMINAL_ORDER_STATES,
+    Candle,
+    EpochRecord,
+    FundingRecord,
+    OrderState,
+    OrderTransition,
+    RiskSnapshot,
+)
+from core.trade_events import Fill
 
 __all__ = ["Candle", "SqliteStorage", "Storage", "UnsupportedRecord"]
-
-
-@dataclass(frozen=True, slots=True)
-class Candle:
-    symbol: str
-    interval: str
-    open_ts: int  # ms
-    open: str
-    high: str
-    low: str
-    close: str
-    volume: str
-    closed: bool = True
-
-    @classmethod
-    def from_kline(cls, k) -> "Candle":
-        """From a `core.events.Kline`."""
-        return cls(k.symbol, k.interval, k.open_ts, k.open, k.high, k.low, k.close, k.volume, bool(k.closed))
 
 
 class UnsupportedRecord(TypeError):
@@ -126,7 +112,7 @@ CREATE TABLE IF NOT EXISTS candles (
 );
 """
 
-_OPEN_STATES = tuple(s.value for s in OrderState if s not in TERMINAL)
+_OPEN_STATES = tuple(s.value for s in OrderState if s not in TERMINAL_ORDER_STATES)
 
 
 class SqliteStorage:

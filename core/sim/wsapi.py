@@ -37,9 +37,10 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from core.sim import auth
+from core.sim.conn import WsConn
 
 if TYPE_CHECKING:
-    from core.sim.server import SimExchange, WsConn
+    from core.sim.server import SimExchange
 
 __all__ = ["WsApiServer", "refuse_unless_trading", "symbol_status"]
 
@@ -120,8 +121,6 @@ class WsApiServer:
 
     # ------------------------------------------------------------------ connection
     async def handler(self, request: web.Request) -> web.StreamResponse:
-        from core.sim.server import WsConn
-
         ex = self.ex
         ws = web.WebSocketResponse(autoping=False, max_msg_size=1 << 20, compress=False)
         await ws.prepare(request)

@@ -1,20 +1,20 @@
-"""Candles: kline backfill planning with gap detection, and range bars from aggTrades.
+"""Candles: kline backfill planning with gap detection.
 
 Backfill: given the open times we hold for an interval and the span we want, `find_gaps` lists
 the missing candle ranges and `backfill_requests` cuts them into REST requests of at most
 ``limit`` klines (Binance serves 1000 per call on spot, 1500 on USD-M). Open times off the
 interval grid are reported as ``misaligned`` rather than silently trusted.
 
-Range bars: a bar opens at the first trade after the previous bar closed and closes on the
-trade whose price is at least ``threshold_bps`` away from the bar's open (integer arithmetic:
-``|p - open| * 10000 >= bps * open``). Only the last ``keep`` closed bars are retained.
+Range bars are market data the engine keeps for the price pane: `core.market_history` defines
+them (re-exported here).
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import Iterable
+
+from core.market_history import RangeBar, RangeBarBuilder
 
 __all__ = ["GapRange", "KlineGaps", "RangeBar", "RangeBarBuilder", "backfill_requests", "find_gaps", "interval_ms"]
 
@@ -89,50 +89,3 @@ def backfill_requests(gaps: Iterable[GapRange], limit: int = 1000) -> list[tuple
             out.append((t, end))
             t = end + gap.step_ms
     return out
-
-
-@dataclass(frozen=True, slots=True)
-class RangeBar:
-    open_ts: int
-    close_ts: int
-    open: int  # price units
-    high: int
-    low: int
-    close: int
-    volume: int  # lots
-    trades: int
-
-
-class RangeBarBuilder:
-    """Range bars from a trade stream, with bounded memory (the last ``keep`` bars)."""
-
-    def __init__(self, threshold_bps: int, keep: int = 1000) -> None:
-        if threshold_bps <= 0:
-            raise ValueError("threshold_bps must be positive")
-        self.threshold_bps = threshold_bps
-        self.bars: deque[RangeBar] = deque(maxlen=keep)
-        self._open: list | None = None  # [open_ts, open, high, low, volume, trades, last, last_ts]
-
-    def on_trade(self, price: int, qty: int, ts: int) -> RangeBar | None:
-        """Add one trade; returns the bar it closed, if any."""
-        bar = self._open
-        if bar is None:
-            self._open = [ts, price, price, price, qty, 1, price, ts]
-            return None
-        bar[2] = max(bar[2], price)
-        bar[3] = min(bar[3], price)
-        bar[4] += qty
-        bar[5] += 1
-        bar[6], bar[7] = price, ts
-        opened = bar[1]
-        if abs(price - opened) * 10_000 >= self.threshold_bps * opened:
-            done = RangeBar(bar[0], ts, opened, bar[2], bar[3], price, bar[4], bar[5])
-            self.bars.append(done)
-            self._open = None
-            return done
-        return None
-
-    @property
-    def forming(self) -> RangeBar | None:
-        bar = self._open
-        return None if bar is None else RangeBar(bar[0], bar[7], bar[1], bar[2], bar[3], bar[6], bar[4], bar[5])

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from core.modes import Mode
-from core.trading.strategy import MarketView, OrderIntent, StrategyError, _Base, lots_for_quote, merge_params, register_strategy
+from core.trading.strategy import MarketView, OrderIntent, StrategyError, _Base, lots_for_quote, merge_params
 
-__all__ = ["Momentum", "MOMENTUM_DEFAULTS"]
+__all__ = ["make_momentum", "Momentum", "MOMENTUM_DEFAULTS"]
 
 MOMENTUM_DEFAULTS: dict[str, Any] = {
     "moves": 3,
@@ -78,11 +78,9 @@ class Momentum(_Base):
         return [OrderIntent(view.symbol, side, size, price, "LIMIT", "IOC", False, "take")]
 
 
-def _make(params: Mapping[str, Any]) -> Momentum:
+def make_momentum(params: Mapping[str, Any]) -> Momentum:
+    """The ``momentum`` entry point of ``epochbot.strategies`` (pyproject.toml)."""
     merged = merge_params(MOMENTUM_DEFAULTS, params, "momentum")
     if merged["moves"] < 1 or merged["size_lots"] < 0:
         raise StrategyError("momentum: moves must be >= 1 and size_lots >= 0 (0 sizes by size_quote)")
     return Momentum(params=merged)
-
-
-register_strategy("momentum", _make)

@@ -48,9 +48,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from enum import Enum
 
 from core.events import CancelOrder, PlaceOrder
+from core.records import OrderState, OrderTransition
 from core.snapshot import OrderView
 from core.trading import events as tev
 from core.trading.filters import SymbolFilters
@@ -70,17 +70,6 @@ __all__ = [
 ]
 
 CLIENT_ID_PATTERN = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
-
-
-class OrderState(str, Enum):
-    PENDING_NEW = "PENDING_NEW"
-    NEW = "NEW"
-    PARTIALLY_FILLED = "PARTIALLY_FILLED"
-    FILLED = "FILLED"
-    CANCELED = "CANCELED"
-    REJECTED = "REJECTED"
-    EXPIRED = "EXPIRED"
-    UNKNOWN = "UNKNOWN"
 
 
 _S = OrderState
@@ -117,27 +106,6 @@ class IllegalOrderTransition(RuntimeError):
 
 class OrderRefused(Exception):
     """The manager will not send this order (the reason says why)."""
-
-
-@dataclass(frozen=True, slots=True)
-class OrderTransition:
-    """One journal row: what happened to which order, when, and why."""
-
-    ts_ns: int
-    client_order_id: str
-    symbol: str
-    side: str
-    order_type: str
-    qty: int
-    price: int | None
-    tif: str | None
-    reduce_only: bool
-    tag: str
-    prev_state: str
-    state: str
-    filled_qty: int
-    venue_order_id: str
-    reason: str
 
 
 @dataclass(slots=True)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 
+from core.records import FundingRecord
 from core.snapshot import PositionView
 from core.trading.filters import SymbolFilters
 from core.trading.money import as_fraction, decimal_str
@@ -40,16 +41,6 @@ class RoundTrip:
     @property
     def losing(self) -> bool:
         return self.pnl < 0
-
-
-@dataclass(frozen=True, slots=True)
-class FundingRecord:
-    symbol: str
-    ts_ns: int
-    rate: Decimal
-    mark_price: int
-    qty: int
-    amount: Fraction  # received (+) or paid (-)
 
 
 @dataclass(slots=True)

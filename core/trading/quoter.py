@@ -29,9 +29,9 @@ from fractions import Fraction
 from typing import Any, Mapping
 
 from core.modes import Mode
-from core.trading.strategy import MarketView, OrderIntent, _Base, lots_for_quote, merge_params, register_strategy
+from core.trading.strategy import MarketView, OrderIntent, StrategyError, _Base, lots_for_quote, merge_params
 
-__all__ = ["Quoter", "QUOTER_DEFAULTS"]
+__all__ = ["make_quoter", "Quoter", "QUOTER_DEFAULTS"]
 
 QUOTER_DEFAULTS: dict[str, Any] = {
     "half_spread_ticks": 2,
@@ -228,13 +228,9 @@ def _ceil(value: Fraction) -> int:
     return -((-value.numerator) // value.denominator)
 
 
-def _make(params: Mapping[str, Any]) -> Quoter:
+def make_quoter(params: Mapping[str, Any]) -> Quoter:
+    """The ``quoter`` entry point of ``epochbot.strategies`` (pyproject.toml)."""
     merged = merge_params(QUOTER_DEFAULTS, params, "quoter")
     if merged["size_lots"] < 0 or merged["half_spread_ticks"] < 1 or merged["half_spread_bps"] < 0 or merged["maker_fee_bps"] < 0:
-        from core.trading.strategy import StrategyError
-
         raise StrategyError("quoter: size_lots must be >= 0 (0 sizes by size_quote), half_spread_ticks >= 1, half_spread_bps and maker_fee_bps >= 0")
     return Quoter(params=merged)
-
-
-register_strategy("quoter", _make)

@@ -9,27 +9,12 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from core.snapshot import BreakerView, FillView, PnLView, TradingView
+from core.snapshot import QUOTE_ASSETS, BreakerView, FillView, PnLView, TradingView, quote_asset
 from core.trading.money import decimal_str
 
 __all__ = ["QUOTE_ASSETS", "quote_asset", "trading_view", "fill_view", "breaker_cause"]
 
-# Longest first: "FDUSD" must win over "USD"-anything, "USDT" over "USD".
-QUOTE_ASSETS = ("FDUSD", "USDT", "USDC", "TUSD", "BUSD", "EUR", "TRY", "BRL", "BTC", "ETH", "BNB")
 RECENT_FILLS = 20
-
-
-def quote_asset(symbols) -> str:
-    """The quote asset of the traded symbols (e.g. ``USDT``); ``"quote"`` when they differ or
-    are unknown (money is then still exact, only its unit is not named)."""
-    found = set()
-    for symbol in symbols:
-        asset = next((q for q in QUOTE_ASSETS if symbol.endswith(q) and len(symbol) > len(q)), "")
-        found.add(asset)
-    if len(found) == 1:
-        (asset,) = found
-        return asset or "quote"
-    return "quote" if found else ""
 
 
 def fill_view(fill, filters) -> FillView:

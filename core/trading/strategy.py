@@ -13,7 +13,9 @@ Intent semantics (what the `Trader` does with one):
   only cancels the slot.
 * Intents are desires, not commands: a gate may refuse them (the reason is logged and counted).
 
-Strategies are chosen by name: ``get_strategy("quoter", {"half_spread_ticks": 3})``.
+Strategies are plug-ins chosen by name: ``get_strategy("quoter", {"half_spread_ticks": 3})`` finds
+the name in the ``epochbot.strategies`` entry-point group (epochbot's own `quoter` and
+`momentum` are registered there like any user's package) and imports the module only then.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from decimal import Decimal
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Callable, Literal, Mapping, Protocol, runtime_checkable
 
+from core.market_view import MarketView, TradeTick
 from core.modes import Mode
-from core.numeric import UnitCodec
 
 __all__ = [
     "MarketView",
@@ -34,6 +37,7 @@ __all__ = [
     "StrategyError",
     "TradeTick",
     "get_strategy",
+    "load_strategy_factory",
     "register_strategy",
     "strategy_names",
 ]
@@ -65,70 +69,6 @@ class OrderIntent:
         return self.qty if self.side == "BUY" else -self.qty
 
 
-@dataclass(frozen=True, slots=True)
-class TradeTick:
-    """One public trade, parsed: ``taker_side`` is BUY when the buyer took liquidity."""
-
-    symbol: str
-    price: int
-    qty: int
-    taker_side: Side
-    ts_ns: int
-
-
-@dataclass(frozen=True, slots=True)
-class MarketView:
-    """What a strategy may know about one symbol at ``ts_ns``; built by the engine side.
-
-    ``bids``/``asks`` are the top levels (price units, lots), best first.
-    """
-
-    symbol: str
-    ts_ns: int
-    codec: UnitCodec
-    tick: int
-    best_bid: int | None
-    best_ask: int | None
-    bids: tuple[tuple[int, int], ...] = ()
-    asks: tuple[tuple[int, int], ...] = ()
-    position: int = 0  # signed lots
-    mode: Mode = Mode.NORMAL
-    trustworthy: bool = True  # the book is synced
-    # Average entry price of the open position in price units (exact), None when flat/unknown.
-    entry_price: Fraction | None = None
-
-    @property
-    def two_mid(self) -> int | None:
-        """bid + ask in price units (twice the mid: an integer, no rounding)."""
-        if self.best_bid is None or self.best_ask is None:
-            return None
-        return self.best_bid + self.best_ask
-
-    @property
-    def mid(self) -> Fraction | None:
-        """Exact mid in price units."""
-        two = self.two_mid
-        return None if two is None else Fraction(two, 2)
-
-    @classmethod
-    def from_book(cls, book, *, position: int = 0, mode: Mode = Mode.NORMAL, ts_ns: int = 0, depth: int = 5) -> "MarketView":
-        """Copy the top of a `core.book.OrderBook` (the live book is never handed out)."""
-        bids, asks = book.top(depth) if (book.bids or book.asks) else ([], [])
-        return cls(
-            symbol=book.symbol,
-            ts_ns=ts_ns,
-            codec=book.codec or UnitCodec(0, 0),
-            tick=book.tick or 1,
-            best_bid=book.best_bid,
-            best_ask=book.best_ask,
-            bids=tuple(bids),
-            asks=tuple(asks),
-            position=position,
-            mode=mode,
-            trustworthy=book.synced,
-        )
-
-
 @runtime_checkable
 class Strategy(Protocol):
     """What the loop calls. Every hook returns the intents it causes (often none)."""
@@ -146,7 +86,7 @@ class Strategy(Protocol):
     def on_timer(self, now_ns: int) -> list[OrderIntent]: ...
 
     def on_history(self, symbol: str, candles) -> list[OrderIntent]:
-        """Closed candles (`core.persistence.storage.Candle`, oldest first) fetched at start,
+        """Closed candles (`core.records.Candle`, oldest first) fetched at start,
         to warm up before the first view. Optional: the default ignores them."""
         return []
 
@@ -155,35 +95,82 @@ class StrategyError(ValueError):
     """Unknown strategy name or bad parameters."""
 
 
+# Strategies are plug-ins: a distribution (epochbot itself, or a user's own package) names a
+# factory in the ``epochbot.strategies`` entry-point group, ``name = "package.module:factory"``,
+# where ``factory(params: dict) -> Strategy``. Names are listed from the installed metadata
+# without importing anything; a strategy's module is imported only when it is asked for by name.
+ENTRY_POINT_GROUP = "epochbot.strategies"
+
+# epochbot's own two, exactly as pyproject.toml registers them (a test holds the two equal). Used
+# only when epochbot runs from a source tree whose installed metadata predates the entry points
+# (never installed, or installed from an older checkout): the examples must not vanish then.
+BUILTIN_ENTRY_POINTS = {
+    "momentum": "core.trading.momentum:make_momentum",
+    "quoter": "core.trading.quoter:make_quoter",
+}
+
+# Registered in-process (tests, notebooks): these win over entry points of the same name.
 _REGISTRY: dict[str, Callable[[Mapping[str, Any]], Strategy]] = {}
-_builtins_loaded = False
 
 
 def register_strategy(name: str, factory: Callable[[Mapping[str, Any]], Strategy]) -> None:
+    """Register a factory in this process only (a package should use the entry point instead)."""
     if name in _REGISTRY and _REGISTRY[name] is not factory:
         raise StrategyError(f"strategy {name!r} is already registered")
     _REGISTRY[name] = factory
 
 
-def _load_builtins() -> None:
-    global _builtins_loaded
-    if not _builtins_loaded:
-        _builtins_loaded = True
-        from core.trading import momentum, quoter  # noqa: F401  (they register themselves)
+def _entry_points() -> dict[str, EntryPoint]:
+    """Installed strategy entry points by name (first distribution wins on a clash of the same
+    value; two different values under one name are reported when that name is loaded)."""
+    found: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep)
+    for name, value in BUILTIN_ENTRY_POINTS.items():
+        found.setdefault(name, EntryPoint(name, value, ENTRY_POINT_GROUP))
+    return found
 
 
 def strategy_names() -> tuple[str, ...]:
-    _load_builtins()
-    return tuple(sorted(_REGISTRY))
+    """Every strategy that can be named in the configuration (nothing is imported)."""
+    return tuple(sorted({*_REGISTRY, *_entry_points()}))
+
+
+def load_strategy_factory(name: str) -> Callable[[Mapping[str, Any]], Strategy]:
+    """The factory registered as ``name``: its module is imported here (``EntryPoint.load``).
+
+    Raises `StrategyError` with one line that says what to fix: an unknown name (with the
+    available ones), or a plug-in that cannot be imported or does not name a callable."""
+    factory = _REGISTRY.get(name)
+    if factory is not None:
+        return factory
+    ep = _entry_points().get(name)
+    if ep is None:
+        raise StrategyError(f"unknown strategy {name!r}; available: {', '.join(strategy_names())}")
+    clashes = sorted({other.value for other in entry_points(group=ENTRY_POINT_GROUP) if other.name == name} - {ep.value})
+    if clashes:
+        raise StrategyError(f"strategy {name!r} is registered twice ({ep.value} and {', '.join(clashes)}); uninstall one")
+    try:
+        factory = ep.load()
+    except ImportError as exc:
+        raise StrategyError(f"strategy {name!r} ({ep.value}) cannot be imported: {exc}") from None
+    except AttributeError as exc:
+        raise StrategyError(f"strategy {name!r} ({ep.value}) does not exist: {exc}") from None
+    if not callable(factory):
+        raise StrategyError(f"strategy {name!r} ({ep.value}) is not a factory: {type(factory).__name__} is not callable")
+    return factory
 
 
 def get_strategy(name: str, params: Mapping[str, Any] | None = None) -> Strategy:
     """Build the strategy registered as ``name`` with ``params`` over its defaults."""
-    _load_builtins()
-    factory = _REGISTRY.get(name)
-    if factory is None:
-        raise StrategyError(f"unknown strategy {name!r}; available: {', '.join(strategy_names())}")
-    return factory(dict(params or {}))
+    strategy = load_strategy_factory(name)(dict(params or {}))
+    missing = [hook for hook in _REQUIRED_HOOKS if not callable(getattr(strategy, hook, None))]
+    if missing:
+        raise StrategyError(f"strategy {name!r}: its factory returned a {type(strategy).__name__} without {', '.join(missing)}")
+    return strategy
+
+
+_REQUIRED_HOOKS = ("on_book", "on_trade", "on_fill", "on_mode_change", "on_timer")  # on_history is optional
 
 
 def lots_for_quote(view: "MarketView", quote: str) -> int:

@@ -20,12 +20,16 @@ snapshots after every realised trade).
 from __future__ import annotations
 
 from collections import deque
+from decimal import ROUND_HALF_EVEN, Decimal
 from dataclasses import dataclass
 from fractions import Fraction
 
 from core.events import CancelOrder, PlaceOrder
 from core.modes import Mode
+from core.records import RiskSnapshot
 from core.trading import events as tev
+from core.trading.alerts import RiskAlerts
+from core.trading.describe import describe_command, describe_event
 from core.trading.filters import SymbolFilters
 from core.trading.orders import OrderManager, OrderRefused
 from core.trading.portfolio import Portfolio
@@ -41,14 +45,6 @@ class Refusal:
     ts_ns: int
     intent: OrderIntent
     reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class RiskSnapshot:
-    """A versioned risk state to persist (``body`` is `RiskState.to_dict()`)."""
-
-    ts_ns: int
-    body: dict
 
 
 class Trader:
@@ -87,6 +83,7 @@ class Trader:
         self.flattening: set[str] = set()  # symbols with an operator flatten not yet placed
         self.flatten_orders: set[str] = set()  # client ids of operator flatten orders
         self.notices: list[tuple[str, str, dict]] = []  # (level, message, fields) for the log
+        self.risk_alerts: RiskAlerts | None = None  # what was last reported; made on first use
 
     # ----------------------------------------------------------------------------- inputs
 
@@ -154,6 +151,48 @@ class Trader:
         commands += self._drain_pending()
         commands += self._drain_flatten()
         return commands
+
+    def settle_funding(self, symbol: str, funding_ts_ms: int, rate: str, mark: str, recv_ts: int) -> list | None:
+        """USD-M funding derived from the mark price stream (`core.market_history` says when a
+        funding time has passed and which rate and mark were in force): the position pays or
+        receives ``qty * mark * rate``. Returns the commands it causes, or None when nothing was
+        settled (not USD-M, flat, unreadable figures).
+
+        This is the stream-derived figure, used alike in paper and live trading and what is
+        recorded; Binance's ACCOUNT_UPDATE (reason FUNDING_FEE) on the user-data stream is the
+        venue's authoritative amount (it may differ by the mark's rounding to price units and
+        the exact mark at the settlement instant). A flat position settles nothing."""
+        filters = self.filters.get(symbol)
+        if filters is None or filters.market != "usdm" or self.portfolio.qty(symbol) == 0:
+            return None
+        try:
+            rate_d = Decimal(rate)
+            units = Decimal(mark).scaleb(filters.price_decimals).to_integral_value(ROUND_HALF_EVEN)
+        except (ArithmeticError, ValueError):
+            self.notices.append(("warn", "funding skipped: unreadable mark price or rate", {"symbol": symbol, "mark": mark, "rate": rate}))
+            return None
+        settlement = tev.FundingSettlement(symbol=symbol, rate=rate_d, mark_price=int(units), ts_ns=funding_ts_ms * 1_000_000, recv_ts=recv_ts)
+        first_notice = len(self.notices)
+        commands = self.on_event(settlement)
+        self.notices.insert(first_notice, ("info", "funding settled (stream-derived)", {
+            "symbol": symbol, "funding_ts_ms": funding_ts_ms, "rate": rate, "mark": mark,
+            "qty": self.portfolio.qty(symbol), "amount": str(self.portfolio.funding_history[-1].amount)}))
+        return commands
+
+    # ----------------------------------------------------------------------------- log lines
+
+    def alerts(self) -> list[tuple[str, str, dict]]:
+        """Breaker trips and loss-limit latches not yet reported (`core.trading.alerts`)."""
+        if self.risk_alerts is None:
+            self.risk_alerts = RiskAlerts()
+        return self.risk_alerts.poll(self)
+
+    def describe_event(self, event) -> tuple[str, str, dict]:
+        """How the engine logs a venue answer, before it is applied (`core.trading.describe`)."""
+        return describe_event(self, event)
+
+    def describe_command(self, command) -> tuple[str, str, dict] | None:
+        return describe_command(self, command)
 
     # ----------------------------------------------------------------------------- restart
 

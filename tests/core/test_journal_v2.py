@@ -15,7 +15,8 @@ import orjson
 import pytest
 
 from core import events as ev
-from core.capture import CaptureFormatError, decode_event, encode_dataclass, encode_engine_config
+from core.capture import CaptureFormatError, decode_event, encode_dataclass
+from core.journal_inputs import encode_engine_config
 from core.engine import Engine, EngineConfig
 from core.book import VenueRules
 from core.persistence.journal import EngineJournal

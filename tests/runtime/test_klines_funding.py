@@ -98,7 +98,7 @@ async def test_backfill_at_start_fills_history_flags_the_hole_and_warms_up(tmp_p
     async with Running(rt):
         streams = [s for route in rt._routes() for s in route.streams]
         assert "btcusdt@kline_1m" in streams
-        history = [c.open_ts for c in rt.engine.candles(SYM)]
+        history = [c.open_ts for c in rt.engine.market.candles(SYM)]
         # Everything seeded is there (the venue had only 30 of the 120 minutes asked: no gap
         # before its first candle), the hole was refetched once and is flagged.
         assert set(rt.seeded) <= set(history)
@@ -107,7 +107,7 @@ async def test_backfill_at_start_fills_history_flags_the_hole_and_warms_up(tmp_p
         assert any(r.msg.startswith("kline backfill: candles still missing") for r in rt.engine.log)
         strategy = LAST[-1]
         assert [c.open_ts for c in strategy.seen[SYM]] == history
-        assert rt.engine.pending_candles is not None  # live closed klines are persisted too
+        assert rt.engine.market.pending_candles is not None  # live closed klines are persisted too
     storage = SqliteStorage(db)
     try:
         stored = [c.open_ts for c in storage.load_candles(SYM, "1m")]
@@ -124,7 +124,7 @@ async def test_backfill_off_with_zero_lookback():
         assert rt.engine.counters["candles_missing"] == 0
         # Only a live closed kline can be there (the seeded last one closes when the sim's
         # minute turns over): nothing was fetched.
-        assert len(rt.engine.candles(SYM)) <= 1
+        assert len(rt.engine.market.candles(SYM)) <= 1
 
 
 # ---------------------------------------------------------------------------------- funding

@@ -115,28 +115,28 @@ def kline(open_ts: int, closed: bool, close: str = "100.0") -> ev.Kline:
 def test_add_candles_merges_in_order_without_duplicates_and_is_bounded():
     engine = make_engine(candle_history=5)
     c = lambda t, close="1": Candle(SYM, "1m", t, "1", "1", "1", close, "0")  # noqa: E731
-    assert engine.add_candles(SYM, [c(3 * M), c(1 * M), c(2 * M)]) == 3
-    assert engine.add_candles(SYM, [c(2 * M, "9"), c(4 * M)]) == 1
-    assert [x.open_ts for x in engine.candles(SYM)] == [M, 2 * M, 3 * M, 4 * M]
-    assert engine.candles(SYM)[1].close == "9"
-    engine.add_candles(SYM, [c(t * M) for t in range(5, 12)])
-    assert [x.open_ts for x in engine.candles(SYM)] == [t * M for t in range(7, 12)]
-    assert engine.add_candles(SYM, [Candle(SYM, "5m", 20 * M, "1", "1", "1", "1", "0")]) == 0  # another interval
+    assert engine.market.add_candles(SYM, [c(3 * M), c(1 * M), c(2 * M)]) == 3
+    assert engine.market.add_candles(SYM, [c(2 * M, "9"), c(4 * M)]) == 1
+    assert [x.open_ts for x in engine.market.candles(SYM)] == [M, 2 * M, 3 * M, 4 * M]
+    assert engine.market.candles(SYM)[1].close == "9"
+    engine.market.add_candles(SYM, [c(t * M) for t in range(5, 12)])
+    assert [x.open_ts for x in engine.market.candles(SYM)] == [t * M for t in range(7, 12)]
+    assert engine.market.add_candles(SYM, [Candle(SYM, "5m", 20 * M, "1", "1", "1", "1", "0")]) == 0  # another interval
 
 
 def test_closed_live_klines_extend_the_history_and_are_queued_for_storage():
     engine = make_engine()
-    engine.add_candles(SYM, [Candle(SYM, "1m", 10 * M, "1", "1", "1", "1", "0")])
+    engine.market.add_candles(SYM, [Candle(SYM, "1m", 10 * M, "1", "1", "1", "1", "0")])
     engine.handle(kline(11 * M, False))  # still forming: not history
-    assert [c.open_ts for c in engine.candles(SYM)] == [10 * M]
+    assert [c.open_ts for c in engine.market.candles(SYM)] == [10 * M]
     engine.handle(kline(11 * M, True, close="100.5"))
-    assert engine.pending_candles is None  # nothing collected without storage
-    engine.pending_candles = []
+    assert engine.market.pending_candles is None  # nothing collected without storage
+    engine.market.pending_candles = []
     engine.handle(kline(12 * M, True))
     engine.handle(kline(12 * M, True))  # a repeat: merged, not appended twice
-    assert [c.open_ts for c in engine.candles(SYM)] == [10 * M, 11 * M, 12 * M]
-    assert engine.candles(SYM)[1] == Candle(SYM, "1m", 11 * M, "100.0", "101.0", "99.0", "100.5", "2.0", True)
-    assert [c.open_ts for c in engine.pending_candles] == [12 * M, 12 * M]  # storage upserts by open time
+    assert [c.open_ts for c in engine.market.candles(SYM)] == [10 * M, 11 * M, 12 * M]
+    assert engine.market.candles(SYM)[1] == Candle(SYM, "1m", 11 * M, "100.0", "101.0", "99.0", "100.5", "2.0", True)
+    assert [c.open_ts for c in engine.market.pending_candles] == [12 * M, 12 * M]  # storage upserts by open time
 
 
 def test_range_bars_from_agg_trades_reach_the_snapshot():
@@ -152,7 +152,10 @@ def test_range_bars_from_agg_trades_reach_the_snapshot():
     bars = snap.book(SYM).range_bars
     assert bars == ((1_004, "100", "100", "99.9", "99.9"), (1_006, "99.9", "100", "99.9", "100"),
                     (1_008, "100", "100.1", "100", "100.1"))
-    assert make_engine(range_bar_bps=0).symbols[SYM].range_bars is None
+    disabled = make_engine(range_bar_bps=0)
+    for i, p in enumerate(prices):
+        disabled.handle(ev.AggTrade(0, SYM, i, p, "0.010", False, 1_000 + i, 1_000 + i, 0))
+    assert SnapshotBuilder("test").build(disabled).book(SYM).range_bars == ()
 
 
 # ---------------------------------------------------------------------------------- strategy

@@ -1,0 +1,244 @@
+"""The architecture, enforced: layers only point down, and no module imports itself in a circle.
+
+Every import statement of every module under ``core/``, ``app/`` and ``widgets/`` is read with
+`ast` (module level and inside functions alike: a lazy import is still a dependency), resolved to
+the epochbot module it names, and checked against the layer table below. A new module must be
+placed in a layer (the test names it), so the table stays the map of the house:
+
+    foundation   numbers, events, records, the book, telemetry, confidence, modes, the views the
+                 engine publishes: nothing of epochbot above them
+    engine       the sans-I/O kernel and its published snapshot; knows a trader only through
+                 `core.trader_port`
+    trading      strategy API and examples, orders, risk, portfolio: on the engine's published view
+    persistence  storage, writer, journal: on plain records only (`core.records`, `core.trade_events`)
+    venues       Binance wire formats and clients
+    runtime      the live loop, transport, gateway, replay, reports, backtest (drivers of the engine)
+    widgets      Textual widgets: read snapshots, nothing else of the core
+    app          the command line, configuration, daemon, dashboard: on top of everything
+    sim          the simulator is a separate product (an exchange): it uses nothing of the
+                 strategy core but the exact-decimal helpers and the capture format
+"""
+
+from __future__ import annotations
+
+import ast
+from functools import lru_cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("core", "app", "widgets")
+
+FOUNDATION = {
+    "core", "core._fastbook", "core.numeric", "core.events", "core.trade_events", "core.records", "core.book",
+    "core.telemetry", "core.confidence", "core.modes", "core.market_view", "core.capture",
+}
+ENGINE = {
+    "core.engine", "core.engine_resync", "core.engine_session", "core.engine_trading", "core.market_history",
+    "core.trader_port", "core.snapshot", "core.liveness",
+}
+RUNTIME = {
+    "core.runtime", "core.transport", "core.inbox", "core.order_gateway", "core.replay", "core.report",
+    "core.report_trading", "core.data_errors", "core.journal_inputs", "core.timeline", "core.budget",
+    # The backtest drives the engine over captures and simulator sessions as replay does: a driver.
+    "core.trading.backtest",
+}
+
+# What each layer may import (besides itself).
+ALLOWED = {
+    "foundation": set(),
+    "engine": {"foundation"},
+    "trading": {"foundation", "engine"},
+    "persistence": {"foundation"},
+    "venues": {"foundation", "engine", "trading"},
+    "runtime": {"foundation", "engine", "trading", "persistence", "venues", "sim"},
+    "widgets": {"foundation", "engine"},
+    "app": {"foundation", "engine", "trading", "persistence", "venues", "runtime", "widgets", "sim"},
+    "sim": set(),
+}
+# The simulator's only allowed reach into the core: exact decimals and the capture file format.
+SIM_MAY_USE = {"core.numeric", "core.capture"}
+# No I/O below the runtime: the kernel and the trading half take events and a clock.
+PURE_LAYERS = {"foundation", "engine", "trading"}
+IO_MODULES = {"asyncio", "aiohttp", "websockets", "socket", "sqlite3", "threading", "subprocess", "selectors", "ssl",
+              "urllib", "http", "requests", "textual", "rich"}
+
+
+def layer_of(module: str) -> str | None:
+    if module in FOUNDATION:
+        return "foundation"
+    if module in ENGINE:
+        return "engine"
+    if module in RUNTIME:
+        return "runtime"
+    for prefix, layer in (("core.trading", "trading"), ("core.persistence", "persistence"), ("core.venues", "venues"),
+                          ("core.sim", "sim"), ("widgets", "widgets"), ("app", "app")):
+        if module == prefix or module.startswith(prefix + "."):
+            return layer
+    return None
+
+
+@lru_cache(maxsize=1)
+def modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            found[name] = path
+    found["core._fastbook"] = ROOT / "core" / "_fastbook.c"  # a C extension: imports nothing of ours
+    return found
+
+
+def _import_nodes(tree: ast.AST, type_only: bool):
+    """Every import node, including those inside functions; with ``type_only=False`` the ones
+    under ``if TYPE_CHECKING:`` are left out (they are not imported at run time)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        for child in ast.iter_child_nodes(node):
+            if not type_only and isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                todo.extend(child.orelse)
+                continue
+            todo.append(child)
+
+
+@lru_cache(maxsize=2)
+def imports(type_only: bool = True) -> dict[str, set[str]]:
+    """module -> the epochbot modules it imports (resolved: ``from core.x import Y`` is core.x,
+    or core.x.Y when Y is itself a module), and the top-level names of everything else.
+    ``type_only``: count imports made for type checkers only (layers: yes; cycles: no)."""
+    known = modules()
+    graph: dict[str, set[str]] = {}
+    for name, path in known.items():
+        deps: set[str] = set()
+        if path.suffix == ".py":
+            is_package = path.name == "__init__.py"
+            for node in _import_nodes(ast.parse(path.read_text(encoding="utf-8"), str(path)), type_only):
+                if isinstance(node, ast.Import):
+                    deps.update(alias.name for alias in node.names)
+                elif isinstance(node, ast.ImportFrom):
+                    if node.level:
+                        base = name.split(".") if is_package else name.split(".")[:-1]
+                        base = base[: len(base) - (node.level - 1)]
+                        target = ".".join(base + ([node.module] if node.module else []))
+                    else:
+                        target = node.module
+                    deps.add(target)
+                    deps.update(f"{target}.{alias.name}" for alias in node.names if f"{target}.{alias.name}" in known)
+        graph[name] = {d for d in deps if d in known} | {d.split(".")[0] for d in deps if d.split(".")[0] not in PACKAGES}
+    return graph
+
+
+def ours(deps: set[str]) -> set[str]:
+    return {d for d in deps if d.split(".")[0] in PACKAGES}
+
+
+def test_every_module_has_a_place_in_the_layers():
+    unplaced = sorted(m for m in modules() if layer_of(m) is None)
+
+    assert not unplaced, f"place these modules in a layer of tests/core/test_layers.py: {unplaced}"
+
+
+def test_layers_only_point_down():
+    violations = []
+    for module, deps in imports().items():
+        layer = layer_of(module)
+        if layer is None:
+            continue  # reported by test_every_module_has_a_place_in_the_layers
+        for dep in sorted(ours(deps)):
+            target = layer_of(dep)
+            if target == layer or target in ALLOWED[layer]:
+                continue
+            if layer == "sim" and dep in SIM_MAY_USE:
+                continue
+            violations.append(f"{module} ({layer}) imports {dep} ({target})")
+
+    assert not violations, "\n".join(violations)
+
+
+def test_the_engine_knows_the_trader_only_through_its_protocol():
+    engine_deps = set().union(*(ours(imports()[m]) for m in modules() if layer_of(m) == "engine"))
+
+    assert not {d for d in engine_deps if d.startswith("core.trading")}, engine_deps
+    assert "core.trader_port" in ours(imports()["core.engine"])
+
+
+def test_persistence_depends_on_plain_records_only():
+    for module in (m for m in modules() if layer_of(m) == "persistence"):
+        reach = {d for d in ours(imports()[module]) if layer_of(d) != "persistence"}
+        assert reach <= {"core", "core.records", "core.trade_events", "core.capture"}, (module, reach)
+
+
+def test_the_simulator_uses_nothing_of_the_strategy_core():
+    for module in (m for m in modules() if layer_of(m) == "sim"):
+        reach = {d for d in ours(imports()[module]) if layer_of(d) != "sim"}
+        assert reach <= SIM_MAY_USE, (module, reach)
+
+
+def test_the_kernel_and_the_trading_half_import_no_io():
+    offenders = {m: sorted(imports()[m] & IO_MODULES) for m in modules()
+                 if layer_of(m) in PURE_LAYERS and m not in RUNTIME and imports()[m] & IO_MODULES}
+
+    assert not offenders, offenders
+
+
+def test_no_module_of_the_core_reaches_the_application_or_textual():
+    for module in (m for m in modules() if m.split(".")[0] == "core"):
+        deps = imports()[module]
+        assert not {d for d in deps if d.split(".")[0] in ("app", "widgets", "textual")}, module
+
+
+def test_there_are_no_import_cycles():
+    graph = {m: ours(d) - {m} for m, d in imports(type_only=False).items()}
+    # Tarjan's strongly connected components, iteratively.
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    cycles = []
+    counter = 0
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    cycles.append(sorted(component))
+
+    assert not cycles, f"import cycles: {cycles}"
+
+
+def test_the_order_states_with_no_way_out_are_the_same_in_records_and_in_the_state_machine():
+    from core.records import TERMINAL_ORDER_STATES
+    from core.trading.orders import TERMINAL
+
+    assert TERMINAL == TERMINAL_ORDER_STATES
