@@ -39,6 +39,8 @@ ENGINE = {
 RUNTIME = {
     "core.runtime", "core.transport", "core.inbox", "core.order_gateway", "core.replay", "core.report",
     "core.report_trading", "core.data_errors", "core.journal_inputs", "core.timeline", "core.budget",
+    "core.runtime_commands", "core.runtime_rest", "core.runtime_probe", "core.runtime_history", "core.runtime_loop",
+    "core.runtime_journal", "core.runtime_startup", "core.runtime_storage", "core.runtime_shutdown",
     # The backtest drives the engine over captures and simulator sessions as replay does: a driver.
     "core.trading.backtest",
 }
