@@ -94,7 +94,7 @@ def validate(args: argparse.Namespace) -> tuple[Decimal, Decimal, float, list[st
 
 def run(args: argparse.Namespace) -> int:
     from core.capture import CaptureFormatError
-    from core.trading.backtest import FillModel, run_backtest_capture
+    from core.backtest import FillModel, run_backtest_capture
     from core.trading.strategy import StrategyError, get_strategy
 
     try:

@@ -1,7 +1,7 @@
 """What the strategy loop does when a handler raises on an event.
 
 Decoders validate every field the engine reads (`core.venues.binance.wire`,
-`core.trading.checks`), so a handler raising is rare; when it happens anyway it is either
+`core.trade_checks`), so a handler raising is rare; when it happens anyway it is either
 
 * a **data error**: the event carried something the handler could not use (any exception that
   is not an invariant violation). The event is dropped, counted in ``handler_data_errors``,

@@ -40,7 +40,7 @@ from core.trading import events as tev
 from core.venues.binance.account_stream import AccountStream, ws_api_url
 from core.venues.binance.order_router import OrderRouter
 from core.venues.binance.rest import RestClient, RestError
-from core.trading.checks import problems
+from core.trade_checks import problems
 from core.venues.binance.signing import Signer
 from core.venues.binance.user import order_response_events, query_response_event
 

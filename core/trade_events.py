@@ -26,6 +26,7 @@ Mapping from Binance (for the runtime):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
@@ -33,6 +34,7 @@ from typing import Literal
 from core.events import Command
 
 __all__ = [
+    "CLIENT_ID_PATTERN",
     "AccountStreamState",
     "CancelRejected",
     "CancelUnknown",
@@ -51,6 +53,9 @@ __all__ = [
 ]
 
 Side = Literal["BUY", "SELL"]
+# Binance's rule for a client order id (newClientOrderId / origClientOrderId), shared by the
+# order manager that makes ids and the venue decoders that read them back.
+CLIENT_ID_PATTERN = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 
 
 @dataclass(slots=True, kw_only=True)

@@ -25,7 +25,7 @@ from core.engine import Engine, EngineConfig
 from core.inbox import Inbox
 from core.order_gateway import OrderGateway
 from core.trading import events as tev
-from core.trading.checks import problem
+from core.trade_checks import problem
 from core.trading.filters import SymbolFilters
 from core.trading.strategy import get_strategy
 from core.trading.trader import Trader

@@ -11,7 +11,7 @@ placed in a layer (the test names it), so the table stays the map of the house:
                  `core.trader_port`
     trading      strategy API and examples, orders, risk, portfolio: on the engine's published view
     persistence  storage, writer, journal: on plain records only (`core.records`, `core.trade_events`)
-    venues       Binance wire formats and clients
+    venues       Binance wire formats and clients: speak `core.trade_events`, never import core.trading
     runtime      the live loop, transport, gateway, replay, reports, backtest (drivers of the engine)
     widgets      Textual widgets: read snapshots, nothing else of the core
     app          the command line, configuration, daemon, dashboard: on top of everything
@@ -30,7 +30,7 @@ PACKAGES = ("core", "app", "widgets")
 
 FOUNDATION = {
     "core", "core._fastbook", "core.numeric", "core.events", "core.trade_events", "core.records", "core.book",
-    "core.telemetry", "core.confidence", "core.modes", "core.market_view", "core.capture",
+    "core.telemetry", "core.confidence", "core.modes", "core.market_view", "core.capture", "core.trade_checks",
 }
 ENGINE = {
     "core.engine", "core.engine_resync", "core.engine_session", "core.engine_trading", "core.market_history",
@@ -42,7 +42,7 @@ RUNTIME = {
     "core.runtime_commands", "core.runtime_rest", "core.runtime_probe", "core.runtime_history", "core.runtime_loop",
     "core.runtime_journal", "core.runtime_startup", "core.runtime_storage", "core.runtime_shutdown",
     # The backtest drives the engine over captures and simulator sessions as replay does: a driver.
-    "core.trading.backtest",
+    "core.backtest",
 }
 
 # What each layer may import (besides itself).
@@ -51,7 +51,9 @@ ALLOWED = {
     "engine": {"foundation"},
     "trading": {"foundation", "engine"},
     "persistence": {"foundation"},
-    "venues": {"foundation", "engine", "trading"},
+    # Venues speak the trading vocabulary (`core.trade_events`), not the trading package: a decoder
+    # must not depend on how the trader decides.
+    "venues": {"foundation", "engine"},
     "runtime": {"foundation", "engine", "trading", "persistence", "venues", "sim"},
     "widgets": {"foundation", "engine"},
     "app": {"foundation", "engine", "trading", "persistence", "venues", "runtime", "widgets", "sim"},
@@ -237,6 +239,19 @@ def test_there_are_no_import_cycles():
                     cycles.append(sorted(component))
 
     assert not cycles, f"import cycles: {cycles}"
+
+
+def test_the_venues_use_the_trading_vocabulary_not_the_trading_package():
+    reach = {(m, d) for m in modules() if layer_of(m) == "venues" for d in ours(imports()[m]) if d.startswith("core.trading")}
+
+    assert not reach, reach
+
+
+def test_the_client_id_rule_is_the_same_for_the_order_manager_and_the_venue_decoders():
+    from core.trade_events import CLIENT_ID_PATTERN as VOCABULARY
+    from core.trading.orders import CLIENT_ID_PATTERN as ORDERS
+
+    assert VOCABULARY.pattern == ORDERS.pattern
 
 
 def test_the_order_states_with_no_way_out_are_the_same_in_records_and_in_the_state_machine():

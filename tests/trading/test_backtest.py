@@ -10,7 +10,7 @@ from fractions import Fraction
 import pytest
 
 from core import events as ev
-from core.trading.backtest import FillModel, run_backtest, run_backtest_capture
+from core.backtest import FillModel, run_backtest, run_backtest_capture
 from core.trading.filters import SymbolFilters
 from core.trading.money import to_decimal
 from core.trading.strategy import OrderIntent, get_strategy

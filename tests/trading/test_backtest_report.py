@@ -16,7 +16,7 @@ import pytest
 
 from app import cli
 from app.backtest_command import equity_chart
-from core.trading.backtest import FillModel, run_backtest
+from core.backtest import FillModel, run_backtest
 from core.trading.stats import max_drawdown, sharpe
 from core.trading.strategy import get_strategy
 from tests.trading.test_backtest import FILTERS, synthetic_market

@@ -27,7 +27,7 @@ from typing import Callable
 import orjson
 import websockets
 
-from core.trading import events as tev
+from core import trade_events as tev
 from core.venues.binance.rest import RestClient, RestError
 from core.venues.binance.signing import Signer
 from core.venues.binance.user_checks import checked_user_events, sample_of

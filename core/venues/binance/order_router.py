@@ -32,7 +32,7 @@ from typing import Callable
 
 import websockets
 
-from core.trading import events as tev
+from core import trade_events as tev
 from core.venues.binance.rest import RestClient, RestError
 from core.venues.binance.signing import Signer
 from core.venues.binance.wsapi import WsApiError, WsApiSession

@@ -1,4 +1,4 @@
-"""User-data messages -> trading events that passed `core.trading.checks`, or a data error.
+"""User-data messages -> trading events that passed `core.trade_checks`, or a data error.
 
 `checked_user_events` is what the account stream hands to the loop: the events of one message
 when every field the core reads is sound; otherwise nothing of that message (a message is never
@@ -9,8 +9,9 @@ more than we booked).
 
 from __future__ import annotations
 
-from core.trading import events as tev
-from core.trading.checks import problems
+from core import trade_events as tev
+from core.trade_events import CLIENT_ID_PATTERN
+from core.trade_checks import problems
 from core.venues.binance.user import user_message_events
 
 __all__ = ["checked_user_events", "client_id_in", "sample_of"]
@@ -33,8 +34,6 @@ def checked_user_events(msg, codecs, now_ns: int, quotes=None) -> tuple[list, Ex
 
 def client_id_in(msg) -> str:
     """The client order id a (possibly broken) user-data message names, or ""."""
-    from core.trading.orders import CLIENT_ID_PATTERN
-
     if isinstance(msg, dict):
         for envelope in ("data", "event"):
             if isinstance(msg.get(envelope), dict):
