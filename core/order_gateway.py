@@ -30,10 +30,10 @@ Secrets are used only to sign; neither they nor signed query strings are logged.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Awaitable, Callable
 
 from core import events as ev
+from core.clock import wall_ns
 from core.inbox import Inbox
 from core.numeric import UnitCodec
 from core.trading import events as tev
@@ -60,7 +60,7 @@ class OrderGateway:
         inbox: Inbox,
         codecs: dict[str, UnitCodec],
         quote_assets: dict[str, str] | None = None,
-        clock: Callable[[], int] = time.time_ns,
+        clock: Callable[[], int] = wall_ns,
         log: Callable[..., None] = lambda level, msg, **fields: None,
         recv_window_ms: int = 5000,
         offset_ms: Callable[[], float] = lambda: 0.0,

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Literal
 
@@ -55,6 +54,7 @@ import aiohttp
 from core import events as ev
 from core.book import VenueRules
 from core.budget import BudgetConfig, WeightBudget
+from core.clock import wall_ns
 from core.engine import Engine, EngineConfig, LogRecord
 from core.inbox import Inbox
 from core.runtime_commands import CommandExecutor
@@ -170,7 +170,7 @@ class Runtime(CommandExecutor, RestScheduler, VenueProbe, HistoryBackfill, Tradi
     storage; runs startup in order and then the strategy loop. Its parts are mixins, one file each
     (see the module docstring)."""
 
-    def __init__(self, config: RuntimeConfig, *, clock: Callable[[], int] = time.time_ns) -> None:
+    def __init__(self, config: RuntimeConfig, *, clock: Callable[[], int] = wall_ns) -> None:
         engine_cfg = config.engine
         rules = VenueRules.SPOT if config.venue.market == "spot" else VenueRules.USDM
         engine_cfg = replace(engine_cfg, venue=rules, symbols=tuple(config.symbols))

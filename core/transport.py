@@ -21,7 +21,6 @@ market data, not pings (``../shared/DESIGN.md``).
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 
 import orjson
@@ -29,6 +28,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 
 from core import events as ev
+from core.clock import wall_ns
 from core.inbox import Inbox
 from core.venues.binance.wire import Ack, FrameError, ServerShutdown, decode_frame
 
@@ -51,7 +51,7 @@ class RouteSpec:
 
 
 class TransportSession:
-    def __init__(self, epoch: int, routes: list[RouteSpec], inbox: Inbox, clock=time.time_ns, *, spot: bool, max_message_bytes: int = 1 << 22, messages_per_s: float | None = None, on_frame=None, scales: dict[str, tuple[int, int]] | None = None) -> None:
+    def __init__(self, epoch: int, routes: list[RouteSpec], inbox: Inbox, clock=wall_ns, *, spot: bool, max_message_bytes: int = 1 << 22, messages_per_s: float | None = None, on_frame=None, scales: dict[str, tuple[int, int]] | None = None) -> None:
         self.on_frame = on_frame  # journal hook: (raw frame, recv_ns) for every frame received
         # symbol -> (price_decimals, qty_decimals) of books whose codec is fixed at that scale:
         # their depth frames are decoded straight to integer units (see decode_frame).

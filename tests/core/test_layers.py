@@ -5,7 +5,7 @@ Every import statement of every module under ``core/``, ``app/`` and ``widgets/`
 the epochbot module it names, and checked against the layer table below. A new module must be
 placed in a layer (the test names it), so the table stays the map of the house:
 
-    foundation   numbers, events, records, the book, telemetry, confidence, modes, the views the
+    foundation   numbers, events, records, the book, telemetry, confidence, modes, the clock, the views the
                  engine publishes: nothing of epochbot above them
     engine       the sans-I/O kernel and its published snapshot; knows a trader only through
                  `core.trader_port`
@@ -31,6 +31,7 @@ PACKAGES = ("core", "app", "widgets")
 FOUNDATION = {
     "core", "core._fastbook", "core.numeric", "core.events", "core.trade_events", "core.records", "core.book",
     "core.telemetry", "core.confidence", "core.modes", "core.market_view", "core.capture", "core.trade_checks",
+    "core.clock",
 }
 ENGINE = {
     "core.engine", "core.engine_resync", "core.engine_session", "core.engine_trading", "core.market_history",
@@ -252,6 +253,86 @@ def test_the_client_id_rule_is_the_same_for_the_order_manager_and_the_venue_deco
     from core.trading.orders import CLIENT_ID_PATTERN as ORDERS
 
     assert VOCABULARY.pattern == ORDERS.pattern
+
+
+# Reading the wall clock: any use of these (called or passed as a default clock).
+WALL_CLOCK = {("time", "time"), ("time", "time_ns")}
+# These read the wall clock only when called without a time to convert.
+WALL_CLOCK_WITHOUT_ARGUMENT = {("time", "localtime"), ("time", "gmtime"), ("time", "ctime"), ("time", "asctime")}
+# datetime.now() / .utcnow() / .today(), and date.today(), on whatever names the class.
+WALL_CLOCK_METHODS = {"now", "utcnow", "today"}
+# The one place in the core (the simulator aside, an exchange with a clock of its own) where the
+# wall clock is read: everything else is handed a clock (the runtime's, replay's, a test's).
+WALL_CLOCK_ALLOWED = {"core.clock"}
+
+
+def wall_clock_reads(tree: ast.AST) -> list[str]:
+    """Where a module reads the wall clock directly, as ``line: source``."""
+    names: dict[str, tuple[str, str]] = {}  # local name -> (module, attribute) for from-imports
+    modules_as: dict[str, str] = {}  # local name -> module, for `import time as t`
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                modules_as[alias.asname or alias.name] = alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module in ("time", "datetime"):
+            for alias in node.names:
+                names[alias.asname or alias.name] = (node.module, alias.name)
+    found = []
+    for node in ast.walk(tree):
+        target = None
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            target = (modules_as.get(node.value.id, node.value.id), node.attr)
+        elif isinstance(node, ast.Name) and node.id in names:
+            target = names[node.id]
+        if target in WALL_CLOCK:
+            found.append(node)
+        elif isinstance(node, ast.Call):
+            func = node.func
+            called = None
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+                called = (modules_as.get(func.value.id, func.value.id), func.attr)
+            elif isinstance(func, ast.Name) and func.id in names:
+                called = names[func.id]
+            if called in WALL_CLOCK_WITHOUT_ARGUMENT and not node.args:
+                found.append(node)
+            elif isinstance(func, ast.Attribute) and func.attr in WALL_CLOCK_METHODS:
+                owner = ast.unparse(func.value).split(".")[-1]
+                if owner in ("datetime", "date") or names.get(owner, ("", ""))[1] in ("datetime", "date"):
+                    found.append(node)
+    return sorted({f"{n.lineno}: {ast.unparse(n)}" for n in found})
+
+
+def test_no_module_of_the_core_reads_the_wall_clock_but_the_one_clock():
+    offenders = {}
+    for module, path in modules().items():
+        if module.split(".")[0] != "core" or layer_of(module) == "sim" or module in WALL_CLOCK_ALLOWED or path.suffix != ".py":
+            continue
+        reads = wall_clock_reads(ast.parse(path.read_text(encoding="utf-8"), str(path)))
+        if reads:
+            offenders[module] = reads
+
+    assert not offenders, f"take a clock instead (core.clock.wall_ns is the real one): {offenders}"
+
+
+def test_the_wall_clock_check_sees_every_way_of_reading_it():
+    samples = {
+        "import time\nx = time.time()": 1,
+        "import time\ndef f(clock=time.time_ns): pass": 1,
+        "import time as t\nx = t.time_ns()": 1,
+        "from time import time_ns\nx = time_ns()": 1,
+        "from datetime import datetime\nx = datetime.now()": 1,
+        "import datetime\nx = datetime.datetime.utcnow()": 1,
+        "from datetime import date\nx = date.today()": 1,
+        "import time\nx = time.gmtime()": 1,
+        # Not reads: durations, and conversions of a time someone was given.
+        "import time\nx = time.monotonic()": 0,
+        "import time\nx = time.gmtime(5)": 0,
+        "from datetime import datetime\nx = datetime.fromtimestamp(5)": 0,
+    }
+
+    got = {source: len(wall_clock_reads(ast.parse(source))) for source in samples}
+
+    assert got == samples
 
 
 def test_the_order_states_with_no_way_out_are_the_same_in_records_and_in_the_state_machine():

@@ -171,3 +171,21 @@ async def test_server_shutdown_replaces_the_account_stream_and_confidence_hears_
             states = [(e.up, e.stream_epoch) for e in got if type(e) is tev.AccountStreamState]
             assert states == [(True, 1), (False, 1), (True, 2)]
             await stop(task)
+
+
+async def test_the_spot_account_stream_signs_with_the_clock_and_server_offset_it_is_given():
+    # A local clock an hour behind, and the venue's offset that says so: the signing timestamp
+    # must come from both (the wall clock plus the offset would be an hour ahead: -1021).
+    hour_ns = 3_600_000_000_000
+    async with SimExchange(SimConfig(market="spot", symbols=["BTCUSDT"], seed=7, rate=20)) as sim:
+        async with aiohttp.ClientSession() as http:
+            codecs = {"BTCUSDT": UnitCodec(sim.market("BTCUSDT").price_decimals, sim.market("BTCUSDT").qty_decimals)}
+            stream = AccountStream(market="spot", rest=RestClient(http, sim.rest_url, "spot"), signer=SIGNER, ws_base=sim.ws_url,
+                                   put=lambda event: None, codecs=codecs, clock=lambda: time.time_ns() - hour_ns,
+                                   offset_ms=lambda: hour_ns / 1e6)
+            task = asyncio.get_running_loop().create_task(stream.run())
+
+            await wait_for(lambda: stream.connected, what="the account stream signed with the given clock")
+
+            assert stream.stats["sessions"] == 1
+            await stop(task)

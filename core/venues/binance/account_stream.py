@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from typing import Callable
 
 import orjson
 import websockets
 
 from core import trade_events as tev
+from core.clock import wall_ns
 from core.venues.binance.rest import RestClient, RestError
 from core.venues.binance.signing import Signer
 from core.venues.binance.user_checks import checked_user_events, sample_of
@@ -71,7 +71,7 @@ class AccountStream:
         put: Callable[[object], None],
         codecs: dict,
         quotes: dict[str, str] | None = None,
-        clock: Callable[[], int] = time.time_ns,
+        clock: Callable[[], int] = wall_ns,
         log: Callable[..., None] = lambda level, msg, **fields: None,
         recv_window_ms: int = 5000,
         offset_ms: Callable[[], float] = lambda: 0.0,
@@ -172,7 +172,7 @@ class AccountStream:
             self.ws_api, self.signer,
             on_event=lambda event: self._on_message(epoch, {"event": event}),
             on_shutdown=lambda: self._ended("serverShutdown"),
-            clock_ms=lambda: time.time() * 1000 + self.offset_ms(),
+            clock_ms=lambda: self.clock() / 1e6 + self.offset_ms(),  # the runtime's clock and the venue's offset
             recv_window_ms=self.recv_window_ms,
         )
         await session.open()

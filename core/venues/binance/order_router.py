@@ -33,6 +33,7 @@ from typing import Callable
 import websockets
 
 from core import trade_events as tev
+from core.clock import wall_ns
 from core.venues.binance.rest import RestClient, RestError
 from core.venues.binance.signing import Signer
 from core.venues.binance.wsapi import WsApiError, WsApiSession
@@ -56,7 +57,7 @@ class OrderRouter:
         ws_api: str,
         use_ws: bool = True,
         symbol_status: dict[str, str] | None = None,
-        clock: Callable[[], int] = time.time_ns,
+        clock: Callable[[], int] = wall_ns,
         log: Callable[..., None] = lambda level, msg, **fields: None,
         recv_window_ms: int = 5000,
         offset_ms: Callable[[], float] = lambda: 0.0,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote, urlencode
@@ -18,6 +17,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 import orjson
 
+from core.clock import wall_ns
 from core.venues.binance.wire import FrameError, check_filter_value, check_kline_row, decode_snapshot
 
 __all__ = ["RestClient", "RestError", "SymbolFilters", "USDM_DEPTH_LIMITS"]
@@ -139,7 +139,7 @@ class RestClient:
             good.append(r)
         return good
 
-    async def server_time_offset(self, clock_ns=time.time_ns) -> tuple[float, float]:
+    async def server_time_offset(self, clock_ns=wall_ns) -> tuple[float, float]:
         """(venue - local offset ms, round trip ms) by the midpoint method."""
         t0 = clock_ns()
         body = await self._get(f"{self.prefix}/time")
@@ -211,7 +211,7 @@ class RestClient:
         except TimeoutError:
             raise RestError(0, f"timeout after {self.timeout.total}s") from None
 
-    async def signed(self, method: str, path: str, params: dict, api_key: str, secret, recv_window: int = 5000, offset_ms: float = 0.0, clock_ns=time.time_ns) -> dict:
+    async def signed(self, method: str, path: str, params: dict, api_key: str, secret, recv_window: int = 5000, offset_ms: float = 0.0, clock_ns=wall_ns) -> dict:
         """A signed request, Binance style: the query string signed with the secret (HMAC-SHA256)
         or with a `core.venues.binance.signing.Signer` (HMAC, RSA or Ed25519 keys)."""
         query = dict(params)

@@ -26,6 +26,7 @@ from typing import Any, Callable
 import orjson
 import websockets
 
+from core.clock import wall_ns
 from core.venues.binance.signing import Signer
 
 __all__ = ["WsApiError", "WsApiLost", "WsApiSession", "WsApiTimeout"]
@@ -70,7 +71,7 @@ class WsApiSession:
         *,
         on_event: Callable[[dict], None] = lambda event: None,
         on_shutdown: Callable[[], None] = lambda: None,
-        clock_ms: Callable[[], float] = lambda: time.time() * 1000,
+        clock_ms: Callable[[], float] = lambda: wall_ns() / 1e6,
         recv_window_ms: int = 5000,
         timeout_s: float = 5.0,
     ) -> None:
