@@ -28,6 +28,7 @@ control events handed to ``runtime.submit`` (the strategy loop applies them).
 
 from __future__ import annotations
 
+import functools
 import hmac
 import time
 from typing import Any, Callable
@@ -55,6 +56,32 @@ def _json(data: Any, status: int = 200, headers: dict | None = None) -> web.Resp
         content_type="application/json",
         headers=headers,
     )
+
+
+def _mutating(handler):
+    """A route that changes something: the bearer token is checked first, then the body must be a
+    JSON object (or empty); the handler gets that object."""
+
+    @functools.wraps(handler)
+    async def route(self, request: web.Request) -> web.Response:
+        if (denied := self._authorise(request)) is not None:
+            return denied
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        return await handler(self, body)
+
+    return route
+
+
+def _flatten_target(body: dict) -> web.Response | None:
+    """Flatten names one symbol or ``"all": true``, never both, never neither."""
+    every = body.get("all", False)
+    if not isinstance(every, bool):
+        return _json({"error": "'all' must be a boolean"}, 400)
+    if every == ("symbol" in body and body["symbol"] is not None):
+        return _json({"error": "give either \"symbol\": SYMBOL or \"all\": true"}, 400)
+    return None
 
 
 def readiness(snapshot, normal_at: float, now_ns: int | None = None) -> list[str]:
@@ -344,12 +371,8 @@ class ControlServer:
         snap = self.runtime.latest
         return snap.symbols if snap is not None else tuple(self.settings.symbols)
 
-    async def _resync(self, request: web.Request) -> web.Response:
-        if (denied := self._authorise(request)) is not None:
-            return denied
-        body = await self._body(request)
-        if isinstance(body, web.Response):
-            return body
+    @_mutating
+    async def _resync(self, body: dict) -> web.Response:
         unknown = set(body) - {"symbol", "session"}
         if unknown:
             return _json({"error": f"unknown field(s): {', '.join(sorted(unknown))}; expected 'symbol' or 'session'"}, 400)
@@ -370,12 +393,8 @@ class ControlServer:
         self.runtime.submit(ev.OperatorForceResync(symbol=symbol))
         return self._accepted("resync", {"symbol": symbol} if symbol else {"symbol": None, "books": "all"})
 
-    async def _mode(self, request: web.Request) -> web.Response:
-        if (denied := self._authorise(request)) is not None:
-            return denied
-        body = await self._body(request)
-        if isinstance(body, web.Response):
-            return body
+    @_mutating
+    async def _mode(self, body: dict) -> web.Response:
         modes = [m.value for m in Mode]
         text = body.get("mode")
         if not isinstance(text, str):
@@ -387,12 +406,8 @@ class ControlServer:
         self.runtime.submit(ev.OperatorSetMode(mode=mode.value, source="control"))
         return self._accepted("mode", {"mode": mode.value})
 
-    async def _pause(self, request: web.Request) -> web.Response:
-        if (denied := self._authorise(request)) is not None:
-            return denied
-        body = await self._body(request)
-        if isinstance(body, web.Response):
-            return body
+    @_mutating
+    async def _pause(self, body: dict) -> web.Response:
         paused = body.get("paused", True)
         if not isinstance(paused, bool):
             return _json({"error": "'paused' must be a boolean"}, 400)
@@ -429,44 +444,39 @@ class ControlServer:
             return _json({"error": "trading is not configured in this daemon (no strategy)"}, 409)
         return None
 
-    async def _cancel_all(self, request: web.Request) -> web.Response:
-        if (denied := self._authorise(request)) is not None:
-            return denied
-        body = await self._body(request)
-        if isinstance(body, web.Response):
-            return body
-        if (bad := self._confirmed(body, {"confirm", "symbol", "pause"})) is not None:
+    def _trading_action(self, body: dict, allowed: set[str], check: Callable[[dict], web.Response | None] | None = None):
+        """What every trading action checks, in this order: only ``allowed`` fields and
+        ``"confirm": true`` (and a boolean ``pause``), the action's own rules (``check``), a known
+        symbol (or none), trading configured. ``(symbol, pause)``, or the refusal to answer."""
+        if (bad := self._confirmed(body, allowed)) is not None:
+            return bad
+        if check is not None and (bad := check(body)) is not None:
             return bad
         symbol = self._symbol(body)
         if isinstance(symbol, web.Response):
             return symbol
         if (off := self._trading_enabled()) is not None:
             return off
-        pause = body.get("pause", True)
+        return symbol, body.get("pause", True)
+
+    @_mutating
+    async def _cancel_all(self, body: dict) -> web.Response:
+        checked = self._trading_action(body, {"confirm", "symbol", "pause"})
+        if isinstance(checked, web.Response):
+            return checked
+        symbol, pause = checked
         snap = self.runtime.latest
         working = [o for o in (snap.trading.working_orders if snap is not None and snap.trading else ()) if symbol in (None, o.symbol)]
         self.runtime.submit(ev.OperatorCancelAll(symbol=symbol, pause=pause))
         return self._accepted("cancel-all", {"symbol": symbol, "pause": pause, "working_orders": len(working)})
 
-    async def _flatten(self, request: web.Request) -> web.Response:
-        if (denied := self._authorise(request)) is not None:
-            return denied
-        body = await self._body(request)
-        if isinstance(body, web.Response):
-            return body
-        if (bad := self._confirmed(body, {"confirm", "symbol", "all", "pause"})) is not None:
-            return bad
+    @_mutating
+    async def _flatten(self, body: dict) -> web.Response:
+        checked = self._trading_action(body, {"confirm", "symbol", "all", "pause"}, check=_flatten_target)
+        if isinstance(checked, web.Response):
+            return checked
+        symbol, pause = checked
         every = body.get("all", False)
-        if not isinstance(every, bool):
-            return _json({"error": "'all' must be a boolean"}, 400)
-        if every == ("symbol" in body and body["symbol"] is not None):
-            return _json({"error": "give either \"symbol\": SYMBOL or \"all\": true"}, 400)
-        symbol = self._symbol(body)
-        if isinstance(symbol, web.Response):
-            return symbol
-        if (off := self._trading_enabled()) is not None:
-            return off
-        pause = body.get("pause", True)
         snap = self.runtime.latest
         positions = {p.symbol: p.qty for p in (snap.positions if snap is not None else ()) if symbol in (None, p.symbol) and p.qty not in ("0", "")}
         self.runtime.submit(ev.OperatorFlatten(symbol=symbol, pause=pause))

@@ -73,6 +73,46 @@ async def test_flatten_refuses_an_ambiguous_or_unknown_request_and_sends_nothing
     assert answer.status == status and runtime.submitted == []
 
 
+@pytest.mark.parametrize("path", ["/resync", "/mode", "/pause", "/cancel-all", "/flatten"])
+async def test_every_mutating_route_checks_the_token_before_it_reads_the_body(served, path):
+    runtime, _, http, failures = served
+
+    anonymous = await http.post(path, data=b"not json")
+    not_an_object = await http.post(path, data=b"[1, 2]", headers=AUTH)
+
+    assert anonymous.status == 401 and failures[-1]["path"] == path
+    assert not_an_object.status == 400 and "JSON object" in (await not_an_object.json())["error"]
+    assert runtime.submitted == []
+
+
+@pytest.mark.parametrize("path", ["/cancel-all", "/flatten"])
+@pytest.mark.parametrize("change, status, says", [
+    ({"confirm": False}, 400, "confirm"),
+    ({"pause": "no"}, 400, "pause"),
+    ({"symbol": "DOGEUSDT"}, 404, "unknown symbol"),
+    ({"symbol": 7}, 400, "string"),
+    ({"every": True}, 400, "unknown field"),
+])
+async def test_every_trading_action_refuses_a_bad_request_the_same_way_and_sends_nothing(served, path, change, status, says):
+    runtime, _, http, _ = served
+
+    answer = await http.post(path, json={"confirm": True, "symbol": "ETHUSDT", **change}, headers=AUTH)
+
+    assert answer.status == status and says in (await answer.json())["error"]
+    assert runtime.submitted == []
+
+
+@pytest.mark.parametrize("path", ["/cancel-all", "/flatten"])
+async def test_a_trading_action_on_a_daemon_without_a_strategy_is_a_conflict(world, clean_env, path):
+    runtime = FakeRuntime(world)
+    settings = load_settings(flags={"control": {"port": 0}}, env={"EPOCHBOT_CONTROL__TOKEN": TOKEN})
+    async with ControlServer(runtime, settings) as server, aiohttp.ClientSession(base_url=server.url) as http:
+        answer = await http.post(path, json={"confirm": True, "symbol": "ETHUSDT"}, headers=AUTH)
+
+        assert answer.status == 409 and "not configured" in (await answer.json())["error"]
+    assert runtime.submitted == []
+
+
 async def test_flatten_of_every_position_reaches_the_runtime_with_what_was_held(served):
     runtime, _, http, _ = served
 

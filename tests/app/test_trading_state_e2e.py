@@ -12,7 +12,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,15 +22,10 @@ from decimal import Decimal
 import pytest
 
 from tests.app.conftest import REPO
+from tests.helpers import free_port
 
 TOKEN = "e2e-token-0123456789abcdef"
 WRONG = "wrong-token-do-not-log-me-42"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url: str) -> tuple[int, bytes]:

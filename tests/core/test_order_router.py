@@ -18,16 +18,9 @@ from core.venues.binance.order_router import OrderRouter
 from core.venues.binance.rest import RestClient, RestError
 from core.venues.binance.signing import Signer
 from core.venues.binance.wsapi import WsApiSession
+from tests.helpers import wait_for
 
 SIGNER = Signer("sim-key", "sim-secret")
-
-
-async def wait_for(pred, timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture

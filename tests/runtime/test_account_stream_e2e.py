@@ -25,20 +25,15 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
-import select
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
-from urllib.parse import quote, urlencode
 from urllib.request import Request, urlopen
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import DaemonProcess, SimProcess, wait_until
+
 SYMBOL = "BTCUSDT"
 
 
@@ -56,61 +51,11 @@ def _keys(kind: str) -> tuple[str, str, str]:
     return "e2e-ed25519", pem, f"e2e-ed25519:ed25519:{public}"
 
 
-def _env(extra: dict) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("EPOCHBOT_")}
-    env["PYTHONPATH"] = str(REPO)
-    env.update(extra)
-    return env
-
-
-def wait_until(pred, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-
-
-class Sim:
+class Sim(SimProcess):
     def __init__(self, tmp: Path, market: str, account: str, api_key: str, secret: str) -> None:
         from core.venues.binance.signing import Signer
 
-        self.market = market
-        self.signer = Signer(api_key, secret)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "sim", "--port", "0", "--market", market, "--symbols", SYMBOL, "--seed", "7"],
-            stdout=subprocess.PIPE, stderr=open(tmp / "sim.err", "wb"), env=_env({"EPOCHBOT_SIM_ACCOUNTS": account}),
-            cwd=REPO, text=True,
-        )
-        line = ""
-        deadline = time.monotonic() + 10
-        while "ready" not in line:
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise AssertionError(f"simulator did not start: {line!r}")
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.2)
-            if ready:
-                line = self.proc.stdout.readline()
-        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
-        self.rest, self.ws = fields["rest"], fields["ws"]
-
-    def signed(self, path: str, **params) -> object:
-        query = urlencode({**params, "recvWindow": 5000, "timestamp": int(time.time() * 1000)})
-        sig = quote(self.signer.sign(query), safe="")
-        req = Request(f"{self.rest}{path}?{query}&signature={sig}", headers={"X-MBX-APIKEY": self.signer.api_key})
-        with urlopen(req, timeout=5) as resp:
-            return json.loads(resp.read())
-
-    def get(self, path: str) -> dict:
-        with urlopen(f"{self.rest}{path}", timeout=5) as resp:
-            return json.loads(resp.read())
-
-    def post(self, path: str, body: dict) -> dict:
-        req = Request(f"{self.rest}{path}", data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"})
-        with urlopen(req, timeout=5) as resp:
-            return json.loads(resp.read())
+        super().__init__(tmp, market=market, symbols=(SYMBOL,), seed=7, env={"EPOCHBOT_SIM_ACCOUNTS": account}, signer=Signer(api_key, secret))
 
     def trades(self) -> list[dict]:
         return self.signed("/api/v3/myTrades" if self.market == "spot" else "/fapi/v1/userTrades", symbol=SYMBOL, limit=1000)
@@ -121,56 +66,25 @@ class Sim:
     def open_orders(self) -> list[dict]:
         return self.signed("/api/v3/openOrders" if self.market == "spot" else "/fapi/v1/openOrders", symbol=SYMBOL)
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
 
-
-class Daemon:
+class Daemon(DaemonProcess):
     def __init__(self, tmp: Path, sim: Sim, api_key: str, secret: str) -> None:
-        self.log_path = tmp / "daemon.err"
         self.report = tmp / "report.json"
         venue = "binance-spot" if sim.market == "spot" else "binance-usdm"
-        env = _env({"EPOCHBOT_API_KEY": api_key, "EPOCHBOT_API_SECRET": secret,
-                    "EPOCHBOT_STRATEGY__PARAMS": json.dumps({"half_spread_ticks": 1, "half_spread_bps": 0.0, "exit_edge_bps": -1.0, "skew_bps_per_size": 0.0, "refresh_ms": 300}),
-                    # A dropped request the venue never executed stays unknown for this window
-                    # (issue 10: "not found" is final only when the window has passed).
-                    "EPOCHBOT_STRATEGY__UNKNOWN_WINDOW_MS": "2000"})
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "--headless", "--venue", venue, "--rest-url", sim.rest, "--ws-url", sim.ws,
-             "--symbols", SYMBOL, "--strategy", "quoter", "--no-control", "--status-interval", "60",
-             "--report", str(self.report), "--storage", str(tmp / "db.sqlite3")],
-            stdout=subprocess.DEVNULL, stderr=open(self.log_path, "wb"), env=env, cwd=REPO,
-        )
-
-    def lines(self) -> list[dict]:
-        out = []
-        for raw in self.log_path.read_text().splitlines():
-            try:
-                out.append(json.loads(raw))
-            except ValueError:
-                pass
-        return out
-
-    def count(self, msg: str) -> int:
-        return sum(1 for line in self.lines() if line.get("msg") == msg)
+        env = {"EPOCHBOT_API_KEY": api_key, "EPOCHBOT_API_SECRET": secret,
+               "EPOCHBOT_STRATEGY__PARAMS": json.dumps({"half_spread_ticks": 1, "half_spread_bps": 0.0, "exit_edge_bps": -1.0, "skew_bps_per_size": 0.0, "refresh_ms": 300}),
+               # A dropped request the venue never executed stays unknown for this window
+               # (issue 10: "not found" is final only when the window has passed).
+               "EPOCHBOT_STRATEGY__UNKNOWN_WINDOW_MS": "2000"}
+        super().__init__(tmp, ["--headless", "--venue", venue, "--rest-url", sim.rest, "--ws-url", sim.ws,
+                               "--symbols", SYMBOL, "--strategy", "quoter", "--no-control", "--status-interval", "60",
+                               "--report", str(self.report), "--storage", str(tmp / "db.sqlite3")], env=env)
 
     def fills(self) -> int:
         return sum(1 for line in self.lines() if str(line.get("msg", "")).startswith("fill "))
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait(5)
+        return self.terminate(15)
 
 
 @pytest.mark.parametrize("market,key_kind", [("spot", "ed25519"), ("spot", "hmac"), ("usdm", "hmac"), ("usdm", "ed25519")])

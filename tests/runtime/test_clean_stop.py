@@ -14,23 +14,15 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sqlite3
-import time
 from dataclasses import replace
 
 import pytest
 
 from core.runtime import VENUES, Runtime, RuntimeConfig, TradingConfig
+from tests.helpers import wait_for
 
 SYMBOL = "BTCUSDT"
 ACCOUNT = "acct-1"
-
-
-async def wait_for(pred, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 @pytest.mark.parametrize("market", ["usdm", "spot"])

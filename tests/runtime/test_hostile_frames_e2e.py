@@ -26,20 +26,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import aiohttp
 import orjson
 from aiohttp import WSMsgType, web
 
-from tests.runtime.test_sigkill_at_venue_moments import ACCOUNT, REPO, KillingSim
-from tests.runtime.test_restart_after_sigkill import KEY, SECRET, SYMBOL, db_rows, wait_until
+from tests.helpers import DaemonProcess, wait_until
+from tests.runtime.test_restart_after_sigkill import KEY, SECRET, SYMBOL, db_rows
+from tests.runtime.test_sigkill_at_venue_moments import KillingSim
 
 E = int(time.time() * 1000)
 BAD_MARKET = [
@@ -209,15 +206,14 @@ class Proxy:
         return sent
 
 
-def _env() -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("EPOCHBOT_")}
-    env["PYTHONPATH"] = str(REPO)
-    env["EPOCHBOT_API_KEY"] = KEY
-    env["EPOCHBOT_API_SECRET"] = SECRET
-    env["EPOCHBOT_STRATEGY__PARAMS"] = json.dumps({"half_spread_ticks": 2, "half_spread_bps": 0.0, "exit_edge_bps": -1.0, "skew_bps_per_size": 0.0, "refresh_ms": 300})  # the tight quoter: fills every few seconds
-    env["EPOCHBOT_RISK__BREAKER_LOSSES"] = "1000"
-    env["EPOCHBOT_STRATEGY__UNKNOWN_WINDOW_MS"] = "2000"
-    return env
+ENV = {
+    "EPOCHBOT_API_KEY": KEY,
+    "EPOCHBOT_API_SECRET": SECRET,
+    # the tight quoter: fills every few seconds
+    "EPOCHBOT_STRATEGY__PARAMS": json.dumps({"half_spread_ticks": 2, "half_spread_bps": 0.0, "exit_edge_bps": -1.0, "skew_bps_per_size": 0.0, "refresh_ms": 300}),
+    "EPOCHBOT_RISK__BREAKER_LOSSES": "1000",
+    "EPOCHBOT_STRATEGY__UNKNOWN_WINDOW_MS": "2000",
+}
 
 
 def test_a_live_daemon_survives_counts_and_repairs_dozens_of_hostile_frames_on_every_route(tmp_path):
@@ -225,25 +221,11 @@ def test_a_live_daemon_survives_counts_and_repairs_dozens_of_hostile_frames_on_e
     proxy = Proxy(sim.rest, sim.ws)
     sim.call_async(proxy.start())
     db = tmp_path / "db.sqlite3"
-    log_path = tmp_path / "daemon.err"
     url = f"127.0.0.1:{proxy.port}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "--headless", "--venue", "binance-usdm", "--rest-url", f"http://{url}", "--ws-url", f"ws://{url}",
-         "--symbols", SYMBOL, "--storage", str(db), "--strategy", "quoter", "--no-control", "--status-interval", "0.5"],
-        stdout=subprocess.DEVNULL, stderr=open(log_path, "wb"), env=_env(), cwd=REPO,
-    )
-
-    def lines() -> list[dict]:
-        out = []
-        for raw in log_path.read_text().splitlines():
-            try:
-                out.append(json.loads(raw))
-            except ValueError:
-                pass
-        return out
-
-    def count(msg: str) -> int:
-        return sum(1 for line in lines() if line.get("msg") == msg)
+    daemon = DaemonProcess(tmp_path, ["--headless", "--venue", "binance-usdm", "--rest-url", f"http://{url}", "--ws-url", f"ws://{url}",
+                                      "--symbols", SYMBOL, "--storage", str(db), "--strategy", "quoter", "--no-control",
+                                      "--status-interval", "0.5"], env=ENV)
+    proc, log_path, lines, count = daemon.proc, daemon.log_path, daemon.lines, daemon.count
 
     def last_status() -> dict:
         return next((line for line in reversed(lines()) if line.get("msg") == "status" and "symbols" in line), {})

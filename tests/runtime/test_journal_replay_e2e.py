@@ -18,7 +18,6 @@ first, each matching its own live report). Every wait is bounded; each daemon ru
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import sqlite3
@@ -27,45 +26,15 @@ import sys
 import threading
 import time
 from pathlib import Path
-from urllib.error import HTTPError, URLError
-from urllib.request import Request, urlopen
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO, child_env, http, wait_until
+
 TOKEN = "e2e-journal-token"
 
 
-def _env() -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("EPOCHBOT_")}
-    env["PYTHONPATH"] = str(REPO)
-    env["EPOCHBOT_CONTROL__TOKEN"] = TOKEN
-    return env
-
-
-def _http(method: str, url: str, body: dict | None = None, token: str | None = None, timeout: float = 3.0) -> tuple[int, bytes]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urlopen(request, timeout=timeout) as response:
-            return response.status, response.read()
-    except HTTPError as exc:
-        return exc.code, exc.read()
-    except (URLError, OSError):
-        return 0, b""
-
-
-def wait_until(pred, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+ENV = {"EPOCHBOT_CONTROL__TOKEN": TOKEN}
 
 
 class Daemon:
@@ -78,7 +47,7 @@ class Daemon:
             [sys.executable, "-m", "app.cli", "--headless", "--market", market, "--symbols", symbols, "--seed", str(seed),
              "--sim-port", "0", "--control-port", "0", "--report", str(self.report), "--storage", str(storage),
              "--status-interval", "1", "--set", f"journal.directory={journal}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(), cwd=REPO,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=child_env(ENV), cwd=REPO,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -98,18 +67,18 @@ class Daemon:
         return next((line for line in list(self.lines) if line.get("msg") == msg), None)
 
     def status(self) -> dict:
-        status, body = _http("GET", f"{self.control}/status")
+        status, body = http("GET", f"{self.control}/status")
         return json.loads(body) if status == 200 else {}
 
     def ready(self) -> bool:
-        return _http("GET", f"{self.control}/readyz")[0] == 200
+        return http("GET", f"{self.control}/readyz")[0] == 200
 
     def fault(self, spec: dict) -> None:
-        status, body = _http("POST", f"{self.sim}/_sim/fault", spec)
+        status, body = http("POST", f"{self.sim}/_sim/fault", spec)
         assert status == 200, (spec, status, body)
 
     def operator(self, path: str, body: dict) -> None:
-        status, answer = _http("POST", f"{self.control}{path}", body, token=TOKEN)
+        status, answer = http("POST", f"{self.control}{path}", body, token=TOKEN)
         assert status in (200, 202), (path, body, status, answer)
 
     def stop(self) -> dict:
@@ -125,7 +94,7 @@ class Daemon:
 
 def replay(journal: Path, *extra: str) -> dict:
     out = subprocess.run([sys.executable, "-m", "app.cli", "replay", str(journal), "--json", *extra],
-                         capture_output=True, env=_env(), cwd=REPO, timeout=120)
+                         capture_output=True, env=child_env(ENV), cwd=REPO, timeout=120)
     assert out.returncode == 0, out.stderr.decode()[-2000:]
     return json.loads(out.stdout)
 

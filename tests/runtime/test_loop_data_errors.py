@@ -12,16 +12,9 @@ from core.book import BookState, IllegalTransition
 from core.data_errors import handle_failure
 from core.engine import FATAL_EXIT_CODE
 from core.runtime import VENUES, Runtime, RuntimeConfig
+from tests.helpers import wait_for
 
 SYMBOL = "BTCUSDT"
-
-
-async def wait_for(pred, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def runtime() -> Runtime:

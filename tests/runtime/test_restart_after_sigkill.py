@@ -19,79 +19,36 @@ Every wait polls with a deadline; the whole test is bounded (< 30 s).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import os
-import select
 import signal
 import sqlite3
-import subprocess
-import sys
-import time
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-from urllib.parse import urlencode
-from urllib.request import Request, urlopen
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import DaemonProcess, SimProcess, wait_until
+
 SYMBOL = "BTCUSDT"
 KEY, SECRET = "sim-key", "sim-secret"
 
 
-def _env() -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("EPOCHBOT_")}
-    env["PYTHONPATH"] = str(REPO)
-    env["EPOCHBOT_API_KEY"] = KEY
-    env["EPOCHBOT_API_SECRET"] = SECRET
-    env["EPOCHBOT_STRATEGY__PARAMS"] = json.dumps({"half_spread_ticks": 1, "half_spread_bps": 0.0, "exit_edge_bps": -1.0, "skew_bps_per_size": 0.0, "refresh_ms": 500})
-    env["EPOCHBOT_RISK__BREAKER_LOSSES"] = "2"  # two losing round trips trip the breaker
-    env["EPOCHBOT_STRATEGY__UNKNOWN_WINDOW_MS"] = "2000"  # the simulator decides at once
-    return env
+ENV = {
+    "EPOCHBOT_API_KEY": KEY,
+    "EPOCHBOT_API_SECRET": SECRET,
+    "EPOCHBOT_STRATEGY__PARAMS": json.dumps({"half_spread_ticks": 1, "half_spread_bps": 0.0, "exit_edge_bps": -1.0, "skew_bps_per_size": 0.0, "refresh_ms": 500}),
+    "EPOCHBOT_RISK__BREAKER_LOSSES": "2",  # two losing round trips trip the breaker
+    "EPOCHBOT_STRATEGY__UNKNOWN_WINDOW_MS": "2000",  # the simulator decides at once
+}
 
 
-def wait_until(pred, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-
-
-class Sim:
+class Sim(SimProcess):
     def __init__(self, tmp: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "sim", "--port", "0", "--market", "usdm", "--symbols", SYMBOL, "--seed", "7"],
-            stdout=subprocess.PIPE, stderr=open(tmp / "sim.err", "wb"), env=_env(), cwd=REPO, text=True,
-        )
-        line = ""
-        deadline = time.monotonic() + 10
-        while "ready" not in line:
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise AssertionError(f"simulator did not start: {line!r}")
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.2)
-            if ready:
-                line = self.proc.stdout.readline()
-        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
-        self.rest, self.ws = fields["rest"], fields["ws"]
-
-    def signed(self, path: str, **params) -> object:
-        query = urlencode({**params, "recvWindow": 5000, "timestamp": int(time.time() * 1000)})
-        sig = hmac.new(SECRET.encode(), query.encode(), hashlib.sha256).hexdigest()
-        req = Request(f"{self.rest}{path}?{query}&signature={sig}", headers={"X-MBX-APIKEY": KEY})
-        with urlopen(req, timeout=5) as resp:
-            return json.loads(resp.read())
+        super().__init__(tmp, market="usdm", symbols=(SYMBOL,), seed=7, env=ENV)
 
     def control(self, path: str, body: dict) -> None:
-        req = Request(f"{self.rest}{path}", data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"})
-        with urlopen(req, timeout=5) as resp:
-            resp.read()
+        self.post(path, body)
 
     def trades(self) -> list[dict]:
         return self.signed("/fapi/v1/userTrades", symbol=SYMBOL, limit=1000)
@@ -99,51 +56,12 @@ class Sim:
     def position_amt(self) -> str:
         return next(p["positionAmt"] for p in self.signed("/fapi/v2/positionRisk", symbol=SYMBOL) if p["symbol"] == SYMBOL)
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
 
-
-class Daemon:
+class Daemon(DaemonProcess):
     def __init__(self, tmp: Path, sim: Sim, name: str) -> None:
-        self.log_path = tmp / f"{name}.err"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "--headless", "--venue", "binance-usdm", "--rest-url", sim.rest, "--ws-url", sim.ws,
-             "--symbols", SYMBOL, "--storage", str(tmp / "db.sqlite3"), "--strategy", "quoter", "--no-control",
-             "--status-interval", "60", "--log-level", "debug"],
-            stdout=subprocess.DEVNULL, stderr=open(self.log_path, "wb"), env=_env(), cwd=REPO,
-        )
-
-    def lines(self) -> list[dict]:
-        out = []
-        for raw in self.log_path.read_text().splitlines():
-            try:
-                out.append(json.loads(raw))
-            except ValueError:
-                pass  # a line cut by SIGKILL
-        return out
-
-    def find(self, msg: str) -> dict | None:
-        return next((line for line in self.lines() if line.get("msg") == msg), None)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(5)
-
-    def terminate(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-            raise
+        super().__init__(tmp, ["--headless", "--venue", "binance-usdm", "--rest-url", sim.rest, "--ws-url", sim.ws,
+                               "--symbols", SYMBOL, "--storage", str(tmp / "db.sqlite3"), "--strategy", "quoter", "--no-control",
+                               "--status-interval", "60", "--log-level", "debug"], name=name, env=ENV)
 
 
 def db_rows(db: Path, sql: str, args=()) -> list[tuple]:

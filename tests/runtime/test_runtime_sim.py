@@ -16,16 +16,9 @@ import pytest
 from core import events as ev
 from core.engine import EngineConfig
 from core.runtime import VENUES, Runtime, RuntimeConfig
+from tests.helpers import wait_for
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
-
-
-async def wait_for(pred, timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def all_synced(rt: Runtime) -> bool:

@@ -33,31 +33,25 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
-import time
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
-from tests.runtime.test_restart_after_sigkill import KEY, SECRET, SYMBOL, db_rows, session_pnl_of, wait_until
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import DaemonProcess, wait_until
+from tests.runtime.test_restart_after_sigkill import KEY, SECRET, SYMBOL, db_rows, session_pnl_of
 ACCOUNT = "acct-1"  # the simulator's default account (sim-key / sim-secret)
 KILLS = ("accept", "fill", "accept", "cancel", "accept", "fill", "accept", "cancel")
 
 
-def _env() -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("EPOCHBOT_")}
-    env["PYTHONPATH"] = str(REPO)
-    env["EPOCHBOT_API_KEY"] = KEY
-    env["EPOCHBOT_API_SECRET"] = SECRET
-    env["EPOCHBOT_STRATEGY__PARAMS"] = json.dumps({"half_spread_ticks": 1, "half_spread_bps": 0.0, "exit_edge_bps": -1.0, "skew_bps_per_size": 0.0, "refresh_ms": 300})
-    env["EPOCHBOT_RISK__BREAKER_LOSSES"] = "1000"  # keep quoting: every kill needs orders
-    env["EPOCHBOT_STRATEGY__UNKNOWN_WINDOW_MS"] = "2000"  # the simulator decides at once
-    return env
+ENV = {
+    "EPOCHBOT_API_KEY": KEY,
+    "EPOCHBOT_API_SECRET": SECRET,
+    "EPOCHBOT_STRATEGY__PARAMS": json.dumps({"half_spread_ticks": 1, "half_spread_bps": 0.0, "exit_edge_bps": -1.0, "skew_bps_per_size": 0.0, "refresh_ms": 300}),
+    "EPOCHBOT_RISK__BREAKER_LOSSES": "1000",  # keep quoting: every kill needs orders
+    "EPOCHBOT_STRATEGY__UNKNOWN_WINDOW_MS": "2000",  # the simulator decides at once
+}
 
 
 class KillingSim:
@@ -145,32 +139,14 @@ class KillingSim:
             self.thread.join(5)
 
 
-class Daemon:
+class Daemon(DaemonProcess):
     def __init__(self, tmp: Path, sim: KillingSim, name: str) -> None:
-        self.log_path = tmp / f"{name}.err"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "--headless", "--venue", "binance-usdm", "--rest-url", sim.rest, "--ws-url", sim.ws,
-             "--symbols", SYMBOL, "--storage", str(tmp / "db.sqlite3"), "--strategy", "quoter", "--no-control",
-             "--status-interval", "60"],
-            stdout=subprocess.DEVNULL, stderr=open(self.log_path, "wb"), env=_env(), cwd=REPO,
-        )
-
-    def lines(self) -> list[dict]:
-        out = []
-        for raw in self.log_path.read_text().splitlines():
-            try:
-                out.append(json.loads(raw))
-            except ValueError:
-                pass  # a line cut by SIGKILL
-        return out
-
-    def find(self, msg: str) -> dict | None:
-        return next((line for line in self.lines() if line.get("msg") == msg), None)
+        super().__init__(tmp, ["--headless", "--venue", "binance-usdm", "--rest-url", sim.rest, "--ws-url", sim.ws,
+                               "--symbols", SYMBOL, "--storage", str(tmp / "db.sqlite3"), "--strategy", "quoter", "--no-control",
+                               "--status-interval", "60"], name=name, env=ENV)
 
     def ensure_dead(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(5)
+        self.kill()
 
 
 def journal_ids(db: Path) -> set[str]:

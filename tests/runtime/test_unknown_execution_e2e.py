@@ -15,22 +15,14 @@ Bounded (< 20 s), loopback only, waits poll state with deadlines.
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import replace
 
 from core.runtime import VENUES, Runtime, RuntimeConfig, TradingConfig
 from core.trading.orders import OrderState
+from tests.helpers import wait_for
 
 SYMBOL = "BTCUSDT"
 ACCOUNT = "acct-1"  # the simulator's default account (sim-key / sim-secret)
-
-
-async def wait_for(pred, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def test_unknown_execution_never_duplicates_and_always_resolves(tmp_path):

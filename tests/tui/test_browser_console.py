@@ -10,42 +10,22 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 import zlib
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO, child_env, cli, free_port, get_json, post_json, stop_process, wait_http
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer 200 in {timeout_s}s")
 
 
 def png_colours(png: bytes) -> int:
@@ -90,7 +70,11 @@ def png_colours(png: bytes) -> int:
     return len(colours)
 
 
-async def screenshot(url: str, out: Path, wait_s: float = 8.0) -> bytes:
+@asynccontextmanager
+async def devtools_page(window: str):
+    """Headless Chromium with one blank page: ``(call, requests)``, where ``call(method, **params)``
+    sends a DevTools command and returns its result, and ``requests`` collects the URLs the page
+    asks for (once ``Network.enable`` was called)."""
     import websockets
 
     profile = tempfile.mkdtemp(prefix="epochbot-chromium-")
@@ -98,7 +82,7 @@ async def screenshot(url: str, out: Path, wait_s: float = 8.0) -> bytes:
     proc = subprocess.Popen(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={profile}", f"--remote-debugging-port={port}", "--window-size=1280,800", "about:blank"],
+         f"--user-data-dir={profile}", f"--remote-debugging-port={port}", f"--window-size={window}", "about:blank"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
@@ -116,6 +100,7 @@ async def screenshot(url: str, out: Path, wait_s: float = 8.0) -> bytes:
         assert targets, "Chromium's DevTools endpoint did not come up"
         async with websockets.connect(targets[0]["webSocketDebuggerUrl"], max_size=1 << 26) as ws:
             seq = 0
+            requests: list[str] = []
 
             async def call(method: str, **params):
                 nonlocal seq
@@ -123,35 +108,46 @@ async def screenshot(url: str, out: Path, wait_s: float = 8.0) -> bytes:
                 await ws.send(json.dumps({"id": seq, "method": method, "params": params}))
                 while True:
                     msg = json.loads(await asyncio.wait_for(ws.recv(), 20))
+                    if msg.get("method") == "Network.requestWillBeSent":
+                        requests.append(msg["params"]["request"]["url"])
                     if msg.get("id") == seq:
                         return msg.get("result", {})
 
-            await call("Page.enable")
-            await call("Page.navigate", url=url)
-            await asyncio.sleep(wait_s)  # the console process starts and draws over the page's websocket
-            shot = await call("Page.captureScreenshot", format="png")
-        png = base64.b64decode(shot["data"])
-        out.write_bytes(png)
-        return png
+            yield call, requests
     finally:
         proc.terminate()
         proc.wait(10)
         shutil.rmtree(profile, ignore_errors=True)
 
 
+async def screenshot(url: str, out: Path, wait_s: float = 8.0) -> bytes:
+    async with devtools_page("1280,800") as (call, _):
+        await call("Page.enable")
+        await call("Page.navigate", url=url)
+        await asyncio.sleep(wait_s)  # the console process starts and draws over the page's websocket
+        shot = await call("Page.captureScreenshot", format="png")
+    png = base64.b64decode(shot["data"])
+    out.write_bytes(png)
+    return png
+
+
+@contextmanager
+def daemon_and_console(daemon_args: list[str], serve_args: list[str], token: str):
+    """A headless daemon and ``epochbot serve`` in front of it; both stopped on exit."""
+    env = child_env({"EPOCHBOT_CONTROL__TOKEN": token})
+    daemon = subprocess.Popen(cli("--headless", *daemon_args), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(cli("serve", *serve_args), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        for proc in (server, daemon):
+            stop_process(proc, 15)
+
+
 def test_the_browser_console_renders_a_live_daemon(tmp_path):
     control, web = free_port(), free_port()
-    env = {**os.environ, "EPOCHBOT_CONTROL__TOKEN": "browser-test-token-0123456789"}
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "--headless", "--control-port", str(control), "--symbols", "BTCUSDT",
-         "--storage", str(tmp_path / "db.sqlite3"), "--strategy", "none"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(web), "--control-url", f"http://127.0.0.1:{control}"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
+    with daemon_and_console(["--control-port", str(control), "--symbols", "BTCUSDT", "--storage", str(tmp_path / "db.sqlite3"), "--strategy", "none"],
+                            ["--port", str(web), "--control-url", f"http://127.0.0.1:{control}"], "browser-test-token-0123456789"):
         wait_http(f"http://127.0.0.1:{control}/readyz")
         wait_http(f"http://127.0.0.1:{web}/")
 
@@ -159,13 +155,6 @@ def test_the_browser_console_renders_a_live_daemon(tmp_path):
 
         assert len(png) > 20_000
         assert png_colours(png) > 12  # panes, gauges and text in several theme colours
-    finally:
-        for proc in (server, daemon):
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,93 +239,44 @@ def screen_text(data: bytes, rows: int = 200, cols: int = 400) -> list[str]:
     return ["".join(row).rstrip() for row in grid]
 
 
-def _post(url: str, body: dict, token: str) -> dict:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(req, timeout=5) as resp:
-        return json.load(resp)
-
-
 def _status(base: str) -> dict:
-    with urllib.request.urlopen(f"{base}/status", timeout=5) as resp:
-        return json.load(resp)
+    return get_json(f"{base}/status")
 
 
 async def browser_screen(url: str, out: Path, wait_s: float = 10.0, scroll_to: tuple[str, ...] = ()) -> tuple[bytes, list[str]]:
-    import websockets
+    async with devtools_page("1900,1500") as (call, requests):
+        await call("Network.enable")
+        await call("Page.enable")
+        await call("Page.addScriptToEvaluateOnNewDocument", source=_HOOK)
+        await call("Page.navigate", url=url)
+        await asyncio.sleep(wait_s)
 
-    profile = tempfile.mkdtemp(prefix="epochbot-chromium-")
-    port = free_port()
-    proc = subprocess.Popen(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={profile}", f"--remote-debugging-port={port}", "--window-size=1900,1500", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        targets = None
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/json", timeout=1) as resp:
-                    targets = [t for t in json.load(resp) if t.get("type") == "page"]
-                if targets:
-                    break
-            except OSError:
-                pass
-            await asyncio.sleep(0.1)
-        assert targets, "Chromium's DevTools endpoint did not come up"
-        async with websockets.connect(targets[0]["webSocketDebuggerUrl"], max_size=1 << 26) as ws:
-            seq = 0
-            requests: list[str] = []
+        async def received() -> bytes:
+            got = await call("Runtime.evaluate", expression="window.__epochbot.join(',')", returnByValue=True)
+            return b"".join(base64.b64decode(part) for part in got["result"]["value"].split(",") if part)
 
-            async def call(method: str, **params):
-                nonlocal seq
-                seq += 1
-                await ws.send(json.dumps({"id": seq, "method": method, "params": params}))
-                while True:
-                    msg = json.loads(await asyncio.wait_for(ws.recv(), 20))
-                    if msg.get("method") == "Network.requestWillBeSent":
-                        requests.append(msg["params"]["request"]["url"])
-                    if msg.get("id") == seq:
-                        return msg.get("result", {})
-
-            await call("Network.enable")
-            await call("Page.enable")
-            await call("Page.addScriptToEvaluateOnNewDocument", source=_HOOK)
-            await call("Page.navigate", url=url)
-            await asyncio.sleep(wait_s)
-
-            async def received() -> bytes:
-                got = await call("Runtime.evaluate", expression="window.__epochbot.join(',')", returnByValue=True)
-                return b"".join(base64.b64decode(part) for part in got["result"]["value"].split(",") if part)
-
-            lines = screen_text(await received())
-            anchor = next((a for a in scroll_to if any(a in line for line in lines)), None)
-            if anchor is not None:
-                # Scroll the pane that holds ``scroll_to`` with the mouse wheel, as a person would,
-                # so that what is below its fold (e.g. the positions table) is drawn too.
-                used = [i for i, line in enumerate(lines) if line.strip()]
-                rows, cols = used[-1] + 1, max(len(line) for line in lines)
-                where = next((i, line.index(anchor)) for i, line in enumerate(lines) if anchor in line)
-                metrics = await call("Runtime.evaluate", expression="[window.innerWidth, window.innerHeight]", returnByValue=True)
-                width, height = metrics["result"]["value"]
-                x, y = (where[1] + 2) * width / cols, (where[0] + 0.5) * height / rows
-                for _ in range(3):
-                    await call("Input.dispatchMouseEvent", type="mouseWheel", x=x, y=y, deltaX=0, deltaY=300)
-                    await asyncio.sleep(0.3)
-                await asyncio.sleep(1.5)
-            shot = await call("Page.captureScreenshot", format="png")
-            stream = await received()
-        png = base64.b64decode(shot["data"])
-        out.write_bytes(png)
-        outside = [u for u in requests if not u.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "about:"))]
-        assert outside == [], f"the page fetched from other hosts: {outside}"
-        return png, screen_text(stream)
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        shutil.rmtree(profile, ignore_errors=True)
+        lines = screen_text(await received())
+        anchor = next((a for a in scroll_to if any(a in line for line in lines)), None)
+        if anchor is not None:
+            # Scroll the pane that holds ``scroll_to`` with the mouse wheel, as a person would,
+            # so that what is below its fold (e.g. the positions table) is drawn too.
+            used = [i for i, line in enumerate(lines) if line.strip()]
+            rows, cols = used[-1] + 1, max(len(line) for line in lines)
+            where = next((i, line.index(anchor)) for i, line in enumerate(lines) if anchor in line)
+            metrics = await call("Runtime.evaluate", expression="[window.innerWidth, window.innerHeight]", returnByValue=True)
+            width, height = metrics["result"]["value"]
+            x, y = (where[1] + 2) * width / cols, (where[0] + 0.5) * height / rows
+            for _ in range(3):
+                await call("Input.dispatchMouseEvent", type="mouseWheel", x=x, y=y, deltaX=0, deltaY=300)
+                await asyncio.sleep(0.3)
+            await asyncio.sleep(1.5)
+        shot = await call("Page.captureScreenshot", format="png")
+        stream = await received()
+    png = base64.b64decode(shot["data"])
+    out.write_bytes(png)
+    outside = [u for u in requests if not u.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "about:"))]
+    assert outside == [], f"the page fetched from other hosts: {outside}"
+    return png, screen_text(stream)
 
 
 def _money_forms(text: str) -> set[str]:
@@ -351,17 +291,9 @@ def test_the_browser_console_shows_the_daemons_trading_numbers(tmp_path):
 
     token = "browser-test-token-0123456789"
     control, web = free_port(), free_port()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("EPOCHBOT_")}, "EPOCHBOT_CONTROL__TOKEN": token}
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "--headless", "--control-port", str(control), "--storage", str(tmp_path / "db.sqlite3")],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(web), "--control-port", str(control)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
     base = f"http://127.0.0.1:{control}"
-    try:
+    with daemon_and_console(["--control-port", str(control), "--storage", str(tmp_path / "db.sqlite3")],
+                            ["--port", str(web), "--control-port", str(control)], token):
         wait_http(f"{base}/readyz")
         wait_http(f"http://127.0.0.1:{web}/")
         # Let the demo trade, then hold its state still: cancel every order (pauses the strategy).
@@ -371,7 +303,7 @@ def test_the_browser_console_shows_the_daemons_trading_numbers(tmp_path):
             if s["fill_count"] >= 2 and any(Decimal(p["qty"]) != 0 for p in s["positions"]):
                 break
             time.sleep(0.3)
-        _post(f"{base}/cancel-all", {"confirm": True}, token)
+        post_json(f"{base}/cancel-all", {"confirm": True}, token=token)
         deadline = time.monotonic() + 15
         while _status(base)["trading"]["working_orders"] and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -379,13 +311,6 @@ def test_the_browser_console_shows_the_daemons_trading_numbers(tmp_path):
 
         png, screen = asyncio.run(browser_screen(f"http://127.0.0.1:{web}/", tmp_path / "console.png", scroll_to=("PnL session", "PnL", "Mode & risk")))
         after = _status(base)
-    finally:
-        for proc in (server, daemon):
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
     t = after["trading"]
     assert t["fill_count"] == before["trading"]["fill_count"] and t["working_orders"] == []  # frozen while we looked

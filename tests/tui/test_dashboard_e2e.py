@@ -12,7 +12,6 @@ The screen is read as text from Textual's compositor, i.e. what the terminal sho
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.request
 
@@ -21,16 +20,11 @@ from rich.console import Console
 from app.config import load_settings
 from app.core_process import ProcessSource
 from app.tui import ConsoleApp
+from tests.helpers import free_port
 from widgets._format import clock_utc
 from widgets.event_log import EventLog
 
 SIZE = (120, 36)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def screen_text(app) -> str:
