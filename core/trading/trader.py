@@ -437,6 +437,7 @@ class Trader:
 def _same_order(order, intent: OrderIntent) -> bool:
     return (
         not order.cancel_requested_ns
+        and not order.cancel_wanted
         and order.filled_qty == 0
         and (order.side, order.order_type, order.price, order.qty, order.tif, order.reduce_only)
         == (intent.side, intent.order_type, intent.price, intent.qty, intent.tif, intent.reduce_only)
