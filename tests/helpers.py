@@ -3,6 +3,8 @@
 * `SimProcess`: ``epochbot sim`` in a child process on an ephemeral port (its REST and WebSocket
   URLs read from its ready line), with signed and plain REST calls for checking the venue's
   records and `/_sim/...` control.
+* `ThreadedSim`: the simulator in this process, on a thread of its own, for tests that reach
+  into the venue (a kill at the instant it accepts an order, an order held at its door).
 * `DaemonProcess`: ``epochbot --headless ...`` in a child process, its JSON log (stderr) in a file:
   ``lines()``, ``find(msg)``, ``count(msg)``, ``terminate()``, ``kill()``.
 * `wait_until` (threads) and `wait_for` (asyncio): poll a predicate until a deadline, then fail
@@ -24,6 +26,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.error import HTTPError, URLError
@@ -32,7 +35,7 @@ from urllib.request import Request, urlopen
 
 __all__ = [
     "REPO", "DaemonProcess", "SimProcess", "child_env", "cli", "free_port", "get_json", "http", "json_lines", "post_json",
-    "stop_process", "wait_for", "wait_http", "wait_until",
+    "stop_process", "ThreadedSim", "wait_for", "wait_http", "wait_until",
 ]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -239,3 +242,34 @@ class DaemonProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(5)
+
+
+class ThreadedSim:
+    """The simulator (`core.sim.server.SimExchange`) on an event loop of its own thread, so a test
+    can reach into the venue (wrap its handlers, read its books and accounts) while a daemon in a
+    child process trades against ``rest`` / ``ws``. ``call`` / ``call_async`` run on its loop."""
+
+    def __init__(self, **config) -> None:
+        from core.sim.server import SimConfig, SimExchange
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="sim", daemon=True)
+        self.thread.start()
+        self.sim = SimExchange(SimConfig(**config))
+        self.call_async(self.sim.start())
+        self.rest, self.ws = self.sim.rest_url, self.sim.ws_url
+
+    def call_async(self, coro, timeout: float = 10):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def call(self, fn, *args, **kw):
+        async def run():
+            return fn(*args, **kw)
+        return self.call_async(run())
+
+    def stop(self) -> None:
+        try:
+            self.call_async(self.sim.stop())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(5)

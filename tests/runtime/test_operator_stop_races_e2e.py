@@ -19,22 +19,18 @@ Bounded: six commands, every wait has a deadline (well under a minute on a loade
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO, ThreadedSim, child_env, free_port, get_json, post_json, wait_until
+
 SYMBOL = "BTCUSDT"
 TOKEN = "race-test-token-0123456789abcdef"
 ACCOUNT = "acct-1"  # the simulator's default account (sim-key / sim-secret)
@@ -42,30 +38,14 @@ HOLD_MS = 1000  # how long the venue holds each new order before matching it
 COMMANDS = ("cancel-all", "halted", "flatten", "cancel-all", "halted", "flatten")
 
 
-def wait_until(pred, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-
-
-class WatchedSim:
+class WatchedSim(ThreadedSim):
     """The simulator on its own thread; records each new order's arrival and each cancel the
     venue refused because the order was not there (yet)."""
 
     def __init__(self) -> None:
         from core.sim.auth import SimApiError
-        from core.sim.server import SimConfig, SimExchange
 
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="sim", daemon=True)
-        self.thread.start()
-        self.sim = SimExchange(SimConfig(market="usdm", symbols=[SYMBOL], seed=5, rate=40.0))
-        self.call_async(self.sim.start())
+        super().__init__(market="usdm", symbols=[SYMBOL], seed=5, rate=40.0)
         self.arrived: list[str] = []  # client order ids, as new orders reach the venue
         self.arrival = threading.Event()
         self.overtaken: list[str] = []  # cancels answered "Unknown order sent."
@@ -86,14 +66,6 @@ class WatchedSim:
 
         self.sim.wsapi.note_place, self.sim.venue.cancel_order = placed, cancelled
 
-    def call_async(self, coro, timeout: float = 10):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def call(self, fn, *args, **kw):
-        async def run():
-            return fn(*args, **kw)
-        return self.call_async(run())
-
     def open_orders(self) -> list[dict]:
         return self.call(self.sim.venue.open_orders, ACCOUNT, SYMBOL)
 
@@ -101,30 +73,9 @@ class WatchedSim:
         rows = self.call(self.sim.venue.user_trades, ACCOUNT, SYMBOL, from_id=0, limit=1000)
         return sum((Decimal(t["qty"]) * (1 if t["side"] == "BUY" else -1) for t in rows), Decimal(0))
 
-    def stop(self) -> None:
-        try:
-            self.call_async(self.sim.stop())
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(5)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        return json.load(resp)
-
 
 def _post(url: str, body: dict) -> dict:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})
-    with urllib.request.urlopen(req, timeout=5) as resp:
-        return json.load(resp)
+    return post_json(url, body, token=TOKEN)
 
 
 @pytest.fixture
@@ -149,10 +100,9 @@ def _resume(base: str) -> None:
 
 
 def test_stop_commands_fired_while_an_order_is_in_flight_leave_nothing_open(tmp_path, sim):
-    control = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("EPOCHBOT_")}
-    env.update({
-        "PYTHONPATH": str(REPO), "EPOCHBOT_API_KEY": "sim-key", "EPOCHBOT_API_SECRET": "sim-secret",
+    control = free_port()
+    env = child_env({
+        "EPOCHBOT_API_KEY": "sim-key", "EPOCHBOT_API_SECRET": "sim-secret",
         "EPOCHBOT_CONTROL__TOKEN": TOKEN, "EPOCHBOT_RISK__BREAKER_LOSSES": "1000",
         "EPOCHBOT_STRATEGY__PARAMS": json.dumps({"half_spread_ticks": 1, "half_spread_bps": 0.0, "exit_edge_bps": -1.0,
                                                  "skew_bps_per_size": 0.0, "refresh_ms": 300}),
@@ -168,7 +118,7 @@ def test_stop_commands_fired_while_an_order_is_in_flight_leave_nothing_open(tmp_
 
     def working() -> list:
         try:
-            return _get(f"{base}/status")["trading"]["working_orders"]
+            return get_json(f"{base}/status")["trading"]["working_orders"]
         except OSError:
             return ["no status yet"]
 

@@ -28,18 +28,16 @@ Bounded: 8 kills, every wait has a deadline (about a minute in all on a loaded 2
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 import sqlite3
-import threading
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import DaemonProcess, wait_until
+from tests.helpers import DaemonProcess, ThreadedSim, wait_until
 from tests.runtime.test_restart_after_sigkill import KEY, SECRET, SYMBOL, db_rows, session_pnl_of
 ACCOUNT = "acct-1"  # the simulator's default account (sim-key / sim-secret)
 KILLS = ("accept", "fill", "accept", "cancel", "accept", "fill", "accept", "cancel")
@@ -54,19 +52,12 @@ ENV = {
 }
 
 
-class KillingSim:
+class KillingSim(ThreadedSim):
     """The simulator on a thread of its own, with an observer that SIGKILLs ``victim`` at the
     armed venue moment, from inside the venue's processing (before it answers anyone)."""
 
     def __init__(self) -> None:
-        from core.sim.server import SimConfig, SimExchange
-
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="sim", daemon=True)
-        self.thread.start()
-        self.sim = SimExchange(SimConfig(market="usdm", symbols=[SYMBOL], seed=11, rate=40.0))
-        self.call_async(self.sim.start())
-        self.rest, self.ws = self.sim.rest_url, self.sim.ws_url
+        super().__init__(market="usdm", symbols=[SYMBOL], seed=11, rate=40.0)
         self.victim: int | None = None
         self.armed: str | None = None
         self.kills: list[tuple[str, str]] = []  # (moment, client order id or trade)
@@ -102,14 +93,6 @@ class KillingSim:
             self.armed, self.victim = moment, pid
         self.loop.call_soon_threadsafe(set_)
 
-    def call_async(self, coro, timeout: float = 10):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def call(self, fn, *args, **kw):
-        async def run():
-            return fn(*args, **kw)
-        return self.call_async(run())
-
     def all_orders(self) -> list[dict]:
         return self.call(self.sim.venue.all_orders, ACCOUNT, SYMBOL, 1000)
 
@@ -130,13 +113,6 @@ class KillingSim:
         for t in self.trades():
             position += Fraction(t["qty"]) * (1 if t["side"] == "BUY" else -1)
         return position
-
-    def stop(self) -> None:
-        try:
-            self.call_async(self.sim.stop())
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(5)
 
 
 class Daemon(DaemonProcess):
