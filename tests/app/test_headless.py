@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import queue
 import signal
 import subprocess
@@ -18,6 +17,7 @@ from app.config import load_settings
 from app.headless import HeadlessRunner, run_headless
 from app.logging_json import JsonLogWriter
 from tests.app.conftest import REPO, TOKEN, FakeRuntime
+from tests.helpers import child_env
 
 API_KEY = "live-api-key-must-not-leak-42"
 
@@ -172,12 +172,6 @@ def test_without_a_subcommand_and_without_headless_the_dashboard_is_requested(mo
 # ------------------------------------------------------------------------------ end to end
 
 
-def _env():
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("EPOCHBOT_")}
-    env["PYTHONPATH"] = str(REPO)
-    return env
-
-
 def test_headless_against_the_embedded_simulator_runs_for_its_duration_and_reports(tmp_path):
     report_path = tmp_path / "r.json"
     code = (
@@ -189,7 +183,7 @@ def test_headless_against_the_embedded_simulator_runs_for_its_duration_and_repor
         "sys.exit(rc)\n"
     )
 
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=40, cwd=tmp_path, env=_env())
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=40, cwd=tmp_path, env=child_env())
 
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(report_path.read_text())
@@ -205,7 +199,7 @@ def test_sigterm_stops_a_running_daemon_with_exit_0_and_writes_the_report(tmp_pa
     report_path = tmp_path / "r.json"
     proc = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "--headless", "--report", str(report_path), "--control-port", "0", "--symbols", "BTCUSDT"],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, cwd=tmp_path, env=_env(),
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, cwd=tmp_path, env=child_env(),
     )
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(raw) for raw in proc.stderr], daemon=True).start()

@@ -3,27 +3,18 @@ file (or the environment) and the simulator then authenticates exactly those key
 
 from __future__ import annotations
 
-import os
-import select
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _env() -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("EPOCHBOT_")}
-    env["PYTHONPATH"] = str(REPO)
-    return env
+from tests.helpers import REPO, SimProcess, child_env
 
 
 def test_sim_refuses_accounts_on_the_command_line_without_echoing_the_secret():
     proc = subprocess.run([sys.executable, "-m", "app.cli", "sim", "--port", "0", "--accounts", "k1:very-secret-1"],
-                          capture_output=True, text=True, env=_env(), cwd=REPO, timeout=30)
+                          capture_output=True, text=True, env=child_env(), cwd=REPO, timeout=30)
 
     assert proc.returncode == 2
     assert "--accounts-file" in proc.stderr and "very-secret-1" not in proc.stderr + proc.stdout
@@ -35,7 +26,7 @@ def test_sim_refuses_an_accounts_file_readable_by_others(tmp_path):
     path.chmod(0o644)
 
     proc = subprocess.run([sys.executable, "-m", "app.cli", "sim", "--port", "0", "--accounts-file", str(path)],
-                          capture_output=True, text=True, env=_env(), cwd=REPO, timeout=30)
+                          capture_output=True, text=True, env=child_env(), cwd=REPO, timeout=30)
 
     assert proc.returncode == 2
     assert "chmod 600" in proc.stderr and "very-secret-1" not in proc.stderr
@@ -45,16 +36,10 @@ def test_sim_serves_the_accounts_of_a_private_file_and_keeps_them_out_of_ps(tmp_
     path = tmp_path / "accounts"
     path.write_text("# paper accounts\nk1:very-secret-1, k2:very-secret-2\n")
     path.chmod(0o600)
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "sim", "--port", "0", "--accounts-file", str(path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env(), cwd=REPO)
+    sim = SimProcess(tmp_path, args=("--accounts-file", str(path)), start_timeout=15)
     try:
-        line, deadline = "", time.monotonic() + 15
-        while "ready" not in line:
-            assert time.monotonic() < deadline and proc.poll() is None, "simulator did not start"
-            if select.select([proc.stdout], [], [], 0.2)[0]:
-                line = proc.stdout.readline()
-        rest = dict(p.split("=", 1) for p in line.split() if "=" in p)["rest"]
-        cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode(errors="replace") if Path("/proc").exists() else ""
+        rest = sim.rest
+        cmdline = Path(f"/proc/{sim.proc.pid}/cmdline").read_bytes().decode(errors="replace") if Path("/proc").exists() else ""
 
         def listen_key(api_key: str) -> int:
             try:
@@ -67,5 +52,4 @@ def test_sim_serves_the_accounts_of_a_private_file_and_keeps_them_out_of_ps(tmp_
         assert listen_key("k2") == 200
         assert listen_key("sim-key") != 200  # only the file's accounts exist
     finally:
-        proc.terminate()
-        proc.wait(10)
+        sim.stop()
