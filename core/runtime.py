@@ -254,6 +254,7 @@ class Runtime(CommandExecutor, RestScheduler, VenueProbe, HistoryBackfill, Tradi
             filters = await self._prepare()
             history = await self._backfill_history()
             if self.config.trading is not None:
+                await self._measure_clock_offset()  # before the first signed request
                 self._execute(await self._start_trading(filters))
             self._use_history(history)
             if self.config.gc_freeze:

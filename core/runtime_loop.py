@@ -117,6 +117,20 @@ class ConsumeLoop:
             await asyncio.sleep(interval)
             put(ev.TimerTick(recv_ts=self.clock()))
 
+    async def _measure_clock_offset(self) -> None:
+        """One server-time measurement, applied (and journaled, as replay applies it) before
+        anything is signed: the start-up reconciliation signs with the runtime's clock plus this
+        offset, and Binance refuses a timestamp 1 s ahead of its clock or older than recvWindow."""
+        try:
+            offset, rtt = await self.rest.server_time_offset(self.clock)
+        except (RestError, ValueError, KeyError, TypeError) as exc:
+            self._runtime_log("warn", "server time unavailable: signing with the local clock", error=str(exc))
+            return
+        event = ev.ClockOffsetMeasured(recv_ts=self.clock(), offset_ms=offset, rtt_ms=rtt)
+        self.engine.handle(event)
+        if self.journal is not None:
+            self.journal.event(event)
+
     async def _clock_offset_loop(self) -> None:
         while True:
             try:
