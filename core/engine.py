@@ -51,6 +51,7 @@ from core.confidence import Confidence, ConfidenceConfig, ConfidenceInputs, eval
 from core.engine_resync import ResyncPipeline
 from core.engine_session import SessionLifecycle
 from core.engine_trading import TradingBridge
+from core.lag import LOCAL, REPLACE, LagJudge
 from core.liveness import Liveness, LivenessConfig, ReplacementGovernor
 from core.market_history import MarketHistory
 from core.modes import Mode, ModeChange, ModeConfig, ModeController, parse_mode
@@ -91,7 +92,8 @@ class EngineConfig:
     replace_backoff_max_ms: float = 60_000.0
     replace_max_per_5min: int = 100  # with 2 routes per USD-M session: 200 connections < Binance's 300 / 5 min / IP
     transport_latency_replace_ms: float = 3000.0
-    queue_delay_replace_ms: float = 1000.0
+    queue_delay_replace_ms: float = 1000.0  # our own backlog: warned about, never a replacement (core/lag.py)
+    loop_busy_saturated: float = 0.9  # above this busy share, "transport" latency is our own backlog
     subscribe_timeout_ms: float = 3000.0
     write_failures_replace: int = 1
     latency_replace_cooldown_ms: float = 10_000.0  # after a latency-driven replacement; doubles
@@ -147,6 +149,7 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
         self.session_open = False
         self.subscribed = False
         self.liveness = Liveness(LivenessConfig(ceiling_ms=config.silence_replace_ms, floor_ms=min(config.liveness_floor_ms, config.silence_replace_ms)))
+        self.lag = LagJudge(config.loop_busy_saturated)
         self.governor = ReplacementGovernor(base_ms=max(config.reconnect_base_ms, 250.0), max_ms=config.replace_backoff_max_ms,
                                             healthy_ms=config.replace_healthy_ms, max_in_window=config.replace_max_per_5min)
         self._last_latency_ms = 0.0  # transport latency p50 of the previous session (first-frame allowance)
@@ -419,6 +422,7 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
     # ====================================================================== timers / confidence
 
     def _on_tick(self, event: ev.TimerTick, now: int):
+        self.lag.on_load(now, event.loop_busy)
         self._evaluate(now)
         cfg = self.config
         if self.trader is not None and not self.stopped:
@@ -429,28 +433,33 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
         if self.session_open and self.subscribed:
             # Silence is judged per stream against what it normally shows; before a silent
             # stream costs a reconnect the venue is asked (core/liveness.py).
-            verdict = self.liveness.check(now)
+            verdict = self.liveness.check(now, event.market_backlog_ns)
             if verdict.dead:
                 return self._replace_session(now, verdict.dead, detected_ns=verdict.detected_ns, immediate=True, liveness=True)
             if verdict.probes:
                 return self._probe(verdict.probes, now)
-            if now >= self._latency_replace_allowed_ns:
-                now_s = now // 1_000_000_000
-                queue = self.telemetry.queue.stats(now_s)
-                if queue.count >= 20 and queue.p50 >= cfg.queue_delay_replace_ms:
-                    return self._latency_replacement(now, f"queue delay p50 {queue.p50:.0f} ms")
-                transport = self.telemetry.transport.stats(now_s)
-                if transport.count >= 20 and transport.p50 >= cfg.transport_latency_replace_ms:
-                    if self._latency_replaced_p50 and transport.p50 >= 0.75 * self._latency_replaced_p50:
-                        # The last new connection was just as slow: the venue (or its clock) lags,
-                        # not our route. Keep this session; judge again only after the longest wait.
-                        self._latency_replace_allowed_ns = now + int(cfg.latency_replace_cooldown_max_ms * _MS)
-                        self._log("warn", "transport latency persists across connections: venue-side, session kept",
-                                  p50_ms=round(transport.p50, 1), previous_p50_ms=round(self._latency_replaced_p50, 1),
-                                  next_check_in_ms=cfg.latency_replace_cooldown_max_ms)
-                        return _NO_COMMANDS
-                    self._latency_replaced_p50 = transport.p50
-                    return self._latency_replacement(now, f"transport latency p50 {transport.p50:.0f} ms")
+            # Our own backlog never replaces a healthy connection (core/lag.py): reported only.
+            now_s = now // 1_000_000_000
+            queue = self.telemetry.queue.stats(now_s)
+            transport = self.telemetry.transport.stats(now_s)
+            action, why = self.lag.judge(transport.p50, transport.count, queue.p50, queue.count,
+                                         cfg.transport_latency_replace_ms, cfg.queue_delay_replace_ms)
+            if action == LOCAL:
+                if self.lag.start_episode():
+                    self._log("warn", "behind: our own backlog, not the venue's; session kept", reason=why,
+                              queue_delay_p50_ms=round(queue.p50, 1), loop_busy=round(self.lag.busy(), 3))
+                return _NO_COMMANDS
+            if action == REPLACE and now >= self._latency_replace_allowed_ns:
+                if self._latency_replaced_p50 and transport.p50 >= 0.75 * self._latency_replaced_p50:
+                    # The last new connection was just as slow: the venue (or its clock) lags,
+                    # not our route. Keep this session; judge again only after the longest wait.
+                    self._latency_replace_allowed_ns = now + int(cfg.latency_replace_cooldown_max_ms * _MS)
+                    self._log("warn", "transport latency persists across connections: venue-side, session kept",
+                              p50_ms=round(transport.p50, 1), previous_p50_ms=round(self._latency_replaced_p50, 1),
+                              next_check_in_ms=cfg.latency_replace_cooldown_max_ms)
+                    return _NO_COMMANDS
+                self._latency_replaced_p50 = transport.p50
+                return self._latency_replacement(now, f"transport latency p50 {transport.p50:.0f} ms")
         elif self.session_open and record is not None and record.opened_ns:
             if (now - record.opened_ns) / _MS >= cfg.subscribe_timeout_ms:
                 return self._replace_session(now, "subscription not confirmed in time")

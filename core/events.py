@@ -363,7 +363,11 @@ class ShutdownRequested(ControlEvent):
 
 @dataclass(slots=True, kw_only=True)
 class TimerTick(ControlEvent):
-    pass
+    # Filled by the runtime's timer (core/loop_load.py); -1: not known (replay of an older
+    # journal, tests, backtest). ``market_backlog_ns``: age of the oldest market event queued
+    # behind this tick; ``loop_busy``: share of the loop's time not spent waiting since the last.
+    market_backlog_ns: int = -1
+    loop_busy: float = -1.0
 
 
 @dataclass(slots=True, kw_only=True)

@@ -10,25 +10,37 @@ configured ceiling (the old fixed silence threshold). Memory is O(1) per stream.
 itself far beyond the threshold (a quiet period) is learned capped at twice the threshold, so a
 naturally slow stream adapts within a few arrivals while one long quiet spell cannot blind us.
 
-Silence is measured from the reader's receive time and net of our own backlog (the queue delay
-of the most recent market event), so a loop busy installing hundreds of snapshots does not see
-the venue as silent; a check that comes late (the loop was blocked) judges nothing.
+Silence is measured from the reader's receive time of the stream's last frame up to the point
+our own queue has been read through: the runtime's timer tick says how old the oldest market
+event still waiting in the inbox is (``check(now, backlog_ns)``), and everything received before
+it has been seen, so frames received but not yet processed are never read as silence. Without
+that figure (a replay, a unit test) the queue delay of the most recent market event stands in.
+A check that comes late (the loop was blocked) judges nothing.
 
 *States per stream* (transitions only here)::
 
-    ok --silence > threshold--> suspected --probe: venue moved--> DEAD (replace the session)
-    suspected --probe: venue did not move--> quiet --re-probe with back-off--> quiet | DEAD
-    suspected|quiet --any arrival--> ok
+    ok --silence > threshold--> suspected --probe: venue moved--> moved
+    moved --nothing arrived within the grace--> DEAD (replace the session)
+    suspected --probe: venue did not move--> quiet --re-probe with back-off--> quiet | moved
+    suspected|quiet|moved --any arrival--> ok
     suspected --probe failed and silence > ceiling--> DEAD
+
+*Grace.* A venue that pushes its diffs every 100 ms is, between two pushes, always a few update
+ids ahead of the last diff it sent: its REST book moves continuously, the stream speaks in
+batches. So "the venue moved past us" alone proves nothing when the silence is short; the diff
+carrying those ids may be on its way (a busy connection, a venue pushing hundreds of symbols a
+little late). The stream is dead only if nothing of it arrives within one expected inter-arrival
+(its learned mean gap plus one deviation; the floor with no history) after the venue answered
+(midway through the request), counted on our read-through point. A probe answered after that already passed judges at once.
 
 A heartbeat stream (``markPrice@1s``: it must arrive whatever the market does) that has history
 and falls silent is DEAD at once, without a probe. Only one session-level verdict is returned.
 
 *Probe.* ``check`` returns the symbols to probe: a cheap REST depth (small limit) whose
 ``lastUpdateId`` is compared with the last update id this stream delivered (or, before any diff
-arrived this session, with the previous probe's id). Moved past us: the stream is dead. Not moved:
-the book is exact, the market is quiet. At most ``max_probes_in_flight`` at once, so hundreds of
-silent symbols cost a handful of requests before the first "moved" answer replaces the session.
+arrived this session, with the previous probe's id). Moved past us: the stream is dead unless
+something of it arrives within the grace (above). Not moved: the book is exact, the market is
+quiet. At most ``max_probes_in_flight`` at once, so hundreds of silent symbols cost a handful of requests before the first "moved" answer replaces the session.
 
 *Session start.* A new session's streams have no arrival yet; the first one is expected within
 ``ceiling + transport latency last seen`` (stale timestamps are latency, never silence), doubled
@@ -63,6 +75,7 @@ class LivenessConfig:
     probe_timeout_ms: float = 3000.0
     max_probes_in_flight: int = 2
     late_check_ms: float = 250.0  # a check this long after the previous one judges nothing
+    grace_min_ms: float = 20.0  # a "moved" answer waits at least this for the diff in flight
     first_wait_max_ms: float = 60_000.0
 
 
@@ -76,7 +89,7 @@ class StreamLiveness:
     samples: int = 0
     arrived: bool = False  # since the session started
     last_id: int = 0  # depth: final update id of the last diff this session
-    status: str = "ok"  # ok | suspected | quiet
+    status: str = "ok"  # ok | suspected | quiet | moved
     suspected_ns: int = 0
     probe_request: int = 0
     probe_sent_ns: int = 0
@@ -84,6 +97,14 @@ class StreamLiveness:
     next_probe_ns: int = 0
     probe_backoff_ms: float = 0.0
     probes: int = 0
+    moved_deadline_ns: int = 0  # moved: dead if nothing arrives before our read-through passes this
+    moved_to: int = 0  # moved: the venue's lastUpdateId
+    moved_silence_ms: float = 0.0
+
+    def grace_ms(self, config: LivenessConfig) -> float:
+        """One expected inter-arrival: how long a diff the venue already has may still take."""
+        expected = self.mean_ms + self.dev_ms if self.samples >= config.min_samples else config.floor_ms
+        return min(config.ceiling_ms, max(config.grace_min_ms, expected))
 
     def threshold_ms(self, config: LivenessConfig) -> float:
         if self.samples < config.min_samples:
@@ -125,8 +146,9 @@ class Liveness:
         self._last_check_ns = 0
         self._last_check_gap_ns = 0
         self._backlog_ns = 0  # queue delay of the most recent market event
+        self._seen_ns = 0  # read-through point from the last check's backlog figure (0: unknown)
         self._seq = 0
-        self.counters = {"suspected": 0, "probes": 0, "probe_failures": 0, "quiet": 0, "dead": 0, "heartbeat_dead": 0}
+        self.counters = {"suspected": 0, "moved": 0, "probes": 0, "probe_failures": 0, "quiet": 0, "dead": 0, "heartbeat_dead": 0}
 
     # ------------------------------------------------------------------ inputs
 
@@ -142,6 +164,7 @@ class Liveness:
         self.first_wait_ms = min(self.config.first_wait_max_ms, max(self.config.ceiling_ms, first_wait_ms))
         self._last_check_ns = now
         self._last_check_gap_ns = 0
+        self._seen_ns = 0
         for s in self.streams.values():
             s.last_ns = now
             s.arrived = False
@@ -208,11 +231,19 @@ class Liveness:
         s.next_probe_ns = 0
         s.probe_backoff_ms = 0.0
         s.probes = 0
+        s.moved_deadline_ns = 0
+        s.moved_to = 0
 
     # ------------------------------------------------------------------ judgement
 
+    def seen_through(self, now: int) -> int:
+        """Every frame received before this instant has been processed (as far as we know)."""
+        if self._seen_ns:
+            return min(now, self._seen_ns)
+        return now - self._backlog_ns
+
     def silence_ms(self, s: StreamLiveness, now: int) -> float:
-        return max(0, now - s.last_ns - self._backlog_ns) / _MS
+        return max(0, self.seen_through(now) - s.last_ns) / _MS
 
     def depth_silence_ms(self, symbol: str, now: int) -> float:
         s = self._depth.get(symbol)
@@ -223,8 +254,13 @@ class Liveness:
             return max(self.first_wait_ms, s.threshold_ms(self.config))
         return s.threshold_ms(self.config)
 
-    def check(self, now: int) -> LivenessVerdict:
-        """Called on every timer tick while a subscribed session exists."""
+    def check(self, now: int, backlog_ns: int = -1) -> LivenessVerdict:
+        """Called on every timer tick while a subscribed session exists. ``backlog_ns``: age of
+        the oldest market event still queued behind this tick (0: none; -1: not known)."""
+        if backlog_ns >= 0:
+            self._seen_ns = now - backlog_ns
+        elif self._seen_ns:
+            self._seen_ns = 0
         if not self.active:
             return _NOTHING
         # Late: much later than the previous check and than late_check_ms (the loop was blocked).
@@ -271,6 +307,8 @@ class Liveness:
                     due.append(s)
             elif s.status == "quiet" and not s.probe_request and now >= s.next_probe_ns:
                 due.append(s)
+            elif s.status == "moved" and self.seen_through(now) >= s.moved_deadline_ns:
+                return self._dead_moved(s, now)
         for s in due:
             if in_flight >= cfg.max_probes_in_flight:
                 break
@@ -307,9 +345,20 @@ class Liveness:
             if latency_ms > 0 and silence < latency_ms:
                 s.next_probe_ns = now + int(max(self.config.floor_ms, latency_ms - silence) * _MS)
                 return _NOTHING
-            self.counters["dead"] += 1
-            return LivenessVerdict(dead=f"stream stalled: {symbol} silent {silence:.0f} ms while the venue moved to update id {last_update_id} (ours {ref})",
-                                   detected_ns=s.suspected_ns or now)
+            # The venue is ahead: dead only if the diff carrying that is not on its way (grace).
+            self.counters["moved"] += 1
+            s.status = "moved"
+            s.moved_to = last_update_id
+            s.probe_ref_id = ref
+            s.moved_silence_ms = silence
+            # From when the venue answered: midway between our request and its answer.
+            served = (s.probe_sent_ns + now) // 2 if 0 < s.probe_sent_ns <= now else now
+            s.moved_deadline_ns = served + int(s.grace_ms(self.config) * _MS)
+            if not s.suspected_ns:
+                s.suspected_ns = now
+            if self.seen_through(now) >= s.moved_deadline_ns:
+                return self._dead_moved(s, now)
+            return _NOTHING
         if not ref:
             # No diff this session and no earlier probe: this answer is the reference, ask
             # again soon (the stream's own expected gap) to see whether the venue moves.
@@ -326,6 +375,14 @@ class Liveness:
         if hb is not None and hb.status == "suspected":
             hb.status = "quiet"
         return _NOTHING
+
+    def _dead_moved(self, s: StreamLiveness, now: int) -> LivenessVerdict:
+        self.counters["dead"] += 1
+        silence = self.silence_ms(s, now)
+        grace = s.grace_ms(self.config)
+        return LivenessVerdict(dead=f"stream stalled: {s.symbol} silent {silence:.0f} ms while the venue moved to update id {s.moved_to} "
+                                    f"(ours {s.last_id or s.probe_ref_id}; nothing arrived within the {grace:.0f} ms grace)",
+                               detected_ns=s.suspected_ns or now)
 
     def _probe_failed(self, s: StreamLiveness, now: int) -> None:
         self.counters["probe_failures"] += 1
@@ -350,7 +407,7 @@ class Liveness:
         return worst
 
     def suspected(self) -> int:
-        return sum(1 for s in self.streams.values() if s.status == "suspected")
+        return sum(1 for s in self.streams.values() if s.status == "suspected" or s.status == "moved")
 
     def quiet_ms(self, now: int) -> float:
         """How long the longest-quiet stream has been quiet (0: no quiet stream)."""

@@ -41,6 +41,7 @@ from core.budget import BudgetConfig, Grant, WeightBudget, depth_weight, klines_
 from core.data_errors import handle_failure
 from core.engine import Engine, EngineConfig, LogRecord
 from core.inbox import Inbox
+from core.loop_load import LoopLoad, timer_tick
 from core.snapshot import SnapshotBuilder, WorldSnapshot
 from core.transport import RouteSpec, TransportSession
 from core.venues.binance.rest import RestClient, RestError
@@ -1046,9 +1047,11 @@ class Runtime:
     async def _timer(self) -> None:
         interval = self.config.tick_ms / 1000
         put = self.inbox.put_control
+        load = LoopLoad()
+        load.install(asyncio.get_running_loop())  # issue 14: our backlog is not the venue's lag
         while True:
             await asyncio.sleep(interval)
-            put(ev.TimerTick(recv_ts=self.clock()))
+            put(timer_tick(self.clock(), self.inbox, load))
 
     async def _clock_offset_loop(self) -> None:
         while True:

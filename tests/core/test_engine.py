@@ -249,14 +249,17 @@ def test_market_silence_beyond_the_limit_asks_the_venue_before_replacing():
     assert all(c.limit <= 5 and c.epoch == engine.epoch for c in commands)
 
 
-def test_a_probe_showing_the_venue_moved_replaces_a_healthy_session_at_once():
+def test_a_probe_showing_the_venue_moved_replaces_a_healthy_session_at_once_after_the_grace():
     engine, clock = synced_engine(silence_replace_ms=1500, replace_healthy_ms=1000)
     engine.handle(market_diff(engine, clock, "BTCUSDT", 102, 102, 101))
     clock.advance_ms(1600)
     probe = next(c for c in engine.handle(ev.TimerTick()) if c.symbol == "BTCUSDT")
 
-    commands = engine.handle(ev.ProbeResult(epoch=engine.epoch, symbol="BTCUSDT", request_id=probe.request_id, last_update_id=150))
+    held = engine.handle(ev.ProbeResult(epoch=engine.epoch, symbol="BTCUSDT", request_id=probe.request_id, last_update_id=150))
+    clock.advance_ms(250)  # the grace (one expected inter-arrival; the floor with no history) in silence
+    commands = engine.handle(ev.TimerTick(market_backlog_ns=0))
 
+    assert held == ()
     assert [type(c) for c in commands] == [ev.ReplaceSession]
     assert commands[0].epoch == 2 and "stalled" in commands[0].cause and commands[0].delay_ms == 0
 

@@ -34,10 +34,10 @@ FOUNDATION = {
 }
 ENGINE = {
     "core.engine", "core.engine_resync", "core.engine_session", "core.engine_trading", "core.market_history",
-    "core.trader_port", "core.snapshot", "core.liveness",
+    "core.trader_port", "core.snapshot", "core.liveness", "core.lag",
 }
 RUNTIME = {
-    "core.runtime", "core.transport", "core.inbox", "core.order_gateway", "core.replay", "core.report",
+    "core.runtime", "core.transport", "core.inbox", "core.loop_load", "core.order_gateway", "core.replay", "core.report",
     "core.report_trading", "core.data_errors", "core.journal_inputs", "core.timeline", "core.budget",
     # The backtest drives the engine over captures and simulator sessions as replay does: a driver.
     "core.trading.backtest",

@@ -70,15 +70,99 @@ def test_a_slow_stream_learns_a_longer_threshold_bounded_above():
     assert 3000 < threshold <= 10_000
 
 
-def test_a_probe_showing_the_venue_moved_declares_the_stream_dead():
+def test_a_probe_showing_the_venue_moved_declares_the_stream_dead_once_the_grace_passes_in_silence():
     live, clock = running()
     last = feed(live, clock, 20, 100)
     verdict, _ = tick_until_verdict(live, clock)
     (symbol, request), = verdict.probes
 
-    dead = live.on_probe(symbol, request, last + 7, clock[0])
+    held = live.on_probe(symbol, request, last + 7, clock[0])
+    dead, after_ms = tick_until_verdict(live, clock)
 
+    assert held.dead == ""
     assert dead.dead and "venue moved" in dead.dead and dead.detected_ns > 0
+    assert after_ms <= live._depth[symbol].grace_ms(live.config) + 50  # one tick past the grace
+
+
+def test_a_moved_venue_whose_diff_arrives_within_the_grace_keeps_the_session():
+    live, clock = running()
+    last = feed(live, clock, 20, 100)
+    (symbol, request), = tick_until_verdict(live, clock)[0].probes
+    assert live.on_probe(symbol, request, last + 3, clock[0]).dead == ""  # a diff still in flight
+
+    clock[0] += 50 * MS
+    first = live.check(clock[0], backlog_ns=0)
+    live.on_depth(symbol, last + 3, clock[0], clock[0])  # ... and here it is, inside the grace
+    verdicts = []
+    for _ in range(20):
+        clock[0] += 50 * MS
+        verdicts.append(live.check(clock[0], backlog_ns=0).dead)
+        if clock[0] % (100 * MS) == 0:
+            last += 1
+            live.on_depth(symbol, last + 3, clock[0], clock[0])
+
+    assert first.dead == "" and not any(verdicts)
+    assert live._depth[symbol].status == "ok" and live.counters["dead"] == 0
+
+
+def test_a_moved_venue_whose_diff_waits_in_our_own_queue_is_not_dead():
+    live, clock = running()
+    last = feed(live, clock, 20, 100)
+    (symbol, request), = tick_until_verdict(live, clock)[0].probes
+    live.on_probe(symbol, request, last + 3, clock[0])
+    moved_at = clock[0]
+
+    # The diff was received 10 ms after the answer, but our loop is busy: it sits in the inbox
+    # behind other symbols' frames, and every tick says so.
+    verdicts = []
+    for _ in range(10):
+        clock[0] += 50 * MS
+        verdicts.append(live.check(clock[0], backlog_ns=clock[0] - (moved_at + 10 * MS)).dead)
+    for i in range(6):  # the loop catches up: the stream's frames, received every 100 ms
+        live.on_depth(symbol, last + 3 + i, moved_at + (10 + 100 * i) * MS, clock[0])
+    clock[0] += 10 * MS
+    verdicts.append(live.check(clock[0], backlog_ns=0).dead)
+
+    assert not any(verdicts) and live._depth[symbol].status == "ok"
+
+
+def test_silence_is_counted_only_up_to_the_oldest_frame_still_in_our_queue():
+    live, clock = running()
+    feed(live, clock, 20, 100)
+    last_arrival = clock[0]
+
+    clock[0] += 1000 * MS  # a second later, our queue still holds frames received 50 ms after it
+    verdict = live.check(clock[0], backlog_ns=clock[0] - (last_arrival + 50 * MS))
+
+    assert verdict.probes == () and verdict.dead == ""
+    assert live.depth_silence_ms("BTCUSDT", clock[0]) == 50.0
+
+
+def test_a_quiet_market_probed_again_and_again_is_never_replaced_with_the_grace():
+    live, clock = running()
+    last = feed(live, clock, 20, 100)
+    deads = []
+    for _ in range(200):  # ten seconds of ticks, the venue's book never moves
+        clock[0] += 50 * MS
+        verdict = live.check(clock[0], backlog_ns=0)
+        deads.append(verdict.dead)
+        for symbol, request in verdict.probes:
+            deads.append(live.on_probe(symbol, request, last, clock[0]).dead)
+
+    assert not any(deads) and live.quiet_symbols() == ["BTCUSDT"]
+
+
+def test_a_probe_answered_after_the_grace_already_passed_is_judged_at_once():
+    live, clock = running()
+    last = feed(live, clock, 20, 100)
+    (symbol, request), = tick_until_verdict(live, clock)[0].probes
+    live.check(clock[0], backlog_ns=0)
+
+    clock[0] += 400 * MS  # a slow REST answer; nothing arrived meanwhile
+    live.check(clock[0], backlog_ns=0)
+    dead = live.on_probe(symbol, request, last + 9, clock[0] + 1 * MS)
+
+    assert "venue moved" in dead.dead
 
 
 def test_a_probe_showing_no_move_is_a_quiet_market_reprobed_with_backoff():
@@ -224,7 +308,8 @@ def test_under_known_latency_a_moved_venue_is_asked_again_before_the_stream_is_c
     held = live.on_probe(symbol, request, last + 30, clock[0], latency_ms=3000)
     verdict, waited = tick_until_verdict(live, clock, 10_000)
     (symbol, request), = verdict.probes
-    dead = live.on_probe(symbol, request, last + 60, clock[0], latency_ms=3000)
+    live.on_probe(symbol, request, last + 60, clock[0], latency_ms=3000)
+    dead, _ = tick_until_verdict(live, clock)  # the grace, then the verdict
 
     assert held.dead == "" and waited >= 2500
     assert "venue moved" in dead.dead
