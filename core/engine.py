@@ -465,12 +465,13 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
                 return self._replace_session(now, "subscription not confirmed in time")
         return _NO_COMMANDS
 
-    def _probe(self, probes, now: int):
+    def _probe(self, probes, now: int, delay_ms: float = 0.0):
         commands = []
         for symbol, request_id in probes:
-            self._log("info", "stream silent: asking the venue", symbol=symbol, request_id=request_id,
-                      silence_ms=round(self.liveness.depth_silence_ms(symbol, now), 1))
-            commands.append(ev.ProbeVenue(epoch=self.epoch, symbol=symbol, request_id=request_id, limit=self.config.probe_limit))
+            if not delay_ms:
+                self._log("info", "stream silent: asking the venue", symbol=symbol, request_id=request_id,
+                          silence_ms=round(self.liveness.depth_silence_ms(symbol, now), 1))
+            commands.append(ev.ProbeVenue(epoch=self.epoch, symbol=symbol, request_id=request_id, limit=self.config.probe_limit, delay_ms=delay_ms))
         self._evaluate(now)
         return commands
 
@@ -478,11 +479,15 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
         was_quiet = self.liveness.quiet_symbols()
         transport = self.telemetry.transport.stats(now // 1_000_000_000)
         verdict = self.liveness.on_probe(event.symbol, event.request_id, event.last_update_id if event.ok else None, now,
-                                         latency_ms=transport.p50 if transport.count >= 20 else 0.0)
+                                         latency_ms=transport.p50 if transport.count >= 20 else 0.0, backlog_ns=event.market_backlog_ns)
         if not event.ok:
             self._log("warn", "liveness probe failed", symbol=event.symbol, reason=event.reason)
         if verdict.dead:
             return self._replace_session(now, verdict.dead, detected_ns=verdict.detected_ns, immediate=True, liveness=True)
+        if verdict.probes:  # the venue is ahead of us: ask again once the diff in flight had its time
+            self._log("info", "venue ahead of a silent stream: confirming after the grace", symbol=event.symbol,
+                      last_update_id=event.last_update_id, grace_ms=round(verdict.delay_ms, 1))
+            return self._probe(verdict.probes, now, verdict.delay_ms)
         quiet = self.liveness.quiet_symbols()
         if event.symbol in quiet and event.symbol not in was_quiet:
             self._log("info", "quiet market: the venue's book did not move, books exact, session kept", symbol=event.symbol,
@@ -516,6 +521,7 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
             snapshot_wait_ms=max(waits) / _MS if waits else 0.0,
             session_down=0.0 if self.session_open else 1.0,
             books_awaiting_weight=len(self.budget_waiting) / n if n else 0.0,
+            loop_busy=self.lag.busy(),
             account_stream_down_ms=(now - self.account_stream_down_since) / _MS if self.account_stream_down_since is not None else 0.0,
         )
 

@@ -381,6 +381,7 @@ class ProbeResult(ControlEvent):
     ok: bool = True
     reason: str = ""
     fetch_ms: float = 0.0
+    market_backlog_ns: int = -1  # as on TimerTick: age of the oldest market event queued behind it
 
 
 # --------------------------------------------------------------------------------------------
@@ -433,6 +434,7 @@ class ProbeVenue(Command):
     symbol: str = ""
     request_id: int = 0
     limit: int = 5
+    delay_ms: float = 0.0  # ask this much later (a liveness confirmation after its grace)
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)

@@ -30,8 +30,10 @@ ids ahead of the last diff it sent: its REST book moves continuously, the stream
 batches. So "the venue moved past us" alone proves nothing when the silence is short; the diff
 carrying those ids may be on its way (a busy connection, a venue pushing hundreds of symbols a
 little late). The stream is dead only if nothing of it arrives within one expected inter-arrival
-(its learned mean gap plus one deviation; the floor with no history) after the venue answered
-(midway through the request), counted on our read-through point. A probe answered after that already passed judges at once.
+(its learned mean gap; the floor with no history) after the venue answered (midway through the
+request), counted on our read-through point, and the venue is still ahead of us then: a second
+probe sent at the end of the grace asks (its answer judges at once, not at the next tick; if it
+fails, the tick judges). A probe answered after the grace already passed judges at once.
 
 A heartbeat stream (``markPrice@1s``: it must arrive whatever the market does) that has history
 and falls silent is DEAD at once, without a probe. Only one session-level verdict is returned.
@@ -103,7 +105,7 @@ class StreamLiveness:
 
     def grace_ms(self, config: LivenessConfig) -> float:
         """One expected inter-arrival: how long a diff the venue already has may still take."""
-        expected = self.mean_ms + self.dev_ms if self.samples >= config.min_samples else config.floor_ms
+        expected = self.mean_ms if self.samples >= config.min_samples else config.floor_ms
         return min(config.ceiling_ms, max(config.grace_min_ms, expected))
 
     def threshold_ms(self, config: LivenessConfig) -> float:
@@ -128,6 +130,7 @@ class LivenessVerdict:
     """What one check decided: probes to send, or the session is dead (``dead`` says why)."""
 
     probes: tuple[tuple[str, int], ...] = ()  # (symbol, request id)
+    delay_ms: float = 0.0  # send the probes this much later (a confirmation after the grace)
     dead: str = ""
     detected_ns: int = 0
 
@@ -307,7 +310,7 @@ class Liveness:
                     due.append(s)
             elif s.status == "quiet" and not s.probe_request and now >= s.next_probe_ns:
                 due.append(s)
-            elif s.status == "moved" and self.seen_through(now) >= s.moved_deadline_ns:
+            elif s.status == "moved" and not s.probe_request and self.seen_through(now) >= s.moved_deadline_ns:
                 return self._dead_moved(s, now)
         for s in due:
             if in_flight >= cfg.max_probes_in_flight:
@@ -325,13 +328,20 @@ class Liveness:
             probes.append((s.symbol, self._seq))
         return LivenessVerdict(probes=tuple(probes)) if probes else _NOTHING
 
-    def on_probe(self, symbol: str, request_id: int, last_update_id: int | None, now: int, latency_ms: float = 0.0) -> LivenessVerdict:
+    def on_probe(self, symbol: str, request_id: int, last_update_id: int | None, now: int, latency_ms: float = 0.0,
+                 backlog_ns: int = -1) -> LivenessVerdict:
         """The venue's answer (``None``: the probe failed). ``latency_ms``: the session's current
         transport latency; while the silence is shorter than it, what the venue moved may still
-        be in flight to us, so a "moved" answer is asked again rather than believed."""
+        be in flight to us, so a "moved" answer is asked again rather than believed.
+        ``backlog_ns``: as for `check`, the age of the oldest market event queued behind it.
+
+        A first "moved" answer returns the confirming probe, to be sent after ``delay_ms`` (the
+        grace): its answer judges the stream at the end of the grace, not at the next tick."""
         s = self._depth.get(symbol)
         if s is None or request_id != s.probe_request:
             return _NOTHING
+        if backlog_ns >= 0:
+            self._seen_ns = now - backlog_ns
         s.probe_request = 0
         s.probes += 1
         if last_update_id is None:
@@ -339,8 +349,14 @@ class Liveness:
             return _NOTHING
         if s.status == "ok":  # the stream spoke while we asked
             return _NOTHING
+        if s.status == "moved":  # the confirmation, one grace later, and nothing arrived since
+            if self.seen_through(now) < s.moved_deadline_ns:
+                return _NOTHING  # frames received before the deadline still wait for us: the tick judges
+            if last_update_id > (s.last_id or s.probe_ref_id):
+                s.moved_to = max(s.moved_to, last_update_id)
+                return self._dead_moved(s, now)
         ref = s.last_id or s.probe_ref_id
-        if ref and last_update_id > ref:
+        if ref and last_update_id > ref and s.status != "moved":
             silence = self.silence_ms(s, now)
             if latency_ms > 0 and silence < latency_ms:
                 s.next_probe_ns = now + int(max(self.config.floor_ms, latency_ms - silence) * _MS)
@@ -353,12 +369,16 @@ class Liveness:
             s.moved_silence_ms = silence
             # From when the venue answered: midway between our request and its answer.
             served = (s.probe_sent_ns + now) // 2 if 0 < s.probe_sent_ns <= now else now
-            s.moved_deadline_ns = served + int(s.grace_ms(self.config) * _MS)
+            deadline = s.moved_deadline_ns = served + int(s.grace_ms(self.config) * _MS)
             if not s.suspected_ns:
                 s.suspected_ns = now
-            if self.seen_through(now) >= s.moved_deadline_ns:
+            if self.seen_through(now) >= deadline:
                 return self._dead_moved(s, now)
-            return _NOTHING
+            self._seq += 1
+            self.counters["probes"] += 1
+            s.probe_request = self._seq
+            s.probe_sent_ns = deadline  # sent then (the timeout counts from there)
+            return LivenessVerdict(probes=((symbol, self._seq),), delay_ms=(deadline - now) / _MS)
         if not ref:
             # No diff this session and no earlier probe: this answer is the reference, ask
             # again soon (the stream's own expected gap) to see whether the venue moves.

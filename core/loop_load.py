@@ -16,7 +16,7 @@ import time
 
 from core.events import TimerTick
 
-__all__ = ["LoopLoad", "timer_tick"]
+__all__ = ["LoopLoad", "market_backlog_ns", "timer_tick"]
 
 
 class LoopLoad:
@@ -70,6 +70,10 @@ def timer_tick(now: int, inbox, load: LoopLoad):
     """The runtime's timer tick, carrying what the engine needs to tell our backlog from the
     venue's: the age of the oldest market event still queued behind it (0: none) and how busy
     the loop was since the previous tick."""
+    return TimerTick(recv_ts=now, market_backlog_ns=market_backlog_ns(now, inbox), loop_busy=load.busy())
+
+
+def market_backlog_ns(now: int, inbox) -> int:
+    """Age of the oldest market event still waiting in ``inbox`` (0: none)."""
     market = inbox.market
-    backlog = max(0, now - market[0].recv_ts) if market else 0
-    return TimerTick(recv_ts=now, market_backlog_ns=backlog, loop_busy=load.busy())
+    return max(0, now - market[0].recv_ts) if market else 0

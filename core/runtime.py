@@ -41,7 +41,7 @@ from core.budget import BudgetConfig, Grant, WeightBudget, depth_weight, klines_
 from core.data_errors import handle_failure
 from core.engine import Engine, EngineConfig, LogRecord
 from core.inbox import Inbox
-from core.loop_load import LoopLoad, timer_tick
+from core.loop_load import LoopLoad, market_backlog_ns, timer_tick
 from core.snapshot import SnapshotBuilder, WorldSnapshot
 from core.transport import RouteSpec, TransportSession
 from core.venues.binance.rest import RestClient, RestError
@@ -1019,6 +1019,8 @@ class Runtime:
     async def _probe(self, command: ev.ProbeVenue) -> None:
         """Liveness probe: the venue's lastUpdateId now, from the smallest depth (weight 2 on
         USD-M, 5 on spot). Not journaled as a snapshot: it changes no book."""
+        if command.delay_ms > 0:
+            await asyncio.sleep(command.delay_ms / 1000)
         started = self.clock()
         try:
             last_id, _, _, _ = await self.rest.depth(command.symbol, command.limit)
@@ -1028,7 +1030,7 @@ class Runtime:
             return
         now = self.clock()
         self.inbox.put_control(ev.ProbeResult(epoch=command.epoch, recv_ts=now, symbol=command.symbol, request_id=command.request_id,
-                                              last_update_id=last_id, fetch_ms=(now - started) / 1e6))
+                                              last_update_id=last_id, fetch_ms=(now - started) / 1e6, market_backlog_ns=market_backlog_ns(now, self.inbox)))
 
     # ------------------------------------------------------------------ timers
 

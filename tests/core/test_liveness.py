@@ -70,54 +70,88 @@ def test_a_slow_stream_learns_a_longer_threshold_bounded_above():
     assert 3000 < threshold <= 10_000
 
 
-def test_a_probe_showing_the_venue_moved_declares_the_stream_dead_once_the_grace_passes_in_silence():
-    live, clock = running()
+def moved(live, clock, ahead: int = 7):
+    """A fed stream falls silent, is probed, and the venue answers ``ahead`` ids past us."""
     last = feed(live, clock, 20, 100)
-    verdict, _ = tick_until_verdict(live, clock)
-    (symbol, request), = verdict.probes
+    (symbol, request), = tick_until_verdict(live, clock)[0].probes
+    clock[0] += 2 * MS  # the REST round trip
+    held = live.on_probe(symbol, request, last + ahead, clock[0], backlog_ns=0)
+    return last, symbol, held
 
-    held = live.on_probe(symbol, request, last + 7, clock[0])
-    dead, after_ms = tick_until_verdict(live, clock)
 
-    assert held.dead == ""
-    assert dead.dead and "venue moved" in dead.dead and dead.detected_ns > 0
-    assert after_ms <= live._depth[symbol].grace_ms(live.config) + 50  # one tick past the grace
+def wait_ms(live, clock, ms: float, backlog_ns: int = 0) -> list[str]:
+    """Tick through ``ms``; the verdicts seen."""
+    out, end = [], clock[0] + int(ms * MS)
+    while clock[0] < end:
+        clock[0] = min(end, clock[0] + 50 * MS)
+        out.append(live.check(clock[0], backlog_ns=backlog_ns).dead)
+    return out
+
+
+def test_a_moved_venue_is_not_believed_at_once_but_confirmed_one_expected_inter_arrival_later():
+    live, clock = running()
+    last, symbol, held = moved(live, clock)
+
+    (confirm_symbol, confirm), = held.probes
+    ticks = wait_ms(live, clock, held.delay_ms + 2)
+    dead = live.on_probe(symbol, confirm, last + 9, clock[0], backlog_ns=0)  # still ahead, nothing arrived
+
+    assert held.dead == "" and confirm_symbol == symbol
+    assert 90 <= held.delay_ms <= 110  # one learned inter-arrival (~100 ms)
+    assert not any(ticks)  # the confirmation is in flight: the ticks wait for it
+    assert "venue moved" in dead.dead and "grace" in dead.dead and dead.detected_ns > 0
+
+
+def test_a_moved_venue_whose_confirmation_fails_is_judged_by_the_tick_after_the_grace():
+    live, clock = running()
+    last, symbol, held = moved(live, clock)
+    (_, confirm), = held.probes
+    wait_ms(live, clock, held.delay_ms + 2)
+
+    live.on_probe(symbol, confirm, None, clock[0])  # the REST request failed
+    clock[0] += 50 * MS
+    dead = live.check(clock[0], backlog_ns=0)
+
+    assert "venue moved" in dead.dead
 
 
 def test_a_moved_venue_whose_diff_arrives_within_the_grace_keeps_the_session():
     live, clock = running()
-    last = feed(live, clock, 20, 100)
-    (symbol, request), = tick_until_verdict(live, clock)[0].probes
-    assert live.on_probe(symbol, request, last + 3, clock[0]).dead == ""  # a diff still in flight
+    last, symbol, held = moved(live, clock, ahead=3)  # a diff still in flight
+    (_, confirm), = held.probes
 
-    clock[0] += 50 * MS
-    first = live.check(clock[0], backlog_ns=0)
+    clock[0] += 40 * MS
     live.on_depth(symbol, last + 3, clock[0], clock[0])  # ... and here it is, inside the grace
-    verdicts = []
-    for _ in range(20):
-        clock[0] += 50 * MS
+    verdicts = wait_ms(live, clock, held.delay_ms)
+    verdicts.append(live.on_probe(symbol, confirm, last + 5, clock[0], backlog_ns=0).dead)
+    for _ in range(20):  # the stream carries on
+        last += 1
+        clock[0] += 100 * MS
+        live.on_depth(symbol, last + 3, clock[0], clock[0])
         verdicts.append(live.check(clock[0], backlog_ns=0).dead)
-        if clock[0] % (100 * MS) == 0:
-            last += 1
-            live.on_depth(symbol, last + 3, clock[0], clock[0])
 
-    assert first.dead == "" and not any(verdicts)
+    assert held.dead == "" and not any(verdicts)
     assert live._depth[symbol].status == "ok" and live.counters["dead"] == 0
 
 
 def test_a_moved_venue_whose_diff_waits_in_our_own_queue_is_not_dead():
     live, clock = running()
-    last = feed(live, clock, 20, 100)
-    (symbol, request), = tick_until_verdict(live, clock)[0].probes
-    live.on_probe(symbol, request, last + 3, clock[0])
+    last, symbol, held = moved(live, clock, ahead=3)
+    (_, confirm), = held.probes
     moved_at = clock[0]
 
     # The diff was received 10 ms after the answer, but our loop is busy: it sits in the inbox
-    # behind other symbols' frames, and every tick says so.
+    # behind other symbols' frames, and every tick (and the confirmation's answer) says so.
+    def queued() -> int:
+        return clock[0] - (moved_at + 10 * MS)
+
     verdicts = []
     for _ in range(10):
         clock[0] += 50 * MS
-        verdicts.append(live.check(clock[0], backlog_ns=clock[0] - (moved_at + 10 * MS)).dead)
+        verdicts.append(live.check(clock[0], backlog_ns=queued()).dead)
+        if confirm:
+            verdicts.append(live.on_probe(symbol, confirm, last + 9, clock[0], backlog_ns=queued()).dead)
+            confirm = 0
     for i in range(6):  # the loop catches up: the stream's frames, received every 100 ms
         live.on_depth(symbol, last + 3 + i, moved_at + (10 + 100 * i) * MS, clock[0])
     clock[0] += 10 * MS
@@ -156,11 +190,9 @@ def test_a_probe_answered_after_the_grace_already_passed_is_judged_at_once():
     live, clock = running()
     last = feed(live, clock, 20, 100)
     (symbol, request), = tick_until_verdict(live, clock)[0].probes
-    live.check(clock[0], backlog_ns=0)
 
     clock[0] += 400 * MS  # a slow REST answer; nothing arrived meanwhile
-    live.check(clock[0], backlog_ns=0)
-    dead = live.on_probe(symbol, request, last + 9, clock[0] + 1 * MS)
+    dead = live.on_probe(symbol, request, last + 9, clock[0], backlog_ns=0)
 
     assert "venue moved" in dead.dead
 
@@ -308,8 +340,10 @@ def test_under_known_latency_a_moved_venue_is_asked_again_before_the_stream_is_c
     held = live.on_probe(symbol, request, last + 30, clock[0], latency_ms=3000)
     verdict, waited = tick_until_verdict(live, clock, 10_000)
     (symbol, request), = verdict.probes
-    live.on_probe(symbol, request, last + 60, clock[0], latency_ms=3000)
-    dead, _ = tick_until_verdict(live, clock)  # the grace, then the verdict
+    confirm = live.on_probe(symbol, request, last + 60, clock[0], latency_ms=3000)
+    (_, request), = confirm.probes  # asked once more after the grace
+    clock[0] += int(confirm.delay_ms * MS)
+    dead = live.on_probe(symbol, request, last + 62, clock[0], latency_ms=3000)
 
     assert held.dead == "" and waited >= 2500
     assert "venue moved" in dead.dead
