@@ -423,6 +423,7 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
 
     def _on_tick(self, event: ev.TimerTick, now: int):
         self.lag.on_load(now, event.loop_busy)
+        self.liveness.saturated = self.lag.saturated()
         self._evaluate(now)
         cfg = self.config
         if self.trader is not None and not self.stopped:

@@ -150,6 +150,7 @@ class Liveness:
         self._last_check_gap_ns = 0
         self._backlog_ns = 0  # queue delay of the most recent market event
         self._seen_ns = 0  # read-through point from the last check's backlog figure (0: unknown)
+        self.saturated = False  # set by the engine: our loop has no time to spare (core/lag.py)
         self._seq = 0
         self.counters = {"suspected": 0, "moved": 0, "probes": 0, "probe_failures": 0, "quiet": 0, "dead": 0, "heartbeat_dead": 0}
 
@@ -290,8 +291,9 @@ class Liveness:
                     continue
                 if s.kind == HEARTBEAT:
                     # Judged only once it has beaten on this session with a known rhythm; before
-                    # that the symbol's diff stream (probed) speaks for the connection.
-                    if not (s.arrived and s.samples >= cfg.min_samples):
+                    # that the symbol's diff stream (probed) speaks for the connection. Not judged
+                    # while our own loop is saturated: its frames may be waiting in our socket.
+                    if not (s.arrived and s.samples >= cfg.min_samples) or self.saturated:
                         continue
                     self.counters["heartbeat_dead"] += 1
                     self.counters["dead"] += 1

@@ -249,6 +249,28 @@ def test_a_silent_heartbeat_with_history_is_dead_without_a_probe():
     assert "heartbeat" in verdict.dead
 
 
+def test_a_silent_heartbeat_is_not_judged_while_our_own_loop_is_saturated():
+    live, clock = running()
+    live.on_heartbeat("BTCUSDT", clock[0], clock[0])
+    uid = 100
+    for _ in range(12):
+        for _ in range(10):
+            clock[0] += 100 * MS
+            uid += 1
+            live.on_depth("BTCUSDT", uid, clock[0], clock[0])
+            live.check(clock[0])
+        live.on_heartbeat("BTCUSDT", clock[0], clock[0])
+    live.saturated = True  # its frames may be waiting in our socket
+    verdicts = []
+    for _ in range(30):
+        clock[0] += 100 * MS
+        uid += 1
+        live.on_depth("BTCUSDT", uid, clock[0], clock[0])
+        verdicts.append(live.check(clock[0]).dead)
+
+    assert not any(verdicts)
+
+
 def test_our_own_backlog_is_not_silence():
     live, clock = running()
     feed(live, clock, 20, 100)
