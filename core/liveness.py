@@ -36,7 +36,9 @@ probe sent at the end of the grace asks (its answer judges at once, not at the n
 fails, the tick judges). A probe answered after the grace already passed judges at once.
 
 A heartbeat stream (``markPrice@1s``: it must arrive whatever the market does) that has history
-and falls silent is DEAD at once, without a probe. Only one session-level verdict is returned.
+and falls silent is DEAD at once, without a probe, when no other symbol's heartbeat arrived since
+it was due either (the route is silent); while others arrive it gets one expected beat of grace
+(a venue pushing hundreds of symbols' beats at one instant is sometimes late for one of them). Only one session-level verdict is returned.
 
 *Probe.* ``check`` returns the symbols to probe: a cheap REST depth (small limit) whose
 ``lastUpdateId`` is compared with the last update id this stream delivered (or, before any diff
@@ -151,6 +153,7 @@ class Liveness:
         self._backlog_ns = 0  # queue delay of the most recent market event
         self._seen_ns = 0  # read-through point from the last check's backlog figure (0: unknown)
         self.saturated = False  # set by the engine: our loop has no time to spare (core/lag.py)
+        self._heartbeat_ns = 0  # newest heartbeat arrival of any symbol
         self._seq = 0
         self.counters = {"suspected": 0, "moved": 0, "probes": 0, "probe_failures": 0, "quiet": 0, "dead": 0, "heartbeat_dead": 0}
 
@@ -207,6 +210,8 @@ class Liveness:
         self._arrive(s, recv_ns, process_ns)
 
     def on_heartbeat(self, symbol: str, recv_ns: int, process_ns: int) -> None:
+        if recv_ns > self._heartbeat_ns:
+            self._heartbeat_ns = recv_ns
         key = (symbol, HEARTBEAT)
         s = self.streams.get(key)
         if s is None:
@@ -295,10 +300,20 @@ class Liveness:
                     # while our own loop is saturated: its frames may be waiting in our socket.
                     if not (s.arrived and s.samples >= cfg.min_samples) or self.saturated:
                         continue
+                    # Other symbols' heartbeats kept arriving (half a beat or more after this
+                    # one's last): the route is up, this beat is late at the venue (hundreds of
+                    # symbols pushed at one instant). Dead one expected beat later (the grace);
+                    # a silent route at once.
+                    due_ns = s.last_ns + int(limit * _MS)
+                    grace = s.grace_ms(cfg)
+                    route_up = self._heartbeat_ns > s.last_ns + int(0.5 * s.mean_ms * _MS)
+                    if route_up and silence <= limit + grace:
+                        continue
                     self.counters["heartbeat_dead"] += 1
                     self.counters["dead"] += 1
-                    return LivenessVerdict(dead=f"heartbeat {s.symbol} {s.kind} silent {silence:.0f} ms (expected within {limit:.0f} ms)",
-                                           detected_ns=s.last_ns + int(limit * _MS))
+                    late = f" while other heartbeats arrived (grace {grace:.0f} ms)" if route_up else ""
+                    return LivenessVerdict(dead=f"heartbeat {s.symbol} {s.kind} silent {silence:.0f} ms (expected within {limit:.0f} ms){late}",
+                                           detected_ns=due_ns)
                 s.status = "suspected"
                 s.suspected_ns = now
                 self.counters["suspected"] += 1

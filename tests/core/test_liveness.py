@@ -249,6 +249,34 @@ def test_a_silent_heartbeat_with_history_is_dead_without_a_probe():
     assert "heartbeat" in verdict.dead
 
 
+def test_one_late_heartbeat_among_many_gets_one_beat_of_grace_but_a_dead_one_is_still_caught():
+    symbols = [f"S{i:02d}USDT" for i in range(20)]
+    live, clock = running(symbols=symbols)
+    for s in symbols:
+        live.on_heartbeat(s, clock[0], clock[0])
+    for _ in range(12):  # every symbol beats every second
+        clock[0] += 1000 * MS
+        for s in symbols:
+            live.on_heartbeat(s, clock[0], clock[0])
+            live.on_depth(s, clock[0] // MS, clock[0], clock[0])
+    verdicts = []
+    for beat in range(6):  # S07's beat comes 900 ms late once, then S13's stops for good
+        for tick in range(20):
+            clock[0] += 50 * MS
+            if beat == 1 and tick == 17:
+                live.on_heartbeat("S07USDT", clock[0], clock[0])
+            verdicts.append((beat, live.check(clock[0], backlog_ns=0).dead))
+        for s in symbols:
+            if (s == "S07USDT" and beat == 0) or (s == "S13USDT" and beat >= 2):
+                continue
+            live.on_heartbeat(s, clock[0], clock[0])
+            live.on_depth(s, clock[0] // MS, clock[0], clock[0])
+
+    dead = [(beat, v) for beat, v in verdicts if v]
+    assert dead and all("S13USDT" in v for _, v in dead)  # the late one was kept
+    assert dead[0][0] <= 4  # the dead one within about two beats
+
+
 def test_a_silent_heartbeat_is_not_judged_while_our_own_loop_is_saturated():
     live, clock = running()
     live.on_heartbeat("BTCUSDT", clock[0], clock[0])
