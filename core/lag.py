@@ -13,8 +13,8 @@ session lags too: a replacement loop). So:
 * queue delay never replaces a session. It is reported (the ``queue_delay_ms`` confidence
   factor, a warning once per episode); shedding load is the operator's call.
 * transport latency replaces the session only while the runtime's loop had time to spare
-  (``loop_busy`` below ``busy_saturated`` over the window): then frames were read as they landed
-  and the lag is upstream. When the loop was saturated (our work, or the machine's other
+  (time-weighted ``loop_busy`` below ``busy_saturated`` over the window, and saturated for less
+  than half of it): then frames were read as they landed and the lag is upstream. When the loop was saturated (our work, or the machine's other
   processes taking the CPU), frames waited in our socket before the reader stamped them, and the
   "transport" latency is our own backlog: reported, not acted on. Without a load figure (a
   replay of an older journal, tests) the latency is taken at its word, as before.
@@ -35,28 +35,50 @@ class LagJudge:
         self.busy_saturated = busy_saturated
         self.window_ns = int(window_s * _S)
         self.min_count = min_count
-        self._load: deque[tuple[int, float]] = deque()
-        self._load_sum = 0.0
+        self._load: deque[tuple[int, float, int]] = deque()  # (at, busy share, interval ns)
+        self._last_ns = 0
+        self._time = 0
+        self._busy_time = 0.0
+        self._saturated_time = 0
+        self.min_time_ns = _S // 2  # at least half a second of figures before judging
         self.episode = False  # a local-backlog episode is in progress (logged once)
         self.counters = {"local_backlog_episodes": 0, "latency_kept_local": 0}
 
     def on_load(self, now: int, busy: float) -> None:
-        """The loop's busy share over the last tick (negative: not known)."""
+        """The loop's busy share since the previous tick (negative: not known). Weighted by the
+        time it covers: a held loop ticks rarely, an idle one often."""
         if busy < 0:
+            self._last_ns = 0
             return
+        last = self._last_ns
+        self._last_ns = now
+        if not last or now <= last:
+            return
+        dt = now - last
         load = self._load
-        load.append((now, busy))
-        self._load_sum += busy
+        load.append((now, busy, dt))
+        self._time += dt
+        self._busy_time += busy * dt
+        if busy >= self.busy_saturated:
+            self._saturated_time += dt
         edge = now - self.window_ns
         while load and load[0][0] < edge:
-            self._load_sum -= load.popleft()[1]
+            _, b, d = load.popleft()
+            self._time -= d
+            self._busy_time -= b * d
+            if b >= self.busy_saturated:
+                self._saturated_time -= d
 
     def busy(self) -> float:
-        """Mean busy share over the window (0 with no figure)."""
-        return max(0.0, self._load_sum / len(self._load)) if self._load else 0.0
+        """Busy share over the window, time-weighted (0 with no figure)."""
+        return min(1.0, max(0.0, self._busy_time / self._time)) if self._time > 0 else 0.0
 
     def saturated(self) -> bool:
-        return len(self._load) >= 3 and self.busy() >= self.busy_saturated
+        """Our loop had no time to spare over the window as a whole, or for at least half of it
+        (then the median latency sample may well be ours)."""
+        if self._time < self.min_time_ns:
+            return False
+        return self.busy() >= self.busy_saturated or self._saturated_time * 2 >= self._time
 
     def judge(self, transport_p50: float, transport_count: int, queue_p50: float, queue_count: int,
               transport_replace_ms: float, queue_warn_ms: float) -> tuple[str, str]:

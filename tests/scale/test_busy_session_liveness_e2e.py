@@ -145,3 +145,48 @@ async def test_a_busy_eighty_symbol_session_is_kept_while_a_real_stall_on_one_sy
     assert len(causes) == 1 and "stream stalled" in causes[0] and STALLED in causes[0], causes
     assert recovered_s < 5
     assert e.fatal is None
+
+
+async def hold_the_loop(stop: asyncio.Event, held: list[float], hold_s: float, free_s: float) -> None:
+    while not stop.is_set():
+        await asyncio.sleep(free_s)
+        t0 = time.monotonic()
+        time.sleep(hold_s)
+        held.append(time.monotonic() - t0)
+
+
+async def test_frames_waiting_in_our_socket_while_our_loop_is_saturated_are_not_a_lagging_venue(sim):
+    """Our loop is held 600 ms out of every 620: the venue's frames wait in our socket, so their
+    receive time minus event time (what "transport latency" measures) is hundreds of ms. With a
+    replacement threshold of 200 ms a venue that lagged that much would cost a new session; we
+    are the slow side here, and a new connection would only add snapshots to the load."""
+    rest, ws = sim
+    venue = VenueEndpoints("external-sim", "usdm", rest, ws)
+    symbols = SYMBOLS[:20]
+    rt = Runtime(RuntimeConfig(venue=venue, symbols=symbols, history_lookback_min=0, watched_streams="depth",
+                               engine=EngineConfig(snapshot_limit=100, transport_latency_replace_ms=200, latency_replace_cooldown_ms=1000)))
+    task = asyncio.get_running_loop().create_task(rt.run())
+    stop, held = asyncio.Event(), []
+    load = None
+    try:
+        await wait_for(lambda: stable(rt) or task.done(), 30, "every book synced at start")
+        assert not task.done()
+        e = rt.engine
+        load = asyncio.get_running_loop().create_task(hold_the_loop(stop, held, 0.6, 0.02))
+        await asyncio.sleep(12)
+        lagging = e.telemetry.transport.stats(time.time_ns() // 1_000_000_000)
+        busy, saturated = e.lag.busy(), e.lag.saturated()
+    finally:
+        stop.set()
+        if load is not None:
+            await asyncio.wait_for(load, 2)
+        rt.request_stop("test over")
+        await asyncio.wait_for(task, 10)
+
+    # The measurement did read our backlog as latency, and the loop was saturated ...
+    assert len(held) >= 10 and lagging.count >= 20 and lagging.p50 >= 200, lagging
+    assert saturated and busy >= 0.9, busy
+    # ... and the session was kept, the operator told why.
+    causes = [r.cause for r in e.epochs if r.epoch > 1]
+    assert not any("latency" in c for c in causes), causes
+    assert any("our own backlog" in r.msg for r in e.log)
