@@ -214,7 +214,7 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
             return self._on_other_market(event, now)
         if event.kind == "trading":
             return self._on_trading(event, now)
-        if self.stopped:
+        if self.stopped and type(event) is not ev.OperatorPause:  # a pause only restricts: it holds after a stop too
             return _NO_COMMANDS
         handler = _CONTROL_HANDLERS.get(type(event))
         if handler is None:
@@ -406,7 +406,7 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
     def _on_pause(self, event: ev.OperatorPause, now: int):
         self.paused = event.paused
         if self.trader is not None:
-            self.trader.paused = event.paused
+            self.trader.pause(event.paused)
         self._log("warn", "strategy paused" if event.paused else "strategy resumed")
         return _NO_COMMANDS
 

@@ -85,6 +85,9 @@ class OrderGateway:
         self.durable = durable  # write-ahead hook (None: no storage, nothing to wait for)
         self.not_durable = 0
         self.bad_user_events = 0
+        # Orders still waiting for their write-ahead: a cancel for one of them waits until its
+        # order has left (or was dropped), so it never overtakes its own order on our side.
+        self._unsent: dict[str, asyncio.Event] = {}
         market = rest.market
         ws_api = ws_api_url(market, self.ws_base) if ws_api is None else ws_api
         self.router = OrderRouter(rest, self._api_secret, ws_api=ws_api, use_ws=ws_orders, symbol_status=symbol_status,
@@ -139,7 +142,13 @@ class OrderGateway:
             return False
 
     async def _place(self, command: ev.PlaceOrder) -> None:
-        if not await self.write_ahead(command):
+        left = self._unsent[command.client_order_id] = asyncio.Event()
+        try:
+            durable = await self.write_ahead(command)
+        finally:
+            del self._unsent[command.client_order_id]
+            left.set()  # waiting cancels go now; the send below starts before they run
+        if not durable:
             self.not_durable += 1
             self.log("error", "order not sent: its journal row is not durable", client_order_id=command.client_order_id)
             self._put(tev.OrderRejected(ts_ns=self.clock(), client_order_id=command.client_order_id, code="NOT_DURABLE",
@@ -188,6 +197,9 @@ class OrderGateway:
             self._put(event)
 
     async def _cancel(self, command: ev.CancelOrder) -> None:
+        unsent = self._unsent.get(command.client_order_id)
+        if unsent is not None:
+            await unsent.wait()  # its order is still being made durable: never overtake it
         params = {"symbol": command.symbol, "origClientOrderId": command.client_order_id}
         try:
             body = await self._signed("DELETE", params)

@@ -1097,8 +1097,7 @@ class Runtime:
         book fills that arrived meanwhile, and import any execution the stream did not deliver
         from the venue's trade history, so storage ends equal to the venue. The strategy is
         paused first: nothing new is placed (or journaled) while the venue answers."""
-        self._consume_outside_loop(ev.OperatorPause(paused=True))
-        trader.pending.clear()
+        self._consume_outside_loop(ev.OperatorPause(paused=True))  # also drops pending re-quotes
         in_flight = await self.gateway.settle(5.0)  # placements already sent are answered first
         if in_flight:
             self._runtime_log("warn", "shutdown: order requests still unanswered", requests=in_flight)

@@ -29,6 +29,11 @@ Kinds and their parameters:
                     On the WebSocket API (order.place) ``how`` says what the client sees: "503"
                     (default: status 503 inside the response), "drop" (the connection is cut with
                     the request in flight) or "timeout" (no answer at all)
+  order_delay       a new order (REST POST order, WebSocket API order.place) reaches the matching
+                    engine ``ms`` later (default 300); cancels and queries are not held, so a cancel
+                    sent right after its order can overtake it (-2011 "Unknown order sent."), as on
+                    Binance when the two requests take different paths. While armed, the WebSocket
+                    API serves each request of a connection on its own (answers may come out of order)
   symbol_status     the symbol's exchangeInfo status is ``status`` (default "HALT"; also BREAK,
                     CANCEL_ONLY, END_OF_DAY...) while armed: new orders are refused, cancels work
 
@@ -70,6 +75,7 @@ FAULT_KINDS: dict[str, dict[str, Any]] = {
     "crossed_snapshot": {"count": 1},
     "unknown_execution": {"count": 1, "how": "503"},
     "symbol_status": {"status": "HALT"},
+    "order_delay": {"ms": 300},
 }
 INSTANT_KINDS = frozenset({"drop", "expire", "server_shutdown"})
 _ALIASES = {"serverShutdown": "server_shutdown", "unknownExecution": "unknown_execution"}

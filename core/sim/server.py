@@ -1028,6 +1028,8 @@ class SimExchange:
             raise auth.SimApiError(-1121, "Invalid symbol.")
         self.wsapi.note_place(params.get("newClientOrderId"))
         refuse_unless_trading(self, sym)
+        if (delay := self.faults.take("order_delay", sym)) is not None:
+            await asyncio.sleep(delay.params.get("ms", 300) / 1000)
         if self.faults.take("unknown_execution", sym):
             if self.rng.random() < 0.5:
                 try:

@@ -110,6 +110,7 @@ class WsApiServer:
         # Every new-order request seen (REST or WebSocket API), by client order id.
         self.place_requests: dict[str, int] = {}
         self.stats = {"requests": 0, "orders_placed": 0, "unknown_execution": 0}
+        self._held: set[asyncio.Task] = set()  # requests served on their own (order_delay)
 
     def note_place(self, client_order_id: str | None) -> None:
         """Count a new-order request by client order id (REST and WebSocket API alike)."""
@@ -141,7 +142,12 @@ class WsApiServer:
                 elif msg.type == WSMsgType.PONG:
                     conn.last_pong = time.monotonic()
                 elif msg.type == WSMsgType.TEXT:
-                    await self._handle(session, msg.data)
+                    if ex.faults.active("order_delay") is not None:  # held orders must not hold the rest
+                        task = loop.create_task(self._handle(session, msg.data))
+                        self._held.add(task)
+                        task.add_done_callback(self._held.discard)
+                    else:
+                        await self._handle(session, msg.data)
                 elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.ERROR):
                     break
                 if conn.closed:
@@ -334,6 +340,9 @@ class WsApiServer:
         self.note_place(plain.get("newClientOrderId"))
         refuse_unless_trading(ex, sym)
         self._count_order()
+        if (delay := ex.faults.take("order_delay", sym)) is not None:
+            await asyncio.sleep(delay.params.get("ms", 300) / 1000)
+            now_ms = int(time.time() * 1000)
         fault = ex.faults.take("unknown_execution", sym)
         if fault is not None:
             self.stats["unknown_execution"] += 1

@@ -87,6 +87,7 @@ TERMINAL = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
 _LATE_TARGETS = frozenset({_S.NEW, _S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.EXPIRED})
 WORKING = frozenset({_S.PENDING_NEW, _S.NEW, _S.PARTIALLY_FILLED, _S.UNKNOWN})
 # How far along each state is; an ack naming an earlier stage than the current one is stale.
+_CANCELLABLE = frozenset({_S.NEW, _S.PARTIALLY_FILLED})
 _PROGRESS = {_S.PENDING_NEW: 0, _S.UNKNOWN: 0, _S.NEW: 1, _S.PARTIALLY_FILLED: 2}
 _VENUE_STATUS = {
     "NEW": _S.NEW,
@@ -126,7 +127,9 @@ class ManagedOrder:
     venue_order_id: str = ""
     reject_code: int | str | None = None
     reject_msg: str = ""
-    cancel_requested_ns: int = 0
+    cancel_requested_ns: int = 0  # a cancel is in flight (0: none)
+    cancel_wanted: bool = False  # we asked to cancel it: it must not stay open when it turns up
+    cancel_refused_ns: int = 0  # when the venue last refused our cancel (0: it has not)
     last_query_ns: int = 0
     queries: int = 0  # unanswered / not-found queries since it became UNKNOWN (backoff exponent)
     booked_qty: int = 0  # lots of the fills booked for it (vs. filled_qty: what the venue reports)
@@ -167,6 +170,7 @@ class OrderManager:
         keep_terminal: int = 500,
         unknown_window_ns: int = 15_000_000_000,
         query_backoff_max_ns: int = 8_000_000_000,
+        cancel_retry_ns: int = 1_000_000_000,
     ) -> None:
         if session < 0:
             raise ValueError("session must be >= 0")
@@ -175,6 +179,7 @@ class OrderManager:
         self.filters = filters or {}
         self.ack_timeout_ns = ack_timeout_ns
         self.query_retry_ns = query_retry_ns
+        self.cancel_retry_ns = cancel_retry_ns
         self.keep_terminal = keep_terminal
         self.unknown_window_ns = unknown_window_ns
         self.query_backoff_max_ns = query_backoff_max_ns
@@ -182,7 +187,7 @@ class OrderManager:
         self.journal: list[OrderTransition] = []
         self._sent_ids: set[str] = set()
         self.counters = {"placed": 0, "stale_acks": 0, "unknown": 0, "refused_unknown": 0, "unknown_ids": 0, "missing_fills": 0,
-                         "not_found_pending": 0, "resolved_late": 0, "bad_venue_events": 0}
+                         "not_found_pending": 0, "resolved_late": 0, "bad_venue_events": 0, "cancels_reissued": 0}
 
     # ----------------------------------------------------------------------------- ids
 
@@ -225,12 +230,25 @@ class OrderManager:
         )
 
     def cancel(self, client_order_id: str, now_ns: int, epoch: int = 0) -> CancelOrder | None:
-        """A cancel for a working order, once (None if terminal, unknown or already requested)."""
+        """A cancel for a working order, once (None if terminal, unknown or already requested).
+
+        The wish outlives the request: an order whose outcome is UNKNOWN cannot be cancelled
+        by client id yet, and a cancel can overtake its own order (the venue answers "unknown
+        order" while the order is still on its way). Either way, when the venue later reports
+        the order open, `on_event` sends the cancel again."""
         order = self.orders.get(client_order_id)
-        if order is None or order.state not in (OrderState.PENDING_NEW, OrderState.NEW, OrderState.PARTIALLY_FILLED):
+        if order is None:
             return None
+        if order.state is OrderState.UNKNOWN:
+            order.cancel_wanted = True
+            return None
+        if order.state not in (OrderState.PENDING_NEW, OrderState.NEW, OrderState.PARTIALLY_FILLED):
+            return None
+        order.cancel_wanted = True
         if order.cancel_requested_ns:
             return None
+        if order.cancel_refused_ns and now_ns - order.cancel_refused_ns < self.cancel_retry_ns:
+            return None  # refused a moment ago: the timer (or the order turning up) sends it again
         order.cancel_requested_ns = now_ns
         return CancelOrder(epoch=epoch, symbol=order.symbol, client_order_id=client_order_id)
 
@@ -281,7 +299,18 @@ class OrderManager:
         if order is None:
             self.counters["unknown_ids"] += 1  # not ours, or long forgotten
             return []
-        return handler(self, order, event)
+        before = order.state
+        commands = handler(self, order, event)
+        if order.cancel_wanted and order.state in _CANCELLABLE and before not in _CANCELLABLE and not order.cancel_requested_ns:
+            # Our cancel overtook the order (rejected as unknown while it was in flight, or its
+            # outcome was unknown): now the venue has it open, cancel it again.
+            commands = [*commands, self._cancel_again(order, event.ts_ns, getattr(event, "epoch", 0))]
+        return commands
+
+    def _cancel_again(self, order: ManagedOrder, now_ns: int, epoch: int) -> CancelOrder:
+        self.counters["cancels_reissued"] += 1
+        order.cancel_requested_ns, order.cancel_refused_ns = now_ns, 0
+        return CancelOrder(epoch=epoch, symbol=order.symbol, client_order_id=order.client_order_id)
 
     def _on_accepted(self, order: ManagedOrder, event: tev.OrderAccepted) -> list:
         order.venue_order_id = event.venue_order_id or order.venue_order_id
@@ -408,7 +437,11 @@ class OrderManager:
         return [tev.QueryOrder(epoch=event.epoch, symbol=order.symbol, client_order_id=order.client_order_id)]
 
     def _on_cancel_rejected(self, order: ManagedOrder, event: tev.CancelRejected) -> list:
-        order.cancel_requested_ns = 0  # usually already filled/cancelled: the stream will say
+        # Usually already filled/cancelled (the stream will say), or the cancel overtook the
+        # order itself: `cancel_wanted` stays, so on_event cancels again when it turns up open,
+        # and the timer retries (once per ``cancel_retry_ns``) while the venue shows it open.
+        order.cancel_requested_ns = 0
+        order.cancel_refused_ns = event.ts_ns or 1
         return []
 
     def _on_cancel_unknown(self, order: ManagedOrder, event: tev.CancelUnknown) -> list:
@@ -423,7 +456,9 @@ class OrderManager:
     # ----------------------------------------------------------------------------- timer
 
     def on_timer(self, now_ns: int, epoch: int = 0) -> list:
-        """PENDING_NEW past the ack timeout -> UNKNOWN + query; re-query unresolved UNKNOWNs."""
+        """PENDING_NEW past the ack timeout -> UNKNOWN + query; re-query unresolved UNKNOWNs;
+        send again a cancel the venue refused while the order still shows open (once per
+        ``cancel_retry_ns``: a refused cancel is never resent on every event)."""
         commands = []
         for order in list(self.orders.values()):
             if order.state is OrderState.PENDING_NEW and now_ns - order.created_ns >= self.ack_timeout_ns:
@@ -434,6 +469,9 @@ class OrderManager:
             elif order.state is OrderState.UNKNOWN and now_ns - order.last_query_ns >= self._query_delay(order):
                 order.last_query_ns = now_ns
                 commands.append(tev.QueryOrder(epoch=epoch, symbol=order.symbol, client_order_id=order.client_order_id))
+            elif (order.cancel_wanted and order.cancel_refused_ns and not order.cancel_requested_ns and order.state in _CANCELLABLE
+                  and now_ns - order.cancel_refused_ns >= self.cancel_retry_ns):
+                commands.append(self._cancel_again(order, now_ns, epoch))
         self._forget_old_terminal()
         return commands
 

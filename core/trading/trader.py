@@ -358,7 +358,17 @@ class Trader:
         commands += self._drain_pending()
         return commands
 
+    def pause(self, paused: bool) -> None:
+        """Operator pause: the strategy's wishes are dropped, including the re-quotes waiting
+        for a cancel (`pending`); reconciliation, mode-driven cancels and venue answers go on."""
+        self.paused = paused
+        if paused:
+            self.pending.clear()
+
     def _drain_pending(self) -> list:
+        if self.paused:  # a re-quote is a strategy order: none while the operator has paused it
+            self.pending.clear()
+            return []
         commands = []
         for key, intent in list(self.pending.items()):
             if not self.orders.by_tag(*key):
@@ -437,6 +447,7 @@ class Trader:
 def _same_order(order, intent: OrderIntent) -> bool:
     return (
         not order.cancel_requested_ns
+        and not order.cancel_wanted
         and order.filled_qty == 0
         and (order.side, order.order_type, order.price, order.qty, order.tif, order.reduce_only)
         == (intent.side, intent.order_type, intent.price, intent.qty, intent.tif, intent.reduce_only)

@@ -135,7 +135,8 @@ def run_session(daemon: Daemon, rng: random.Random, symbols: list[str], steps: i
     wait_until(daemon.ready, 20, "the first sync")
     wait_until(lambda: daemon.status().get("orders"), 15, "the quoter's first orders", interval=0.2)
     actions = ["gap", "out_of_order", "duplicate", "drop", "stall", "resync", "mode", "pause", "snapshot_fail", "snapshot_slow",
-               "crossed_snapshot", "malformed", "truncated", "server_shutdown", "cancel_all", "flatten", "gap", "duplicate", "out_of_order"]
+               "crossed_snapshot", "malformed", "truncated", "server_shutdown", "cancel_all", "flatten", "gap", "duplicate", "out_of_order",
+               "order_delay"]
     must = ["gap", "out_of_order", "duplicate", "drop", "stall"]  # the checked kinds, each at least once
     plan = must + [rng.choice(actions) for _ in range(max(0, steps - len(must)))]
     rng.shuffle(plan)
@@ -163,6 +164,8 @@ def run_session(daemon: Daemon, rng: random.Random, symbols: list[str], steps: i
             daemon.operator(f"/{action.replace('_', '-')}", body)
             time.sleep(rng.uniform(0.2, 0.5))
             daemon.operator("/pause", {"paused": False})
+        elif action == "order_delay":  # cancels overtake their orders; re-quotes wait for them
+            daemon.fault({"kind": action, "ms": rng.choice([150, 400]), "duration_s": rng.uniform(1.0, 3.0)})
         elif action == "server_shutdown":
             daemon.fault({"kind": action})
         elif action == "mode":
@@ -173,6 +176,8 @@ def run_session(daemon: Daemon, rng: random.Random, symbols: list[str], steps: i
             daemon.fault({"kind": action, "symbol": symbol, "count": rng.randint(1, 3)})
         time.sleep(rng.uniform(0.15, 0.6))
     wait_until(daemon.ready, 25, "books synced after the faults")
+    if rng.random() < 0.5:  # stop with orders held at the venue's door and re-quotes pending
+        daemon.fault({"kind": "order_delay", "ms": 400, "duration_s": 10.0})
     time.sleep(rng.uniform(0.5, 2.5))  # ordinary trading after the repair, stopped at a random moment
     return daemon.stop()
 

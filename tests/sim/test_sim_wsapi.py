@@ -208,3 +208,22 @@ async def test_logout_ends_only_the_logon_subscription_with_event_stream_termina
         await api.call("session.logout")
         assert [(e["subscriptionId"], e["event"]["e"]) for e in api.events] == [(0, "eventStreamTerminated")]
         assert (await api.call("session.subscriptions"))["result"] == [{"subscriptionId": 1}]
+
+
+async def test_order_delay_fault_lets_a_cancel_overtake_its_order_as_on_binance(sim):
+    """While ``order_delay`` holds a new order, its cancel is answered first with -2011
+    "Unknown order sent." and the order opens afterwards; the answers come out of order."""
+    signer = SIGNERS["hmac"]
+    sim.inject("order_delay", ms=300)
+    async with aiohttp.ClientSession() as http:
+        ws = (await _api(http, sim)).ws
+        now = int(time.time() * 1000)
+        await ws.send_json({"id": "place", "method": "order.place", "params": signer.sign_ws({**_limit_order(sim), "newClientOrderId": "held-1"}, now)})
+        await ws.send_json({"id": "cancel", "method": "order.cancel", "params": signer.sign_ws({"symbol": "BTCUSDT", "origClientOrderId": "held-1"}, now)})
+        first = await ws.receive_json(timeout=3)
+        second = await ws.receive_json(timeout=3)
+        await ws.close()
+
+    assert first["id"] == "cancel" and first["error"] == {"code": -2011, "msg": "Unknown order sent."}
+    assert second["id"] == "place" and second["result"]["status"] == "NEW"
+    assert [o["clientOrderId"] for o in sim.venue.open_orders("acct-1", "BTCUSDT")] == ["held-1"]  # "hm" is acct-1

@@ -91,3 +91,28 @@ def test_a_flatten_the_gates_refuse_says_why():
     assert commands == []
     level, msg, fields = t.notices[-1]
     assert level == "error" and "mode halted" in msg and fields["qty"] == "0.01"
+
+
+def test_a_requote_waiting_for_its_cancel_is_dropped_when_the_operator_pauses_the_strategy():
+    t, s = trader()
+    bid, ask = working_pair(t, s)
+    s.queue = [OrderIntent("BTCUSDT", "BUY", 10, 1_999_980, tag="bid")]  # move the bid: cancel, then re-quote
+    (cancel,) = t.on_view(view(3))
+    assert cancel == CancelOrder(symbol="BTCUSDT", client_order_id=bid.client_order_id)
+
+    t.paused = True  # the operator pauses while the cancel travels
+    after = t.on_event(tev.OrderUpdate(client_order_id=bid.client_order_id, status="CANCELED", ts_ns=4))
+
+    assert after == [] and t.pending == {}
+
+
+def test_the_shutdown_pause_holds_after_the_engine_stopped_so_no_strategy_order_is_made_while_the_venue_answers():
+    from core import events as ev
+    from tests.core.test_hostile_input import trading_engine
+
+    engine = trading_engine()
+    engine.handle(ev.ShutdownRequested(reason="test"))
+
+    engine.handle(ev.OperatorPause(paused=True))  # the clean stop pauses after the loop has stopped
+
+    assert engine.trader.paused and engine.paused

@@ -215,6 +215,78 @@ def test_a_cancel_with_unknown_outcome_is_reconciled_by_query():
     assert om.orders[coid].state is OrderState.CANCELED
 
 
+@pytest.mark.parametrize("arrives", [
+    tev.OrderAccepted(client_order_id="", status="NEW", ts_ns=4),
+    tev.OrderUpdate(client_order_id="", status="NEW", ts_ns=4),
+    tev.OrderUpdate(client_order_id="", status="PARTIALLY_FILLED", filled_qty=3, ts_ns=4),
+], ids=["rest-ack", "stream-new", "stream-partial"])
+def test_a_cancel_that_overtook_its_order_is_sent_again_when_the_order_turns_up_open(arrives):
+    om = manager()
+    coid = om.place(BID, 0).client_order_id
+    first = om.cancel(coid, 1)  # sent while the order is still on its way
+    om.on_event(tev.CancelRejected(client_order_id=coid, code=-2011, msg="Unknown order sent.", ts_ns=2))
+    arrives.client_order_id = coid
+
+    commands = om.on_event(arrives)
+    again = om.on_event(tev.OrderUpdate(client_order_id=coid, status=arrives.status, filled_qty=3, ts_ns=5))
+
+    assert first == CancelOrder(symbol="BTCUSDT", client_order_id=coid)
+    assert commands == [CancelOrder(symbol="BTCUSDT", client_order_id=coid)]
+    assert again == [] and om.counters["cancels_reissued"] == 1  # once, not on every later event
+
+
+def test_a_refused_cancel_is_resent_at_most_once_per_retry_interval_not_on_every_call():
+    om = manager(cancel_retry_ns=1_000)
+    coid = om.place(BID, 0).client_order_id
+    om.on_event(tev.OrderAccepted(client_order_id=coid, ts_ns=1))
+    om.cancel(coid, 2)
+    om.on_event(tev.CancelRejected(client_order_id=coid, code=-1003, msg="Too many requests", ts_ns=10))
+
+    storm = [om.cancel(coid, t) for t in range(11, 1_010)]  # a mode that cancels on every event
+    timer_early = om.on_timer(500)
+    timer_due = om.on_timer(1_010)
+    after = om.cancel(coid, 1_011)
+
+    assert storm == [None] * len(storm) and timer_early == []
+    assert timer_due == [CancelOrder(symbol="BTCUSDT", client_order_id=coid)]
+    assert after is None  # that retry is in flight
+
+
+def test_a_cancel_that_lost_the_race_to_a_fill_is_not_sent_again():
+    om = manager()
+    coid = om.place(BID, 0).client_order_id
+    om.on_event(tev.OrderAccepted(client_order_id=coid, ts_ns=1))
+    om.cancel(coid, 2)
+
+    rejected = om.on_event(tev.CancelRejected(client_order_id=coid, code=-2011, msg="Unknown order sent.", ts_ns=3))
+    filled = om.on_event(tev.OrderUpdate(client_order_id=coid, status="FILLED", filled_qty=10, ts_ns=4))
+
+    assert rejected == [] and filled == []
+    assert om.orders[coid].state is OrderState.FILLED
+
+
+def test_cancelling_an_order_of_unknown_outcome_cancels_it_once_the_query_finds_it_open():
+    om = manager()
+    coid = om.place(BID, 0).client_order_id
+    om.on_event(tev.OrderUnknown(client_order_id=coid, reason="503", ts_ns=1))
+
+    now = om.cancel(coid, 2)  # cannot be cancelled by client id before the venue has said
+    found = om.on_event(tev.OrderQueryResult(client_order_id=coid, found=True, status="NEW", ts_ns=3))
+
+    assert now is None
+    assert found == [CancelOrder(symbol="BTCUSDT", client_order_id=coid)]
+
+
+def test_an_order_never_asked_to_be_cancelled_is_left_alone_when_it_turns_up():
+    om = manager()
+    coid = om.place(BID, 0).client_order_id
+    om.on_event(tev.OrderUnknown(client_order_id=coid, reason="503", ts_ns=1))
+
+    found = om.on_event(tev.OrderQueryResult(client_order_id=coid, found=True, status="NEW", ts_ns=3))
+
+    assert found == [] and om.orders[coid].state is OrderState.NEW
+
+
 def test_every_transition_is_journaled_with_its_reason():
     om = manager()
     coid = om.place(BID, 0).client_order_id

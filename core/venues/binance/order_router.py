@@ -187,6 +187,9 @@ class OrderRouter:
             wait = session.wait_s(orders=method == "POST")
             if wait > 0:
                 self.stats["rate_limit_waits"] += 1
+                if wait >= 1.0:  # long enough for an operator to wonder why nothing is sent
+                    self.log("warn", "order request held: the venue's rate limit window is full", method=method,
+                             symbol=str(params.get("symbol", "")), wait_s=round(wait, 2))
                 await asyncio.sleep(wait)
         try:
             if session is not None and session.up:
