@@ -30,7 +30,8 @@ ids ahead of the last diff it sent: its REST book moves continuously, the stream
 batches. So "the venue moved past us" alone proves nothing when the silence is short; the diff
 carrying those ids may be on its way (a busy connection, a venue pushing hundreds of symbols a
 little late). The stream is dead only if nothing of it arrives within one expected inter-arrival
-(its learned mean gap; the floor with no history) after the venue answered (midway through the
+(its learned mean gap; with no gap learned yet, the silence already lasted the whole ceiling and
+only ``grace_min_ms`` is added) after the venue answered (midway through the
 request), counted on our read-through point, and the venue is still ahead of us then: a second
 probe sent at the end of the grace asks (its answer judges at once, not at the next tick; if it
 fails, the tick judges). A probe answered after the grace already passed judges at once.
@@ -107,8 +108,9 @@ class StreamLiveness:
 
     def grace_ms(self, config: LivenessConfig) -> float:
         """One expected inter-arrival: how long a diff the venue already has may still take."""
-        expected = self.mean_ms if self.samples >= config.min_samples else config.floor_ms
-        return min(config.ceiling_ms, max(config.grace_min_ms, expected))
+        if self.samples < config.min_samples:  # no rhythm yet: the silence already lasted the ceiling
+            return config.grace_min_ms
+        return min(config.ceiling_ms, max(config.grace_min_ms, self.mean_ms))
 
     def threshold_ms(self, config: LivenessConfig) -> float:
         if self.samples < config.min_samples:
