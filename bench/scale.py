@@ -73,6 +73,13 @@ def _proc_stat(pid: int) -> tuple[int, float]:
     return rss, (int(parts[11]) + int(parts[12])) / ticks
 
 
+def _count_lines(path: Path, needle: str) -> int:
+    try:
+        return sum(1 for line in path.read_text(errors="replace").splitlines() if needle in line)
+    except OSError:
+        return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--symbols", type=int, default=200)
@@ -109,6 +116,7 @@ def main() -> int:
                   "--report", str(report_path), "--set", f"resync.snapshot_limit={args.depth}",
                   "--set", f"resync.watched_streams={args.watched_streams}"]
     sim_cpu0 = _proc_stat(sim.pid)[1]
+    load0 = os.getloadavg()
     t0 = time.monotonic()
     daemon = subprocess.Popen(daemon_cmd, stdout=subprocess.DEVNULL, stderr=open(tmp / "daemon.err", "wb"), env=_env(), cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
@@ -139,7 +147,9 @@ def main() -> int:
                     last_print = time.monotonic()
                     print(f"  {what}: {synced}/{args.symbols} synced after {time.monotonic() - started:.0f} s", flush=True)
             time.sleep(0.5)
-        raise SystemExit(f"{what}: not every book synced within {args.timeout} s")
+        if not args.json:
+            print(f"  {what}: not every book synced within {args.timeout} s", flush=True)
+        return None
 
     def steady() -> None:
         end = time.monotonic() + args.steady
@@ -148,13 +158,16 @@ def main() -> int:
             time.sleep(0.5)
 
     try:
-        result["startup_sync_s"] = round(wait_synced(1, t0, "startup"), 1)
+        synced = wait_synced(1, t0, "startup")
+        result["startup_sync_s"] = None if synced is None else round(synced, 1)
         steady()
-        epoch = sample()["epoch"]
-        t1 = time.monotonic()
-        _http(f"{base}/resync", {"session": True}, TOKEN)
-        result["replacement_sync_s"] = round(wait_synced(epoch + 1, t1, "replacement"), 1)
-        steady()
+        if synced is not None:  # (otherwise the run stops here; the daemon's report still says what happened)
+            epoch = sample()["epoch"]
+            t1 = time.monotonic()
+            _http(f"{base}/resync", {"session": True}, TOKEN)
+            synced = wait_synced(epoch + 1, t1, "replacement")
+            result["replacement_sync_s"] = None if synced is None else round(synced, 1)
+            steady()
         result["rss_end_mib"] = round(_proc_stat(daemon.pid)[0] / 1024, 1)
         result["daemon_cpu_s"] = round(_proc_stat(daemon.pid)[1], 1)
         result["sim_cpu_s"] = round(_proc_stat(sim.pid)[1] - sim_cpu0, 1)
@@ -179,15 +192,21 @@ def main() -> int:
     result["snapshots_failed"] = report["counters"].get("snapshots_failed", 0)
     result["market_events"] = report["counters"].get("market_events", 0)
     result["epochs"] = len(report["epochs"])
+    # Every replacement but the forced one, with its cause (a healthy run has none).
+    result["unforced_replacements"] = [e["cause"] for e in report["epochs"][1:] if "operator" not in e["cause"]]
+    result["transport_latency_ms"] = report.get("transport_latency_ms", {})
+    result["backlog_warnings"] = _count_lines(tmp / "daemon.err", "our own backlog")
+    result["load_avg_start"] = load0
     result["rss_peak_mib"] = round(peak_rss / 1024, 1)
     result["load_avg"] = os.getloadavg()
     result["cpus"] = os.cpu_count()
     result["python"] = platform.python_version()
     q = result["queue_delay_ms"]
     result["verdict"] = {
-        "all_synced": True,
+        "all_synced": result["startup_sync_s"] is not None and result.get("replacement_sync_s") is not None,
         "no_429_418": result["sim_429"] == 0 and result["sim_418"] == 0,
         "queue_p99_under_5ms": float(q.get("p99", 1e9)) < 5.0,
+        "no_unforced_replacement": not result["unforced_replacements"],
     }
     if args.json:
         print(json.dumps(result))

@@ -55,6 +55,10 @@ def _default_factors() -> dict[str, FactorConfig]:
         # Trading only: the account stream is down, fills reach us only by reconciliation.
         # A moment's replacement is normal; five seconds without it costs exposure.
         "account_stream_down_ms": FactorConfig(warn=1000, critical=5000, weight=0.5),
+        # Share of the runtime loop's time spent working (core/lag.py): above 0.9 we are the slow
+        # side and latency figures include our own backlog. Named, no penalty of its own (queue
+        # delay and latency already cost what the backlog does to the picture).
+        "loop_busy": FactorConfig(warn=0.9, critical=1.0, weight=0.0),
     }
 
 
@@ -77,6 +81,7 @@ class ConfidenceInputs:
     quiet_market_ms: float = 0.0
     books_awaiting_weight: float = 0.0
     account_stream_down_ms: float = 0.0
+    loop_busy: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

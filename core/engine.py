@@ -51,6 +51,7 @@ from core.confidence import Confidence, ConfidenceConfig, ConfidenceInputs, eval
 from core.engine_resync import ResyncPipeline
 from core.engine_session import SessionLifecycle
 from core.engine_trading import TradingBridge
+from core.lag import LOCAL, REPLACE, LagJudge
 from core.liveness import Liveness, LivenessConfig, ReplacementGovernor
 from core.market_history import MarketHistory
 from core.modes import Mode, ModeChange, ModeConfig, ModeController, parse_mode
@@ -91,7 +92,8 @@ class EngineConfig:
     replace_backoff_max_ms: float = 60_000.0
     replace_max_per_5min: int = 100  # with 2 routes per USD-M session: 200 connections < Binance's 300 / 5 min / IP
     transport_latency_replace_ms: float = 3000.0
-    queue_delay_replace_ms: float = 1000.0
+    queue_delay_replace_ms: float = 1000.0  # our own backlog: warned about, never a replacement (core/lag.py)
+    loop_busy_saturated: float = 0.9  # above this busy share, "transport" latency is our own backlog
     subscribe_timeout_ms: float = 3000.0
     write_failures_replace: int = 1
     latency_replace_cooldown_ms: float = 10_000.0  # after a latency-driven replacement; doubles
@@ -147,6 +149,7 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
         self.session_open = False
         self.subscribed = False
         self.liveness = Liveness(LivenessConfig(ceiling_ms=config.silence_replace_ms, floor_ms=min(config.liveness_floor_ms, config.silence_replace_ms)))
+        self.lag = LagJudge(config.loop_busy_saturated)
         self.governor = ReplacementGovernor(base_ms=max(config.reconnect_base_ms, 250.0), max_ms=config.replace_backoff_max_ms,
                                             healthy_ms=config.replace_healthy_ms, max_in_window=config.replace_max_per_5min)
         self._last_latency_ms = 0.0  # transport latency p50 of the previous session (first-frame allowance)
@@ -419,6 +422,8 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
     # ====================================================================== timers / confidence
 
     def _on_tick(self, event: ev.TimerTick, now: int):
+        self.lag.on_load(now, event.loop_busy)
+        self.liveness.saturated = self.lag.saturated()
         self._evaluate(now)
         cfg = self.config
         if self.trader is not None and not self.stopped:
@@ -429,39 +434,45 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
         if self.session_open and self.subscribed:
             # Silence is judged per stream against what it normally shows; before a silent
             # stream costs a reconnect the venue is asked (core/liveness.py).
-            verdict = self.liveness.check(now)
+            verdict = self.liveness.check(now, event.market_backlog_ns)
             if verdict.dead:
                 return self._replace_session(now, verdict.dead, detected_ns=verdict.detected_ns, immediate=True, liveness=True)
             if verdict.probes:
                 return self._probe(verdict.probes, now)
-            if now >= self._latency_replace_allowed_ns:
-                now_s = now // 1_000_000_000
-                queue = self.telemetry.queue.stats(now_s)
-                if queue.count >= 20 and queue.p50 >= cfg.queue_delay_replace_ms:
-                    return self._latency_replacement(now, f"queue delay p50 {queue.p50:.0f} ms")
-                transport = self.telemetry.transport.stats(now_s)
-                if transport.count >= 20 and transport.p50 >= cfg.transport_latency_replace_ms:
-                    if self._latency_replaced_p50 and transport.p50 >= 0.75 * self._latency_replaced_p50:
-                        # The last new connection was just as slow: the venue (or its clock) lags,
-                        # not our route. Keep this session; judge again only after the longest wait.
-                        self._latency_replace_allowed_ns = now + int(cfg.latency_replace_cooldown_max_ms * _MS)
-                        self._log("warn", "transport latency persists across connections: venue-side, session kept",
-                                  p50_ms=round(transport.p50, 1), previous_p50_ms=round(self._latency_replaced_p50, 1),
-                                  next_check_in_ms=cfg.latency_replace_cooldown_max_ms)
-                        return _NO_COMMANDS
-                    self._latency_replaced_p50 = transport.p50
-                    return self._latency_replacement(now, f"transport latency p50 {transport.p50:.0f} ms")
+            # Our own backlog never replaces a healthy connection (core/lag.py): reported only.
+            now_s = now // 1_000_000_000
+            queue = self.telemetry.queue.stats(now_s)
+            transport = self.telemetry.transport.stats(now_s)
+            action, why = self.lag.judge(transport.p50, transport.count, queue.p50, queue.count,
+                                         cfg.transport_latency_replace_ms, cfg.queue_delay_replace_ms)
+            if action == LOCAL:
+                if self.lag.start_episode():
+                    self._log("warn", "behind: our own backlog, not the venue's; session kept", reason=why,
+                              queue_delay_p50_ms=round(queue.p50, 1), loop_busy=round(self.lag.busy(), 3))
+                return _NO_COMMANDS
+            if action == REPLACE and now >= self._latency_replace_allowed_ns:
+                if self._latency_replaced_p50 and transport.p50 >= 0.75 * self._latency_replaced_p50:
+                    # The last new connection was just as slow: the venue (or its clock) lags,
+                    # not our route. Keep this session; judge again only after the longest wait.
+                    self._latency_replace_allowed_ns = now + int(cfg.latency_replace_cooldown_max_ms * _MS)
+                    self._log("warn", "transport latency persists across connections: venue-side, session kept",
+                              p50_ms=round(transport.p50, 1), previous_p50_ms=round(self._latency_replaced_p50, 1),
+                              next_check_in_ms=cfg.latency_replace_cooldown_max_ms)
+                    return _NO_COMMANDS
+                self._latency_replaced_p50 = transport.p50
+                return self._latency_replacement(now, f"transport latency p50 {transport.p50:.0f} ms")
         elif self.session_open and record is not None and record.opened_ns:
             if (now - record.opened_ns) / _MS >= cfg.subscribe_timeout_ms:
                 return self._replace_session(now, "subscription not confirmed in time")
         return _NO_COMMANDS
 
-    def _probe(self, probes, now: int):
+    def _probe(self, probes, now: int, delay_ms: float = 0.0):
         commands = []
         for symbol, request_id in probes:
-            self._log("info", "stream silent: asking the venue", symbol=symbol, request_id=request_id,
-                      silence_ms=round(self.liveness.depth_silence_ms(symbol, now), 1))
-            commands.append(ev.ProbeVenue(epoch=self.epoch, symbol=symbol, request_id=request_id, limit=self.config.probe_limit))
+            if not delay_ms:
+                self._log("info", "stream silent: asking the venue", symbol=symbol, request_id=request_id,
+                          silence_ms=round(self.liveness.depth_silence_ms(symbol, now), 1))
+            commands.append(ev.ProbeVenue(epoch=self.epoch, symbol=symbol, request_id=request_id, limit=self.config.probe_limit, delay_ms=delay_ms))
         self._evaluate(now)
         return commands
 
@@ -469,11 +480,15 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
         was_quiet = self.liveness.quiet_symbols()
         transport = self.telemetry.transport.stats(now // 1_000_000_000)
         verdict = self.liveness.on_probe(event.symbol, event.request_id, event.last_update_id if event.ok else None, now,
-                                         latency_ms=transport.p50 if transport.count >= 20 else 0.0)
+                                         latency_ms=transport.p50 if transport.count >= 20 else 0.0, backlog_ns=event.market_backlog_ns)
         if not event.ok:
             self._log("warn", "liveness probe failed", symbol=event.symbol, reason=event.reason)
         if verdict.dead:
             return self._replace_session(now, verdict.dead, detected_ns=verdict.detected_ns, immediate=True, liveness=True)
+        if verdict.probes:  # the venue is ahead of us: ask again once the diff in flight had its time
+            self._log("info", "venue ahead of a silent stream: confirming after the grace", symbol=event.symbol,
+                      last_update_id=event.last_update_id, grace_ms=round(verdict.delay_ms, 1))
+            return self._probe(verdict.probes, now, verdict.delay_ms)
         quiet = self.liveness.quiet_symbols()
         if event.symbol in quiet and event.symbol not in was_quiet:
             self._log("info", "quiet market: the venue's book did not move, books exact, session kept", symbol=event.symbol,
@@ -507,6 +522,7 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
             snapshot_wait_ms=max(waits) / _MS if waits else 0.0,
             session_down=0.0 if self.session_open else 1.0,
             books_awaiting_weight=len(self.budget_waiting) / n if n else 0.0,
+            loop_busy=self.lag.busy(),
             account_stream_down_ms=(now - self.account_stream_down_since) / _MS if self.account_stream_down_since is not None else 0.0,
         )
 

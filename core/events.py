@@ -363,7 +363,11 @@ class ShutdownRequested(ControlEvent):
 
 @dataclass(slots=True, kw_only=True)
 class TimerTick(ControlEvent):
-    pass
+    # Filled by the runtime's timer (core/loop_load.py); -1: not known (replay of an older
+    # journal, tests, backtest). ``market_backlog_ns``: age of the oldest market event queued
+    # behind this tick; ``loop_busy``: share of the loop's time not spent waiting since the last.
+    market_backlog_ns: int = -1
+    loop_busy: float = -1.0
 
 
 @dataclass(slots=True, kw_only=True)
@@ -377,6 +381,7 @@ class ProbeResult(ControlEvent):
     ok: bool = True
     reason: str = ""
     fetch_ms: float = 0.0
+    market_backlog_ns: int = -1  # as on TimerTick: age of the oldest market event queued behind it
 
 
 # --------------------------------------------------------------------------------------------
@@ -429,6 +434,7 @@ class ProbeVenue(Command):
     symbol: str = ""
     request_id: int = 0
     limit: int = 5
+    delay_ms: float = 0.0  # ask this much later (a liveness confirmation after its grace)
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)

@@ -10,25 +10,42 @@ configured ceiling (the old fixed silence threshold). Memory is O(1) per stream.
 itself far beyond the threshold (a quiet period) is learned capped at twice the threshold, so a
 naturally slow stream adapts within a few arrivals while one long quiet spell cannot blind us.
 
-Silence is measured from the reader's receive time and net of our own backlog (the queue delay
-of the most recent market event), so a loop busy installing hundreds of snapshots does not see
-the venue as silent; a check that comes late (the loop was blocked) judges nothing.
+Silence is measured from the reader's receive time of the stream's last frame up to the point
+our own queue has been read through: the runtime's timer tick says how old the oldest market
+event still waiting in the inbox is (``check(now, backlog_ns)``), and everything received before
+it has been seen, so frames received but not yet processed are never read as silence. Without
+that figure (a replay, a unit test) the queue delay of the most recent market event stands in.
+A check that comes late (the loop was blocked) judges nothing.
 
 *States per stream* (transitions only here)::
 
-    ok --silence > threshold--> suspected --probe: venue moved--> DEAD (replace the session)
-    suspected --probe: venue did not move--> quiet --re-probe with back-off--> quiet | DEAD
-    suspected|quiet --any arrival--> ok
+    ok --silence > threshold--> suspected --probe: venue moved--> moved
+    moved --nothing arrived within the grace--> DEAD (replace the session)
+    suspected --probe: venue did not move--> quiet --re-probe with back-off--> quiet | moved
+    suspected|quiet|moved --any arrival--> ok
     suspected --probe failed and silence > ceiling--> DEAD
 
+*Grace.* A venue that pushes its diffs every 100 ms is, between two pushes, always a few update
+ids ahead of the last diff it sent: its REST book moves continuously, the stream speaks in
+batches. So "the venue moved past us" alone proves nothing when the silence is short; the diff
+carrying those ids may be on its way (a busy connection, a venue pushing hundreds of symbols a
+little late). The stream is dead only if nothing of it arrives within one expected inter-arrival
+(its learned mean gap; with no gap learned yet, the silence already lasted the whole ceiling and
+only ``grace_min_ms`` is added) after the venue answered (midway through the
+request), counted on our read-through point, and the venue is still ahead of us then: a second
+probe sent at the end of the grace asks (its answer judges at once, not at the next tick; if it
+fails, the tick judges). A probe answered after the grace already passed judges at once.
+
 A heartbeat stream (``markPrice@1s``: it must arrive whatever the market does) that has history
-and falls silent is DEAD at once, without a probe. Only one session-level verdict is returned.
+and falls silent is DEAD at once, without a probe, when no other symbol's heartbeat arrived since
+it was due either (the route is silent); while others arrive it gets one expected beat of grace
+(a venue pushing hundreds of symbols' beats at one instant is sometimes late for one of them). Only one session-level verdict is returned.
 
 *Probe.* ``check`` returns the symbols to probe: a cheap REST depth (small limit) whose
 ``lastUpdateId`` is compared with the last update id this stream delivered (or, before any diff
-arrived this session, with the previous probe's id). Moved past us: the stream is dead. Not moved:
-the book is exact, the market is quiet. At most ``max_probes_in_flight`` at once, so hundreds of
-silent symbols cost a handful of requests before the first "moved" answer replaces the session.
+arrived this session, with the previous probe's id). Moved past us: the stream is dead unless
+something of it arrives within the grace (above). Not moved: the book is exact, the market is
+quiet. At most ``max_probes_in_flight`` at once, so hundreds of silent symbols cost a handful of requests before the first "moved" answer replaces the session.
 
 *Session start.* A new session's streams have no arrival yet; the first one is expected within
 ``ceiling + transport latency last seen`` (stale timestamps are latency, never silence), doubled
@@ -63,6 +80,7 @@ class LivenessConfig:
     probe_timeout_ms: float = 3000.0
     max_probes_in_flight: int = 2
     late_check_ms: float = 250.0  # a check this long after the previous one judges nothing
+    grace_min_ms: float = 20.0  # a "moved" answer waits at least this for the diff in flight
     first_wait_max_ms: float = 60_000.0
 
 
@@ -76,7 +94,7 @@ class StreamLiveness:
     samples: int = 0
     arrived: bool = False  # since the session started
     last_id: int = 0  # depth: final update id of the last diff this session
-    status: str = "ok"  # ok | suspected | quiet
+    status: str = "ok"  # ok | suspected | quiet | moved
     suspected_ns: int = 0
     probe_request: int = 0
     probe_sent_ns: int = 0
@@ -84,6 +102,15 @@ class StreamLiveness:
     next_probe_ns: int = 0
     probe_backoff_ms: float = 0.0
     probes: int = 0
+    moved_deadline_ns: int = 0  # moved: dead if nothing arrives before our read-through passes this
+    moved_to: int = 0  # moved: the venue's lastUpdateId
+    moved_silence_ms: float = 0.0
+
+    def grace_ms(self, config: LivenessConfig) -> float:
+        """One expected inter-arrival: how long a diff the venue already has may still take."""
+        if self.samples < config.min_samples:  # no rhythm yet: the silence already lasted the ceiling
+            return config.grace_min_ms
+        return min(config.ceiling_ms, max(config.grace_min_ms, self.mean_ms))
 
     def threshold_ms(self, config: LivenessConfig) -> float:
         if self.samples < config.min_samples:
@@ -107,6 +134,7 @@ class LivenessVerdict:
     """What one check decided: probes to send, or the session is dead (``dead`` says why)."""
 
     probes: tuple[tuple[str, int], ...] = ()  # (symbol, request id)
+    delay_ms: float = 0.0  # send the probes this much later (a confirmation after the grace)
     dead: str = ""
     detected_ns: int = 0
 
@@ -125,8 +153,11 @@ class Liveness:
         self._last_check_ns = 0
         self._last_check_gap_ns = 0
         self._backlog_ns = 0  # queue delay of the most recent market event
+        self._seen_ns = 0  # read-through point from the last check's backlog figure (0: unknown)
+        self.saturated = False  # set by the engine: our loop has no time to spare (core/lag.py)
+        self._heartbeat_ns = 0  # newest heartbeat arrival of any symbol
         self._seq = 0
-        self.counters = {"suspected": 0, "probes": 0, "probe_failures": 0, "quiet": 0, "dead": 0, "heartbeat_dead": 0}
+        self.counters = {"suspected": 0, "moved": 0, "probes": 0, "probe_failures": 0, "quiet": 0, "dead": 0, "heartbeat_dead": 0}
 
     # ------------------------------------------------------------------ inputs
 
@@ -142,6 +173,7 @@ class Liveness:
         self.first_wait_ms = min(self.config.first_wait_max_ms, max(self.config.ceiling_ms, first_wait_ms))
         self._last_check_ns = now
         self._last_check_gap_ns = 0
+        self._seen_ns = 0
         for s in self.streams.values():
             s.last_ns = now
             s.arrived = False
@@ -180,6 +212,8 @@ class Liveness:
         self._arrive(s, recv_ns, process_ns)
 
     def on_heartbeat(self, symbol: str, recv_ns: int, process_ns: int) -> None:
+        if recv_ns > self._heartbeat_ns:
+            self._heartbeat_ns = recv_ns
         key = (symbol, HEARTBEAT)
         s = self.streams.get(key)
         if s is None:
@@ -208,11 +242,19 @@ class Liveness:
         s.next_probe_ns = 0
         s.probe_backoff_ms = 0.0
         s.probes = 0
+        s.moved_deadline_ns = 0
+        s.moved_to = 0
 
     # ------------------------------------------------------------------ judgement
 
+    def seen_through(self, now: int) -> int:
+        """Every frame received before this instant has been processed (as far as we know)."""
+        if self._seen_ns:
+            return min(now, self._seen_ns)
+        return now - self._backlog_ns
+
     def silence_ms(self, s: StreamLiveness, now: int) -> float:
-        return max(0, now - s.last_ns - self._backlog_ns) / _MS
+        return max(0, self.seen_through(now) - s.last_ns) / _MS
 
     def depth_silence_ms(self, symbol: str, now: int) -> float:
         s = self._depth.get(symbol)
@@ -223,8 +265,13 @@ class Liveness:
             return max(self.first_wait_ms, s.threshold_ms(self.config))
         return s.threshold_ms(self.config)
 
-    def check(self, now: int) -> LivenessVerdict:
-        """Called on every timer tick while a subscribed session exists."""
+    def check(self, now: int, backlog_ns: int = -1) -> LivenessVerdict:
+        """Called on every timer tick while a subscribed session exists. ``backlog_ns``: age of
+        the oldest market event still queued behind this tick (0: none; -1: not known)."""
+        if backlog_ns >= 0:
+            self._seen_ns = now - backlog_ns
+        elif self._seen_ns:
+            self._seen_ns = 0
         if not self.active:
             return _NOTHING
         # Late: much later than the previous check and than late_check_ms (the loop was blocked).
@@ -251,13 +298,24 @@ class Liveness:
                     continue
                 if s.kind == HEARTBEAT:
                     # Judged only once it has beaten on this session with a known rhythm; before
-                    # that the symbol's diff stream (probed) speaks for the connection.
-                    if not (s.arrived and s.samples >= cfg.min_samples):
+                    # that the symbol's diff stream (probed) speaks for the connection. Not judged
+                    # while our own loop is saturated: its frames may be waiting in our socket.
+                    if not (s.arrived and s.samples >= cfg.min_samples) or self.saturated:
+                        continue
+                    # Other symbols' heartbeats kept arriving (half a beat or more after this
+                    # one's last): the route is up, this beat is late at the venue (hundreds of
+                    # symbols pushed at one instant). Dead one expected beat later (the grace);
+                    # a silent route at once.
+                    due_ns = s.last_ns + int(limit * _MS)
+                    grace = s.grace_ms(cfg)
+                    route_up = self._heartbeat_ns > s.last_ns + int(0.5 * s.mean_ms * _MS)
+                    if route_up and silence <= limit + grace:
                         continue
                     self.counters["heartbeat_dead"] += 1
                     self.counters["dead"] += 1
-                    return LivenessVerdict(dead=f"heartbeat {s.symbol} {s.kind} silent {silence:.0f} ms (expected within {limit:.0f} ms)",
-                                           detected_ns=s.last_ns + int(limit * _MS))
+                    late = f" while other heartbeats arrived (grace {grace:.0f} ms)" if route_up else ""
+                    return LivenessVerdict(dead=f"heartbeat {s.symbol} {s.kind} silent {silence:.0f} ms (expected within {limit:.0f} ms){late}",
+                                           detected_ns=due_ns)
                 s.status = "suspected"
                 s.suspected_ns = now
                 self.counters["suspected"] += 1
@@ -271,6 +329,8 @@ class Liveness:
                     due.append(s)
             elif s.status == "quiet" and not s.probe_request and now >= s.next_probe_ns:
                 due.append(s)
+            elif s.status == "moved" and not s.probe_request and self.seen_through(now) >= s.moved_deadline_ns:
+                return self._dead_moved(s, now)
         for s in due:
             if in_flight >= cfg.max_probes_in_flight:
                 break
@@ -287,13 +347,20 @@ class Liveness:
             probes.append((s.symbol, self._seq))
         return LivenessVerdict(probes=tuple(probes)) if probes else _NOTHING
 
-    def on_probe(self, symbol: str, request_id: int, last_update_id: int | None, now: int, latency_ms: float = 0.0) -> LivenessVerdict:
+    def on_probe(self, symbol: str, request_id: int, last_update_id: int | None, now: int, latency_ms: float = 0.0,
+                 backlog_ns: int = -1) -> LivenessVerdict:
         """The venue's answer (``None``: the probe failed). ``latency_ms``: the session's current
         transport latency; while the silence is shorter than it, what the venue moved may still
-        be in flight to us, so a "moved" answer is asked again rather than believed."""
+        be in flight to us, so a "moved" answer is asked again rather than believed.
+        ``backlog_ns``: as for `check`, the age of the oldest market event queued behind it.
+
+        A first "moved" answer returns the confirming probe, to be sent after ``delay_ms`` (the
+        grace): its answer judges the stream at the end of the grace, not at the next tick."""
         s = self._depth.get(symbol)
         if s is None or request_id != s.probe_request:
             return _NOTHING
+        if backlog_ns >= 0:
+            self._seen_ns = now - backlog_ns
         s.probe_request = 0
         s.probes += 1
         if last_update_id is None:
@@ -301,15 +368,36 @@ class Liveness:
             return _NOTHING
         if s.status == "ok":  # the stream spoke while we asked
             return _NOTHING
+        if s.status == "moved":  # the confirmation, one grace later, and nothing arrived since
+            if self.seen_through(now) < s.moved_deadline_ns:
+                return _NOTHING  # frames received before the deadline still wait for us: the tick judges
+            if last_update_id > (s.last_id or s.probe_ref_id):
+                s.moved_to = max(s.moved_to, last_update_id)
+                return self._dead_moved(s, now)
         ref = s.last_id or s.probe_ref_id
-        if ref and last_update_id > ref:
+        if ref and last_update_id > ref and s.status != "moved":
             silence = self.silence_ms(s, now)
             if latency_ms > 0 and silence < latency_ms:
                 s.next_probe_ns = now + int(max(self.config.floor_ms, latency_ms - silence) * _MS)
                 return _NOTHING
-            self.counters["dead"] += 1
-            return LivenessVerdict(dead=f"stream stalled: {symbol} silent {silence:.0f} ms while the venue moved to update id {last_update_id} (ours {ref})",
-                                   detected_ns=s.suspected_ns or now)
+            # The venue is ahead: dead only if the diff carrying that is not on its way (grace).
+            self.counters["moved"] += 1
+            s.status = "moved"
+            s.moved_to = last_update_id
+            s.probe_ref_id = ref
+            s.moved_silence_ms = silence
+            # From when the venue answered: midway between our request and its answer.
+            served = (s.probe_sent_ns + now) // 2 if 0 < s.probe_sent_ns <= now else now
+            deadline = s.moved_deadline_ns = served + int(s.grace_ms(self.config) * _MS)
+            if not s.suspected_ns:
+                s.suspected_ns = now
+            if self.seen_through(now) >= deadline:
+                return self._dead_moved(s, now)
+            self._seq += 1
+            self.counters["probes"] += 1
+            s.probe_request = self._seq
+            s.probe_sent_ns = deadline  # sent then (the timeout counts from there)
+            return LivenessVerdict(probes=((symbol, self._seq),), delay_ms=(deadline - now) / _MS)
         if not ref:
             # No diff this session and no earlier probe: this answer is the reference, ask
             # again soon (the stream's own expected gap) to see whether the venue moves.
@@ -326,6 +414,14 @@ class Liveness:
         if hb is not None and hb.status == "suspected":
             hb.status = "quiet"
         return _NOTHING
+
+    def _dead_moved(self, s: StreamLiveness, now: int) -> LivenessVerdict:
+        self.counters["dead"] += 1
+        silence = self.silence_ms(s, now)
+        grace = s.grace_ms(self.config)
+        return LivenessVerdict(dead=f"stream stalled: {s.symbol} silent {silence:.0f} ms while the venue moved to update id {s.moved_to} "
+                                    f"(ours {s.last_id or s.probe_ref_id}; nothing arrived within the {grace:.0f} ms grace)",
+                               detected_ns=s.suspected_ns or now)
 
     def _probe_failed(self, s: StreamLiveness, now: int) -> None:
         self.counters["probe_failures"] += 1
@@ -350,7 +446,7 @@ class Liveness:
         return worst
 
     def suspected(self) -> int:
-        return sum(1 for s in self.streams.values() if s.status == "suspected")
+        return sum(1 for s in self.streams.values() if s.status == "suspected" or s.status == "moved")
 
     def quiet_ms(self, now: int) -> float:
         """How long the longest-quiet stream has been quiet (0: no quiet stream)."""

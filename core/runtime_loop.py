@@ -15,6 +15,7 @@ import logging
 
 from core import events as ev
 from core.data_errors import handle_failure
+from core.loop_load import LoopLoad, timer_tick
 from core.venues.binance.rest import RestError
 
 log = logging.getLogger("epochbot.runtime")
@@ -113,9 +114,11 @@ class ConsumeLoop:
     async def _timer(self) -> None:
         interval = self.config.tick_ms / 1000
         put = self.inbox.put_control
+        load = LoopLoad()
+        load.install(asyncio.get_running_loop())  # issue 14: our backlog is not the venue's lag
         while True:
             await asyncio.sleep(interval)
-            put(ev.TimerTick(recv_ts=self.clock()))
+            put(timer_tick(self.clock(), self.inbox, load))
 
     async def _measure_clock_offset(self) -> None:
         """One server-time measurement, applied (and journaled, as replay applies it) before

@@ -7,7 +7,10 @@ theory of operation).
 
 from __future__ import annotations
 
+import asyncio
+
 from core import events as ev
+from core.loop_load import market_backlog_ns
 from core.venues.binance.rest import RestError
 
 __all__ = ["VenueProbe"]
@@ -19,6 +22,8 @@ class VenueProbe:
     async def _probe(self, command: ev.ProbeVenue) -> None:
         """Liveness probe: the venue's lastUpdateId now, from the smallest depth (weight 2 on
         USD-M, 5 on spot). Not journaled as a snapshot: it changes no book."""
+        if command.delay_ms > 0:
+            await asyncio.sleep(command.delay_ms / 1000)
         started = self.clock()
         try:
             last_id, _, _, _ = await self.rest.depth(command.symbol, command.limit)
@@ -28,4 +33,4 @@ class VenueProbe:
             return
         now = self.clock()
         self.inbox.put_control(ev.ProbeResult(epoch=command.epoch, recv_ts=now, symbol=command.symbol, request_id=command.request_id,
-                                              last_update_id=last_id, fetch_ms=(now - started) / 1e6))
+                                              last_update_id=last_id, fetch_ms=(now - started) / 1e6, market_backlog_ns=market_backlog_ns(now, self.inbox)))

@@ -249,14 +249,19 @@ def test_market_silence_beyond_the_limit_asks_the_venue_before_replacing():
     assert all(c.limit <= 5 and c.epoch == engine.epoch for c in commands)
 
 
-def test_a_probe_showing_the_venue_moved_replaces_a_healthy_session_at_once():
+def test_a_probe_showing_the_venue_moved_replaces_a_healthy_session_at_once_after_the_grace():
     engine, clock = synced_engine(silence_replace_ms=1500, replace_healthy_ms=1000)
     engine.handle(market_diff(engine, clock, "BTCUSDT", 102, 102, 101))
     clock.advance_ms(1600)
     probe = next(c for c in engine.handle(ev.TimerTick()) if c.symbol == "BTCUSDT")
 
-    commands = engine.handle(ev.ProbeResult(epoch=engine.epoch, symbol="BTCUSDT", request_id=probe.request_id, last_update_id=150))
+    held = engine.handle(ev.ProbeResult(epoch=engine.epoch, symbol="BTCUSDT", request_id=probe.request_id, last_update_id=150))
+    (confirm,) = held  # asked again once the grace passed (the minimum: no inter-arrival learned yet)
+    clock.advance_ms(confirm.delay_ms + 1)
+    commands = engine.handle(ev.ProbeResult(epoch=engine.epoch, symbol="BTCUSDT", request_id=confirm.request_id, last_update_id=152,
+                                            market_backlog_ns=0))
 
+    assert type(confirm) is ev.ProbeVenue and confirm.delay_ms == 20
     assert [type(c) for c in commands] == [ev.ReplaceSession]
     assert commands[0].epoch == 2 and "stalled" in commands[0].cause and commands[0].delay_ms == 0
 

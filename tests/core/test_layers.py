@@ -35,10 +35,10 @@ FOUNDATION = {
 }
 ENGINE = {
     "core.engine", "core.engine_resync", "core.engine_session", "core.engine_trading", "core.market_history",
-    "core.trader_port", "core.snapshot", "core.liveness",
+    "core.trader_port", "core.snapshot", "core.liveness", "core.lag",
 }
 RUNTIME = {
-    "core.runtime", "core.transport", "core.inbox", "core.order_gateway", "core.replay", "core.report",
+    "core.runtime", "core.transport", "core.inbox", "core.loop_load", "core.order_gateway", "core.replay", "core.report",
     "core.report_trading", "core.data_errors", "core.journal_inputs", "core.timeline", "core.budget",
     "core.runtime_commands", "core.runtime_rest", "core.runtime_probe", "core.runtime_history", "core.runtime_loop",
     "core.runtime_journal", "core.runtime_startup", "core.runtime_storage", "core.runtime_shutdown",

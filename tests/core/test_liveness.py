@@ -70,15 +70,131 @@ def test_a_slow_stream_learns_a_longer_threshold_bounded_above():
     assert 3000 < threshold <= 10_000
 
 
-def test_a_probe_showing_the_venue_moved_declares_the_stream_dead():
+def moved(live, clock, ahead: int = 7):
+    """A fed stream falls silent, is probed, and the venue answers ``ahead`` ids past us."""
+    last = feed(live, clock, 20, 100)
+    (symbol, request), = tick_until_verdict(live, clock)[0].probes
+    clock[0] += 2 * MS  # the REST round trip
+    held = live.on_probe(symbol, request, last + ahead, clock[0], backlog_ns=0)
+    return last, symbol, held
+
+
+def wait_ms(live, clock, ms: float, backlog_ns: int = 0) -> list[str]:
+    """Tick through ``ms``; the verdicts seen."""
+    out, end = [], clock[0] + int(ms * MS)
+    while clock[0] < end:
+        clock[0] = min(end, clock[0] + 50 * MS)
+        out.append(live.check(clock[0], backlog_ns=backlog_ns).dead)
+    return out
+
+
+def test_a_moved_venue_is_not_believed_at_once_but_confirmed_one_expected_inter_arrival_later():
+    live, clock = running()
+    last, symbol, held = moved(live, clock)
+
+    (confirm_symbol, confirm), = held.probes
+    ticks = wait_ms(live, clock, held.delay_ms + 2)
+    dead = live.on_probe(symbol, confirm, last + 9, clock[0], backlog_ns=0)  # still ahead, nothing arrived
+
+    assert held.dead == "" and confirm_symbol == symbol
+    assert 90 <= held.delay_ms <= 110  # one learned inter-arrival (~100 ms)
+    assert not any(ticks)  # the confirmation is in flight: the ticks wait for it
+    assert "venue moved" in dead.dead and "grace" in dead.dead and dead.detected_ns > 0
+
+
+def test_a_moved_venue_whose_confirmation_fails_is_judged_by_the_tick_after_the_grace():
+    live, clock = running()
+    last, symbol, held = moved(live, clock)
+    (_, confirm), = held.probes
+    wait_ms(live, clock, held.delay_ms + 2)
+
+    live.on_probe(symbol, confirm, None, clock[0])  # the REST request failed
+    clock[0] += 50 * MS
+    dead = live.check(clock[0], backlog_ns=0)
+
+    assert "venue moved" in dead.dead
+
+
+def test_a_moved_venue_whose_diff_arrives_within_the_grace_keeps_the_session():
+    live, clock = running()
+    last, symbol, held = moved(live, clock, ahead=3)  # a diff still in flight
+    (_, confirm), = held.probes
+
+    clock[0] += 40 * MS
+    live.on_depth(symbol, last + 3, clock[0], clock[0])  # ... and here it is, inside the grace
+    verdicts = wait_ms(live, clock, held.delay_ms)
+    verdicts.append(live.on_probe(symbol, confirm, last + 5, clock[0], backlog_ns=0).dead)
+    for _ in range(20):  # the stream carries on
+        last += 1
+        clock[0] += 100 * MS
+        live.on_depth(symbol, last + 3, clock[0], clock[0])
+        verdicts.append(live.check(clock[0], backlog_ns=0).dead)
+
+    assert held.dead == "" and not any(verdicts)
+    assert live._depth[symbol].status == "ok" and live.counters["dead"] == 0
+
+
+def test_a_moved_venue_whose_diff_waits_in_our_own_queue_is_not_dead():
+    live, clock = running()
+    last, symbol, held = moved(live, clock, ahead=3)
+    (_, confirm), = held.probes
+    moved_at = clock[0]
+
+    # The diff was received 10 ms after the answer, but our loop is busy: it sits in the inbox
+    # behind other symbols' frames, and every tick (and the confirmation's answer) says so.
+    def queued() -> int:
+        return clock[0] - (moved_at + 10 * MS)
+
+    verdicts = []
+    for _ in range(10):
+        clock[0] += 50 * MS
+        verdicts.append(live.check(clock[0], backlog_ns=queued()).dead)
+        if confirm:
+            verdicts.append(live.on_probe(symbol, confirm, last + 9, clock[0], backlog_ns=queued()).dead)
+            confirm = 0
+    for i in range(6):  # the loop catches up: the stream's frames, received every 100 ms
+        live.on_depth(symbol, last + 3 + i, moved_at + (10 + 100 * i) * MS, clock[0])
+    clock[0] += 10 * MS
+    verdicts.append(live.check(clock[0], backlog_ns=0).dead)
+
+    assert not any(verdicts) and live._depth[symbol].status == "ok"
+
+
+def test_silence_is_counted_only_up_to_the_oldest_frame_still_in_our_queue():
+    live, clock = running()
+    feed(live, clock, 20, 100)
+    last_arrival = clock[0]
+
+    clock[0] += 1000 * MS  # a second later, our queue still holds frames received 50 ms after it
+    verdict = live.check(clock[0], backlog_ns=clock[0] - (last_arrival + 50 * MS))
+
+    assert verdict.probes == () and verdict.dead == ""
+    assert live.depth_silence_ms("BTCUSDT", clock[0]) == 50.0
+
+
+def test_a_quiet_market_probed_again_and_again_is_never_replaced_with_the_grace():
     live, clock = running()
     last = feed(live, clock, 20, 100)
-    verdict, _ = tick_until_verdict(live, clock)
-    (symbol, request), = verdict.probes
+    deads = []
+    for _ in range(200):  # ten seconds of ticks, the venue's book never moves
+        clock[0] += 50 * MS
+        verdict = live.check(clock[0], backlog_ns=0)
+        deads.append(verdict.dead)
+        for symbol, request in verdict.probes:
+            deads.append(live.on_probe(symbol, request, last, clock[0]).dead)
 
-    dead = live.on_probe(symbol, request, last + 7, clock[0])
+    assert not any(deads) and live.quiet_symbols() == ["BTCUSDT"]
 
-    assert dead.dead and "venue moved" in dead.dead and dead.detected_ns > 0
+
+def test_a_probe_answered_after_the_grace_already_passed_is_judged_at_once():
+    live, clock = running()
+    last = feed(live, clock, 20, 100)
+    (symbol, request), = tick_until_verdict(live, clock)[0].probes
+
+    clock[0] += 400 * MS  # a slow REST answer; nothing arrived meanwhile
+    dead = live.on_probe(symbol, request, last + 9, clock[0], backlog_ns=0)
+
+    assert "venue moved" in dead.dead
 
 
 def test_a_probe_showing_no_move_is_a_quiet_market_reprobed_with_backoff():
@@ -131,6 +247,56 @@ def test_a_silent_heartbeat_with_history_is_dead_without_a_probe():
             break
 
     assert "heartbeat" in verdict.dead
+
+
+def test_one_late_heartbeat_among_many_gets_one_beat_of_grace_but_a_dead_one_is_still_caught():
+    symbols = [f"S{i:02d}USDT" for i in range(20)]
+    live, clock = running(symbols=symbols)
+    for s in symbols:
+        live.on_heartbeat(s, clock[0], clock[0])
+    for _ in range(12):  # every symbol beats every second
+        clock[0] += 1000 * MS
+        for s in symbols:
+            live.on_heartbeat(s, clock[0], clock[0])
+            live.on_depth(s, clock[0] // MS, clock[0], clock[0])
+    verdicts = []
+    for beat in range(6):  # S07's beat comes 900 ms late once, then S13's stops for good
+        for tick in range(20):
+            clock[0] += 50 * MS
+            if beat == 1 and tick == 17:
+                live.on_heartbeat("S07USDT", clock[0], clock[0])
+            verdicts.append((beat, live.check(clock[0], backlog_ns=0).dead))
+        for s in symbols:
+            if (s == "S07USDT" and beat == 0) or (s == "S13USDT" and beat >= 2):
+                continue
+            live.on_heartbeat(s, clock[0], clock[0])
+            live.on_depth(s, clock[0] // MS, clock[0], clock[0])
+
+    dead = [(beat, v) for beat, v in verdicts if v]
+    assert dead and all("S13USDT" in v for _, v in dead)  # the late one was kept
+    assert dead[0][0] <= 4  # the dead one within about two beats
+
+
+def test_a_silent_heartbeat_is_not_judged_while_our_own_loop_is_saturated():
+    live, clock = running()
+    live.on_heartbeat("BTCUSDT", clock[0], clock[0])
+    uid = 100
+    for _ in range(12):
+        for _ in range(10):
+            clock[0] += 100 * MS
+            uid += 1
+            live.on_depth("BTCUSDT", uid, clock[0], clock[0])
+            live.check(clock[0])
+        live.on_heartbeat("BTCUSDT", clock[0], clock[0])
+    live.saturated = True  # its frames may be waiting in our socket
+    verdicts = []
+    for _ in range(30):
+        clock[0] += 100 * MS
+        uid += 1
+        live.on_depth("BTCUSDT", uid, clock[0], clock[0])
+        verdicts.append(live.check(clock[0]).dead)
+
+    assert not any(verdicts)
 
 
 def test_our_own_backlog_is_not_silence():
@@ -224,7 +390,10 @@ def test_under_known_latency_a_moved_venue_is_asked_again_before_the_stream_is_c
     held = live.on_probe(symbol, request, last + 30, clock[0], latency_ms=3000)
     verdict, waited = tick_until_verdict(live, clock, 10_000)
     (symbol, request), = verdict.probes
-    dead = live.on_probe(symbol, request, last + 60, clock[0], latency_ms=3000)
+    confirm = live.on_probe(symbol, request, last + 60, clock[0], latency_ms=3000)
+    (_, request), = confirm.probes  # asked once more after the grace
+    clock[0] += int(confirm.delay_ms * MS)
+    dead = live.on_probe(symbol, request, last + 62, clock[0], latency_ms=3000)
 
     assert held.dead == "" and waited >= 2500
     assert "venue moved" in dead.dead
