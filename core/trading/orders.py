@@ -46,12 +46,12 @@ Every transition is appended to ``journal`` (drained by the runtime into the ord
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from core.events import CancelOrder, PlaceOrder
 from core.records import OrderState, OrderTransition
 from core.snapshot import OrderView
+from core.trade_events import CLIENT_ID_PATTERN  # Binance's rule for newClientOrderId
 from core.trading import events as tev
 from core.trading.filters import SymbolFilters
 from core.trading.strategy import OrderIntent
@@ -68,8 +68,6 @@ __all__ = [
     "TRANSITIONS",
     "WORKING",
 ]
-
-CLIENT_ID_PATTERN = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 
 
 _S = OrderState
