@@ -61,13 +61,7 @@ class Storage(Protocol):
     def known_client_ids(self) -> set[str]:
         """Every client order id the journal has a row for, except orders whose last word is
         "not found at the venue" (a venue that has them after all must be listened to)."""
-        rows = self._conn().execute(
-            """
-            SELECT o.client_order_id, o.state, o.reason
-            FROM orders o JOIN (SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l ON o.id = l.last
-            """
-        ).fetchall()
-        return {coid for coid, state, reason in rows if not (state == "REJECTED" and (reason or "").startswith("reconciled: not found"))}
+        ...
 
     def load_venue_order_ids(self) -> dict[tuple[str, str], str]: ...
 

@@ -366,9 +366,6 @@ class Trader:
             self.pending.clear()
 
     def _drain_pending(self) -> list:
-        if self.paused:  # a re-quote is a strategy order: none while the operator has paused it
-            self.pending.clear()
-            return []
         commands = []
         for key, intent in list(self.pending.items()):
             if not self.orders.by_tag(*key):

@@ -100,7 +100,7 @@ def test_a_requote_waiting_for_its_cancel_is_dropped_when_the_operator_pauses_th
     (cancel,) = t.on_view(view(3))
     assert cancel == CancelOrder(symbol="BTCUSDT", client_order_id=bid.client_order_id)
 
-    t.paused = True  # the operator pauses while the cancel travels
+    t.pause(True)  # the operator pauses while the cancel travels
     after = t.on_event(tev.OrderUpdate(client_order_id=bid.client_order_id, status="CANCELED", ts_ns=4))
 
     assert after == [] and t.pending == {}
