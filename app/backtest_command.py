@@ -1,6 +1,6 @@
 """`epochbot backtest`: a strategy over a capture, or over a seeded simulator session.
 
-The strategy code is the live one (`core.trading`); fills are simulated (takers at the opposite
+The strategy code is the live one (`epochbot.trading`); fills are simulated (takers at the opposite
 best, makers when a public trade prints through the quote). The report (text by default,
 ``--json`` for one object) gives, in the quote asset and rounded for reading: net PnL, realised,
 unrealised, fees; trades, round trips, win rate, max drawdown, Sharpe; final positions in base
@@ -93,9 +93,9 @@ def validate(args: argparse.Namespace) -> tuple[Decimal, Decimal, float, list[st
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.capture import CaptureFormatError
-    from core.backtest import FillModel, run_backtest_capture
-    from core.trading.strategy import StrategyError, get_strategy
+    from epochbot.capture import CaptureFormatError
+    from epochbot.backtest import FillModel, run_backtest_capture
+    from epochbot.trading.strategy import StrategyError, get_strategy
 
     try:
         taker, maker, seconds, symbols = validate(args)
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     tmp_path = None
     with _Progress(enabled=sys.stderr.isatty() and not args.json) as progress:
         if path is None:
-            from core.sim.recording import record_session
+            from epochbot.sim.recording import record_session
 
             progress.phase("recording seeded session")
             tmp = tempfile.NamedTemporaryFile(prefix="epochbot-session-", suffix=".jsonl", delete=False)
@@ -335,7 +335,7 @@ def write_csv(report, out: Path) -> list[Path]:
             w.writerow([_iso(f.ts_ns), f.ts_ns, f.symbol, f.side, qty, price, notional, format(Decimal(f.fee), "f"), f.fee_asset or quote,
                         "true" if f.is_maker else "false", f.client_order_id, f.trade_id])
     trips = out / "round_trips.csv"
-    from core.trading.money import decimal_str
+    from epochbot.trading.money import decimal_str
 
     with open(trips, "w", newline="") as fh:
         w = csv.writer(fh)

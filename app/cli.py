@@ -24,7 +24,7 @@ from typing import Any
 EXIT_OK = 0
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
-EXIT_FATAL = 3  # fatal state corruption (core.engine.FATAL_EXIT_CODE)
+EXIT_FATAL = 3  # fatal state corruption (epochbot.engine.FATAL_EXIT_CODE)
 EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h: a service manager should not restart blindly
 
 S = argparse.SUPPRESS  # flags absent from the command line must not override lower layers
@@ -94,7 +94,7 @@ def _settings_parent() -> argparse.ArgumentParser:
 
 def settings_flags(args: argparse.Namespace) -> dict[str, Any]:
     """The configuration flags present on the command line as a nested dict."""
-    from app.config import ConfigError
+    from epochbot.app.config import ConfigError
 
     for dest, path in _REFUSED_FLAGS.items():
         if hasattr(args, dest):
@@ -120,15 +120,15 @@ def _put(tree: dict[str, Any], dotted: str, value: Any) -> None:
     for part in parts[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            from app.config import ConfigError
+            from epochbot.app.config import ConfigError
 
             raise ConfigError(f"{dotted}: conflicts with another flag")
     node[parts[-1]] = value
 
 
 def load_from_args(args: argparse.Namespace):
-    """`Settings` for a parsed command line (raises app.config.ConfigError)."""
-    from app.config import load_settings
+    """`Settings` for a parsed command line (raises epochbot.app.config.ConfigError)."""
+    from epochbot.app.config import load_settings
 
     return load_settings(getattr(args, "config_file", None), settings_flags(args))
 
@@ -144,8 +144,8 @@ def _config_error(exc: Exception) -> int:
 def _replay(args: argparse.Namespace) -> int:
     import orjson
 
-    from core.capture import CaptureFormatError
-    from core.replay import print_malformed, replay_path
+    from epochbot.capture import CaptureFormatError
+    from epochbot.replay import print_malformed, replay_path
 
     try:
         result = replay_path(args.capture, run=args.run, until=args.until, timeline=args.timeline, on_malformed=print_malformed)
@@ -165,11 +165,11 @@ def _replay(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_NON_STR_KEYS, default=str) + b"\n")
         return EXIT_FATAL if result.engine.fatal else EXIT_OK
     if args.timeline:
-        from core.timeline import format_timeline
+        from epochbot.timeline import format_timeline
 
         print("\n".join(format_timeline(result.timeline, result.engine)))
     if args.until is not None:
-        from core.timeline import format_state
+        from epochbot.timeline import format_state
 
         where = report.get("stopped_at") or {}
         print(f"stopped: {where.get('reason', '?')} at {where.get('at')}")
@@ -190,7 +190,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> int:
-    from app.config import ConfigError, render_settings
+    from epochbot.app.config import ConfigError, render_settings
 
     try:
         settings = load_from_args(args)
@@ -207,22 +207,22 @@ def _config(args: argparse.Namespace) -> int:
 
 def _run_default(args: argparse.Namespace) -> int:
     """No sub-command: the dashboard, or the daemon with --headless."""
-    from app.config import ConfigError
+    from epochbot.app.config import ConfigError
 
     try:
         settings = load_from_args(args)
     except ConfigError as exc:
         return _config_error(exc)
     if settings.headless:
-        from app.headless import run_headless
+        from epochbot.app.headless import run_headless
 
         return run_headless(settings)
     try:
-        from app.tui import run_dashboard
+        from epochbot.app.tui import run_dashboard
     except ImportError as exc:
         missing = getattr(exc, "name", None)
-        if missing == "app.tui":
-            print("epochbot: the dashboard is not installed in this build (app.tui is missing); "
+        if missing == "epochbot.app.tui":
+            print("epochbot: the dashboard is not installed in this build (epochbot.app.tui is missing); "
                   "run `epochbot --headless` instead", file=sys.stderr)
         else:
             print(f"epochbot: the dashboard cannot start: {exc}; run `epochbot --headless` instead", file=sys.stderr)
@@ -261,11 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = config_actions.add_parser("check", parents=[settings_parent], help="validate the configuration (exit 0 or 78)")
     check.set_defaults(func=_config, json=False)
 
-    from app import ctl
+    from epochbot.app import ctl
 
     ctl.add_parser(sub)
 
-    from app import backtest_command, export_command, serve, sim_command
+    from epochbot.app import backtest_command, export_command, serve, sim_command
 
     sim_command.add_parser(sub)
     export_command.add_parser(sub)

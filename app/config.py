@@ -52,7 +52,7 @@ _VENUE_MARKET = {
     "binance-usdm": "usdm",
     "binance-usdm-testnet": "usdm",
 }
-# Dashboard actions and their default keys (app.tui maps these names onto its action_* methods;
+# Dashboard actions and their default keys (epochbot.app.tui maps these names onto its action_* methods;
 # force_resync/cycle_mode/switch_symbol are its resync_all/choose_mode/next_symbol).
 DEFAULT_KEYS: dict[str, str] = {
     "force_resync": "r",
@@ -91,7 +91,7 @@ class FactorOverride(_Section):
 
 
 def _known_factors() -> tuple[str, ...]:
-    from core.confidence import ConfidenceConfig
+    from epochbot.confidence import ConfidenceConfig
 
     return tuple(ConfidenceConfig().factors)
 
@@ -227,7 +227,7 @@ class StrategySettings(_Section):
     @field_validator("name")
     @classmethod
     def _known(cls, value: str) -> str:
-        from core.trading.strategy import StrategyError, load_strategy_factory, strategy_names
+        from epochbot.trading.strategy import StrategyError, load_strategy_factory, strategy_names
 
         choices = ("auto", "none", *strategy_names())
         if value not in choices:
@@ -661,11 +661,11 @@ def _to_toml(data: dict[str, Any], prefix: str = "") -> str:
 
 
 def engine_config(settings: Settings):
-    """`core.engine.EngineConfig` from the settings."""
-    from core.book import VenueRules
-    from core.confidence import ConfidenceConfig, FactorConfig
-    from core.engine import EngineConfig
-    from core.modes import ModeConfig
+    """`epochbot.engine.EngineConfig` from the settings."""
+    from epochbot.book import VenueRules
+    from epochbot.confidence import ConfidenceConfig, FactorConfig
+    from epochbot.engine import EngineConfig
+    from epochbot.modes import ModeConfig
 
     factors = dict(ConfidenceConfig().factors)
     for name, override in settings.confidence.factors.items():
@@ -704,7 +704,7 @@ def engine_config(settings: Settings):
 
 
 def to_runtime_config(settings: Settings, *, rest_url: str | None = None, ws_url: str | None = None):
-    """`core.runtime.RuntimeConfig` for these settings.
+    """`epochbot.runtime.RuntimeConfig` for these settings.
 
     Venue ``sim`` without URL overrides keeps empty URLs: the runtime starts the embedded
     simulator in-process (seed and rate from ``[sim]``) and fills them in. Otherwise
@@ -713,7 +713,7 @@ def to_runtime_config(settings: Settings, *, rest_url: str | None = None, ws_url
     """
     from dataclasses import replace
 
-    from core.runtime import VENUES, RuntimeConfig
+    from epochbot.runtime import VENUES, RuntimeConfig
 
     venue = replace(VENUES[settings.venue], market=settings.effective_market)
     if settings.rest_url is not None:
@@ -742,11 +742,11 @@ def to_runtime_config(settings: Settings, *, rest_url: str | None = None, ws_url
 
 
 def trading_config(settings: Settings):
-    """`core.runtime.TradingConfig`, or None when no strategy trades."""
+    """`epochbot.runtime.TradingConfig`, or None when no strategy trades."""
     from fractions import Fraction
 
-    from core.runtime import TradingConfig
-    from core.trading.risk import RiskLimits
+    from epochbot.runtime import TradingConfig
+    from epochbot.trading.risk import RiskLimits
 
     name = settings.strategy.name
     if name == "auto":
@@ -807,7 +807,7 @@ def sim_storage(settings: Settings) -> tuple[str | None, bool]:
 
 
 def journal_config(settings: Settings):
-    from core.runtime import JournalConfig
+    from epochbot.runtime import JournalConfig
 
     j = settings.journal
     if j.directory is None:

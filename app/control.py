@@ -5,7 +5,7 @@ Routes::
     GET  /healthz   200 while the process is alive (liveness)
     GET  /readyz    200 when every book is synced, confidence >= modes.normal_at, no fatal
                     error and the published snapshot is fresh; else 503 with the reasons
-    GET  /status    core.report.build_report(runtime.latest) as JSON (503 before the first one)
+    GET  /status    epochbot.report.build_report(runtime.latest) as JSON (503 before the first one)
     GET  /metrics   Prometheus text format, computed from runtime.latest at scrape time
     POST /resync    {"symbol": "BTCUSDT"} one book | {} or no body: every book |
                     {"session": true}: replace the transport session (new epoch)
@@ -39,9 +39,9 @@ from prometheus_client import CollectorRegistry, ProcessCollector, generate_late
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from core import events as ev
-from core.modes import Mode, parse_mode
-from core.report import build_report
+from epochbot import events as ev
+from epochbot.modes import Mode, parse_mode
+from epochbot.report import build_report
 
 __all__ = ["ControlServer", "SnapshotCollector", "readiness"]
 
@@ -234,7 +234,7 @@ class ControlServer:
 
     Args:
         runtime: anything with ``latest`` and a thread-safe ``submit(event)``.
-        settings: `app.config.Settings` (control port, token, mode floors).
+        settings: `epochbot.app.config.Settings` (control port, token, mode floors).
         port: overrides ``settings.control.port`` (0: ephemeral, see ``.port`` after start).
         on_action: called with (action, details) for every accepted mutating call (logging).
     """
@@ -250,7 +250,7 @@ class ControlServer:
         self._on_action = on_action
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
-        from app.fleet import InstanceLabelled, instance_name
+        from epochbot.app.fleet import InstanceLabelled, instance_name
 
         self.registry = CollectorRegistry(auto_describe=False)
         self.instance = instance_name(settings)  # on every sample: one Prometheus scrapes a fleet

@@ -26,13 +26,13 @@ import threading
 import traceback
 from typing import Any
 
-from core.events import ShutdownRequested
+from epochbot.events import ShutdownRequested
 
 __all__ = ["ProcessSource"]
 
 
 class ProcessSource:
-    """`app.tui.SnapshotSource` over a core running in a child process."""
+    """`epochbot.app.tui.SnapshotSource` over a core running in a child process."""
 
     def __init__(self, settings: Any) -> None:
         ctx = multiprocessing.get_context("spawn")
@@ -118,8 +118,8 @@ def _child_main(settings, snapshots, control) -> None:
 def _run_core(settings, snapshots, control) -> int:
     import asyncio
 
-    from app.config import to_runtime_config
-    from core.runtime import Runtime
+    from epochbot.app.config import to_runtime_config
+    from epochbot.runtime import Runtime
 
     runtime = Runtime(to_runtime_config(settings))
     newest: list = [None]

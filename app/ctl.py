@@ -95,7 +95,7 @@ def _request(method: str, url: str, body: dict | None, token: str | None, timeou
 
 
 def _resolve(args: argparse.Namespace) -> tuple[int, str | None]:
-    from app.config import ConfigError, load_settings
+    from epochbot.app.config import ConfigError, load_settings
 
     port = args.port
     token = None
@@ -196,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             report = None
         if isinstance(report, dict):
-            from app.ctl_table import print_status
+            from epochbot.app.ctl_table import print_status
 
             print_status(report)
             return EXIT_OK

@@ -11,7 +11,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from app.summary import money
+from epochbot.app.summary import money
 
 __all__ = ["print_status", "render_status"]
 

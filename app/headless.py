@@ -3,10 +3,10 @@
 What it does, in order:
 
 1. Installs SIGTERM/SIGINT handlers (first signal: graceful stop; second: forced stop).
-2. Builds and starts the `core.runtime.Runtime` (with venue ``sim`` and no URL override the
+2. Builds and starts the `epochbot.runtime.Runtime` (with venue ``sim`` and no URL override the
    runtime starts the embedded simulator in this process on an ephemeral loopback port: fully
-   offline), streams its log records as JSON lines to stderr (`app.logging_json`), starts the
-   loopback control endpoint (`app.control`) unless disabled, and emits a ``"status"`` line
+   offline), streams its log records as JSON lines to stderr (`epochbot.app.logging_json`), starts the
+   loopback control endpoint (`epochbot.app.control`) unless disabled, and emits a ``"status"`` line
    every ``status_interval_s``.
 3. Runs until a signal, ``--duration`` elapsing, or the runtime stopping on its own (fatal
    corruption). On the way out: final status line, the report (``--report PATH``, written
@@ -31,10 +31,10 @@ from typing import Any, Callable
 
 import orjson
 
-from app.config import ConfigError, Settings, secret_values, to_runtime_config
-from app.control import ControlServer
-from app.logging_json import JsonLogWriter, LogFanout
-from app.summary import session_summary, status_line
+from epochbot.app.config import ConfigError, Settings, secret_values, to_runtime_config
+from epochbot.app.control import ControlServer
+from epochbot.app.logging_json import JsonLogWriter, LogFanout
+from epochbot.app.summary import session_summary, status_line
 
 __all__ = ["EXIT_FATAL", "EXIT_OK", "EXIT_RUNTIME", "HeadlessRunner", "check_report_path", "run_headless", "status_fields"]
 
@@ -48,7 +48,7 @@ RuntimeFactory = Callable[[Settings], Any]
 
 
 def default_runtime_factory(settings: Settings):
-    from core.runtime import Runtime
+    from epochbot.runtime import Runtime
 
     return Runtime(to_runtime_config(settings))
 
@@ -254,7 +254,7 @@ class HeadlessRunner:
         self.log.emit(level, "status", epoch=snap.epoch, ts_ns=None, final=final, **status_fields(snap))
 
     def _write_report(self, path: Path, code: int, ran_s: float) -> bool:
-        from core.report import build_report
+        from epochbot.report import build_report
 
         snap = getattr(self.runtime, "latest", None)
         report: dict[str, Any] = build_report(snap) if snap is not None else {"venue": self.settings.venue, "epochs": [], "symbols": {}, "fatal": None}

@@ -85,7 +85,7 @@ class JsonLogWriter:
         return LEVELS.get(level, 20) >= self._min
 
     def write_record(self, record) -> None:
-        """Listener for `core.engine.LogRecord` (``ts_ns, level, msg, epoch, fields``)."""
+        """Listener for `epochbot.engine.LogRecord` (``ts_ns, level, msg, epoch, fields``)."""
         if not self.enabled(record.level):
             return
         self._emit(record.level, record.msg, record.epoch, record.ts_ns, record.fields)

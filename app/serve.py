@@ -1,6 +1,6 @@
 """``epochbot serve``: the operator console in a browser, as a client of a running daemon.
 
-textual-serve starts one console process per browser tab (``python -m app.serve --console``);
+textual-serve starts one console process per browser tab (``python -m epochbot.app.serve --console``);
 each console renders from `RemoteSource`, which polls the daemon's loopback control endpoint
 (``GET /status``, see app/control.py) and turns keys into ``POST /resync``, ``/mode`` and
 ``/pause`` with the bearer token. The token travels in the environment
@@ -29,9 +29,9 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from core.confidence import Reason
-from core.events import OperatorCancelAll, OperatorFlatten, OperatorForceResync, OperatorPause, OperatorSetMode
-from core.snapshot import (
+from epochbot.confidence import Reason
+from epochbot.events import OperatorCancelAll, OperatorFlatten, OperatorForceResync, OperatorPause, OperatorSetMode
+from epochbot.snapshot import (
     BookResyncView,
     BookSnapshot,
     BreakerView,
@@ -47,12 +47,12 @@ from core.snapshot import (
     TradingView,
     WorldSnapshot,
 )
-from core.telemetry import EMPTY_STATS, LatencyStats
+from epochbot.telemetry import EMPTY_STATS, LatencyStats
 
 __all__ = ["RemoteSource", "add_parser", "run", "snapshot_from_status"]
 
 TOKEN_ENV = "EPOCHBOT_CONTROL__TOKEN"  # the same variable the daemon and `epochbot ctl` read
-DEFAULT_CONTROL_URL = "http://127.0.0.1:8780"  # app.config.ControlSettings.port default
+DEFAULT_CONTROL_URL = "http://127.0.0.1:8780"  # epochbot.app.config.ControlSettings.port default
 _REASON = re.compile(r"^(?P<factor>\w+)=(?P<value>[-\d.e+inf]+) \(warn (?P<warn>[-\d.e+inf]+), critical (?P<critical>[-\d.e+inf]+)\)$")
 
 
@@ -146,7 +146,7 @@ def _trading(data: dict) -> tuple[TradingView | None, tuple[PositionView, ...], 
 
 
 def snapshot_from_status(data: dict, seq: int, at_ns: int, history: dict[str, deque] | None = None) -> WorldSnapshot:
-    """A WorldSnapshot rebuilt from ``GET /status`` (core.report.build_report's shape)."""
+    """A WorldSnapshot rebuilt from ``GET /status`` (epochbot.report.build_report's shape)."""
     history = history if history is not None else {k: deque(maxlen=120) for k in ("confidence", "transport", "queue")}
     modes = data.get("modes") or []
     last = modes[-1] if modes else {"mode": data.get("mode", "halted"), "at": None, "cause": "", "source": "daemon"}
@@ -304,13 +304,13 @@ def run(args: argparse.Namespace) -> int:
     if args.console:
         _die_with_parent()
         return run_console(url, os.environ.get(TOKEN_ENV), theme=args.theme)
-    from app.serve_web import OfflineServer
+    from epochbot.app.serve_web import OfflineServer
 
     if not os.environ.get(TOKEN_ENV):
         print(f"serve: {TOKEN_ENV} is not set: the console will be read-only (the daemon refuses actions)", file=sys.stderr)
     # ``exec``: textual-serve starts the command through /bin/sh; without exec the shell would be
     # the child it stops, and the console python beneath it could outlive `serve`.
-    command = "exec " + " ".join(shlex.quote(p) for p in (sys.executable, "-m", "app.serve", "--console",
+    command = "exec " + " ".join(shlex.quote(p) for p in (sys.executable, "-m", "epochbot.app.serve", "--console",
                                                             "--control-url", url, "--theme", args.theme))
     OfflineServer(command, host=args.host, port=args.port, title="epochbot").serve()
     return 0
@@ -337,7 +337,7 @@ def _die_with_parent() -> None:
 
 
 def run_console(url: str, token: str | None, *, theme: str = "epochbot-dark") -> int:
-    from app.tui import ConsoleApp
+    from epochbot.app.tui import ConsoleApp
 
     app = ConsoleApp(RemoteSource(url, token), theme=theme, venue=f"remote {url}")
     app.run()

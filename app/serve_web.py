@@ -6,7 +6,7 @@
 * Children: on SIGTERM/SIGINT textual-serve stops its web server but not the console processes
   it started for each browser tab. `OfflineServer.on_shutdown` terminates them (SIGTERM, then
   SIGKILL after a bounded wait); each console also asks the kernel for SIGTERM when its parent
-  dies (app.serve._die_with_parent), so not even a SIGKILL of `serve` leaves one running.
+  dies (epochbot.app.serve._die_with_parent), so not even a SIGKILL of `serve` leaves one running.
 """
 
 from __future__ import annotations

@@ -38,8 +38,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGTERM/SIGINT; prints one ready line. Returns the exit code."""
-    from core.sim.faults import FaultError, parse_fault_flag
-    from core.sim.server import SimConfig, SimExchange
+    from epochbot.sim.faults import FaultError, parse_fault_flag
+    from epochbot.sim.server import SimConfig, SimExchange
 
     if args.accounts is not None:
         print("epochbot sim: --accounts is refused: secrets on the command line are visible in ps and shell history; "

@@ -4,10 +4,10 @@ Hosting
 -------
 The console never touches core state. It renders from a `SnapshotSource`:
 
-* `RuntimeSource` runs the strategy core (`core.runtime.Runtime`, and the embedded simulator
+* `RuntimeSource` runs the strategy core (`epochbot.runtime.Runtime`, and the embedded simulator
   when the venue is ``sim``) in a *thread* worker that owns its own asyncio loop, so a slow
   frame of rendering can never stall market processing.
-* `app.serve.RemoteSource` is a client of a running daemon's control endpoint (``/status``),
+* `epochbot.app.serve.RemoteSource` is a client of a running daemon's control endpoint (``/status``),
   used by ``epochbot serve`` to put the same console in a browser.
 
 Either way the app polls ``source.latest()`` 15 times a second and, only when the snapshot's
@@ -40,22 +40,22 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from core.events import OperatorCancelAll, OperatorFlatten, OperatorForceResync, OperatorPause, OperatorSetMode
-from core.modes import Mode
-from core.snapshot import WorldSnapshot
-from themes import STYLESHEET, THEMES, other_theme
-from widgets.confidence import ConfidencePane
-from widgets.epoch_history import EpochHistory
-from widgets.event_log import LEVEL_FILTERS, EventLog
-from widgets.fills import FillsPane
-from widgets.help_screen import HelpScreen
-from widgets.latency import LatencyPane
-from widgets.mode_picker import ModePicker
-from widgets.mode_risk import ModeRiskPane
-from widgets.order_book import OrderBookLadder
-from widgets.price_chart import PriceChart
-from widgets.status_header import StatusHeader
-from widgets.symbol_picker import SymbolCommands
+from epochbot.events import OperatorCancelAll, OperatorFlatten, OperatorForceResync, OperatorPause, OperatorSetMode
+from epochbot.modes import Mode
+from epochbot.snapshot import WorldSnapshot
+from epochbot.themes import STYLESHEET, THEMES, other_theme
+from epochbot.widgets.confidence import ConfidencePane
+from epochbot.widgets.epoch_history import EpochHistory
+from epochbot.widgets.event_log import LEVEL_FILTERS, EventLog
+from epochbot.widgets.fills import FillsPane
+from epochbot.widgets.help_screen import HelpScreen
+from epochbot.widgets.latency import LatencyPane
+from epochbot.widgets.mode_picker import ModePicker
+from epochbot.widgets.mode_risk import ModeRiskPane
+from epochbot.widgets.order_book import OrderBookLadder
+from epochbot.widgets.price_chart import PriceChart
+from epochbot.widgets.status_header import StatusHeader
+from epochbot.widgets.symbol_picker import SymbolCommands
 
 __all__ = ["ACTIONS", "ConsoleApp", "RuntimeSource", "SnapshotSource", "run_dashboard"]
 
@@ -106,7 +106,7 @@ EXTRA_KEYS: tuple[tuple[str, str, str], ...] = (
 
 _KEY_NAMES = {"question_mark": "?", "full_stop": ".", "slash": "/"}
 
-# settings.keys may use the names of app.config.DEFAULT_KEYS; map them onto our actions.
+# settings.keys may use the names of epochbot.app.config.DEFAULT_KEYS; map them onto our actions.
 _ACTION_ALIASES = {"force_resync": "resync_all", "cycle_mode": "choose_mode", "switch_symbol": "next_symbol"}
 
 
@@ -152,7 +152,7 @@ class RuntimeSource:
             self.finished.set()
 
     async def _main(self) -> int:
-        from core.runtime import Runtime
+        from epochbot.runtime import Runtime
 
         async with AsyncExitStack() as stack:
             config = await self._runtime_config(stack)
@@ -170,7 +170,7 @@ class RuntimeSource:
     async def _runtime_config(self, stack: AsyncExitStack):
         """The runtime's config; with venue ``sim`` the runtime starts the embedded simulator
         itself (same loop, same process), exactly as the headless daemon does."""
-        from app.config import to_runtime_config
+        from epochbot.app.config import to_runtime_config
 
         return to_runtime_config(self.settings)
 
@@ -396,7 +396,7 @@ class ConsoleApp(App[int]):
         self.push_screen(ModePicker(self._effective_mode()), chosen)
 
     def action_cancel_all(self) -> None:
-        from widgets.confirm_action import ConfirmAction
+        from epochbot.widgets.confirm_action import ConfirmAction
 
         trading = self.snapshot.trading if self.snapshot is not None else None
         count = f"{len(trading.working_orders)} working order(s)" if trading is not None else "every working order"
@@ -408,7 +408,7 @@ class ConsoleApp(App[int]):
         self.push_screen(ConfirmAction("Cancel all orders", f"Cancel {count} and pause the strategy?", "Cancel all (y)"), answered)
 
     def action_flatten(self) -> None:
-        from widgets.confirm_action import ConfirmAction
+        from epochbot.widgets.confirm_action import ConfirmAction
 
         symbol = self.symbol
         if not symbol:
@@ -443,13 +443,13 @@ class ConsoleApp(App[int]):
             focus((symbol,))
 
     def action_pick_symbol(self) -> None:
-        from widgets.symbol_picker import SymbolPicker
+        from epochbot.widgets.symbol_picker import SymbolPicker
 
         states = {b.symbol: b.state for b in (self.snapshot.summary if self.snapshot is not None else ())}
         self.push_screen(SymbolPicker(self.palette_symbols(), self.symbol, states), self.show_symbol)
 
     def action_overview(self) -> None:
-        from widgets.market_overview import MarketOverview
+        from epochbot.widgets.market_overview import MarketOverview
 
         self.push_screen(MarketOverview(lambda: self.snapshot, self.symbol), self.show_symbol)
 
@@ -507,7 +507,7 @@ class ConsoleApp(App[int]):
 
 
 def keymap_from_settings(keys: Mapping[str, str]) -> dict[str, str]:
-    """settings.keys (action → key, action names as in ACTIONS or app.config.DEFAULT_KEYS)
+    """settings.keys (action → key, action names as in ACTIONS or epochbot.app.config.DEFAULT_KEYS)
     → a Textual keymap (binding id → key). Unknown actions are ignored with a log line."""
     known = {a for a, *_ in ACTIONS}
     keymap = {}
@@ -523,14 +523,14 @@ def keymap_from_settings(keys: Mapping[str, str]) -> dict[str, str]:
 def run_dashboard(settings: Any) -> int:
     """Run the console over a local runtime built from ``settings``; returns the exit code.
 
-    ``settings`` is ``app.config.Settings`` (any object with venue, symbols, keys, theme works).
+    ``settings`` is ``epochbot.app.config.Settings`` (any object with venue, symbols, keys, theme works).
     """
-    from app.config import to_runtime_config
+    from epochbot.app.config import to_runtime_config
 
     to_runtime_config(settings)  # fail with a clear config error before taking the terminal
     if getattr(settings, "dashboard_hosting", "process") == "process":
         # Default: the core in its own process; rendering cannot stall it (README, Measurements).
-        from app.core_process import ProcessSource
+        from epochbot.app.core_process import ProcessSource
 
         source = ProcessSource(settings)
         source.start()
@@ -557,7 +557,7 @@ def run_dashboard(settings: Any) -> int:
         if source.started:
             source.finished.wait(timeout=15)
     code = EXIT_FAILURE if code is None else code
-    from app.summary import session_summary  # one line on the restored terminal (issue 13)
+    from epochbot.app.summary import session_summary
 
     print(session_summary(source.latest(), time.monotonic() - started, code), file=sys.stderr)
     return code

@@ -4,7 +4,7 @@ Run: ``python bench/dashboard_queue_delay.py [--rate 1000] [--seconds 20] [--war
 [--configs headless,thread,thread-5ms,async] [--driver tmux|run_test] [--json]``
 
 Every configuration runs in a fresh child process (this same file with ``--child``) built from
-the product's own settings (``app.config.load_settings`` with ``sim.rate`` = ``--rate``, venue
+the product's own settings (``epochbot.app.config.load_settings`` with ``sim.rate`` = ``--rate``, venue
 ``sim``: 2 symbols -> 2 x rate diff-depth messages/s from the embedded simulator, plus
 bookTicker/aggTrade/markPrice; ``--strategy`` defaults to the product's ``auto`` = quoter
 trading on the simulator, ``none`` = market data only. Before 0f51ef9 the quoter run died at
@@ -16,7 +16,7 @@ thread      the real ``ConsoleApp`` + ``RuntimeSource``: the core in a Textual *
 thread-5ms  the same with the interpreter's default switch interval (5 ms).
 async       the core coroutine run by an async ``@work`` worker on the UI's own loop.
 process     the core in its own process (``Runtime`` + control endpoint, as ``epochbot --headless``)
-            and the console in another, as a client (``app.serve.RemoteSource``, /status at 15 Hz).
+            and the console in another, as a client (``epochbot.app.serve.RemoteSource``, /status at 15 Hz).
 thread@S    thread hosting with ``sys.setswitchinterval(S)`` (e.g. ``thread@0.0001``).
 
 ``--driver tmux`` (default) runs each dashboard child inside a detached 160x48 tmux session, so
@@ -60,7 +60,7 @@ TARGET_P99_MS = 10.0
 
 
 def _settings(rate: float, storage: str, strategy: str):
-    from app.config import load_settings
+    from epochbot.app.config import load_settings
 
     return load_settings(flags={"sim": {"rate": rate}, "storage": storage, "strategy": {"name": strategy}})
 
@@ -100,7 +100,7 @@ class Monitor(threading.Thread):
             self.stop_cb()
 
     def _run(self) -> None:
-        from core.telemetry import RollingHistogram
+        from epochbot.telemetry import RollingHistogram
 
         args = self.args
         deadline = time.monotonic() + 60
@@ -178,7 +178,7 @@ class Monitor(threading.Thread):
 def _make_app_classes():
     from textual import work
 
-    from app.tui import ConsoleApp, RuntimeSource
+    from epochbot.app.tui import ConsoleApp, RuntimeSource
 
     class CountingApp(ConsoleApp):
         """The real console; counts polls, applied snapshots and screen updates (bench only)."""
@@ -236,8 +236,8 @@ def child(args) -> dict:
     out = {"config": cfg, "driver": args.driver if cfg != "headless" else "none", "rate_per_symbol": args.rate,
            "symbols": list(settings.symbols), "strategy": settings.strategy.name}
     if cfg in ("headless", "process-core"):
-        from app.config import to_runtime_config
-        from core.runtime import Runtime
+        from epochbot.app.config import to_runtime_config
+        from epochbot.runtime import Runtime
 
         rt = Runtime(to_runtime_config(settings))
 
@@ -250,7 +250,7 @@ def child(args) -> dict:
             mon = Monitor(lambda: rt, args, stop)
             control = None
             if cfg == "process-core":
-                from app.control import ControlServer
+                from epochbot.app.control import ControlServer
 
                 async def serve_control():
                     nonlocal control
@@ -302,10 +302,10 @@ def child(args) -> dict:
 
 
 def product_child(args, settings, out) -> dict:
-    """What `epochbot` does by default: the core in a child process (app.core_process), the
+    """What `epochbot` does by default: the core in a child process (epochbot.app.core_process), the
     console rendering its snapshots. The core is out of reach here, so queue delay is read from
     the snapshots themselves: the rolling 10-s window's p99, sampled every second after warm-up."""
-    from app.core_process import ProcessSource
+    from epochbot.app.core_process import ProcessSource
 
     CountingApp, *_ = _make_app_classes()
     source = ProcessSource(settings)
@@ -356,7 +356,7 @@ def product_child(args, settings, out) -> dict:
 def ui_child(args, settings, out) -> dict:
     """The console as a client of the core child's control endpoint (RemoteSource, polled at
     the UI's own 15 Hz); measures only the UI side: applied snapshots and screen updates."""
-    from app.serve import RemoteSource
+    from epochbot.app.serve import RemoteSource
 
     CountingApp, *_ = _make_app_classes()
     source = RemoteSource(args.remote, None, interval_s=1 / 15)
@@ -403,15 +403,15 @@ def run_process(args) -> dict:
                              "--url-file", url_file, *common], stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
-        while not os.path.exists(url_file) and time.monotonic() < deadline and core.poll() is None:
+        while not os.path.exists(url_file) and time.monotonic() < deadline and epochbot.poll() is None:
             time.sleep(0.05)
         url = open(url_file).read().strip()
         ui = _launch([sys.executable, os.path.abspath(__file__), "--child", "process-ui", "--out", ui_out, "--remote", url, *common],
                      ui_out, "process-ui", args, tty=args.driver == "tmux")
-        core.wait(timeout=args.seconds + args.warmup + 90)
+        epochbot.wait(timeout=args.seconds + args.warmup + 90)
     finally:
-        if core.poll() is None:
-            core.kill()
+        if epochbot.poll() is None:
+            epochbot.kill()
     row = _read(core_out, "process")
     row["config"] = "process"
     row["driver"] = args.driver

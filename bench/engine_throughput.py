@@ -45,16 +45,16 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 import orjson  # noqa: E402
-from order_book import OrderBook as CfOrderBook  # noqa: E402
+from order_book import OrderBook as CfOrderBook
 
-from bench.workload import Workload, make_workload  # noqa: E402
-from core import events as ev  # noqa: E402
-from core.book import VenueRules  # noqa: E402
-from core.engine import Engine, EngineConfig  # noqa: E402
-from core.venues.binance.wire import decode_frame, decode_snapshot  # noqa: E402
+from bench.workload import Workload, make_workload
+from epochbot import events as ev
+from epochbot.book import VenueRules
+from epochbot.engine import Engine, EngineConfig
+from epochbot.venues.binance.wire import decode_frame, decode_snapshot
 
 try:
-    from yapic import json as cf_json  # what cryptofeed imports
+    from yapic import json as cf_json
 
     CF_DECODER = "yapic.json"
 except ImportError:  # pragma: no cover - depends on the machine
@@ -64,7 +64,7 @@ except ImportError:  # pragma: no cover - depends on the machine
 try:
     from binance.ws.depthcache import DepthCache
 except ImportError:  # older python-binance layout
-    from binance.depthcache import DepthCache  # type: ignore
+    from binance.depthcache import DepthCache
 
 TICK_NS = 100_000_000  # live TimerTick period
 FRAME_NS = 1_000_000  # simulated spacing of frames (1 ms, as in write_capture)

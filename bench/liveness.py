@@ -46,8 +46,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from bench.resync import Harness, compare_levels, now_ns, pct, wait_until  # noqa: E402
-from core.engine import EngineConfig  # noqa: E402
+from bench.resync import Harness, compare_levels, now_ns, pct, wait_until
+from epochbot.engine import EngineConfig
 
 
 def load() -> list[float]:
@@ -154,7 +154,7 @@ class Peer:
     market = ""
 
     def __init__(self, args) -> None:
-        from core.sim.server import SimConfig, SimExchange
+        from epochbot.sim.server import SimConfig, SimExchange
 
         self.args = args
         self.sim = SimExchange(SimConfig(market=self.market, symbols=["BTCUSDT"], seed=args.seed))

@@ -31,7 +31,7 @@ def main() -> int:
         env["PYTHONPATH"] = str(ROOT)
         report = Path(tmp) / "report.json"
         done = subprocess.run(
-            [sys.executable, "-m", "app.cli", "--headless", "--duration", str(args.seconds), "--no-control", "--log-level", args.level,
+            [sys.executable, "-m", "epochbot.app.cli", "--headless", "--duration", str(args.seconds), "--no-control", "--log-level", args.level,
              "--storage", str(Path(tmp) / "db.sqlite3"), "--report", str(report)],
             cwd=tmp, env=env, capture_output=True, text=True, timeout=args.seconds + 120,
         )

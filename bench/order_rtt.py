@@ -1,6 +1,6 @@
 """Order round trip (send -> acknowledgement) over signed REST vs the WebSocket API, on loopback.
 
-Both transports are epochbot's own (`core.venues.binance.order_router.OrderRouter`: REST only, and
+Both transports are epochbot's own (`epochbot.venues.binance.order_router.OrderRouter`: REST only, and
 WebSocket API), against an external ``epochbot sim`` process per market, so client and venue do
 not share an event loop. Orders alternate between the transports (which one goes first flips
 every round) and are paced under the venue's ORDERS limit (spot 100 / 10 s, USD-M 300 / 10 s on
@@ -28,16 +28,16 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 
-from core.venues.binance.account_stream import ws_api_url  # noqa: E402
-from core.venues.binance.order_router import OrderRouter  # noqa: E402
-from core.venues.binance.rest import RestClient  # noqa: E402
-from core.venues.binance.signing import Signer  # noqa: E402
+from epochbot.venues.binance.account_stream import ws_api_url
+from epochbot.venues.binance.order_router import OrderRouter
+from epochbot.venues.binance.rest import RestClient
+from epochbot.venues.binance.signing import Signer
 
 SYMBOL = "BTCUSDT"
 
 
 def start_sim(market: str) -> tuple[subprocess.Popen, str, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "sim", "--port", "0", "--market", market, "--symbols", SYMBOL,
+    proc = subprocess.Popen([sys.executable, "-m", "epochbot.app.cli", "sim", "--port", "0", "--market", market, "--symbols", SYMBOL,
                              "--rate", "10"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             env={**os.environ, "EPOCHBOT_SIM_ACCOUNTS": "bench-key:bench-secret"})
     line = proc.stdout.readline()

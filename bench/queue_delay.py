@@ -33,7 +33,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 sys.path.insert(0, ROOT)
 
-from resync import SYMBOLS, Harness, wait_until  # noqa: E402
+from resync import SYMBOLS, Harness, wait_until
 
 
 async def run(args, journal_dir: str | None = None) -> dict:
@@ -41,7 +41,7 @@ async def run(args, journal_dir: str | None = None) -> dict:
     if journal_dir is not None:
         from dataclasses import replace
 
-        from core.runtime import JournalConfig
+        from epochbot.runtime import JournalConfig
 
         h.rt.config = replace(h.rt.config, journal=JournalConfig(journal_dir, max_bytes=1 << 30, keep=1000))
     await h.start(timeout=15)
@@ -123,7 +123,7 @@ def replay_speed(journal_dir: str, h) -> dict:
 
     import orjson
 
-    from core.replay import replay_path
+    from epochbot.replay import replay_path
 
     files = sorted(glob.glob(os.path.join(journal_dir, "*.jsonl")))
     size = sum(os.path.getsize(f) for f in files)
@@ -155,7 +155,7 @@ def micro(n: int = 20_000) -> dict:
     64 kB writes), in a tight loop: robust to a busy machine, unlike a latency percentile."""
     import tempfile
 
-    from core.persistence.journal import EngineJournal
+    from epochbot.persistence.journal import EngineJournal
 
     frame = ('{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1700000000000,"T":1700000000000,"s":"BTCUSDT",'
              '"U":1000,"u":1024,"pu":999,"b":[' + ",".join(f'["{60000 - i}.10","{i}.250"]' for i in range(12)) + '],"a":['

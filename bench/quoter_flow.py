@@ -6,7 +6,7 @@ Two measurements, both offline and deterministic (virtual time, seeded markets):
    unit fees are charged in), the touch spread in ticks, and public trades per second, for the
    default symbols at the default rate (10 diff events/s per symbol).
 2. The real `quoter` strategy (default parameters unless ``--params``) quoting against that
-   flow with the simulator's own fill rule (`core.sim.matching.MatchingEngine.on_market`: a
+   flow with the simulator's own fill rule (`epochbot.sim.matching.MatchingEngine.on_market`: a
    resting order fills at its limit price once the book crosses it) and its maker fee, booked
    through the real `Portfolio`; round trips are judged as the circuit breaker judges them
    (`RiskGate.on_round_trip`: ``breaker_losses`` losing trips within the window trip it).
@@ -30,13 +30,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.modes import Mode  # noqa: E402
-from core.numeric import UnitCodec  # noqa: E402
-from core.sim.market import SymbolMarket, default_spec  # noqa: E402
-from core.trading.filters import SymbolFilters  # noqa: E402
-from core.trading.portfolio import Portfolio  # noqa: E402
-from core.trading.risk import RiskGate, RiskLimits  # noqa: E402
-from core.trading.strategy import MarketView, get_strategy  # noqa: E402
+from epochbot.modes import Mode
+from epochbot.numeric import UnitCodec
+from epochbot.sim.market import SymbolMarket, default_spec
+from epochbot.trading.filters import SymbolFilters
+from epochbot.trading.portfolio import Portfolio
+from epochbot.trading.risk import RiskGate, RiskLimits
+from epochbot.trading.strategy import MarketView, get_strategy
 
 RATE = 10  # diff events per second per symbol: the embedded simulator's default
 

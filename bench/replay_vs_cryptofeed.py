@@ -5,7 +5,7 @@ Run: ``python bench/replay_vs_cryptofeed.py [--messages 100000] [--seed 7] [--ru
 Writes a synthetic capture with ``bench/workload.write_capture`` to a temporary directory, then
 times, as whole processes (``subprocess.run`` wrapped in ``time.perf_counter``; median of --runs):
 
-* ours: ``python -m app.cli replay FILE --json`` (same interpreter, cwd = the repo root);
+* ours: ``python -m epochbot.app.cli replay FILE --json`` (same interpreter, cwd = the repo root);
 * cryptofeed's way: a small script written to the temporary directory at run time that reads the
   capture lines, decodes each row and each frame with ``yapic.json`` (``parse_float=Decimal``, as
   cryptofeed's message handler does; stdlib ``json`` if yapic.json is not importable), converts
@@ -34,8 +34,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from bench.engine_throughput import machine_info  # noqa: E402
-from bench.workload import Workload, price_str, qty_str, write_capture  # noqa: E402
+from bench.engine_throughput import machine_info
+from bench.workload import Workload, price_str, qty_str, write_capture
 
 CRYPTOFEED_WAY = r'''
 import hashlib, sys
@@ -153,8 +153,8 @@ def truth_digest(w: Workload) -> str:
 
 def truth_state_hash(w: Workload) -> str:
     """The engine's state_hash for a synced epoch-1 book equal to the truth (computed by core)."""
-    from core.book import BookState, OrderBook, VenueRules
-    from core.numeric import UnitCodec
+    from epochbot.book import BookState, OrderBook, VenueRules
+    from epochbot.numeric import UnitCodec
 
     book = OrderBook(w.symbol, VenueRules.USDM, UnitCodec(2, 3))
     book.bids, book.asks = w.truth_units()
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             f.write(CRYPTOFEED_WAY)
         size = os.path.getsize(capture)
 
-        ours_cmd = [sys.executable, "-m", "app.cli", "replay", capture, "--json"]
+        ours_cmd = [sys.executable, "-m", "epochbot.app.cli", "replay", capture, "--json"]
         cf_cmd = [sys.executable, script, capture]
         # One untimed run of each (page cache, .pyc), then the timed runs, interleaved per round.
         subprocess.run(ours_cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(),
         "capture": {"messages": args.messages, "seed": args.seed, "bytes": size, "level_updates": w.level_updates},
         "runs": args.runs,
-        "ours": {"cmd": "python -m app.cli replay FILE --json", "median_s": round(ours_med, 3), "times_s": [round(t, 3) for t in ours_t],
+        "ours": {"cmd": "python -m epochbot.app.cli replay FILE --json", "median_s": round(ours_med, 3), "times_s": [round(t, 3) for t in ours_t],
                  "msgs_per_s": round(args.messages / ours_med), "events": report["events"],
                  "state_hash_matches_truth": ours_ok, "top20_bids_match_truth": ours_top_ok},
         "cryptofeed_way": {"decoder": cf["decoder"], "median_s": round(cf_med, 3), "times_s": [round(t, 3) for t in cf_t],
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"machine: {m['cpu']} ({m['cpus']} cpus), {m['implementation']} {m['python']}")
         print(f"capture: {args.messages} USD-M depth frames, {w.level_updates} level updates, {size / 1e6:.1f} MB (seed {args.seed})")
         print(f"{'process':<60} {'median s':>9} {'msgs/s':>9}  final book vs truth")
-        print(f"{'python -m app.cli replay FILE --json':<60} {ours_med:>9.3f} {result['ours']['msgs_per_s']:>9,}  "
+        print(f"{'python -m epochbot.app.cli replay FILE --json':<60} {ours_med:>9.3f} {result['ours']['msgs_per_s']:>9,}  "
               f"state_hash {'MATCHES' if ours_ok else 'DIFFERS'}, top 20 bids {'match' if ours_top_ok else 'DIFFER'}")
         print(f"{'cryptofeed way (' + cf['decoder'] + ' + Decimal + order_book)':<60} {cf_med:>9.3f} {result['cryptofeed_way']['msgs_per_s']:>9,}  "
               f"{'MATCHES' if cf_ok else 'DIFFERS'} ({cf['applied']} applied, {cf['gaps']} gaps)")

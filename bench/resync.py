@@ -68,8 +68,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from core.engine import EngineConfig  # noqa: E402
-from core.runtime import VENUES, Runtime, RuntimeConfig  # noqa: E402
+from epochbot.engine import EngineConfig
+from epochbot.runtime import VENUES, Runtime, RuntimeConfig
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 POLL_S = 0.002
@@ -196,7 +196,7 @@ class Tracer:
         import gc
 
         gc.callbacks.append(self._gc_cb)
-        import core.engine as engine_mod
+        import epochbot.engine as engine_mod
 
         table = engine_mod._CONTROL_HANDLERS  # module-level dispatch table: patched in this process only
         orig_ready = table[engine_mod.ev.SnapshotReady]
@@ -651,7 +651,7 @@ async def run_peer_python_binance(args, log) -> dict:
         from binance import AsyncClient, BinanceSocketManager, DepthCacheManager
     except Exception as exc:  # pragma: no cover - environment
         return {**out, "error": f"python-binance unavailable: {exc}"}
-    from core.sim.server import SimConfig, SimExchange
+    from epochbot.sim.server import SimConfig, SimExchange
 
     logging.getLogger("binance").setLevel(logging.CRITICAL)
     sim = SimExchange(SimConfig(market="spot", symbols=["BTCUSDT"], seed=args.seed))
@@ -751,7 +751,7 @@ async def run_peer_ccxt(args, log) -> dict:
         import ccxt.pro as ccxtpro
     except Exception as exc:
         return {**out, "error": f"ccxt not importable: {exc}"}
-    from core.sim.server import SimConfig, SimExchange
+    from epochbot.sim.server import SimConfig, SimExchange
 
     sim = SimExchange(SimConfig(market="usdm", symbols=["BTCUSDT"], seed=args.seed))
     await sim.start()

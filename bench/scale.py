@@ -95,7 +95,7 @@ def main() -> int:
     symbols = [f"S{i:03d}USDT" for i in range(args.symbols)]
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"epochbot-scale-{os.getpid()}"
     tmp.mkdir(parents=True, exist_ok=True)
-    sim_cmd = [sys.executable, "-m", "app.cli", "sim", "--port", "0", "--market", "usdm", "--symbols", ",".join(symbols), "--seed", "7",
+    sim_cmd = [sys.executable, "-m", "epochbot.app.cli", "sim", "--port", "0", "--market", "usdm", "--symbols", ",".join(symbols), "--seed", "7",
                "--rate", str(args.rate)]
     if args.weight_limit:
         sim_cmd += ["--weight-limit", str(args.weight_limit)]
@@ -111,7 +111,7 @@ def main() -> int:
     rest, ws = fields["rest"], fields["ws"]
     port = _free_port()
     report_path = tmp / "report.json"
-    daemon_cmd = [sys.executable, "-m", "app.cli", "--headless", "--venue", "binance-usdm", "--rest-url", rest, "--ws-url", ws,
+    daemon_cmd = [sys.executable, "-m", "epochbot.app.cli", "--headless", "--venue", "binance-usdm", "--rest-url", rest, "--ws-url", ws,
                   "--symbols", ",".join(symbols), "--strategy", "none", "--control-port", str(port), "--status-interval", "30",
                   "--report", str(report_path), "--set", f"resync.snapshot_limit={args.depth}",
                   "--set", f"resync.watched_streams={args.watched_streams}"]

@@ -29,7 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 sys.path.insert(0, ROOT)
 
-from resync import SYMBOLS, Harness, wait_until  # noqa: E402
+from resync import SYMBOLS, Harness, wait_until
 
 ROTATION = [
     ("gap", lambda s: {"symbol": s}),

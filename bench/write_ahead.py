@@ -26,9 +26,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from core.persistence.storage import SqliteStorage  # noqa: E402
-from core.persistence.writer import StorageWriter  # noqa: E402
-from core.trading.orders import OrderTransition  # noqa: E402
+from epochbot.persistence.storage import SqliteStorage
+from epochbot.persistence.writer import StorageWriter
+from epochbot.trading.orders import OrderTransition
 
 
 def row(i: int) -> OrderTransition:

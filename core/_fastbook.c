@@ -1,11 +1,11 @@
-/* core._fastbook: optional C accelerator for OrderBook._apply_levels (the engine's hot path).
+/* epochbot._fastbook: optional C accelerator for OrderBook._apply_levels (the engine's hot path).
  *
  * levels_to_units(levels, price_decimals, qty_decimals) -> list[tuple[int, int]]
- *     Exact decimal-string -> integer-unit conversion with core.numeric.parse_units semantics:
+ *     Exact decimal-string -> integer-unit conversion with epochbot.numeric.parse_units semantics:
  *     ASCII digits, optionally "." and more ASCII digits ("1." is accepted, ".5" is not);
  *     fractional digits beyond `decimals` must all be zeros. 64-bit arithmetic with overflow
  *     checks; a value beyond 64 bits is built as a Python int (still exact). Bad strings raise
- *     core.numeric.DecimalFormatError (a ValueError), non-str TypeError, a level that is not a
+ *     epochbot.numeric.DecimalFormatError (a ValueError), non-str TypeError, a level that is not a
  *     pair ValueError. Nothing partial is returned.
  *
  * apply_side(side, pairs, is_bid, best) -> (top | None, lost)
@@ -33,7 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static PyObject *DecimalError = NULL; /* core.numeric.DecimalFormatError, or ValueError */
+static PyObject *DecimalError = NULL; /* epochbot.numeric.DecimalFormatError, or ValueError */
 static PyObject *math_gcd = NULL;
 
 static int bad_decimal(PyObject *s, const char *why)
@@ -823,7 +823,7 @@ static const unsigned long long POW10[19] = {
 #define IS_DIGIT(ch) ((unsigned)((ch) - '0') < 10u)
 
 /* A quoted plain decimal ("27123.40", "1.", "7", "007.5") as units of 10**-decimals, with
- * core.numeric.parse_units semantics; fractional digits beyond `decimals` must be zeros. With
+ * epochbot.numeric.parse_units semantics; fractional digits beyond `decimals` must be zeros. With
  * decimals < 0 only the syntax is checked. Bails when the units could need more than 18 digits
  * (the string path handles any size exactly). decimals <= 18. */
 static inline int d_decimal(dcur_t *c, Py_ssize_t decimals, long long *out)
@@ -1203,7 +1203,7 @@ static Py_ssize_t event_offsets[F_COUNT];
 
 /* bind_depth_type(cls, names): remember cls and the offsets of its slots `names` (11 writable
  * object slots, in the order epoch, symbol, first_id, final_id, prev_final_id, bids, asks,
- * exchange_ts, recv_ts, process_ts, scale). core.venues.binance.wire checks the result equals
+ * exchange_ts, recv_ts, process_ts, scale). epochbot.venues.binance.wire checks the result equals
  * what cls(...) builds before using it. */
 static PyObject *bind_depth_type(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1370,7 +1370,7 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef moduledef = {
-    PyModuleDef_HEAD_INIT, "core._fastbook", "C accelerator for OrderBook._apply_levels.", -1, methods,
+    PyModuleDef_HEAD_INIT, "epochbot._fastbook", "C accelerator for OrderBook._apply_levels.", -1, methods,
     NULL, NULL, NULL, NULL,
 };
 
@@ -1386,7 +1386,7 @@ PyMODINIT_FUNC PyInit__fastbook(void)
     Py_DECREF(math);
     if (math_gcd == NULL)
         goto fail;
-    PyObject *numeric = PyImport_ImportModule("core.numeric");
+    PyObject *numeric = PyImport_ImportModule("epochbot.numeric");
     if (numeric != NULL) {
         DecimalError = PyObject_GetAttrString(numeric, "DecimalFormatError");
         Py_DECREF(numeric);

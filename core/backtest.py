@@ -1,6 +1,6 @@
 """Deterministic backtests: the live engine and `Trader` driven by recorded or synthetic events.
 
-`run_backtest` feeds every event to a real `core.engine.Engine` (which maintains the books
+`run_backtest` feeds every event to a real `epochbot.engine.Engine` (which maintains the books
 exactly as live), builds a `MarketView` whenever a symbol's top of book may have changed, and
 runs the strategy through the same `Trader` (gates, order manager, portfolio) used live. The
 venue is `SimulatedVenue`, which answers instantly and deterministically:
@@ -13,13 +13,13 @@ venue is `SimulatedVenue`, which answers instantly and deterministically:
 
 The top of book is the engine's book when it is synced, else the last bookTicker (synthetic
 streams need not carry depth). The trading mode is either fixed (``initial_mode``, changed by
-`core.events.OperatorSetMode` events in the stream) or follows the engine's confidence-driven
+`epochbot.events.OperatorSetMode` events in the stream) or follows the engine's confidence-driven
 mode (``follow_engine_mode``, natural for captures).
 
 `BacktestReport.pnl` is the portfolio's net PnL at the final mids, and it reconciles exactly:
 ``sum(-signed fill notional) - fees + position * final mid == pnl`` (see `reconcile`).
 
-A capture (``core.capture`` format) is driven the way `core.replay` does it: ``open`` rows
+A capture (``epochbot.capture`` format) is driven the way `epochbot.replay` does it: ``open`` rows
 start a session, ``ws`` rows are decoded frames, ``rest`` depth rows answer the engine's snapshot
 requests in recorded order and ``exchangeInfo`` rows fix the symbol filters.
 """
@@ -36,22 +36,22 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from core import events as ev
-from core.book import VenueRules
-from core.capture import CaptureError, read_capture
-from core.engine import Engine, EngineConfig
-from core.replay import ManualClock
-from core.modes import Mode
-from core.numeric import DecimalFormatError, UnitCodec, parse_units
-from core.trading import events as tev
-from core.trading.filters import SymbolFilters
-from core.trading.money import to_decimal
-from core.trading.orders import ManagedOrder
-from core.trading.risk import RiskLimits
-from core.trading.strategy import MarketView, Strategy, TradeTick
-from core.trading.state_view import quote_asset
-from core.trading.trader import Trader
-from core.venues.binance.wire import Ack, FrameError, ServerShutdown, decode_frame, decode_snapshot
+from epochbot import events as ev
+from epochbot.book import VenueRules
+from epochbot.capture import CaptureError, read_capture
+from epochbot.engine import Engine, EngineConfig
+from epochbot.replay import ManualClock
+from epochbot.modes import Mode
+from epochbot.numeric import DecimalFormatError, UnitCodec, parse_units
+from epochbot.trading import events as tev
+from epochbot.trading.filters import SymbolFilters
+from epochbot.trading.money import to_decimal
+from epochbot.trading.orders import ManagedOrder
+from epochbot.trading.risk import RiskLimits
+from epochbot.trading.strategy import MarketView, Strategy, TradeTick
+from epochbot.trading.state_view import quote_asset
+from epochbot.trading.trader import Trader
+from epochbot.venues.binance.wire import Ack, FrameError, ServerShutdown, decode_frame, decode_snapshot
 
 __all__ = ["BacktestReport", "FillModel", "SimulatedVenue", "run_backtest", "run_backtest_capture"]
 
@@ -83,7 +83,7 @@ class BacktestReport:
     events: int
     filters: dict[str, SymbolFilters] = field(default_factory=dict)
     equity: list[tuple[int, Fraction]] = field(default_factory=list)  # (ts_ns, net PnL) at every change
-    trips: list = field(default_factory=list)  # core.trading.portfolio.RoundTrip, in order
+    trips: list = field(default_factory=list)  # epochbot.trading.portfolio.RoundTrip, in order
     quote_asset: str = ""
     start_ns: int = 0
     end_ns: int = 0
@@ -93,8 +93,8 @@ class BacktestReport:
         return len(self.fills)
 
     def stats(self, period_s: int | None = None):
-        """Standard statistics (core.trading.stats.EquityStats) from the equity series and trips."""
-        from core.trading.stats import summarise
+        """Standard statistics (epochbot.trading.stats.EquityStats) from the equity series and trips."""
+        from epochbot.trading.stats import summarise
 
         return summarise(self.equity, [t.pnl for t in self.trips], period_s)
 
@@ -290,7 +290,7 @@ class _Run:
             self.events += 1
             self._engine(self.engine.handle(event))
         if type(event) is ev.OperatorSetMode and not self.follow:
-            from core.modes import parse_mode
+            from epochbot.modes import parse_mode
 
             self._set_mode(parse_mode(event.mode), now)
         elif self.follow:
@@ -482,7 +482,7 @@ def run_backtest(
 ) -> BacktestReport:
     """Run ``strategy`` over engine events (market events, control events, `OperatorSetMode`).
 
-    A `core.events.SnapshotReady` with ``request_id == 0`` is a recorded answer: it is handed
+    A `epochbot.events.SnapshotReady` with ``request_id == 0`` is a recorded answer: it is handed
     to the engine when the engine asks for that symbol's snapshot.
     """
     run = _Run(strategy, fill_model or FillModel(), filters, limits, initial_mode, follow_engine_mode, venue, timer_ms)
@@ -503,7 +503,7 @@ def run_backtest_capture(
     timer_ms: int = 1000,
     progress=None,
 ) -> BacktestReport:
-    """Backtest over a capture file, driven like `core.replay` (malformed rows are skipped).
+    """Backtest over a capture file, driven like `epochbot.replay` (malformed rows are skipped).
 
     ``progress(done_bytes, total_bytes)`` is called now and then (every 2,048 events).
     """

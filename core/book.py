@@ -52,10 +52,10 @@ import struct
 from enum import Enum
 from typing import Iterable
 
-from core.numeric import DecimalFormatError, UnitCodec
+from epochbot.numeric import DecimalFormatError, UnitCodec
 
 try:  # optional C accelerator (core/_fastbook.c); the pure-Python loop below is the reference
-    from core import _fastbook
+    from epochbot import _fastbook
 except ImportError:  # pragma: no cover - depends on whether the extension was built
     _fastbook = None
 

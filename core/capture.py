@@ -102,8 +102,8 @@ def write_row(stream: IO[bytes], ts: float, kind: str, data: str, url: str | Non
 # ============================================================================= version 2
 #
 # Version 2 is the engine's own journal: every input of the engine in the order it consumed
-# it (docs/capture-format.md). Rows are written by `core.persistence.journal.EngineJournal` and
-# replayed by `core.replay`. The helpers below turn inputs into JSON-ready values and back.
+# it (docs/capture-format.md). Rows are written by `epochbot.persistence.journal.EngineJournal` and
+# replayed by `epochbot.replay`. The helpers below turn inputs into JSON-ready values and back.
 
 V2_KINDS = frozenset({"ws", "ev", "start", "trading", "history", "import"})
 
@@ -126,7 +126,7 @@ def encode_value(value):
         return {"$m": [[encode_value(k), encode_value(v)] for k, v in value.items()]}
     if kind is list:
         return value  # lists (levels) go as they are: orjson writes them, decoding gives lists
-    if hasattr(value, "value") and type(value).__module__.startswith("core") and hasattr(type(value), "__members__"):
+    if hasattr(value, "value") and type(value).__module__.startswith("epochbot") and hasattr(type(value), "__members__"):
         return value.value  # an Enum: its value (constructors take it back)
     return value
 
@@ -181,8 +181,8 @@ def event_types() -> dict[str, type]:
     if _EVENT_TYPES is None:
         from dataclasses import is_dataclass
 
-        from core import events as ev
-        from core import trade_events as tev
+        from epochbot import events as ev
+        from epochbot import trade_events as tev
 
         out = {}
         for module in (ev, tev):

@@ -1,7 +1,7 @@
 """What the strategy loop does when a handler raises on an event.
 
-Decoders validate every field the engine reads (`core.venues.binance.wire`,
-`core.trade_checks`), so a handler raising is rare; when it happens anyway it is either
+Decoders validate every field the engine reads (`epochbot.venues.binance.wire`,
+`epochbot.trade_checks`), so a handler raising is rare; when it happens anyway it is either
 
 * a **data error**: the event carried something the handler could not use (any exception that
   is not an invariant violation). The event is dropped, counted in ``handler_data_errors``,
@@ -13,15 +13,15 @@ Decoders validate every field the engine reads (`core.venues.binance.wire`,
   assertion): the state can no longer be trusted, so trading stops and the process exits 3,
   exactly like the engine's own fatal path.
 
-Used by `core.runtime.Runtime._consume`; the engine itself stays unaware of it.
+Used by `epochbot.runtime.Runtime._consume`; the engine itself stays unaware of it.
 """
 
 from __future__ import annotations
 
-from core import events as ev
-from core.book import IllegalTransition
-from core.trading import events as tev
-from core.trading.orders import IllegalOrderTransition
+from epochbot import events as ev
+from epochbot.book import IllegalTransition
+from epochbot.trading import events as tev
+from epochbot.trading.orders import IllegalOrderTransition
 
 __all__ = ["FATAL", "handle_failure", "is_fatal"]
 

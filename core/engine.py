@@ -18,7 +18,7 @@ Two levels of repair:
   invalidated, buffers again, and a ``FetchSnapshot`` for it alone is returned; the session stays.
 * session replacement: the transport is degraded (disconnect, silence, latency, queue delay,
   write or subscription failure, server shutdown notice, operator). New epoch, all books reset.
-  Silence is judged by `core.liveness` per stream, and a silent stream costs a replacement only
+  Silence is judged by `epochbot.liveness` per stream, and a silent stream costs a replacement only
   after a ``ProbeVenue`` shows the venue's book moved past ours (a quiet market keeps the
   session); every replacement's delay goes through its back-off governor.
 
@@ -29,8 +29,8 @@ first moment the engine saw the degradation to the moment every book is synced a
 
 Where the parts live: this module keeps the entry point, market data, operator, timer and
 confidence handling and the bookkeeping helpers; the book repair pipeline is in
-`core.engine_resync`, the session lifecycle and epoch records in `core.engine_session`, the
-bridge to the trader in `core.engine_trading` (mixins of `Engine`, sharing its state).
+`epochbot.engine_resync`, the session lifecycle and epoch records in `epochbot.engine_session`, the
+bridge to the trader in `epochbot.engine_trading` (mixins of `Engine`, sharing its state).
 
 Fatal corruption (an invariant a resync cannot restore: a book that fails validation right after
 a successful rebuild, a venue that keeps serving crossed snapshots) latches ``halted``, records
@@ -45,20 +45,20 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from core import events as ev
-from core.book import BookState, DiffOutcome, OrderBook, VenueRules
-from core.confidence import Confidence, ConfidenceConfig, ConfidenceInputs, evaluate
-from core.engine_resync import ResyncPipeline
-from core.engine_session import SessionLifecycle
-from core.engine_trading import TradingBridge
-from core.lag import LOCAL, REPLACE, LagJudge
-from core.liveness import Liveness, LivenessConfig, ReplacementGovernor
-from core.market_history import MarketHistory
-from core.modes import Mode, ModeChange, ModeConfig, ModeController, parse_mode
-from core.numeric import UnitCodec, parse_units
-from core.records import BookResync, EpochRecord, LogRecord
-from core.telemetry import Telemetry
-from core.trader_port import TraderPort
+from epochbot import events as ev
+from epochbot.book import BookState, DiffOutcome, OrderBook, VenueRules
+from epochbot.confidence import Confidence, ConfidenceConfig, ConfidenceInputs, evaluate
+from epochbot.engine_resync import ResyncPipeline
+from epochbot.engine_session import SessionLifecycle
+from epochbot.engine_trading import TradingBridge
+from epochbot.lag import LOCAL, REPLACE, LagJudge
+from epochbot.liveness import Liveness, LivenessConfig, ReplacementGovernor
+from epochbot.market_history import MarketHistory
+from epochbot.modes import Mode, ModeChange, ModeConfig, ModeController, parse_mode
+from epochbot.numeric import UnitCodec, parse_units
+from epochbot.records import BookResync, EpochRecord, LogRecord
+from epochbot.telemetry import Telemetry
+from epochbot.trader_port import TraderPort
 
 __all__ = ["BookResync", "Engine", "EngineConfig", "EpochRecord", "FATAL_EXIT_CODE", "LogRecord"]
 
@@ -134,7 +134,7 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
                  market: MarketHistory | None = None) -> None:
         self.config = config
         self.clock = clock
-        # Optional trading half, known only through `core.trader_port.TraderPort`: driven only
+        # Optional trading half, known only through `epochbot.trader_port.TraderPort`: driven only
         # from here, so live, replay and backtest place the same orders for the same input.
         self.trader = trader
         # Candles, range bars and the funding clock: market data kept beside the books.

@@ -8,7 +8,7 @@ every book of the epoch is synced and validated, the epoch (and any incident) is
 its time-to-correct-resync. Too many unusable snapshots in a row, or a book that fails its
 invariants right after a rebuild, is fatal.
 
-A mixin of `core.engine.Engine` (the state it reads and writes is the engine's; see its theory
+A mixin of `epochbot.engine.Engine` (the state it reads and writes is the engine's; see its theory
 of operation): kept apart because it is one stage of the data flow, with its own tests.
 """
 
@@ -16,21 +16,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from core import events as ev
-from core.book import BookState, SnapshotOutcome
-from core.records import BookResync
+from epochbot import events as ev
+from epochbot.book import BookState, SnapshotOutcome
+from epochbot.records import BookResync
 
 _NO_COMMANDS: tuple = ()
 _MS = 1_000_000
 
 if TYPE_CHECKING:
-    from core.engine import _SymbolState
+    from epochbot.engine import _SymbolState
 
 __all__ = ["ResyncPipeline"]
 
 
 class ResyncPipeline:
-    """Part of `core.engine.Engine` (a mixin: no state of its own)."""
+    """Part of `epochbot.engine.Engine` (a mixin: no state of its own)."""
 
     def _request_snapshot(self, state: _SymbolState, now: int, why: str, delay_ms: float = 0.0):
         self._request_seq += 1

@@ -7,15 +7,15 @@ seeded jitter). The session's answers (opened, subscribed, subscription failed, 
 write failed, server shutdown, latency degraded) move the epoch through its phases, which the
 record times: detect, close, dial, subscribe, snapshot, rebuild, validate.
 
-A mixin of `core.engine.Engine` (the state it reads and writes is the engine's; see its theory
+A mixin of `epochbot.engine.Engine` (the state it reads and writes is the engine's; see its theory
 of operation).
 """
 
 from __future__ import annotations
 
 
-from core import events as ev
-from core.records import EpochRecord
+from epochbot import events as ev
+from epochbot.records import EpochRecord
 
 _NO_COMMANDS: tuple = ()
 _MS = 1_000_000
@@ -24,7 +24,7 @@ __all__ = ["SessionLifecycle"]
 
 
 class SessionLifecycle:
-    """Part of `core.engine.Engine` (a mixin: no state of its own)."""
+    """Part of `epochbot.engine.Engine` (a mixin: no state of its own)."""
 
     def _replace_session(self, now: int, cause: str, detected_ns: int | None = None, immediate: bool = False, liveness: bool = False):
         """Close the current epoch and ask for a new session."""

@@ -1,36 +1,36 @@
 """The engine's side of trading: what it shows the trader and what it logs about trading.
 
-The engine drives an optional trader (`core.trader_port.TraderPort`) from its single loop: the
+The engine drives an optional trader (`epochbot.trader_port.TraderPort`) from its single loop: the
 books that changed since the last tick as `MarketView`s, public trades as `TradeTick`s, funding
-that fell due (`core.market_history.FundingDue`), trading events from the venue, and the
+that fell due (`epochbot.market_history.FundingDue`), trading events from the venue, and the
 operator's cancel-all / flatten. Every command the trader returns is logged (through the
 trader's own descriptions) and returned to the driver.
 
-A mixin of `core.engine.Engine` (the state it reads and writes is the engine's).
+A mixin of `epochbot.engine.Engine` (the state it reads and writes is the engine's).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from core import events as ev
-from core.market_view import MarketView, TradeTick
-from core import trade_events as tev
+from epochbot import events as ev
+from epochbot.market_view import MarketView, TradeTick
+from epochbot import trade_events as tev
 
 _NO_COMMANDS: tuple = ()
 _MS = 1_000_000
 
 if TYPE_CHECKING:
-    from core.engine import _SymbolState
+    from epochbot.engine import _SymbolState
 
 __all__ = ["TradingBridge"]
 
 
 class TradingBridge:
-    """Part of `core.engine.Engine` (a mixin: no state of its own)."""
+    """Part of `epochbot.engine.Engine` (a mixin: no state of its own)."""
 
     def _settle_funding(self, due) -> list:
-        """A funding time passed (`core.market_history.FundingDue`): the trader settles it."""
+        """A funding time passed (`epochbot.market_history.FundingDue`): the trader settles it."""
         commands = self.trader.settle_funding(due.symbol, due.funding_ts_ms, due.rate, due.mark, due.recv_ts)
         if commands is not None:
             self.counters["funding_settlements"] += 1
@@ -114,7 +114,7 @@ class TradingBridge:
         return self._operator_trading("flatten", event, now)
 
     def _operator_trading(self, action: str, event, now: int):
-        """Operator cancel-all / flatten (core.trading.trader): pause first if asked."""
+        """Operator cancel-all / flatten (epochbot.trading.trader): pause first if asked."""
         if self.trader is None:
             self._log("error", f"operator {action}: no trading configured")
             return _NO_COMMANDS

@@ -61,11 +61,11 @@ class DepthDiff(MarketEvent):
     ``prev_final_id`` is USD-M's ``pu`` (None on spot).
 
     ``bids``/``asks`` are the venue's ``[price, qty]`` decimal strings when ``scale`` is None.
-    When the C decoder converted them (``core._fastbook.decode_depth``), ``scale`` is the
+    When the C decoder converted them (``epochbot._fastbook.decode_depth``), ``scale`` is the
     ``(price_decimals, qty_decimals)`` used and ``bids``/``asks`` are bytes of native int64
     ``(price_units, qty_units)`` pairs at that scale (qty 0 = delete); the book applies them
     directly only when the scale equals its codec's, else it turns them back into exact strings
-    (``core.book.unit_levels_as_strings``).
+    (``epochbot.book.unit_levels_as_strings``).
     """
 
     __slots__ = ("first_id", "final_id", "prev_final_id", "bids", "asks", "scale")

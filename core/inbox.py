@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Callable
 
-from core.events import MarketQueueOverflow
+from epochbot.events import MarketQueueOverflow
 
 __all__ = ["Inbox"]
 

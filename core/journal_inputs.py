@@ -8,7 +8,7 @@ the state the live one started in (session id, restored fills, risk state, adopt
 
 from __future__ import annotations
 
-from core.capture import decode_value, encode_dataclass, encode_value
+from epochbot.capture import decode_value, encode_dataclass, encode_value
 
 __all__ = ["build_trader", "decode_engine_config", "encode_engine_config", "history_from_row", "history_row", "trading_row"]
 
@@ -41,20 +41,20 @@ def history_row(history: dict) -> dict:
 
 
 def history_from_row(row: dict) -> dict:
-    from core.records import Candle
+    from epochbot.records import Candle
 
     return {s: [Candle(**{k: decode_value(v) for k, v in c.items()}) for c in cs] for s, cs in row.get("candles", {}).items()}
 
 
 def build_trader(row: dict):
     """(trader, commands) as the runtime's ``_start_trading`` left them for this row."""
-    from core.modes import Mode
-    from core.trading import events as tev
-    from core.trading.filters import SymbolFilters
-    from core.trading.orders import OrderTransition
-    from core.trading.risk import RiskLimits, RiskState
-    from core.trading.strategy import get_strategy
-    from core.trading.trader import Trader
+    from epochbot.modes import Mode
+    from epochbot.trading import events as tev
+    from epochbot.trading.filters import SymbolFilters
+    from epochbot.trading.orders import OrderTransition
+    from epochbot.trading.risk import RiskLimits, RiskState
+    from epochbot.trading.strategy import get_strategy
+    from epochbot.trading.trader import Trader
 
     market = row["market"]
     filters = {}
@@ -83,12 +83,12 @@ def build_trader(row: dict):
     open_orders = [OrderTransition(**{k: decode_value(v) for k, v in o.items()}) for o in row.get("open_orders", [])]
     commands = trader.orders.adopt_open_orders(open_orders, row["p"])
     if row.get("adopted"):
-        from core.trading.adoption import Adoption
+        from epochbot.trading.adoption import Adoption
 
         for a in row["adopted"]:
             commands += trader.orders.adopt_venue_order(Adoption(**a), row["p"])
         trader.records.extend(trader.orders.drain_journal())
-    for fill in (*stored, *imported):  # as core.runtime does after the adoptions
+    for fill in (*stored, *imported):  # as epochbot.runtime does after the adoptions
         order = trader.orders.orders.get(fill.client_order_id)
         if order is not None and fill.trade_id and fill.trade_id not in order.fill_ids:
             order.fill_ids.add(fill.trade_id)
@@ -97,7 +97,7 @@ def build_trader(row: dict):
 
 
 def encode_engine_config(config) -> dict:
-    """`core.engine.EngineConfig` -> JSON (for the version 2 header)."""
+    """`epochbot.engine.EngineConfig` -> JSON (for the version 2 header)."""
     from dataclasses import fields
 
     out = {}
@@ -119,10 +119,10 @@ def decode_engine_config(data: dict, **overrides):
     of a newer build still replays with this build's defaults for what it does not know)."""
     from dataclasses import fields
 
-    from core.book import VenueRules
-    from core.confidence import ConfidenceConfig, FactorConfig
-    from core.engine import EngineConfig
-    from core.modes import ModeConfig
+    from epochbot.book import VenueRules
+    from epochbot.confidence import ConfidenceConfig, FactorConfig
+    from epochbot.engine import EngineConfig
+    from epochbot.modes import ModeConfig
 
     known = {f.name for f in fields(EngineConfig)}
     kwargs = {}

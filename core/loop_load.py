@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 
-from core.events import TimerTick
+from epochbot.events import TimerTick
 
 __all__ = ["LoopLoad", "market_backlog_ns", "timer_tick"]
 

@@ -26,7 +26,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from core.records import Candle
+from epochbot.records import Candle
 
 __all__ = ["FundingDue", "MarketHistory", "RangeBar", "RangeBarBuilder"]
 
@@ -147,7 +147,7 @@ class MarketHistory:
         return list(state.candles) if state is not None else []
 
     def on_closed_kline(self, event) -> None:
-        """A closed `core.events.Kline` from the stream."""
+        """A closed `epochbot.events.Kline` from the stream."""
         state = self._state(event.symbol)
         candle = Candle.from_kline(event)
         history = state.candles
@@ -168,7 +168,7 @@ class MarketHistory:
     # ------------------------------------------------------------------ range bars
 
     def on_trade(self, trade, codec) -> None:
-        """A `core.events.AggTrade` of a symbol whose book scale (``codec``) is known."""
+        """A `epochbot.events.AggTrade` of a symbol whose book scale (``codec``) is known."""
         if self.range_bar_bps <= 0:
             return
         state = self._state(trade.symbol)
@@ -202,7 +202,7 @@ class MarketHistory:
     # ------------------------------------------------------------------ funding clock
 
     def on_mark_price(self, event) -> FundingDue | None:
-        """A `core.events.MarkPrice` with a next funding time: the funding that has just
+        """A `epochbot.events.MarkPrice` with a next funding time: the funding that has just
         passed, once per funding time, if the rate and mark in force at it are known."""
         state = self._state(event.symbol)
         previous, rate, mark = state.funding_next_ts, state.funding_rate, state.funding_mark

@@ -1,9 +1,9 @@
 """What the engine publishes to the trading half: a frozen view of one book, and one trade.
 
 The engine builds these from its live books (`MarketView.from_book` copies the top levels; the
-live book is never handed out) and hands them to the trader through `core.trader_port`; strategies
+live book is never handed out) and hands them to the trader through `epochbot.trader_port`; strategies
 read them. They are defined here, beside the engine and below trading, so the engine needs
-nothing from `core.trading` to publish them.
+nothing from `epochbot.trading` to publish them.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
-from core.modes import Mode
-from core.numeric import UnitCodec
+from epochbot.modes import Mode
+from epochbot.numeric import UnitCodec
 
 __all__ = ["MarketView", "TradeTick"]
 
@@ -67,7 +67,7 @@ class MarketView:
 
     @classmethod
     def from_book(cls, book, *, position: int = 0, mode: Mode = Mode.NORMAL, ts_ns: int = 0, depth: int = 5) -> "MarketView":
-        """Copy the top of a `core.book.OrderBook` (the live book is never handed out)."""
+        """Copy the top of a `epochbot.book.OrderBook` (the live book is never handed out)."""
         bids, asks = book.top(depth) if (book.bids or book.asks) else ([], [])
         return cls(
             symbol=book.symbol,

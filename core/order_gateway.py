@@ -1,7 +1,7 @@
 """Order I/O: executes the trader's commands and runs the account's user-data stream.
 
-Transport (``core.venues.binance.order_router``): the WebSocket API trading session when it is up,
-signed REST otherwise; the account stream is ``core.venues.binance.account_stream`` (spot over the
+Transport (``epochbot.venues.binance.order_router``): the WebSocket API trading session when it is up,
+signed REST otherwise; the account stream is ``epochbot.venues.binance.account_stream`` (spot over the
 WebSocket API, USD-M on the ``/private`` route). Errors of either transport arrive here as
 `RestError`, so the rules below hold for both.
 
@@ -32,17 +32,17 @@ from __future__ import annotations
 import asyncio
 from typing import Awaitable, Callable
 
-from core import events as ev
-from core.clock import wall_ns
-from core.inbox import Inbox
-from core.numeric import UnitCodec
-from core.trading import events as tev
-from core.venues.binance.account_stream import AccountStream, ws_api_url
-from core.venues.binance.order_router import OrderRouter
-from core.venues.binance.rest import RestClient, RestError
-from core.trade_checks import problems
-from core.venues.binance.signing import Signer
-from core.venues.binance.user import order_response_events, query_response_event
+from epochbot import events as ev
+from epochbot.clock import wall_ns
+from epochbot.inbox import Inbox
+from epochbot.numeric import UnitCodec
+from epochbot.trading import events as tev
+from epochbot.venues.binance.account_stream import AccountStream, ws_api_url
+from epochbot.venues.binance.order_router import OrderRouter
+from epochbot.venues.binance.rest import RestClient, RestError
+from epochbot.trade_checks import problems
+from epochbot.venues.binance.signing import Signer
+from epochbot.venues.binance.user import order_response_events, query_response_event
 
 __all__ = ["OrderGateway"]
 
@@ -459,6 +459,6 @@ class OrderGateway:
 
 
 def _sample(body, limit: int = 200) -> str:
-    from core.venues.binance.user_checks import sample_of
+    from epochbot.venues.binance.user_checks import sample_of
 
     return sample_of(body, limit)

@@ -115,7 +115,7 @@ class Candle:
 
     @classmethod
     def from_kline(cls, k) -> "Candle":
-        """From a `core.events.Kline`."""
+        """From a `epochbot.events.Kline`."""
         return cls(k.symbol, k.interval, k.open_ts, k.open, k.high, k.low, k.close, k.volume, bool(k.closed))
 
 
@@ -123,7 +123,7 @@ class Candle:
 
 
 class OrderState(str, Enum):
-    """An order's lifecycle state (the transitions live in `core.trading.orders.TRANSITIONS`)."""
+    """An order's lifecycle state (the transitions live in `epochbot.trading.orders.TRANSITIONS`)."""
 
     PENDING_NEW = "PENDING_NEW"
     NEW = "NEW"
@@ -135,7 +135,7 @@ class OrderState(str, Enum):
     UNKNOWN = "UNKNOWN"
 
 
-# States with no way out; `core.trading.orders.TERMINAL` is derived from the transition table
+# States with no way out; `epochbot.trading.orders.TERMINAL` is derived from the transition table
 # and a test holds the two equal.
 TERMINAL_ORDER_STATES = frozenset({OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED, OrderState.EXPIRED})
 

@@ -22,13 +22,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from core import events as ev
-from core.data_errors import handle_failure
-from core.book import VenueRules
-from core.capture import CaptureError, read_capture
-from core.engine import Engine, EngineConfig
-from core.report import orders_report, symbols_report
-from core.venues.binance.wire import Ack, FrameError, ServerShutdown, decode_frame, decode_snapshot
+from epochbot import events as ev
+from epochbot.data_errors import handle_failure
+from epochbot.book import VenueRules
+from epochbot.capture import CaptureError, read_capture
+from epochbot.engine import Engine, EngineConfig
+from epochbot.report import orders_report, symbols_report
+from epochbot.venues.binance.wire import Ack, FrameError, ServerShutdown, decode_frame, decode_snapshot
 
 __all__ = ["ManualClock", "ReplayResult", "replay_file", "replay_path", "replay_stream"]
 
@@ -47,8 +47,8 @@ class ReplayResult:
     timeline: list = field(default_factory=list)  # LogRecords (when asked for)
 
     def report(self, depth: int = 20) -> dict:
-        from core.report import iso
-        from core.snapshot import _percentiles
+        from epochbot.report import iso
+        from epochbot.snapshot import _percentiles
 
         engine = self.engine
         out = {
@@ -79,7 +79,7 @@ class ReplayResult:
 
 
 def epochs_report(engine: Engine) -> list[dict]:
-    from core.report import iso
+    from epochbot.report import iso
 
     return [
         {"epoch": e.epoch, "cause": e.cause, "opened_at": iso(e.opened_ns or e.requested_ns), "closed_at": iso(e.closed_ns),
@@ -101,7 +101,7 @@ class ManualClock:
 
 
 def _guarded(engine):
-    """engine.handle with the live loop's repair of a handler failure (core.data_errors), so a
+    """engine.handle with the live loop's repair of a handler failure (epochbot.data_errors), so a
     journal whose input made a handler raise replays to the same repaired state."""
     handle = engine.handle
 
@@ -251,7 +251,7 @@ def open_capture(path: str):
 
 
 def _header_of(path: str) -> dict:
-    from core.capture import CaptureFormatError
+    from epochbot.capture import CaptureFormatError
 
     with open_capture(path) as stream:
         first = stream.readline()
@@ -269,7 +269,7 @@ def journal_runs(directory: str) -> list[dict]:
     whose header names it, a version 1 file is a run of its own."""
     import os
 
-    from core.capture import CaptureFormatError
+    from epochbot.capture import CaptureFormatError
 
     names = sorted(n for n in os.listdir(directory) if n.endswith((".jsonl", ".jsonl.gz")))
     runs: list[dict] = []
@@ -345,7 +345,7 @@ def replay_path(path: str, *, run: str | None = None, until: str | None = None, 
     and ``timeline`` need version 2 (a journal recorded by the engine)."""
     import os
 
-    from core.capture import CaptureFormatError
+    from epochbot.capture import CaptureFormatError
 
     runs_info: list[dict] = []
     if os.path.isdir(path):
@@ -399,9 +399,9 @@ def replay_path(path: str, *, run: str | None = None, until: str | None = None, 
 
 
 def _replay_v2(files: list[str], target, timeline: bool, on_malformed, stop_before: int | None = None) -> ReplayResult:
-    from core.capture import CaptureFormatError, decode_event, V2_KINDS
-    from core.journal_inputs import decode_engine_config
-    from core.journal_inputs import build_trader, history_from_row
+    from epochbot.capture import CaptureFormatError, decode_event, V2_KINDS
+    from epochbot.journal_inputs import decode_engine_config
+    from epochbot.journal_inputs import build_trader, history_from_row
 
     clock = ManualClock()
     engine: Engine | None = None
@@ -557,7 +557,7 @@ def _replay_v2(files: list[str], target, timeline: bool, on_malformed, stop_befo
     result.timeline = log
     result.stopped_at = None
     if stopped is not None or target is not None:
-        from core.report import iso
+        from epochbot.report import iso
 
         result.stopped_at = {**(stopped or {"reason": "end of journal"}), "at": iso(clock.now), "epoch": engine.epoch}
     result.rows_until_epoch = rows_until_epoch  # type: ignore[attr-defined]

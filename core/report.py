@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.engine import Engine
-from core.report_trading import iso, trading_report
+from epochbot.engine import Engine
+from epochbot.report_trading import iso, trading_report
 
 __all__ = ["build_report", "iso", "orders_report", "symbols_report"]
 

@@ -10,7 +10,7 @@ control-first, hands each to ``Engine.handle`` and executes the returned command
   (respecting a connection-attempt budget), dial the new one (timed), report ``SessionOpened``,
   subscribe (the ack arrives as ``SubscriptionConfirmed``). A dial failure is reported as
   ``Disconnected`` for that epoch, so the engine decides the next attempt and its backoff.
-* ``FetchSnapshot``: queued in the request-weight planner (`core.budget.WeightBudget`), which
+* ``FetchSnapshot``: queued in the request-weight planner (`epochbot.budget.WeightBudget`), which
   lets it go out when the venue's per-minute weight allows (traded and invalid books first, at
   most ``snapshot_concurrency`` at a time); then one task per request. The answer (or failure,
   with Binance's ``Retry-After``) comes back as a control event tagged with the epoch it was
@@ -30,16 +30,16 @@ Where each part lives
 engine start, timers, loop). Its behaviour comes from one mixin per responsibility, in the order
 data flows through them:
 
-    venue -> transport      `core.runtime_commands`  sessions dialled and replaced; commands executed
-             REST           `core.runtime_rest`      weight planner and snapshot fetches
-                            `core.runtime_probe`     the liveness probe
-                            `core.runtime_history`   kline backfill at start
-    inbox -> engine         `core.runtime_loop`      the consuming loop, publishing, timers
-                            `core.runtime_journal`   journaling of consumed inputs
-    engine -> trader        `core.runtime_startup`   trader built, state restored, venue reconciled
-    trader -> gateway       `core.runtime_commands`  order commands to `core.order_gateway`
-             storage        `core.runtime_storage`   durable records, the write-ahead barrier
-    end                     `core.runtime_shutdown`  orders settled, everything closed in order
+    venue -> transport      `epochbot.runtime_commands`  sessions dialled and replaced; commands executed
+             REST           `epochbot.runtime_rest`      weight planner and snapshot fetches
+                            `epochbot.runtime_probe`     the liveness probe
+                            `epochbot.runtime_history`   kline backfill at start
+    inbox -> engine         `epochbot.runtime_loop`      the consuming loop, publishing, timers
+                            `epochbot.runtime_journal`   journaling of consumed inputs
+    engine -> trader        `epochbot.runtime_startup`   trader built, state restored, venue reconciled
+    trader -> gateway       `epochbot.runtime_commands`  order commands to `epochbot.order_gateway`
+             storage        `epochbot.runtime_storage`   durable records, the write-ahead barrier
+    end                     `epochbot.runtime_shutdown`  orders settled, everything closed in order
 """
 
 from __future__ import annotations
@@ -51,24 +51,24 @@ from typing import Callable, Literal
 
 import aiohttp
 
-from core import events as ev
-from core.book import VenueRules
-from core.budget import BudgetConfig, WeightBudget
-from core.clock import wall_ns
-from core.engine import Engine, EngineConfig, LogRecord
-from core.inbox import Inbox
-from core.runtime_commands import CommandExecutor
-from core.runtime_history import Backfill, HistoryBackfill, backfill_klines
-from core.runtime_journal import InputJournal
-from core.runtime_loop import ConsumeLoop
-from core.runtime_probe import VenueProbe
-from core.runtime_rest import RestScheduler
-from core.runtime_shutdown import ShutdownDrain
-from core.runtime_startup import TradingStartup
-from core.runtime_storage import DurableStorage
-from core.snapshot import SnapshotBuilder, WorldSnapshot
-from core.transport import TransportSession
-from core.venues.binance.rest import RestClient, RestError
+from epochbot import events as ev
+from epochbot.book import VenueRules
+from epochbot.budget import BudgetConfig, WeightBudget
+from epochbot.clock import wall_ns
+from epochbot.engine import Engine, EngineConfig, LogRecord
+from epochbot.inbox import Inbox
+from epochbot.runtime_commands import CommandExecutor
+from epochbot.runtime_history import Backfill, HistoryBackfill, backfill_klines
+from epochbot.runtime_journal import InputJournal
+from epochbot.runtime_loop import ConsumeLoop
+from epochbot.runtime_probe import VenueProbe
+from epochbot.runtime_rest import RestScheduler
+from epochbot.runtime_shutdown import ShutdownDrain
+from epochbot.runtime_startup import TradingStartup
+from epochbot.runtime_storage import DurableStorage
+from epochbot.snapshot import SnapshotBuilder, WorldSnapshot
+from epochbot.transport import TransportSession
+from epochbot.venues.binance.rest import RestClient, RestError
 
 __all__ = ["Backfill", "JournalConfig", "Runtime", "RuntimeConfig", "TradingConfig", "VENUES", "VenueEndpoints", "backfill_klines"]
 
@@ -101,9 +101,9 @@ class TradingConfig:
     api_secret: str = field(default="", repr=False)
     storage_path: str | None = None  # SQLite file; None keeps nothing across restarts
     # Start with an empty database (the embedded simulator starts fresh every run, so state
-    # stored by an earlier run describes accounts that no longer exist): see app.config.
+    # stored by an earlier run describes accounts that no longer exist): see epochbot.app.config.
     storage_per_run: bool = False
-    limits: object | None = None  # core.trading.risk.RiskLimits
+    limits: object | None = None  # epochbot.trading.risk.RiskLimits
     cancel_on_shutdown: bool = True
     recv_window_ms: int = 5000
     # An UNKNOWN order the venue says it does not know is queried again (with backoff) until
@@ -197,10 +197,10 @@ class Runtime(CommandExecutor, RestScheduler, VenueProbe, HistoryBackfill, Tradi
         self.rest: RestClient | None = None
         self._pending_early: list = []
         self.sim = None  # the embedded SimExchange when venue is "sim"
-        self.gateway = None  # core.order_gateway.OrderGateway when trading
-        self.writer = None  # core.persistence.writer.StorageWriter
+        self.gateway = None  # epochbot.order_gateway.OrderGateway when trading
+        self.writer = None  # epochbot.persistence.writer.StorageWriter
         self.storage = None
-        self.journal = None  # core.persistence.journal.CaptureJournal
+        self.journal = None  # epochbot.persistence.journal.CaptureJournal
         self._persisted_epochs = 0
         market = config.venue.market
         budget_cfg = BudgetConfig.for_market(market, headroom=config.weight_headroom, max_in_flight=config.snapshot_concurrency)
@@ -284,7 +284,7 @@ class Runtime(CommandExecutor, RestScheduler, VenueProbe, HistoryBackfill, Tradi
         return commands
 
     async def _start_sim(self) -> None:
-        from core.sim.server import SimConfig, SimExchange
+        from epochbot.sim.server import SimConfig, SimExchange
 
         cfg = self.config
         extra = {"rate": cfg.sim_rate} if cfg.sim_rate is not None else {}

@@ -4,11 +4,11 @@
 `TransportSession` (timed), waits the engine's backoff within the connection-attempt budget,
 dials the new one (timed) and reports ``SessionOpened`` (a dial failure is reported as
 ``Disconnected`` for that epoch, so the engine decides the next attempt); ``FetchSnapshot`` goes to
-the weight planner (`core.runtime_rest`); ``ProbeVenue`` to the liveness probe
-(`core.runtime_probe`); order commands to the `OrderGateway`; ``Stop`` ends the loop. Background
+the weight planner (`epochbot.runtime_rest`); ``ProbeVenue`` to the liveness probe
+(`epochbot.runtime_probe`); order commands to the `OrderGateway`; ``Stop`` ends the loop. Background
 tasks are spawned here too: one that fails unexpectedly is logged and reported as a disconnect.
 
-A mixin of `core.runtime.Runtime` (the state it reads and writes is the runtime's; see its
+A mixin of `epochbot.runtime.Runtime` (the state it reads and writes is the runtime's; see its
 theory of operation).
 """
 
@@ -17,15 +17,15 @@ from __future__ import annotations
 import asyncio
 import time
 
-from core import events as ev
-from core.transport import RouteSpec, TransportSession
-from core.venues.binance.wire import market_stream_url, streams_for
+from epochbot import events as ev
+from epochbot.transport import RouteSpec, TransportSession
+from epochbot.venues.binance.wire import market_stream_url, streams_for
 
 __all__ = ["CommandExecutor"]
 
 
 class CommandExecutor:
-    """Part of `core.runtime.Runtime` (a mixin: no state of its own)."""
+    """Part of `epochbot.runtime.Runtime` (a mixin: no state of its own)."""
 
     def _execute(self, commands) -> int | None:
         for command in commands:

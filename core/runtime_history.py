@@ -2,7 +2,7 @@
 fetched through the weight planner, checked for gaps, handed to the engine's market history,
 stored and used to warm the strategy up.
 
-A mixin of `core.runtime.Runtime` (the state it reads and writes is the runtime's; see its
+A mixin of `epochbot.runtime.Runtime` (the state it reads and writes is the runtime's; see its
 theory of operation).
 """
 
@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.budget import klines_weight
-from core.trading.bars import GapRange, backfill_requests, find_gaps, interval_ms
-from core.venues.binance.rest import RestError
+from epochbot.budget import klines_weight
+from epochbot.trading.bars import GapRange, backfill_requests, find_gaps, interval_ms
+from epochbot.venues.binance.rest import RestError
 
 __all__ = ["Backfill", "HistoryBackfill", "backfill_klines"]
 
 
 class HistoryBackfill:
-    """Part of `core.runtime.Runtime` (a mixin: no state of its own)."""
+    """Part of `epochbot.runtime.Runtime` (a mixin: no state of its own)."""
 
     async def _backfill_history(self) -> dict[str, list]:
         """Closed candles of the last ``history_lookback_min`` minutes per symbol, into the
@@ -69,7 +69,7 @@ class HistoryBackfill:
                         break
         trader = self.engine.trader
         if self.journal is not None and history:
-            from core.journal_inputs import history_row
+            from epochbot.journal_inputs import history_row
 
             self.journal.obj(history_row(history))
         if trader is not None:
@@ -122,7 +122,7 @@ async def backfill_klines(rest, symbol: str, interval: str, start_ms: int, end_m
     `backfill_requests`, and whatever is still missing is returned in ``gaps``. A row whose
     close time is not before ``now_ms`` is the forming candle and is left out.
     """
-    from core.records import Candle
+    from epochbot.records import Candle
 
     step = interval_ms(interval)
     have: dict[int, Candle] = {}

@@ -2,7 +2,7 @@
 consumes, in consumption order (raw market frames as received, control and trading events
 encoded), so that a replay ends in the same state.
 
-A mixin of `core.runtime.Runtime` (the state it reads and writes is the runtime's; see its
+A mixin of `epochbot.runtime.Runtime` (the state it reads and writes is the runtime's; see its
 theory of operation).
 """
 
@@ -12,14 +12,14 @@ __all__ = ["InputJournal"]
 
 
 class InputJournal:
-    """Part of `core.runtime.Runtime` (a mixin: no state of its own)."""
+    """Part of `epochbot.runtime.Runtime` (a mixin: no state of its own)."""
 
     def _open_journal(self) -> None:
         """Version 2 journal (docs/capture-format.md): every engine input in consumption order."""
         import os
 
-        from core.journal_inputs import encode_engine_config
-        from core.persistence.journal import EngineJournal
+        from epochbot.journal_inputs import encode_engine_config
+        from epochbot.persistence.journal import EngineJournal
 
         jc = self.config.journal
         venue = "binance-spot" if self.config.venue.market == "spot" else "binance-usdm"

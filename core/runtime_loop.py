@@ -3,7 +3,7 @@
 publishes an immutable `WorldSnapshot` (``self.latest``) and the engine's log records. The timer,
 the server-time offset and the heap freeze after the first sync run beside it.
 
-A mixin of `core.runtime.Runtime` (the state it reads and writes is the runtime's; see its
+A mixin of `epochbot.runtime.Runtime` (the state it reads and writes is the runtime's; see its
 theory of operation).
 """
 
@@ -13,10 +13,10 @@ import asyncio
 import gc
 import logging
 
-from core import events as ev
-from core.data_errors import handle_failure
-from core.loop_load import LoopLoad, timer_tick
-from core.venues.binance.rest import RestError
+from epochbot import events as ev
+from epochbot.data_errors import handle_failure
+from epochbot.loop_load import LoopLoad, timer_tick
+from epochbot.venues.binance.rest import RestError
 
 log = logging.getLogger("epochbot.runtime")
 
@@ -24,7 +24,7 @@ __all__ = ["ConsumeLoop"]
 
 
 class ConsumeLoop:
-    """Part of `core.runtime.Runtime` (a mixin: no state of its own)."""
+    """Part of `epochbot.runtime.Runtime` (a mixin: no state of its own)."""
 
     async def _consume(self) -> int:
         engine = self.engine

@@ -1,7 +1,7 @@
 """The liveness probe: the venue's ``lastUpdateId`` now, asked when the engine's liveness check
-(`core.liveness`) suspects a silent stream.
+(`epochbot.liveness`) suspects a silent stream.
 
-A mixin of `core.runtime.Runtime` (the state it reads and writes is the runtime's; see its
+A mixin of `epochbot.runtime.Runtime` (the state it reads and writes is the runtime's; see its
 theory of operation).
 """
 
@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 
-from core import events as ev
-from core.loop_load import market_backlog_ns
-from core.venues.binance.rest import RestError
+from epochbot import events as ev
+from epochbot.loop_load import market_backlog_ns
+from epochbot.venues.binance.rest import RestError
 
 __all__ = ["VenueProbe"]
 
 
 class VenueProbe:
-    """Part of `core.runtime.Runtime` (a mixin: no state of its own)."""
+    """Part of `epochbot.runtime.Runtime` (a mixin: no state of its own)."""
 
     async def _probe(self, command: ev.ProbeVenue) -> None:
         """Liveness probe: the venue's lastUpdateId now, from the smallest depth (weight 2 on

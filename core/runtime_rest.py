@@ -1,12 +1,12 @@
 """The REST request-weight planner and the snapshot fetches it lets out.
 
-``FetchSnapshot`` is queued in `core.budget.WeightBudget`, which lets it go out when the venue's
+``FetchSnapshot`` is queued in `epochbot.budget.WeightBudget`, which lets it go out when the venue's
 per-minute weight allows (traded and invalid books first, at most ``snapshot_concurrency`` at a
 time); then one task per request. The answer (or failure, with Binance's ``Retry-After``) comes
 back as a control event tagged with the epoch it was requested for, on the inbox's bulk lane.
 Other requests (kline backfill) take their weight from the same planner with ``acquire_weight``.
 
-A mixin of `core.runtime.Runtime` (the state it reads and writes is the runtime's; see its
+A mixin of `epochbot.runtime.Runtime` (the state it reads and writes is the runtime's; see its
 theory of operation).
 """
 
@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import asyncio
 
-from core import events as ev
-from core.budget import Grant, depth_weight
-from core.venues.binance.rest import RestError
+from epochbot import events as ev
+from epochbot.budget import Grant, depth_weight
+from epochbot.venues.binance.rest import RestError
 
 __all__ = ["RestScheduler"]
 
 
 class RestScheduler:
-    """Part of `core.runtime.Runtime` (a mixin: no state of its own)."""
+    """Part of `epochbot.runtime.Runtime` (a mixin: no state of its own)."""
 
     def _fetch_snapshot(self, command: ev.FetchSnapshot) -> None:
         """Queue the request in the weight planner; `_budget_loop` sends it when it may."""

@@ -2,7 +2,7 @@
 confirm every working order, import fills the stream missed, then close the gateway, tasks,
 session, storage, journal and simulator, in that order.
 
-A mixin of `core.runtime.Runtime` (the state it reads and writes is the runtime's; see its
+A mixin of `epochbot.runtime.Runtime` (the state it reads and writes is the runtime's; see its
 theory of operation).
 """
 
@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 
-from core import events as ev
-from core.data_errors import handle_failure
+from epochbot import events as ev
+from epochbot.data_errors import handle_failure
 
 __all__ = ["ShutdownDrain"]
 
 
 class ShutdownDrain:
-    """Part of `core.runtime.Runtime` (a mixin: no state of its own)."""
+    """Part of `epochbot.runtime.Runtime` (a mixin: no state of its own)."""
 
     def _drain_trading_events(self) -> None:
         """Hand trading events still queued (answers that arrived after the loop ended) to
@@ -79,7 +79,7 @@ class ShutdownDrain:
             stored = await loop.run_in_executor(None, self.storage.load_fills)
             imported = await self._import_venue_fills(trader, trader.filters, stored)
             if self.journal is not None:
-                from core.capture import encode_dataclass
+                from epochbot.capture import encode_dataclass
 
                 for fill in imported:  # booked by import_fill, not by the engine: its own row
                     self.journal.obj({"k": "import", "p": self.clock(), "f": encode_dataclass(fill)["f"]})

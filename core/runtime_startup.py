@@ -2,7 +2,7 @@
 user-data stream, then reconcile with the venue: import fills made while we were down, compare
 positions, and adopt, cancel or record open orders the journal does not know.
 
-A mixin of `core.runtime.Runtime` (the state it reads and writes is the runtime's; see its
+A mixin of `epochbot.runtime.Runtime` (the state it reads and writes is the runtime's; see its
 theory of operation).
 """
 
@@ -12,22 +12,22 @@ import asyncio
 import time
 from dataclasses import replace
 
-from core.venues.binance.rest import RestError
+from epochbot.venues.binance.rest import RestError
 
 __all__ = ["TradingStartup"]
 
 
 class TradingStartup:
-    """Part of `core.runtime.Runtime` (a mixin: no state of its own)."""
+    """Part of `epochbot.runtime.Runtime` (a mixin: no state of its own)."""
 
     async def _start_trading(self, venue_filters: dict) -> list:
         """Build the trader (strategy, gates, orders, portfolio), restore durable state, and
         start the order gateway and its user-data stream. Returns reconciliation commands."""
-        from core.order_gateway import OrderGateway
-        from core.trading.filters import SymbolFilters
-        from core.trading.risk import RiskLimits, RiskState
-        from core.trading.strategy import get_strategy
-        from core.trading.trader import Trader
+        from epochbot.order_gateway import OrderGateway
+        from epochbot.trading.filters import SymbolFilters
+        from epochbot.trading.risk import RiskLimits, RiskState
+        from epochbot.trading.strategy import get_strategy
+        from epochbot.trading.trader import Trader
 
         cfg = self.config.trading
         missing = [s for s in self.config.symbols if s not in venue_filters]
@@ -43,8 +43,8 @@ class TradingStartup:
         risk_state, open_orders = None, []
         restored_risk = None  # the restored state as it was before fills touched it (journal)
         if cfg.storage_path:
-            from core.persistence.storage import SqliteStorage
-            from core.persistence.writer import StorageWriter
+            from epochbot.persistence.storage import SqliteStorage
+            from epochbot.persistence.writer import StorageWriter
 
             if cfg.storage_per_run:
                 _remove_database(cfg.storage_path)
@@ -66,7 +66,7 @@ class TradingStartup:
         restored = trader.restore_fills(stored_fills)
         api_key, api_secret = cfg.api_key, cfg.api_secret
         if not api_key and self.sim is not None:
-            from core.sim.auth import DEFAULT_API_KEY, DEFAULT_SECRET
+            from epochbot.sim.auth import DEFAULT_API_KEY, DEFAULT_SECRET
 
             api_key, api_secret = DEFAULT_API_KEY, DEFAULT_SECRET
         if not api_key or not api_secret:
@@ -119,7 +119,7 @@ class TradingStartup:
                 order.fill_ids.add(fill.trade_id)
                 order.booked_qty += fill.qty
         if self.journal is not None:
-            from core.journal_inputs import trading_row
+            from epochbot.journal_inputs import trading_row
 
             self.journal.obj(trading_row(cfg.strategy, cfg.params, session, limits, venue_filters, self.config.venue.market, self.engine.mode,
                                          restored_risk, stored_fills, imported, open_orders, now,
@@ -132,8 +132,8 @@ class TradingStartup:
             daily_pnl=str(risk.daily_pnl), breakers={k: v for k, v in sorted(risk.breakers.items())}, session_latched=risk.session_latched,
             positions={s: trader.portfolio.qty(s) for s in self.config.symbols},
         )
-        from core.trading.alerts import RiskAlerts
-        from core.trading.risk import _utc
+        from epochbot.trading.alerts import RiskAlerts
+        from epochbot.trading.risk import _utc
 
         for symbol, until in sorted(restored_breakers.items()):
             if until > now:
@@ -145,8 +145,8 @@ class TradingStartup:
 
     async def _adopt_unknown_venue_orders(self, trader, now: int) -> list:
         """Before trading: every order at the venue the journal does not know is cancelled,
-        adopted or recorded per `core.trading.adoption` (and logged, each). Returns commands."""
-        from core.trading.adoption import plan
+        adopted or recorded per `epochbot.trading.adoption` (and logged, each). Returns commands."""
+        from epochbot.trading.adoption import plan
 
         cfg = self.config.trading
         known = self.storage.known_client_ids() if self.storage is not None else set()
@@ -176,7 +176,7 @@ class TradingStartup:
                 except (ValueError, KeyError, TypeError) as exc:
                     self._runtime_log("error", "venue order unknown to the journal could not be adopted", error=str(exc), **fields)
                     continue
-                self._adopted.append(a)  # journaled with the trading setup (core.journal_inputs)
+                self._adopted.append(a)  # journaled with the trading setup (epochbot.journal_inputs)
                 self.engine.counters["venue_orders_adopted"] = self.engine.counters.get("venue_orders_adopted", 0) + 1
                 self._runtime_log("warn", f"venue order unknown to the journal: {a.action}", **fields)
         trader.records.extend(trader.orders.drain_journal())
@@ -191,7 +191,7 @@ class TradingStartup:
         import re
         from decimal import Decimal
 
-        from core.trading import events as tev
+        from epochbot.trading import events as tev
 
         ours = re.compile(r"^eb[0-9a-f]+-[0-9a-f]+$")
         known = {(f.symbol, f.trade_id) for f in stored_fills if f.trade_id}

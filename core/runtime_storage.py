@@ -1,8 +1,8 @@
 """Durable records: orders, fills, risk state, closed candles and epoch records handed to the
-storage writer thread (`core.persistence.writer`) without blocking the loop, and the write-ahead
+storage writer thread (`epochbot.persistence.writer`) without blocking the loop, and the write-ahead
 barrier an order waits for before it is sent.
 
-A mixin of `core.runtime.Runtime` (the state it reads and writes is the runtime's; see its
+A mixin of `epochbot.runtime.Runtime` (the state it reads and writes is the runtime's; see its
 theory of operation).
 """
 
@@ -14,7 +14,7 @@ __all__ = ["DurableStorage"]
 
 
 class DurableStorage:
-    """Part of `core.runtime.Runtime` (a mixin: no state of its own)."""
+    """Part of `epochbot.runtime.Runtime` (a mixin: no state of its own)."""
 
     def _persist(self) -> None:
         """Hand new durable records to the writer thread (never blocks the loop)."""

@@ -15,9 +15,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from core.confidence import Reason
-from core.numeric import format_units
-from core.telemetry import EMPTY_STATS, LatencyStats
+from epochbot.confidence import Reason
+from epochbot.numeric import format_units
+from epochbot.telemetry import EMPTY_STATS, LatencyStats
 
 __all__ = [
     "BookResyncView",

@@ -1,6 +1,6 @@
 """Validation of trading events decoded from venue messages, before they reach the loop.
 
-`core.venues.binance.user` maps order answers and user-data frames to `core.trade_events`;
+`epochbot.venues.binance.user` maps order answers and user-data frames to `epochbot.trade_events`;
 this module checks every field the order manager, trader, portfolio and risk gate read: types
 (ints are ints, never bools), ranges (a fill has a positive quantity and price, cumulative
 filled quantities are not negative), finite fee and funding amounts (no NaN or Infinity), known
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from core import trade_events as tev
+from epochbot import trade_events as tev
 
 __all__ = ["problem", "problems"]
 

@@ -1,5 +1,5 @@
 """Trading events (venue answers, user-data stream) and trading commands: the vocabulary below
-the engine, the trader, the venues and persistence (`core.trading.events` re-exports it).
+the engine, the trader, the venues and persistence (`epochbot.trading.events` re-exports it).
 
 The runtime turns REST answers and user-data frames into these events and hands them to the
 strategy loop, which routes them to the `Trader` (``kind == "trading"``; the market engine never
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from core.events import Command
+from epochbot.events import Command
 
 __all__ = [
     "CLIENT_ID_PATTERN",

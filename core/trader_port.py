@@ -1,20 +1,20 @@
 """The engine's side of the trading half: what it calls on a trader, and nothing more.
 
-The engine drives an optional trader (`core.trading.trader.Trader` is the one epochbot ships)
+The engine drives an optional trader (`epochbot.trading.trader.Trader` is the one epochbot ships)
 from its single loop, so live, replay and backtest place the same orders for the same input. It
-knows the trader only through this protocol: views and trades in (`core.market_view`), trading
-events in (`core.trade_events`), commands out (`core.events`), and log lines the trader wants
+knows the trader only through this protocol: views and trades in (`epochbot.market_view`), trading
+events in (`epochbot.trade_events`), commands out (`epochbot.events`), and log lines the trader wants
 written (``notices``, plus `describe_event` / `describe_command` for what the engine logs about
-trading traffic). The engine imports nothing from `core.trading`.
+trading traffic). The engine imports nothing from `epochbot.trading`.
 """
 
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from core.events import Command
-from core.market_view import MarketView, TradeTick
-from core.modes import Mode
+from epochbot.events import Command
+from epochbot.market_view import MarketView, TradeTick
+from epochbot.modes import Mode
 
 __all__ = ["LogLine", "TraderPort"]
 
@@ -23,7 +23,7 @@ LogLine = tuple[str, str, dict]  # (level, message, fields)
 
 @runtime_checkable
 class TraderPort(Protocol):
-    """What `core.engine.Engine` needs from a trader. Every hook returns the commands it causes."""
+    """What `epochbot.engine.Engine` needs from a trader. Every hook returns the commands it causes."""
 
     paused: bool  # the operator's pause, mirrored by the engine
     notices: list[LogLine]  # lines to log; the engine drains them after every call
@@ -35,7 +35,7 @@ class TraderPort(Protocol):
     def on_timer(self, now_ns: int) -> list[Command]: ...
 
     def on_event(self, event) -> list[Command]:
-        """A `core.trade_events.TradingEvent` (venue answer, user-data message, symbol status)."""
+        """A `epochbot.trade_events.TradingEvent` (venue answer, user-data message, symbol status)."""
         ...
 
     def set_mode(self, mode: Mode, now_ns: int) -> list[Command]: ...

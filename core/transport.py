@@ -27,10 +27,10 @@ import orjson
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from core import events as ev
-from core.clock import wall_ns
-from core.inbox import Inbox
-from core.venues.binance.wire import Ack, FrameError, ServerShutdown, decode_frame
+from epochbot import events as ev
+from epochbot.clock import wall_ns
+from epochbot.inbox import Inbox
+from epochbot.venues.binance.wire import Ack, FrameError, ServerShutdown, decode_frame
 
 __all__ = ["RouteSpec", "TransportSession"]
 

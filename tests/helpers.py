@@ -50,7 +50,7 @@ def child_env(extra: dict | None = None) -> dict:
 
 def cli(*args: str) -> list[str]:
     """The command line of ``epochbot ARGS`` run from this checkout."""
-    return [sys.executable, "-m", "app.cli", *args]
+    return [sys.executable, "-m", "epochbot.app.cli", *args]
 
 
 # ------------------------------------------------------------------------------------- waits
@@ -161,7 +161,7 @@ def json_lines(path: Path) -> list[dict]:
 class SimProcess:
     """``epochbot sim --port 0`` in a child process; ``rest`` and ``ws`` are its URLs.
 
-    ``signer`` (a `core.venues.binance.signing.Signer`, default the simulator's own account)
+    ``signer`` (a `epochbot.venues.binance.signing.Signer`, default the simulator's own account)
     signs `signed` calls; ``stderr`` goes to ``tmp/sim.err``."""
 
     def __init__(self, tmp: Path, *, market: str = "usdm", symbols=("BTCUSDT",), seed: int = 7, args=(), env: dict | None = None,
@@ -187,8 +187,8 @@ class SimProcess:
         """A signed GET of an account endpoint, the way a client of Binance makes it."""
         signer = self.signer
         if signer is None:
-            from core.sim.auth import DEFAULT_API_KEY, DEFAULT_SECRET
-            from core.venues.binance.signing import Signer
+            from epochbot.sim.auth import DEFAULT_API_KEY, DEFAULT_SECRET
+            from epochbot.venues.binance.signing import Signer
 
             signer = self.signer = Signer(DEFAULT_API_KEY, DEFAULT_SECRET)
         query = urlencode({**params, "recvWindow": 5000, "timestamp": int(time.time() * 1000)})
@@ -245,12 +245,12 @@ class DaemonProcess:
 
 
 class ThreadedSim:
-    """The simulator (`core.sim.server.SimExchange`) on an event loop of its own thread, so a test
+    """The simulator (`epochbot.sim.server.SimExchange`) on an event loop of its own thread, so a test
     can reach into the venue (wrap its handlers, read its books and accounts) while a daemon in a
     child process trades against ``rest`` / ``ws``. ``call`` / ``call_async`` run on its loop."""
 
     def __init__(self, **config) -> None:
-        from core.sim.server import SimConfig, SimExchange
+        from epochbot.sim.server import SimConfig, SimExchange
 
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="sim", daemon=True)

@@ -8,8 +8,8 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Digits, ProgressBar, Static
 
-from core.snapshot import WorldSnapshot
-from widgets.spark import ScaledSparkline
+from epochbot.snapshot import WorldSnapshot
+from epochbot.widgets.spark import ScaledSparkline
 
 __all__ = ["ConfidencePane"]
 

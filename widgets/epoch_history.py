@@ -7,8 +7,8 @@ from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import DataTable, Label
 
-from core.snapshot import BookResyncView, EpochView, WorldSnapshot
-from widgets._format import clock_utc, duration, ms
+from epochbot.snapshot import BookResyncView, EpochView, WorldSnapshot
+from epochbot.widgets._format import clock_utc, duration, ms
 
 __all__ = ["EpochHistory"]
 

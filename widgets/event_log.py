@@ -15,8 +15,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import RichLog
 
-from core.snapshot import LogView, WorldSnapshot
-from widgets._format import clock_utc
+from epochbot.snapshot import LogView, WorldSnapshot
+from epochbot.widgets._format import clock_utc
 
 __all__ = ["EventLog", "LEVEL_FILTERS"]
 

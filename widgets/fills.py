@@ -11,8 +11,8 @@ from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import DataTable, Label
 
-from core.snapshot import WorldSnapshot
-from widgets._format import clock_utc
+from epochbot.snapshot import WorldSnapshot
+from epochbot.widgets._format import clock_utc
 
 __all__ = ["FillsPane"]
 

@@ -12,9 +12,9 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import Label
 
-from core.snapshot import WorldSnapshot
-from widgets._format import ms
-from widgets.spark import ScaledSparkline
+from epochbot.snapshot import WorldSnapshot
+from epochbot.widgets._format import ms
+from epochbot.widgets.spark import ScaledSparkline
 
 __all__ = ["LatencyPane"]
 

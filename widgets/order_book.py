@@ -14,8 +14,8 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from core.snapshot import BookResyncView, BookSnapshot, LevelView, WorldSnapshot
-from widgets._format import clock_utc, decimals_in, fixed, ms
+from epochbot.snapshot import BookResyncView, BookSnapshot, LevelView, WorldSnapshot
+from epochbot.widgets._format import clock_utc, decimals_in, fixed, ms
 
 __all__ = ["OrderBookLadder"]
 

@@ -7,8 +7,8 @@ from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.widgets import Label
 
-from core.snapshot import WorldSnapshot
-from widgets._format import MODE_CLASSES, strictness_class
+from epochbot.snapshot import WorldSnapshot
+from epochbot.widgets._format import MODE_CLASSES, strictness_class
 
 __all__ = ["StatusHeader"]
 
@@ -69,7 +69,7 @@ class StatusHeader(Horizontal):
             flags.append("SESSION DOWN")
         if snap.fatal:
             flags.append(f"FATAL: {snap.fatal}")
-        from widgets.mode_risk import strategy_state
+        from epochbot.widgets.mode_risk import strategy_state
 
         state, _style = strategy_state(snap)
         if state.startswith("BLOCKED"):

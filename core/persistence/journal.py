@@ -4,8 +4,8 @@ receive order, for tools that record a venue without an engine).
 
 `CaptureJournal`: an optional recorder of every inbound frame and REST response.
 
-Rows use the capture format (``../shared/captures/FORMAT.md``, via `core.capture.write_header`
-and `write_row`) plus an ``epoch`` field, so any journal file replays with ``core.replay``.
+Rows use the capture format (``../shared/captures/FORMAT.md``, via `epochbot.capture.write_header`
+and `write_row`) plus an ``epoch`` field, so any journal file replays with ``epochbot.replay``.
 
 The loop (or the reader task) calls ``record_open/record_ws/record_rest/record_close`` which only
 enqueue (bounded; overflow is counted in ``dropped``, never blocks). A writer thread appends to a
@@ -32,11 +32,11 @@ from pathlib import Path
 
 import orjson
 
-from core.capture import encode_dataclass, write_header, write_row
+from epochbot.capture import encode_dataclass, write_header, write_row
 
 __all__ = ["CaptureJournal", "EngineJournal"]
 
-from core.persistence.writer import _STOP, QueueThread, _Flush
+from epochbot.persistence.writer import _STOP, QueueThread, _Flush
 
 
 class CaptureJournal(QueueThread):

@@ -1,6 +1,6 @@
 """One websocket client of the simulator (market streams, user data, the WebSocket API): its
-subscriptions, a bounded send queue and a writer task. Shared by `core.sim.server` and
-`core.sim.wsapi`, which both accept connections (kept apart so neither imports the other back).
+subscriptions, a bounded send queue and a writer task. Shared by `epochbot.sim.server` and
+`epochbot.sim.wsapi`, which both accept connections (kept apart so neither imports the other back).
 """
 
 from __future__ import annotations

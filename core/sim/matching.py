@@ -62,8 +62,8 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from collections.abc import Iterable
 from typing import Literal, Protocol
 
-from core.numeric import DecimalFormatError, format_units, parse_units
-from core.sim.auth import SimApiError
+from epochbot.numeric import DecimalFormatError, format_units, parse_units
+from epochbot.sim.auth import SimApiError
 
 __all__ = [
     "BookView",

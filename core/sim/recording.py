@@ -13,10 +13,10 @@ from typing import IO
 
 import orjson
 
-from core.capture import write_header, write_row
-from core.sim.market import SymbolMarket, fixed
-from core.sim.server import SimConfig, SimExchange
-from core.sim.streams import agg_trade, depth_update
+from epochbot.capture import write_header, write_row
+from epochbot.sim.market import SymbolMarket, fixed
+from epochbot.sim.server import SimConfig, SimExchange
+from epochbot.sim.streams import agg_trade, depth_update
 
 __all__ = ["record_session"]
 

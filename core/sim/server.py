@@ -15,9 +15,9 @@ Theory of operation
   generator (gap), frame delivery (stall, latency, stale, malformed, truncated, duplicate,
   out_of_order), REST depth (snapshot_*, crossed_snapshot), subscription (reject_subscribe),
   order placement (unknown_execution), or immediately (drop, expire, server_shutdown).
-* Paper trading is delegated to ``core.sim.matching.PaperVenue``; its user events are drained
+* Paper trading is delegated to ``epochbot.sim.matching.PaperVenue``; its user events are drained
   after every order call and every market step and pushed to USD-M ``/private`` listenKey
-  sockets and to WebSocket API user-data subscriptions (``core.sim.wsapi``, which also serves
+  sockets and to WebSocket API user-data subscriptions (``epochbot.sim.wsapi``, which also serves
   the WebSocket API's order methods).
 """
 
@@ -37,11 +37,11 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
-from core.sim import auth
-from core.sim.faults import INSTANT_KINDS, FaultBoard, FaultError, check_param
-from core.sim.weights import WeightLimiter, request_weight
-from core.sim.market import DepthEvent, SymbolMarket, SymbolSpec, default_spec, fixed
-from core.sim.streams import (
+from epochbot.sim import auth
+from epochbot.sim.faults import INSTANT_KINDS, FaultBoard, FaultError, check_param
+from epochbot.sim.weights import WeightLimiter, request_weight
+from epochbot.sim.market import DepthEvent, SymbolMarket, SymbolSpec, default_spec, fixed
+from epochbot.sim.streams import (
     KlineState,
     StreamSpec,
     agg_trade,
@@ -55,8 +55,8 @@ from core.sim.streams import (
     partial_depth,
     route_allows,
 )
-from core.sim.conn import WsConn
-from core.sim.wsapi import WsApiServer, refuse_unless_trading, symbol_status
+from epochbot.sim.conn import WsConn
+from epochbot.sim.wsapi import WsApiServer, refuse_unless_trading, symbol_status
 
 __all__ = ["SimConfig", "SimExchange"]
 
@@ -882,7 +882,7 @@ class SimExchange:
                 "permissions": [], "permissionSets": [["SPOT"]],
                 "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
                 "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"]}
-        from core.numeric import format_units
+        from epochbot.numeric import format_units
 
         return {
             "symbol": s.symbol, "pair": s.symbol, "contractType": "PERPETUAL", "deliveryDate": 4133404800000,
@@ -1002,7 +1002,7 @@ class SimExchange:
     # ------------------------------------------------------------------ REST: trading
     def _make_venue(self):
         try:
-            from core.sim import matching
+            from epochbot.sim import matching
         except ImportError:
             return None
         filters = {}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from core.sim.market import DepthEvent, SymbolMarket, Trade, fixed
+from epochbot.sim.market import DepthEvent, SymbolMarket, Trade, fixed
 
 __all__ = [
     "StreamSpec",

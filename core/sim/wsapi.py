@@ -11,7 +11,7 @@ answers go through the same bounded send queue and writer task as the market str
 
 Authentication (Binance "SIGNED request security" for the WebSocket API): a SIGNED request
 carries ``apiKey``, ``timestamp`` (``recvWindow`` optional) and ``signature`` over every other
-parameter sorted by name (``core.sim.auth.verify_signature`` checks HMAC, RSA and Ed25519).
+parameter sorted by name (``epochbot.sim.auth.verify_signature`` checks HMAC, RSA and Ed25519).
 ``session.logon`` is accepted for Ed25519 keys only; afterwards ``apiKey``/``signature`` may be
 omitted. Spot account events: ``userDataStream.subscribe`` (needs a logged-on session) or
 ``userDataStream.subscribe.signature`` (any key type); events arrive as
@@ -36,11 +36,11 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import WSMsgType, web
 
-from core.sim import auth
-from core.sim.conn import WsConn
+from epochbot.sim import auth
+from epochbot.sim.conn import WsConn
 
 if TYPE_CHECKING:
-    from core.sim.server import SimExchange
+    from epochbot.sim.server import SimExchange
 
 __all__ = ["WsApiServer", "refuse_unless_trading", "symbol_status"]
 

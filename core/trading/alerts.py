@@ -7,7 +7,7 @@ Each alert is ``(level, message, fields)`` with the cause and the until-time (UT
 
 from __future__ import annotations
 
-from core.trading.money import decimal_str
+from epochbot.trading.money import decimal_str
 
 __all__ = ["RiskAlerts"]
 
@@ -19,7 +19,7 @@ class RiskAlerts:
         self._latched = (False, False)
 
     def poll(self, trader) -> list[tuple[str, str, dict]]:
-        from core.trading.risk import _utc
+        from epochbot.trading.risk import _utc
 
         state = trader.risk.state
         limits = trader.risk.limits

@@ -7,9 +7,9 @@ query, accepted, status updates) at ``debug``, so a quoting strategy does not fl
 
 from __future__ import annotations
 
-from core.trading import events as tev
-from core.trading.money import decimal_str
-from core.trading.state_view import quote_asset
+from epochbot.trading import events as tev
+from epochbot.trading.money import decimal_str
+from epochbot.trading.state_view import quote_asset
 
 __all__ = ["describe_command", "describe_event"]
 

@@ -13,8 +13,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from core.modes import Mode
-from core.trading.strategy import MarketView, OrderIntent, StrategyError, _Base, lots_for_quote, merge_params
+from epochbot.modes import Mode
+from epochbot.trading.strategy import MarketView, OrderIntent, StrategyError, _Base, lots_for_quote, merge_params
 
 __all__ = ["make_momentum", "Momentum", "MOMENTUM_DEFAULTS"]
 

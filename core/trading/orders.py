@@ -48,13 +48,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.events import CancelOrder, PlaceOrder
-from core.records import OrderState, OrderTransition
-from core.snapshot import OrderView
-from core.trade_events import CLIENT_ID_PATTERN  # Binance's rule for newClientOrderId
-from core.trading import events as tev
-from core.trading.filters import SymbolFilters
-from core.trading.strategy import OrderIntent
+from epochbot.events import CancelOrder, PlaceOrder
+from epochbot.records import OrderState, OrderTransition
+from epochbot.snapshot import OrderView
+from epochbot.trade_events import CLIENT_ID_PATTERN
+from epochbot.trading import events as tev
+from epochbot.trading.filters import SymbolFilters
+from epochbot.trading.strategy import OrderIntent
 
 __all__ = [
     "CLIENT_ID_PATTERN",
@@ -520,7 +520,7 @@ class OrderManager:
 
     def adopt_venue_order(self, a, now_ns: int, epoch: int = 0) -> list:
         """Take over an order of ours that the venue has and the journal does not know (an
-        `core.trading.adoption.Adoption`). It is journaled with the venue's state; an open one
+        `epochbot.trading.adoption.Adoption`). It is journaled with the venue's state; an open one
         becomes a working order of this session (untagged: no strategy slot owns it) and, for
         the "cancel" action, a `CancelOrder` for it is returned."""
         if a.client_order_id in self.orders:

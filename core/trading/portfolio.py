@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 
-from core.records import FundingRecord
-from core.snapshot import PositionView
-from core.trading.filters import SymbolFilters
-from core.trading.money import as_fraction, decimal_str
+from epochbot.records import FundingRecord
+from epochbot.snapshot import PositionView
+from epochbot.trading.filters import SymbolFilters
+from epochbot.trading.money import as_fraction, decimal_str
 
 __all__ = ["FundingRecord", "Portfolio", "Position", "RoundTrip"]
 

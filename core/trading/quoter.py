@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Mapping
 
-from core.modes import Mode
-from core.trading.strategy import MarketView, OrderIntent, StrategyError, _Base, lots_for_quote, merge_params
+from epochbot.modes import Mode
+from epochbot.trading.strategy import MarketView, OrderIntent, StrategyError, _Base, lots_for_quote, merge_params
 
 __all__ = ["make_quoter", "Quoter", "QUOTER_DEFAULTS"]
 

@@ -33,12 +33,12 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Iterable
 
-from core.modes import Mode
-from core.snapshot import RiskView
-from core.trading.filters import SymbolFilters
-from core.trading.money import decimal_str
-from core.trading.portfolio import RoundTrip
-from core.trading.strategy import OrderIntent
+from epochbot.modes import Mode
+from epochbot.snapshot import RiskView
+from epochbot.trading.filters import SymbolFilters
+from epochbot.trading.money import decimal_str
+from epochbot.trading.portfolio import RoundTrip
+from epochbot.trading.strategy import OrderIntent
 
 __all__ = ["DAY_NS", "GateDecision", "RiskGate", "RiskLimits", "RiskState", "RISK_STATE_VERSION"]
 

@@ -1,6 +1,6 @@
-"""The trader's state as an immutable `core.snapshot.TradingView` (for /status, reports, panes).
+"""The trader's state as an immutable `epochbot.snapshot.TradingView` (for /status, reports, panes).
 
-Read-only over a `core.trading.trader.Trader`; called from the strategy loop when a snapshot
+Read-only over a `epochbot.trading.trader.Trader`; called from the strategy loop when a snapshot
 is built. Money is exact inside (`Fraction`) and leaves here as decimal strings in the quote
 asset, rounded to 8 places only when it does not terminate.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from core.snapshot import QUOTE_ASSETS, BreakerView, FillView, PnLView, TradingView, quote_asset
-from core.trading.money import decimal_str
+from epochbot.snapshot import QUOTE_ASSETS, BreakerView, FillView, PnLView, TradingView, quote_asset
+from epochbot.trading.money import decimal_str
 
 __all__ = ["QUOTE_ASSETS", "quote_asset", "trading_view", "fill_view", "breaker_cause"]
 

@@ -18,7 +18,7 @@ from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Sequence
 
-from core.trading.money import to_decimal
+from epochbot.trading.money import to_decimal
 
 __all__ = ["EquityStats", "max_drawdown", "sharpe", "summarise"]
 

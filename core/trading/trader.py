@@ -4,7 +4,7 @@
 
     market view / trade / mode change / timer ──► strategy ──► intents
     intents ──► slot replacement ──► RiskGate.check ──► OrderManager.place ──► PlaceOrder
-    venue answers (core.trading.events) ──► OrderManager ──► Portfolio ──► RiskGate state
+    venue answers (epochbot.trading.events) ──► OrderManager ──► Portfolio ──► RiskGate state
                                                    └──► QueryOrder (unknown outcomes)
 
 Slot replacement: an intent for ``(symbol, tag)`` whose slot still has working orders first
@@ -24,18 +24,18 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from dataclasses import dataclass
 from fractions import Fraction
 
-from core.events import CancelOrder, PlaceOrder
-from core.modes import Mode
-from core.records import RiskSnapshot
-from core.trading import events as tev
-from core.trading.alerts import RiskAlerts
-from core.trading.describe import describe_command, describe_event
-from core.trading.filters import SymbolFilters
-from core.trading.orders import OrderManager, OrderRefused
-from core.trading.portfolio import Portfolio
-from core.trading.risk import RiskGate, RiskLimits, RiskState
-from core.trading.state_view import trading_view
-from core.trading.strategy import MarketView, OrderIntent, Strategy, TradeTick
+from epochbot.events import CancelOrder, PlaceOrder
+from epochbot.modes import Mode
+from epochbot.records import RiskSnapshot
+from epochbot.trading import events as tev
+from epochbot.trading.alerts import RiskAlerts
+from epochbot.trading.describe import describe_command, describe_event
+from epochbot.trading.filters import SymbolFilters
+from epochbot.trading.orders import OrderManager, OrderRefused
+from epochbot.trading.portfolio import Portfolio
+from epochbot.trading.risk import RiskGate, RiskLimits, RiskState
+from epochbot.trading.state_view import trading_view
+from epochbot.trading.strategy import MarketView, OrderIntent, Strategy, TradeTick
 
 __all__ = ["Refusal", "RiskSnapshot", "Trader"]
 
@@ -77,7 +77,7 @@ class Trader:
         self._seen_order: deque[tuple[str, str]] = deque()
         self.keep_fills = 0  # 0: keep every fill in memory (backtests); the runtime bounds it
         self.refusal_counts: dict[str, int] = {}  # reason (before its first ":") -> count, never capped
-        self.round_trips: list = []  # finished round trips (core.trading.portfolio.RoundTrip), bounded like fills
+        self.round_trips: list = []  # finished round trips (epochbot.trading.portfolio.RoundTrip), bounded like fills
         self.fill_count = 0  # fills booked this session (restored ones not counted)
         self.order_outcomes: dict[str, int] = {}  # terminal state -> orders of this session
         self.flattening: set[str] = set()  # symbols with an operator flatten not yet placed
@@ -128,7 +128,7 @@ class Trader:
         return self._apply(hook(symbol, list(candles)))
 
     def on_event(self, event) -> list:
-        """A venue answer (see `core.trading.events`)."""
+        """A venue answer (see `epochbot.trading.events`)."""
         self.now_ns = max(self.now_ns, event.ts_ns)
         if type(event) is tev.FundingSettlement:
             record = self.portfolio.apply_funding(event.symbol, event.rate, event.mark_price, event.ts_ns)
@@ -153,7 +153,7 @@ class Trader:
         return commands
 
     def settle_funding(self, symbol: str, funding_ts_ms: int, rate: str, mark: str, recv_ts: int) -> list | None:
-        """USD-M funding derived from the mark price stream (`core.market_history` says when a
+        """USD-M funding derived from the mark price stream (`epochbot.market_history` says when a
         funding time has passed and which rate and mark were in force): the position pays or
         receives ``qty * mark * rate``. Returns the commands it causes, or None when nothing was
         settled (not USD-M, flat, unreadable figures).
@@ -182,13 +182,13 @@ class Trader:
     # ----------------------------------------------------------------------------- log lines
 
     def alerts(self) -> list[tuple[str, str, dict]]:
-        """Breaker trips and loss-limit latches not yet reported (`core.trading.alerts`)."""
+        """Breaker trips and loss-limit latches not yet reported (`epochbot.trading.alerts`)."""
         if self.risk_alerts is None:
             self.risk_alerts = RiskAlerts()
         return self.risk_alerts.poll(self)
 
     def describe_event(self, event) -> tuple[str, str, dict]:
-        """How the engine logs a venue answer, before it is applied (`core.trading.describe`)."""
+        """How the engine logs a venue answer, before it is applied (`epochbot.trading.describe`)."""
         return describe_event(self, event)
 
     def describe_command(self, command) -> tuple[str, str, dict] | None:
@@ -431,7 +431,7 @@ class Trader:
         return {s: v.mid for s, v in self.views_by_symbol.items() if v.mid is not None}
 
     def views(self) -> dict:
-        """For `core.snapshot.SnapshotBuilder.build(engine, trading=trader)`."""
+        """For `epochbot.snapshot.SnapshotBuilder.build(engine, trading=trader)`."""
         marks = self.marks()
         return {
             "orders": self.orders.views(),

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from app.config import MASK, ConfigError, engine_config, load_settings, render_settings, to_runtime_config
+from epochbot.app.config import MASK, ConfigError, engine_config, load_settings, render_settings, to_runtime_config
 from tests.app.conftest import TOKEN, run_cli
 
 SECRET_KEY = "AKIAsecretkey0123456789"
@@ -239,7 +239,7 @@ def test_key_bindings_merge_over_the_defaults_and_reject_unknown_actions():
 
 
 def test_the_embedded_simulator_gets_a_per_run_database_and_anything_else_the_configured_one(tmp_path):
-    from app.config import sim_storage, trading_config
+    from epochbot.app.config import sim_storage, trading_config
 
     demo = load_settings(flags={}, env={})
     explicit = load_settings(flags={"storage": str(tmp_path / "mine.sqlite3")}, env={})

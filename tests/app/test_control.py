@@ -6,9 +6,9 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.config import load_settings
-from app.control import ControlServer, readiness
-from core import events as ev
+from epochbot.app.config import load_settings
+from epochbot.app.control import ControlServer, readiness
+from epochbot import events as ev
 from tests.app.conftest import TOKEN, FakeRuntime, build_world
 
 

@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
-from app import ctl
-from app.config import load_settings
-from app.control import ControlServer
-from core import events as ev
+from epochbot.app import ctl
+from epochbot.app.config import load_settings
+from epochbot.app.control import ControlServer
+from epochbot import events as ev
 from tests.app.conftest import REPO, TOKEN, FakeRuntime
 
 
@@ -124,7 +124,7 @@ async def test_epochbot_ctl_command_line_talks_to_the_daemon(daemon):
     env.update(PYTHONPATH=str(REPO), EPOCHBOT_CONTROL__TOKEN=TOKEN, EPOCHBOT_CONTROL__PORT=str(port))
 
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app.cli", "ctl", "resync", "BTCUSDT",
+        sys.executable, "-m", "epochbot.app.cli", "ctl", "resync", "BTCUSDT",
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 20)

@@ -12,7 +12,7 @@ import pytest
 
 pq = pytest.importorskip("pyarrow.parquet")
 
-from app.export_command import export_parquet  # noqa: E402
+from epochbot.app.export_command import export_parquet
 
 REPO = Path(__file__).resolve().parents[2]
 CAPTURE = Path("/work/shared/captures/binance-spot-2021-10-12.jsonl")
@@ -58,7 +58,7 @@ def test_the_cli_exports_a_real_capture_with_every_row(tmp_path):
     out = tmp_path / "capture.parquet"
     rows = sum(1 for line in CAPTURE.read_text().splitlines()[1:] if line.strip())
 
-    proc = subprocess.run([sys.executable, "-m", "app.cli", "export", str(CAPTURE), "--parquet", str(out), "--batch", "1000"],
+    proc = subprocess.run([sys.executable, "-m", "epochbot.app.cli", "export", str(CAPTURE), "--parquet", str(out), "--batch", "1000"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
 
     assert proc.returncode == 0, proc.stderr
@@ -69,7 +69,7 @@ def test_the_cli_exports_a_real_capture_with_every_row(tmp_path):
 
 
 def test_a_missing_journal_is_a_usage_error(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "app.cli", "export", str(tmp_path / "nope.jsonl"), "--parquet", str(tmp_path / "o.parquet")],
+    proc = subprocess.run([sys.executable, "-m", "epochbot.app.cli", "export", str(tmp_path / "nope.jsonl"), "--parquet", str(tmp_path / "o.parquet")],
                           cwd=REPO, capture_output=True, text=True, timeout=60)
 
     assert proc.returncode == 2 and "no such journal" in proc.stderr

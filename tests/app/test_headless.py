@@ -13,9 +13,9 @@ import time
 
 import orjson
 
-from app.config import load_settings
-from app.headless import HeadlessRunner, run_headless
-from app.logging_json import JsonLogWriter
+from epochbot.app.config import load_settings
+from epochbot.app.headless import HeadlessRunner, run_headless
+from epochbot.app.logging_json import JsonLogWriter
 from tests.app.conftest import REPO, TOKEN, FakeRuntime
 from tests.helpers import child_env
 
@@ -141,8 +141,8 @@ def test_an_unwritable_report_directory_is_a_config_error_before_running(tmp_pat
 def test_headless_entry_points_never_import_textual():
     code = (
         "import sys\n"
-        "import app.cli, app.headless, app.control, app.ctl, app.config, app.logging_json\n"
-        "from app.cli import build_parser\n"
+        "import epochbot.app.cli, epochbot.app.headless, epochbot.app.control, epochbot.app.ctl, epochbot.app.config, epochbot.app.logging_json\n"
+        "from epochbot.app.cli import build_parser\n"
         "build_parser().parse_args(['--headless'])\n"
         "bad = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))\n"
         "print(bad)\n"
@@ -156,12 +156,12 @@ def test_headless_entry_points_never_import_textual():
 def test_without_a_subcommand_and_without_headless_the_dashboard_is_requested(monkeypatch, tmp_path):
     import types
 
-    from app import cli
+    from epochbot.app import cli
 
     calls = []
-    fake_tui = types.ModuleType("app.tui")
+    fake_tui = types.ModuleType("epochbot.app.tui")
     fake_tui.run_dashboard = lambda settings: calls.append(settings) or 0
-    monkeypatch.setitem(sys.modules, "app.tui", fake_tui)
+    monkeypatch.setitem(sys.modules, "epochbot.app.tui", fake_tui)
 
     code = cli.main(["--symbols", "SOLUSDT"])
 
@@ -176,7 +176,7 @@ def test_headless_against_the_embedded_simulator_runs_for_its_duration_and_repor
     report_path = tmp_path / "r.json"
     code = (
         "import sys\n"
-        "from app.cli import main\n"
+        "from epochbot.app.cli import main\n"
         f"rc = main(['--headless', '--duration', '3', '--report', {str(report_path)!r}, '--symbols', 'BTCUSDT,ETHUSDT',"
         " '--control-port', '0', '--status-interval', '1'])\n"
         "assert 'textual' not in sys.modules, 'headless imported textual'\n"
@@ -198,7 +198,7 @@ def test_headless_against_the_embedded_simulator_runs_for_its_duration_and_repor
 def test_sigterm_stops_a_running_daemon_with_exit_0_and_writes_the_report(tmp_path):
     report_path = tmp_path / "r.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "--headless", "--report", str(report_path), "--control-port", "0", "--symbols", "BTCUSDT"],
+        [sys.executable, "-m", "epochbot.app.cli", "--headless", "--report", str(report_path), "--control-port", "0", "--symbols", "BTCUSDT"],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, cwd=tmp_path, env=child_env(),
     )
     lines: queue.Queue = queue.Queue()
@@ -224,9 +224,9 @@ def test_sigterm_stops_a_running_daemon_with_exit_0_and_writes_the_report(tmp_pa
 
 
 def test_when_the_dashboard_is_missing_the_cli_says_so_and_exits_1(monkeypatch, capsys):
-    from app import cli
+    from epochbot.app import cli
 
-    monkeypatch.setitem(sys.modules, "app.tui", None)  # import of app.tui fails as if absent
+    monkeypatch.setitem(sys.modules, "epochbot.app.tui", None)  # import of epochbot.app.tui fails as if absent
 
     code = cli.main([])
 

@@ -11,13 +11,13 @@ from dataclasses import replace
 import aiohttp
 import pytest
 
-from app import ctl
-from app.config import load_settings
-from app.control import ControlServer
-from app.ctl_table import print_status
-from core import events as ev
-from core.report import build_report
-from core.snapshot import RiskView, BreakerView, OrderView, PnLView, PositionView, TradingView
+from epochbot.app import ctl
+from epochbot.app.config import load_settings
+from epochbot.app.control import ControlServer
+from epochbot.app.ctl_table import print_status
+from epochbot import events as ev
+from epochbot.report import build_report
+from epochbot.snapshot import RiskView, BreakerView, OrderView, PnLView, PositionView, TradingView
 from tests.app.conftest import TOKEN, FakeRuntime
 
 TRADING = TradingView(
@@ -194,7 +194,7 @@ def test_the_status_table_says_trading_is_off_instead_of_inventing_zeros(world):
 
 
 def test_the_browser_console_rebuilds_the_trading_state_from_status(trading_world):
-    from app.serve import snapshot_from_status
+    from epochbot.app.serve import snapshot_from_status
 
     rebuilt = snapshot_from_status(json.loads(json.dumps(build_report(trading_world))), 1, 0)
 
@@ -206,7 +206,7 @@ def test_the_browser_console_rebuilds_the_trading_state_from_status(trading_worl
 
 
 def test_without_a_trader_the_browser_console_invents_no_trading_numbers(world):
-    from app.serve import snapshot_from_status
+    from epochbot.app.serve import snapshot_from_status
 
     rebuilt = snapshot_from_status(json.loads(json.dumps(build_report(world))), 1, 0)
 

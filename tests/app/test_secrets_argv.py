@@ -13,7 +13,7 @@ from tests.helpers import REPO, SimProcess, child_env
 
 
 def test_sim_refuses_accounts_on_the_command_line_without_echoing_the_secret():
-    proc = subprocess.run([sys.executable, "-m", "app.cli", "sim", "--port", "0", "--accounts", "k1:very-secret-1"],
+    proc = subprocess.run([sys.executable, "-m", "epochbot.app.cli", "sim", "--port", "0", "--accounts", "k1:very-secret-1"],
                           capture_output=True, text=True, env=child_env(), cwd=REPO, timeout=30)
 
     assert proc.returncode == 2
@@ -25,7 +25,7 @@ def test_sim_refuses_an_accounts_file_readable_by_others(tmp_path):
     path.write_text("k1:very-secret-1\n")
     path.chmod(0o644)
 
-    proc = subprocess.run([sys.executable, "-m", "app.cli", "sim", "--port", "0", "--accounts-file", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "epochbot.app.cli", "sim", "--port", "0", "--accounts-file", str(path)],
                           capture_output=True, text=True, env=child_env(), cwd=REPO, timeout=30)
 
     assert proc.returncode == 2

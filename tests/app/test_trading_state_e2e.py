@@ -74,7 +74,7 @@ def metrics(port: int) -> dict[str, float]:
 def ctl(port: int, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EPOCHBOT_")}
     env.update(PYTHONPATH=str(REPO), EPOCHBOT_CONTROL__TOKEN=TOKEN)
-    return subprocess.run([sys.executable, "-m", "app.cli", "ctl", "--control-port", str(port), *args],
+    return subprocess.run([sys.executable, "-m", "epochbot.app.cli", "ctl", "--control-port", str(port), *args],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
 
 
@@ -87,7 +87,7 @@ def demo(tmp_path):
     report = tmp_path / "report.json"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "--headless", "--control-port", str(port), "--duration", "60",
+            [sys.executable, "-m", "epochbot.app.cli", "--headless", "--control-port", str(port), "--duration", "60",
              "--report", str(report), "--storage", str(tmp_path / "db.sqlite3"), "--status-interval", "2"],
             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=log,
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core import events as ev
+from epochbot import events as ev
 
 
 class FakeClock:

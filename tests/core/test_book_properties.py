@@ -7,7 +7,7 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.book import BookState, DiffOutcome, OrderBook, SnapshotOutcome, VenueRules
+from epochbot.book import BookState, DiffOutcome, OrderBook, SnapshotOutcome, VenueRules
 from tests.core._support import diff
 
 

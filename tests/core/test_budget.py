@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.budget import BudgetConfig, WeightBudget, depth_weight, klines_weight
+from epochbot.budget import BudgetConfig, WeightBudget, depth_weight, klines_weight
 
 S = 1_000_000_000
 T0 = 1_000 * 60 * S + 5 * S  # 5 s into a venue minute

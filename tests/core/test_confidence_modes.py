@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.confidence import ConfidenceConfig, ConfidenceInputs, FactorConfig, evaluate
-from core.modes import Mode, ModeConfig, ModeController, parse_mode
+from epochbot.confidence import ConfidenceConfig, ConfidenceInputs, FactorConfig, evaluate
+from epochbot.modes import Mode, ModeConfig, ModeController, parse_mode
 
 MS = 1_000_000
 

@@ -19,18 +19,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import events as ev
-from core.book import VenueRules
-from core.engine import Engine, EngineConfig
-from core.inbox import Inbox
-from core.order_gateway import OrderGateway
-from core.trading import events as tev
-from core.trade_checks import problem
-from core.trading.filters import SymbolFilters
-from core.trading.strategy import get_strategy
-from core.trading.trader import Trader
-from core.venues.binance.rest import RestError
-from core.venues.binance.wire import FrameError, decode_frame, decode_snapshot
+from epochbot import events as ev
+from epochbot.book import VenueRules
+from epochbot.engine import Engine, EngineConfig
+from epochbot.inbox import Inbox
+from epochbot.order_gateway import OrderGateway
+from epochbot.trading import events as tev
+from epochbot.trade_checks import problem
+from epochbot.trading.filters import SymbolFilters
+from epochbot.trading.strategy import get_strategy
+from epochbot.trading.trader import Trader
+from epochbot.venues.binance.rest import RestError
+from epochbot.venues.binance.wire import FrameError, decode_frame, decode_snapshot
 
 SYM = "BTCUSDT"
 BTC = SymbolFilters.from_strings(SYM, "0.10", "0.001", min_qty="0.001", min_notional="5", market="usdm")
@@ -244,7 +244,7 @@ def drain(inbox: Inbox) -> list:
 def trader_engine_with_order() -> tuple[Engine, str]:
     engine = trading_engine()
     trader = engine.trader
-    from core.trading.strategy import OrderIntent
+    from epochbot.trading.strategy import OrderIntent
 
     command = trader.orders.place(OrderIntent(SYM, "BUY", 10, 1000, tag="bid"), E * 1_000_000)
     return engine, command.client_order_id

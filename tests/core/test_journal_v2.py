@@ -14,15 +14,15 @@ from pathlib import Path
 import orjson
 import pytest
 
-from core import events as ev
-from core.capture import CaptureFormatError, decode_event, encode_dataclass
-from core.journal_inputs import encode_engine_config
-from core.engine import Engine, EngineConfig
-from core.book import VenueRules
-from core.persistence.journal import EngineJournal
-from core.replay import parse_until, replay_path
-from core.trading import events as tev
-from core.venues.binance.wire import decode_frame
+from epochbot import events as ev
+from epochbot.capture import CaptureFormatError, decode_event, encode_dataclass
+from epochbot.journal_inputs import encode_engine_config
+from epochbot.engine import Engine, EngineConfig
+from epochbot.book import VenueRules
+from epochbot.persistence.journal import EngineJournal
+from epochbot.replay import parse_until, replay_path
+from epochbot.trading import events as tev
+from epochbot.venues.binance.wire import decode_frame
 from tests.core._support import FakeClock
 
 REPO = Path(__file__).resolve().parents[2]
@@ -160,9 +160,9 @@ def test_the_cli_prints_a_timeline_and_the_state_at_a_moment(tmp_path):
     record_session(journal)
     journal.close()
 
-    timeline = subprocess.run([sys.executable, "-m", "app.cli", "replay", str(tmp_path / "j"), "--timeline"], capture_output=True, text=True, cwd=REPO, timeout=60)
-    until = subprocess.run([sys.executable, "-m", "app.cli", "replay", str(tmp_path / "j"), "--until", "1"], capture_output=True, text=True, cwd=REPO, timeout=60)
-    as_json = subprocess.run([sys.executable, "-m", "app.cli", "replay", str(tmp_path / "j"), "--json"], capture_output=True, cwd=REPO, timeout=60)
+    timeline = subprocess.run([sys.executable, "-m", "epochbot.app.cli", "replay", str(tmp_path / "j"), "--timeline"], capture_output=True, text=True, cwd=REPO, timeout=60)
+    until = subprocess.run([sys.executable, "-m", "epochbot.app.cli", "replay", str(tmp_path / "j"), "--until", "1"], capture_output=True, text=True, cwd=REPO, timeout=60)
+    as_json = subprocess.run([sys.executable, "-m", "epochbot.app.cli", "replay", str(tmp_path / "j"), "--json"], capture_output=True, cwd=REPO, timeout=60)
 
     assert timeline.returncode == 0, timeline.stderr
     text = timeline.stdout
@@ -178,7 +178,7 @@ def test_until_and_timeline_on_a_version_1_capture_are_refused_with_a_reason(tmp
     capture = tmp_path / "v1.jsonl"
     capture.write_text('{"capture": 1, "venue": "binance-spot", "source": "t"}\n')
 
-    out = subprocess.run([sys.executable, "-m", "app.cli", "replay", str(capture), "--timeline"], capture_output=True, text=True, cwd=REPO, timeout=60)
+    out = subprocess.run([sys.executable, "-m", "epochbot.app.cli", "replay", str(capture), "--timeline"], capture_output=True, text=True, cwd=REPO, timeout=60)
 
     assert out.returncode == 2 and "version 2" in out.stderr
 
@@ -235,7 +235,7 @@ def test_an_older_epochbot_journal_with_one_open_row_per_route_is_one_epoch_per_
             lines.append({"ts": epoch * 10.0, "kind": "open", "url": f"ws://x/{route}/stream?streams=btcusdt@depth@100ms", "data": "", "epoch": epoch})
     capture = io.BytesIO(b"".join(orjson.dumps(line) + b"\n" for line in lines))
 
-    from core.replay import replay_stream
+    from epochbot.replay import replay_stream
 
     assert replay_stream(capture).engine.epoch == 2
 

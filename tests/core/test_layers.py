@@ -8,10 +8,10 @@ placed in a layer (the test names it), so the table stays the map of the house:
     foundation   numbers, events, records, the book, telemetry, confidence, modes, the clock, the views the
                  engine publishes: nothing of epochbot above them
     engine       the sans-I/O kernel and its published snapshot; knows a trader only through
-                 `core.trader_port`
+                 `epochbot.trader_port`
     trading      strategy API and examples, orders, risk, portfolio: on the engine's published view
-    persistence  storage, writer, journal: on plain records only (`core.records`, `core.trade_events`)
-    venues       Binance wire formats and clients: speak `core.trade_events`, never import core.trading
+    persistence  storage, writer, journal: on plain records only (`epochbot.records`, `epochbot.trade_events`)
+    venues       Binance wire formats and clients: speak `epochbot.trade_events`, never import epochbot.trading
     runtime      the live loop, transport, gateway, replay, reports, backtest (drivers of the engine)
     widgets      Textual widgets: read snapshots, nothing else of the core
     app          the command line, configuration, daemon, dashboard: on top of everything
@@ -26,24 +26,25 @@ from functools import lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("core", "app", "widgets")
+PACKAGES = ("epochbot",)
+FOLDERS = {"core": "epochbot", "app": "epochbot.app", "widgets": "epochbot.widgets"}
 
 FOUNDATION = {
-    "core", "core._fastbook", "core.numeric", "core.events", "core.trade_events", "core.records", "core.book",
-    "core.telemetry", "core.confidence", "core.modes", "core.market_view", "core.capture", "core.trade_checks",
-    "core.clock",
+    "epochbot", "epochbot._fastbook", "epochbot.numeric", "epochbot.events", "epochbot.trade_events", "epochbot.records", "epochbot.book",
+    "epochbot.telemetry", "epochbot.confidence", "epochbot.modes", "epochbot.market_view", "epochbot.capture", "epochbot.trade_checks",
+    "epochbot.clock",
 }
 ENGINE = {
-    "core.engine", "core.engine_resync", "core.engine_session", "core.engine_trading", "core.market_history",
-    "core.trader_port", "core.snapshot", "core.liveness", "core.lag",
+    "epochbot.engine", "epochbot.engine_resync", "epochbot.engine_session", "epochbot.engine_trading", "epochbot.market_history",
+    "epochbot.trader_port", "epochbot.snapshot", "epochbot.liveness", "epochbot.lag",
 }
 RUNTIME = {
-    "core.runtime", "core.transport", "core.inbox", "core.loop_load", "core.order_gateway", "core.replay", "core.report",
-    "core.report_trading", "core.data_errors", "core.journal_inputs", "core.timeline", "core.budget",
-    "core.runtime_commands", "core.runtime_rest", "core.runtime_probe", "core.runtime_history", "core.runtime_loop",
-    "core.runtime_journal", "core.runtime_startup", "core.runtime_storage", "core.runtime_shutdown",
+    "epochbot.runtime", "epochbot.transport", "epochbot.inbox", "epochbot.loop_load", "epochbot.order_gateway", "epochbot.replay", "epochbot.report",
+    "epochbot.report_trading", "epochbot.data_errors", "epochbot.journal_inputs", "epochbot.timeline", "epochbot.budget",
+    "epochbot.runtime_commands", "epochbot.runtime_rest", "epochbot.runtime_probe", "epochbot.runtime_history", "epochbot.runtime_loop",
+    "epochbot.runtime_journal", "epochbot.runtime_startup", "epochbot.runtime_storage", "epochbot.runtime_shutdown",
     # The backtest drives the engine over captures and simulator sessions as replay does: a driver.
-    "core.backtest",
+    "epochbot.backtest",
 }
 
 # What each layer may import (besides itself).
@@ -52,7 +53,7 @@ ALLOWED = {
     "engine": {"foundation"},
     "trading": {"foundation", "engine"},
     "persistence": {"foundation"},
-    # Venues speak the trading vocabulary (`core.trade_events`), not the trading package: a decoder
+    # Venues speak the trading vocabulary (`epochbot.trade_events`), not the trading package: a decoder
     # must not depend on how the trader decides.
     "venues": {"foundation", "engine"},
     "runtime": {"foundation", "engine", "trading", "persistence", "venues", "sim"},
@@ -61,7 +62,7 @@ ALLOWED = {
     "sim": set(),
 }
 # The simulator's only allowed reach into the core: exact decimals and the capture file format.
-SIM_MAY_USE = {"core.numeric", "core.capture"}
+SIM_MAY_USE = {"epochbot.numeric", "epochbot.capture"}
 # No I/O below the runtime: the kernel and the trading half take events and a clock.
 PURE_LAYERS = {"foundation", "engine", "trading"}
 IO_MODULES = {"asyncio", "aiohttp", "websockets", "socket", "sqlite3", "threading", "subprocess", "selectors", "ssl",
@@ -75,8 +76,8 @@ def layer_of(module: str) -> str | None:
         return "engine"
     if module in RUNTIME:
         return "runtime"
-    for prefix, layer in (("core.trading", "trading"), ("core.persistence", "persistence"), ("core.venues", "venues"),
-                          ("core.sim", "sim"), ("widgets", "widgets"), ("app", "app")):
+    for prefix, layer in (("epochbot.trading", "trading"), ("epochbot.persistence", "persistence"), ("epochbot.venues", "venues"),
+                          ("epochbot.sim", "sim"), ("epochbot.widgets", "widgets"), ("epochbot.app", "app")):
         if module == prefix or module.startswith(prefix + "."):
             return layer
     return None
@@ -85,12 +86,12 @@ def layer_of(module: str) -> str | None:
 @lru_cache(maxsize=1)
 def modules() -> dict[str, Path]:
     found = {}
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            parts = path.relative_to(ROOT).with_suffix("").parts
+    for folder, package in FOLDERS.items():
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            parts = (package, *path.relative_to(ROOT / folder).with_suffix("").parts)
             name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
             found[name] = path
-    found["core._fastbook"] = ROOT / "core" / "_fastbook.c"  # a C extension: imports nothing of ours
+    found["epochbot._fastbook"] = ROOT / "core" / "_fastbook.c"  # a C extension: imports nothing of ours
     return found
 
 
@@ -111,8 +112,8 @@ def _import_nodes(tree: ast.AST, type_only: bool):
 
 @lru_cache(maxsize=2)
 def imports(type_only: bool = True) -> dict[str, set[str]]:
-    """module -> the epochbot modules it imports (resolved: ``from core.x import Y`` is core.x,
-    or core.x.Y when Y is itself a module), and the top-level names of everything else.
+    """module -> the epochbot modules it imports (resolved: ``from epochbot.x import Y`` is epochbot.x,
+    or epochbot.x.Y when Y is itself a module), and the top-level names of everything else.
     ``type_only``: count imports made for type checkers only (layers: yes; cycles: no)."""
     known = modules()
     graph: dict[str, set[str]] = {}
@@ -166,14 +167,14 @@ def test_layers_only_point_down():
 def test_the_engine_knows_the_trader_only_through_its_protocol():
     engine_deps = set().union(*(ours(imports()[m]) for m in modules() if layer_of(m) == "engine"))
 
-    assert not {d for d in engine_deps if d.startswith("core.trading")}, engine_deps
-    assert "core.trader_port" in ours(imports()["core.engine"])
+    assert not {d for d in engine_deps if d.startswith("epochbot.trading")}, engine_deps
+    assert "epochbot.trader_port" in ours(imports()["epochbot.engine"])
 
 
 def test_persistence_depends_on_plain_records_only():
     for module in (m for m in modules() if layer_of(m) == "persistence"):
         reach = {d for d in ours(imports()[module]) if layer_of(d) != "persistence"}
-        assert reach <= {"core", "core.records", "core.trade_events", "core.capture"}, (module, reach)
+        assert reach <= {"epochbot", "epochbot.records", "epochbot.trade_events", "epochbot.capture"}, (module, reach)
 
 
 def test_the_simulator_uses_nothing_of_the_strategy_core():
@@ -190,9 +191,9 @@ def test_the_kernel_and_the_trading_half_import_no_io():
 
 
 def test_no_module_of_the_core_reaches_the_application_or_textual():
-    for module in (m for m in modules() if m.split(".")[0] == "core"):
+    for module in (m for m in modules() if layer_of(m) not in ("app", "widgets")):
         deps = imports()[module]
-        assert not {d for d in deps if d.split(".")[0] in ("app", "widgets", "textual")}, module
+        assert not {d for d in deps if d.split(".")[0] == "textual" or layer_of(d) in ("app", "widgets")}, module
 
 
 def test_there_are_no_import_cycles():
@@ -243,14 +244,14 @@ def test_there_are_no_import_cycles():
 
 
 def test_the_venues_use_the_trading_vocabulary_not_the_trading_package():
-    reach = {(m, d) for m in modules() if layer_of(m) == "venues" for d in ours(imports()[m]) if d.startswith("core.trading")}
+    reach = {(m, d) for m in modules() if layer_of(m) == "venues" for d in ours(imports()[m]) if d.startswith("epochbot.trading")}
 
     assert not reach, reach
 
 
 def test_the_client_id_rule_is_the_same_for_the_order_manager_and_the_venue_decoders():
-    from core.trade_events import CLIENT_ID_PATTERN as VOCABULARY
-    from core.trading.orders import CLIENT_ID_PATTERN as ORDERS
+    from epochbot.trade_events import CLIENT_ID_PATTERN as VOCABULARY
+    from epochbot.trading.orders import CLIENT_ID_PATTERN as ORDERS
 
     assert ORDERS is VOCABULARY  # one rule, defined once
 
@@ -263,7 +264,7 @@ WALL_CLOCK_WITHOUT_ARGUMENT = {("time", "localtime"), ("time", "gmtime"), ("time
 WALL_CLOCK_METHODS = {"now", "utcnow", "today"}
 # The one place in the core (the simulator aside, an exchange with a clock of its own) where the
 # wall clock is read: everything else is handed a clock (the runtime's, replay's, a test's).
-WALL_CLOCK_ALLOWED = {"core.clock"}
+WALL_CLOCK_ALLOWED = {"epochbot.clock"}
 
 
 def wall_clock_reads(tree: ast.AST) -> list[str]:
@@ -305,13 +306,13 @@ def wall_clock_reads(tree: ast.AST) -> list[str]:
 def test_no_module_of_the_core_reads_the_wall_clock_but_the_one_clock():
     offenders = {}
     for module, path in modules().items():
-        if module.split(".")[0] != "core" or layer_of(module) == "sim" or module in WALL_CLOCK_ALLOWED or path.suffix != ".py":
+        if layer_of(module) in ("app", "widgets", "sim") or module in WALL_CLOCK_ALLOWED or path.suffix != ".py":
             continue
         reads = wall_clock_reads(ast.parse(path.read_text(encoding="utf-8"), str(path)))
         if reads:
             offenders[module] = reads
 
-    assert not offenders, f"take a clock instead (core.clock.wall_ns is the real one): {offenders}"
+    assert not offenders, f"take a clock instead (epochbot.clock.wall_ns is the real one): {offenders}"
 
 
 def test_the_wall_clock_check_sees_every_way_of_reading_it():
@@ -336,7 +337,7 @@ def test_the_wall_clock_check_sees_every_way_of_reading_it():
 
 
 def test_the_order_states_with_no_way_out_are_the_same_in_records_and_in_the_state_machine():
-    from core.records import TERMINAL_ORDER_STATES
-    from core.trading.orders import TERMINAL
+    from epochbot.records import TERMINAL_ORDER_STATES
+    from epochbot.trading.orders import TERMINAL
 
     assert TERMINAL == TERMINAL_ORDER_STATES

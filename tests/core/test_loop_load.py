@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
-from core import events as ev
-from core.inbox import Inbox
-from core.loop_load import LoopLoad, timer_tick
+from epochbot import events as ev
+from epochbot.inbox import Inbox
+from epochbot.loop_load import LoopLoad, timer_tick
 
 MS = 1_000_000
 

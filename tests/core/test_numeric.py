@@ -1,4 +1,4 @@
-"""core.numeric: exact decimal strings <-> integer units."""
+"""epochbot.numeric: exact decimal strings <-> integer units."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.numeric import DecimalFormatError, UnitCodec, decimals_of, format_units, parse_units
+from epochbot.numeric import DecimalFormatError, UnitCodec, decimals_of, format_units, parse_units
 
 
 @settings(max_examples=300, deadline=None)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 
-from core import events as ev
-from core.inbox import Inbox
-from core.order_gateway import OrderGateway
-from core.trading.filters import SymbolFilters
+from epochbot import events as ev
+from epochbot.inbox import Inbox
+from epochbot.order_gateway import OrderGateway
+from epochbot.trading.filters import SymbolFilters
 
 SYM = "BTCUSDT"
 BTC = SymbolFilters.from_strings(SYM, "0.10", "0.001", min_qty="0.001", min_notional="5", market="usdm")

@@ -10,14 +10,14 @@ import time
 import aiohttp
 import pytest
 
-from core.numeric import UnitCodec
-from core.sim.server import SimConfig, SimExchange
-from core.trading import events as tev
-from core.venues.binance.account_stream import AccountStream, ws_api_url
-from core.venues.binance.order_router import OrderRouter
-from core.venues.binance.rest import RestClient, RestError
-from core.venues.binance.signing import Signer
-from core.venues.binance.wsapi import WsApiSession
+from epochbot.numeric import UnitCodec
+from epochbot.sim.server import SimConfig, SimExchange
+from epochbot.trading import events as tev
+from epochbot.venues.binance.account_stream import AccountStream, ws_api_url
+from epochbot.venues.binance.order_router import OrderRouter
+from epochbot.venues.binance.rest import RestClient, RestError
+from epochbot.venues.binance.signing import Signer
+from epochbot.venues.binance.wsapi import WsApiSession
 from tests.helpers import wait_for
 
 SIGNER = Signer("sim-key", "sim-secret")
@@ -32,7 +32,7 @@ async def venue():
 
 def order(sim, coid: str) -> dict:
     m = sim.market("BTCUSDT")
-    from core.sim.market import fixed
+    from epochbot.sim.market import fixed
 
     return {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.010",
             "price": fixed(m.best_bid - 100 * m.tick, m.price_decimals), "newClientOrderId": coid}

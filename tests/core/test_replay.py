@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 import pytest
 
-from core.replay import replay_file
+from epochbot.replay import replay_file
 
 REPO = Path(__file__).resolve().parents[2]
 CAPTURE = REPO.parent / "shared" / "captures" / "binance-spot-2021-10-12.jsonl"
@@ -105,7 +105,7 @@ def _plain_decimal(text: str) -> bool:
 
 @needs_capture
 def test_replay_cli_prints_one_json_report():
-    proc = subprocess.run([sys.executable, "-m", "app.cli", "replay", str(CAPTURE), "--json"], cwd=REPO, capture_output=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-m", "epochbot.app.cli", "replay", str(CAPTURE), "--json"], cwd=REPO, capture_output=True, timeout=60)
 
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.decode().strip().splitlines()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
-from core.venues.binance.rest import RestClient, RestError
+from epochbot.venues.binance.rest import RestClient, RestError
 
 
 async def serve(retry_after: str):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from core import events as ev
-from core.book import VenueRules
-from core.engine import Engine, EngineConfig
-from core.snapshot import SnapshotBuilder
+from epochbot import events as ev
+from epochbot.book import VenueRules
+from epochbot.engine import Engine, EngineConfig
+from epochbot.snapshot import SnapshotBuilder
 
 SYMBOLS = tuple(f"S{i:03d}USDT" for i in range(40))
 

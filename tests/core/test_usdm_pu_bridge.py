@@ -18,10 +18,10 @@ import orjson
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from core import events as ev
-from core.book import OrderBook, SnapshotOutcome, VenueRules
-from core.engine import Engine, EngineConfig
-from core.replay import replay_stream
+from epochbot import events as ev
+from epochbot.book import OrderBook, SnapshotOutcome, VenueRules
+from epochbot.engine import Engine, EngineConfig
+from epochbot.replay import replay_stream
 from tests.core._support import FakeClock, diff
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from core import events as ev
-from core.venues.binance.wire import Ack, FrameError, ServerShutdown, decode_frame, decode_snapshot, streams_for
+from epochbot import events as ev
+from epochbot.venues.binance.wire import Ack, FrameError, ServerShutdown, decode_frame, decode_snapshot, streams_for
 
 DEPTH = {"e": "depthUpdate", "E": 1700, "s": "BTCUSDT", "U": 10, "u": 12, "b": [["1.0", "2.0"]], "a": []}
 

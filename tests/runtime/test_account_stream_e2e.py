@@ -53,7 +53,7 @@ def _keys(kind: str) -> tuple[str, str, str]:
 
 class Sim(SimProcess):
     def __init__(self, tmp: Path, market: str, account: str, api_key: str, secret: str) -> None:
-        from core.venues.binance.signing import Signer
+        from epochbot.venues.binance.signing import Signer
 
         super().__init__(tmp, market=market, symbols=(SYMBOL,), seed=7, env={"EPOCHBOT_SIM_ACCOUNTS": account}, signer=Signer(api_key, secret))
 

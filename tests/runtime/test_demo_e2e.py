@@ -31,7 +31,7 @@ def run_demo(cwd: Path, seconds: float) -> tuple[int, list[dict]]:
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("EPOCHBOT_")}
     env["PYTHONPATH"] = str(REPO)
     proc = subprocess.run(
-        [sys.executable, "-m", "app.cli", "--headless", "--duration", str(seconds), "--no-control", "--log-level", "debug"],
+        [sys.executable, "-m", "epochbot.app.cli", "--headless", "--duration", str(seconds), "--no-control", "--log-level", "debug"],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=seconds + 60,
     )
     lines = []

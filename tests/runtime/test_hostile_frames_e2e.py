@@ -4,7 +4,7 @@ counted and repaired.
 
 Processes: the simulator (USD-M, on a thread of this test), a small aiohttp proxy in front of it
 (every REST call and every websocket, market and user-data, passes through it), and the real
-headless daemon (``python -m app.cli --headless``, quoter strategy, SQLite storage) talking only
+headless daemon (``python -m epochbot.app.cli --headless``, quoter strategy, SQLite storage) talking only
 to the proxy. The proxy injects, towards the daemon:
 
 * on the market routes: the audit's killers (``"E":"x"`` on depth and aggTrade, ``"T":"x"`` on

@@ -1,12 +1,12 @@
 """End to end: a live headless session replays from its journal to exactly the state it ended in.
 
-The real product, the way a user would use it: ``python -m app.cli --headless`` on the embedded
+The real product, the way a user would use it: ``python -m epochbot.app.cli --headless`` on the embedded
 simulator, paper trading the quoter, with ``journal.directory`` set. While it runs, a seeded
 random schedule of faults goes through the simulator's fault API (gap, out_of_order,
 duplicate, drop, stall, and at random also failing / slow / crossed snapshots, malformed
 and truncated frames, serverShutdown) together with operator actions through the control API
 (book resync, mode changes, pause, cancel-all, flatten, a session replacement). Once the books are synced again the daemon is stopped
-cleanly (SIGTERM) and writes its ``--report``; then ``python -m app.cli replay <journal dir>
+cleanly (SIGTERM) and writes its ``--report``; then ``python -m epochbot.app.cli replay <journal dir>
 --json`` must report the same books (state, update ids, levels), the same number of epochs,
 the same ``state_hash`` and the same orders.
 
@@ -44,7 +44,7 @@ class Daemon:
         self.report = tmp / f"{name}.report.json"
         self.lines: list[dict] = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "--headless", "--market", market, "--symbols", symbols, "--seed", str(seed),
+            [sys.executable, "-m", "epochbot.app.cli", "--headless", "--market", market, "--symbols", symbols, "--seed", str(seed),
              "--sim-port", "0", "--control-port", "0", "--report", str(self.report), "--storage", str(storage),
              "--status-interval", "1", "--set", f"journal.directory={journal}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=child_env(ENV), cwd=REPO,
@@ -93,7 +93,7 @@ class Daemon:
 
 
 def replay(journal: Path, *extra: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "app.cli", "replay", str(journal), "--json", *extra],
+    out = subprocess.run([sys.executable, "-m", "epochbot.app.cli", "replay", str(journal), "--json", *extra],
                          capture_output=True, env=child_env(ENV), cwd=REPO, timeout=120)
     assert out.returncode == 0, out.stderr.decode()[-2000:]
     return json.loads(out.stdout)

@@ -16,16 +16,16 @@ from fractions import Fraction
 
 import pytest
 
-from core import events as ev
-from core.engine import Engine, EngineConfig
-from core.persistence.storage import SqliteStorage
-from core.runtime import VENUES, Runtime, RuntimeConfig, TradingConfig
-from core.sim.streams import KlineState
-from core.trading.filters import SymbolFilters
-from core.trading import strategy as strategy_mod
-from core.trading.portfolio import FundingRecord
-from core.trading.strategy import _Base, register_strategy
-from core.trading.trader import Trader
+from epochbot import events as ev
+from epochbot.engine import Engine, EngineConfig
+from epochbot.persistence.storage import SqliteStorage
+from epochbot.runtime import VENUES, Runtime, RuntimeConfig, TradingConfig
+from epochbot.sim.streams import KlineState
+from epochbot.trading.filters import SymbolFilters
+from epochbot.trading import strategy as strategy_mod
+from epochbot.trading.portfolio import FundingRecord
+from epochbot.trading.strategy import _Base, register_strategy
+from epochbot.trading.trader import Trader
 
 from tests.runtime.test_runtime_sim import Running, wait_for
 

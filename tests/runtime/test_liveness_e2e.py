@@ -21,9 +21,9 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
-from core.engine import EngineConfig
-from core.runtime import Runtime, RuntimeConfig, VenueEndpoints
-from core.sim.server import SimConfig, SimExchange
+from epochbot.engine import EngineConfig
+from epochbot.runtime import Runtime, RuntimeConfig, VenueEndpoints
+from epochbot.sim.server import SimConfig, SimExchange
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 

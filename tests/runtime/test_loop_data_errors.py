@@ -7,11 +7,11 @@ import asyncio
 import time
 from dataclasses import replace
 
-from core import events as ev
-from core.book import BookState, IllegalTransition
-from core.data_errors import handle_failure
-from core.engine import FATAL_EXIT_CODE
-from core.runtime import VENUES, Runtime, RuntimeConfig
+from epochbot import events as ev
+from epochbot.book import BookState, IllegalTransition
+from epochbot.data_errors import handle_failure
+from epochbot.engine import FATAL_EXIT_CODE
+from epochbot.runtime import VENUES, Runtime, RuntimeConfig
 from tests.helpers import wait_for
 
 SYMBOL = "BTCUSDT"

@@ -7,7 +7,7 @@ requests take different paths; the simulator's ``order_delay`` fault makes it ha
 (new orders reach its matching engine later, cancels do not wait).
 
 The venue is the real simulator (USD-M) on a thread of this test; the daemon is the real product
-(``python -m app.cli --headless`` trading the quoter, orders over the WebSocket API). The test
+(``python -m epochbot.app.cli --headless`` trading the quoter, orders over the WebSocket API). The test
 watches the simulator for the arrival of each new order and fires the operator command over the
 control API at that instant. After each command, within a bounded wait, nothing of ours may be
 open at the venue or working in the daemon, and (the strategy is paused or halted) nothing new
@@ -43,7 +43,7 @@ class WatchedSim(ThreadedSim):
     venue refused because the order was not there (yet)."""
 
     def __init__(self) -> None:
-        from core.sim.auth import SimApiError
+        from epochbot.sim.auth import SimApiError
 
         super().__init__(market="usdm", symbols=[SYMBOL], seed=5, rate=40.0)
         self.arrived: list[str] = []  # client order ids, as new orders reach the venue
@@ -109,7 +109,7 @@ def test_stop_commands_fired_while_an_order_is_in_flight_leave_nothing_open(tmp_
     })
     log = tmp_path / "daemon.err"
     daemon = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "--headless", "--venue", "binance-usdm", "--rest-url", sim.sim.rest_url,
+        [sys.executable, "-m", "epochbot.app.cli", "--headless", "--venue", "binance-usdm", "--rest-url", sim.sim.rest_url,
          "--ws-url", sim.sim.ws_url, "--symbols", SYMBOL, "--storage", str(tmp_path / "db.sqlite3"), "--strategy", "quoter",
          "--control-port", str(control), "--status-interval", "60"],
         stdout=subprocess.DEVNULL, stderr=open(log, "wb"), env=env, cwd=REPO,

@@ -78,8 +78,8 @@ def db_rows(db: Path, sql: str, args=()) -> list[tuple]:
 
 def session_pnl_of(fills: list[tuple]) -> Fraction:
     """The PnL the risk state accumulates over these fills, by the project's own accounting."""
-    from core.trading.filters import SymbolFilters
-    from core.trading.portfolio import Portfolio
+    from epochbot.trading.filters import SymbolFilters
+    from epochbot.trading.portfolio import Portfolio
 
     f = SymbolFilters.from_strings(SYMBOL, "0.10", "0.001", "0.001", "1000", "5", "usdm")
     portfolio = Portfolio({SYMBOL: f})

@@ -13,9 +13,9 @@ from decimal import Decimal
 
 import pytest
 
-from core import events as ev
-from core.engine import EngineConfig
-from core.runtime import VENUES, Runtime, RuntimeConfig
+from epochbot import events as ev
+from epochbot.engine import EngineConfig
+from epochbot.runtime import VENUES, Runtime, RuntimeConfig
 from tests.helpers import wait_for
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")

@@ -1,8 +1,8 @@
 """End to end: SIGKILL the headless daemon at the venue's worst moments, restart it on the same
 SQLite file each time, then stop it cleanly and compare everything with the venue.
 
-The venue is the real simulator (`core.sim.server.SimExchange`, USD-M) served on loopback from a
-thread of this test; the daemon is the real product (``python -m app.cli --headless`` paper
+The venue is the real simulator (`epochbot.sim.server.SimExchange`, USD-M) served on loopback from a
+thread of this test; the daemon is the real product (``python -m epochbot.app.cli --headless`` paper
 trading the quoter against it). The kills are triggered by the simulator itself, not by a timer:
 an observer wrapped around its matching engine sends SIGKILL synchronously, from inside the
 venue's own processing, at one of these moments:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from core.inbox import Inbox
-from core.order_gateway import OrderGateway
-from core.sim.auth import DEFAULT_API_KEY, DEFAULT_SECRET
-from core.sim.server import SimConfig, SimExchange
-from core.venues.binance.rest import RestClient, RestError
+from epochbot.inbox import Inbox
+from epochbot.order_gateway import OrderGateway
+from epochbot.sim.auth import DEFAULT_API_KEY, DEFAULT_SECRET
+from epochbot.sim.server import SimConfig, SimExchange
+from epochbot.venues.binance.rest import RestClient, RestError
 
 USDM_KEYS = {"buyer", "commission", "commissionAsset", "id", "maker", "orderId", "price", "qty", "quoteQty", "realizedPnl", "side", "positionSide", "symbol", "time"}
 SPOT_KEYS = {"symbol", "id", "orderId", "orderListId", "price", "qty", "quoteQty", "commission", "commissionAsset", "time", "isBuyer", "isMaker", "isBestMatch"}

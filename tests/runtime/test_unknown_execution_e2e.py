@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from core.runtime import VENUES, Runtime, RuntimeConfig, TradingConfig
-from core.trading.orders import OrderState
+from epochbot.runtime import VENUES, Runtime, RuntimeConfig, TradingConfig
+from epochbot.trading.orders import OrderState
 from tests.helpers import wait_for
 
 SYMBOL = "BTCUSDT"
@@ -63,7 +63,7 @@ async def test_unknown_execution_never_duplicates_and_always_resolves(tmp_path):
 
     # From the persisted order journal: each id sent once, and while an order of a slot was
     # UNKNOWN no other order of that slot was sent.
-    from core.persistence.storage import SqliteStorage
+    from epochbot.persistence.storage import SqliteStorage
 
     storage = SqliteStorage(str(tmp_path / "db.sqlite3"))
     try:

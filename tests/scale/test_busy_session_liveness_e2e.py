@@ -28,8 +28,8 @@ from urllib.request import Request, urlopen
 
 import pytest
 
-from core.engine import EngineConfig
-from core.runtime import Runtime, RuntimeConfig, VenueEndpoints
+from epochbot.engine import EngineConfig
+from epochbot.runtime import Runtime, RuntimeConfig, VenueEndpoints
 
 REPO = Path(__file__).resolve().parents[2]
 SYMBOLS = tuple(f"L{i:03d}USDT" for i in range(80))
@@ -51,7 +51,7 @@ def _post(url: str, body: dict) -> int:
 @pytest.fixture
 def sim(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "sim", "--port", "0", "--market", "usdm", "--symbols", ",".join(SYMBOLS), "--seed", "5"],
+        [sys.executable, "-m", "epochbot.app.cli", "sim", "--port", "0", "--market", "usdm", "--symbols", ",".join(SYMBOLS), "--seed", "5"],
         stdout=subprocess.PIPE, stderr=open(tmp_path / "sim.err", "wb"), env=_env(), cwd=REPO, text=True,
     )
     line, deadline = "", time.monotonic() + 20

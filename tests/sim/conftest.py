@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from core.sim.server import SimConfig, SimExchange
+from epochbot.sim.server import SimConfig, SimExchange
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.sim.auth import Credentials, SimApiError, load_accounts, sign, verify_api_key, verify_signed
+from epochbot.sim.auth import Credentials, SimApiError, load_accounts, sign, verify_api_key, verify_signed
 
 NOW = 1_700_000_000_000
 ACCOUNTS = load_accounts("alice:alice-secret-XYZ,bob:bob-secret-QRS")

@@ -8,14 +8,14 @@ import sys
 
 import pytest
 
-from core.sim.server import SimConfig, SimExchange
+from epochbot.sim.server import SimConfig, SimExchange
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_cli_prints_one_ready_line_and_exits_0_on_sigterm():
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from app.sim_command import main; sys.exit(main())", "--port", "0",
+        [sys.executable, "-c", "import sys; from epochbot.app.sim_command import main; sys.exit(main())", "--port", "0",
          "--market", "spot", "--symbols", "BTCUSDT,ETHUSDT", "--seed", "7", "--fault", 'stale:{"lag_ms":5}'],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -29,13 +29,13 @@ def test_cli_prints_one_ready_line_and_exits_0_on_sigterm():
 
 
 def test_cli_rejects_bad_fault_flag():
-    out = subprocess.run([sys.executable, "-c", "import sys; from app.sim_command import main; sys.exit(main())",
+    out = subprocess.run([sys.executable, "-c", "import sys; from epochbot.app.sim_command import main; sys.exit(main())",
                           "--port", "0", "--fault", "nonsense"], cwd=ROOT, capture_output=True, text=True, timeout=5)
     assert out.returncode == 2 and "unknown fault kind" in out.stderr
 
 
 def test_core_sim_does_not_import_app():
-    code = "import sys, core.sim.server; print(any(m == 'app' or m.startswith('app.') for m in sys.modules))"
+    code = "import sys, epochbot.sim.server; print(any(m == 'app' or m.startswith('app.') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=5)
     assert out.stdout.strip() == "False"
 

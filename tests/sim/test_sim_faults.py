@@ -8,8 +8,8 @@ import aiohttp
 import orjson
 import pytest
 
-from core.sim.auth import sign
-from core.sim.faults import FaultBoard, FaultError, parse_fault_flag
+from epochbot.sim.auth import sign
+from epochbot.sim.faults import FaultBoard, FaultError, parse_fault_flag
 
 
 async def post_fault(http, sim, **spec):

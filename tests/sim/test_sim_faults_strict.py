@@ -10,7 +10,7 @@ import aiohttp
 import orjson
 import pytest
 
-from core.sim.faults import FAULT_KINDS, FaultBoard, FaultError
+from epochbot.sim.faults import FAULT_KINDS, FaultBoard, FaultError
 
 
 async def post(http, sim, path, body):

@@ -1,6 +1,6 @@
 """The seeded market generator: deterministic, uncrossed, deep, on the grids, Binance id rules."""
 
-from core.sim.market import SymbolMarket, default_spec, fixed
+from epochbot.sim.market import SymbolMarket, default_spec, fixed
 
 
 def _run(market, symbol, seed, n):

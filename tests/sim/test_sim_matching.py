@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.numeric import parse_units
-from core.sim.auth import SimApiError
-from core.sim.matching import FIRST_ORDER_ID, PaperVenue, SymbolFilters
+from epochbot.numeric import parse_units
+from epochbot.sim.auth import SimApiError
+from epochbot.sim.matching import FIRST_ORDER_ID, PaperVenue, SymbolFilters
 
 NOW = 1_700_000_000_000
 SPOT_BTC = SymbolFilters("BTCUSDT", "BTC", "USDT", 2, 5, 1, 1, 1, 900_000_000, "5")

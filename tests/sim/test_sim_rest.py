@@ -7,8 +7,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from core.sim.auth import sign
-from core.sim.server import SimConfig, SimExchange
+from epochbot.sim.auth import sign
+from epochbot.sim.server import SimConfig, SimExchange
 
 
 async def get(http, url, **kw):
@@ -131,14 +131,14 @@ async def test_listen_key_lifecycle(usdm, http):
 
 
 async def test_signed_order_roundtrip_and_user_stream(usdm, http):
-    pytest.importorskip("core.sim.matching")
+    pytest.importorskip("epochbot.sim.matching")
     h = {"X-MBX-APIKEY": "sim-key"}
     async with http.post(usdm.rest_url + "/fapi/v1/listenKey", headers=h) as r:
         key = (await r.json())["listenKey"]
     async with http.ws_connect(usdm.ws_url + "/private/ws?listenKey=" + key + "&events=ORDER_TRADE_UPDATE/ACCOUNT_UPDATE") as ws:
         m = usdm.market("BTCUSDT")
         price = m.best_bid - 100 * m.tick
-        from core.sim.market import fixed
+        from epochbot.sim.market import fixed
         qs = signed_query({"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
                            "quantity": "0.010", "price": fixed(price, 2), "timestamp": int(time.time() * 1000)})
         async with http.post(usdm.rest_url + "/fapi/v1/order?" + qs, headers=h) as r:
@@ -161,8 +161,8 @@ async def test_signed_order_roundtrip_and_user_stream(usdm, http):
 
 
 async def test_spot_order_emits_execution_report(spot, http):
-    pytest.importorskip("core.sim.matching")
-    from core.venues.binance.signing import Signer
+    pytest.importorskip("epochbot.sim.matching")
+    from epochbot.venues.binance.signing import Signer
 
     h = {"X-MBX-APIKEY": "sim-key"}
     async with http.ws_connect(spot.ws_url + "/ws-api/v3") as ws:

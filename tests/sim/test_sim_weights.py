@@ -6,8 +6,8 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from core.sim.server import SimConfig, SimExchange
-from core.sim.weights import WeightLimiter, request_weight
+from epochbot.sim.server import SimConfig, SimExchange
+from epochbot.sim.weights import WeightLimiter, request_weight
 
 
 class FakeClock:

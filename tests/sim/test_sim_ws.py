@@ -6,7 +6,7 @@ import aiohttp
 import orjson
 import pytest
 
-from core.sim.server import SimConfig, SimExchange
+from epochbot.sim.server import SimConfig, SimExchange
 
 
 async def recv_until(ws, pred, timeout=3.0):
@@ -56,8 +56,8 @@ async def test_usdm_market_route_streams(usdm, http):
 
 
 async def test_book_ticker_and_force_order_builders():
-    from core.sim.market import SymbolMarket, Trade, default_spec
-    from core.sim.streams import book_ticker, force_order
+    from epochbot.sim.market import SymbolMarket, Trade, default_spec
+    from epochbot.sim.streams import book_ticker, force_order
     m = SymbolMarket(default_spec("usdm", "BTCUSDT", 7), 7)
     bt = orjson.loads(book_ticker("usdm", m, 1, 1))
     assert list(bt) == ["e", "u", "E", "T", "s", "b", "B", "a", "A"]

@@ -9,8 +9,8 @@ import time
 import aiohttp
 import pytest
 
-from core.sim.server import SimConfig, SimExchange
-from core.venues.binance.signing import Signer
+from epochbot.sim.server import SimConfig, SimExchange
+from epochbot.venues.binance.signing import Signer
 
 pytest.importorskip("cryptography")
 
@@ -82,7 +82,7 @@ async def _api(http, sim) -> Api:
 
 def _limit_order(sim) -> dict:
     m = sim.market("BTCUSDT")
-    from core.sim.market import fixed
+    from epochbot.sim.market import fixed
 
     qty = "0.01000" if sim.config.market == "spot" else "0.010"
     return {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": qty,

@@ -1,6 +1,6 @@
 """An unmodified third-party client (ccxt.pro) trades over the WebSocket API of `epochbot sim`.
 
-The simulator runs as its own process (`python -m app.cli sim`), exactly as an outsider would
+The simulator runs as its own process (`python -m epochbot.app.cli sim`), exactly as an outsider would
 start it; ccxt is only told the simulator's URLs. It places, queries and cancels an order over
 the spot (`/ws-api/v3`) and USD-M (`/ws-fapi/v1`) WebSocket APIs, and finds the removed spot
 listenKey endpoint answering 410. Bounded: each case finishes in a few seconds on loopback.
@@ -22,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def sim_process(request):
     market = request.param
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "sim", "--port", "0", "--market", market, "--symbols", "BTCUSDT", "--seed", "7"],
+        [sys.executable, "-m", "epochbot.app.cli", "sim", "--port", "0", "--market", market, "--symbols", "BTCUSDT", "--seed", "7"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "EPOCHBOT_SIM_ACCOUNTS": "ccxt-key:ccxt-secret"},
     )

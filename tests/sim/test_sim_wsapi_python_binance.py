@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.sim.market import fixed
-from core.sim.server import SimConfig, SimExchange
+from epochbot.sim.market import fixed
+from epochbot.sim.server import SimConfig, SimExchange
 
 
 @pytest.mark.parametrize("market", ["spot", "usdm"])

@@ -1,11 +1,11 @@
 """The engine hears the account stream's state: confidence shows an outage until the stream is back."""
 
-from core import events as ev
-from core.engine import Engine, EngineConfig
-from core.trading import events as tev
-from core.trading.filters import SymbolFilters
-from core.trading.strategy import get_strategy
-from core.trading.trader import Trader
+from epochbot import events as ev
+from epochbot.engine import Engine, EngineConfig
+from epochbot.trading import events as tev
+from epochbot.trading.filters import SymbolFilters
+from epochbot.trading.strategy import get_strategy
+from epochbot.trading.trader import Trader
 
 SYM = "BTCUSDT"
 

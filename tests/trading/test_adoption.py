@@ -1,12 +1,12 @@
-"""Startup check of venue orders the journal does not know (core.trading.adoption)."""
+"""Startup check of venue orders the journal does not know (epochbot.trading.adoption)."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.trading.adoption import plan
-from core.trading.filters import SymbolFilters
-from core.trading.orders import OrderManager, OrderState
+from epochbot.trading.adoption import plan
+from epochbot.trading.filters import SymbolFilters
+from epochbot.trading.orders import OrderManager, OrderState
 
 BTC = SymbolFilters.from_strings("BTCUSDT", "0.10", "0.001", min_qty="0.001", min_notional="5")
 

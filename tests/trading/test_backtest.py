@@ -9,11 +9,11 @@ from fractions import Fraction
 
 import pytest
 
-from core import events as ev
-from core.backtest import FillModel, run_backtest, run_backtest_capture
-from core.trading.filters import SymbolFilters
-from core.trading.money import to_decimal
-from core.trading.strategy import OrderIntent, get_strategy
+from epochbot import events as ev
+from epochbot.backtest import FillModel, run_backtest, run_backtest_capture
+from epochbot.trading.filters import SymbolFilters
+from epochbot.trading.money import to_decimal
+from epochbot.trading.strategy import OrderIntent, get_strategy
 
 CAPTURE = "/work/shared/captures/binance-spot-2021-10-12.jsonl"
 BTC = SymbolFilters.from_strings("BTCUSDT", "0.01", "0.001", min_qty="0.001", min_notional="5")

@@ -14,11 +14,11 @@ from fractions import Fraction
 
 import pytest
 
-from app import cli
-from app.backtest_command import equity_chart
-from core.backtest import FillModel, run_backtest
-from core.trading.stats import max_drawdown, sharpe
-from core.trading.strategy import get_strategy
+from epochbot.app import cli
+from epochbot.app.backtest_command import equity_chart
+from epochbot.backtest import FillModel, run_backtest
+from epochbot.trading.stats import max_drawdown, sharpe
+from epochbot.trading.strategy import get_strategy
 from tests.trading.test_backtest import FILTERS, synthetic_market
 
 
@@ -75,7 +75,7 @@ def test_sharpe_is_the_annualised_mean_over_the_sample_deviation_of_per_period_c
 def test_refusals_are_counted_without_a_cap():
     # A strategy that asks for the impossible on every view: every ask is refused.
     from tests.trading.test_backtest import Scripted
-    from core.trading.strategy import OrderIntent
+    from epochbot.trading.strategy import OrderIntent
 
     class Greedy(Scripted):
         def on_book(self, view):

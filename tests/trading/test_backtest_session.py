@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.replay import replay_stream
-from core.sim.recording import record_session
+from epochbot.replay import replay_stream
+from epochbot.sim.recording import record_session
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,7 +34,7 @@ def test_a_seeded_session_replays_into_a_synced_book_without_gaps():
 
 
 def run_backtest(*args: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "app.cli", "backtest", *args, "--json"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-m", "epochbot.app.cli", "backtest", *args, "--json"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -50,7 +50,7 @@ def test_backtest_of_each_example_strategy_is_deterministic_and_trades():
 
 
 def test_backtest_refuses_an_unknown_strategy_with_a_clear_error():
-    out = subprocess.run([sys.executable, "-m", "app.cli", "backtest", "--strategy", "nope"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-m", "epochbot.app.cli", "backtest", "--strategy", "nope"], cwd=ROOT, capture_output=True, text=True, timeout=60)
 
     assert out.returncode == 2
     assert "nope" in out.stderr and "quoter" in out.stderr

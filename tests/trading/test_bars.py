@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.trading.bars import GapRange, RangeBarBuilder, backfill_requests, find_gaps, interval_ms
+from epochbot.trading.bars import GapRange, RangeBarBuilder, backfill_requests, find_gaps, interval_ms
 
 M = 60_000
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from core import events as ev
-from core.engine import Engine, EngineConfig
-from core.persistence.storage import Candle
-from core.runtime import backfill_klines
-from core.snapshot import SnapshotBuilder
-from core.trading.filters import SymbolFilters
-from core.trading.strategy import OrderIntent, Strategy, _Base
-from core.trading.trader import Trader
-from core.venues.binance.wire import streams_for
+from epochbot import events as ev
+from epochbot.engine import Engine, EngineConfig
+from epochbot.persistence.storage import Candle
+from epochbot.runtime import backfill_klines
+from epochbot.snapshot import SnapshotBuilder
+from epochbot.trading.filters import SymbolFilters
+from epochbot.trading.strategy import OrderIntent, Strategy, _Base
+from epochbot.trading.trader import Trader
+from epochbot.venues.binance.wire import streams_for
 
 M = 60_000
 SYM = "BTCUSDT"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from core.capture import CaptureRow, read_capture
-from core.persistence.journal import CaptureJournal
-from core.replay import replay_file
+from epochbot.capture import CaptureRow, read_capture
+from epochbot.persistence.journal import CaptureJournal
+from epochbot.replay import replay_file
 
 CAPTURE = "/work/shared/captures/binance-spot-2021-10-12.jsonl"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from core.events import CancelOrder, PlaceOrder
-from core.trading import events as tev
-from core.trading.filters import SymbolFilters
-from core.trading.orders import (
+from epochbot.events import CancelOrder, PlaceOrder
+from epochbot.trading import events as tev
+from epochbot.trading.filters import SymbolFilters
+from epochbot.trading.orders import (
     CLIENT_ID_PATTERN,
     TRANSITIONS,
     IllegalOrderTransition,
@@ -15,7 +15,7 @@ from core.trading.orders import (
     OrderRefused,
     OrderState,
 )
-from core.trading.strategy import OrderIntent
+from epochbot.trading.strategy import OrderIntent
 
 BTC = SymbolFilters.from_strings("BTCUSDT", "0.01", "0.001", min_qty="0.001", min_notional="5")
 BID = OrderIntent("BTCUSDT", "BUY", 10, 2_000_000, tag="bid")

@@ -7,8 +7,8 @@ from fractions import Fraction
 
 import pytest
 
-from core.trading.filters import SymbolFilters
-from core.trading.portfolio import Portfolio
+from epochbot.trading.filters import SymbolFilters
+from epochbot.trading.portfolio import Portfolio
 
 SPOT = SymbolFilters.from_strings("BTCUSDT", "0.01", "0.001")
 USDM = SymbolFilters.from_strings("BTCUSDT", "0.1", "0.001", market="usdm")

@@ -9,13 +9,13 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.modes import Mode
-from core.numeric import UnitCodec
-from core.trading.alerts import RiskAlerts
-from core.trading.filters import SymbolFilters
-from core.trading.portfolio import Portfolio, RoundTrip
-from core.trading.risk import RiskGate, RiskLimits
-from core.trading.strategy import MarketView, get_strategy
+from epochbot.modes import Mode
+from epochbot.numeric import UnitCodec
+from epochbot.trading.alerts import RiskAlerts
+from epochbot.trading.filters import SymbolFilters
+from epochbot.trading.portfolio import Portfolio, RoundTrip
+from epochbot.trading.risk import RiskGate, RiskLimits
+from epochbot.trading.strategy import MarketView, get_strategy
 
 S = 1_000_000_000
 BTC = SymbolFilters("BTCUSDT", 2, 3, tick=10, step=1, min_qty=1, market="usdm")  # tick 0.10, step 0.001

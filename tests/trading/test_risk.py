@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.modes import Mode
-from core.numeric import UnitCodec
-from core.trading.filters import SymbolFilters
-from core.trading.portfolio import RoundTrip
-from core.trading.risk import DAY_NS, RiskGate, RiskLimits, RiskState
-from core.trading.strategy import MarketView, OrderIntent, get_strategy, strategy_names
+from epochbot.modes import Mode
+from epochbot.numeric import UnitCodec
+from epochbot.trading.filters import SymbolFilters
+from epochbot.trading.portfolio import RoundTrip
+from epochbot.trading.risk import DAY_NS, RiskGate, RiskLimits, RiskState
+from epochbot.trading.strategy import MarketView, OrderIntent, get_strategy, strategy_names
 
 S = 1_000_000_000
 DAY0 = 20_000 * DAY_NS  # some UTC midnight

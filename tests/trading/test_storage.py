@@ -7,14 +7,14 @@ import time
 from decimal import Decimal
 from fractions import Fraction
 
-from core.engine import EpochRecord
-from core.persistence.storage import Candle, SqliteStorage, Storage
-from core.persistence.writer import StorageWriter
-from core.trading.events import Fill
-from core.trading.orders import OrderTransition
-from core.trading.portfolio import FundingRecord
-from core.trading.risk import RiskLimits, RiskState
-from core.trading.trader import RiskSnapshot
+from epochbot.engine import EpochRecord
+from epochbot.persistence.storage import Candle, SqliteStorage, Storage
+from epochbot.persistence.writer import StorageWriter
+from epochbot.trading.events import Fill
+from epochbot.trading.orders import OrderTransition
+from epochbot.trading.portfolio import FundingRecord
+from epochbot.trading.risk import RiskLimits, RiskState
+from epochbot.trading.trader import RiskSnapshot
 
 
 def transition(coid: str, state: str, ts: int, prev: str = "") -> OrderTransition:
@@ -187,8 +187,8 @@ def test_close_flushes_pending_records_and_later_submits_are_refused(tmp_path):
 
 
 def test_known_client_ids_leave_out_orders_last_reported_not_found(tmp_path):
-    from core.persistence.storage import SqliteStorage
-    from core.trading.orders import OrderTransition
+    from epochbot.persistence.storage import SqliteStorage
+    from epochbot.trading.orders import OrderTransition
 
     storage = SqliteStorage(str(tmp_path / "db.sqlite3"))
     try:

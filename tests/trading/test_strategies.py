@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.modes import Mode
-from core.numeric import UnitCodec
-from core.trading.strategy import MarketView, OrderIntent, Strategy, StrategyError, get_strategy, strategy_names
+from epochbot.modes import Mode
+from epochbot.numeric import UnitCodec
+from epochbot.trading.strategy import MarketView, OrderIntent, Strategy, StrategyError, get_strategy, strategy_names
 
 S = 1_000_000_000
 TICK = 1
@@ -166,7 +166,7 @@ def test_quoter_reasserts_its_quotes_after_the_refresh_interval():
 
 
 def test_value_sizing_buys_the_fewest_lots_worth_at_least_the_quote_amount():
-    from core.trading.strategy import lots_for_quote
+    from epochbot.trading.strategy import lots_for_quote
 
     # mid 60000.00 (price units at 2 decimals), lots of 0.001: 150 USDT needs 0.0025 -> 3 lots
     v = view(5_999_999, 6_000_001)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from app.config import ConfigError, load_settings
-from core.trading.strategy import (
+from epochbot.app.config import ConfigError, load_settings
+from epochbot.trading.strategy import (
     BUILTIN_ENTRY_POINTS,
     ENTRY_POINT_GROUP,
     StrategyError,
@@ -77,9 +77,9 @@ def test_the_shipped_strategies_are_registered_as_entry_points_exactly_as_pyproj
 
 
 def test_strategy_names_are_listed_without_importing_any_strategy_module():
-    code = ("import sys\nfrom core.trading.strategy import strategy_names\n"
+    code = ("import sys\nfrom epochbot.trading.strategy import strategy_names\n"
             "names = strategy_names()\n"
-            "print(','.join(names), any(m.startswith(('core.trading.quoter', 'core.trading.momentum')) for m in sys.modules))")
+            "print(','.join(names), any(m.startswith(('epochbot.trading.quoter', 'epochbot.trading.momentum')) for m in sys.modules))")
 
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
 
@@ -113,7 +113,7 @@ def test_a_plugin_that_cannot_be_loaded_is_a_one_line_configuration_error(site):
 def test_the_command_line_refuses_an_unloadable_plugin_with_exit_78_and_one_line(site):
     env = {**env_with(site), "EPOCHBOT_STRATEGY__NAME": "broken"}
 
-    out = subprocess.run([sys.executable, "-m", "app.cli", "config", "check"], cwd=ROOT, env=env,
+    out = subprocess.run([sys.executable, "-m", "epochbot.app.cli", "config", "check"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
 
     assert out.returncode == 78, out.stderr
@@ -122,7 +122,7 @@ def test_the_command_line_refuses_an_unloadable_plugin_with_exit_78_and_one_line
 
 
 def test_the_out_of_tree_strategy_trades_in_a_backtest_from_the_command_line(site):
-    out = subprocess.run([sys.executable, "-m", "app.cli", "backtest", "--strategy", "flipper", "--seconds", "60", "--seed", "5", "--json"],
+    out = subprocess.run([sys.executable, "-m", "epochbot.app.cli", "backtest", "--strategy", "flipper", "--seconds", "60", "--seed", "5", "--json"],
                          cwd=ROOT, env=env_with(site), capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
 
     assert out.returncode == 0, out.stderr[-2000:]
@@ -134,7 +134,7 @@ def test_the_headless_daemon_trades_the_out_of_tree_strategy_named_in_its_config
     report_path = tmp_path / "report.json"
     env = {**env_with(site), "EPOCHBOT_STRATEGY__NAME": "flipper", "EPOCHBOT_STRATEGY__PARAMS": '{"every_ms": 1000}'}
 
-    out = subprocess.run([sys.executable, "-m", "app.cli", "--headless", "--duration", "12", "--symbols", "BTCUSDT",
+    out = subprocess.run([sys.executable, "-m", "epochbot.app.cli", "--headless", "--duration", "12", "--symbols", "BTCUSDT",
                           "--report", str(report_path), "--storage", str(tmp_path / "db.sqlite3"), "--control-port", "0"],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
 

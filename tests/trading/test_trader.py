@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.events import CancelOrder, PlaceOrder
-from core.modes import Mode
-from core.numeric import UnitCodec
-from core.trading import events as tev
-from core.trading.filters import SymbolFilters
-from core.trading.orders import OrderState, OrderTransition
-from core.trading.strategy import MarketView, OrderIntent
-from core.trading.trader import RiskSnapshot, Trader
+from epochbot.events import CancelOrder, PlaceOrder
+from epochbot.modes import Mode
+from epochbot.numeric import UnitCodec
+from epochbot.trading import events as tev
+from epochbot.trading.filters import SymbolFilters
+from epochbot.trading.orders import OrderState, OrderTransition
+from epochbot.trading.strategy import MarketView, OrderIntent
+from epochbot.trading.trader import RiskSnapshot, Trader
 
 BTC = SymbolFilters.from_strings("BTCUSDT", "0.01", "0.001", min_qty="0.001", min_notional="5")
 

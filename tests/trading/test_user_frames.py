@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 from decimal import Decimal
 
-from core.numeric import UnitCodec
-from core.trading import events as tev
-from core.venues.binance.user import order_response_events, user_frame_events
+from epochbot.numeric import UnitCodec
+from epochbot.trading import events as tev
+from epochbot.venues.binance.user import order_response_events, user_frame_events
 
 CODECS = {"BTCUSDT": UnitCodec(2, 5)}
 QUOTES = {"BTCUSDT": "USDT"}

@@ -1,6 +1,6 @@
 import pytest
 
-from app.tui import ConsoleApp
+from epochbot.app.tui import ConsoleApp
 from tests.tui.fixtures import FakeSource, degraded_snapshot, normal_snapshot
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import threading
 from decimal import Decimal
 
-from core.confidence import Reason
-from core.snapshot import (
+from epochbot.confidence import Reason
+from epochbot.snapshot import (
     BreakerView,
     FillView,
     PnLView,
@@ -27,7 +27,7 @@ from core.snapshot import (
     TradeView,
     WorldSnapshot,
 )
-from core.telemetry import LatencyStats
+from epochbot.telemetry import LatencyStats
 
 T0 = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z
 S = 1_000_000_000

@@ -10,11 +10,11 @@ import signal
 import pytest
 from textual.widgets import Input, OptionList
 
-from core.events import OperatorForceResync, OperatorPause, OperatorSetMode
+from epochbot.events import OperatorForceResync, OperatorPause, OperatorSetMode
 from tests.tui.conftest import make_app
 from tests.tui.fixtures import degraded_snapshot, normal_snapshot
-from widgets.event_log import EventLog
-from widgets.mode_picker import ModePicker
+from epochbot.widgets.event_log import EventLog
+from epochbot.widgets.mode_picker import ModePicker
 
 SIZE = (80, 24)  # narrow layout renders fastest; the look is pinned by the snapshot tests
 
@@ -231,7 +231,7 @@ async def test_palette_commands_send_the_same_events_as_the_keys(title, check):
 
 
 async def test_palette_offers_every_console_action():
-    from app.tui import ACTIONS
+    from epochbot.app.tui import ACTIONS
 
     app, _ = make_app()
     async with app.run_test(size=SIZE):

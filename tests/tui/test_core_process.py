@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
-from app.config import load_settings
-from app.core_process import ProcessSource
-from core import events as ev
+from epochbot.app.config import load_settings
+from epochbot.app.core_process import ProcessSource
+from epochbot import events as ev
 
 
 def wait_for(predicate, timeout_s: float = 20.0):

@@ -17,12 +17,12 @@ import urllib.request
 
 from rich.console import Console
 
-from app.config import load_settings
-from app.core_process import ProcessSource
-from app.tui import ConsoleApp
+from epochbot.app.config import load_settings
+from epochbot.app.core_process import ProcessSource
+from epochbot.app.tui import ConsoleApp
 from tests.helpers import free_port
-from widgets._format import clock_utc
-from widgets.event_log import EventLog
+from epochbot.widgets._format import clock_utc
+from epochbot.widgets.event_log import EventLog
 
 SIZE = (120, 36)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from widgets.market_overview import MarketOverview, overview_rows
-from widgets.symbol_picker import SymbolPicker, fuzzy_rank
+from epochbot.widgets.market_overview import MarketOverview, overview_rows
+from epochbot.widgets.symbol_picker import SymbolPicker, fuzzy_rank
 from tests.tui.conftest import make_app
 from tests.tui.market_fixtures import INVALID, SYMBOLS, WAITING, market_snapshot
 

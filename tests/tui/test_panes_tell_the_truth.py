@@ -10,14 +10,14 @@ import dataclasses
 
 from rich.console import Console
 
-from core.snapshot import LogView
+from epochbot.snapshot import LogView
 from tests.tui.conftest import make_app
 from tests.tui.fixtures import MS, S, T0, degraded_snapshot, normal_snapshot, startup_snapshot
-from widgets.confidence import ConfidencePane
-from widgets.epoch_history import EpochHistory
-from widgets.event_log import EventLog
-from widgets.mode_risk import strategy_state, working_orders
-from widgets.order_book import OrderBookLadder
+from epochbot.widgets.confidence import ConfidencePane
+from epochbot.widgets.epoch_history import EpochHistory
+from epochbot.widgets.event_log import EventLog
+from epochbot.widgets.mode_risk import strategy_state, working_orders
+from epochbot.widgets.order_book import OrderBookLadder
 
 WIDE = (120, 36)
 NARROW = (80, 24)
@@ -195,7 +195,7 @@ async def test_the_book_banner_names_the_current_cause_with_the_venues_status_co
 
 
 async def test_help_lists_every_key_and_the_footer_points_to_it():
-    from app.tui import ACTIONS
+    from epochbot.app.tui import ACTIONS
 
     app, _ = make_app(normal_snapshot())
     async with app.run_test(size=NARROW) as pilot:

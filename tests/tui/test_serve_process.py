@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from app.serve_web import child_pids, offline_template
+from epochbot.app.serve_web import child_pids, offline_template
 from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +50,7 @@ def test_no_console_outlives_serve_however_it_is_stopped(tmp_path, sig):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("EPOCHBOT_")}
     env["PYTHONPATH"] = str(ROOT)
-    serve = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--control-port", str(free_port())],
+    serve = subprocess.Popen([sys.executable, "-m", "epochbot.app.cli", "serve", "--port", str(port), "--control-port", str(free_port())],
                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30

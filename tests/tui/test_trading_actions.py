@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from core.events import OperatorCancelAll, OperatorFlatten
+from epochbot.events import OperatorCancelAll, OperatorFlatten
 from tests.tui.conftest import make_app
-from widgets.confirm_action import ConfirmAction
+from epochbot.widgets.confirm_action import ConfirmAction
 
 SIZE = (80, 24)
 
@@ -58,7 +58,7 @@ async def test_the_palette_offers_both_actions_and_they_ask_too():
 async def test_without_a_trader_the_risk_pane_says_trading_is_off_instead_of_breaker_ok():
     import dataclasses
 
-    from core.snapshot import RiskView
+    from epochbot.snapshot import RiskView
     from tests.tui.fixtures import normal_snapshot
 
     snap = dataclasses.replace(normal_snapshot(), risk=RiskView(), trading=None, orders=(), positions=())

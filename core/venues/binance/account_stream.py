@@ -26,12 +26,12 @@ from typing import Callable
 import orjson
 import websockets
 
-from core import trade_events as tev
-from core.clock import wall_ns
-from core.venues.binance.rest import RestClient, RestError
-from core.venues.binance.signing import Signer
-from core.venues.binance.user_checks import checked_user_events, sample_of
-from core.venues.binance.wsapi import WsApiError, WsApiSession
+from epochbot import trade_events as tev
+from epochbot.clock import wall_ns
+from epochbot.venues.binance.rest import RestClient, RestError
+from epochbot.venues.binance.signing import Signer
+from epochbot.venues.binance.user_checks import checked_user_events, sample_of
+from epochbot.venues.binance.wsapi import WsApiError, WsApiSession
 
 __all__ = ["USDM_USER_EVENTS", "AccountStream", "ws_api_url"]
 

@@ -32,11 +32,11 @@ from typing import Callable
 
 import websockets
 
-from core import trade_events as tev
-from core.clock import wall_ns
-from core.venues.binance.rest import RestClient, RestError
-from core.venues.binance.signing import Signer
-from core.venues.binance.wsapi import WsApiError, WsApiSession
+from epochbot import trade_events as tev
+from epochbot.clock import wall_ns
+from epochbot.venues.binance.rest import RestClient, RestError
+from epochbot.venues.binance.signing import Signer
+from epochbot.venues.binance.wsapi import WsApiError, WsApiSession
 
 __all__ = ["SYMBOL_STATUS_REFUSED", "OrderRouter"]
 

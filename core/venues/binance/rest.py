@@ -17,8 +17,8 @@ from urllib.parse import quote, urlencode
 import aiohttp
 import orjson
 
-from core.clock import wall_ns
-from core.venues.binance.wire import FrameError, check_filter_value, check_kline_row, decode_snapshot
+from epochbot.clock import wall_ns
+from epochbot.venues.binance.wire import FrameError, check_filter_value, check_kline_row, decode_snapshot
 
 __all__ = ["RestClient", "RestError", "SymbolFilters", "USDM_DEPTH_LIMITS"]
 
@@ -213,7 +213,7 @@ class RestClient:
 
     async def signed(self, method: str, path: str, params: dict, api_key: str, secret, recv_window: int = 5000, offset_ms: float = 0.0, clock_ns=wall_ns) -> dict:
         """A signed request, Binance style: the query string signed with the secret (HMAC-SHA256)
-        or with a `core.venues.binance.signing.Signer` (HMAC, RSA or Ed25519 keys)."""
+        or with a `epochbot.venues.binance.signing.Signer` (HMAC, RSA or Ed25519 keys)."""
         query = dict(params)
         query["recvWindow"] = str(recv_window)
         query["timestamp"] = str(int(clock_ns() / 1e6 + offset_ms))

@@ -16,7 +16,7 @@ from typing import Literal
 
 import orjson
 
-from core import events as ev
+from epochbot import events as ev
 
 __all__ = [
     "Ack",
@@ -121,7 +121,7 @@ class ServerShutdown:
 _loads = orjson.loads
 
 try:  # optional C accelerator (core/_fastbook.c): depthUpdate frames straight to integer units
-    from core import _fastbook
+    from epochbot import _fastbook
 except ImportError:  # pragma: no cover - depends on whether the extension was built
     _fastbook = None
 _decode_depth = getattr(_fastbook, "decode_depth", None)  # -> tuple | None

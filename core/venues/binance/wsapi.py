@@ -26,8 +26,8 @@ from typing import Any, Callable
 import orjson
 import websockets
 
-from core.clock import wall_ns
-from core.venues.binance.signing import Signer
+from epochbot.clock import wall_ns
+from epochbot.venues.binance.signing import Signer
 
 __all__ = ["WsApiError", "WsApiLost", "WsApiSession", "WsApiTimeout"]
 
