@@ -24,7 +24,7 @@ from typing import Any
 EXIT_OK = 0
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
-EXIT_FATAL = 3  # fatal state corruption (epochbot.engine.FATAL_EXIT_CODE)
+EXIT_FATAL = 3  # fatal state corruption (epochbot.engine.engine.FATAL_EXIT_CODE)
 EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h: a service manager should not restart blindly
 
 S = argparse.SUPPRESS  # flags absent from the command line must not override lower layers
@@ -144,8 +144,8 @@ def _config_error(exc: Exception) -> int:
 def _replay(args: argparse.Namespace) -> int:
     import orjson
 
-    from epochbot.capture import CaptureFormatError
-    from epochbot.replay import print_malformed, replay_path
+    from epochbot.model.capture import CaptureFormatError
+    from epochbot.offline.replay import print_malformed, replay_path
 
     try:
         result = replay_path(args.capture, run=args.run, until=args.until, timeline=args.timeline, on_malformed=print_malformed)
@@ -165,11 +165,11 @@ def _replay(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_NON_STR_KEYS, default=str) + b"\n")
         return EXIT_FATAL if result.engine.fatal else EXIT_OK
     if args.timeline:
-        from epochbot.timeline import format_timeline
+        from epochbot.offline.timeline import format_timeline
 
         print("\n".join(format_timeline(result.timeline, result.engine)))
     if args.until is not None:
-        from epochbot.timeline import format_state
+        from epochbot.offline.timeline import format_state
 
         where = report.get("stopped_at") or {}
         print(f"stopped: {where.get('reason', '?')} at {where.get('at')}")
@@ -214,15 +214,15 @@ def _run_default(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _config_error(exc)
     if settings.headless:
-        from epochbot.app.headless import run_headless
+        from epochbot.app.daemon.headless import run_headless
 
         return run_headless(settings)
     try:
-        from epochbot.app.tui import run_dashboard
+        from epochbot.app.console.tui import run_dashboard
     except ImportError as exc:
         missing = getattr(exc, "name", None)
-        if missing == "epochbot.app.tui":
-            print("epochbot: the dashboard is not installed in this build (epochbot.app.tui is missing); "
+        if missing == "epochbot.app.console.tui":
+            print("epochbot: the dashboard is not installed in this build (epochbot.app.console.tui is missing); "
                   "run `epochbot --headless` instead", file=sys.stderr)
         else:
             print(f"epochbot: the dashboard cannot start: {exc}; run `epochbot --headless` instead", file=sys.stderr)
@@ -261,11 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = config_actions.add_parser("check", parents=[settings_parent], help="validate the configuration (exit 0 or 78)")
     check.set_defaults(func=_config, json=False)
 
-    from epochbot.app import ctl
+    from epochbot.app.commands import ctl
 
     ctl.add_parser(sub)
 
-    from epochbot.app import backtest_command, export_command, serve, sim_command
+    from epochbot.app.commands import backtest as backtest_command, export as export_command, sim as sim_command
+    from epochbot.app.console import serve
 
     sim_command.add_parser(sub)
     export_command.add_parser(sub)

@@ -52,7 +52,7 @@ _VENUE_MARKET = {
     "binance-usdm": "usdm",
     "binance-usdm-testnet": "usdm",
 }
-# Dashboard actions and their default keys (epochbot.app.tui maps these names onto its action_* methods;
+# Dashboard actions and their default keys (epochbot.app.console.tui maps these names onto its action_* methods;
 # force_resync/cycle_mode/switch_symbol are its resync_all/choose_mode/next_symbol).
 DEFAULT_KEYS: dict[str, str] = {
     "force_resync": "r",
@@ -83,7 +83,7 @@ class _Section(BaseModel):
 
 
 class FactorOverride(_Section):
-    """Override of one confidence factor (see core/confidence.py); unset fields keep the default."""
+    """Override of one confidence factor (see core/engine/confidence.py); unset fields keep the default."""
 
     warn: float | None = Field(default=None, ge=0)
     critical: float | None = Field(default=None, ge=0)
@@ -91,7 +91,7 @@ class FactorOverride(_Section):
 
 
 def _known_factors() -> tuple[str, ...]:
-    from epochbot.confidence import ConfidenceConfig
+    from epochbot.engine.confidence import ConfidenceConfig
 
     return tuple(ConfidenceConfig().factors)
 
@@ -661,11 +661,11 @@ def _to_toml(data: dict[str, Any], prefix: str = "") -> str:
 
 
 def engine_config(settings: Settings):
-    """`epochbot.engine.EngineConfig` from the settings."""
-    from epochbot.book import VenueRules
-    from epochbot.confidence import ConfidenceConfig, FactorConfig
-    from epochbot.engine import EngineConfig
-    from epochbot.modes import ModeConfig
+    """`epochbot.engine.engine.EngineConfig` from the settings."""
+    from epochbot.book.book import VenueRules
+    from epochbot.engine.confidence import ConfidenceConfig, FactorConfig
+    from epochbot.engine.engine import EngineConfig
+    from epochbot.model.modes import ModeConfig
 
     factors = dict(ConfidenceConfig().factors)
     for name, override in settings.confidence.factors.items():
@@ -704,7 +704,7 @@ def engine_config(settings: Settings):
 
 
 def to_runtime_config(settings: Settings, *, rest_url: str | None = None, ws_url: str | None = None):
-    """`epochbot.runtime.RuntimeConfig` for these settings.
+    """`epochbot.runtime.runtime.RuntimeConfig` for these settings.
 
     Venue ``sim`` without URL overrides keeps empty URLs: the runtime starts the embedded
     simulator in-process (seed and rate from ``[sim]``) and fills them in. Otherwise
@@ -713,7 +713,7 @@ def to_runtime_config(settings: Settings, *, rest_url: str | None = None, ws_url
     """
     from dataclasses import replace
 
-    from epochbot.runtime import VENUES, RuntimeConfig
+    from epochbot.runtime.runtime import VENUES, RuntimeConfig
 
     venue = replace(VENUES[settings.venue], market=settings.effective_market)
     if settings.rest_url is not None:
@@ -742,10 +742,10 @@ def to_runtime_config(settings: Settings, *, rest_url: str | None = None, ws_url
 
 
 def trading_config(settings: Settings):
-    """`epochbot.runtime.TradingConfig`, or None when no strategy trades."""
+    """`epochbot.runtime.runtime.TradingConfig`, or None when no strategy trades."""
     from fractions import Fraction
 
-    from epochbot.runtime import TradingConfig
+    from epochbot.runtime.runtime import TradingConfig
     from epochbot.trading.risk import RiskLimits
 
     name = settings.strategy.name
@@ -807,7 +807,7 @@ def sim_storage(settings: Settings) -> tuple[str | None, bool]:
 
 
 def journal_config(settings: Settings):
-    from epochbot.runtime import JournalConfig
+    from epochbot.runtime.runtime import JournalConfig
 
     j = settings.journal
     if j.directory is None:

@@ -16,7 +16,7 @@ thread      the real ``ConsoleApp`` + ``RuntimeSource``: the core in a Textual *
 thread-5ms  the same with the interpreter's default switch interval (5 ms).
 async       the core coroutine run by an async ``@work`` worker on the UI's own loop.
 process     the core in its own process (``Runtime`` + control endpoint, as ``epochbot --headless``)
-            and the console in another, as a client (``epochbot.app.serve.RemoteSource``, /status at 15 Hz).
+            and the console in another, as a client (``epochbot.app.console.serve.RemoteSource``, /status at 15 Hz).
 thread@S    thread hosting with ``sys.setswitchinterval(S)`` (e.g. ``thread@0.0001``).
 
 ``--driver tmux`` (default) runs each dashboard child inside a detached 160x48 tmux session, so
@@ -100,7 +100,7 @@ class Monitor(threading.Thread):
             self.stop_cb()
 
     def _run(self) -> None:
-        from epochbot.telemetry import RollingHistogram
+        from epochbot.engine.telemetry import RollingHistogram
 
         args = self.args
         deadline = time.monotonic() + 60
@@ -178,7 +178,7 @@ class Monitor(threading.Thread):
 def _make_app_classes():
     from textual import work
 
-    from epochbot.app.tui import ConsoleApp, RuntimeSource
+    from epochbot.app.console.tui import ConsoleApp, RuntimeSource
 
     class CountingApp(ConsoleApp):
         """The real console; counts polls, applied snapshots and screen updates (bench only)."""
@@ -237,7 +237,7 @@ def child(args) -> dict:
            "symbols": list(settings.symbols), "strategy": settings.strategy.name}
     if cfg in ("headless", "process-core"):
         from epochbot.app.config import to_runtime_config
-        from epochbot.runtime import Runtime
+        from epochbot.runtime.runtime import Runtime
 
         rt = Runtime(to_runtime_config(settings))
 
@@ -250,7 +250,7 @@ def child(args) -> dict:
             mon = Monitor(lambda: rt, args, stop)
             control = None
             if cfg == "process-core":
-                from epochbot.app.control import ControlServer
+                from epochbot.app.daemon.control import ControlServer
 
                 async def serve_control():
                     nonlocal control
@@ -302,10 +302,10 @@ def child(args) -> dict:
 
 
 def product_child(args, settings, out) -> dict:
-    """What `epochbot` does by default: the core in a child process (epochbot.app.core_process), the
+    """What `epochbot` does by default: the core in a child process (epochbot.app.console.core_process), the
     console rendering its snapshots. The core is out of reach here, so queue delay is read from
     the snapshots themselves: the rolling 10-s window's p99, sampled every second after warm-up."""
-    from epochbot.app.core_process import ProcessSource
+    from epochbot.app.console.core_process import ProcessSource
 
     CountingApp, *_ = _make_app_classes()
     source = ProcessSource(settings)
@@ -356,7 +356,7 @@ def product_child(args, settings, out) -> dict:
 def ui_child(args, settings, out) -> dict:
     """The console as a client of the core child's control endpoint (RemoteSource, polled at
     the UI's own 15 Hz); measures only the UI side: applied snapshots and screen updates."""
-    from epochbot.app.serve import RemoteSource
+    from epochbot.app.console.serve import RemoteSource
 
     CountingApp, *_ = _make_app_classes()
     source = RemoteSource(args.remote, None, interval_s=1 / 15)

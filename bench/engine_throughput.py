@@ -48,9 +48,9 @@ import orjson  # noqa: E402
 from order_book import OrderBook as CfOrderBook
 
 from bench.workload import Workload, make_workload
-from epochbot import events as ev
-from epochbot.book import VenueRules
-from epochbot.engine import Engine, EngineConfig
+from epochbot.model import events as ev
+from epochbot.book.book import VenueRules
+from epochbot.engine.engine import Engine, EngineConfig
 from epochbot.venues.binance.wire import decode_frame, decode_snapshot
 
 try:

@@ -47,7 +47,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from bench.resync import Harness, compare_levels, now_ns, pct, wait_until
-from epochbot.engine import EngineConfig
+from epochbot.engine.engine import EngineConfig
 
 
 def load() -> list[float]:

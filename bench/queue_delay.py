@@ -41,7 +41,7 @@ async def run(args, journal_dir: str | None = None) -> dict:
     if journal_dir is not None:
         from dataclasses import replace
 
-        from epochbot.runtime import JournalConfig
+        from epochbot.runtime.runtime import JournalConfig
 
         h.rt.config = replace(h.rt.config, journal=JournalConfig(journal_dir, max_bytes=1 << 30, keep=1000))
     await h.start(timeout=15)
@@ -123,7 +123,7 @@ def replay_speed(journal_dir: str, h) -> dict:
 
     import orjson
 
-    from epochbot.replay import replay_path
+    from epochbot.offline.replay import replay_path
 
     files = sorted(glob.glob(os.path.join(journal_dir, "*.jsonl")))
     size = sum(os.path.getsize(f) for f in files)

@@ -30,8 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from epochbot.modes import Mode
-from epochbot.numeric import UnitCodec
+from epochbot.model.modes import Mode
+from epochbot.model.numeric import UnitCodec
 from epochbot.sim.market import SymbolMarket, default_spec
 from epochbot.trading.filters import SymbolFilters
 from epochbot.trading.portfolio import Portfolio

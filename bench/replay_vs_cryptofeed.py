@@ -153,8 +153,8 @@ def truth_digest(w: Workload) -> str:
 
 def truth_state_hash(w: Workload) -> str:
     """The engine's state_hash for a synced epoch-1 book equal to the truth (computed by core)."""
-    from epochbot.book import BookState, OrderBook, VenueRules
-    from epochbot.numeric import UnitCodec
+    from epochbot.book.book import BookState, OrderBook, VenueRules
+    from epochbot.model.numeric import UnitCodec
 
     book = OrderBook(w.symbol, VenueRules.USDM, UnitCodec(2, 3))
     book.bids, book.asks = w.truth_units()

@@ -22,7 +22,7 @@ drop     every websocket aborted (no close frame) -> new epoch, backoff included
          snapshots = 40 per drop; at 1 drop/s the simulator answers 429) is what gets measured.
 stall    the simulator silences the connections open when it is armed, for ``--stall-s``
          (default 3 s) while its book keeps moving (new connections work). The liveness model
-         (core/liveness.py) suspects the stream once it is silent well beyond its learned gap
+         (core/engine/liveness.py) suspects the stream once it is silent well beyond its learned gap
          and a small REST depth probe shows the venue moved past our book. Measured from the
          last market data received before the stall: ``last->detected`` (session replaced) and
          ``last->synced`` (new epoch resynchronized; target <= the ceiling ``--silence-ms`` +
@@ -68,8 +68,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from epochbot.engine import EngineConfig
-from epochbot.runtime import VENUES, Runtime, RuntimeConfig
+from epochbot.engine.engine import EngineConfig
+from epochbot.runtime.runtime import VENUES, Runtime, RuntimeConfig
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 POLL_S = 0.002
@@ -196,7 +196,7 @@ class Tracer:
         import gc
 
         gc.callbacks.append(self._gc_cb)
-        import epochbot.engine as engine_mod
+        import epochbot.engine.engine as engine_mod
 
         table = engine_mod._CONTROL_HANDLERS  # module-level dispatch table: patched in this process only
         orig_ready = table[engine_mod.ev.SnapshotReady]

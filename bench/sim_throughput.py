@@ -22,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 async def measure(args: argparse.Namespace) -> dict:
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from epochbot.app.sim_command import main; sys.exit(main())", "--port", "0",
+        [sys.executable, "-c", "import sys; from epochbot.app.commands.sim import main; sys.exit(main())", "--port", "0",
          "--market", args.market, "--symbols", "BTCUSDT", "--rate", str(args.rate), "--seed", "7"],
         cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:

@@ -8,7 +8,7 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Digits, ProgressBar, Static
 
-from epochbot.snapshot import WorldSnapshot
+from epochbot.views.snapshot import WorldSnapshot
 from epochbot.widgets.spark import ScaledSparkline
 
 __all__ = ["ConfidencePane"]

@@ -7,7 +7,7 @@ from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import DataTable, Label
 
-from epochbot.snapshot import BookResyncView, EpochView, WorldSnapshot
+from epochbot.views.snapshot import BookResyncView, EpochView, WorldSnapshot
 from epochbot.widgets._format import clock_utc, duration, ms
 
 __all__ = ["EpochHistory"]

@@ -15,7 +15,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import RichLog
 
-from epochbot.snapshot import LogView, WorldSnapshot
+from epochbot.views.snapshot import LogView, WorldSnapshot
 from epochbot.widgets._format import clock_utc
 
 __all__ = ["EventLog", "LEVEL_FILTERS"]

@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import DataTable, Label
 
-from epochbot.snapshot import WorldSnapshot
+from epochbot.views.snapshot import WorldSnapshot
 from epochbot.widgets._format import clock_utc
 
 __all__ = ["FillsPane"]

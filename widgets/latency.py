@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import Label
 
-from epochbot.snapshot import WorldSnapshot
+from epochbot.views.snapshot import WorldSnapshot
 from epochbot.widgets._format import ms
 from epochbot.widgets.spark import ScaledSparkline
 

@@ -26,7 +26,7 @@ from textual.fuzzy import Matcher
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label
 
-from epochbot.numeric import format_units
+from epochbot.model.numeric import format_units
 
 __all__ = ["COLUMNS", "MarketOverview", "OverviewRow", "overview_rows"]
 

@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, OptionList
 from textual.widgets.option_list import Option
 
-from epochbot.modes import Mode, parse_mode
+from epochbot.model.modes import Mode, parse_mode
 
 __all__ = ["ModePicker"]
 

@@ -17,7 +17,7 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import DataTable, Label, Static
 
-from epochbot.snapshot import OrderView, PositionView, WorldSnapshot
+from epochbot.views.snapshot import OrderView, PositionView, WorldSnapshot
 from epochbot.widgets._format import MODE_CLASSES, clock_utc, money, strictness_class
 
 __all__ = ["ModeRiskPane", "breakers_of", "strategy_state", "working_orders"]
@@ -91,7 +91,7 @@ def quote_asset(snap: WorldSnapshot) -> str:
     trading = getattr(snap, "trading", None)
     if trading is not None and trading.pnl.quote_asset:
         return trading.pnl.quote_asset
-    from epochbot.snapshot import quote_asset as guess
+    from epochbot.views.snapshot import quote_asset as guess
 
     return guess(snap.symbols) if snap.symbols else ""
 

@@ -14,7 +14,7 @@ from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from epochbot.snapshot import BookResyncView, BookSnapshot, LevelView, WorldSnapshot
+from epochbot.views.snapshot import BookResyncView, BookSnapshot, LevelView, WorldSnapshot
 from epochbot.widgets._format import clock_utc, decimals_in, fixed, ms
 
 __all__ = ["OrderBookLadder"]

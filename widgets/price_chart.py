@@ -13,7 +13,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
-from epochbot.snapshot import WorldSnapshot
+from epochbot.views.snapshot import WorldSnapshot
 
 __all__ = ["PriceChart", "fills_for"]
 

@@ -7,7 +7,7 @@ from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.widgets import Label
 
-from epochbot.snapshot import WorldSnapshot
+from epochbot.views.snapshot import WorldSnapshot
 from epochbot.widgets._format import MODE_CLASSES, strictness_class
 
 __all__ = ["StatusHeader"]

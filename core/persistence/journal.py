@@ -4,8 +4,8 @@ receive order, for tools that record a venue without an engine).
 
 `CaptureJournal`: an optional recorder of every inbound frame and REST response.
 
-Rows use the capture format (``../shared/captures/FORMAT.md``, via `epochbot.capture.write_header`
-and `write_row`) plus an ``epoch`` field, so any journal file replays with ``epochbot.replay``.
+Rows use the capture format (``../shared/captures/FORMAT.md``, via `epochbot.model.capture.write_header`
+and `write_row`) plus an ``epoch`` field, so any journal file replays with ``epochbot.offline.replay``.
 
 The loop (or the reader task) calls ``record_open/record_ws/record_rest/record_close`` which only
 enqueue (bounded; overflow is counted in ``dropped``, never blocks). A writer thread appends to a
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import orjson
 
-from epochbot.capture import encode_dataclass, write_header, write_row
+from epochbot.model.capture import encode_dataclass, write_header, write_row
 
 __all__ = ["CaptureJournal", "EngineJournal"]
 

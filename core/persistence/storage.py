@@ -11,7 +11,7 @@ Tables:
 * ``candles``         klines, upserted by ``(symbol, interval, open_ts)``.
 
 Records are the domain objects themselves (`OrderTransition`, `Fill`, `RiskSnapshot`,
-`FundingRecord`, `EpochRecord`, `Candle`, all plain records of `epochbot.records`): ``write_batch`` dispatches on type and
+`FundingRecord`, `EpochRecord`, `Candle`, all plain records of `epochbot.model.records`): ``write_batch`` dispatches on type and
 writes a whole batch in one transaction. Exact values (Fractions, Decimals) are stored as text.
 
 Connections are per thread (sqlite3 objects must not be shared): the writer thread writes, the
@@ -26,7 +26,7 @@ import threading
 from decimal import Decimal
 from typing import Iterable, Protocol, Sequence, runtime_checkable
 
-from epochbot.records import (
+from epochbot.model.records import (
     TERMINAL_ORDER_STATES,
     Candle,
     EpochRecord,
@@ -35,7 +35,7 @@ from epochbot.records import (
     OrderTransition,
     RiskSnapshot,
 )
-from epochbot.trade_events import Fill
+from epochbot.model.trade_events import Fill
 
 __all__ = ["Candle", "SqliteStorage", "Storage", "UnsupportedRecord"]
 

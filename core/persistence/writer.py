@@ -127,7 +127,7 @@ class StorageWriter(QueueThread):
         False (callback never called) when the queue is full or closed.
 
         This is the write-ahead seam: the order gateway sends nothing until the journal row
-        of the order is durable (see `epochbot.order_gateway.OrderGateway.write_ahead`).
+        of the order is durable (see `epochbot.runtime.order_gateway.OrderGateway.write_ahead`).
         """
         if self._closed or not self._thread.is_alive():
             return False

@@ -62,7 +62,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from collections.abc import Iterable
 from typing import Literal, Protocol
 
-from epochbot.numeric import DecimalFormatError, format_units, parse_units
+from epochbot.model.numeric import DecimalFormatError, format_units, parse_units
 from epochbot.sim.auth import SimApiError
 
 __all__ = [

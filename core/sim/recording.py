@@ -13,7 +13,7 @@ from typing import IO
 
 import orjson
 
-from epochbot.capture import write_header, write_row
+from epochbot.model.capture import write_header, write_row
 from epochbot.sim.market import SymbolMarket, fixed
 from epochbot.sim.server import SimConfig, SimExchange
 from epochbot.sim.streams import agg_trade, depth_update

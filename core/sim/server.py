@@ -882,7 +882,7 @@ class SimExchange:
                 "permissions": [], "permissionSets": [["SPOT"]],
                 "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
                 "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"]}
-        from epochbot.numeric import format_units
+        from epochbot.model.numeric import format_units
 
         return {
             "symbol": s.symbol, "pair": s.symbol, "contractType": "PERPETUAL", "deliveryDate": 4133404800000,

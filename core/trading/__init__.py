@@ -5,6 +5,6 @@ Everything here is sans-I/O and clock-free: time comes from event timestamps or 
 makes a rational unavoidable), and every component is driven by the single strategy loop.
 
 Units: prices are integer *price units* and quantities integer *lots* of a symbol's
-`epochbot.numeric.UnitCodec` scale (``price_units / 10**price_decimals`` is the price);
+`epochbot.model.numeric.UnitCodec` scale (``price_units / 10**price_decimals`` is the price);
 `SymbolFilters` carries that scale together with Binance's trading filters.
 """

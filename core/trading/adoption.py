@@ -1,6 +1,6 @@
 """Startup: orders at the venue that the journal does not know.
 
-With write-ahead orders (`epochbot.order_gateway`) every order this program sends is in the journal
+With write-ahead orders (`epochbot.runtime.order_gateway`) every order this program sends is in the journal
 before it leaves the process, so an order of ours unknown to the journal means the journal was
 lost, replaced, or shared with another instance. Before trading, the runtime lists the venue's
 open orders and its recent order history (``openOrders`` and ``allOrders`` per symbol) and hands

@@ -5,7 +5,7 @@ the missing candle ranges and `backfill_requests` cuts them into REST requests o
 ``limit`` klines (Binance serves 1000 per call on spot, 1500 on USD-M). Open times off the
 interval grid are reported as ``misaligned`` rather than silently trusted.
 
-Range bars are market data the engine keeps for the price pane: `epochbot.market_history` defines
+Range bars are market data the engine keeps for the price pane: `epochbot.engine.market_history` defines
 them (re-exported here).
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from epochbot.market_history import RangeBar, RangeBarBuilder
+from epochbot.engine.market_history import RangeBar, RangeBarBuilder
 
 __all__ = ["GapRange", "KlineGaps", "RangeBar", "RangeBarBuilder", "backfill_requests", "find_gaps", "interval_ms"]
 

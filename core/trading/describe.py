@@ -7,7 +7,7 @@ query, accepted, status updates) at ``debug``, so a quoting strategy does not fl
 
 from __future__ import annotations
 
-from epochbot.trading import events as tev
+from epochbot.model import trade_events as tev
 from epochbot.trading.money import decimal_str
 from epochbot.trading.state_view import quote_asset
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
-from epochbot.numeric import UnitCodec, decimals_of, parse_units
+from epochbot.model.numeric import UnitCodec, decimals_of, parse_units
 
 __all__ = ["SymbolFilters"]
 

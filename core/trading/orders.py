@@ -48,11 +48,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from epochbot.events import CancelOrder, PlaceOrder
-from epochbot.records import OrderState, OrderTransition
-from epochbot.snapshot import OrderView
-from epochbot.trade_events import CLIENT_ID_PATTERN
-from epochbot.trading import events as tev
+from epochbot.model.events import CancelOrder, PlaceOrder
+from epochbot.model.records import OrderState, OrderTransition
+from epochbot.views.snapshot import OrderView
+from epochbot.model.trade_events import CLIENT_ID_PATTERN
+from epochbot.model import trade_events as tev
 from epochbot.trading.filters import SymbolFilters
 from epochbot.trading.strategy import OrderIntent
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 
-from epochbot.records import FundingRecord
-from epochbot.snapshot import PositionView
+from epochbot.model.records import FundingRecord
+from epochbot.views.snapshot import PositionView
 from epochbot.trading.filters import SymbolFilters
 from epochbot.trading.money import as_fraction, decimal_str
 

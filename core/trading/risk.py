@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Iterable
 
-from epochbot.modes import Mode
-from epochbot.snapshot import RiskView
+from epochbot.model.modes import Mode
+from epochbot.views.snapshot import RiskView
 from epochbot.trading.filters import SymbolFilters
 from epochbot.trading.money import decimal_str
 from epochbot.trading.portfolio import RoundTrip

@@ -1,4 +1,4 @@
-"""The trader's state as an immutable `epochbot.snapshot.TradingView` (for /status, reports, panes).
+"""The trader's state as an immutable `epochbot.views.snapshot.TradingView` (for /status, reports, panes).
 
 Read-only over a `epochbot.trading.trader.Trader`; called from the strategy loop when a snapshot
 is built. Money is exact inside (`Fraction`) and leaves here as decimal strings in the quote
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from epochbot.snapshot import QUOTE_ASSETS, BreakerView, FillView, PnLView, TradingView, quote_asset
+from epochbot.views.snapshot import QUOTE_ASSETS, BreakerView, FillView, PnLView, TradingView, quote_asset
 from epochbot.trading.money import decimal_str
 
 __all__ = ["QUOTE_ASSETS", "quote_asset", "trading_view", "fill_view", "breaker_cause"]

@@ -27,8 +27,8 @@ from fractions import Fraction
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Callable, Literal, Mapping, Protocol, runtime_checkable
 
-from epochbot.market_view import MarketView, TradeTick
-from epochbot.modes import Mode
+from epochbot.engine.market_view import MarketView, TradeTick
+from epochbot.model.modes import Mode
 
 __all__ = [
     "MarketView",
@@ -86,7 +86,7 @@ class Strategy(Protocol):
     def on_timer(self, now_ns: int) -> list[OrderIntent]: ...
 
     def on_history(self, symbol: str, candles) -> list[OrderIntent]:
-        """Closed candles (`epochbot.records.Candle`, oldest first) fetched at start,
+        """Closed candles (`epochbot.model.records.Candle`, oldest first) fetched at start,
         to warm up before the first view. Optional: the default ignores them."""
         return []
 
@@ -105,8 +105,8 @@ ENTRY_POINT_GROUP = "epochbot.strategies"
 # only when epochbot runs from a source tree whose installed metadata predates the entry points
 # (never installed, or installed from an older checkout): the examples must not vanish then.
 BUILTIN_ENTRY_POINTS = {
-    "momentum": "epochbot.trading.momentum:make_momentum",
-    "quoter": "epochbot.trading.quoter:make_quoter",
+    "momentum": "epochbot.trading.strategies.momentum:make_momentum",
+    "quoter": "epochbot.trading.strategies.quoter:make_quoter",
 }
 
 # Registered in-process (tests, notebooks): these win over entry points of the same name.

@@ -4,7 +4,7 @@
 
     market view / trade / mode change / timer ──► strategy ──► intents
     intents ──► slot replacement ──► RiskGate.check ──► OrderManager.place ──► PlaceOrder
-    venue answers (epochbot.trading.events) ──► OrderManager ──► Portfolio ──► RiskGate state
+    venue answers (epochbot.model.trade_events) ──► OrderManager ──► Portfolio ──► RiskGate state
                                                    └──► QueryOrder (unknown outcomes)
 
 Slot replacement: an intent for ``(symbol, tag)`` whose slot still has working orders first
@@ -24,10 +24,10 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from dataclasses import dataclass
 from fractions import Fraction
 
-from epochbot.events import CancelOrder, PlaceOrder
-from epochbot.modes import Mode
-from epochbot.records import RiskSnapshot
-from epochbot.trading import events as tev
+from epochbot.model.events import CancelOrder, PlaceOrder
+from epochbot.model.modes import Mode
+from epochbot.model.records import RiskSnapshot
+from epochbot.model import trade_events as tev
 from epochbot.trading.alerts import RiskAlerts
 from epochbot.trading.describe import describe_command, describe_event
 from epochbot.trading.filters import SymbolFilters
@@ -128,7 +128,7 @@ class Trader:
         return self._apply(hook(symbol, list(candles)))
 
     def on_event(self, event) -> list:
-        """A venue answer (see `epochbot.trading.events`)."""
+        """A venue answer (see `epochbot.model.trade_events`)."""
         self.now_ns = max(self.now_ns, event.ts_ns)
         if type(event) is tev.FundingSettlement:
             record = self.portfolio.apply_funding(event.symbol, event.rate, event.mark_price, event.ts_ns)
@@ -153,7 +153,7 @@ class Trader:
         return commands
 
     def settle_funding(self, symbol: str, funding_ts_ms: int, rate: str, mark: str, recv_ts: int) -> list | None:
-        """USD-M funding derived from the mark price stream (`epochbot.market_history` says when a
+        """USD-M funding derived from the mark price stream (`epochbot.engine.market_history` says when a
         funding time has passed and which rate and mark were in force): the position pays or
         receives ``qty * mark * rate``. Returns the commands it causes, or None when nothing was
         settled (not USD-M, flat, unreadable figures).
@@ -431,7 +431,7 @@ class Trader:
         return {s: v.mid for s, v in self.views_by_symbol.items() if v.mid is not None}
 
     def views(self) -> dict:
-        """For `epochbot.snapshot.SnapshotBuilder.build(engine, trading=trader)`."""
+        """For `epochbot.views.snapshot.SnapshotBuilder.build(engine, trading=trader)`."""
         marks = self.marks()
         return {
             "orders": self.orders.views(),

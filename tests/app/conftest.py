@@ -1,7 +1,7 @@
 """Shared pieces for the application-layer tests.
 
 `world` builds real `WorldSnapshot`s by driving a real `Engine` with a fake clock (no mocks of
-the core); `FakeRuntime` has the public surface of `epochbot.runtime.Runtime` that the app layer uses
+the core); `FakeRuntime` has the public surface of `epochbot.runtime.runtime.Runtime` that the app layer uses
 (latest, submit, request_stop, run, listeners) so the control endpoint and the headless runner
 can be tested without sockets to a venue.
 """
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from epochbot import events as ev
-from epochbot.engine import Engine, EngineConfig, LogRecord
-from epochbot.snapshot import SnapshotBuilder
+from epochbot.model import events as ev
+from epochbot.engine.engine import Engine, EngineConfig, LogRecord
+from epochbot.views.snapshot import SnapshotBuilder
 
 REPO = Path(__file__).resolve().parents[2]
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
@@ -75,7 +75,7 @@ def build_world(*, synced: tuple[str, ...] = SYMBOLS, symbols: tuple[str, ...] =
 
 
 class FakeRuntime:
-    """The app-facing surface of epochbot.runtime.Runtime, recording what it is asked to do."""
+    """The app-facing surface of epochbot.runtime.runtime.Runtime, recording what it is asked to do."""
 
     def __init__(self, latest=None, *, exit_code: int = 0, fail: Exception | None = None, stop_when_run: bool = False) -> None:
         self.latest = latest

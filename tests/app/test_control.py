@@ -7,8 +7,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from epochbot.app.config import load_settings
-from epochbot.app.control import ControlServer, readiness
-from epochbot import events as ev
+from epochbot.app.daemon.control import ControlServer, readiness
+from epochbot.model import events as ev
 from tests.app.conftest import TOKEN, FakeRuntime, build_world
 
 

@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
-from epochbot.app import ctl
+from epochbot.app.commands import ctl
 from epochbot.app.config import load_settings
-from epochbot.app.control import ControlServer
-from epochbot import events as ev
+from epochbot.app.daemon.control import ControlServer
+from epochbot.model import events as ev
 from tests.app.conftest import REPO, TOKEN, FakeRuntime
 
 

@@ -14,8 +14,8 @@ import time
 import orjson
 
 from epochbot.app.config import load_settings
-from epochbot.app.headless import HeadlessRunner, run_headless
-from epochbot.app.logging_json import JsonLogWriter
+from epochbot.app.daemon.headless import HeadlessRunner, run_headless
+from epochbot.app.daemon.logging_json import JsonLogWriter
 from tests.app.conftest import REPO, TOKEN, FakeRuntime
 from tests.helpers import child_env
 
@@ -141,7 +141,7 @@ def test_an_unwritable_report_directory_is_a_config_error_before_running(tmp_pat
 def test_headless_entry_points_never_import_textual():
     code = (
         "import sys\n"
-        "import epochbot.app.cli, epochbot.app.headless, epochbot.app.control, epochbot.app.ctl, epochbot.app.config, epochbot.app.logging_json\n"
+        "import epochbot.app.cli, epochbot.app.daemon.headless, epochbot.app.daemon.control, epochbot.app.commands.ctl, epochbot.app.config, epochbot.app.daemon.logging_json\n"
         "from epochbot.app.cli import build_parser\n"
         "build_parser().parse_args(['--headless'])\n"
         "bad = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))\n"
@@ -159,9 +159,9 @@ def test_without_a_subcommand_and_without_headless_the_dashboard_is_requested(mo
     from epochbot.app import cli
 
     calls = []
-    fake_tui = types.ModuleType("epochbot.app.tui")
+    fake_tui = types.ModuleType("epochbot.app.console.tui")
     fake_tui.run_dashboard = lambda settings: calls.append(settings) or 0
-    monkeypatch.setitem(sys.modules, "epochbot.app.tui", fake_tui)
+    monkeypatch.setitem(sys.modules, "epochbot.app.console.tui", fake_tui)
 
     code = cli.main(["--symbols", "SOLUSDT"])
 
@@ -226,7 +226,7 @@ def test_sigterm_stops_a_running_daemon_with_exit_0_and_writes_the_report(tmp_pa
 def test_when_the_dashboard_is_missing_the_cli_says_so_and_exits_1(monkeypatch, capsys):
     from epochbot.app import cli
 
-    monkeypatch.setitem(sys.modules, "epochbot.app.tui", None)  # import of epochbot.app.tui fails as if absent
+    monkeypatch.setitem(sys.modules, "epochbot.app.console.tui", None)  # import of epochbot.app.console.tui fails as if absent
 
     code = cli.main([])
 

@@ -6,8 +6,8 @@ import io
 
 import orjson
 
-from epochbot.app.logging_json import JsonLogWriter
-from epochbot.engine import LogRecord
+from epochbot.app.daemon.logging_json import JsonLogWriter
+from epochbot.engine.engine import LogRecord
 
 
 def lines_of(buffer: io.BytesIO) -> list[dict]:

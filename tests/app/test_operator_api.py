@@ -11,13 +11,13 @@ from dataclasses import replace
 import aiohttp
 import pytest
 
-from epochbot.app import ctl
+from epochbot.app.commands import ctl
 from epochbot.app.config import load_settings
-from epochbot.app.control import ControlServer
-from epochbot.app.ctl_table import print_status
-from epochbot import events as ev
-from epochbot.report import build_report
-from epochbot.snapshot import RiskView, BreakerView, OrderView, PnLView, PositionView, TradingView
+from epochbot.app.daemon.control import ControlServer
+from epochbot.app.commands.ctl_table import print_status
+from epochbot.model import events as ev
+from epochbot.views.report import build_report
+from epochbot.views.snapshot import RiskView, BreakerView, OrderView, PnLView, PositionView, TradingView
 from tests.app.conftest import TOKEN, FakeRuntime
 
 TRADING = TradingView(
@@ -137,7 +137,7 @@ async def test_trading_series_are_in_metrics(served):
     _, _, http, _ = served
 
     text = await (await http.get("/metrics")).text()
-    text = re.sub(r'instance="[^"]*",?', "", text).replace(",}", "}").replace("{}", "")  # the fleet label (app/fleet.py) is on every sample
+    text = re.sub(r'instance="[^"]*",?', "", text).replace(",}", "}").replace("{}", "")  # the fleet label (app/daemon/fleet.py) is on every sample
 
     assert 'epochbot_pnl{asset="USDT",kind="net"} -1.5' in text
     assert 'epochbot_position{symbol="ETHUSDT"} 0.049' in text
@@ -194,7 +194,7 @@ def test_the_status_table_says_trading_is_off_instead_of_inventing_zeros(world):
 
 
 def test_the_browser_console_rebuilds_the_trading_state_from_status(trading_world):
-    from epochbot.app.serve import snapshot_from_status
+    from epochbot.app.console.serve import snapshot_from_status
 
     rebuilt = snapshot_from_status(json.loads(json.dumps(build_report(trading_world))), 1, 0)
 
@@ -206,7 +206,7 @@ def test_the_browser_console_rebuilds_the_trading_state_from_status(trading_worl
 
 
 def test_without_a_trader_the_browser_console_invents_no_trading_numbers(world):
-    from epochbot.app.serve import snapshot_from_status
+    from epochbot.app.console.serve import snapshot_from_status
 
     rebuilt = snapshot_from_status(json.loads(json.dumps(build_report(world))), 1, 0)
 

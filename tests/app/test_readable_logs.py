@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import json
 
-from epochbot.app.logging_json import JsonLogWriter, LogFanout
-from epochbot.engine import LogRecord
+from epochbot.app.daemon.logging_json import JsonLogWriter, LogFanout
+from epochbot.engine.engine import LogRecord
 from tests.app.conftest import run_cli
 
 

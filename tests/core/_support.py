@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from epochbot import events as ev
+from epochbot.model import events as ev
 
 
 class FakeClock:

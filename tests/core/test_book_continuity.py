@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from epochbot.book import BookState, DiffOutcome, IllegalTransition, OrderBook, SnapshotOutcome, VenueRules
-from epochbot.numeric import UnitCodec
+from epochbot.book.book import BookState, DiffOutcome, IllegalTransition, OrderBook, SnapshotOutcome, VenueRules
+from epochbot.model.numeric import UnitCodec
 from tests.core._support import diff
 
 BIDS = [["100.00", "1.000"], ["99.00", "2.000"]]

@@ -7,7 +7,7 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from epochbot.book import BookState, DiffOutcome, OrderBook, SnapshotOutcome, VenueRules
+from epochbot.book.book import BookState, DiffOutcome, OrderBook, SnapshotOutcome, VenueRules
 from tests.core._support import diff
 
 

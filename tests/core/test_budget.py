@@ -1,10 +1,10 @@
-"""The request-weight planner (core/budget.py), driven with explicit times."""
+"""The request-weight planner (core/runtime/budget.py), driven with explicit times."""
 
 from __future__ import annotations
 
 import pytest
 
-from epochbot.budget import BudgetConfig, WeightBudget, depth_weight, klines_weight
+from epochbot.runtime.budget import BudgetConfig, WeightBudget, depth_weight, klines_weight
 
 S = 1_000_000_000
 T0 = 1_000 * 60 * S + 5 * S  # 5 s into a venue minute

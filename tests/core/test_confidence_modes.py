@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from epochbot.confidence import ConfidenceConfig, ConfidenceInputs, FactorConfig, evaluate
-from epochbot.modes import Mode, ModeConfig, ModeController, parse_mode
+from epochbot.engine.confidence import ConfidenceConfig, ConfidenceInputs, FactorConfig, evaluate
+from epochbot.model.modes import Mode, ModeConfig, ModeController, parse_mode
 
 MS = 1_000_000
 

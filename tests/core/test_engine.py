@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from epochbot import events as ev
-from epochbot.book import BookState
-from epochbot.engine import FATAL_EXIT_CODE, Engine, EngineConfig
-from epochbot.book import VenueRules
-from epochbot.modes import Mode, ModeConfig
+from epochbot.model import events as ev
+from epochbot.book.book import BookState
+from epochbot.engine.engine import FATAL_EXIT_CODE, Engine, EngineConfig
+from epochbot.book.book import VenueRules
+from epochbot.model.modes import Mode, ModeConfig
 from tests.core._support import FakeClock, diff
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
@@ -350,7 +350,7 @@ def test_operator_set_mode_accepts_the_documented_aliases():
 
 
 def test_inbox_hands_out_control_events_before_market_events():
-    inbox_module = pytest.importorskip("epochbot.inbox")
+    inbox_module = pytest.importorskip("epochbot.runtime.inbox")
     inbox = inbox_module.Inbox()
     market = diff(1, 1)
     control = ev.TimerTick()

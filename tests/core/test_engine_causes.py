@@ -4,7 +4,7 @@ frame was recorded as cause ``gap``)."""
 
 from __future__ import annotations
 
-from epochbot import events as ev
+from epochbot.model import events as ev
 from tests.core.test_engine import fetches, market_diff, synced_engine
 
 

@@ -1,6 +1,6 @@
-"""epochbot._fastbook (the optional C accelerator of OrderBook._apply_levels) against the pure-Python path.
+"""epochbot.book._fastbook (the optional C accelerator of OrderBook._apply_levels) against the pure-Python path.
 
-* ``levels_to_units`` equals ``epochbot.numeric.parse_units`` on every pair (same ints, or both raise);
+* ``levels_to_units`` equals ``epochbot.model.numeric.parse_units`` on every pair (same ints, or both raise);
 * ``apply_levels`` (the fused call the book uses) leaves a book exactly as the Python path does,
   including bad levels (nothing touched) and values beyond 64 bits (general C path);
 * ``apply_side`` equals the per-side loop of ``OrderBook._apply_levels_py`` (dict, top, lost);
@@ -13,13 +13,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import epochbot.book as book_mod
-from epochbot.book import DiffOutcome, OrderBook, VenueRules
-from epochbot.numeric import DecimalFormatError, parse_units
+import epochbot.book.book as book_mod
+from epochbot.book.book import DiffOutcome, OrderBook, VenueRules
+from epochbot.model.numeric import DecimalFormatError, parse_units
 from tests.core import test_book_properties as props
 from tests.core._support import diff
 
-fb = pytest.importorskip("epochbot._fastbook")
+fb = pytest.importorskip("epochbot.book._fastbook")
 
 
 # ----------------------------------------------------------------------------- both paths

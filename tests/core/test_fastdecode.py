@@ -1,4 +1,4 @@
-"""epochbot._fastbook.decode_depth (depthUpdate frames straight to integer units) against orjson.
+"""epochbot.book._fastbook.decode_depth (depthUpdate frames straight to integer units) against orjson.
 
 * parity: random valid frames (spot and USD-M, wrapped and bare, any key order, any JSON
   whitespace, 0-40 levels, deletions, padded decimals) give the same DepthDiff fields, and a book
@@ -25,14 +25,14 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import epochbot.book as book_mod
-from epochbot import events as ev
-from epochbot.book import BookState, OrderBook, VenueRules, unit_levels_as_strings
-from epochbot.numeric import UnitCodec, parse_units
+import epochbot.book.book as book_mod
+from epochbot.model import events as ev
+from epochbot.book.book import BookState, OrderBook, VenueRules, unit_levels_as_strings
+from epochbot.model.numeric import UnitCodec, parse_units
 from epochbot.venues.binance import wire
 from epochbot.venues.binance.wire import FrameError, decode_frame
 
-fb = pytest.importorskip("epochbot._fastbook")
+fb = pytest.importorskip("epochbot.book._fastbook")
 decode_depth = fb.decode_depth
 
 WS = st.sampled_from(["", "", "", " ", "\n", "\t", "\r\n  ", "  "])
@@ -391,7 +391,7 @@ CAPTURE = Path(__file__).resolve().parents[2].parent / "shared" / "captures" / "
 
 @pytest.mark.skipif(not CAPTURE.exists(), reason="real capture not present")
 def test_replay_with_exchange_info_same_hash_with_c_decoder_on_and_off(monkeypatch):
-    from epochbot.replay import replay_stream
+    from epochbot.offline.replay import replay_stream
 
     plain = replay_stream(io.BytesIO(CAPTURE.read_bytes()))
     codecs = {s: st.book.codec for s, st in plain.engine.symbols.items() if st.book.codec is not None}

@@ -19,13 +19,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from epochbot import events as ev
-from epochbot.book import VenueRules
-from epochbot.engine import Engine, EngineConfig
-from epochbot.inbox import Inbox
-from epochbot.order_gateway import OrderGateway
-from epochbot.trading import events as tev
-from epochbot.trade_checks import problem
+from epochbot.model import events as ev
+from epochbot.book.book import VenueRules
+from epochbot.engine.engine import Engine, EngineConfig
+from epochbot.runtime.inbox import Inbox
+from epochbot.runtime.order_gateway import OrderGateway
+from epochbot.model import trade_events as tev
+from epochbot.model.trade_checks import problem
 from epochbot.trading.filters import SymbolFilters
 from epochbot.trading.strategy import get_strategy
 from epochbot.trading.trader import Trader

@@ -14,14 +14,14 @@ from pathlib import Path
 import orjson
 import pytest
 
-from epochbot import events as ev
-from epochbot.capture import CaptureFormatError, decode_event, encode_dataclass
-from epochbot.journal_inputs import encode_engine_config
-from epochbot.engine import Engine, EngineConfig
-from epochbot.book import VenueRules
+from epochbot.model import events as ev
+from epochbot.model.capture import CaptureFormatError, decode_event, encode_dataclass
+from epochbot.runtime.journal_inputs import encode_engine_config
+from epochbot.engine.engine import Engine, EngineConfig
+from epochbot.book.book import VenueRules
 from epochbot.persistence.journal import EngineJournal
-from epochbot.replay import parse_until, replay_path
-from epochbot.trading import events as tev
+from epochbot.offline.replay import parse_until, replay_path
+from epochbot.model import trade_events as tev
 from epochbot.venues.binance.wire import decode_frame
 from tests.core._support import FakeClock
 
@@ -235,7 +235,7 @@ def test_an_older_epochbot_journal_with_one_open_row_per_route_is_one_epoch_per_
             lines.append({"ts": epoch * 10.0, "kind": "open", "url": f"ws://x/{route}/stream?streams=btcusdt@depth@100ms", "data": "", "epoch": epoch})
     capture = io.BytesIO(b"".join(orjson.dumps(line) + b"\n" for line in lines))
 
-    from epochbot.replay import replay_stream
+    from epochbot.offline.replay import replay_stream
 
     assert replay_stream(capture).engine.epoch == 2
 

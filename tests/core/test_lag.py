@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from epochbot.lag import LOCAL, OK, REPLACE, LagJudge
+from epochbot.engine.lag import LOCAL, OK, REPLACE, LagJudge
 
 MS = 1_000_000
 

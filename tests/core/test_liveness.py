@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from epochbot.liveness import Liveness, LivenessConfig, ReplacementGovernor
+from epochbot.engine.liveness import Liveness, LivenessConfig, ReplacementGovernor
 
 MS = 1_000_000
 T0 = 1_000_000_000_000

@@ -3,8 +3,8 @@ mode steps down while a stall is suspected and recovers by itself."""
 
 from __future__ import annotations
 
-from epochbot import events as ev
-from epochbot.modes import Mode
+from epochbot.model import events as ev
+from epochbot.model.modes import Mode
 from tests.core.test_engine import SYMBOLS, market_diff, open_session, snapshot_for, synced_engine
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
-from epochbot import events as ev
-from epochbot.inbox import Inbox
-from epochbot.loop_load import LoopLoad, timer_tick
+from epochbot.model import events as ev
+from epochbot.runtime.inbox import Inbox
+from epochbot.runtime.loop_load import LoopLoad, timer_tick
 
 MS = 1_000_000
 

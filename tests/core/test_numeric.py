@@ -1,4 +1,4 @@
-"""epochbot.numeric: exact decimal strings <-> integer units."""
+"""epochbot.model.numeric: exact decimal strings <-> integer units."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from epochbot.numeric import DecimalFormatError, UnitCodec, decimals_of, format_units, parse_units
+from epochbot.model.numeric import DecimalFormatError, UnitCodec, decimals_of, format_units, parse_units
 
 
 @settings(max_examples=300, deadline=None)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 
-from epochbot import events as ev
-from epochbot.inbox import Inbox
-from epochbot.order_gateway import OrderGateway
+from epochbot.model import events as ev
+from epochbot.runtime.inbox import Inbox
+from epochbot.runtime.order_gateway import OrderGateway
 from epochbot.trading.filters import SymbolFilters
 
 SYM = "BTCUSDT"

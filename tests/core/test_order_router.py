@@ -10,9 +10,9 @@ import time
 import aiohttp
 import pytest
 
-from epochbot.numeric import UnitCodec
+from epochbot.model.numeric import UnitCodec
 from epochbot.sim.server import SimConfig, SimExchange
-from epochbot.trading import events as tev
+from epochbot.model import trade_events as tev
 from epochbot.venues.binance.account_stream import AccountStream, ws_api_url
 from epochbot.venues.binance.order_router import OrderRouter
 from epochbot.venues.binance.rest import RestClient, RestError

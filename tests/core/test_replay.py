@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 import pytest
 
-from epochbot.replay import replay_file
+from epochbot.offline.replay import replay_file
 
 REPO = Path(__file__).resolve().parents[2]
 CAPTURE = REPO.parent / "shared" / "captures" / "binance-spot-2021-10-12.jsonl"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from epochbot import events as ev
-from epochbot.book import VenueRules
-from epochbot.engine import Engine, EngineConfig
-from epochbot.snapshot import SnapshotBuilder
+from epochbot.model import events as ev
+from epochbot.book.book import VenueRules
+from epochbot.engine.engine import Engine, EngineConfig
+from epochbot.views.snapshot import SnapshotBuilder
 
 SYMBOLS = tuple(f"S{i:03d}USDT" for i in range(40))
 

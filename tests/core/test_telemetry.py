@@ -8,7 +8,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from epochbot.telemetry import RollingHistogram, Telemetry, bucket_of, bucket_upper
+from epochbot.engine.telemetry import RollingHistogram, Telemetry, bucket_of, bucket_upper
 
 
 @settings(max_examples=500, deadline=None)

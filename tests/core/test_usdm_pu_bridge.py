@@ -18,10 +18,10 @@ import orjson
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from epochbot import events as ev
-from epochbot.book import OrderBook, SnapshotOutcome, VenueRules
-from epochbot.engine import Engine, EngineConfig
-from epochbot.replay import replay_stream
+from epochbot.model import events as ev
+from epochbot.book.book import OrderBook, SnapshotOutcome, VenueRules
+from epochbot.engine.engine import Engine, EngineConfig
+from epochbot.offline.replay import replay_stream
 from tests.core._support import FakeClock, diff
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from epochbot import events as ev
+from epochbot.model import events as ev
 from epochbot.venues.binance.wire import Ack, FrameError, ServerShutdown, decode_frame, decode_snapshot, streams_for
 
 DEPTH = {"e": "depthUpdate", "E": 1700, "s": "BTCUSDT", "U": 10, "u": 12, "b": [["1.0", "2.0"]], "a": []}

@@ -16,10 +16,10 @@ from fractions import Fraction
 
 import pytest
 
-from epochbot import events as ev
-from epochbot.engine import Engine, EngineConfig
+from epochbot.model import events as ev
+from epochbot.engine.engine import Engine, EngineConfig
 from epochbot.persistence.storage import SqliteStorage
-from epochbot.runtime import VENUES, Runtime, RuntimeConfig, TradingConfig
+from epochbot.runtime.runtime import VENUES, Runtime, RuntimeConfig, TradingConfig
 from epochbot.sim.streams import KlineState
 from epochbot.trading.filters import SymbolFilters
 from epochbot.trading import strategy as strategy_mod

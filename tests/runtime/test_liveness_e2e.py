@@ -21,8 +21,8 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
-from epochbot.engine import EngineConfig
-from epochbot.runtime import Runtime, RuntimeConfig, VenueEndpoints
+from epochbot.engine.engine import EngineConfig
+from epochbot.runtime.runtime import Runtime, RuntimeConfig, VenueEndpoints
 from epochbot.sim.server import SimConfig, SimExchange
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")

@@ -7,11 +7,11 @@ import asyncio
 import time
 from dataclasses import replace
 
-from epochbot import events as ev
-from epochbot.book import BookState, IllegalTransition
-from epochbot.data_errors import handle_failure
-from epochbot.engine import FATAL_EXIT_CODE
-from epochbot.runtime import VENUES, Runtime, RuntimeConfig
+from epochbot.model import events as ev
+from epochbot.book.book import BookState, IllegalTransition
+from epochbot.runtime.data_errors import handle_failure
+from epochbot.engine.engine import FATAL_EXIT_CODE
+from epochbot.runtime.runtime import VENUES, Runtime, RuntimeConfig
 from tests.helpers import wait_for
 
 SYMBOL = "BTCUSDT"

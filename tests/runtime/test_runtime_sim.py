@@ -13,9 +13,9 @@ from decimal import Decimal
 
 import pytest
 
-from epochbot import events as ev
-from epochbot.engine import EngineConfig
-from epochbot.runtime import VENUES, Runtime, RuntimeConfig
+from epochbot.model import events as ev
+from epochbot.engine.engine import EngineConfig
+from epochbot.runtime.runtime import VENUES, Runtime, RuntimeConfig
 from tests.helpers import wait_for
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")

@@ -20,7 +20,7 @@ from dataclasses import replace
 
 import pytest
 
-from epochbot.runtime import VENUES, Runtime, RuntimeConfig, TradingConfig
+from epochbot.runtime.runtime import VENUES, Runtime, RuntimeConfig, TradingConfig
 from tests.helpers import wait_for
 
 SYMBOL = "BTCUSDT"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from epochbot.inbox import Inbox
-from epochbot.order_gateway import OrderGateway
+from epochbot.runtime.inbox import Inbox
+from epochbot.runtime.order_gateway import OrderGateway
 from epochbot.sim.auth import DEFAULT_API_KEY, DEFAULT_SECRET
 from epochbot.sim.server import SimConfig, SimExchange
 from epochbot.venues.binance.rest import RestClient, RestError

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from epochbot.runtime import VENUES, Runtime, RuntimeConfig, TradingConfig
+from epochbot.runtime.runtime import VENUES, Runtime, RuntimeConfig, TradingConfig
 from epochbot.trading.orders import OrderState
 from tests.helpers import wait_for
 

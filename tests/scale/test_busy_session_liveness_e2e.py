@@ -28,8 +28,8 @@ from urllib.request import Request, urlopen
 
 import pytest
 
-from epochbot.engine import EngineConfig
-from epochbot.runtime import Runtime, RuntimeConfig, VenueEndpoints
+from epochbot.engine.engine import EngineConfig
+from epochbot.runtime.runtime import Runtime, RuntimeConfig, VenueEndpoints
 
 REPO = Path(__file__).resolve().parents[2]
 SYMBOLS = tuple(f"L{i:03d}USDT" for i in range(80))

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from epochbot.numeric import parse_units
+from epochbot.model.numeric import parse_units
 from epochbot.sim.auth import SimApiError
 from epochbot.sim.matching import FIRST_ORDER_ID, PaperVenue, SymbolFilters
 

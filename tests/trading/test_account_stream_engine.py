@@ -1,8 +1,8 @@
 """The engine hears the account stream's state: confidence shows an outage until the stream is back."""
 
-from epochbot import events as ev
-from epochbot.engine import Engine, EngineConfig
-from epochbot.trading import events as tev
+from epochbot.model import events as ev
+from epochbot.engine.engine import Engine, EngineConfig
+from epochbot.model import trade_events as tev
 from epochbot.trading.filters import SymbolFilters
 from epochbot.trading.strategy import get_strategy
 from epochbot.trading.trader import Trader

@@ -9,8 +9,8 @@ from fractions import Fraction
 
 import pytest
 
-from epochbot import events as ev
-from epochbot.backtest import FillModel, run_backtest, run_backtest_capture
+from epochbot.model import events as ev
+from epochbot.offline.backtest import FillModel, run_backtest, run_backtest_capture
 from epochbot.trading.filters import SymbolFilters
 from epochbot.trading.money import to_decimal
 from epochbot.trading.strategy import OrderIntent, get_strategy

@@ -15,8 +15,8 @@ from fractions import Fraction
 import pytest
 
 from epochbot.app import cli
-from epochbot.app.backtest_command import equity_chart
-from epochbot.backtest import FillModel, run_backtest
+from epochbot.app.commands.backtest import equity_chart
+from epochbot.offline.backtest import FillModel, run_backtest
 from epochbot.trading.stats import max_drawdown, sharpe
 from epochbot.trading.strategy import get_strategy
 from tests.trading.test_backtest import FILTERS, synthetic_market

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from epochbot.replay import replay_stream
+from epochbot.offline.replay import replay_stream
 from epochbot.sim.recording import record_session
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from epochbot import events as ev
-from epochbot.engine import Engine, EngineConfig
+from epochbot.model import events as ev
+from epochbot.engine.engine import Engine, EngineConfig
 from epochbot.persistence.storage import Candle
-from epochbot.runtime import backfill_klines
-from epochbot.snapshot import SnapshotBuilder
+from epochbot.runtime.runtime import backfill_klines
+from epochbot.views.snapshot import SnapshotBuilder
 from epochbot.trading.filters import SymbolFilters
 from epochbot.trading.strategy import OrderIntent, Strategy, _Base
 from epochbot.trading.trader import Trader

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from epochbot.capture import CaptureRow, read_capture
+from epochbot.model.capture import CaptureRow, read_capture
 from epochbot.persistence.journal import CaptureJournal
-from epochbot.replay import replay_file
+from epochbot.offline.replay import replay_file
 
 CAPTURE = "/work/shared/captures/binance-spot-2021-10-12.jsonl"
 

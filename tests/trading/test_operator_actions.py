@@ -3,8 +3,8 @@ order sized from the position when the venue has confirmed the cancels."""
 
 from __future__ import annotations
 
-from epochbot.events import CancelOrder, PlaceOrder
-from epochbot.trading import events as tev
+from epochbot.model.events import CancelOrder, PlaceOrder
+from epochbot.model import trade_events as tev
 from epochbot.trading.strategy import OrderIntent
 from epochbot.trading.state_view import trading_view
 from tests.trading.test_trader import trader, view
@@ -77,7 +77,7 @@ def test_the_trading_view_counts_outcomes_fills_and_names_the_quote_asset():
 
 
 def test_a_flatten_the_gates_refuse_says_why():
-    from epochbot.modes import Mode
+    from epochbot.model.modes import Mode
 
     t, s = trader()
     bid, ask = working_pair(t, s)
@@ -107,7 +107,7 @@ def test_a_requote_waiting_for_its_cancel_is_dropped_when_the_operator_pauses_th
 
 
 def test_the_shutdown_pause_holds_after_the_engine_stopped_so_no_strategy_order_is_made_while_the_venue_answers():
-    from epochbot import events as ev
+    from epochbot.model import events as ev
     from tests.core.test_hostile_input import trading_engine
 
     engine = trading_engine()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from epochbot.events import CancelOrder, PlaceOrder
-from epochbot.trading import events as tev
+from epochbot.model.events import CancelOrder, PlaceOrder
+from epochbot.model import trade_events as tev
 from epochbot.trading.filters import SymbolFilters
 from epochbot.trading.orders import (
     CLIENT_ID_PATTERN,

@@ -9,8 +9,8 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from epochbot.modes import Mode
-from epochbot.numeric import UnitCodec
+from epochbot.model.modes import Mode
+from epochbot.model.numeric import UnitCodec
 from epochbot.trading.alerts import RiskAlerts
 from epochbot.trading.filters import SymbolFilters
 from epochbot.trading.portfolio import Portfolio, RoundTrip

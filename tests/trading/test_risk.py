@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from epochbot.modes import Mode
-from epochbot.numeric import UnitCodec
+from epochbot.model.modes import Mode
+from epochbot.model.numeric import UnitCodec
 from epochbot.trading.filters import SymbolFilters
 from epochbot.trading.portfolio import RoundTrip
 from epochbot.trading.risk import DAY_NS, RiskGate, RiskLimits, RiskState

@@ -7,10 +7,10 @@ import time
 from decimal import Decimal
 from fractions import Fraction
 
-from epochbot.engine import EpochRecord
+from epochbot.engine.engine import EpochRecord
 from epochbot.persistence.storage import Candle, SqliteStorage, Storage
 from epochbot.persistence.writer import StorageWriter
-from epochbot.trading.events import Fill
+from epochbot.model.trade_events import Fill
 from epochbot.trading.orders import OrderTransition
 from epochbot.trading.portfolio import FundingRecord
 from epochbot.trading.risk import RiskLimits, RiskState

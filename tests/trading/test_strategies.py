@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from epochbot.modes import Mode
-from epochbot.numeric import UnitCodec
+from epochbot.model.modes import Mode
+from epochbot.model.numeric import UnitCodec
 from epochbot.trading.strategy import MarketView, OrderIntent, Strategy, StrategyError, get_strategy, strategy_names
 
 S = 1_000_000_000

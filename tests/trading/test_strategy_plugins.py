@@ -79,7 +79,7 @@ def test_the_shipped_strategies_are_registered_as_entry_points_exactly_as_pyproj
 def test_strategy_names_are_listed_without_importing_any_strategy_module():
     code = ("import sys\nfrom epochbot.trading.strategy import strategy_names\n"
             "names = strategy_names()\n"
-            "print(','.join(names), any(m.startswith(('epochbot.trading.quoter', 'epochbot.trading.momentum')) for m in sys.modules))")
+            "print(','.join(names), any(m.startswith(('epochbot.trading.strategies.quoter', 'epochbot.trading.strategies.momentum')) for m in sys.modules))")
 
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
 

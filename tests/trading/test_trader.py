@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from epochbot.events import CancelOrder, PlaceOrder
-from epochbot.modes import Mode
-from epochbot.numeric import UnitCodec
-from epochbot.trading import events as tev
+from epochbot.model.events import CancelOrder, PlaceOrder
+from epochbot.model.modes import Mode
+from epochbot.model.numeric import UnitCodec
+from epochbot.model import trade_events as tev
 from epochbot.trading.filters import SymbolFilters
 from epochbot.trading.orders import OrderState, OrderTransition
 from epochbot.trading.strategy import MarketView, OrderIntent

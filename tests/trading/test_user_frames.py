@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 from decimal import Decimal
 
-from epochbot.numeric import UnitCodec
-from epochbot.trading import events as tev
+from epochbot.model.numeric import UnitCodec
+from epochbot.model import trade_events as tev
 from epochbot.venues.binance.user import order_response_events, user_frame_events
 
 CODECS = {"BTCUSDT": UnitCodec(2, 5)}

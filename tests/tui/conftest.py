@@ -1,6 +1,6 @@
 import pytest
 
-from epochbot.app.tui import ConsoleApp
+from epochbot.app.console.tui import ConsoleApp
 from tests.tui.fixtures import FakeSource, degraded_snapshot, normal_snapshot
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import threading
 from decimal import Decimal
 
-from epochbot.confidence import Reason
-from epochbot.snapshot import (
+from epochbot.engine.confidence import Reason
+from epochbot.views.snapshot import (
     BreakerView,
     FillView,
     PnLView,
@@ -27,7 +27,7 @@ from epochbot.snapshot import (
     TradeView,
     WorldSnapshot,
 )
-from epochbot.telemetry import LatencyStats
+from epochbot.engine.telemetry import LatencyStats
 
 T0 = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z
 S = 1_000_000_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from epochbot.snapshot import BookSummary, PositionView
+from epochbot.views.snapshot import BookSummary, PositionView
 from tests.tui.fixtures import S, _book, normal_snapshot
 
 NAMED = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "DOGEUSDT", "ADAUSDT", "ETHBTC", "ETCUSDT", "LINKUSDT"]

@@ -10,7 +10,7 @@ import signal
 import pytest
 from textual.widgets import Input, OptionList
 
-from epochbot.events import OperatorForceResync, OperatorPause, OperatorSetMode
+from epochbot.model.events import OperatorForceResync, OperatorPause, OperatorSetMode
 from tests.tui.conftest import make_app
 from tests.tui.fixtures import degraded_snapshot, normal_snapshot
 from epochbot.widgets.event_log import EventLog
@@ -231,7 +231,7 @@ async def test_palette_commands_send_the_same_events_as_the_keys(title, check):
 
 
 async def test_palette_offers_every_console_action():
-    from epochbot.app.tui import ACTIONS
+    from epochbot.app.console.tui import ACTIONS
 
     app, _ = make_app()
     async with app.run_test(size=SIZE):

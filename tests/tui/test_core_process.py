@@ -6,8 +6,8 @@ import threading
 import time
 
 from epochbot.app.config import load_settings
-from epochbot.app.core_process import ProcessSource
-from epochbot import events as ev
+from epochbot.app.console.core_process import ProcessSource
+from epochbot.model import events as ev
 
 
 def wait_for(predicate, timeout_s: float = 20.0):

@@ -18,8 +18,8 @@ import urllib.request
 from rich.console import Console
 
 from epochbot.app.config import load_settings
-from epochbot.app.core_process import ProcessSource
-from epochbot.app.tui import ConsoleApp
+from epochbot.app.console.core_process import ProcessSource
+from epochbot.app.console.tui import ConsoleApp
 from tests.helpers import free_port
 from epochbot.widgets._format import clock_utc
 from epochbot.widgets.event_log import EventLog

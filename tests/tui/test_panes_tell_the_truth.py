@@ -10,7 +10,7 @@ import dataclasses
 
 from rich.console import Console
 
-from epochbot.snapshot import LogView
+from epochbot.views.snapshot import LogView
 from tests.tui.conftest import make_app
 from tests.tui.fixtures import MS, S, T0, degraded_snapshot, normal_snapshot, startup_snapshot
 from epochbot.widgets.confidence import ConfidencePane
@@ -195,7 +195,7 @@ async def test_the_book_banner_names_the_current_cause_with_the_venues_status_co
 
 
 async def test_help_lists_every_key_and_the_footer_points_to_it():
-    from epochbot.app.tui import ACTIONS
+    from epochbot.app.console.tui import ACTIONS
 
     app, _ = make_app(normal_snapshot())
     async with app.run_test(size=NARROW) as pilot:

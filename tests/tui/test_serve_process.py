@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from epochbot.app.serve_web import child_pids, offline_template
+from epochbot.app.console.serve_web import child_pids, offline_template
 from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

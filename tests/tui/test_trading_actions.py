@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from epochbot.events import OperatorCancelAll, OperatorFlatten
+from epochbot.model.events import OperatorCancelAll, OperatorFlatten
 from tests.tui.conftest import make_app
 from epochbot.widgets.confirm_action import ConfirmAction
 
@@ -58,7 +58,7 @@ async def test_the_palette_offers_both_actions_and_they_ask_too():
 async def test_without_a_trader_the_risk_pane_says_trading_is_off_instead_of_breaker_ok():
     import dataclasses
 
-    from epochbot.snapshot import RiskView
+    from epochbot.views.snapshot import RiskView
     from tests.tui.fixtures import normal_snapshot
 
     snap = dataclasses.replace(normal_snapshot(), risk=RiskView(), trading=None, orders=(), positions=())

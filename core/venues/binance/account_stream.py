@@ -26,8 +26,8 @@ from typing import Callable
 import orjson
 import websockets
 
-from epochbot import trade_events as tev
-from epochbot.clock import wall_ns
+from epochbot.model import trade_events as tev
+from epochbot.model.clock import wall_ns
 from epochbot.venues.binance.rest import RestClient, RestError
 from epochbot.venues.binance.signing import Signer
 from epochbot.venues.binance.user_checks import checked_user_events, sample_of

@@ -32,8 +32,8 @@ from typing import Callable
 
 import websockets
 
-from epochbot import trade_events as tev
-from epochbot.clock import wall_ns
+from epochbot.model import trade_events as tev
+from epochbot.model.clock import wall_ns
 from epochbot.venues.binance.rest import RestClient, RestError
 from epochbot.venues.binance.signing import Signer
 from epochbot.venues.binance.wsapi import WsApiError, WsApiSession

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 import orjson
 
-from epochbot.clock import wall_ns
+from epochbot.model.clock import wall_ns
 from epochbot.venues.binance.wire import FrameError, check_filter_value, check_kline_row, decode_snapshot
 
 __all__ = ["RestClient", "RestError", "SymbolFilters", "USDM_DEPTH_LIMITS"]
@@ -163,7 +163,7 @@ class RestClient:
             raise RestError(200, f"bad exchangeInfo: {str(exc)[:200]}") from None
 
     def _note_weight_limit(self, info) -> None:
-        """The venue publishes its request-weight limit: the planner (core/budget.py) uses it."""
+        """The venue publishes its request-weight limit: the planner (core/runtime/budget.py) uses it."""
         for rule in (info.get("rateLimits") if isinstance(info, dict) else None) or ():
             if isinstance(rule, dict) and rule.get("rateLimitType") == "REQUEST_WEIGHT" and rule.get("interval") == "MINUTE" \
                     and rule.get("intervalNum") == 1 and isinstance(rule.get("limit"), int) and rule["limit"] > 0:

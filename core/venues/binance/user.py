@@ -1,4 +1,4 @@
-"""Binance order answers and user-data frames -> trading events (`epochbot.trade_events`).
+"""Binance order answers and user-data frames -> trading events (`epochbot.model.trade_events`).
 
 REST answers (spot ``/api/v3/order``, USD-M ``/fapi/v1/order``) and user-data stream events
 (spot ``executionReport``, USD-M ``ORDER_TRADE_UPDATE``) are mapped to the lifecycle events the
@@ -13,8 +13,8 @@ from decimal import Decimal, InvalidOperation
 
 import orjson
 
-from epochbot.numeric import UnitCodec
-from epochbot import trade_events as tev
+from epochbot.model.numeric import UnitCodec
+from epochbot.model import trade_events as tev
 
 __all__ = ["order_response_events", "query_response_event", "user_frame_events", "user_message_events"]
 

@@ -1,4 +1,4 @@
-"""User-data messages -> trading events that passed `epochbot.trade_checks`, or a data error.
+"""User-data messages -> trading events that passed `epochbot.model.trade_checks`, or a data error.
 
 `checked_user_events` is what the account stream hands to the loop: the events of one message
 when every field the core reads is sound; otherwise nothing of that message (a message is never
@@ -9,9 +9,9 @@ more than we booked).
 
 from __future__ import annotations
 
-from epochbot import trade_events as tev
-from epochbot.trade_events import CLIENT_ID_PATTERN
-from epochbot.trade_checks import problems
+from epochbot.model import trade_events as tev
+from epochbot.model.trade_events import CLIENT_ID_PATTERN
+from epochbot.model.trade_checks import problems
 from epochbot.venues.binance.user import user_message_events
 
 __all__ = ["checked_user_events", "client_id_in", "sample_of"]

@@ -16,7 +16,7 @@ from typing import Literal
 
 import orjson
 
-from epochbot import events as ev
+from epochbot.model import events as ev
 
 __all__ = [
     "Ack",
@@ -120,8 +120,8 @@ class ServerShutdown:
 
 _loads = orjson.loads
 
-try:  # optional C accelerator (core/_fastbook.c): depthUpdate frames straight to integer units
-    from epochbot import _fastbook
+try:  # optional C accelerator (core/book/_fastbook.c): depthUpdate frames straight to integer units
+    from epochbot.book import _fastbook
 except ImportError:  # pragma: no cover - depends on whether the extension was built
     _fastbook = None
 _decode_depth = getattr(_fastbook, "decode_depth", None)  # -> tuple | None

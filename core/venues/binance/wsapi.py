@@ -26,7 +26,7 @@ from typing import Any, Callable
 import orjson
 import websockets
 
-from epochbot.clock import wall_ns
+from epochbot.model.clock import wall_ns
 from epochbot.venues.binance.signing import Signer
 
 __all__ = ["WsApiError", "WsApiLost", "WsApiSession", "WsApiTimeout"]

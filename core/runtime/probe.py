@@ -1,0 +1,36 @@
+"""The liveness probe: the venue's ``lastUpdateId`` now, asked when the engine's liveness check
+(`epochbot.engine.liveness`) suspects a silent stream.
+
+A mixin of `epochbot.runtime.runtime.Runtime` (the state it reads and writes is the runtime's; see its
+theory of operation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from epochbot.model import events as ev
+from epochbot.runtime.loop_load import market_backlog_ns
+from epochbot.venues.binance.rest import RestError
+
+__all__ = ["VenueProbe"]
+
+
+class VenueProbe:
+    """Part of `epochbot.runtime.runtime.Runtime` (a mixin: no state of its own)."""
+
+    async def _probe(self, command: ev.ProbeVenue) -> None:
+        """Liveness probe: the venue's lastUpdateId now, from the smallest depth (weight 2 on
+        USD-M, 5 on spot). Not journaled as a snapshot: it changes no book."""
+        if command.delay_ms > 0:
+            await asyncio.sleep(command.delay_ms / 1000)
+        started = self.clock()
+        try:
+            last_id, _, _, _ = await self.rest.depth(command.symbol, command.limit)
+        except RestError as exc:
+            self.inbox.put_control(ev.ProbeResult(epoch=command.epoch, recv_ts=self.clock(), symbol=command.symbol,
+                                                  request_id=command.request_id, ok=False, reason=str(exc)))
+            return
+        now = self.clock()
+        self.inbox.put_control(ev.ProbeResult(epoch=command.epoch, recv_ts=now, symbol=command.symbol, request_id=command.request_id,
+                                              last_update_id=last_id, fetch_ms=(now - started) / 1e6, market_backlog_ns=market_backlog_ns(now, self.inbox)))
