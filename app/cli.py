@@ -53,7 +53,11 @@ _FLAG_PATHS = {
     "config_snapshot_hz": "snapshot_hz",
     "config_strategy": "strategy.name",
 }
-_REFUSED_FLAGS = {"refused_api_key": "api_key", "refused_api_secret": "api_secret", "refused_control_token": "control.token"}
+_REFUSED_FLAGS = {
+    "refused_api_key": "api_key",
+    "refused_api_secret": "api_secret",
+    "refused_control_token": "control.token",
+}
 
 
 def _settings_parent() -> argparse.ArgumentParser:
@@ -61,33 +65,112 @@ def _settings_parent() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("configuration (highest precedence layer)")
     g.add_argument("--config", dest="config_file", default=S, metavar="PATH", help="TOML configuration file")
-    g.add_argument("--venue", dest="config_venue", default=S,
-                   choices=("sim", "binance-spot", "binance-usdm", "binance-spot-testnet", "binance-usdm-testnet"))
-    g.add_argument("--market", dest="config_market", default=S, choices=("usdm", "spot"), help="simulator market (sim venue only)")
+    g.add_argument(
+        "--venue",
+        dest="config_venue",
+        default=S,
+        choices=("sim", "binance-spot", "binance-usdm", "binance-spot-testnet", "binance-usdm-testnet"),
+    )
+    g.add_argument(
+        "--market", dest="config_market", default=S, choices=("usdm", "spot"), help="simulator market (sim venue only)"
+    )
     g.add_argument("--symbols", dest="config_symbols", default=S, metavar="SYM[,SYM]", help="e.g. BTCUSDT,ETHUSDT")
-    g.add_argument("--rest-url", dest="config_rest_url", default=S, metavar="URL", help="override the venue's REST base URL")
-    g.add_argument("--ws-url", dest="config_ws_url", default=S, metavar="URL", help="override the venue's websocket base URL")
+    g.add_argument(
+        "--rest-url", dest="config_rest_url", default=S, metavar="URL", help="override the venue's REST base URL"
+    )
+    g.add_argument(
+        "--ws-url", dest="config_ws_url", default=S, metavar="URL", help="override the venue's websocket base URL"
+    )
     g.add_argument("--seed", dest="config_seed", default=S, metavar="N", help="simulator seed")
-    g.add_argument("--rate", dest="config_rate", default=S, metavar="HZ", help="simulator diff events per second per symbol")
-    g.add_argument("--sim-port", dest="config_sim_port", default=S, metavar="N", help="embedded simulator port on 127.0.0.1 (0: ephemeral) for POST /_sim/fault")
-    g.add_argument("--duration", dest="config_duration", default=S, metavar="SECONDS", help="stop after this long (exit 0)")
-    g.add_argument("--report", dest="config_report", default=S, metavar="PATH", help="write the JSON report here at exit")
-    g.add_argument("--control-port", dest="config_control_port", default=S, metavar="N", help="control endpoint port on 127.0.0.1 (0: ephemeral)")
-    g.add_argument("--control", dest="config_control_enabled", action="store_const", const=True, default=S, help="enable the control endpoint")
-    g.add_argument("--no-control", dest="config_control_enabled", action="store_const", const=False, default=S, help="disable the control endpoint")
-    g.add_argument("--log-level", dest="config_log_level", default=S, metavar="LEVEL", help="debug | info | warn | error")
-    g.add_argument("--log-format", dest="config_log_format", default=S, choices=("json", "text"), help="headless stderr: JSON lines (default) or readable text")
-    g.add_argument("--log-file", dest="config_log_file", default=S, metavar="PATH", help="headless: also append JSON-lines logs to PATH")
-    g.add_argument("--status-interval", dest="config_status_interval", default=S, metavar="SECONDS", help="seconds between status lines")
-    g.add_argument("--secrets-file", dest="config_secrets_file", default=S, metavar="PATH", help="TOML with api_key, api_secret, [control] token (chmod 600)")
+    g.add_argument(
+        "--rate", dest="config_rate", default=S, metavar="HZ", help="simulator diff events per second per symbol"
+    )
+    g.add_argument(
+        "--sim-port",
+        dest="config_sim_port",
+        default=S,
+        metavar="N",
+        help="embedded simulator port on 127.0.0.1 (0: ephemeral) for POST /_sim/fault",
+    )
+    g.add_argument(
+        "--duration", dest="config_duration", default=S, metavar="SECONDS", help="stop after this long (exit 0)"
+    )
+    g.add_argument(
+        "--report", dest="config_report", default=S, metavar="PATH", help="write the JSON report here at exit"
+    )
+    g.add_argument(
+        "--control-port",
+        dest="config_control_port",
+        default=S,
+        metavar="N",
+        help="control endpoint port on 127.0.0.1 (0: ephemeral)",
+    )
+    g.add_argument(
+        "--control",
+        dest="config_control_enabled",
+        action="store_const",
+        const=True,
+        default=S,
+        help="enable the control endpoint",
+    )
+    g.add_argument(
+        "--no-control",
+        dest="config_control_enabled",
+        action="store_const",
+        const=False,
+        default=S,
+        help="disable the control endpoint",
+    )
+    g.add_argument(
+        "--log-level", dest="config_log_level", default=S, metavar="LEVEL", help="debug | info | warn | error"
+    )
+    g.add_argument(
+        "--log-format",
+        dest="config_log_format",
+        default=S,
+        choices=("json", "text"),
+        help="headless stderr: JSON lines (default) or readable text",
+    )
+    g.add_argument(
+        "--log-file",
+        dest="config_log_file",
+        default=S,
+        metavar="PATH",
+        help="headless: also append JSON-lines logs to PATH",
+    )
+    g.add_argument(
+        "--status-interval",
+        dest="config_status_interval",
+        default=S,
+        metavar="SECONDS",
+        help="seconds between status lines",
+    )
+    g.add_argument(
+        "--secrets-file",
+        dest="config_secrets_file",
+        default=S,
+        metavar="PATH",
+        help="TOML with api_key, api_secret, [control] token (chmod 600)",
+    )
     g.add_argument("--theme", dest="config_theme", default=S, metavar="NAME")
     g.add_argument("--storage", dest="config_storage", default=S, metavar="PATH")
     g.add_argument("--snapshot-hz", dest="config_snapshot_hz", default=S, metavar="HZ")
     g.add_argument("--strategy", dest="config_strategy", default=S, metavar="NAME")
-    g.add_argument("--set", dest="config_set", action="append", default=S, metavar="KEY=VALUE",
-                   help="any setting by dotted path, e.g. --set confidence.silence_replace_ms=2000")
+    g.add_argument(
+        "--set",
+        dest="config_set",
+        action="append",
+        default=S,
+        metavar="KEY=VALUE",
+        help="any setting by dotted path, e.g. --set confidence.silence_replace_ms=2000",
+    )
     # Accepted only to refuse them with a useful message (argparse would say "unrecognized").
-    for flag, dest in (("--api-key", "refused_api_key"), ("--api-secret", "refused_api_secret"), ("--control-token", "refused_control_token"), ("--token", "refused_control_token")):
+    for flag, dest in (
+        ("--api-key", "refused_api_key"),
+        ("--api-secret", "refused_api_secret"),
+        ("--control-token", "refused_control_token"),
+        ("--token", "refused_control_token"),
+    ):
         g.add_argument(flag, dest=dest, default=S, help=S)
     return p
 
@@ -99,7 +182,9 @@ def settings_flags(args: argparse.Namespace) -> dict[str, Any]:
     for dest, path in _REFUSED_FLAGS.items():
         if hasattr(args, dest):
             env = "EPOCHBOT_" + path.replace(".", "__").upper()
-            raise ConfigError(f"{path}: secrets are not accepted on the command line (visible in ps and shell history); use {env} or secrets_file")
+            raise ConfigError(
+                f"{path}: secrets are not accepted on the command line (visible in ps and shell history); use {env} or secrets_file"
+            )
     flags: dict[str, Any] = {}
     for item in getattr(args, "config_set", None) or ():
         key, sep, value = item.partition("=")
@@ -148,7 +233,9 @@ def _replay(args: argparse.Namespace) -> int:
     from epochbot.offline.replay import print_malformed, replay_path
 
     try:
-        result = replay_path(args.capture, run=args.run, until=args.until, timeline=args.timeline, on_malformed=print_malformed)
+        result = replay_path(
+            args.capture, run=args.run, until=args.until, timeline=args.timeline, on_malformed=print_malformed
+        )
     except FileNotFoundError:
         print(f"replay: no such capture file or directory: {args.capture}", file=sys.stderr)
         return EXIT_USAGE
@@ -176,15 +263,21 @@ def _replay(args: argparse.Namespace) -> int:
         print("\n".join(format_state(result.engine, depth=min(args.depth, 10))))
         return EXIT_FATAL if result.engine.fatal else EXIT_OK
     run = f" (run {report['run']}, {len(report.get('files', []))} file(s))" if report.get("run") else ""
-    print(f"{args.capture}{run}: {report['events']} events, {report['epochs']} epoch(s), "
-          f"{report['discarded_stale_epoch']} stale discarded, {len(report['malformed'])} malformed")
+    print(
+        f"{args.capture}{run}: {report['events']} events, {report['epochs']} epoch(s), "
+        f"{report['discarded_stale_epoch']} stale discarded, {len(report['malformed'])} malformed"
+    )
     for symbol, info in report["symbols"].items():
         best_bid = info["bids"][0][0] if info["bids"] else "-"
         best_ask = info["asks"][0][0] if info["asks"] else "-"
-        print(f"  {symbol:<12} {info['state']:<9} last_update_id={info['last_update_id']} "
-              f"gaps={info['gaps']} resyncs={info['book_resyncs']} bid={best_bid} ask={best_ask}")
+        print(
+            f"  {symbol:<12} {info['state']:<9} last_update_id={info['last_update_id']} "
+            f"gaps={info['gaps']} resyncs={info['book_resyncs']} bid={best_bid} ask={best_ask}"
+        )
     if report["orders"]:
-        print(f"  orders {len(report['orders'])}, working {sum(1 for o in report['orders'] if o['status'] in ('NEW', 'PARTIALLY_FILLED', 'PENDING_NEW', 'UNKNOWN'))}")
+        print(
+            f"  orders {len(report['orders'])}, working {sum(1 for o in report['orders'] if o['status'] in ('NEW', 'PARTIALLY_FILLED', 'PENDING_NEW', 'UNKNOWN'))}"
+        )
     print(f"  state_hash {report['state_hash']}")
     return EXIT_FATAL if result.engine.fatal else EXIT_OK
 
@@ -222,8 +315,11 @@ def _run_default(args: argparse.Namespace) -> int:
     except ImportError as exc:
         missing = getattr(exc, "name", None)
         if missing == "epochbot.app.console.tui":
-            print("epochbot: the dashboard is not installed in this build (epochbot.app.console.tui is missing); "
-                  "run `epochbot --headless` instead", file=sys.stderr)
+            print(
+                "epochbot: the dashboard is not installed in this build (epochbot.app.console.tui is missing); "
+                "run `epochbot --headless` instead",
+                file=sys.stderr,
+            )
         else:
             print(f"epochbot: the dashboard cannot start: {exc}; run `epochbot --headless` instead", file=sys.stderr)
         return EXIT_RUNTIME
@@ -237,35 +333,55 @@ def build_parser() -> argparse.ArgumentParser:
         description="Operator console and headless daemon for Binance spot and USD-M.",
         parents=[settings_parent],
         epilog="Without a sub-command: the dashboard (or the daemon with --headless). "
-               "Exit codes: 0 ok, 1 runtime failure, 2 usage, 3 fatal state corruption, 78 bad configuration.",
+        "Exit codes: 0 ok, 1 runtime failure, 2 usage, 3 fatal state corruption, 78 bad configuration.",
     )
-    parser.add_argument("--headless", action="store_true", help="run without the UI: JSON logs on stderr, control endpoint")
+    parser.add_argument(
+        "--headless", action="store_true", help="run without the UI: JSON logs on stderr, control endpoint"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     replay = sub.add_parser("replay", help="replay a capture through the engine and report the final state")
-    replay.add_argument("capture", metavar="PATH", help="capture or journal file (.jsonl or .jsonl.gz), or a journal directory (docs/capture-format.md)")
+    replay.add_argument(
+        "capture",
+        metavar="PATH",
+        help="capture or journal file (.jsonl or .jsonl.gz), or a journal directory (docs/capture-format.md)",
+    )
     replay.add_argument("--json", action="store_true", help="print one JSON object")
-    replay.add_argument("--run", default=None, help="journal directory: the run to replay (id or 1-based index; default the last)")
-    replay.add_argument("--timeline", action="store_true", help="print the reconnect timeline (epochs, resyncs, modes, orders, fills)")
-    replay.add_argument("--until", default=None, metavar="TIME|EPOCH",
-                        help="stop after a time (ISO-8601, HH:MM:SS.fff UTC as --timeline prints it, unix seconds, +S after start) or at the end of epoch N (N or eN); print books and working orders")
+    replay.add_argument(
+        "--run", default=None, help="journal directory: the run to replay (id or 1-based index; default the last)"
+    )
+    replay.add_argument(
+        "--timeline", action="store_true", help="print the reconnect timeline (epochs, resyncs, modes, orders, fills)"
+    )
+    replay.add_argument(
+        "--until",
+        default=None,
+        metavar="TIME|EPOCH",
+        help="stop after a time (ISO-8601, HH:MM:SS.fff UTC as --timeline prints it, unix seconds, +S after start) or at the end of epoch N (N or eN); print books and working orders",
+    )
     replay.add_argument("--depth", type=int, default=20, help="levels per side in the report (default 20)")
     replay.set_defaults(func=_replay)
 
     config = sub.add_parser("config", help="show or check the merged configuration")
     config_actions = config.add_subparsers(dest="config_action", metavar="ACTION")
     config_actions.required = True
-    show = config_actions.add_parser("show", parents=[settings_parent], help="print the merged configuration, secrets masked")
+    show = config_actions.add_parser(
+        "show", parents=[settings_parent], help="print the merged configuration, secrets masked"
+    )
     show.add_argument("--json", action="store_true", help="JSON instead of TOML")
     show.set_defaults(func=_config)
-    check = config_actions.add_parser("check", parents=[settings_parent], help="validate the configuration (exit 0 or 78)")
+    check = config_actions.add_parser(
+        "check", parents=[settings_parent], help="validate the configuration (exit 0 or 78)"
+    )
     check.set_defaults(func=_config, json=False)
 
     from epochbot.app.commands import ctl
 
     ctl.add_parser(sub)
 
-    from epochbot.app.commands import backtest as backtest_command, export as export_command, sim as sim_command
+    from epochbot.app.commands import backtest as backtest_command
+    from epochbot.app.commands import export as export_command
+    from epochbot.app.commands import sim as sim_command
     from epochbot.app.console import serve
 
     sim_command.add_parser(sub)

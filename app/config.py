@@ -19,14 +19,14 @@ problem; the CLI prints ``config error: <message>`` and exits 78 (EX_CONFIG).
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import os
 import re
 import stat
 import tomllib
+from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
@@ -152,11 +152,13 @@ class ResyncSettings(_Section):
     def _binance_limits(cls, value: dict[str, int]) -> dict[str, int]:
         for symbol, limit in value.items():
             if limit not in (5, 10, 20, 50, 100, 500, 1000, 5000):
-                raise ValueError(f"{symbol}: must be one of Binance's depth limits 5, 10, 20, 50, 100, 500, 1000, 5000; got {limit}")
+                raise ValueError(
+                    f"{symbol}: must be one of Binance's depth limits 5, 10, 20, 50, 100, 500, 1000, 5000; got {limit}"
+                )
         return {symbol.upper(): limit for symbol, limit in value.items()}
 
     @model_validator(mode="after")
-    def _ordered(self) -> "ResyncSettings":
+    def _ordered(self) -> ResyncSettings:
         if self.reconnect_max_ms < self.reconnect_base_ms:
             raise ValueError("reconnect_max_ms must be >= reconnect_base_ms")
         if self.snapshot_retry_max_ms < self.snapshot_retry_base_ms:
@@ -173,7 +175,7 @@ class ModeSettings(_Section):
     recovery_hold_ms: float = Field(default=2000.0, ge=0)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "ModeSettings":
+    def _ordered(self) -> ModeSettings:
         if not (self.normal_at >= self.reduce_only_at >= self.cancel_makers_at):
             raise ValueError("floors must satisfy normal_at >= reduce_only_at >= cancel_makers_at")
         return self
@@ -364,7 +366,7 @@ class Settings(BaseSettings):
         return merged
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Settings":
+    def _consistent(self) -> Settings:
         implied = _VENUE_MARKET.get(self.venue)
         if implied is not None and self.market not in (None, implied):
             raise ValueError(f"market: venue {self.venue} is {implied}, got market {self.market!r}")
@@ -440,7 +442,9 @@ def _read_secrets(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"secrets_file: no such file: {path}") from None
     if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(f"secrets_file: {path} is accessible by group/others (mode {stat.S_IMODE(mode):o}); run chmod 600 {path}")
+        raise ConfigError(
+            f"secrets_file: {path} is accessible by group/others (mode {stat.S_IMODE(mode):o}); run chmod 600 {path}"
+        )
     data = _read_toml(path, "secrets_file")
     allowed = {"api_key", "api_secret", "control"}
     for key, value in data.items():
@@ -512,7 +516,7 @@ def _environment_layer(env: Mapping[str, str]) -> dict[str, Any]:
         upper = key.upper()
         if not upper.startswith(ENV_PREFIX) or upper in (ENV_PREFIX + "CONFIG",):
             continue
-        path = upper[len(ENV_PREFIX):].lower().split("__")
+        path = upper[len(ENV_PREFIX) :].lower().split("__")
         if path[0] not in fields:
             continue  # EPOCHBOT_SIM_ACCOUNTS and friends belong to other tools
         if any(not p for p in path):
@@ -553,7 +557,7 @@ def _one_line(exc: ValidationError) -> str:
         loc = ".".join(str(p) for p in err["loc"])
         msg = err["msg"]
         if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
+            msg = msg[len("Value error, ") :]
         if err["type"] == "extra_forbidden":
             msg = "unknown setting"
         # Echo the offending value to help the operator, except for secrets (never echoed).
@@ -638,7 +642,13 @@ def _to_toml(data: dict[str, Any], prefix: str = "") -> str:
     lines: list[str] = []
     tables: list[tuple[str, dict]] = []
     for key, value in data.items():
-        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()) and prefix == "" and key not in ("keys",):
+        if (
+            isinstance(value, dict)
+            and value
+            and all(isinstance(v, dict) for v in value.values())
+            and prefix == ""
+            and key not in ("keys",)
+        ):
             tables.append((key, value))
         elif isinstance(value, dict) and prefix == "" and key not in ("keys",):
             tables.append((key, value))

@@ -88,6 +88,7 @@ class Monitor(threading.Thread):
                 fut.set_result(fn())
             except Exception as exc:  # pragma: no cover
                 fut.set_exception(exc)
+
         rt._loop.call_soon_threadsafe(call)
         return fut.result(timeout=30)
 
@@ -107,8 +108,13 @@ class Monitor(threading.Thread):
         rt = None
         while time.monotonic() < deadline:
             rt = self.get_runtime()
-            if rt is not None and rt._loop is not None and rt.latest is not None and rt.engine.symbols and all(
-                    s.book.synced for s in rt.engine.symbols.values()):
+            if (
+                rt is not None
+                and rt._loop is not None
+                and rt.latest is not None
+                and rt.engine.symbols
+                and all(s.book.synced for s in rt.engine.symbols.values())
+            ):
                 break
             time.sleep(0.1)
         else:
@@ -123,8 +129,13 @@ class Monitor(threading.Thread):
                 tel.queue._run = [0] * len(tel.queue._run)
                 tel.queue._run_max = 0
             msgs = rt.sim.stats["messages"] if rt.sim is not None else {}
-            return {"depth": sum(v for k, v in msgs.items() if "@depth" in k), "market_events": rt.engine.counters["market_events"],
-                    "seq": rt.builder.seq, "epoch": rt.engine.epoch}
+            return {
+                "depth": sum(v for k, v in msgs.items() if "@depth" in k),
+                "market_events": rt.engine.counters["market_events"],
+                "seq": rt.builder.seq,
+                "epoch": rt.engine.epoch,
+            }
+
         base = self._on_loop(rt, reset)
         ui0 = dict(self.ui_counts) if self.ui_counts is not None else {}
         cpu0 = os.times()
@@ -148,9 +159,19 @@ class Monitor(threading.Thread):
             tel = rt.engine.telemetry
             st = tel.queue_run.stats(0) if hasattr(tel, "queue_run") else tel.queue.run_stats()
             msgs = rt.sim.stats["messages"] if rt.sim is not None else {}
-            return {"p50": round(st.p50, 3), "p99": round(st.p99, 3), "max": round(st.max, 3), "count": st.count,
-                    "depth": sum(v for k, v in msgs.items() if "@depth" in k), "market_events": rt.engine.counters["market_events"],
-                    "seq": rt.builder.seq, "epoch": rt.engine.epoch, "dropped": rt.inbox.dropped_total, "high_water": rt.inbox.high_water}
+            return {
+                "p50": round(st.p50, 3),
+                "p99": round(st.p99, 3),
+                "max": round(st.max, 3),
+                "count": st.count,
+                "depth": sum(v for k, v in msgs.items() if "@depth" in k),
+                "market_events": rt.engine.counters["market_events"],
+                "seq": rt.builder.seq,
+                "epoch": rt.engine.epoch,
+                "dropped": rt.inbox.dropped_total,
+                "high_water": rt.inbox.high_water,
+            }
+
         end_vals = self._on_loop(rt, collect)
         elapsed = time.monotonic() - t0
         cpu1 = os.times()
@@ -169,7 +190,8 @@ class Monitor(threading.Thread):
             "ui_screen_updates_per_s": round((ui1["updates"] - ui0["updates"]) / elapsed, 2) if ui1 else None,
             "ui_bytes_written_per_s": round((ui1["bytes"] - ui0["bytes"]) / elapsed, 1) if ui1 else None,
             "new_epochs": end_vals["epoch"] - base["epoch"],
-            "inbox_dropped": end_vals["dropped"], "inbox_high_water": end_vals["high_water"],
+            "inbox_dropped": end_vals["dropped"],
+            "inbox_high_water": end_vals["high_water"],
             "process_cpu_pct": round(100 * cpu_s / elapsed, 1),
             "switch_interval_s": sys.getswitchinterval(),
         }
@@ -209,6 +231,7 @@ def _make_app_classes():
                 def write(data: str) -> None:
                     counts["bytes"] += len(data)
                     orig(data)
+
                 driver.write = write
 
     class AsyncSource(RuntimeSource):
@@ -233,8 +256,13 @@ def child(args) -> dict:
     storage = os.path.join(tempfile.mkdtemp(prefix="epochbot-bench-"), "bench.sqlite3")
     settings = _settings(args.rate, storage, args.strategy)
     cfg = args.child
-    out = {"config": cfg, "driver": args.driver if cfg != "headless" else "none", "rate_per_symbol": args.rate,
-           "symbols": list(settings.symbols), "strategy": settings.strategy.name}
+    out = {
+        "config": cfg,
+        "driver": args.driver if cfg != "headless" else "none",
+        "rate_per_symbol": args.rate,
+        "symbols": list(settings.symbols),
+        "strategy": settings.strategy.name,
+    }
     if cfg in ("headless", "process-core"):
         from epochbot.app.config import to_runtime_config
         from epochbot.runtime.runtime import Runtime
@@ -247,6 +275,7 @@ def child(args) -> dict:
 
             def stop():
                 loop.call_soon_threadsafe(loop.call_later, linger, rt.request_stop, "bench done")
+
             mon = Monitor(lambda: rt, args, stop)
             control = None
             if cfg == "process-core":
@@ -261,12 +290,14 @@ def child(args) -> dict:
                     with open(args.url_file + ".tmp", "w") as f:
                         f.write(control.url)
                     os.replace(args.url_file + ".tmp", args.url_file)
+
                 ctl_task = loop.create_task(serve_control())
             mon.start()
             code = await rt.run()
             if control is not None:
                 await control.stop()
             return code, mon
+
         code, mon = asyncio.run(main())
         mon.join(5)
         out.update(mon.result or {}, exit_code=code, error=mon.error)
@@ -284,14 +315,21 @@ def child(args) -> dict:
     else:
         source, cls = RuntimeSource(settings), CountingApp
     app = cls(source, keys=settings.keys, theme=settings.theme, symbols=tuple(settings.symbols), venue=settings.venue)
-    mon = Monitor(lambda: source._runtime, args, lambda: app.call_from_thread(app.begin_shutdown, "bench done"), ui_counts=app.counts)
+    mon = Monitor(
+        lambda: source._runtime,
+        args,
+        lambda: app.call_from_thread(app.begin_shutdown, "bench done"),
+        ui_counts=app.counts,
+    )
     if args.driver == "run_test":
+
         async def main():
             async with app.run_test(size=(160, 48)):
                 mon.start()
                 while app.core_exit_code is None and app.is_running:
                     await asyncio.sleep(0.1)
                 await asyncio.sleep(0.2)
+
         asyncio.run(main())
     else:
         mon.start()
@@ -310,7 +348,9 @@ def product_child(args, settings, out) -> dict:
     CountingApp, *_ = _make_app_classes()
     source = ProcessSource(settings)
     source.start()
-    app = CountingApp(source, keys=settings.keys, theme=settings.theme, symbols=tuple(settings.symbols), venue=settings.venue)
+    app = CountingApp(
+        source, keys=settings.keys, theme=settings.theme, symbols=tuple(settings.symbols), venue=settings.venue
+    )
     res: dict = {}
 
     def measure():
@@ -328,14 +368,24 @@ def product_child(args, settings, out) -> dict:
             while time.monotonic() < end:
                 time.sleep(1.0)
                 snap = source.latest()
-                samples.append((round(snap.latency.queue.p50, 3), round(snap.latency.queue.p99, 3), round(snap.latency.queue.max, 3)))
+                samples.append(
+                    (
+                        round(snap.latency.queue.p50, 3),
+                        round(snap.latency.queue.p99, 3),
+                        round(snap.latency.queue.max, 3),
+                    )
+                )
             last = source.latest()
             el = time.monotonic() - t0
             ui1 = dict(app.counts)
             res.update(
                 seconds=round(el, 2),
-                queue_delay_ms={"p50": max(s[0] for s in samples), "p99": max(s[1] for s in samples), "max": max(s[2] for s in samples),
-                                "how": "worst 10-s window p50/p99/max seen, sampled each second"},
+                queue_delay_ms={
+                    "p50": max(s[0] for s in samples),
+                    "p99": max(s[1] for s in samples),
+                    "max": max(s[2] for s in samples),
+                    "how": "worst 10-s window p50/p99/max seen, sampled each second",
+                },
                 core_snapshots_per_s=round((last.seq - first.seq) / el, 2),
                 epochs=last.epoch,
                 ui_applied_per_s=round((ui1["applied"] - ui0["applied"]) / el, 2),
@@ -360,7 +410,9 @@ def ui_child(args, settings, out) -> dict:
 
     CountingApp, *_ = _make_app_classes()
     source = RemoteSource(args.remote, None, interval_s=1 / 15)
-    app = CountingApp(source, keys=settings.keys, theme=settings.theme, symbols=tuple(settings.symbols), venue=settings.venue)
+    app = CountingApp(
+        source, keys=settings.keys, theme=settings.theme, symbols=tuple(settings.symbols), venue=settings.venue
+    )
     res = {}
 
     def measure():
@@ -371,17 +423,23 @@ def ui_child(args, settings, out) -> dict:
         c0, t0 = dict(app.counts), time.monotonic()
         time.sleep(args.seconds)
         c1, el = dict(app.counts), time.monotonic() - t0
-        res.update(ui_seconds=round(el, 2), ui_applied_per_s=round((c1["applied"] - c0["applied"]) / el, 2),
-                   ui_polls_per_s=round((c1["polls"] - c0["polls"]) / el, 2),
-                   ui_screen_updates_per_s=round((c1["updates"] - c0["updates"]) / el, 2),
-                   ui_bytes_written_per_s=round((c1["bytes"] - c0["bytes"]) / el, 1))
+        res.update(
+            ui_seconds=round(el, 2),
+            ui_applied_per_s=round((c1["applied"] - c0["applied"]) / el, 2),
+            ui_polls_per_s=round((c1["polls"] - c0["polls"]) / el, 2),
+            ui_screen_updates_per_s=round((c1["updates"] - c0["updates"]) / el, 2),
+            ui_bytes_written_per_s=round((c1["bytes"] - c0["bytes"]) / el, 1),
+        )
         app.call_from_thread(app.exit, 0)
+
     threading.Thread(target=measure, daemon=True).start()
     if args.driver == "run_test":
+
         async def main():
             async with app.run_test(size=(160, 48)):
                 while app.is_running:
                     await asyncio.sleep(0.1)
+
         asyncio.run(main())
     else:
         app.run()
@@ -397,17 +455,54 @@ def run_process(args) -> dict:
     """Core in one process (headless + control endpoint), the console in another."""
     d = tempfile.mkdtemp(prefix="dqd-process-")
     url_file, core_out, ui_out = (os.path.join(d, n) for n in ("url", "core.json", "ui.json"))
-    common = ["--rate", str(args.rate), "--seconds", str(args.seconds), "--warmup", str(args.warmup), "--driver", args.driver,
-              "--strategy", args.strategy]
-    core = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--child", "process-core", "--out", core_out,
-                             "--url-file", url_file, *common], stdout=subprocess.DEVNULL)
+    common = [
+        "--rate",
+        str(args.rate),
+        "--seconds",
+        str(args.seconds),
+        "--warmup",
+        str(args.warmup),
+        "--driver",
+        args.driver,
+        "--strategy",
+        args.strategy,
+    ]
+    core = subprocess.Popen(
+        [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--child",
+            "process-core",
+            "--out",
+            core_out,
+            "--url-file",
+            url_file,
+            *common,
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while not os.path.exists(url_file) and time.monotonic() < deadline and epochbot.poll() is None:
             time.sleep(0.05)
         url = open(url_file).read().strip()
-        ui = _launch([sys.executable, os.path.abspath(__file__), "--child", "process-ui", "--out", ui_out, "--remote", url, *common],
-                     ui_out, "process-ui", args, tty=args.driver == "tmux")
+        ui = _launch(
+            [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--child",
+                "process-ui",
+                "--out",
+                ui_out,
+                "--remote",
+                url,
+                *common,
+            ],
+            ui_out,
+            "process-ui",
+            args,
+            tty=args.driver == "tmux",
+        )
         epochbot.wait(timeout=args.seconds + args.warmup + 90)
     finally:
         if epochbot.poll() is None:
@@ -437,8 +532,26 @@ def _launch(cmd: list[str], path: str, name: str, args, tty: bool) -> dict:
     if tty:
         session = f"dqd-{os.getpid()}-{name}".replace(".", "_").replace("@", "_")
         shell = " ".join(_q(c) for c in cmd) + f" 2>{_q(path + '.err')}"
-        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48",
-                        "env", "TERM=xterm-256color", "COLORTERM=truecolor", "sh", "-c", shell], check=True)
+        subprocess.run(
+            [
+                "tmux",
+                "new-session",
+                "-d",
+                "-s",
+                session,
+                "-x",
+                "160",
+                "-y",
+                "48",
+                "env",
+                "TERM=xterm-256color",
+                "COLORTERM=truecolor",
+                "sh",
+                "-c",
+                shell,
+            ],
+            check=True,
+        )
         deadline = time.monotonic() + budget
         try:
             while time.monotonic() < deadline and not os.path.exists(path):
@@ -458,8 +571,24 @@ def run_child(cfg: str, args) -> dict:
     fd, path = tempfile.mkstemp(prefix=f"dqd-{cfg}-", suffix=".json")
     os.close(fd)
     os.unlink(path)
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", cfg, "--out", path, "--rate", str(args.rate),
-           "--seconds", str(args.seconds), "--warmup", str(args.warmup), "--driver", args.driver, "--strategy", args.strategy]
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--child",
+        cfg,
+        "--out",
+        path,
+        "--rate",
+        str(args.rate),
+        "--seconds",
+        str(args.seconds),
+        "--warmup",
+        str(args.warmup),
+        "--driver",
+        args.driver,
+        "--strategy",
+        args.strategy,
+    ]
     row = _launch(cmd, path, cfg, args, tty=args.driver == "tmux" and cfg != "headless")
     row.setdefault("config", cfg)
     return row
@@ -485,24 +614,36 @@ def machine() -> dict:
             return subprocess.run(["git", "-C", ROOT, *a], capture_output=True, text=True, timeout=10).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return None
-    return {"git_head": git("rev-parse", "--short", "HEAD"), "git_dirty": (git("status", "--porcelain", "--untracked-files=no") or "").split("\n"),
-            "cpu": model, "cpus": os.cpu_count(), "python": platform.python_version(), "textual": textual.__version__,
-            "platform": platform.platform()}
+
+    return {
+        "git_head": git("rev-parse", "--short", "HEAD"),
+        "git_dirty": (git("status", "--porcelain", "--untracked-files=no") or "").split("\n"),
+        "cpu": model,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "textual": textual.__version__,
+        "platform": platform.platform(),
+    }
 
 
 def print_table(rows: list[dict]) -> None:
     def f(v):
         return "-" if v is None else (f"{v:.1f}" if isinstance(v, float) else str(v))
-    print(f"{'config':14} {'driver':8} {'qd p50':>7} {'qd p99':>7} {'qd max':>7} {'roll p99 max':>12} {'depth/s':>8} "
-          f"{'core snap/s':>11} {'UI applied/s':>12} {'screen upd/s':>12} {'cpu %':>6} {'epochs':>6} {'p99<10':>6}")
+
+    print(
+        f"{'config':14} {'driver':8} {'qd p50':>7} {'qd p99':>7} {'qd max':>7} {'roll p99 max':>12} {'depth/s':>8} "
+        f"{'core snap/s':>11} {'UI applied/s':>12} {'screen upd/s':>12} {'cpu %':>6} {'epochs':>6} {'p99<10':>6}"
+    )
     for r in rows:
         q = r.get("queue_delay_ms", {})
         ok = None if not q else q["p99"] < TARGET_P99_MS
-        print(f"{r['config']:14} {r.get('driver', '-'):8} {f(q.get('p50')):>7} {f(q.get('p99')):>7} {f(q.get('max')):>7} "
-              f"{f(r.get('rolling_p99_ms_max')):>12} {f(r.get('depth_msgs_per_s')):>8} {f(r.get('core_snapshots_per_s')):>11} "
-              f"{f(r.get('ui_applied_per_s')):>12} {f(r.get('ui_screen_updates_per_s')):>12} {f(r.get('process_cpu_pct')):>6} "
-              f"{f(r.get('new_epochs')):>6} {('-' if ok is None else 'PASS' if ok else 'FAIL'):>6}"
-              + (f"  ERROR {r['error']}" if r.get("error") else ""))
+        print(
+            f"{r['config']:14} {r.get('driver', '-'):8} {f(q.get('p50')):>7} {f(q.get('p99')):>7} {f(q.get('max')):>7} "
+            f"{f(r.get('rolling_p99_ms_max')):>12} {f(r.get('depth_msgs_per_s')):>8} {f(r.get('core_snapshots_per_s')):>11} "
+            f"{f(r.get('ui_applied_per_s')):>12} {f(r.get('ui_screen_updates_per_s')):>12} {f(r.get('process_cpu_pct')):>6} "
+            f"{f(r.get('new_epochs')):>6} {('-' if ok is None else 'PASS' if ok else 'FAIL'):>6}"
+            + (f"  ERROR {r['error']}" if r.get("error") else "")
+        )
 
 
 def main(argv=None) -> int:
@@ -512,8 +653,11 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=float, default=3.0, help="seconds after the books synced before measuring")
     p.add_argument("--configs", default=",".join(CONFIGS))
     p.add_argument("--driver", choices=("tmux", "run_test"), default="tmux")
-    p.add_argument("--strategy", default="auto",
-                   help="settings.strategy.name: 'auto' (product default: quoter on the sim) or 'none' (market data only)")
+    p.add_argument(
+        "--strategy",
+        default="auto",
+        help="settings.strategy.name: 'auto' (product default: quoter on the sim) or 'none' (market data only)",
+    )
     p.add_argument("--repeat", type=int, default=1, help="runs per configuration")
     p.add_argument("--json", action="store_true")
     p.add_argument("--child", help=argparse.SUPPRESS)
@@ -534,11 +678,25 @@ def main(argv=None) -> int:
             row = run_child(cfg, args)
             rows.append(row)
             if not args.json:
-                print(f"  {cfg}: {json.dumps({k: row.get(k) for k in ('queue_delay_ms', 'ui_applied_per_s', 'error')})}", flush=True)
+                print(
+                    f"  {cfg}: {json.dumps({k: row.get(k) for k in ('queue_delay_ms', 'ui_applied_per_s', 'error')})}",
+                    flush=True,
+                )
     if args.json:
-        print(json.dumps({"bench": "dashboard_queue_delay", "machine": machine(), "rate_per_symbol": args.rate,
-                          "seconds": args.seconds, "warmup": args.warmup, "driver": args.driver, "target_p99_ms": TARGET_P99_MS,
-                          "runs": rows}))
+        print(
+            json.dumps(
+                {
+                    "bench": "dashboard_queue_delay",
+                    "machine": machine(),
+                    "rate_per_symbol": args.rate,
+                    "seconds": args.seconds,
+                    "warmup": args.warmup,
+                    "driver": args.driver,
+                    "target_p99_ms": TARGET_P99_MS,
+                    "runs": rows,
+                }
+            )
+        )
     else:
         print(json.dumps(machine()))
         print_table(rows)

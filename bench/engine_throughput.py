@@ -48,9 +48,9 @@ import orjson  # noqa: E402
 from order_book import OrderBook as CfOrderBook
 
 from bench.workload import Workload, make_workload
-from epochbot.model import events as ev
 from epochbot.book.book import VenueRules
 from epochbot.engine.engine import Engine, EngineConfig
+from epochbot.model import events as ev
 from epochbot.venues.binance.wire import decode_frame, decode_snapshot
 
 try:
@@ -134,8 +134,18 @@ def _synced_engine(w: Workload, t0: int):
     fetch = [c for c in commands if type(c) is ev.FetchSnapshot]
     assert fetch, "engine did not ask for a snapshot"
     last_id, bids, asks, exch = decode_snapshot(w.snapshot)
-    eng.handle(ev.SnapshotReady(epoch=eng.epoch, recv_ts=clock.now, symbol=w.symbol, request_id=fetch[0].request_id,
-                                last_update_id=last_id, bids=bids, asks=asks, exchange_ts=exch))
+    eng.handle(
+        ev.SnapshotReady(
+            epoch=eng.epoch,
+            recv_ts=clock.now,
+            symbol=w.symbol,
+            request_id=fetch[0].request_id,
+            last_update_id=last_id,
+            bids=bids,
+            asks=asks,
+            exchange_ts=exch,
+        )
+    )
     book = eng.book(w.symbol)
     assert book.synced, book.last_problem
     return eng, clock, book
@@ -307,7 +317,14 @@ def run_binance(w: Workload, n: int | None = None, best_every: int = 1) -> tuple
             bb = dc.get_bids()[0]
             ba = dc.get_asks()[0]
     elapsed = time.perf_counter() - start
-    return elapsed, {"dc": dc, "gaps": gaps, "best": (bb, ba), "last": last, "spot_rule_rejects": spot_rule_rejects, "applied": i}
+    return elapsed, {
+        "dc": dc,
+        "gaps": gaps,
+        "best": (bb, ba),
+        "last": last,
+        "spot_rule_rejects": spot_rule_rejects,
+        "applied": i,
+    }
 
 
 def check_binance(w: Workload, res: dict) -> dict:
@@ -371,7 +388,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print one JSON line on stdout (the table goes to stderr)")
     p.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
     p.add_argument("--only-ours", action="store_true", help="skip the peers (quick check of the engine)")
-    p.add_argument("--no-fast-decode", action="store_true", help="decode depth frames with orjson only (no C decode_depth)")
+    p.add_argument(
+        "--no-fast-decode", action="store_true", help="decode depth frames with orjson only (no C decode_depth)"
+    )
     args = p.parse_args(argv)
 
     if not args.no_pin and hasattr(os, "sched_setaffinity"):
@@ -390,15 +409,28 @@ def main(argv: list[str] | None = None) -> int:
     n = len(w.frames)
     levels = w.level_updates
     prefix = min(BIN_PREFIX, n)
-    prefix_levels = sum(len(orjson.loads(f)["data"]["b"]) + len(orjson.loads(f)["data"]["a"]) for f in w.frames[:prefix])
+    prefix_levels = sum(
+        len(orjson.loads(f)["data"]["b"]) + len(orjson.loads(f)["data"]["a"]) for f in w.frames[:prefix]
+    )
     warm = min(20_000, n)
 
     info["loadavg_after_generate"] = [round(x, 2) for x in os.getloadavg()]
-    results: dict = {"bench": "engine_throughput", "machine": info, "workload": {
-        "messages": n, "seed": args.seed, "level_updates": levels, "deletions": w.deletions,
-        "levels_per_msg": round(levels / n, 2), "avg_frame_bytes": round(sum(map(len, w.frames)) / n, 1),
-        "final_levels": len(w.truth_bids) + len(w.truth_asks), "generate_s": round(gen_s, 2),
-        "frame_spacing_ms": FRAME_NS / 1e6, "timer_tick_ms": TICK_NS / 1e6}}
+    results: dict = {
+        "bench": "engine_throughput",
+        "machine": info,
+        "workload": {
+            "messages": n,
+            "seed": args.seed,
+            "level_updates": levels,
+            "deletions": w.deletions,
+            "levels_per_msg": round(levels / n, 2),
+            "avg_frame_bytes": round(sum(map(len, w.frames)) / n, 1),
+            "final_levels": len(w.truth_bids) + len(w.truth_asks),
+            "generate_s": round(gen_s, 2),
+            "frame_spacing_ms": FRAME_NS / 1e6,
+            "timer_tick_ms": TICK_NS / 1e6,
+        },
+    }
 
     # Ours
     run_ours(w, warm)
@@ -419,7 +451,9 @@ def main(argv: list[str] | None = None) -> int:
 
         run_binance(w, min(2_000, n))
         times, res = timed(run_binance, args.runs, w, prefix, 1)
-        b1 = summarize(f"python-binance DepthCache, best every message (first {prefix} msgs)", times, prefix, prefix_levels)
+        b1 = summarize(
+            f"python-binance DepthCache, best every message (first {prefix} msgs)", times, prefix, prefix_levels
+        )
         peers["binance_best_every_msg"] = b1
         del res
         times, res = timed(run_binance, args.runs, w, None, 100)
@@ -438,8 +472,12 @@ def main(argv: list[str] | None = None) -> int:
         ratio = ours["msgs_per_s"] / peers["cryptofeed"]["msgs_per_s"]
         targets["speedup_vs_cryptofeed"] = round(ratio, 2)
         targets["meets_5x_cryptofeed"] = ratio >= 5.0
-        targets["speedup_vs_binance_every_msg"] = round(peers["ours_prefix"]["msgs_per_s"] / peers["binance_best_every_msg"]["msgs_per_s"], 2)
-        targets["speedup_vs_binance_every_100"] = round(ours["msgs_per_s"] / peers["binance_best_every_100"]["msgs_per_s"], 2)
+        targets["speedup_vs_binance_every_msg"] = round(
+            peers["ours_prefix"]["msgs_per_s"] / peers["binance_best_every_msg"]["msgs_per_s"], 2
+        )
+        targets["speedup_vs_binance_every_100"] = round(
+            ours["msgs_per_s"] / peers["binance_best_every_100"]["msgs_per_s"], 2
+        )
     results["targets"] = targets
     info["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
 
@@ -459,32 +497,46 @@ def print_table(r: dict, file=None) -> None:
     print = functools.partial(builtins.print, file=file or sys.stdout)  # noqa: A001
     m = r["machine"]
     wl = r["workload"]
-    print(f"machine: {m['cpu']} ({m['cpus']} cpus, pinned to {m['pinned_cpus']}), {m['implementation']} {m['python']}; "
-          f"load average at start {m['loadavg']}, at end {m.get('loadavg_end')} (other work on the machine skews results)")
-    print(f"libs: orjson {m['orjson']}, order_book {m['order_book']}, python-binance {m['python_binance']}, cryptofeed decoder: {m['cryptofeed_decoder']}")
-    print(f"workload: {wl['messages']} USD-M depth frames (seed {wl['seed']}), {wl['level_updates']} level updates "
-          f"({wl['levels_per_msg']}/msg, {wl['deletions']} deletions), {wl['avg_frame_bytes']} B/frame, "
-          f"frames {wl['frame_spacing_ms']} ms apart, TimerTick every {wl['timer_tick_ms']} ms")
+    print(
+        f"machine: {m['cpu']} ({m['cpus']} cpus, pinned to {m['pinned_cpus']}), {m['implementation']} {m['python']}; "
+        f"load average at start {m['loadavg']}, at end {m.get('loadavg_end')} (other work on the machine skews results)"
+    )
+    print(
+        f"libs: orjson {m['orjson']}, order_book {m['order_book']}, python-binance {m['python_binance']}, cryptofeed decoder: {m['cryptofeed_decoder']}"
+    )
+    print(
+        f"workload: {wl['messages']} USD-M depth frames (seed {wl['seed']}), {wl['level_updates']} level updates "
+        f"({wl['levels_per_msg']}/msg, {wl['deletions']} deletions), {wl['avg_frame_bytes']} B/frame, "
+        f"frames {wl['frame_spacing_ms']} ms apart, TimerTick every {wl['timer_tick_ms']} ms"
+    )
     rows = [r["ours"]] + [v for v in r["peers"].values()]
     print()
     print(f"{'implementation':<78} {'msgs':>7} {'msgs/s':>9} {'levels/s':>10} {'us/msg':>8} {'median s':>9}")
     for row in rows:
-        print(f"{row['name']:<78} {row['messages']:>7} {row['msgs_per_s']:>9,} {row['levels_per_s']:>10,} {row['us_per_msg']:>8} {row['median_s']:>9}")
+        print(
+            f"{row['name']:<78} {row['messages']:>7} {row['msgs_per_s']:>9,} {row['levels_per_s']:>10,} {row['us_per_msg']:>8} {row['median_s']:>9}"
+        )
     print()
     c = r["ours"]["check"]
-    print(f"ours: final book matches truth exactly: {c['matches_truth_exactly']}; synced={c['synced']} invariants={c['invariants']} "
-          f"best {c['best_bid']}/{c['best_ask']} gaps={c['gaps']} confidence={c['confidence']} (after {c['timer_ticks']} TimerTicks) mode={c['mode']}")
+    print(
+        f"ours: final book matches truth exactly: {c['matches_truth_exactly']}; synced={c['synced']} invariants={c['invariants']} "
+        f"best {c['best_bid']}/{c['best_ask']} gaps={c['gaps']} confidence={c['confidence']} (after {c['timer_ticks']} TimerTicks) mode={c['mode']}"
+    )
     peers = r["peers"]
     if "cryptofeed" in peers:
         c = peers["cryptofeed"]["check"]
-        print(f"cryptofeed way: final book matches truth: {c['matches_truth']}; zero levels {c['zero_levels']}; crossed: {c['crossed']}; "
-              f"best {c['best_bid']}/{c['best_ask']}")
+        print(
+            f"cryptofeed way: final book matches truth: {c['matches_truth']}; zero levels {c['zero_levels']}; crossed: {c['crossed']}; "
+            f"best {c['best_bid']}/{c['best_ask']}"
+        )
         c = peers["binance_best_every_100"]["check"]
-        print(f"python-binance DepthCache: matches truth: {c['matches_truth']}; KEEPS ZERO LEVELS: {c['zero_levels_kept']} of "
-              f"{c['levels_in_cache']} cached (truth has {c['levels_in_truth']}); non-zero levels match truth: {c['nonzero_levels_match_truth']}; "
-              f"ENDS CROSSED: {c['ends_crossed']} (reports best bid {c['best_bid_reported']} / best ask {c['best_ask_reported']}; "
-              f"best bid qty is zero: {c['best_bid_reported_qty_is_zero']}); its spot rule U==last+1 would refetch on "
-              f"{c['spot_rule_would_refetch_on']} messages")
+        print(
+            f"python-binance DepthCache: matches truth: {c['matches_truth']}; KEEPS ZERO LEVELS: {c['zero_levels_kept']} of "
+            f"{c['levels_in_cache']} cached (truth has {c['levels_in_truth']}); non-zero levels match truth: {c['nonzero_levels_match_truth']}; "
+            f"ENDS CROSSED: {c['ends_crossed']} (reports best bid {c['best_bid_reported']} / best ask {c['best_ask_reported']}; "
+            f"best bid qty is zero: {c['best_bid_reported_qty_is_zero']}); its spot rule U==last+1 would refetch on "
+            f"{c['spot_rule_would_refetch_on']} messages"
+        )
     t = r["targets"]
     print()
     print("targets: " + ", ".join(f"{k}={v}" for k, v in t.items()))

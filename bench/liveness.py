@@ -85,14 +85,23 @@ async def ours(args, log) -> dict:
             new = h.record(epoch + 1)
             row = {"ok": bool(ok and new and new.synced_ns)}
             if row["ok"]:
-                row.update(detect_ms=round((new.requested_ns - inj) / 1e6, 1), synced_ms=round((new.synced_ns - inj) / 1e6, 1),
-                           cause=new.cause, epochs=e.epoch - epoch, phases=new.phases_ms())
+                row.update(
+                    detect_ms=round((new.requested_ns - inj) / 1e6, 1),
+                    synced_ms=round((new.synced_ns - inj) / 1e6, 1),
+                    cause=new.cause,
+                    epochs=e.epoch - epoch,
+                    phases=new.phases_ms(),
+                )
             rows.append(row)
             h.sim.faults.clear()
-        res["stall"] = {"trials": len(rows), "ok": sum(r["ok"] for r in rows),
-                        "synced_ms": pct([r["synced_ms"] for r in rows if r["ok"]]),
-                        "detect_ms": pct([r["detect_ms"] for r in rows if r["ok"]]),
-                        "extra_epochs": sum(r.get("epochs", 1) - 1 for r in rows), "rows": rows}
+        res["stall"] = {
+            "trials": len(rows),
+            "ok": sum(r["ok"] for r in rows),
+            "synced_ms": pct([r["synced_ms"] for r in rows if r["ok"]]),
+            "detect_ms": pct([r["detect_ms"] for r in rows if r["ok"]]),
+            "extra_epochs": sum(r.get("epochs", 1) - 1 for r in rows),
+            "rows": rows,
+        }
         log(f"ours stall: {res['stall']['ok']}/{len(rows)} synced_ms {res['stall']['synced_ms']}")
 
         # ---------------------------------------------------------------- quiet market
@@ -113,13 +122,17 @@ async def ours(args, log) -> dict:
                 modes[e.mode.value] = modes.get(e.mode.value, 0) + 1
             verify = await h.verify()  # compares at the venue's update id (pauses, resumes)
             h.sim.resume_market()
-            res["quiet"] = {"seconds": args.quiet_s, "replacements": e.epoch - epoch,
-                            "connection_attempts": h.sim.stats["connections_total"] - conns0,
-                            "probes": e.liveness.counters["probes"] - probes0,
-                            "synced_fraction": round(synced / max(1, samples), 4),
-                            "quiet_reason_fraction": round(quiet_seen / max(1, samples), 4), "modes": modes,
-                            "books_equal_at_end": verify["equal"],
-                            "causes": [r.cause for r in e.epochs if r.epoch > epoch]}
+            res["quiet"] = {
+                "seconds": args.quiet_s,
+                "replacements": e.epoch - epoch,
+                "connection_attempts": h.sim.stats["connections_total"] - conns0,
+                "probes": e.liveness.counters["probes"] - probes0,
+                "synced_fraction": round(synced / max(1, samples), 4),
+                "quiet_reason_fraction": round(quiet_seen / max(1, samples), 4),
+                "modes": modes,
+                "books_equal_at_end": verify["equal"],
+                "causes": [r.cause for r in e.epochs if r.epoch > epoch],
+            }
             log(f"ours quiet: {res['quiet']}")
 
         # ---------------------------------------------------------------- steady latency
@@ -132,9 +145,13 @@ async def ours(args, log) -> dict:
             t0 = time.monotonic()
             while time.monotonic() - t0 < args.latency_s:
                 await asyncio.sleep(0.5)
-            res["latency"] = {"seconds": args.latency_s, "ms": args.latency_ms,
-                              "connection_attempts": h.sim.stats["connections_total"] - conns0,
-                              "replacements": e.epoch - epoch, "causes": [r.cause for r in e.epochs if r.epoch > epoch]}
+            res["latency"] = {
+                "seconds": args.latency_s,
+                "ms": args.latency_ms,
+                "connection_attempts": h.sim.stats["connections_total"] - conns0,
+                "replacements": e.epoch - epoch,
+                "causes": [r.cause for r in e.epochs if r.epoch > epoch],
+            }
             h.sim.faults.clear()
             log(f"ours latency: {res['latency']}")
         res["liveness_counters"] = dict(e.liveness.counters)
@@ -196,12 +213,15 @@ class PythonBinancePeer(Peer):
         self.client.API_URL = self.sim.rest_url + "/api"
         bm = BinanceSocketManager(self.client)
         bm.STREAM_URL = self.sim.ws_url + "/"
-        self.dcm = dcm = DepthCacheManager(self.client, "BTCUSDT", bm=bm, limit=1000, ws_interval=100, conv_type=Decimal)
+        self.dcm = dcm = DepthCacheManager(
+            self.client, "BTCUSDT", bm=bm, limit=1000, ws_interval=100, conv_type=Decimal
+        )
         orig = dcm._init_cache
 
         async def traced_init():
             await orig()
             self.resyncs.append(now_ns())
+
         dcm._init_cache = traced_init
 
         async def pump():
@@ -215,6 +235,7 @@ class PythonBinancePeer(Peer):
                 raise
             except Exception:
                 self.errors += 1
+
         self.task = asyncio.get_running_loop().create_task(pump())
 
     def levels(self):
@@ -240,8 +261,12 @@ class CcxtPeer(Peer):
         import ccxt.pro as ccxtpro
 
         await self.sim.start()
-        self.ex = ex = ccxtpro.binanceusdm({"enableRateLimit": False, "options": {"fetchMarkets": ["linear"], "fetchCurrencies": False,
-                                                                                  "adjustForTimeDifference": False}})
+        self.ex = ex = ccxtpro.binanceusdm(
+            {
+                "enableRateLimit": False,
+                "options": {"fetchMarkets": ["linear"], "fetchCurrencies": False, "adjustForTimeDifference": False},
+            }
+        )
         self.version = getattr(ccxtpro, "__version__", None)
         api = ex.urls["api"]
         for key in list(api.keys()):
@@ -251,7 +276,11 @@ class CcxtPeer(Peer):
         ws = api.get("ws", {})
         for key, val in list(ws.items()):
             if isinstance(val, str) and "fstream" in val:
-                ws[key] = self.sim.ws_url + "/ws" if not val.rstrip("/").endswith(("public", "market")) else self.sim.ws_url + "/" + val.rstrip("/").rsplit("/", 1)[1]
+                ws[key] = (
+                    self.sim.ws_url + "/ws"
+                    if not val.rstrip("/").endswith(("public", "market"))
+                    else self.sim.ws_url + "/" + val.rstrip("/").rsplit("/", 1)[1]
+                )
         self.book = None
 
         async def pump():
@@ -266,6 +295,7 @@ class CcxtPeer(Peer):
                 except Exception:
                     self.errors += 1
                     await asyncio.sleep(0.05)
+
         self.task = asyncio.get_running_loop().create_task(pump())
 
     def levels(self):
@@ -304,11 +334,22 @@ async def run_peer(cls, args, log) -> dict:
             sim.inject("stall", duration_s=args.peer_stall_s)
             await asyncio.sleep(0.3)  # let the stall take effect before asking whether they follow
             ok = await wait_until(lambda: peer.followed_since(inj + 300_000_000), args.peer_timeout)
-            rows.append({"ok": ok, "synced_ms": round((peer.last_ns - inj) / 1e6, 1) if ok else None,
-                         "reconnects": sim.stats["connections_total"] - conns0})
-        out["stall"] = {"stall_s": args.peer_stall_s, "trials": len(rows), "rows": rows,
-                        "synced_ms": pct([r["synced_ms"] for r in rows if r["ok"]]),
-                        "recovered_before_stall_ended": sum(1 for r in rows if r["ok"] and r["synced_ms"] < args.peer_stall_s * 1000)}
+            rows.append(
+                {
+                    "ok": ok,
+                    "synced_ms": round((peer.last_ns - inj) / 1e6, 1) if ok else None,
+                    "reconnects": sim.stats["connections_total"] - conns0,
+                }
+            )
+        out["stall"] = {
+            "stall_s": args.peer_stall_s,
+            "trials": len(rows),
+            "rows": rows,
+            "synced_ms": pct([r["synced_ms"] for r in rows if r["ok"]]),
+            "recovered_before_stall_ended": sum(
+                1 for r in rows if r["ok"] and r["synced_ms"] < args.peer_stall_s * 1000
+            ),
+        }
         log(f"{cls.name} stall: {out['stall']['synced_ms']}")
         if args.quiet_s > 0:
             await wait_until(lambda: not sim.faults.to_json()["active"], 30)
@@ -318,15 +359,21 @@ async def run_peer(cls, args, log) -> dict:
             await asyncio.sleep(args.quiet_s)
             sim.resume_market()
             await asyncio.sleep(1.0)
-            out["quiet"] = {"seconds": args.quiet_s, "connection_attempts": sim.stats["connections_total"] - conns0,
-                            "book_equal_after": await peer.book_equal()}
+            out["quiet"] = {
+                "seconds": args.quiet_s,
+                "connection_attempts": sim.stats["connections_total"] - conns0,
+                "book_equal_after": await peer.book_equal(),
+            }
             log(f"{cls.name} quiet: {out['quiet']}")
         if args.latency_s > 0:
             conns0 = sim.stats["connections_total"]
             sim.inject("latency", ms=args.latency_ms, duration_s=args.latency_s)
             await asyncio.sleep(args.latency_s)
-            out["latency"] = {"seconds": args.latency_s, "ms": args.latency_ms,
-                              "connection_attempts": sim.stats["connections_total"] - conns0}
+            out["latency"] = {
+                "seconds": args.latency_s,
+                "ms": args.latency_ms,
+                "connection_attempts": sim.stats["connections_total"] - conns0,
+            }
             log(f"{cls.name} latency: {out['latency']}")
         out["errors"] = peer.errors
         out["version"] = getattr(peer, "version", None)
@@ -344,7 +391,9 @@ async def main_async(args) -> dict:
     if not args.peers_only:
         result["ours"] = await ours(args, log)
     if not args.no_peers:
-        result["peers"] = list(await asyncio.gather(run_peer(PythonBinancePeer, args, log), run_peer(CcxtPeer, args, log)))
+        result["peers"] = list(
+            await asyncio.gather(run_peer(PythonBinancePeer, args, log), run_peer(CcxtPeer, args, log))
+        )
     result["load_after"] = load()
     return result
 
@@ -357,22 +406,32 @@ def summary(res: dict) -> str:
         lines.append(f"ours stall->synced ms: {s['synced_ms']} ({s['ok']}/{s['trials']}), detect ms: {s['detect_ms']}")
         if "quiet" in o:
             q = o["quiet"]
-            lines.append(f"ours quiet {q['seconds']} s: {q['replacements']} replacements, {q['probes']} probes, synced {q['synced_fraction']:.1%}, "
-                         f"quiet reason {q['quiet_reason_fraction']:.1%}, books equal at end: {q['books_equal_at_end']}")
+            lines.append(
+                f"ours quiet {q['seconds']} s: {q['replacements']} replacements, {q['probes']} probes, synced {q['synced_fraction']:.1%}, "
+                f"quiet reason {q['quiet_reason_fraction']:.1%}, books equal at end: {q['books_equal_at_end']}"
+            )
         if "latency" in o:
             la = o["latency"]
-            lines.append(f"ours latency {la['ms']} ms for {la['seconds']} s: {la['connection_attempts']} connection attempts")
+            lines.append(
+                f"ours latency {la['ms']} ms for {la['seconds']} s: {la['connection_attempts']} connection attempts"
+            )
     for p in res.get("peers", []):
         if "error" in p:
             lines.append(f"{p['peer']}: {p['error']}")
             continue
         s = p["stall"]
-        lines.append(f"{p['peer']}: stall({s['stall_s']} s)->following again ms {s['synced_ms']}, before the stall ended: "
-                     f"{s['recovered_before_stall_ended']}/{s['trials']}")
+        lines.append(
+            f"{p['peer']}: stall({s['stall_s']} s)->following again ms {s['synced_ms']}, before the stall ended: "
+            f"{s['recovered_before_stall_ended']}/{s['trials']}"
+        )
         if "quiet" in p:
-            lines.append(f"  quiet {p['quiet']['seconds']} s: {p['quiet']['connection_attempts']} connection attempts, book equal after: {p['quiet']['book_equal_after']}")
+            lines.append(
+                f"  quiet {p['quiet']['seconds']} s: {p['quiet']['connection_attempts']} connection attempts, book equal after: {p['quiet']['book_equal_after']}"
+            )
         if "latency" in p:
-            lines.append(f"  latency {p['latency']['ms']} ms for {p['latency']['seconds']} s: {p['latency']['connection_attempts']} connection attempts")
+            lines.append(
+                f"  latency {p['latency']['ms']} ms for {p['latency']['seconds']} s: {p['latency']['connection_attempts']} connection attempts"
+            )
     return "\n".join(lines)
 
 

@@ -31,16 +31,35 @@ def main() -> int:
         env["PYTHONPATH"] = str(ROOT)
         report = Path(tmp) / "report.json"
         done = subprocess.run(
-            [sys.executable, "-m", "epochbot.app.cli", "--headless", "--duration", str(args.seconds), "--no-control", "--log-level", args.level,
-             "--storage", str(Path(tmp) / "db.sqlite3"), "--report", str(report)],
-            cwd=tmp, env=env, capture_output=True, text=True, timeout=args.seconds + 120,
+            [
+                sys.executable,
+                "-m",
+                "epochbot.app.cli",
+                "--headless",
+                "--duration",
+                str(args.seconds),
+                "--no-control",
+                "--log-level",
+                args.level,
+                "--storage",
+                str(Path(tmp) / "db.sqlite3"),
+                "--report",
+                str(report),
+            ],
+            cwd=tmp,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=args.seconds + 120,
         )
         lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
         trading = json.loads(report.read_text()).get("trading", {})
     by_level = collections.Counter(x["level"] for x in lines)
     by_kind = collections.Counter(x["msg"].split(" ")[0] for x in lines)
     outcomes = trading.get("orders_by_outcome", {})
-    print(f"load average {os.getloadavg()[0]:.2f}; {args.seconds:g} s demo at --log-level {args.level}; exit {done.returncode}")
+    print(
+        f"load average {os.getloadavg()[0]:.2f}; {args.seconds:g} s demo at --log-level {args.level}; exit {done.returncode}"
+    )
     print(f"lines: {len(lines)} ({', '.join(f'{k} {v}' for k, v in sorted(by_level.items()))})")
     print(f"orders placed {outcomes.get('placed', 0)}, fills {trading.get('fill_count', 0)}")
     print("most common: " + ", ".join(f"{k} {v}" for k, v in by_kind.most_common(6)))

@@ -37,9 +37,27 @@ SYMBOL = "BTCUSDT"
 
 
 def start_sim(market: str) -> tuple[subprocess.Popen, str, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "epochbot.app.cli", "sim", "--port", "0", "--market", market, "--symbols", SYMBOL,
-                             "--rate", "10"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env={**os.environ, "EPOCHBOT_SIM_ACCOUNTS": "bench-key:bench-secret"})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "epochbot.app.cli",
+            "sim",
+            "--port",
+            "0",
+            "--market",
+            market,
+            "--symbols",
+            SYMBOL,
+            "--rate",
+            "10",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "EPOCHBOT_SIM_ACCOUNTS": "bench-key:bench-secret"},
+    )
     line = proc.stdout.readline()
     if "ready" not in line:
         proc.kill()
@@ -51,8 +69,13 @@ def start_sim(market: str) -> tuple[subprocess.Popen, str, str]:
 def summary(samples_ms: list[float]) -> dict:
     s = sorted(samples_ms)
     q = lambda p: s[min(len(s) - 1, int(p * len(s)))]  # noqa: E731
-    return {"n": len(s), "p50_ms": round(q(0.5), 3), "p90_ms": round(q(0.9), 3), "p99_ms": round(q(0.99), 3),
-            "mean_ms": round(statistics.fmean(s), 3)}
+    return {
+        "n": len(s),
+        "p50_ms": round(q(0.5), 3),
+        "p90_ms": round(q(0.9), 3),
+        "p99_ms": round(q(0.99), 3),
+        "mean_ms": round(statistics.fmean(s), 3),
+    }
 
 
 async def run_market(market: str, orders: int, warmup: int) -> dict:
@@ -80,11 +103,18 @@ async def run_market(market: str, orders: int, warmup: int) -> dict:
             names = list(routers)
             for i in range(orders + warmup):
                 start = time.perf_counter()
-                for name in (names if i % 2 == 0 else names[::-1]):
+                for name in names if i % 2 == 0 else names[::-1]:
                     router = routers[name]
                     coid = f"rtt{i}{'w' if name != 'REST' else 'r'}"
-                    params = {"symbol": SYMBOL, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": qty,
-                              "price": price, "newClientOrderId": coid}
+                    params = {
+                        "symbol": SYMBOL,
+                        "side": "BUY",
+                        "type": "LIMIT",
+                        "timeInForce": "GTC",
+                        "quantity": qty,
+                        "price": price,
+                        "newClientOrderId": coid,
+                    }
                     t0 = time.perf_counter_ns()
                     await router.call("POST", params)
                     t1 = time.perf_counter_ns()
@@ -97,9 +127,12 @@ async def run_market(market: str, orders: int, warmup: int) -> dict:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             await routers["WebSocket API"].close()
-            return {"market": market, "place": {k: summary(v) for k, v in place.items()},
-                    "cancel": {k: summary(v) for k, v in cancel.items()},
-                    "ws_rate_limit_waits": routers["WebSocket API"].stats["rate_limit_waits"]}
+            return {
+                "market": market,
+                "place": {k: summary(v) for k, v in place.items()},
+                "cancel": {k: summary(v) for k, v in cancel.items()},
+                "ws_rate_limit_waits": routers["WebSocket API"].stats["rate_limit_waits"],
+            }
     finally:
         proc.terminate()
         proc.wait(5)
@@ -108,13 +141,17 @@ async def run_market(market: str, orders: int, warmup: int) -> dict:
 async def main(args) -> int:
     results = [await run_market(m, args.orders, args.warmup) for m in args.markets.split(",")]
     load = os.getloadavg()
-    print(f"order round trip on loopback, {args.orders} orders per transport and market; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(
+        f"order round trip on loopback, {args.orders} orders per transport and market; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
     print("| market | request | transport | p50 ms | p90 ms | p99 ms | mean ms |")
     print("|---|---|---|---|---|---|---|")
     for res in results:
         for what in ("place", "cancel"):
             for name, s in res[what].items():
-                print(f"| {res['market']} | {what} | {name} | {s['p50_ms']} | {s['p90_ms']} | {s['p99_ms']} | {s['mean_ms']} |")
+                print(
+                    f"| {res['market']} | {what} | {name} | {s['p50_ms']} | {s['p90_ms']} | {s['p99_ms']} | {s['mean_ms']} |"
+                )
     if args.json:
         Path(args.json).write_text(json.dumps({"load_average": load, "results": results}, indent=2))
     return 0

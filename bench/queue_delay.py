@@ -72,23 +72,46 @@ async def run(args, journal_dir: str | None = None) -> dict:
         n = len(calls)
         extra = {
             "journal_rows_timed": n,
-            "journal_call_us": {"p50": round(calls[n // 2] * 1e6, 2), "p99": round(calls[int(n * 0.99)] * 1e6, 2), "max": round(calls[-1] * 1e6, 1)} if n else {},
+            "journal_call_us": {
+                "p50": round(calls[n // 2] * 1e6, 2),
+                "p99": round(calls[int(n * 0.99)] * 1e6, 2),
+                "max": round(calls[-1] * 1e6, 1),
+            }
+            if n
+            else {},
             "journal_batch_writes": len(writes),
-            "journal_batch_write_ms": {"p50": round(writes[len(writes) // 2] * 1e3, 3), "max": round(writes[-1] * 1e3, 3)} if writes else {},
+            "journal_batch_write_ms": {
+                "p50": round(writes[len(writes) // 2] * 1e3, 3),
+                "max": round(writes[-1] * 1e3, 3),
+            }
+            if writes
+            else {},
             "journal_loop_share_pct": round(100 * (sum(calls) + sum(writes)) / elapsed, 3),
             **replay_speed(journal_dir, h),
         }
-    return {**extra,
-        "bench": "queue_delay", "rate_per_symbol": args.rate, "symbols": list(SYMBOLS), "seconds": round(elapsed, 2),
+    return {
+        **extra,
+        "bench": "queue_delay",
+        "rate_per_symbol": args.rate,
+        "symbols": list(SYMBOLS),
+        "seconds": round(elapsed, 2),
         "queue_delay_ms_whole_run": q,
-        "queue_delay_ms_last_10s": snap.latency.queue.as_dict() if hasattr(snap.latency.queue, "as_dict") else str(snap.latency.queue),
+        "queue_delay_ms_last_10s": snap.latency.queue.as_dict()
+        if hasattr(snap.latency.queue, "as_dict")
+        else str(snap.latency.queue),
         "transport_latency_ms_whole_run": dict(snap.transport_latency_run),
-        "target_p99_ms": 5.0, "pass": q.get("p99", 1e9) < 5.0,
-        "depth_msgs_per_s": round(depth / elapsed, 1), "all_msgs_per_s": round(msgs / elapsed, 1),
+        "target_p99_ms": 5.0,
+        "pass": q.get("p99", 1e9) < 5.0,
+        "depth_msgs_per_s": round(depth / elapsed, 1),
+        "all_msgs_per_s": round(msgs / elapsed, 1),
         "market_events_per_s": round((c1["market_events"] - c0["market_events"]) / elapsed, 1),
-        "inbox_high_water": h.rt.inbox.high_water, "inbox_dropped": h.rt.inbox.dropped_total,
-        "new_epochs": e.epoch - epoch0, "books_stable_at_end": books_ok,
-        "counters": c1, "exit_code": code, "fatal": e.fatal,
+        "inbox_high_water": h.rt.inbox.high_water,
+        "inbox_dropped": h.rt.inbox.dropped_total,
+        "new_epochs": e.epoch - epoch0,
+        "books_stable_at_end": books_ok,
+        "counters": c1,
+        "exit_code": code,
+        "fatal": e.fatal,
     }
 
 
@@ -102,6 +125,7 @@ def _instrument(journal, calls: list, writes: list) -> None:
         t = clock()
         write_batch()
         writes.append(clock() - t)
+
     journal._write_batch = timed_write
 
     for name in ("frame", "event"):
@@ -114,6 +138,7 @@ def _instrument(journal, calls: list, writes: list) -> None:
             if len(writes) == n:
                 calls.append(clock() - t)
             return out
+
         setattr(journal, name, timed)
 
 
@@ -144,9 +169,14 @@ def replay_speed(journal_dir: str, h) -> dict:
     live_s = (last - first) / 1e9 if first is not None else 0.0
     same = result.engine.state_hash() == h.rt.engine.state_hash()
     return {
-        "journal_rows": rows, "journal_mb": round(size / 1e6, 2), "journal_dropped": h.rt.journal.dropped if h.rt.journal else None,
-        "replay_live_s": round(live_s, 2), "replay_s": round(replay_s, 3), "replay_speedup": round(live_s / replay_s, 1) if replay_s else None,
-        "replay_rows_per_s": round(rows / replay_s) if replay_s else None, "replay_same_state_hash": same,
+        "journal_rows": rows,
+        "journal_mb": round(size / 1e6, 2),
+        "journal_dropped": h.rt.journal.dropped if h.rt.journal else None,
+        "replay_live_s": round(live_s, 2),
+        "replay_s": round(replay_s, 3),
+        "replay_speedup": round(live_s / replay_s, 1) if replay_s else None,
+        "replay_rows_per_s": round(rows / replay_s) if replay_s else None,
+        "replay_same_state_hash": same,
     }
 
 
@@ -157,9 +187,14 @@ def micro(n: int = 20_000) -> dict:
 
     from epochbot.persistence.journal import EngineJournal
 
-    frame = ('{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1700000000000,"T":1700000000000,"s":"BTCUSDT",'
-             '"U":1000,"u":1024,"pu":999,"b":[' + ",".join(f'["{60000 - i}.10","{i}.250"]' for i in range(12)) + '],"a":['
-             + ",".join(f'["{60001 + i}.20","{i}.500"]' for i in range(13)) + ']}}')
+    frame = (
+        '{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1700000000000,"T":1700000000000,"s":"BTCUSDT",'
+        '"U":1000,"u":1024,"pu":999,"b":['
+        + ",".join(f'["{60000 - i}.10","{i}.250"]' for i in range(12))
+        + '],"a":['
+        + ",".join(f'["{60001 + i}.20","{i}.500"]' for i in range(13))
+        + "]}}"
+    )
     with tempfile.TemporaryDirectory(prefix="eb-journal-micro-") as tmp:
         journal = EngineJournal(tmp, venue="binance-usdm", run="micro", max_bytes=1 << 40)
         t0 = time.perf_counter()
@@ -180,24 +215,43 @@ def compare(args) -> dict:
         off = asyncio.run(run(args))
         with tempfile.TemporaryDirectory(prefix="eb-journal-bench-") as tmp:
             on = asyncio.run(run(args, tmp))
-        pairs.append({"p99_off": off["queue_delay_ms_whole_run"]["p99"], "p99_on": on["queue_delay_ms_whole_run"]["p99"],
-                      "p50_off": off["queue_delay_ms_whole_run"]["p50"], "p50_on": on["queue_delay_ms_whole_run"]["p50"],
-                      "replay_speedup": on.get("replay_speedup"), "replay_same_state_hash": on.get("replay_same_state_hash"),
-                      "journal_mb": on.get("journal_mb"), "depth_msgs_per_s_on": on["depth_msgs_per_s"], "journal_dropped": on.get("journal_dropped")})
+        pairs.append(
+            {
+                "p99_off": off["queue_delay_ms_whole_run"]["p99"],
+                "p99_on": on["queue_delay_ms_whole_run"]["p99"],
+                "p50_off": off["queue_delay_ms_whole_run"]["p50"],
+                "p50_on": on["queue_delay_ms_whole_run"]["p50"],
+                "replay_speedup": on.get("replay_speedup"),
+                "replay_same_state_hash": on.get("replay_same_state_hash"),
+                "journal_mb": on.get("journal_mb"),
+                "depth_msgs_per_s_on": on["depth_msgs_per_s"],
+                "journal_dropped": on.get("journal_dropped"),
+            }
+        )
         print(json.dumps({"pair": i + 1, **pairs[-1]}), file=sys.stderr)
     deltas = [p["p99_on"] - p["p99_off"] for p in pairs]
     median_delta = statistics.median(deltas)
     return {
         **micro(),
-        "bench": "queue_delay --compare (journal overhead)", "rate_per_symbol": args.rate, "seconds": args.seconds, "pairs": pairs,
-        "p99_increase_ms_median": round(median_delta, 3), "target_increase_ms": 0.5, "pass": median_delta <= 0.5,
+        "bench": "queue_delay --compare (journal overhead)",
+        "rate_per_symbol": args.rate,
+        "seconds": args.seconds,
+        "pairs": pairs,
+        "p99_increase_ms_median": round(median_delta, 3),
+        "target_increase_ms": 0.5,
+        "pass": median_delta <= 0.5,
         "load_average": os.getloadavg(),
     }
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rate", type=float, default=1000.0, help="diff events/s per symbol (2 symbols); 0: the simulator's default (@100ms)")
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=1000.0,
+        help="diff events/s per symbol (2 symbols); 0: the simulator's default (@100ms)",
+    )
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--json", action="store_true")
     p.add_argument("--profile", action="store_true")

@@ -58,7 +58,12 @@ def flow(symbol: str, seed: int, seconds: int, market: str = "usdm") -> dict:
         trades += len(ev.trades)
         mids.append((m.best_bid + m.best_ask) / 2)
         spreads.append((m.best_ask - m.best_bid) // m.tick)
-    out = {"symbol": symbol, "seed": seed, "trades_per_s": round(trades / seconds, 1), "spread_ticks_p50": statistics.median(spreads)}
+    out = {
+        "symbol": symbol,
+        "seed": seed,
+        "trades_per_s": round(trades / seconds, 1),
+        "spread_ticks_p50": statistics.median(spreads),
+    }
     for horizon in (1, 10, 60):
         step = horizon * RATE
         moves = sorted(abs(mids[i + step] - mids[i]) / mids[i] * 1e4 for i in range(0, len(mids) - step, RATE))
@@ -71,7 +76,16 @@ def flow(symbol: str, seed: int, seconds: int, market: str = "usdm") -> dict:
 def quote(symbol: str, seed: int, seconds: int, params: dict, maker_fee_bps: int = 2, market: str = "usdm") -> dict:
     spec = default_spec(market, symbol, seed)
     m = SymbolMarket(spec, seed)
-    filters = SymbolFilters(symbol, spec.price_decimals, spec.qty_decimals, spec.tick_units, spec.step_units, spec.min_qty_units, 0, market=market)
+    filters = SymbolFilters(
+        symbol,
+        spec.price_decimals,
+        spec.qty_decimals,
+        spec.tick_units,
+        spec.step_units,
+        spec.min_qty_units,
+        0,
+        market=market,
+    )
     portfolio = Portfolio({symbol: filters})
     gate = RiskGate(RiskLimits(), {symbol: filters})
     strategy = get_strategy("quoter", params)
@@ -101,7 +115,17 @@ def quote(symbol: str, seed: int, seconds: int, params: dict, maker_fee_bps: int
             strategy.on_fill(_Fill(symbol, side, qty, price))
         pos = portfolio.position(symbol)
         entry = pos.avg_entry * 10**spec.price_decimals if pos.qty else None
-        view = MarketView(symbol, now_ns, codec, spec.tick_units, m.best_bid, m.best_ask, position=pos.qty, mode=Mode.NORMAL, entry_price=entry)
+        view = MarketView(
+            symbol,
+            now_ns,
+            codec,
+            spec.tick_units,
+            m.best_bid,
+            m.best_ask,
+            position=pos.qty,
+            mode=Mode.NORMAL,
+            entry_price=entry,
+        )
         for intent in strategy.on_book(view):
             if intent.qty:
                 resting[intent.tag] = (intent.side, intent.price, intent.qty)

@@ -37,7 +37,7 @@ if ROOT not in sys.path:
 from bench.engine_throughput import machine_info
 from bench.workload import Workload, price_str, qty_str, write_capture
 
-CRYPTOFEED_WAY = r'''
+CRYPTOFEED_WAY = r"""
 import hashlib, sys
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
@@ -139,7 +139,7 @@ for pair, book in books.items():
                           "levels": len(book.bids) + len(book.asks)}
 import json as stdjson
 print(stdjson.dumps(out))
-'''
+"""
 
 
 def truth_digest(w: Workload) -> str:
@@ -241,12 +241,24 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(),
         "capture": {"messages": args.messages, "seed": args.seed, "bytes": size, "level_updates": w.level_updates},
         "runs": args.runs,
-        "ours": {"cmd": "python -m epochbot.app.cli replay FILE --json", "median_s": round(ours_med, 3), "times_s": [round(t, 3) for t in ours_t],
-                 "msgs_per_s": round(args.messages / ours_med), "events": report["events"],
-                 "state_hash_matches_truth": ours_ok, "top20_bids_match_truth": ours_top_ok},
-        "cryptofeed_way": {"decoder": cf["decoder"], "median_s": round(cf_med, 3), "times_s": [round(t, 3) for t in cf_t],
-                           "msgs_per_s": round(args.messages / cf_med), "applied": cf["applied"], "gaps": cf["gaps"],
-                           "book_matches_truth": cf_ok},
+        "ours": {
+            "cmd": "python -m epochbot.app.cli replay FILE --json",
+            "median_s": round(ours_med, 3),
+            "times_s": [round(t, 3) for t in ours_t],
+            "msgs_per_s": round(args.messages / ours_med),
+            "events": report["events"],
+            "state_hash_matches_truth": ours_ok,
+            "top20_bids_match_truth": ours_top_ok,
+        },
+        "cryptofeed_way": {
+            "decoder": cf["decoder"],
+            "median_s": round(cf_med, 3),
+            "times_s": [round(t, 3) for t in cf_t],
+            "msgs_per_s": round(args.messages / cf_med),
+            "applied": cf["applied"],
+            "gaps": cf["gaps"],
+            "book_matches_truth": cf_ok,
+        },
         "python_startup_s": round(base, 3),
         "speedup": round(cf_med / ours_med, 2),
         "meets_5x": cf_med / ours_med >= 5.0,
@@ -256,13 +268,21 @@ def main(argv: list[str] | None = None) -> int:
     else:
         m = result["machine"]
         print(f"machine: {m['cpu']} ({m['cpus']} cpus), {m['implementation']} {m['python']}")
-        print(f"capture: {args.messages} USD-M depth frames, {w.level_updates} level updates, {size / 1e6:.1f} MB (seed {args.seed})")
+        print(
+            f"capture: {args.messages} USD-M depth frames, {w.level_updates} level updates, {size / 1e6:.1f} MB (seed {args.seed})"
+        )
         print(f"{'process':<60} {'median s':>9} {'msgs/s':>9}  final book vs truth")
-        print(f"{'python -m epochbot.app.cli replay FILE --json':<60} {ours_med:>9.3f} {result['ours']['msgs_per_s']:>9,}  "
-              f"state_hash {'MATCHES' if ours_ok else 'DIFFERS'}, top 20 bids {'match' if ours_top_ok else 'DIFFER'}")
-        print(f"{'cryptofeed way (' + cf['decoder'] + ' + Decimal + order_book)':<60} {cf_med:>9.3f} {result['cryptofeed_way']['msgs_per_s']:>9,}  "
-              f"{'MATCHES' if cf_ok else 'DIFFERS'} ({cf['applied']} applied, {cf['gaps']} gaps)")
-        print(f"python start-up alone: {base:.3f} s; speed-up ours vs cryptofeed's way: {result['speedup']}x (target 5x: {'met' if result['meets_5x'] else 'NOT met'})")
+        print(
+            f"{'python -m epochbot.app.cli replay FILE --json':<60} {ours_med:>9.3f} {result['ours']['msgs_per_s']:>9,}  "
+            f"state_hash {'MATCHES' if ours_ok else 'DIFFERS'}, top 20 bids {'match' if ours_top_ok else 'DIFFER'}"
+        )
+        print(
+            f"{'cryptofeed way (' + cf['decoder'] + ' + Decimal + order_book)':<60} {cf_med:>9.3f} {result['cryptofeed_way']['msgs_per_s']:>9,}  "
+            f"{'MATCHES' if cf_ok else 'DIFFERS'} ({cf['applied']} applied, {cf['gaps']} gaps)"
+        )
+        print(
+            f"python start-up alone: {base:.3f} s; speed-up ours vs cryptofeed's way: {result['speedup']}x (target 5x: {'met' if result['meets_5x'] else 'NOT met'})"
+        )
     return 0 if ours_ok and cf_ok else 1
 
 

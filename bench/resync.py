@@ -116,8 +116,12 @@ def compare_levels(ours_bids, ours_asks, sim_bids, sim_asks, depth: int = 1000) 
             out["equal"] = False
             idx = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
             out.setdefault("first_diff", {})[side] = {
-                "index": idx, "ours": [str(v) for v in a[idx]] if idx < len(a) else None,
-                "sim": [str(v) for v in b[idx]] if idx < len(b) else None, "len_ours": len(a), "len_sim": len(b)}
+                "index": idx,
+                "ours": [str(v) for v in a[idx]] if idx < len(a) else None,
+                "sim": [str(v) for v in b[idx]] if idx < len(b) else None,
+                "len_ours": len(a),
+                "len_sim": len(b),
+            }
     return out
 
 
@@ -132,8 +136,10 @@ def compare_within_horizon(ours_bids, ours_asks, sim_bids, sim_asks, horizon, de
     out = {"equal": True}
     top = compare_levels(ours_bids, ours_asks, sim_bids, sim_asks, depth)
     out["top_equal"] = top["equal"]
-    for side, a, b, h, inside in (("bids", ours_bids, sim_bids, horizon[0], lambda p, h: p >= h),
-                                   ("asks", ours_asks, sim_asks, horizon[1], lambda p, h: p <= h)):
+    for side, a, b, h, inside in (
+        ("bids", ours_bids, sim_bids, horizon[0], lambda p, h: p >= h),
+        ("asks", ours_asks, sim_asks, horizon[1], lambda p, h: p <= h),
+    ):
         a = _dec_side(a)
         b = _dec_side(b)
         if h is None:
@@ -146,9 +152,12 @@ def compare_within_horizon(ours_bids, ours_asks, sim_bids, sim_asks, horizon, de
         if a_in != b_in:
             out["equal"] = False
             idx = next((i for i, (x, y) in enumerate(zip(a_in, b_in)) if x != y), min(len(a_in), len(b_in)))
-            out.setdefault("first_diff", {})[side] = {"index": idx, "ours": [str(v) for v in a_in[idx]] if idx < len(a_in) else None,
-                                                      "sim": [str(v) for v in b_in[idx]] if idx < len(b_in) else None,
-                                                      "horizon": str(h)}
+            out.setdefault("first_diff", {})[side] = {
+                "index": idx,
+                "ours": [str(v) for v in a_in[idx]] if idx < len(a_in) else None,
+                "sim": [str(v) for v in b_in[idx]] if idx < len(b_in) else None,
+                "horizon": str(h),
+            }
         extra = [x for x in a_out if b_out.get(x[0]) != x[1]]
         if extra:
             out["equal"] = False
@@ -192,7 +201,7 @@ class Tracer:
             if over > 2.0:
                 self.lags.append((time.time_ns(), over))
 
-    def install(self, h: "Harness") -> None:
+    def install(self, h: Harness) -> None:
         import gc
 
         gc.callbacks.append(self._gc_cb)
@@ -206,6 +215,7 @@ class Tracer:
             out = _orig(eng, event, now)
             self.ready.append((event.symbol, event.recv_ts, t0, time.time_ns(), event.fetch_ms))
             return out
+
         table[engine_mod.ev.SnapshotReady] = on_ready
         rest = h.rt.rest
         orig_depth = rest.depth
@@ -216,6 +226,7 @@ class Tracer:
                 return await orig_depth(symbol, limit, *a, **kw)
             finally:
                 self.fetches.append((symbol, t0, time.time_ns()))
+
         rest.depth = depth
         self._task = asyncio.get_running_loop().create_task(self._lag_loop())
 
@@ -232,23 +243,42 @@ class Tracer:
             "engine_fetch_ms": round(r[0][4], 3) if r else None,
             "ready_queue_ms": round((r[0][2] - r[0][1]) / 1e6, 3) if r else None,
             "ready_handle_ms": round((r[0][3] - r[0][2]) / 1e6, 3) if r else None,
-            "gc_passes": len(g), "gc_ms": round(sum(b - a for a, b, _ in g) / 1e6, 3),
+            "gc_passes": len(g),
+            "gc_ms": round(sum(b - a for a, b, _ in g) / 1e6, 3),
             "gc_gens": sorted({gen for *_, gen in g}),
-            "loop_lag_max_ms": round(max(lag), 3) if lag else 0.0, "loop_lag_events": len(lag),
+            "loop_lag_max_ms": round(max(lag), 3) if lag else 0.0,
+            "loop_lag_events": len(lag),
         }
 
 
 class Harness:
     """One Runtime with its embedded simulator, plus event-driven waits on engine state."""
 
-    def __init__(self, market: str = "usdm", symbols=SYMBOLS, rate: float | None = None, silence_ms: float = 1500.0,
-                 seed: int = 7, trades: bool = True, tickers: bool = True, engine: EngineConfig | None = None,
-                 snapshot_limit: int = 1000, trace: bool = False) -> None:
+    def __init__(
+        self,
+        market: str = "usdm",
+        symbols=SYMBOLS,
+        rate: float | None = None,
+        silence_ms: float = 1500.0,
+        seed: int = 7,
+        trades: bool = True,
+        tickers: bool = True,
+        engine: EngineConfig | None = None,
+        snapshot_limit: int = 1000,
+        trace: bool = False,
+    ) -> None:
         venue = replace(VENUES["sim"], market=market)
         eng = engine or EngineConfig(silence_replace_ms=silence_ms, snapshot_limit=snapshot_limit)
         self.tracer = Tracer() if trace else None
-        self.config = RuntimeConfig(venue=venue, symbols=tuple(symbols), engine=eng, sim_rate=rate, sim_seed=seed,
-                                    trades=trades, tickers=tickers)
+        self.config = RuntimeConfig(
+            venue=venue,
+            symbols=tuple(symbols),
+            engine=eng,
+            sim_rate=rate,
+            sim_seed=seed,
+            trades=trades,
+            tickers=tickers,
+        )
         self.rt = Runtime(self.config)
         self.task: asyncio.Task | None = None
         # Per symbol: the deepest (bid, ask) price of the last REST snapshot, or None when the
@@ -266,9 +296,12 @@ class Harness:
             _, bids, asks, _ = result
             if limit < limit_levels:  # a liveness probe (a few levels), not a book snapshot
                 return result
-            self.horizon[symbol] = (Decimal(str(bids[-1][0])) if len(bids) >= limit_levels else None,
-                                    Decimal(str(asks[-1][0])) if len(asks) >= limit_levels else None)
+            self.horizon[symbol] = (
+                Decimal(str(bids[-1][0])) if len(bids) >= limit_levels else None,
+                Decimal(str(asks[-1][0])) if len(asks) >= limit_levels else None,
+            )
             return result
+
         rest.depth = depth
 
     @property
@@ -294,7 +327,7 @@ class Harness:
         self.rt.request_stop("bench done")
         try:
             return await asyncio.wait_for(self.task, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.task.cancel()
             return None
 
@@ -338,16 +371,23 @@ class Harness:
             await asyncio.sleep(0)
             target = {s: sim.market(s).update_id for s in e.symbols}
             reached = await wait_until(
-                lambda: all(e.symbols[s].book.synced and e.symbols[s].book.last_update_id == sim.market(s).update_id
-                            for s in e.symbols), timeout)
+                lambda: all(
+                    e.symbols[s].book.synced and e.symbols[s].book.last_update_id == sim.market(s).update_id
+                    for s in e.symbols
+                ),
+                timeout,
+            )
             out = {"reached_same_update_id": reached, "symbols": {}}
             for s, st in e.symbols.items():
                 book = st.book
                 body = sim.depth_snapshot(s, 5000)
                 bids, asks = book.top_strings(5000) if book.codec is not None else ([], [])
-                cmp = compare_within_horizon(bids, asks, body["bids"], body["asks"], self.horizon.get(s, (None, None)), depth)
-                cmp.update(ours_id=book.last_update_id, sim_id=body["lastUpdateId"], synced=book.synced,
-                           target_id=target[s])
+                cmp = compare_within_horizon(
+                    bids, asks, body["bids"], body["asks"], self.horizon.get(s, (None, None)), depth
+                )
+                cmp.update(
+                    ours_id=book.last_update_id, sim_id=body["lastUpdateId"], synced=book.synced, target_id=target[s]
+                )
                 out["symbols"][s] = cmp
             out["equal"] = reached and all(v["equal"] and v["ours_id"] == v["sim_id"] for v in out["symbols"].values())
             return out
@@ -363,6 +403,7 @@ class Harness:
         def ok() -> bool:
             rec = self.record(e.epoch)
             return self.stable() and rec is not None and rec.synced_ns and now_ns() - rec.synced_ns >= need
+
         return await wait_until(ok, timeout, step=0.02)
 
     async def settle(self, timeout: float = 5.0) -> bool:
@@ -393,6 +434,7 @@ async def trial_gap(h: Harness, i: int, timeout: float, **params) -> dict:
         if "synced_seen_ns" not in found:
             found["synced_seen_ns"] = now_ns()
         return b.synced and not b.awaiting_bridge
+
     ok = await wait_until(done, timeout)
     bridged = now_ns()
     r = found.get("r")
@@ -401,7 +443,11 @@ async def trial_gap(h: Harness, i: int, timeout: float, **params) -> dict:
     fired = h.fired_ms(fault["id"])
     trace = h.tracer.window(sym, r.detected_ns, r.synced_ns) if h.tracer is not None else None
     return {
-        "ok": True, "symbol": sym, "cause": r.cause, "same_epoch": e.epoch == epoch0, "trace": trace,
+        "ok": True,
+        "symbol": sym,
+        "cause": r.cause,
+        "same_epoch": e.epoch == epoch0,
+        "trace": trace,
         "inject_to_synced_ms": (r.synced_ns - inj) / 1e6,
         "detect_to_synced_ms": r.resync_ms,
         "fired_to_synced_ms": (r.synced_ns / 1e6 - fired) if fired else None,
@@ -427,6 +473,7 @@ async def trial_drop(h: Harness, i: int, timeout: float, kind: str = "drop", pre
             return False
         seen.setdefault("synced_seen", now_ns())
         return h.stable()
+
     ok = await wait_until(done, timeout)
     bridged = now_ns()
     r = h.record(epoch0 + 1)
@@ -434,7 +481,9 @@ async def trial_drop(h: Harness, i: int, timeout: float, kind: str = "drop", pre
         return {"ok": False, "timeout": True, "epochs": e.epoch - epoch0}
     last = h.record(e.epoch)
     return {
-        "ok": True, "cause": r.cause, "epochs": e.epoch - epoch0,
+        "ok": True,
+        "cause": r.cause,
+        "epochs": e.epoch - epoch0,
         "inject_to_synced_ms": (r.synced_ns - inj) / 1e6,
         "detect_to_synced_ms": r.resync_ms,
         "final_detect_to_synced_ms": last.resync_ms if last is not None else None,
@@ -458,6 +507,7 @@ async def trial_stall(h: Harness, i: int, stall_s: float, timeout: float) -> dic
             return True
         last["recv"] = tel.last_market_recv
         return False
+
     if not await wait_until(detected, stall_s + timeout):
         return {"ok": False, "timeout": True, "phase": "detect"}
     last_recv = last["recv"]
@@ -473,6 +523,7 @@ async def trial_stall(h: Harness, i: int, stall_s: float, timeout: float) -> dic
                 synced["r"] = rec
                 return True
         return False
+
     ok = await wait_until(first_synced, stall_s + timeout)
     if not ok:
         return {"ok": False, "timeout": True, "phase": "sync"}
@@ -482,8 +533,11 @@ async def trial_stall(h: Harness, i: int, stall_s: float, timeout: float) -> dic
     bridged = now_ns()
     final = h.record(e.epoch)
     return {
-        "ok": ok, "cause": r.cause, "epochs": e.epoch - epoch0,
-        "last_to_detect_ms": (r_first.requested_ns - last_recv) / 1e6, "synced_epoch_offset": r.epoch - epoch0,
+        "ok": ok,
+        "cause": r.cause,
+        "epochs": e.epoch - epoch0,
+        "last_to_detect_ms": (r_first.requested_ns - last_recv) / 1e6,
+        "synced_epoch_offset": r.epoch - epoch0,
         "stall_end_to_synced_ms": (r.synced_ns - inj) / 1e6 - stall_s * 1000,
         "last_to_synced_ms": (r.synced_ns - last_recv) / 1e6,
         "engine_resync_ms": r.resync_ms,
@@ -503,7 +557,12 @@ def other_specs(symbol: str) -> dict:
         "latency +200 ms (1 s)": ([], "latency", {"ms": 200, "duration_s": 1.0}, "any"),
         "snapshot_slow 300 ms +gap": ([("snapshot_slow", {**s, "ms": 300, "count": 1})], "gap", s, "book"),
         "snapshot_fail 503 +gap": ([("snapshot_fail", {**s, "count": 1})], "gap", s, "book"),
-        "snapshot 429 (Retry-After 1) +gap": ([("snapshot_ratelimit", {**s, "count": 1, "retry_after": 1})], "gap", s, "book"),
+        "snapshot 429 (Retry-After 1) +gap": (
+            [("snapshot_ratelimit", {**s, "count": 1, "retry_after": 1})],
+            "gap",
+            s,
+            "book",
+        ),
         "crossed_snapshot +gap": ([("crossed_snapshot", {**s, "count": 1})], "gap", s, "book"),
         "reject_subscribe +drop": ([("reject_subscribe", {"count": 1})], "drop", {}, "epoch"),
         "malformed": ([], "malformed", {**s, "count": 1}, "book"),
@@ -534,16 +593,25 @@ async def trial_other(h: Harness, label: str, spec, timeout: float) -> dict:
             r = h.record(e.epoch)
             return e.epoch != epoch0 and r is not None and bool(r.synced_ns)
         return True
+
     ok_react = await wait_until(reacted, timeout)
     ok = ok_react and await h.settle(timeout)
     t_ok = now_ns()
     r_book = h.resync_after(sym, inj) if sym else None
     r_epoch = h.record(epoch0 + 1) if e.epoch != epoch0 else None
-    deltas = {k: v - counters0.get(k, 0) for k, v in e.counters.items() if v != counters0.get(k, 0) and k not in ("events", "market_events")}
+    deltas = {
+        k: v - counters0.get(k, 0)
+        for k, v in e.counters.items()
+        if v != counters0.get(k, 0) and k not in ("events", "market_events")
+    }
     return {
-        "ok": ok, "reacted": ok_react, "expect": expect,
+        "ok": ok,
+        "reacted": ok_react,
+        "expect": expect,
         "inject_to_recovered_ms": (t_ok - inj) / 1e6 if ok else None,
-        "engine_resync_ms": (r_book.resync_ms if r_book is not None else (r_epoch.resync_ms if r_epoch is not None else None)),
+        "engine_resync_ms": (
+            r_book.resync_ms if r_book is not None else (r_epoch.resync_ms if r_epoch is not None else None)
+        ),
         "book_resync_cause": r_book.cause if r_book is not None else None,
         "new_epochs": e.epoch - epoch0,
         "epoch_cause": r_epoch.cause if r_epoch is not None else None,
@@ -556,15 +624,24 @@ async def run_ours(args, log) -> dict:
 
     if args.gc_threshold:
         gc.set_threshold(*(int(x) for x in args.gc_threshold.split(",")))
-    h = Harness(args.market, SYMBOLS, args.rate, args.silence_ms, args.seed, snapshot_limit=args.snapshot_limit,
-                trace=args.trace)
+    h = Harness(
+        args.market,
+        SYMBOLS,
+        args.rate,
+        args.silence_ms,
+        args.seed,
+        snapshot_limit=args.snapshot_limit,
+        trace=args.trace,
+    )
     t0 = time.monotonic()
     await h.start()
     if args.gc_freeze:
         gc.collect()
         gc.freeze()  # everything allocated at startup moves to the permanent generation
-    log(f"runtime synced in {time.monotonic() - t0:.3f} s on {h.sim.rest_url} ({args.market}); "
-        f"gc threshold {gc.get_threshold()}, frozen {gc.get_freeze_count()}, snapshot limit {args.snapshot_limit}")
+    log(
+        f"runtime synced in {time.monotonic() - t0:.3f} s on {h.sim.rest_url} ({args.market}); "
+        f"gc threshold {gc.get_threshold()}, frozen {gc.get_freeze_count()}, snapshot limit {args.snapshot_limit}"
+    )
     kinds = set(args.kinds.split(","))
     res: dict = {"kinds": {}, "verify": {}}
 
@@ -627,15 +704,23 @@ async def run_ours(args, log) -> dict:
     res["epochs"] = h.engine.epoch
     res["fatal"] = h.engine.fatal
     res["books_synced_at_end"] = all(s.book.synced for s in h.engine.symbols.values())
-    res["sim_stats"] = {k: v for k, v in h.sim.stats_json().items() if k in ("connections_total", "frames_dropped_stall", "rest_requests", "slow_disconnects")}
+    res["sim_stats"] = {
+        k: v
+        for k, v in h.sim.stats_json().items()
+        if k in ("connections_total", "frames_dropped_stall", "rest_requests", "slow_disconnects")
+    }
     if h.tracer is not None:
         tr = h.tracer
-        res["trace"] = {"gc_passes": len(tr.gcs), "gc_gen2": sum(1 for *_, g in tr.gcs if g == 2),
-                        "gc_max_ms": round(max(((b - a) / 1e6 for a, b, _ in tr.gcs), default=0.0), 3),
-                        "gc_gen2_max_ms": round(max(((b - a) / 1e6 for a, b, g in tr.gcs if g == 2), default=0.0), 3),
-                        "loop_lag_events_over_2ms": len(tr.lags), "loop_lag_max_ms": round(max((x for _, x in tr.lags), default=0.0), 3),
-                        "fetch_wall_ms": pct([(b - a) / 1e6 for _, a, b in tr.fetches]),
-                        "ready_handle_ms": pct([(c - b) / 1e6 for _, _, b, c, _ in tr.ready])}
+        res["trace"] = {
+            "gc_passes": len(tr.gcs),
+            "gc_gen2": sum(1 for *_, g in tr.gcs if g == 2),
+            "gc_max_ms": round(max(((b - a) / 1e6 for a, b, _ in tr.gcs), default=0.0), 3),
+            "gc_gen2_max_ms": round(max(((b - a) / 1e6 for a, b, g in tr.gcs if g == 2), default=0.0), 3),
+            "loop_lag_events_over_2ms": len(tr.lags),
+            "loop_lag_max_ms": round(max((x for _, x in tr.lags), default=0.0), 3),
+            "fetch_wall_ms": pct([(b - a) / 1e6 for _, a, b in tr.fetches]),
+            "ready_handle_ms": pct([(c - b) / 1e6 for _, _, b, c, _ in tr.ready]),
+        }
     res["exit_code"] = await h.stop()
     return res
 
@@ -667,6 +752,7 @@ async def run_peer_python_binance(args, log) -> dict:
     async def traced_init():
         await orig_init()
         inits.append(now_ns())
+
     dcm._init_cache = traced_init
     state = {"msgs": 0, "last_msg_ns": 0, "error": None}
 
@@ -681,6 +767,7 @@ async def run_peer_python_binance(args, log) -> dict:
             raise
         except Exception as exc:
             state["error"] = f"{type(exc).__name__}: {exc}"
+
     task = asyncio.get_running_loop().create_task(pump())
     m = sim.market("BTCUSDT")
 
@@ -694,13 +781,22 @@ async def run_peer_python_binance(args, log) -> dict:
             bids = dc.get_bids() if dc else []
             asks = dc.get_asks() if dc else []
             strict = compare_levels(bids, asks, body["bids"], body["asks"])
-            nz = compare_levels([b for b in bids if b[1] != 0], [a for a in asks if a[1] != 0], body["bids"], body["asks"])
+            nz = compare_levels(
+                [b for b in bids if b[1] != 0], [a for a in asks if a[1] != 0], body["bids"], body["asks"]
+            )
             zero_levels = sum(1 for b in bids if b[1] == 0) + sum(1 for a in asks if a[1] == 0)
-            return {"reached_same_update_id": reached, "ours_id": dcm._last_update_id, "sim_id": m.update_id,
-                    "equal_strict": reached and strict["equal"], "equal_ignoring_zero_qty": reached and nz["equal"],
-                    "zero_qty_levels_kept": zero_levels, "first_diff": nz.get("first_diff")}
+            return {
+                "reached_same_update_id": reached,
+                "ours_id": dcm._last_update_id,
+                "sim_id": m.update_id,
+                "equal_strict": reached and strict["equal"],
+                "equal_ignoring_zero_qty": reached and nz["equal"],
+                "zero_qty_levels_kept": zero_levels,
+                "first_diff": nz.get("first_diff"),
+            }
         finally:
             sim.resume_market()
+
     try:
         if not await wait_until(lambda: len(inits) >= 1 and state["msgs"] > 3, 10):
             return {**out, "error": f"peer did not start: {state['error']}"}
@@ -725,8 +821,12 @@ async def run_peer_python_binance(args, log) -> dict:
                     await wait_until(lambda: not sim.faults.active("stall"), args.stall_s + 1)
                 await wait_until(lambda: state["last_msg_ns"] > now_ns() - 150_000_000, 5)
                 v = await verify()
-                row.update(verify_equal_strict=v["equal_strict"], verify_equal_ignoring_zero=v["equal_ignoring_zero_qty"],
-                           zero_qty_levels=v["zero_qty_levels_kept"], reached_same_id=v["reached_same_update_id"])
+                row.update(
+                    verify_equal_strict=v["equal_strict"],
+                    verify_equal_ignoring_zero=v["equal_ignoring_zero_qty"],
+                    zero_qty_levels=v["zero_qty_levels_kept"],
+                    reached_same_id=v["reached_same_update_id"],
+                )
                 rows.append(row)
             out["kinds"][kind] = rows
             log(f"peer python-binance {kind}: {sum(r['ok'] for r in rows)}/{n} recovered within {args.peer_timeout}s")
@@ -755,8 +855,12 @@ async def run_peer_ccxt(args, log) -> dict:
 
     sim = SimExchange(SimConfig(market="usdm", symbols=["BTCUSDT"], seed=args.seed))
     await sim.start()
-    ex = ccxtpro.binanceusdm({"enableRateLimit": False, "options": {"fetchMarkets": ["linear"], "fetchCurrencies": False,
-                                                                    "adjustForTimeDifference": False}})
+    ex = ccxtpro.binanceusdm(
+        {
+            "enableRateLimit": False,
+            "options": {"fetchMarkets": ["linear"], "fetchCurrencies": False, "adjustForTimeDifference": False},
+        }
+    )
     out["version"] = getattr(ccxtpro, "__version__", None)
     try:
         api = ex.urls["api"]
@@ -767,7 +871,11 @@ async def run_peer_ccxt(args, log) -> dict:
         ws = api.get("ws", {})
         for key, val in list(ws.items()):
             if isinstance(val, str) and "fstream" in val:
-                ws[key] = sim.ws_url + "/ws" if not val.rstrip("/").endswith(("public", "market")) else sim.ws_url + "/" + val.rstrip("/").rsplit("/", 1)[1]
+                ws[key] = (
+                    sim.ws_url + "/ws"
+                    if not val.rstrip("/").endswith(("public", "market"))
+                    else sim.ws_url + "/" + val.rstrip("/").rsplit("/", 1)[1]
+                )
         out["ws_urls"] = {k: v for k, v in ws.items() if isinstance(v, str) and "127.0.0.1" in v}
         state = {"n": 0, "nonce": None, "error": None, "last_ns": 0, "book": None}
 
@@ -785,6 +893,7 @@ async def run_peer_ccxt(args, log) -> dict:
                     state["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
                     state["errors"] = state.get("errors", 0) + 1
                     await asyncio.sleep(0.05)
+
         task = asyncio.get_running_loop().create_task(pump())
         m = sim.market("BTCUSDT")
         try:
@@ -797,10 +906,18 @@ async def run_peer_ccxt(args, log) -> dict:
                     reached = await wait_until(lambda: state["nonce"] == m.update_id, 1.5)
                     ob = state["book"]
                     body = sim.depth_snapshot("BTCUSDT", 1000)
-                    cmp = compare_levels([b[:2] for b in ob["bids"]], [a[:2] for a in ob["asks"]], body["bids"], body["asks"])
-                    return {"reached": reached, "equal": reached and cmp["equal"], "nonce": state["nonce"], "sim_id": m.update_id}
+                    cmp = compare_levels(
+                        [b[:2] for b in ob["bids"]], [a[:2] for a in ob["asks"]], body["bids"], body["asks"]
+                    )
+                    return {
+                        "reached": reached,
+                        "equal": reached and cmp["equal"],
+                        "nonce": state["nonce"],
+                        "sim_id": m.update_id,
+                    }
                 finally:
                     sim.resume_market()
+
             out["verify_start"] = await verify()
             for kind in ("gap", "drop", "stall"):
                 rows = []
@@ -809,22 +926,41 @@ async def run_peer_ccxt(args, log) -> dict:
                     await asyncio.sleep(0.3)  # pacing
                     errs0 = state.get("errors", 0)
                     inj = now_ns()
-                    sim.inject(kind if kind != "gap" else "gap", **({"symbol": "BTCUSDT"} if kind == "gap" else
-                                                                  {"duration_s": args.stall_s} if kind == "stall" else {}))
+                    sim.inject(
+                        kind if kind != "gap" else "gap",
+                        **(
+                            {"symbol": "BTCUSDT"}
+                            if kind == "gap"
+                            else {"duration_s": args.stall_s}
+                            if kind == "stall"
+                            else {}
+                        ),
+                    )
+
                     # Recovered = a book update after the fault whose nonce matches the live stream again.
                     def recovered():
-                        return state["last_ns"] > inj and state["nonce"] is not None and abs(m.update_id - state["nonce"]) < 50
+                        return (
+                            state["last_ns"] > inj
+                            and state["nonce"] is not None
+                            and abs(m.update_id - state["nonce"]) < 50
+                        )
+
                     base = state["last_ns"]
                     await asyncio.sleep(0.15 if kind != "stall" else args.stall_s)  # let the fault take effect
                     ok = await wait_until(lambda: recovered() and state["last_ns"] > base, args.peer_timeout)
-                    row = {"ok": ok, "inject_to_update_ms": (state["last_ns"] - inj) / 1e6 if ok else None,
-                           "errors_raised": state.get("errors", 0) - errs0}
+                    row = {
+                        "ok": ok,
+                        "inject_to_update_ms": (state["last_ns"] - inj) / 1e6 if ok else None,
+                        "errors_raised": state.get("errors", 0) - errs0,
+                    }
                     v = await verify()
                     row["verify_equal"] = v["equal"]
                     rows.append(row)
                 out["kinds"][kind] = rows
-                log(f"peer ccxt {kind}: {sum(r['ok'] for r in rows)}/{len(rows)} updating again, "
-                    f"{sum(bool(r['verify_equal']) for r in rows)} equal")
+                log(
+                    f"peer ccxt {kind}: {sum(r['ok'] for r in rows)}/{len(rows)} updating again, "
+                    f"{sum(bool(r['verify_equal']) for r in rows)} equal"
+                )
             out["last_error"] = state["error"]
         finally:
             task.cancel()
@@ -842,7 +978,11 @@ async def run_peer_ccxt(args, log) -> dict:
 
 # ============================================================================ report
 
-TARGETS = {"gap": ("detect_to_synced_ms", 50.0), "drop": ("detect_to_synced_ms", 250.0), "stall": ("last_to_synced_ms", None)}
+TARGETS = {
+    "gap": ("detect_to_synced_ms", 50.0),
+    "drop": ("detect_to_synced_ms", 250.0),
+    "stall": ("last_to_synced_ms", None),
+}
 
 
 def summarise(ours: dict, args) -> list[dict]:
@@ -853,20 +993,86 @@ def summarise(ours: dict, args) -> list[dict]:
     def add(kind, metric, values, target, n_total, note=""):
         st = pct(values)
         passed = None if target is None else (st["p99"] is not None and st["p99"] < target and st["n"] == n_total)
-        rows.append({"kind": kind, "metric": metric, **st, "of": n_total, "target_p99": target, "pass": passed, "note": note})
+        rows.append(
+            {"kind": kind, "metric": metric, **st, "of": n_total, "target_p99": target, "pass": passed, "note": note}
+        )
+
     g = kinds.get("gap", [])
-    add("gap", "detect->synced", [r.get("detect_to_synced_ms") for r in g if r["ok"]], 50.0, len(g), "engine BookResync.resync_ms")
-    add("gap", "fired->synced", [r.get("fired_to_synced_ms") for r in g if r["ok"]], 50.0, len(g), "from sim emitting the gapped diff (1 ms res.)")
-    add("gap", "inject->synced", [r.get("inject_to_synced_ms") for r in g if r["ok"]], None, len(g), "includes waiting for the next diff")
-    add("gap", "inject->bridged", [r.get("inject_to_bridged_ms") for r in g if r["ok"]], None, len(g), "first live diff validated (2 ms poll)")
+    add(
+        "gap",
+        "detect->synced",
+        [r.get("detect_to_synced_ms") for r in g if r["ok"]],
+        50.0,
+        len(g),
+        "engine BookResync.resync_ms",
+    )
+    add(
+        "gap",
+        "fired->synced",
+        [r.get("fired_to_synced_ms") for r in g if r["ok"]],
+        50.0,
+        len(g),
+        "from sim emitting the gapped diff (1 ms res.)",
+    )
+    add(
+        "gap",
+        "inject->synced",
+        [r.get("inject_to_synced_ms") for r in g if r["ok"]],
+        None,
+        len(g),
+        "includes waiting for the next diff",
+    )
+    add(
+        "gap",
+        "inject->bridged",
+        [r.get("inject_to_bridged_ms") for r in g if r["ok"]],
+        None,
+        len(g),
+        "first live diff validated (2 ms poll)",
+    )
     d = kinds.get("drop", [])
-    add("drop", "detect->synced", [r.get("detect_to_synced_ms") for r in d if r["ok"]], 250.0, len(d), "engine EpochRecord.resync_ms")
-    add("drop", "inject->synced", [r.get("inject_to_synced_ms") for r in d if r["ok"]], 250.0, len(d), "backoff included")
+    add(
+        "drop",
+        "detect->synced",
+        [r.get("detect_to_synced_ms") for r in d if r["ok"]],
+        250.0,
+        len(d),
+        "engine EpochRecord.resync_ms",
+    )
+    add(
+        "drop",
+        "inject->synced",
+        [r.get("inject_to_synced_ms") for r in d if r["ok"]],
+        250.0,
+        len(d),
+        "backoff included",
+    )
     add("drop", "inject->bridged", [r.get("inject_to_bridged_ms") for r in d if r["ok"]], None, len(d))
     s = kinds.get("stall", [])
-    add("stall", "last data->detected", [r.get("last_to_detect_ms") for r in s if r["ok"]], None, len(s), f"learned gap + venue probe (ceiling {args.silence_ms:.0f} ms)")
-    add("stall", "last data->synced", [r.get("last_to_synced_ms") for r in s if r["ok"]], stall_target, len(s), "new epoch resynchronized (REST)")
-    add("stall", "stall end->bridged", [r.get("stall_end_to_bridged_ms") for r in s if r["ok"]], None, len(s), f"stall {args.stall_s} s, global in the sim")
+    add(
+        "stall",
+        "last data->detected",
+        [r.get("last_to_detect_ms") for r in s if r["ok"]],
+        None,
+        len(s),
+        f"learned gap + venue probe (ceiling {args.silence_ms:.0f} ms)",
+    )
+    add(
+        "stall",
+        "last data->synced",
+        [r.get("last_to_synced_ms") for r in s if r["ok"]],
+        stall_target,
+        len(s),
+        "new epoch resynchronized (REST)",
+    )
+    add(
+        "stall",
+        "stall end->bridged",
+        [r.get("stall_end_to_bridged_ms") for r in s if r["ok"]],
+        None,
+        len(s),
+        f"stall {args.stall_s} s, global in the sim",
+    )
     for label, trials in kinds.items():
         if label in ("gap", "drop", "stall"):
             continue
@@ -875,20 +1081,31 @@ def summarise(ours: dict, args) -> list[dict]:
         ver = sum(1 for r in trials if r.get("verify_equal"))
         causes = sorted({r.get("book_resync_cause") or r.get("epoch_cause") or "-" for r in trials})
         st = pct(vals)
-        rows.append({"kind": label, "metric": "inject->recovered", **st, "of": len(trials), "target_p99": None,
-                     "pass": st["n"] == len(trials) and ver == len(trials),
-                     "note": f"engine resync p50 {pct(eng)['p50']} ms; verified {ver}/{len(trials)}; {', '.join(causes)[:60]}"})
+        rows.append(
+            {
+                "kind": label,
+                "metric": "inject->recovered",
+                **st,
+                "of": len(trials),
+                "target_p99": None,
+                "pass": st["n"] == len(trials) and ver == len(trials),
+                "note": f"engine resync p50 {pct(eng)['p50']} ms; verified {ver}/{len(trials)}; {', '.join(causes)[:60]}",
+            }
+        )
     return rows
 
 
 def print_table(rows: list[dict], verify: dict, peers: list[dict]) -> None:
     def f(v):
         return "-" if v is None else (f"{v:.1f}" if isinstance(v, float) else str(v))
+
     print(f"{'fault kind':34} {'metric':20} {'n':>7} {'p50':>8} {'p99':>8} {'max':>8} {'target':>7} {'pass':>5}  note")
     for r in rows:
         p = "-" if r["pass"] is None else ("PASS" if r["pass"] else "FAIL")
-        print(f"{r['kind'][:34]:34} {r['metric']:20} {str(r['n']) + '/' + str(r['of']):>7} {f(r['p50']):>8} {f(r['p99']):>8} "
-              f"{f(r['max']):>8} {f(r['target_p99']):>7} {p:>5}  {r['note']}")
+        print(
+            f"{r['kind'][:34]:34} {r['metric']:20} {str(r['n']) + '/' + str(r['of']):>7} {f(r['p50']):>8} {f(r['p99']):>8} "
+            f"{f(r['max']):>8} {f(r['target_p99']):>7} {p:>5}  {r['note']}"
+        )
     ok = sum(1 for v in verify.values() for x in v if x["equal"])
     total = sum(len(v) for v in verify.values())
     print(f"\nbook == simulator depth (top 1000, same update id): {ok}/{total} checks equal")
@@ -899,9 +1116,15 @@ def print_table(rows: list[dict], verify: dict, peers: list[dict]) -> None:
             st = pct(vals)
             eq = sum(1 for r in trials if r.get("verify_equal_strict", r.get("verify_equal")))
             eqnz = sum(1 for r in trials if r.get("verify_equal_ignoring_zero"))
-            extra = f", equal ignoring zero-qty levels {eqnz}/{len(trials)}" if "verify_equal_ignoring_zero" in (trials[0] if trials else {}) else ""
-            print(f"  {kind:6} recovered {st['n']}/{len(trials)}  p50 {f(st['p50'])} p99 {f(st['p99'])} max {f(st['max'])} ms; "
-                  f"book equal {eq}/{len(trials)}{extra}")
+            extra = (
+                f", equal ignoring zero-qty levels {eqnz}/{len(trials)}"
+                if "verify_equal_ignoring_zero" in (trials[0] if trials else {})
+                else ""
+            )
+            print(
+                f"  {kind:6} recovered {st['n']}/{len(trials)}  p50 {f(st['p50'])} p99 {f(st['p99'])} max {f(st['max'])} ms; "
+                f"book equal {eq}/{len(trials)}{extra}"
+            )
 
 
 async def main_async(args) -> dict:
@@ -909,6 +1132,7 @@ async def main_async(args) -> dict:
 
     def log(msg):
         print(msg, file=sys.stderr if quiet else sys.stdout, flush=True)
+
     t0 = time.monotonic()
     ours = await run_ours(args, log)
     peers = []
@@ -919,17 +1143,42 @@ async def main_async(args) -> dict:
             peers.append(await run_peer_ccxt(args, log))
     rows = summarise(ours, args)
     result = {
-        "bench": "resync", "market": args.market, "symbols": list(SYMBOLS), "faults": args.faults, "other": args.other,
-        "rate": args.rate or 10.0, "silence_ms": args.silence_ms, "stall_s": args.stall_s, "drop_spacing_s": args.drop_spacing,
-        "elapsed_s": round(time.monotonic() - t0, 1), "table": rows,
+        "bench": "resync",
+        "market": args.market,
+        "symbols": list(SYMBOLS),
+        "faults": args.faults,
+        "other": args.other,
+        "rate": args.rate or 10.0,
+        "silence_ms": args.silence_ms,
+        "stall_s": args.stall_s,
+        "drop_spacing_s": args.drop_spacing,
+        "elapsed_s": round(time.monotonic() - t0, 1),
+        "table": rows,
         "verify": {k: [x["equal"] for x in v] for k, v in ours["verify"].items()},
-        "verify_failures": {k: [x for x in v if not x["equal"]] for k, v in ours["verify"].items() if any(not x["equal"] for x in v)},
-        "counters": ours["counters"], "epochs": ours["epochs"], "fatal": ours["fatal"],
-        "books_synced_at_end": ours["books_synced_at_end"], "exit_code": ours["exit_code"], "sim": ours["sim_stats"],
-        "peers": peers, "raw": ours["kinds"] if args.raw else None, "trace": ours.get("trace"),
-        "slow_gap_trials": [r for r in ours["kinds"].get("gap", []) if r.get("ok") and r["detect_to_synced_ms"] > args.slow_ms],
-        "slow_drop_trials": [r for r in ours["kinds"].get("drop", []) if r.get("ok") and r["detect_to_synced_ms"] > 5 * args.slow_ms],
-        "options": {"gc_freeze": args.gc_freeze, "gc_threshold": args.gc_threshold, "snapshot_limit": args.snapshot_limit, "kinds": args.kinds},
+        "verify_failures": {
+            k: [x for x in v if not x["equal"]] for k, v in ours["verify"].items() if any(not x["equal"] for x in v)
+        },
+        "counters": ours["counters"],
+        "epochs": ours["epochs"],
+        "fatal": ours["fatal"],
+        "books_synced_at_end": ours["books_synced_at_end"],
+        "exit_code": ours["exit_code"],
+        "sim": ours["sim_stats"],
+        "peers": peers,
+        "raw": ours["kinds"] if args.raw else None,
+        "trace": ours.get("trace"),
+        "slow_gap_trials": [
+            r for r in ours["kinds"].get("gap", []) if r.get("ok") and r["detect_to_synced_ms"] > args.slow_ms
+        ],
+        "slow_drop_trials": [
+            r for r in ours["kinds"].get("drop", []) if r.get("ok") and r["detect_to_synced_ms"] > 5 * args.slow_ms
+        ],
+        "options": {
+            "gc_freeze": args.gc_freeze,
+            "gc_threshold": args.gc_threshold,
+            "snapshot_limit": args.snapshot_limit,
+            "kinds": args.kinds,
+        },
     }
     if args.json:
         print(json.dumps(result, default=str))
@@ -938,11 +1187,17 @@ async def main_async(args) -> dict:
         if ours.get("trace"):
             print(f"\ntrace: {json.dumps(ours['trace'])}")
             for r in result["slow_gap_trials"]:
-                print(f"  slow gap {r['symbol']}: detect->synced {r['detect_to_synced_ms']:.1f} ms  {json.dumps(r['trace'])}")
+                print(
+                    f"  slow gap {r['symbol']}: detect->synced {r['detect_to_synced_ms']:.1f} ms  {json.dumps(r['trace'])}"
+                )
             for r in result["slow_drop_trials"]:
-                print(f"  slow drop: detect->synced {r['detect_to_synced_ms']:.1f} ms phases {json.dumps(r['phases_ms'])} {json.dumps(r['trace'])}")
-        print(f"\nepochs {ours['epochs']}, counters {ours['counters']}, fatal {ours['fatal']}, exit {ours['exit_code']}, "
-              f"elapsed {result['elapsed_s']} s")
+                print(
+                    f"  slow drop: detect->synced {r['detect_to_synced_ms']:.1f} ms phases {json.dumps(r['phases_ms'])} {json.dumps(r['trace'])}"
+                )
+        print(
+            f"\nepochs {ours['epochs']}, counters {ours['counters']}, fatal {ours['fatal']}, exit {ours['exit_code']}, "
+            f"elapsed {result['elapsed_s']} s"
+        )
     return result
 
 
@@ -955,8 +1210,12 @@ def main(argv=None) -> int:
     p.add_argument("--rate", type=float, default=None, help="sim diff events/s per symbol (default 10 = @100ms)")
     p.add_argument("--silence-ms", type=float, default=1500.0)
     p.add_argument("--stall-s", type=float, default=3.0)
-    p.add_argument("--drop-spacing", type=float, default=2.0,
-                   help="min seconds between drops: dial budget 10/10 s and REST weight 2400/min (2 x 20 per resync)")
+    p.add_argument(
+        "--drop-spacing",
+        type=float,
+        default=2.0,
+        help="min seconds between drops: dial budget 10/10 s and REST weight 2400/min (2 x 20 per resync)",
+    )
     p.add_argument("--timeout", type=float, default=5.0, help="per-fault recovery timeout (s)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--peers", default="python-binance,ccxt")

@@ -55,7 +55,12 @@ def _http(url: str, body: dict | None = None, token: str | None = None):
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    req = Request(url, data=None if body is None else json.dumps(body).encode(), method="GET" if body is None else "POST", headers=headers)
+    req = Request(
+        url,
+        data=None if body is None else json.dumps(body).encode(),
+        method="GET" if body is None else "POST",
+        headers=headers,
+    )
     with urlopen(req, timeout=10) as resp:
         return json.loads(resp.read())
 
@@ -87,19 +92,39 @@ def main() -> int:
     ap.add_argument("--rate", type=float, default=10.0, help="diff events/s per symbol (10 = @100ms)")
     ap.add_argument("--steady", type=float, default=20.0, help="seconds of steady state after each sync")
     ap.add_argument("--timeout", type=float, default=900.0, help="max seconds to wait for a full sync")
-    ap.add_argument("--weight-limit", type=int, default=None, help="the simulator's weight limit (default Binance's 2400)")
-    ap.add_argument("--watched-streams", choices=("all", "depth"), default="all", help="streams of the (watched) symbols")
+    ap.add_argument(
+        "--weight-limit", type=int, default=None, help="the simulator's weight limit (default Binance's 2400)"
+    )
+    ap.add_argument(
+        "--watched-streams", choices=("all", "depth"), default="all", help="streams of the (watched) symbols"
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
     symbols = [f"S{i:03d}USDT" for i in range(args.symbols)]
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"epochbot-scale-{os.getpid()}"
     tmp.mkdir(parents=True, exist_ok=True)
-    sim_cmd = [sys.executable, "-m", "epochbot.app.cli", "sim", "--port", "0", "--market", "usdm", "--symbols", ",".join(symbols), "--seed", "7",
-               "--rate", str(args.rate)]
+    sim_cmd = [
+        sys.executable,
+        "-m",
+        "epochbot.app.cli",
+        "sim",
+        "--port",
+        "0",
+        "--market",
+        "usdm",
+        "--symbols",
+        ",".join(symbols),
+        "--seed",
+        "7",
+        "--rate",
+        str(args.rate),
+    ]
     if args.weight_limit:
         sim_cmd += ["--weight-limit", str(args.weight_limit)]
-    sim = subprocess.Popen(sim_cmd, stdout=subprocess.PIPE, stderr=open(tmp / "sim.err", "wb"), env=_env(), cwd=ROOT, text=True)
+    sim = subprocess.Popen(
+        sim_cmd, stdout=subprocess.PIPE, stderr=open(tmp / "sim.err", "wb"), env=_env(), cwd=ROOT, text=True
+    )
     line, deadline = "", time.monotonic() + 60
     while "ready" not in line:
         if time.monotonic() > deadline or sim.poll() is not None:
@@ -111,17 +136,46 @@ def main() -> int:
     rest, ws = fields["rest"], fields["ws"]
     port = _free_port()
     report_path = tmp / "report.json"
-    daemon_cmd = [sys.executable, "-m", "epochbot.app.cli", "--headless", "--venue", "binance-usdm", "--rest-url", rest, "--ws-url", ws,
-                  "--symbols", ",".join(symbols), "--strategy", "none", "--control-port", str(port), "--status-interval", "30",
-                  "--report", str(report_path), "--set", f"resync.snapshot_limit={args.depth}",
-                  "--set", f"resync.watched_streams={args.watched_streams}"]
+    daemon_cmd = [
+        sys.executable,
+        "-m",
+        "epochbot.app.cli",
+        "--headless",
+        "--venue",
+        "binance-usdm",
+        "--rest-url",
+        rest,
+        "--ws-url",
+        ws,
+        "--symbols",
+        ",".join(symbols),
+        "--strategy",
+        "none",
+        "--control-port",
+        str(port),
+        "--status-interval",
+        "30",
+        "--report",
+        str(report_path),
+        "--set",
+        f"resync.snapshot_limit={args.depth}",
+        "--set",
+        f"resync.watched_streams={args.watched_streams}",
+    ]
     sim_cpu0 = _proc_stat(sim.pid)[1]
     load0 = os.getloadavg()
     t0 = time.monotonic()
-    daemon = subprocess.Popen(daemon_cmd, stdout=subprocess.DEVNULL, stderr=open(tmp / "daemon.err", "wb"), env=_env(), cwd=ROOT)
+    daemon = subprocess.Popen(
+        daemon_cmd, stdout=subprocess.DEVNULL, stderr=open(tmp / "daemon.err", "wb"), env=_env(), cwd=ROOT
+    )
     base = f"http://127.0.0.1:{port}"
     peak_rss = 0
-    result: dict = {"symbols": args.symbols, "depth": args.depth, "rate": args.rate, "watched_streams": args.watched_streams}
+    result: dict = {
+        "symbols": args.symbols,
+        "depth": args.depth,
+        "rate": args.rate,
+        "watched_streams": args.watched_streams,
+    }
 
     def sample() -> dict | None:
         nonlocal peak_rss
@@ -145,7 +199,9 @@ def main() -> int:
                     return time.monotonic() - started
                 if not args.json and time.monotonic() - last_print > 10:
                     last_print = time.monotonic()
-                    print(f"  {what}: {synced}/{args.symbols} synced after {time.monotonic() - started:.0f} s", flush=True)
+                    print(
+                        f"  {what}: {synced}/{args.symbols} synced after {time.monotonic() - started:.0f} s", flush=True
+                    )
             time.sleep(0.5)
         if not args.json:
             print(f"  {what}: not every book synced within {args.timeout} s", flush=True)

@@ -22,9 +22,25 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 async def measure(args: argparse.Namespace) -> dict:
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from epochbot.app.commands.sim import main; sys.exit(main())", "--port", "0",
-         "--market", args.market, "--symbols", "BTCUSDT", "--rate", str(args.rate), "--seed", "7"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys; from epochbot.app.commands.sim import main; sys.exit(main())",
+            "--port",
+            "0",
+            "--market",
+            args.market,
+            "--symbols",
+            "BTCUSDT",
+            "--rate",
+            str(args.rate),
+            "--seed",
+            "7",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         fields = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
@@ -54,10 +70,18 @@ async def measure(args: argparse.Namespace) -> dict:
                         break
                 elapsed = time.perf_counter() - t_start
             stats = await (await s.get(rest + "/_sim/stats")).json()
-        return {"bench": "sim_throughput", "market": args.market, "rate_configured": args.rate,
-                "seconds": round(elapsed, 3), "messages": n, "msgs_per_s": round(n / elapsed),
-                "mbytes_per_s": round(nbytes / elapsed / 1e6, 2), "last_u": last_u,
-                "slow_disconnects": stats["slow_disconnects"], "gaps": gaps}
+        return {
+            "bench": "sim_throughput",
+            "market": args.market,
+            "rate_configured": args.rate,
+            "seconds": round(elapsed, 3),
+            "messages": n,
+            "msgs_per_s": round(n / elapsed),
+            "mbytes_per_s": round(nbytes / elapsed / 1e6, 2),
+            "last_u": last_u,
+            "slow_disconnects": stats["slow_disconnects"],
+            "gaps": gaps,
+        }
     finally:
         proc.terminate()
         proc.wait(10)

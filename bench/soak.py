@@ -100,22 +100,50 @@ async def run(args, log) -> dict:
     ref = min(samples, key=lambda s: abs(s[0] - ref_t))
     end = samples[-1]
     growth = (end[1] - ref[1]) / ref[1] if ref[1] else 0.0
-    lossy = {k: injected.get(k, 0) for k in ("gap", "drop", "stall", "malformed", "truncated", "out_of_order",
-                                             "server_shutdown", "expire", "snapshot_fail+gap")}
+    lossy = {
+        k: injected.get(k, 0)
+        for k in (
+            "gap",
+            "drop",
+            "stall",
+            "malformed",
+            "truncated",
+            "out_of_order",
+            "server_shutdown",
+            "expire",
+            "snapshot_fail+gap",
+        )
+    }
     accounted = counters["gaps"] + counters["malformed"] + (e.epoch - 1) + counters["snapshots_refetched"]
     return {
-        "bench": "soak", "minutes": round((time.monotonic() - t0) / 60, 2), "fault_every_s": args.fault_every,
-        "rss_kib": {"start": samples[0][1], "ref_at_s": ref[0], "ref": ref[1], "end": end[1], "max": max(s[1] for s in samples)},
-        "rss_growth_ref_to_end": round(growth, 4), "rss_pass": abs(growth) <= 0.10,
+        "bench": "soak",
+        "minutes": round((time.monotonic() - t0) / 60, 2),
+        "fault_every_s": args.fault_every,
+        "rss_kib": {
+            "start": samples[0][1],
+            "ref_at_s": ref[0],
+            "ref": ref[1],
+            "end": end[1],
+            "max": max(s[1] for s in samples),
+        },
+        "rss_growth_ref_to_end": round(growth, 4),
+        "rss_pass": abs(growth) <= 0.10,
         "rss_verdict_indicative_only": total < 600,
-        "faults_injected": injected, "faults_recovered": recovered,
+        "faults_injected": injected,
+        "faults_recovered": recovered,
         "all_recovered": injected == recovered,
-        "epochs": e.epoch, "counters": counters,
-        "inbox_dropped_total": h.rt.inbox.dropped_total, "overflow_dropped_counted": counters["overflow_dropped"],
+        "epochs": e.epoch,
+        "counters": counters,
+        "inbox_dropped_total": h.rt.inbox.dropped_total,
+        "overflow_dropped_counted": counters["overflow_dropped"],
         "drops_all_counted": h.rt.inbox.dropped_total == counters["overflow_dropped"],
-        "lossy_faults": sum(lossy.values()), "loss_signals": accounted,
-        "books_synced_and_equal_at_end": bool(verify["equal"]), "verify": verify if not verify["equal"] else None,
-        "exit_code": code, "fatal": e.fatal, "rss_samples": samples if args.samples else None,
+        "lossy_faults": sum(lossy.values()),
+        "loss_signals": accounted,
+        "books_synced_and_equal_at_end": bool(verify["equal"]),
+        "verify": verify if not verify["equal"] else None,
+        "exit_code": code,
+        "fatal": e.fatal,
+        "rss_samples": samples if args.samples else None,
     }
 
 
@@ -132,13 +160,19 @@ def main(argv=None) -> int:
 
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
+
     result = asyncio.run(run(args, log))
     if args.json:
         print(json.dumps(result, default=str))
     else:
         for k, v in result.items():
             print(f"{k:32} {v}")
-    ok = result["rss_pass"] and result["books_synced_and_equal_at_end"] and result["drops_all_counted"] and result["exit_code"] == 0
+    ok = (
+        result["rss_pass"]
+        and result["books_synced_and_equal_at_end"]
+        and result["drops_all_counted"]
+        and result["exit_code"] == 0
+    )
     return 0 if ok else 1
 
 

@@ -59,10 +59,16 @@ class Workload:
 
     def truth_units(self) -> tuple[dict[int, int], dict[int, int]]:
         """The final book in units of 0.01 (price) and 0.001 (qty), the scale a snapshot implies."""
-        return ({p * TICK_UNITS: q for p, q in self.truth_bids.items()}, {p * TICK_UNITS: q for p, q in self.truth_asks.items()})
+        return (
+            {p * TICK_UNITS: q for p, q in self.truth_bids.items()},
+            {p * TICK_UNITS: q for p, q in self.truth_asks.items()},
+        )
 
     def truth_strings(self) -> tuple[dict[str, str], dict[str, str]]:
-        return ({price_str(p): qty_str(q) for p, q in self.truth_bids.items()}, {price_str(p): qty_str(q) for p, q in self.truth_asks.items()})
+        return (
+            {price_str(p): qty_str(q) for p, q in self.truth_bids.items()},
+            {price_str(p): qty_str(q) for p, q in self.truth_asks.items()},
+        )
 
 
 def _qty(rng: random.Random) -> int:
@@ -178,7 +184,9 @@ def make_workload(n_messages: int, seed: int, symbol: str = "BTCUSDT", levels: t
     return Workload(symbol, orjson.dumps(snap), frames, bids, asks, prev_u, level_updates, deletions, e_list)
 
 
-def generate_usdm_depth(n_messages: int, seed: int, symbol: str = "BTCUSDT", levels: tuple[int, int] = (10, 40)) -> tuple[bytes, list[bytes]]:
+def generate_usdm_depth(
+    n_messages: int, seed: int, symbol: str = "BTCUSDT", levels: tuple[int, int] = (10, 40)
+) -> tuple[bytes, list[bytes]]:
     """(snapshot JSON bytes, list of frame bytes); see `make_workload` for the truth book."""
     w = make_workload(n_messages, seed, symbol, levels)
     return w.snapshot, w.frames
@@ -190,7 +198,10 @@ def write_capture(path: str, n: int, seed: int, symbol: str = "BTCUSDT") -> Work
     t0 = BASE_TS_MS / 1000.0
     dumps = orjson.dumps
     with open(path, "wb") as f:
-        f.write(dumps({"capture": 1, "venue": "binance-usdm", "source": f"bench/workload.py synthetic n={n} seed={seed}"}) + b"\n")
+        f.write(
+            dumps({"capture": 1, "venue": "binance-usdm", "source": f"bench/workload.py synthetic n={n} seed={seed}"})
+            + b"\n"
+        )
         row = 0
 
         def ts() -> float:
@@ -202,5 +213,8 @@ def write_capture(path: str, n: int, seed: int, symbol: str = "BTCUSDT") -> Work
             f.write(dumps({"ts": ts(), "kind": "ws", "data": frame.decode()}) + b"\n")
             if i == 0:
                 row += 1
-                f.write(dumps({"ts": ts(), "kind": "rest", "url": REST_URL.format(symbol), "data": w.snapshot.decode()}) + b"\n")
+                f.write(
+                    dumps({"ts": ts(), "kind": "rest", "url": REST_URL.format(symbol), "data": w.snapshot.decode()})
+                    + b"\n"
+                )
     return w

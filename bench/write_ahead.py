@@ -32,7 +32,23 @@ from epochbot.trading.orders import OrderTransition
 
 
 def row(i: int) -> OrderTransition:
-    return OrderTransition(time.time_ns(), f"eb1-{i:x}", "BTCUSDT", "BUY", "LIMIT", 10, 1_000_000, "GTC", False, "bid", "", "PENDING_NEW", 0, "", "sent")
+    return OrderTransition(
+        time.time_ns(),
+        f"eb1-{i:x}",
+        "BTCUSDT",
+        "BUY",
+        "LIMIT",
+        10,
+        1_000_000,
+        "GTC",
+        False,
+        "bid",
+        "",
+        "PENDING_NEW",
+        0,
+        "",
+        "sent",
+    )
 
 
 async def run(orders: int, burst: int, directory: str | None) -> dict:

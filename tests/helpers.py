@@ -34,8 +34,21 @@ from urllib.parse import quote, urlencode
 from urllib.request import Request, urlopen
 
 __all__ = [
-    "REPO", "DaemonProcess", "SimProcess", "child_env", "cli", "free_port", "get_json", "http", "json_lines", "post_json",
-    "stop_process", "ThreadedSim", "wait_for", "wait_http", "wait_until",
+    "REPO",
+    "DaemonProcess",
+    "SimProcess",
+    "child_env",
+    "cli",
+    "free_port",
+    "get_json",
+    "http",
+    "json_lines",
+    "post_json",
+    "stop_process",
+    "ThreadedSim",
+    "wait_for",
+    "wait_http",
+    "wait_until",
 ]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,7 +100,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def http(method: str, url: str, body: dict | None = None, token: str | None = None, timeout: float = 3.0) -> tuple[int, bytes]:
+def http(
+    method: str, url: str, body: dict | None = None, token: str | None = None, timeout: float = 3.0
+) -> tuple[int, bytes]:
     """(status, body) of one request; never raises (a refused connection is status 0)."""
     data = json.dumps(body).encode() if body is not None else None
     request = Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
@@ -164,13 +179,27 @@ class SimProcess:
     ``signer`` (a `epochbot.venues.binance.signing.Signer`, default the simulator's own account)
     signs `signed` calls; ``stderr`` goes to ``tmp/sim.err``."""
 
-    def __init__(self, tmp: Path, *, market: str = "usdm", symbols=("BTCUSDT",), seed: int = 7, args=(), env: dict | None = None,
-                 signer=None, start_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        market: str = "usdm",
+        symbols=("BTCUSDT",),
+        seed: int = 7,
+        args=(),
+        env: dict | None = None,
+        signer=None,
+        start_timeout: float = 10.0,
+    ) -> None:
         self.market = market
         self.signer = signer
         self.proc = subprocess.Popen(
             cli("sim", "--port", "0", "--market", market, "--symbols", ",".join(symbols), "--seed", str(seed), *args),
-            stdout=subprocess.PIPE, stderr=open(tmp / "sim.err", "wb"), env=child_env(env), cwd=REPO, text=True,
+            stdout=subprocess.PIPE,
+            stderr=open(tmp / "sim.err", "wb"),
+            env=child_env(env),
+            cwd=REPO,
+            text=True,
         )
         line = ""
         deadline = time.monotonic() + start_timeout
@@ -206,7 +235,7 @@ class SimProcess:
     def stop(self) -> None:
         stop_process(self.proc, 10)
 
-    def __enter__(self) -> "SimProcess":
+    def __enter__(self) -> SimProcess:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -218,7 +247,9 @@ class DaemonProcess:
 
     def __init__(self, tmp: Path, args, *, name: str = "daemon", env: dict | None = None) -> None:
         self.log_path = tmp / f"{name}.err"
-        self.proc = subprocess.Popen(cli(*args), stdout=subprocess.DEVNULL, stderr=open(self.log_path, "wb"), env=child_env(env), cwd=REPO)
+        self.proc = subprocess.Popen(
+            cli(*args), stdout=subprocess.DEVNULL, stderr=open(self.log_path, "wb"), env=child_env(env), cwd=REPO
+        )
 
     def lines(self) -> list[dict]:
         return json_lines(self.log_path)
@@ -265,6 +296,7 @@ class ThreadedSim:
     def call(self, fn, *args, **kw):
         async def run():
             return fn(*args, **kw)
+
         return self.call_async(run())
 
     def stop(self) -> None:

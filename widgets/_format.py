@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 __all__ = ["clock_utc", "duration", "ms", "strictness_class"]
 
@@ -19,7 +19,7 @@ def clock_utc(ns: int) -> str:
     """Nanoseconds since the epoch -> ``HH:MM:SS.mmm`` (UTC); ``-`` for 0."""
     if not ns:
         return "-"
-    return datetime.fromtimestamp(ns // 1_000_000 / 1000, tz=timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+    return datetime.fromtimestamp(ns // 1_000_000 / 1000, tz=UTC).strftime("%H:%M:%S.%f")[:-3]
 
 
 def duration(ns: int) -> str:

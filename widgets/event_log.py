@@ -23,7 +23,14 @@ __all__ = ["EventLog", "LEVEL_FILTERS"]
 LEVEL_FILTERS = ("all", "info", "warn", "error")
 _RANK = {"debug": 10, "info": 20, "warn": 30, "warning": 30, "error": 40, "critical": 50, "fatal": 50}
 _FILTER_MIN = {"all": 0, "info": 20, "warn": 30, "error": 40}
-_LEVEL_VAR = {"warn": "warning", "warning": "warning", "error": "error", "critical": "error", "fatal": "error", "info": "primary"}
+_LEVEL_VAR = {
+    "warn": "warning",
+    "warning": "warning",
+    "error": "error",
+    "critical": "error",
+    "fatal": "error",
+    "info": "primary",
+}
 
 
 class EventLog(RichLog):

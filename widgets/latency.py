@@ -66,7 +66,10 @@ class LatencyPane(Horizontal):
         if snap is None or not self.is_mounted:
             return
         lat = snap.latency
-        for key, stats, history in (("transport", lat.transport, lat.transport_history), ("queue", lat.queue, lat.queue_history)):
+        for key, stats, history in (
+            ("transport", lat.transport, lat.transport_history),
+            ("queue", lat.queue, lat.queue_history),
+        ):
             if stats.count:
                 self._column(key, stats.last, f"p50 {ms(stats.p50)}", f"p99 {ms(stats.p99)}", history)
             else:  # nothing measured yet: say so, do not print zeros

@@ -16,8 +16,8 @@ little and nothing at all in the strategy loop.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -50,14 +50,27 @@ class OverviewRow:
     position: str
 
     def cells(self) -> tuple[str, ...]:
-        age = "-" if self.age_ms <= 0 else f"{self.age_ms:.0f}ms" if self.age_ms < 10_000 else f"{self.age_ms / 1000:.0f}s"
+        age = (
+            "-"
+            if self.age_ms <= 0
+            else f"{self.age_ms:.0f}ms"
+            if self.age_ms < 10_000
+            else f"{self.age_ms / 1000:.0f}s"
+        )
         change = "-" if self.change_bps is None else f"{self.change_bps:+.1f}"
         return (self.symbol, self.state, age, self.spread, self.mid, change, str(self.resyncs), self.position)
 
     def sort_key(self, column: int):
-        values = (self.symbol, _STATE_RANK.get(self.state.split(" ")[0], 9), self.age_ms,
-                  -1 if self.spread_units is None else self.spread_units, self.mid_units_key(),
-                  -1e18 if self.change_bps is None else self.change_bps, self.resyncs, self._position_key())
+        values = (
+            self.symbol,
+            _STATE_RANK.get(self.state.split(" ")[0], 9),
+            self.age_ms,
+            -1 if self.spread_units is None else self.spread_units,
+            self.mid_units_key(),
+            -1e18 if self.change_bps is None else self.change_bps,
+            self.resyncs,
+            self._position_key(),
+        )
         return (values[column], self.symbol)
 
     def mid_units_key(self):
@@ -101,7 +114,19 @@ def overview_rows(snapshot, mids: dict[str, deque] | None = None) -> list[Overvi
                 if then and then_ns < now and decimals == s.price_decimals:
                     change = (total - then) * 10_000 / then
         state = s.state + (" (weight)" if getattr(s, "awaiting_weight", False) else "")
-        rows.append(OverviewRow(s.symbol, state, s.silence_ms, spread, spread_units, mid, change, s.resyncs, positions.get(s.symbol, "0")))
+        rows.append(
+            OverviewRow(
+                s.symbol,
+                state,
+                s.silence_ms,
+                spread,
+                spread_units,
+                mid,
+                change,
+                s.resyncs,
+                positions.get(s.symbol, "0"),
+            )
+        )
     return rows
 
 
@@ -186,7 +211,9 @@ class MarketOverview(Screen[str | None]):
         table = self.query_one(DataTable)
         rows = self.visible_rows()
         keys = [r.symbol for r in rows]
-        cursor_symbol = self._shown[table.cursor_row] if self._shown and 0 <= table.cursor_row < len(self._shown) else self.current
+        cursor_symbol = (
+            self._shown[table.cursor_row] if self._shown and 0 <= table.cursor_row < len(self._shown) else self.current
+        )
         if keys == self._shown:
             for r in rows:
                 for i, cell in enumerate(r.cells()):
@@ -208,7 +235,8 @@ class MarketOverview(Screen[str | None]):
         arrow = "↓" if self.sort_reverse else "↑"
         self.query_one("#overview-title", Label).update(
             f"Market overview: {synced}/{total} synced, showing {len(rows)}   sort: {COLUMNS[self.sort_column]} {arrow}"
-            + ("   problems only" if self.problems_only else "") + weight
+            + ("   problems only" if self.problems_only else "")
+            + weight
         )
 
     # ------------------------------------------------------------------ actions

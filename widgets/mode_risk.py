@@ -151,7 +151,9 @@ class ModeRiskPane(Vertical):
         name.remove_class(*MODE_CLASSES)
         name.add_class(strictness_class(mode.mode))
         state, style = strategy_state(snap)
-        self.query_one("#strategy-line", Static).update(Content.assemble(("strategy ", "$foreground-muted"), (state, style)))
+        self.query_one("#strategy-line", Static).update(
+            Content.assemble(("strategy ", "$foreground-muted"), (state, style))
+        )
         self.query_one("#pnl-line", Static).update(self._pnl_line(snap))
         self.query_one("#mode-detail", Static).update(
             Content.assemble(
@@ -190,7 +192,9 @@ class ModeRiskPane(Vertical):
     @staticmethod
     def _risk(snap: WorldSnapshot) -> Content:
         if not has_strategy(snap):  # no trader: say so, invent no "ok" or "0"
-            return Content.assemble(("trading off", "bold"), (" no strategy: no orders, PnL or breakers", "$foreground-muted"))
+            return Content.assemble(
+                ("trading off", "bold"), (" no strategy: no orders, PnL or breakers", "$foreground-muted")
+            )
         asset = quote_asset(snap)
         breakers = breakers_of(snap)
         tripped = [b for b in breakers if b.tripped]
@@ -215,10 +219,14 @@ class ModeRiskPane(Vertical):
 
         if trading is not None:
             parts += [
-                ("\nnet ", "$foreground-muted"), amount(trading.pnl.net),
-                ("  fees ", "$foreground-muted"), money(trading.pnl.fees, asset, signed=False),
-                ("\nunrealised ", "$foreground-muted"), amount(trading.pnl.unrealized),
-                ("  fills ", "$foreground-muted"), str(trading.fill_count),
+                ("\nnet ", "$foreground-muted"),
+                amount(trading.pnl.net),
+                ("  fees ", "$foreground-muted"),
+                money(trading.pnl.fees, asset, signed=False),
+                ("\nunrealised ", "$foreground-muted"),
+                amount(trading.pnl.unrealized),
+                ("  fills ", "$foreground-muted"),
+                str(trading.fill_count),
             ]
         return Content.assemble(*parts)
 
@@ -237,8 +245,13 @@ class ModeRiskPane(Vertical):
         table.clear()
         shown = [p for p in positions if p.qty.strip("-0.") != ""]
         for p in shown:
-            table.add_row(p.symbol, p.qty, p.entry_price.rstrip("0").rstrip(".") if "." in p.entry_price else p.entry_price,
-                          money(p.unrealized_pnl), money(p.realized_pnl))
+            table.add_row(
+                p.symbol,
+                p.qty,
+                p.entry_price.rstrip("0").rstrip(".") if "." in p.entry_price else p.entry_price,
+                money(p.unrealized_pnl),
+                money(p.realized_pnl),
+            )
         table.display = bool(shown)
         self.query_one("#positions-empty").display = not shown
         self._shown_positions = positions

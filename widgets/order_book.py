@@ -39,7 +39,11 @@ def _precision(book: BookSnapshot) -> tuple[int, int]:
     if pd < 0:
         pd = decimals_in([lv.price for lv in (*book.bids, *book.asks)] + [t.price for t in book.trades])
     if qd < 0:
-        qd = decimals_in([lv.qty for lv in (*book.bids, *book.asks)] + [lv.cum for lv in (*book.bids, *book.asks)] + [t.qty for t in book.trades])
+        qd = decimals_in(
+            [lv.qty for lv in (*book.bids, *book.asks)]
+            + [lv.cum for lv in (*book.bids, *book.asks)]
+            + [t.qty for t in book.trades]
+        )
     return pd, qd
 
 
@@ -117,7 +121,11 @@ class OrderBookLadder(Vertical):
             )
             if last is not None:
                 took = f" in {ms(last.resync_ms)} ms" if last.resync_ms is not None else ""
-                line = Content.assemble(line, ("\nlast resync ", "$foreground-muted"), (f"{clock_utc(last.at_ns)[:8]} {last.cause}{took}", "$warning"))
+                line = Content.assemble(
+                    line,
+                    ("\nlast resync ", "$foreground-muted"),
+                    (f"{clock_utc(last.at_ns)[:8]} {last.cause}{took}", "$warning"),
+                )
             return line
         problem = book.problem or book.state
         if book.state == "invalid":

@@ -84,7 +84,11 @@ class PriceChart(Vertical):
         plt.plot(xs, ys, marker="braille", color="cyan")
         oldest = xs[0]
         for side, marker, color in (("BUY", "▲", "green"), ("SELL", "▼", "red")):
-            points = [((f.ts_ns - now) / 1e9, float(f.price)) for f in fills if f.side.upper() == side and (f.ts_ns - now) / 1e9 >= oldest]
+            points = [
+                ((f.ts_ns - now) / 1e9, float(f.price))
+                for f in fills
+                if f.side.upper() == side and (f.ts_ns - now) / 1e9 >= oldest
+            ]
             if points:
                 plt.scatter([p[0] for p in points], [p[1] for p in points], marker=marker, color=color)
         plt.xlabel("seconds ago")

@@ -8,7 +8,7 @@ shows; each bar is coloured by its own value (``style_of``).
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from textual.content import Content
 from textual.widgets import Static
@@ -47,7 +47,9 @@ class ScaledSparkline(Static):
         self._style_of: Callable[[float], str] = lambda v: "$primary"
         self._shown: tuple | None = None
 
-    def set_data(self, data: Sequence[float], lo: float, hi: float, style_of: Callable[[float], str] | None = None) -> None:
+    def set_data(
+        self, data: Sequence[float], lo: float, hi: float, style_of: Callable[[float], str] | None = None
+    ) -> None:
         self._data, self._lo, self._hi = tuple(data), lo, hi
         if style_of is not None:
             self._style_of = style_of

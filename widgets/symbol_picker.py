@@ -9,7 +9,7 @@ search in the command palette (ctrl+p): "Show BTCUSDT".
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -89,10 +89,14 @@ class SymbolPicker(ModalScreen[str | None]):
         options.clear_options()
         options.add_options([Option(self._label(s), id=s) for s in self.matches])
         if self.matches:
-            options.highlighted = self.matches.index(self.current) if (not query and self.current in self.matches) else 0
+            options.highlighted = (
+                self.matches.index(self.current) if (not query and self.current in self.matches) else 0
+            )
         shown = len(self.matches)
         total = len(fuzzy_rank(query, self.symbols, limit=len(self.symbols))) if query else len(self.symbols)
-        self.query_one("#symbol-count", Label).update(f"{total} match{'es' if total != 1 else ''}" + (f" (first {shown})" if total > shown else ""))
+        self.query_one("#symbol-count", Label).update(
+            f"{total} match{'es' if total != 1 else ''}" + (f" (first {shown})" if total > shown else "")
+        )
 
     def _label(self, symbol: str) -> str:
         state = self.states.get(symbol, "")
@@ -134,7 +138,9 @@ class SymbolCommands(Provider):
 
     async def discover(self) -> Hits:
         for symbol in list(self._symbols())[:20]:
-            yield DiscoveryHit(f"Show {symbol}", lambda s=symbol: self.app.show_symbol(s), help="Show this symbol's order book")
+            yield DiscoveryHit(
+                f"Show {symbol}", lambda s=symbol: self.app.show_symbol(s), help="Show this symbol's order book"
+            )
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
@@ -142,4 +148,9 @@ class SymbolCommands(Provider):
             text = f"Show {symbol}"
             score = matcher.match(text)
             if score > 0:
-                yield Hit(score, matcher.highlight(text), lambda s=symbol: self.app.show_symbol(s), help="Show this symbol's order book")
+                yield Hit(
+                    score,
+                    matcher.highlight(text),
+                    lambda s=symbol: self.app.show_symbol(s),
+                    help="Show this symbol's order book",
+                )

@@ -22,7 +22,7 @@ import os
 import re
 import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -34,14 +34,22 @@ def add_parser(sub) -> None:
     p = sub.add_parser("backtest", help="run a strategy over a capture or a seeded simulator session")
     p.add_argument("capture", nargs="?", help="capture file; omit to record a seeded simulator session")
     p.add_argument("--strategy", required=True, help="strategy name (quoter, momentum)")
-    p.add_argument("--params", default="{}", help='strategy parameters as JSON, e.g. \'{"half_spread_ticks": 3}\'')
+    p.add_argument("--params", default="{}", help="strategy parameters as JSON, e.g. '{\"half_spread_ticks\": 3}'")
     p.add_argument("--seconds", default="300", help="length of the seeded session (default 300)")
     p.add_argument("--seed", type=int, default=7, help="simulator seed (default 7)")
     p.add_argument("--market", choices=("usdm", "spot"), default="usdm")
-    p.add_argument("--symbols", default="BTCUSDT", help="symbols of the seeded session (comma separated, e.g. BTCUSDT,ETHUSDT)")
+    p.add_argument(
+        "--symbols", default="BTCUSDT", help="symbols of the seeded session (comma separated, e.g. BTCUSDT,ETHUSDT)"
+    )
     p.add_argument("--taker-fee-bps", default="4", help="taker fee in basis points (default 4)")
     p.add_argument("--maker-fee-bps", default="2", help="maker fee in basis points (default 2)")
-    p.add_argument("--csv", dest="csv_dir", default=None, metavar="DIR", help="also write trades, round trips, equity and per-symbol CSV files here")
+    p.add_argument(
+        "--csv",
+        dest="csv_dir",
+        default=None,
+        metavar="DIR",
+        help="also write trades, round trips, equity and per-symbol CSV files here",
+    )
     p.add_argument("--no-chart", action="store_true", help="text report without the equity curve")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
@@ -149,7 +157,10 @@ def run(args: argparse.Namespace) -> int:
                 os.unlink(tmp_path)
     out = report.as_dict()
     out["digest"] = report.digest()
-    out["source"] = args.capture or f"seeded session seed={args.seed} seconds={seconds:g} market={args.market} symbols={','.join(symbols)}"
+    out["source"] = (
+        args.capture
+        or f"seeded session seed={args.seed} seconds={seconds:g} market={args.market} symbols={','.join(symbols)}"
+    )
     if args.csv_dir is not None:
         try:
             written = write_csv(report, Path(args.csv_dir))
@@ -175,13 +186,19 @@ class _Progress:
         self._bar = None
         self._task = None
 
-    def __enter__(self) -> "_Progress":
+    def __enter__(self) -> _Progress:
         if self.enabled:
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
-                                 console=Console(file=sys.stderr), transient=True)
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TaskProgressColumn(),
+                TimeRemainingColumn(),
+                console=Console(file=sys.stderr),
+                transient=True,
+            )
             self._bar.__enter__()
         return self
 
@@ -215,7 +232,7 @@ def _r(value, places: int = 2) -> str:
 
 
 def _iso(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def print_report(strategy: str, report, out: dict, *, chart: bool = True, file=None) -> None:
@@ -236,12 +253,21 @@ def print_report(strategy: str, report, out: dict, *, chart: bool = True, file=N
         ("realised", f"{_r(report.realized)} {q}"),
         ("unrealised", f"{_r(report.unrealized)} {q}"),
         ("fees", f"{_r(report.fees)} {q}"),
-        ("max drawdown", f"{_r(st.max_drawdown)} {q}" + (f" at {_iso(st.max_drawdown_at_ns)[11:19]}" if st.max_drawdown_at_ns else "")),
+        (
+            "max drawdown",
+            f"{_r(st.max_drawdown)} {q}"
+            + (f" at {_iso(st.max_drawdown_at_ns)[11:19]}" if st.max_drawdown_at_ns else ""),
+        ),
         ("trades (fills)", str(report.trades)),
         ("round trips", f"{st.round_trips} ({st.wins} won, {st.losses} lost)"),
         ("win rate", "n/a" if st.win_rate is None else f"{_r(st.win_rate * 100, 1)} %"),
         ("best / worst trip", "n/a" if st.best_trip is None else f"{_r(st.best_trip)} / {_r(st.worst_trip)} {q}"),
-        ("Sharpe (annualised)", "n/a (too few periods or no variation)" if st.sharpe is None else f"{st.sharpe} ({st.sharpe_period_s} s periods)"),
+        (
+            "Sharpe (annualised)",
+            "n/a (too few periods or no variation)"
+            if st.sharpe is None
+            else f"{st.sharpe} ({st.sharpe_period_s} s periods)",
+        ),
         ("orders placed", str(report.orders_placed)),
         ("time in mode", ", ".join(f"{k} {v / 1e9:.1f} s" for k, v in report.mode_time_ns.items()) or "n/a"),
     ]
@@ -258,9 +284,16 @@ def print_report(strategy: str, report, out: dict, *, chart: bool = True, file=N
         for col in ("symbol", "fills", "volume", "round trips", "win rate", "fees", "net PnL", "position"):
             table.add_column(col, justify="left" if col == "symbol" else "right")
         for row in per:
-            table.add_row(row["symbol"], str(row["fills"]), _r(row["volume"]), str(row["round_trips"]),
-                          "n/a" if row["win_rate"] is None else f"{_r(row['win_rate'] * 100, 1)} %",
-                          _r(row["fees"]), _r(row["net_pnl"]), row["position"])
+            table.add_row(
+                row["symbol"],
+                str(row["fills"]),
+                _r(row["volume"]),
+                str(row["round_trips"]),
+                "n/a" if row["win_rate"] is None else f"{_r(row['win_rate'] * 100, 1)} %",
+                _r(row["fees"]),
+                _r(row["net_pnl"]),
+                row["position"],
+            )
         console.print(table)
 
     refusals = sorted(report.refusals.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -326,14 +359,43 @@ def write_csv(report, out: Path) -> list[Path]:
     trades = out / "trades.csv"
     with open(trades, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["time", "ts_ns", "symbol", "side", "qty", "price", "notional", "fee", "fee_asset", "maker", "client_order_id", "trade_id"])
+        w.writerow(
+            [
+                "time",
+                "ts_ns",
+                "symbol",
+                "side",
+                "qty",
+                "price",
+                "notional",
+                "fee",
+                "fee_asset",
+                "maker",
+                "client_order_id",
+                "trade_id",
+            ]
+        )
         for f in report.fills:
             spec = filters.get(f.symbol)
             qty = spec.qty_str(f.qty) if spec else str(f.qty)
             price = spec.price_str(f.price) if spec else str(f.price)
             notional = format(Decimal(qty) * Decimal(price), "f")
-            w.writerow([_iso(f.ts_ns), f.ts_ns, f.symbol, f.side, qty, price, notional, format(Decimal(f.fee), "f"), f.fee_asset or quote,
-                        "true" if f.is_maker else "false", f.client_order_id, f.trade_id])
+            w.writerow(
+                [
+                    _iso(f.ts_ns),
+                    f.ts_ns,
+                    f.symbol,
+                    f.side,
+                    qty,
+                    price,
+                    notional,
+                    format(Decimal(f.fee), "f"),
+                    f.fee_asset or quote,
+                    "true" if f.is_maker else "false",
+                    f.client_order_id,
+                    f.trade_id,
+                ]
+            )
     trips = out / "round_trips.csv"
     from epochbot.trading.money import decimal_str
 
@@ -341,7 +403,15 @@ def write_csv(report, out: Path) -> list[Path]:
         w = csv.writer(fh)
         w.writerow(["opened", "closed", "symbol", "pnl", "won"])
         for t in report.trips:
-            w.writerow([_iso(t.opened_ns) if t.opened_ns else "", _iso(t.closed_ns), t.symbol, decimal_str(t.pnl, 18), "true" if t.pnl > 0 else "false"])
+            w.writerow(
+                [
+                    _iso(t.opened_ns) if t.opened_ns else "",
+                    _iso(t.closed_ns),
+                    t.symbol,
+                    decimal_str(t.pnl, 18),
+                    "true" if t.pnl > 0 else "false",
+                ]
+            )
     equity = out / "equity.csv"
     with open(equity, "w", newline="") as fh:
         w = csv.writer(fh)
@@ -354,5 +424,10 @@ def write_csv(report, out: Path) -> list[Path]:
         cols = ["symbol", "fills", "volume", "round_trips", "win_rate", "fees", "net_pnl", "position"]
         w.writerow(cols)
         for row in report.per_symbol():
-            w.writerow(["" if row[c] is None else (format(row[c], "f") if isinstance(row[c], Decimal) else row[c]) for c in cols])
+            w.writerow(
+                [
+                    "" if row[c] is None else (format(row[c], "f") if isinstance(row[c], Decimal) else row[c])
+                    for c in cols
+                ]
+            )
     return [trades, trips, equity, symbols]

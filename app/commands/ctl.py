@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import sys
 import urllib.error
 import urllib.request
@@ -45,13 +43,25 @@ EXIT_CONFIG = 78
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("ctl", help="talk to a running headless daemon's control endpoint")
-    p.add_argument("--control-port", dest="port", type=int, default=None, help="control port (default: from config, else 8780)")
-    p.add_argument("--port", dest="port", type=int, default=None, help=argparse.SUPPRESS)  # the older name, still accepted
+    p.add_argument(
+        "--control-port", dest="port", type=int, default=None, help="control port (default: from config, else 8780)"
+    )
+    p.add_argument(
+        "--port", dest="port", type=int, default=None, help=argparse.SUPPRESS
+    )  # the older name, still accepted
     # Accepted only to refuse it with a useful message: secrets never go on the command line.
     p.add_argument("--token", default=None, help=argparse.SUPPRESS)
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the daemon (default 5)")
-    p.add_argument("--config", dest="ctl_config", default=None, metavar="PATH", help="TOML config to read the port/secrets_file from")
-    p.add_argument("--json", action="store_true", help="print raw JSON (default: a table for status, pretty JSON otherwise)")
+    p.add_argument(
+        "--config",
+        dest="ctl_config",
+        default=None,
+        metavar="PATH",
+        help="TOML config to read the port/secrets_file from",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print raw JSON (default: a table for status, pretty JSON otherwise)"
+    )
     actions = p.add_subparsers(dest="ctl_action", metavar="ACTION")
     actions.required = True
     status = actions.add_parser("status", help="the live report (a table; --json for JSON)")
@@ -69,8 +79,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     cancel = actions.add_parser("cancel-all", help="cancel every working order (of SYMBOL) and pause the strategy")
     cancel.add_argument("symbol", nargs="?", default=None)
     cancel.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    cancel.add_argument("--no-pause", action="store_true", help="keep the strategy running (it may quote again at once)")
-    flatten = actions.add_parser("flatten", help="close a position with a reduce-only market order (pauses the strategy)")
+    cancel.add_argument(
+        "--no-pause", action="store_true", help="keep the strategy running (it may quote again at once)"
+    )
+    flatten = actions.add_parser(
+        "flatten", help="close a position with a reduce-only market order (pauses the strategy)"
+    )
     flatten.add_argument("symbol", nargs="?", default=None)
     flatten.add_argument("--all", dest="flatten_all", action="store_true", help="every open position")
     flatten.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
@@ -131,8 +145,11 @@ def _print_body(body: bytes, content_type: str, raw: bool) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     if args.token is not None:
-        print("ctl: control.token: secrets are not accepted on the command line (visible in ps and shell history); "
-              "use EPOCHBOT_CONTROL__TOKEN or secrets_file", file=sys.stderr)
+        print(
+            "ctl: control.token: secrets are not accepted on the command line (visible in ps and shell history); "
+            "use EPOCHBOT_CONTROL__TOKEN or secrets_file",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     try:
         port, token = _resolve(args)
@@ -144,7 +161,11 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     base = f"http://127.0.0.1:{port}"
     action = args.ctl_action
-    method, path, body = "GET", {"status": "/status", "ready": "/readyz", "health": "/healthz", "metrics": "/metrics"}.get(action, ""), None
+    method, path, body = (
+        "GET",
+        {"status": "/status", "ready": "/readyz", "health": "/healthz", "metrics": "/metrics"}.get(action, ""),
+        None,
+    )
     if action == "resync":
         if args.session and args.symbol:
             print("ctl resync: give SYMBOL or --session, not both", file=sys.stderr)
@@ -169,14 +190,20 @@ def run(args: argparse.Namespace) -> int:
             print(f"ctl {action}: not confirmed; nothing sent", file=sys.stderr)
             return EXIT_ERROR
     if method == "POST" and not token:
-        print("ctl: no token: pass --token or set EPOCHBOT_CONTROL__TOKEN (the daemon refuses mutating calls without one)", file=sys.stderr)
+        print(
+            "ctl: no token: pass --token or set EPOCHBOT_CONTROL__TOKEN (the daemon refuses mutating calls without one)",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     try:
         status, payload, ctype = _request(method, base + path, body, token, args.timeout)
-    except (urllib.error.URLError, ConnectionError, socket.timeout, TimeoutError) as exc:
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
         if isinstance(reason, ConnectionRefusedError) or isinstance(exc, ConnectionRefusedError):
-            print(f"ctl: daemon not running at 127.0.0.1:{port} (connection refused); start it with `epochbot --headless`", file=sys.stderr)
+            print(
+                f"ctl: daemon not running at 127.0.0.1:{port} (connection refused); start it with `epochbot --headless`",
+                file=sys.stderr,
+            )
         else:
             print(f"ctl: cannot reach the daemon at 127.0.0.1:{port}: {reason}", file=sys.stderr)
         return EXIT_UNAVAILABLE
@@ -205,8 +232,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _confirm(action: str, symbol: str | None, no_pause: bool) -> bool:
-    what = {"cancel-all": f"Cancel every working order{' of ' + symbol.upper() if symbol else ''}",
-            "flatten": f"Close {'the ' + symbol.upper() + ' position' if symbol else 'every open position'} with a reduce-only market order"}[action]
+    what = {
+        "cancel-all": f"Cancel every working order{' of ' + symbol.upper() if symbol else ''}",
+        "flatten": f"Close {'the ' + symbol.upper() + ' position' if symbol else 'every open position'} with a reduce-only market order",
+    }[action]
     pause = "" if no_pause else " and pause the strategy"
     if not sys.stdin.isatty():
         print(f"ctl {action}: confirmation needed and stdin is not a terminal: pass --yes", file=sys.stderr)

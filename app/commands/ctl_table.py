@@ -18,9 +18,16 @@ __all__ = ["print_status", "render_status"]
 
 def render_status(report: dict, console: Console) -> None:
     head = Table.grid(padding=(0, 2))
-    head.add_row("venue", str(report.get("venue")), "epoch", str(report.get("epoch")),
-                 "mode", str(report.get("mode")) + (" (paused)" if report.get("paused") else ""),
-                 "confidence", f"{float(report.get('confidence', 0.0)):.2f}")
+    head.add_row(
+        "venue",
+        str(report.get("venue")),
+        "epoch",
+        str(report.get("epoch")),
+        "mode",
+        str(report.get("mode")) + (" (paused)" if report.get("paused") else ""),
+        "confidence",
+        f"{float(report.get('confidence', 0.0)):.2f}",
+    )
     console.print(head)
     if report.get("fatal"):
         console.print(f"[bold red]FATAL: {report['fatal']}[/]")
@@ -34,7 +41,15 @@ def render_status(report: dict, console: Console) -> None:
     for symbol, info in sorted((report.get("symbols") or {}).items()):
         bid = info["bids"][0][0] if info.get("bids") else "-"
         ask = info["asks"][0][0] if info.get("asks") else "-"
-        books.add_row(symbol, info.get("state", "?"), bid, ask, str(info.get("last_update_id")), str(info.get("gaps")), str(info.get("book_resyncs")))
+        books.add_row(
+            symbol,
+            info.get("state", "?"),
+            bid,
+            ask,
+            str(info.get("last_update_id")),
+            str(info.get("gaps")),
+            str(info.get("book_resyncs")),
+        )
     console.print(books)
 
     t = report.get("trading") or {}
@@ -54,14 +69,18 @@ def render_status(report: dict, console: Console) -> None:
     for col in ("symbol", "qty", "entry", f"unrealized {q}", f"realized {q}"):
         positions.add_column(col, justify="left" if col == "symbol" else "right")
     for p in t.get("positions", []):
-        positions.add_row(p["symbol"], p["qty"], p["entry_price"], money(p["unrealized_pnl"], 4), money(p["realized_pnl"], 4))
+        positions.add_row(
+            p["symbol"], p["qty"], p["entry_price"], money(p["unrealized_pnl"], 4), money(p["realized_pnl"], 4)
+        )
     console.print(positions if t.get("positions") else "positions: none")
 
     breakers = Table(title="breakers", title_justify="left")
     for col in ("name", "state", "cause", "until"):
         breakers.add_column(col)
     for b in t.get("breakers", []):
-        breakers.add_row(b["name"], "[bold red]TRIPPED[/]" if b["tripped"] else "ok", b.get("cause") or "", b.get("until") or "")
+        breakers.add_row(
+            b["name"], "[bold red]TRIPPED[/]" if b["tripped"] else "ok", b.get("cause") or "", b.get("until") or ""
+        )
     console.print(breakers)
 
     working = t.get("working_orders", [])
@@ -70,7 +89,9 @@ def render_status(report: dict, console: Console) -> None:
         for col in ("id", "symbol", "side", "type", "price", "qty", "filled", "status"):
             orders.add_column(col, justify="right" if col in ("price", "qty", "filled") else "left")
         for o in working:
-            orders.add_row(o["client_order_id"], o["symbol"], o["side"], o["type"], o["price"], o["qty"], o["filled"], o["status"])
+            orders.add_row(
+                o["client_order_id"], o["symbol"], o["side"], o["type"], o["price"], o["qty"], o["filled"], o["status"]
+            )
         console.print(orders)
     else:
         console.print("working orders: none")
@@ -86,7 +107,15 @@ def render_status(report: dict, console: Console) -> None:
         for col in ("at", "symbol", "side", "qty", "price", "fee", "maker"):
             table.add_column(col, justify="right" if col in ("qty", "price", "fee") else "left")
         for f in fills:
-            table.add_row((f.get("at") or "")[11:23], f["symbol"], f["side"], f["qty"], f["price"], f"{f['fee']} {f.get('fee_asset', '')}", "yes" if f.get("maker") else "no")
+            table.add_row(
+                (f.get("at") or "")[11:23],
+                f["symbol"],
+                f["side"],
+                f["qty"],
+                f["price"],
+                f"{f['fee']} {f.get('fee_asset', '')}",
+                "yes" if f.get("maker") else "no",
+            )
         console.print(table)
 
 

@@ -37,8 +37,9 @@ from __future__ import annotations
 import argparse
 import gzip
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -59,7 +60,9 @@ def add_parser(subparsers) -> None:
 
 def journal_files(path: Path) -> list[Path]:
     if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.is_file() and (p.name.endswith(".jsonl") or p.name.endswith(".jsonl.gz")))
+        return sorted(
+            p for p in path.iterdir() if p.is_file() and (p.name.endswith(".jsonl") or p.name.endswith(".jsonl.gz"))
+        )
     return [path]
 
 
@@ -135,9 +138,18 @@ def rows_of(path: Path, skipped: list[str]) -> tuple[dict | None, Iterator[dict]
                     symbol = row["symbol"]
                 extra = {k: v for k, v in row.items() if k not in _NAMED}
                 yield {
-                    "file": path.name, "line": number, "ts": float(ts) if isinstance(ts, (int, float)) and not isinstance(ts, bool) else None,
-                    "kind": kind, "epoch": _int(row.get("epoch")), "symbol": symbol, "stream": stream_name, "event": event,
-                    "exchange_ms": exchange_ms, "url": url, "data": data, "extra": orjson.dumps(extra).decode(),
+                    "file": path.name,
+                    "line": number,
+                    "ts": float(ts) if isinstance(ts, (int, float)) and not isinstance(ts, bool) else None,
+                    "kind": kind,
+                    "epoch": _int(row.get("epoch")),
+                    "symbol": symbol,
+                    "stream": stream_name,
+                    "event": event,
+                    "exchange_ms": exchange_ms,
+                    "url": url,
+                    "data": data,
+                    "extra": orjson.dumps(extra).decode(),
                 }
 
     return header, rows()
@@ -150,11 +162,22 @@ def export_parquet(journal: str | Path, out: str | Path, *, batch: int = 50_000)
         import pyarrow.parquet as pq
     except ImportError:  # pragma: no cover - depends on the installation
         raise RuntimeError("Parquet export needs pyarrow: pip install 'epochbot[parquet]'") from None
-    schema = pa.schema([
-        ("file", pa.string()), ("line", pa.int64()), ("ts", pa.float64()), ("kind", pa.string()), ("epoch", pa.int64()),
-        ("symbol", pa.string()), ("stream", pa.string()), ("event", pa.string()), ("exchange_ms", pa.int64()),
-        ("url", pa.string()), ("data", pa.string()), ("extra", pa.string()),
-    ])
+    schema = pa.schema(
+        [
+            ("file", pa.string()),
+            ("line", pa.int64()),
+            ("ts", pa.float64()),
+            ("kind", pa.string()),
+            ("epoch", pa.int64()),
+            ("symbol", pa.string()),
+            ("stream", pa.string()),
+            ("event", pa.string()),
+            ("exchange_ms", pa.int64()),
+            ("url", pa.string()),
+            ("data", pa.string()),
+            ("extra", pa.string()),
+        ]
+    )
     path = Path(journal)
     if not path.exists():
         raise FileNotFoundError(f"no such journal: {path}")
@@ -199,6 +222,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     for line in result["skipped_sample"]:
         print(f"export: skipped {line}", file=sys.stderr)
-    print(f"exported {result['rows']} rows from {result['files']} file(s) to {args.parquet}"
-          + (f" ({result['skipped']} unreadable rows skipped)" if result["skipped"] else ""))
+    print(
+        f"exported {result['rows']} rows from {result['files']} file(s) to {args.parquet}"
+        + (f" ({result['skipped']} unreadable rows skipped)" if result["skipped"] else "")
+    )
     return 0

@@ -38,7 +38,9 @@ class ProcessSource:
         ctx = multiprocessing.get_context("spawn")
         self._snapshots, child_snapshots = ctx.Pipe(duplex=False)
         child_control, self._control = ctx.Pipe(duplex=False)
-        self._process = ctx.Process(target=_child_main, args=(settings, child_snapshots, child_control), name="epochbot-core", daemon=True)
+        self._process = ctx.Process(
+            target=_child_main, args=(settings, child_snapshots, child_control), name="epochbot-core", daemon=True
+        )
         self._child_ends = (child_snapshots, child_control)
         self._latest = None
         self._send_lock = threading.Lock()

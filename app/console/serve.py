@@ -25,12 +25,19 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from epochbot.engine.confidence import Reason
-from epochbot.model.events import OperatorCancelAll, OperatorFlatten, OperatorForceResync, OperatorPause, OperatorSetMode
+from epochbot.engine.telemetry import EMPTY_STATS, LatencyStats
+from epochbot.model.events import (
+    OperatorCancelAll,
+    OperatorFlatten,
+    OperatorForceResync,
+    OperatorPause,
+    OperatorSetMode,
+)
 from epochbot.views.snapshot import (
     BookResyncView,
     BookSnapshot,
@@ -47,13 +54,14 @@ from epochbot.views.snapshot import (
     TradingView,
     WorldSnapshot,
 )
-from epochbot.engine.telemetry import EMPTY_STATS, LatencyStats
 
 __all__ = ["RemoteSource", "add_parser", "run", "snapshot_from_status"]
 
 TOKEN_ENV = "EPOCHBOT_CONTROL__TOKEN"  # the same variable the daemon and `epochbot ctl` read
 DEFAULT_CONTROL_URL = "http://127.0.0.1:8780"  # epochbot.app.config.ControlSettings.port default
-_REASON = re.compile(r"^(?P<factor>\w+)=(?P<value>[-\d.e+inf]+) \(warn (?P<warn>[-\d.e+inf]+), critical (?P<critical>[-\d.e+inf]+)\)$")
+_REASON = re.compile(
+    r"^(?P<factor>\w+)=(?P<value>[-\d.e+inf]+) \(warn (?P<warn>[-\d.e+inf]+), critical (?P<critical>[-\d.e+inf]+)\)$"
+)
 
 
 def _ns(iso: str | None) -> int:
@@ -94,17 +102,28 @@ def _book(symbol: str, info: dict) -> BookSnapshot:
         spread, mid = f"{a - b:f}", f"{(a + b) / 2:f}"
     state = info.get("state", "synced" if info.get("synced") else "invalid")
     return BookSnapshot(
-        symbol=symbol, state=state, last_update_id=int(info.get("last_update_id") or 0), bids=bids, asks=asks,
-        best_bid=bids[0].price if bids else None, best_ask=asks[0].price if asks else None, spread=spread, mid=mid,
-        gaps=int(info.get("gaps") or 0), resyncs=int(info.get("book_resyncs") or 0),
-        problem="" if state == "synced" else "reported by the daemon", silence_ms=0.0,
+        symbol=symbol,
+        state=state,
+        last_update_id=int(info.get("last_update_id") or 0),
+        bids=bids,
+        asks=asks,
+        best_bid=bids[0].price if bids else None,
+        best_ask=asks[0].price if asks else None,
+        spread=spread,
+        mid=mid,
+        gaps=int(info.get("gaps") or 0),
+        resyncs=int(info.get("book_resyncs") or 0),
+        problem="" if state == "synced" else "reported by the daemon",
+        silence_ms=0.0,
     )
 
 
 def _stats(d: dict) -> LatencyStats:
     if not d:
         return EMPTY_STATS
-    return LatencyStats(float(d.get("p50", 0.0)), float(d.get("p50", 0.0)), float(d.get("p99", 0.0)), float(d.get("max", 0.0)), 0)
+    return LatencyStats(
+        float(d.get("p50", 0.0)), float(d.get("p50", 0.0)), float(d.get("p99", 0.0)), float(d.get("max", 0.0)), 0
+    )
 
 
 def _trading(data: dict) -> tuple[TradingView | None, tuple[PositionView, ...], tuple[OrderView, ...], RiskView]:
@@ -115,30 +134,72 @@ def _trading(data: dict) -> tuple[TradingView | None, tuple[PositionView, ...], 
         return None, (), (), RiskView()  # with trading None: the pane says "trading off"
     pnl = t.get("pnl") or {}
     quote = str(t.get("quote_asset", ""))
-    pnl_view = PnLView(quote, *(str(pnl.get(k, "0")) for k in ("session", "daily", "realized", "unrealized", "fees", "funding", "net")))
-    breakers = tuple(BreakerView(str(b.get("name")), bool(b.get("tripped")), b.get("cause") or "", _ns(b.get("until")))
-                     for b in t.get("breakers") or [])
+    pnl_view = PnLView(
+        quote, *(str(pnl.get(k, "0")) for k in ("session", "daily", "realized", "unrealized", "fees", "funding", "net"))
+    )
+    breakers = tuple(
+        BreakerView(str(b.get("name")), bool(b.get("tripped")), b.get("cause") or "", _ns(b.get("until")))
+        for b in t.get("breakers") or []
+    )
     working = tuple(
-        OrderView(o.get("client_order_id", ""), o.get("symbol", ""), o.get("side", ""), o.get("type", ""), o.get("price", ""),
-                  o.get("qty", ""), o.get("filled", ""), o.get("status", ""), _ns(o.get("updated_at")))
+        OrderView(
+            o.get("client_order_id", ""),
+            o.get("symbol", ""),
+            o.get("side", ""),
+            o.get("type", ""),
+            o.get("price", ""),
+            o.get("qty", ""),
+            o.get("filled", ""),
+            o.get("status", ""),
+            _ns(o.get("updated_at")),
+        )
         for o in t.get("working_orders") or []
     )
     fills = tuple(
-        FillView(_ns(f.get("at")), f.get("client_order_id", ""), f.get("symbol", ""), f.get("side", ""), f.get("qty", ""),
-                 f.get("price", ""), f.get("fee", ""), "" if f.get("fee_asset") == quote else f.get("fee_asset", ""),
-                 bool(f.get("maker")), str(f.get("trade_id", "")))
+        FillView(
+            _ns(f.get("at")),
+            f.get("client_order_id", ""),
+            f.get("symbol", ""),
+            f.get("side", ""),
+            f.get("qty", ""),
+            f.get("price", ""),
+            f.get("fee", ""),
+            "" if f.get("fee_asset") == quote else f.get("fee_asset", ""),
+            bool(f.get("maker")),
+            str(f.get("trade_id", "")),
+        )
         for f in t.get("recent_fills") or []
     )
-    positions = tuple(PositionView(p["symbol"], p.get("qty", "0"), p.get("entry_price", "0"), p.get("unrealized_pnl", "0"), p.get("realized_pnl", "0"))
-                      for p in t.get("positions") or [])
+    positions = tuple(
+        PositionView(
+            p["symbol"],
+            p.get("qty", "0"),
+            p.get("entry_price", "0"),
+            p.get("unrealized_pnl", "0"),
+            p.get("realized_pnl", "0"),
+        )
+        for p in t.get("positions") or []
+    )
     trading = TradingView(
-        pnl=pnl_view, breakers=breakers, working_orders=working, fill_count=int(t.get("fill_count", 0)), recent_fills=fills,
-        orders_by_outcome=dict(t.get("orders_by_outcome") or {}), refusals=int(t.get("refusals", 0)),
+        pnl=pnl_view,
+        breakers=breakers,
+        working_orders=working,
+        fill_count=int(t.get("fill_count", 0)),
+        recent_fills=fills,
+        orders_by_outcome=dict(t.get("orders_by_outcome") or {}),
+        refusals=int(t.get("refusals", 0)),
         refusal_reasons=dict(t.get("refusal_reasons") or {}),
     )
     symbol_breakers = {
-        b.name: (f"tripped until {datetime.fromtimestamp(b.until_ns / 1e9, tz=timezone.utc).strftime('%H:%M:%S')} UTC" if b.until_ns else "tripped") if b.tripped else "ok"
-        for b in breakers if b.name not in ("session-loss", "daily-loss")
+        b.name: (
+            f"tripped until {datetime.fromtimestamp(b.until_ns / 1e9, tz=UTC).strftime('%H:%M:%S')} UTC"
+            if b.until_ns
+            else "tripped"
+        )
+        if b.tripped
+        else "ok"
+        for b in breakers
+        if b.name not in ("session-loss", "daily-loss")
     }
     latches = {b.name: str(b.tripped) for b in breakers if b.name in ("session-loss", "daily-loss")}
     risk = RiskView(session_pnl=pnl_view.session, daily_pnl=pnl_view.daily, breakers=symbol_breakers, limits=latches)
@@ -153,8 +214,15 @@ def snapshot_from_status(data: dict, seq: int, at_ns: int, history: dict[str, de
     mode_history = tuple((m["mode"], _ns(m.get("at")), m.get("cause", ""), m.get("source", "")) for m in modes[-50:])
     operator = next((m["mode"] for m in reversed(modes) if m.get("source") == "operator"), "normal")
     epochs = tuple(
-        EpochView(e["epoch"], e.get("cause", ""), _ns(e.get("opened_at")), _ns(e.get("closed_at")), e.get("close_cause") or "",
-                  e.get("resync_ms"), e.get("phases_ms") or {})
+        EpochView(
+            e["epoch"],
+            e.get("cause", ""),
+            _ns(e.get("opened_at")),
+            _ns(e.get("closed_at")),
+            e.get("close_cause") or "",
+            e.get("resync_ms"),
+            e.get("phases_ms") or {},
+        )
         for e in data.get("epochs", [])
     )
     transport, queue_ = _stats(data.get("transport_latency_ms") or {}), _stats(data.get("queue_delay_ms") or {})
@@ -164,14 +232,29 @@ def snapshot_from_status(data: dict, seq: int, at_ns: int, history: dict[str, de
     history["queue"].append(queue_.p50)
     trading, positions, working, risk = _trading(data)
     return WorldSnapshot(
-        seq=seq, at_ns=at_ns, venue=str(data.get("venue", "?")), epoch=int(data.get("epoch", 0)), session_open=True,
-        confidence=confidence, reasons=tuple(_reason(r) for r in data.get("reasons", [])),
+        seq=seq,
+        at_ns=at_ns,
+        venue=str(data.get("venue", "?")),
+        epoch=int(data.get("epoch", 0)),
+        session_open=True,
+        confidence=confidence,
+        reasons=tuple(_reason(r) for r in data.get("reasons", [])),
         confidence_history=tuple(history["confidence"]),
-        mode=ModeView(data.get("mode", last["mode"]), last.get("source", ""), last.get("cause", ""), _ns(last.get("at")), operator, bool(data.get("paused", False)), mode_history),
+        mode=ModeView(
+            data.get("mode", last["mode"]),
+            last.get("source", ""),
+            last.get("cause", ""),
+            _ns(last.get("at")),
+            operator,
+            bool(data.get("paused", False)),
+            mode_history,
+        ),
         books=tuple(_book(s, info) for s, info in sorted((data.get("symbols") or {}).items())),
         epochs=epochs[-50:],
-        book_resyncs=tuple(BookResyncView(r["symbol"], r.get("cause", ""), r.get("epoch", 0), _ns(r.get("at")), r.get("resync_ms"))
-                           for r in data.get("book_resyncs", [])),
+        book_resyncs=tuple(
+            BookResyncView(r["symbol"], r.get("cause", ""), r.get("epoch", 0), _ns(r.get("at")), r.get("resync_ms"))
+            for r in data.get("book_resyncs", [])
+        ),
         latency=LatencyView(transport, queue_, 0.0, {}, tuple(history["transport"]), tuple(history["queue"]), ()),
         ttcr_ms=data.get("time_to_correct_resync_ms") or {},
         counters=data.get("counters") or {},
@@ -237,7 +320,9 @@ class RemoteSource:
         headers = {"Content-Type": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body).encode(), headers=headers, method="POST")
+        request = urllib.request.Request(
+            f"{self.url}{path}", data=json.dumps(body).encode(), headers=headers, method="POST"
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s):
                 self.error = None
@@ -267,9 +352,17 @@ def request_for(event: Any) -> tuple[str, dict]:
     if isinstance(event, OperatorPause):
         return "/pause", {"paused": event.paused}
     if isinstance(event, OperatorCancelAll):  # confirmed in the console's modal
-        return "/cancel-all", {"confirm": True, "pause": event.pause, **({"symbol": event.symbol} if event.symbol else {})}
+        return "/cancel-all", {
+            "confirm": True,
+            "pause": event.pause,
+            **({"symbol": event.symbol} if event.symbol else {}),
+        }
     if isinstance(event, OperatorFlatten):
-        return "/flatten", {"confirm": True, "pause": event.pause, **({"symbol": event.symbol} if event.symbol else {"all": True})}
+        return "/flatten", {
+            "confirm": True,
+            "pause": event.pause,
+            **({"symbol": event.symbol} if event.symbol else {"all": True}),
+        }
     raise TypeError(f"no control endpoint for {type(event).__name__}")
 
 
@@ -283,8 +376,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000, help="HTTP port for the browser (default 8000)")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    parser.add_argument("--control-port", type=int, default=None, metavar="N",
-                        help="the daemon's control port on 127.0.0.1 (default 8780, or EPOCHBOT_CONTROL_URL)")
+    parser.add_argument(
+        "--control-port",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the daemon's control port on 127.0.0.1 (default 8780, or EPOCHBOT_CONTROL_URL)",
+    )
     # Older name, kept working but not advertised: a full URL of the control endpoint.
     parser.add_argument("--control-url", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--theme", default="epochbot-dark")
@@ -307,11 +405,25 @@ def run(args: argparse.Namespace) -> int:
     from epochbot.app.console.serve_web import OfflineServer
 
     if not os.environ.get(TOKEN_ENV):
-        print(f"serve: {TOKEN_ENV} is not set: the console will be read-only (the daemon refuses actions)", file=sys.stderr)
+        print(
+            f"serve: {TOKEN_ENV} is not set: the console will be read-only (the daemon refuses actions)",
+            file=sys.stderr,
+        )
     # ``exec``: textual-serve starts the command through /bin/sh; without exec the shell would be
     # the child it stops, and the console python beneath it could outlive `serve`.
-    command = "exec " + " ".join(shlex.quote(p) for p in (sys.executable, "-m", "epochbot.app.console.serve", "--console",
-                                                            "--control-url", url, "--theme", args.theme))
+    command = "exec " + " ".join(
+        shlex.quote(p)
+        for p in (
+            sys.executable,
+            "-m",
+            "epochbot.app.console.serve",
+            "--console",
+            "--control-url",
+            url,
+            "--theme",
+            args.theme,
+        )
+    )
     OfflineServer(command, host=args.host, port=args.port, title="epochbot").serve()
     return 0
 

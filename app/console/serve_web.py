@@ -106,4 +106,3 @@ async def stop_children(parent: int, timeout_s: float = 5.0) -> None:
         await asyncio.sleep(0.05)
     for pid in child_pids(parent):
         _signal(pid, signal.SIGKILL)
-

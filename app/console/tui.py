@@ -23,13 +23,14 @@ as a Textual keymap, so remapping needs no code and the footer shows the remappe
 from __future__ import annotations
 
 import asyncio
-import sys
-import time
 import logging
 import signal
+import sys
 import threading
+import time
+from collections.abc import Iterable, Mapping
 from contextlib import AsyncExitStack
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Protocol
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -40,10 +41,16 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from epochbot.model.events import OperatorCancelAll, OperatorFlatten, OperatorForceResync, OperatorPause, OperatorSetMode
+from epochbot.model.events import (
+    OperatorCancelAll,
+    OperatorFlatten,
+    OperatorForceResync,
+    OperatorPause,
+    OperatorSetMode,
+)
 from epochbot.model.modes import Mode
-from epochbot.views.snapshot import WorldSnapshot
 from epochbot.themes import STYLESHEET, THEMES, other_theme
+from epochbot.views.snapshot import WorldSnapshot
 from epochbot.widgets.confidence import ConfidencePane
 from epochbot.widgets.epoch_history import EpochHistory
 from epochbot.widgets.event_log import LEVEL_FILTERS, EventLog
@@ -72,28 +79,67 @@ VIEWS = ("log", "chart", "fills", "epochs", "latency")
 ACTIONS: tuple[tuple[str, str, str, str, str], ...] = (
     ("resync_all", "r", "resync", "Resync all books", "Invalidate every book and re-snapshot it (keeps the session)"),
     ("resync_symbol", "R", "sym", "Resync selected book", "Invalidate and re-snapshot the selected symbol's book"),
-    ("new_epoch", "e", "epoch", "New epoch", "Replace the transport session: new epoch, reconnect, resnapshot all books"),
+    (
+        "new_epoch",
+        "e",
+        "epoch",
+        "New epoch",
+        "Replace the transport session: new epoch, reconnect, resnapshot all books",
+    ),
     ("halt", "h", "HALT", "Halt trading", "Set the operator mode to halted at once (no orders at all)"),
     ("choose_mode", "m", "mode", "Choose mode", "Pick a trading mode; relaxing asks for confirmation"),
     ("pause", "p", "pause", "Pause / resume strategy", "Toggle the strategy's pause flag"),
     ("pick_symbol", "s", "symbol", "Pick symbol", "Find a symbol by fuzzy search and show its order book"),
-    ("overview", "o", "overview", "Market overview", "Every symbol: sync state, age, spread, mid change, resyncs, position (sort, filter)"),
+    (
+        "overview",
+        "o",
+        "overview",
+        "Market overview",
+        "Every symbol: sync state, age, spread, mid change, resyncs, position (sort, filter)",
+    ),
     ("next_symbol", "n", "next", "Next symbol", "Show the next symbol's order book"),
     ("cycle_log_level", "l", "log", "Cycle log level", "Log filter: all → info → warn → error"),
     ("quit", "q", "quit", "Quit epochbot", "Stop the core gracefully (persist, then stop) and exit"),
     ("toggle_theme", "t", "theme", "Toggle theme", "Switch between the dark and the light theme"),
-    ("toggle_log_epoch", "c", "cur epoch", "Log: current epoch only", "Show only log lines of the current epoch (toggle)"),
+    (
+        "toggle_log_epoch",
+        "c",
+        "cur epoch",
+        "Log: current epoch only",
+        "Show only log lines of the current epoch (toggle)",
+    ),
     ("next_view", "v", "view", "Next view", "Cycle the switchable pane: log, price chart, fills, epochs, latency"),
     ("show_chart", "g", "chart", "Price chart", "Show the price pane (mid with our fills) of the selected symbol"),
     ("show_fills", "f", "fills", "Fills", "Show our fills, newest first"),
-    ("cancel_all", "X", "cancel all", "Cancel all orders", "Cancel every working order and pause the strategy (asks first)"),
-    ("flatten", "F", "flatten", "Flatten position", "Close the selected symbol's position with a reduce-only market order (asks first)"),
+    (
+        "cancel_all",
+        "X",
+        "cancel all",
+        "Cancel all orders",
+        "Cancel every working order and pause the strategy (asks first)",
+    ),
+    (
+        "flatten",
+        "F",
+        "flatten",
+        "Flatten position",
+        "Close the selected symbol's position with a reduce-only market order (asks first)",
+    ),
     ("help", "question_mark", "help", "Help: keys", "Every key and what it does"),
 )
 # Shown in the palette and the help screen, but not in the footer (it must fit in 80 columns);
 # the footer always shows "? help", which lists them all.
 _FOOTER_HIDDEN = {
-    "toggle_theme", "toggle_log_epoch", "next_view", "show_chart", "show_fills", "resync_symbol", "next_symbol", "cancel_all", "flatten", "overview",
+    "toggle_theme",
+    "toggle_log_epoch",
+    "next_view",
+    "show_chart",
+    "show_fills",
+    "resync_symbol",
+    "next_symbol",
+    "cancel_all",
+    "flatten",
+    "overview",
 }
 # Keys that are not ACTIONS but do something (shown on the help screen).
 EXTRA_KEYS: tuple[tuple[str, str, str], ...] = (
@@ -326,7 +372,9 @@ class ConsoleApp(App[int]):
             # screen so the operator can read why; quitting returns the core's exit code.
             self.poll_snapshot()
             why = f": {worker.error}" if worker.error else ""
-            self.notify(f"core stopped (exit {self.core_exit_code}){why} — press q to quit", severity="error", timeout=3600)
+            self.notify(
+                f"core stopped (exit {self.core_exit_code}){why} — press q to quit", severity="error", timeout=3600
+            )
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -357,7 +405,7 @@ class ConsoleApp(App[int]):
             try:
                 result = await asyncio.wait_for(worker.wait(), self.quit_timeout_s)
                 code = result if isinstance(result, int) else EXIT_OK
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.error("core did not stop within %.1fs; exiting anyway", self.quit_timeout_s)
             except Exception as exc:  # WorkerFailed / WorkerCancelled: the core failed
                 log.error("core failed: %s", exc)
@@ -405,7 +453,9 @@ class ConsoleApp(App[int]):
             if yes:
                 self._send(OperatorCancelAll(symbol=None, pause=True), "cancel all orders requested (strategy paused)")
 
-        self.push_screen(ConfirmAction("Cancel all orders", f"Cancel {count} and pause the strategy?", "Cancel all (y)"), answered)
+        self.push_screen(
+            ConfirmAction("Cancel all orders", f"Cancel {count} and pause the strategy?", "Cancel all (y)"), answered
+        )
 
     def action_flatten(self) -> None:
         from epochbot.widgets.confirm_action import ConfirmAction
@@ -414,15 +464,23 @@ class ConsoleApp(App[int]):
         if not symbol:
             self.notify("no symbol selected", severity="warning")
             return
-        qty = next((p.qty for p in (self.snapshot.positions if self.snapshot is not None else ()) if p.symbol == symbol), "0")
+        qty = next(
+            (p.qty for p in (self.snapshot.positions if self.snapshot is not None else ()) if p.symbol == symbol), "0"
+        )
 
         def answered(yes: bool | None) -> None:
             if yes:
                 self._send(OperatorFlatten(symbol=symbol, pause=True), f"flatten {symbol} requested (strategy paused)")
 
-        self.push_screen(ConfirmAction(
-            f"Flatten {symbol}", f"Position {qty}: cancel {symbol}'s orders, pause the strategy and close the position "
-            "with a reduce-only market order?", "Flatten (y)"), answered)
+        self.push_screen(
+            ConfirmAction(
+                f"Flatten {symbol}",
+                f"Position {qty}: cancel {symbol}'s orders, pause the strategy and close the position "
+                "with a reduce-only market order?",
+                "Flatten (y)",
+            ),
+            answered,
+        )
 
     def action_pause(self) -> None:
         paused = not (self.snapshot is not None and self.snapshot.mode.paused)

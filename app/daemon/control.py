@@ -31,7 +31,8 @@ from __future__ import annotations
 import functools
 import hmac
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -80,7 +81,7 @@ def _flatten_target(body: dict) -> web.Response | None:
     if not isinstance(every, bool):
         return _json({"error": "'all' must be a boolean"}, 400)
     if every == ("symbol" in body and body["symbol"] is not None):
-        return _json({"error": "give either \"symbol\": SYMBOL or \"all\": true"}, 400)
+        return _json({"error": 'give either "symbol": SYMBOL or "all": true'}, 400)
     return None
 
 
@@ -122,21 +123,33 @@ class SnapshotCollector:
         yield available
         if snap is None:
             return
-        yield _gauge("epochbot_snapshot_age_seconds", "Age of the latest published state", (self._clock() - snap.at_ns) / 1e9)
+        yield _gauge(
+            "epochbot_snapshot_age_seconds", "Age of the latest published state", (self._clock() - snap.at_ns) / 1e9
+        )
         yield _gauge("epochbot_epoch", "Current transport session epoch", snap.epoch)
-        yield _gauge("epochbot_session_open", "1 while the transport session is connected", 1.0 if snap.session_open else 0.0)
+        yield _gauge(
+            "epochbot_session_open", "1 while the transport session is connected", 1.0 if snap.session_open else 0.0
+        )
         yield _gauge("epochbot_confidence", "Confidence in the local picture of the market (0..1)", snap.confidence)
-        yield _gauge("epochbot_confidence_min", "Lowest confidence since the first resynchronisation", snap.confidence_min)
+        yield _gauge(
+            "epochbot_confidence_min", "Lowest confidence since the first resynchronisation", snap.confidence_min
+        )
         yield _gauge("epochbot_fatal", "1 after fatal state corruption (trading stopped)", 1.0 if snap.fatal else 0.0)
-        yield _gauge("epochbot_paused", "1 while the strategy is paused by the operator", 1.0 if snap.mode.paused else 0.0)
+        yield _gauge(
+            "epochbot_paused", "1 while the strategy is paused by the operator", 1.0 if snap.mode.paused else 0.0
+        )
 
-        penalty = GaugeMetricFamily("epochbot_confidence_penalty", "How much each factor takes off confidence", labels=["factor"])
+        penalty = GaugeMetricFamily(
+            "epochbot_confidence_penalty", "How much each factor takes off confidence", labels=["factor"]
+        )
         for reason in snap.reasons:
             penalty.add_metric([reason.factor], reason.penalty)
         yield penalty
 
         mode = GaugeMetricFamily("epochbot_mode", "Effective trading mode (1 for the current one)", labels=["mode"])
-        floor = GaugeMetricFamily("epochbot_operator_mode_floor", "Operator mode floor (1 for the current one)", labels=["mode"])
+        floor = GaugeMetricFamily(
+            "epochbot_operator_mode_floor", "Operator mode floor (1 for the current one)", labels=["mode"]
+        )
         for m in Mode:
             mode.add_metric([m.value], 1.0 if snap.mode.mode == m.value else 0.0)
             floor.add_metric([m.value], 1.0 if snap.mode.operator_floor == m.value else 0.0)
@@ -145,9 +158,15 @@ class SnapshotCollector:
 
         synced = GaugeMetricFamily("epochbot_book_synced", "1 when the symbol's book is synced", labels=["symbol"])
         last_id = GaugeMetricFamily("epochbot_book_last_update_id", "Last applied update id", labels=["symbol"])
-        silence = GaugeMetricFamily("epochbot_book_silence_seconds", "Time since the last market data for the symbol", labels=["symbol"])
-        gaps = CounterMetricFamily("epochbot_book_gaps", "Continuity breaks seen by the symbol's book", labels=["symbol"])
-        resyncs = CounterMetricFamily("epochbot_book_resyncs", "Book resyncs of the symbol (recent history)", labels=["symbol"])
+        silence = GaugeMetricFamily(
+            "epochbot_book_silence_seconds", "Time since the last market data for the symbol", labels=["symbol"]
+        )
+        gaps = CounterMetricFamily(
+            "epochbot_book_gaps", "Continuity breaks seen by the symbol's book", labels=["symbol"]
+        )
+        resyncs = CounterMetricFamily(
+            "epochbot_book_resyncs", "Book resyncs of the symbol (recent history)", labels=["symbol"]
+        )
         for book in snap.books:
             synced.add_metric([book.symbol], 1.0 if book.state == "synced" else 0.0)
             last_id.add_metric([book.symbol], float(book.last_update_id))
@@ -161,10 +180,16 @@ class SnapshotCollector:
         yield resyncs
 
         lat = snap.latency
-        yield _gauge("epochbot_market_silence_seconds", "Time since the last useful market data", lat.silence_ms / 1000.0)
+        yield _gauge(
+            "epochbot_market_silence_seconds", "Time since the last useful market data", lat.silence_ms / 1000.0
+        )
         for name, stats, help_ in (
             ("epochbot_queue_delay_seconds", lat.queue, "Queue delay (process - recv) over the rolling window"),
-            ("epochbot_transport_latency_seconds", lat.transport, "Transport latency (recv - exchange, offset-corrected) over the rolling window"),
+            (
+                "epochbot_transport_latency_seconds",
+                lat.transport,
+                "Transport latency (recv - exchange, offset-corrected) over the rolling window",
+            ),
         ):
             family = GaugeMetricFamily(name, help_, labels=["quantile"])
             family.add_metric(["0.5"], stats.p50 / 1000.0)
@@ -173,18 +198,32 @@ class SnapshotCollector:
             yield family
 
         ttcr = dict(snap.ttcr_ms)
-        yield CounterMetricFamily("epochbot_time_to_correct_resync", "Completed resyncs (time-to-correct-resync samples)", value=float(ttcr.get("count", 0)))
-        ttcr_q = GaugeMetricFamily("epochbot_time_to_correct_resync_seconds", "Time-to-correct-resync percentiles", labels=["quantile"])
+        yield CounterMetricFamily(
+            "epochbot_time_to_correct_resync",
+            "Completed resyncs (time-to-correct-resync samples)",
+            value=float(ttcr.get("count", 0)),
+        )
+        ttcr_q = GaugeMetricFamily(
+            "epochbot_time_to_correct_resync_seconds", "Time-to-correct-resync percentiles", labels=["quantile"]
+        )
         ttcr_q.add_metric(["0.5"], float(ttcr.get("p50", 0.0)) / 1000.0)
         ttcr_q.add_metric(["0.99"], float(ttcr.get("p99", 0.0)) / 1000.0)
         ttcr_q.add_metric(["1"], float(ttcr.get("max", 0.0)) / 1000.0)
         yield ttcr_q
         last = next((e for e in reversed(snap.all_epochs or snap.epochs) if e.resync_ms is not None), None)
-        yield _gauge("epochbot_last_session_resync_seconds", "Resync time of the latest resynchronised epoch", (last.resync_ms or 0.0) / 1000.0 if last else 0.0)
+        yield _gauge(
+            "epochbot_last_session_resync_seconds",
+            "Resync time of the latest resynchronised epoch",
+            (last.resync_ms or 0.0) / 1000.0 if last else 0.0,
+        )
 
         for key, value in sorted(snap.counters.items()):
             yield CounterMetricFamily(f"epochbot_{key}", f"Engine counter {key}", value=float(value))
-        yield CounterMetricFamily("epochbot_book_resyncs_all", "Book resyncs, all symbols (recent history)", value=float(sum(b.resyncs for b in snap.books)))
+        yield CounterMetricFamily(
+            "epochbot_book_resyncs_all",
+            "Book resyncs, all symbols (recent history)",
+            value=float(sum(b.resyncs for b in snap.books)),
+        )
         yield from _trading_metrics(snap)
 
 
@@ -196,26 +235,40 @@ def _trading_metrics(snap):
     if t is None:
         return
     quote = t.pnl.quote_asset or "quote"
-    pnl = GaugeMetricFamily("epochbot_pnl", "PnL in the quote asset by kind (session/daily: realised net of fees)", labels=["kind", "asset"])
+    pnl = GaugeMetricFamily(
+        "epochbot_pnl", "PnL in the quote asset by kind (session/daily: realised net of fees)", labels=["kind", "asset"]
+    )
     for kind in ("session", "daily", "realized", "unrealized", "fees", "funding", "net"):
         pnl.add_metric([kind, quote], float(getattr(t.pnl, kind)))
     yield pnl
     position = GaugeMetricFamily("epochbot_position", "Signed position in base units", labels=["symbol"])
-    upnl = GaugeMetricFamily("epochbot_position_unrealized_pnl", "Unrealised PnL of the position (quote asset)", labels=["symbol"])
+    upnl = GaugeMetricFamily(
+        "epochbot_position_unrealized_pnl", "Unrealised PnL of the position (quote asset)", labels=["symbol"]
+    )
     for p in snap.positions:
         position.add_metric([p.symbol], float(p.qty))
         upnl.add_metric([p.symbol], float(p.unrealized_pnl))
     yield position
     yield upnl
-    orders = CounterMetricFamily("epochbot_orders", "Orders of this session by outcome (placed, FILLED, CANCELED, REJECTED, EXPIRED)", labels=["outcome"])
+    orders = CounterMetricFamily(
+        "epochbot_orders",
+        "Orders of this session by outcome (placed, FILLED, CANCELED, REJECTED, EXPIRED)",
+        labels=["outcome"],
+    )
     for outcome, count in sorted(t.orders_by_outcome.items()):
         orders.add_metric([outcome], float(count))
     yield orders
     yield _gauge("epochbot_orders_working", "Orders that may still execute", len(t.working_orders))
     yield CounterMetricFamily("epochbot_fills", "Fills of this session", value=float(t.fill_count))
-    yield CounterMetricFamily("epochbot_order_refusals", "Intents refused by the pre-trade gates", value=float(t.refusals))
+    yield CounterMetricFamily(
+        "epochbot_order_refusals", "Intents refused by the pre-trade gates", value=float(t.refusals)
+    )
     tripped = GaugeMetricFamily("epochbot_breaker_tripped", "1 while the circuit breaker is tripped", labels=["name"])
-    until = GaugeMetricFamily("epochbot_breaker_until_timestamp_seconds", "When a tripped breaker reopens (0: not tripped or latched)", labels=["name"])
+    until = GaugeMetricFamily(
+        "epochbot_breaker_until_timestamp_seconds",
+        "When a tripped breaker reopens (0: not tripped or latched)",
+        labels=["name"],
+    )
     for b in t.breakers:
         tripped.add_metric([b.name], 1.0 if b.tripped else 0.0)
         until.add_metric([b.name], b.until_ns / 1e9)
@@ -240,7 +293,12 @@ class ControlServer:
     """
 
     def __init__(
-        self, runtime, settings, *, port: int | None = None, on_action: Callable[[str, dict], None] | None = None,
+        self,
+        runtime,
+        settings,
+        *,
+        port: int | None = None,
+        on_action: Callable[[str, dict], None] | None = None,
         on_auth_failure: Callable[[dict], None] | None = None,
     ) -> None:
         self.runtime = runtime
@@ -255,7 +313,9 @@ class ControlServer:
         self.registry = CollectorRegistry(auto_describe=False)
         self.instance = instance_name(settings)  # on every sample: one Prometheus scrapes a fleet
         self.registry.register(InstanceLabelled(SnapshotCollector(lambda: self.runtime.latest), self.instance))
-        self.registry.register(InstanceLabelled(ProcessCollector(registry=None), self.instance))  # a no-op where /proc is missing
+        self.registry.register(
+            InstanceLabelled(ProcessCollector(registry=None), self.instance)
+        )  # a no-op where /proc is missing
         token = settings.control.token
         self._token = token.get_secret_value().encode() if token is not None else None
 
@@ -295,7 +355,7 @@ class ControlServer:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> "ControlServer":
+    async def __aenter__(self) -> ControlServer:
         await self.start()
         return self
 
@@ -315,17 +375,27 @@ class ControlServer:
     def _authorise(self, request: web.Request) -> web.Response | None:
         if self._token is None:
             return _json(
-                {"error": "mutating calls are disabled: no control token configured; set EPOCHBOT_CONTROL__TOKEN "
-                          "(or [control] token in secrets_file) and restart"},
+                {
+                    "error": "mutating calls are disabled: no control token configured; set EPOCHBOT_CONTROL__TOKEN "
+                    "(or [control] token in secrets_file) and restart"
+                },
                 403,
             )
         header = request.headers.get("Authorization", "")
         scheme, _, presented = header.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), self._token):
             if self._on_auth_failure is not None:
-                why = "no Authorization header" if not header else ("not a bearer token" if scheme.lower() != "bearer" else "wrong token")
-                self._on_auth_failure({"peer": request.remote or "?", "method": request.method, "path": request.path, "problem": why})
-            return _json({"error": "missing or wrong bearer token"}, 401, headers={"WWW-Authenticate": 'Bearer realm="epochbot"'})
+                why = (
+                    "no Authorization header"
+                    if not header
+                    else ("not a bearer token" if scheme.lower() != "bearer" else "wrong token")
+                )
+                self._on_auth_failure(
+                    {"peer": request.remote or "?", "method": request.method, "path": request.path, "problem": why}
+                )
+            return _json(
+                {"error": "missing or wrong bearer token"}, 401, headers={"WWW-Authenticate": 'Bearer realm="epochbot"'}
+            )
         return None
 
     async def _body(self, request: web.Request) -> dict | web.Response:
@@ -375,7 +445,9 @@ class ControlServer:
     async def _resync(self, body: dict) -> web.Response:
         unknown = set(body) - {"symbol", "session"}
         if unknown:
-            return _json({"error": f"unknown field(s): {', '.join(sorted(unknown))}; expected 'symbol' or 'session'"}, 400)
+            return _json(
+                {"error": f"unknown field(s): {', '.join(sorted(unknown))}; expected 'symbol' or 'session'"}, 400
+            )
         session = body.get("session", False)
         symbol = body.get("symbol")
         if not isinstance(session, bool) or (symbol is not None and not isinstance(symbol, str)):
@@ -398,7 +470,7 @@ class ControlServer:
         modes = [m.value for m in Mode]
         text = body.get("mode")
         if not isinstance(text, str):
-            return _json({"error": "body must be {\"mode\": MODE}", "modes": modes}, 400)
+            return _json({"error": 'body must be {"mode": MODE}', "modes": modes}, 400)
         try:
             mode = parse_mode(text)
         except ValueError as exc:
@@ -419,9 +491,11 @@ class ControlServer:
     def _confirmed(self, body: dict, allowed: set[str]) -> web.Response | None:
         unknown = set(body) - allowed
         if unknown:
-            return _json({"error": f"unknown field(s): {', '.join(sorted(unknown))}; expected {', '.join(sorted(allowed))}"}, 400)
+            return _json(
+                {"error": f"unknown field(s): {', '.join(sorted(unknown))}; expected {', '.join(sorted(allowed))}"}, 400
+            )
         if body.get("confirm") is not True:
-            return _json({"error": "this action needs an explicit body with \"confirm\": true"}, 400)
+            return _json({"error": 'this action needs an explicit body with "confirm": true'}, 400)
         if not isinstance(body.get("pause", True), bool):
             return _json({"error": "'pause' must be a boolean"}, 400)
         return None
@@ -444,7 +518,9 @@ class ControlServer:
             return _json({"error": "trading is not configured in this daemon (no strategy)"}, 409)
         return None
 
-    def _trading_action(self, body: dict, allowed: set[str], check: Callable[[dict], web.Response | None] | None = None):
+    def _trading_action(
+        self, body: dict, allowed: set[str], check: Callable[[dict], web.Response | None] | None = None
+    ):
         """What every trading action checks, in this order: only ``allowed`` fields and
         ``"confirm": true`` (and a boolean ``pause``), the action's own rules (``check``), a known
         symbol (or none), trading configured. ``(symbol, pause)``, or the refusal to answer."""
@@ -466,7 +542,11 @@ class ControlServer:
             return checked
         symbol, pause = checked
         snap = self.runtime.latest
-        working = [o for o in (snap.trading.working_orders if snap is not None and snap.trading else ()) if symbol in (None, o.symbol)]
+        working = [
+            o
+            for o in (snap.trading.working_orders if snap is not None and snap.trading else ())
+            if symbol in (None, o.symbol)
+        ]
         self.runtime.submit(ev.OperatorCancelAll(symbol=symbol, pause=pause))
         return self._accepted("cancel-all", {"symbol": symbol, "pause": pause, "working_orders": len(working)})
 
@@ -478,6 +558,10 @@ class ControlServer:
         symbol, pause = checked
         every = body.get("all", False)
         snap = self.runtime.latest
-        positions = {p.symbol: p.qty for p in (snap.positions if snap is not None else ()) if symbol in (None, p.symbol) and p.qty not in ("0", "")}
+        positions = {
+            p.symbol: p.qty
+            for p in (snap.positions if snap is not None else ())
+            if symbol in (None, p.symbol) and p.qty not in ("0", "")
+        }
         self.runtime.submit(ev.OperatorFlatten(symbol=symbol, pause=pause))
         return self._accepted("flatten", {"symbol": symbol, "all": every, "pause": pause, "positions": positions})

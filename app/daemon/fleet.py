@@ -39,4 +39,3 @@ class InstanceLabelled:
         for metric in self._inner.collect():
             metric.samples = [s._replace(labels={**s.labels, "instance": self.instance}) for s in metric.samples]
             yield metric
-

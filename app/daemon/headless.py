@@ -25,9 +25,10 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
@@ -36,7 +37,15 @@ from epochbot.app.daemon.control import ControlServer
 from epochbot.app.daemon.logging_json import JsonLogWriter, LogFanout
 from epochbot.app.daemon.summary import session_summary, status_line
 
-__all__ = ["EXIT_FATAL", "EXIT_OK", "EXIT_RUNTIME", "HeadlessRunner", "check_report_path", "run_headless", "status_fields"]
+__all__ = [
+    "EXIT_FATAL",
+    "EXIT_OK",
+    "EXIT_RUNTIME",
+    "HeadlessRunner",
+    "check_report_path",
+    "run_headless",
+    "status_fields",
+]
 
 EXIT_OK = 0
 EXIT_RUNTIME = 1
@@ -76,7 +85,10 @@ def status_fields(snap) -> dict[str, Any]:
         "confidence": snap.confidence,
         "reasons": [r.describe() for r in snap.reasons],
         "session_open": snap.session_open,
-        "symbols": {b.symbol: {"state": b.state, "last_update_id": b.last_update_id, "gaps": b.gaps, "resyncs": b.resyncs} for b in snap.books},
+        "symbols": {
+            b.symbol: {"state": b.state, "last_update_id": b.last_update_id, "gaps": b.gaps, "resyncs": b.resyncs}
+            for b in snap.books
+        },
         "queue_delay_p99_ms": round(snap.latency.queue.p99, 3),
         "transport_latency_p99_ms": round(snap.latency.transport.p99, 3),
         "silence_ms": round(snap.latency.silence_ms, 3),
@@ -95,10 +107,15 @@ def _trading_status(snap) -> dict[str, Any] | None:
         return None
     return {
         "quote_asset": t.pnl.quote_asset,
-        "pnl_net": t.pnl.net, "pnl_session": t.pnl.session, "pnl_daily": t.pnl.daily,
-        "realized": t.pnl.realized, "unrealized": t.pnl.unrealized, "fees": t.pnl.fees,
+        "pnl_net": t.pnl.net,
+        "pnl_session": t.pnl.session,
+        "pnl_daily": t.pnl.daily,
+        "realized": t.pnl.realized,
+        "unrealized": t.pnl.unrealized,
+        "fees": t.pnl.fees,
         "positions": {p.symbol: p.qty for p in snap.positions},
-        "working_orders": len(t.working_orders), "fill_count": t.fill_count,
+        "working_orders": len(t.working_orders),
+        "fill_count": t.fill_count,
         "breakers_tripped": {b.name: b.cause for b in t.tripped},
     }
 
@@ -165,8 +182,14 @@ class HeadlessRunner:
     async def _run(self, stack: AsyncExitStack) -> int:
         settings = self.settings
         self.log.emit(
-            "info", "starting", venue=settings.venue, market=settings.effective_market, symbols=list(settings.symbols),
-            pid=os.getpid(), duration_s=settings.duration, report=str(settings.report) if settings.report else None,
+            "info",
+            "starting",
+            venue=settings.venue,
+            market=settings.effective_market,
+            symbols=list(settings.symbols),
+            pid=os.getpid(),
+            duration_s=settings.duration,
+            report=str(settings.report) if settings.report else None,
         )
         self.runtime = runtime = self.factory(settings)
         runtime.add_log_listener(self.log.write_record)
@@ -178,20 +201,35 @@ class HeadlessRunner:
             runtime.request_stop(self.stop_reason)
 
         if settings.control_enabled(headless=True):
-            self.control = ControlServer(runtime, settings, on_action=self._on_control_action, on_auth_failure=self._on_auth_failure)
+            self.control = ControlServer(
+                runtime, settings, on_action=self._on_control_action, on_auth_failure=self._on_auth_failure
+            )
             try:
                 await self.control.start()
             except OSError as exc:
-                self.log.emit("error", "control endpoint: cannot listen", host="127.0.0.1", port=settings.control.port, error=str(exc))
+                self.log.emit(
+                    "error",
+                    "control endpoint: cannot listen",
+                    host="127.0.0.1",
+                    port=settings.control.port,
+                    error=str(exc),
+                )
                 self.stop_reason = self.stop_reason or "control endpoint failed"
                 runtime.request_stop(self.stop_reason)
                 await self._await_runtime_bounded()
                 return EXIT_RUNTIME
             stack.push_async_callback(self.control.stop)
-            self.log.emit("info", "control endpoint listening", url=self.control.url, mutating_calls="enabled" if settings.control.token else "disabled (no control.token)")
+            self.log.emit(
+                "info",
+                "control endpoint listening",
+                url=self.control.url,
+                mutating_calls="enabled" if settings.control.token else "disabled (no control.token)",
+            )
 
         status_task = loop.create_task(self._status_loop(), name="epochbot-status")
-        duration_timer = loop.call_later(settings.duration, self.request_stop, "duration elapsed") if settings.duration else None
+        duration_timer = (
+            loop.call_later(settings.duration, self.request_stop, "duration elapsed") if settings.duration else None
+        )
         started = time.monotonic()
         try:
             code = await self._await_runtime()
@@ -207,7 +245,12 @@ class HeadlessRunner:
             code = code or EXIT_RUNTIME
         level = "info" if code == EXIT_OK else ("critical" if code == EXIT_FATAL else "error")
         reason = self.stop_reason or _fatal(runtime)
-        self.log.emit(level, session_summary(getattr(runtime, "latest", None), self._ran_s, code, reason), epoch=self._epoch(), session_summary=True)
+        self.log.emit(
+            level,
+            session_summary(getattr(runtime, "latest", None), self._ran_s, code, reason),
+            epoch=self._epoch(),
+            session_summary=True,
+        )
         self.log.emit(level, "exit", epoch=self._epoch(), exit_code=code, reason=self.stop_reason or _fatal(runtime))
         return code
 
@@ -228,7 +271,10 @@ class HeadlessRunner:
             raise
         except Exception as exc:  # the runtime crashed: say what and where, exit 1
             self.log.emit(
-                "critical", "runtime failed", epoch=self._epoch(), error=f"{type(exc).__name__}: {exc}",
+                "critical",
+                "runtime failed",
+                epoch=self._epoch(),
+                error=f"{type(exc).__name__}: {exc}",
                 traceback="".join(traceback.format_exception(exc)),
             )
             return EXIT_RUNTIME
@@ -257,7 +303,11 @@ class HeadlessRunner:
         from epochbot.views.report import build_report
 
         snap = getattr(self.runtime, "latest", None)
-        report: dict[str, Any] = build_report(snap) if snap is not None else {"venue": self.settings.venue, "epochs": [], "symbols": {}, "fatal": None}
+        report: dict[str, Any] = (
+            build_report(snap)
+            if snap is not None
+            else {"venue": self.settings.venue, "epochs": [], "symbols": {}, "fatal": None}
+        )
         report["exit_code"] = code
         report["stop_reason"] = self.stop_reason or _fatal(self.runtime)
         report["run_s"] = round(ran_s, 3)
@@ -302,8 +352,12 @@ def run_headless(settings: Settings, *, runtime_factory: RuntimeFactory | None =
         print(f"config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     secrets = secret_values(settings)
-    log = JsonLogWriter(stream if stream is not None else sys.stderr, level=settings.log_level, secrets=secrets,
-                        fmt=getattr(settings, "log_format", "json"))
+    log = JsonLogWriter(
+        stream if stream is not None else sys.stderr,
+        level=settings.log_level,
+        secrets=secrets,
+        fmt=getattr(settings, "log_format", "json"),
+    )
     log_file = getattr(settings, "log_file", None)
     if log_file is not None:
         try:

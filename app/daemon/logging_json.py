@@ -32,8 +32,9 @@ from __future__ import annotations
 import queue
 import sys
 import threading
-from datetime import datetime, timezone
-from typing import IO, Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import IO, Any
 
 import orjson
 
@@ -47,7 +48,9 @@ _STOP = object()
 
 def iso_us(ts_ns: int) -> str:
     """Integer nanoseconds -> ISO-8601 UTC with microseconds and a Z."""
-    return datetime.fromtimestamp(ts_ns / 1e9, tz=timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return (
+        datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    )
 
 
 def _default(value: Any) -> Any:
@@ -200,7 +203,13 @@ class JsonLogWriter:
         if self._dropped:  # say how many lines were lost since the last one that got through
             import time
 
-            line = {"ts": iso_us(time.time_ns()), "level": "warn", "msg": "log lines dropped", "epoch": None, "log_dropped": self._dropped}
+            line = {
+                "ts": iso_us(time.time_ns()),
+                "level": "warn",
+                "msg": "log lines dropped",
+                "epoch": None,
+                "log_dropped": self._dropped,
+            }
             self._dropped = 0
             try:
                 self._queue.put(self.serialise(line), timeout=timeout)

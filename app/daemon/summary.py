@@ -48,13 +48,17 @@ def status_line(snap) -> str:
 
 def session_summary(snap, ran_s: float, exit_code: int | None = None, reason: str | None = None) -> str:
     if snap is None:
-        return f"session summary: ran {ran_s:.0f} s, no state published" + (f", exit {exit_code}" if exit_code is not None else "")
+        return f"session summary: ran {ran_s:.0f} s, no state published" + (
+            f", exit {exit_code}" if exit_code is not None else ""
+        )
     t = getattr(snap, "trading", None)
     outcome = ""
     if t is not None:
         o = t.orders_by_outcome
-        outcome = (f" | orders placed {o.get('placed', 0)}, filled {o.get('FILLED', 0)}, canceled {o.get('CANCELED', 0)}, "
-                   f"rejected {o.get('REJECTED', 0)}, refused {t.refusals}")
+        outcome = (
+            f" | orders placed {o.get('placed', 0)}, filled {o.get('FILLED', 0)}, canceled {o.get('CANCELED', 0)}, "
+            f"rejected {o.get('REJECTED', 0)}, refused {t.refusals}"
+        )
     resyncs = int(dict(snap.ttcr_ms).get("count", 0))
     tail = f" | exit {exit_code}" if exit_code is not None else ""
     tail += f" ({reason})" if reason else ""

@@ -49,8 +49,8 @@ import hashlib
 import heapq
 import math
 import struct
+from collections.abc import Iterable
 from enum import Enum
-from typing import Iterable
 
 from epochbot.model.numeric import DecimalFormatError, UnitCodec
 
@@ -242,7 +242,9 @@ class OrderBook:
             # alone would refuse that perfectly good bridge and loop on refetches.
             bridged = diff.first_id <= bridge <= u or (self.rules is VenueRules.USDM and diff.prev_final_id == last)
             if not bridged:
-                return self._break(DiffOutcome.STALE_SNAPSHOT, f"first diff U={diff.first_id} u={u} does not bridge snapshot {last}")
+                return self._break(
+                    DiffOutcome.STALE_SNAPSHOT, f"first diff U={diff.first_id} u={u} does not bridge snapshot {last}"
+                )
             self.awaiting_bridge = False
         elif self.rules is VenueRules.SPOT:
             if diff.first_id != last + 1:
@@ -310,7 +312,11 @@ class OrderBook:
             first_u = first.first_id
             # USD-M: a first buffered diff whose pu equals the snapshot's id continues it
             # exactly (the same bridge as in _on_synced_diff), however U compares.
-            too_old = (last_update_id + 1 < first_u) if spot else (last_update_id < first_u and first.prev_final_id != last_update_id)
+            too_old = (
+                (last_update_id + 1 < first_u)
+                if spot
+                else (last_update_id < first_u and first.prev_final_id != last_update_id)
+            )
             if too_old:
                 self._move("snapshot", target_fail)
                 self.last_problem = f"snapshot {last_update_id} older than buffered U={first_u}"
@@ -379,7 +385,9 @@ class OrderBook:
             # after decoding) they go back to exact decimal strings and take the string path.
             res = None
             if fb is not None and USE_FASTBOOK and scale[0] == codec.price_decimals and scale[1] == codec.qty_decimals:
-                res = fb.apply_units(self.bids, self.asks, bid_levels, ask_levels, self.tick, self.best_bid, self.best_ask)
+                res = fb.apply_units(
+                    self.bids, self.asks, bid_levels, ask_levels, self.tick, self.best_bid, self.best_ask
+                )
             if res is None:  # another scale, the C path off, or a tick beyond 64 bits
                 bid_levels = unit_levels_as_strings(bid_levels, scale)
                 ask_levels = unit_levels_as_strings(ask_levels, scale)
@@ -391,7 +399,17 @@ class OrderBook:
             # Same steps as _apply_levels_py with the parsing, the tick check and both per-side
             # loops in one C call (parse everything first: a bad string raises before the book is
             # touched).
-            res = fb.apply_levels(self.bids, self.asks, bid_levels, ask_levels, codec.price_decimals, codec.qty_decimals, self.tick, self.best_bid, self.best_ask)
+            res = fb.apply_levels(
+                self.bids,
+                self.asks,
+                bid_levels,
+                ask_levels,
+                codec.price_decimals,
+                codec.qty_decimals,
+                self.tick,
+                self.best_bid,
+                self.best_ask,
+            )
             if res is None:  # a price, quantity or tick beyond 64 bits: the general C path
                 self._apply_levels_c(bid_levels, ask_levels)
                 return

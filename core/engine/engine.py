@@ -42,23 +42,23 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
-from epochbot.model import events as ev
 from epochbot.book.book import BookState, DiffOutcome, OrderBook, VenueRules
 from epochbot.engine.confidence import Confidence, ConfidenceConfig, ConfidenceInputs, evaluate
-from epochbot.engine.repair import ResyncPipeline
-from epochbot.engine.session import SessionLifecycle
-from epochbot.engine.trading import TradingBridge
 from epochbot.engine.lag import LOCAL, REPLACE, LagJudge
 from epochbot.engine.liveness import Liveness, LivenessConfig, ReplacementGovernor
 from epochbot.engine.market_history import MarketHistory
+from epochbot.engine.repair import ResyncPipeline
+from epochbot.engine.session import SessionLifecycle
+from epochbot.engine.telemetry import Telemetry
+from epochbot.engine.trader_port import TraderPort
+from epochbot.engine.trading import TradingBridge
+from epochbot.model import events as ev
 from epochbot.model.modes import Mode, ModeChange, ModeConfig, ModeController, parse_mode
 from epochbot.model.numeric import UnitCodec, parse_units
 from epochbot.model.records import BookResync, EpochRecord, LogRecord
-from epochbot.engine.telemetry import Telemetry
-from epochbot.engine.trader_port import TraderPort
 
 __all__ = ["BookResync", "Engine", "EngineConfig", "EpochRecord", "FATAL_EXIT_CODE", "LogRecord"]
 
@@ -130,15 +130,24 @@ class _SymbolState:
 
 
 class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
-    def __init__(self, config: EngineConfig, clock: Callable[[], int], trader: TraderPort | None = None,
-                 market: MarketHistory | None = None) -> None:
+    def __init__(
+        self,
+        config: EngineConfig,
+        clock: Callable[[], int],
+        trader: TraderPort | None = None,
+        market: MarketHistory | None = None,
+    ) -> None:
         self.config = config
         self.clock = clock
         # Optional trading half, known only through `epochbot.engine.trader_port.TraderPort`: driven only
         # from here, so live, replay and backtest place the same orders for the same input.
         self.trader = trader
         # Candles, range bars and the funding clock: market data kept beside the books.
-        self.market = market if market is not None else MarketHistory(config.candle_history, config.range_bar_bps, config.range_bar_keep)
+        self.market = (
+            market
+            if market is not None
+            else MarketHistory(config.candle_history, config.range_bar_bps, config.range_bar_keep)
+        )
         self._malformed_ns, self._malformed_epoch = 0, -1  # the last unreadable frame
         self._dirty: set[str] = set()  # symbols whose book changed since the strategy last looked
         self._validating: set[str] = set()  # books installed from a snapshot, awaiting their bridge diff
@@ -148,10 +157,18 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
         self.epoch = 0
         self.session_open = False
         self.subscribed = False
-        self.liveness = Liveness(LivenessConfig(ceiling_ms=config.silence_replace_ms, floor_ms=min(config.liveness_floor_ms, config.silence_replace_ms)))
+        self.liveness = Liveness(
+            LivenessConfig(
+                ceiling_ms=config.silence_replace_ms, floor_ms=min(config.liveness_floor_ms, config.silence_replace_ms)
+            )
+        )
         self.lag = LagJudge(config.loop_busy_saturated)
-        self.governor = ReplacementGovernor(base_ms=max(config.reconnect_base_ms, 250.0), max_ms=config.replace_backoff_max_ms,
-                                            healthy_ms=config.replace_healthy_ms, max_in_window=config.replace_max_per_5min)
+        self.governor = ReplacementGovernor(
+            base_ms=max(config.reconnect_base_ms, 250.0),
+            max_ms=config.replace_backoff_max_ms,
+            healthy_ms=config.replace_healthy_ms,
+            max_in_window=config.replace_max_per_5min,
+        )
         self._last_latency_ms = 0.0  # transport latency p50 of the previous session (first-frame allowance)
         self._liveness_replaced = False  # the current session replaced one that liveness judged dead
         self._latency_replaced_p50 = 0.0  # the p50 that caused the last latency-driven replacement
@@ -257,8 +274,13 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
         if outcome is DiffOutcome.OVERFLOW:
             if not state.overflow_logged:  # once per wait (it repeats while the book waits)
                 state.overflow_logged = True
-                self._log("warn", "book buffer full while waiting for snapshot: oldest diffs dropped", symbol=diff.symbol,
-                          kept=len(book.buffer), awaiting_weight=diff.symbol in self.budget_waiting)
+                self._log(
+                    "warn",
+                    "book buffer full while waiting for snapshot: oldest diffs dropped",
+                    symbol=diff.symbol,
+                    kept=len(book.buffer),
+                    awaiting_weight=diff.symbol in self.budget_waiting,
+                )
             return _NO_COMMANDS
         # GAP / CROSSED / BAD_LEVEL / STALE_SNAPSHOT: the book is invalid; resync it alone.
         if outcome is DiffOutcome.STALE_SNAPSHOT:
@@ -327,7 +349,14 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
         # An unreadable frame without a symbol (invalid JSON) may have held depth updates: a gap
         # soon after it is recorded as cause "malformed" (see _after_malformed).
         self._malformed_ns, self._malformed_epoch = now, self.epoch
-        self._log("warn", "malformed frame skipped", reason=event.reason[:300], sample=event.sample[:200], event=event.event, symbol=event.symbol)
+        self._log(
+            "warn",
+            "malformed frame skipped",
+            reason=event.reason[:300],
+            sample=event.sample[:200],
+            event=event.event,
+            symbol=event.symbol,
+        )
         state = self.symbols.get(event.symbol) if event.event == "depthUpdate" else None
         if state is None or state.book.state in (BookState.INVALID, BookState.EMPTY):
             return _NO_COMMANDS
@@ -340,8 +369,14 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
 
     def _on_snapshot_budget(self, event: ev.SnapshotBudget, now: int):
         if event.waiting and not self.budget_waiting:
-            self._log("warn", "request weight spent: snapshots wait their turn", waiting=len(event.waiting), used=event.used, cap=event.cap,
-                      first=list(event.waiting[:10]))
+            self._log(
+                "warn",
+                "request weight spent: snapshots wait their turn",
+                waiting=len(event.waiting),
+                used=event.used,
+                cap=event.cap,
+                first=list(event.waiting[:10]),
+            )
         elif self.budget_waiting and not event.waiting:
             self._log("info", "every waiting snapshot has been requested", used=event.used, cap=event.cap)
         waiting = set(event.waiting)
@@ -436,28 +471,45 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
             # stream costs a reconnect the venue is asked (core/engine/liveness.py).
             verdict = self.liveness.check(now, event.market_backlog_ns)
             if verdict.dead:
-                return self._replace_session(now, verdict.dead, detected_ns=verdict.detected_ns, immediate=True, liveness=True)
+                return self._replace_session(
+                    now, verdict.dead, detected_ns=verdict.detected_ns, immediate=True, liveness=True
+                )
             if verdict.probes:
                 return self._probe(verdict.probes, now)
             # Our own backlog never replaces a healthy connection (core/engine/lag.py): reported only.
             now_s = now // 1_000_000_000
             queue = self.telemetry.queue.stats(now_s)
             transport = self.telemetry.transport.stats(now_s)
-            action, why = self.lag.judge(transport.p50, transport.count, queue.p50, queue.count,
-                                         cfg.transport_latency_replace_ms, cfg.queue_delay_replace_ms)
+            action, why = self.lag.judge(
+                transport.p50,
+                transport.count,
+                queue.p50,
+                queue.count,
+                cfg.transport_latency_replace_ms,
+                cfg.queue_delay_replace_ms,
+            )
             if action == LOCAL:
                 if self.lag.start_episode():
-                    self._log("warn", "behind: our own backlog, not the venue's; session kept", reason=why,
-                              queue_delay_p50_ms=round(queue.p50, 1), loop_busy=round(self.lag.busy(), 3))
+                    self._log(
+                        "warn",
+                        "behind: our own backlog, not the venue's; session kept",
+                        reason=why,
+                        queue_delay_p50_ms=round(queue.p50, 1),
+                        loop_busy=round(self.lag.busy(), 3),
+                    )
                 return _NO_COMMANDS
             if action == REPLACE and now >= self._latency_replace_allowed_ns:
                 if self._latency_replaced_p50 and transport.p50 >= 0.75 * self._latency_replaced_p50:
                     # The last new connection was just as slow: the venue (or its clock) lags,
                     # not our route. Keep this session; judge again only after the longest wait.
                     self._latency_replace_allowed_ns = now + int(cfg.latency_replace_cooldown_max_ms * _MS)
-                    self._log("warn", "transport latency persists across connections: venue-side, session kept",
-                              p50_ms=round(transport.p50, 1), previous_p50_ms=round(self._latency_replaced_p50, 1),
-                              next_check_in_ms=cfg.latency_replace_cooldown_max_ms)
+                    self._log(
+                        "warn",
+                        "transport latency persists across connections: venue-side, session kept",
+                        p50_ms=round(transport.p50, 1),
+                        previous_p50_ms=round(self._latency_replaced_p50, 1),
+                        next_check_in_ms=cfg.latency_replace_cooldown_max_ms,
+                    )
                     return _NO_COMMANDS
                 self._latency_replaced_p50 = transport.p50
                 return self._latency_replacement(now, f"transport latency p50 {transport.p50:.0f} ms")
@@ -470,29 +522,60 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
         commands = []
         for symbol, request_id in probes:
             if not delay_ms:
-                self._log("info", "stream silent: asking the venue", symbol=symbol, request_id=request_id,
-                          silence_ms=round(self.liveness.depth_silence_ms(symbol, now), 1))
-            commands.append(ev.ProbeVenue(epoch=self.epoch, symbol=symbol, request_id=request_id, limit=self.config.probe_limit, delay_ms=delay_ms))
+                self._log(
+                    "info",
+                    "stream silent: asking the venue",
+                    symbol=symbol,
+                    request_id=request_id,
+                    silence_ms=round(self.liveness.depth_silence_ms(symbol, now), 1),
+                )
+            commands.append(
+                ev.ProbeVenue(
+                    epoch=self.epoch,
+                    symbol=symbol,
+                    request_id=request_id,
+                    limit=self.config.probe_limit,
+                    delay_ms=delay_ms,
+                )
+            )
         self._evaluate(now)
         return commands
 
     def _on_probe_result(self, event: ev.ProbeResult, now: int):
         was_quiet = self.liveness.quiet_symbols()
         transport = self.telemetry.transport.stats(now // 1_000_000_000)
-        verdict = self.liveness.on_probe(event.symbol, event.request_id, event.last_update_id if event.ok else None, now,
-                                         latency_ms=transport.p50 if transport.count >= 20 else 0.0, backlog_ns=event.market_backlog_ns)
+        verdict = self.liveness.on_probe(
+            event.symbol,
+            event.request_id,
+            event.last_update_id if event.ok else None,
+            now,
+            latency_ms=transport.p50 if transport.count >= 20 else 0.0,
+            backlog_ns=event.market_backlog_ns,
+        )
         if not event.ok:
             self._log("warn", "liveness probe failed", symbol=event.symbol, reason=event.reason)
         if verdict.dead:
-            return self._replace_session(now, verdict.dead, detected_ns=verdict.detected_ns, immediate=True, liveness=True)
+            return self._replace_session(
+                now, verdict.dead, detected_ns=verdict.detected_ns, immediate=True, liveness=True
+            )
         if verdict.probes:  # the venue is ahead of us: ask again once the diff in flight had its time
-            self._log("info", "venue ahead of a silent stream: confirming after the grace", symbol=event.symbol,
-                      last_update_id=event.last_update_id, grace_ms=round(verdict.delay_ms, 1))
+            self._log(
+                "info",
+                "venue ahead of a silent stream: confirming after the grace",
+                symbol=event.symbol,
+                last_update_id=event.last_update_id,
+                grace_ms=round(verdict.delay_ms, 1),
+            )
             return self._probe(verdict.probes, now, verdict.delay_ms)
         quiet = self.liveness.quiet_symbols()
         if event.symbol in quiet and event.symbol not in was_quiet:
-            self._log("info", "quiet market: the venue's book did not move, books exact, session kept", symbol=event.symbol,
-                      last_update_id=event.last_update_id, fetch_ms=round(event.fetch_ms, 3))
+            self._log(
+                "info",
+                "quiet market: the venue's book did not move, books exact, session kept",
+                symbol=event.symbol,
+                last_update_id=event.last_update_id,
+                fetch_ms=round(event.fetch_ms, 3),
+            )
         self._evaluate(now)
         return _NO_COMMANDS
 
@@ -523,7 +606,9 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
             session_down=0.0 if self.session_open else 1.0,
             books_awaiting_weight=len(self.budget_waiting) / n if n else 0.0,
             loop_busy=self.lag.busy(),
-            account_stream_down_ms=(now - self.account_stream_down_since) / _MS if self.account_stream_down_since is not None else 0.0,
+            account_stream_down_ms=(now - self.account_stream_down_since) / _MS
+            if self.account_stream_down_since is not None
+            else 0.0,
         )
 
     def _evaluate(self, now: int) -> None:
@@ -544,7 +629,14 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
 
     def _log_mode(self, change: ModeChange) -> None:
         level = "info" if change.mode is Mode.NORMAL else "warn"
-        self._log(level, "mode changed", mode=change.mode.value, previous=change.previous.value, cause=change.cause, source=change.source)
+        self._log(
+            level,
+            "mode changed",
+            mode=change.mode.value,
+            previous=change.previous.value,
+            cause=change.cause,
+            source=change.source,
+        )
         if self.trader is not None:
             self._outbox.extend(self.trader.set_mode(change.mode, change.at_ns))
 
@@ -594,7 +686,9 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
         trader = self.trader
         if trader is not None:  # orders and positions too: a replay must reach the same ones
             for o in sorted(trader.orders.orders.values(), key=lambda o: o.client_order_id):
-                h.update(f"{o.client_order_id}|{o.symbol}|{o.side}|{o.state.value}|{o.price}|{o.qty}|{o.filled_qty}|".encode())
+                h.update(
+                    f"{o.client_order_id}|{o.symbol}|{o.side}|{o.state.value}|{o.price}|{o.qty}|{o.filled_qty}|".encode()
+                )
             for symbol in sorted(trader.filters):
                 h.update(f"{symbol}={trader.portfolio.qty(symbol)}|".encode())
         return h.hexdigest()

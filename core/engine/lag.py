@@ -80,8 +80,15 @@ class LagJudge:
             return False
         return self.busy() >= self.busy_saturated or self._saturated_time * 2 >= self._time
 
-    def judge(self, transport_p50: float, transport_count: int, queue_p50: float, queue_count: int,
-              transport_replace_ms: float, queue_warn_ms: float) -> tuple[str, str]:
+    def judge(
+        self,
+        transport_p50: float,
+        transport_count: int,
+        queue_p50: float,
+        queue_count: int,
+        transport_replace_ms: float,
+        queue_warn_ms: float,
+    ) -> tuple[str, str]:
         """(REPLACE | LOCAL | OK, why). LOCAL: we are behind; keep the session, say so."""
         local = ""
         if queue_count >= self.min_count and queue_p50 >= queue_warn_ms:
@@ -89,8 +96,10 @@ class LagJudge:
         lagging = transport_count >= self.min_count and transport_p50 >= transport_replace_ms
         if lagging and not local and self.saturated():
             self.counters["latency_kept_local"] += 1
-            local = (f"transport latency p50 {transport_p50:.0f} ms while our loop was busy {100 * self.busy():.0f} % of the time "
-                     "(frames waited for us, not for the venue)")
+            local = (
+                f"transport latency p50 {transport_p50:.0f} ms while our loop was busy {100 * self.busy():.0f} % of the time "
+                "(frames waited for us, not for the venue)"
+            )
         if local:
             return LOCAL, local
         self.episode = False

@@ -157,7 +157,15 @@ class Liveness:
         self.saturated = False  # set by the engine: our loop has no time to spare (core/engine/lag.py)
         self._heartbeat_ns = 0  # newest heartbeat arrival of any symbol
         self._seq = 0
-        self.counters = {"suspected": 0, "moved": 0, "probes": 0, "probe_failures": 0, "quiet": 0, "dead": 0, "heartbeat_dead": 0}
+        self.counters = {
+            "suspected": 0,
+            "moved": 0,
+            "probes": 0,
+            "probe_failures": 0,
+            "quiet": 0,
+            "dead": 0,
+            "heartbeat_dead": 0,
+        }
 
     # ------------------------------------------------------------------ inputs
 
@@ -276,7 +284,9 @@ class Liveness:
             return _NOTHING
         # Late: much later than the previous check and than late_check_ms (the loop was blocked).
         gap = now - self._last_check_ns
-        late = self._last_check_gap_ns > 0 and gap > self.config.late_check_ms * _MS and gap > 3 * self._last_check_gap_ns
+        late = (
+            self._last_check_gap_ns > 0 and gap > self.config.late_check_ms * _MS and gap > 3 * self._last_check_gap_ns
+        )
         self._last_check_ns = now
         self._last_check_gap_ns = gap
         if late:  # the loop itself was blocked: what looks like silence may sit in our queue
@@ -314,8 +324,10 @@ class Liveness:
                     self.counters["heartbeat_dead"] += 1
                     self.counters["dead"] += 1
                     late = f" while other heartbeats arrived (grace {grace:.0f} ms)" if route_up else ""
-                    return LivenessVerdict(dead=f"heartbeat {s.symbol} {s.kind} silent {silence:.0f} ms (expected within {limit:.0f} ms){late}",
-                                           detected_ns=due_ns)
+                    return LivenessVerdict(
+                        dead=f"heartbeat {s.symbol} {s.kind} silent {silence:.0f} ms (expected within {limit:.0f} ms){late}",
+                        detected_ns=due_ns,
+                    )
                 s.status = "suspected"
                 s.suspected_ns = now
                 self.counters["suspected"] += 1
@@ -323,8 +335,10 @@ class Liveness:
             elif s.status == "suspected" and not s.probe_request:
                 if s.probes and silence > max(cfg.ceiling_ms, limit) * 4:  # probes keep failing: cannot tell, act
                     self.counters["dead"] += 1
-                    return LivenessVerdict(dead=f"{s.symbol} {s.kind} silent {silence:.0f} ms and the venue cannot be asked",
-                                           detected_ns=s.suspected_ns)
+                    return LivenessVerdict(
+                        dead=f"{s.symbol} {s.kind} silent {silence:.0f} ms and the venue cannot be asked",
+                        detected_ns=s.suspected_ns,
+                    )
                 if now >= s.next_probe_ns:
                     due.append(s)
             elif s.status == "quiet" and not s.probe_request and now >= s.next_probe_ns:
@@ -347,8 +361,15 @@ class Liveness:
             probes.append((s.symbol, self._seq))
         return LivenessVerdict(probes=tuple(probes)) if probes else _NOTHING
 
-    def on_probe(self, symbol: str, request_id: int, last_update_id: int | None, now: int, latency_ms: float = 0.0,
-                 backlog_ns: int = -1) -> LivenessVerdict:
+    def on_probe(
+        self,
+        symbol: str,
+        request_id: int,
+        last_update_id: int | None,
+        now: int,
+        latency_ms: float = 0.0,
+        backlog_ns: int = -1,
+    ) -> LivenessVerdict:
         """The venue's answer (``None``: the probe failed). ``latency_ms``: the session's current
         transport latency; while the silence is shorter than it, what the venue moved may still
         be in flight to us, so a "moved" answer is asked again rather than believed.
@@ -408,7 +429,10 @@ class Liveness:
             self.counters["quiet"] += 1
             s.status = "quiet"
         s.probe_ref_id = last_update_id
-        back = s.probe_backoff_ms = min(self.config.probe_backoff_max_ms, s.probe_backoff_ms * 2 if s.probe_backoff_ms else self.config.probe_backoff_ms)
+        back = s.probe_backoff_ms = min(
+            self.config.probe_backoff_max_ms,
+            s.probe_backoff_ms * 2 if s.probe_backoff_ms else self.config.probe_backoff_ms,
+        )
         s.next_probe_ns = now + int(back * _MS)
         hb = self.streams.get((symbol, HEARTBEAT))
         if hb is not None and hb.status == "suspected":
@@ -419,14 +443,18 @@ class Liveness:
         self.counters["dead"] += 1
         silence = self.silence_ms(s, now)
         grace = s.grace_ms(self.config)
-        return LivenessVerdict(dead=f"stream stalled: {s.symbol} silent {silence:.0f} ms while the venue moved to update id {s.moved_to} "
-                                    f"(ours {s.last_id or s.probe_ref_id}; nothing arrived within the {grace:.0f} ms grace)",
-                               detected_ns=s.suspected_ns or now)
+        return LivenessVerdict(
+            dead=f"stream stalled: {s.symbol} silent {silence:.0f} ms while the venue moved to update id {s.moved_to} "
+            f"(ours {s.last_id or s.probe_ref_id}; nothing arrived within the {grace:.0f} ms grace)",
+            detected_ns=s.suspected_ns or now,
+        )
 
     def _probe_failed(self, s: StreamLiveness, now: int) -> None:
         self.counters["probe_failures"] += 1
         s.probe_request = 0
-        back = s.probe_backoff_ms = min(self.config.probe_backoff_max_ms, s.probe_backoff_ms * 2 if s.probe_backoff_ms else 250.0)
+        back = s.probe_backoff_ms = min(
+            self.config.probe_backoff_max_ms, s.probe_backoff_ms * 2 if s.probe_backoff_ms else 250.0
+        )
         s.next_probe_ns = now + int(back * _MS)
 
     # ------------------------------------------------------------------ confidence inputs

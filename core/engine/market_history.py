@@ -23,8 +23,8 @@ order (so live, replay and backtest agree):
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from epochbot.model.records import Candle
 

@@ -66,7 +66,9 @@ class MarketView:
         return None if two is None else Fraction(two, 2)
 
     @classmethod
-    def from_book(cls, book, *, position: int = 0, mode: Mode = Mode.NORMAL, ts_ns: int = 0, depth: int = 5) -> "MarketView":
+    def from_book(
+        cls, book, *, position: int = 0, mode: Mode = Mode.NORMAL, ts_ns: int = 0, depth: int = 5
+    ) -> MarketView:
         """Copy the top of a `epochbot.book.book.OrderBook` (the live book is never handed out)."""
         bids, asks = book.top(depth) if (book.bids or book.asks) else ([], [])
         return cls(

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from epochbot.model import events as ev
 from epochbot.book.book import BookState, SnapshotOutcome
+from epochbot.model import events as ev
 from epochbot.model.records import BookResync
 
 _NO_COMMANDS: tuple = ()
@@ -62,10 +62,25 @@ class ResyncPipeline:
         if outcome is not SnapshotOutcome.SYNCED:
             state.bad_snapshots += 1
             self.counters["snapshots_refetched"] += 1
-            self._log("warn", f"snapshot {outcome.value}: fetch again", symbol=event.symbol, last_update_id=event.last_update_id, problem=book.last_problem)
-            if outcome in (SnapshotOutcome.CROSSED, SnapshotOutcome.BAD_LEVEL) and state.bad_snapshots >= self.config.max_bad_snapshots:
-                return self._go_fatal(now, f"{event.symbol}: {state.bad_snapshots} consecutive unusable snapshots ({book.last_problem})")
-            delay = 0.0 if outcome is SnapshotOutcome.TOO_OLD and state.bad_snapshots == 1 else self._snapshot_backoff(state.bad_snapshots)
+            self._log(
+                "warn",
+                f"snapshot {outcome.value}: fetch again",
+                symbol=event.symbol,
+                last_update_id=event.last_update_id,
+                problem=book.last_problem,
+            )
+            if (
+                outcome in (SnapshotOutcome.CROSSED, SnapshotOutcome.BAD_LEVEL)
+                and state.bad_snapshots >= self.config.max_bad_snapshots
+            ):
+                return self._go_fatal(
+                    now, f"{event.symbol}: {state.bad_snapshots} consecutive unusable snapshots ({book.last_problem})"
+                )
+            delay = (
+                0.0
+                if outcome is SnapshotOutcome.TOO_OLD and state.bad_snapshots == 1
+                else self._snapshot_backoff(state.bad_snapshots)
+            )
             return self._request_snapshot(state, now, outcome.value, delay)
         started = self.clock()
         problem = book.check_invariants()
@@ -79,7 +94,15 @@ class ResyncPipeline:
             record.validate_ns += validate_ns
         if record is not None and not record.synced_ns:
             record.snapshots_ns = max(record.snapshots_ns, now)
-        self._log("info", "book synced", symbol=event.symbol, last_update_id=book.last_update_id, levels=len(book.bids) + len(book.asks), fetch_ms=round(event.fetch_ms, 3), validating=book.awaiting_bridge)
+        self._log(
+            "info",
+            "book synced",
+            symbol=event.symbol,
+            last_update_id=book.last_update_id,
+            levels=len(book.bids) + len(book.asks),
+            fetch_ms=round(event.fetch_ms, 3),
+            validating=book.awaiting_bridge,
+        )
         if state.resync is not None:
             state.resync.snapshots += 1
         if book.awaiting_bridge:
@@ -94,7 +117,13 @@ class ResyncPipeline:
         self._validating.discard(state.book.symbol)
         if state.resync is not None:
             state.resync.synced_ns = now
-            self._log("info", "book resynchronized", symbol=state.book.symbol, cause=state.resync.cause, resync_ms=round(state.resync.resync_ms or 0.0, 3))
+            self._log(
+                "info",
+                "book resynchronized",
+                symbol=state.book.symbol,
+                cause=state.resync.cause,
+                resync_ms=round(state.resync.resync_ms or 0.0, 3),
+            )
             state.resync = None
         return self._maybe_resynchronized(now)
 
@@ -107,7 +136,9 @@ class ResyncPipeline:
         self.counters["snapshots_failed"] += 1
         delay = max(float(event.retry_after_ms), self._snapshot_backoff(state.bad_snapshots))
         state.book.last_problem = f"snapshot failed ({event.reason}); retry in {delay / 1000:.1f} s"
-        self._log("warn", "snapshot failed: retry", symbol=event.symbol, reason=event.reason, retry_in_ms=round(delay, 1))
+        self._log(
+            "warn", "snapshot failed: retry", symbol=event.symbol, reason=event.reason, retry_in_ms=round(delay, 1)
+        )
         return self._request_snapshot(state, now, "retry", delay)
 
     def _snapshot_backoff(self, failures: int) -> float:
@@ -122,7 +153,13 @@ class ResyncPipeline:
             record.synced_ns = now
             record.snapshots_ns = record.snapshots_ns or now
             self._failed_dials = 0
-            self._log("info", "resynchronized", cause=record.cause, resync_ms=round(record.resync_ms or 0.0, 3), phases_ms=record.phases_ms())
+            self._log(
+                "info",
+                "resynchronized",
+                cause=record.cause,
+                resync_ms=round(record.resync_ms or 0.0, 3),
+                phases_ms=record.phases_ms(),
+            )
         if self._incident_start is not None:
             self.ttcr_ms.append((now - self._incident_start) / _MS)
             self._incident_start = None
@@ -149,7 +186,9 @@ class ResyncPipeline:
             state = self.symbols.get(symbol)
             if state is None:
                 continue
-            self._log("warn", "market queue overflow: events lost, book invalidated", symbol=symbol, dropped=event.dropped)
+            self._log(
+                "warn", "market queue overflow: events lost, book invalidated", symbol=symbol, dropped=event.dropped
+            )
             if state.book.state is not BookState.EMPTY:
                 state.book.invalidate("market queue overflow")
             self._start_book_resync(state, "overflow", now)

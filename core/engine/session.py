@@ -13,7 +13,6 @@ of operation).
 
 from __future__ import annotations
 
-
 from epochbot.model import events as ev
 from epochbot.model.records import EpochRecord
 
@@ -26,7 +25,9 @@ __all__ = ["SessionLifecycle"]
 class SessionLifecycle:
     """Part of `epochbot.engine.engine.Engine` (a mixin: no state of its own)."""
 
-    def _replace_session(self, now: int, cause: str, detected_ns: int | None = None, immediate: bool = False, liveness: bool = False):
+    def _replace_session(
+        self, now: int, cause: str, detected_ns: int | None = None, immediate: bool = False, liveness: bool = False
+    ):
         """Close the current epoch and ask for a new session."""
         self._liveness_replaced = liveness
         previous = self._current_epoch_record()
@@ -37,8 +38,11 @@ class SessionLifecycle:
             self._incident_start = detected_ns if detected_ns is not None else now
         # "No better" is judged of sessions that a replacement produced: the startup session
         # was produced by nothing, so its loss is a fresh incident.
-        healthy = previous is not None and bool(previous.synced_ns) and (
-            previous.epoch == 1 or now - previous.synced_ns >= self.config.replace_healthy_ms * _MS)
+        healthy = (
+            previous is not None
+            and bool(previous.synced_ns)
+            and (previous.epoch == 1 or now - previous.synced_ns >= self.config.replace_healthy_ms * _MS)
+        )
         transport = self.telemetry.transport.stats(now // 1_000_000_000)
         if transport.count:
             self._last_latency_ms = transport.p50
@@ -69,7 +73,13 @@ class SessionLifecycle:
         if len(self.epochs) > 5000:
             del self.epochs[:1000]
         self.telemetry.reset_connection(now)
-        self._log("info" if self.epoch == 1 else "warn", "replace session", cause=cause, new_epoch=self.epoch, delay_ms=round(delay, 1))
+        self._log(
+            "info" if self.epoch == 1 else "warn",
+            "replace session",
+            cause=cause,
+            new_epoch=self.epoch,
+            delay_ms=round(delay, 1),
+        )
         self._evaluate(now)
         return (ev.ReplaceSession(epoch=self.epoch, cause=cause, delay_ms=delay),)
 
@@ -119,7 +129,7 @@ class SessionLifecycle:
         # whose frames suddenly come seconds late looks dead at first, and it is the new
         # session's first frames that show it was latency.
         streak = min(self.governor.streak, 5)
-        wait = (self.config.silence_replace_ms + self._last_latency_ms) * (2 ** streak)
+        wait = (self.config.silence_replace_ms + self._last_latency_ms) * (2**streak)
         if self._liveness_replaced:
             wait = max(wait, 4 * self.config.silence_replace_ms)
         self.liveness.start_session(now, wait)
@@ -136,7 +146,9 @@ class SessionLifecycle:
 
     def _on_disconnected(self, event: ev.Disconnected, now: int):
         self._log("warn", "disconnected", reason=event.reason)
-        return self._replace_session(now, f"disconnected: {event.reason}", detected_ns=event.recv_ts or now, immediate=True)
+        return self._replace_session(
+            now, f"disconnected: {event.reason}", detected_ns=event.recv_ts or now, immediate=True
+        )
 
     def _on_write_failed(self, event: ev.WriteFailed, now: int):
         self.write_failures += 1

@@ -68,7 +68,20 @@ class RollingHistogram:
     per expired slot, at most once a second) and runs one C-level prefix sum for the ranks.
     """
 
-    __slots__ = ("window_s", "_counts", "_maxes", "_slot_sec", "_agg", "_cur", "_cur_sec", "_cur_slot", "last", "total", "_run", "_run_max")
+    __slots__ = (
+        "window_s",
+        "_counts",
+        "_maxes",
+        "_slot_sec",
+        "_agg",
+        "_cur",
+        "_cur_sec",
+        "_cur_slot",
+        "last",
+        "total",
+        "_run",
+        "_run_max",
+    )
 
     def __init__(self, window_s: int = 10) -> None:
         self.window_s = window_s
@@ -155,7 +168,6 @@ class RollingHistogram:
             n,
         )
 
-
     def run_stats(self) -> LatencyStats:
         """Over every sample ever recorded (the headless report's whole-run figures)."""
         cum = list(accumulate(self._run))
@@ -163,7 +175,13 @@ class RollingHistogram:
         if n == 0:
             return LatencyStats(self.last / 1000, 0.0, 0.0, 0.0, 0)
         peak = self._run_max
-        return LatencyStats(self.last / 1000, min(_rank_value(cum, n, 0.50), peak) / 1000, min(_rank_value(cum, n, 0.99), peak) / 1000, peak / 1000, n)
+        return LatencyStats(
+            self.last / 1000,
+            min(_rank_value(cum, n, 0.50), peak) / 1000,
+            min(_rank_value(cum, n, 0.99), peak) / 1000,
+            peak / 1000,
+            n,
+        )
 
 
 def _rank_value(cum: list[int], n: int, q: float) -> int:

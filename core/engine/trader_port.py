@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from epochbot.model.events import Command
 from epochbot.engine.market_view import MarketView, TradeTick
+from epochbot.model.events import Command
 from epochbot.model.modes import Mode
 
 __all__ = ["LogLine", "TraderPort"]
@@ -46,7 +46,9 @@ class TraderPort(Protocol):
         """Commands, and the symbols whose positions they close."""
         ...
 
-    def settle_funding(self, symbol: str, funding_ts_ms: int, rate: str, mark: str, recv_ts: int) -> list[Command] | None:
+    def settle_funding(
+        self, symbol: str, funding_ts_ms: int, rate: str, mark: str, recv_ts: int
+    ) -> list[Command] | None:
         """A funding time passed with ``rate`` and ``mark`` in force (venue text): settle the
         position. None when nothing was settled (flat, not USD-M, unreadable figures)."""
         ...

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from epochbot.model import events as ev
 from epochbot.engine.market_view import MarketView, TradeTick
+from epochbot.model import events as ev
 from epochbot.model import trade_events as tev
 
 _NO_COMMANDS: tuple = ()
@@ -55,7 +55,13 @@ class TradingBridge:
     def _trade_to_strategy(self, state: _SymbolState, trade: ev.AggTrade, now: int):
         codec = state.book.codec
         try:
-            tick = TradeTick(trade.symbol, codec.price[trade.price], codec.qty[trade.qty], "SELL" if trade.buyer_is_maker else "BUY", trade.trade_ts * _MS)
+            tick = TradeTick(
+                trade.symbol,
+                codec.price[trade.price],
+                codec.qty[trade.qty],
+                "SELL" if trade.buyer_is_maker else "BUY",
+                trade.trade_ts * _MS,
+            )
         except (ValueError, TypeError) as exc:
             self._log("warn", "unusable trade skipped", symbol=trade.symbol, error=str(exc))
             return _NO_COMMANDS
@@ -69,10 +75,20 @@ class TradingBridge:
             return _NO_COMMANDS
         if type(event) is tev.AccountStreamState:
             self.account_stream_down_since = None if event.up else (self.account_stream_down_since or now)
-            self._log("info" if event.up else "warn", "account stream up" if event.up else "account stream down", stream_epoch=event.stream_epoch, reason=event.reason)
+            self._log(
+                "info" if event.up else "warn",
+                "account stream up" if event.up else "account stream down",
+                stream_epoch=event.stream_epoch,
+                reason=event.reason,
+            )
             return _NO_COMMANDS
         if type(event) is tev.SymbolStatus:
-            self._log("info" if event.status == "TRADING" else "warn", "symbol status", symbol=event.symbol, status=event.status)
+            self._log(
+                "info" if event.status == "TRADING" else "warn",
+                "symbol status",
+                symbol=event.symbol,
+                status=event.status,
+            )
             commands = self.trader.on_event(event)
             self._log_orders(commands)
             return commands
@@ -125,7 +141,13 @@ class TradingBridge:
             self._on_pause(ev.OperatorPause(paused=True), now)
         if action == "flatten":
             commands, targets = self.trader.flatten(event.symbol, now)
-            self._log("warn", "operator: flatten", symbol=event.symbol or "all", positions=",".join(targets) or "none", orders=len(commands))
+            self._log(
+                "warn",
+                "operator: flatten",
+                symbol=event.symbol or "all",
+                positions=",".join(targets) or "none",
+                orders=len(commands),
+            )
         else:
             commands = self.trader.cancel_all(event.symbol, now)
             self._log("warn", "operator: cancel all", symbol=event.symbol or "all", cancels=len(commands))

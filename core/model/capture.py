@@ -7,8 +7,9 @@ it yields a `CaptureError` for it (line number and reason) so the caller reports
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Iterator
+from typing import IO
 
 import orjson
 
@@ -89,7 +90,9 @@ def write_header(stream: IO[bytes], venue: str, source: str) -> None:
     stream.write(orjson.dumps({"capture": 1, "venue": venue, "source": source}) + b"\n")
 
 
-def write_row(stream: IO[bytes], ts: float, kind: str, data: str, url: str | None = None, epoch: int | None = None) -> None:
+def write_row(
+    stream: IO[bytes], ts: float, kind: str, data: str, url: str | None = None, epoch: int | None = None
+) -> None:
     row: dict = {"ts": ts, "kind": kind}
     if url is not None:
         row["url"] = url
@@ -126,7 +129,11 @@ def encode_value(value):
         return {"$m": [[encode_value(k), encode_value(v)] for k, v in value.items()]}
     if kind is list:
         return value  # lists (levels) go as they are: orjson writes them, decoding gives lists
-    if hasattr(value, "value") and type(value).__module__.startswith("epochbot") and hasattr(type(value), "__members__"):
+    if (
+        hasattr(value, "value")
+        and type(value).__module__.startswith("epochbot")
+        and hasattr(type(value), "__members__")
+    ):
         return value.value  # an Enum: its value (constructors take it back)
     return value
 
@@ -168,7 +175,11 @@ def encode_dataclass(obj) -> dict:
     for name in names:
         value = getattr(obj, name)
         kind = type(value)
-        out[name] = value if (kind is int or kind is str or kind is float or kind is bool or value is None) else encode_value(value)
+        out[name] = (
+            value
+            if (kind is int or kind is str or kind is float or kind is bool or value is None)
+            else encode_value(value)
+        )
     return {"t": cls.__name__, "f": out}
 
 

@@ -161,7 +161,9 @@ class ForceOrder(MarketEvent):
 class Kline(MarketEvent):
     __slots__ = ("interval", "open_ts", "close_ts", "open", "high", "low", "close", "volume", "closed")
 
-    def __init__(self, epoch, symbol, interval, open_ts, close_ts, open, high, low, close, volume, closed, exchange_ts, recv_ts):
+    def __init__(
+        self, epoch, symbol, interval, open_ts, close_ts, open, high, low, close, volume, closed, exchange_ts, recv_ts
+    ):
         self.epoch = epoch
         self.symbol = symbol
         self.interval = interval

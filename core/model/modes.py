@@ -31,7 +31,7 @@ class Mode(str, Enum):
     def strictness(self) -> int:
         return _STRICTNESS[self]
 
-    def stricter(self, other: "Mode") -> "Mode":
+    def stricter(self, other: Mode) -> Mode:
         return self if self.strictness >= other.strictness else other
 
 
@@ -96,7 +96,11 @@ class ModeController:
         if target.strictness > self.auto.strictness:
             self.auto = target
             self._better_since = None
-            return self._recompute(now_ns, f"confidence {confidence:.2f}: {reasons}" if reasons else f"confidence {confidence:.2f}", "confidence")
+            return self._recompute(
+                now_ns,
+                f"confidence {confidence:.2f}: {reasons}" if reasons else f"confidence {confidence:.2f}",
+                "confidence",
+            )
         if target.strictness < self.auto.strictness:
             # Relax only to the strictest mode that confidence supported during the whole hold.
             if self._better_since is None:

@@ -104,12 +104,12 @@ class UnitCodec:
         self.qty: dict[str, int] = _UnitCache(qty_decimals, cache_limit)
 
     @classmethod
-    def from_filters(cls, tick_size: str, step_size: str) -> "UnitCodec":
+    def from_filters(cls, tick_size: str, step_size: str) -> UnitCodec:
         """From exchangeInfo's PRICE_FILTER tickSize and LOT_SIZE stepSize."""
         return cls(decimals_of(tick_size), decimals_of(step_size))
 
     @classmethod
-    def infer(cls, levels: "list[list[str]] | list[tuple[str, str]]") -> "UnitCodec":
+    def infer(cls, levels: list[list[str]] | list[tuple[str, str]]) -> UnitCodec:
         """From the strings of a snapshot when no exchangeInfo is known.
 
         Uses the full printed precision (Binance pads to the symbol's precision), so any later

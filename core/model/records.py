@@ -31,6 +31,7 @@ _MS = 1_000_000
 
 # ---------------------------------------------------------------------- engine: epochs and log
 
+
 @dataclass(slots=True)
 class EpochRecord:
     epoch: int
@@ -68,7 +69,9 @@ class EpochRecord:
             "snapshot": span(self.subscribed_ns or self.opened_ns, self.snapshots_ns),
             "rebuild": round(self.rebuild_ns / _MS, 3),
             # invariant checks plus waiting for the live diff that proves the bridge
-            "validate": round(max(self.validate_ns, self.synced_ns - self.snapshots_ns - self.rebuild_ns) / _MS, 3) if self.synced_ns and self.snapshots_ns else round(self.validate_ns / _MS, 3),
+            "validate": round(max(self.validate_ns, self.synced_ns - self.snapshots_ns - self.rebuild_ns) / _MS, 3)
+            if self.synced_ns and self.snapshots_ns
+            else round(self.validate_ns / _MS, 3),
         }
 
 
@@ -114,7 +117,7 @@ class Candle:
     closed: bool = True
 
     @classmethod
-    def from_kline(cls, k) -> "Candle":
+    def from_kline(cls, k) -> Candle:
         """From a `epochbot.model.events.Kline`."""
         return cls(k.symbol, k.interval, k.open_ts, k.open, k.high, k.low, k.close, k.volume, bool(k.closed))
 

@@ -22,8 +22,21 @@ __all__ = ["problem", "problems"]
 _MAX_INT = 2**63 - 1
 _SIDES = ("BUY", "SELL")
 # Binance order statuses (spot and USD-M); anything else is not an answer we understand.
-_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH", "PENDING_CANCEL",
-                       "PENDING_NEW", "NEW_INSURANCE", "NEW_ADL"})
+_STATUSES = frozenset(
+    {
+        "NEW",
+        "PARTIALLY_FILLED",
+        "FILLED",
+        "CANCELED",
+        "REJECTED",
+        "EXPIRED",
+        "EXPIRED_IN_MATCH",
+        "PENDING_CANCEL",
+        "PENDING_NEW",
+        "NEW_INSURANCE",
+        "NEW_ADL",
+    }
+)
 
 
 def _status(value) -> bool:
@@ -78,7 +91,9 @@ def problem(event) -> str | None:
             return f"order answer with a bad status or order id ({str(event.status)[:20]!r}, {str(event.venue_order_id)[:20]!r})"
         return None
     if kind is tev.OrderQueryResult:
-        if event.found and (not _status(event.status) or not _int(event.filled_qty) or not _order_id(event.venue_order_id)):
+        if event.found and (
+            not _status(event.status) or not _int(event.filled_qty) or not _order_id(event.venue_order_id)
+        ):
             return "order query answer with a bad status, executed quantity or order id"
         return None
     if kind is tev.FundingSettlement:

@@ -28,28 +28,28 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict, deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from typing import Iterable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from epochbot.model import events as ev
 from epochbot.book.book import VenueRules
-from epochbot.model.capture import CaptureError, read_capture
 from epochbot.engine.engine import Engine, EngineConfig
-from epochbot.offline.replay import ManualClock
+from epochbot.model import events as ev
+from epochbot.model import trade_events as tev
+from epochbot.model.capture import CaptureError, read_capture
 from epochbot.model.modes import Mode
 from epochbot.model.numeric import DecimalFormatError, UnitCodec, parse_units
-from epochbot.model import trade_events as tev
+from epochbot.offline.replay import ManualClock
 from epochbot.trading.filters import SymbolFilters
 from epochbot.trading.money import to_decimal
 from epochbot.trading.orders import ManagedOrder
 from epochbot.trading.risk import RiskLimits
-from epochbot.trading.strategy import MarketView, Strategy, TradeTick
 from epochbot.trading.state_view import quote_asset
+from epochbot.trading.strategy import MarketView, Strategy, TradeTick
 from epochbot.trading.trader import Trader
 from epochbot.venues.binance.wire import Ack, FrameError, ServerShutdown, decode_frame, decode_snapshot
 
@@ -100,7 +100,9 @@ class BacktestReport:
 
     def position_strings(self) -> dict[str, str]:
         """Final positions in base units (decimal strings), every traded symbol."""
-        return {s: (self.filters[s].qty_str(q) if s in self.filters else str(q)) for s, q in sorted(self.positions.items())}
+        return {
+            s: (self.filters[s].qty_str(q) if s in self.filters else str(q)) for s, q in sorted(self.positions.items())
+        }
 
     def per_symbol(self) -> list[dict]:
         """One row per traded symbol: fills, volume, trips, win rate, realised, fees, net PnL."""
@@ -117,14 +119,24 @@ class BacktestReport:
                 cash -= f.notional(x.price, x.qty if x.side == "BUY" else -x.qty) if f else 0
             qty = self.positions.get(sym, 0)
             mark = self.marks.get(sym)
-            value = (Fraction(mark) / 10 ** f.price_decimals * f.qty(qty)) if (f and qty and mark is not None) else Fraction(0)
+            value = (
+                (Fraction(mark) / 10**f.price_decimals * f.qty(qty))
+                if (f and qty and mark is not None)
+                else Fraction(0)
+            )
             wins = sum(1 for t in trips if t.pnl > 0)
-            rows.append({
-                "symbol": sym, "fills": len(fills), "volume": to_decimal(volume, 8), "round_trips": len(trips),
-                "win_rate": (Decimal(wins) / Decimal(len(trips))).quantize(Decimal("0.0001")) if trips else None,
-                "fees": to_decimal(fees, 8), "net_pnl": to_decimal(cash - fees + value, 8),
-                "position": f.qty_str(qty) if f else str(qty),
-            })
+            rows.append(
+                {
+                    "symbol": sym,
+                    "fills": len(fills),
+                    "volume": to_decimal(volume, 8),
+                    "round_trips": len(trips),
+                    "win_rate": (Decimal(wins) / Decimal(len(trips))).quantize(Decimal("0.0001")) if trips else None,
+                    "fees": to_decimal(fees, 8),
+                    "net_pnl": to_decimal(cash - fees + value, 8),
+                    "position": f.qty_str(qty) if f else str(qty),
+                }
+            )
         return rows
 
     def reconcile(self) -> Decimal:
@@ -145,7 +157,9 @@ class BacktestReport:
         """A hash of everything the run produced, for determinism checks."""
         h = hashlib.sha256()
         for fill in self.fills:
-            h.update(f"{fill.ts_ns}|{fill.client_order_id}|{fill.side}|{fill.qty}|{fill.price}|{fill.fee}|{fill.is_maker}\n".encode())
+            h.update(
+                f"{fill.ts_ns}|{fill.client_order_id}|{fill.side}|{fill.qty}|{fill.price}|{fill.fee}|{fill.is_maker}\n".encode()
+            )
         h.update(f"{self.pnl}|{self.fees}|{self.max_drawdown}|{sorted(self.mode_time_ns.items())}".encode())
         return h.hexdigest()
 
@@ -165,7 +179,10 @@ class BacktestReport:
             "events": self.events,
             "quote_asset": self.quote_asset,
             "statistics": _stats_dict(self.stats()),
-            "per_symbol": [{k: (format(v, "f") if isinstance(v, Decimal) else v) for k, v in row.items()} for row in self.per_symbol()],
+            "per_symbol": [
+                {k: (format(v, "f") if isinstance(v, Decimal) else v) for k, v in row.items()}
+                for row in self.per_symbol()
+            ],
         }
 
 
@@ -174,9 +191,17 @@ def _stats_dict(st) -> dict:
         return None if v is None else format(v, "f")
 
     return {
-        "max_drawdown": d(st.max_drawdown), "peak": d(st.peak), "trough": d(st.trough), "sharpe": d(st.sharpe),
-        "sharpe_period_s": st.sharpe_period_s, "win_rate": d(st.win_rate), "wins": st.wins, "losses": st.losses,
-        "round_trips": st.round_trips, "best_trip": d(st.best_trip), "worst_trip": d(st.worst_trip),
+        "max_drawdown": d(st.max_drawdown),
+        "peak": d(st.peak),
+        "trough": d(st.trough),
+        "sharpe": d(st.sharpe),
+        "sharpe_period_s": st.sharpe_period_s,
+        "win_rate": d(st.win_rate),
+        "wins": st.wins,
+        "losses": st.losses,
+        "round_trips": st.round_trips,
+        "best_trip": d(st.best_trip),
+        "worst_trip": d(st.worst_trip),
     }
 
 
@@ -193,13 +218,21 @@ class SimulatedVenue:
         coid = order.client_order_id
         opposite = ask if order.side == "BUY" else bid
         crosses = opposite is not None and (
-            order.order_type == "MARKET" or (order.price >= opposite if order.side == "BUY" else order.price <= opposite)
+            order.order_type == "MARKET"
+            or (order.price >= opposite if order.side == "BUY" else order.price <= opposite)
         )
         post_only = order.order_type == "LIMIT_MAKER" or order.tif == "GTX"
         if post_only and crosses:
-            return [tev.OrderRejected(client_order_id=coid, code=-2010, msg="Order would immediately match and take.", ts_ns=now)]
+            return [
+                tev.OrderRejected(
+                    client_order_id=coid, code=-2010, msg="Order would immediately match and take.", ts_ns=now
+                )
+            ]
         if crosses:
-            return [tev.OrderAccepted(client_order_id=coid, status="FILLED", ts_ns=now), self._fill(order, opposite, False, now)]
+            return [
+                tev.OrderAccepted(client_order_id=coid, status="FILLED", ts_ns=now),
+                self._fill(order, opposite, False, now),
+            ]
         if order.order_type == "MARKET" or order.tif in ("IOC", "FOK"):
             return [tev.OrderAccepted(client_order_id=coid, status="EXPIRED", ts_ns=now)]
         self.resting[coid] = order
@@ -213,7 +246,11 @@ class SimulatedVenue:
     def query(self, coid: str, order: ManagedOrder | None, now: int) -> list:
         if order is None:
             return [tev.OrderQueryResult(client_order_id=coid, found=False, ts_ns=now)]
-        return [tev.OrderQueryResult(client_order_id=coid, found=True, status=order.state.value, filled_qty=order.filled_qty, ts_ns=now)]
+        return [
+            tev.OrderQueryResult(
+                client_order_id=coid, found=True, status=order.state.value, filled_qty=order.filled_qty, ts_ns=now
+            )
+        ]
 
     def on_trade(self, symbol: str, price: int, now: int) -> list:
         out = []
@@ -232,8 +269,15 @@ class SimulatedVenue:
         qty = order.remaining
         fee = to_decimal(self.fill_model.fee(f.notional(price, qty), maker))
         return tev.Fill(
-            client_order_id=order.client_order_id, symbol=order.symbol, side=order.side, qty=qty, price=price,
-            fee=fee, is_maker=maker, trade_id=f"sim-{self._trade_seq}", ts_ns=now,
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            side=order.side,
+            qty=qty,
+            price=price,
+            fee=fee,
+            is_maker=maker,
+            trade_id=f"sim-{self._trade_seq}",
+            ts_ns=now,
         )
 
 
@@ -249,7 +293,9 @@ class _SessionStart:
 class _Run:
     def __init__(self, strategy, fill_model, filters, limits, initial_mode, follow_engine_mode, venue_rules, timer_ms):
         self.clock = ManualClock()
-        self.engine = Engine(EngineConfig(venue=venue_rules, track_new_symbols=True, snapshot_on_subscribe=False), self.clock)
+        self.engine = Engine(
+            EngineConfig(venue=venue_rules, track_new_symbols=True, snapshot_on_subscribe=False), self.clock
+        )
         self.filters: dict[str, SymbolFilters] = dict(filters or {})
         self.trader = Trader(strategy, self.filters, limits=limits or RiskLimits(), mode=initial_mode)
         self.venue = SimulatedVenue(fill_model, self.filters)
@@ -276,7 +322,11 @@ class _Run:
             now = self.clock.now  # recorded clocks can step back; time here never does
         self._advance_time(now)
         if type(event) is _SessionStart:
-            self._engine(self.engine.begin_session("capture: connection opened") if (self.engine.epoch == 0 or self.engine.session_open) else ())
+            self._engine(
+                self.engine.begin_session("capture: connection opened")
+                if (self.engine.epoch == 0 or self.engine.session_open)
+                else ()
+            )
             self._engine(self.engine.handle(ev.SessionOpened(epoch=self.engine.epoch, recv_ts=now, url=event.url)))
             self._engine(self.engine.handle(ev.SubscriptionConfirmed(epoch=self.engine.epoch, recv_ts=now)))
             return
@@ -285,7 +335,9 @@ class _Run:
             self._deliver_answers()
             return
         if type(event) is ev.SymbolSpec and event.symbol not in self.filters:
-            self.filters[event.symbol] = SymbolFilters.from_strings(event.symbol, event.tick_size, event.step_size, min_notional=event.min_notional)
+            self.filters[event.symbol] = SymbolFilters.from_strings(
+                event.symbol, event.tick_size, event.step_size, min_notional=event.min_notional
+            )
         if event.kind == "market" or event.kind == "control":
             self.events += 1
             self._engine(self.engine.handle(event))
@@ -313,8 +365,14 @@ class _Run:
             if queue and state is not None and state.snapshot_request:
                 answer = queue.popleft()
                 answer = ev.SnapshotReady(
-                    epoch=self.engine.epoch, recv_ts=self.clock.now, symbol=symbol, request_id=state.snapshot_request,
-                    last_update_id=answer.last_update_id, bids=answer.bids, asks=answer.asks, exchange_ts=answer.exchange_ts,
+                    epoch=self.engine.epoch,
+                    recv_ts=self.clock.now,
+                    symbol=symbol,
+                    request_id=state.snapshot_request,
+                    last_update_id=answer.last_update_id,
+                    bids=answer.bids,
+                    asks=answer.asks,
+                    exchange_ts=answer.exchange_ts,
                 )
                 self._engine(self.engine.handle(answer))
                 self._on_top(symbol, self.clock.now)
@@ -348,7 +406,9 @@ class _Run:
             book = self.engine.symbols[symbol].book if symbol in self.engine.symbols else None
             if book is None or book.codec is None:
                 return None
-            f = self.filters[symbol] = SymbolFilters(symbol, book.codec.price_decimals, book.codec.qty_decimals, tick=book.tick or 1)
+            f = self.filters[symbol] = SymbolFilters(
+                symbol, book.codec.price_decimals, book.codec.qty_decimals, tick=book.tick or 1
+            )
         return f
 
     def _top(self, symbol: str) -> tuple[int | None, int | None, object | None]:
@@ -377,7 +437,9 @@ class _Run:
         if book is not None:
             view = MarketView.from_book(book, ts_ns=now)
         else:
-            view = MarketView(symbol, now, UnitCodec(f.price_decimals, f.qty_decimals), f.tick, bid, ask, ((bid, 0),), ((ask, 0),))
+            view = MarketView(
+                symbol, now, UnitCodec(f.price_decimals, f.qty_decimals), f.tick, bid, ask, ((bid, 0),), ((ask, 0),)
+            )
         self._run(self.trader.on_view(view))
 
     def _on_trade(self, trade: ev.AggTrade, now: int) -> None:
@@ -390,7 +452,9 @@ class _Run:
         except DecimalFormatError:
             return
         self._process(self.venue.on_trade(trade.symbol, price, now))
-        self._run(self.trader.on_trade(TradeTick(trade.symbol, price, qty, "SELL" if trade.buyer_is_maker else "BUY", now)))
+        self._run(
+            self.trader.on_trade(TradeTick(trade.symbol, price, qty, "SELL" if trade.buyer_is_maker else "BUY", now))
+        )
 
     def _run(self, commands) -> None:
         work = deque(commands)
@@ -404,7 +468,9 @@ class _Run:
             elif type(command) is ev.CancelOrder:
                 answers = self.venue.cancel(command.client_order_id, now)
             elif type(command) is tev.QueryOrder:
-                answers = self.venue.query(command.client_order_id, self.trader.orders.orders.get(command.client_order_id), now)
+                answers = self.venue.query(
+                    command.client_order_id, self.trader.orders.orders.get(command.client_order_id), now
+                )
             else:
                 continue
             for answer in answers:
@@ -439,12 +505,25 @@ class _Run:
             positions[sym] = pos.qty
         trips = self._trips
         return BacktestReport(
-            pnl=to_decimal(pnl), realized=to_decimal(realized), unrealized=to_decimal(unrealized), fees=to_decimal(fees),
-            max_drawdown=to_decimal(self.max_dd), fills=list(trader.fills), round_trips=trips, positions=positions,
-            marks=marks, mode_time_ns=dict(self.mode_time), orders_placed=trader.orders.counters["placed"],
-            refusals=dict(trader.refusal_counts), events=self.events, filters=dict(self.filters),
-            equity=self._equity_to_end(), trips=list(trader.round_trips), quote_asset=quote_asset(self.filters),
-            start_ns=self.start_ns, end_ns=self.clock.now,
+            pnl=to_decimal(pnl),
+            realized=to_decimal(realized),
+            unrealized=to_decimal(unrealized),
+            fees=to_decimal(fees),
+            max_drawdown=to_decimal(self.max_dd),
+            fills=list(trader.fills),
+            round_trips=trips,
+            positions=positions,
+            marks=marks,
+            mode_time_ns=dict(self.mode_time),
+            orders_placed=trader.orders.counters["placed"],
+            refusals=dict(trader.refusal_counts),
+            events=self.events,
+            filters=dict(self.filters),
+            equity=self._equity_to_end(),
+            trips=list(trader.round_trips),
+            quote_asset=quote_asset(self.filters),
+            start_ns=self.start_ns,
+            end_ns=self.clock.now,
         )
 
     def _equity_to_end(self) -> list[tuple[int, Fraction]]:
@@ -510,7 +589,9 @@ def run_backtest_capture(
     with open(path, "rb") as stream:
         header, rows = read_capture(stream)
         rules = VenueRules.SPOT if header.venue == "binance-spot" else VenueRules.USDM
-        run = _Run(strategy, fill_model or FillModel(), filters, limits, initial_mode, follow_engine_mode, rules, timer_ms)
+        run = _Run(
+            strategy, fill_model or FillModel(), filters, limits, initial_mode, follow_engine_mode, rules, timer_ms
+        )
         total = _size(stream)
         for n, event in enumerate(_capture_events(rows, run.engine)):
             run.feed(event)
@@ -556,7 +637,16 @@ def _capture_events(rows: Iterator, engine: Engine) -> Iterator:
                 except FrameError:
                     continue
                 if symbol:
-                    yield ev.SnapshotReady(epoch=engine.epoch, recv_ts=now, symbol=symbol, request_id=0, last_update_id=last_id, bids=bids, asks=asks, exchange_ts=exch_ts)
+                    yield ev.SnapshotReady(
+                        epoch=engine.epoch,
+                        recv_ts=now,
+                        symbol=symbol,
+                        request_id=0,
+                        last_update_id=last_id,
+                        bids=bids,
+                        asks=asks,
+                        exchange_ts=exch_ts,
+                    )
             elif parts.path.endswith("/exchangeInfo"):
                 try:
                     info = orjson.loads(row.data)
@@ -564,6 +654,11 @@ def _capture_events(rows: Iterator, engine: Engine) -> Iterator:
                         flt = {f["filterType"]: f for f in sym.get("filters", [])}
                         price, lot = flt.get("PRICE_FILTER"), flt.get("LOT_SIZE")
                         if price and lot:
-                            yield ev.SymbolSpec(symbol=sym["symbol"], tick_size=price["tickSize"], step_size=lot["stepSize"], recv_ts=now)
+                            yield ev.SymbolSpec(
+                                symbol=sym["symbol"],
+                                tick_size=price["tickSize"],
+                                step_size=lot["stepSize"],
+                                recv_ts=now,
+                            )
                 except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                     continue

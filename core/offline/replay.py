@@ -17,18 +17,19 @@ from __future__ import annotations
 import sys
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import IO
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from epochbot.model import events as ev
-from epochbot.runtime.data_errors import handle_failure
 from epochbot.book.book import VenueRules
-from epochbot.model.capture import CaptureError, read_capture
 from epochbot.engine.engine import Engine, EngineConfig
-from epochbot.views.report import orders_report, symbols_report
+from epochbot.model import events as ev
+from epochbot.model.capture import CaptureError, read_capture
+from epochbot.runtime.data_errors import handle_failure
 from epochbot.venues.binance.wire import Ack, FrameError, ServerShutdown, decode_frame, decode_snapshot
+from epochbot.views.report import orders_report, symbols_report
 
 __all__ = ["ManualClock", "ReplayResult", "replay_file", "replay_path", "replay_stream"]
 
@@ -60,10 +61,19 @@ class ReplayResult:
             "epochs": engine.epoch,
             "epoch_history": epochs_report(engine),
             "book_resyncs": [
-                {"symbol": r.symbol, "cause": r.cause, "epoch": r.epoch, "at": iso(r.detected_ns), "resync_ms": r.resync_ms}
+                {
+                    "symbol": r.symbol,
+                    "cause": r.cause,
+                    "epoch": r.epoch,
+                    "at": iso(r.detected_ns),
+                    "resync_ms": r.resync_ms,
+                }
                 for r in list(engine.book_resyncs)[-50:]
             ],
-            "modes": [{"mode": c.mode.value, "at": iso(c.at_ns), "cause": c.cause, "source": c.source} for c in list(engine.modes.history)[-50:]],
+            "modes": [
+                {"mode": c.mode.value, "at": iso(c.at_ns), "cause": c.cause, "source": c.source}
+                for c in list(engine.modes.history)[-50:]
+            ],
             "time_to_correct_resync_ms": _percentiles(engine.ttcr_ms),
             "confidence_min": engine.confidence_min,
             "mode": engine.mode.value,
@@ -82,8 +92,15 @@ def epochs_report(engine: Engine) -> list[dict]:
     from epochbot.views.report import iso
 
     return [
-        {"epoch": e.epoch, "cause": e.cause, "opened_at": iso(e.opened_ns or e.requested_ns), "closed_at": iso(e.closed_ns),
-         "close_cause": e.close_cause or None, "resync_ms": e.resync_ms, "phases_ms": e.phases_ms()}
+        {
+            "epoch": e.epoch,
+            "cause": e.cause,
+            "opened_at": iso(e.opened_ns or e.requested_ns),
+            "closed_at": iso(e.closed_ns),
+            "close_cause": e.close_cause or None,
+            "resync_ms": e.resync_ms,
+            "phases_ms": e.phases_ms(),
+        }
         for e in engine.epochs
     ]
 
@@ -149,7 +166,16 @@ def replay_stream(stream: IO[bytes], *, on_malformed=None) -> ReplayResult:
 
     def deliver(symbol: str, request_id: int, answer: tuple) -> None:
         last_id, bids, asks, exch_ts = answer
-        event = ev.SnapshotReady(epoch=engine.epoch, recv_ts=clock.now, symbol=symbol, request_id=request_id, last_update_id=last_id, bids=bids, asks=asks, exchange_ts=exch_ts)
+        event = ev.SnapshotReady(
+            epoch=engine.epoch,
+            recv_ts=clock.now,
+            symbol=symbol,
+            request_id=request_id,
+            last_update_id=last_id,
+            bids=bids,
+            asks=asks,
+            exchange_ts=exch_ts,
+        )
         run(handle(event))
 
     open_epoch = None
@@ -225,7 +251,9 @@ def _on_rest(row, engine: Engine, outstanding, answers, deliver, bad, scales: di
                 filters = {f["filterType"]: f for f in sym.get("filters", [])}
                 price, lot = filters.get("PRICE_FILTER"), filters.get("LOT_SIZE")
                 if price and lot:
-                    engine.handle(ev.SymbolSpec(symbol=sym["symbol"], tick_size=price["tickSize"], step_size=lot["stepSize"]))
+                    engine.handle(
+                        ev.SymbolSpec(symbol=sym["symbol"], tick_size=price["tickSize"], step_size=lot["stepSize"])
+                    )
                     state = engine.symbols.get(sym["symbol"]) if scales is not None else None
                     codec = state.book.codec if state is not None else None
                     if codec is not None:  # the scale the book now has, read back
@@ -299,7 +327,7 @@ def parse_until(text: str | None, start_ns: int = 0):
     written to some precision includes all of its last unit: ``01:12:27.312`` stops after every
     input of that millisecond (so the one an order was placed on is included)."""
     import re
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     if text is None:
         return None
@@ -318,7 +346,7 @@ def parse_until(text: str | None, start_ns: int = 0):
 
     m = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?", t)
     if m:
-        day = datetime.fromtimestamp(start_ns / 1e9, tz=timezone.utc)
+        day = datetime.fromtimestamp(start_ns / 1e9, tz=UTC)
         stamp = day.replace(hour=int(m.group(1)), minute=int(m.group(2)), second=int(m.group(3) or 0), microsecond=0)
         fraction = m.group(4) or ""
         if m.group(3) is None:  # HH:MM: the whole minute
@@ -332,12 +360,14 @@ def parse_until(text: str | None, start_ns: int = 0):
         base = re.sub(r"(:\d{2})\.\d+", r"\1", t).replace("Z", "+00:00")
         stamp = datetime.fromisoformat(base)
         if stamp.tzinfo is None:
-            stamp = stamp.replace(tzinfo=timezone.utc)
+            stamp = stamp.replace(tzinfo=UTC)
         return ("time", inclusive(stamp, fraction))
     return ("time", int(value * 1e9))
 
 
-def replay_path(path: str, *, run: str | None = None, until: str | None = None, timeline: bool = False, on_malformed=None) -> ReplayResult:
+def replay_path(
+    path: str, *, run: str | None = None, until: str | None = None, timeline: bool = False, on_malformed=None
+) -> ReplayResult:
     """Replay a capture file, a ``.gz`` capture, or a journal directory.
 
     A directory replays one run (default: the last one; ``run`` picks another by id or 1-based
@@ -367,7 +397,9 @@ def replay_path(path: str, *, run: str | None = None, until: str | None = None, 
         files = [path]
         header = _header_of(path)
         if header.get("capture") == 2:
-            runs_info = [{"run": header.get("run", ""), "files": files, "parts": [int(header.get("part", 1))], "version": 2}]
+            runs_info = [
+                {"run": header.get("run", ""), "files": files, "parts": [int(header.get("part", 1))], "version": 2}
+            ]
             chosen = runs_info[0]
         else:
             chosen = {"run": "", "files": files, "parts": [1], "version": 1}
@@ -383,7 +415,8 @@ def replay_path(path: str, *, run: str | None = None, until: str | None = None, 
         missing = "its first file" if parts[0] != 1 else "a file in the middle"
         raise CaptureFormatError(
             f"run {chosen['run']}: {missing} was pruned (journal.keep / journal.max_mb too small for the run); "
-            f"parts present: {parts[0]}..{parts[-1]}: an exact replay needs every input from the start")
+            f"parts present: {parts[0]}..{parts[-1]}: an exact replay needs every input from the start"
+        )
     stop_before = None
     target = None
     if until is not None:
@@ -399,9 +432,8 @@ def replay_path(path: str, *, run: str | None = None, until: str | None = None, 
 
 
 def _replay_v2(files: list[str], target, timeline: bool, on_malformed, stop_before: int | None = None) -> ReplayResult:
-    from epochbot.model.capture import CaptureFormatError, decode_event, V2_KINDS
-    from epochbot.runtime.journal_inputs import decode_engine_config
-    from epochbot.runtime.journal_inputs import build_trader, history_from_row
+    from epochbot.model.capture import V2_KINDS, CaptureFormatError, decode_event
+    from epochbot.runtime.journal_inputs import build_trader, decode_engine_config, history_from_row
 
     clock = ManualClock()
     engine: Engine | None = None
@@ -434,7 +466,10 @@ def _replay_v2(files: list[str], target, timeline: bool, on_malformed, stop_befo
                 raise CaptureFormatError(f"{path}: line 1: not a capture header: {exc}") from None
             if engine is None:
                 clock.now = int(header.get("created_ns", 0))
-                config = decode_engine_config(header.get("engine", {}), venue=VenueRules.SPOT if header.get("venue") == "binance-spot" else VenueRules.USDM)
+                config = decode_engine_config(
+                    header.get("engine", {}),
+                    venue=VenueRules.SPOT if header.get("venue") == "binance-spot" else VenueRules.USDM,
+                )
                 engine = Engine(config, clock)
                 result = ReplayResult(engine, version=2, files=list(files))
             handle = _guarded(engine)

@@ -9,7 +9,7 @@ that resynchronised is followed by its phase timings.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 __all__ = ["format_state", "format_timeline"]
 
@@ -20,7 +20,7 @@ _DEBUG_KEPT = ("snapshot requested",)
 def _clock(ns: int) -> str:
     if not ns:
         return "-"
-    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%H:%M:%S.%f")[:-3]
 
 
 def _fields(fields: dict) -> str:
@@ -39,30 +39,40 @@ def _fields(fields: dict) -> str:
 def format_timeline(records, engine) -> list[str]:
     lines = []
     if records:
-        day = datetime.fromtimestamp(records[0].ts_ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%d")
+        day = datetime.fromtimestamp(records[0].ts_ns / 1e9, tz=UTC).strftime("%Y-%m-%d")
         lines.append(f"timeline (UTC, {day}): time  epoch  level  what")
     for r in records:
         if r.level == "debug" and r.msg not in _DEBUG_KEPT:
             continue
         lines.append(f"{_clock(r.ts_ns)}  e{r.epoch:<3} {r.level.upper():<5} {r.msg}  {_fields(r.fields)}".rstrip())
     lines.append("")
-    lines.append("epochs: epoch  cause  opened  closed (why)  time-to-resync  phases ms (detect close dial subscribe snapshot rebuild validate)")
+    lines.append(
+        "epochs: epoch  cause  opened  closed (why)  time-to-resync  phases ms (detect close dial subscribe snapshot rebuild validate)"
+    )
     for e in engine.epochs:
         phases = e.phases_ms()
-        ph = " ".join(f"{phases[k]:g}" for k in ("detect", "close", "dial", "subscribe", "snapshot", "rebuild", "validate"))
+        ph = " ".join(
+            f"{phases[k]:g}" for k in ("detect", "close", "dial", "subscribe", "snapshot", "rebuild", "validate")
+        )
         resync = f"{e.resync_ms:.1f} ms" if e.resync_ms is not None else "not resynced"
         closed = f"{_clock(e.closed_ns)} ({e.close_cause})" if e.closed_ns else "open"
-        lines.append(f"  e{e.epoch:<3} {e.cause!r}  {_clock(e.opened_ns or e.requested_ns)}  {closed}  {resync}  [{ph}]")
+        lines.append(
+            f"  e{e.epoch:<3} {e.cause!r}  {_clock(e.opened_ns or e.requested_ns)}  {closed}  {resync}  [{ph}]"
+        )
     if engine.book_resyncs:
         lines.append("book resyncs: symbol  cause  epoch  detected  time-to-resync")
         for b in engine.book_resyncs:
-            lines.append(f"  {b.symbol:<12} {b.cause:<16} e{b.epoch:<3} {_clock(b.detected_ns)}  {f'{b.resync_ms:.1f} ms' if b.resync_ms is not None else 'not resynced'}")
+            lines.append(
+                f"  {b.symbol:<12} {b.cause:<16} e{b.epoch:<3} {_clock(b.detected_ns)}  {f'{b.resync_ms:.1f} ms' if b.resync_ms is not None else 'not resynced'}"
+            )
     return lines
 
 
 def format_state(engine, depth: int = 10) -> list[str]:
     """Books (top ``depth`` levels) and working orders as the engine had them."""
-    lines = [f"state at {_clock(engine.clock())} UTC: epoch {engine.epoch}, mode {engine.mode.value}, confidence {engine.confidence.score:.2f}"]
+    lines = [
+        f"state at {_clock(engine.clock())} UTC: epoch {engine.epoch}, mode {engine.mode.value}, confidence {engine.confidence.score:.2f}"
+    ]
     for reason in engine.confidence.reasons:
         lines.append(f"  reason: {reason.describe()}")
     for symbol in sorted(engine.symbols):

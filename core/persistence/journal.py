@@ -335,7 +335,7 @@ class EngineJournal:
                 data = b"\n".join(batch[start:end]) + b"\n"
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(self._fd, view):]
+                    view = view[os.write(self._fd, view) :]
                 self._size += taken
                 self.rows += end - start
                 start = end
@@ -359,7 +359,19 @@ class EngineJournal:
                 break
             except FileExistsError:
                 continue
-        header = orjson.dumps({"capture": 2, "venue": self.venue, "source": self.source, "run": self.run, "part": self.part, **self.header}) + b"\n"
+        header = (
+            orjson.dumps(
+                {
+                    "capture": 2,
+                    "venue": self.venue,
+                    "source": self.source,
+                    "run": self.run,
+                    "part": self.part,
+                    **self.header,
+                }
+            )
+            + b"\n"
+        )
         os.write(self._fd, header)
         self._size = len(header)
         self._prune()

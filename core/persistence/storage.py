@@ -23,8 +23,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import Iterable, Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from epochbot.model.records import (
     TERMINAL_ORDER_STATES,
@@ -67,7 +68,9 @@ class Storage(Protocol):
 
     def first_order_ns(self, symbol: str) -> int | None: ...
 
-    def load_candles(self, symbol: str, interval: str, start_ms: int = 0, end_ms: int | None = None) -> list[Candle]: ...
+    def load_candles(
+        self, symbol: str, interval: str, start_ms: int = 0, end_ms: int | None = None
+    ) -> list[Candle]: ...
 
     def load_epochs(self, limit: int = 1000) -> list[dict]: ...
 
@@ -176,46 +179,68 @@ class SqliteStorage:
 
     def load_open_orders(self) -> list[OrderTransition]:
         """The latest journal row of every order whose last state is not terminal."""
-        rows = self._conn().execute(
-            """
+        rows = (
+            self._conn()
+            .execute(
+                """
             SELECT o.ts_ns, o.client_order_id, o.symbol, o.side, o.order_type, o.qty, o.price, o.tif,
                    o.reduce_only, o.tag, o.prev_state, o.state, o.filled_qty, o.venue_order_id, o.reason
             FROM orders o JOIN (SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l
               ON o.id = l.last
             WHERE o.state IN (%s) ORDER BY o.id
             """
-            % ",".join("?" * len(_OPEN_STATES)),
-            _OPEN_STATES,
-        ).fetchall()
+                % ",".join("?" * len(_OPEN_STATES)),
+                _OPEN_STATES,
+            )
+            .fetchall()
+        )
         return [
-            OrderTransition(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]), r[9], r[10], r[11], r[12], r[13], r[14])
+            OrderTransition(
+                r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]), r[9], r[10], r[11], r[12], r[13], r[14]
+            )
             for r in rows
         ]
 
     def load_order_journal(self, client_order_id: str) -> list[OrderTransition]:
-        rows = self._conn().execute(
-            "SELECT ts_ns, client_order_id, symbol, side, order_type, qty, price, tif, reduce_only, tag, prev_state,"
-            " state, filled_qty, venue_order_id, reason FROM orders WHERE client_order_id = ? ORDER BY id",
-            (client_order_id,),
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT ts_ns, client_order_id, symbol, side, order_type, qty, price, tif, reduce_only, tag, prev_state,"
+                " state, filled_qty, venue_order_id, reason FROM orders WHERE client_order_id = ? ORDER BY id",
+                (client_order_id,),
+            )
+            .fetchall()
+        )
         return [OrderTransition(*r[:8], bool(r[8]), *r[9:]) for r in rows]
 
     def known_client_ids(self) -> set[str]:
         """Every client order id the journal has a row for, except orders whose last word is
         "not found at the venue" (a venue that has them after all must be listened to)."""
-        rows = self._conn().execute(
-            """
+        rows = (
+            self._conn()
+            .execute(
+                """
             SELECT o.client_order_id, o.state, o.reason
             FROM orders o JOIN (SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l ON o.id = l.last
             """
-        ).fetchall()
-        return {coid for coid, state, reason in rows if not (state == "REJECTED" and (reason or "").startswith("reconciled: not found"))}
+            )
+            .fetchall()
+        )
+        return {
+            coid
+            for coid, state, reason in rows
+            if not (state == "REJECTED" and (reason or "").startswith("reconciled: not found"))
+        }
 
     def load_venue_order_ids(self) -> dict[tuple[str, str], str]:
         """(symbol, venue order id) -> client order id, for every journaled order the venue numbered."""
-        rows = self._conn().execute(
-            "SELECT DISTINCT symbol, venue_order_id, client_order_id FROM orders WHERE venue_order_id IS NOT NULL AND venue_order_id != ''"
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT DISTINCT symbol, venue_order_id, client_order_id FROM orders WHERE venue_order_id IS NOT NULL AND venue_order_id != ''"
+            )
+            .fetchall()
+        )
         return {(r[0], r[1]): r[2] for r in rows}
 
     def first_order_ns(self, symbol: str) -> int | None:
@@ -224,32 +249,54 @@ class SqliteStorage:
         return None if row is None or row[0] is None else int(row[0])
 
     def load_fills(self, since_ns: int = 0) -> list[Fill]:
-        rows = self._conn().execute(
-            "SELECT ts_ns, symbol, client_order_id, side, qty, price, fee, fee_asset, is_maker, trade_id"
-            " FROM fills WHERE ts_ns >= ? ORDER BY ts_ns, id",
-            (since_ns,),
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT ts_ns, symbol, client_order_id, side, qty, price, fee, fee_asset, is_maker, trade_id"
+                " FROM fills WHERE ts_ns >= ? ORDER BY ts_ns, id",
+                (since_ns,),
+            )
+            .fetchall()
+        )
         return [
-            Fill(ts_ns=r[0], symbol=r[1], client_order_id=r[2], side=r[3], qty=r[4], price=r[5], fee=Decimal(r[6]),
-                 fee_asset=r[7], is_maker=bool(r[8]), trade_id=r[9])
+            Fill(
+                ts_ns=r[0],
+                symbol=r[1],
+                client_order_id=r[2],
+                side=r[3],
+                qty=r[4],
+                price=r[5],
+                fee=Decimal(r[6]),
+                fee_asset=r[7],
+                is_maker=bool(r[8]),
+                trade_id=r[9],
+            )
             for r in rows
         ]
 
     def load_candles(self, symbol: str, interval: str, start_ms: int = 0, end_ms: int | None = None) -> list[Candle]:
         end = end_ms if end_ms is not None else 2**62
-        rows = self._conn().execute(
-            "SELECT symbol, interval, open_ts, open, high, low, close, volume, closed FROM candles"
-            " WHERE symbol = ? AND interval = ? AND open_ts BETWEEN ? AND ? ORDER BY open_ts",
-            (symbol, interval, start_ms, end),
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT symbol, interval, open_ts, open, high, low, close, volume, closed FROM candles"
+                " WHERE symbol = ? AND interval = ? AND open_ts BETWEEN ? AND ? ORDER BY open_ts",
+                (symbol, interval, start_ms, end),
+            )
+            .fetchall()
+        )
         return [Candle(*r[:8], bool(r[8])) for r in rows]
 
     def load_epochs(self, limit: int = 1000) -> list[dict]:
-        rows = self._conn().execute(
-            "SELECT epoch, cause, detected_ns, synced_ns, closed_ns, close_cause, resync_ms, phases, url"
-            " FROM epochs ORDER BY rowid DESC LIMIT ?",
-            (limit,),
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT epoch, cause, detected_ns, synced_ns, closed_ns, close_cause, resync_ms, phases, url"
+                " FROM epochs ORDER BY rowid DESC LIMIT ?",
+                (limit,),
+            )
+            .fetchall()
+        )
         keys = ("epoch", "cause", "detected_ns", "synced_ns", "closed_ns", "close_cause", "resync_ms", "phases", "url")
         out = [dict(zip(keys, r)) for r in reversed(rows)]
         for item in out:
@@ -280,8 +327,23 @@ def _w_order(conn, t: OrderTransition) -> None:
     conn.execute(
         "INSERT INTO orders (ts_ns, client_order_id, symbol, side, order_type, qty, price, tif, reduce_only, tag,"
         " prev_state, state, filled_qty, venue_order_id, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (t.ts_ns, t.client_order_id, t.symbol, t.side, t.order_type, t.qty, t.price, t.tif, int(t.reduce_only), t.tag,
-         t.prev_state, t.state, t.filled_qty, t.venue_order_id, t.reason),
+        (
+            t.ts_ns,
+            t.client_order_id,
+            t.symbol,
+            t.side,
+            t.order_type,
+            t.qty,
+            t.price,
+            t.tif,
+            int(t.reduce_only),
+            t.tag,
+            t.prev_state,
+            t.state,
+            t.filled_qty,
+            t.venue_order_id,
+            t.reason,
+        ),
     )
 
 
@@ -289,7 +351,18 @@ def _w_fill(conn, f: Fill) -> None:
     conn.execute(
         "INSERT OR IGNORE INTO fills (ts_ns, symbol, client_order_id, side, qty, price, fee, fee_asset, is_maker, trade_id)"
         " VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (f.ts_ns, f.symbol, f.client_order_id, f.side, f.qty, f.price, str(f.fee), f.fee_asset, int(f.is_maker), f.trade_id),
+        (
+            f.ts_ns,
+            f.symbol,
+            f.client_order_id,
+            f.side,
+            f.qty,
+            f.price,
+            str(f.fee),
+            f.fee_asset,
+            int(f.is_maker),
+            f.trade_id,
+        ),
     )
 
 
@@ -311,7 +384,17 @@ def _w_epoch(conn, e: EpochRecord) -> None:
     conn.execute(
         "INSERT INTO epochs (epoch, cause, detected_ns, synced_ns, closed_ns, close_cause, resync_ms, phases, url)"
         " VALUES (?,?,?,?,?,?,?,?,?)",
-        (e.epoch, e.cause, e.detected_ns, e.synced_ns, e.closed_ns, e.close_cause, e.resync_ms, json.dumps(e.phases_ms()), e.url),
+        (
+            e.epoch,
+            e.cause,
+            e.detected_ns,
+            e.synced_ns,
+            e.closed_ns,
+            e.close_cause,
+            e.resync_ms,
+            json.dumps(e.phases_ms()),
+            e.url,
+        ),
     )
 
 

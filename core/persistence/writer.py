@@ -103,7 +103,9 @@ class QueueThread:
 
 
 class StorageWriter(QueueThread):
-    def __init__(self, storage, *, maxsize: int = 10_000, batch_size: int = 256, name: str = "storage-writer", start: bool = True) -> None:
+    def __init__(
+        self, storage, *, maxsize: int = 10_000, batch_size: int = 256, name: str = "storage-writer", start: bool = True
+    ) -> None:
         self.storage = storage
         self.batch_size = batch_size
         self.written = 0

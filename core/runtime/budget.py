@@ -68,7 +68,7 @@ class BudgetConfig:
     boundary_guard_ms: int = 1_000
 
     @classmethod
-    def for_market(cls, market: str, **overrides) -> "BudgetConfig":
+    def for_market(cls, market: str, **overrides) -> BudgetConfig:
         return cls(limit=6000 if market == "spot" else 2400, **overrides)
 
     @property
@@ -112,11 +112,20 @@ class WeightBudget:
         self._reported = 0  # the venue's figure for self._window
         self._prev_used = 0  # the previous window's final estimate
         self._blocked_until_ns = 0
-        self.stats = {"granted": 0, "weight_granted": 0, "throttled": 0, "banned": 0, "max_wait_ms": 0.0, "last_header": 0}
+        self.stats = {
+            "granted": 0,
+            "weight_granted": 0,
+            "throttled": 0,
+            "banned": 0,
+            "max_wait_ms": 0.0,
+            "last_header": 0,
+        }
 
     # ------------------------------------------------------------------ queue
 
-    def submit(self, key, weight: int, payload=None, *, priority: tuple = (), not_before_ns: int = 0, now_ns: int = 0) -> None:
+    def submit(
+        self, key, weight: int, payload=None, *, priority: tuple = (), not_before_ns: int = 0, now_ns: int = 0
+    ) -> None:
         """Queue a request (replacing a queued one with the same key)."""
         if weight <= 0:
             raise ValueError("weight must be positive")
@@ -160,7 +169,11 @@ class WeightBudget:
         window = self._window_of(now_ns)
         if window != self._window:
             old = self._window
-            self._prev_used = max(self._spent, self._reported + sum(w for w, win in self._in_flight.values() if win == old)) if old == window - 1 else 0
+            self._prev_used = (
+                max(self._spent, self._reported + sum(w for w, win in self._in_flight.values() if win == old))
+                if old == window - 1
+                else 0
+            )
             self._window = window
             self._spent = 0
             self._reported = 0
@@ -217,7 +230,15 @@ class WeightBudget:
                 best = entry
         return best
 
-    def done(self, grant: Grant, *, status: int = 200, used_weight: int | None = None, retry_after_ms: int = 0, now_ns: int = 0) -> None:
+    def done(
+        self,
+        grant: Grant,
+        *,
+        status: int = 200,
+        used_weight: int | None = None,
+        retry_after_ms: int = 0,
+        now_ns: int = 0,
+    ) -> None:
         """Report the answer to a granted request (status 0: no answer, e.g. a timeout)."""
         grant_id = grant.payload[0]
         self._in_flight.pop(grant_id, None)

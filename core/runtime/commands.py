@@ -70,8 +70,14 @@ class CommandExecutor:
         if exc is not None:
             # An I/O task failing unexpectedly is a bug; surface it in the log and as a
             # control event so the engine repairs state rather than carrying on blind.
-            self._runtime_log("error", "background task failed", task=task.get_name(), error=f"{type(exc).__name__}: {exc}")
-            self.inbox.put_control(ev.Disconnected(epoch=self.engine.epoch, recv_ts=self.clock(), reason=f"internal task {task.get_name()} failed"))
+            self._runtime_log(
+                "error", "background task failed", task=task.get_name(), error=f"{type(exc).__name__}: {exc}"
+            )
+            self.inbox.put_control(
+                ev.Disconnected(
+                    epoch=self.engine.epoch, recv_ts=self.clock(), reason=f"internal task {task.get_name()} failed"
+                )
+            )
 
     def _replace_session(self, command: ev.ReplaceSession) -> None:
         if self._session_task is not None and not self._session_task.done():
@@ -94,14 +100,23 @@ class CommandExecutor:
     def _routes(self) -> list[RouteSpec]:
         venue = self.config.venue
         full = self._full_symbols()
-        grouped = streams_for(full, venue.market, trades=self.config.trades, tickers=self.config.tickers,
-                              kline_interval=self.config.history_interval or None)
+        grouped = streams_for(
+            full,
+            venue.market,
+            trades=self.config.trades,
+            tickers=self.config.tickers,
+            kline_interval=self.config.history_interval or None,
+        )
         watched = [s for s in self.config.symbols if s not in set(full)]
         if watched:
             depth_only = streams_for(watched, venue.market, trades=False, tickers=False)
             for route, streams in depth_only.items():
                 grouped.setdefault(route, []).extend(name for name in streams if "@depth" in name)
-        routes = [RouteSpec(market_stream_url(venue.ws_url, route), tuple(streams)) for route, streams in grouped.items() if streams]
+        routes = [
+            RouteSpec(market_stream_url(venue.ws_url, route), tuple(streams))
+            for route, streams in grouped.items()
+            if streams
+        ]
         return [part for route in routes for part in route.split()]
 
     async def _open_session(self, command: ev.ReplaceSession) -> None:
@@ -114,7 +129,14 @@ class CommandExecutor:
         if delay_s > 0:
             await asyncio.sleep(delay_s)
         self._dial_times.append(time.monotonic())
-        session = TransportSession(epoch, self._routes(), self.inbox, self.clock, spot=self.config.venue.market == "spot", scales=self._depth_scales)
+        session = TransportSession(
+            epoch,
+            self._routes(),
+            self.inbox,
+            self.clock,
+            spot=self.config.venue.market == "spot",
+            scales=self._depth_scales,
+        )
         t1 = self.clock()
         try:
             await session.open()
@@ -122,14 +144,24 @@ class CommandExecutor:
             await session.close()
             raise
         except Exception as exc:
-            self.inbox.put_control(ev.Disconnected(epoch=epoch, recv_ts=self.clock(), reason=f"dial failed: {type(exc).__name__}: {exc}"))
+            self.inbox.put_control(
+                ev.Disconnected(epoch=epoch, recv_ts=self.clock(), reason=f"dial failed: {type(exc).__name__}: {exc}")
+            )
             return
         dial_ms = (self.clock() - t1) / 1e6
         if epoch != self.engine.epoch:
             await session.close()
             return
         self._session = session
-        self.inbox.put_control(ev.SessionOpened(epoch=epoch, recv_ts=self.clock(), url=", ".join(r.url for r in session.routes), close_ms=close_ms, dial_ms=dial_ms))
+        self.inbox.put_control(
+            ev.SessionOpened(
+                epoch=epoch,
+                recv_ts=self.clock(),
+                url=", ".join(r.url for r in session.routes),
+                close_ms=close_ms,
+                dial_ms=dial_ms,
+            )
+        )
         session.start()
         self._spawn(self._session_lifetime(session), f"lifetime-e{epoch}")
 
@@ -144,7 +176,11 @@ class CommandExecutor:
     async def _session_lifetime(self, session: TransportSession) -> None:
         await asyncio.sleep(self.config.max_session_s)
         if not session.closed and session.epoch == self.engine.epoch:
-            self.inbox.put_control(ev.ServerShutdownNotice(epoch=session.epoch, recv_ts=self.clock(), reason="connection lifetime limit approaching"))
+            self.inbox.put_control(
+                ev.ServerShutdownNotice(
+                    epoch=session.epoch, recv_ts=self.clock(), reason="connection lifetime limit approaching"
+                )
+            )
 
     async def _close_session(self) -> None:
         session, self._session = self._session, None

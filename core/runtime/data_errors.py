@@ -18,8 +18,8 @@ Used by `epochbot.runtime.runtime.Runtime._consume`; the engine itself stays una
 
 from __future__ import annotations
 
-from epochbot.model import events as ev
 from epochbot.book.book import IllegalTransition
+from epochbot.model import events as ev
 from epochbot.model import trade_events as tev
 from epochbot.trading.orders import IllegalOrderTransition
 
@@ -48,21 +48,46 @@ def handle_failure(engine, event, exc: Exception) -> list:
         return list(engine._go_fatal(now, f"invariant violated handling {type(event).__name__}: {why}"))
     engine.counters["handler_data_errors"] = engine.counters.get("handler_data_errors", 0) + 1
     sample = _sample(event)
-    engine._log("error", "event handler failed: dropped as a data error", event=type(event).__name__, error=why, sample=sample,
-                count=engine.counters["handler_data_errors"])
+    engine._log(
+        "error",
+        "event handler failed: dropped as a data error",
+        event=type(event).__name__,
+        error=why,
+        sample=sample,
+        count=engine.counters["handler_data_errors"],
+    )
     kind = getattr(event, "kind", "")
     try:
         if kind == "market":
             symbol = getattr(event, "symbol", "")
             if event.epoch != engine.epoch:
                 return []
-            return list(engine.handle(ev.MalformedFrame(epoch=engine.epoch, recv_ts=event.recv_ts, reason=f"handler failed: {why}",
-                                                        sample=sample, event="depthUpdate" if type(event) is ev.DepthDiff else type(event).__name__, symbol=symbol if isinstance(symbol, str) else "")))
+            return list(
+                engine.handle(
+                    ev.MalformedFrame(
+                        epoch=engine.epoch,
+                        recv_ts=event.recv_ts,
+                        reason=f"handler failed: {why}",
+                        sample=sample,
+                        event="depthUpdate" if type(event) is ev.DepthDiff else type(event).__name__,
+                        symbol=symbol if isinstance(symbol, str) else "",
+                    )
+                )
+            )
         if kind == "trading":
             coid = getattr(event, "client_order_id", "")
             if isinstance(coid, str) and coid and engine.trader is not None and type(event) is not tev.VenueDataError:
-                return list(engine.handle(tev.VenueDataError(ts_ns=engine.trader.now_ns, recv_ts=event.recv_ts, client_order_id=coid,
-                                                             reason=why, sample=sample)))
+                return list(
+                    engine.handle(
+                        tev.VenueDataError(
+                            ts_ns=engine.trader.now_ns,
+                            recv_ts=event.recv_ts,
+                            client_order_id=coid,
+                            reason=why,
+                            sample=sample,
+                        )
+                    )
+                )
     except Exception as again:  # the repair itself failed: stop trusting the state
         if is_fatal(again):
             return list(engine._go_fatal(engine.clock(), f"repair after a data error violated an invariant: {again}"))

@@ -37,7 +37,7 @@ class DurableStorage:
         if self._persisted_epochs > len(epochs):  # the engine trimmed its history
             self._persisted_epochs = len(epochs)
 
-    def _durable(self, command) -> "asyncio.Future[bool]":
+    def _durable(self, command) -> asyncio.Future[bool]:
         """Write-ahead: a future that resolves (True) once everything queued for storage so
         far - the order's "sent" row included - is committed, or False if that failed. The
         gateway task awaits it before sending; the strategy loop never waits."""
@@ -48,12 +48,17 @@ class DurableStorage:
             def resolve() -> None:
                 if not future.done():
                     future.set_result(ok)
+
             try:
                 loop.call_soon_threadsafe(resolve)
             except RuntimeError:  # the loop closed meanwhile: nobody waits
                 pass
 
         if not self.writer.barrier(done):
-            self._runtime_log("error", "storage queue full or closed: order intent not durable", client_order_id=getattr(command, "client_order_id", ""))
+            self._runtime_log(
+                "error",
+                "storage queue full or closed: order intent not durable",
+                client_order_id=getattr(command, "client_order_id", ""),
+            )
             future.set_result(False)
         return future

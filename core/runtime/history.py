@@ -43,18 +43,34 @@ class HistoryBackfill:
         rest = _BudgetedRest(self, klines_weight(cfg.venue.market, limit))
         for symbol in self._full_symbols():
             try:
-                result = await backfill_klines(rest, symbol, cfg.history_interval, start_ms, end_ms, limit=limit, now_ms=now_ms)
+                result = await backfill_klines(
+                    rest, symbol, cfg.history_interval, start_ms, end_ms, limit=limit, now_ms=now_ms
+                )
             except (RestError, ValueError, KeyError, TypeError, IndexError) as exc:
                 self._runtime_log("warn", "kline backfill failed", symbol=symbol, error=str(exc))
                 continue
             if result.missing:
                 self.engine.counters["candles_missing"] += result.missing
-                self._runtime_log("warn", "kline backfill: candles still missing after refetch", symbol=symbol, interval=cfg.history_interval,
-                                  missing=result.missing, ranges=[(g.start_ms, g.end_ms) for g in result.gaps][:50])
+                self._runtime_log(
+                    "warn",
+                    "kline backfill: candles still missing after refetch",
+                    symbol=symbol,
+                    interval=cfg.history_interval,
+                    missing=result.missing,
+                    ranges=[(g.start_ms, g.end_ms) for g in result.gaps][:50],
+                )
             self.engine.market.add_candles(symbol, result.candles)
             out[symbol] = result.candles
-            self._runtime_log("info", "kline backfill", symbol=symbol, interval=cfg.history_interval, candles=len(result.candles),
-                              first_ms=result.start_ms, refetched=result.refetched, missing=result.missing)
+            self._runtime_log(
+                "info",
+                "kline backfill",
+                symbol=symbol,
+                interval=cfg.history_interval,
+                candles=len(result.candles),
+                first_ms=result.start_ms,
+                refetched=result.refetched,
+                missing=result.missing,
+            )
         return out
 
     def _use_history(self, history: dict[str, list]) -> None:
@@ -113,7 +129,9 @@ class Backfill:
         return sum(g.count for g in self.gaps)
 
 
-async def backfill_klines(rest, symbol: str, interval: str, start_ms: int, end_ms: int, *, limit: int = 1000, now_ms: int | None = None) -> Backfill:
+async def backfill_klines(
+    rest, symbol: str, interval: str, start_ms: int, end_ms: int, *, limit: int = 1000, now_ms: int | None = None
+) -> Backfill:
     """Closed candles with open times in ``[start_ms, end_ms]`` through ``rest.klines``.
 
     Paged (``limit`` per request, each page starting after the last open time returned; a
@@ -135,7 +153,9 @@ async def backfill_klines(rest, symbol: str, interval: str, start_ms: int, end_m
                 continue
             if open_ts not in have:
                 added += 1
-            have[open_ts] = Candle(symbol, interval, open_ts, str(row[1]), str(row[2]), str(row[3]), str(row[4]), str(row[5]), True)
+            have[open_ts] = Candle(
+                symbol, interval, open_ts, str(row[1]), str(row[2]), str(row[3]), str(row[4]), str(row[5]), True
+            )
         return added
 
     t = start_ms

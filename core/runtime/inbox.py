@@ -21,7 +21,7 @@ asyncio.Event's ``set``); it is not thread-safe by itself: other threads hand ev
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 from epochbot.model.events import MarketQueueOverflow
 
@@ -29,10 +29,25 @@ __all__ = ["Inbox"]
 
 
 class Inbox:
-    __slots__ = ("control", "market", "bulk", "bulk_every", "_since_bulk", "capacity", "dropped_total", "_lost", "_lost_count", "wake", "high_water", "raw",
-                 "last_raw")
+    __slots__ = (
+        "control",
+        "market",
+        "bulk",
+        "bulk_every",
+        "_since_bulk",
+        "capacity",
+        "dropped_total",
+        "_lost",
+        "_lost_count",
+        "wake",
+        "high_water",
+        "raw",
+        "last_raw",
+    )
 
-    def __init__(self, market_capacity: int = 20_000, wake: Callable[[], None] | None = None, bulk_every: int = 32) -> None:
+    def __init__(
+        self, market_capacity: int = 20_000, wake: Callable[[], None] | None = None, bulk_every: int = 32
+    ) -> None:
         if market_capacity < 1:
             raise ValueError("market_capacity must be at least 1")
         self.control: deque = deque()

@@ -10,11 +10,32 @@ from __future__ import annotations
 
 from epochbot.model.capture import decode_value, encode_dataclass, encode_value
 
-__all__ = ["build_trader", "decode_engine_config", "encode_engine_config", "history_from_row", "history_row", "trading_row"]
+__all__ = [
+    "build_trader",
+    "decode_engine_config",
+    "encode_engine_config",
+    "history_from_row",
+    "history_row",
+    "trading_row",
+]
 
 
-def trading_row(strategy: str, params: dict, session: int, limits, venue_filters: dict, market: str, mode, risk_state: dict | None,
-                stored_fills, imported_fills, open_orders, now_ns: int, keep_fills: int | None = None, adopted=()) -> dict:
+def trading_row(
+    strategy: str,
+    params: dict,
+    session: int,
+    limits,
+    venue_filters: dict,
+    market: str,
+    mode,
+    risk_state: dict | None,
+    stored_fills,
+    imported_fills,
+    open_orders,
+    now_ns: int,
+    keep_fills: int | None = None,
+    adopted=(),
+) -> dict:
     from dataclasses import asdict
 
     return {
@@ -37,19 +58,25 @@ def trading_row(strategy: str, params: dict, session: int, limits, venue_filters
 
 
 def history_row(history: dict) -> dict:
-    return {"k": "history", "candles": {s: [encode_dataclass(c)["f"] for c in candles] for s, candles in history.items()}}
+    return {
+        "k": "history",
+        "candles": {s: [encode_dataclass(c)["f"] for c in candles] for s, candles in history.items()},
+    }
 
 
 def history_from_row(row: dict) -> dict:
     from epochbot.model.records import Candle
 
-    return {s: [Candle(**{k: decode_value(v) for k, v in c.items()}) for c in cs] for s, cs in row.get("candles", {}).items()}
+    return {
+        s: [Candle(**{k: decode_value(v) for k, v in c.items()}) for c in cs]
+        for s, cs in row.get("candles", {}).items()
+    }
 
 
 def build_trader(row: dict):
     """(trader, commands) as the runtime's ``_start_trading`` left them for this row."""
-    from epochbot.model.modes import Mode
     from epochbot.model import trade_events as tev
+    from epochbot.model.modes import Mode
     from epochbot.trading.filters import SymbolFilters
     from epochbot.trading.orders import OrderTransition
     from epochbot.trading.risk import RiskLimits, RiskState
@@ -60,11 +87,26 @@ def build_trader(row: dict):
     filters = {}
     for symbol, raw in row["filters"].items():
         f = decode_value(raw)
-        filters[symbol] = SymbolFilters.from_strings(symbol, f["tick_size"], f["step_size"], f.get("min_qty", "0"), f.get("max_qty", "0"), f["min_notional"], market)
+        filters[symbol] = SymbolFilters.from_strings(
+            symbol,
+            f["tick_size"],
+            f["step_size"],
+            f.get("min_qty", "0"),
+            f.get("max_qty", "0"),
+            f["min_notional"],
+            market,
+        )
     limits = RiskLimits(**decode_value(row["limits"]))
     risk_state = RiskState.from_dict(row["risk_state"]) if row.get("risk_state") else None
     params = decode_value(row["params"])
-    trader = Trader(get_strategy(row["strategy"], params), filters, session=row["session"], limits=limits, risk_state=risk_state, mode=Mode(row["mode"]))
+    trader = Trader(
+        get_strategy(row["strategy"], params),
+        filters,
+        session=row["session"],
+        limits=limits,
+        risk_state=risk_state,
+        mode=Mode(row["mode"]),
+    )
     if row.get("keep_fills") is not None:
         trader.keep_fills = row["keep_fills"]
     # The exchangeInfo status of each symbol at start (new orders only while TRADING), as the

@@ -77,7 +77,12 @@ class ConsumeLoop:
         journal = self.journal
         if journal is not None:  # rows the journal could not write: that run is not exact
             if journal.dropped != self.engine.counters.get("journal_dropped", 0):
-                self._runtime_log("error", "journal lost rows: this run will not replay exactly", dropped=journal.dropped, error=journal.last_error)
+                self._runtime_log(
+                    "error",
+                    "journal lost rows: this run will not replay exactly",
+                    dropped=journal.dropped,
+                    error=journal.last_error,
+                )
             self.engine.counters["journal_dropped"] = journal.dropped
         snapshot = self.builder.build(self.engine, self.engine.trader, exact=exact)
         self.latest = snapshot

@@ -30,17 +30,17 @@ Secrets are used only to sign; neither they nor signed query strings are logged.
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from epochbot.model import events as ev
-from epochbot.model.clock import wall_ns
-from epochbot.runtime.inbox import Inbox
-from epochbot.model.numeric import UnitCodec
 from epochbot.model import trade_events as tev
+from epochbot.model.clock import wall_ns
+from epochbot.model.numeric import UnitCodec
+from epochbot.model.trade_checks import problems
+from epochbot.runtime.inbox import Inbox
 from epochbot.venues.binance.account_stream import AccountStream, ws_api_url
 from epochbot.venues.binance.order_router import OrderRouter
 from epochbot.venues.binance.rest import RestClient, RestError
-from epochbot.model.trade_checks import problems
 from epochbot.venues.binance.signing import Signer
 from epochbot.venues.binance.user import order_response_events, query_response_event
 
@@ -90,11 +90,32 @@ class OrderGateway:
         self._unsent: dict[str, asyncio.Event] = {}
         market = rest.market
         ws_api = ws_api_url(market, self.ws_base) if ws_api is None else ws_api
-        self.router = OrderRouter(rest, self._api_secret, ws_api=ws_api, use_ws=ws_orders, symbol_status=symbol_status,
-                                  clock=clock, log=log, recv_window_ms=recv_window_ms, offset_ms=offset_ms, put=self._put)
-        self.account_stream = AccountStream(market=market, rest=rest, signer=self._api_secret, ws_base=self.ws_base, ws_api=ws_api,
-                                            put=self._put, codecs=codecs, quotes=self.quote_assets, clock=clock, log=log,
-                                            recv_window_ms=recv_window_ms, offset_ms=offset_ms)
+        self.router = OrderRouter(
+            rest,
+            self._api_secret,
+            ws_api=ws_api,
+            use_ws=ws_orders,
+            symbol_status=symbol_status,
+            clock=clock,
+            log=log,
+            recv_window_ms=recv_window_ms,
+            offset_ms=offset_ms,
+            put=self._put,
+        )
+        self.account_stream = AccountStream(
+            market=market,
+            rest=rest,
+            signer=self._api_secret,
+            ws_base=self.ws_base,
+            ws_api=ws_api,
+            put=self._put,
+            codecs=codecs,
+            quotes=self.quote_assets,
+            clock=clock,
+            log=log,
+            recv_window_ms=recv_window_ms,
+            offset_ms=offset_ms,
+        )
 
     @property
     def user_stream_connected(self) -> bool:
@@ -138,7 +159,12 @@ class OrderGateway:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the storage is gone: do not send what we could not record
-            self.log("error", "write-ahead failed", client_order_id=getattr(command, "client_order_id", ""), error=f"{type(exc).__name__}: {exc}")
+            self.log(
+                "error",
+                "write-ahead failed",
+                client_order_id=getattr(command, "client_order_id", ""),
+                error=f"{type(exc).__name__}: {exc}",
+            )
             return False
 
     async def _place(self, command: ev.PlaceOrder) -> None:
@@ -151,8 +177,14 @@ class OrderGateway:
         if not durable:
             self.not_durable += 1
             self.log("error", "order not sent: its journal row is not durable", client_order_id=command.client_order_id)
-            self._put(tev.OrderRejected(ts_ns=self.clock(), client_order_id=command.client_order_id, code="NOT_DURABLE",
-                                        msg="order intent could not be made durable: not sent"))
+            self._put(
+                tev.OrderRejected(
+                    ts_ns=self.clock(),
+                    client_order_id=command.client_order_id,
+                    code="NOT_DURABLE",
+                    msg="order intent could not be made durable: not sent",
+                )
+            )
             return
         await self._transmit_place(command)
 
@@ -179,7 +211,11 @@ class OrderGateway:
             if exc.unknown_execution:
                 self._put(tev.OrderUnknown(ts_ns=now, client_order_id=command.client_order_id, reason=str(exc)))
             else:
-                self._put(tev.OrderRejected(ts_ns=now, client_order_id=command.client_order_id, code=exc.code or exc.status, msg=str(exc)))
+                self._put(
+                    tev.OrderRejected(
+                        ts_ns=now, client_order_id=command.client_order_id, code=exc.code or exc.status, msg=str(exc)
+                    )
+                )
             return
         try:
             if not isinstance(body, dict):
@@ -191,7 +227,13 @@ class OrderGateway:
         except Exception as exc:  # decoding is pure: anything it raises is a bad answer
             # Accepted, but the answer is unreadable: what happened is unknown; reconcile.
             self._bad_venue_data("order answer", body, exc)
-            self._put(tev.OrderUnknown(ts_ns=self.clock(), client_order_id=command.client_order_id, reason=f"unreadable order answer: {str(exc)[:200]}"))
+            self._put(
+                tev.OrderUnknown(
+                    ts_ns=self.clock(),
+                    client_order_id=command.client_order_id,
+                    reason=f"unreadable order answer: {str(exc)[:200]}",
+                )
+            )
             return
         for event in events:
             self._put(event)
@@ -208,21 +250,36 @@ class OrderGateway:
             if exc.unknown_execution:
                 self._put(tev.CancelUnknown(ts_ns=now, client_order_id=command.client_order_id, reason=str(exc)))
             else:
-                self._put(tev.CancelRejected(ts_ns=now, client_order_id=command.client_order_id, code=exc.code or exc.status, msg=str(exc)))
+                self._put(
+                    tev.CancelRejected(
+                        ts_ns=now, client_order_id=command.client_order_id, code=exc.code or exc.status, msg=str(exc)
+                    )
+                )
             return
         codec = self.codecs.get(command.symbol)
         try:
             if not isinstance(body, dict):
                 raise TypeError("cancel answer is not an object")
             filled = codec.qty[body.get("executedQty", "0")] if codec else 0
-            event = tev.OrderUpdate(ts_ns=self.clock(), client_order_id=command.client_order_id, status=str(body.get("status", "CANCELED"))[:32],
-                                    filled_qty=filled, venue_order_id=str(body.get("orderId", ""))[:64])
+            event = tev.OrderUpdate(
+                ts_ns=self.clock(),
+                client_order_id=command.client_order_id,
+                status=str(body.get("status", "CANCELED"))[:32],
+                filled_qty=filled,
+                venue_order_id=str(body.get("orderId", ""))[:64],
+            )
             why = problems([event])
             if why is not None:
                 raise ValueError(why)
         except Exception as exc:  # the cancel went through, but what the order is now is unknown
             self._bad_venue_data("cancel answer", body, exc)
-            self._put(tev.CancelUnknown(ts_ns=self.clock(), client_order_id=command.client_order_id, reason=f"unreadable cancel answer: {str(exc)[:200]}"))
+            self._put(
+                tev.CancelUnknown(
+                    ts_ns=self.clock(),
+                    client_order_id=command.client_order_id,
+                    reason=f"unreadable cancel answer: {str(exc)[:200]}",
+                )
+            )
             return
         self._put(event)
 
@@ -246,7 +303,11 @@ class OrderGateway:
                 raise ValueError(why)
         except Exception as exc:  # asked again on a later timer
             self._bad_venue_data("order query answer", body, exc)
-            event = tev.OrderQueryResult(ts_ns=self.clock(), client_order_id=command.client_order_id, error=f"unreadable answer: {str(exc)[:200]}")
+            event = tev.OrderQueryResult(
+                ts_ns=self.clock(),
+                client_order_id=command.client_order_id,
+                error=f"unreadable answer: {str(exc)[:200]}",
+            )
         self._put(event)
 
     async def _order_trades(self, command: tev.FetchOrderTrades) -> None:
@@ -254,7 +315,12 @@ class OrderGateway:
         try:
             trades = await self.user_trades(command.symbol, start_ms=command.since_ms)
         except Exception as exc:  # RestError or an unreadable page: the next query asks again
-            self.log("warn", "trade history of an order unavailable", client_order_id=command.client_order_id, error=str(exc)[:200])
+            self.log(
+                "warn",
+                "trade history of an order unavailable",
+                client_order_id=command.client_order_id,
+                error=str(exc)[:200],
+            )
             return
         codec = self.codecs.get(command.symbol)
         if codec is None:
@@ -268,10 +334,17 @@ class OrderGateway:
 
                 asset = str(t.get("commissionAsset") or "")
                 fill = tev.Fill(
-                    ts_ns=int(t["time"]) * 1_000_000, recv_ts=self.clock(), client_order_id=command.client_order_id, symbol=command.symbol,
-                    side=t.get("side") or ("BUY" if t.get("buyer", t.get("isBuyer")) else "SELL"), qty=codec.qty[str(t["qty"])],
-                    price=codec.price[str(t["price"])], fee=Decimal(str(t.get("commission", "0"))), fee_asset="" if asset == quote else asset,
-                    is_maker=bool(t.get("maker", t.get("isMaker", False))), trade_id=str(t["id"]),
+                    ts_ns=int(t["time"]) * 1_000_000,
+                    recv_ts=self.clock(),
+                    client_order_id=command.client_order_id,
+                    symbol=command.symbol,
+                    side=t.get("side") or ("BUY" if t.get("buyer", t.get("isBuyer")) else "SELL"),
+                    qty=codec.qty[str(t["qty"])],
+                    price=codec.price[str(t["price"])],
+                    fee=Decimal(str(t.get("commission", "0"))),
+                    fee_asset="" if asset == quote else asset,
+                    is_maker=bool(t.get("maker", t.get("isMaker", False))),
+                    trade_id=str(t["id"]),
                 )
                 why = problems([fill])
                 if why is not None:
@@ -286,11 +359,19 @@ class OrderGateway:
     async def signed_get(self, path: str, params: dict) -> object:
         """A signed GET of any account endpoint (raises `RestError`)."""
         return await self.rest.signed(
-            "GET", path, params, self._api_key, self._api_secret,
-            recv_window=self.recv_window_ms, offset_ms=self.offset_ms(), clock_ns=self.clock,
+            "GET",
+            path,
+            params,
+            self._api_key,
+            self._api_secret,
+            recv_window=self.recv_window_ms,
+            offset_ms=self.offset_ms(),
+            clock_ns=self.clock,
         )
 
-    async def user_trades(self, symbol: str, *, start_ms: int | None = None, from_id: int | None = None, limit: int = 1000) -> list[dict]:
+    async def user_trades(
+        self, symbol: str, *, start_ms: int | None = None, from_id: int | None = None, limit: int = 1000
+    ) -> list[dict]:
         """The account's executions of ``symbol`` (USD-M userTrades / spot myTrades), oldest first.
 
         Pages forward with ``fromId`` until a short page, so any number of trades is fetched.
@@ -352,7 +433,10 @@ class OrderGateway:
         from decimal import Decimal
 
         body = await self.signed_get("/api/v3/account", {})
-        return {str(b["asset"]): str(Decimal(str(b.get("free", "0"))) + Decimal(str(b.get("locked", "0")))) for b in body.get("balances", [])}
+        return {
+            str(b["asset"]): str(Decimal(str(b.get("free", "0"))) + Decimal(str(b.get("locked", "0"))))
+            for b in body.get("balances", [])
+        }
 
     async def settle(self, timeout_s: float = 5.0) -> int:
         """Wait (bounded) until every order request already handed to the gateway has been
@@ -378,6 +462,7 @@ class OrderGateway:
         to a GET of the order. Orders the venue does not know yield nothing (they stay as the
         journal has them). Bounded by ``timeout_s`` overall.
         """
+
         async def one(symbol: str, coid: str) -> tev.OrderUpdate | None:
             params = {"symbol": symbol, "origClientOrderId": coid}
             body = None
@@ -389,9 +474,15 @@ class OrderGateway:
                 if isinstance(body, dict):
                     try:
                         codec = self.codecs.get(symbol)
-                        event = tev.OrderUpdate(ts_ns=self.clock(), recv_ts=self.clock(), client_order_id=coid, status=str(body.get("status", ""))[:32],
-                                                filled_qty=codec.qty[body.get("executedQty", "0")] if codec else 0, venue_order_id=str(body.get("orderId", ""))[:64],
-                                                reason="shutdown")
+                        event = tev.OrderUpdate(
+                            ts_ns=self.clock(),
+                            recv_ts=self.clock(),
+                            client_order_id=coid,
+                            status=str(body.get("status", ""))[:32],
+                            filled_qty=codec.qty[body.get("executedQty", "0")] if codec else 0,
+                            venue_order_id=str(body.get("orderId", ""))[:64],
+                            reason="shutdown",
+                        )
                         if problems([event]) is None:
                             return event
                     except Exception as exc:
@@ -425,8 +516,11 @@ class OrderGateway:
         While the account stream is down, fills still reach the order manager through its
         reconciliation (acks time out into queries), and confidence says it is down.
         """
-        tasks = [asyncio.ensure_future(self.account_stream.run()), asyncio.ensure_future(self.router.run()),
-                 asyncio.ensure_future(self.router.watch_status())]
+        tasks = [
+            asyncio.ensure_future(self.account_stream.run()),
+            asyncio.ensure_future(self.router.run()),
+            asyncio.ensure_future(self.router.watch_status()),
+        ]
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -449,7 +543,13 @@ class OrderGateway:
 
     def _bad_venue_data(self, what: str, body, exc: BaseException) -> None:
         self.bad_user_events += 1
-        self.log("warn", f"unusable {what} dropped", error=f"{type(exc).__name__}: {str(exc)[:200]}", sample=_sample(body), count=self.bad_user_events)
+        self.log(
+            "warn",
+            f"unusable {what} dropped",
+            error=f"{type(exc).__name__}: {str(exc)[:200]}",
+            sample=_sample(body),
+            count=self.bad_user_events,
+        )
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -28,9 +28,26 @@ class VenueProbe:
         try:
             last_id, _, _, _ = await self.rest.depth(command.symbol, command.limit)
         except RestError as exc:
-            self.inbox.put_control(ev.ProbeResult(epoch=command.epoch, recv_ts=self.clock(), symbol=command.symbol,
-                                                  request_id=command.request_id, ok=False, reason=str(exc)))
+            self.inbox.put_control(
+                ev.ProbeResult(
+                    epoch=command.epoch,
+                    recv_ts=self.clock(),
+                    symbol=command.symbol,
+                    request_id=command.request_id,
+                    ok=False,
+                    reason=str(exc),
+                )
+            )
             return
         now = self.clock()
-        self.inbox.put_control(ev.ProbeResult(epoch=command.epoch, recv_ts=now, symbol=command.symbol, request_id=command.request_id,
-                                              last_update_id=last_id, fetch_ms=(now - started) / 1e6, market_backlog_ns=market_backlog_ns(now, self.inbox)))
+        self.inbox.put_control(
+            ev.ProbeResult(
+                epoch=command.epoch,
+                recv_ts=now,
+                symbol=command.symbol,
+                request_id=command.request_id,
+                last_update_id=last_id,
+                fetch_ms=(now - started) / 1e6,
+                market_backlog_ns=market_backlog_ns(now, self.inbox),
+            )
+        )

@@ -18,15 +18,27 @@ class InputJournal:
         """Version 2 journal (docs/capture-format.md): every engine input in consumption order."""
         import os
 
-        from epochbot.runtime.journal_inputs import encode_engine_config
         from epochbot.persistence.journal import EngineJournal
+        from epochbot.runtime.journal_inputs import encode_engine_config
 
         jc = self.config.journal
         venue = "binance-spot" if self.config.venue.market == "spot" else "binance-usdm"
         engine = self.engine
         run = f"{engine.started_ns:x}-{os.getpid()}"
-        header = {"engine": encode_engine_config(engine.config), "created_ns": engine.started_ns, "symbols": list(self.config.symbols)}
-        self.journal = EngineJournal(jc.directory, venue=venue, run=run, header=header, max_bytes=jc.max_bytes, keep=jc.keep, source=f"epochbot {self.config.venue.name}")
+        header = {
+            "engine": encode_engine_config(engine.config),
+            "created_ns": engine.started_ns,
+            "symbols": list(self.config.symbols),
+        }
+        self.journal = EngineJournal(
+            jc.directory,
+            venue=venue,
+            run=run,
+            header=header,
+            max_bytes=jc.max_bytes,
+            keep=jc.keep,
+            source=f"epochbot {self.config.venue.name}",
+        )
         self.inbox.keep_raw()
 
     def _journal_consumed(self, event) -> None:
@@ -49,6 +61,10 @@ class InputJournal:
             raise
         extra = None
         if record is not None and (record.rebuild_ns, record.validate_ns) != before:
-            extra = {"rebuild_ns": record.rebuild_ns - before[0], "validate_ns": record.validate_ns - before[1], "epoch": record.epoch}
+            extra = {
+                "rebuild_ns": record.rebuild_ns - before[0],
+                "validate_ns": record.validate_ns - before[1],
+                "epoch": record.epoch,
+            }
         self.journal.event(event, extra)
         return commands

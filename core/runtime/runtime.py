@@ -46,32 +46,41 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable, Literal
+from typing import Literal
 
 import aiohttp
 
-from epochbot.model import events as ev
 from epochbot.book.book import VenueRules
-from epochbot.runtime.budget import BudgetConfig, WeightBudget
-from epochbot.model.clock import wall_ns
 from epochbot.engine.engine import Engine, EngineConfig, LogRecord
-from epochbot.runtime.inbox import Inbox
+from epochbot.model import events as ev
+from epochbot.model.clock import wall_ns
+from epochbot.runtime.budget import BudgetConfig, WeightBudget
 from epochbot.runtime.commands import CommandExecutor
+from epochbot.runtime.durable import DurableStorage
 from epochbot.runtime.history import Backfill, HistoryBackfill, backfill_klines
-from epochbot.runtime.recorder import InputJournal
+from epochbot.runtime.inbox import Inbox
 from epochbot.runtime.loop import ConsumeLoop
 from epochbot.runtime.probe import VenueProbe
-from epochbot.runtime.weight import RestScheduler
+from epochbot.runtime.recorder import InputJournal
 from epochbot.runtime.shutdown import ShutdownDrain
 from epochbot.runtime.trading_session import TradingStartup
-from epochbot.runtime.durable import DurableStorage
-from epochbot.views.snapshot import SnapshotBuilder, WorldSnapshot
 from epochbot.runtime.transport import TransportSession
+from epochbot.runtime.weight import RestScheduler
 from epochbot.venues.binance.rest import RestClient, RestError
+from epochbot.views.snapshot import SnapshotBuilder, WorldSnapshot
 
-__all__ = ["Backfill", "JournalConfig", "Runtime", "RuntimeConfig", "TradingConfig", "VENUES", "VenueEndpoints", "backfill_klines"]
-
+__all__ = [
+    "Backfill",
+    "JournalConfig",
+    "Runtime",
+    "RuntimeConfig",
+    "TradingConfig",
+    "VENUES",
+    "VenueEndpoints",
+    "backfill_klines",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +95,12 @@ VENUES: dict[str, VenueEndpoints] = {
     "sim": VenueEndpoints("sim", "usdm", "", ""),
     "binance-spot": VenueEndpoints("binance-spot", "spot", "https://api.binance.com", "wss://stream.binance.com:9443"),
     "binance-usdm": VenueEndpoints("binance-usdm", "usdm", "https://fapi.binance.com", "wss://fstream.binance.com"),
-    "binance-spot-testnet": VenueEndpoints("binance-spot-testnet", "spot", "https://testnet.binance.vision", "wss://stream.testnet.binance.vision"),
-    "binance-usdm-testnet": VenueEndpoints("binance-usdm-testnet", "usdm", "https://testnet.binancefuture.com", "wss://fstream.binancefuture.com"),
+    "binance-spot-testnet": VenueEndpoints(
+        "binance-spot-testnet", "spot", "https://testnet.binance.vision", "wss://stream.testnet.binance.vision"
+    ),
+    "binance-usdm-testnet": VenueEndpoints(
+        "binance-usdm-testnet", "usdm", "https://testnet.binancefuture.com", "wss://fstream.binancefuture.com"
+    ),
 }
 
 
@@ -165,7 +178,17 @@ class RuntimeConfig:
     watched_streams: Literal["all", "depth"] = "all"
 
 
-class Runtime(CommandExecutor, RestScheduler, VenueProbe, HistoryBackfill, TradingStartup, ConsumeLoop, InputJournal, DurableStorage, ShutdownDrain):
+class Runtime(
+    CommandExecutor,
+    RestScheduler,
+    VenueProbe,
+    HistoryBackfill,
+    TradingStartup,
+    ConsumeLoop,
+    InputJournal,
+    DurableStorage,
+    ShutdownDrain,
+):
     """The wiring: owns the engine, inbox, REST client, budget and (when trading) gateway and
     storage; runs startup in order and then the strategy loop. Its parts are mixins, one file each
     (see the module docstring)."""
@@ -203,7 +226,9 @@ class Runtime(CommandExecutor, RestScheduler, VenueProbe, HistoryBackfill, Tradi
         self.journal = None  # epochbot.persistence.journal.CaptureJournal
         self._persisted_epochs = 0
         market = config.venue.market
-        budget_cfg = BudgetConfig.for_market(market, headroom=config.weight_headroom, max_in_flight=config.snapshot_concurrency)
+        budget_cfg = BudgetConfig.for_market(
+            market, headroom=config.weight_headroom, max_in_flight=config.snapshot_concurrency
+        )
         if config.weight_limit is not None:
             budget_cfg = replace(budget_cfg, limit=config.weight_limit)
         self.budget = WeightBudget(budget_cfg)
@@ -243,8 +268,13 @@ class Runtime(CommandExecutor, RestScheduler, VenueProbe, HistoryBackfill, Tradi
             await self._start_sim()
         connector = aiohttp.TCPConnector(limit=64, ttl_dns_cache=300)
         self._http = aiohttp.ClientSession(connector=connector)
-        self.rest = RestClient(self._http, self.config.venue.rest_url, self.config.venue.market, self.config.http_timeout_s,
-                               retry_after_cap_s=self.config.retry_after_cap_s)
+        self.rest = RestClient(
+            self._http,
+            self.config.venue.rest_url,
+            self.config.venue.market,
+            self.config.http_timeout_s,
+            retry_after_cap_s=self.config.retry_after_cap_s,
+        )
         self.rest.log = self._runtime_log
         self._budget_wake = asyncio.Event()
         self._spawn(self._budget_loop(), "weight-budget")
@@ -288,31 +318,46 @@ class Runtime(CommandExecutor, RestScheduler, VenueProbe, HistoryBackfill, Tradi
 
         cfg = self.config
         extra = {"rate": cfg.sim_rate} if cfg.sim_rate is not None else {}
-        sim_cfg = SimConfig(market=cfg.venue.market, symbols=list(cfg.symbols), seed=cfg.sim_seed, port=cfg.sim_port, faults=list(cfg.sim_faults), **extra)
+        sim_cfg = SimConfig(
+            market=cfg.venue.market,
+            symbols=list(cfg.symbols),
+            seed=cfg.sim_seed,
+            port=cfg.sim_port,
+            faults=list(cfg.sim_faults),
+            **extra,
+        )
         self.sim = SimExchange(sim_cfg)
         await self.sim.start()
         venue = replace(cfg.venue, rest_url=self.sim.rest_url, ws_url=self.sim.ws_url)
         self.config = replace(cfg, venue=venue)
-        self._runtime_log("info", "embedded simulator started", rest=self.sim.rest_url, ws=self.sim.ws_url, market=venue.market)
+        self._runtime_log(
+            "info", "embedded simulator started", rest=self.sim.rest_url, ws=self.sim.ws_url, market=venue.market
+        )
 
     async def _prepare(self) -> dict:
         """Exact symbol scales from exchangeInfo (the book infers them from snapshots otherwise)."""
         try:
             filters = await self.rest.exchange_filters(list(self.config.symbols))
         except (RestError, ValueError, KeyError, TypeError) as exc:
-            self._runtime_log("warn", "exchangeInfo unavailable: scales will be inferred from snapshots", error=str(exc))
+            self._runtime_log(
+                "warn", "exchangeInfo unavailable: scales will be inferred from snapshots", error=str(exc)
+            )
             return {}
         published = self.rest.weight_limit_1m
         if published and self.config.weight_limit is None and published != self.budget.config.limit:
             self.budget.config = replace(self.budget.config, limit=published)
-            self._runtime_log("info", "request weight limit from exchangeInfo", limit=published, cap=self.budget.config.cap)
+            self._runtime_log(
+                "info", "request weight limit from exchangeInfo", limit=published, cap=self.budget.config.cap
+            )
         for symbol in self.config.symbols:
             f = filters.get(symbol)
             if f is None:
                 self._runtime_log("warn", "symbol not listed by the venue", symbol=symbol)
                 continue
             # Applied now, before any session exists, so that no book parses a level first.
-            spec = ev.SymbolSpec(symbol=symbol, tick_size=f.tick_size, step_size=f.step_size, min_notional=f.min_notional)
+            spec = ev.SymbolSpec(
+                symbol=symbol, tick_size=f.tick_size, step_size=f.step_size, min_notional=f.min_notional
+            )
             self.engine.handle(spec)
             if self.journal is not None:
                 self.journal.event(spec)

@@ -70,8 +70,14 @@ class ShutdownDrain:
                 cancelled += sum(1 for e in answers if e.status == "CANCELED")
                 confirmed += len(answers)
             left = [o.client_order_id for o in trader.orders.working()]
-            self._runtime_log("info" if not left else "warn", "shutdown: working orders settled", working=len(working), cancelled=cancelled,
-                              confirmed=confirmed, still_working=left[:50])
+            self._runtime_log(
+                "info" if not left else "warn",
+                "shutdown: working orders settled",
+                working=len(working),
+                cancelled=cancelled,
+                confirmed=confirmed,
+                still_working=left[:50],
+            )
         if self.storage is not None and self.writer is not None:
             self._persist()
             loop = asyncio.get_running_loop()
@@ -106,7 +112,7 @@ class ShutdownDrain:
             await self._http.close()
         if self.writer is not None:
             self._persist()
-            for record in self.engine.epochs[self._persisted_epochs:]:
+            for record in self.engine.epochs[self._persisted_epochs :]:
                 self.writer.submit(record)
             await asyncio.get_running_loop().run_in_executor(None, self.writer.close)
         if self.storage is not None:

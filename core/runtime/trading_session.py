@@ -34,7 +34,9 @@ class TradingStartup:
         if missing:
             raise RuntimeError(f"cannot trade without exchangeInfo filters for {', '.join(missing)}")
         filters = {
-            s: SymbolFilters.from_strings(s, f.tick_size, f.step_size, f.min_qty, f.max_qty, f.min_notional, self.config.venue.market)
+            s: SymbolFilters.from_strings(
+                s, f.tick_size, f.step_size, f.min_qty, f.max_qty, f.min_notional, self.config.venue.market
+            )
             for s, f in venue_filters.items()
         }
         now = self.clock()
@@ -56,7 +58,14 @@ class TradingStartup:
                 self._runtime_log("warn", "risk state restore", detail=warning)
             open_orders = self.storage.load_open_orders()
             self.writer = StorageWriter(self.storage)
-        trader = Trader(get_strategy(cfg.strategy, cfg.params), filters, session=session, limits=limits, risk_state=risk_state, mode=self.engine.mode)
+        trader = Trader(
+            get_strategy(cfg.strategy, cfg.params),
+            filters,
+            session=session,
+            limits=limits,
+            risk_state=risk_state,
+            mode=self.engine.mode,
+        )
         self._runtime_log("info", "strategy loaded", strategy=cfg.strategy, module=type(trader.strategy).__module__)
         trader.keep_fills = 1000
         self.engine.trader = trader
@@ -70,7 +79,9 @@ class TradingStartup:
 
             api_key, api_secret = DEFAULT_API_KEY, DEFAULT_SECRET
         if not api_key or not api_secret:
-            raise RuntimeError("trading needs an API key and secret (EPOCHBOT_API_KEY / EPOCHBOT_API_SECRET or a secrets file)")
+            raise RuntimeError(
+                "trading needs an API key and secret (EPOCHBOT_API_KEY / EPOCHBOT_API_SECRET or a secrets file)"
+            )
         self.gateway = OrderGateway(
             self.rest,
             ws_base=self.config.venue.ws_url,
@@ -110,7 +121,10 @@ class TradingStartup:
         filled: dict[str, int] = {}
         for fill in (*stored_fills, *imported):
             filled[fill.client_order_id] = filled.get(fill.client_order_id, 0) + fill.qty
-        open_orders = [replace(row, filled_qty=max(row.filled_qty, min(row.qty, filled.get(row.client_order_id, 0)))) for row in open_orders]
+        open_orders = [
+            replace(row, filled_qty=max(row.filled_qty, min(row.qty, filled.get(row.client_order_id, 0))))
+            for row in open_orders
+        ]
         commands = trader.orders.adopt_open_orders(open_orders, now)
         commands += await self._adopt_unknown_venue_orders(trader, now)
         for fill in (*stored_fills, *imported):
@@ -121,15 +135,40 @@ class TradingStartup:
         if self.journal is not None:
             from epochbot.runtime.journal_inputs import trading_row
 
-            self.journal.obj(trading_row(cfg.strategy, cfg.params, session, limits, venue_filters, self.config.venue.market, self.engine.mode,
-                                         restored_risk, stored_fills, imported, open_orders, now,
-                                         keep_fills=getattr(trader, "keep_fills", None), adopted=getattr(self, "_adopted", ())))
+            self.journal.obj(
+                trading_row(
+                    cfg.strategy,
+                    cfg.params,
+                    session,
+                    limits,
+                    venue_filters,
+                    self.config.venue.market,
+                    self.engine.mode,
+                    restored_risk,
+                    stored_fills,
+                    imported,
+                    open_orders,
+                    now,
+                    keep_fills=getattr(trader, "keep_fills", None),
+                    adopted=getattr(self, "_adopted", ()),
+                )
+            )
         risk = trader.risk.state
         self._runtime_log(
-            "info", "trading enabled", strategy=cfg.strategy, session=session, restored_open_orders=len(open_orders), storage=cfg.storage_path or "none",
-            restored_fills=restored, imported_fills=len(imported), restored_session_pnl=restored_session_pnl, session_pnl=str(risk.session_pnl),
+            "info",
+            "trading enabled",
+            strategy=cfg.strategy,
+            session=session,
+            restored_open_orders=len(open_orders),
+            storage=cfg.storage_path or "none",
+            restored_fills=restored,
+            imported_fills=len(imported),
+            restored_session_pnl=restored_session_pnl,
+            session_pnl=str(risk.session_pnl),
             restored_breakers=restored_breakers,
-            daily_pnl=str(risk.daily_pnl), breakers={k: v for k, v in sorted(risk.breakers.items())}, session_latched=risk.session_latched,
+            daily_pnl=str(risk.daily_pnl),
+            breakers={k: v for k, v in sorted(risk.breakers.items())},
+            session_latched=risk.session_latched,
             positions={s: trader.portfolio.qty(s) for s in self.config.symbols},
         )
         from epochbot.trading.alerts import RiskAlerts
@@ -137,7 +176,14 @@ class TradingStartup:
 
         for symbol, until in sorted(restored_breakers.items()):
             if until > now:
-                self._runtime_log("warn", "circuit breaker tripped", symbol=symbol, cause="restored from the previous run", until=_utc(until), effect="exits only")
+                self._runtime_log(
+                    "warn",
+                    "circuit breaker tripped",
+                    symbol=symbol,
+                    cause="restored from the previous run",
+                    until=_utc(until),
+                    effect="exits only",
+                )
         # Restored trips were just logged; trips caused by the fills imported above are new.
         trader.risk_alerts = RiskAlerts(known_breakers=restored_breakers)
         self.engine.log_trader_alerts()
@@ -158,23 +204,43 @@ class TradingStartup:
                 rows = await self.gateway.venue_orders(symbol)
                 decisions = plan(rows, known, unknown=cfg.unknown_orders, foreign=cfg.foreign_orders)
             except (RestError, ValueError, KeyError, TypeError) as exc:
-                self.engine.counters["venue_orders_check_failed"] = self.engine.counters.get("venue_orders_check_failed", 0) + 1
-                self._runtime_log("error", "venue order check failed: orders unknown to the journal may exist", symbol=symbol, error=str(exc))
+                self.engine.counters["venue_orders_check_failed"] = (
+                    self.engine.counters.get("venue_orders_check_failed", 0) + 1
+                )
+                self._runtime_log(
+                    "error",
+                    "venue order check failed: orders unknown to the journal may exist",
+                    symbol=symbol,
+                    error=str(exc),
+                )
                 continue
             for a in decisions:
-                fields = dict(symbol=a.symbol, client_order_id=a.client_order_id, order_id=a.venue_order_id, status=a.status, side=a.side,
-                              qty=a.qty, price=a.price, executed=a.executed, action=a.action)
+                fields = dict(
+                    symbol=a.symbol,
+                    client_order_id=a.client_order_id,
+                    order_id=a.venue_order_id,
+                    status=a.status,
+                    side=a.side,
+                    qty=a.qty,
+                    price=a.price,
+                    executed=a.executed,
+                    action=a.action,
+                )
                 if a.action == "cancel-foreign":
                     self._runtime_log("warn", "foreign open order cancelled (foreign_orders=cancel)", **fields)
                     self._spawn(self.gateway.cancel_all([(a.symbol, a.client_order_id)]), "cancel-foreign")
                     continue
                 if a.action == "ignore":
-                    self._runtime_log("warn", "open order of ours unknown to the journal left alone (unknown_orders=ignore)", **fields)
+                    self._runtime_log(
+                        "warn", "open order of ours unknown to the journal left alone (unknown_orders=ignore)", **fields
+                    )
                     continue
                 try:
                     commands += trader.orders.adopt_venue_order(a, now)
                 except (ValueError, KeyError, TypeError) as exc:
-                    self._runtime_log("error", "venue order unknown to the journal could not be adopted", error=str(exc), **fields)
+                    self._runtime_log(
+                        "error", "venue order unknown to the journal could not be adopted", error=str(exc), **fields
+                    )
                     continue
                 self._adopted.append(a)  # journaled with the trading setup (epochbot.runtime.journal_inputs)
                 self.engine.counters["venue_orders_adopted"] = self.engine.counters.get("venue_orders_adopted", 0) + 1
@@ -213,7 +279,12 @@ class TradingStartup:
                 trades = await self.gateway.user_trades(symbol, start_ms=since_ns // 1_000_000)
             except (RestError, ValueError, KeyError, TypeError) as exc:
                 self.engine.counters["fill_import_failed"] = self.engine.counters.get("fill_import_failed", 0) + 1
-                self._runtime_log("error", "trade history unavailable: fills made while we were down may be missing", symbol=symbol, error=str(exc))
+                self._runtime_log(
+                    "error",
+                    "trade history unavailable: fills made while we were down may be missing",
+                    symbol=symbol,
+                    error=str(exc),
+                )
                 continue
             codec = filters[symbol].codec
             foreign = 0
@@ -228,7 +299,13 @@ class TradingStartup:
                         try:
                             body = await self.gateway.order_by_id(symbol, venue_id)
                         except RestError as exc:
-                            self._runtime_log("warn", "order lookup for an imported trade failed", symbol=symbol, order_id=venue_id, error=str(exc))
+                            self._runtime_log(
+                                "warn",
+                                "order lookup for an imported trade failed",
+                                symbol=symbol,
+                                order_id=venue_id,
+                                error=str(exc),
+                            )
                             body = None
                         looked_up[(symbol, venue_id)] = None if body is None else str(body.get("clientOrderId", ""))
                     coid = looked_up[(symbol, venue_id)]
@@ -237,19 +314,35 @@ class TradingStartup:
                     continue
                 side = t.get("side") or ("BUY" if t.get("buyer", t.get("isBuyer")) else "SELL")
                 fill = tev.Fill(
-                    ts_ns=int(t["time"]) * 1_000_000, recv_ts=self.clock(), client_order_id=coid, symbol=symbol, side=side,
-                    qty=codec.qty[str(t["qty"])], price=codec.price[str(t["price"])], fee=Decimal(str(t.get("commission", "0"))),
-                    fee_asset="" if str(t.get("commissionAsset") or "") == quote else str(t.get("commissionAsset") or ""), is_maker=bool(t.get("maker", t.get("isMaker", False))), trade_id=trade_id,
+                    ts_ns=int(t["time"]) * 1_000_000,
+                    recv_ts=self.clock(),
+                    client_order_id=coid,
+                    symbol=symbol,
+                    side=side,
+                    qty=codec.qty[str(t["qty"])],
+                    price=codec.price[str(t["price"])],
+                    fee=Decimal(str(t.get("commission", "0"))),
+                    fee_asset=""
+                    if str(t.get("commissionAsset") or "") == quote
+                    else str(t.get("commissionAsset") or ""),
+                    is_maker=bool(t.get("maker", t.get("isMaker", False))),
+                    trade_id=trade_id,
                 )
                 if trader.import_fill(fill):
                     known.add((symbol, trade_id))
                     imported.append(fill)
             if foreign:
-                self._runtime_log("warn", "trades of orders that are not ours were not imported", symbol=symbol, trades=foreign)
+                self._runtime_log(
+                    "warn", "trades of orders that are not ours were not imported", symbol=symbol, trades=foreign
+                )
         self.engine.counters["fills_imported"] = self.engine.counters.get("fills_imported", 0) + len(imported)
         if imported:
-            self._runtime_log("warn", "imported fills the venue made while we were down", fills=len(imported),
-                              trade_ids=[f.trade_id for f in imported][:50])
+            self._runtime_log(
+                "warn",
+                "imported fills the venue made while we were down",
+                fills=len(imported),
+                trade_ids=[f.trade_id for f in imported][:50],
+            )
         return imported
 
     async def _check_venue_positions(self, trader, filters: dict, *, final: bool = True) -> bool:
@@ -282,8 +375,13 @@ class TradingStartup:
         for symbol, ours, venue_qty, text in differ:
             if venue_qty != ours:
                 self.engine.counters["position_mismatch"] += 1
-                self._runtime_log("error", "position differs from the venue's after restore", symbol=symbol,
-                                  ours=filters[symbol].qty_str(ours), venue=text)
+                self._runtime_log(
+                    "error",
+                    "position differs from the venue's after restore",
+                    symbol=symbol,
+                    ours=filters[symbol].qty_str(ours),
+                    venue=text,
+                )
             else:
                 self._runtime_log("info", "position agrees with the venue", symbol=symbol, position=text)
         return True

@@ -43,7 +43,7 @@ class RouteSpec:
     url: str  # websocket URL that accepts live SUBSCRIBE (combined-stream endpoint)
     streams: tuple[str, ...]
 
-    def split(self, limit: int = MAX_STREAMS_PER_CONNECTION) -> list["RouteSpec"]:
+    def split(self, limit: int = MAX_STREAMS_PER_CONNECTION) -> list[RouteSpec]:
         """One spec per connection, each within the venue's streams-per-connection limit."""
         if len(self.streams) <= limit:
             return [self]
@@ -51,7 +51,19 @@ class RouteSpec:
 
 
 class TransportSession:
-    def __init__(self, epoch: int, routes: list[RouteSpec], inbox: Inbox, clock=wall_ns, *, spot: bool, max_message_bytes: int = 1 << 22, messages_per_s: float | None = None, on_frame=None, scales: dict[str, tuple[int, int]] | None = None) -> None:
+    def __init__(
+        self,
+        epoch: int,
+        routes: list[RouteSpec],
+        inbox: Inbox,
+        clock=wall_ns,
+        *,
+        spot: bool,
+        max_message_bytes: int = 1 << 22,
+        messages_per_s: float | None = None,
+        on_frame=None,
+        scales: dict[str, tuple[int, int]] | None = None,
+    ) -> None:
         self.on_frame = on_frame  # journal hook: (raw frame, recv_ns) for every frame received
         # symbol -> (price_decimals, qty_decimals) of books whose codec is fixed at that scale:
         # their depth frames are decoded straight to integer units (see decode_frame).
@@ -133,7 +145,9 @@ class TransportSession:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the session is dead for writing: say so, stop writing
-                self.inbox.put_control(ev.WriteFailed(epoch=self.epoch, recv_ts=self.clock(), reason=f"{type(exc).__name__}: {exc}"))
+                self.inbox.put_control(
+                    ev.WriteFailed(epoch=self.epoch, recv_ts=self.clock(), reason=f"{type(exc).__name__}: {exc}")
+                )
                 return
 
     async def _reader(self, ws, route: RouteSpec) -> None:
@@ -165,7 +179,16 @@ class TransportSession:
                 try:
                     event = decode_frame(frame, epoch, 0, scales)
                 except FrameError as exc:
-                    put_control(ev.MalformedFrame(epoch=epoch, recv_ts=clock(), reason=str(exc)[:300], sample=str(frame[:200]), event=exc.event, symbol=exc.symbol))
+                    put_control(
+                        ev.MalformedFrame(
+                            epoch=epoch,
+                            recv_ts=clock(),
+                            reason=str(exc)[:300],
+                            sample=str(frame[:200]),
+                            event=exc.event,
+                            symbol=exc.symbol,
+                        )
+                    )
                     continue
                 now = clock()
                 if event is None:
@@ -179,16 +202,32 @@ class TransportSession:
                         expected_ok = (event.first_id == last + 1) if spot else (event.prev_final_id == last)
                         if not expected_ok and event.final_id > last:
                             got = event.first_id if spot else event.prev_final_id
-                            put_control(ev.GapDetected(epoch=epoch, recv_ts=now, symbol=symbol, expected=last + 1 if spot else last, got=got or 0))
+                            put_control(
+                                ev.GapDetected(
+                                    epoch=epoch,
+                                    recv_ts=now,
+                                    symbol=symbol,
+                                    expected=last + 1 if spot else last,
+                                    got=got or 0,
+                                )
+                            )
                     if last is None or event.final_id > last:
                         last_final[symbol] = event.final_id
                     put_market(event, frame)
                 elif kind is Ack:
                     streams = self._pending_acks.pop(event.request_id, None)
                     if event.error is not None:
-                        put_control(ev.SubscriptionFailed(epoch=epoch, recv_ts=now, request_id=event.request_id, reason=event.error))
+                        put_control(
+                            ev.SubscriptionFailed(
+                                epoch=epoch, recv_ts=now, request_id=event.request_id, reason=event.error
+                            )
+                        )
                     elif streams is not None and not self._pending_acks:
-                        put_control(ev.SubscriptionConfirmed(epoch=epoch, recv_ts=now, request_id=event.request_id, streams=streams))
+                        put_control(
+                            ev.SubscriptionConfirmed(
+                                epoch=epoch, recv_ts=now, request_id=event.request_id, streams=streams
+                            )
+                        )
                 elif kind is ServerShutdown:
                     put_control(ev.ServerShutdownNotice(epoch=epoch, recv_ts=now, reason="serverShutdown event"))
                 else:

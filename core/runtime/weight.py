@@ -34,7 +34,9 @@ class RestScheduler:
         state = self.engine.symbols.get(symbol)
         invalid_in_session = state is not None and state.resync is not None
         priority = (0 if self._is_traded(symbol) else 1, 0 if invalid_in_session else 1)
-        weight = depth_weight(self.config.venue.market, self.rest.depth_limit(command.limit) if self.rest else command.limit)
+        weight = depth_weight(
+            self.config.venue.market, self.rest.depth_limit(command.limit) if self.rest else command.limit
+        )
         not_before = now + int(command.delay_ms * 1_000_000)
         self.budget.submit(("depth", symbol), weight, command, priority=priority, not_before_ns=not_before, now_ns=now)
         self._budget_wake.set()
@@ -57,7 +59,9 @@ class RestScheduler:
             return
         self._budget_reported = waiting
         now = self.clock()
-        self.inbox.put_control(ev.SnapshotBudget(recv_ts=now, waiting=waiting, used=self.budget.used(now), cap=self.budget.config.cap))
+        self.inbox.put_control(
+            ev.SnapshotBudget(recv_ts=now, waiting=waiting, used=self.budget.used(now), cap=self.budget.config.cap)
+        )
 
     async def _budget_loop(self) -> None:
         """Grant what the planner allows, then sleep until it may allow more (or is woken)."""
@@ -72,7 +76,9 @@ class RestScheduler:
                     if command.epoch != self.engine.epoch:
                         budget.done(grant, status=0, now_ns=now)  # never sent
                         continue
-                    self._snapshot_tasks[command.symbol] = self._spawn(self._snapshot(command, grant), f"snapshot-{command.symbol}")
+                    self._snapshot_tasks[command.symbol] = self._spawn(
+                        self._snapshot(command, grant), f"snapshot-{command.symbol}"
+                    )
                 else:  # an awaited acquisition (kline backfill)
                     if not command.done():
                         command.set_result(grant)
@@ -100,7 +106,13 @@ class RestScheduler:
 
     def _weight_answered(self, grant: Grant, status: int, retry_after_ms: int = 0) -> None:
         rest = self.rest
-        self.budget.done(grant, status=status, used_weight=rest.used_weight if rest is not None else None, retry_after_ms=retry_after_ms, now_ns=self.clock())
+        self.budget.done(
+            grant,
+            status=status,
+            used_weight=rest.used_weight if rest is not None else None,
+            retry_after_ms=retry_after_ms,
+            now_ns=self.clock(),
+        )
         self._budget_wake.set()
 
     async def _snapshot(self, command: ev.FetchSnapshot, grant: Grant) -> None:
@@ -113,10 +125,23 @@ class RestScheduler:
         except RestError as exc:
             status, retry_after = exc.status, exc.retry_after_ms
             if exc.status in (429, 418):
-                self._runtime_log("error", "venue refused a request for weight", status=exc.status, symbol=command.symbol,
-                                  retry_after_ms=exc.retry_after_ms, used_weight=self.rest.used_weight)
+                self._runtime_log(
+                    "error",
+                    "venue refused a request for weight",
+                    status=exc.status,
+                    symbol=command.symbol,
+                    retry_after_ms=exc.retry_after_ms,
+                    used_weight=self.rest.used_weight,
+                )
             self.inbox.put_control(
-                ev.SnapshotFailed(epoch=command.epoch, recv_ts=self.clock(), symbol=command.symbol, request_id=command.request_id, reason=str(exc), retry_after_ms=exc.retry_after_ms)
+                ev.SnapshotFailed(
+                    epoch=command.epoch,
+                    recv_ts=self.clock(),
+                    symbol=command.symbol,
+                    request_id=command.request_id,
+                    reason=str(exc),
+                    retry_after_ms=exc.retry_after_ms,
+                )
             )
             return
         finally:

@@ -236,18 +236,14 @@ def verify_signed(
     if not timestamp_text:
         raise _missing("timestamp")
     if not _TIMESTAMP_PATTERN.match(timestamp_text):
-        raise SimApiError(
-            -1100, "Illegal characters found in parameter 'timestamp'; legal range is '^[0-9]{1,20}$'."
-        )
+        raise SimApiError(-1100, "Illegal characters found in parameter 'timestamp'; legal range is '^[0-9]{1,20}$'.")
     recv_window_text = params.get("recvWindow")
     if recv_window_text is None or recv_window_text == "":
         recv_window = RECV_WINDOW_DEFAULT_MS
     elif _TIMESTAMP_PATTERN.match(recv_window_text):
         recv_window = int(recv_window_text)
     else:
-        raise SimApiError(
-            -1100, "Illegal characters found in parameter 'recvWindow'; legal range is '^[0-9]{1,20}$'."
-        )
+        raise SimApiError(-1100, "Illegal characters found in parameter 'recvWindow'; legal range is '^[0-9]{1,20}$'.")
     if recv_window > RECV_WINDOW_MAX_MS:
         raise SimApiError(-1131, "recvWindow must be less than 60000")
 

@@ -17,8 +17,25 @@ __all__ = ["WsConn"]
 class WsConn:
     """One websocket client: subscriptions, a bounded send queue and a writer task."""
 
-    __slots__ = ("id", "ws", "request", "route", "combined", "subs", "queue", "wake", "writer", "last_pong",
-                 "opened", "msg_times", "account_id", "listen_key", "closed", "held", "user_events")
+    __slots__ = (
+        "id",
+        "ws",
+        "request",
+        "route",
+        "combined",
+        "subs",
+        "queue",
+        "wake",
+        "writer",
+        "last_pong",
+        "opened",
+        "msg_times",
+        "account_id",
+        "listen_key",
+        "closed",
+        "held",
+        "user_events",
+    )
 
     def __init__(self, cid: int, ws: web.WebSocketResponse, request: web.Request, route: str, combined: bool) -> None:
         self.id = cid

@@ -54,7 +54,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["COMMON_PARAMS", "FAULT_KINDS", "INSTANT_KINDS", "PARAM_RULES", "Fault", "FaultBoard", "FaultError", "check_param"]
+__all__ = [
+    "COMMON_PARAMS",
+    "FAULT_KINDS",
+    "INSTANT_KINDS",
+    "PARAM_RULES",
+    "Fault",
+    "FaultBoard",
+    "FaultError",
+    "check_param",
+]
 
 FAULT_KINDS: dict[str, dict[str, Any]] = {
     "drop": {},
@@ -98,7 +107,16 @@ _STATUS_BY_KIND = {"snapshot_ratelimit": (429, 418)}  # Binance's two rate-limit
 # Parameters whose rule depends on the kind (string choices).
 _KIND_RULES: dict[tuple[str, str], tuple[str, ...]] = {
     ("unknown_execution", "how"): ("503", "drop", "timeout"),
-    ("symbol_status", "status"): ("TRADING", "HALT", "BREAK", "END_OF_DAY", "CANCEL_ONLY", "PRE_TRADING", "POST_TRADING", "AUCTION_MATCH"),
+    ("symbol_status", "status"): (
+        "TRADING",
+        "HALT",
+        "BREAK",
+        "END_OF_DAY",
+        "CANCEL_ONLY",
+        "PRE_TRADING",
+        "POST_TRADING",
+        "AUCTION_MATCH",
+    ),
 }
 
 
@@ -120,7 +138,11 @@ def check_param(name: str, value: Any, kind: str = "") -> Any:
             raise FaultError(f"{name} must be one of {', '.join(rule)}; got {value!r}")
         return value
     integral, low, high = rule
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not math.isfinite(value)):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (isinstance(value, float) and not math.isfinite(value))
+    ):
         raise FaultError(f"{name} must be a {'whole ' if integral else ''}number from {low} to {high}; got {value!r}")
     if integral and value != int(value):
         raise FaultError(f"{name} must be a whole number from {low} to {high}; got {value!r}")
@@ -145,9 +167,14 @@ class Fault:
 
     def to_json(self, now: float) -> dict[str, Any]:
         return {
-            "id": self.id, "kind": self.kind, "symbol": self.symbol, "count": self.count, "fired": self.fired,
+            "id": self.id,
+            "kind": self.kind,
+            "symbol": self.symbol,
+            "count": self.count,
+            "fired": self.fired,
             "remaining_s": None if self.expires_at is None else max(0.0, round(self.expires_at - now, 3)),
-            "params": self.params, "armed_at": self.armed_at_ms,
+            "params": self.params,
+            "armed_at": self.armed_at_ms,
         }
 
 
@@ -175,8 +202,11 @@ class FaultBoard:
         known = tuple(dict.fromkeys((*COMMON_PARAMS, *FAULT_KINDS[kind])))
         unknown = [k for k in spec if k not in known]
         if unknown:
-            raise FaultError(f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} for {kind}; "
-                             f"known: kind, {', '.join(known)}", ("kind", *known))
+            raise FaultError(
+                f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} for {kind}; "
+                f"known: kind, {', '.join(known)}",
+                ("kind", *known),
+            )
         params = {**FAULT_KINDS[kind], **{k: v for k, v in spec.items() if v is not None or k == "symbol"}}
         for name in list(params):
             if name != "symbol":
@@ -188,8 +218,15 @@ class FaultBoard:
             if not isinstance(symbol, str) or not symbol or len(symbol) > 20 or not symbol.isalnum():
                 raise FaultError(f"symbol must be a symbol name like BTCUSDT; got {symbol!r}")
             symbol = symbol.upper()
-        fault = Fault(next(self._ids), kind, symbol, None if count is None else int(count),
-                      None if duration is None else now + float(duration), params, wall_ms)
+        fault = Fault(
+            next(self._ids),
+            kind,
+            symbol,
+            None if count is None else int(count),
+            None if duration is None else now + float(duration),
+            params,
+            wall_ms,
+        )
         if kind not in INSTANT_KINDS:
             self.faults.append(fault)
         self._log("armed", fault, wall_ms)
@@ -252,8 +289,13 @@ class FaultBoard:
         return {"active": [f.to_json(now) for f in self.faults], "log": self.log[-500:]}
 
     def _log(self, what: str, fault: Fault, wall_ms: int | None = None) -> None:
-        entry = {"time": int(time.time() * 1000) if wall_ms is None else wall_ms, "event": what, "id": fault.id,
-                 "kind": fault.kind, "symbol": fault.symbol}
+        entry = {
+            "time": int(time.time() * 1000) if wall_ms is None else wall_ms,
+            "event": what,
+            "id": fault.id,
+            "kind": fault.kind,
+            "symbol": fault.symbol,
+        }
         self.log.append(entry)
         if len(self.log) > 5000:
             del self.log[:1000]

@@ -56,10 +56,10 @@ Simplifications (documented decisions)
 from __future__ import annotations
 
 import re
-from itertools import takewhile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
-from collections.abc import Iterable
+from itertools import takewhile
 from typing import Literal, Protocol
 
 from epochbot.model.numeric import DecimalFormatError, format_units, parse_units
@@ -337,9 +337,7 @@ class PaperVenue:
         if symbol is not None and symbol not in self.symbols:
             raise SimApiError(-1121, "Invalid symbol.")
         return [
-            self._order_json(o)
-            for o in account.orders.values()
-            if o.is_open and (symbol is None or o.symbol == symbol)
+            self._order_json(o) for o in account.orders.values() if o.is_open and (symbol is None or o.symbol == symbol)
         ]
 
     def find_order(self, account_id: str, symbol: str, client_order_id: str) -> dict | None:
@@ -352,8 +350,14 @@ class PaperVenue:
         return self._order_json(found) if found else None
 
     def user_trades(
-        self, account_id: str, symbol: str, *, start_time: int | None = None, end_time: int | None = None,
-        from_id: int | None = None, limit: int = 500,
+        self,
+        account_id: str,
+        symbol: str,
+        *,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        from_id: int | None = None,
+        limit: int = 500,
     ) -> list[dict]:
         """GET /fapi/v1/userTrades (usdm) or GET /api/v3/myTrades (spot), oldest first.
 
@@ -398,7 +402,11 @@ class PaperVenue:
             if sym != symbol:
                 continue
             order = account.orders.get((sym, order_id))
-            out.append(self._order_json(order) if order is not None else {"symbol": sym, "orderId": order_id, "clientOrderId": coid, "status": "PURGED"})
+            out.append(
+                self._order_json(order)
+                if order is not None
+                else {"symbol": sym, "orderId": order_id, "clientOrderId": coid, "status": "PURGED"}
+            )
         return out[-limit:] if limit else out
 
     def _trade_json(self, t: _Trade) -> dict:
@@ -753,7 +761,9 @@ class PaperVenue:
         else:
             order.status = "PARTIALLY_FILLED"
         fill = _Fill(price, qty, trade_id, fee, realized, maker)
-        account.trades.append(_Trade(f.symbol, trade_id, order.order_id, order.side, price, qty, fee, realized, maker, now_ms))
+        account.trades.append(
+            _Trade(f.symbol, trade_id, order.order_id, order.side, price, qty, fee, realized, maker, now_ms)
+        )
         self._emit_order(order, "TRADE", now_ms, fill)
         return fill
 

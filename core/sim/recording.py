@@ -21,7 +21,16 @@ from epochbot.sim.streams import agg_trade, depth_update
 __all__ = ["record_session"]
 
 
-def record_session(out: IO[bytes], *, market: str = "usdm", symbols: list[str] | tuple[str, ...] = ("BTCUSDT",), seed: int = 7, seconds: float = 60.0, rate: float = 10.0, start_ms: int = 1_767_225_600_000) -> int:
+def record_session(
+    out: IO[bytes],
+    *,
+    market: str = "usdm",
+    symbols: list[str] | tuple[str, ...] = ("BTCUSDT",),
+    seed: int = 7,
+    seconds: float = 60.0,
+    rate: float = 10.0,
+    start_ms: int = 1_767_225_600_000,
+) -> int:
     """Write a capture of ``seconds`` of a seeded session; returns the number of ws rows."""
     sim = SimExchange(SimConfig(market=market, symbols=list(symbols), seed=seed, rate=rate))
     markets: dict[str, SymbolMarket] = sim.markets
@@ -44,15 +53,37 @@ def record_session(out: IO[bytes], *, market: str = "usdm", symbols: list[str] |
         for symbol in symbols:
             m = markets[symbol]
             ev = m.next_depth_event(now_ms)
-            frame = depth_update(market, symbol, ev.first_id, ev.last_id, ev.prev_id, now_ms, now_ms, ev.bids, ev.asks, m.price_decimals, m.qty_decimals)
+            frame = depth_update(
+                market,
+                symbol,
+                ev.first_id,
+                ev.last_id,
+                ev.prev_id,
+                now_ms,
+                now_ms,
+                ev.bids,
+                ev.asks,
+                m.price_decimals,
+                m.qty_decimals,
+            )
             ts = now_ms / 1000
             write_row(out, ts, "ws", _wrap(f"{symbol.lower()}@depth@100ms", frame))
             rows += 1
             if symbol not in snapshotted:
                 snapshotted.add(symbol)
                 last_id, bids, asks = m.snapshot(1000)
-                body = {"lastUpdateId": last_id, "bids": [[fixed(p, m.price_decimals), fixed(q, m.qty_decimals)] for p, q in bids], "asks": [[fixed(p, m.price_decimals), fixed(q, m.qty_decimals)] for p, q in asks]}
-                write_row(out, ts + 0.0005, "rest", orjson.dumps(body).decode(), url=f"{rest_base}/depth?symbol={symbol}&limit=1000")
+                body = {
+                    "lastUpdateId": last_id,
+                    "bids": [[fixed(p, m.price_decimals), fixed(q, m.qty_decimals)] for p, q in bids],
+                    "asks": [[fixed(p, m.price_decimals), fixed(q, m.qty_decimals)] for p, q in asks],
+                }
+                write_row(
+                    out,
+                    ts + 0.0005,
+                    "rest",
+                    orjson.dumps(body).decode(),
+                    url=f"{rest_base}/depth?symbol={symbol}&limit=1000",
+                )
             for trade in ev.trades:
                 agg_ids[symbol] += 1
                 payload = agg_trade(market, symbol, agg_ids[symbol], trade, now_ms, m.price_decimals, m.qty_decimals)

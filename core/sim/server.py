@@ -38,8 +38,8 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from epochbot.sim import auth
+from epochbot.sim.conn import WsConn
 from epochbot.sim.faults import INSTANT_KINDS, FaultBoard, FaultError, check_param
-from epochbot.sim.weights import WeightLimiter, request_weight
 from epochbot.sim.market import DepthEvent, SymbolMarket, SymbolSpec, default_spec, fixed
 from epochbot.sim.streams import (
     KlineState,
@@ -55,7 +55,7 @@ from epochbot.sim.streams import (
     partial_depth,
     route_allows,
 )
-from epochbot.sim.conn import WsConn
+from epochbot.sim.weights import WeightLimiter, request_weight
 from epochbot.sim.wsapi import WsApiServer, refuse_unless_trading, symbol_status
 
 __all__ = ["SimConfig", "SimExchange"]
@@ -144,9 +144,16 @@ class SimExchange:
         self._last_forced: dict[str, int] = {}
         self._stalled_conns: dict[int, set[int]] = {}  # stall fault id -> connections it silences
         self.stats: dict[str, Any] = {
-            "messages": {}, "connections_open": 0, "connections_total": 0, "slow_disconnects": 0,
-            "rate_limit_disconnects": 0, "pong_timeouts": 0, "lifetime_closes": 0, "frames_dropped_stall": 0,
-            "rest_requests": 0, "generator_errors": 0,
+            "messages": {},
+            "connections_open": 0,
+            "connections_total": 0,
+            "slow_disconnects": 0,
+            "rate_limit_disconnects": 0,
+            "pong_timeouts": 0,
+            "lifetime_closes": 0,
+            "frames_dropped_stall": 0,
+            "rest_requests": 0,
+            "generator_errors": 0,
         }
         for spec in cfg.faults:
             self.faults.arm(spec)
@@ -231,8 +238,11 @@ class SimExchange:
             "weight_used_1m": self.weights.current(),
             "weight_refusals": dict(self.weights.stats),
             "subscriptions": {name: len(c) for name, c in self._subs.items() if c},
-            "wsapi": {**self.wsapi.stats, "sessions": len(self.wsapi.sessions),
-                      "place_requests_max": max(self.wsapi.place_requests.values(), default=0)},
+            "wsapi": {
+                **self.wsapi.stats,
+                "sessions": len(self.wsapi.sessions),
+                "place_requests_max": max(self.wsapi.place_requests.values(), default=0),
+            },
         }
 
     # ------------------------------------------------------------------ market generation
@@ -272,7 +282,9 @@ class SimExchange:
                 errors += 1
                 self.stats["generator_errors"] += 1
                 if errors <= 10 or errors % 1000 == 0:
-                    log.exception("simulator market generator error for %s (%d so far); the market goes on", sym, errors)
+                    log.exception(
+                        "simulator market generator error for %s (%d so far); the market goes on", sym, errors
+                    )
                 t0, emitted = loop.time(), 0  # start the schedule afresh, never burst a backlog
 
     def _stale(self, sym: str, now_ms: int) -> int:
@@ -299,8 +311,9 @@ class SimExchange:
             if kind == "depth":
                 if spec.period_ms == 0:
                     if diff_payload is None:
-                        diff_payload = depth_update(market, sym, ev.first_id, ev.last_id, ev.prev_id, e_ms, e_ms,
-                                                    ev.bids, ev.asks, pdec, qdec)
+                        diff_payload = depth_update(
+                            market, sym, ev.first_id, ev.last_id, ev.prev_id, e_ms, e_ms, ev.bids, ev.asks, pdec, qdec
+                        )
                     self._deliver(name, diff_payload, sym, is_diff=True)
                 else:
                     self._acc[name] = merge_into(self._acc.get(name), ev)
@@ -339,8 +352,9 @@ class SimExchange:
             if spec.kind == "depth":
                 acc = self._acc.pop(name, None)
                 if acc is not None:
-                    payload = depth_update(market, sym, acc.first_id, acc.last_id, acc.prev_id, e_ms, e_ms,
-                                           acc.bids, acc.asks, pdec, qdec)
+                    payload = depth_update(
+                        market, sym, acc.first_id, acc.last_id, acc.prev_id, e_ms, e_ms, acc.bids, acc.asks, pdec, qdec
+                    )
                     self._deliver(name, payload, sym, is_diff=True)
             elif spec.kind == "partial":
                 prev = self._last_prev.get(name, m.update_id)
@@ -387,7 +401,7 @@ class SimExchange:
                 conns = live
             if is_diff:
                 if board.take("malformed", sym):
-                    payload = payload[: len(payload) // 3] + b',,}}garbage'
+                    payload = payload[: len(payload) // 3] + b",,}}garbage"
                 elif board.take("truncated", sym):
                     payload = payload[: len(payload) // 2]
                 elif board.take("out_of_order", sym):
@@ -566,8 +580,13 @@ class SimExchange:
             listen_account: str | None = None
             listen_key: str | None = None
             if self.config.market == "usdm" and route == "":
-                return web.json_response({"code": -1, "msg": "This websocket URL was retired on 2026-04-23; use "
-                                          "/public, /market or /private."}, status=404)
+                return web.json_response(
+                    {
+                        "code": -1,
+                        "msg": "This websocket URL was retired on 2026-04-23; use /public, /market or /private.",
+                    },
+                    status=404,
+                )
             if route == "private":
                 # User data only as /private/ws?listenKey=<key>&events=A/B (or /private/stream?...).
                 listen_key = request.query.get("listenKey")
@@ -585,8 +604,9 @@ class SimExchange:
                 if route == "private":
                     return web.json_response({"code": -1125, "msg": "This listenKey does not exist."}, status=400)
                 if self.faults.take("reject_subscribe"):
-                    return web.json_response({"code": -1, "msg": "Subscription rejected (simulator fault)."},
-                                             status=400)
+                    return web.json_response(
+                        {"code": -1, "msg": "Subscription rejected (simulator fault)."}, status=400
+                    )
                 valid, err = self._validate_streams(names, route)
                 if err is not None or len(valid) > self.config.max_streams:
                     return web.json_response({"code": -1, "msg": err or "Too many streams"}, status=400)
@@ -643,16 +663,21 @@ class SimExchange:
         try:
             req = orjson.loads(text)
         except orjson.JSONDecodeError:
-            self._send_json(conn, {"error": {"code": 3, "msg": "Invalid JSON: expected value at line 1 column 1"},
-                                   "id": None})
+            self._send_json(
+                conn, {"error": {"code": 3, "msg": "Invalid JSON: expected value at line 1 column 1"}, "id": None}
+            )
             return
         if not isinstance(req, dict):
-            self._send_json(conn, {"error": {"code": 2, "msg": "Invalid request: request must be an object"}, "id": None})
+            self._send_json(
+                conn, {"error": {"code": 2, "msg": "Invalid request: request must be an object"}, "id": None}
+            )
             return
         rid = req.get("id")
         if rid is not None and (not isinstance(rid, int) or isinstance(rid, bool) or rid < 0):
-            self._send_json(conn, {"error": {"code": 2, "msg": "Invalid request: request ID must be an unsigned integer"},
-                                   "id": None})
+            self._send_json(
+                conn,
+                {"error": {"code": 2, "msg": "Invalid request: request ID must be an unsigned integer"}, "id": None},
+            )
             return
         method = req.get("method")
         if not isinstance(method, str):
@@ -661,7 +686,9 @@ class SimExchange:
         params = req.get("params", [])
         if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
             if not isinstance(params, list):
-                self._send_json(conn, {"error": {"code": 2, "msg": "Invalid request: params must be an array"}, "id": rid})
+                self._send_json(
+                    conn, {"error": {"code": 2, "msg": "Invalid request: params must be an array"}, "id": rid}
+                )
                 return
             valid, err = self._validate_streams(params, conn.route)
             if err is not None:
@@ -669,8 +696,9 @@ class SimExchange:
                 return
             if method == "SUBSCRIBE":
                 if self.faults.take("reject_subscribe"):
-                    self._send_json(conn, {"error": {"code": 2, "msg": "Invalid request: subscription rejected"},
-                                           "id": rid})
+                    self._send_json(
+                        conn, {"error": {"code": 2, "msg": "Invalid request: subscription rejected"}, "id": rid}
+                    )
                     return
                 if len(conn.subs | set(params)) > self.config.max_streams:
                     self._send_json(conn, {"error": {"code": 2, "msg": "Invalid request: too many streams"}, "id": rid})
@@ -684,7 +712,12 @@ class SimExchange:
         elif method == "LIST_SUBSCRIPTIONS":
             self._send_json(conn, {"result": sorted(conn.subs), "id": rid})
         elif method == "SET_PROPERTY":
-            if isinstance(params, list) and len(params) == 2 and params[0] == "combined" and isinstance(params[1], bool):
+            if (
+                isinstance(params, list)
+                and len(params) == 2
+                and params[0] == "combined"
+                and isinstance(params[1], bool)
+            ):
                 conn.combined = params[1]
                 self._send_json(conn, {"result": None, "id": rid})
             else:
@@ -695,9 +728,18 @@ class SimExchange:
             else:
                 self._send_json(conn, {"error": {"code": 0, "msg": "Unknown property"}, "id": rid})
         else:
-            self._send_json(conn, {"error": {"code": 2, "msg": f"Invalid request: unknown variant `{method}`, expected one "
-                                             "of `SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, "
-                                             "`GET_PROPERTY`"}, "id": rid})
+            self._send_json(
+                conn,
+                {
+                    "error": {
+                        "code": 2,
+                        "msg": f"Invalid request: unknown variant `{method}`, expected one "
+                        "of `SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, "
+                        "`GET_PROPERTY`",
+                    },
+                    "id": rid,
+                },
+            )
 
     async def _keepalive(self, conn: WsConn) -> None:
         cfg = self.config
@@ -715,7 +757,9 @@ class SimExchange:
                 await self._close_conn(conn, code=1008, message=b"Pong timeout")
                 return
             stall = self.faults.active("stall")
-            stalled_here = stall is not None and (stall.id not in self._stalled_conns or conn.id in self._stalled_conns[stall.id])
+            stalled_here = stall is not None and (
+                stall.id not in self._stalled_conns or conn.id in self._stalled_conns[stall.id]
+            )
             if now - last_ping >= cfg.ping_interval_s and not stalled_here:
                 last_ping = now
                 try:
@@ -761,8 +805,11 @@ class SimExchange:
             # raw streams get the event, combined streams {"stream": "!serverShutdown", "data": ..},
             # WebSocket API sessions {"event": ..}.
             event = {"e": "serverShutdown", "E": _now_ms()}
-            shapes = {"raw": orjson.dumps(event), "combined": orjson.dumps({"stream": "!serverShutdown", "data": event}),
-                      "ws-api": orjson.dumps({"event": event})}
+            shapes = {
+                "raw": orjson.dumps(event),
+                "combined": orjson.dumps({"stream": "!serverShutdown", "data": event}),
+                "ws-api": orjson.dumps({"event": event}),
+            }
             for c in conns:
                 if not c.closed:
                     payload = shapes["ws-api" if c.route == "ws-api" else "combined" if c.combined else "raw"]
@@ -782,15 +829,25 @@ class SimExchange:
             self.stats["rest_requests"] += 1
         if verdict.status == 418:
             return web.json_response(
-                {"code": -1003, "msg": f"Way too much request weight used; IP banned until {_now_ms() + verdict.retry_after_s * 1000}. "
-                 "Please use WebSocket Streams for live updates to avoid bans."},
-                status=418, headers={"Retry-After": str(verdict.retry_after_s), "X-MBX-USED-WEIGHT-1M": str(verdict.used)})
+                {
+                    "code": -1003,
+                    "msg": f"Way too much request weight used; IP banned until {_now_ms() + verdict.retry_after_s * 1000}. "
+                    "Please use WebSocket Streams for live updates to avoid bans.",
+                },
+                status=418,
+                headers={"Retry-After": str(verdict.retry_after_s), "X-MBX-USED-WEIGHT-1M": str(verdict.used)},
+            )
         if verdict.status == 429:
             return web.json_response(
-                {"code": -1003, "msg": f"Too many requests; current limit of IP(127.0.0.1) is "
-                 f"{self.config.weight_limit} requests per minute. Please use the websocket for live "
-                 "updates to avoid polling the API."},
-                status=429, headers={"Retry-After": str(verdict.retry_after_s), "X-MBX-USED-WEIGHT-1M": str(verdict.used)})
+                {
+                    "code": -1003,
+                    "msg": f"Too many requests; current limit of IP(127.0.0.1) is "
+                    f"{self.config.weight_limit} requests per minute. Please use the websocket for live "
+                    "updates to avoid polling the API.",
+                },
+                status=429,
+                headers={"Retry-After": str(verdict.retry_after_s), "X-MBX-USED-WEIGHT-1M": str(verdict.used)},
+            )
         try:
             resp = await handler(request)
         except auth.SimApiError as e:
@@ -804,7 +861,9 @@ class SimExchange:
         sym = request.query.get("symbol")
         if sym is None:
             if required:
-                raise auth.SimApiError(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
+                raise auth.SimApiError(
+                    -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."
+                )
             return None
         sym = sym.upper()
         if sym not in self.markets:
@@ -813,9 +872,13 @@ class SimExchange:
 
     async def _signed(self, request: web.Request) -> tuple[auth.Credentials, dict[str, str]]:
         body = await request.text()
-        return auth.verify_signed(api_key=request.headers.get("X-MBX-APIKEY"),
-                                  query_string=request.rel_url.raw_query_string, body=body,
-                                  accounts=self.accounts, now_ms=_now_ms())
+        return auth.verify_signed(
+            api_key=request.headers.get("X-MBX-APIKEY"),
+            query_string=request.rel_url.raw_query_string,
+            body=body,
+            accounts=self.accounts,
+            now_ms=_now_ms(),
+        )
 
     def _require_venue(self):
         if self.venue is None:
@@ -837,75 +900,170 @@ class SimExchange:
         limit = self.config.weight_limit
         symbols = [self._symbol_info(spec) for spec in self.specs.values()]
         if spot:
-            return {"timezone": "UTC", "serverTime": _now_ms(), "rateLimits": [
-                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": limit},
-                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
-                {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
-                {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000}],
-                "exchangeFilters": [], "symbols": symbols}
+            return {
+                "timezone": "UTC",
+                "serverTime": _now_ms(),
+                "rateLimits": [
+                    {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": limit},
+                    {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+                    {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+                    {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
+                ],
+                "exchangeFilters": [],
+                "symbols": symbols,
+            }
         assets = sorted({s.quote_asset for s in self.specs.values()})
-        return {"timezone": "UTC", "serverTime": _now_ms(), "futuresType": "U_MARGINED", "rateLimits": [
-            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": limit},
-            {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
-            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300}],
+        return {
+            "timezone": "UTC",
+            "serverTime": _now_ms(),
+            "futuresType": "U_MARGINED",
+            "rateLimits": [
+                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": limit},
+                {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
+                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300},
+            ],
             "exchangeFilters": [],
             "assets": [{"asset": a, "marginAvailable": True, "autoAssetExchange": "-10000"} for a in assets],
-            "symbols": symbols}
+            "symbols": symbols,
+        }
 
     def _symbol_info(self, s: SymbolSpec) -> dict[str, Any]:
         pd, qd = s.price_decimals, s.qty_decimals
         if self.config.market == "spot":
             return {
-                "symbol": s.symbol, "status": symbol_status(self, s.symbol), "baseAsset": s.base_asset, "baseAssetPrecision": 8,
-                "quoteAsset": s.quote_asset, "quotePrecision": 8, "quoteAssetPrecision": 8,
-                "baseCommissionPrecision": 8, "quoteCommissionPrecision": 8,
+                "symbol": s.symbol,
+                "status": symbol_status(self, s.symbol),
+                "baseAsset": s.base_asset,
+                "baseAssetPrecision": 8,
+                "quoteAsset": s.quote_asset,
+                "quotePrecision": 8,
+                "quoteAssetPrecision": 8,
+                "baseCommissionPrecision": 8,
+                "quoteCommissionPrecision": 8,
                 "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
-                "icebergAllowed": True, "ocoAllowed": True, "otoAllowed": True, "quoteOrderQtyMarketAllowed": True,
-                "allowTrailingStop": True, "cancelReplaceAllowed": True, "isSpotTradingAllowed": True,
+                "icebergAllowed": True,
+                "ocoAllowed": True,
+                "otoAllowed": True,
+                "quoteOrderQtyMarketAllowed": True,
+                "allowTrailingStop": True,
+                "cancelReplaceAllowed": True,
+                "isSpotTradingAllowed": True,
                 "isMarginTradingAllowed": False,
                 "filters": [
-                    {"filterType": "PRICE_FILTER", "minPrice": fixed(s.tick_units, pd),
-                     "maxPrice": fixed(1_000_000 * 10**pd, pd), "tickSize": fixed(s.tick_units, pd)},
-                    {"filterType": "LOT_SIZE", "minQty": fixed(s.min_qty_units, qd), "maxQty": fixed(s.max_qty_units, qd),
-                     "stepSize": fixed(s.step_units, qd)},
+                    {
+                        "filterType": "PRICE_FILTER",
+                        "minPrice": fixed(s.tick_units, pd),
+                        "maxPrice": fixed(1_000_000 * 10**pd, pd),
+                        "tickSize": fixed(s.tick_units, pd),
+                    },
+                    {
+                        "filterType": "LOT_SIZE",
+                        "minQty": fixed(s.min_qty_units, qd),
+                        "maxQty": fixed(s.max_qty_units, qd),
+                        "stepSize": fixed(s.step_units, qd),
+                    },
                     {"filterType": "ICEBERG_PARTS", "limit": 10},
-                    {"filterType": "MARKET_LOT_SIZE", "minQty": fixed(0, qd), "maxQty": fixed(s.market_max_qty_units, qd),
-                     "stepSize": fixed(0, qd)},
-                    {"filterType": "TRAILING_DELTA", "minTrailingAboveDelta": 10, "maxTrailingAboveDelta": 2000,
-                     "minTrailingBelowDelta": 10, "maxTrailingBelowDelta": 2000},
-                    {"filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": "5", "bidMultiplierDown": "0.2",
-                     "askMultiplierUp": "5", "askMultiplierDown": "0.2", "avgPriceMins": 5},
-                    {"filterType": "NOTIONAL", "minNotional": fixed(s.min_notional_units, pd), "applyMinToMarket": True,
-                     "maxNotional": fixed(9_000_000 * 10**pd, pd), "applyMaxToMarket": False, "avgPriceMins": 5},
+                    {
+                        "filterType": "MARKET_LOT_SIZE",
+                        "minQty": fixed(0, qd),
+                        "maxQty": fixed(s.market_max_qty_units, qd),
+                        "stepSize": fixed(0, qd),
+                    },
+                    {
+                        "filterType": "TRAILING_DELTA",
+                        "minTrailingAboveDelta": 10,
+                        "maxTrailingAboveDelta": 2000,
+                        "minTrailingBelowDelta": 10,
+                        "maxTrailingBelowDelta": 2000,
+                    },
+                    {
+                        "filterType": "PERCENT_PRICE_BY_SIDE",
+                        "bidMultiplierUp": "5",
+                        "bidMultiplierDown": "0.2",
+                        "askMultiplierUp": "5",
+                        "askMultiplierDown": "0.2",
+                        "avgPriceMins": 5,
+                    },
+                    {
+                        "filterType": "NOTIONAL",
+                        "minNotional": fixed(s.min_notional_units, pd),
+                        "applyMinToMarket": True,
+                        "maxNotional": fixed(9_000_000 * 10**pd, pd),
+                        "applyMaxToMarket": False,
+                        "avgPriceMins": 5,
+                    },
                     {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
-                    {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5}],
-                "permissions": [], "permissionSets": [["SPOT"]],
+                    {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5},
+                ],
+                "permissions": [],
+                "permissionSets": [["SPOT"]],
                 "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
-                "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"]}
+                "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
+            }
         from epochbot.model.numeric import format_units
 
         return {
-            "symbol": s.symbol, "pair": s.symbol, "contractType": "PERPETUAL", "deliveryDate": 4133404800000,
-            "onboardDate": 1569398400000, "status": symbol_status(self, s.symbol), "maintMarginPercent": "2.5000",
-            "requiredMarginPercent": "5.0000", "baseAsset": s.base_asset, "quoteAsset": s.quote_asset,
-            "marginAsset": s.quote_asset, "pricePrecision": pd, "quantityPrecision": qd, "baseAssetPrecision": 8,
-            "quotePrecision": 8, "underlyingType": "COIN", "underlyingSubType": [], "triggerProtect": "0.0500",
-            "liquidationFee": "0.012500", "marketTakeBound": "0.05", "maxMoveOrderLimit": 10000,
+            "symbol": s.symbol,
+            "pair": s.symbol,
+            "contractType": "PERPETUAL",
+            "deliveryDate": 4133404800000,
+            "onboardDate": 1569398400000,
+            "status": symbol_status(self, s.symbol),
+            "maintMarginPercent": "2.5000",
+            "requiredMarginPercent": "5.0000",
+            "baseAsset": s.base_asset,
+            "quoteAsset": s.quote_asset,
+            "marginAsset": s.quote_asset,
+            "pricePrecision": pd,
+            "quantityPrecision": qd,
+            "baseAssetPrecision": 8,
+            "quotePrecision": 8,
+            "underlyingType": "COIN",
+            "underlyingSubType": [],
+            "triggerProtect": "0.0500",
+            "liquidationFee": "0.012500",
+            "marketTakeBound": "0.05",
+            "maxMoveOrderLimit": 10000,
             "filters": [
-                {"filterType": "PRICE_FILTER", "minPrice": format_units(s.tick_units, pd),
-                 "maxPrice": format_units(1_000_000 * 10**pd, pd), "tickSize": fixed(s.tick_units, pd)},
-                {"filterType": "LOT_SIZE", "stepSize": fixed(s.step_units, qd), "maxQty": format_units(s.max_qty_units, qd),
-                 "minQty": fixed(s.min_qty_units, qd)},
-                {"filterType": "MARKET_LOT_SIZE", "stepSize": fixed(s.step_units, qd),
-                 "maxQty": format_units(s.market_max_qty_units, qd), "minQty": fixed(s.min_qty_units, qd)},
+                {
+                    "filterType": "PRICE_FILTER",
+                    "minPrice": format_units(s.tick_units, pd),
+                    "maxPrice": format_units(1_000_000 * 10**pd, pd),
+                    "tickSize": fixed(s.tick_units, pd),
+                },
+                {
+                    "filterType": "LOT_SIZE",
+                    "stepSize": fixed(s.step_units, qd),
+                    "maxQty": format_units(s.max_qty_units, qd),
+                    "minQty": fixed(s.min_qty_units, qd),
+                },
+                {
+                    "filterType": "MARKET_LOT_SIZE",
+                    "stepSize": fixed(s.step_units, qd),
+                    "maxQty": format_units(s.market_max_qty_units, qd),
+                    "minQty": fixed(s.min_qty_units, qd),
+                },
                 {"filterType": "MAX_NUM_ORDERS", "limit": 200},
                 {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
                 {"filterType": "MIN_NOTIONAL", "notional": format_units(s.min_notional_units, pd)},
-                {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500",
-                 "multiplierDecimal": "4"}],
-            "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET",
-                           "TRAILING_STOP_MARKET"],
-            "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"]}
+                {
+                    "filterType": "PERCENT_PRICE",
+                    "multiplierUp": "1.0500",
+                    "multiplierDown": "0.9500",
+                    "multiplierDecimal": "4",
+                },
+            ],
+            "orderTypes": [
+                "LIMIT",
+                "MARKET",
+                "STOP",
+                "STOP_MARKET",
+                "TAKE_PROFIT",
+                "TAKE_PROFIT_MARKET",
+                "TRAILING_STOP_MARKET",
+            ],
+            "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"],
+        }
 
     def depth_snapshot(self, symbol: str, limit: int) -> dict[str, Any]:
         """The REST depth body for a symbol right now (also used by tests for comparisons)."""
@@ -927,7 +1085,9 @@ class SimExchange:
         try:
             limit = int(request.query.get("limit", "100" if spot else "500"))
         except ValueError:
-            raise auth.SimApiError(-1100, "Illegal characters found in parameter 'limit'; legal range is '^[0-9]{1,20}$'.")
+            raise auth.SimApiError(
+                -1100, "Illegal characters found in parameter 'limit'; legal range is '^[0-9]{1,20}$'."
+            )
         if spot:
             limit = max(1, min(limit, 5000))
         elif limit not in (5, 10, 20, 50, 100, 500, 1000):
@@ -938,18 +1098,30 @@ class SimExchange:
         f = self.faults.take("snapshot_fail", sym)
         if f is not None:
             status = int(f.params.get("status", 503))
-            return web.json_response({"code": -1001, "msg": "Internal error; unable to process your request. "
-                                      "Please try again."}, status=status)
+            return web.json_response(
+                {"code": -1001, "msg": "Internal error; unable to process your request. Please try again."},
+                status=status,
+            )
         f = self.faults.take("snapshot_ratelimit", sym)
         if f is not None:
             status = int(f.params.get("status", 429))
             code = -1003
-            msg = ("Way too much request weight used; IP banned until %d. Please use the websocket for live updates "
-                   "to avoid bans." % (_now_ms() + 120_000)) if status == 418 else (
-                   "Too many requests; current limit of IP(127.0.0.1) is %d requests per minute."
-                   % self.config.weight_limit)
-            return web.json_response({"code": code, "msg": msg}, status=status,
-                                     headers={"Retry-After": str(int(f.params.get("retry_after", 10)))})
+            msg = (
+                (
+                    "Way too much request weight used; IP banned until %d. Please use the websocket for live updates "
+                    "to avoid bans." % (_now_ms() + 120_000)
+                )
+                if status == 418
+                else (
+                    "Too many requests; current limit of IP(127.0.0.1) is %d requests per minute."
+                    % self.config.weight_limit
+                )
+            )
+            return web.json_response(
+                {"code": code, "msg": msg},
+                status=status,
+                headers={"Retry-After": str(int(f.params.get("retry_after", 10)))},
+            )
         body = self.depth_snapshot(sym, limit)
         if self.faults.take("crossed_snapshot", sym) and body["asks"]:
             best_ask = body["asks"][0][0]
@@ -974,7 +1146,11 @@ class SimExchange:
         if start is None and end is None:
             rows = [k.as_array(m.price_decimals, m.qty_decimals) for k in list(self._klines[sym])[-limit:]]
         else:  # Binance: the oldest `limit` candles from startTime (the newest up to endTime without it)
-            kept = [k for k in self._klines[sym] if (start is None or k.open_ms >= start) and (end is None or k.open_ms <= end)]
+            kept = [
+                k
+                for k in self._klines[sym]
+                if (start is None or k.open_ms >= start) and (end is None or k.open_ms <= end)
+            ]
             kept = kept[:limit] if start is not None else kept[-limit:]
             rows = [k.as_array(m.price_decimals, m.qty_decimals) for k in kept]
             return web.Response(body=orjson.dumps(rows), content_type="application/json")
@@ -992,9 +1168,16 @@ class SimExchange:
         def one(s: str) -> dict[str, Any]:
             m = self.markets[s]
             pd = m.price_decimals
-            return {"symbol": s, "markPrice": fixed(m.mark_price(), pd), "indexPrice": fixed(m.index_price(), pd),
-                    "estimatedSettlePrice": fixed(m.index_price(), pd), "lastFundingRate": "0.00010000",
-                    "interestRate": "0.00010000", "nextFundingTime": nxt, "time": now}
+            return {
+                "symbol": s,
+                "markPrice": fixed(m.mark_price(), pd),
+                "indexPrice": fixed(m.index_price(), pd),
+                "estimatedSettlePrice": fixed(m.index_price(), pd),
+                "lastFundingRate": "0.00010000",
+                "interestRate": "0.00010000",
+                "nextFundingTime": nxt,
+                "time": now,
+            }
 
         body = one(sym) if sym else [one(s) for s in self.markets]
         return web.Response(body=orjson.dumps(body), content_type="application/json")
@@ -1008,12 +1191,21 @@ class SimExchange:
         filters = {}
         fields = {f.name for f in dataclasses.fields(matching.SymbolFilters)}
         for sym, s in self.specs.items():
-            cand = {"symbol": sym, "base_asset": s.base_asset, "quote_asset": s.quote_asset,
-                    "price_decimals": s.price_decimals, "qty_decimals": s.qty_decimals, "tick_units": s.tick_units,
-                    "tick_size_units": s.tick_units, "step_units": s.step_units, "step_size_units": s.step_units,
-                    "min_qty_units": s.min_qty_units, "max_qty_units": s.max_qty_units,
-                    "min_notional": fixed(s.min_notional_units, s.price_decimals),
-                    "min_notional_units": s.min_notional_units}
+            cand = {
+                "symbol": sym,
+                "base_asset": s.base_asset,
+                "quote_asset": s.quote_asset,
+                "price_decimals": s.price_decimals,
+                "qty_decimals": s.qty_decimals,
+                "tick_units": s.tick_units,
+                "tick_size_units": s.tick_units,
+                "step_units": s.step_units,
+                "step_size_units": s.step_units,
+                "min_qty_units": s.min_qty_units,
+                "max_qty_units": s.max_qty_units,
+                "min_notional": fixed(s.min_notional_units, s.price_decimals),
+                "min_notional_units": s.min_notional_units,
+            }
             filters[sym] = matching.SymbolFilters(**{k: v for k, v in cand.items() if k in fields})
         return matching.PaperVenue(self.config.market, filters)
 
@@ -1063,7 +1255,9 @@ class SimExchange:
         if text is None or text == "":
             return None
         if not text.lstrip("-").isdigit():
-            raise auth.SimApiError(-1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.")
+            raise auth.SimApiError(
+                -1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'."
+            )
         return int(text)
 
     async def _user_trades(self, request: web.Request) -> web.Response:
@@ -1074,8 +1268,11 @@ class SimExchange:
             raise auth.SimApiError(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
         limit = self._int_param(params, "limit")
         trades = self._require_venue().user_trades(
-            creds.account_id, sym.upper(), start_time=self._int_param(params, "startTime"),
-            end_time=self._int_param(params, "endTime"), from_id=self._int_param(params, "fromId"),
+            creds.account_id,
+            sym.upper(),
+            start_time=self._int_param(params, "startTime"),
+            end_time=self._int_param(params, "endTime"),
+            from_id=self._int_param(params, "fromId"),
             limit=500 if limit is None else limit,
         )
         return self._json(trades)
@@ -1087,7 +1284,9 @@ class SimExchange:
         if not sym:
             raise auth.SimApiError(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
         limit = self._int_param(params, "limit")
-        return self._json(self._require_venue().all_orders(creds.account_id, sym.upper(), 0 if limit is None else limit))
+        return self._json(
+            self._require_venue().all_orders(creds.account_id, sym.upper(), 0 if limit is None else limit)
+        )
 
     async def _account(self, request: web.Request) -> web.Response:
         creds, params = await self._signed(request)
@@ -1110,8 +1309,14 @@ class SimExchange:
         return self._json({"listenKey": key})
 
     async def _listen_key_gone(self, request: web.Request) -> web.Response:
-        return self._json({"code": -1000, "msg": "This endpoint is no longer available (removed 2026-02-20); "
-                           "use userDataStream.subscribe on the WebSocket API."}, status=410)
+        return self._json(
+            {
+                "code": -1000,
+                "msg": "This endpoint is no longer available (removed 2026-02-20); "
+                "use userDataStream.subscribe on the WebSocket API.",
+            },
+            status=410,
+        )
 
     async def _listen_key_keep(self, request: web.Request) -> web.Response:
         auth.verify_api_key(request.headers.get("X-MBX-APIKEY"), self.accounts)
@@ -1151,8 +1356,11 @@ class SimExchange:
     async def _ctl_fault(self, request: web.Request) -> web.Response:
         try:
             spec = orjson.loads(await request.read())
-            fault = self.inject(**spec) if isinstance(spec, dict) and "kind" in spec else self.inject(
-                **(spec if isinstance(spec, dict) else {"kind": None}))
+            fault = (
+                self.inject(**spec)
+                if isinstance(spec, dict) and "kind" in spec
+                else self.inject(**(spec if isinstance(spec, dict) else {"kind": None}))
+            )
         except FaultError as e:
             body: dict[str, Any] = {"error": str(e)}
             if e.known:
@@ -1175,7 +1383,10 @@ class SimExchange:
             return self._json({"error": str(e)}, status=400)
         known = ("paused", "duration_s")
         if not isinstance(spec, dict) or not isinstance(spec.get("paused"), bool) or any(k not in known for k in spec):
-            return self._json({"error": "body must be {\"paused\": true|false[, \"duration_s\": seconds]}", "known": list(known)}, status=400)
+            return self._json(
+                {"error": 'body must be {"paused": true|false[, "duration_s": seconds]}', "known": list(known)},
+                status=400,
+            )
         duration = spec.get("duration_s")
         if duration is not None:
             try:

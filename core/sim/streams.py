@@ -98,14 +98,34 @@ def _levels(levels, pdec: int, qdec: int) -> list[list[str]]:
     return [[fixed(p, pdec), fixed(q, qdec)] for p, q in levels]
 
 
-def depth_update(market: str, symbol: str, ev_first: int, ev_last: int, prev: int, e_ms: int, t_ms: int,
-                 bids: dict[int, int], asks: dict[int, int], pdec: int, qdec: int) -> bytes:
+def depth_update(
+    market: str,
+    symbol: str,
+    ev_first: int,
+    ev_last: int,
+    prev: int,
+    e_ms: int,
+    t_ms: int,
+    bids: dict[int, int],
+    asks: dict[int, int],
+    pdec: int,
+    qdec: int,
+) -> bytes:
     """A diff-depth event (spot or USD-M shape), serialized."""
     b = [[fixed(p, pdec), fixed(q, qdec)] for p, q in sorted(bids.items(), reverse=True)]
     a = [[fixed(p, pdec), fixed(q, qdec)] for p, q in sorted(asks.items())]
     if market == "usdm":
-        payload = {"e": "depthUpdate", "E": e_ms, "T": t_ms, "s": symbol, "U": ev_first, "u": ev_last,
-                   "pu": prev, "b": b, "a": a}
+        payload = {
+            "e": "depthUpdate",
+            "E": e_ms,
+            "T": t_ms,
+            "s": symbol,
+            "U": ev_first,
+            "u": ev_last,
+            "pu": prev,
+            "b": b,
+            "a": a,
+        }
     else:
         payload = {"e": "depthUpdate", "E": e_ms, "s": symbol, "U": ev_first, "u": ev_last, "b": b, "a": a}
     return orjson.dumps(payload)
@@ -115,16 +135,35 @@ def partial_depth(market: str, m: SymbolMarket, levels: int, e_ms: int, t_ms: in
     bids, asks = m.top(levels)
     pdec, qdec = m.price_decimals, m.qty_decimals
     if market == "usdm":
-        payload = {"e": "depthUpdate", "E": e_ms, "T": t_ms, "s": m.symbol, "U": prev + 1 if prev < m.update_id else m.update_id,
-                   "u": m.update_id, "pu": prev, "b": _levels(bids, pdec, qdec), "a": _levels(asks, pdec, qdec)}
+        payload = {
+            "e": "depthUpdate",
+            "E": e_ms,
+            "T": t_ms,
+            "s": m.symbol,
+            "U": prev + 1 if prev < m.update_id else m.update_id,
+            "u": m.update_id,
+            "pu": prev,
+            "b": _levels(bids, pdec, qdec),
+            "a": _levels(asks, pdec, qdec),
+        }
     else:
         payload = {"lastUpdateId": m.update_id, "bids": _levels(bids, pdec, qdec), "asks": _levels(asks, pdec, qdec)}
     return orjson.dumps(payload)
 
 
 def agg_trade(market: str, symbol: str, agg_id: int, t: Trade, e_ms: int, pdec: int, qdec: int) -> bytes:
-    payload = {"e": "aggTrade", "E": e_ms, "s": symbol, "a": agg_id, "p": fixed(t.price, pdec),
-               "q": fixed(t.qty, qdec), "f": t.trade_id, "l": t.trade_id, "T": t.time_ms, "m": t.buyer_maker}
+    payload = {
+        "e": "aggTrade",
+        "E": e_ms,
+        "s": symbol,
+        "a": agg_id,
+        "p": fixed(t.price, pdec),
+        "q": fixed(t.qty, qdec),
+        "f": t.trade_id,
+        "l": t.trade_id,
+        "T": t.time_ms,
+        "m": t.buyer_maker,
+    }
     if market == "spot":
         payload["M"] = True
     return orjson.dumps(payload)
@@ -136,8 +175,17 @@ def book_ticker(market: str, m: SymbolMarket, e_ms: int, t_ms: int) -> bytes:
     b = [fixed(bb, pdec), fixed(m.bid_levels.get(bb, 0), qdec)]
     a = [fixed(ba, pdec), fixed(m.ask_levels.get(ba, 0), qdec)]
     if market == "usdm":
-        payload = {"e": "bookTicker", "u": m.update_id, "E": e_ms, "T": t_ms, "s": m.symbol,
-                   "b": b[0], "B": b[1], "a": a[0], "A": a[1]}
+        payload = {
+            "e": "bookTicker",
+            "u": m.update_id,
+            "E": e_ms,
+            "T": t_ms,
+            "s": m.symbol,
+            "b": b[0],
+            "B": b[1],
+            "a": a[0],
+            "A": a[1],
+        }
     else:
         payload = {"u": m.update_id, "s": m.symbol, "b": b[0], "B": b[1], "a": a[0], "A": a[1]}
     return orjson.dumps(payload)
@@ -145,9 +193,16 @@ def book_ticker(market: str, m: SymbolMarket, e_ms: int, t_ms: int) -> bytes:
 
 def mark_price_update(m: SymbolMarket, e_ms: int, funding_rate: str, next_funding_ms: int) -> bytes:
     pdec = m.price_decimals
-    payload = {"e": "markPriceUpdate", "E": e_ms, "s": m.symbol, "p": fixed(m.mark_price(), pdec),
-               "i": fixed(m.index_price(), pdec), "P": fixed(m.mark_price(), pdec), "r": funding_rate,
-               "T": next_funding_ms}
+    payload = {
+        "e": "markPriceUpdate",
+        "E": e_ms,
+        "s": m.symbol,
+        "p": fixed(m.mark_price(), pdec),
+        "i": fixed(m.index_price(), pdec),
+        "P": fixed(m.mark_price(), pdec),
+        "r": funding_rate,
+        "T": next_funding_ms,
+    }
     return orjson.dumps(payload)
 
 
@@ -184,25 +239,69 @@ class KlineState:
 
     def as_array(self, pdec: int, qdec: int) -> list:
         """The REST /klines row."""
-        return [self.open_ms, fixed(self.o, pdec), fixed(self.h, pdec), fixed(self.low, pdec), fixed(self.c, pdec),
-                fixed(self.v, qdec), self.open_ms + 59_999, fixed(self.q, pdec + qdec), self.n,
-                fixed(self.taker_v, qdec), fixed(self.taker_q, pdec + qdec), "0"]
+        return [
+            self.open_ms,
+            fixed(self.o, pdec),
+            fixed(self.h, pdec),
+            fixed(self.low, pdec),
+            fixed(self.c, pdec),
+            fixed(self.v, qdec),
+            self.open_ms + 59_999,
+            fixed(self.q, pdec + qdec),
+            self.n,
+            fixed(self.taker_v, qdec),
+            fixed(self.taker_q, pdec + qdec),
+            "0",
+        ]
 
 
 def kline_event(symbol: str, k: KlineState, e_ms: int, closed: bool, pdec: int, qdec: int) -> bytes:
-    payload = {"e": "kline", "E": e_ms, "s": symbol, "k": {
-        "t": k.open_ms, "T": k.open_ms + 59_999, "s": symbol, "i": "1m", "f": k.first_trade, "L": k.last_trade,
-        "o": fixed(k.o, pdec), "c": fixed(k.c, pdec), "h": fixed(k.h, pdec), "l": fixed(k.low, pdec),
-        "v": fixed(k.v, qdec), "n": k.n, "x": closed, "q": fixed(k.q, pdec + qdec),
-        "V": fixed(k.taker_v, qdec), "Q": fixed(k.taker_q, pdec + qdec), "B": "0"}}
+    payload = {
+        "e": "kline",
+        "E": e_ms,
+        "s": symbol,
+        "k": {
+            "t": k.open_ms,
+            "T": k.open_ms + 59_999,
+            "s": symbol,
+            "i": "1m",
+            "f": k.first_trade,
+            "L": k.last_trade,
+            "o": fixed(k.o, pdec),
+            "c": fixed(k.c, pdec),
+            "h": fixed(k.h, pdec),
+            "l": fixed(k.low, pdec),
+            "v": fixed(k.v, qdec),
+            "n": k.n,
+            "x": closed,
+            "q": fixed(k.q, pdec + qdec),
+            "V": fixed(k.taker_v, qdec),
+            "Q": fixed(k.taker_q, pdec + qdec),
+            "B": "0",
+        },
+    }
     return orjson.dumps(payload)
 
 
 def force_order(symbol: str, t: Trade, e_ms: int, pdec: int, qdec: int) -> bytes:
     side = "SELL" if t.buyer_maker else "BUY"
-    payload = {"e": "forceOrder", "E": e_ms, "o": {
-        "s": symbol, "S": side, "o": "LIMIT", "f": "IOC", "q": fixed(t.qty, qdec), "p": fixed(t.price, pdec),
-        "ap": fixed(t.price, pdec), "X": "FILLED", "l": fixed(t.qty, qdec), "z": fixed(t.qty, qdec), "T": t.time_ms}}
+    payload = {
+        "e": "forceOrder",
+        "E": e_ms,
+        "o": {
+            "s": symbol,
+            "S": side,
+            "o": "LIMIT",
+            "f": "IOC",
+            "q": fixed(t.qty, qdec),
+            "p": fixed(t.price, pdec),
+            "ap": fixed(t.price, pdec),
+            "X": "FILLED",
+            "l": fixed(t.qty, qdec),
+            "z": fixed(t.qty, qdec),
+            "T": t.time_ms,
+        },
+    }
     return orjson.dumps(payload)
 
 

@@ -18,15 +18,27 @@ The clock is injectable (seconds); the simulator passes ``time.time``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 __all__ = ["Verdict", "WeightLimiter", "request_weight"]
 
 # endpoint leaf -> (spot weight, usdm weight)
-_WEIGHTS = {"exchangeInfo": (20, 1), "openOrders": (6, 1), "account": (20, 5), "positionRisk": (5, 5),
-            "premiumIndex": (1, 1), "order": (1, 1), "ping": (1, 1), "time": (1, 1), "userDataStream": (2, 1),
-            "listenKey": (1, 1), "myTrades": (20, 5), "userTrades": (5, 5), "allOrders": (20, 5)}
+_WEIGHTS = {
+    "exchangeInfo": (20, 1),
+    "openOrders": (6, 1),
+    "account": (20, 5),
+    "positionRisk": (5, 5),
+    "premiumIndex": (1, 1),
+    "order": (1, 1),
+    "ping": (1, 1),
+    "time": (1, 1),
+    "userDataStream": (2, 1),
+    "listenKey": (1, 1),
+    "myTrades": (20, 5),
+    "userTrades": (5, 5),
+    "allOrders": (20, 5),
+}
 
 
 def request_weight(market: str, path: str, query: Mapping[str, str]) -> int:
@@ -65,7 +77,9 @@ class Verdict:
 
 
 class WeightLimiter:
-    def __init__(self, limit: int, *, ban_after: int = 5, ban_s: int = 120, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, limit: int, *, ban_after: int = 5, ban_s: int = 120, clock: Callable[[], float] = time.time
+    ) -> None:
         self.limit = limit
         self.ban_after = ban_after
         self.ban_s = ban_s
@@ -104,7 +118,7 @@ class WeightLimiter:
         if now < self._retry_until:
             self._ignored += 1
             if self._ignored > self.ban_after:
-                length = min(3 * 86400, self.ban_s * (2 ** self.bans))
+                length = min(3 * 86400, self.ban_s * (2**self.bans))
                 self.bans += 1
                 self.banned_until = now + length
                 self._ignored = 0

@@ -52,15 +52,29 @@ MAX_SUBSCRIPTION_ID = 65535  # over a session's lifetime
 
 # method -> (spot weight, usdm weight); None = not offered on that market
 _WEIGHTS: dict[str, tuple[int | None, int | None]] = {
-    "ping": (1, 1), "time": (1, 1), "exchangeInfo": (20, 1),
-    "session.logon": (2, 2), "session.status": (2, 2), "session.logout": (2, 2),
-    "userDataStream.subscribe": (2, None), "userDataStream.subscribe.signature": (2, None),
-    "userDataStream.unsubscribe": (2, None), "session.subscriptions": (2, None),
-    "order.place": (1, 0), "order.cancel": (1, 1), "order.status": (4, 1),
+    "ping": (1, 1),
+    "time": (1, 1),
+    "exchangeInfo": (20, 1),
+    "session.logon": (2, 2),
+    "session.status": (2, 2),
+    "session.logout": (2, 2),
+    "userDataStream.subscribe": (2, None),
+    "userDataStream.subscribe.signature": (2, None),
+    "userDataStream.unsubscribe": (2, None),
+    "session.subscriptions": (2, None),
+    "order.place": (1, 0),
+    "order.cancel": (1, 1),
+    "order.status": (4, 1),
     "openOrders.status": (6, 1),
 }
-_SIGNED = {"order.place", "order.cancel", "order.status", "openOrders.status",
-           "userDataStream.subscribe.signature", "session.logon"}
+_SIGNED = {
+    "order.place",
+    "order.cancel",
+    "order.status",
+    "openOrders.status",
+    "userDataStream.subscribe.signature",
+    "session.logon",
+}
 _ORDER_METHODS = {"order.place"}
 
 
@@ -83,7 +97,16 @@ def refuse_unless_trading(ex: SimExchange, symbol: str) -> None:
 class _Session:
     """Per-connection WebSocket API state."""
 
-    __slots__ = ("conn", "logon", "subs", "logon_subs", "next_sub", "return_rate_limits", "connected_ms", "authorized_ms")
+    __slots__ = (
+        "conn",
+        "logon",
+        "subs",
+        "logon_subs",
+        "next_sub",
+        "return_rate_limits",
+        "connected_ms",
+        "authorized_ms",
+    )
 
     def __init__(self, conn: WsConn, return_rate_limits: bool) -> None:
         self.conn = conn
@@ -175,13 +198,30 @@ class WsApiServer:
         ex = self.ex
         window, count = self._order_window
         in_window = count if window == int(time.time() // 10) else 0
-        out = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-                "limit": ex.config.weight_limit, "count": ex.weights.current()}]
+        out = [
+            {
+                "rateLimitType": "REQUEST_WEIGHT",
+                "interval": "MINUTE",
+                "intervalNum": 1,
+                "limit": ex.config.weight_limit,
+                "count": ex.weights.current(),
+            }
+        ]
         if self.spot:
-            out += [{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100, "count": in_window},
-                    {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000, "count": self._orders_day}]
+            out += [
+                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100, "count": in_window},
+                {
+                    "rateLimitType": "ORDERS",
+                    "interval": "DAY",
+                    "intervalNum": 1,
+                    "limit": 200000,
+                    "count": self._orders_day,
+                },
+            ]
         else:
-            out += [{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300, "count": in_window}]
+            out += [
+                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300, "count": in_window}
+            ]
         return out
 
     def _charge(self, weight: int) -> None:
@@ -189,10 +229,18 @@ class WsApiServer:
         ex = self.ex
         verdict = ex.weights.check(weight)
         if verdict.status == 418:
-            raise auth.SimApiError(-1003, "Way too much request weight used; IP banned. Please use WebSocket Streams for live updates to avoid bans.", 418)
+            raise auth.SimApiError(
+                -1003,
+                "Way too much request weight used; IP banned. Please use WebSocket Streams for live updates to avoid bans.",
+                418,
+            )
         if verdict.status == 429:
-            raise auth.SimApiError(-1003, f"Too many requests; current limit of IP(127.0.0.1) is {ex.config.weight_limit} "
-                                   "requests per minute. Please use WebSocket Streams for live updates to avoid polling the API.", 429)
+            raise auth.SimApiError(
+                -1003,
+                f"Too many requests; current limit of IP(127.0.0.1) is {ex.config.weight_limit} "
+                "requests per minute. Please use WebSocket Streams for live updates to avoid polling the API.",
+                429,
+            )
 
     def _count_order(self) -> None:
         now_window = int(time.time() // 10)
@@ -211,13 +259,23 @@ class WsApiServer:
         try:
             req = orjson.loads(text)
         except orjson.JSONDecodeError:
-            self._send(session, {"id": None, "status": 400, "error": {"code": -1100, "msg": "Malformed request: not valid JSON."}})
+            self._send(
+                session,
+                {"id": None, "status": 400, "error": {"code": -1100, "msg": "Malformed request: not valid JSON."}},
+            )
             return
         if not isinstance(req, dict):
-            self._send(session, {"id": None, "status": 400, "error": {"code": -1100, "msg": "Malformed request: not a JSON object."}})
+            self._send(
+                session,
+                {"id": None, "status": 400, "error": {"code": -1100, "msg": "Malformed request: not a JSON object."}},
+            )
             return
         rid = req.get("id")
-        if not (rid is None or (isinstance(rid, int) and not isinstance(rid, bool)) or (isinstance(rid, str) and len(rid) <= 36)):
+        if not (
+            rid is None
+            or (isinstance(rid, int) and not isinstance(rid, bool))
+            or (isinstance(rid, str) and len(rid) <= 36)
+        ):
             self._send(session, {"id": None, "status": 400, "error": {"code": -1100, "msg": "Invalid request id."}})
             return
         method = req.get("method")
@@ -225,7 +283,14 @@ class WsApiServer:
         if params is None:
             params = {}
         if not isinstance(method, str) or not isinstance(params, dict):
-            self._send(session, {"id": rid, "status": 400, "error": {"code": -1100, "msg": "Malformed request: method must be a string, params an object."}})
+            self._send(
+                session,
+                {
+                    "id": rid,
+                    "status": 400,
+                    "error": {"code": -1100, "msg": "Malformed request: method must be a string, params an object."},
+                },
+            )
             return
         return_limits = session.return_rate_limits
         if "returnRateLimits" in params:
@@ -250,15 +315,21 @@ class WsApiServer:
             answer["rateLimits"] = self._rate_limits()
         self._send(session, answer)
 
-    def _authenticate(self, session: _Session, method: str, params: dict[str, Any]) -> tuple[auth.Credentials, dict[str, str]]:
+    def _authenticate(
+        self, session: _Session, method: str, params: dict[str, Any]
+    ) -> tuple[auth.Credentials, dict[str, str]]:
         """Check a SIGNED request; returns the caller and its parameters as Binance's strings."""
         signature = params.get("signature")
         if session.logon is not None and "apiKey" not in params and signature is None and method != "session.logon":
             creds = session.logon
         else:
-            creds = auth.verify_api_key(params.get("apiKey") if isinstance(params.get("apiKey"), str) else None, self.ex.accounts)
+            creds = auth.verify_api_key(
+                params.get("apiKey") if isinstance(params.get("apiKey"), str) else None, self.ex.accounts
+            )
             if not isinstance(signature, str) or not signature:
-                raise auth.SimApiError(-1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.")
+                raise auth.SimApiError(
+                    -1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed."
+                )
             if not auth.verify_signature(creds, _payload(params), signature):
                 raise auth.SimApiError(-1022, "Signature for this request is not valid.")
         timestamp = params.get("timestamp")
@@ -315,8 +386,10 @@ class WsApiServer:
         creds, plain = self._authenticate(session, method, params)
         if method == "session.logon":
             if creds.key_type != "ed25519":
-                raise auth.SimApiError(-4056 if creds.key_type == "hmac" else -4057,
-                                       f"{'HMAC_SHA256' if creds.key_type == 'hmac' else 'RSA'} API key is not supported.")
+                raise auth.SimApiError(
+                    -4056 if creds.key_type == "hmac" else -4057,
+                    f"{'HMAC_SHA256' if creds.key_type == 'hmac' else 'RSA'} API key is not supported.",
+                )
             session.logon = creds
             session.authorized_ms = int(time.time() * 1000)
             return self._session_status(session)
@@ -370,7 +443,10 @@ class WsApiServer:
         if session.next_sub > MAX_SUBSCRIPTION_ID:
             raise auth.SimApiError(-2042, "Maximum subscription ID reached for this connection.")
         if len(session.subs) >= MAX_SUBSCRIPTIONS:  # the code for this one is undocumented: sim choice
-            raise auth.SimApiError(-1191, f"Too many subscriptions. Connection may create up to '{MAX_SUBSCRIPTIONS}' subscriptions at a time.")
+            raise auth.SimApiError(
+                -1191,
+                f"Too many subscriptions. Connection may create up to '{MAX_SUBSCRIPTIONS}' subscriptions at a time.",
+            )
         sid = session.next_sub
         session.next_sub += 1
         session.subs[sid] = creds
@@ -380,12 +456,19 @@ class WsApiServer:
         """End a subscription; its last event is ``eventStreamTerminated``."""
         session.subs.pop(sid, None)
         session.logon_subs.discard(sid)
-        self._send(session, {"subscriptionId": sid, "event": {"e": "eventStreamTerminated", "E": int(time.time() * 1000)}})
+        self._send(
+            session, {"subscriptionId": sid, "event": {"e": "eventStreamTerminated", "E": int(time.time() * 1000)}}
+        )
 
     def _session_status(self, session: _Session) -> dict[str, Any]:
-        return {"apiKey": session.logon.api_key if session.logon else None, "authorizedSince": session.authorized_ms,
-                "connectedSince": session.connected_ms, "returnRateLimits": session.return_rate_limits,
-                "serverTime": int(time.time() * 1000), "userDataStream": bool(session.subs) if self.spot else None}
+        return {
+            "apiKey": session.logon.api_key if session.logon else None,
+            "authorizedSince": session.authorized_ms,
+            "connectedSince": session.connected_ms,
+            "returnRateLimits": session.return_rate_limits,
+            "serverTime": int(time.time() * 1000),
+            "userDataStream": bool(session.subs) if self.spot else None,
+        }
 
 
 _NO_ANSWER = object()

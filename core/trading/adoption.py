@@ -47,7 +47,9 @@ class Adoption:
     time_ms: int
 
 
-def plan(venue_orders: list[dict], known_ids: set[str], *, unknown: str = "cancel", foreign: str = "ignore") -> list[Adoption]:
+def plan(
+    venue_orders: list[dict], known_ids: set[str], *, unknown: str = "cancel", foreign: str = "ignore"
+) -> list[Adoption]:
     """Decide what to do with each venue order (rows of openOrders/allOrders; duplicates by
     ``(symbol, orderId)`` are merged, the last row wins). Orders the journal knows are skipped."""
     if unknown not in POLICIES:
@@ -70,16 +72,32 @@ def plan(venue_orders: list[dict], known_ids: set[str], *, unknown: str = "cance
         if ours and coid in known_ids:
             continue
         if ours:
-            action = ("cancel" if unknown == "cancel" else "adopt" if unknown == "adopt" else "ignore") if is_open else "record"
+            action = (
+                ("cancel" if unknown == "cancel" else "adopt" if unknown == "adopt" else "ignore")
+                if is_open
+                else "record"
+            )
         else:
             if not (is_open and foreign == "cancel"):
                 continue
             action = "cancel-foreign"
-        out.append(Adoption(
-            action, symbol, coid, venue_id, status, str(row.get("side", "")), str(row.get("type", "")), str(row.get("origQty", "0")),
-            str(row.get("price", "0")), str(row.get("executedQty", "0")), str(row.get("timeInForce", "") or ""),
-            bool(row.get("reduceOnly", False)), _int(row.get("updateTime") or row.get("time") or 0),
-        ))
+        out.append(
+            Adoption(
+                action,
+                symbol,
+                coid,
+                venue_id,
+                status,
+                str(row.get("side", "")),
+                str(row.get("type", "")),
+                str(row.get("origQty", "0")),
+                str(row.get("price", "0")),
+                str(row.get("executedQty", "0")),
+                str(row.get("timeInForce", "") or ""),
+                bool(row.get("reduceOnly", False)),
+                _int(row.get("updateTime") or row.get("time") or 0),
+            )
+        )
     return out
 
 

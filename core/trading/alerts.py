@@ -26,17 +26,35 @@ class RiskAlerts:
         out: list[tuple[str, str, dict]] = []
         for symbol, until in sorted(state.breakers.items()):
             if self._breakers.get(symbol) != until:
-                out.append(("warn", "circuit breaker tripped", {
-                    "symbol": symbol,
-                    "cause": f"{limits.breaker_losses} losing round trips within {limits.breaker_window_ns // 1_000_000_000} s",
-                    "until": _utc(until),
-                    "effect": "exits only",
-                }))
+                out.append(
+                    (
+                        "warn",
+                        "circuit breaker tripped",
+                        {
+                            "symbol": symbol,
+                            "cause": f"{limits.breaker_losses} losing round trips within {limits.breaker_window_ns // 1_000_000_000} s",
+                            "until": _utc(until),
+                            "effect": "exits only",
+                        },
+                    )
+                )
         self._breakers = dict(state.breakers)
         session, daily = state.session_latched, state.daily_latched
         if session and not self._latched[0]:
-            out.append(("warn", "session loss limit reached", {"session_pnl": decimal_str(state.session_pnl), "effect": "exits only"}))
+            out.append(
+                (
+                    "warn",
+                    "session loss limit reached",
+                    {"session_pnl": decimal_str(state.session_pnl), "effect": "exits only"},
+                )
+            )
         if daily and not self._latched[1]:
-            out.append(("warn", "daily loss limit reached", {"daily_pnl": decimal_str(state.daily_pnl), "effect": "exits only until the next UTC day"}))
+            out.append(
+                (
+                    "warn",
+                    "daily loss limit reached",
+                    {"daily_pnl": decimal_str(state.daily_pnl), "effect": "exits only until the next UTC day"},
+                )
+            )
         self._latched = (session, daily)
         return out

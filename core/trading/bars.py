@@ -11,8 +11,8 @@ them (re-exported here).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from epochbot.engine.market_history import RangeBar, RangeBarBuilder
 

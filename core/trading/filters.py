@@ -38,7 +38,7 @@ class SymbolFilters:
         max_qty: str = "0",
         min_notional: str = "0",
         market: str = "spot",
-    ) -> "SymbolFilters":
+    ) -> SymbolFilters:
         pd, qd = decimals_of(tick_size), decimals_of(step_size)
         return cls(
             symbol=symbol,

@@ -21,7 +21,7 @@ def units_value(units: int, decimals: int) -> Fraction:
     return Fraction(units, 10**decimals)
 
 
-def as_fraction(value: "Fraction | Decimal | int | str") -> Fraction:
+def as_fraction(value: Fraction | Decimal | int | str) -> Fraction:
     """Exact conversion of a Decimal, int, Fraction or plain decimal string."""
     if isinstance(value, Fraction):
         return value
@@ -32,7 +32,7 @@ def as_fraction(value: "Fraction | Decimal | int | str") -> Fraction:
     return Fraction(value)
 
 
-def to_decimal(value: "Fraction | int | Decimal", places: int = 18) -> Decimal:
+def to_decimal(value: Fraction | int | Decimal, places: int = 18) -> Decimal:
     """Exact Decimal when the rational terminates; otherwise rounded half-even to ``places``."""
     if isinstance(value, Decimal):
         return value
@@ -53,7 +53,7 @@ def to_decimal(value: "Fraction | int | Decimal", places: int = 18) -> Decimal:
         return (Decimal(f.numerator) / Decimal(f.denominator)).quantize(Decimal(1).scaleb(-places))
 
 
-def decimal_str(value: "Fraction | int | Decimal", places: int = 8) -> str:
+def decimal_str(value: Fraction | int | Decimal, places: int = 8) -> str:
     """Display string: exact if it fits in ``places`` decimals, else rounded to them."""
     d = to_decimal(value, places)
     if d.as_tuple().exponent < -places:  # type: ignore[operator]

@@ -48,13 +48,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from epochbot.model import trade_events as tev
 from epochbot.model.events import CancelOrder, PlaceOrder
 from epochbot.model.records import OrderState, OrderTransition
-from epochbot.views.snapshot import OrderView
 from epochbot.model.trade_events import CLIENT_ID_PATTERN
-from epochbot.model import trade_events as tev
 from epochbot.trading.filters import SymbolFilters
 from epochbot.trading.strategy import OrderIntent
+from epochbot.views.snapshot import OrderView
 
 __all__ = [
     "CLIENT_ID_PATTERN",
@@ -72,7 +72,9 @@ __all__ = [
 
 _S = OrderState
 TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
-    _S.PENDING_NEW: frozenset({_S.NEW, _S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.REJECTED, _S.EXPIRED, _S.UNKNOWN}),
+    _S.PENDING_NEW: frozenset(
+        {_S.NEW, _S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.REJECTED, _S.EXPIRED, _S.UNKNOWN}
+    ),
     _S.UNKNOWN: frozenset({_S.NEW, _S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.REJECTED, _S.EXPIRED}),
     _S.NEW: frozenset({_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.EXPIRED, _S.UNKNOWN}),
     _S.PARTIALLY_FILLED: frozenset({_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.EXPIRED, _S.UNKNOWN}),
@@ -184,8 +186,18 @@ class OrderManager:
         self.orders: dict[str, ManagedOrder] = {}
         self.journal: list[OrderTransition] = []
         self._sent_ids: set[str] = set()
-        self.counters = {"placed": 0, "stale_acks": 0, "unknown": 0, "refused_unknown": 0, "unknown_ids": 0, "missing_fills": 0,
-                         "not_found_pending": 0, "resolved_late": 0, "bad_venue_events": 0, "cancels_reissued": 0}
+        self.counters = {
+            "placed": 0,
+            "stale_acks": 0,
+            "unknown": 0,
+            "refused_unknown": 0,
+            "unknown_ids": 0,
+            "missing_fills": 0,
+            "not_found_pending": 0,
+            "resolved_late": 0,
+            "bad_venue_events": 0,
+            "cancels_reissued": 0,
+        }
 
     # ----------------------------------------------------------------------------- ids
 
@@ -213,8 +225,17 @@ class OrderManager:
             raise OrderRefused(f"client id {coid} was already sent")
         self._sent_ids.add(coid)
         order = ManagedOrder(
-            coid, intent.symbol, intent.side, intent.order_type, intent.qty, intent.price, intent.tif,
-            intent.reduce_only, intent.tag, created_ns=now_ns, updated_ns=now_ns,
+            coid,
+            intent.symbol,
+            intent.side,
+            intent.order_type,
+            intent.qty,
+            intent.price,
+            intent.tif,
+            intent.reduce_only,
+            intent.tag,
+            created_ns=now_ns,
+            updated_ns=now_ns,
         )
         self.orders[coid] = order
         self._journal(order, "", now_ns, "sent")
@@ -223,8 +244,15 @@ class OrderManager:
         qty = f.qty_str(intent.qty) if f else str(intent.qty)
         price = None if intent.price is None else (f.price_str(intent.price) if f else str(intent.price))
         return PlaceOrder(
-            epoch=epoch, symbol=intent.symbol, side=intent.side, order_type=intent.order_type, qty=qty,
-            price=price, time_in_force=intent.tif, reduce_only=intent.reduce_only, client_order_id=coid,
+            epoch=epoch,
+            symbol=intent.symbol,
+            side=intent.side,
+            order_type=intent.order_type,
+            qty=qty,
+            price=price,
+            time_in_force=intent.tif,
+            reduce_only=intent.reduce_only,
+            client_order_id=coid,
         )
 
     def cancel(self, client_order_id: str, now_ns: int, epoch: int = 0) -> CancelOrder | None:
@@ -272,9 +300,21 @@ class OrderManager:
     def _journal(self, order: ManagedOrder, prev: str, now_ns: int, reason: str) -> None:
         self.journal.append(
             OrderTransition(
-                now_ns, order.client_order_id, order.symbol, order.side, order.order_type, order.qty, order.price,
-                order.tif, order.reduce_only, order.tag, prev, order.state.value, order.filled_qty,
-                order.venue_order_id, reason,
+                now_ns,
+                order.client_order_id,
+                order.symbol,
+                order.side,
+                order.order_type,
+                order.qty,
+                order.price,
+                order.tif,
+                order.reduce_only,
+                order.tag,
+                prev,
+                order.state.value,
+                order.filled_qty,
+                order.venue_order_id,
+                reason,
             )
         )
 
@@ -299,7 +339,12 @@ class OrderManager:
             return []
         before = order.state
         commands = handler(self, order, event)
-        if order.cancel_wanted and order.state in _CANCELLABLE and before not in _CANCELLABLE and not order.cancel_requested_ns:
+        if (
+            order.cancel_wanted
+            and order.state in _CANCELLABLE
+            and before not in _CANCELLABLE
+            and not order.cancel_requested_ns
+        ):
             # Our cancel overtook the order (rejected as unknown while it was in flight, or its
             # outcome was unknown): now the venue has it open, cancel it again.
             commands = [*commands, self._cancel_again(order, event.ts_ns, getattr(event, "epoch", 0))]
@@ -381,8 +426,15 @@ class OrderManager:
         if venue_filled <= order.booked_qty or not order.venue_order_id:
             return []
         self.counters["missing_fills"] += 1
-        return [tev.FetchOrderTrades(epoch=epoch, symbol=order.symbol, client_order_id=order.client_order_id,
-                                     venue_order_id=order.venue_order_id, since_ms=max(0, order.created_ns // 1_000_000 - 60_000))]
+        return [
+            tev.FetchOrderTrades(
+                epoch=epoch,
+                symbol=order.symbol,
+                client_order_id=order.client_order_id,
+                venue_order_id=order.venue_order_id,
+                since_ms=max(0, order.created_ns // 1_000_000 - 60_000),
+            )
+        ]
 
     def _on_query(self, order: ManagedOrder, result: tev.OrderQueryResult) -> list:
         late = self._late(order) and result.found and not result.error
@@ -404,7 +456,9 @@ class OrderManager:
                 self.counters["not_found_pending"] += 1
                 return []
             order.reject_code, order.reject_msg = "NOT_FOUND", "venue has no such order: never placed"
-            self.transition(order, OrderState.REJECTED, result.ts_ns, f"reconciled: not found after {waited // 1_000_000} ms")
+            self.transition(
+                order, OrderState.REJECTED, result.ts_ns, f"reconciled: not found after {waited // 1_000_000} ms"
+            )
             return []
         target = _VENUE_STATUS.get(result.status, OrderState.NEW)
         if late and target not in _LATE_TARGETS:
@@ -467,8 +521,13 @@ class OrderManager:
             elif order.state is OrderState.UNKNOWN and now_ns - order.last_query_ns >= self._query_delay(order):
                 order.last_query_ns = now_ns
                 commands.append(tev.QueryOrder(epoch=epoch, symbol=order.symbol, client_order_id=order.client_order_id))
-            elif (order.cancel_wanted and order.cancel_refused_ns and not order.cancel_requested_ns and order.state in _CANCELLABLE
-                  and now_ns - order.cancel_refused_ns >= self.cancel_retry_ns):
+            elif (
+                order.cancel_wanted
+                and order.cancel_refused_ns
+                and not order.cancel_requested_ns
+                and order.state in _CANCELLABLE
+                and now_ns - order.cancel_refused_ns >= self.cancel_retry_ns
+            ):
                 commands.append(self._cancel_again(order, now_ns, epoch))
         self._forget_old_terminal()
         return commands
@@ -506,9 +565,20 @@ class OrderManager:
             if row.client_order_id in self.orders:
                 continue
             order = ManagedOrder(
-                row.client_order_id, row.symbol, row.side, row.order_type, row.qty, row.price, row.tif,
-                row.reduce_only, row.tag, created_ns=row.ts_ns, updated_ns=row.ts_ns,
-                state=OrderState(row.state), filled_qty=row.filled_qty, venue_order_id=row.venue_order_id,
+                row.client_order_id,
+                row.symbol,
+                row.side,
+                row.order_type,
+                row.qty,
+                row.price,
+                row.tif,
+                row.reduce_only,
+                row.tag,
+                created_ns=row.ts_ns,
+                updated_ns=row.ts_ns,
+                state=OrderState(row.state),
+                filled_qty=row.filled_qty,
+                venue_order_id=row.venue_order_id,
             )
             self.orders[order.client_order_id] = order
             self._sent_ids.add(order.client_order_id)
@@ -536,9 +606,20 @@ class OrderManager:
         state = _VENUE_STATUS.get(a.status, OrderState.NEW)
         price = units(a.price, "price") if a.price else 0
         order = ManagedOrder(
-            a.client_order_id, a.symbol, a.side, a.order_type, units(a.qty, "qty"), price or None, a.tif or None,
-            a.reduce_only, "", created_ns=now_ns, updated_ns=now_ns, state=state,
-            filled_qty=units(a.executed, "qty"), venue_order_id=a.venue_order_id,
+            a.client_order_id,
+            a.symbol,
+            a.side,
+            a.order_type,
+            units(a.qty, "qty"),
+            price or None,
+            a.tif or None,
+            a.reduce_only,
+            "",
+            created_ns=now_ns,
+            updated_ns=now_ns,
+            state=state,
+            filled_qty=units(a.executed, "qty"),
+            venue_order_id=a.venue_order_id,
         )
         self.orders[order.client_order_id] = order
         self._sent_ids.add(order.client_order_id)
@@ -555,9 +636,15 @@ class OrderManager:
             price = "" if o.price is None else (f.price_str(o.price) if f else str(o.price))
             out.append(
                 OrderView(
-                    o.client_order_id, o.symbol, o.side, o.order_type, price or "MKT",
-                    f.qty_str(o.qty) if f else str(o.qty), f.qty_str(o.filled_qty) if f else str(o.filled_qty),
-                    o.state.value, o.updated_ns,
+                    o.client_order_id,
+                    o.symbol,
+                    o.side,
+                    o.order_type,
+                    price or "MKT",
+                    f.qty_str(o.qty) if f else str(o.qty),
+                    f.qty_str(o.filled_qty) if f else str(o.filled_qty),
+                    o.state.value,
+                    o.updated_ns,
                 )
             )
         return tuple(out)

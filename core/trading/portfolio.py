@@ -24,9 +24,9 @@ from decimal import Decimal
 from fractions import Fraction
 
 from epochbot.model.records import FundingRecord
-from epochbot.views.snapshot import PositionView
 from epochbot.trading.filters import SymbolFilters
 from epochbot.trading.money import as_fraction, decimal_str
+from epochbot.views.snapshot import PositionView
 
 __all__ = ["FundingRecord", "Portfolio", "Position", "RoundTrip"]
 
@@ -88,7 +88,9 @@ class Portfolio:
         pos = self.positions.get(symbol)
         return pos.qty if pos else 0
 
-    def apply_fill(self, symbol: str, side: str, qty: int, price: int, fee=0, fee_asset: str = "", ts_ns: int = 0) -> tuple[Fraction, RoundTrip | None]:
+    def apply_fill(
+        self, symbol: str, side: str, qty: int, price: int, fee=0, fee_asset: str = "", ts_ns: int = 0
+    ) -> tuple[Fraction, RoundTrip | None]:
         """Book one execution. Returns (realised PnL minus quote fee of this fill, finished trip)."""
         if qty <= 0:
             raise ValueError(f"fill quantity must be positive, got {qty}")

@@ -29,16 +29,17 @@ policy and never raises (see its docstring).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC
 from fractions import Fraction
-from typing import Iterable
 
 from epochbot.model.modes import Mode
-from epochbot.views.snapshot import RiskView
 from epochbot.trading.filters import SymbolFilters
 from epochbot.trading.money import decimal_str
 from epochbot.trading.portfolio import RoundTrip
 from epochbot.trading.strategy import OrderIntent
+from epochbot.views.snapshot import RiskView
 
 __all__ = ["DAY_NS", "GateDecision", "RiskGate", "RiskLimits", "RiskState", "RISK_STATE_VERSION"]
 
@@ -99,7 +100,7 @@ class RiskState:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RiskState":
+    def from_dict(cls, data: dict) -> RiskState:
         """Strict parse of a version-1 dict; raises ValueError/TypeError/KeyError on anything odd."""
         if data.get("version") != RISK_STATE_VERSION:
             raise ValueError(f"unsupported risk state version {data.get('version')!r}")
@@ -122,7 +123,7 @@ class RiskState:
         return state
 
     @classmethod
-    def restore(cls, raw, now_ns: int, limits: "RiskLimits") -> tuple["RiskState", list[str]]:
+    def restore(cls, raw, now_ns: int, limits: RiskLimits) -> tuple[RiskState, list[str]]:
         """Rebuild the state saved before a restart. Never raises; returns (state, warnings).
 
         Policy: nothing saved -> fresh state. Unreadable JSON or a malformed body -> fresh state
@@ -142,7 +143,9 @@ class RiskState:
             return fresh, ["risk state is corrupt (not an object); starting fresh"]
         version = data.get("version")
         if version != RISK_STATE_VERSION:
-            return fresh, [f"risk state version {version!r} is unknown (this build reads {RISK_STATE_VERSION}); ignored"]
+            return fresh, [
+                f"risk state version {version!r} is unknown (this build reads {RISK_STATE_VERSION}); ignored"
+            ]
         try:
             state = cls.from_dict(data)
         except (ValueError, TypeError, KeyError, ZeroDivisionError, AttributeError) as exc:
@@ -213,9 +216,7 @@ class RiskGate:
         self.roll(now_ns)
         same_side = sum(o.remaining for o in working if o.side == intent.side)
         reduces = (
-            position != 0
-            and (intent.side == "SELL") == (position > 0)
-            and intent.qty + same_side <= abs(position)
+            position != 0 and (intent.side == "SELL") == (position > 0) and intent.qty + same_side <= abs(position)
         )
         if mode is Mode.CANCEL_MAKERS and not intent.is_taker:
             return GateDecision(False, "mode cancel-makers: only IOC/market exits")
@@ -342,6 +343,6 @@ class RiskGate:
 
 def _utc(ns: int) -> str:
     """A timestamp for operators (from the value itself, never from a clock)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).strftime("%H:%M:%S UTC")
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%H:%M:%S UTC")

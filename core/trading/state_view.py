@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from epochbot.views.snapshot import QUOTE_ASSETS, BreakerView, FillView, PnLView, TradingView, quote_asset
 from epochbot.trading.money import decimal_str
+from epochbot.views.snapshot import QUOTE_ASSETS, BreakerView, FillView, PnLView, TradingView, quote_asset
 
 __all__ = ["QUOTE_ASSETS", "quote_asset", "trading_view", "fill_view", "breaker_cause"]
 
@@ -22,8 +22,16 @@ def fill_view(fill, filters) -> FillView:
     qty = f.qty_str(fill.qty) if f else str(fill.qty)
     price = f.price_str(fill.price) if f else str(fill.price)
     return FillView(
-        fill.ts_ns, fill.client_order_id, fill.symbol, fill.side, qty, price,
-        decimal_str(Fraction(fill.fee)) if fill.fee else "0", fill.fee_asset, bool(fill.is_maker), str(fill.trade_id),
+        fill.ts_ns,
+        fill.client_order_id,
+        fill.symbol,
+        fill.side,
+        qty,
+        price,
+        decimal_str(Fraction(fill.fee)) if fill.fee else "0",
+        fill.fee_asset,
+        bool(fill.is_maker),
+        str(fill.trade_id),
     )
 
 
@@ -62,16 +70,26 @@ def trading_view(trader) -> TradingView:
         tripped = until > now
         breakers.append(BreakerView(symbol, tripped, cause if tripped else "", until if tripped else 0))
     lim = risk.limits
-    breakers.append(BreakerView(
-        "session-loss", state.session_latched,
-        f"session PnL {decimal_str(state.session_pnl)} <= -{decimal_str(lim.session_loss_limit)}" if state.session_latched and lim.session_loss_limit is not None else ("session loss limit" if state.session_latched else ""),
-        0,
-    ))
-    breakers.append(BreakerView(
-        "daily-loss", state.daily_latched,
-        f"daily PnL {decimal_str(state.daily_pnl)} <= -{decimal_str(lim.daily_loss_limit)}" if state.daily_latched and lim.daily_loss_limit is not None else ("daily loss limit" if state.daily_latched else ""),
-        0,
-    ))
+    breakers.append(
+        BreakerView(
+            "session-loss",
+            state.session_latched,
+            f"session PnL {decimal_str(state.session_pnl)} <= -{decimal_str(lim.session_loss_limit)}"
+            if state.session_latched and lim.session_loss_limit is not None
+            else ("session loss limit" if state.session_latched else ""),
+            0,
+        )
+    )
+    breakers.append(
+        BreakerView(
+            "daily-loss",
+            state.daily_latched,
+            f"daily PnL {decimal_str(state.daily_pnl)} <= -{decimal_str(lim.daily_loss_limit)}"
+            if state.daily_latched and lim.daily_loss_limit is not None
+            else ("daily loss limit" if state.daily_latched else ""),
+            0,
+        )
+    )
     working_ids = {o.client_order_id for o in trader.orders.working()}
     working = tuple(v for v in trader.orders.views() if v.client_order_id in working_ids)
     fills = trader.fills

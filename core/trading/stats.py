@@ -13,10 +13,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from fractions import Fraction
-from typing import Sequence
 
 from epochbot.trading.money import to_decimal
 
@@ -85,7 +85,9 @@ def sharpe(equity: Sequence[tuple[int, Fraction]], period_s: int) -> Decimal | N
         return (ratio * (Decimal(YEAR_S) / Decimal(period_s)).sqrt()).quantize(Decimal("0.01"))
 
 
-def summarise(equity: Sequence[tuple[int, Fraction]], trip_pnls: Sequence[Fraction], period_s: int | None = None) -> EquityStats:
+def summarise(
+    equity: Sequence[tuple[int, Fraction]], trip_pnls: Sequence[Fraction], period_s: int | None = None
+) -> EquityStats:
     dd, at = max_drawdown(equity)
     values = [v for _, v in equity] or [Fraction(0)]
     if period_s is None:
@@ -94,10 +96,16 @@ def summarise(equity: Sequence[tuple[int, Fraction]], trip_pnls: Sequence[Fracti
     wins = sum(1 for p in trip_pnls if p > 0)
     n = len(trip_pnls)
     return EquityStats(
-        max_drawdown=to_decimal(dd, 18), max_drawdown_at_ns=at,
-        peak=to_decimal(max(max(values), Fraction(0)), 18), trough=to_decimal(min(min(values), Fraction(0)), 18),
-        sharpe=sharpe(equity, period_s), sharpe_period_s=period_s,
+        max_drawdown=to_decimal(dd, 18),
+        max_drawdown_at_ns=at,
+        peak=to_decimal(max(max(values), Fraction(0)), 18),
+        trough=to_decimal(min(min(values), Fraction(0)), 18),
+        sharpe=sharpe(equity, period_s),
+        sharpe_period_s=period_s,
         win_rate=(Decimal(wins) / Decimal(n)).quantize(Decimal("0.0001")) if n else None,
-        wins=wins, losses=n - wins, round_trips=n,
-        best_trip=to_decimal(max(trip_pnls), 18) if n else None, worst_trip=to_decimal(min(trip_pnls), 18) if n else None,
+        wins=wins,
+        losses=n - wins,
+        round_trips=n,
+        best_trip=to_decimal(max(trip_pnls), 18) if n else None,
+        worst_trip=to_decimal(min(trip_pnls), 18) if n else None,
     )

@@ -20,12 +20,12 @@ the name in the ``epochbot.strategies`` entry-point group (epochbot's own `quote
 
 from __future__ import annotations
 
-from decimal import Decimal
-
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from fractions import Fraction
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Callable, Literal, Mapping, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from epochbot.engine.market_view import MarketView, TradeTick
 from epochbot.model.modes import Mode
@@ -147,9 +147,13 @@ def load_strategy_factory(name: str) -> Callable[[Mapping[str, Any]], Strategy]:
     ep = _entry_points().get(name)
     if ep is None:
         raise StrategyError(f"unknown strategy {name!r}; available: {', '.join(strategy_names())}")
-    clashes = sorted({other.value for other in entry_points(group=ENTRY_POINT_GROUP) if other.name == name} - {ep.value})
+    clashes = sorted(
+        {other.value for other in entry_points(group=ENTRY_POINT_GROUP) if other.name == name} - {ep.value}
+    )
     if clashes:
-        raise StrategyError(f"strategy {name!r} is registered twice ({ep.value} and {', '.join(clashes)}); uninstall one")
+        raise StrategyError(
+            f"strategy {name!r} is registered twice ({ep.value} and {', '.join(clashes)}); uninstall one"
+        )
     try:
         factory = ep.load()
     except ImportError as exc:
@@ -157,7 +161,9 @@ def load_strategy_factory(name: str) -> Callable[[Mapping[str, Any]], Strategy]:
     except AttributeError as exc:
         raise StrategyError(f"strategy {name!r} ({ep.value}) does not exist: {exc}") from None
     if not callable(factory):
-        raise StrategyError(f"strategy {name!r} ({ep.value}) is not a factory: {type(factory).__name__} is not callable")
+        raise StrategyError(
+            f"strategy {name!r} ({ep.value}) is not a factory: {type(factory).__name__} is not callable"
+        )
     return factory
 
 
@@ -166,14 +172,16 @@ def get_strategy(name: str, params: Mapping[str, Any] | None = None) -> Strategy
     strategy = load_strategy_factory(name)(dict(params or {}))
     missing = [hook for hook in _REQUIRED_HOOKS if not callable(getattr(strategy, hook, None))]
     if missing:
-        raise StrategyError(f"strategy {name!r}: its factory returned a {type(strategy).__name__} without {', '.join(missing)}")
+        raise StrategyError(
+            f"strategy {name!r}: its factory returned a {type(strategy).__name__} without {', '.join(missing)}"
+        )
     return strategy
 
 
 _REQUIRED_HOOKS = ("on_book", "on_trade", "on_fill", "on_mode_change", "on_timer")  # on_history is optional
 
 
-def lots_for_quote(view: "MarketView", quote: str) -> int:
+def lots_for_quote(view: MarketView, quote: str) -> int:
     """Smallest whole number of lots worth at least ``quote`` (quote asset) at the mid.
 
     Lets a strategy size by value ("150 USDT") so one default works on every symbol, whatever
@@ -194,7 +202,9 @@ def merge_params(defaults: Mapping[str, Any], params: Mapping[str, Any], strateg
     """Defaults overlaid with ``params``; unknown keys are an error (typos must not pass silently)."""
     unknown = sorted(set(params) - set(defaults))
     if unknown:
-        raise StrategyError(f"{strategy}: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(defaults))}")
+        raise StrategyError(
+            f"{strategy}: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(defaults))}"
+        )
     merged = dict(defaults)
     for key, value in params.items():
         default = defaults[key]

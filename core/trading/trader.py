@@ -20,14 +20,14 @@ snapshots after every realised trade).
 from __future__ import annotations
 
 from collections import deque
-from decimal import ROUND_HALF_EVEN, Decimal
 from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 
+from epochbot.model import trade_events as tev
 from epochbot.model.events import CancelOrder, PlaceOrder
 from epochbot.model.modes import Mode
 from epochbot.model.records import RiskSnapshot
-from epochbot.model import trade_events as tev
 from epochbot.trading.alerts import RiskAlerts
 from epochbot.trading.describe import describe_command, describe_event
 from epochbot.trading.filters import SymbolFilters
@@ -89,7 +89,9 @@ class Trader:
 
     def on_view(self, view: MarketView) -> list:
         self.now_ns = max(self.now_ns, view.ts_ns)
-        view = _with(view, position=self.portfolio.qty(view.symbol), mode=self.mode, entry_price=self._entry_units(view.symbol))
+        view = _with(
+            view, position=self.portfolio.qty(view.symbol), mode=self.mode, entry_price=self._entry_units(view.symbol)
+        )
         self.views_by_symbol[view.symbol] = view
         return self._apply(self.strategy.on_book(view))
 
@@ -169,14 +171,34 @@ class Trader:
             rate_d = Decimal(rate)
             units = Decimal(mark).scaleb(filters.price_decimals).to_integral_value(ROUND_HALF_EVEN)
         except (ArithmeticError, ValueError):
-            self.notices.append(("warn", "funding skipped: unreadable mark price or rate", {"symbol": symbol, "mark": mark, "rate": rate}))
+            self.notices.append(
+                (
+                    "warn",
+                    "funding skipped: unreadable mark price or rate",
+                    {"symbol": symbol, "mark": mark, "rate": rate},
+                )
+            )
             return None
-        settlement = tev.FundingSettlement(symbol=symbol, rate=rate_d, mark_price=int(units), ts_ns=funding_ts_ms * 1_000_000, recv_ts=recv_ts)
+        settlement = tev.FundingSettlement(
+            symbol=symbol, rate=rate_d, mark_price=int(units), ts_ns=funding_ts_ms * 1_000_000, recv_ts=recv_ts
+        )
         first_notice = len(self.notices)
         commands = self.on_event(settlement)
-        self.notices.insert(first_notice, ("info", "funding settled (stream-derived)", {
-            "symbol": symbol, "funding_ts_ms": funding_ts_ms, "rate": rate, "mark": mark,
-            "qty": self.portfolio.qty(symbol), "amount": str(self.portfolio.funding_history[-1].amount)}))
+        self.notices.insert(
+            first_notice,
+            (
+                "info",
+                "funding settled (stream-derived)",
+                {
+                    "symbol": symbol,
+                    "funding_ts_ms": funding_ts_ms,
+                    "rate": rate,
+                    "mark": mark,
+                    "qty": self.portfolio.qty(symbol),
+                    "amount": str(self.portfolio.funding_history[-1].amount),
+                },
+            ),
+        )
         return commands
 
     # ----------------------------------------------------------------------------- log lines
@@ -208,7 +230,9 @@ class Trader:
         for fill in fills:
             if not self._first_sight(fill):
                 continue
-            self.portfolio.apply_fill(fill.symbol, fill.side, fill.qty, fill.price, fill.fee, fill.fee_asset, fill.ts_ns)
+            self.portfolio.apply_fill(
+                fill.symbol, fill.side, fill.qty, fill.price, fill.fee, fill.fee_asset, fill.ts_ns
+            )
             self.now_ns = max(self.now_ns, fill.ts_ns)
             applied += 1
         return applied
@@ -243,7 +267,9 @@ class Trader:
         return True
 
     def _book_fill(self, fill: tev.Fill) -> None:
-        delta, trip = self.portfolio.apply_fill(fill.symbol, fill.side, fill.qty, fill.price, fill.fee, fill.fee_asset, fill.ts_ns)
+        delta, trip = self.portfolio.apply_fill(
+            fill.symbol, fill.side, fill.qty, fill.price, fill.fee, fill.fee_asset, fill.ts_ns
+        )
         self.fills.append(fill)
         if self.keep_fills and len(self.fills) > 2 * self.keep_fills:  # storage keeps them all
             del self.fills[: len(self.fills) - self.keep_fills]
@@ -307,14 +333,22 @@ class Trader:
             qty = self.portfolio.qty(sym)
             if qty == 0:
                 continue
-            intent = OrderIntent(sym, "SELL" if qty > 0 else "BUY", abs(qty), None, "MARKET", None, True, "operator-flatten")
+            intent = OrderIntent(
+                sym, "SELL" if qty > 0 else "BUY", abs(qty), None, "MARKET", None, True, "operator-flatten"
+            )
             command = self._place(intent)
             f = self.filters.get(sym)
             fields = {"symbol": sym, "side": intent.side, "qty": f.qty_str(intent.qty) if f else str(intent.qty)}
             if command is not None:
                 self.flatten_orders.add(command.client_order_id)
                 commands.append(command)
-                self.notices.append(("warn", f"flatten: {intent.side} {fields['qty']} {sym} at market (reduce-only)", {**fields, "client_order_id": command.client_order_id}))
+                self.notices.append(
+                    (
+                        "warn",
+                        f"flatten: {intent.side} {fields['qty']} {sym} at market (reduce-only)",
+                        {**fields, "client_order_id": command.client_order_id},
+                    )
+                )
             else:
                 reason = self.refusals[-1].reason if self.refusals else "refused"
                 self.notices.append(("error", f"flatten of {sym} refused: {reason}", {**fields, "reason": reason}))

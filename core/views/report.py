@@ -55,7 +55,10 @@ def build_report(snapshot) -> dict:
         "transport_latency_ms": dict(snapshot.transport_latency_run),
         "confidence_min": snapshot.confidence_min,
         "reasons": [r.describe() for r in snapshot.reasons],
-        "modes": [{"mode": m, "at": iso(at), "cause": cause, "source": source} for m, at, cause, source in snapshot.mode.history],
+        "modes": [
+            {"mode": m, "at": iso(at), "cause": cause, "source": source}
+            for m, at, cause, source in snapshot.mode.history
+        ],
         "symbols": {
             b.symbol: {
                 "synced": b.state == "synced",
@@ -82,13 +85,30 @@ def orders_report(trader) -> list[dict]:
     if trader is None:
         return []
     return [
-        {"client_order_id": o.client_order_id, "symbol": o.symbol, "side": o.side, "price": o.price, "qty": o.qty, "status": o.status}
+        {
+            "client_order_id": o.client_order_id,
+            "symbol": o.symbol,
+            "side": o.side,
+            "price": o.price,
+            "qty": o.qty,
+            "status": o.status,
+        }
         for o in trader.orders.views()
     ]
 
 
 def orders_from_views(views) -> list[dict]:
-    return [{"client_order_id": o.client_order_id, "symbol": o.symbol, "side": o.side, "price": o.price, "qty": o.qty, "status": o.status} for o in views]
+    return [
+        {
+            "client_order_id": o.client_order_id,
+            "symbol": o.symbol,
+            "side": o.side,
+            "price": o.price,
+            "qty": o.qty,
+            "status": o.status,
+        }
+        for o in views
+    ]
 
 
 def _trading(snapshot) -> dict:

@@ -12,12 +12,12 @@ scale something (depth bars); floats appear only in timings and the confidence s
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from epochbot.engine.confidence import Reason
-from epochbot.model.numeric import format_units
 from epochbot.engine.telemetry import EMPTY_STATS, LatencyStats
+from epochbot.model.numeric import format_units
 
 __all__ = [
     "BookResyncView",
@@ -232,7 +232,7 @@ class TradingView:
 
     pnl: PnLView = field(default_factory=PnLView)
     breakers: tuple[BreakerView, ...] = ()
-    working_orders: tuple["OrderView", ...] = ()
+    working_orders: tuple[OrderView, ...] = ()
     fill_count: int = 0
     recent_fills: tuple[FillView, ...] = ()
     orders_by_outcome: Mapping[str, int] = field(default_factory=dict)
@@ -328,7 +328,9 @@ class SnapshotBuilder:
     symbol at every build.
     """
 
-    def __init__(self, venue: str, depth: int = 20, history: int = 120, log_lines: int = 200, books_per_build: int = 4) -> None:
+    def __init__(
+        self, venue: str, depth: int = 20, history: int = 120, log_lines: int = 200, books_per_build: int = 4
+    ) -> None:
         self.venue = venue
         self.books_per_build = books_per_build
         self.focus: frozenset[str] = frozenset()
@@ -414,7 +416,9 @@ class SnapshotBuilder:
         cache = self._book_cache
         focus = self.focus
         n = len(order)
-        budget = self.books_per_build if n > self.books_per_build and not exact else n  # exact (final report): every book
+        budget = (
+            self.books_per_build if n > self.books_per_build and not exact else n
+        )  # exact (final report): every book
         start = self._rr % n if n else 0
         symbols = engine.symbols
         silence_ns = tel.silence_ns
@@ -429,13 +433,33 @@ class SnapshotBuilder:
             sil = round(silence_ns(now, symbol) / 1e6, 3)
             silence_by_symbol[symbol] = sil
             codec = book.codec
-            summaries[symbol] = BookSummary(symbol, book_state, book.best_bid, book.best_ask, codec.price_decimals if codec is not None else -1,
-                                            book.last_update_id, resyncs, book.gaps, sil, symbol in waiting)
+            summaries[symbol] = BookSummary(
+                symbol,
+                book_state,
+                book.best_bid,
+                book.best_ask,
+                codec.price_decimals if codec is not None else -1,
+                book.last_update_id,
+                resyncs,
+                book.gaps,
+                sil,
+                symbol in waiting,
+            )
             mids = self._mid_history(symbol, state, now)
             trades = state.trades
             last_bar = last_range_bar(symbol)
-            key = (book_state, book.last_update_id, book.gaps, resyncs, id(trades[-1]) if trades else 0,
-                   id(state.mark), id(last_bar) if last_bar is not None else 0, book.last_problem, id(codec), mids[-1][0] if mids else 0)
+            key = (
+                book_state,
+                book.last_update_id,
+                book.gaps,
+                resyncs,
+                id(trades[-1]) if trades else 0,
+                id(state.mark),
+                id(last_bar) if last_bar is not None else 0,
+                book.last_problem,
+                id(codec),
+                mids[-1][0] if mids else 0,
+            )
             cached = cache.get(symbol)
             if cached is not None and cached[0] == key:
                 continue
@@ -461,12 +485,15 @@ class SnapshotBuilder:
             history=tuple((c.mode.value, c.at_ns, c.cause, c.source) for c in list(modes.history)[-50:]),
         )
         epochs_all = tuple(
-            EpochView(r.epoch, r.cause, r.opened_ns or r.requested_ns, r.closed_ns, r.close_cause, r.resync_ms, r.phases_ms())
+            EpochView(
+                r.epoch, r.cause, r.opened_ns or r.requested_ns, r.closed_ns, r.close_cause, r.resync_ms, r.phases_ms()
+            )
             for r in engine.epochs[-1000:]
         )
         epochs = epochs_all[-50:]
         resyncs = tuple(
-            BookResyncView(r.symbol, r.cause, r.epoch, r.detected_ns, r.resync_ms) for r in list(engine.book_resyncs)[-50:]
+            BookResyncView(r.symbol, r.cause, r.epoch, r.detected_ns, r.resync_ms)
+            for r in list(engine.book_resyncs)[-50:]
         )
         log = self._log_views(engine.log)
         extra = trading.views() if trading is not None else {}
@@ -515,7 +542,9 @@ def _log_view(r) -> LogView:
     return LogView(r.ts_ns, r.level, r.epoch, r.msg, " ".join(f"{k}={v}" for k, v in r.fields.items()))
 
 
-def _book_snapshot(state, depth: int, silence_ms: float, engine, resyncs: int | None = None, mid_history: tuple = ()) -> BookSnapshot:
+def _book_snapshot(
+    state, depth: int, silence_ms: float, engine, resyncs: int | None = None, mid_history: tuple = ()
+) -> BookSnapshot:
     book = state.book
     codec = book.codec
     bids: tuple[LevelView, ...] = ()

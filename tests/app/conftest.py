@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from epochbot.model import events as ev
 from epochbot.engine.engine import Engine, EngineConfig, LogRecord
+from epochbot.model import events as ev
 from epochbot.views.snapshot import SnapshotBuilder
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,20 +56,42 @@ def build_world(*, synced: tuple[str, ...] = SYMBOLS, symbols: tuple[str, ...] =
         clock.advance_ms(3)
         engine.handle(
             ev.SnapshotReady(
-                epoch=epoch, symbol=symbol, request_id=requests[symbol].request_id, last_update_id=1000,
-                bids=[["100.00", "1.000"], ["99.90", "2.000"]], asks=[["100.10", "1.500"]],
+                epoch=epoch,
+                symbol=symbol,
+                request_id=requests[symbol].request_id,
+                last_update_id=1000,
+                bids=[["100.00", "1.000"], ["99.90", "2.000"]],
+                asks=[["100.10", "1.500"]],
             )
         )
         # the first live diff after the snapshot proves the bridge: the book is resynchronised
-        engine.handle(ev.DepthDiff(epoch, symbol, 1001, 1001, 1000, [["99.80", "1.000"]], [], clock.now // 1_000_000, clock.now))
+        engine.handle(
+            ev.DepthDiff(epoch, symbol, 1001, 1001, 1000, [["99.80", "1.000"]], [], clock.now // 1_000_000, clock.now)
+        )
     # Let confidence be evaluated over the recovery hold so the mode follows it.
     # Trades keep the market "alive" (no silence) without touching the books, and so does the
     # diff stream (liveness judges it): repeats of the last diff, which the books ignore.
     for i in range(int(hold_ms // 50) + 2):
         clock.advance_ms(50)
         for symbol in symbols:
-            engine.handle(ev.AggTrade(epoch, symbol, i, "100.00", "0.001", False, clock.now // 1_000_000, clock.now // 1_000_000, clock.now))
-            engine.handle(ev.DepthDiff(epoch, symbol, 1001, 1001, 1000, [["99.80", "1.000"]], [], clock.now // 1_000_000, clock.now))
+            engine.handle(
+                ev.AggTrade(
+                    epoch,
+                    symbol,
+                    i,
+                    "100.00",
+                    "0.001",
+                    False,
+                    clock.now // 1_000_000,
+                    clock.now // 1_000_000,
+                    clock.now,
+                )
+            )
+            engine.handle(
+                ev.DepthDiff(
+                    epoch, symbol, 1001, 1001, 1000, [["99.80", "1.000"]], [], clock.now // 1_000_000, clock.now
+                )
+            )
         engine.handle(ev.TimerTick())
     return SnapshotBuilder("sim").build(engine), engine
 
@@ -77,7 +99,9 @@ def build_world(*, synced: tuple[str, ...] = SYMBOLS, symbols: tuple[str, ...] =
 class FakeRuntime:
     """The app-facing surface of epochbot.runtime.runtime.Runtime, recording what it is asked to do."""
 
-    def __init__(self, latest=None, *, exit_code: int = 0, fail: Exception | None = None, stop_when_run: bool = False) -> None:
+    def __init__(
+        self, latest=None, *, exit_code: int = 0, fail: Exception | None = None, stop_when_run: bool = False
+    ) -> None:
         self.latest = latest
         self.submitted: list = []
         self.stop_reasons: list[str] = []
@@ -134,13 +158,20 @@ def world():
     return snap
 
 
-def run_cli(*args: str, env: dict | None = None, timeout: float = 30.0, cwd: str | os.PathLike | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict | None = None, timeout: float = 30.0, cwd: str | os.PathLike | None = None
+) -> subprocess.CompletedProcess:
     """Run `python -m epochbot.app.cli ARGS` with a clean EPOCHBOT_* environment."""
     base = {k: v for k, v in os.environ.items() if not k.upper().startswith("EPOCHBOT_")}
     base["PYTHONPATH"] = str(REPO)
     base.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "epochbot.app.cli", *args], capture_output=True, text=True, timeout=timeout, env=base, cwd=cwd or REPO
+        [sys.executable, "-m", "epochbot.app.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=base,
+        cwd=cwd or REPO,
     )
 
 

@@ -32,7 +32,10 @@ def test_defaults_apply_when_no_layer_sets_a_value():
 
 
 def test_each_layer_overrides_the_one_below_defaults_toml_env_flags(tmp_path):
-    toml = write(tmp_path / "c.toml", 'symbols = ["SOLUSDT"]\nstatus_interval_s = 2\nlog_level = "debug"\n[control]\nport = 9001\n')
+    toml = write(
+        tmp_path / "c.toml",
+        'symbols = ["SOLUSDT"]\nstatus_interval_s = 2\nlog_level = "debug"\n[control]\nport = 9001\n',
+    )
     env = {"EPOCHBOT_STATUS_INTERVAL_S": "3", "EPOCHBOT_CONTROL__PORT": "9002"}
     flags = {"control": {"port": 9003}}
 
@@ -75,11 +78,23 @@ def test_environment_names_of_other_tools_are_ignored():
     ("env", "expected"),
     [
         ({"EPOCHBOT_SYMBOLS": "btc usdt"}, "symbols: must be uppercase symbols like BTCUSDT, got 'btc usdt'"),
-        ({"EPOCHBOT_CONFIDENCE__SILENCE_REPLACE_MS": "-5"}, "confidence.silence_replace_ms: Input should be greater than 0, got '-5'"),
-        ({"EPOCHBOT_VENUE": "kraken"}, "venue: Input should be 'sim', 'binance-spot', 'binance-usdm', 'binance-spot-testnet' or 'binance-usdm-testnet', got 'kraken'"),
+        (
+            {"EPOCHBOT_CONFIDENCE__SILENCE_REPLACE_MS": "-5"},
+            "confidence.silence_replace_ms: Input should be greater than 0, got '-5'",
+        ),
+        (
+            {"EPOCHBOT_VENUE": "kraken"},
+            "venue: Input should be 'sim', 'binance-spot', 'binance-usdm', 'binance-spot-testnet' or 'binance-usdm-testnet', got 'kraken'",
+        ),
         ({"EPOCHBOT_CONTROL__HOST": "0.0.0.0"}, "control.host: the control endpoint binds 127.0.0.1 only"),
-        ({"EPOCHBOT_MODES__NORMAL_AT": "0.1"}, "modes: floors must satisfy normal_at >= reduce_only_at >= cancel_makers_at"),
-        ({"EPOCHBOT_VENUE": "binance-spot", "EPOCHBOT_MARKET": "usdm"}, "market: venue binance-spot is spot, got market 'usdm'"),
+        (
+            {"EPOCHBOT_MODES__NORMAL_AT": "0.1"},
+            "modes: floors must satisfy normal_at >= reduce_only_at >= cancel_makers_at",
+        ),
+        (
+            {"EPOCHBOT_VENUE": "binance-spot", "EPOCHBOT_MARKET": "usdm"},
+            "market: venue binance-spot is spot, got market 'usdm'",
+        ),
         ({"EPOCHBOT_REST_URL": "http://127.0.0.1:1"}, "rest_url and ws_url: set both or neither"),
         ({"EPOCHBOT_KEYS__QUIT": "r"}, "keys: key 'r' bound to both force_resync and quit"),
         ({"EPOCHBOT_CONFIDENCE__BOGUS": "1"}, "confidence.bogus: unknown setting"),
@@ -99,7 +114,9 @@ def test_invalid_config_exits_78_with_one_clear_line_on_stderr():
     result = run_cli("--headless", "--symbols", "btc usdt")
 
     assert result.returncode == 78
-    assert result.stderr.strip().splitlines() == ["config error: symbols: must be uppercase symbols like BTCUSDT, got 'btc usdt'"]
+    assert result.stderr.strip().splitlines() == [
+        "config error: symbols: must be uppercase symbols like BTCUSDT, got 'btc usdt'"
+    ]
 
 
 def test_broken_toml_file_is_a_config_error_naming_the_file(tmp_path):
@@ -135,7 +152,9 @@ def test_secrets_are_refused_on_the_command_line():
 
 
 def test_secrets_come_from_env_or_a_private_secrets_file_env_winning(tmp_path):
-    secrets = write(tmp_path / "s.toml", f'api_key = "{SECRET_KEY}"\napi_secret = "{SECRET_SECRET}"\n[control]\ntoken = "{TOKEN}"\n')
+    secrets = write(
+        tmp_path / "s.toml", f'api_key = "{SECRET_KEY}"\napi_secret = "{SECRET_SECRET}"\n[control]\ntoken = "{TOKEN}"\n'
+    )
 
     from_file = load_settings(flags={"secrets_file": str(secrets)}, env={})
     env_wins = load_settings(flags={"secrets_file": str(secrets)}, env={"EPOCHBOT_API_KEY": "from-env-key-000"})
@@ -161,9 +180,17 @@ def test_a_too_short_control_token_is_rejected_without_echoing_it():
 
 
 def test_secrets_never_appear_in_repr_str_or_rendered_config():
-    settings = load_settings(env={"EPOCHBOT_API_KEY": SECRET_KEY, "EPOCHBOT_API_SECRET": SECRET_SECRET, "EPOCHBOT_CONTROL__TOKEN": TOKEN})
+    settings = load_settings(
+        env={"EPOCHBOT_API_KEY": SECRET_KEY, "EPOCHBOT_API_SECRET": SECRET_SECRET, "EPOCHBOT_CONTROL__TOKEN": TOKEN}
+    )
 
-    texts = [repr(settings), str(settings), render_settings(settings, "toml"), render_settings(settings, "json"), repr(settings.control)]
+    texts = [
+        repr(settings),
+        str(settings),
+        render_settings(settings, "toml"),
+        render_settings(settings, "json"),
+        repr(settings.control),
+    ]
 
     for text in texts:
         for secret in (SECRET_KEY, SECRET_SECRET, TOKEN):
@@ -174,8 +201,15 @@ def test_secrets_never_appear_in_repr_str_or_rendered_config():
 def test_config_show_prints_the_merged_config_with_secrets_masked(tmp_path):
     toml = write(tmp_path / "c.toml", 'venue = "binance-usdm"\n[confidence]\nsilence_replace_ms = 1800\n')
 
-    result = run_cli("config", "show", "--config", str(toml), "--symbols", "SOLUSDT",
-                     env={"EPOCHBOT_API_KEY": SECRET_KEY, "EPOCHBOT_CONTROL__TOKEN": TOKEN})
+    result = run_cli(
+        "config",
+        "show",
+        "--config",
+        str(toml),
+        "--symbols",
+        "SOLUSDT",
+        env={"EPOCHBOT_API_KEY": SECRET_KEY, "EPOCHBOT_CONTROL__TOKEN": TOKEN},
+    )
 
     assert result.returncode == 0, result.stderr
     assert 'venue = "binance-usdm"' in result.stdout
@@ -196,8 +230,12 @@ def test_config_show_json_is_valid_json_and_round_trips_through_load_settings(tm
 
 def test_to_runtime_config_carries_engine_thresholds_and_venue():
     settings = load_settings(
-        env={"EPOCHBOT_CONFIDENCE__SILENCE_REPLACE_MS": "1700", "EPOCHBOT_MODES__NORMAL_AT": "0.9",
-             "EPOCHBOT_CONFIDENCE__FACTORS__QUEUE_DELAY_MS__WEIGHT": "0.3", "EPOCHBOT_MARKET": "spot"}
+        env={
+            "EPOCHBOT_CONFIDENCE__SILENCE_REPLACE_MS": "1700",
+            "EPOCHBOT_MODES__NORMAL_AT": "0.9",
+            "EPOCHBOT_CONFIDENCE__FACTORS__QUEUE_DELAY_MS__WEIGHT": "0.3",
+            "EPOCHBOT_MARKET": "spot",
+        }
     )
 
     runtime_config = to_runtime_config(settings)
@@ -212,11 +250,18 @@ def test_to_runtime_config_carries_engine_thresholds_and_venue():
 
 
 def test_url_overrides_point_the_runtime_at_another_endpoint():
-    settings = load_settings(flags={"venue": "binance-usdm-testnet", "rest_url": "http://127.0.0.1:9/", "ws_url": "ws://127.0.0.1:9"}, env={})
+    settings = load_settings(
+        flags={"venue": "binance-usdm-testnet", "rest_url": "http://127.0.0.1:9/", "ws_url": "ws://127.0.0.1:9"}, env={}
+    )
 
     venue = to_runtime_config(settings).venue
 
-    assert (venue.name, venue.market, venue.rest_url, venue.ws_url) == ("binance-usdm-testnet", "usdm", "http://127.0.0.1:9", "ws://127.0.0.1:9")
+    assert (venue.name, venue.market, venue.rest_url, venue.ws_url) == (
+        "binance-usdm-testnet",
+        "usdm",
+        "http://127.0.0.1:9",
+        "ws://127.0.0.1:9",
+    )
 
 
 def test_engine_config_venue_rules_follow_the_market():

@@ -20,7 +20,10 @@ def settings_with(token: str | None = TOKEN, **flags):
 @pytest.fixture
 async def served(world):
     runtime = FakeRuntime(world)
-    async with ControlServer(runtime, settings_with(instance="fleet-a")) as server, aiohttp.ClientSession(base_url=server.url) as http:
+    async with (
+        ControlServer(runtime, settings_with(instance="fleet-a")) as server,
+        aiohttp.ClientSession(base_url=server.url) as http,
+    ):
         yield runtime, server, http
 
 
@@ -63,8 +66,13 @@ async def test_status_before_the_first_snapshot_is_503_starting():
 
 async def test_mutating_calls_are_refused_with_403_when_no_token_is_configured(world):
     runtime = FakeRuntime(world)
-    async with ControlServer(runtime, settings_with(token=None)) as server, aiohttp.ClientSession(base_url=server.url) as http:
-        async with http.post("/resync", json={"symbol": "BTCUSDT"}, headers={"Authorization": "Bearer anything-at-all-123"}) as resp:
+    async with (
+        ControlServer(runtime, settings_with(token=None)) as server,
+        aiohttp.ClientSession(base_url=server.url) as http,
+    ):
+        async with http.post(
+            "/resync", json={"symbol": "BTCUSDT"}, headers={"Authorization": "Bearer anything-at-all-123"}
+        ) as resp:
             body = await resp.json()
 
     assert resp.status == 403
@@ -247,7 +255,10 @@ async def test_metrics_instance_defaults_to_the_hostname_and_symbols(world):
     import socket
 
     runtime = FakeRuntime(world)
-    async with ControlServer(runtime, settings_with(symbols=("BTCUSDT", "ETHUSDT"))) as server, aiohttp.ClientSession(base_url=server.url) as http:
+    async with (
+        ControlServer(runtime, settings_with(symbols=("BTCUSDT", "ETHUSDT"))) as server,
+        aiohttp.ClientSession(base_url=server.url) as http,
+    ):
         async with http.get("/metrics") as resp:
             text = await resp.text()
 
@@ -260,12 +271,13 @@ def test_the_grafana_fleet_dashboard_only_queries_metrics_the_daemon_exports(wor
     dashboard cannot silently show nothing after a rename)."""
     import json
     import re
-
     from pathlib import Path
 
     from prometheus_client import generate_latest
 
-    dashboard = json.loads((Path(__file__).resolve().parents[2] / "docs" / "grafana" / "epochbot-fleet.json").read_text())
+    dashboard = json.loads(
+        (Path(__file__).resolve().parents[2] / "docs" / "grafana" / "epochbot-fleet.json").read_text()
+    )
     exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
     used = {m for e in exprs for m in re.findall(r"\b(epochbot_[a-z0-9_]+|process_[a-z0-9_]+)\b", e)}
     from dataclasses import replace

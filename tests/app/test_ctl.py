@@ -124,8 +124,15 @@ async def test_epochbot_ctl_command_line_talks_to_the_daemon(daemon):
     env.update(PYTHONPATH=str(REPO), EPOCHBOT_CONTROL__TOKEN=TOKEN, EPOCHBOT_CONTROL__PORT=str(port))
 
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "epochbot.app.cli", "ctl", "resync", "BTCUSDT",
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "epochbot.app.cli",
+        "ctl",
+        "resync",
+        "BTCUSDT",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 20)
 

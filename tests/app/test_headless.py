@@ -23,7 +23,12 @@ API_KEY = "live-api-key-must-not-leak-42"
 
 
 def headless_settings(tmp_path, **flags):
-    base = {"control": {"port": 0}, "status_interval_s": 0.05, "report": str(tmp_path / "report.json"), "headless": True}
+    base = {
+        "control": {"port": 0},
+        "status_interval_s": 0.05,
+        "report": str(tmp_path / "report.json"),
+        "headless": True,
+    }
     for key, value in flags.items():
         if isinstance(value, dict):
             base.setdefault(key, {}).update(value)
@@ -84,7 +89,9 @@ async def test_the_control_endpoint_is_on_by_default_in_headless_mode(tmp_path, 
 
 
 async def test_the_control_endpoint_can_be_disabled(tmp_path, world):
-    code, lines = await run_with(headless_settings(tmp_path, duration=0.1, control={"enabled": False}), FakeRuntime(world))
+    code, lines = await run_with(
+        headless_settings(tmp_path, duration=0.1, control={"enabled": False}), FakeRuntime(world)
+    )
 
     assert not any(line["msg"] == "control endpoint listening" for line in lines)
 
@@ -183,7 +190,9 @@ def test_headless_against_the_embedded_simulator_runs_for_its_duration_and_repor
         "sys.exit(rc)\n"
     )
 
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=40, cwd=tmp_path, env=child_env())
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=40, cwd=tmp_path, env=child_env()
+    )
 
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(report_path.read_text())
@@ -198,8 +207,22 @@ def test_headless_against_the_embedded_simulator_runs_for_its_duration_and_repor
 def test_sigterm_stops_a_running_daemon_with_exit_0_and_writes_the_report(tmp_path):
     report_path = tmp_path / "r.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "epochbot.app.cli", "--headless", "--report", str(report_path), "--control-port", "0", "--symbols", "BTCUSDT"],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, cwd=tmp_path, env=child_env(),
+        [
+            sys.executable,
+            "-m",
+            "epochbot.app.cli",
+            "--headless",
+            "--report",
+            str(report_path),
+            "--control-port",
+            "0",
+            "--symbols",
+            "BTCUSDT",
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        cwd=tmp_path,
+        env=child_env(),
     )
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(raw) for raw in proc.stderr], daemon=True).start()
@@ -226,7 +249,9 @@ def test_sigterm_stops_a_running_daemon_with_exit_0_and_writes_the_report(tmp_pa
 def test_when_the_dashboard_is_missing_the_cli_says_so_and_exits_1(monkeypatch, capsys):
     from epochbot.app import cli
 
-    monkeypatch.setitem(sys.modules, "epochbot.app.console.tui", None)  # import of epochbot.app.console.tui fails as if absent
+    monkeypatch.setitem(
+        sys.modules, "epochbot.app.console.tui", None
+    )  # import of epochbot.app.console.tui fails as if absent
 
     code = cli.main([])
 

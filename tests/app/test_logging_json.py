@@ -18,8 +18,15 @@ def test_each_record_becomes_one_json_object_with_ts_level_msg_epoch_first_and_a
     out = io.BytesIO()
     writer = JsonLogWriter(out, level="debug")
 
-    writer.write_record(LogRecord(1_700_000_000_123_456_789, "warn", "book gap: resync", 4,
-                                  {"symbol": "BTCUSDT", "first_id": 10, "final_id": 12, "prev_final_id": 8}))
+    writer.write_record(
+        LogRecord(
+            1_700_000_000_123_456_789,
+            "warn",
+            "book gap: resync",
+            4,
+            {"symbol": "BTCUSDT", "first_id": 10, "final_id": 12, "prev_final_id": 8},
+        )
+    )
     writer.close()
 
     (line,) = lines_of(out)
@@ -58,7 +65,12 @@ def test_configured_secrets_are_masked_wherever_they_appear():
     out = io.BytesIO()
     writer = JsonLogWriter(out, secrets=["sekrit-token-value-123"])
 
-    writer.emit("error", "request failed", url="https://x/?signature=sekrit-token-value-123&a=1", detail={"k": "sekrit-token-value-123"})
+    writer.emit(
+        "error",
+        "request failed",
+        url="https://x/?signature=sekrit-token-value-123&a=1",
+        detail={"k": "sekrit-token-value-123"},
+    )
     writer.close()
 
     text = out.getvalue().decode()
@@ -70,7 +82,9 @@ def test_values_json_cannot_encode_natively_are_written_as_strings():
     out = io.BytesIO()
     writer = JsonLogWriter(out)
 
-    writer.emit("info", "odd values", obj=object.__new__(type("Thing", (), {"__str__": lambda self: "thing!"})), big=2**80)
+    writer.emit(
+        "info", "odd values", obj=object.__new__(type("Thing", (), {"__str__": lambda self: "thing!"})), big=2**80
+    )
     writer.close()
 
     (line,) = lines_of(out)

@@ -14,14 +14,30 @@ def test_text_format_is_one_readable_line_per_record_with_secrets_masked():
     out = io.BytesIO()
     writer = JsonLogWriter(out, level="info", fmt="text", secrets=["hunter2-secret-token"])
 
-    writer.write_record(LogRecord(1_700_000_000_123_456_789, "info", "fill BUY 0.003 BTCUSDT @ 60001.1", 2,
-                                  {"symbol": "BTCUSDT", "side": "BUY", "note": "hunter2-secret-token"}))
-    writer.emit("info", "status", epoch=2, ts_ns=1_700_000_001_000_000_000, summary="epoch 2 normal conf 1.00 | trading off", mode="normal")
+    writer.write_record(
+        LogRecord(
+            1_700_000_000_123_456_789,
+            "info",
+            "fill BUY 0.003 BTCUSDT @ 60001.1",
+            2,
+            {"symbol": "BTCUSDT", "side": "BUY", "note": "hunter2-secret-token"},
+        )
+    )
+    writer.emit(
+        "info",
+        "status",
+        epoch=2,
+        ts_ns=1_700_000_001_000_000_000,
+        summary="epoch 2 normal conf 1.00 | trading off",
+        mode="normal",
+    )
     writer.write_record(LogRecord(1_700_000_002_000_000_000, "debug", "order place", 2, {}))
     writer.close()
 
     first, second = out.getvalue().decode().splitlines()
-    assert first.startswith("2023-11-14T22:13:20.123Z INFO  e2   fill BUY 0.003 BTCUSDT @ 60001.1  symbol=BTCUSDT side=BUY note=********")
+    assert first.startswith(
+        "2023-11-14T22:13:20.123Z INFO  e2   fill BUY 0.003 BTCUSDT @ 60001.1  symbol=BTCUSDT side=BUY note=********"
+    )
     assert second.endswith("status: epoch 2 normal conf 1.00 | trading off")
 
 
@@ -39,8 +55,24 @@ def test_a_fanout_sends_each_line_to_every_writer_in_its_own_format():
 def test_a_headless_run_in_text_format_also_writes_json_to_the_log_file(tmp_path):
     log_file = tmp_path / "epochbot.log"
 
-    done = run_cli("--headless", "--duration", "4", "--status-interval", "1", "--log-format", "text", "--log-file", str(log_file),
-                   "--no-control", "--storage", str(tmp_path / "db.sqlite3"), "--symbols", "BTCUSDT", timeout=60, cwd=tmp_path)
+    done = run_cli(
+        "--headless",
+        "--duration",
+        "4",
+        "--status-interval",
+        "1",
+        "--log-format",
+        "text",
+        "--log-file",
+        str(log_file),
+        "--no-control",
+        "--storage",
+        str(tmp_path / "db.sqlite3"),
+        "--symbols",
+        "BTCUSDT",
+        timeout=60,
+        cwd=tmp_path,
+    )
 
     assert done.returncode == 0, done.stderr[-2000:]
     text = done.stderr.splitlines()

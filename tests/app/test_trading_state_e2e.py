@@ -37,8 +37,12 @@ def get(url: str) -> tuple[int, bytes]:
 
 
 def post(url: str, body: dict, token: str) -> tuple[int, dict]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:
             return resp.status, json.loads(resp.read())
@@ -74,8 +78,15 @@ def metrics(port: int) -> dict[str, float]:
 def ctl(port: int, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EPOCHBOT_")}
     env.update(PYTHONPATH=str(REPO), EPOCHBOT_CONTROL__TOKEN=TOKEN)
-    return subprocess.run([sys.executable, "-m", "epochbot.app.cli", "ctl", "--control-port", str(port), *args],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "epochbot.app.cli", "ctl", "--control-port", str(port), *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @pytest.fixture
@@ -87,9 +98,26 @@ def demo(tmp_path):
     report = tmp_path / "report.json"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "epochbot.app.cli", "--headless", "--control-port", str(port), "--duration", "60",
-             "--report", str(report), "--storage", str(tmp_path / "db.sqlite3"), "--status-interval", "2"],
-            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=log,
+            [
+                sys.executable,
+                "-m",
+                "epochbot.app.cli",
+                "--headless",
+                "--control-port",
+                str(port),
+                "--duration",
+                "60",
+                "--report",
+                str(report),
+                "--storage",
+                str(tmp_path / "db.sqlite3"),
+                "--status-interval",
+                "2",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
         )
         try:
             yield proc, port, log_path, report
@@ -180,7 +208,9 @@ def test_the_demo_daemon_reports_one_truth_in_status_metrics_logs_ctl_and_report
     for p in t["positions"]:
         assert m[f'epochbot_position{{symbol="{p["symbol"]}"}}'] == float(Decimal(p["qty"]))
     for kind in ("session", "daily", "realized", "fees"):
-        assert m[f'epochbot_pnl{{asset="USDT",kind="{kind}"}}'] == pytest.approx(float(Decimal(t["pnl"][kind])), abs=1e-9)
+        assert m[f'epochbot_pnl{{asset="USDT",kind="{kind}"}}'] == pytest.approx(
+            float(Decimal(t["pnl"][kind])), abs=1e-9
+        )
     for b in t["breakers"]:
         assert m[f'epochbot_breaker_tripped{{name="{b["name"]}"}}'] == (1.0 if b["tripped"] else 0.0)
 
@@ -198,7 +228,9 @@ def test_the_demo_daemon_reports_one_truth_in_status_metrics_logs_ctl_and_report
     report = json.loads(report_path.read_text())
     rt = report["trading"]
     assert rt["fill_count"] == t["fill_count"]
-    assert rt["positions"] == [{**p, "unrealized_pnl": rp["unrealized_pnl"]} for p, rp in zip(t["positions"], rt["positions"])]
+    assert rt["positions"] == [
+        {**p, "unrealized_pnl": rp["unrealized_pnl"]} for p, rp in zip(t["positions"], rt["positions"])
+    ]
     assert rt["orders_by_outcome"] == t["orders_by_outcome"]
     assert [b["tripped"] for b in rt["breakers"]] == [b["tripped"] for b in t["breakers"]]
 
@@ -220,7 +252,9 @@ def test_the_demo_daemon_reports_one_truth_in_status_metrics_logs_ctl_and_report
         # near 60,000 and ETHUSDT near 3,000 (0.01 ticks would read 6,000,000 and 300,000).
         # A whole price such as "60001" is a valid canonical decimal.
         assert 0 < Decimal(x["qty"]) < 1000 and 0 < Decimal(x["price"]) < 100_000
-    assert not [x for x in info if x["msg"].startswith(("order place", "order cancel", "order accepted", "order update"))]
+    assert not [
+        x for x in info if x["msg"].startswith(("order place", "order cancel", "order accepted", "order update"))
+    ]
     placed = t["orders_by_outcome"].get("placed", 0)
     assert len(info) < len(fills) + 60, f"{len(info)} info lines for {placed} orders"
     status_lines = [x for x in info if x["msg"] == "status"]

@@ -19,5 +19,18 @@ class FakeClock:
         return self.now
 
 
-def diff(first: int, final: int, bids=(), asks=(), *, pu: int | None = None, symbol: str = "BTCUSDT", epoch: int = 1, recv_ts: int = 0, exchange_ts: int = 0) -> ev.DepthDiff:
-    return ev.DepthDiff(epoch, symbol, first, final, pu, [list(l) for l in bids], [list(l) for l in asks], exchange_ts, recv_ts)
+def diff(
+    first: int,
+    final: int,
+    bids=(),
+    asks=(),
+    *,
+    pu: int | None = None,
+    symbol: str = "BTCUSDT",
+    epoch: int = 1,
+    recv_ts: int = 0,
+    exchange_ts: int = 0,
+) -> ev.DepthDiff:
+    return ev.DepthDiff(
+        epoch, symbol, first, final, pu, [list(l) for l in bids], [list(l) for l in asks], exchange_ts, recv_ts
+    )

@@ -23,7 +23,18 @@ def synced_book(rules: VenueRules = VenueRules.SPOT, last_update_id: int = 100) 
 
 
 def snapshot_fields(book: OrderBook) -> tuple:
-    return (book.state, dict(book.bids), dict(book.asks), book.best_bid, book.best_ask, book.last_update_id, list(book.buffer), book.codec, book.tick, book.awaiting_bridge)
+    return (
+        book.state,
+        dict(book.bids),
+        dict(book.asks),
+        book.best_bid,
+        book.best_ask,
+        book.last_update_id,
+        list(book.buffer),
+        book.codec,
+        book.tick,
+        book.awaiting_bridge,
+    )
 
 
 # ------------------------------------------------------------------ spot bridging and chaining
@@ -292,7 +303,14 @@ def test_reset_returns_the_book_to_empty():
     book.reset()
 
     assert book.state is BookState.EMPTY
-    assert (book.bids, book.asks, book.best_bid, book.best_ask, book.last_update_id, book.buffer) == ({}, {}, None, None, 0, [])
+    assert (book.bids, book.asks, book.best_bid, book.best_ask, book.last_update_id, book.buffer) == (
+        {},
+        {},
+        None,
+        None,
+        0,
+        [],
+    )
 
 
 def test_buffer_overflow_keeps_the_newest_half_and_reports_overflow():

@@ -29,8 +29,22 @@ def scenario(draw, rules: VenueRules):
     # assume the venue's tick from them.
     coarse = draw(st.booleans())
     grid = 10 if coarse else 1
-    snap_bids = draw(st.lists(st.tuples(st.integers(1, 12).map(lambda k: px(k * grid)), qty_text), min_size=1, max_size=12, unique_by=lambda l: l[0]))
-    snap_asks = draw(st.lists(st.tuples(st.integers(1, 12).map(lambda k: px(120 + k * grid)), qty_text), min_size=1, max_size=12, unique_by=lambda l: l[0]))
+    snap_bids = draw(
+        st.lists(
+            st.tuples(st.integers(1, 12).map(lambda k: px(k * grid)), qty_text),
+            min_size=1,
+            max_size=12,
+            unique_by=lambda l: l[0],
+        )
+    )
+    snap_asks = draw(
+        st.lists(
+            st.tuples(st.integers(1, 12).map(lambda k: px(120 + k * grid)), qty_text),
+            min_size=1,
+            max_size=12,
+            unique_by=lambda l: l[0],
+        )
+    )
     spans = draw(st.lists(st.integers(1, 4), min_size=1, max_size=25))
     diffs = []
     first = 1000

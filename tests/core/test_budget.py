@@ -11,7 +11,9 @@ T0 = 1_000 * 60 * S + 5 * S  # 5 s into a venue minute
 
 
 def _budget(limit=100, headroom=0.0, max_in_flight=100, guard_ms=1000) -> WeightBudget:
-    return WeightBudget(BudgetConfig(limit=limit, headroom=headroom, max_in_flight=max_in_flight, boundary_guard_ms=guard_ms))
+    return WeightBudget(
+        BudgetConfig(limit=limit, headroom=headroom, max_in_flight=max_in_flight, boundary_guard_ms=guard_ms)
+    )
 
 
 def test_binance_depth_and_klines_weights_are_the_documented_ones():

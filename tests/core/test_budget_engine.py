@@ -8,9 +8,9 @@ import random
 import pytest
 
 import epochbot.book.book as book_mod
-from epochbot.model import events as ev
 from epochbot.book.book import OrderBook, SnapshotOutcome, VenueRules
 from epochbot.engine.engine import Engine, EngineConfig
+from epochbot.model import events as ev
 from epochbot.model.numeric import UnitCodec
 from tests.core._support import diff
 
@@ -72,8 +72,14 @@ def test_a_book_waiting_for_weight_keeps_only_its_newest_diffs_and_gets_its_limi
 def test_a_1000_level_snapshot_installs_the_same_book_on_the_c_and_python_paths(monkeypatch, use_c):
     pytest.importorskip("epochbot.book._fastbook")
     rng = random.Random(14)
-    bids = [[f"{50000 - i * 0.1 - rng.randrange(0, 3) * 0.01:.2f}", f"{rng.randrange(0, 5000) / 1000:.3f}"] for i in range(1000)]
-    asks = [[f"{50000.1 + i * 0.1 + rng.randrange(0, 3) * 0.01:.2f}", f"{rng.randrange(0, 5000) / 1000:.3f}"] for i in range(1000)]
+    bids = [
+        [f"{50000 - i * 0.1 - rng.randrange(0, 3) * 0.01:.2f}", f"{rng.randrange(0, 5000) / 1000:.3f}"]
+        for i in range(1000)
+    ]
+    asks = [
+        [f"{50000.1 + i * 0.1 + rng.randrange(0, 3) * 0.01:.2f}", f"{rng.randrange(0, 5000) / 1000:.3f}"]
+        for i in range(1000)
+    ]
     monkeypatch.setattr(book_mod, "USE_FASTBOOK", use_c)
     book = OrderBook("BTCUSDT", VenueRules.USDM, codec=UnitCodec.from_filters("0.01", "0.001"))
     book.on_diff(diff(10, 12, pu=9))

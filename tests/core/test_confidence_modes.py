@@ -29,7 +29,9 @@ def test_healthy_inputs_give_full_confidence_without_reasons():
 
 
 def test_confidence_is_the_product_of_factor_penalties():
-    config = ConfidenceConfig({"queue_delay_ms": FactorConfig(0, 100, 0.5), "market_silence_ms": FactorConfig(0, 100, 1.0)})
+    config = ConfidenceConfig(
+        {"queue_delay_ms": FactorConfig(0, 100, 0.5), "market_silence_ms": FactorConfig(0, 100, 1.0)}
+    )
 
     conf = evaluate(ConfidenceInputs(queue_delay_ms=100, market_silence_ms=50), config)
 
@@ -148,12 +150,23 @@ def test_fatal_latch_keeps_the_mode_halted_whatever_confidence_and_operator_say(
 
 @pytest.mark.parametrize(
     "text, mode",
-    [("normal", Mode.NORMAL), ("reduce_only", Mode.REDUCE_ONLY), ("Reduce-Only", Mode.REDUCE_ONLY), ("reduce", Mode.REDUCE_ONLY), ("cancel", Mode.CANCEL_MAKERS), ("CANCEL_MAKERS", Mode.CANCEL_MAKERS), ("halt", Mode.HALTED), (" halted ", Mode.HALTED)],
+    [
+        ("normal", Mode.NORMAL),
+        ("reduce_only", Mode.REDUCE_ONLY),
+        ("Reduce-Only", Mode.REDUCE_ONLY),
+        ("reduce", Mode.REDUCE_ONLY),
+        ("cancel", Mode.CANCEL_MAKERS),
+        ("CANCEL_MAKERS", Mode.CANCEL_MAKERS),
+        ("halt", Mode.HALTED),
+        (" halted ", Mode.HALTED),
+    ],
 )
 def test_parse_mode_accepts_aliases(text, mode):
     assert parse_mode(text) is mode
 
 
 def test_parse_mode_error_names_the_choices():
-    with pytest.raises(ValueError, match="unknown mode 'fast'; choose one of: normal, reduce-only, cancel-makers, halted"):
+    with pytest.raises(
+        ValueError, match="unknown mode 'fast'; choose one of: normal, reduce-only, cancel-makers, halted"
+    ):
         parse_mode("fast")

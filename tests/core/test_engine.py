@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from epochbot.model import events as ev
-from epochbot.book.book import BookState
+from epochbot.book.book import BookState, VenueRules
 from epochbot.engine.engine import FATAL_EXIT_CODE, Engine, EngineConfig
-from epochbot.book.book import VenueRules
+from epochbot.model import events as ev
 from epochbot.model.modes import Mode, ModeConfig
 from tests.core._support import FakeClock, diff
 
@@ -35,8 +34,17 @@ def open_session(engine: Engine, clock: FakeClock) -> dict[str, ev.FetchSnapshot
     return fetches(engine.handle(ev.SubscriptionConfirmed(epoch=engine.epoch, request_id=1)))
 
 
-def snapshot_for(engine: Engine, fetch: ev.FetchSnapshot, last_update_id: int = 100, bids=BIDS, asks=ASKS) -> ev.SnapshotReady:
-    return ev.SnapshotReady(epoch=engine.epoch, symbol=fetch.symbol, request_id=fetch.request_id, last_update_id=last_update_id, bids=bids, asks=asks)
+def snapshot_for(
+    engine: Engine, fetch: ev.FetchSnapshot, last_update_id: int = 100, bids=BIDS, asks=ASKS
+) -> ev.SnapshotReady:
+    return ev.SnapshotReady(
+        epoch=engine.epoch,
+        symbol=fetch.symbol,
+        request_id=fetch.request_id,
+        last_update_id=last_update_id,
+        bids=bids,
+        asks=asks,
+    )
 
 
 def synced_engine(**overrides) -> tuple[Engine, FakeClock]:
@@ -51,8 +59,27 @@ def synced_engine(**overrides) -> tuple[Engine, FakeClock]:
     return engine, clock
 
 
-def market_diff(engine: Engine, clock: FakeClock, symbol: str, first: int, final: int, pu: int, bids=(), asks=(), epoch: int | None = None):
-    return diff(first, final, bids, asks, pu=pu, symbol=symbol, epoch=engine.epoch if epoch is None else epoch, recv_ts=clock.now)
+def market_diff(
+    engine: Engine,
+    clock: FakeClock,
+    symbol: str,
+    first: int,
+    final: int,
+    pu: int,
+    bids=(),
+    asks=(),
+    epoch: int | None = None,
+):
+    return diff(
+        first,
+        final,
+        bids,
+        asks,
+        pu=pu,
+        symbol=symbol,
+        epoch=engine.epoch if epoch is None else epoch,
+        recv_ts=clock.now,
+    )
 
 
 # ------------------------------------------------------------------ startup and sync
@@ -88,7 +115,14 @@ def test_snapshot_with_the_outstanding_request_id_syncs_the_book():
 def test_snapshot_with_an_old_request_id_is_ignored():
     engine, clock = make_engine()
     requested = open_session(engine, clock)
-    stale = ev.SnapshotReady(epoch=1, symbol="BTCUSDT", request_id=requested["BTCUSDT"].request_id + 100, last_update_id=100, bids=BIDS, asks=ASKS)
+    stale = ev.SnapshotReady(
+        epoch=1,
+        symbol="BTCUSDT",
+        request_id=requested["BTCUSDT"].request_id + 100,
+        last_update_id=100,
+        bids=BIDS,
+        asks=ASKS,
+    )
 
     commands = engine.handle(stale)
 
@@ -255,11 +289,16 @@ def test_a_probe_showing_the_venue_moved_replaces_a_healthy_session_at_once_afte
     clock.advance_ms(1600)
     probe = next(c for c in engine.handle(ev.TimerTick()) if c.symbol == "BTCUSDT")
 
-    held = engine.handle(ev.ProbeResult(epoch=engine.epoch, symbol="BTCUSDT", request_id=probe.request_id, last_update_id=150))
+    held = engine.handle(
+        ev.ProbeResult(epoch=engine.epoch, symbol="BTCUSDT", request_id=probe.request_id, last_update_id=150)
+    )
     (confirm,) = held  # asked again once the grace passed (the minimum: no inter-arrival learned yet)
     clock.advance_ms(confirm.delay_ms + 1)
-    commands = engine.handle(ev.ProbeResult(epoch=engine.epoch, symbol="BTCUSDT", request_id=confirm.request_id, last_update_id=152,
-                                            market_backlog_ns=0))
+    commands = engine.handle(
+        ev.ProbeResult(
+            epoch=engine.epoch, symbol="BTCUSDT", request_id=confirm.request_id, last_update_id=152, market_backlog_ns=0
+        )
+    )
 
     assert type(confirm) is ev.ProbeVenue and confirm.delay_ms == 20
     assert [type(c) for c in commands] == [ev.ReplaceSession]
@@ -272,8 +311,14 @@ def test_a_probe_showing_the_venue_did_not_move_keeps_the_session_as_a_quiet_mar
     clock.advance_ms(1600)
     probes = {c.symbol: c for c in engine.handle(ev.TimerTick())}
 
-    replies = [engine.handle(ev.ProbeResult(epoch=engine.epoch, symbol=s, request_id=p.request_id, last_update_id=102 if s == "BTCUSDT" else 101))
-               for s, p in probes.items()]
+    replies = [
+        engine.handle(
+            ev.ProbeResult(
+                epoch=engine.epoch, symbol=s, request_id=p.request_id, last_update_id=102 if s == "BTCUSDT" else 101
+            )
+        )
+        for s, p in probes.items()
+    ]
     clock.advance_ms(50)
     engine.handle(ev.TimerTick())
 

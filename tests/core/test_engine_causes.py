@@ -35,7 +35,15 @@ def test_a_failed_snapshot_is_the_books_problem_with_the_venues_status():
     commands = engine.handle(market_diff(engine, clock, "BTCUSDT", 103, 103, 102))
     fetch = fetches(commands)["BTCUSDT"]
 
-    engine.handle(ev.SnapshotFailed(epoch=engine.epoch, recv_ts=clock.now, symbol="BTCUSDT", request_id=fetch.request_id, reason="HTTP 503: Service Unavailable"))
+    engine.handle(
+        ev.SnapshotFailed(
+            epoch=engine.epoch,
+            recv_ts=clock.now,
+            symbol="BTCUSDT",
+            request_id=fetch.request_id,
+            reason="HTTP 503: Service Unavailable",
+        )
+    )
 
     problem = engine.book("BTCUSDT").last_problem
     assert problem.startswith("snapshot failed (HTTP 503: Service Unavailable)") and "retry in" in problem

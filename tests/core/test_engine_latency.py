@@ -94,7 +94,11 @@ def ticks(engine, clock, n: int, loop_busy: float = -1.0) -> list:
     out = []
     for _ in range(n):
         clock.advance_ms(50)
-        out += [c for c in engine.handle(ev.TimerTick(loop_busy=loop_busy, market_backlog_ns=0)) if type(c) is ev.ReplaceSession]
+        out += [
+            c
+            for c in engine.handle(ev.TimerTick(loop_busy=loop_busy, market_backlog_ns=0))
+            if type(c) is ev.ReplaceSession
+        ]
     return out
 
 

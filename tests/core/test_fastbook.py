@@ -55,7 +55,11 @@ def test_fastbook_is_the_default_when_built():
 
 @pytest.mark.parametrize("rules", [VenueRules.SPOT, VenueRules.USDM])
 def test_book_equals_reference_model_on_both_paths(book_path, rules):
-    inner = props.test_spot_book_equals_reference_model_after_snapshot_and_every_diff if rules is VenueRules.SPOT else props.test_usdm_book_equals_reference_model_after_snapshot_and_every_diff
+    inner = (
+        props.test_spot_book_equals_reference_model_after_snapshot_and_every_diff
+        if rules is VenueRules.SPOT
+        else props.test_usdm_book_equals_reference_model_after_snapshot_and_every_diff
+    )
     inner()  # a hypothesis test: runs its own examples with the forced path
 
 
@@ -99,7 +103,32 @@ valid_decimal = st.one_of(
     st.integers(0, 10**30).map(str),
 )
 junk = st.one_of(
-    st.sampled_from(["", "1.", ".5", ".", "-1", "+1", "-0.5", "1e5", "1E-3", "1.5e0", " 1", "1 ", "1_000", "1.2.3", "0x10", "nan", "inf", "١٢", "1.٢", "１", "1,5", "\t2"]),
+    st.sampled_from(
+        [
+            "",
+            "1.",
+            ".5",
+            ".",
+            "-1",
+            "+1",
+            "-0.5",
+            "1e5",
+            "1E-3",
+            "1.5e0",
+            " 1",
+            "1 ",
+            "1_000",
+            "1.2.3",
+            "0x10",
+            "nan",
+            "inf",
+            "١٢",
+            "1.٢",
+            "１",
+            "1,5",
+            "\t2",
+        ]
+    ),
     st.text(max_size=8),
     st.builds(lambda s, d: s + d, st.sampled_from(["-", "+", " ", "e"]), digits),
     st.builds(lambda d, s: d + s, digits, st.sampled_from(["e3", " ", "-", ".-1", ".1e2", "x"])),
@@ -240,7 +269,10 @@ def test_grid_tick_matches_python_gcd_loop(pairs, tick):
 
 def _book(bids, asks, tick):
     book = OrderBook("X", VenueRules.SPOT)
-    assert book.on_snapshot(1, [[f"{p}.{0:02d}", "1"] for p in bids] or [], [[f"{p}.00", "1"] for p in asks]).value == "synced"
+    assert (
+        book.on_snapshot(1, [[f"{p}.{0:02d}", "1"] for p in bids] or [], [[f"{p}.00", "1"] for p in asks]).value
+        == "synced"
+    )
     if tick is not None:
         book.tick = tick
     return book
@@ -260,7 +292,8 @@ bad_text = st.sampled_from(["-1.00", "1e2", "", " 1", "1.001", "x"])
 
 
 level = st.tuples(
-    st.one_of(price_text, price_text, price_text, bad_text), st.one_of(qty_text_any, qty_text_any, qty_text_any, bad_text)
+    st.one_of(price_text, price_text, price_text, bad_text),
+    st.one_of(qty_text_any, qty_text_any, qty_text_any, bad_text),
 ).map(list)
 
 

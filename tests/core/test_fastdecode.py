@@ -22,12 +22,12 @@ from pathlib import Path
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import epochbot.book.book as book_mod
-from epochbot.model import events as ev
 from epochbot.book.book import BookState, OrderBook, VenueRules, unit_levels_as_strings
+from epochbot.model import events as ev
 from epochbot.model.numeric import UnitCodec, parse_units
 from epochbot.venues.binance import wire
 from epochbot.venues.binance.wire import FrameError, decode_frame
@@ -87,8 +87,15 @@ def depth_frames(draw, symbol: str, pd: int, qd: int, U: int, u: int, pu: int | 
     w = lambda: draw(WS)  # noqa: E731
     bids = draw(level_strings(pd, qd, junk=junk))
     asks = draw(level_strings(pd, qd, junk=junk))
-    fields = [("e", '"depthUpdate"'), ("E", str(draw(st.integers(0, 2**62)))), ("s", f'"{symbol}"'), ("U", str(U)), ("u", str(u)),
-              ("b", levels_text(bids, w)), ("a", levels_text(asks, w))]
+    fields = [
+        ("e", '"depthUpdate"'),
+        ("E", str(draw(st.integers(0, 2**62)))),
+        ("s", f'"{symbol}"'),
+        ("U", str(U)),
+        ("u", str(u)),
+        ("b", levels_text(bids, w)),
+        ("a", levels_text(asks, w)),
+    ]
     if usdm:
         fields.append(("T", str(draw(st.integers(0, 2**62)))))
         fields.append(("pu", "null" if pu is None else str(pu)))
@@ -111,12 +118,28 @@ def book_at(pd: int, qd: int, rules: VenueRules, tick: int | None = None) -> Ord
 
 
 def book_view(book: OrderBook):
-    return (book.state, dict(book.bids), dict(book.asks), book.best_bid, book.best_ask, book.tick, book.last_update_id, book.check_invariants())
+    return (
+        book.state,
+        dict(book.bids),
+        dict(book.asks),
+        book.best_bid,
+        book.best_ask,
+        book.tick,
+        book.last_update_id,
+        book.check_invariants(),
+    )
 
 
 def same_diff(a: ev.DepthDiff, b: ev.DepthDiff) -> None:
     assert (a.epoch, a.symbol, a.first_id, a.final_id, a.prev_final_id, a.exchange_ts, a.recv_ts) == (
-        b.epoch, b.symbol, b.first_id, b.final_id, b.prev_final_id, b.exchange_ts, b.recv_ts)
+        b.epoch,
+        b.symbol,
+        b.first_id,
+        b.final_id,
+        b.prev_final_id,
+        b.exchange_ts,
+        b.recv_ts,
+    )
 
 
 # ----------------------------------------------------------------------------- parity
@@ -180,7 +203,9 @@ def test_decode_depth_fields_equal_orjson(data):
     sym, E, gU, gu, gpu, gb, ga, scale = got
     assert (sym, E, gU, gu, gpu, scale) == (msg["s"], msg["E"], msg["U"], msg["u"], msg.get("pu"), (pd, qd))
     for side, units in (("b", gb), ("a", ga)):
-        assert list(struct.iter_unpack("=qq", units)) == [(parse_units(p, pd), parse_units(q, qd)) for p, q in msg[side]]
+        assert list(struct.iter_unpack("=qq", units)) == [
+            (parse_units(p, pd), parse_units(q, qd)) for p, q in msg[side]
+        ]
 
 
 # ----------------------------------------------------------------------------- malformed
@@ -292,7 +317,12 @@ def test_whatever_c_accepts_orjson_parses_to_the_same_values(data):
         i = data.draw(st.integers(0, len(raw)))
         op = data.draw(st.sampled_from(["cut", "insert", "replace", "delete"]))
         b = bytes([data.draw(st.sampled_from(b'0123456789.,:[]{}" e-+\\nulx\x00\xff'))])
-        raw = {"cut": raw[:i], "insert": raw[:i] + b + raw[i:], "replace": raw[:i] + b + raw[i + 1:], "delete": raw[:i] + raw[i + 1:]}[op]
+        raw = {
+            "cut": raw[:i],
+            "insert": raw[:i] + b + raw[i:],
+            "replace": raw[:i] + b + raw[i + 1 :],
+            "delete": raw[:i] + raw[i + 1 :],
+        }[op]
     got = decode_depth(raw, SCALES)
     slow = outcome(raw, None)
     assert (fb.decode_depth_event(raw, SCALES, 1, 5) is None) == (got is None)
@@ -316,8 +346,17 @@ def unit_diff(first, final, bids, asks, scale, pu=None):
 
 
 def string_diff(first, final, bids, asks, scale, pu=None):
-    return ev.DepthDiff(1, "BTCUSDT", first, final, pu, unit_levels_as_strings(unit_diff(0, 0, bids, [], scale).bids, scale),
-                        unit_levels_as_strings(unit_diff(0, 0, asks, [], scale).bids, scale), 0, 0)
+    return ev.DepthDiff(
+        1,
+        "BTCUSDT",
+        first,
+        final,
+        pu,
+        unit_levels_as_strings(unit_diff(0, 0, bids, [], scale).bids, scale),
+        unit_levels_as_strings(unit_diff(0, 0, asks, [], scale).bids, scale),
+        0,
+        0,
+    )
 
 
 @pytest.mark.parametrize("book_scale", [(1, 3), (3, 3), (2, 2), (2, 4), (0, 0)])
@@ -396,16 +435,37 @@ def test_replay_with_exchange_info_same_hash_with_c_decoder_on_and_off(monkeypat
     plain = replay_stream(io.BytesIO(CAPTURE.read_bytes()))
     codecs = {s: st.book.codec for s, st in plain.engine.symbols.items() if st.book.codec is not None}
     assert codecs
-    info = {"symbols": [{"symbol": s, "filters": [
-        {"filterType": "PRICE_FILTER", "tickSize": fmt(1, c.price_decimals)},
-        {"filterType": "LOT_SIZE", "stepSize": fmt(1, c.qty_decimals)}]} for s, c in codecs.items()]}
+    info = {
+        "symbols": [
+            {
+                "symbol": s,
+                "filters": [
+                    {"filterType": "PRICE_FILTER", "tickSize": fmt(1, c.price_decimals)},
+                    {"filterType": "LOT_SIZE", "stepSize": fmt(1, c.qty_decimals)},
+                ],
+            }
+            for s, c in codecs.items()
+        ]
+    }
     lines = CAPTURE.read_bytes().splitlines(keepends=True)
     ts = orjson.loads(lines[1])["ts"]
-    row = orjson.dumps({"ts": ts, "kind": "rest", "url": "https://api.binance.com/api/v3/exchangeInfo", "data": orjson.dumps(info).decode()}) + b"\n"
+    row = (
+        orjson.dumps(
+            {
+                "ts": ts,
+                "kind": "rest",
+                "url": "https://api.binance.com/api/v3/exchangeInfo",
+                "data": orjson.dumps(info).decode(),
+            }
+        )
+        + b"\n"
+    )
     patched = b"".join([lines[0], row, *lines[1:]])
     used = []
     real = wire._decode_depth_event
-    monkeypatch.setattr(wire, "_decode_depth_event", lambda *args: (lambda r: used.append(r is not None) or r)(real(*args)))
+    monkeypatch.setattr(
+        wire, "_decode_depth_event", lambda *args: (lambda r: used.append(r is not None) or r)(real(*args))
+    )
     fast = replay_stream(io.BytesIO(patched))
     depth_rows = patched.count(b"depthUpdate")
     assert sum(used) == depth_rows > 100, "the C decoder did not take every depth frame"

@@ -4,24 +4,24 @@ rotated parts, runs in a directory, --until, --timeline, and the CLI."""
 from __future__ import annotations
 
 import gzip
-from datetime import datetime, timezone
 import json
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import pytest
 
-from epochbot.model import events as ev
-from epochbot.model.capture import CaptureFormatError, decode_event, encode_dataclass
-from epochbot.runtime.journal_inputs import encode_engine_config
-from epochbot.engine.engine import Engine, EngineConfig
 from epochbot.book.book import VenueRules
-from epochbot.persistence.journal import EngineJournal
-from epochbot.offline.replay import parse_until, replay_path
+from epochbot.engine.engine import Engine, EngineConfig
+from epochbot.model import events as ev
 from epochbot.model import trade_events as tev
+from epochbot.model.capture import CaptureFormatError, decode_event, encode_dataclass
+from epochbot.offline.replay import parse_until, replay_path
+from epochbot.persistence.journal import EngineJournal
+from epochbot.runtime.journal_inputs import encode_engine_config
 from epochbot.venues.binance.wire import decode_frame
 from tests.core._support import FakeClock
 
@@ -30,8 +30,17 @@ T0 = 1_800_000_000_000_000_000
 
 
 def frame(U: int, u: int, pu: int, bid: str, ask: str, i: int) -> str:
-    data = {"e": "depthUpdate", "E": T0 // 1_000_000 + i, "T": T0 // 1_000_000 + i, "s": "BTCUSDT", "U": U, "u": u, "pu": pu,
-            "b": [[bid, "1.000"]], "a": [[ask, "2.000"]]}
+    data = {
+        "e": "depthUpdate",
+        "E": T0 // 1_000_000 + i,
+        "T": T0 // 1_000_000 + i,
+        "s": "BTCUSDT",
+        "U": U,
+        "u": u,
+        "pu": pu,
+        "b": [[bid, "1.000"]],
+        "a": [[ask, "2.000"]],
+    }
     return orjson.dumps({"stream": "btcusdt@depth@100ms", "data": data}).decode()
 
 
@@ -67,8 +76,17 @@ def record_session(journal: EngineJournal, *, epochs: int = 2, diffs: int = 30) 
             engine.handle(event)
             journal.frame(epoch, recv, event.process_ts, raw)
             if i == 0:  # the snapshot answers after the first diff was buffered: bridged by its pu
-                feed(ev.SnapshotReady(epoch=epoch, recv_ts=clock.now, symbol="BTCUSDT", request_id=fetch.request_id, last_update_id=pu,
-                                      bids=[["99.00", "5.000"]], asks=[["102.00", "5.000"]]))
+                feed(
+                    ev.SnapshotReady(
+                        epoch=epoch,
+                        recv_ts=clock.now,
+                        symbol="BTCUSDT",
+                        request_id=fetch.request_id,
+                        last_update_id=pu,
+                        bids=[["99.00", "5.000"]],
+                        asks=[["102.00", "5.000"]],
+                    )
+                )
             if i % 10 == 0:
                 feed(ev.TimerTick(recv_ts=clock.now))
         if epoch < epochs:
@@ -79,11 +97,29 @@ def record_session(journal: EngineJournal, *, epochs: int = 2, diffs: int = 30) 
 
 def test_every_event_type_round_trips_through_the_row_codec():
     events = [
-        ev.SnapshotReady(epoch=2, recv_ts=5, symbol="X", request_id=3, last_update_id=9, bids=[["1.0", "2"]], asks=[], exchange_ts=4, fetch_ms=1.5),
+        ev.SnapshotReady(
+            epoch=2,
+            recv_ts=5,
+            symbol="X",
+            request_id=3,
+            last_update_id=9,
+            bids=[["1.0", "2"]],
+            asks=[],
+            exchange_ts=4,
+            fetch_ms=1.5,
+        ),
         ev.SubscriptionConfirmed(epoch=1, request_id=2, streams=("a", "b")),
         ev.MarketQueueOverflow(symbols=("A", "B"), dropped=7),
         ev.OperatorForceResync(symbol=None, replace_session=True),
-        tev.Fill(client_order_id="eb1-0", symbol="X", side="BUY", qty=3, price=4, fee=__import__("decimal").Decimal("0.0012"), trade_id="9"),
+        tev.Fill(
+            client_order_id="eb1-0",
+            symbol="X",
+            side="BUY",
+            qty=3,
+            price=4,
+            fee=__import__("decimal").Decimal("0.0012"),
+            trade_id="9",
+        ),
     ]
     for event in events:
         body = orjson.loads(orjson.dumps(encode_dataclass(event)))
@@ -147,7 +183,7 @@ def test_until_an_epoch_stops_before_the_input_that_ended_it_and_until_a_time_st
     assert at_epoch.engine.epoch == 1 and at_epoch.engine.book("BTCUSDT").synced  # the books as epoch 1 ended
     assert at_epoch.stopped_at["reason"] == "end of epoch 1"
     assert at_time.engine.clock() <= T0 + 50_000_000 and at_time.engine.epoch == 1
-    eight = int(datetime(2027, 1, 15, 8, tzinfo=timezone.utc).timestamp()) * 10**9
+    eight = int(datetime(2027, 1, 15, 8, tzinfo=UTC).timestamp()) * 10**9
     # A time includes all of its last written unit: the millisecond an order was placed on.
     assert parse_until("2027-01-15T08:00:00.250Z") == ("time", eight + 250_999_999)
     assert parse_until("08:00:00.250", start_ns=eight - 3_600 * 10**9) == ("time", eight + 250_999_999)
@@ -160,13 +196,39 @@ def test_the_cli_prints_a_timeline_and_the_state_at_a_moment(tmp_path):
     record_session(journal)
     journal.close()
 
-    timeline = subprocess.run([sys.executable, "-m", "epochbot.app.cli", "replay", str(tmp_path / "j"), "--timeline"], capture_output=True, text=True, cwd=REPO, timeout=60)
-    until = subprocess.run([sys.executable, "-m", "epochbot.app.cli", "replay", str(tmp_path / "j"), "--until", "1"], capture_output=True, text=True, cwd=REPO, timeout=60)
-    as_json = subprocess.run([sys.executable, "-m", "epochbot.app.cli", "replay", str(tmp_path / "j"), "--json"], capture_output=True, cwd=REPO, timeout=60)
+    timeline = subprocess.run(
+        [sys.executable, "-m", "epochbot.app.cli", "replay", str(tmp_path / "j"), "--timeline"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
+    until = subprocess.run(
+        [sys.executable, "-m", "epochbot.app.cli", "replay", str(tmp_path / "j"), "--until", "1"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
+    as_json = subprocess.run(
+        [sys.executable, "-m", "epochbot.app.cli", "replay", str(tmp_path / "j"), "--json"],
+        capture_output=True,
+        cwd=REPO,
+        timeout=60,
+    )
 
     assert timeline.returncode == 0, timeline.stderr
     text = timeline.stdout
-    for expected in ("replace session", "cause=startup", "book synced", "disconnected", "resynchronized", "operator set mode", "epochs:", "e2"):
+    for expected in (
+        "replace session",
+        "cause=startup",
+        "book synced",
+        "disconnected",
+        "resynchronized",
+        "operator set mode",
+        "epochs:",
+        "e2",
+    ):
         assert expected in text, expected
     assert until.returncode == 0 and "stopped: end of epoch 1" in until.stdout and "BTCUSDT: synced" in until.stdout
     assert "working orders: 0" in until.stdout
@@ -178,7 +240,13 @@ def test_until_and_timeline_on_a_version_1_capture_are_refused_with_a_reason(tmp
     capture = tmp_path / "v1.jsonl"
     capture.write_text('{"capture": 1, "venue": "binance-spot", "source": "t"}\n')
 
-    out = subprocess.run([sys.executable, "-m", "epochbot.app.cli", "replay", str(capture), "--timeline"], capture_output=True, text=True, cwd=REPO, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "epochbot.app.cli", "replay", str(capture), "--timeline"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
 
     assert out.returncode == 2 and "version 2" in out.stderr
 
@@ -232,7 +300,15 @@ def test_an_older_epochbot_journal_with_one_open_row_per_route_is_one_epoch_per_
     lines = [{"capture": 1, "venue": "binance-usdm", "source": "epochbot sim (before v2)"}]
     for epoch in (1, 2):
         for route in ("public", "market"):
-            lines.append({"ts": epoch * 10.0, "kind": "open", "url": f"ws://x/{route}/stream?streams=btcusdt@depth@100ms", "data": "", "epoch": epoch})
+            lines.append(
+                {
+                    "ts": epoch * 10.0,
+                    "kind": "open",
+                    "url": f"ws://x/{route}/stream?streams=btcusdt@depth@100ms",
+                    "data": "",
+                    "epoch": epoch,
+                }
+            )
     capture = io.BytesIO(b"".join(orjson.dumps(line) + b"\n" for line in lines))
 
     from epochbot.offline.replay import replay_stream

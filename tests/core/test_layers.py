@@ -67,15 +67,42 @@ ALLOWED = {
     "offline": {"model", "book", "engine", "views", "trading", "persistence", "venues", "runtime"},
     "sim": set(),
     "widgets": {"model", "views"},
-    "app": {"model", "book", "engine", "views", "trading", "persistence", "venues", "runtime", "offline", "sim", "widgets", "api"},
+    "app": {
+        "model",
+        "book",
+        "engine",
+        "views",
+        "trading",
+        "persistence",
+        "venues",
+        "runtime",
+        "offline",
+        "sim",
+        "widgets",
+        "api",
+    },
     "api": {"model", "engine", "trading"},
 }
 # The simulator's only allowed reach into the core: exact decimals and the capture file format.
 SIM_MAY_USE = {"epochbot.model.numeric", "epochbot.model.capture"}
 # No I/O below the runtime: the kernel and the trading half take events and a clock.
 PURE_LAYERS = {"model", "book", "engine", "views", "trading"}
-IO_MODULES = {"asyncio", "aiohttp", "websockets", "socket", "sqlite3", "threading", "subprocess", "selectors", "ssl",
-              "urllib", "http", "requests", "textual", "rich"}
+IO_MODULES = {
+    "asyncio",
+    "aiohttp",
+    "websockets",
+    "socket",
+    "sqlite3",
+    "threading",
+    "subprocess",
+    "selectors",
+    "ssl",
+    "urllib",
+    "http",
+    "requests",
+    "textual",
+    "rich",
+}
 
 
 def layer_of(module: str) -> str | None:
@@ -137,7 +164,9 @@ def imports(type_only: bool = True) -> dict[str, set[str]]:
                         target = node.module
                     deps.add(target)
                     deps.update(f"{target}.{alias.name}" for alias in node.names if f"{target}.{alias.name}" in known)
-        graph[name] = {d for d in deps if d in known} | {d.split(".")[0] for d in deps if d.split(".")[0] not in PACKAGES}
+        graph[name] = {d for d in deps if d in known} | {
+            d.split(".")[0] for d in deps if d.split(".")[0] not in PACKAGES
+        }
     return graph
 
 
@@ -178,7 +207,10 @@ def test_the_engine_knows_the_trader_only_through_its_protocol():
 def test_persistence_depends_on_plain_records_only():
     for module in (m for m in modules() if layer_of(m) == "persistence"):
         reach = {d for d in ours(imports()[module]) if layer_of(d) != "persistence"}
-        assert reach <= {"epochbot.model.records", "epochbot.model.trade_events", "epochbot.model.capture"}, (module, reach)
+        assert reach <= {"epochbot.model.records", "epochbot.model.trade_events", "epochbot.model.capture"}, (
+            module,
+            reach,
+        )
 
 
 def test_the_simulator_uses_nothing_of_the_strategy_core():
@@ -188,8 +220,11 @@ def test_the_simulator_uses_nothing_of_the_strategy_core():
 
 
 def test_the_kernel_and_the_trading_half_import_no_io():
-    offenders = {m: sorted(imports()[m] & IO_MODULES) for m in modules()
-                 if layer_of(m) in PURE_LAYERS and imports()[m] & IO_MODULES}
+    offenders = {
+        m: sorted(imports()[m] & IO_MODULES)
+        for m in modules()
+        if layer_of(m) in PURE_LAYERS and imports()[m] & IO_MODULES
+    }
 
     assert not offenders, offenders
 
@@ -248,7 +283,13 @@ def test_there_are_no_import_cycles():
 
 
 def test_the_venues_use_the_trading_vocabulary_not_the_trading_package():
-    reach = {(m, d) for m in modules() if layer_of(m) == "venues" for d in ours(imports()[m]) if d.startswith("epochbot.trading")}
+    reach = {
+        (m, d)
+        for m in modules()
+        if layer_of(m) == "venues"
+        for d in ours(imports()[m])
+        if d.startswith("epochbot.trading")
+    }
 
     assert not reach, reach
 

@@ -17,7 +17,9 @@ def running(config: LivenessConfig | None = None, symbols=("BTCUSDT",)) -> tuple
     return live, clock
 
 
-def feed(live: Liveness, clock: list[int], n: int, every_ms: float, symbol: str = "BTCUSDT", first_id: int = 100) -> int:
+def feed(
+    live: Liveness, clock: list[int], n: int, every_ms: float, symbol: str = "BTCUSDT", first_id: int = 100
+) -> int:
     """n diffs every ``every_ms``, ticking the checker every 50 ms; returns the last id."""
     uid = first_id
     for _ in range(n):
@@ -73,7 +75,7 @@ def test_a_slow_stream_learns_a_longer_threshold_bounded_above():
 def moved(live, clock, ahead: int = 7):
     """A fed stream falls silent, is probed, and the venue answers ``ahead`` ids past us."""
     last = feed(live, clock, 20, 100)
-    (symbol, request), = tick_until_verdict(live, clock)[0].probes
+    ((symbol, request),) = tick_until_verdict(live, clock)[0].probes
     clock[0] += 2 * MS  # the REST round trip
     held = live.on_probe(symbol, request, last + ahead, clock[0], backlog_ns=0)
     return last, symbol, held
@@ -92,7 +94,7 @@ def test_a_moved_venue_is_not_believed_at_once_but_confirmed_one_expected_inter_
     live, clock = running()
     last, symbol, held = moved(live, clock)
 
-    (confirm_symbol, confirm), = held.probes
+    ((confirm_symbol, confirm),) = held.probes
     ticks = wait_ms(live, clock, held.delay_ms + 2)
     dead = live.on_probe(symbol, confirm, last + 9, clock[0], backlog_ns=0)  # still ahead, nothing arrived
 
@@ -105,7 +107,7 @@ def test_a_moved_venue_is_not_believed_at_once_but_confirmed_one_expected_inter_
 def test_a_moved_venue_whose_confirmation_fails_is_judged_by_the_tick_after_the_grace():
     live, clock = running()
     last, symbol, held = moved(live, clock)
-    (_, confirm), = held.probes
+    ((_, confirm),) = held.probes
     wait_ms(live, clock, held.delay_ms + 2)
 
     live.on_probe(symbol, confirm, None, clock[0])  # the REST request failed
@@ -118,7 +120,7 @@ def test_a_moved_venue_whose_confirmation_fails_is_judged_by_the_tick_after_the_
 def test_a_moved_venue_whose_diff_arrives_within_the_grace_keeps_the_session():
     live, clock = running()
     last, symbol, held = moved(live, clock, ahead=3)  # a diff still in flight
-    (_, confirm), = held.probes
+    ((_, confirm),) = held.probes
 
     clock[0] += 40 * MS
     live.on_depth(symbol, last + 3, clock[0], clock[0])  # ... and here it is, inside the grace
@@ -137,7 +139,7 @@ def test_a_moved_venue_whose_diff_arrives_within_the_grace_keeps_the_session():
 def test_a_moved_venue_whose_diff_waits_in_our_own_queue_is_not_dead():
     live, clock = running()
     last, symbol, held = moved(live, clock, ahead=3)
-    (_, confirm), = held.probes
+    ((_, confirm),) = held.probes
     moved_at = clock[0]
 
     # The diff was received 10 ms after the answer, but our loop is busy: it sits in the inbox
@@ -189,7 +191,7 @@ def test_a_quiet_market_probed_again_and_again_is_never_replaced_with_the_grace(
 def test_a_probe_answered_after_the_grace_already_passed_is_judged_at_once():
     live, clock = running()
     last = feed(live, clock, 20, 100)
-    (symbol, request), = tick_until_verdict(live, clock)[0].probes
+    ((symbol, request),) = tick_until_verdict(live, clock)[0].probes
 
     clock[0] += 400 * MS  # a slow REST answer; nothing arrived meanwhile
     dead = live.on_probe(symbol, request, last + 9, clock[0], backlog_ns=0)
@@ -201,13 +203,13 @@ def test_a_probe_showing_no_move_is_a_quiet_market_reprobed_with_backoff():
     live, clock = running()
     last = feed(live, clock, 20, 100)
     verdict, _ = tick_until_verdict(live, clock)
-    (symbol, request), = verdict.probes
+    ((symbol, request),) = verdict.probes
 
     assert live.on_probe(symbol, request, last, clock[0]).dead == ""
     gaps, at = [], clock[0]
     for _ in range(4):
         verdict, waited = tick_until_verdict(live, clock, 60_000)
-        (symbol, request), = verdict.probes
+        ((symbol, request),) = verdict.probes
         gaps.append(round(waited))
         assert live.on_probe(symbol, request, last, clock[0]).dead == ""
 
@@ -219,7 +221,7 @@ def test_a_probe_showing_no_move_is_a_quiet_market_reprobed_with_backoff():
 def test_an_arrival_ends_a_quiet_spell_and_the_stream_is_watched_again():
     live, clock = running()
     last = feed(live, clock, 20, 100)
-    (symbol, request), = tick_until_verdict(live, clock)[0].probes
+    ((symbol, request),) = tick_until_verdict(live, clock)[0].probes
     live.on_probe(symbol, request, last, clock[0])
 
     feed(live, clock, 5, 100, first_id=last)
@@ -385,13 +387,13 @@ def test_under_known_latency_a_moved_venue_is_asked_again_before_the_stream_is_c
     live, clock = running()
     last = feed(live, clock, 20, 100)
     verdict, _ = tick_until_verdict(live, clock)
-    (symbol, request), = verdict.probes
+    ((symbol, request),) = verdict.probes
 
     held = live.on_probe(symbol, request, last + 30, clock[0], latency_ms=3000)
     verdict, waited = tick_until_verdict(live, clock, 10_000)
-    (symbol, request), = verdict.probes
+    ((symbol, request),) = verdict.probes
     confirm = live.on_probe(symbol, request, last + 60, clock[0], latency_ms=3000)
-    (_, request), = confirm.probes  # asked once more after the grace
+    ((_, request),) = confirm.probes  # asked once more after the grace
     clock[0] += int(confirm.delay_ms * MS)
     dead = live.on_probe(symbol, request, last + 62, clock[0], latency_ms=3000)
 

@@ -8,7 +8,9 @@ from epochbot.model.modes import Mode
 from tests.core.test_engine import SYMBOLS, market_diff, open_session, snapshot_for, synced_engine
 
 
-def run_stream(engine, clock, ms: float, *, every_ms: float = 100, lag_ms: float = 0, ids: dict | None = None, tick_ms: float = 50):
+def run_stream(
+    engine, clock, ms: float, *, every_ms: float = 100, lag_ms: float = 0, ids: dict | None = None, tick_ms: float = 50
+):
     """Diffs on every symbol every ``every_ms`` whose exchange time lags ``lag_ms``; timer ticks
     every ``tick_ms``. Returns every command produced."""
     ids = ids if ids is not None else {s: engine.book(s).last_update_id for s in SYMBOLS}
@@ -63,8 +65,14 @@ def test_a_suspected_stall_pulls_makers_and_a_quiet_answer_restores_normal_by_it
         probes += [c for c in engine.handle(ev.TimerTick()) if type(c) is ev.ProbeVenue]
     suspected_mode = engine.mode
     for p in probes:
-        engine.handle(ev.ProbeResult(epoch=engine.epoch, symbol=p.symbol, request_id=p.request_id,
-                                     last_update_id=engine.book(p.symbol).last_update_id))
+        engine.handle(
+            ev.ProbeResult(
+                epoch=engine.epoch,
+                symbol=p.symbol,
+                request_id=p.request_id,
+                last_update_id=engine.book(p.symbol).last_update_id,
+            )
+        )
     for _ in range(60):
         clock.advance_ms(50)
         engine.handle(ev.TimerTick())

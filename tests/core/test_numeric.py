@@ -47,7 +47,24 @@ def test_parse_of_padded_binance_strings_matches_decimal(whole, frac, pad):
 
 @pytest.mark.parametrize(
     "text",
-    ["-1.5", "+1.5", "1e5", "1.5E-3", "abc", "", " 1.0", "1.0 ", "1..0", "1.2.3", ".5", "1,5", "０.1", "NaN", "inf", "0x10"],
+    [
+        "-1.5",
+        "+1.5",
+        "1e5",
+        "1.5E-3",
+        "abc",
+        "",
+        " 1.0",
+        "1.0 ",
+        "1..0",
+        "1.2.3",
+        ".5",
+        "1,5",
+        "０.1",
+        "NaN",
+        "inf",
+        "0x10",
+    ],
 )
 def test_parse_rejects_signs_exponents_and_junk(text):
     with pytest.raises(DecimalFormatError):

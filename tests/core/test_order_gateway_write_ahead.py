@@ -38,8 +38,17 @@ class _Router:
 
 
 def _gateway(durable) -> tuple[OrderGateway, _Router]:
-    gw = OrderGateway(_Rest(), ws_base="ws://127.0.0.1:1", api_key="k", api_secret="s", inbox=Inbox(100), codecs={SYM: BTC.codec},
-                      quote_assets={SYM: "USDT"}, clock=lambda: 1, durable=durable)
+    gw = OrderGateway(
+        _Rest(),
+        ws_base="ws://127.0.0.1:1",
+        api_key="k",
+        api_secret="s",
+        inbox=Inbox(100),
+        codecs={SYM: BTC.codec},
+        quote_assets={SYM: "USDT"},
+        clock=lambda: 1,
+        durable=durable,
+    )
     router = gw.router = _Router()
     return gw, router
 

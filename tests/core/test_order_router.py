@@ -10,9 +10,9 @@ import time
 import aiohttp
 import pytest
 
+from epochbot.model import trade_events as tev
 from epochbot.model.numeric import UnitCodec
 from epochbot.sim.server import SimConfig, SimExchange
-from epochbot.model import trade_events as tev
 from epochbot.venues.binance.account_stream import AccountStream, ws_api_url
 from epochbot.venues.binance.order_router import OrderRouter
 from epochbot.venues.binance.rest import RestClient, RestError
@@ -34,8 +34,15 @@ def order(sim, coid: str) -> dict:
     m = sim.market("BTCUSDT")
     from epochbot.sim.market import fixed
 
-    return {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.010",
-            "price": fixed(m.best_bid - 100 * m.tick, m.price_decimals), "newClientOrderId": coid}
+    return {
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": "0.010",
+        "price": fixed(m.best_bid - 100 * m.tick, m.price_decimals),
+        "newClientOrderId": coid,
+    }
 
 
 async def started(router: OrderRouter) -> asyncio.Task:
@@ -90,7 +97,9 @@ async def test_a_lost_unanswered_or_5xx_order_request_is_unknown_and_never_resen
 
 async def test_a_new_order_outside_trading_is_refused_before_sending_and_cancels_still_go(venue):
     sim, rest = venue
-    router = OrderRouter(rest, SIGNER, ws_api=ws_api_url("usdm", sim.ws_url), symbol_status={"BTCUSDT": "BREAK"}, status_refresh_s=3600)
+    router = OrderRouter(
+        rest, SIGNER, ws_api=ws_api_url("usdm", sim.ws_url), symbol_status={"BTCUSDT": "BREAK"}, status_refresh_s=3600
+    )
     task = await started(router)
     with pytest.raises(RestError) as caught:
         await router.call("POST", order(sim, "s-1"))
@@ -105,8 +114,14 @@ async def test_a_new_order_outside_trading_is_refused_before_sending_and_cancels
 async def test_the_venues_symbol_status_refusal_is_learned_and_trading_resumes_when_it_clears(venue):
     sim, rest = venue
     changes: list = []
-    router = OrderRouter(rest, SIGNER, ws_api=ws_api_url("usdm", sim.ws_url), symbol_status={"BTCUSDT": "TRADING"}, status_refresh_s=0,
-                         put=changes.append)
+    router = OrderRouter(
+        rest,
+        SIGNER,
+        ws_api=ws_api_url("usdm", sim.ws_url),
+        symbol_status={"BTCUSDT": "TRADING"},
+        status_refresh_s=0,
+        put=changes.append,
+    )
     task = await started(router)
     watch = asyncio.get_running_loop().create_task(router.watch_status(every_s=0.05))
     sim.inject("symbol_status", symbol="BTCUSDT", status="HALT")
@@ -120,15 +135,22 @@ async def test_the_venues_symbol_status_refusal_is_learned_and_trading_resumes_w
     sim.faults.clear()
     await wait_for(lambda: router.symbol_status["BTCUSDT"] == "TRADING", what="TRADING again")
     assert (await router.call("POST", order(sim, "h-3")))["status"] == "NEW"
-    assert [(e.symbol, e.status) for e in changes] == [("BTCUSDT", "HALT"), ("BTCUSDT", "TRADING")]  # for the trader's gate
+    assert [(e.symbol, e.status) for e in changes] == [
+        ("BTCUSDT", "HALT"),
+        ("BTCUSDT", "TRADING"),
+    ]  # for the trader's gate
     await stop(watch)
     await stop(task)
 
 
 def test_reported_rate_limits_hold_the_next_order_until_the_window_has_room():
     session = WsApiSession("ws://127.0.0.1:1/unused")
-    session._note_limits([{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000, "count": 10},
-                          {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100, "count": 100}])
+    session._note_limits(
+        [
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000, "count": 10},
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100, "count": 100},
+        ]
+    )
     assert session.wait_s(orders=True) > 0
     assert session.wait_s(orders=False) == 0
 
@@ -143,8 +165,22 @@ async def test_a_replaced_account_streams_late_frames_are_discarded(venue):
     got: list = []
     stream = _account_stream(sim, rest, got.append)
     stream.epoch = 2
-    frame = {"e": "ORDER_TRADE_UPDATE", "E": 1, "o": {"s": "BTCUSDT", "c": "x", "S": "BUY", "x": "NEW", "X": "NEW", "z": "0",
-                                                      "l": "0", "L": "0", "i": 1, "T": 1}}
+    frame = {
+        "e": "ORDER_TRADE_UPDATE",
+        "E": 1,
+        "o": {
+            "s": "BTCUSDT",
+            "c": "x",
+            "S": "BUY",
+            "x": "NEW",
+            "X": "NEW",
+            "z": "0",
+            "l": "0",
+            "L": "0",
+            "i": 1,
+            "T": 1,
+        },
+    }
     stream._on_message(1, frame)
     assert got == [] and stream.stats["stragglers"] == 1
     stream._on_message(2, frame)
@@ -173,9 +209,16 @@ async def test_the_spot_account_stream_signs_with_the_clock_and_server_offset_it
     async with SimExchange(SimConfig(market="spot", symbols=["BTCUSDT"], seed=7, rate=20)) as sim:
         async with aiohttp.ClientSession() as http:
             codecs = {"BTCUSDT": UnitCodec(sim.market("BTCUSDT").price_decimals, sim.market("BTCUSDT").qty_decimals)}
-            stream = AccountStream(market="spot", rest=RestClient(http, sim.rest_url, "spot"), signer=SIGNER, ws_base=sim.ws_url,
-                                   put=lambda event: None, codecs=codecs, clock=lambda: time.time_ns() - hour_ns,
-                                   offset_ms=lambda: hour_ns / 1e6)
+            stream = AccountStream(
+                market="spot",
+                rest=RestClient(http, sim.rest_url, "spot"),
+                signer=SIGNER,
+                ws_base=sim.ws_url,
+                put=lambda event: None,
+                codecs=codecs,
+                clock=lambda: time.time_ns() - hour_ns,
+                offset_ms=lambda: hour_ns / 1e6,
+            )
             task = asyncio.get_running_loop().create_task(stream.run())
 
             await wait_for(lambda: stream.connected, what="the account stream signed with the given clock")

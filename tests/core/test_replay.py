@@ -105,7 +105,12 @@ def _plain_decimal(text: str) -> bool:
 
 @needs_capture
 def test_replay_cli_prints_one_json_report():
-    proc = subprocess.run([sys.executable, "-m", "epochbot.app.cli", "replay", str(CAPTURE), "--json"], cwd=REPO, capture_output=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "epochbot.app.cli", "replay", str(CAPTURE), "--json"],
+        cwd=REPO,
+        capture_output=True,
+        timeout=60,
+    )
 
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.decode().strip().splitlines()
@@ -137,14 +142,26 @@ def row(ts: float, kind: str, data: str = "", url: str | None = None) -> dict:
 
 
 def depth_frame(symbol: str, first: int, final: int, bids=(), asks=(), pu: int | None = None, wrap: bool = True) -> str:
-    event = {"e": "depthUpdate", "E": 1, "s": symbol, "U": first, "u": final, "b": [list(l) for l in bids], "a": [list(l) for l in asks]}
+    event = {
+        "e": "depthUpdate",
+        "E": 1,
+        "s": symbol,
+        "U": first,
+        "u": final,
+        "b": [list(l) for l in bids],
+        "a": [list(l) for l in asks],
+    }
     if pu is not None:
         event["pu"] = pu
     return orjson.dumps({"stream": f"{symbol.lower()}@depth@100ms", "data": event} if wrap else event).decode()
 
 
 def snapshot_row(ts: float, symbol: str, last: int, venue: str = "binance-spot") -> dict:
-    body = {"lastUpdateId": last, "bids": [["10.00", "1.00"], ["9.00", "2.00"]], "asks": [["11.00", "1.00"], ["12.00", "2.00"]]}
+    body = {
+        "lastUpdateId": last,
+        "bids": [["10.00", "1.00"], ["9.00", "2.00"]],
+        "asks": [["11.00", "1.00"], ["12.00", "2.00"]],
+    }
     path = "/api/v3/depth" if venue == "binance-spot" else "/fapi/v1/depth"
     return row(ts, "rest", orjson.dumps(body).decode(), url=f"https://x{path}?symbol={symbol}&limit=1000")
 

@@ -10,7 +10,9 @@ from epochbot.venues.binance.rest import RestClient, RestError
 
 async def serve(retry_after: str):
     async def depth(request):
-        return web.Response(status=429, body=b'{"code":-1003,"msg":"Too many requests."}', headers={"Retry-After": retry_after})
+        return web.Response(
+            status=429, body=b'{"code":-1003,"msg":"Too many requests."}', headers={"Retry-After": retry_after}
+        )
 
     async def order(request):
         return web.Response(status=200, body=b"<html>not json</html>")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from epochbot.model import events as ev
 from epochbot.book.book import VenueRules
 from epochbot.engine.engine import Engine, EngineConfig
+from epochbot.model import events as ev
 from epochbot.views.snapshot import SnapshotBuilder
 
 SYMBOLS = tuple(f"S{i:03d}USDT" for i in range(40))
@@ -25,8 +25,18 @@ def _synced_engine(clock) -> Engine:
     engine.handle(ev.SubscriptionConfirmed(epoch=1, recv_ts=clock()))
     for s in SYMBOLS:
         engine.handle(ev.SymbolSpec(symbol=s, tick_size="0.01", step_size="0.001", min_notional="5"))
-        engine.handle(ev.SnapshotReady(epoch=1, recv_ts=clock(), symbol=s, request_id=engine.symbols[s].snapshot_request, last_update_id=10,
-                                       bids=[["99.99", "1.000"]], asks=[["100.01", "2.000"]], exchange_ts=0))
+        engine.handle(
+            ev.SnapshotReady(
+                epoch=1,
+                recv_ts=clock(),
+                symbol=s,
+                request_id=engine.symbols[s].snapshot_request,
+                last_update_id=10,
+                bids=[["99.99", "1.000"]],
+                asks=[["100.01", "2.000"]],
+                exchange_ts=0,
+            )
+        )
     return engine
 
 

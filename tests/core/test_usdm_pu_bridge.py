@@ -18,9 +18,9 @@ import orjson
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from epochbot.model import events as ev
 from epochbot.book.book import OrderBook, SnapshotOutcome, VenueRules
 from epochbot.engine.engine import Engine, EngineConfig
+from epochbot.model import events as ev
 from epochbot.offline.replay import replay_stream
 from tests.core._support import FakeClock, diff
 
@@ -39,15 +39,27 @@ def stream(draw):
     """(base bids, base asks, events, k, start, before): the snapshot is the book after event
     ``k`` (lastUpdateId = u_k); the client sees events ``start..`` (start <= k + 1), the first
     ``before`` of them before the snapshot answer."""
-    base_bids = draw(st.lists(st.tuples(st.integers(1, 100).map(px), qty), min_size=1, max_size=8, unique_by=lambda l: l[0]))
-    base_asks = draw(st.lists(st.tuples(st.integers(101, 200).map(px), qty), min_size=1, max_size=8, unique_by=lambda l: l[0]))
+    base_bids = draw(
+        st.lists(st.tuples(st.integers(1, 100).map(px), qty), min_size=1, max_size=8, unique_by=lambda l: l[0])
+    )
+    base_asks = draw(
+        st.lists(st.tuples(st.integers(101, 200).map(px), qty), min_size=1, max_size=8, unique_by=lambda l: l[0])
+    )
     n = draw(st.integers(2, 15))
     events = []
     prev_u = draw(st.integers(1_000, 10**9))
     for _ in range(n):
         first = prev_u + 1 + draw(st.integers(1, 50))  # ids jump between events (USD-M)
         final = first + draw(st.integers(0, 20))
-        events.append((first, final, prev_u, draw(st.lists(bid, max_size=4, unique_by=lambda l: l[0])), draw(st.lists(ask, max_size=4, unique_by=lambda l: l[0]))))
+        events.append(
+            (
+                first,
+                final,
+                prev_u,
+                draw(st.lists(bid, max_size=4, unique_by=lambda l: l[0])),
+                draw(st.lists(ask, max_size=4, unique_by=lambda l: l[0])),
+            )
+        )
         prev_u = final
     k = draw(st.integers(0, n - 2))
     start = draw(st.integers(0, k + 1))
@@ -74,8 +86,10 @@ def as_levels(side: dict) -> list[list[str]]:
 
 def decimals(book: OrderBook) -> tuple[dict, dict]:
     codec = book.codec
-    return ({Decimal(codec.price_str(p)): Decimal(codec.qty_str(q)) for p, q in book.bids.items()},
-            {Decimal(codec.price_str(p)): Decimal(codec.qty_str(q)) for p, q in book.asks.items()})
+    return (
+        {Decimal(codec.price_str(p)): Decimal(codec.qty_str(q)) for p, q in book.bids.items()},
+        {Decimal(codec.price_str(p)): Decimal(codec.qty_str(q)) for p, q in book.asks.items()},
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -127,8 +141,16 @@ def test_the_engine_syncs_without_a_refetch_in_both_orders_of_arrival(case):
     for d in seen[:before]:
         clock.advance_ms(1)
         commands += engine.handle(d)
-    commands += engine.handle(ev.SnapshotReady(epoch=1, symbol="BTCUSDT", request_id=fetch.request_id, last_update_id=events[k][1],
-                                               bids=as_levels(snap_bids), asks=as_levels(snap_asks)))
+    commands += engine.handle(
+        ev.SnapshotReady(
+            epoch=1,
+            symbol="BTCUSDT",
+            request_id=fetch.request_id,
+            last_update_id=events[k][1],
+            bids=as_levels(snap_bids),
+            asks=as_levels(snap_asks),
+        )
+    )
     for d in seen[before:]:
         clock.advance_ms(1)
         commands += engine.handle(d)
@@ -145,13 +167,34 @@ def synthetic_usdm_capture(seed: int, snapshot_before_open: bool = False) -> byt
     rng = random.Random(seed)
     t = 1_700_000_000.0
     out = [orjson.dumps({"capture": 1, "venue": "binance-usdm", "source": f"synthetic seed {seed}"})]
-    out.append(orjson.dumps({"ts": t, "kind": "open", "url": "wss://fstream.binance.com/public/stream?streams=btcusdt@depth@100ms", "data": ""}))
+    out.append(
+        orjson.dumps(
+            {
+                "ts": t,
+                "kind": "open",
+                "url": "wss://fstream.binance.com/public/stream?streams=btcusdt@depth@100ms",
+                "data": "",
+            }
+        )
+    )
     last = rng.randint(10**9, 2 * 10**9)
     bids = {100_00 - i: rng.randint(1, 9000) for i in range(20)}
     asks = {100_01 + i: rng.randint(1, 9000) for i in range(20)}
-    snapshot = {"lastUpdateId": last, "E": 1, "T": 1, "bids": [[px(p), f"{q / 1000:.3f}"] for p, q in sorted(bids.items(), reverse=True)],
-                "asks": [[px(p), f"{q / 1000:.3f}"] for p, q in sorted(asks.items())]}
-    rest = orjson.dumps({"ts": t + 0.01, "kind": "rest", "url": "https://fapi.binance.com/fapi/v1/depth?symbol=BTCUSDT&limit=1000", "data": orjson.dumps(snapshot).decode()})
+    snapshot = {
+        "lastUpdateId": last,
+        "E": 1,
+        "T": 1,
+        "bids": [[px(p), f"{q / 1000:.3f}"] for p, q in sorted(bids.items(), reverse=True)],
+        "asks": [[px(p), f"{q / 1000:.3f}"] for p, q in sorted(asks.items())],
+    }
+    rest = orjson.dumps(
+        {
+            "ts": t + 0.01,
+            "kind": "rest",
+            "url": "https://fapi.binance.com/fapi/v1/depth?symbol=BTCUSDT&limit=1000",
+            "data": orjson.dumps(snapshot).decode(),
+        }
+    )
     if snapshot_before_open:  # recorded even before the connection opened
         out.insert(1, rest)
     else:
@@ -160,10 +203,34 @@ def synthetic_usdm_capture(seed: int, snapshot_before_open: bool = False) -> byt
     for i in range(200):
         first = prev + 1 + rng.randint(1, 30)
         final = first + rng.randint(0, 10)
-        b = [[px(p), "0.000" if rng.random() < 0.2 else f"{rng.randint(1, 9000) / 1000:.3f}"] for p in rng.sample(range(99_80, 100_01), 3)]
-        a = [[px(p), "0.000" if rng.random() < 0.2 else f"{rng.randint(1, 9000) / 1000:.3f}"] for p in rng.sample(range(100_01, 100_21), 3)]
-        event = {"e": "depthUpdate", "E": 1_700_000_000_000 + i * 100, "T": 1_700_000_000_000 + i * 100, "s": "BTCUSDT", "U": first, "u": final, "pu": prev, "b": b, "a": a}
-        out.append(orjson.dumps({"ts": t + 0.02 + i * 0.1, "kind": "ws", "data": orjson.dumps({"stream": "btcusdt@depth@100ms", "data": event}).decode()}))
+        b = [
+            [px(p), "0.000" if rng.random() < 0.2 else f"{rng.randint(1, 9000) / 1000:.3f}"]
+            for p in rng.sample(range(99_80, 100_01), 3)
+        ]
+        a = [
+            [px(p), "0.000" if rng.random() < 0.2 else f"{rng.randint(1, 9000) / 1000:.3f}"]
+            for p in rng.sample(range(100_01, 100_21), 3)
+        ]
+        event = {
+            "e": "depthUpdate",
+            "E": 1_700_000_000_000 + i * 100,
+            "T": 1_700_000_000_000 + i * 100,
+            "s": "BTCUSDT",
+            "U": first,
+            "u": final,
+            "pu": prev,
+            "b": b,
+            "a": a,
+        }
+        out.append(
+            orjson.dumps(
+                {
+                    "ts": t + 0.02 + i * 0.1,
+                    "kind": "ws",
+                    "data": orjson.dumps({"stream": "btcusdt@depth@100ms", "data": event}).decode(),
+                }
+            )
+        )
         prev = final
     return b"\n".join(out) + b"\n"
 

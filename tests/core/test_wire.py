@@ -19,7 +19,13 @@ def test_combined_spot_depth_update_decodes_to_depth_diff():
     event = decode_frame(frame(DEPTH, "btcusdt@depth@100ms"), 3, 99)
 
     assert type(event) is ev.DepthDiff
-    assert (event.epoch, event.symbol, event.first_id, event.final_id, event.prev_final_id) == (3, "BTCUSDT", 10, 12, None)
+    assert (event.epoch, event.symbol, event.first_id, event.final_id, event.prev_final_id) == (
+        3,
+        "BTCUSDT",
+        10,
+        12,
+        None,
+    )
     assert (event.bids, event.asks, event.exchange_ts, event.recv_ts) == ([["1.0", "2.0"]], [], 1700, 99)
 
 
@@ -30,12 +36,21 @@ def test_bare_usdm_depth_update_carries_pu():
 
 
 def test_agg_trade_decodes():
-    raw = frame({"e": "aggTrade", "E": 5, "s": "BTCUSDT", "a": 77, "p": "1.5", "q": "2", "f": 1, "l": 2, "T": 4, "m": True})
+    raw = frame(
+        {"e": "aggTrade", "E": 5, "s": "BTCUSDT", "a": 77, "p": "1.5", "q": "2", "f": 1, "l": 2, "T": 4, "m": True}
+    )
 
     event = decode_frame(raw, 1, 0)
 
     assert type(event) is ev.AggTrade
-    assert (event.trade_id, event.price, event.qty, event.buyer_is_maker, event.trade_ts, event.exchange_ts) == (77, "1.5", "2", True, 4, 5)
+    assert (event.trade_id, event.price, event.qty, event.buyer_is_maker, event.trade_ts, event.exchange_ts) == (
+        77,
+        "1.5",
+        "2",
+        True,
+        4,
+        5,
+    )
 
 
 def test_spot_book_ticker_without_event_type_decodes_with_zero_exchange_ts():
@@ -48,18 +63,45 @@ def test_spot_book_ticker_without_event_type_decodes_with_zero_exchange_ts():
 
 
 def test_usdm_book_ticker_with_event_type_keeps_exchange_ts():
-    raw = frame({"e": "bookTicker", "u": 400, "E": 1568014460893, "T": 1, "s": "BNBUSDT", "b": "25.3", "B": "31.2", "a": "25.4", "A": "40.6"})
+    raw = frame(
+        {
+            "e": "bookTicker",
+            "u": 400,
+            "E": 1568014460893,
+            "T": 1,
+            "s": "BNBUSDT",
+            "b": "25.3",
+            "B": "31.2",
+            "a": "25.4",
+            "A": "40.6",
+        }
+    )
 
     assert decode_frame(raw, 1, 0).exchange_ts == 1568014460893
 
 
 def test_mark_price_update_decodes():
-    raw = frame({"e": "markPriceUpdate", "E": 9, "s": "BTCUSDT", "p": "11794.15", "i": "11784.62", "r": "0.00038167", "T": 1562306400000})
+    raw = frame(
+        {
+            "e": "markPriceUpdate",
+            "E": 9,
+            "s": "BTCUSDT",
+            "p": "11794.15",
+            "i": "11784.62",
+            "r": "0.00038167",
+            "T": 1562306400000,
+        }
+    )
 
     event = decode_frame(raw, 1, 0)
 
     assert type(event) is ev.MarkPrice
-    assert (event.mark_price, event.index_price, event.funding_rate, event.next_funding_ts) == ("11794.15", "11784.62", "0.00038167", 1562306400000)
+    assert (event.mark_price, event.index_price, event.funding_rate, event.next_funding_ts) == (
+        "11794.15",
+        "11784.62",
+        "0.00038167",
+        1562306400000,
+    )
 
 
 def test_kline_decodes():
@@ -67,7 +109,15 @@ def test_kline_decodes():
     event = decode_frame(frame({"e": "kline", "E": 3, "s": "BTCUSDT", "k": k}), 1, 0)
 
     assert type(event) is ev.Kline
-    assert (event.interval, event.open, event.high, event.low, event.close, event.volume, event.closed) == ("1m", "1", "3", "0.5", "2", "10", False)
+    assert (event.interval, event.open, event.high, event.low, event.close, event.volume, event.closed) == (
+        "1m",
+        "1",
+        "3",
+        "0.5",
+        "2",
+        "10",
+        False,
+    )
 
 
 def test_force_order_decodes():
@@ -75,7 +125,13 @@ def test_force_order_decodes():
     event = decode_frame(frame({"e": "forceOrder", "E": 8, "o": o}), 1, 0)
 
     assert type(event) is ev.ForceOrder
-    assert (event.symbol, event.side, event.price, event.qty, event.status) == ("BTCUSDT", "SELL", "9910", "0.014", "FILLED")
+    assert (event.symbol, event.side, event.price, event.qty, event.status) == (
+        "BTCUSDT",
+        "SELL",
+        "9910",
+        "0.014",
+        "FILLED",
+    )
 
 
 def test_server_shutdown_decodes():

@@ -46,8 +46,12 @@ def _keys(kind: str) -> tuple[str, str, str]:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
-    public = base64.b64encode(key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = base64.b64encode(
+        key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    ).decode()
     return "e2e-ed25519", pem, f"e2e-ed25519:ed25519:{public}"
 
 
@@ -55,10 +59,19 @@ class Sim(SimProcess):
     def __init__(self, tmp: Path, market: str, account: str, api_key: str, secret: str) -> None:
         from epochbot.venues.binance.signing import Signer
 
-        super().__init__(tmp, market=market, symbols=(SYMBOL,), seed=7, env={"EPOCHBOT_SIM_ACCOUNTS": account}, signer=Signer(api_key, secret))
+        super().__init__(
+            tmp,
+            market=market,
+            symbols=(SYMBOL,),
+            seed=7,
+            env={"EPOCHBOT_SIM_ACCOUNTS": account},
+            signer=Signer(api_key, secret),
+        )
 
     def trades(self) -> list[dict]:
-        return self.signed("/api/v3/myTrades" if self.market == "spot" else "/fapi/v1/userTrades", symbol=SYMBOL, limit=1000)
+        return self.signed(
+            "/api/v3/myTrades" if self.market == "spot" else "/fapi/v1/userTrades", symbol=SYMBOL, limit=1000
+        )
 
     def all_orders(self) -> list[dict]:
         return self.signed("/api/v3/allOrders" if self.market == "spot" else "/fapi/v1/allOrders", symbol=SYMBOL)
@@ -71,14 +84,46 @@ class Daemon(DaemonProcess):
     def __init__(self, tmp: Path, sim: Sim, api_key: str, secret: str) -> None:
         self.report = tmp / "report.json"
         venue = "binance-spot" if sim.market == "spot" else "binance-usdm"
-        env = {"EPOCHBOT_API_KEY": api_key, "EPOCHBOT_API_SECRET": secret,
-               "EPOCHBOT_STRATEGY__PARAMS": json.dumps({"half_spread_ticks": 1, "half_spread_bps": 0.0, "exit_edge_bps": -1.0, "skew_bps_per_size": 0.0, "refresh_ms": 300}),
-               # A dropped request the venue never executed stays unknown for this window
-               # (issue 10: "not found" is final only when the window has passed).
-               "EPOCHBOT_STRATEGY__UNKNOWN_WINDOW_MS": "2000"}
-        super().__init__(tmp, ["--headless", "--venue", venue, "--rest-url", sim.rest, "--ws-url", sim.ws,
-                               "--symbols", SYMBOL, "--strategy", "quoter", "--no-control", "--status-interval", "60",
-                               "--report", str(self.report), "--storage", str(tmp / "db.sqlite3")], env=env)
+        env = {
+            "EPOCHBOT_API_KEY": api_key,
+            "EPOCHBOT_API_SECRET": secret,
+            "EPOCHBOT_STRATEGY__PARAMS": json.dumps(
+                {
+                    "half_spread_ticks": 1,
+                    "half_spread_bps": 0.0,
+                    "exit_edge_bps": -1.0,
+                    "skew_bps_per_size": 0.0,
+                    "refresh_ms": 300,
+                }
+            ),
+            # A dropped request the venue never executed stays unknown for this window
+            # (issue 10: "not found" is final only when the window has passed).
+            "EPOCHBOT_STRATEGY__UNKNOWN_WINDOW_MS": "2000",
+        }
+        super().__init__(
+            tmp,
+            [
+                "--headless",
+                "--venue",
+                venue,
+                "--rest-url",
+                sim.rest,
+                "--ws-url",
+                sim.ws,
+                "--symbols",
+                SYMBOL,
+                "--strategy",
+                "quoter",
+                "--no-control",
+                "--status-interval",
+                "60",
+                "--report",
+                str(self.report),
+                "--storage",
+                str(tmp / "db.sqlite3"),
+            ],
+            env=env,
+        )
 
     def fills(self) -> int:
         return sum(1 for line in self.lines() if str(line.get("msg", "")).startswith("fill "))
@@ -87,16 +132,27 @@ class Daemon(DaemonProcess):
         return self.terminate(15)
 
 
-@pytest.mark.parametrize("market,key_kind", [("spot", "ed25519"), ("spot", "hmac"), ("usdm", "hmac"), ("usdm", "ed25519")])
-def test_daemon_gets_every_fill_over_the_account_stream_and_survives_a_dropped_trading_session(tmp_path, market, key_kind):
+@pytest.mark.parametrize(
+    "market,key_kind", [("spot", "ed25519"), ("spot", "hmac"), ("usdm", "hmac"), ("usdm", "ed25519")]
+)
+def test_daemon_gets_every_fill_over_the_account_stream_and_survives_a_dropped_trading_session(
+    tmp_path, market, key_kind
+):
     pytest.importorskip("cryptography")
     api_key, secret, account = _keys(key_kind)
     sim = Sim(tmp_path, market, account, api_key, secret)
     daemon = None
     try:
         daemon = Daemon(tmp_path, sim, api_key, secret)
-        wait_until(lambda: daemon.count("account stream up") and daemon.count("trading session connected") or daemon.proc.poll() is not None,
-                   15, "the account stream and the trading session")
+        wait_until(
+            lambda: (
+                daemon.count("account stream up")
+                and daemon.count("trading session connected")
+                or daemon.proc.poll() is not None
+            ),
+            15,
+            "the account stream and the trading session",
+        )
         assert daemon.proc.poll() is None, daemon.log_path.read_text()[-3000:]
         wait_until(lambda: daemon.fills() >= 2, 15, "fills")
 
@@ -105,7 +161,9 @@ def test_daemon_gets_every_fill_over_the_account_stream_and_survives_a_dropped_t
         wait_until(lambda: not sim.get("/_sim/faults")["active"], 30, "the three dropped sessions")
         wait_until(lambda: daemon.count("trading session connected") >= 2, 10, "a replacement trading session")
         placed_before = sim.get("/_sim/stats")["wsapi"]["orders_placed"]
-        wait_until(lambda: sim.get("/_sim/stats")["wsapi"]["orders_placed"] > placed_before, 10, "orders over the new session")
+        wait_until(
+            lambda: sim.get("/_sim/stats")["wsapi"]["orders_placed"] > placed_before, 10, "orders over the new session"
+        )
 
         sim.post("/_sim/market", {"paused": True})  # nothing executes from here on
         time.sleep(0.5)  # let the last executions' events cross the loopback
@@ -121,7 +179,9 @@ def test_daemon_gets_every_fill_over_the_account_stream_and_survives_a_dropped_t
         assert trades, "the venue executed nothing"
         assert counters.get("fills_via_account_stream", 0) == len(trades), (counters, len(trades))
         stats = sim.get("/_sim/stats")["wsapi"]
-        fired = [e for e in sim.get("/_sim/faults")["log"] if e["event"] == "fired" and e["kind"] == "unknown_execution"]
+        fired = [
+            e for e in sim.get("/_sim/faults")["log"] if e["event"] == "fired" and e["kind"] == "unknown_execution"
+        ]
         assert len(fired) == 3
         # At least one cut the WebSocket API session; later ones may hit the REST fallback (a 503).
         assert stats["unknown_execution"] >= 1
@@ -152,8 +212,11 @@ def test_daemon_stops_new_orders_while_the_symbol_is_halted_and_resumes_when_it_
         assert daemon.proc.poll() is None, daemon.log_path.read_text()[-3000:]
 
         sim.post("/_sim/fault", {"kind": "symbol_status", "symbol": SYMBOL, "status": "HALT"})
-        wait_until(lambda: any(l.get("msg") == "symbol status" and l.get("status") == "HALT" for l in daemon.lines()), 15,
-                   "the daemon to learn the halt")
+        wait_until(
+            lambda: any(l.get("msg") == "symbol status" and l.get("status") == "HALT" for l in daemon.lines()),
+            15,
+            "the daemon to learn the halt",
+        )
         before = placed()
         time.sleep(1.0)  # the quoter refreshes every 300 ms: it would have placed orders by now
         assert placed() == before, "a new order was placed on a halted symbol"

@@ -28,14 +28,39 @@ ACCOUNT = "acct-1"
 @pytest.mark.parametrize("market", ["usdm", "spot"])
 async def test_after_a_clean_stop_the_main_database_file_alone_holds_every_fill_and_final_order_state(tmp_path, market):
     db = tmp_path / "db.sqlite3"
-    trading = TradingConfig(strategy="quoter", params={"half_spread_ticks": 1, "half_spread_bps": 0.0, "exit_edge_bps": -1.0, "skew_bps_per_size": 0.0, "refresh_ms": 300}, storage_path=str(db))
-    config = RuntimeConfig(venue=replace(VENUES["sim"], market=market), symbols=(SYMBOL,), sim_rate=50.0, trading=trading,
-                           history_lookback_min=0)
+    trading = TradingConfig(
+        strategy="quoter",
+        params={
+            "half_spread_ticks": 1,
+            "half_spread_bps": 0.0,
+            "exit_edge_bps": -1.0,
+            "skew_bps_per_size": 0.0,
+            "refresh_ms": 300,
+        },
+        storage_path=str(db),
+    )
+    config = RuntimeConfig(
+        venue=replace(VENUES["sim"], market=market),
+        symbols=(SYMBOL,),
+        sim_rate=50.0,
+        trading=trading,
+        history_lookback_min=0,
+    )
     rt = Runtime(config)
     task = asyncio.get_running_loop().create_task(rt.run())
     try:
-        await wait_for(lambda: task.done() or (rt.engine.trader is not None and len(rt.engine.trader.fills) >= 3
-                                               and rt.engine.trader.orders.working()), 15, "three fills and a working order")
+        await wait_for(
+            lambda: (
+                task.done()
+                or (
+                    rt.engine.trader is not None
+                    and len(rt.engine.trader.fills) >= 3
+                    and rt.engine.trader.orders.working()
+                )
+            ),
+            15,
+            "three fills and a working order",
+        )
         assert not task.done(), task
     finally:
         rt.request_stop("test over")
@@ -47,10 +72,12 @@ async def test_after_a_clean_stop_the_main_database_file_alone_holds_every_fill_
     conn = sqlite3.connect(copy)
     try:
         stored_trades = sorted(r[0] for r in conn.execute("SELECT trade_id FROM fills WHERE symbol = ?", (SYMBOL,)))
-        last_states = dict(conn.execute(
-            "SELECT o.client_order_id, o.state FROM orders o JOIN (SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l"
-            " ON o.id = l.last"
-        ).fetchall())
+        last_states = dict(
+            conn.execute(
+                "SELECT o.client_order_id, o.state FROM orders o JOIN (SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l"
+                " ON o.id = l.last"
+            ).fetchall()
+        )
     finally:
         conn.close()
 

@@ -31,8 +31,22 @@ def run_demo(cwd: Path, seconds: float) -> tuple[int, list[dict]]:
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("EPOCHBOT_")}
     env["PYTHONPATH"] = str(REPO)
     proc = subprocess.run(
-        [sys.executable, "-m", "epochbot.app.cli", "--headless", "--duration", str(seconds), "--no-control", "--log-level", "debug"],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=seconds + 60,
+        [
+            sys.executable,
+            "-m",
+            "epochbot.app.cli",
+            "--headless",
+            "--duration",
+            str(seconds),
+            "--no-control",
+            "--log-level",
+            "debug",
+        ],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
     )
     lines = []
     for raw in proc.stderr.splitlines():
@@ -69,7 +83,9 @@ def test_default_demo_keeps_trading_without_tripping_a_breaker_and_a_restart_sta
 
     assert code == 0
     enabled = next(line for line in lines if line.get("msg") == "trading enabled")
-    assert enabled["restored_fills"] == 0 and enabled["restored_breakers"] == {} and enabled["restored_open_orders"] == 0
+    assert (
+        enabled["restored_fills"] == 0 and enabled["restored_breakers"] == {} and enabled["restored_open_orders"] == 0
+    )
     assert [line for line in lines if "position differs" in line.get("msg", "")] == []
     rejected = [line for line in lines if "reject" in json.dumps(line).lower() and "reduce" in json.dumps(line).lower()]
     assert rejected == []

@@ -40,31 +40,99 @@ from tests.runtime.test_sigkill_at_venue_moments import KillingSim
 
 E = int(time.time() * 1000)
 BAD_MARKET = [
-    {"stream": "btcusdt@depth@100ms", "data": {"e": "depthUpdate", "E": "x", "T": E, "s": SYMBOL, "U": 1, "u": 2, "pu": 0, "b": [], "a": []}},
-    {"stream": "btcusdt@aggTrade", "data": {"e": "aggTrade", "E": "x", "s": SYMBOL, "a": 1, "p": "100.0", "q": "0.001", "T": E, "m": True}},
-    {"stream": "btcusdt@aggTrade", "data": {"e": "aggTrade", "E": E, "s": SYMBOL, "a": 1, "p": "100.0", "q": "0.001", "T": "x", "m": True}},
-    {"stream": "btcusdt@markPrice@1s", "data": {"e": "markPriceUpdate", "E": E, "s": SYMBOL, "p": "100.0", "i": "100.0", "r": "0.0001", "T": "x"}},
-    {"stream": "btcusdt@kline_1m", "data": {"e": "kline", "E": E, "s": SYMBOL, "k": {"t": "x", "T": E, "i": "1m", "o": "1", "h": "1", "l": "1",
-                                                                                   "c": "1", "v": "1", "x": True}}},
-    {"stream": "btcusdt@aggTrade", "data": {"e": "aggTrade", "E": E, "s": SYMBOL, "a": 1, "p": "NaN", "q": "0.001", "T": E, "m": True}},
-    {"stream": "btcusdt@aggTrade", "data": {"e": "aggTrade", "E": E, "s": SYMBOL, "a": 1, "p": "100.0", "q": "-1", "T": E, "m": True}},
-    {"stream": "btcusdt@aggTrade", "data": {"e": "aggTrade", "E": E, "s": SYMBOL, "a": 1, "p": "100.0", "q": "0.000", "T": E, "m": True}},
-    {"stream": "btcusdt@aggTrade", "data": {"e": "aggTrade", "E": E, "s": SYMBOL, "a": 1, "p": "100.0", "q": "0.001", "T": E, "m": "yes"}},
-    {"stream": "btcusdt@markPrice@1s", "data": {"e": "markPriceUpdate", "E": E, "s": SYMBOL, "p": "Infinity", "r": "0.0001", "T": E}},
-    {"stream": "btcusdt@markPrice@1s", "data": {"e": "markPriceUpdate", "E": E, "s": SYMBOL, "p": "100.0", "r": "1e5", "T": E}},
-    {"stream": "btcusdt@bookTicker", "data": {"e": "bookTicker", "E": E, "s": SYMBOL, "u": 5, "b": 100.5, "B": "1", "a": "101", "A": "1"}},
-    {"stream": "btcusdt@depth@100ms", "data": {"e": "depthUpdate", "E": E, "s": SYMBOL, "U": 9, "u": 3, "pu": 2, "b": [], "a": []}},
-    {"stream": "btcusdt@depth@100ms", "data": {"e": "depthUpdate", "E": E, "s": SYMBOL, "U": True, "u": 3, "pu": 2, "b": [], "a": []}},
-    {"stream": "btcusdt@depth@100ms", "data": {"e": "depthUpdate", "E": E, "s": SYMBOL, "U": 1, "u": 3, "pu": 0, "b": "bids", "a": []}},
-    {"stream": "btcusdt@depth@100ms", "data": {"e": "depthUpdate", "E": -5, "s": SYMBOL, "U": 1, "u": 3, "pu": 0, "b": [], "a": []}},
-    {"stream": "btcusdt@depth@100ms", "data": {"e": "depthUpdate", "E": E, "s": 12345, "U": 1, "u": 3, "pu": 0, "b": [], "a": []}},
-    {"stream": "btcusdt@depth@100ms", "data": {"e": "depthUpdate", "E": E, "s": SYMBOL, "U": 1, "pu": 0, "b": [], "a": []}},
+    {
+        "stream": "btcusdt@depth@100ms",
+        "data": {"e": "depthUpdate", "E": "x", "T": E, "s": SYMBOL, "U": 1, "u": 2, "pu": 0, "b": [], "a": []},
+    },
+    {
+        "stream": "btcusdt@aggTrade",
+        "data": {"e": "aggTrade", "E": "x", "s": SYMBOL, "a": 1, "p": "100.0", "q": "0.001", "T": E, "m": True},
+    },
+    {
+        "stream": "btcusdt@aggTrade",
+        "data": {"e": "aggTrade", "E": E, "s": SYMBOL, "a": 1, "p": "100.0", "q": "0.001", "T": "x", "m": True},
+    },
+    {
+        "stream": "btcusdt@markPrice@1s",
+        "data": {"e": "markPriceUpdate", "E": E, "s": SYMBOL, "p": "100.0", "i": "100.0", "r": "0.0001", "T": "x"},
+    },
+    {
+        "stream": "btcusdt@kline_1m",
+        "data": {
+            "e": "kline",
+            "E": E,
+            "s": SYMBOL,
+            "k": {"t": "x", "T": E, "i": "1m", "o": "1", "h": "1", "l": "1", "c": "1", "v": "1", "x": True},
+        },
+    },
+    {
+        "stream": "btcusdt@aggTrade",
+        "data": {"e": "aggTrade", "E": E, "s": SYMBOL, "a": 1, "p": "NaN", "q": "0.001", "T": E, "m": True},
+    },
+    {
+        "stream": "btcusdt@aggTrade",
+        "data": {"e": "aggTrade", "E": E, "s": SYMBOL, "a": 1, "p": "100.0", "q": "-1", "T": E, "m": True},
+    },
+    {
+        "stream": "btcusdt@aggTrade",
+        "data": {"e": "aggTrade", "E": E, "s": SYMBOL, "a": 1, "p": "100.0", "q": "0.000", "T": E, "m": True},
+    },
+    {
+        "stream": "btcusdt@aggTrade",
+        "data": {"e": "aggTrade", "E": E, "s": SYMBOL, "a": 1, "p": "100.0", "q": "0.001", "T": E, "m": "yes"},
+    },
+    {
+        "stream": "btcusdt@markPrice@1s",
+        "data": {"e": "markPriceUpdate", "E": E, "s": SYMBOL, "p": "Infinity", "r": "0.0001", "T": E},
+    },
+    {
+        "stream": "btcusdt@markPrice@1s",
+        "data": {"e": "markPriceUpdate", "E": E, "s": SYMBOL, "p": "100.0", "r": "1e5", "T": E},
+    },
+    {
+        "stream": "btcusdt@bookTicker",
+        "data": {"e": "bookTicker", "E": E, "s": SYMBOL, "u": 5, "b": 100.5, "B": "1", "a": "101", "A": "1"},
+    },
+    {
+        "stream": "btcusdt@depth@100ms",
+        "data": {"e": "depthUpdate", "E": E, "s": SYMBOL, "U": 9, "u": 3, "pu": 2, "b": [], "a": []},
+    },
+    {
+        "stream": "btcusdt@depth@100ms",
+        "data": {"e": "depthUpdate", "E": E, "s": SYMBOL, "U": True, "u": 3, "pu": 2, "b": [], "a": []},
+    },
+    {
+        "stream": "btcusdt@depth@100ms",
+        "data": {"e": "depthUpdate", "E": E, "s": SYMBOL, "U": 1, "u": 3, "pu": 0, "b": "bids", "a": []},
+    },
+    {
+        "stream": "btcusdt@depth@100ms",
+        "data": {"e": "depthUpdate", "E": -5, "s": SYMBOL, "U": 1, "u": 3, "pu": 0, "b": [], "a": []},
+    },
+    {
+        "stream": "btcusdt@depth@100ms",
+        "data": {"e": "depthUpdate", "E": E, "s": 12345, "U": 1, "u": 3, "pu": 0, "b": [], "a": []},
+    },
+    {
+        "stream": "btcusdt@depth@100ms",
+        "data": {"e": "depthUpdate", "E": E, "s": SYMBOL, "U": 1, "pu": 0, "b": [], "a": []},
+    },
     {"stream": "btcusdt@kline_1m", "data": {"e": "kline", "E": E, "s": SYMBOL, "k": []}},
-    {"stream": "btcusdt@kline_1m", "data": {"e": "kline", "E": E, "s": SYMBOL, "k": {"t": E, "T": E - 5, "i": "1m", "o": "1", "h": "1", "l": "1",
-                                                                                   "c": "1", "v": "1", "x": True}}},
+    {
+        "stream": "btcusdt@kline_1m",
+        "data": {
+            "e": "kline",
+            "E": E,
+            "s": SYMBOL,
+            "k": {"t": E, "T": E - 5, "i": "1m", "o": "1", "h": "1", "l": "1", "c": "1", "v": "1", "x": True},
+        },
+    },
     {"stream": "x", "data": 5},
     {"result": None, "id": "x"},
-    {"stream": "btcusdt@aggTrade", "data": {"e": "aggTrade", "E": E, "s": "A" * 300_000, "a": 1, "p": "1", "q": "1", "T": E, "m": True}},
+    {
+        "stream": "btcusdt@aggTrade",
+        "data": {"e": "aggTrade", "E": E, "s": "A" * 300_000, "a": 1, "p": "1", "q": "1", "T": E, "m": True},
+    },
     "{{{ not json",
     "[1, 2, 3]",
     "null",
@@ -84,13 +152,37 @@ BAD_USER = [  # each names the live order {coid}
 ]
 # Answers to an order placement the venue carried out. Over REST the body is replaced (a str is
 # sent as raw text); over the WebSocket API (the default route) the response's "result" is.
-BAD_ORDER_ANSWERS = ["<html>502 Bad Gateway</html>", [1, 2], {"status": 5, "orderId": []},
-                     {"symbol": "BTCUSDT", "status": "NEW", "orderId": "x", "updateTime": "soon"}]
+BAD_ORDER_ANSWERS = [
+    "<html>502 Bad Gateway</html>",
+    [1, 2],
+    {"status": 5, "orderId": []},
+    {"symbol": "BTCUSDT", "status": "NEW", "orderId": "x", "updateTime": "soon"},
+]
 
 
 def _otu(coid: str, **override) -> dict:
-    base = {"s": SYMBOL, "c": coid, "S": "BUY", "o": "LIMIT", "f": "GTC", "q": "0.010", "p": "100.0", "ap": "0", "x": "NEW", "X": "NEW",
-            "i": 1, "l": "0.000", "z": "0.000", "L": "0", "n": "0", "N": "USDT", "T": E, "t": 0, "m": False, "R": False}
+    base = {
+        "s": SYMBOL,
+        "c": coid,
+        "S": "BUY",
+        "o": "LIMIT",
+        "f": "GTC",
+        "q": "0.010",
+        "p": "100.0",
+        "ap": "0",
+        "x": "NEW",
+        "X": "NEW",
+        "i": 1,
+        "l": "0.000",
+        "z": "0.000",
+        "L": "0",
+        "n": "0",
+        "N": "USDT",
+        "T": E,
+        "t": 0,
+        "m": False,
+        "R": False,
+    }
     return {**base, **override}
 
 
@@ -128,7 +220,9 @@ class Proxy:
             return await self._websocket(request)
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() in ("x-mbx-apikey", "content-type")}
-        async with self.session.request(request.method, self.rest + request.path_qs, headers=headers, data=body or None) as resp:
+        async with self.session.request(
+            request.method, self.rest + request.path_qs, headers=headers, data=body or None
+        ) as resp:
             data, status = await resp.read(), resp.status
             out_headers = {k: v for k, v in resp.headers.items() if k in ("Retry-After", "X-MBX-USED-WEIGHT-1M")}
             content_type = resp.content_type
@@ -210,7 +304,15 @@ ENV = {
     "EPOCHBOT_API_KEY": KEY,
     "EPOCHBOT_API_SECRET": SECRET,
     # the tight quoter: fills every few seconds
-    "EPOCHBOT_STRATEGY__PARAMS": json.dumps({"half_spread_ticks": 2, "half_spread_bps": 0.0, "exit_edge_bps": -1.0, "skew_bps_per_size": 0.0, "refresh_ms": 300}),
+    "EPOCHBOT_STRATEGY__PARAMS": json.dumps(
+        {
+            "half_spread_ticks": 2,
+            "half_spread_bps": 0.0,
+            "exit_edge_bps": -1.0,
+            "skew_bps_per_size": 0.0,
+            "refresh_ms": 300,
+        }
+    ),
     "EPOCHBOT_RISK__BREAKER_LOSSES": "1000",
     "EPOCHBOT_STRATEGY__UNKNOWN_WINDOW_MS": "2000",
 }
@@ -222,9 +324,28 @@ def test_a_live_daemon_survives_counts_and_repairs_dozens_of_hostile_frames_on_e
     sim.call_async(proxy.start())
     db = tmp_path / "db.sqlite3"
     url = f"127.0.0.1:{proxy.port}"
-    daemon = DaemonProcess(tmp_path, ["--headless", "--venue", "binance-usdm", "--rest-url", f"http://{url}", "--ws-url", f"ws://{url}",
-                                      "--symbols", SYMBOL, "--storage", str(db), "--strategy", "quoter", "--no-control",
-                                      "--status-interval", "0.5"], env=ENV)
+    daemon = DaemonProcess(
+        tmp_path,
+        [
+            "--headless",
+            "--venue",
+            "binance-usdm",
+            "--rest-url",
+            f"http://{url}",
+            "--ws-url",
+            f"ws://{url}",
+            "--symbols",
+            SYMBOL,
+            "--storage",
+            str(db),
+            "--strategy",
+            "quoter",
+            "--no-control",
+            "--status-interval",
+            "0.5",
+        ],
+        env=ENV,
+    )
     proc, log_path, lines, count = daemon.proc, daemon.log_path, daemon.lines, daemon.count
 
     def last_status() -> dict:
@@ -234,8 +355,14 @@ def test_a_live_daemon_survives_counts_and_repairs_dozens_of_hostile_frames_on_e
         assert proc.poll() is None, f"the daemon exited with {proc.returncode}: {log_path.read_text()[-3000:]}"
 
     try:
-        wait_until(lambda: proc.poll() is not None or (last_status().get("symbols", {}).get(SYMBOL, {}).get("state") == "synced"
-                                                       and sim.open_orders()), 25, "a synced book and a working order")
+        wait_until(
+            lambda: (
+                proc.poll() is not None
+                or (last_status().get("symbols", {}).get(SYMBOL, {}).get("state") == "synced" and sim.open_orders())
+            ),
+            25,
+            "a synced book and a working order",
+        )
         alive()
 
         # Market routes.
@@ -247,10 +374,20 @@ def test_a_live_daemon_survives_counts_and_repairs_dozens_of_hostile_frames_on_e
             time.sleep(0.02)
         alive()
         assert sent >= len(BAD_MARKET)
-        wait_until(lambda: last_status()["counters"].get("malformed", 0) - before >= len(BAD_MARKET), 10, "every bad market frame counted")
+        wait_until(
+            lambda: last_status()["counters"].get("malformed", 0) - before >= len(BAD_MARKET),
+            10,
+            "every bad market frame counted",
+        )
         resyncs_before = sum(b.get("resyncs", 0) for b in last_status()["symbols"].values())
-        wait_until(lambda: last_status()["symbols"][SYMBOL]["state"] == "synced" and sum(b.get("resyncs", 0) for b in last_status()["symbols"].values()) >= 1,
-                   15, "the book resynced after the bad depth events")
+        wait_until(
+            lambda: (
+                last_status()["symbols"][SYMBOL]["state"] == "synced"
+                and sum(b.get("resyncs", 0) for b in last_status()["symbols"].values()) >= 1
+            ),
+            15,
+            "the book resynced after the bad depth events",
+        )
         assert resyncs_before >= 1  # bad depth events invalidated the book (a lost delta is a gap)
         alive()
 
@@ -262,19 +399,27 @@ def test_a_live_daemon_survives_counts_and_repairs_dozens_of_hostile_frames_on_e
             frame = build(coid)
             sim.call_async(proxy.inject("user", frame if isinstance(frame, str) else orjson.dumps(frame).decode()))
             time.sleep(0.05)
-        wait_until(lambda: count("unusable user data frame dropped") - bad_user_before >= len(BAD_USER), 10, "every bad user-data frame counted")
+        wait_until(
+            lambda: count("unusable user data frame dropped") - bad_user_before >= len(BAD_USER),
+            10,
+            "every bad user-data frame counted",
+        )
         alive()
 
         # A real execution report arrives corrupted: dropped, its order reconciled, and the
         # execution recovered from the venue's trade history while the daemon runs.
         async def corrupt():
             proxy.corrupt_next_trade = True
+
         sim.call_async(corrupt())
         wait_until(lambda: proxy.corrupted or proc.poll() is not None, 30, "a real execution report to corrupt")
         alive()
         trade_id = proxy.corrupted[0]
-        wait_until(lambda: db_rows(db, "SELECT 1 FROM fills WHERE trade_id = ?", (trade_id,)) or proc.poll() is not None, 15,
-                   "the corrupted execution recovered into storage")
+        wait_until(
+            lambda: db_rows(db, "SELECT 1 FROM fills WHERE trade_id = ?", (trade_id,)) or proc.poll() is not None,
+            15,
+            "the corrupted execution recovered into storage",
+        )
         alive()
 
         # Order route: the venue places the order, the daemon receives garbage.
@@ -282,11 +427,19 @@ def test_a_live_daemon_survives_counts_and_repairs_dozens_of_hostile_frames_on_e
 
         async def arm():
             proxy.order_answers.extend(BAD_ORDER_ANSWERS)
+
         sim.call_async(arm())
-        wait_until(lambda: proxy.replaced >= len(BAD_ORDER_ANSWERS) or proc.poll() is not None, 20, "the bad order answers delivered")
+        wait_until(
+            lambda: proxy.replaced >= len(BAD_ORDER_ANSWERS) or proc.poll() is not None,
+            20,
+            "the bad order answers delivered",
+        )
         alive()
-        wait_until(lambda: count("order outcome unknown") - unknown_before >= len(BAD_ORDER_ANSWERS),
-                   10, "each unreadable order answer taken as an unknown outcome")
+        wait_until(
+            lambda: count("order outcome unknown") - unknown_before >= len(BAD_ORDER_ANSWERS),
+            10,
+            "each unreadable order answer taken as an unknown outcome",
+        )
         # ... and reconciled: trading goes on (new fills after the injections).
         fills_before = len(sim.trades())
         wait_until(lambda: len(sim.trades()) > fills_before or proc.poll() is not None, 30, "trading to go on")
@@ -312,11 +465,17 @@ def test_a_live_daemon_survives_counts_and_repairs_dozens_of_hostile_frames_on_e
     conn = sqlite3.connect(db)
     try:
         stored = sorted(r[0] for r in conn.execute("SELECT trade_id FROM fills WHERE symbol = ?", (SYMBOL,)))
-        last_states = dict(conn.execute(
-            "SELECT o.client_order_id, o.state FROM orders o JOIN (SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l ON o.id = l.last"
-        ).fetchall())
+        last_states = dict(
+            conn.execute(
+                "SELECT o.client_order_id, o.state FROM orders o JOIN (SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l ON o.id = l.last"
+            ).fetchall()
+        )
     finally:
         conn.close()
     assert stored == sorted(str(t["id"]) for t in venue_trades)
     for order in venue_orders:
-        assert last_states.get(order["clientOrderId"]) == order["status"], (order["clientOrderId"], last_states.get(order["clientOrderId"]), order["status"])
+        assert last_states.get(order["clientOrderId"]) == order["status"], (
+            order["clientOrderId"],
+            last_states.get(order["clientOrderId"]),
+            order["status"],
+        )

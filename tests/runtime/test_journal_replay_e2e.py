@@ -40,14 +40,40 @@ ENV = {"EPOCHBOT_CONTROL__TOKEN": TOKEN}
 class Daemon:
     """``epochbot --headless`` on the embedded simulator; its JSON log lines collected."""
 
-    def __init__(self, tmp: Path, name: str, market: str, symbols: str, seed: int, journal: Path, storage: Path) -> None:
+    def __init__(
+        self, tmp: Path, name: str, market: str, symbols: str, seed: int, journal: Path, storage: Path
+    ) -> None:
         self.report = tmp / f"{name}.report.json"
         self.lines: list[dict] = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "epochbot.app.cli", "--headless", "--market", market, "--symbols", symbols, "--seed", str(seed),
-             "--sim-port", "0", "--control-port", "0", "--report", str(self.report), "--storage", str(storage),
-             "--status-interval", "1", "--set", f"journal.directory={journal}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=child_env(ENV), cwd=REPO,
+            [
+                sys.executable,
+                "-m",
+                "epochbot.app.cli",
+                "--headless",
+                "--market",
+                market,
+                "--symbols",
+                symbols,
+                "--seed",
+                str(seed),
+                "--sim-port",
+                "0",
+                "--control-port",
+                "0",
+                "--report",
+                str(self.report),
+                "--storage",
+                str(storage),
+                "--status-interval",
+                "1",
+                "--set",
+                f"journal.directory={journal}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=child_env(ENV),
+            cwd=REPO,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -93,8 +119,13 @@ class Daemon:
 
 
 def replay(journal: Path, *extra: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "epochbot.app.cli", "replay", str(journal), "--json", *extra],
-                         capture_output=True, env=child_env(ENV), cwd=REPO, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "epochbot.app.cli", "replay", str(journal), "--json", *extra],
+        capture_output=True,
+        env=child_env(ENV),
+        cwd=REPO,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr.decode()[-2000:]
     return json.loads(out.stdout)
 
@@ -103,9 +134,28 @@ def run_session(daemon: Daemon, rng: random.Random, symbols: list[str], steps: i
     """A seeded random schedule of faults and operator actions, then a clean stop once synced."""
     wait_until(daemon.ready, 20, "the first sync")
     wait_until(lambda: daemon.status().get("orders"), 15, "the quoter's first orders", interval=0.2)
-    actions = ["gap", "out_of_order", "duplicate", "drop", "stall", "resync", "mode", "pause", "snapshot_fail", "snapshot_slow",
-               "crossed_snapshot", "malformed", "truncated", "server_shutdown", "cancel_all", "flatten", "gap", "duplicate", "out_of_order",
-               "order_delay"]
+    actions = [
+        "gap",
+        "out_of_order",
+        "duplicate",
+        "drop",
+        "stall",
+        "resync",
+        "mode",
+        "pause",
+        "snapshot_fail",
+        "snapshot_slow",
+        "crossed_snapshot",
+        "malformed",
+        "truncated",
+        "server_shutdown",
+        "cancel_all",
+        "flatten",
+        "gap",
+        "duplicate",
+        "out_of_order",
+        "order_delay",
+    ]
     must = ["gap", "out_of_order", "duplicate", "drop", "stall"]  # the checked kinds, each at least once
     plan = must + [rng.choice(actions) for _ in range(max(0, steps - len(must)))]
     rng.shuffle(plan)
@@ -129,7 +179,11 @@ def run_session(daemon: Daemon, rng: random.Random, symbols: list[str], steps: i
             daemon.fault({"kind": action, "ms": 300, "duration_s": 0.5})
             daemon.operator("/resync", {"symbol": symbol})
         elif action in ("cancel_all", "flatten"):  # through the trader; the strategy is paused, then resumed
-            body = {"confirm": True, "symbol": symbol} if action == "cancel_all" or rng.random() < 0.5 else {"confirm": True, "all": True}
+            body = (
+                {"confirm": True, "symbol": symbol}
+                if action == "cancel_all" or rng.random() < 0.5
+                else {"confirm": True, "all": True}
+            )
             daemon.operator(f"/{action.replace('_', '-')}", body)
             time.sleep(rng.uniform(0.2, 0.5))
             daemon.operator("/pause", {"paused": False})
@@ -157,7 +211,11 @@ def assert_replay_matches(live: dict, replayed: dict) -> None:
     for symbol, book in live["symbols"].items():
         mine = replayed["symbols"][symbol]
         assert book["synced"] and mine["synced"], (symbol, book["state"], mine["state"])
-        assert (mine["last_update_id"], mine["bids"], mine["asks"]) == (book["last_update_id"], book["bids"], book["asks"]), symbol
+        assert (mine["last_update_id"], mine["bids"], mine["asks"]) == (
+            book["last_update_id"],
+            book["bids"],
+            book["asks"],
+        ), symbol
         assert mine["gaps"] == book["gaps"] and mine["book_resyncs"] == book["book_resyncs"], symbol
     assert replayed["epochs"] == len(live["epochs"]) == live["epoch"]
     # Every epoch with its cause, times and phase timings; every book resync, mode change and
@@ -228,9 +286,13 @@ def test_a_run_killed_with_sigkill_leaves_a_readable_journal_and_the_restarted_r
     # Write-ahead (issue 10): storage knows every order the killed run sent, the working ones
     # included (its journal may miss the last fraction of a second of inputs).
     with sqlite3.connect(storage) as db:
-        left_working = {cid for (cid,) in db.execute(
-            "SELECT o.client_order_id FROM orders o JOIN (SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l"
-            " ON o.id = l.last WHERE o.state IN ('PENDING_NEW', 'NEW', 'PARTIALLY_FILLED', 'UNKNOWN')")}
+        left_working = {
+            cid
+            for (cid,) in db.execute(
+                "SELECT o.client_order_id FROM orders o JOIN (SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l"
+                " ON o.id = l.last WHERE o.state IN ('PENDING_NEW', 'NEW', 'PARTIALLY_FILLED', 'UNKNOWN')"
+            )
+        }
     restarted = Daemon(tmp_path, "restarted", "usdm", "BTCUSDT,ETHUSDT", 9, journal, storage)
     try:
         live = run_session(restarted, random.Random(31), ["BTCUSDT", "ETHUSDT"], steps=6)

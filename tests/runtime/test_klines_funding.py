@@ -16,18 +16,17 @@ from fractions import Fraction
 
 import pytest
 
-from epochbot.model import events as ev
 from epochbot.engine.engine import Engine, EngineConfig
+from epochbot.model import events as ev
 from epochbot.persistence.storage import SqliteStorage
 from epochbot.runtime.runtime import VENUES, Runtime, RuntimeConfig, TradingConfig
 from epochbot.sim.streams import KlineState
-from epochbot.trading.filters import SymbolFilters
 from epochbot.trading import strategy as strategy_mod
+from epochbot.trading.filters import SymbolFilters
 from epochbot.trading.portfolio import FundingRecord
 from epochbot.trading.strategy import _Base, register_strategy
 from epochbot.trading.trader import Trader
-
-from tests.runtime.test_runtime_sim import Running, wait_for
+from tests.runtime.test_runtime_sim import Running
 
 M = 60_000
 SYM = "BTCUSDT"
@@ -92,8 +91,13 @@ async def test_backfill_at_start_fills_history_flags_the_hole_and_warms_up(tmp_p
     LAST.clear()
     db = str(tmp_path / "bot.sqlite")
     venue = replace(VENUES["sim"], market="usdm")
-    cfg = RuntimeConfig(venue=venue, symbols=(SYM,), sim_rate=50.0, history_lookback_min=120,
-                        trading=TradingConfig(strategy="history-recorder", storage_path=db))
+    cfg = RuntimeConfig(
+        venue=venue,
+        symbols=(SYM,),
+        sim_rate=50.0,
+        history_lookback_min=120,
+        trading=TradingConfig(strategy="history-recorder", storage_path=db),
+    )
     rt = SeededRuntime(cfg)
     async with Running(rt):
         streams = [s for route in rt._routes() for s in route.streams]
@@ -151,18 +155,24 @@ def test_funding_from_mark_price_events_is_settled_once_per_funding_time():
     engine, trader = funding_engine()
     trader.portfolio.apply_fill(SYM, "BUY", 1_500, 500_000, ts_ns=1)  # long 1.5 @ 50000
     events = [
-        mark(H8, "0.00010000", "50001.1", H8 - 3_000),      # first sight: a baseline only
-        mark(H8, "0.00012000", "50010.3", H8 - 1_000),      # the rate and mark in force at 8h
-        mark(2 * H8, "-0.00005000", "50020.0", H8 + 50),    # 8h has passed: settle once
+        mark(H8, "0.00010000", "50001.1", H8 - 3_000),  # first sight: a baseline only
+        mark(H8, "0.00012000", "50010.3", H8 - 1_000),  # the rate and mark in force at 8h
+        mark(2 * H8, "-0.00005000", "50020.0", H8 + 50),  # 8h has passed: settle once
         mark(2 * H8, "-0.00005000", "50021.0", H8 + 1_050),  # same funding time: nothing
-        mark(H8, "0.00012000", "50021.0", H8 + 1_100),      # a stale next time: nothing
+        mark(H8, "0.00012000", "50021.0", H8 + 1_100),  # a stale next time: nothing
     ]
     for e in events:
         assert not engine.handle(e)
     records = [r for r in trader.drain_records() if isinstance(r, FundingRecord)]
     assert len(records) == 1
     first = records[0]
-    assert (first.symbol, first.ts_ns, first.rate, first.mark_price, first.qty) == (SYM, H8 * 1_000_000, Decimal("0.00012000"), 500_103, 1_500)
+    assert (first.symbol, first.ts_ns, first.rate, first.mark_price, first.qty) == (
+        SYM,
+        H8 * 1_000_000,
+        Decimal("0.00012000"),
+        500_103,
+        1_500,
+    )
     assert first.amount == expected(1_500, "50010.3", "0.00012") < 0  # a long pays a positive rate
 
     trader.portfolio.apply_fill(SYM, "SELL", 2_500, 500_200, ts_ns=2)  # now short 1.0

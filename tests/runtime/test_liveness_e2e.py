@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-
 from decimal import Decimal
 
 import aiohttp
@@ -52,8 +51,12 @@ def exact(levels) -> list[tuple[Decimal, Decimal]]:
 
 def stable(rt: Runtime) -> bool:
     e = rt.engine
-    return bool(e.symbols) and e.session_open and e.subscribed and all(
-        s.book.synced and not s.book.awaiting_bridge and not s.snapshot_request for s in e.symbols.values())
+    return (
+        bool(e.symbols)
+        and e.session_open
+        and e.subscribed
+        and all(s.book.synced and not s.book.awaiting_bridge and not s.snapshot_request for s in e.symbols.values())
+    )
 
 
 class Venue:
@@ -64,10 +67,12 @@ class Venue:
         self.market = market
         self.engine_kw = engine_kw
 
-    async def __aenter__(self) -> "Venue":
+    async def __aenter__(self) -> Venue:
         await self.sim.start()
         venue = VenueEndpoints("external-sim", self.market, self.sim.rest_url, self.sim.ws_url)
-        self.rt = Runtime(RuntimeConfig(venue=venue, symbols=SYMBOLS, engine=EngineConfig(**self.engine_kw), history_lookback_min=0))
+        self.rt = Runtime(
+            RuntimeConfig(venue=venue, symbols=SYMBOLS, engine=EngineConfig(**self.engine_kw), history_lookback_min=0)
+        )
         self.task = asyncio.get_running_loop().create_task(self.rt.run())
         self.http = aiohttp.ClientSession()
         await wait_for(lambda: stable(self.rt) or self.task.done(), 10, "books synced at start")
@@ -93,9 +98,17 @@ class Venue:
     async def healthy(self, seconds: float) -> None:
         """Stable and the current epoch synced for ``seconds`` (so a new fault is a new incident)."""
         e = self.rt.engine
+
         def ok() -> bool:
             rec = e.epochs[-1] if e.epochs else None
-            return stable(self.rt) and rec is not None and rec.epoch == e.epoch and rec.synced_ns and time.time_ns() - rec.synced_ns >= seconds * 1e9
+            return (
+                stable(self.rt)
+                and rec is not None
+                and rec.epoch == e.epoch
+                and rec.synced_ns
+                and time.time_ns() - rec.synced_ns >= seconds * 1e9
+            )
+
         await wait_for(ok, seconds + 10, "a healthy session")
 
 

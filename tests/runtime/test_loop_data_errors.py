@@ -7,10 +7,10 @@ import asyncio
 import time
 from dataclasses import replace
 
-from epochbot.model import events as ev
 from epochbot.book.book import BookState, IllegalTransition
-from epochbot.runtime.data_errors import handle_failure
 from epochbot.engine.engine import FATAL_EXIT_CODE
+from epochbot.model import events as ev
+from epochbot.runtime.data_errors import handle_failure
 from epochbot.runtime.runtime import VENUES, Runtime, RuntimeConfig
 from tests.helpers import wait_for
 
@@ -18,7 +18,9 @@ SYMBOL = "BTCUSDT"
 
 
 def runtime() -> Runtime:
-    config = RuntimeConfig(venue=replace(VENUES["sim"], market="usdm"), symbols=(SYMBOL,), sim_rate=50.0, history_lookback_min=0)
+    config = RuntimeConfig(
+        venue=replace(VENUES["sim"], market="usdm"), symbols=(SYMBOL,), sim_rate=50.0, history_lookback_min=0
+    )
     return Runtime(config)
 
 
@@ -26,19 +28,33 @@ async def test_an_event_whose_handler_raises_is_counted_its_book_resynced_and_th
     rt = runtime()
     task = asyncio.get_running_loop().create_task(rt.run())
     try:
-        await wait_for(lambda: task.done() or (SYMBOL in rt.engine.symbols and rt.engine.symbols[SYMBOL].book.state is BookState.SYNCED),
-                       10, "a synced book")
+        await wait_for(
+            lambda: (
+                task.done()
+                or (SYMBOL in rt.engine.symbols and rt.engine.symbols[SYMBOL].book.state is BookState.SYNCED)
+            ),
+            10,
+            "a synced book",
+        )
         resyncs = rt.engine.counters["book_resyncs"]
         # Past validation (built directly, as a decoder bug would), yet unusable: the handler raises.
         rt.inbox.put_market(ev.MarkPrice(rt.engine.epoch, SYMBOL, "100.0", "", "0.0001", "x", 1, time.time_ns()))
         rt.inbox.put_market(ev.AggTrade(rt.engine.epoch, SYMBOL, 1, "100.0", "1", True, "x", "x", time.time_ns()))
-        await wait_for(lambda: task.done() or rt.engine.counters.get("handler_data_errors", 0) >= 2, 5, "both counted as data errors")
+        await wait_for(
+            lambda: task.done() or rt.engine.counters.get("handler_data_errors", 0) >= 2,
+            5,
+            "both counted as data errors",
+        )
         assert rt.engine.counters["book_resyncs"] == resyncs  # not depth: nothing to resync
         # A depth event whose handler raises (its timestamp is text): its book is resynced.
         rt.inbox.put_market(ev.DepthDiff(rt.engine.epoch, SYMBOL, 1, 2, 0, [], [], "x", time.time_ns()))
-        await wait_for(lambda: task.done() or rt.engine.counters["book_resyncs"] > resyncs, 5, "the depth data error's resync")
+        await wait_for(
+            lambda: task.done() or rt.engine.counters["book_resyncs"] > resyncs, 5, "the depth data error's resync"
+        )
         assert rt.engine.counters["handler_data_errors"] == 3
-        await wait_for(lambda: task.done() or rt.engine.symbols[SYMBOL].book.state is BookState.SYNCED, 10, "the book synced again")
+        await wait_for(
+            lambda: task.done() or rt.engine.symbols[SYMBOL].book.state is BookState.SYNCED, 10, "the book synced again"
+        )
         assert not task.done()
     finally:
         rt.request_stop("test over")

@@ -101,18 +101,51 @@ def _resume(base: str) -> None:
 
 def test_stop_commands_fired_while_an_order_is_in_flight_leave_nothing_open(tmp_path, sim):
     control = free_port()
-    env = child_env({
-        "EPOCHBOT_API_KEY": "sim-key", "EPOCHBOT_API_SECRET": "sim-secret",
-        "EPOCHBOT_CONTROL__TOKEN": TOKEN, "EPOCHBOT_RISK__BREAKER_LOSSES": "1000",
-        "EPOCHBOT_STRATEGY__PARAMS": json.dumps({"half_spread_ticks": 1, "half_spread_bps": 0.0, "exit_edge_bps": -1.0,
-                                                 "skew_bps_per_size": 0.0, "refresh_ms": 300}),
-    })
+    env = child_env(
+        {
+            "EPOCHBOT_API_KEY": "sim-key",
+            "EPOCHBOT_API_SECRET": "sim-secret",
+            "EPOCHBOT_CONTROL__TOKEN": TOKEN,
+            "EPOCHBOT_RISK__BREAKER_LOSSES": "1000",
+            "EPOCHBOT_STRATEGY__PARAMS": json.dumps(
+                {
+                    "half_spread_ticks": 1,
+                    "half_spread_bps": 0.0,
+                    "exit_edge_bps": -1.0,
+                    "skew_bps_per_size": 0.0,
+                    "refresh_ms": 300,
+                }
+            ),
+        }
+    )
     log = tmp_path / "daemon.err"
     daemon = subprocess.Popen(
-        [sys.executable, "-m", "epochbot.app.cli", "--headless", "--venue", "binance-usdm", "--rest-url", sim.sim.rest_url,
-         "--ws-url", sim.sim.ws_url, "--symbols", SYMBOL, "--storage", str(tmp_path / "db.sqlite3"), "--strategy", "quoter",
-         "--control-port", str(control), "--status-interval", "60"],
-        stdout=subprocess.DEVNULL, stderr=open(log, "wb"), env=env, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "epochbot.app.cli",
+            "--headless",
+            "--venue",
+            "binance-usdm",
+            "--rest-url",
+            sim.sim.rest_url,
+            "--ws-url",
+            sim.sim.ws_url,
+            "--symbols",
+            SYMBOL,
+            "--storage",
+            str(tmp_path / "db.sqlite3"),
+            "--strategy",
+            "quoter",
+            "--control-port",
+            str(control),
+            "--status-interval",
+            "60",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "wb"),
+        env=env,
+        cwd=REPO,
     )
     base = f"http://127.0.0.1:{control}"
 
@@ -151,13 +184,25 @@ def _rounds(daemon, sim, base, working, log) -> None:
             in_flight = sim.arrived[-1]
             _command(base, name)  # at the venue's door: it opens up to HOLD_MS from now
 
-            wait_until(lambda: in_flight in {o["clientOrderId"] for o in sim.call(sim.sim.venue.all_orders, ACCOUNT, SYMBOL, 1000)},
-                       HOLD_MS / 1000 + 10, f"round {round_}: the held order {in_flight} to reach the matching engine")
-            wait_until(lambda: not sim.open_orders() and not working(), 15,
-                       f"round {round_} ({name}): nothing of ours open at the venue nor working in the daemon "
-                       f"(venue: {sim.open_orders()}, daemon: {working()})")
+            wait_until(
+                lambda: (
+                    in_flight in {o["clientOrderId"] for o in sim.call(sim.sim.venue.all_orders, ACCOUNT, SYMBOL, 1000)}
+                ),
+                HOLD_MS / 1000 + 10,
+                f"round {round_}: the held order {in_flight} to reach the matching engine",
+            )
+            wait_until(
+                lambda: not sim.open_orders() and not working(),
+                15,
+                f"round {round_} ({name}): nothing of ours open at the venue nor working in the daemon "
+                f"(venue: {sim.open_orders()}, daemon: {working()})",
+            )
             if name == "flatten":
-                wait_until(lambda: sim.position() == 0, 15, f"round {round_}: flatten to leave the position flat (venue: {sim.position()})")
+                wait_until(
+                    lambda: sim.position() == 0,
+                    15,
+                    f"round {round_}: flatten to leave the position flat (venue: {sim.position()})",
+                )
             # The strategy is paused (cancel-all, flatten) or halted: it must not send again.
             sent = len(sim.arrived)
             time.sleep(1.0)  # an observation window: the quoter re-quotes every 300 ms

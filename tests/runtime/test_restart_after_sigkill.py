@@ -37,7 +37,15 @@ KEY, SECRET = "sim-key", "sim-secret"
 ENV = {
     "EPOCHBOT_API_KEY": KEY,
     "EPOCHBOT_API_SECRET": SECRET,
-    "EPOCHBOT_STRATEGY__PARAMS": json.dumps({"half_spread_ticks": 1, "half_spread_bps": 0.0, "exit_edge_bps": -1.0, "skew_bps_per_size": 0.0, "refresh_ms": 500}),
+    "EPOCHBOT_STRATEGY__PARAMS": json.dumps(
+        {
+            "half_spread_ticks": 1,
+            "half_spread_bps": 0.0,
+            "exit_edge_bps": -1.0,
+            "skew_bps_per_size": 0.0,
+            "refresh_ms": 500,
+        }
+    ),
     "EPOCHBOT_RISK__BREAKER_LOSSES": "2",  # two losing round trips trip the breaker
     "EPOCHBOT_STRATEGY__UNKNOWN_WINDOW_MS": "2000",  # the simulator decides at once
 }
@@ -54,14 +62,38 @@ class Sim(SimProcess):
         return self.signed("/fapi/v1/userTrades", symbol=SYMBOL, limit=1000)
 
     def position_amt(self) -> str:
-        return next(p["positionAmt"] for p in self.signed("/fapi/v2/positionRisk", symbol=SYMBOL) if p["symbol"] == SYMBOL)
+        return next(
+            p["positionAmt"] for p in self.signed("/fapi/v2/positionRisk", symbol=SYMBOL) if p["symbol"] == SYMBOL
+        )
 
 
 class Daemon(DaemonProcess):
     def __init__(self, tmp: Path, sim: Sim, name: str) -> None:
-        super().__init__(tmp, ["--headless", "--venue", "binance-usdm", "--rest-url", sim.rest, "--ws-url", sim.ws,
-                               "--symbols", SYMBOL, "--storage", str(tmp / "db.sqlite3"), "--strategy", "quoter", "--no-control",
-                               "--status-interval", "60", "--log-level", "debug"], name=name, env=ENV)
+        super().__init__(
+            tmp,
+            [
+                "--headless",
+                "--venue",
+                "binance-usdm",
+                "--rest-url",
+                sim.rest,
+                "--ws-url",
+                sim.ws,
+                "--symbols",
+                SYMBOL,
+                "--storage",
+                str(tmp / "db.sqlite3"),
+                "--strategy",
+                "quoter",
+                "--no-control",
+                "--status-interval",
+                "60",
+                "--log-level",
+                "debug",
+            ],
+            name=name,
+            env=ENV,
+        )
 
 
 def db_rows(db: Path, sql: str, args=()) -> list[tuple]:
@@ -105,9 +137,15 @@ def test_sigkill_restart_restores_fills_positions_risk_and_never_duplicates_orde
         wait_until(lambda: sim.trades(), 15, "a fill at the venue")
         # ... and the circuit breaker tripped (two losing round trips), so the risk state to
         # restore is not trivial.
-        wait_until(lambda: db_rows(db, "SELECT COUNT(*) FROM risk_snapshots WHERE body NOT LIKE '%\"breakers\": {}%'") and
-                   db_rows(db, "SELECT COUNT(*) FROM risk_snapshots WHERE body NOT LIKE '%\"breakers\": {}%'")[0][0] > 0,
-                   20, "the circuit breaker tripped")
+        wait_until(
+            lambda: (
+                db_rows(db, "SELECT COUNT(*) FROM risk_snapshots WHERE body NOT LIKE '%\"breakers\": {}%'")
+                and db_rows(db, "SELECT COUNT(*) FROM risk_snapshots WHERE body NOT LIKE '%\"breakers\": {}%'")[0][0]
+                > 0
+            ),
+            20,
+            "the circuit breaker tripped",
+        )
     finally:
         first.kill()
     assert first.proc.returncode == -signal.SIGKILL
@@ -136,7 +174,9 @@ def test_sigkill_restart_restores_fills_positions_risk_and_never_duplicates_orde
             assert enabled["breakers"] == pre_kill_risk["breakers"] != {}
             assert Fraction(enabled["session_pnl"]) == Fraction(pre_kill_risk["session_pnl"])
         assert enabled["session_latched"] == stored_risk["session_latched"]
-        assert second.find("position differs from the venue's after restore") is None, second.find("position differs from the venue's after restore")
+        assert second.find("position differs from the venue's after restore") is None, second.find(
+            "position differs from the venue's after restore"
+        )
         agrees = second.find("position agrees with the venue")
         assert agrees is not None
 
@@ -144,11 +184,17 @@ def test_sigkill_restart_restores_fills_positions_risk_and_never_duplicates_orde
         # is sent; wait for those answers, then freeze the market so that nothing executes any
         # more, and wait until storage has caught up with the venue.
         # (From the journal, not the log: order query results are logged at debug level.)
-        unknown_now = ("SELECT COUNT(*) FROM orders o JOIN (SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l"
-                       " ON o.id = l.last WHERE o.state = 'UNKNOWN'")
+        unknown_now = (
+            "SELECT COUNT(*) FROM orders o JOIN (SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l"
+            " ON o.id = l.last WHERE o.state = 'UNKNOWN'"
+        )
         wait_until(lambda: db_rows(db, unknown_now) == [(0,)], 10, "the adopted orders reconciled")
         sim.control("/_sim/market", {"paused": True})
-        wait_until(lambda: {str(t["id"]) for t in sim.trades()} <= {r[0] for r in db_rows(db, "SELECT trade_id FROM fills")}, 10, "storage to hold every venue fill")
+        wait_until(
+            lambda: {str(t["id"]) for t in sim.trades()} <= {r[0] for r in db_rows(db, "SELECT trade_id FROM fills")},
+            10,
+            "storage to hold every venue fill",
+        )
         assert second.terminate() == 0
     finally:
         if second.proc.poll() is None:
@@ -160,12 +206,17 @@ def test_sigkill_restart_restores_fills_positions_risk_and_never_duplicates_orde
     assert stored_ids == sorted(str(t["id"]) for t in venue_trades)
 
     # Positions: what storage adds up to equals the venue's positionAmt.
-    signed = sum(Fraction(str(q)) * (1 if side == "BUY" else -1) for side, q in db_rows(db, "SELECT side, qty FROM fills WHERE symbol = ?", (SYMBOL,)))
+    signed = sum(
+        Fraction(str(q)) * (1 if side == "BUY" else -1)
+        for side, q in db_rows(db, "SELECT side, qty FROM fills WHERE symbol = ?", (SYMBOL,))
+    )
     assert signed / 1000 == Fraction(sim.position_amt())  # BTCUSDT lots are 0.001
 
     # Risk: the final session PnL counts every execution exactly once.
     final_risk = json.loads(db_rows(db, "SELECT body FROM risk_snapshots ORDER BY id DESC LIMIT 1")[0][0])
-    fills = db_rows(db, "SELECT side, qty, price, fee, fee_asset, ts_ns FROM fills WHERE symbol = ? ORDER BY ts_ns, id", (SYMBOL,))
+    fills = db_rows(
+        db, "SELECT side, qty, price, fee, fee_asset, ts_ns FROM fills WHERE symbol = ? ORDER BY ts_ns, id", (SYMBOL,)
+    )
     assert Fraction(final_risk["session_pnl"]) == session_pnl_of(fills)
 
     # Orders: no client order id reached the venue twice.

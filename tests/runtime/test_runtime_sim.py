@@ -13,8 +13,8 @@ from decimal import Decimal
 
 import pytest
 
-from epochbot.model import events as ev
 from epochbot.engine.engine import EngineConfig
+from epochbot.model import events as ev
 from epochbot.runtime.runtime import VENUES, Runtime, RuntimeConfig
 from tests.helpers import wait_for
 
@@ -23,8 +23,12 @@ SYMBOLS = ("BTCUSDT", "ETHUSDT")
 
 def all_synced(rt: Runtime) -> bool:
     e = rt.engine
-    return bool(e.symbols) and e.session_open and e.subscribed and all(
-        s.book.synced and not s.book.awaiting_bridge and not s.snapshot_request for s in e.symbols.values())
+    return (
+        bool(e.symbols)
+        and e.session_open
+        and e.subscribed
+        and all(s.book.synced and not s.book.awaiting_bridge and not s.snapshot_request for s in e.symbols.values())
+    )
 
 
 class Running:
@@ -43,7 +47,7 @@ class Running:
             self.rt.request_stop("test over")
         try:
             await asyncio.wait_for(self.task, 5.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.task.cancel()
             raise
 
@@ -62,8 +66,13 @@ def synced_record(rt: Runtime, epoch: int):
 
 async def test_starts_and_syncs_all_books():
     async with Running(make()) as rt:
-        await wait_for(lambda: rt.latest is not None and rt.latest.epoch == 1
-                       and all(b.state == "synced" for b in rt.latest.books), 3.0, "a published snapshot with synced books")
+        await wait_for(
+            lambda: (
+                rt.latest is not None and rt.latest.epoch == 1 and all(b.state == "synced" for b in rt.latest.books)
+            ),
+            3.0,
+            "a published snapshot with synced books",
+        )
         assert rt.engine.epoch == 1
         assert rt.engine.epochs[0].synced_ns > 0
         assert {b.symbol for b in rt.latest.books} == set(SYMBOLS)
@@ -74,8 +83,11 @@ async def test_gap_resyncs_the_book_and_keeps_the_session():
         epoch = rt.engine.epoch
         t0 = time.time_ns()
         rt.sim.inject("gap", symbol="BTCUSDT")
-        await wait_for(lambda: any(r.symbol == "BTCUSDT" and r.detected_ns >= t0 and r.synced_ns for r in rt.engine.book_resyncs),
-                       3.0, "BTCUSDT book resync")
+        await wait_for(
+            lambda: any(r.symbol == "BTCUSDT" and r.detected_ns >= t0 and r.synced_ns for r in rt.engine.book_resyncs),
+            3.0,
+            "BTCUSDT book resync",
+        )
         await wait_for(lambda: all_synced(rt), 3.0, "books synced again")
         assert rt.engine.epoch == epoch
         assert rt.engine.counters["gaps"] >= 1
@@ -87,8 +99,11 @@ async def test_drop_opens_a_new_epoch_and_resyncs():
     async with Running(make()) as rt:
         epoch = rt.engine.epoch
         rt.sim.inject("drop")
-        await wait_for(lambda: rt.engine.epoch > epoch and synced_record(rt, rt.engine.epoch) is not None and all_synced(rt),
-                       3.0, "a new resynchronized epoch")
+        await wait_for(
+            lambda: rt.engine.epoch > epoch and synced_record(rt, rt.engine.epoch) is not None and all_synced(rt),
+            3.0,
+            "a new resynchronized epoch",
+        )
         rec = synced_record(rt, epoch + 1)
         assert rec is not None and "disconnected" in rec.cause
         assert rec.resync_ms is not None and rec.resync_ms < 2000
@@ -100,8 +115,11 @@ async def test_server_shutdown_on_combined_streams_replaces_the_session(market):
     async with Running(make(market)) as rt:
         epoch = rt.engine.epoch
         rt.sim.inject("server_shutdown")
-        await wait_for(lambda: rt.engine.epoch > epoch and synced_record(rt, rt.engine.epoch) is not None and all_synced(rt),
-                       3.0, "a new resynchronized epoch")
+        await wait_for(
+            lambda: rt.engine.epoch > epoch and synced_record(rt, rt.engine.epoch) is not None and all_synced(rt),
+            3.0,
+            "a new resynchronized epoch",
+        )
         closed = next(r for r in rt.engine.epochs if r.epoch == epoch)
         assert "serverShutdown" in (closed.close_cause or "")
 
@@ -118,8 +136,17 @@ async def test_stale_epoch_events_are_discarded_and_counted():
         last = book.last_update_id
         old = engine.counters["discarded_stale_epoch"]
         gaps = engine.counters["gaps"]
-        straggler = ev.DepthDiff(epoch=epoch, recv_ts=time.time_ns(), symbol="BTCUSDT", exchange_ts=0,
-                                 first_id=last + 1, final_id=last + 1, prev_final_id=last, bids=[["1", "1"]], asks=[])
+        straggler = ev.DepthDiff(
+            epoch=epoch,
+            recv_ts=time.time_ns(),
+            symbol="BTCUSDT",
+            exchange_ts=0,
+            first_id=last + 1,
+            final_id=last + 1,
+            prev_final_id=last,
+            bids=[["1", "1"]],
+            asks=[],
+        )
         rt.inbox.put_market(straggler)
         rt.inbox.put_control(ev.GapDetected(epoch=epoch, recv_ts=time.time_ns(), symbol="BTCUSDT", expected=1, got=2))
         await wait_for(lambda: engine.counters["discarded_stale_epoch"] >= old + 2, 2.0, "stragglers counted")
@@ -144,7 +171,9 @@ async def test_operator_force_resync_replaces_the_session():
     async with Running(make()) as rt:
         epoch = rt.engine.epoch
         rt.submit(ev.OperatorForceResync(replace_session=True))
-        await wait_for(lambda: rt.engine.epoch == epoch + 1 and synced_record(rt, epoch + 1) is not None, 3.0, "new epoch")
+        await wait_for(
+            lambda: rt.engine.epoch == epoch + 1 and synced_record(rt, epoch + 1) is not None, 3.0, "new epoch"
+        )
         assert synced_record(rt, epoch + 1).cause.startswith("operator")
 
 
@@ -163,11 +192,16 @@ async def test_book_equals_simulator_depth_after_pausing_the_market(market):
         sim = rt.sim
         # Make sure the market moved after the snapshot, so diffs were applied on top of it.
         start = {s: rt.engine.book(s).last_update_id for s in SYMBOLS}
-        await wait_for(lambda: all(rt.engine.book(s).last_update_id > start[s] + 5 for s in SYMBOLS), 3.0, "diffs applied")
+        await wait_for(
+            lambda: all(rt.engine.book(s).last_update_id > start[s] + 5 for s in SYMBOLS), 3.0, "diffs applied"
+        )
         sim.pause_market()
         try:
-            await wait_for(lambda: all(rt.engine.book(s).last_update_id == sim.market(s).update_id for s in SYMBOLS),
-                           1.0, "same update id as the simulator")
+            await wait_for(
+                lambda: all(rt.engine.book(s).last_update_id == sim.market(s).update_id for s in SYMBOLS),
+                1.0,
+                "same update id as the simulator",
+            )
             for s in SYMBOLS:
                 book = rt.engine.book(s)
                 bids, asks = book.top_strings(100)

@@ -39,6 +39,7 @@ import pytest
 
 from tests.helpers import DaemonProcess, ThreadedSim, wait_until
 from tests.runtime.test_restart_after_sigkill import KEY, SECRET, SYMBOL, db_rows, session_pnl_of
+
 ACCOUNT = "acct-1"  # the simulator's default account (sim-key / sim-secret)
 KILLS = ("accept", "fill", "accept", "cancel", "accept", "fill", "accept", "cancel")
 
@@ -46,7 +47,15 @@ KILLS = ("accept", "fill", "accept", "cancel", "accept", "fill", "accept", "canc
 ENV = {
     "EPOCHBOT_API_KEY": KEY,
     "EPOCHBOT_API_SECRET": SECRET,
-    "EPOCHBOT_STRATEGY__PARAMS": json.dumps({"half_spread_ticks": 1, "half_spread_bps": 0.0, "exit_edge_bps": -1.0, "skew_bps_per_size": 0.0, "refresh_ms": 300}),
+    "EPOCHBOT_STRATEGY__PARAMS": json.dumps(
+        {
+            "half_spread_ticks": 1,
+            "half_spread_bps": 0.0,
+            "exit_edge_bps": -1.0,
+            "skew_bps_per_size": 0.0,
+            "refresh_ms": 300,
+        }
+    ),
     "EPOCHBOT_RISK__BREAKER_LOSSES": "1000",  # keep quoting: every kill needs orders
     "EPOCHBOT_STRATEGY__UNKNOWN_WINDOW_MS": "2000",  # the simulator decides at once
 }
@@ -91,6 +100,7 @@ class KillingSim(ThreadedSim):
     def arm(self, moment: str, pid: int) -> None:
         def set_() -> None:
             self.armed, self.victim = moment, pid
+
         self.loop.call_soon_threadsafe(set_)
 
     def all_orders(self) -> list[dict]:
@@ -117,9 +127,29 @@ class KillingSim(ThreadedSim):
 
 class Daemon(DaemonProcess):
     def __init__(self, tmp: Path, sim: KillingSim, name: str) -> None:
-        super().__init__(tmp, ["--headless", "--venue", "binance-usdm", "--rest-url", sim.rest, "--ws-url", sim.ws,
-                               "--symbols", SYMBOL, "--storage", str(tmp / "db.sqlite3"), "--strategy", "quoter", "--no-control",
-                               "--status-interval", "60"], name=name, env=ENV)
+        super().__init__(
+            tmp,
+            [
+                "--headless",
+                "--venue",
+                "binance-usdm",
+                "--rest-url",
+                sim.rest,
+                "--ws-url",
+                sim.ws,
+                "--symbols",
+                SYMBOL,
+                "--storage",
+                str(tmp / "db.sqlite3"),
+                "--strategy",
+                "quoter",
+                "--no-control",
+                "--status-interval",
+                "60",
+            ],
+            name=name,
+            env=ENV,
+        )
 
     def ensure_dead(self) -> None:
         self.kill()
@@ -147,10 +177,18 @@ def test_sigkill_at_venue_moments_loses_no_order_no_fill_and_leaves_nothing_open
         stored_risk = latest_risk(db)
         daemon = Daemon(tmp_path, sim, f"run{round_}")
         try:
-            enabled = wait_until(lambda: daemon.find("trading enabled") or daemon.proc.poll() is not None, 20, f"run {round_} to start trading")
+            enabled = wait_until(
+                lambda: daemon.find("trading enabled") or daemon.proc.poll() is not None,
+                20,
+                f"run {round_} to start trading",
+            )
             assert daemon.proc.poll() is None, daemon.log_path.read_text()[-2000:]
             if stored_risk is not None:  # the risk state of the killed run is what this one starts from
-                assert Fraction(enabled["restored_session_pnl"]) == Fraction(stored_risk["session_pnl"]), (round_, enabled, stored_risk)
+                assert Fraction(enabled["restored_session_pnl"]) == Fraction(stored_risk["session_pnl"]), (
+                    round_,
+                    enabled,
+                    stored_risk,
+                )
             assert daemon.find("position differs from the venue's after restore") is None
             sim.arm(moment, daemon.proc.pid)
             wait_until(lambda: daemon.proc.poll() is not None, 30, f"the simulator to kill run {round_} at {moment}")
@@ -161,11 +199,15 @@ def test_sigkill_at_venue_moments_loses_no_order_no_fill_and_leaves_nothing_open
         # Write-ahead: the killed process's journal already knows every order the venue has.
         ours = {o["clientOrderId"] for o in sim.all_orders()}
         missing = ours - journal_ids(db)
-        assert not missing, f"after the {moment} kill of run {round_} the venue has orders the journal never saw: {missing}"
+        assert not missing, (
+            f"after the {moment} kill of run {round_} the venue has orders the journal never saw: {missing}"
+        )
 
     final = Daemon(tmp_path, sim, "final")
     try:
-        enabled = wait_until(lambda: final.find("trading enabled") or final.proc.poll() is not None, 20, "the final run to start trading")
+        enabled = wait_until(
+            lambda: final.find("trading enabled") or final.proc.poll() is not None, 20, "the final run to start trading"
+        )
         assert final.proc.poll() is None, final.log_path.read_text()[-2000:]
         assert final.find("position differs from the venue's after restore") is None
         # Trade a little more, then freeze the market so the venue's records are final.
@@ -187,10 +229,15 @@ def test_sigkill_at_venue_moments_loses_no_order_no_fill_and_leaves_nothing_open
     assert not (tmp_path / "db.sqlite3-wal").exists() or (tmp_path / "db.sqlite3-wal").stat().st_size == 0
     conn = sqlite3.connect(db)
     try:
-        stored = conn.execute("SELECT trade_id, side, qty, price, fee, fee_asset, ts_ns FROM fills WHERE symbol = ? ORDER BY ts_ns, id", (SYMBOL,)).fetchall()
-        last_states = dict(conn.execute(
-            "SELECT o.client_order_id, o.state FROM orders o JOIN (SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l ON o.id = l.last"
-        ).fetchall())
+        stored = conn.execute(
+            "SELECT trade_id, side, qty, price, fee, fee_asset, ts_ns FROM fills WHERE symbol = ? ORDER BY ts_ns, id",
+            (SYMBOL,),
+        ).fetchall()
+        last_states = dict(
+            conn.execute(
+                "SELECT o.client_order_id, o.state FROM orders o JOIN (SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l ON o.id = l.last"
+            ).fetchall()
+        )
     finally:
         conn.close()
     venue_trades = sim.trades()

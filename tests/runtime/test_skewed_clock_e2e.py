@@ -25,7 +25,13 @@ from tests.helpers import wait_for
 
 SYMBOL = "BTCUSDT"
 ACCOUNT = "acct-1"  # the simulator's default account
-QUOTER = {"half_spread_ticks": 1, "half_spread_bps": 0.0, "exit_edge_bps": -1.0, "skew_bps_per_size": 0.0, "refresh_ms": 300}
+QUOTER = {
+    "half_spread_ticks": 1,
+    "half_spread_bps": 0.0,
+    "exit_edge_bps": -1.0,
+    "skew_bps_per_size": 0.0,
+    "refresh_ms": 300,
+}
 
 
 @pytest.mark.parametrize("market", ["spot", "usdm"])
@@ -33,24 +39,48 @@ QUOTER = {"half_spread_ticks": 1, "half_spread_bps": 0.0, "exit_edge_bps": -1.0,
 async def test_a_runtime_whose_clock_is_off_signs_with_the_venues_time_and_trades(tmp_path, market, skew_s):
     skew_ns = skew_s * 1_000_000_000
     trading = TradingConfig(strategy="quoter", params=QUOTER, storage_path=str(tmp_path / "db.sqlite3"))
-    config = RuntimeConfig(venue=replace(VENUES["sim"], market=market), symbols=(SYMBOL,), sim_rate=50.0, trading=trading,
-                           history_lookback_min=0)
+    config = RuntimeConfig(
+        venue=replace(VENUES["sim"], market=market),
+        symbols=(SYMBOL,),
+        sim_rate=50.0,
+        trading=trading,
+        history_lookback_min=0,
+    )
     rt = Runtime(config, clock=lambda: time.time_ns() + skew_ns)
     logs: list = []
     rt.add_log_listener(logs.append)
     task = asyncio.get_running_loop().create_task(rt.run())
     try:
-        await wait_for(lambda: task.done() or (rt.engine.trader is not None and len(rt.engine.trader.fills) >= 2
-                                               and rt.gateway.user_stream_connected), 15, "two fills with the account stream up")
+        await wait_for(
+            lambda: (
+                task.done()
+                or (
+                    rt.engine.trader is not None
+                    and len(rt.engine.trader.fills) >= 2
+                    and rt.gateway.user_stream_connected
+                )
+            ),
+            15,
+            "two fills with the account stream up",
+        )
         assert not task.done(), task
     finally:
         rt.request_stop("test over")
         code = await asyncio.wait_for(task, 15)
 
     assert code == 0
-    refused = [(r.level, r.msg, r.fields) for r in logs if r.level == "error" or "-1021" in str(r.fields) or "recvWindow" in str(r.fields)
-               or "Timestamp" in str(r.fields)]
+    refused = [
+        (r.level, r.msg, r.fields)
+        for r in logs
+        if r.level == "error"
+        or "-1021" in str(r.fields)
+        or "recvWindow" in str(r.fields)
+        or "Timestamp" in str(r.fields)
+    ]
     assert refused == []
-    assert rt.engine.counters.get("venue_orders_check_failed", 0) == 0 and rt.engine.counters.get("fill_import_failed", 0) == 0
+    assert (
+        rt.engine.counters.get("venue_orders_check_failed", 0) == 0
+        and rt.engine.counters.get("fill_import_failed", 0) == 0
+    )
     venue_trades = {str(t["id"]) for t in rt.sim.venue.user_trades(ACCOUNT, SYMBOL, limit=1000)}
     assert venue_trades and venue_trades == {f.trade_id for f in rt.engine.trader.fills}

@@ -16,20 +16,65 @@ from epochbot.sim.auth import DEFAULT_API_KEY, DEFAULT_SECRET
 from epochbot.sim.server import SimConfig, SimExchange
 from epochbot.venues.binance.rest import RestClient, RestError
 
-USDM_KEYS = {"buyer", "commission", "commissionAsset", "id", "maker", "orderId", "price", "qty", "quoteQty", "realizedPnl", "side", "positionSide", "symbol", "time"}
-SPOT_KEYS = {"symbol", "id", "orderId", "orderListId", "price", "qty", "quoteQty", "commission", "commissionAsset", "time", "isBuyer", "isMaker", "isBestMatch"}
+USDM_KEYS = {
+    "buyer",
+    "commission",
+    "commissionAsset",
+    "id",
+    "maker",
+    "orderId",
+    "price",
+    "qty",
+    "quoteQty",
+    "realizedPnl",
+    "side",
+    "positionSide",
+    "symbol",
+    "time",
+}
+SPOT_KEYS = {
+    "symbol",
+    "id",
+    "orderId",
+    "orderListId",
+    "price",
+    "qty",
+    "quoteQty",
+    "commission",
+    "commissionAsset",
+    "time",
+    "isBuyer",
+    "isMaker",
+    "isBestMatch",
+}
 
 
 @pytest.mark.parametrize("market", ["usdm", "spot"])
 async def test_trade_history_pages_filters_and_matches_orders(market):
-    async with SimExchange(SimConfig(market=market, symbols=["BTCUSDT"], seed=3, rate=50.0)) as sim, aiohttp.ClientSession() as http:
+    async with (
+        SimExchange(SimConfig(market=market, symbols=["BTCUSDT"], seed=3, rate=50.0)) as sim,
+        aiohttp.ClientSession() as http,
+    ):
         rest = RestClient(http, sim.rest_url, market)
-        gw = OrderGateway(rest, ws_base=sim.ws_url, api_key=DEFAULT_API_KEY, api_secret=DEFAULT_SECRET, inbox=Inbox(10), codecs={})
+        gw = OrderGateway(
+            rest, ws_base=sim.ws_url, api_key=DEFAULT_API_KEY, api_secret=DEFAULT_SECRET, inbox=Inbox(10), codecs={}
+        )
         path = f"{rest.prefix}/order"
         placed = []
         for i, side in enumerate(("BUY", "SELL", "BUY")):
-            body = await rest.signed("POST", path, {"symbol": "BTCUSDT", "side": side, "type": "MARKET", "quantity": "0.002", "newClientOrderId": f"eb9-{i}"},
-                                     DEFAULT_API_KEY, DEFAULT_SECRET)
+            body = await rest.signed(
+                "POST",
+                path,
+                {
+                    "symbol": "BTCUSDT",
+                    "side": side,
+                    "type": "MARKET",
+                    "quantity": "0.002",
+                    "newClientOrderId": f"eb9-{i}",
+                },
+                DEFAULT_API_KEY,
+                DEFAULT_SECRET,
+            )
             placed.append(body["orderId"])
 
         trades = await gw.user_trades("BTCUSDT")
@@ -51,5 +96,7 @@ async def test_trade_history_pages_filters_and_matches_orders(market):
         if market == "usdm":
             assert (await gw.position_amounts())["BTCUSDT"] == "0.002"
         with pytest.raises(RestError) as err:
-            await gw.signed_get("/api/v3/myTrades" if market == "spot" else "/fapi/v1/userTrades", {"symbol": "NOPEUSDT"})
+            await gw.signed_get(
+                "/api/v3/myTrades" if market == "spot" else "/fapi/v1/userTrades", {"symbol": "NOPEUSDT"}
+            )
         assert err.value.code == -1121

@@ -27,10 +27,20 @@ ACCOUNT = "acct-1"  # the simulator's default account (sim-key / sim-secret)
 
 async def test_unknown_execution_never_duplicates_and_always_resolves(tmp_path):
     trading = TradingConfig(
-        strategy="quoter", params={"half_spread_ticks": 1, "half_spread_bps": 0.0, "exit_edge_bps": -1.0, "skew_bps_per_size": 0.0, "refresh_ms": 300}, storage_path=str(tmp_path / "db.sqlite3"),
+        strategy="quoter",
+        params={
+            "half_spread_ticks": 1,
+            "half_spread_bps": 0.0,
+            "exit_edge_bps": -1.0,
+            "skew_bps_per_size": 0.0,
+            "refresh_ms": 300,
+        },
+        storage_path=str(tmp_path / "db.sqlite3"),
         ws_orders=False,  # the REST path (the WebSocket API's is tests/runtime/test_account_stream_e2e.py)
     )
-    config = RuntimeConfig(venue=replace(VENUES["sim"], market="usdm"), symbols=(SYMBOL,), sim_rate=50.0, trading=trading)
+    config = RuntimeConfig(
+        venue=replace(VENUES["sim"], market="usdm"), symbols=(SYMBOL,), sim_rate=50.0, trading=trading
+    )
     # The simulator decides at once whether an "unknown" order was placed: a short not-found
     # window keeps the test fast (the default waits out Binance's recvWindow and clock skew).
     trading = replace(trading, unknown_window_ms=500)
@@ -38,14 +48,25 @@ async def test_unknown_execution_never_duplicates_and_always_resolves(tmp_path):
     rt = Runtime(config)
     task = asyncio.get_running_loop().create_task(rt.run())
     try:
-        await wait_for(lambda: rt.engine.trader is not None and rt.engine.trader.orders.counters["placed"] > 0 or task.done(), 10, "the first order")
+        await wait_for(
+            lambda: rt.engine.trader is not None and rt.engine.trader.orders.counters["placed"] > 0 or task.done(),
+            10,
+            "the first order",
+        )
         assert not task.done(), task
         trader, sim = rt.engine.trader, rt.sim
         sim.inject("unknown_execution", count=20)
-        await wait_for(lambda: sim.faults.active("unknown_execution") is None and trader.orders.counters["unknown"] >= 20,
-                       15, "every armed unknown-execution fault to fire")
+        await wait_for(
+            lambda: sim.faults.active("unknown_execution") is None and trader.orders.counters["unknown"] >= 20,
+            15,
+            "every armed unknown-execution fault to fire",
+        )
         sim.pause_market()  # nothing executes from here on: the venue's records are final
-        await wait_for(lambda: not any(o.state is OrderState.UNKNOWN for o in trader.orders.orders.values()), 5, "every unknown order resolved")
+        await wait_for(
+            lambda: not any(o.state is OrderState.UNKNOWN for o in trader.orders.orders.values()),
+            5,
+            "every unknown order resolved",
+        )
         assert trader.orders.counters["unknown"] >= 20
 
         venue = sim.venue
@@ -67,7 +88,11 @@ async def test_unknown_execution_never_duplicates_and_always_resolves(tmp_path):
 
     storage = SqliteStorage(str(tmp_path / "db.sqlite3"))
     try:
-        rows = storage._conn().execute("SELECT id, client_order_id, symbol, tag, prev_state, state FROM orders ORDER BY id").fetchall()
+        rows = (
+            storage._conn()
+            .execute("SELECT id, client_order_id, symbol, tag, prev_state, state FROM orders ORDER BY id")
+            .fetchall()
+        )
     finally:
         storage.close()
     venue = rt.sim.venue  # the simulator stopped; its books of record are still here

@@ -51,8 +51,25 @@ def _post(url: str, body: dict) -> int:
 @pytest.fixture
 def sim(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "epochbot.app.cli", "sim", "--port", "0", "--market", "usdm", "--symbols", ",".join(SYMBOLS), "--seed", "5"],
-        stdout=subprocess.PIPE, stderr=open(tmp_path / "sim.err", "wb"), env=_env(), cwd=REPO, text=True,
+        [
+            sys.executable,
+            "-m",
+            "epochbot.app.cli",
+            "sim",
+            "--port",
+            "0",
+            "--market",
+            "usdm",
+            "--symbols",
+            ",".join(SYMBOLS),
+            "--seed",
+            "5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=open(tmp_path / "sim.err", "wb"),
+        env=_env(),
+        cwd=REPO,
+        text=True,
     )
     line, deadline = "", time.monotonic() + 20
     while "ready" not in line:
@@ -81,8 +98,12 @@ async def wait_for(pred, timeout: float, what: str) -> None:
 
 def stable(rt: Runtime) -> bool:
     e = rt.engine
-    return bool(e.symbols) and e.session_open and e.subscribed and all(
-        s.book.synced and not s.book.awaiting_bridge and not s.snapshot_request for s in e.symbols.values())
+    return (
+        bool(e.symbols)
+        and e.session_open
+        and e.subscribed
+        and all(s.book.synced and not s.book.awaiting_bridge and not s.snapshot_request for s in e.symbols.values())
+    )
 
 
 async def block_the_loop_now_and_then(stop: asyncio.Event, blocked: list[float]) -> None:
@@ -100,8 +121,15 @@ async def test_a_busy_eighty_symbol_session_is_kept_while_a_real_stall_on_one_sy
     venue = VenueEndpoints("external-sim", "usdm", rest, ws)
     # 50-level snapshots (weight 2): when a latency spell ends, the simulator's delayed frames are
     # overtaken by fresh ones and every book resyncs (a gap), 80 snapshots per spell.
-    rt = Runtime(RuntimeConfig(venue=venue, symbols=SYMBOLS, engine=EngineConfig(snapshot_limit=50, replace_healthy_ms=1000),
-                               history_lookback_min=0, watched_streams="depth"))
+    rt = Runtime(
+        RuntimeConfig(
+            venue=venue,
+            symbols=SYMBOLS,
+            engine=EngineConfig(snapshot_limit=50, replace_healthy_ms=1000),
+            history_lookback_min=0,
+            watched_streams="depth",
+        )
+    )
     task = asyncio.get_running_loop().create_task(rt.run())
     stop, blocked = asyncio.Event(), []
     load = None
@@ -170,8 +198,15 @@ async def test_frames_waiting_in_our_socket_while_our_loop_is_saturated_are_not_
     rest, ws = sim
     venue = VenueEndpoints("external-sim", "usdm", rest, ws)
     symbols = SYMBOLS[:20]
-    rt = Runtime(RuntimeConfig(venue=venue, symbols=symbols, history_lookback_min=0, watched_streams="depth",
-                               engine=EngineConfig(snapshot_limit=100, transport_latency_replace_ms=200, latency_replace_cooldown_ms=1000)))
+    rt = Runtime(
+        RuntimeConfig(
+            venue=venue,
+            symbols=symbols,
+            history_lookback_min=0,
+            watched_streams="depth",
+            engine=EngineConfig(snapshot_limit=100, transport_latency_replace_ms=200, latency_replace_cooldown_ms=1000),
+        )
+    )
     task = asyncio.get_running_loop().create_task(rt.run())
     stop, held = asyncio.Event(), []
     load = None

@@ -21,16 +21,38 @@ WEIGHT_LIMIT = 300  # startup needs ~420 (60 x depth-100 = 300, 60 klines x 2, e
 
 @pytest.fixture
 def sim(tmp_path):
-    with SimProcess(tmp_path, market="usdm", symbols=SYMBOLS, seed=3, args=("--weight-limit", str(WEIGHT_LIMIT)), start_timeout=20) as sim:
+    with SimProcess(
+        tmp_path, market="usdm", symbols=SYMBOLS, seed=3, args=("--weight-limit", str(WEIGHT_LIMIT)), start_timeout=20
+    ) as sim:
         yield sim.rest, sim.ws
 
 
 class Daemon(DaemonProcess):
     def __init__(self, tmp: Path, rest: str, ws: str) -> None:
         self.report = tmp / "report.json"
-        super().__init__(tmp, ["--headless", "--venue", "binance-usdm", "--rest-url", rest, "--ws-url", ws,
-                               "--symbols", ",".join(SYMBOLS), "--strategy", "none", "--no-control", "--status-interval", "60",
-                               "--report", str(self.report), "--set", "resync.snapshot_limit=100"])
+        super().__init__(
+            tmp,
+            [
+                "--headless",
+                "--venue",
+                "binance-usdm",
+                "--rest-url",
+                rest,
+                "--ws-url",
+                ws,
+                "--symbols",
+                ",".join(SYMBOLS),
+                "--strategy",
+                "none",
+                "--no-control",
+                "--status-interval",
+                "60",
+                "--report",
+                str(self.report),
+                "--set",
+                "resync.snapshot_limit=100",
+            ],
+        )
 
     def wait_for(self, pred, timeout: float, what: str) -> dict:
         deadline = time.monotonic() + timeout
@@ -52,10 +74,16 @@ def test_hundreds_of_weight_units_over_the_limit_sync_every_book_without_a_429_o
     daemon = Daemon(tmp_path, rest, ws)
     try:
         # Startup: more weight than a minute allows. Every book synced (epoch 1 resynchronized).
-        daemon.wait_for(lambda l: l.get("msg") == "resynchronized" and l.get("epoch") == 1, 150, "every book synced at startup")
+        daemon.wait_for(
+            lambda l: l.get("msg") == "resynchronized" and l.get("epoch") == 1, 150, "every book synced at startup"
+        )
         # The worst moment: this minute's weight is (nearly) spent; drop every connection.
         post_json(f"{rest}/_sim/fault", {"kind": "drop"})
-        daemon.wait_for(lambda l: l.get("msg") == "resynchronized" and (l.get("epoch") or 0) >= 2, 150, "every book synced after the replacement")
+        daemon.wait_for(
+            lambda l: l.get("msg") == "resynchronized" and (l.get("epoch") or 0) >= 2,
+            150,
+            "every book synced after the replacement",
+        )
         stats = get_json(f"{rest}/_sim/stats")
     finally:
         code = daemon.stop()

@@ -30,7 +30,9 @@ def test_accounts_are_numbered_in_the_order_given():
     assert ACCOUNTS["bob"].secret == "bob-secret-QRS"
 
 
-@pytest.mark.parametrize("spec", ["alice", "alice:", ":s3cr3t-value", "a b:s3cr3t-value", "k:s3cr3t-value,k:s3cr3t-value"])
+@pytest.mark.parametrize(
+    "spec", ["alice", "alice:", ":s3cr3t-value", "a b:s3cr3t-value", "k:s3cr3t-value,k:s3cr3t-value"]
+)
 def test_malformed_spec_is_rejected_without_revealing_a_secret(spec):
     with pytest.raises(ValueError) as info:
         load_accounts(spec)
@@ -55,7 +57,10 @@ def test_valid_signature_in_query_returns_account_and_params_without_signature()
 
 
 def test_total_params_is_query_concatenated_with_body_without_separator():
-    query, body = "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC", f"quantity=1&price=0.1&recvWindow=5000&timestamp={NOW}"
+    query, body = (
+        "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC",
+        f"quantity=1&price=0.1&recvWindow=5000&timestamp={NOW}",
+    )
     signature = sign("alice-secret-XYZ", query + body)
 
     creds, params = verify(query, f"{body}&signature={signature}")
@@ -116,7 +121,10 @@ def test_timestamp_must_fall_inside_the_recv_window(timestamp, recv_window, acce
     else:
         with pytest.raises(SimApiError) as info:
             verify(signed_query(params))
-        assert info.value.to_json() == {"code": -1021, "msg": "Timestamp for this request is outside of the recvWindow."}
+        assert info.value.to_json() == {
+            "code": -1021,
+            "msg": "Timestamp for this request is outside of the recvWindow.",
+        }
 
 
 def test_recv_window_above_60000_is_rejected():

@@ -15,9 +15,26 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def test_cli_prints_one_ready_line_and_exits_0_on_sigterm():
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from epochbot.app.commands.sim import main; sys.exit(main())", "--port", "0",
-         "--market", "spot", "--symbols", "BTCUSDT,ETHUSDT", "--seed", "7", "--fault", 'stale:{"lag_ms":5}'],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys; from epochbot.app.commands.sim import main; sys.exit(main())",
+            "--port",
+            "0",
+            "--market",
+            "spot",
+            "--symbols",
+            "BTCUSDT,ETHUSDT",
+            "--seed",
+            "7",
+            "--fault",
+            'stale:{"lag_ms":5}',
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         assert line.startswith("epochbot-sim ready market=spot rest=http://127.0.0.1:")
@@ -29,8 +46,21 @@ def test_cli_prints_one_ready_line_and_exits_0_on_sigterm():
 
 
 def test_cli_rejects_bad_fault_flag():
-    out = subprocess.run([sys.executable, "-c", "import sys; from epochbot.app.commands.sim import main; sys.exit(main())",
-                          "--port", "0", "--fault", "nonsense"], cwd=ROOT, capture_output=True, text=True, timeout=5)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from epochbot.app.commands.sim import main; sys.exit(main())",
+            "--port",
+            "0",
+            "--fault",
+            "nonsense",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=5,
+    )
     assert out.returncode == 2 and "unknown fault kind" in out.stderr
 
 

@@ -90,7 +90,7 @@ async def test_stall_sends_nothing_then_resumes(usdm, http):
         while True:  # drain frames sent before the stall
             try:
                 await ws.receive(timeout=0.05)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
         with pytest.raises(asyncio.TimeoutError):
             await ws.receive(timeout=0.3)
@@ -107,7 +107,7 @@ async def test_a_stall_silences_the_connections_it_found_but_not_new_ones(usdm, 
         while True:  # drain what the old one had in flight before the stall
             try:
                 await old.receive(timeout=0.05)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
         with pytest.raises(asyncio.TimeoutError):
             await old.receive(timeout=0.3)
@@ -225,8 +225,15 @@ async def test_server_shutdown_spot_announces_the_shutdown_then_closes(spot, htt
 
 async def test_unknown_execution_returns_503(usdm, http):
     usdm.inject("unknown_execution", count=1)
-    qs = urlencode({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001",
-                    "timestamp": int(time.time() * 1000)})
+    qs = urlencode(
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "MARKET",
+            "quantity": "0.001",
+            "timestamp": int(time.time() * 1000),
+        }
+    )
     qs += "&signature=" + sign("sim-secret", qs)
     async with http.post(usdm.rest_url + "/fapi/v1/order?" + qs, headers={"X-MBX-APIKEY": "sim-key"}) as r:
         assert r.status == 503

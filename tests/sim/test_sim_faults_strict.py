@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import aiohttp
 import orjson
 import pytest
 
@@ -14,7 +13,9 @@ from epochbot.sim.faults import FAULT_KINDS, FaultBoard, FaultError
 
 
 async def post(http, sim, path, body):
-    async with http.post(sim.rest_url + path, data=orjson.dumps(body), headers={"Content-Type": "application/json"}) as r:
+    async with http.post(
+        sim.rest_url + path, data=orjson.dumps(body), headers={"Content-Type": "application/json"}
+    ) as r:
         return r.status, await r.json()
 
 
@@ -37,24 +38,27 @@ async def test_an_unknown_parameter_is_refused_with_the_list_of_known_ones(usdm,
     assert usdm.faults.to_json()["active"] == []
 
 
-@pytest.mark.parametrize("spec, word", [
-    ({"kind": "gap", "skip": 1e30}, "skip"),
-    ({"kind": "gap", "skip": 2.5}, "whole"),
-    ({"kind": "gap", "skip": 0}, "skip"),
-    ({"kind": "stale", "lag_ms": 1e20}, "lag_ms"),
-    ({"kind": "stale", "lag_ms": -1}, "lag_ms"),
-    ({"kind": "latency", "ms": 1e12}, "ms"),
-    ({"kind": "latency", "ms": "200"}, "ms"),
-    ({"kind": "snapshot_fail", "status": 999}, "status"),
-    ({"kind": "snapshot_fail", "status": 42}, "status"),
-    ({"kind": "snapshot_fail", "status": True}, "status"),
-    ({"kind": "snapshot_ratelimit", "status": 503}, "429"),
-    ({"kind": "snapshot_ratelimit", "retry_after": 1e9}, "retry_after"),
-    ({"kind": "stall", "duration_s": 1e9}, "duration_s"),
-    ({"kind": "stall", "scope": "everywhere"}, "scope"),
-    ({"kind": "malformed", "count": -1}, "count"),
-    ({"kind": "gap", "symbol": "BTC/USDT; drop"}, "symbol"),
-])
+@pytest.mark.parametrize(
+    "spec, word",
+    [
+        ({"kind": "gap", "skip": 1e30}, "skip"),
+        ({"kind": "gap", "skip": 2.5}, "whole"),
+        ({"kind": "gap", "skip": 0}, "skip"),
+        ({"kind": "stale", "lag_ms": 1e20}, "lag_ms"),
+        ({"kind": "stale", "lag_ms": -1}, "lag_ms"),
+        ({"kind": "latency", "ms": 1e12}, "ms"),
+        ({"kind": "latency", "ms": "200"}, "ms"),
+        ({"kind": "snapshot_fail", "status": 999}, "status"),
+        ({"kind": "snapshot_fail", "status": 42}, "status"),
+        ({"kind": "snapshot_fail", "status": True}, "status"),
+        ({"kind": "snapshot_ratelimit", "status": 503}, "429"),
+        ({"kind": "snapshot_ratelimit", "retry_after": 1e9}, "retry_after"),
+        ({"kind": "stall", "duration_s": 1e9}, "duration_s"),
+        ({"kind": "stall", "scope": "everywhere"}, "scope"),
+        ({"kind": "malformed", "count": -1}, "count"),
+        ({"kind": "gap", "symbol": "BTC/USDT; drop"}, "symbol"),
+    ],
+)
 async def test_out_of_range_values_are_refused_and_the_market_keeps_running(usdm, http, spec, word):
     status, body = await post(http, usdm, "/_sim/fault", spec)
 
@@ -71,8 +75,11 @@ async def test_bodies_that_are_not_a_fault_get_a_json_400(usdm, http, body):
 
 
 async def test_accepted_extremes_do_not_hang_the_simulator(usdm, http):
-    for spec in ({"kind": "gap", "skip": 1_000_000, "symbol": "BTCUSDT"}, {"kind": "stale", "lag_ms": 3_600_000, "duration_s": 1},
-                 {"kind": "latency", "ms": 600_000, "duration_s": 0.2, "symbol": "ETHUSDT"}):
+    for spec in (
+        {"kind": "gap", "skip": 1_000_000, "symbol": "BTCUSDT"},
+        {"kind": "stale", "lag_ms": 3_600_000, "duration_s": 1},
+        {"kind": "latency", "ms": 600_000, "duration_s": 0.2, "symbol": "ETHUSDT"},
+    ):
         status, _ = await post(http, usdm, "/_sim/fault", spec)
         assert status == 200
 
@@ -102,6 +109,7 @@ async def test_an_error_in_the_market_generator_is_logged_and_the_market_goes_on
         if calls["n"] == 3:
             raise RuntimeError("generator bug")
         return original(*args, **kwargs)
+
     monkeypatch.setattr(usdm, "_emit_event", flaky)
 
     with caplog.at_level(logging.ERROR, logger="epochbot.sim"):
@@ -115,8 +123,10 @@ async def test_an_error_in_the_market_generator_is_logged_and_the_market_goes_on
 
 
 async def test_a_quiet_market_keeps_connections_and_the_mark_price_heartbeat(usdm, http):
-    async with http.ws_connect(usdm.ws_url + "/market/stream?streams=btcusdt@markPrice@1s") as mark, \
-            http.ws_connect(usdm.ws_url + "/public/stream?streams=btcusdt@depth@100ms") as depth:
+    async with (
+        http.ws_connect(usdm.ws_url + "/market/stream?streams=btcusdt@markPrice@1s") as mark,
+        http.ws_connect(usdm.ws_url + "/public/stream?streams=btcusdt@depth@100ms") as depth,
+    ):
         await depth.receive_json(timeout=3)
         status, body = await post(http, usdm, "/_sim/market", {"paused": True, "duration_s": 5})
         assert status == 200 and body["paused"] is True

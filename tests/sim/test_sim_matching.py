@@ -72,7 +72,15 @@ def usdm() -> PaperVenue:
 
 
 def limit(side: str, qty: str, price: str, tif: str = "GTC", **extra: str) -> dict[str, str]:
-    return {"symbol": "BTCUSDT", "side": side, "type": "LIMIT", "timeInForce": tif, "quantity": qty, "price": price, **extra}
+    return {
+        "symbol": "BTCUSDT",
+        "side": side,
+        "type": "LIMIT",
+        "timeInForce": tif,
+        "quantity": qty,
+        "price": price,
+        **extra,
+    }
 
 
 def market(side: str, qty: str, **extra: str) -> dict[str, str]:
@@ -101,8 +109,20 @@ def test_spot_limit_gtc_takes_levels_up_to_its_price_and_rests_the_remainder():
     assert (resp["origQty"], resp["executedQty"]) == ("0.04000000", "0.03000000")
     assert resp["cummulativeQuoteQty"] == "30.00200000"
     assert resp["fills"] == [
-        {"price": "1000.00000000", "qty": "0.01000000", "commission": "0.00400000", "commissionAsset": "USDT", "tradeId": 500001},
-        {"price": "1000.10000000", "qty": "0.02000000", "commission": "0.00800080", "commissionAsset": "USDT", "tradeId": 500002},
+        {
+            "price": "1000.00000000",
+            "qty": "0.01000000",
+            "commission": "0.00400000",
+            "commissionAsset": "USDT",
+            "tradeId": 500001,
+        },
+        {
+            "price": "1000.10000000",
+            "qty": "0.02000000",
+            "commission": "0.00800080",
+            "commissionAsset": "USDT",
+            "tradeId": 500002,
+        },
     ]
     assert [o["orderId"] for o in venue.open_orders("acct-1", "BTCUSDT")] == [resp["orderId"]]
 
@@ -233,7 +253,10 @@ def test_spot_sell_beyond_the_free_base_balance_is_rejected():
         (limit("BUY", "0.010", "999.95"), (-1013, "Filter failure: PRICE_FILTER")),
         (limit("BUY", "0.0105", "999.00"), (-1013, "Filter failure: LOT_SIZE")),
         (limit("BUY", "0", "999.00"), (-1013, "Filter failure: LOT_SIZE")),
-        (limit("BUY", "0.001", "999.00"), (-4164, "Order's notional must be no smaller than 5 (unless you choose reduce only).")),
+        (
+            limit("BUY", "0.001", "999.00"),
+            (-4164, "Order's notional must be no smaller than 5 (unless you choose reduce only)."),
+        ),
         ({"symbol": "ETHUSDT", "side": "BUY", "type": "MARKET", "quantity": "1"}, (-1121, "Invalid symbol.")),
         (market("BUY", ""), (-1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed.")),
         (limit("BUY", "0.010", "999.00", "GTD"), (-1115, "Invalid timeInForce.")),
@@ -284,7 +307,9 @@ def test_duplicate_client_order_id_of_an_open_order_is_rejected_on_spot():
     venue = spot()
     venue.place_order("acct-1", limit("BUY", "0.01", "990.00", newClientOrderId="mine-1"), SPOT_BOOK, NOW)
 
-    error = rejected(lambda: venue.place_order("acct-1", limit("BUY", "0.01", "991.00", newClientOrderId="mine-1"), SPOT_BOOK, NOW))
+    error = rejected(
+        lambda: venue.place_order("acct-1", limit("BUY", "0.01", "991.00", newClientOrderId="mine-1"), SPOT_BOOK, NOW)
+    )
 
     assert error.to_json() == {"code": -2010, "msg": "Duplicate order sent."}
 
@@ -293,7 +318,9 @@ def test_duplicate_client_order_id_of_an_open_order_is_rejected_on_usdm():
     venue = usdm()
     venue.place_order("acct-1", limit("BUY", "0.010", "990.00", newClientOrderId="mine-1"), USDM_BOOK, NOW)
 
-    error = rejected(lambda: venue.place_order("acct-1", limit("BUY", "0.010", "991.00", newClientOrderId="mine-1"), USDM_BOOK, NOW))
+    error = rejected(
+        lambda: venue.place_order("acct-1", limit("BUY", "0.010", "991.00", newClientOrderId="mine-1"), USDM_BOOK, NOW)
+    )
 
     assert error.to_json() == {"code": -4116, "msg": "ClientOrderId is duplicated."}
 
@@ -365,7 +392,11 @@ def test_resting_order_crossed_by_the_market_fills_at_its_limit_price_with_maker
     venue.on_market(moved, NOW + 100)
 
     order = venue.query_order("acct-1", {"symbol": "BTCUSDT", "orderId": str(placed["orderId"])})
-    assert (order["status"], order["executedQty"], order["cummulativeQuoteQty"]) == ("PARTIALLY_FILLED", "0.00700000", "6.99300000")
+    assert (order["status"], order["executedQty"], order["cummulativeQuoteQty"]) == (
+        "PARTIALLY_FILLED",
+        "0.00700000",
+        "6.99300000",
+    )
     trade = venue.drain_user_events()[0][1]
     assert (trade["x"], trade["L"], trade["m"], trade["n"]) == ("TRADE", "999.00000000", True, "0.00139860")
 
@@ -418,19 +449,31 @@ def test_usdm_order_response_uses_symbol_precision():
     resp = venue.place_order("acct-1", market("BUY", "0.030"), USDM_BOOK, NOW)
 
     assert (resp["status"], resp["executedQty"], resp["cumQuote"], resp["avgPrice"]) == (
-        "FILLED", "0.030", "30.00200", "1000.06667",
+        "FILLED",
+        "0.030",
+        "30.00200",
+        "1000.06667",
     )
     assert resp["positionSide"] == "BOTH" and resp["reduceOnly"] is False
 
 
 def test_usdm_position_entry_realized_pnl_and_flip_are_exact():
     venue = usdm()
-    steps = [("BUY", "0.010", "1000.00"), ("BUY", "0.030", "1002.00"), ("SELL", "0.010", "1005.00"), ("SELL", "0.050", "990.00")]
+    steps = [
+        ("BUY", "0.010", "1000.00"),
+        ("BUY", "0.030", "1002.00"),
+        ("SELL", "0.010", "1005.00"),
+        ("SELL", "0.050", "990.00"),
+    ]
 
     for side, qty, price in steps:
         venue.place_order("acct-1", market(side, qty), usdm_book_at(price), NOW)
 
-    pnl = [Decimal(e["o"]["rp"]) for _, e in venue.drain_user_events() if e["e"] == "ORDER_TRADE_UPDATE" and e["o"]["x"] == "TRADE"]
+    pnl = [
+        Decimal(e["o"]["rp"])
+        for _, e in venue.drain_user_events()
+        if e["e"] == "ORDER_TRADE_UPDATE" and e["o"]["x"] == "TRADE"
+    ]
     assert pnl == [0, 0, Decimal("0.035"), Decimal("-0.345")]
     risk = venue.position_risk("acct-1", "BTCUSDT", {"BTCUSDT": parse_units("985.00", 2)})[0]
     assert (risk["positionAmt"], risk["entryPrice"], risk["unRealizedProfit"]) == ("-0.020", "990.00", "0.10000000")
@@ -507,11 +550,19 @@ def test_spot_events_are_new_then_trades_then_account_position():
     ]
     second = events[2][1]
     assert (second["X"], second["l"], second["z"], second["Z"], second["E"], second["T"]) == (
-        "PARTIALLY_FILLED", "0.02000000", "0.03000000", "30.00200000", NOW, NOW,
+        "PARTIALLY_FILLED",
+        "0.02000000",
+        "0.03000000",
+        "30.00200000",
+        NOW,
+        NOW,
     )
     assert {"s", "c", "S", "o", "f", "q", "p", "i", "L", "n", "N", "t", "w", "m", "O", "Y"} <= set(second)
     position = events[3][1]
-    assert position["B"] == [{"a": "BTC", "f": "1.03000000", "l": "0.00000000"}, {"a": "USDT", "f": "99959.98099880", "l": "10.00500040"}]
+    assert position["B"] == [
+        {"a": "BTC", "f": "1.03000000", "l": "0.00000000"},
+        {"a": "USDT", "f": "99959.98099880", "l": "10.00500040"},
+    ]
     assert venue.drain_user_events() == []
 
 
@@ -539,7 +590,12 @@ def test_usdm_fill_emits_order_trade_update_and_account_update():
     ]
     trade = events[1][1]
     assert (trade["E"], trade["T"], trade["o"]["X"], trade["o"]["L"], trade["o"]["l"], trade["o"]["n"]) == (
-        NOW + 3, NOW + 3, "FILLED", "999.90", "0.010", "0.00399960",
+        NOW + 3,
+        NOW + 3,
+        "FILLED",
+        "999.90",
+        "0.010",
+        "0.00399960",
     )
     update = events[2][1]["a"]
     assert update["m"] == "ORDER"
@@ -551,7 +607,11 @@ def test_usdm_fill_emits_order_trade_update_and_account_update():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["BUY", "SELL"]), st.integers(6, 300), st.integers(90_000, 110_000)), max_size=25))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["BUY", "SELL"]), st.integers(6, 300), st.integers(90_000, 110_000)), max_size=25
+    )
+)
 def test_usdm_position_is_the_signed_sum_of_fills_and_wallet_moves_by_pnl_minus_fees(orders):
     venue = usdm()
     start = Decimal(venue.account("acct-1", NOW)["totalWalletBalance"])

@@ -1,10 +1,9 @@
 """REST endpoints: paths, payload shapes (Binance's documented examples), weights and signing."""
 
 import time
-
-import aiohttp
 from urllib.parse import urlencode
 
+import aiohttp
 import pytest
 
 from epochbot.sim.auth import sign
@@ -60,8 +59,16 @@ async def test_klines_and_premium_index_shapes(usdm, http):
     _, _, rows = await get(http, usdm.rest_url + "/fapi/v1/klines?symbol=BTCUSDT&interval=1m&limit=5")
     assert len(rows[0]) == 12 and isinstance(rows[0][0], int) and isinstance(rows[0][1], str)
     _, _, pi = await get(http, usdm.rest_url + "/fapi/v1/premiumIndex?symbol=BTCUSDT")
-    assert set(pi) == {"symbol", "markPrice", "indexPrice", "estimatedSettlePrice", "lastFundingRate",
-                       "interestRate", "nextFundingTime", "time"}
+    assert set(pi) == {
+        "symbol",
+        "markPrice",
+        "indexPrice",
+        "estimatedSettlePrice",
+        "lastFundingRate",
+        "interestRate",
+        "nextFundingTime",
+        "time",
+    }
     _, _, all_ = await get(http, usdm.rest_url + "/fapi/v1/premiumIndex")
     assert {x["symbol"] for x in all_} == {"BTCUSDT", "ETHUSDT"}
 
@@ -135,12 +142,24 @@ async def test_signed_order_roundtrip_and_user_stream(usdm, http):
     h = {"X-MBX-APIKEY": "sim-key"}
     async with http.post(usdm.rest_url + "/fapi/v1/listenKey", headers=h) as r:
         key = (await r.json())["listenKey"]
-    async with http.ws_connect(usdm.ws_url + "/private/ws?listenKey=" + key + "&events=ORDER_TRADE_UPDATE/ACCOUNT_UPDATE") as ws:
+    async with http.ws_connect(
+        usdm.ws_url + "/private/ws?listenKey=" + key + "&events=ORDER_TRADE_UPDATE/ACCOUNT_UPDATE"
+    ) as ws:
         m = usdm.market("BTCUSDT")
         price = m.best_bid - 100 * m.tick
         from epochbot.sim.market import fixed
-        qs = signed_query({"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
-                           "quantity": "0.010", "price": fixed(price, 2), "timestamp": int(time.time() * 1000)})
+
+        qs = signed_query(
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "LIMIT",
+                "timeInForce": "GTC",
+                "quantity": "0.010",
+                "price": fixed(price, 2),
+                "timestamp": int(time.time() * 1000),
+            }
+        )
         async with http.post(usdm.rest_url + "/fapi/v1/order?" + qs, headers=h) as r:
             order = await r.json()
             assert r.status == 200, order
@@ -169,8 +188,15 @@ async def test_spot_order_emits_execution_report(spot, http):
         params = Signer("sim-key", "sim-secret").sign_ws({}, int(time.time() * 1000))
         await ws.send_json({"id": 1, "method": "userDataStream.subscribe.signature", "params": params})
         assert (await ws.receive_json(timeout=3))["result"] == {"subscriptionId": 0}
-        qs = signed_query({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01000",
-                           "timestamp": int(time.time() * 1000)})
+        qs = signed_query(
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "MARKET",
+                "quantity": "0.01000",
+                "timestamp": int(time.time() * 1000),
+            }
+        )
         async with http.post(spot.rest_url + "/api/v3/order?" + qs, headers=h) as r:
             assert r.status == 200, await r.text()
         kinds = set()

@@ -4,7 +4,6 @@ that keeps going, and X-MBX-USED-WEIGHT-1M on every answer."""
 from __future__ import annotations
 
 import aiohttp
-import pytest
 
 from epochbot.sim.server import SimConfig, SimExchange
 from epochbot.sim.weights import WeightLimiter, request_weight
@@ -61,7 +60,9 @@ async def test_the_simulator_answers_429_then_418_with_headers():
         async with aiohttp.ClientSession() as http:
             statuses, headers = [], []
             for _ in range(12):
-                async with http.get(f"{sim.rest_url}/fapi/v1/depth", params={"symbol": "BTCUSDT", "limit": "1000"}) as resp:
+                async with http.get(
+                    f"{sim.rest_url}/fapi/v1/depth", params={"symbol": "BTCUSDT", "limit": "1000"}
+                ) as resp:
                     statuses.append(resp.status)
                     headers.append((resp.headers.get("X-MBX-USED-WEIGHT-1M"), resp.headers.get("Retry-After")))
     # The minute may turn during the test: then the count restarts; judge the shape.

@@ -23,6 +23,7 @@ async def recv_until(ws, pred, timeout=3.0):
             d = orjson.loads(msg.data)
             if pred(d):
                 return d
+
     return await asyncio.wait_for(loop(), timeout)
 
 
@@ -52,12 +53,17 @@ async def test_usdm_market_route_streams(usdm, http):
         kl = await recv_until(ws, lambda d: d["stream"].endswith("kline_1m"), 5)
     assert set(agg["data"]) == {"e", "E", "s", "a", "p", "q", "f", "l", "T", "m"}
     assert set(mark["data"]) == {"e", "E", "s", "p", "i", "P", "r", "T"}
-    assert kl["data"]["e"] == "kline" and kl["data"]["k"]["i"] == "1m" and {"t", "T", "o", "c", "h", "l", "v", "x"} <= set(kl["data"]["k"])
+    assert (
+        kl["data"]["e"] == "kline"
+        and kl["data"]["k"]["i"] == "1m"
+        and {"t", "T", "o", "c", "h", "l", "v", "x"} <= set(kl["data"]["k"])
+    )
 
 
 async def test_book_ticker_and_force_order_builders():
     from epochbot.sim.market import SymbolMarket, Trade, default_spec
     from epochbot.sim.streams import book_ticker, force_order
+
     m = SymbolMarket(default_spec("usdm", "BTCUSDT", 7), 7)
     bt = orjson.loads(book_ticker("usdm", m, 1, 1))
     assert list(bt) == ["e", "u", "E", "T", "s", "b", "B", "a", "A"]
@@ -108,8 +114,9 @@ async def test_bad_requests_get_binance_error_codes(usdm, http):
 async def test_stream_count_limit(http):
     async with SimExchange(SimConfig(market="spot", max_streams=2)) as sim:
         async with http.ws_connect(sim.ws_url + "/ws") as ws:
-            await ws.send_json({"method": "SUBSCRIBE", "params": ["btcusdt@depth", "btcusdt@aggTrade",
-                                                                  "btcusdt@bookTicker"], "id": 1})
+            await ws.send_json(
+                {"method": "SUBSCRIBE", "params": ["btcusdt@depth", "btcusdt@aggTrade", "btcusdt@bookTicker"], "id": 1}
+            )
             assert "error" in await recv_until(ws, lambda d: d.get("id") == 1)
 
 
@@ -134,7 +141,9 @@ async def test_server_pings_and_closes_silent_clients(http):
 
 
 async def test_answering_pings_keeps_connection_and_lifetime_closes_it(http):
-    async with SimExchange(SimConfig(market="spot", ping_interval_s=0.3, pong_timeout_s=0.8, max_lifetime_s=1.5)) as sim:
+    async with SimExchange(
+        SimConfig(market="spot", ping_interval_s=0.3, pong_timeout_s=0.8, max_lifetime_s=1.5)
+    ) as sim:
         async with http.ws_connect(sim.ws_url + "/ws") as ws:  # aiohttp autopongs while receiving
             t0 = asyncio.get_running_loop().time()
             msg = await recv_until(ws, lambda d: False, timeout=3)
@@ -156,7 +165,11 @@ def apply(book, d, market):
 async def test_binance_sync_algorithm_reproduces_the_simulator_book(market, http):
     async with SimExchange(SimConfig(market=market, symbols=["BTCUSDT"], rate=100, tick_s=0.01)) as sim:
         route = "/public/ws/" if market == "usdm" else "/ws/"
-        path = "/fapi/v1/depth?symbol=BTCUSDT&limit=1000" if market == "usdm" else "/api/v3/depth?symbol=BTCUSDT&limit=5000"
+        path = (
+            "/fapi/v1/depth?symbol=BTCUSDT&limit=1000"
+            if market == "usdm"
+            else "/api/v3/depth?symbol=BTCUSDT&limit=5000"
+        )
         async with http.ws_connect(sim.ws_url + route + "btcusdt@depth@100ms") as ws:
             buffered = [await ws.receive_json(timeout=3)]
             async with http.get(sim.rest_url + path) as r:

@@ -21,7 +21,9 @@ def _ed25519() -> tuple[str, str]:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return pem, base64.b64encode(public).decode()
 
@@ -31,7 +33,9 @@ def _rsa() -> tuple[str, str]:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return pem, base64.b64encode(public).decode()
 
@@ -44,7 +48,9 @@ SIGNERS = {"hmac": Signer("hm", "hm-secret"), "ed25519": Signer("ed", ED_PEM), "
 
 @pytest.fixture(params=["spot", "usdm"])
 async def sim(request):
-    async with SimExchange(SimConfig(market=request.param, symbols=["BTCUSDT"], seed=7, rate=20, accounts=ACCOUNTS)) as ex:
+    async with SimExchange(
+        SimConfig(market=request.param, symbols=["BTCUSDT"], seed=7, rate=20, accounts=ACCOUNTS)
+    ) as ex:
         yield ex
 
 
@@ -85,8 +91,14 @@ def _limit_order(sim) -> dict:
     from epochbot.sim.market import fixed
 
     qty = "0.01000" if sim.config.market == "spot" else "0.010"
-    return {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": qty,
-            "price": fixed(m.best_bid - 100 * m.tick, m.price_decimals)}
+    return {
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": qty,
+        "price": fixed(m.best_bid - 100 * m.tick, m.price_decimals),
+    }
 
 
 @pytest.mark.parametrize("key_type", ["hmac", "ed25519", "rsa"])
@@ -185,7 +197,13 @@ async def test_unknown_execution_fault_answers_503_or_drops_or_never_answers(spo
     spot_sim.inject("unknown_execution", how=how)
     async with aiohttp.ClientSession() as http:
         ws = await http.ws_connect(spot_sim.ws_url + "/ws-api/v3")
-        await ws.send_json({"id": 1, "method": "order.place", "params": SIGNERS["hmac"].sign_ws(_limit_order(spot_sim), int(time.time() * 1000))})
+        await ws.send_json(
+            {
+                "id": 1,
+                "method": "order.place",
+                "params": SIGNERS["hmac"].sign_ws(_limit_order(spot_sim), int(time.time() * 1000)),
+            }
+        )
         if how == "503":
             answer = await ws.receive_json(timeout=3)
             assert answer["status"] == 503 and answer["error"]["code"] == -1000
@@ -203,7 +221,9 @@ async def test_logout_ends_only_the_logon_subscription_with_event_stream_termina
         api = await _api(http, spot_sim)
         await api.call("session.logon", {}, SIGNERS["ed25519"])
         assert (await api.call("userDataStream.subscribe"))["result"] == {"subscriptionId": 0}
-        assert (await api.call("userDataStream.subscribe.signature", {}, SIGNERS["hmac"]))["result"] == {"subscriptionId": 1}
+        assert (await api.call("userDataStream.subscribe.signature", {}, SIGNERS["hmac"]))["result"] == {
+            "subscriptionId": 1
+        }
         api.events.clear()
         await api.call("session.logout")
         assert [(e["subscriptionId"], e["event"]["e"]) for e in api.events] == [(0, "eventStreamTerminated")]
@@ -218,8 +238,20 @@ async def test_order_delay_fault_lets_a_cancel_overtake_its_order_as_on_binance(
     async with aiohttp.ClientSession() as http:
         ws = (await _api(http, sim)).ws
         now = int(time.time() * 1000)
-        await ws.send_json({"id": "place", "method": "order.place", "params": signer.sign_ws({**_limit_order(sim), "newClientOrderId": "held-1"}, now)})
-        await ws.send_json({"id": "cancel", "method": "order.cancel", "params": signer.sign_ws({"symbol": "BTCUSDT", "origClientOrderId": "held-1"}, now)})
+        await ws.send_json(
+            {
+                "id": "place",
+                "method": "order.place",
+                "params": signer.sign_ws({**_limit_order(sim), "newClientOrderId": "held-1"}, now),
+            }
+        )
+        await ws.send_json(
+            {
+                "id": "cancel",
+                "method": "order.cancel",
+                "params": signer.sign_ws({"symbol": "BTCUSDT", "origClientOrderId": "held-1"}, now),
+            }
+        )
         first = await ws.receive_json(timeout=3)
         second = await ws.receive_json(timeout=3)
         await ws.close()

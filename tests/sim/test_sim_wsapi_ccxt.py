@@ -22,8 +22,24 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def sim_process(request):
     market = request.param
     proc = subprocess.Popen(
-        [sys.executable, "-m", "epochbot.app.cli", "sim", "--port", "0", "--market", market, "--symbols", "BTCUSDT", "--seed", "7"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "epochbot.app.cli",
+            "sim",
+            "--port",
+            "0",
+            "--market",
+            market,
+            "--symbols",
+            "BTCUSDT",
+            "--seed",
+            "7",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "EPOCHBOT_SIM_ACCOUNTS": "ccxt-key:ccxt-secret"},
     )
     try:
@@ -42,15 +58,26 @@ def sim_process(request):
 def _client(market: str, rest: str, ws: str):
     ccxtpro = pytest.importorskip("ccxt.pro")
     cls = ccxtpro.binance if market == "spot" else ccxtpro.binanceusdm
-    ex = cls({"apiKey": "ccxt-key", "secret": "ccxt-secret", "enableRateLimit": False,
-              "options": {"fetchMarkets": ["spot" if market == "spot" else "linear"], "fetchCurrencies": False, "fetchMargins": False,
-                          "adjustForTimeDifference": False, "defaultType": "spot" if market == "spot" else "swap"}})
+    ex = cls(
+        {
+            "apiKey": "ccxt-key",
+            "secret": "ccxt-secret",
+            "enableRateLimit": False,
+            "options": {
+                "fetchMarkets": ["spot" if market == "spot" else "linear"],
+                "fetchCurrencies": False,
+                "fetchMargins": False,
+                "adjustForTimeDifference": False,
+                "defaultType": "spot" if market == "spot" else "swap",
+            },
+        }
+    )
     api = ex.urls["api"]
     for key, val in list(api.items()):
         if isinstance(val, str):
             for host in ("https://api.binance.com", "https://fapi.binance.com"):
                 if val.startswith(host):
-                    api[key] = rest + val[len(host):]
+                    api[key] = rest + val[len(host) :]
     api["ws"]["ws-api"]["spot"] = ws + "/ws-api/v3"
     api["ws"]["ws-api"]["linear"] = ws + "/ws-fapi/v1"
     api["ws"]["spot"] = ws + "/ws"
@@ -65,8 +92,9 @@ async def test_ccxt_places_queries_and_cancels_orders_over_the_websocket_api(sim
     try:
         ticker = await ex.fetch_order_book(symbol, 5)  # REST still works for the same client
         price = Decimal(str(ticker["bids"][0][0])) * Decimal("0.95")
-        placed = await ex.create_order_ws(symbol, "limit", "buy", 0.01, float(price.quantize(Decimal("0.01"))),
-                                          {"returnRateLimits": True})
+        placed = await ex.create_order_ws(
+            symbol, "limit", "buy", 0.01, float(price.quantize(Decimal("0.01"))), {"returnRateLimits": True}
+        )
         assert placed["id"] and placed["status"] == "open"
         fetched = await ex.fetch_order_ws(placed["id"], symbol)
         assert fetched["id"] == placed["id"] and fetched["status"] == "open"
@@ -91,7 +119,9 @@ async def test_ccxt_watches_spot_orders_through_the_websocket_api_user_data_subs
         book = await ex.fetch_order_book("BTC/USDT", 5)
         price = float((Decimal(str(book["bids"][0][0])) * Decimal("0.95")).quantize(Decimal("0.01")))
         for _ in range(50):  # the subscription is acknowledged before the order goes out
-            if ex.clients.get(ws + "/ws-api/v3") is not None and ex.clients[ws + "/ws-api/v3"].subscriptions.get("spot"):
+            if ex.clients.get(ws + "/ws-api/v3") is not None and ex.clients[ws + "/ws-api/v3"].subscriptions.get(
+                "spot"
+            ):
                 break
             await asyncio.sleep(0.05)
         placed = await ex.create_order_ws("BTC/USDT", "limit", "buy", 0.01, price)

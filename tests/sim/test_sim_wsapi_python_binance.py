@@ -24,8 +24,14 @@ async def test_python_binance_trades_over_the_websocket_api(market):
         for api in (client.ws_api, client.ws_future):
             api.TIMEOUT = 1  # its read loop notices close() only after this long (default 10 s)
         m = sim.market("BTCUSDT")
-        order = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
-                 "quantity": "0.01" if market == "spot" else "0.010", "price": fixed(m.best_bid - 100 * m.tick, m.price_decimals)}
+        order = {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.01" if market == "spot" else "0.010",
+            "price": fixed(m.best_bid - 100 * m.tick, m.price_decimals),
+        }
         try:
             if market == "spot":
                 placed = await client.ws_create_order(**order)

@@ -1,7 +1,7 @@
 """The engine hears the account stream's state: confidence shows an outage until the stream is back."""
 
-from epochbot.model import events as ev
 from epochbot.engine.engine import Engine, EngineConfig
+from epochbot.model import events as ev
 from epochbot.model import trade_events as tev
 from epochbot.trading.filters import SymbolFilters
 from epochbot.trading.strategy import get_strategy
@@ -31,4 +31,8 @@ def test_fills_are_counted_by_the_way_they_reached_us():
     engine = make_engine()
     for via in ("account_stream", "account_stream", "order_response", ""):
         engine.handle(tev.Fill(client_order_id="x", symbol=SYM, side="BUY", qty=1, price=1, via=via, ts_ns=1))
-    assert (engine.counters["fills_via_account_stream"], engine.counters["fills_via_order_response"], engine.counters["fills_via_query"]) == (2, 1, 1)
+    assert (
+        engine.counters["fills_via_account_stream"],
+        engine.counters["fills_via_order_response"],
+        engine.counters["fills_via_query"],
+    ) == (2, 1, 1)

@@ -12,13 +12,30 @@ BTC = SymbolFilters.from_strings("BTCUSDT", "0.10", "0.001", min_qty="0.001", mi
 
 
 def row(coid: str, status: str = "NEW", order_id: int = 1, **kw) -> dict:
-    base = {"symbol": "BTCUSDT", "orderId": order_id, "clientOrderId": coid, "status": status, "side": "BUY", "type": "LIMIT",
-            "origQty": "0.010", "price": "100.0", "executedQty": "0.000", "timeInForce": "GTC", "reduceOnly": False, "updateTime": 5}
+    base = {
+        "symbol": "BTCUSDT",
+        "orderId": order_id,
+        "clientOrderId": coid,
+        "status": status,
+        "side": "BUY",
+        "type": "LIMIT",
+        "origQty": "0.010",
+        "price": "100.0",
+        "executedQty": "0.000",
+        "timeInForce": "GTC",
+        "reduceOnly": False,
+        "updateTime": 5,
+    }
     return {**base, **kw}
 
 
 def test_open_orders_of_ours_unknown_to_the_journal_are_cancelled_by_default_and_known_ones_untouched():
-    rows = [row("eb7-1", order_id=1), row("eb7-2", order_id=2), row("eb7-2", order_id=2), row("eb6-9", "FILLED", order_id=3, executedQty="0.010")]
+    rows = [
+        row("eb7-1", order_id=1),
+        row("eb7-2", order_id=2),
+        row("eb7-2", order_id=2),
+        row("eb6-9", "FILLED", order_id=3, executedQty="0.010"),
+    ]
 
     decisions = plan(rows, known_ids={"eb7-1"})
 
@@ -34,7 +51,9 @@ def test_orders_without_our_prefix_are_never_touched_unless_configured():
     rows = [row("manual-1", order_id=1), row("web_abc", order_id=2, status="FILLED")]
 
     assert plan(rows, set()) == []
-    assert [(d.client_order_id, d.action) for d in plan(rows, set(), foreign="cancel")] == [("manual-1", "cancel-foreign")]
+    assert [(d.client_order_id, d.action) for d in plan(rows, set(), foreign="cancel")] == [
+        ("manual-1", "cancel-foreign")
+    ]
 
 
 def test_an_adopted_order_to_cancel_is_journaled_counts_as_working_and_gets_a_cancel():

@@ -18,7 +18,6 @@ from epochbot.app import cli
 from epochbot.app.commands.backtest import equity_chart
 from epochbot.offline.backtest import FillModel, run_backtest
 from epochbot.trading.stats import max_drawdown, sharpe
-from epochbot.trading.strategy import get_strategy
 from tests.trading.test_backtest import FILTERS, synthetic_market
 
 
@@ -28,10 +27,26 @@ def read(path):
 
 
 def test_the_json_report_carries_statistics_equal_to_the_independent_ones(tmp_path, capsys):
-    code = cli.main(["backtest", "--strategy", "quoter", "--seconds", "90", "--seed", "3", "--symbols", "BTCUSDT,ETHUSDT",
-                     "--csv", str(tmp_path), "--json"])
+    code = cli.main(
+        [
+            "backtest",
+            "--strategy",
+            "quoter",
+            "--seconds",
+            "90",
+            "--seed",
+            "3",
+            "--symbols",
+            "BTCUSDT,ETHUSDT",
+            "--csv",
+            str(tmp_path),
+            "--json",
+        ]
+    )
     out = json.loads(capsys.readouterr().out)
-    trades, equity, trips, symbols = (read(tmp_path / f) for f in ("trades.csv", "equity.csv", "round_trips.csv", "symbols.csv"))
+    trades, equity, trips, symbols = (
+        read(tmp_path / f) for f in ("trades.csv", "equity.csv", "round_trips.csv", "symbols.csv")
+    )
     assert code == 0 and trips, "the seeded run should complete round trips"
 
     peak, worst = Decimal(0), Decimal(0)
@@ -56,12 +71,20 @@ def test_the_json_report_carries_statistics_equal_to_the_independent_ones(tmp_pa
             assert Decimal(row["net_pnl"]) == cash - fees
     assert sum(Decimal(r["fees"]) for r in symbols) == Decimal(out["fees"])
     # Positions in base units, every symbol.
-    assert set(out["positions"]) == {"BTCUSDT", "ETHUSDT"} and all("." in v or v == "0" for v in out["positions"].values())
+    assert set(out["positions"]) == {"BTCUSDT", "ETHUSDT"} and all(
+        "." in v or v == "0" for v in out["positions"].values()
+    )
 
 
 def test_sharpe_is_the_annualised_mean_over_the_sample_deviation_of_per_period_changes():
     second = 1_000_000_000
-    equity = [(0, Fraction(0)), (1 * second, Fraction(1)), (2 * second, Fraction(3)), (3 * second, Fraction(2)), (4 * second, Fraction(6))]
+    equity = [
+        (0, Fraction(0)),
+        (1 * second, Fraction(1)),
+        (2 * second, Fraction(3)),
+        (3 * second, Fraction(2)),
+        (4 * second, Fraction(6)),
+    ]
     changes = [1.0, 2.0, -1.0, 4.0]
     mean = sum(changes) / 4
     sd = math.sqrt(sum((c - mean) ** 2 for c in changes) / 3)
@@ -74,8 +97,8 @@ def test_sharpe_is_the_annualised_mean_over_the_sample_deviation_of_per_period_c
 
 def test_refusals_are_counted_without_a_cap():
     # A strategy that asks for the impossible on every view: every ask is refused.
-    from tests.trading.test_backtest import Scripted
     from epochbot.trading.strategy import OrderIntent
+    from tests.trading.test_backtest import Scripted
 
     class Greedy(Scripted):
         def on_book(self, view):
@@ -99,22 +122,27 @@ def test_the_text_report_is_rounded_with_currency_positions_refusals_and_a_curve
 
 def test_the_equity_chart_spans_the_values_and_marks_the_zero_line():
     second = 1_000_000_000
-    lines = equity_chart([(0, Fraction(0)), (5 * second, Fraction(-2)), (10 * second, Fraction(1))], width=20, height=5, unit="USDT")
+    lines = equity_chart(
+        [(0, Fraction(0)), (5 * second, Fraction(-2)), (10 * second, Fraction(1))], width=20, height=5, unit="USDT"
+    )
 
     assert lines[0] == "  equity (net PnL, USDT)"
     assert "1.0000" in lines[1] and "-2.0000" in lines[5] and "─" in "".join(lines)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--seconds", "-5"], "--seconds"),
-    (["--seconds", "nan"], "--seconds"),
-    (["--taker-fee-bps", "-1"], "--taker-fee-bps"),
-    (["--maker-fee-bps", "x"], "--maker-fee-bps"),
-    (["--symbols", "btcusdt"], "upper case"),
-    (["--symbols", "BTC/USDT"], "not a symbol"),
-    (["--symbols", "BTCUSDT,BTCUSDT"], "twice"),
-    (["--params", "[1]"], "--params"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--seconds", "-5"], "--seconds"),
+        (["--seconds", "nan"], "--seconds"),
+        (["--taker-fee-bps", "-1"], "--taker-fee-bps"),
+        (["--maker-fee-bps", "x"], "--maker-fee-bps"),
+        (["--symbols", "btcusdt"], "upper case"),
+        (["--symbols", "BTC/USDT"], "not a symbol"),
+        (["--symbols", "BTCUSDT,BTCUSDT"], "twice"),
+        (["--params", "[1]"], "--params"),
+    ],
+)
 def test_bad_arguments_exit_2_with_one_line(argv, message, capsys):
     code = cli.main(["backtest", "--strategy", "quoter", *argv])
     err = capsys.readouterr().err
@@ -124,7 +152,10 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, capsys):
 
 
 def test_a_directory_or_a_missing_file_is_a_clear_error(tmp_path, capsys):
-    codes = [cli.main(["backtest", str(tmp_path), "--strategy", "quoter"]), cli.main(["backtest", str(tmp_path / "nope.jsonl"), "--strategy", "quoter"])]
+    codes = [
+        cli.main(["backtest", str(tmp_path), "--strategy", "quoter"]),
+        cli.main(["backtest", str(tmp_path / "nope.jsonl"), "--strategy", "quoter"]),
+    ]
     err = capsys.readouterr().err
 
     assert codes == [2, 2] and "is a directory" in err and "no such capture file" in err and "Traceback" not in err

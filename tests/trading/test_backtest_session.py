@@ -29,12 +29,21 @@ def test_a_seeded_session_replays_into_a_synced_book_without_gaps():
 
     report = replay_stream(io.BytesIO(buf.getvalue())).report()
 
-    assert {s: (v["synced"], v["gaps"]) for s, v in report["symbols"].items()} == {"BTCUSDT": (True, 0), "ETHUSDT": (True, 0)}
+    assert {s: (v["synced"], v["gaps"]) for s, v in report["symbols"].items()} == {
+        "BTCUSDT": (True, 0),
+        "ETHUSDT": (True, 0),
+    }
     assert report["malformed"] == []
 
 
 def run_backtest(*args: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "epochbot.app.cli", "backtest", *args, "--json"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "epochbot.app.cli", "backtest", *args, "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -50,7 +59,13 @@ def test_backtest_of_each_example_strategy_is_deterministic_and_trades():
 
 
 def test_backtest_refuses_an_unknown_strategy_with_a_clear_error():
-    out = subprocess.run([sys.executable, "-m", "epochbot.app.cli", "backtest", "--strategy", "nope"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "epochbot.app.cli", "backtest", "--strategy", "nope"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert out.returncode == 2
     assert "nope" in out.stderr and "quoter" in out.stderr

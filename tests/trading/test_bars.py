@@ -10,7 +10,14 @@ M = 60_000
 
 
 def test_interval_names_convert_to_milliseconds_and_months_are_refused():
-    assert [interval_ms(i) for i in ("1s", "1m", "15m", "4h", "1d", "1w")] == [1_000, M, 15 * M, 4 * 3_600_000, 86_400_000, 604_800_000]
+    assert [interval_ms(i) for i in ("1s", "1m", "15m", "4h", "1d", "1w")] == [
+        1_000,
+        M,
+        15 * M,
+        4 * 3_600_000,
+        86_400_000,
+        604_800_000,
+    ]
     with pytest.raises(ValueError):
         interval_ms("1M")
 
@@ -55,7 +62,16 @@ def test_a_range_bar_closes_when_price_moves_the_threshold_from_its_open():
 
     bar = closed[4]
     assert closed[:4] == [None] * 4 and bar is not None
-    assert (bar.open, bar.high, bar.low, bar.close, bar.volume, bar.trades, bar.open_ts, bar.close_ts) == (10_000, 10_010, 9_995, 10_010, 5, 5, 0, 4)
+    assert (bar.open, bar.high, bar.low, bar.close, bar.volume, bar.trades, bar.open_ts, bar.close_ts) == (
+        10_000,
+        10_010,
+        9_995,
+        10_010,
+        5,
+        5,
+        0,
+        4,
+    )
     assert bars.forming.open == 10_011
 
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from epochbot.model import events as ev
 from epochbot.engine.engine import Engine, EngineConfig
+from epochbot.model import events as ev
 from epochbot.persistence.storage import Candle
 from epochbot.runtime.runtime import backfill_klines
-from epochbot.views.snapshot import SnapshotBuilder
 from epochbot.trading.filters import SymbolFilters
 from epochbot.trading.strategy import OrderIntent, Strategy, _Base
 from epochbot.trading.trader import Trader
 from epochbot.venues.binance.wire import streams_for
+from epochbot.views.snapshot import SnapshotBuilder
 
 M = 60_000
 SYM = "BTCUSDT"
@@ -39,7 +39,11 @@ class FakeRest:
     async def klines(self, symbol, interval, start_ms, end_ms, limit):
         self.calls.append((start_ms, end_ms, limit))
         first_call = len(self.calls) == 1
-        out = [t for t in self.open_times if start_ms <= t <= end_ms and t not in self.hide_always and not (first_call and t in self.hide_once)]
+        out = [
+            t
+            for t in self.open_times
+            if start_ms <= t <= end_ms and t not in self.hide_always and not (first_call and t in self.hide_once)
+        ]
         return [row(t) for t in out[:limit]]
 
 
@@ -48,6 +52,7 @@ def run(coro):
 
 
 # ---------------------------------------------------------------------------------- streams
+
 
 def test_streams_for_adds_the_kline_stream_on_the_market_route():
     usdm = streams_for([SYM], "usdm", kline_interval="1m")
@@ -58,6 +63,7 @@ def test_streams_for_adds_the_kline_stream_on_the_market_route():
 
 
 # ---------------------------------------------------------------------------------- backfill
+
 
 def test_backfill_pages_and_returns_every_closed_candle():
     start, end = 100 * M, 129 * M
@@ -101,6 +107,7 @@ def test_shorter_history_than_asked_is_not_a_gap_and_the_forming_candle_is_left_
 
 # ---------------------------------------------------------------------------------- engine
 
+
 def make_engine(**kw) -> Engine:
     t = [1_000_000_000]
     engine = Engine(EngineConfig(symbols=(SYM,), **kw), lambda: t[0])
@@ -109,7 +116,9 @@ def make_engine(**kw) -> Engine:
 
 
 def kline(open_ts: int, closed: bool, close: str = "100.0") -> ev.Kline:
-    return ev.Kline(0, SYM, "1m", open_ts, open_ts + M - 1, "100.0", "101.0", "99.0", close, "2.0", closed, open_ts + M, 0)
+    return ev.Kline(
+        0, SYM, "1m", open_ts, open_ts + M - 1, "100.0", "101.0", "99.0", close, "2.0", closed, open_ts + M, 0
+    )
 
 
 def test_add_candles_merges_in_order_without_duplicates_and_is_bounded():
@@ -141,17 +150,27 @@ def test_closed_live_klines_extend_the_history_and_are_queued_for_storage():
 
 def test_range_bars_from_agg_trades_reach_the_snapshot():
     engine = make_engine(range_bar_bps=10, range_bar_keep=3)
-    prices = ["100.0", "100.0", "100.1",   # +10 bps: bar 1 closes at 100.1
-              "100.0", "99.9",             # -10 bps from 100.0: bar 2
-              "99.9", "100.0",             # +10 bps from 99.9... 0.1/99.9 = 10.01 bps: bar 3
-              "100.0", "100.1",            # bar 4 (keep=3 drops bar 1)
-              "100.1"]                     # forming
+    prices = [
+        "100.0",
+        "100.0",
+        "100.1",  # +10 bps: bar 1 closes at 100.1
+        "100.0",
+        "99.9",  # -10 bps from 100.0: bar 2
+        "99.9",
+        "100.0",  # +10 bps from 99.9... 0.1/99.9 = 10.01 bps: bar 3
+        "100.0",
+        "100.1",  # bar 4 (keep=3 drops bar 1)
+        "100.1",
+    ]  # forming
     for i, p in enumerate(prices):
         engine.handle(ev.AggTrade(0, SYM, i, p, "0.010", False, 1_000 + i, 1_000 + i, 0))
     snap = SnapshotBuilder("test").build(engine)
     bars = snap.book(SYM).range_bars
-    assert bars == ((1_004, "100", "100", "99.9", "99.9"), (1_006, "99.9", "100", "99.9", "100"),
-                    (1_008, "100", "100.1", "100", "100.1"))
+    assert bars == (
+        (1_004, "100", "100", "99.9", "99.9"),
+        (1_006, "99.9", "100", "99.9", "100"),
+        (1_008, "100", "100.1", "100", "100.1"),
+    )
     disabled = make_engine(range_bar_bps=0)
     for i, p in enumerate(prices):
         disabled.handle(ev.AggTrade(0, SYM, i, p, "0.010", False, 1_000 + i, 1_000 + i, 0))
@@ -159,6 +178,7 @@ def test_range_bars_from_agg_trades_reach_the_snapshot():
 
 
 # ---------------------------------------------------------------------------------- strategy
+
 
 @dataclass
 class Recorder(_Base):
@@ -185,11 +205,20 @@ def test_a_strategy_without_on_history_is_not_told():
     class Bare:
         name = "bare"
 
-        def on_book(self, view): return []
-        def on_trade(self, trade): return []
-        def on_fill(self, fill): return []
-        def on_mode_change(self, mode): return []
-        def on_timer(self, now_ns): return []
+        def on_book(self, view):
+            return []
+
+        def on_trade(self, trade):
+            return []
+
+        def on_fill(self, fill):
+            return []
+
+        def on_mode_change(self, mode):
+            return []
+
+        def on_timer(self, now_ns):
+            return []
 
     trader = Trader(Bare(), {SYM: SymbolFilters.from_strings(SYM, "0.1", "0.001")})
     assert trader.warm_up(SYM, [Candle(SYM, "1m", 0, "1", "1", "1", "1", "0")]) == []

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from epochbot.model.capture import CaptureRow, read_capture
-from epochbot.persistence.journal import CaptureJournal
 from epochbot.offline.replay import replay_file
+from epochbot.persistence.journal import CaptureJournal
 
 CAPTURE = "/work/shared/captures/binance-spot-2021-10-12.jsonl"
 

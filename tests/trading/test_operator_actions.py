@@ -3,15 +3,18 @@ order sized from the position when the venue has confirmed the cancels."""
 
 from __future__ import annotations
 
-from epochbot.model.events import CancelOrder, PlaceOrder
 from epochbot.model import trade_events as tev
-from epochbot.trading.strategy import OrderIntent
+from epochbot.model.events import CancelOrder, PlaceOrder
 from epochbot.trading.state_view import trading_view
+from epochbot.trading.strategy import OrderIntent
 from tests.trading.test_trader import trader, view
 
 
 def working_pair(t, s):
-    s.queue = [OrderIntent("BTCUSDT", "BUY", 10, 1_999_990, tag="bid"), OrderIntent("BTCUSDT", "SELL", 10, 2_000_010, tag="ask")]
+    s.queue = [
+        OrderIntent("BTCUSDT", "BUY", 10, 1_999_990, tag="bid"),
+        OrderIntent("BTCUSDT", "SELL", 10, 2_000_010, tag="ask"),
+    ]
     bid, ask = t.on_view(view(1))
     for p in (bid, ask):
         t.on_event(tev.OrderAccepted(client_order_id=p.client_order_id, ts_ns=2))
@@ -19,7 +22,15 @@ def working_pair(t, s):
 
 
 def fill(place, qty, side, trade_id, ts=5, price=2_000_000):
-    return tev.Fill(client_order_id=place.client_order_id, symbol="BTCUSDT", side=side, qty=qty, price=price, trade_id=trade_id, ts_ns=ts)
+    return tev.Fill(
+        client_order_id=place.client_order_id,
+        symbol="BTCUSDT",
+        side=side,
+        qty=qty,
+        price=price,
+        trade_id=trade_id,
+        ts_ns=ts,
+    )
 
 
 def test_cancel_all_cancels_every_working_order_once():
@@ -29,7 +40,10 @@ def test_cancel_all_cancels_every_working_order_once():
     first = t.cancel_all(None, 3)
     again = t.cancel_all(None, 4)
 
-    assert first == [CancelOrder(symbol="BTCUSDT", client_order_id=bid.client_order_id), CancelOrder(symbol="BTCUSDT", client_order_id=ask.client_order_id)]
+    assert first == [
+        CancelOrder(symbol="BTCUSDT", client_order_id=bid.client_order_id),
+        CancelOrder(symbol="BTCUSDT", client_order_id=ask.client_order_id),
+    ]
     assert again == []
 
 
@@ -46,7 +60,13 @@ def test_flatten_waits_for_the_cancels_then_sends_a_reduce_only_market_order_for
 
     (market,) = placed
     assert isinstance(market, PlaceOrder)
-    assert (market.side, market.order_type, market.qty, market.reduce_only, market.price) == ("SELL", "MARKET", "0.004", True, None)
+    assert (market.side, market.order_type, market.qty, market.reduce_only, market.price) == (
+        "SELL",
+        "MARKET",
+        "0.004",
+        True,
+        None,
+    )
 
 
 def test_a_flat_symbol_is_not_flattened_and_the_strategy_cannot_requote_a_symbol_being_flattened():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from epochbot.model.events import CancelOrder, PlaceOrder
 from epochbot.model import trade_events as tev
+from epochbot.model.events import CancelOrder, PlaceOrder
 from epochbot.trading.filters import SymbolFilters
 from epochbot.trading.orders import (
     CLIENT_ID_PATTERN,
@@ -54,7 +54,13 @@ def test_place_returns_a_command_with_exact_decimal_strings():
     command = om.place(BID, now_ns=5)
 
     assert isinstance(command, PlaceOrder)
-    assert (command.symbol, command.side, command.qty, command.price, command.time_in_force) == ("BTCUSDT", "BUY", "0.01", "20000", "GTC")
+    assert (command.symbol, command.side, command.qty, command.price, command.time_in_force) == (
+        "BTCUSDT",
+        "BUY",
+        "0.01",
+        "20000",
+        "GTC",
+    )
     assert om.orders[command.client_order_id].state is OrderState.PENDING_NEW
 
 
@@ -82,9 +88,13 @@ def test_accept_then_fills_walk_new_partially_filled_filled():
     coid = om.place(BID, 0).client_order_id
 
     om.on_event(tev.OrderAccepted(client_order_id=coid, venue_order_id="42", ts_ns=1))
-    om.on_event(tev.Fill(client_order_id=coid, symbol="BTCUSDT", side="BUY", qty=4, price=2_000_000, trade_id="t1", ts_ns=2))
+    om.on_event(
+        tev.Fill(client_order_id=coid, symbol="BTCUSDT", side="BUY", qty=4, price=2_000_000, trade_id="t1", ts_ns=2)
+    )
     states = [om.orders[coid].state]
-    om.on_event(tev.Fill(client_order_id=coid, symbol="BTCUSDT", side="BUY", qty=6, price=2_000_000, trade_id="t2", ts_ns=3))
+    om.on_event(
+        tev.Fill(client_order_id=coid, symbol="BTCUSDT", side="BUY", qty=6, price=2_000_000, trade_id="t2", ts_ns=3)
+    )
 
     assert states == [OrderState.PARTIALLY_FILLED]
     order = om.orders[coid]
@@ -168,7 +178,9 @@ def test_pending_new_past_the_ack_timeout_becomes_unknown_and_is_queried():
 def test_a_late_rest_ack_after_the_stream_reported_the_fill_is_ignored_as_stale():
     om = manager()
     coid = om.place(BID, 0).client_order_id
-    om.on_event(tev.Fill(client_order_id=coid, symbol="BTCUSDT", side="BUY", qty=10, price=2_000_000, trade_id="t1", ts_ns=1))
+    om.on_event(
+        tev.Fill(client_order_id=coid, symbol="BTCUSDT", side="BUY", qty=10, price=2_000_000, trade_id="t1", ts_ns=1)
+    )
 
     om.on_event(tev.OrderAccepted(client_order_id=coid, status="NEW", ts_ns=2))
 
@@ -215,11 +227,15 @@ def test_a_cancel_with_unknown_outcome_is_reconciled_by_query():
     assert om.orders[coid].state is OrderState.CANCELED
 
 
-@pytest.mark.parametrize("arrives", [
-    tev.OrderAccepted(client_order_id="", status="NEW", ts_ns=4),
-    tev.OrderUpdate(client_order_id="", status="NEW", ts_ns=4),
-    tev.OrderUpdate(client_order_id="", status="PARTIALLY_FILLED", filled_qty=3, ts_ns=4),
-], ids=["rest-ack", "stream-new", "stream-partial"])
+@pytest.mark.parametrize(
+    "arrives",
+    [
+        tev.OrderAccepted(client_order_id="", status="NEW", ts_ns=4),
+        tev.OrderUpdate(client_order_id="", status="NEW", ts_ns=4),
+        tev.OrderUpdate(client_order_id="", status="PARTIALLY_FILLED", filled_qty=3, ts_ns=4),
+    ],
+    ids=["rest-ack", "stream-new", "stream-partial"],
+)
 def test_a_cancel_that_overtook_its_order_is_sent_again_when_the_order_turns_up_open(arrives):
     om = manager()
     coid = om.place(BID, 0).client_order_id
@@ -305,7 +321,13 @@ def test_order_views_show_decimal_strings_for_the_dashboard():
 
     (view,) = om.views()
 
-    assert (view.client_order_id, view.price, view.qty, view.filled, view.status) == (coid, "20000", "0.01", "0", "PENDING_NEW")
+    assert (view.client_order_id, view.price, view.qty, view.filled, view.status) == (
+        coid,
+        "20000",
+        "0.01",
+        "0",
+        "PENDING_NEW",
+    )
 
 
 def test_open_orders_of_a_previous_run_are_adopted_as_unknown_and_queried():
@@ -376,7 +398,9 @@ def test_a_late_fill_of_an_order_rejected_as_not_found_moves_it_to_filled():
     om.on_event(tev.OrderUnknown(client_order_id=coid, reason="timeout", ts_ns=1))
     om.on_event(tev.OrderQueryResult(client_order_id=coid, found=False, ts_ns=2))
 
-    om.on_event(tev.Fill(client_order_id=coid, symbol="BTCUSDT", side="BUY", qty=10, price=2_000_000, trade_id="9", ts_ns=3))
+    om.on_event(
+        tev.Fill(client_order_id=coid, symbol="BTCUSDT", side="BUY", qty=10, price=2_000_000, trade_id="9", ts_ns=3)
+    )
 
     assert om.orders[coid].state is OrderState.FILLED
     assert om.orders[coid].filled_qty == 10
@@ -386,11 +410,24 @@ def test_a_query_showing_more_executed_than_the_booked_fills_asks_for_the_orders
     om = manager()
     coid = om.place(BID, 5_000_000_000).client_order_id
     om.on_event(tev.OrderAccepted(client_order_id=coid, venue_order_id="77", ts_ns=5_000_000_001))
-    om.on_event(tev.Fill(client_order_id=coid, symbol="BTCUSDT", side="BUY", qty=4, price=2_000_000, trade_id="1", ts_ns=5_000_000_002))
+    om.on_event(
+        tev.Fill(
+            client_order_id=coid,
+            symbol="BTCUSDT",
+            side="BUY",
+            qty=4,
+            price=2_000_000,
+            trade_id="1",
+            ts_ns=5_000_000_002,
+        )
+    )
     om.on_event(tev.VenueDataError(client_order_id=coid, reason="fill quantity must be positive", ts_ns=5_000_000_003))
 
-    commands = om.on_event(tev.OrderQueryResult(client_order_id=coid, found=True, status="FILLED", filled_qty=10, venue_order_id="77",
-                                                ts_ns=5_000_000_004))
+    commands = om.on_event(
+        tev.OrderQueryResult(
+            client_order_id=coid, found=True, status="FILLED", filled_qty=10, venue_order_id="77", ts_ns=5_000_000_004
+        )
+    )
 
     assert commands == [tev.FetchOrderTrades(symbol="BTCUSDT", client_order_id=coid, venue_order_id="77", since_ms=0)]
     assert om.orders[coid].state is OrderState.FILLED
@@ -402,7 +439,9 @@ def test_an_update_with_the_cumulative_quantity_before_its_fill_does_not_count_t
     coid = om.place(BID, 0).client_order_id
     om.on_event(tev.OrderUpdate(client_order_id=coid, status="PARTIALLY_FILLED", filled_qty=4, ts_ns=1))
 
-    om.on_event(tev.Fill(client_order_id=coid, symbol="BTCUSDT", side="BUY", qty=4, price=2_000_000, trade_id="1", ts_ns=2))
+    om.on_event(
+        tev.Fill(client_order_id=coid, symbol="BTCUSDT", side="BUY", qty=4, price=2_000_000, trade_id="1", ts_ns=2)
+    )
 
     assert om.orders[coid].filled_qty == 4
 
@@ -414,10 +453,16 @@ def test_a_query_answer_after_the_order_settled_still_fetches_executions_never_b
     om.on_event(tev.VenueDataError(client_order_id=coid, reason="fill quantity must be positive", ts_ns=2))
     om.on_event(tev.OrderUpdate(client_order_id=coid, status="FILLED", filled_qty=10, venue_order_id="77", ts_ns=3))
 
-    late_answer = om.on_event(tev.OrderQueryResult(client_order_id=coid, found=True, status="FILLED", filled_qty=10, venue_order_id="77", ts_ns=4))
+    late_answer = om.on_event(
+        tev.OrderQueryResult(
+            client_order_id=coid, found=True, status="FILLED", filled_qty=10, venue_order_id="77", ts_ns=4
+        )
+    )
 
     assert om.orders[coid].state is OrderState.FILLED
-    assert late_answer == [tev.FetchOrderTrades(symbol="BTCUSDT", client_order_id=coid, venue_order_id="77", since_ms=0)]
+    assert late_answer == [
+        tev.FetchOrderTrades(symbol="BTCUSDT", client_order_id=coid, venue_order_id="77", since_ms=0)
+    ]
 
 
 def test_a_bad_report_about_an_order_already_filled_still_asks_the_venue_for_what_it_carried():
@@ -426,7 +471,11 @@ def test_a_bad_report_about_an_order_already_filled_still_asks_the_venue_for_wha
     om.on_event(tev.OrderAccepted(client_order_id=coid, venue_order_id="77", status="FILLED", ts_ns=1))
 
     commands = om.on_event(tev.VenueDataError(client_order_id=coid, reason="fill quantity must be positive", ts_ns=2))
-    answer = om.on_event(tev.OrderQueryResult(client_order_id=coid, found=True, status="FILLED", filled_qty=10, venue_order_id="77", ts_ns=3))
+    answer = om.on_event(
+        tev.OrderQueryResult(
+            client_order_id=coid, found=True, status="FILLED", filled_qty=10, venue_order_id="77", ts_ns=3
+        )
+    )
 
     assert commands == [tev.QueryOrder(symbol="BTCUSDT", client_order_id=coid)]
     assert om.orders[coid].state is OrderState.FILLED

@@ -30,7 +30,9 @@ class Fill:
 
 
 def view(bid: int, ask: int, position: int = 0, entry=None) -> MarketView:
-    return MarketView("BTCUSDT", 0, UnitCodec(2, 3), 10, bid, ask, ((bid, 5),), ((ask, 5),), position, Mode.NORMAL, entry_price=entry)
+    return MarketView(
+        "BTCUSDT", 0, UnitCodec(2, 3), 10, bid, ask, ((bid, 5),), ((ask, 5),), position, Mode.NORMAL, entry_price=entry
+    )
 
 
 def quotes(q, v) -> dict:

@@ -104,7 +104,13 @@ def test_cancel_makers_allows_only_taker_exits():
 
     maker_exit = g.check(sell(5), mode=Mode.CANCEL_MAKERS, position=10, now_ns=DAY0)
     ioc_exit = g.check(sell(5, tif="IOC"), mode=Mode.CANCEL_MAKERS, position=10, now_ns=DAY0)
-    market_exit = g.check(OrderIntent("BTCUSDT", "SELL", 5, None, "MARKET", None), mode=Mode.CANCEL_MAKERS, position=10, reference_price=PRICE, now_ns=DAY0)
+    market_exit = g.check(
+        OrderIntent("BTCUSDT", "SELL", 5, None, "MARKET", None),
+        mode=Mode.CANCEL_MAKERS,
+        position=10,
+        reference_price=PRICE,
+        now_ns=DAY0,
+    )
 
     assert not maker_exit.ok and "IOC/market" in maker_exit.reason
     assert ioc_exit.ok and market_exit.ok
@@ -112,7 +118,11 @@ def test_cancel_makers_allows_only_taker_exits():
 
 def test_cancel_makers_and_halted_list_resting_makers_to_pull():
     g = gate()
-    working = [Working("BUY", 1, "maker-1"), Working("SELL", 1, "ioc-1", resting=False), Working("BUY", 1, "unk", state_value="UNKNOWN")]
+    working = [
+        Working("BUY", 1, "maker-1"),
+        Working("SELL", 1, "ioc-1", resting=False),
+        Working("BUY", 1, "unk", state_value="UNKNOWN"),
+    ]
 
     assert g.mode_cancels(Mode.CANCEL_MAKERS, working) == ["maker-1"]
     assert g.mode_cancels(Mode.HALTED, working) == ["maker-1"]
@@ -240,8 +250,15 @@ LIMITS = RiskLimits(breaker_window_ns=600 * S, breaker_cooldown_ns=900 * S)
 
 
 def test_risk_state_round_trips_through_json_exactly():
-    state = RiskState(day=DAY0 // DAY_NS, session_pnl=Fraction(-1, 3), daily_pnl=Fraction(7, 10), daily_latched=True,
-                      losses={"BTCUSDT": [DAY0 + S]}, breakers={"ETHUSDT": DAY0 + 100 * S}, saved_ns=DAY0 + 2 * S)
+    state = RiskState(
+        day=DAY0 // DAY_NS,
+        session_pnl=Fraction(-1, 3),
+        daily_pnl=Fraction(7, 10),
+        daily_latched=True,
+        losses={"BTCUSDT": [DAY0 + S]},
+        breakers={"ETHUSDT": DAY0 + 100 * S},
+        saved_ns=DAY0 + 2 * S,
+    )
 
     text = json.dumps(state.to_dict())
     restored, warnings = RiskState.restore(text, DAY0 + 3 * S, LIMITS)
@@ -260,7 +277,17 @@ def test_unknown_version_is_ignored_with_a_warning():
     assert len(warnings) == 1 and "version 2" in warnings[0]
 
 
-@pytest.mark.parametrize("raw", ["{not json", "[1, 2]", '{"version": 1, "day": "x"}', '{"version": 1}', b"\xff\xfe", '{"version": 1, "day": 1, "session_pnl": "1/0", "daily_pnl": "0"}'])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "{not json",
+        "[1, 2]",
+        '{"version": 1, "day": "x"}',
+        '{"version": 1}',
+        b"\xff\xfe",
+        '{"version": 1, "day": 1, "session_pnl": "1/0", "daily_pnl": "0"}',
+    ],
+)
 def test_a_corrupt_risk_state_is_ignored_with_a_warning_and_never_raises(raw):
     restored, warnings = RiskState.restore(raw, DAY0, LIMITS)
 
@@ -273,11 +300,18 @@ def test_nothing_saved_restores_a_fresh_state_silently():
 
 
 def test_restore_on_a_new_utc_day_resets_session_and_daily_pnl():
-    saved = RiskState(day=DAY0 // DAY_NS, session_pnl=Fraction(-40), daily_pnl=Fraction(-40), session_latched=True, daily_latched=True)
+    saved = RiskState(
+        day=DAY0 // DAY_NS, session_pnl=Fraction(-40), daily_pnl=Fraction(-40), session_latched=True, daily_latched=True
+    )
 
     restored, warnings = RiskState.restore(saved.to_dict(), DAY0 + DAY_NS + S, LIMITS)
 
-    assert (restored.session_pnl, restored.daily_pnl, restored.session_latched, restored.daily_latched) == (0, 0, False, False)
+    assert (restored.session_pnl, restored.daily_pnl, restored.session_latched, restored.daily_latched) == (
+        0,
+        0,
+        False,
+        False,
+    )
     assert "another UTC day" in warnings[0]
 
 
@@ -353,7 +387,9 @@ def test_strict_modes_hold_for_every_registered_strategy(name, mode, position, m
     strategy.on_mode_change(mode)
     for i, step in enumerate(mids):
         bid += step * BTC.tick
-        view = MarketView("BTCUSDT", DAY0 + i * S, UnitCodec(2, 3), BTC.tick, bid, bid + spread, position=position, mode=mode)
+        view = MarketView(
+            "BTCUSDT", DAY0 + i * S, UnitCodec(2, 3), BTC.tick, bid, bid + spread, position=position, mode=mode
+        )
         produced += strategy.on_book(view)
 
     for intent in produced:

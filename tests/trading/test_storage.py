@@ -8,9 +8,9 @@ from decimal import Decimal
 from fractions import Fraction
 
 from epochbot.engine.engine import EpochRecord
+from epochbot.model.trade_events import Fill
 from epochbot.persistence.storage import Candle, SqliteStorage, Storage
 from epochbot.persistence.writer import StorageWriter
-from epochbot.model.trade_events import Fill
 from epochbot.trading.orders import OrderTransition
 from epochbot.trading.portfolio import FundingRecord
 from epochbot.trading.risk import RiskLimits, RiskState
@@ -18,12 +18,23 @@ from epochbot.trading.trader import RiskSnapshot
 
 
 def transition(coid: str, state: str, ts: int, prev: str = "") -> OrderTransition:
-    return OrderTransition(ts, coid, "BTCUSDT", "BUY", "LIMIT", 10, 2_000_000, "GTC", False, "bid", prev, state, 0, "", "test")
+    return OrderTransition(
+        ts, coid, "BTCUSDT", "BUY", "LIMIT", 10, 2_000_000, "GTC", False, "bid", prev, state, 0, "", "test"
+    )
 
 
 def fill(trade_id: str, ts: int) -> Fill:
-    return Fill(ts_ns=ts, symbol="BTCUSDT", client_order_id="eb1-0", side="BUY", qty=10, price=2_000_000,
-                fee=Decimal("0.00012345"), is_maker=True, trade_id=trade_id)
+    return Fill(
+        ts_ns=ts,
+        symbol="BTCUSDT",
+        client_order_id="eb1-0",
+        side="BUY",
+        qty=10,
+        price=2_000_000,
+        fee=Decimal("0.00012345"),
+        is_maker=True,
+        trade_id=trade_id,
+    )
 
 
 def test_the_database_runs_in_wal_mode_and_satisfies_the_storage_protocol(tmp_path):
@@ -47,11 +58,16 @@ def test_session_counter_persists_across_reopen(tmp_path):
 
 def test_open_orders_are_the_orders_whose_last_journal_state_is_not_terminal(tmp_path):
     storage = SqliteStorage(tmp_path / "db")
-    storage.write_batch([
-        transition("eb1-0", "PENDING_NEW", 1), transition("eb1-0", "NEW", 2, "PENDING_NEW"),
-        transition("eb1-1", "PENDING_NEW", 3), transition("eb1-1", "FILLED", 4, "PENDING_NEW"),
-        transition("eb1-2", "PENDING_NEW", 5), transition("eb1-2", "UNKNOWN", 6, "PENDING_NEW"),
-    ])
+    storage.write_batch(
+        [
+            transition("eb1-0", "PENDING_NEW", 1),
+            transition("eb1-0", "NEW", 2, "PENDING_NEW"),
+            transition("eb1-1", "PENDING_NEW", 3),
+            transition("eb1-1", "FILLED", 4, "PENDING_NEW"),
+            transition("eb1-2", "PENDING_NEW", 5),
+            transition("eb1-2", "UNKNOWN", 6, "PENDING_NEW"),
+        ]
+    )
 
     open_orders = storage.load_open_orders()
 
@@ -85,7 +101,14 @@ def test_candles_upsert_by_open_time_and_read_back_in_a_range(tmp_path):
     forming = Candle("BTCUSDT", "1m", 60_000, "1", "2", "0.5", "1.5", "10", closed=False)
     final = Candle("BTCUSDT", "1m", 60_000, "1", "2.5", "0.5", "2", "12", closed=True)
 
-    storage.write_batch([Candle("BTCUSDT", "1m", 0, "1", "1", "1", "1", "1"), forming, final, Candle("BTCUSDT", "1m", 120_000, "2", "2", "2", "2", "1")])
+    storage.write_batch(
+        [
+            Candle("BTCUSDT", "1m", 0, "1", "1", "1", "1", "1"),
+            forming,
+            final,
+            Candle("BTCUSDT", "1m", 120_000, "2", "2", "2", "2", "1"),
+        ]
+    )
 
     assert storage.load_candles("BTCUSDT", "1m", 60_000, 60_000) == [final]
     assert [c.open_ts for c in storage.load_candles("BTCUSDT", "1m")] == [0, 60_000, 120_000]
@@ -192,14 +215,21 @@ def test_known_client_ids_leave_out_orders_last_reported_not_found(tmp_path):
 
     storage = SqliteStorage(str(tmp_path / "db.sqlite3"))
     try:
-        def row(coid, prev, state, reason):
-            return OrderTransition(1, coid, "BTCUSDT", "BUY", "LIMIT", 1, 1, "GTC", False, "", prev, state, 0, "", reason)
 
-        storage.write_batch([
-            row("eb1-0", "", "PENDING_NEW", "sent"), row("eb1-0", "PENDING_NEW", "NEW", "accepted"),
-            row("eb1-1", "", "PENDING_NEW", "sent"), row("eb1-1", "PENDING_NEW", "UNKNOWN", "unknown: 503"),
-            row("eb1-1", "UNKNOWN", "REJECTED", "reconciled: not found after 16000 ms"),
-        ])
+        def row(coid, prev, state, reason):
+            return OrderTransition(
+                1, coid, "BTCUSDT", "BUY", "LIMIT", 1, 1, "GTC", False, "", prev, state, 0, "", reason
+            )
+
+        storage.write_batch(
+            [
+                row("eb1-0", "", "PENDING_NEW", "sent"),
+                row("eb1-0", "PENDING_NEW", "NEW", "accepted"),
+                row("eb1-1", "", "PENDING_NEW", "sent"),
+                row("eb1-1", "PENDING_NEW", "UNKNOWN", "unknown: 503"),
+                row("eb1-1", "UNKNOWN", "REJECTED", "reconciled: not found after 16000 ms"),
+            ]
+        )
 
         assert storage.known_client_ids() == {"eb1-0"}
     finally:

@@ -12,7 +12,9 @@ S = 1_000_000_000
 TICK = 1
 
 
-def view(bid: int, ask: int, position: int = 0, ts: int = 0, mode: Mode = Mode.NORMAL, symbol: str = "BTCUSDT") -> MarketView:
+def view(
+    bid: int, ask: int, position: int = 0, ts: int = 0, mode: Mode = Mode.NORMAL, symbol: str = "BTCUSDT"
+) -> MarketView:
     return MarketView(symbol, ts, UnitCodec(2, 3), TICK, bid, ask, ((bid, 5),), ((ask, 5),), position, mode)
 
 
@@ -58,7 +60,9 @@ def test_quoter_quotes_symmetrically_around_the_mid_when_flat():
 def test_quoter_leans_against_a_long_position():
     flat = by_tag(get_strategy("quoter", {"half_spread_ticks": 3, "size_lots": 2}).on_book(view(1000, 1002)))
 
-    long = by_tag(get_strategy("quoter", {"half_spread_ticks": 3, "size_lots": 2}).on_book(view(1000, 1002, position=4)))
+    long = by_tag(
+        get_strategy("quoter", {"half_spread_ticks": 3, "size_lots": 2}).on_book(view(1000, 1002, position=4))
+    )
 
     assert long["ask"].price < flat["ask"].price  # easier to sell
     assert long["bid"].price < flat["bid"].price  # harder to buy
@@ -143,7 +147,9 @@ def test_momentum_respects_its_cooldown_and_max_position():
     first = walk(m, [100, 101])
     during = walk(m, [102, 103], start=2 * S)
     after = walk(m, [104, 105], start=10 * S)
-    capped = walk(get_strategy("momentum", {"moves": 1, "size_lots": 1, "max_position_lots": 5}), [100, 101], position=5)
+    capped = walk(
+        get_strategy("momentum", {"moves": 1, "size_lots": 1, "max_position_lots": 5}), [100, 101], position=5
+    )
 
     assert len(first) == 1 and during == [] and len(after) == 1
     assert capped == []

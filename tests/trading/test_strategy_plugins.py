@@ -54,10 +54,20 @@ def site(tmp_path, monkeypatch) -> Path:
     """A site directory holding the README's flipper and a broken plug-in, on this process's
     path (undone after the test) and handed to subprocesses through PYTHONPATH."""
     site = tmp_path / "site"
-    install_distribution(site, "flipper-strategy", "flipper_strategy", readme_example(),
-                         f"[{ENTRY_POINT_GROUP}]\nflipper = flipper_strategy:make_flipper\n")
-    install_distribution(site, "broken-strategy", "broken_strategy", "import epochbot_no_such_module\n",
-                         f"[{ENTRY_POINT_GROUP}]\nbroken = broken_strategy:make\nhollow = flipper_strategy:no_such_factory\n")
+    install_distribution(
+        site,
+        "flipper-strategy",
+        "flipper_strategy",
+        readme_example(),
+        f"[{ENTRY_POINT_GROUP}]\nflipper = flipper_strategy:make_flipper\n",
+    )
+    install_distribution(
+        site,
+        "broken-strategy",
+        "broken_strategy",
+        "import epochbot_no_such_module\n",
+        f"[{ENTRY_POINT_GROUP}]\nbroken = broken_strategy:make\nhollow = flipper_strategy:no_such_factory\n",
+    )
     monkeypatch.syspath_prepend(str(site))
     return site
 
@@ -77,9 +87,11 @@ def test_the_shipped_strategies_are_registered_as_entry_points_exactly_as_pyproj
 
 
 def test_strategy_names_are_listed_without_importing_any_strategy_module():
-    code = ("import sys\nfrom epochbot.trading.strategy import strategy_names\n"
-            "names = strategy_names()\n"
-            "print(','.join(names), any(m.startswith(('epochbot.trading.strategies.quoter', 'epochbot.trading.strategies.momentum')) for m in sys.modules))")
+    code = (
+        "import sys\nfrom epochbot.trading.strategy import strategy_names\n"
+        "names = strategy_names()\n"
+        "print(','.join(names), any(m.startswith(('epochbot.trading.strategies.quoter', 'epochbot.trading.strategies.momentum')) for m in sys.modules))"
+    )
 
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
 
@@ -113,8 +125,15 @@ def test_a_plugin_that_cannot_be_loaded_is_a_one_line_configuration_error(site):
 def test_the_command_line_refuses_an_unloadable_plugin_with_exit_78_and_one_line(site):
     env = {**env_with(site), "EPOCHBOT_STRATEGY__NAME": "broken"}
 
-    out = subprocess.run([sys.executable, "-m", "epochbot.app.cli", "config", "check"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    out = subprocess.run(
+        [sys.executable, "-m", "epochbot.app.cli", "config", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
 
     assert out.returncode == 78, out.stderr
     lines = [line for line in out.stderr.splitlines() if line.strip()]
@@ -122,8 +141,27 @@ def test_the_command_line_refuses_an_unloadable_plugin_with_exit_78_and_one_line
 
 
 def test_the_out_of_tree_strategy_trades_in_a_backtest_from_the_command_line(site):
-    out = subprocess.run([sys.executable, "-m", "epochbot.app.cli", "backtest", "--strategy", "flipper", "--seconds", "60", "--seed", "5", "--json"],
-                         cwd=ROOT, env=env_with(site), capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "epochbot.app.cli",
+            "backtest",
+            "--strategy",
+            "flipper",
+            "--seconds",
+            "60",
+            "--seed",
+            "5",
+            "--json",
+        ],
+        cwd=ROOT,
+        env=env_with(site),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
 
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout)
@@ -134,14 +172,39 @@ def test_the_headless_daemon_trades_the_out_of_tree_strategy_named_in_its_config
     report_path = tmp_path / "report.json"
     env = {**env_with(site), "EPOCHBOT_STRATEGY__NAME": "flipper", "EPOCHBOT_STRATEGY__PARAMS": '{"every_ms": 1000}'}
 
-    out = subprocess.run([sys.executable, "-m", "epochbot.app.cli", "--headless", "--duration", "12", "--symbols", "BTCUSDT",
-                          "--report", str(report_path), "--storage", str(tmp_path / "db.sqlite3"), "--control-port", "0"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "epochbot.app.cli",
+            "--headless",
+            "--duration",
+            "12",
+            "--symbols",
+            "BTCUSDT",
+            "--report",
+            str(report_path),
+            "--storage",
+            str(tmp_path / "db.sqlite3"),
+            "--control-port",
+            "0",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        stdin=subprocess.DEVNULL,
+    )
 
     assert out.returncode == 0, out.stderr[-3000:]
     trading = json.loads(report_path.read_text())["trading"]
     assert trading["fill_count"] > 0, trading
     logs = [json.loads(line) for line in out.stderr.splitlines() if line.startswith("{")]
-    assert any(line.get("msg") == "strategy loaded" and line.get("strategy") == "flipper"
-               and line.get("module") == "flipper_strategy" for line in logs)
+    assert any(
+        line.get("msg") == "strategy loaded"
+        and line.get("strategy") == "flipper"
+        and line.get("module") == "flipper_strategy"
+        for line in logs
+    )
     assert any(line.get("msg", "").startswith("fill") and line.get("symbol") == "BTCUSDT" for line in logs)

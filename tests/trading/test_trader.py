@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from epochbot.model import trade_events as tev
 from epochbot.model.events import CancelOrder, PlaceOrder
 from epochbot.model.modes import Mode
 from epochbot.model.numeric import UnitCodec
-from epochbot.model import trade_events as tev
 from epochbot.trading.filters import SymbolFilters
 from epochbot.trading.orders import OrderState, OrderTransition
 from epochbot.trading.strategy import MarketView, OrderIntent
@@ -91,7 +91,15 @@ def test_fills_update_the_position_risk_and_the_records_to_persist():
     t, s = trader()
     s.queue = [OrderIntent("BTCUSDT", "BUY", 10, 2_000_002, tif="IOC")]
     (place,) = t.on_view(view())
-    fill = tev.Fill(client_order_id=place.client_order_id, symbol="BTCUSDT", side="BUY", qty=10, price=2_000_002, trade_id="1", ts_ns=5)
+    fill = tev.Fill(
+        client_order_id=place.client_order_id,
+        symbol="BTCUSDT",
+        side="BUY",
+        qty=10,
+        price=2_000_002,
+        trade_id="1",
+        ts_ns=5,
+    )
 
     t.on_event(fill)
     t.on_event(fill)  # replayed by the stream: booked once

@@ -9,25 +9,25 @@ import threading
 from decimal import Decimal
 
 from epochbot.engine.confidence import Reason
+from epochbot.engine.telemetry import LatencyStats
 from epochbot.views.snapshot import (
-    BreakerView,
-    FillView,
-    PnLView,
-    TradingView,
     BookResyncView,
     BookSnapshot,
+    BreakerView,
     EpochView,
+    FillView,
     LatencyView,
     LevelView,
     LogView,
     ModeView,
     OrderView,
+    PnLView,
     PositionView,
     RiskView,
     TradeView,
+    TradingView,
     WorldSnapshot,
 )
-from epochbot.engine.telemetry import LatencyStats
 
 T0 = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z
 S = 1_000_000_000
@@ -54,11 +54,26 @@ def _mids(base: Decimal, n: int = 120) -> tuple[tuple[int, str], ...]:
     return tuple(out)
 
 
-def _book(symbol: str, base: Decimal, state: str = "synced", problem: str = "", last_id: int = 1_000_000, mids: bool = True) -> BookSnapshot:
-    bids = _levels(base, Decimal("-0.1"), ["1.250", "0.800", "3.100", "0.450", "2.000", "5.500", "0.900", "1.700", "4.200", "0.300"])
-    asks = _levels(base + Decimal("0.1"), Decimal("0.1"), ["0.600", "2.400", "1.100", "3.800", "0.700", "1.900", "6.000", "0.250", "2.600", "1.300"])
+def _book(
+    symbol: str, base: Decimal, state: str = "synced", problem: str = "", last_id: int = 1_000_000, mids: bool = True
+) -> BookSnapshot:
+    bids = _levels(
+        base,
+        Decimal("-0.1"),
+        ["1.250", "0.800", "3.100", "0.450", "2.000", "5.500", "0.900", "1.700", "4.200", "0.300"],
+    )
+    asks = _levels(
+        base + Decimal("0.1"),
+        Decimal("0.1"),
+        ["0.600", "2.400", "1.100", "3.800", "0.700", "1.900", "6.000", "0.250", "2.600", "1.300"],
+    )
     trades = tuple(
-        TradeView(T0 // MS + 59_000 - i * 700, f"{base + (Decimal('0.1') if i % 2 else 0):.1f}", f"{Decimal('0.013') * (i + 1):.3f}", "buy" if i % 2 else "sell")
+        TradeView(
+            T0 // MS + 59_000 - i * 700,
+            f"{base + (Decimal('0.1') if i % 2 else 0):.1f}",
+            f"{Decimal('0.013') * (i + 1):.3f}",
+            "buy" if i % 2 else "sell",
+        )
         for i in range(6)
     )
     return BookSnapshot(
@@ -95,7 +110,15 @@ def _epochs(n: int, causes: list[str]) -> tuple[EpochView, ...]:
                 closed_at_ns=closed,
                 close_cause=causes[i - 1] if i < n else "",
                 resync_ms=180.5 + 10 * i,
-                phases_ms={"detect": 1.0, "close": 2.0, "dial": 40.5, "subscribe": 22.25, "snapshot": 95.0 + i, "rebuild": 3.5, "validate": 0.25},
+                phases_ms={
+                    "detect": 1.0,
+                    "close": 2.0,
+                    "dial": 40.5,
+                    "subscribe": 22.25,
+                    "snapshot": 95.0 + i,
+                    "rebuild": 3.5,
+                    "validate": 0.25,
+                },
             )
         )
     return tuple(out)
@@ -129,13 +152,33 @@ def _fills(n: int = 6) -> tuple[FillView, ...]:
     for i in range(n):
         side = "BUY" if i % 2 else "SELL"
         price = Decimal("64250.0") + Decimal(i % 3) / 10 - Decimal("0.5")
-        out.append(FillView(T0 + (58 - i * 9) * S, f"eb1-{40 - i}", "BTCUSDT", side, "0.003", f"{price:.1f}", "0.0385", "", True, str(9000 + i)))
+        out.append(
+            FillView(
+                T0 + (58 - i * 9) * S,
+                f"eb1-{40 - i}",
+                "BTCUSDT",
+                side,
+                "0.003",
+                f"{price:.1f}",
+                "0.0385",
+                "",
+                True,
+                str(9000 + i),
+            )
+        )
     return tuple(out)
 
 
-def _trading(*, tripped: tuple[str, ...] = (), fills: int = 6, orders: tuple[OrderView, ...] = (), session="12.5", daily="-4.25") -> TradingView:
+def _trading(
+    *, tripped: tuple[str, ...] = (), fills: int = 6, orders: tuple[OrderView, ...] = (), session="12.5", daily="-4.25"
+) -> TradingView:
     breakers = tuple(
-        BreakerView(sym, sym in tripped, "3 losing round trips within 600 s" if sym in tripped else "", T0 + 900 * S if sym in tripped else 0)
+        BreakerView(
+            sym,
+            sym in tripped,
+            "3 losing round trips within 600 s" if sym in tripped else "",
+            T0 + 900 * S if sym in tripped else 0,
+        )
         for sym in ("BTCUSDT", "ETHUSDT")
     ) + (BreakerView("session-loss", False, "", 0), BreakerView("daily-loss", False, "", 0))
     return TradingView(
@@ -167,8 +210,15 @@ def normal_snapshot(seq: int = 1) -> WorldSnapshot:
         confidence=1.0,
         reasons=(),
         confidence_history=tuple(1.0 if i % 13 else 0.92 for i in range(60)),
-        mode=ModeView("normal", "confidence", "confidence 1.00 held 2s", T0 + 21 * S, "normal", False,
-                      (("halted", T0, "startup", "confidence"), ("normal", T0 + 21 * S, "confidence 1.00 held 2s", "confidence"))),
+        mode=ModeView(
+            "normal",
+            "confidence",
+            "confidence 1.00 held 2s",
+            T0 + 21 * S,
+            "normal",
+            False,
+            (("halted", T0, "startup", "confidence"), ("normal", T0 + 21 * S, "confidence 1.00 held 2s", "confidence")),
+        ),
         books=(_book("BTCUSDT", Decimal("64250.0")), _book("ETHUSDT", Decimal("3120.0"), last_id=2_000_000)),
         epochs=epochs,
         book_resyncs=(BookResyncView("ETHUSDT", "gap: U=1041 expected 1040", 1, T0 + 12 * S, 88.25),),
@@ -202,11 +252,27 @@ def degraded_snapshot(seq: int = 2) -> WorldSnapshot:
         confidence=0.35,
         reasons=reasons,
         confidence_history=tuple(1.0 if i < 40 else max(0.35, 1.0 - (i - 40) * 0.05) for i in range(60)),
-        mode=ModeView("cancel-makers", "confidence", "confidence 0.35: market_silence_ms, invalid_books", T0 + 99 * S, "normal", False,
-                      (("normal", T0 + 21 * S, "confidence 1.00 held 2s", "confidence"),
-                       ("cancel-makers", T0 + 99 * S, "confidence 0.35: market_silence_ms, invalid_books", "confidence"))),
+        mode=ModeView(
+            "cancel-makers",
+            "confidence",
+            "confidence 0.35: market_silence_ms, invalid_books",
+            T0 + 99 * S,
+            "normal",
+            False,
+            (
+                ("normal", T0 + 21 * S, "confidence 1.00 held 2s", "confidence"),
+                ("cancel-makers", T0 + 99 * S, "confidence 0.35: market_silence_ms, invalid_books", "confidence"),
+            ),
+        ),
         books=(
-            _book("BTCUSDT", Decimal("64250.0"), state="buffering", problem="snapshot failed (HTTP 503: Service Unavailable); retry in 0.4 s", last_id=0, mids=False),
+            _book(
+                "BTCUSDT",
+                Decimal("64250.0"),
+                state="buffering",
+                problem="snapshot failed (HTTP 503: Service Unavailable); retry in 0.4 s",
+                last_id=0,
+                mids=False,
+            ),
             _book("ETHUSDT", Decimal("3120.0"), last_id=2_000_000),
         ),
         epochs=epochs,
@@ -218,12 +284,19 @@ def degraded_snapshot(seq: int = 2) -> WorldSnapshot:
         latency=_latency(310.0, 35.0, 1100.0, {"BTCUSDT": 1100.0, "ETHUSDT": 80.0}),
         ttcr_ms={"count": 4, "p50": 210.5, "p99": 230.5, "max": 230.5},
         counters={"depth_events": 30000, "gaps": 2},
-        risk=RiskView(session_pnl="-8.750", daily_pnl="-21.000", breakers={"BTCUSDT": "tripped until 00:15:00 UTC", "ETHUSDT": "tripped until 00:15:00 UTC"}),
+        risk=RiskView(
+            session_pnl="-8.750",
+            daily_pnl="-21.000",
+            breakers={"BTCUSDT": "tripped until 00:15:00 UTC", "ETHUSDT": "tripped until 00:15:00 UTC"},
+        ),
         trading=_trading(tripped=("BTCUSDT", "ETHUSDT"), fills=4, session="-8.75", daily="-21"),
-        log=_log(5, (
-            LogView(T0 + 99 * S, "error", 5, "book invalid", "symbol=BTCUSDT problem=gap"),
-            LogView(T0 + 99 * S + 1 * MS, "warn", 5, "mode changed", "mode=cancel-makers source=confidence"),
-        )),
+        log=_log(
+            5,
+            (
+                LogView(T0 + 99 * S, "error", 5, "book invalid", "symbol=BTCUSDT problem=gap"),
+                LogView(T0 + 99 * S + 1 * MS, "warn", 5, "mode changed", "mode=cancel-makers source=confidence"),
+            ),
+        ),
         confidence_min=0.35,
         all_epochs=epochs,
     )
@@ -241,14 +314,18 @@ def startup_snapshot(seq: int = 1) -> WorldSnapshot:
         confidence=0.0,
         reasons=(Reason("invalid_books", 1.0, 0.0, 1.0, 1.0),),
         confidence_history=(0.0,) * 10,
-        mode=ModeView("halted", "confidence", "startup", T0, "normal", False, (("halted", T0, "startup", "confidence"),)),
+        mode=ModeView(
+            "halted", "confidence", "startup", T0, "normal", False, (("halted", T0, "startup", "confidence"),)
+        ),
         books=(
             BookSnapshot("BTCUSDT", "empty", 0, (), (), None, None, None, None, 0, 0, "new session (startup)", 0.0),
             BookSnapshot("ETHUSDT", "empty", 0, (), (), None, None, None, None, 0, 0, "new session (startup)", 0.0),
         ),
         epochs=epochs,
         book_resyncs=(),
-        latency=LatencyView(LatencyStats(0, 0, 0, 0, 0), LatencyStats(0, 0, 0, 0, 0), 0.0, {}, (0.0,) * 10, (0.0,) * 10, (0.0,) * 10),
+        latency=LatencyView(
+            LatencyStats(0, 0, 0, 0, 0), LatencyStats(0, 0, 0, 0, 0), 0.0, {}, (0.0,) * 10, (0.0,) * 10, (0.0,) * 10
+        ),
         ttcr_ms={"count": 0, "p50": 0.0, "p99": 0.0, "max": 0.0},
         counters={},
         log=(LogView(T0 + 1 * MS, "info", 1, "replace session", "cause=startup new_epoch=1 delay_ms=0.0"),),

@@ -29,8 +29,25 @@ def market_snapshot(seq: int = 1, shift: int = 0):
         elif symbol in WAITING:
             summary.append(BookSummary(symbol, "buffering", None, None, decimals, 0, 0, 0, 15.0, awaiting_weight=True))
         else:
-            summary.append(BookSummary(symbol, "synced", bid, ask, decimals, 1_000_000 + i, int(i % 7 == 0), 0, float(5 + (i * 13) % 90)))
-    books = tuple(_book(s, Decimal(1000 + 37 * i), state="invalid" if s in INVALID else "synced") for i, s in enumerate(SYMBOLS))
-    positions = (PositionView("BTCUSDT", "0.020", "64100.0", "3.000", "-1.250"), PositionView("ETHUSDT", "-1.500", "3100.0", "-2.000", "0"))
-    return replace(base, seq=seq, at_ns=base.at_ns + seq * 10 * S, books=books, summary=tuple(summary), positions=positions,
-                   weight_used=1840, weight_cap=2160)
+            summary.append(
+                BookSummary(
+                    symbol, "synced", bid, ask, decimals, 1_000_000 + i, int(i % 7 == 0), 0, float(5 + (i * 13) % 90)
+                )
+            )
+    books = tuple(
+        _book(s, Decimal(1000 + 37 * i), state="invalid" if s in INVALID else "synced") for i, s in enumerate(SYMBOLS)
+    )
+    positions = (
+        PositionView("BTCUSDT", "0.020", "64100.0", "3.000", "-1.250"),
+        PositionView("ETHUSDT", "-1.500", "3100.0", "-2.000", "0"),
+    )
+    return replace(
+        base,
+        seq=seq,
+        at_ns=base.at_ns + seq * 10 * S,
+        books=books,
+        summary=tuple(summary),
+        positions=positions,
+        weight_used=1840,
+        weight_cap=2160,
+    )

@@ -80,10 +80,23 @@ async def devtools_page(window: str):
     profile = tempfile.mkdtemp(prefix="epochbot-chromium-")
     port = free_port()
     proc = subprocess.Popen(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={profile}", f"--remote-debugging-port={port}", f"--window-size={window}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            f"--remote-debugging-port={port}",
+            f"--window-size={window}",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 20
@@ -135,8 +148,12 @@ async def screenshot(url: str, out: Path, wait_s: float = 8.0) -> bytes:
 def daemon_and_console(daemon_args: list[str], serve_args: list[str], token: str):
     """A headless daemon and ``epochbot serve`` in front of it; both stopped on exit."""
     env = child_env({"EPOCHBOT_CONTROL__TOKEN": token})
-    daemon = subprocess.Popen(cli("--headless", *daemon_args), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    server = subprocess.Popen(cli("serve", *serve_args), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    daemon = subprocess.Popen(
+        cli("--headless", *daemon_args), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    server = subprocess.Popen(
+        cli("serve", *serve_args), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         yield
     finally:
@@ -146,8 +163,20 @@ def daemon_and_console(daemon_args: list[str], serve_args: list[str], token: str
 
 def test_the_browser_console_renders_a_live_daemon(tmp_path):
     control, web = free_port(), free_port()
-    with daemon_and_console(["--control-port", str(control), "--symbols", "BTCUSDT", "--storage", str(tmp_path / "db.sqlite3"), "--strategy", "none"],
-                            ["--port", str(web), "--control-url", f"http://127.0.0.1:{control}"], "browser-test-token-0123456789"):
+    with daemon_and_console(
+        [
+            "--control-port",
+            str(control),
+            "--symbols",
+            "BTCUSDT",
+            "--storage",
+            str(tmp_path / "db.sqlite3"),
+            "--strategy",
+            "none",
+        ],
+        ["--port", str(web), "--control-url", f"http://127.0.0.1:{control}"],
+        "browser-test-token-0123456789",
+    ):
         wait_http(f"http://127.0.0.1:{control}/readyz")
         wait_http(f"http://127.0.0.1:{web}/")
 
@@ -243,7 +272,9 @@ def _status(base: str) -> dict:
     return get_json(f"{base}/status")
 
 
-async def browser_screen(url: str, out: Path, wait_s: float = 10.0, scroll_to: tuple[str, ...] = ()) -> tuple[bytes, list[str]]:
+async def browser_screen(
+    url: str, out: Path, wait_s: float = 10.0, scroll_to: tuple[str, ...] = ()
+) -> tuple[bytes, list[str]]:
     async with devtools_page("1900,1500") as (call, requests):
         await call("Network.enable")
         await call("Page.enable")
@@ -263,7 +294,9 @@ async def browser_screen(url: str, out: Path, wait_s: float = 10.0, scroll_to: t
             used = [i for i, line in enumerate(lines) if line.strip()]
             rows, cols = used[-1] + 1, max(len(line) for line in lines)
             where = next((i, line.index(anchor)) for i, line in enumerate(lines) if anchor in line)
-            metrics = await call("Runtime.evaluate", expression="[window.innerWidth, window.innerHeight]", returnByValue=True)
+            metrics = await call(
+                "Runtime.evaluate", expression="[window.innerWidth, window.innerHeight]", returnByValue=True
+            )
             width, height = metrics["result"]["value"]
             x, y = (where[1] + 2) * width / cols, (where[0] + 0.5) * height / rows
             for _ in range(3):
@@ -292,8 +325,11 @@ def test_the_browser_console_shows_the_daemons_trading_numbers(tmp_path):
     token = "browser-test-token-0123456789"
     control, web = free_port(), free_port()
     base = f"http://127.0.0.1:{control}"
-    with daemon_and_console(["--control-port", str(control), "--storage", str(tmp_path / "db.sqlite3")],
-                            ["--port", str(web), "--control-port", str(control)], token):
+    with daemon_and_console(
+        ["--control-port", str(control), "--storage", str(tmp_path / "db.sqlite3")],
+        ["--port", str(web), "--control-port", str(control)],
+        token,
+    ):
         wait_http(f"{base}/readyz")
         wait_http(f"http://127.0.0.1:{web}/")
         # Let the demo trade, then hold its state still: cancel every order (pauses the strategy).
@@ -309,7 +345,11 @@ def test_the_browser_console_shows_the_daemons_trading_numbers(tmp_path):
             time.sleep(0.2)
         before = _status(base)
 
-        png, screen = asyncio.run(browser_screen(f"http://127.0.0.1:{web}/", tmp_path / "console.png", scroll_to=("PnL session", "PnL", "Mode & risk")))
+        png, screen = asyncio.run(
+            browser_screen(
+                f"http://127.0.0.1:{web}/", tmp_path / "console.png", scroll_to=("PnL session", "PnL", "Mode & risk")
+            )
+        )
         after = _status(base)
 
     t = after["trading"]
@@ -327,12 +367,16 @@ def test_the_browser_console_shows_the_daemons_trading_numbers(tmp_path):
     if tripped:
         assert "tripped" in text.lower()
         for name in tripped:
-            assert any(name in line and "tripped" in line.lower() for line in screen) or f"tripped: {name}" in text, text
+            assert any(name in line and "tripped" in line.lower() for line in screen) or f"tripped: {name}" in text, (
+                text
+            )
     else:
         assert "tripped" not in text.lower()
     # Working orders: none, and no order id is listed as open.
     session_ids = {f["client_order_id"].rsplit("-", 1)[0] + "-" for f in t["recent_fills"]}
-    assert not [line for line in screen if any(sid in line for sid in session_ids) and ("NEW" in line or "PARTIALLY" in line)]
+    assert not [
+        line for line in screen if any(sid in line for sid in session_ids) and ("NEW" in line or "PARTIALLY" in line)
+    ]
     # Fills: where the console shows a fill count, it is the daemon's.
     for line in screen:
         for m in __import__("re").finditer(r"fills[: ]+(\d+)", line):

@@ -11,10 +11,10 @@ import pytest
 from textual.widgets import Input, OptionList
 
 from epochbot.model.events import OperatorForceResync, OperatorPause, OperatorSetMode
-from tests.tui.conftest import make_app
-from tests.tui.fixtures import degraded_snapshot, normal_snapshot
 from epochbot.widgets.event_log import EventLog
 from epochbot.widgets.mode_picker import ModePicker
+from tests.tui.conftest import make_app
+from tests.tui.fixtures import degraded_snapshot, normal_snapshot
 
 SIZE = (80, 24)  # narrow layout renders fastest; the look is pinned by the snapshot tests
 

@@ -21,7 +21,9 @@ def wait_for(predicate, timeout_s: float = 20.0):
 
 
 def start(tmp_path) -> tuple[ProcessSource, dict, threading.Thread]:
-    settings = load_settings(None, {"storage": str(tmp_path / "db.sqlite3"), "strategy": {"name": "none"}, "symbols": "BTCUSDT"}, {})
+    settings = load_settings(
+        None, {"storage": str(tmp_path / "db.sqlite3"), "strategy": {"name": "none"}, "symbols": "BTCUSDT"}, {}
+    )
     source = ProcessSource(settings)
     source.start()
     result: dict = {}
@@ -33,7 +35,15 @@ def start(tmp_path) -> tuple[ProcessSource, dict, threading.Thread]:
 def test_the_child_core_publishes_snapshots_obeys_the_operator_and_exits_cleanly(tmp_path):
     source, result, thread = start(tmp_path)
 
-    synced = wait_for(lambda: (s := source.latest()) is not None and s.books and s.books[0].state == "synced" and s.mode.mode == "normal" and s)
+    synced = wait_for(
+        lambda: (
+            (s := source.latest()) is not None
+            and s.books
+            and s.books[0].state == "synced"
+            and s.mode.mode == "normal"
+            and s
+        )
+    )
     source.submit(ev.OperatorSetMode(mode="halted"))
     halted = wait_for(lambda: (s := source.latest()) is not None and s.mode.mode == "halted" and s)
     source.request_stop("test done")

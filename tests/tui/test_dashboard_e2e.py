@@ -20,9 +20,9 @@ from rich.console import Console
 from epochbot.app.config import load_settings
 from epochbot.app.console.core_process import ProcessSource
 from epochbot.app.console.tui import ConsoleApp
-from tests.helpers import free_port
 from epochbot.widgets._format import clock_utc
 from epochbot.widgets.event_log import EventLog
+from tests.helpers import free_port
 
 SIZE = (120, 36)
 
@@ -36,7 +36,9 @@ def screen_text(app) -> str:
 
 def sim(port: int, method: str, path: str, body: dict | None = None) -> None:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method, headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=5) as resp:
         assert resp.status == 200
 
@@ -61,8 +63,16 @@ async def test_dashboard_shows_a_seconds_old_log_line_and_injected_faults_within
     async with app.run_test(size=SIZE) as pilot:
         try:
             await wait_screen(
-                pilot, app, lambda t, s: s is not None and s.book("BTCUSDT") is not None and s.book("BTCUSDT").state == "synced" and "synced" in t,
-                40, "BTCUSDT synced",
+                pilot,
+                app,
+                lambda t, s: (
+                    s is not None
+                    and s.book("BTCUSDT") is not None
+                    and s.book("BTCUSDT").state == "synced"
+                    and "synced" in t
+                ),
+                40,
+                "BTCUSDT synced",
             )
             # The newest log line the core has (at the pane's level) is on screen, seconds old.
             log = app.query_one(EventLog)
@@ -75,13 +85,19 @@ async def test_dashboard_shows_a_seconds_old_log_line_and_injected_faults_within
             assert log.following
 
             sim(port, "POST", "/_sim/fault", {"kind": "gap", "symbol": "BTCUSDT"})
-            await wait_screen(pilot, app, lambda t, s: "gap" in t and any(r.symbol == "BTCUSDT" for r in s.book_resyncs), 3, "the gap")
+            await wait_screen(
+                pilot, app, lambda t, s: "gap" in t and any(r.symbol == "BTCUSDT" for r in s.book_resyncs), 3, "the gap"
+            )
 
             epoch = app.snapshot.epoch
             sim(port, "POST", "/_sim/fault", {"kind": "drop"})
-            await wait_screen(pilot, app, lambda t, s: f"epoch {epoch + 1}" in t or "SESSION DOWN" in t, 3, "the dropped connection")
+            await wait_screen(
+                pilot, app, lambda t, s: f"epoch {epoch + 1}" in t or "SESSION DOWN" in t, 3, "the dropped connection"
+            )
 
-            await wait_screen(pilot, app, lambda t, s: s.book("BTCUSDT").state == "synced", 30, "resynced after the drop")
+            await wait_screen(
+                pilot, app, lambda t, s: s.book("BTCUSDT").state == "synced", 30, "resynced after the drop"
+            )
             sim(port, "POST", "/_sim/fault", {"kind": "snapshot_fail", "symbol": "BTCUSDT", "status": 503})
             sim(port, "POST", "/_sim/fault", {"kind": "gap", "symbol": "BTCUSDT"})
             await wait_screen(pilot, app, lambda t, s: "503" in t, 3, "the snapshot failing with 503")

@@ -11,13 +11,12 @@ import dataclasses
 from rich.console import Console
 
 from epochbot.views.snapshot import LogView
-from tests.tui.conftest import make_app
-from tests.tui.fixtures import MS, S, T0, degraded_snapshot, normal_snapshot, startup_snapshot
 from epochbot.widgets.confidence import ConfidencePane
 from epochbot.widgets.epoch_history import EpochHistory
 from epochbot.widgets.event_log import EventLog
 from epochbot.widgets.mode_risk import strategy_state, working_orders
-from epochbot.widgets.order_book import OrderBookLadder
+from tests.tui.conftest import make_app
+from tests.tui.fixtures import T0, S, degraded_snapshot, normal_snapshot, startup_snapshot
 
 WIDE = (120, 36)
 NARROW = (80, 24)
@@ -101,7 +100,16 @@ def test_the_strategy_is_not_running_while_every_breaker_is_tripped():
 
     assert state.startswith("BLOCKED") and "exits only" in state and "$error" in style
     assert strategy_state(normal_snapshot())[0] == "running"
-    assert strategy_state(dataclasses.replace(normal_snapshot(), trading=None, risk=dataclasses.replace(normal_snapshot().risk, breakers={"BTCUSDT": "tripped until 00:15:00 UTC", "ETHUSDT": "tripped until 00:16:00 UTC"})))[0].startswith("BLOCKED")
+    assert strategy_state(
+        dataclasses.replace(
+            normal_snapshot(),
+            trading=None,
+            risk=dataclasses.replace(
+                normal_snapshot().risk,
+                breakers={"BTCUSDT": "tripped until 00:15:00 UTC", "ETHUSDT": "tripped until 00:16:00 UTC"},
+            ),
+        )
+    )[0].startswith("BLOCKED")
 
 
 async def test_the_mode_badge_and_pnl_with_its_currency_stay_visible_at_every_size():
@@ -140,7 +148,9 @@ async def test_a_steady_full_confidence_is_drawn_as_full_green_bars_not_a_red_ba
 
 async def test_all_zero_latency_draws_no_bars():
     snap = normal_snapshot()
-    lat = dataclasses.replace(snap.latency, transport_history=(0.0,) * 60, queue_history=(0.0,) * 60, silence_history=(0.0,) * 60)
+    lat = dataclasses.replace(
+        snap.latency, transport_history=(0.0,) * 60, queue_history=(0.0,) * 60, silence_history=(0.0,) * 60
+    )
     app, _ = make_app(dataclasses.replace(snap, latency=lat))
     async with app.run_test(size=WIDE) as pilot:
         await pilot.pause(0.1)
@@ -150,7 +160,12 @@ async def test_all_zero_latency_draws_no_bars():
 
 async def test_a_long_epoch_cause_never_pushes_the_timings_off_screen():
     snap = degraded_snapshot()
-    epochs = tuple(dataclasses.replace(e, close_cause="server shutdown: " + "very long reason " * 8) for e in snap.epochs[:-1]) + snap.epochs[-1:]
+    epochs = (
+        tuple(
+            dataclasses.replace(e, close_cause="server shutdown: " + "very long reason " * 8) for e in snap.epochs[:-1]
+        )
+        + snap.epochs[-1:]
+    )
     app, _ = make_app(dataclasses.replace(snap, epochs=epochs, all_epochs=epochs))
     async with app.run_test(size=WIDE) as pilot:
         await pilot.press("v", "v")  # wide: chart -> fills -> epochs

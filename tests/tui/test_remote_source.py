@@ -6,9 +6,9 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
+from epochbot.app.console.serve import RemoteSource, request_for, snapshot_from_status
 from epochbot.model.events import OperatorForceResync, OperatorPause, OperatorSetMode
 from epochbot.views.report import build_report
-from epochbot.app.console.serve import RemoteSource, request_for, snapshot_from_status
 from tests.tui.fixtures import degraded_snapshot
 
 

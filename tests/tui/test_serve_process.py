@@ -50,8 +50,13 @@ def test_no_console_outlives_serve_however_it_is_stopped(tmp_path, sig):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("EPOCHBOT_")}
     env["PYTHONPATH"] = str(ROOT)
-    serve = subprocess.Popen([sys.executable, "-m", "epochbot.app.cli", "serve", "--port", str(port), "--control-port", str(free_port())],
-                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "epochbot.app.cli", "serve", "--port", str(port), "--control-port", str(free_port())],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         page = b""
@@ -69,8 +74,10 @@ def test_no_console_outlives_serve_however_it_is_stopped(tmp_path, sig):
                 assert resp.status == 200
 
         async def open_two_consoles() -> list[int]:
-            async with websockets.connect(f"ws://127.0.0.1:{port}/ws?width=80&height=24") as a, \
-                    websockets.connect(f"ws://127.0.0.1:{port}/ws?width=80&height=24") as b:
+            async with (
+                websockets.connect(f"ws://127.0.0.1:{port}/ws?width=80&height=24") as a,
+                websockets.connect(f"ws://127.0.0.1:{port}/ws?width=80&height=24") as b,
+            ):
                 for ws in (a, b):
                     await asyncio.wait_for(ws.recv(), 20)  # the console started and drew
                 pids = child_pids(serve.pid)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from epochbot.model.events import OperatorCancelAll, OperatorFlatten
-from tests.tui.conftest import make_app
 from epochbot.widgets.confirm_action import ConfirmAction
+from tests.tui.conftest import make_app
 
 SIZE = (80, 24)
 

@@ -10,8 +10,9 @@ as long as the resulting |position| stays within ``max_position_lots``, and then
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from epochbot.model.modes import Mode
 from epochbot.trading.strategy import MarketView, OrderIntent, StrategyError, _Base, lots_for_quote, merge_params

@@ -24,9 +24,10 @@ keeps only the reducing side, sized to the position and flagged ``reduce_only``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Mapping
+from typing import Any
 
 from epochbot.model.modes import Mode
 from epochbot.trading.strategy import MarketView, OrderIntent, StrategyError, _Base, lots_for_quote, merge_params
@@ -216,7 +217,11 @@ class Quoter(_Base):
             for tag, (price, qty) in list(slots.items()):
                 if qty:
                     slots[tag] = (0, 0)
-                    intents.append(OrderIntent(symbol, "BUY" if tag == "bid" else "SELL", 0, None, "LIMIT", self.params["tif"], False, tag))
+                    intents.append(
+                        OrderIntent(
+                            symbol, "BUY" if tag == "bid" else "SELL", 0, None, "LIMIT", self.params["tif"], False, tag
+                        )
+                    )
         return intents
 
 
@@ -231,6 +236,13 @@ def _ceil(value: Fraction) -> int:
 def make_quoter(params: Mapping[str, Any]) -> Quoter:
     """The ``quoter`` entry point of ``epochbot.strategies`` (pyproject.toml)."""
     merged = merge_params(QUOTER_DEFAULTS, params, "quoter")
-    if merged["size_lots"] < 0 or merged["half_spread_ticks"] < 1 or merged["half_spread_bps"] < 0 or merged["maker_fee_bps"] < 0:
-        raise StrategyError("quoter: size_lots must be >= 0 (0 sizes by size_quote), half_spread_ticks >= 1, half_spread_bps and maker_fee_bps >= 0")
+    if (
+        merged["size_lots"] < 0
+        or merged["half_spread_ticks"] < 1
+        or merged["half_spread_bps"] < 0
+        or merged["maker_fee_bps"] < 0
+    ):
+        raise StrategyError(
+            "quoter: size_lots must be >= 0 (0 sizes by size_quote), half_spread_ticks >= 1, half_spread_bps and maker_fee_bps >= 0"
+        )
     return Quoter(params=merged)

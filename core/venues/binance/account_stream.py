@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Callable
+from collections.abc import Callable
 
 import orjson
 import websockets
@@ -31,7 +31,7 @@ from epochbot.model.clock import wall_ns
 from epochbot.venues.binance.rest import RestClient, RestError
 from epochbot.venues.binance.signing import Signer
 from epochbot.venues.binance.user_checks import checked_user_events, sample_of
-from epochbot.venues.binance.wsapi import WsApiError, WsApiSession
+from epochbot.venues.binance.wsapi import WsApiSession
 
 __all__ = ["USDM_USER_EVENTS", "AccountStream", "ws_api_url"]
 
@@ -125,8 +125,13 @@ class AccountStream:
 
     def bad_message(self, msg, exc: BaseException) -> None:
         self.stats["unreadable"] += 1
-        self.log("warn", "unusable user data frame dropped", error=f"{type(exc).__name__}: {str(exc)[:200]}", sample=sample_of(msg),
-                 count=self.stats["unreadable"])
+        self.log(
+            "warn",
+            "unusable user data frame dropped",
+            error=f"{type(exc).__name__}: {str(exc)[:200]}",
+            sample=sample_of(msg),
+            count=self.stats["unreadable"],
+        )
 
     def _ended(self, reason: str) -> None:
         self._end_reason = reason
@@ -137,7 +142,11 @@ class AccountStream:
         if up == self.connected:
             return
         self.connected = up
-        self.put(tev.AccountStreamState(ts_ns=self.clock(), recv_ts=self.clock(), up=up, stream_epoch=self.epoch, reason=reason))
+        self.put(
+            tev.AccountStreamState(
+                ts_ns=self.clock(), recv_ts=self.clock(), up=up, stream_epoch=self.epoch, reason=reason
+            )
+        )
 
     # ------------------------------------------------------------------ sessions
     async def run(self) -> None:
@@ -163,13 +172,20 @@ class AccountStream:
                 reason = f"{type(exc).__name__}: {str(exc)[:200]}"
             self._state(False, reason)
             delay = backoff * (0.5 + self.rng.random())
-            self.log("warn", "account stream down: replacing the session", epoch=epoch, reason=reason, retry_in_s=round(delay, 2))
+            self.log(
+                "warn",
+                "account stream down: replacing the session",
+                epoch=epoch,
+                reason=reason,
+                retry_in_s=round(delay, 2),
+            )
             await asyncio.sleep(delay)
             backoff = min(30.0, backoff * 2)
 
     async def _spot_session(self, epoch: int) -> None:
         session = WsApiSession(
-            self.ws_api, self.signer,
+            self.ws_api,
+            self.signer,
             on_event=lambda event: self._on_message(epoch, {"event": event}),
             on_shutdown=lambda: self._ended("serverShutdown"),
             clock_ms=lambda: self.clock() / 1e6 + self.offset_ms(),  # the runtime's clock and the venue's offset
@@ -184,8 +200,14 @@ class AccountStream:
             else:
                 result = await session.request("userDataStream.subscribe.signature", signed=True)
                 how = "userDataStream.subscribe.signature"
-            self.log("info", "account stream connected", market="spot", how=how, epoch=epoch,
-                     subscription_id=(result or {}).get("subscriptionId"))
+            self.log(
+                "info",
+                "account stream connected",
+                market="spot",
+                how=how,
+                epoch=epoch,
+                subscription_id=(result or {}).get("subscriptionId"),
+            )
             self._state(True, how)
             await self._wait_end(session.closed)
             if not self._end_reason:
@@ -197,7 +219,9 @@ class AccountStream:
         body = await self.rest.keyed("POST", "/fapi/v1/listenKey", self.signer.api_key)
         key = body["listenKey"]
         url = f"{self.ws_base}/private/ws?listenKey={key}&events={'/'.join(USDM_USER_EVENTS)}"
-        async with websockets.connect(url, compression=None, ping_interval=10, ping_timeout=10, open_timeout=5, close_timeout=0.5) as ws:
+        async with websockets.connect(
+            url, compression=None, ping_interval=10, ping_timeout=10, open_timeout=5, close_timeout=0.5
+        ) as ws:
             self.log("info", "account stream connected", market="usdm", route="/private", epoch=epoch)
             self._state(True, "/private listenKey")
             keepalive = asyncio.get_running_loop().create_task(self._keepalive())

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import websockets
 
@@ -100,8 +100,14 @@ class OrderRouter:
         backoff = 0.1
         while True:
             self.stats["sessions"] += 1
-            session = WsApiSession(self.ws_api, self.signer, clock_ms=self._now_ms, recv_window_ms=self.recv_window_ms,
-                                   timeout_s=self.timeout_s, on_shutdown=lambda: asyncio.get_running_loop().create_task(self._retire()))
+            session = WsApiSession(
+                self.ws_api,
+                self.signer,
+                clock_ms=self._now_ms,
+                recv_window_ms=self.recv_window_ms,
+                timeout_s=self.timeout_s,
+                on_shutdown=lambda: asyncio.get_running_loop().create_task(self._retire()),
+            )
             reason = ""
             try:
                 await session.open()
@@ -123,7 +129,12 @@ class OrderRouter:
             self.logged_on = False
             await session.close()
             delay = backoff * (0.5 + self.rng.random())
-            self.log("warn", "trading session down: orders go over REST until it is back", reason=reason, retry_in_s=round(delay, 2))
+            self.log(
+                "warn",
+                "trading session down: orders go over REST until it is back",
+                reason=reason,
+                retry_in_s=round(delay, 2),
+            )
             await asyncio.sleep(delay)
             backoff = min(30.0, backoff * 2)
 
@@ -159,7 +170,9 @@ class OrderRouter:
             return
         for symbol, status in statuses.items():
             if self.symbol_status.get(symbol) != status:
-                self.log("warn" if status != "TRADING" else "info", "symbol status changed", symbol=symbol, status=status)
+                self.log(
+                    "warn" if status != "TRADING" else "info", "symbol status changed", symbol=symbol, status=status
+                )
                 now = self.clock()
                 self.put(tev.SymbolStatus(ts_ns=now, recv_ts=now, symbol=symbol, status=status))
             self.symbol_status[symbol] = status
@@ -182,22 +195,37 @@ class OrderRouter:
             if status != "TRADING":
                 self.stats["refused_status"] += 1
                 self._refresh_status_soon()
-                raise RestError(400, f"not sent: {symbol} is {status} (new orders only while TRADING)", LOCAL_REFUSAL_CODE)
+                raise RestError(
+                    400, f"not sent: {symbol} is {status} (new orders only while TRADING)", LOCAL_REFUSAL_CODE
+                )
         session = self.session
         if session is not None and session.up:
             wait = session.wait_s(orders=method == "POST")
             if wait > 0:
                 self.stats["rate_limit_waits"] += 1
                 if wait >= 1.0:  # long enough for an operator to wonder why nothing is sent
-                    self.log("warn", "order request held: the venue's rate limit window is full", method=method,
-                             symbol=str(params.get("symbol", "")), wait_s=round(wait, 2))
+                    self.log(
+                        "warn",
+                        "order request held: the venue's rate limit window is full",
+                        method=method,
+                        symbol=str(params.get("symbol", "")),
+                        wait_s=round(wait, 2),
+                    )
                 await asyncio.sleep(wait)
         try:
             if session is not None and session.up:
                 return await self._ws_call(session, method, params)
             self.stats["rest"] += 1
-            return await self.rest.signed(method, f"{self.rest.prefix}/order", params, self.signer.api_key, self.signer,
-                                          recv_window=self.recv_window_ms, offset_ms=self.offset_ms(), clock_ns=self.clock)
+            return await self.rest.signed(
+                method,
+                f"{self.rest.prefix}/order",
+                params,
+                self.signer.api_key,
+                self.signer,
+                recv_window=self.recv_window_ms,
+                offset_ms=self.offset_ms(),
+                clock_ns=self.clock,
+            )
         except RestError as exc:
             if method == "POST" and exc.code in SYMBOL_STATUS_REFUSED:
                 self._status_read_at = 0.0
@@ -213,8 +241,16 @@ class OrderRouter:
             result = await self._ws_call(session, "OPEN", params)
         else:
             self.stats["rest"] += 1
-            result = await self.rest.signed("GET", f"{self.rest.prefix}/openOrders", params, self.signer.api_key, self.signer,
-                                            recv_window=self.recv_window_ms, offset_ms=self.offset_ms(), clock_ns=self.clock)
+            result = await self.rest.signed(
+                "GET",
+                f"{self.rest.prefix}/openOrders",
+                params,
+                self.signer.api_key,
+                self.signer,
+                recv_window=self.recv_window_ms,
+                offset_ms=self.offset_ms(),
+                clock_ns=self.clock,
+            )
         if not isinstance(result, list):
             raise RestError(200, "open orders answer is not a list")
         return result

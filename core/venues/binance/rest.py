@@ -26,7 +26,9 @@ USDM_DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 
 
 class RestError(Exception):
-    def __init__(self, status: int, message: str, code: int | None = None, retry_after_ms: int = 0, unknown: bool = False) -> None:
+    def __init__(
+        self, status: int, message: str, code: int | None = None, retry_after_ms: int = 0, unknown: bool = False
+    ) -> None:
         super().__init__(f"HTTP {status}: {message}" if status else message)
         self.status = status
         self.code = code if type(code) is int else None  # a hostile body's "code" is not trusted
@@ -55,8 +57,14 @@ class SymbolFilters:
 
 
 class RestClient:
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, market: Literal["spot", "usdm"], timeout_s: float = 5.0,
-                 retry_after_cap_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        market: Literal["spot", "usdm"],
+        timeout_s: float = 5.0,
+        retry_after_cap_s: float = 60.0,
+    ) -> None:
         self.session = session
         # Retry-After is honoured up to this cap (a warning says when the venue asked longer).
         self.retry_after_cap_s = retry_after_cap_s
@@ -70,14 +78,19 @@ class RestClient:
         self.used_weight = 0
         self.weight_limit_1m: int | None = None  # from exchangeInfo's rateLimits
 
-    def _error(self, status: int, body: bytes, headers) -> "RestError":
+    def _error(self, status: int, body: bytes, headers) -> RestError:
         """`_error_from` with Retry-After capped at ``retry_after_cap_s`` (logged when capped)."""
         exc = _error_from(status, body, headers)
         cap_ms = int(max(0.0, self.retry_after_cap_s) * 1000)
         if exc.retry_after_ms > cap_ms:
             self.retry_after_capped += 1
-            self.log("warn", "Retry-After above the cap: waiting the cap instead", status=status,
-                     retry_after_s=str(headers.get("Retry-After", ""))[:30], cap_s=self.retry_after_cap_s)
+            self.log(
+                "warn",
+                "Retry-After above the cap: waiting the cap instead",
+                status=status,
+                retry_after_s=str(headers.get("Retry-After", ""))[:30],
+                cap_s=self.retry_after_cap_s,
+            )
             exc.retry_after_ms = cap_ms
         return exc
 
@@ -112,11 +125,17 @@ class RestClient:
         except FrameError as exc:
             raise RestError(200, str(exc)) from None
 
-    async def klines(self, symbol: str, interval: str, start_ms: int | None = None, end_ms: int | None = None, limit: int = 1000) -> list[list]:
+    async def klines(
+        self, symbol: str, interval: str, start_ms: int | None = None, end_ms: int | None = None, limit: int = 1000
+    ) -> list[list]:
         """GET klines (spot /api/v3/klines, USD-M /fapi/v1/klines): Binance's array rows
         ``[openTime, open, high, low, close, volume, closeTime, quoteVolume, trades, ...]``,
         oldest first. The last row may be the candle still forming (closeTime in the future)."""
-        params = {"symbol": symbol, "interval": interval, "limit": str(max(1, min(limit, 1000 if self.market == "spot" else 1500)))}
+        params = {
+            "symbol": symbol,
+            "interval": interval,
+            "limit": str(max(1, min(limit, 1000 if self.market == "spot" else 1500))),
+        }
         if start_ms is not None:
             params["startTime"] = str(int(start_ms))
         if end_ms is not None:
@@ -165,8 +184,14 @@ class RestClient:
     def _note_weight_limit(self, info) -> None:
         """The venue publishes its request-weight limit: the planner (core/runtime/budget.py) uses it."""
         for rule in (info.get("rateLimits") if isinstance(info, dict) else None) or ():
-            if isinstance(rule, dict) and rule.get("rateLimitType") == "REQUEST_WEIGHT" and rule.get("interval") == "MINUTE" \
-                    and rule.get("intervalNum") == 1 and isinstance(rule.get("limit"), int) and rule["limit"] > 0:
+            if (
+                isinstance(rule, dict)
+                and rule.get("rateLimitType") == "REQUEST_WEIGHT"
+                and rule.get("interval") == "MINUTE"
+                and rule.get("intervalNum") == 1
+                and isinstance(rule.get("limit"), int)
+                and rule["limit"] > 0
+            ):
                 self.weight_limit_1m = rule["limit"]
 
     def _parse_filters(self, info, symbols: list[str]) -> dict[str, SymbolFilters]:
@@ -196,12 +221,18 @@ class RestClient:
         """symbol -> exchangeInfo ``status`` for the given symbols (one weighted request)."""
         info = orjson.loads(await self._get(f"{self.prefix}/exchangeInfo"))
         wanted = set(symbols)
-        return {str(s.get("symbol")): str(s.get("status", "TRADING")) for s in info.get("symbols", []) if s.get("symbol") in wanted}
+        return {
+            str(s.get("symbol")): str(s.get("status", "TRADING"))
+            for s in info.get("symbols", [])
+            if s.get("symbol") in wanted
+        }
 
     async def keyed(self, method: str, path: str, api_key: str) -> dict:
         """An API-key-only request (listenKey create / keep-alive / close)."""
         try:
-            async with self.session.request(method, f"{self.base_url}{path}", headers={"X-MBX-APIKEY": api_key}, timeout=self.timeout) as resp:
+            async with self.session.request(
+                method, f"{self.base_url}{path}", headers={"X-MBX-APIKEY": api_key}, timeout=self.timeout
+            ) as resp:
                 body = await resp.read()
                 if resp.status != 200:
                     raise self._error(resp.status, body, resp.headers)
@@ -211,7 +242,17 @@ class RestClient:
         except TimeoutError:
             raise RestError(0, f"timeout after {self.timeout.total}s") from None
 
-    async def signed(self, method: str, path: str, params: dict, api_key: str, secret, recv_window: int = 5000, offset_ms: float = 0.0, clock_ns=wall_ns) -> dict:
+    async def signed(
+        self,
+        method: str,
+        path: str,
+        params: dict,
+        api_key: str,
+        secret,
+        recv_window: int = 5000,
+        offset_ms: float = 0.0,
+        clock_ns=wall_ns,
+    ) -> dict:
         """A signed request, Binance style: the query string signed with the secret (HMAC-SHA256)
         or with a `epochbot.venues.binance.signing.Signer` (HMAC, RSA or Ed25519 keys)."""
         query = dict(params)
@@ -224,7 +265,9 @@ class RestClient:
             signature = quote(secret.sign(total), safe="")
         url = f"{self.base_url}{path}?{total}&signature={signature}"
         try:
-            async with self.session.request(method, url, headers={"X-MBX-APIKEY": api_key}, timeout=self.timeout) as resp:
+            async with self.session.request(
+                method, url, headers={"X-MBX-APIKEY": api_key}, timeout=self.timeout
+            ) as resp:
                 body = await resp.read()
                 if resp.status != 200:
                     raise self._error(resp.status, body, resp.headers)

@@ -56,7 +56,9 @@ class Signer:
             try:
                 key = load_pem_private_key(secret.strip().encode(), password=None)
             except (ValueError, TypeError):
-                raise ValueError("api_secret looks like a PEM private key but cannot be read (unencrypted PKCS#8 expected)") from None
+                raise ValueError(
+                    "api_secret looks like a PEM private key but cannot be read (unencrypted PKCS#8 expected)"
+                ) from None
             if isinstance(key, ed25519.Ed25519PrivateKey):
                 self.key_type = "ed25519"
             elif isinstance(key, rsa.RSAPrivateKey):

@@ -13,8 +13,8 @@ from decimal import Decimal, InvalidOperation
 
 import orjson
 
-from epochbot.model.numeric import UnitCodec
 from epochbot.model import trade_events as tev
+from epochbot.model.numeric import UnitCodec
 
 __all__ = ["order_response_events", "query_response_event", "user_frame_events", "user_message_events"]
 
@@ -22,17 +22,27 @@ _MS = 1_000_000
 
 
 def _fee_asset(asset: str, symbol: str, quotes: dict[str, str] | None) -> str:
-    """"" means the quote asset (what PnL is counted in); anything else is kept by name."""
+    """ "" means the quote asset (what PnL is counted in); anything else is kept by name."""
     asset = asset or ""
     return "" if quotes and asset == quotes.get(symbol) else asset
 
 
-def order_response_events(body: dict, codecs: dict[str, UnitCodec], client_order_id: str, now_ns: int, quotes: dict[str, str] | None = None) -> list:
+def order_response_events(
+    body: dict, codecs: dict[str, UnitCodec], client_order_id: str, now_ns: int, quotes: dict[str, str] | None = None
+) -> list:
     """A 200 answer to POST order -> OrderAccepted (+ Fills listed in a spot FULL response)."""
     events: list = []
     status = str(body.get("status", "NEW"))
     ts = int(body.get("transactTime") or body.get("updateTime") or 0) * _MS or now_ns
-    events.append(tev.OrderAccepted(ts_ns=ts, recv_ts=now_ns, client_order_id=client_order_id, venue_order_id=str(body.get("orderId", "")), status=status))
+    events.append(
+        tev.OrderAccepted(
+            ts_ns=ts,
+            recv_ts=now_ns,
+            client_order_id=client_order_id,
+            venue_order_id=str(body.get("orderId", "")),
+            status=status,
+        )
+    )
     symbol = body.get("symbol", "")
     codec = codecs.get(symbol)
     for fill in body.get("fills", []) or []:
@@ -57,7 +67,9 @@ def order_response_events(body: dict, codecs: dict[str, UnitCodec], client_order
     return events
 
 
-def query_response_event(body: dict, codecs: dict[str, UnitCodec], client_order_id: str, now_ns: int) -> tev.OrderQueryResult:
+def query_response_event(
+    body: dict, codecs: dict[str, UnitCodec], client_order_id: str, now_ns: int
+) -> tev.OrderQueryResult:
     codec = codecs.get(body.get("symbol", ""))
     executed = codec.qty[body.get("executedQty", "0")] if codec else 0
     return tev.OrderQueryResult(
@@ -71,7 +83,9 @@ def query_response_event(body: dict, codecs: dict[str, UnitCodec], client_order_
     )
 
 
-def user_frame_events(raw: str | bytes, codecs: dict[str, UnitCodec], now_ns: int, quotes: dict[str, str] | None = None) -> list:
+def user_frame_events(
+    raw: str | bytes, codecs: dict[str, UnitCodec], now_ns: int, quotes: dict[str, str] | None = None
+) -> list:
     """One user-data frame -> trading events (empty for account-only updates).
 
     Accepts the three envelopes Binance uses: a bare event (USD-M ``/private/ws``), a combined
@@ -136,7 +150,27 @@ def user_message_events(msg, codecs: dict[str, UnitCodec], now_ns: int, quotes: 
     return []
 
 
-def _order_update(*, symbol, client_order_id, side, exec_type, status, cum_qty, last_qty, last_price, fee, fee_asset, maker, trade_id, order_id, ts_ms, reason, codecs, now_ns, quotes=None) -> list:
+def _order_update(
+    *,
+    symbol,
+    client_order_id,
+    side,
+    exec_type,
+    status,
+    cum_qty,
+    last_qty,
+    last_price,
+    fee,
+    fee_asset,
+    maker,
+    trade_id,
+    order_id,
+    ts_ms,
+    reason,
+    codecs,
+    now_ns,
+    quotes=None,
+) -> list:
     codec = codecs.get(symbol)
     if codec is None:
         return []

@@ -10,8 +10,8 @@ more than we booked).
 from __future__ import annotations
 
 from epochbot.model import trade_events as tev
-from epochbot.model.trade_events import CLIENT_ID_PATTERN
 from epochbot.model.trade_checks import problems
+from epochbot.model.trade_events import CLIENT_ID_PATTERN
 from epochbot.venues.binance.user import user_message_events
 
 __all__ = ["checked_user_events", "client_id_in", "sample_of"]
@@ -29,7 +29,11 @@ def checked_user_events(msg, codecs, now_ns: int, quotes=None) -> tuple[list, Ex
         coid = client_id_in(msg)
         if not coid:
             return [], exc
-        return [tev.VenueDataError(ts_ns=now_ns, recv_ts=now_ns, client_order_id=coid, reason=str(exc)[:200], sample=sample_of(msg))], exc
+        return [
+            tev.VenueDataError(
+                ts_ns=now_ns, recv_ts=now_ns, client_order_id=coid, reason=str(exc)[:200], sample=sample_of(msg)
+            )
+        ], exc
 
 
 def client_id_in(msg) -> str:

@@ -131,7 +131,19 @@ _decode_depth_event = None  # -> DepthDiff | None, built by C from the slots (ch
 # and the caller passes `scales`.
 USE_FASTDECODE = _decode_depth is not None
 
-_DEPTH_SLOTS = ("epoch", "symbol", "first_id", "final_id", "prev_final_id", "bids", "asks", "exchange_ts", "recv_ts", "process_ts", "scale")
+_DEPTH_SLOTS = (
+    "epoch",
+    "symbol",
+    "first_id",
+    "final_id",
+    "prev_final_id",
+    "bids",
+    "asks",
+    "exchange_ts",
+    "recv_ts",
+    "process_ts",
+    "scale",
+)
 
 
 def _bind_depth_event() -> None:
@@ -139,7 +151,15 @@ def _bind_depth_event() -> None:
     what DepthDiff(...) builds, slot for slot; any drift of DepthDiff keeps the tuple path."""
     global _decode_depth_event
     fast = getattr(_fastbook, "decode_depth_event", None)
-    if fast is None or ev._all_slots(ev.DepthDiff) != ["epoch", "symbol", "exchange_ts", "recv_ts", "process_ts", *_DEPTH_SLOTS[2:7], "scale"]:
+    if fast is None or ev._all_slots(ev.DepthDiff) != [
+        "epoch",
+        "symbol",
+        "exchange_ts",
+        "recv_ts",
+        "process_ts",
+        *_DEPTH_SLOTS[2:7],
+        "scale",
+    ]:
         return
     try:
         _fastbook.bind_depth_type(ev.DepthDiff, _DEPTH_SLOTS)
@@ -191,8 +211,15 @@ def decode_frame(raw: str | bytes, epoch: int, recv_ts: int, scales: dict[str, t
     try:
         if etype == "depthUpdate":
             first, final, prev, bids, asks = msg["U"], msg["u"], msg.get("pu"), msg["b"], msg["a"]
-            if type(first) is not int or type(final) is not int or first > final or (prev is not None and type(prev) is not int):
-                raise FrameError(f"depthUpdate with bad update ids U={_short(first)} u={_short(final)} pu={_short(prev)}")
+            if (
+                type(first) is not int
+                or type(final) is not int
+                or first > final
+                or (prev is not None and type(prev) is not int)
+            ):
+                raise FrameError(
+                    f"depthUpdate with bad update ids U={_short(first)} u={_short(final)} pu={_short(prev)}"
+                )
             _int(first, "U"), _int(final, "u")
             if prev is not None:
                 _int(prev, "pu", -1)
@@ -204,20 +231,55 @@ def decode_frame(raw: str | bytes, epoch: int, recv_ts: int, scales: dict[str, t
                 err = msg.get("error")
                 return Ack(_int(msg["id"], "id"), msg.get("result"), None if err is None else _error_text(err))
             if "u" in msg and "b" in msg and "a" in msg and "B" in msg:  # spot bookTicker has no "e"
-                return ev.BookTicker(epoch, _symbol(msg["s"]), _int(msg["u"], "u"), _dec(msg["b"], "b"), _dec(msg["B"], "B"),
-                                     _dec(msg["a"], "a"), _dec(msg["A"], "A"), 0, recv_ts)
+                return ev.BookTicker(
+                    epoch,
+                    _symbol(msg["s"]),
+                    _int(msg["u"], "u"),
+                    _dec(msg["b"], "b"),
+                    _dec(msg["B"], "B"),
+                    _dec(msg["a"], "a"),
+                    _dec(msg["A"], "A"),
+                    0,
+                    recv_ts,
+                )
             if "lastUpdateId" in msg:
                 return None  # spot partial depth (@depth5/10/20): not used for the local book
             raise FrameError("frame has no event type")
         if etype == "aggTrade":
-            return ev.AggTrade(epoch, _symbol(msg["s"]), _int(msg["a"], "a"), _dec(msg["p"], "p", positive=True), _dec(msg["q"], "q", positive=True),
-                               _bool(msg["m"], "m"), _ts(msg["T"], "T"), _ts(msg["E"], "E"), recv_ts)
+            return ev.AggTrade(
+                epoch,
+                _symbol(msg["s"]),
+                _int(msg["a"], "a"),
+                _dec(msg["p"], "p", positive=True),
+                _dec(msg["q"], "q", positive=True),
+                _bool(msg["m"], "m"),
+                _ts(msg["T"], "T"),
+                _ts(msg["E"], "E"),
+                recv_ts,
+            )
         if etype == "bookTicker":
-            return ev.BookTicker(epoch, _symbol(msg["s"]), _int(msg["u"], "u"), _dec(msg["b"], "b"), _dec(msg["B"], "B"),
-                                 _dec(msg["a"], "a"), _dec(msg["A"], "A"), _ts(msg.get("E", 0), "E"), recv_ts)
+            return ev.BookTicker(
+                epoch,
+                _symbol(msg["s"]),
+                _int(msg["u"], "u"),
+                _dec(msg["b"], "b"),
+                _dec(msg["B"], "B"),
+                _dec(msg["a"], "a"),
+                _dec(msg["A"], "A"),
+                _ts(msg.get("E", 0), "E"),
+                recv_ts,
+            )
         if etype == "markPriceUpdate":
-            return ev.MarkPrice(epoch, _symbol(msg["s"]), _dec(msg["p"], "p", positive=True), _dec(msg.get("i", ""), "i", empty=True),
-                                _dec(msg.get("r", ""), "r", signed=True, empty=True), _ts(msg.get("T", 0), "T"), _ts(msg["E"], "E"), recv_ts)
+            return ev.MarkPrice(
+                epoch,
+                _symbol(msg["s"]),
+                _dec(msg["p"], "p", positive=True),
+                _dec(msg.get("i", ""), "i", empty=True),
+                _dec(msg.get("r", ""), "r", signed=True, empty=True),
+                _ts(msg.get("T", 0), "T"),
+                _ts(msg["E"], "E"),
+                recv_ts,
+            )
         if etype == "kline":
             k = msg["k"]
             if type(k) is not dict:
@@ -225,8 +287,21 @@ def decode_frame(raw: str | bytes, epoch: int, recv_ts: int, scales: dict[str, t
             open_ts, close_ts = _ts(k["t"], "k.t"), _ts(k["T"], "k.T")
             if close_ts < open_ts:
                 raise FrameError(f"kline closes before it opens: t={open_ts} T={close_ts}")
-            return ev.Kline(epoch, _symbol(msg["s"]), _str(k["i"], "k.i", 8), open_ts, close_ts, _dec(k["o"], "k.o"), _dec(k["h"], "k.h"),
-                            _dec(k["l"], "k.l"), _dec(k["c"], "k.c"), _dec(k["v"], "k.v"), _bool(k["x"], "k.x"), _ts(msg["E"], "E"), recv_ts)
+            return ev.Kline(
+                epoch,
+                _symbol(msg["s"]),
+                _str(k["i"], "k.i", 8),
+                open_ts,
+                close_ts,
+                _dec(k["o"], "k.o"),
+                _dec(k["h"], "k.h"),
+                _dec(k["l"], "k.l"),
+                _dec(k["c"], "k.c"),
+                _dec(k["v"], "k.v"),
+                _bool(k["x"], "k.x"),
+                _ts(msg["E"], "E"),
+                recv_ts,
+            )
         if etype == "forceOrder":
             o = msg["o"]
             if type(o) is not dict:
@@ -234,14 +309,25 @@ def decode_frame(raw: str | bytes, epoch: int, recv_ts: int, scales: dict[str, t
             side = o["S"]
             if side not in ("BUY", "SELL"):
                 raise FrameError(f"forceOrder side {_short(side)}")
-            return ev.ForceOrder(epoch, _symbol(o["s"]), side, _dec(o["p"], "o.p"), _dec(o["q"], "o.q"), _str(o["X"], "o.X"), _ts(msg["E"], "E"), recv_ts)
+            return ev.ForceOrder(
+                epoch,
+                _symbol(o["s"]),
+                side,
+                _dec(o["p"], "o.p"),
+                _dec(o["q"], "o.q"),
+                _str(o["X"], "o.X"),
+                _ts(msg["E"], "E"),
+                recv_ts,
+            )
         if etype == "serverShutdown":
             return ServerShutdown(_ts(msg.get("E", 0), "E"))
         return None  # an event type we do not track (user data is handled elsewhere)
     except FrameError as exc:
         raise FrameError(str(exc), _etype(etype), _frame_symbol(msg)) from None
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise FrameError(f"{_etype(etype) or 'event'} missing or bad field: {_short(exc)}", _etype(etype), _frame_symbol(msg)) from None
+        raise FrameError(
+            f"{_etype(etype) or 'event'} missing or bad field: {_short(exc)}", _etype(etype), _frame_symbol(msg)
+        ) from None
 
 
 def _etype(etype) -> str:
@@ -304,7 +390,14 @@ def depth_stream(symbol: str, speed_ms: int = 100) -> str:
     return f"{symbol.lower()}@depth@{speed_ms}ms" if speed_ms != 1000 else f"{symbol.lower()}@depth"
 
 
-def streams_for(symbols: list[str] | tuple[str, ...], market: Market, *, trades: bool = True, tickers: bool = True, kline_interval: str | None = None) -> dict[str, list[str]]:
+def streams_for(
+    symbols: list[str] | tuple[str, ...],
+    market: Market,
+    *,
+    trades: bool = True,
+    tickers: bool = True,
+    kline_interval: str | None = None,
+) -> dict[str, list[str]]:
     """Stream names grouped by the route that serves them.
 
     Spot serves every stream on one route (``""``); USD-M splits ``/public`` (depth, bookTicker)

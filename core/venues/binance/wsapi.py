@@ -21,7 +21,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 import websockets
@@ -104,8 +105,15 @@ class WsApiSession:
 
     async def open(self, open_timeout_s: float = 5.0) -> None:
         # Binance pings every 20 s (spot) / 3 min (USD-M); our own pings find a dead peer sooner.
-        self._ws = await websockets.connect(self.url, compression=None, open_timeout=open_timeout_s, ping_interval=10,
-                                            ping_timeout=10, close_timeout=0.5, max_size=1 << 22)
+        self._ws = await websockets.connect(
+            self.url,
+            compression=None,
+            open_timeout=open_timeout_s,
+            ping_interval=10,
+            ping_timeout=10,
+            close_timeout=0.5,
+            max_size=1 << 22,
+        )
         self._reader = asyncio.get_running_loop().create_task(self._read(), name="wsapi-reader")
 
     async def close(self) -> None:
@@ -185,8 +193,9 @@ class WsApiSession:
         return wait
 
     # ------------------------------------------------------------------ requests
-    async def request(self, method: str, params: dict[str, Any] | None = None, *, signed: bool = False,
-                      timeout_s: float | None = None) -> Any:
+    async def request(
+        self, method: str, params: dict[str, Any] | None = None, *, signed: bool = False, timeout_s: float | None = None
+    ) -> Any:
         """Send one request; returns its ``result`` or raises `WsApiError` (see module docstring)."""
         if not self.up:
             raise WsApiLost("WebSocket API session is not connected (nothing was sent)")
