@@ -177,38 +177,17 @@ def _settings_parent() -> argparse.ArgumentParser:
 
 def settings_flags(args: argparse.Namespace) -> dict[str, Any]:
     """The configuration flags present on the command line as a nested dict."""
-    from epochbot.app.config import ConfigError
+    from epochbot.app.config import command_line_flags
+    from epochbot.app.config.errors import refused_on_command_line
 
     for dest, path in _REFUSED_FLAGS.items():
         if hasattr(args, dest):
-            env = "EPOCHBOT_" + path.replace(".", "__").upper()
-            raise ConfigError(
-                f"{path}: secrets are not accepted on the command line (visible in ps and shell history); use {env} or secrets_file"
-            )
-    flags: dict[str, Any] = {}
-    for item in getattr(args, "config_set", None) or ():
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. confidence.silence_replace_ms=2000")
-        _put(flags, key.strip(), value)
-    for dest, path in _FLAG_PATHS.items():
-        if hasattr(args, dest):
-            _put(flags, path, getattr(args, dest))
+            raise refused_on_command_line(path)
+    named = {path: getattr(args, dest) for dest, path in _FLAG_PATHS.items() if hasattr(args, dest)}
+    flags = command_line_flags(named, getattr(args, "config_set", None) or ())
     if getattr(args, "headless", False):
         flags["headless"] = True
     return flags
-
-
-def _put(tree: dict[str, Any], dotted: str, value: Any) -> None:
-    parts = dotted.split(".")
-    node = tree
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            from epochbot.app.config import ConfigError
-
-            raise ConfigError(f"{dotted}: conflicts with another flag")
-    node[parts[-1]] = value
 
 
 def load_from_args(args: argparse.Namespace):
@@ -275,9 +254,10 @@ def _replay(args: argparse.Namespace) -> int:
             f"gaps={info['gaps']} resyncs={info['book_resyncs']} bid={best_bid} ask={best_ask}"
         )
     if report["orders"]:
-        print(
-            f"  orders {len(report['orders'])}, working {sum(1 for o in report['orders'] if o['status'] in ('NEW', 'PARTIALLY_FILLED', 'PENDING_NEW', 'UNKNOWN'))}"
+        working = sum(
+            1 for o in report["orders"] if o["status"] in ("NEW", "PARTIALLY_FILLED", "PENDING_NEW", "UNKNOWN")
         )
+        print(f"  orders {len(report['orders'])}, working {working}")
     print(f"  state_hash {report['state_hash']}")
     return EXIT_FATAL if result.engine.fatal else EXIT_OK
 
@@ -357,7 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--until",
         default=None,
         metavar="TIME|EPOCH",
-        help="stop after a time (ISO-8601, HH:MM:SS.fff UTC as --timeline prints it, unix seconds, +S after start) or at the end of epoch N (N or eN); print books and working orders",
+        help="stop after a time (ISO-8601, HH:MM:SS.fff UTC as --timeline prints it, unix seconds, +S after start) "
+        "or at the end of epoch N (N or eN); print books and working orders",
     )
     replay.add_argument("--depth", type=int, default=20, help="levels per side in the report (default 20)")
     replay.set_defaults(func=_replay)

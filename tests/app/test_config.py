@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -84,7 +85,8 @@ def test_environment_names_of_other_tools_are_ignored():
         ),
         (
             {"EPOCHBOT_VENUE": "kraken"},
-            "venue: Input should be 'sim', 'binance-spot', 'binance-usdm', 'binance-spot-testnet' or 'binance-usdm-testnet', got 'kraken'",
+            "venue: Input should be 'sim', 'binance-spot', 'binance-usdm', 'binance-spot-testnet' or "
+            "'binance-usdm-testnet', got 'kraken'",
         ),
         ({"EPOCHBOT_CONTROL__HOST": "0.0.0.0"}, "control.host: the control endpoint binds 127.0.0.1 only"),
         (
@@ -294,3 +296,56 @@ def test_the_embedded_simulator_gets_a_per_run_database_and_anything_else_the_co
     assert trading_config(demo).storage_per_run is True
     assert sim_storage(explicit) == (str(tmp_path / "mine.sqlite3"), False)
     assert sim_storage(external) == ("epochbot.sqlite3", False)
+
+
+def test_config_show_json_keeps_money_limits_as_exact_decimal_strings():
+    result = run_cli("config", "show", "--json", "--set", "risk.max_order_notional=100.05")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["risk"]["max_order_notional"] == "100.05"
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"EPOCHBOT_STRATEGY__PARAMS": "{not json"}, "EPOCHBOT_STRATEGY__PARAMS: invalid JSON"),
+        ({"EPOCHBOT_KEYS": "{not json"}, "EPOCHBOT_KEYS: invalid JSON"),
+        ({"EPOCHBOT_CONFIDENCE____X": "1"}, "EPOCHBOT_CONFIDENCE____X: malformed variable name"),
+        (
+            {"EPOCHBOT_CONFIDENCE": "1", "EPOCHBOT_CONFIDENCE__SILENCE_REPLACE_MS": "5"},
+            "EPOCHBOT_CONFIDENCE__SILENCE_REPLACE_MS: conflicts with EPOCHBOT_CONFIDENCE",
+        ),
+    ],
+)
+def test_unreadable_environment_variables_are_named_in_one_line(env, expected):
+    with pytest.raises(ConfigError) as info:
+        load_settings(env=env)
+
+    assert str(info.value) == expected
+
+
+def test_json_objects_in_the_environment_merge_with_nested_variables():
+    settings = load_settings(env={"EPOCHBOT_KEYS": '{"quit": "x"}', "EPOCHBOT_KEYS__HALT": "y"})
+
+    assert (settings.keys["quit"], settings.keys["halt"], settings.keys["pause"]) == ("x", "y", "p")
+
+
+def test_the_secrets_file_named_in_the_config_file_is_read(tmp_path):
+    secrets = write(tmp_path / "s.toml", f'api_key = "{SECRET_KEY}"\n')
+    toml = write(tmp_path / "c.toml", f'secrets_file = "{secrets}"\n')
+
+    settings = load_settings(toml, env={})
+
+    assert settings.api_key.get_secret_value() == SECRET_KEY
+
+
+def test_a_secrets_file_holding_anything_but_secrets_is_refused(tmp_path):
+    secrets = write(tmp_path / "s.toml", 'venue = "sim"\n')
+
+    with pytest.raises(ConfigError, match="secrets_file: only api_key, api_secret and \\[control\\] token"):
+        load_settings(flags={"secrets_file": str(secrets)}, env={})
+
+
+def test_a_config_file_that_is_a_directory_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="config: is a directory"):
+        load_settings(env={"EPOCHBOT_CONFIG": str(tmp_path)})
