@@ -34,8 +34,6 @@ from decimal import Decimal
 from fractions import Fraction
 from urllib.parse import parse_qs, urlsplit
 
-import orjson
-
 from epochbot.book.book import VenueRules
 from epochbot.engine.engine import Engine, EngineConfig
 from epochbot.model import events as ev
@@ -51,6 +49,7 @@ from epochbot.trading.risk import RiskLimits
 from epochbot.trading.state_view import quote_asset
 from epochbot.trading.strategy import MarketView, Strategy, TradeTick
 from epochbot.trading.trader import Trader
+from epochbot.venues.binance.exchange_info import ExchangeInfoError, parse_exchange_info
 from epochbot.venues.binance.wire import Ack, FrameError, ServerShutdown, decode_frame, decode_snapshot
 
 __all__ = ["BacktestReport", "FillModel", "SimulatedVenue", "run_backtest", "run_backtest_capture"]
@@ -649,16 +648,8 @@ def _capture_events(rows: Iterator, engine: Engine) -> Iterator:
                     )
             elif parts.path.endswith("/exchangeInfo"):
                 try:
-                    info = orjson.loads(row.data)
-                    for sym in info["symbols"]:
-                        flt = {f["filterType"]: f for f in sym.get("filters", [])}
-                        price, lot = flt.get("PRICE_FILTER"), flt.get("LOT_SIZE")
-                        if price and lot:
-                            yield ev.SymbolSpec(
-                                symbol=sym["symbol"],
-                                tick_size=price["tickSize"],
-                                step_size=lot["stepSize"],
-                                recv_ts=now,
-                            )
-                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                    continue
+                    info = parse_exchange_info(row.data)
+                except ExchangeInfoError:
+                    continue  # as a malformed depth row: the book infers its scale from the snapshot
+                for listed in info.filters.values():
+                    yield listed.spec(recv_ts=now)

@@ -28,6 +28,7 @@ from epochbot.engine.engine import Engine, EngineConfig
 from epochbot.model import events as ev
 from epochbot.model.capture import CaptureError, read_capture
 from epochbot.runtime.data_errors import handle_failure
+from epochbot.venues.binance.exchange_info import ExchangeInfoError, parse_exchange_info
 from epochbot.venues.binance.wire import Ack, FrameError, ServerShutdown, decode_frame, decode_snapshot
 from epochbot.views.report import orders_report, symbols_report
 
@@ -246,20 +247,16 @@ def _on_rest(row, engine: Engine, outstanding, answers, deliver, bad, scales: di
             answers[symbol].append(answer)
     elif path.endswith("/exchangeInfo"):
         try:
-            info = orjson.loads(row.data)
-            for sym in info["symbols"]:
-                filters = {f["filterType"]: f for f in sym.get("filters", [])}
-                price, lot = filters.get("PRICE_FILTER"), filters.get("LOT_SIZE")
-                if price and lot:
-                    engine.handle(
-                        ev.SymbolSpec(symbol=sym["symbol"], tick_size=price["tickSize"], step_size=lot["stepSize"])
-                    )
-                    state = engine.symbols.get(sym["symbol"]) if scales is not None else None
-                    codec = state.book.codec if state is not None else None
-                    if codec is not None:  # the scale the book now has, read back
-                        scales[sym["symbol"]] = (codec.price_decimals, codec.qty_decimals)
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            bad(row.line, f"bad exchangeInfo: {exc}")
+            info = parse_exchange_info(row.data)
+        except ExchangeInfoError as exc:
+            bad(row.line, str(exc))
+            return
+        for symbol, listed in info.filters.items():
+            engine.handle(listed.spec())
+            state = engine.symbols.get(symbol) if scales is not None else None
+            codec = state.book.codec if state is not None else None
+            if codec is not None:  # the scale the book now has, read back
+                scales[symbol] = (codec.price_decimals, codec.qty_decimals)
 
 
 def print_malformed(item: dict) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from collections.abc import Collection
 from typing import Literal
 from urllib.parse import quote, urlencode
 
@@ -18,7 +18,8 @@ import aiohttp
 import orjson
 
 from epochbot.model.clock import wall_ns
-from epochbot.venues.binance.wire import FrameError, check_filter_value, check_kline_row, decode_snapshot
+from epochbot.venues.binance.exchange_info import ExchangeInfo, ExchangeInfoError, SymbolFilters, parse_exchange_info
+from epochbot.venues.binance.wire import FrameError, check_kline_row, decode_snapshot
 
 __all__ = ["RestClient", "RestError", "SymbolFilters", "USDM_DEPTH_LIMITS"]
 
@@ -40,20 +41,6 @@ class RestError(Exception):
         """Binance: any 5xx on an order means its execution status is unknown (so does an
         answer that cannot be read)."""
         return self.unknown or self.status >= 500 or self.status == 0
-
-
-@dataclass(frozen=True, slots=True)
-class SymbolFilters:
-    """exchangeInfo filters as the venue's strings (the trading layer parses them exactly)."""
-
-    symbol: str
-    tick_size: str
-    step_size: str
-    min_notional: str
-    min_qty: str = "0"
-    max_qty: str = "0"
-    quote_asset: str = ""
-    status: str = "TRADING"  # TRADING, HALT, BREAK, END_OF_DAY, CANCEL_ONLY...: new orders only in TRADING
 
 
 class RestClient:
@@ -173,59 +160,22 @@ class RestClient:
         return server_ms - mid_ms, (t1 - t0) / 1e6
 
     async def exchange_filters(self, symbols: list[str]) -> dict[str, SymbolFilters]:
+        """The filters of ``symbols`` (those the venue lists), and the venue's weight limit noted."""
+        info = await self._exchange_info(symbols)
+        if info.weight_limit_1m is not None:
+            self.weight_limit_1m = info.weight_limit_1m
+        return info.filters
+
+    async def symbol_statuses(self, symbols: Collection[str]) -> dict[str, str]:
+        """symbol -> exchangeInfo ``status`` for the given symbols (one weighted request)."""
+        return (await self._exchange_info(symbols)).statuses
+
+    async def _exchange_info(self, symbols: Collection[str]) -> ExchangeInfo:
         body = await self._get(f"{self.prefix}/exchangeInfo")
         try:
-            info = orjson.loads(body)
-            self._note_weight_limit(info)
-            return self._parse_filters(info, symbols)
-        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, FrameError) as exc:
-            raise RestError(200, f"bad exchangeInfo: {str(exc)[:200]}") from None
-
-    def _note_weight_limit(self, info) -> None:
-        """The venue publishes its request-weight limit: the planner (core/runtime/budget.py) uses it."""
-        for rule in (info.get("rateLimits") if isinstance(info, dict) else None) or ():
-            if (
-                isinstance(rule, dict)
-                and rule.get("rateLimitType") == "REQUEST_WEIGHT"
-                and rule.get("interval") == "MINUTE"
-                and rule.get("intervalNum") == 1
-                and isinstance(rule.get("limit"), int)
-                and rule["limit"] > 0
-            ):
-                self.weight_limit_1m = rule["limit"]
-
-    def _parse_filters(self, info, symbols: list[str]) -> dict[str, SymbolFilters]:
-        wanted = set(symbols)
-        out: dict[str, SymbolFilters] = {}
-        for sym in info.get("symbols", []):
-            name = sym.get("symbol")
-            if name not in wanted:
-                continue
-            filters = {f.get("filterType"): f for f in sym.get("filters", [])}
-            price, lot = filters.get("PRICE_FILTER"), filters.get("LOT_SIZE")
-            notional = filters.get("MIN_NOTIONAL") or filters.get("NOTIONAL") or {}
-            if price and lot:
-                out[name] = SymbolFilters(
-                    name,
-                    check_filter_value(price["tickSize"], "tickSize"),
-                    check_filter_value(lot["stepSize"], "stepSize"),
-                    check_filter_value(notional.get("minNotional", notional.get("notional", "0")), "minNotional"),
-                    check_filter_value(lot.get("minQty", "0"), "minQty"),
-                    check_filter_value(lot.get("maxQty", "0"), "maxQty"),
-                    str(sym.get("quoteAsset", ""))[:16],
-                    str(sym.get("status", "TRADING"))[:32],
-                )
-        return out
-
-    async def symbol_statuses(self, symbols) -> dict[str, str]:
-        """symbol -> exchangeInfo ``status`` for the given symbols (one weighted request)."""
-        info = orjson.loads(await self._get(f"{self.prefix}/exchangeInfo"))
-        wanted = set(symbols)
-        return {
-            str(s.get("symbol")): str(s.get("status", "TRADING"))
-            for s in info.get("symbols", [])
-            if s.get("symbol") in wanted
-        }
+            return parse_exchange_info(body, symbols)
+        except ExchangeInfoError as exc:
+            raise RestError(200, str(exc)[:200]) from None
 
     async def keyed(self, method: str, path: str, api_key: str) -> dict:
         """An API-key-only request (listenKey create / keep-alive / close)."""

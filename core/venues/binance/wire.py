@@ -353,9 +353,10 @@ def check_kline_row(row) -> None:
         _dec(value, name)
 
 
-def check_filter_value(value, name: str) -> str:
-    """An exchangeInfo filter value (tickSize, stepSize, minNotional...): a plain decimal."""
-    return _dec(value if type(value) is str else str(value), name)
+def check_filter_value(value: object, name: str, *, positive: bool = False) -> str:
+    """An exchangeInfo filter value (tickSize, stepSize, minNotional...): a plain decimal string
+    (Binance sends every one as a string), positive when ``positive``."""
+    return _dec(value, name, positive=positive)
 
 
 def _error_text(err) -> str:
