@@ -50,7 +50,7 @@ class ReplayResult:
 
     def report(self, depth: int = 20) -> dict:
         from epochbot.views.report import iso
-        from epochbot.views.snapshot import _percentiles
+        from epochbot.views.snapshot import percentiles
 
         engine = self.engine
         out = {
@@ -75,7 +75,7 @@ class ReplayResult:
                 {"mode": c.mode.value, "at": iso(c.at_ns), "cause": c.cause, "source": c.source}
                 for c in list(engine.modes.history)[-50:]
             ],
-            "time_to_correct_resync_ms": _percentiles(engine.ttcr_ms),
+            "time_to_correct_resync_ms": percentiles(engine.ttcr_ms),
             "confidence_min": engine.confidence_min,
             "mode": engine.mode.value,
             "orders": orders_report(engine.trader),

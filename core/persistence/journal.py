@@ -36,7 +36,7 @@ from epochbot.model.capture import encode_dataclass, write_header, write_row
 
 __all__ = ["CaptureJournal", "EngineJournal"]
 
-from epochbot.persistence.writer import _STOP, QueueThread, _Flush
+from epochbot.persistence.writer import STOP, Flush, QueueThread
 
 
 class CaptureJournal(QueueThread):
@@ -106,11 +106,11 @@ class CaptureJournal(QueueThread):
             except queue.Empty:
                 self._flush_file()
                 continue
-            if item is _STOP:
+            if item is STOP:
                 self._flush_file()
                 self._close_file()
                 return
-            if type(item) is _Flush:
+            if type(item) is Flush:
                 self._flush_file()
                 item.done.set()
                 continue

@@ -17,12 +17,12 @@ from __future__ import annotations
 import queue
 import threading
 
-__all__ = ["QueueThread", "StorageWriter"]
+__all__ = ["STOP", "Flush", "QueueThread", "StorageWriter"]
 
-_STOP = object()  # sentinel: the writer thread drains what is queued, then exits
+STOP = object()  # sentinel: the writer thread drains what is queued, then exits
 
 
-class _Flush:
+class Flush:
     """A flush request: the writer sets ``done`` once everything queued before it is written.
 
     ``callback(ok)`` (optional) runs on the writer thread right after; ``ok`` is False when a
@@ -42,7 +42,7 @@ class QueueThread:
 
     ``_enqueue`` drops (and counts) an item when the queue is full or closed; ``flush`` waits for
     everything enqueued before it; ``close`` flushes and stops the thread. Subclasses implement
-    ``_run`` (taking items, `_Flush` markers and the `_STOP` sentinel from ``self._queue``).
+    ``_run`` (taking items, `Flush` markers and the `STOP` sentinel from ``self._queue``).
     """
 
     def __init__(self, *, maxsize: int, name: str, start: bool = True) -> None:
@@ -77,7 +77,7 @@ class QueueThread:
         """Block until everything enqueued so far is written (False on timeout)."""
         if not self._thread.is_alive():
             return self._queue.empty()
-        marker = _Flush()
+        marker = Flush()
         try:
             self._queue.put(marker, timeout=timeout)
         except queue.Full:
@@ -92,7 +92,7 @@ class QueueThread:
         if not self._thread.is_alive():
             return True
         try:
-            self._queue.put(_STOP, timeout=timeout)
+            self._queue.put(STOP, timeout=timeout)
         except queue.Full:
             return False
         self._thread.join(timeout)
@@ -134,7 +134,7 @@ class StorageWriter(QueueThread):
         if self._closed or not self._thread.is_alive():
             return False
         try:
-            self._queue.put_nowait(_Flush(callback, self.failed_batches))
+            self._queue.put_nowait(Flush(callback, self.failed_batches))
         except queue.Full:
             return False
         return True
@@ -144,12 +144,12 @@ class StorageWriter(QueueThread):
         while True:
             item = get()
             batch: list = []
-            markers: list[_Flush] = []
+            markers: list[Flush] = []
             stop = False
             while True:
-                if item is _STOP:
+                if item is STOP:
                     stop = True
-                elif type(item) is _Flush:
+                elif type(item) is Flush:
                     markers.append(item)
                 else:
                     batch.append(item)

@@ -172,7 +172,7 @@ class TradingStartup:
             positions={s: trader.portfolio.qty(s) for s in self.config.symbols},
         )
         from epochbot.trading.alerts import RiskAlerts
-        from epochbot.trading.risk import _utc
+        from epochbot.trading.risk import format_utc_time as _utc
 
         for symbol, until in sorted(restored_breakers.items()):
             if until > now:

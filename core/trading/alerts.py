@@ -19,7 +19,7 @@ class RiskAlerts:
         self._latched = (False, False)
 
     def poll(self, trader) -> list[tuple[str, str, dict]]:
-        from epochbot.trading.risk import _utc
+        from epochbot.trading.risk import format_utc_time
 
         state = trader.risk.state
         limits = trader.risk.limits
@@ -33,7 +33,7 @@ class RiskAlerts:
                         {
                             "symbol": symbol,
                             "cause": f"{limits.breaker_losses} losing round trips within {limits.breaker_window_ns // 1_000_000_000} s",
-                            "until": _utc(until),
+                            "until": format_utc_time(until),
                             "effect": "exits only",
                         },
                     )

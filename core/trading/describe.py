@@ -3,25 +3,55 @@
 Levels (what an operator reading ``info`` sees): fills at ``info``; rejections, unknown
 outcomes and refused cancels at ``warn``; the rest of an order's lifecycle (place, cancel,
 query, accepted, status updates) at ``debug``, so a quoting strategy does not flood ``info``.
+
+What each event and command becomes is a table keyed by type (`_ORDER_EVENTS`, `_COMMANDS`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from epochbot.model import events as ev
 from epochbot.model import trade_events as tev
 from epochbot.trading.money import decimal_str
 from epochbot.trading.state_view import quote_asset
 
+if TYPE_CHECKING:
+    from epochbot.trading.trader import Trader
+
 __all__ = ["describe_command", "describe_event"]
 
-_WARN = (tev.OrderRejected, tev.OrderUnknown, tev.CancelRejected, tev.CancelUnknown, tev.VenueDataError)
+LogLine = tuple[str, str, dict[str, Any]]  # (level, message, fields), as epochbot.engine.trader_port
 
 
-def _order_fields(trader, coid: str) -> dict:
+@dataclass(frozen=True, slots=True)
+class _EventLine:
+    level: str
+    message: str
+    venue_fields: tuple[str, ...] = ()  # the event's own fields worth a log field, when set
+    filled: bool = False  # the event carries the order's cumulative filled quantity
+
+
+_ORDER_EVENTS: dict[type[tev.TradingEvent], _EventLine] = {
+    tev.OrderAccepted: _EventLine("debug", "order accepted", ("status",)),
+    tev.OrderRejected: _EventLine("warn", "order rejected", ("code", "msg")),
+    tev.OrderUnknown: _EventLine("warn", "order outcome unknown", ("reason",)),
+    tev.OrderUpdate: _EventLine("debug", "order update", ("status", "reason"), filled=True),
+    tev.OrderQueryResult: _EventLine("debug", "order query result", ("status", "error", "found"), filled=True),
+    tev.VenueDataError: _EventLine("warn", "unusable venue message: order reconciled from the venue", ("reason",)),
+    tev.CancelRejected: _EventLine("warn", "cancel rejected", ("code", "msg")),
+    tev.CancelUnknown: _EventLine("warn", "cancel outcome unknown", ("reason",)),
+}
+
+
+def _order_fields(trader: Trader, coid: str) -> dict[str, Any]:
     order = trader.orders.orders.get(coid)
     if order is None:
         return {"client_order_id": coid}
     f = trader.filters.get(order.symbol)
-    out = {
+    out: dict[str, Any] = {
         "client_order_id": coid,
         "symbol": order.symbol,
         "side": order.side,
@@ -33,76 +63,83 @@ def _order_fields(trader, coid: str) -> dict:
     return out
 
 
-def describe_event(trader, event) -> tuple[str, str, dict]:
-    """(level, message, fields) for one venue answer, before the trader applies it."""
+def describe_event(trader: Trader, event: Any) -> LogLine:
+    """(level, message, fields) for one venue answer about an order, before the trader applies it."""
     if type(event) is tev.Fill:
-        if event.trade_id and (event.symbol, event.trade_id) in trader._seen_trades:
-            return (
-                "debug",
-                "fill already booked (replayed)",
-                {"symbol": event.symbol, "trade_id": event.trade_id, "client_order_id": event.client_order_id},
-            )
-        f = trader.filters.get(event.symbol)
-        qty = f.qty_str(event.qty) if f else str(event.qty)
-        price = f.price_str(event.price) if f else str(event.price)
-        position = trader.portfolio.qty(event.symbol) + (event.qty if event.side == "BUY" else -event.qty)
-        fields = {
-            "symbol": event.symbol,
-            "side": event.side,
-            "qty": qty,
-            "price": price,
-            "fee": decimal_str(event.fee),
-            "fee_asset": event.fee_asset or quote_asset([event.symbol]),
-            "maker": event.is_maker,
-            "position": f.qty_str(position) if f else str(position),
-            "client_order_id": event.client_order_id,
-            "trade_id": event.trade_id,
-        }
-        return "info", f"fill {event.side} {qty} {event.symbol} @ {price}", fields
+        return _describe_fill(trader, event)
     fields = _order_fields(trader, event.client_order_id)
-    for key in ("status", "code", "msg", "reason", "error", "found"):
-        if hasattr(event, key):
-            value = getattr(event, key)
-            if value not in ("", None):
-                fields["venue_msg" if key == "msg" else key] = value
-    if hasattr(event, "filled_qty"):
+    line = _ORDER_EVENTS.get(type(event))
+    if line is None:  # an order event this table does not know yet: still logged, plainly
+        return "debug", f"order {type(event).__name__}", fields
+    for key in line.venue_fields:
+        value = getattr(event, key)
+        if value not in ("", None):
+            fields["venue_msg" if key == "msg" else key] = value
+    if line.filled:
         f = trader.filters.get(fields.get("symbol", ""))
         fields["filled"] = f.qty_str(event.filled_qty) if f else str(event.filled_qty)
-    name = type(event).__name__
-    level = "warn" if isinstance(event, _WARN) else "debug"
-    if name == "OrderUpdate" and event.status == "REJECTED":
+    level = line.level
+    if type(event) is tev.OrderUpdate and event.status == "REJECTED":
         level = "warn"  # an expiry (IOC/FOK that did not fill) is routine: debug
-    what = {
-        "OrderRejected": "order rejected",
-        "OrderUnknown": "order outcome unknown",
-        "CancelRejected": "cancel rejected",
-        "CancelUnknown": "cancel outcome unknown",
-        "OrderAccepted": "order accepted",
-        "OrderUpdate": "order update",
-        "OrderQueryResult": "order query result",
-        "VenueDataError": "unusable venue message: order reconciled from the venue",
-    }.get(name, f"order {name}")
-    return level, what, fields
+    return level, line.message, fields
 
 
-def describe_command(trader, command) -> tuple[str, str, dict] | None:
-    name = type(command).__name__
-    if name == "PlaceOrder":
-        fields = {
-            "client_order_id": command.client_order_id,
-            "symbol": command.symbol,
-            "side": command.side,
-            "type": command.order_type,
-            "qty": command.qty,
-            "price": command.price,
-            "reduce_only": command.reduce_only,
-        }
+def _describe_fill(trader: Trader, event: tev.Fill) -> LogLine:
+    if trader.already_booked(event):
         return (
             "debug",
-            f"order place {command.side} {command.qty} {command.symbol}"
-            + (f" @ {command.price}" if command.price else ""),
-            fields,
+            "fill already booked (replayed)",
+            {"symbol": event.symbol, "trade_id": event.trade_id, "client_order_id": event.client_order_id},
         )
-    if name in ("CancelOrder", "QueryOrder"):
-        return "debug", f"order {name[:-5].lower()}", _order_fields(trader, command.client_order_id)
-    return None
+    f = trader.filters.get(event.symbol)
+    qty = f.qty_str(event.qty) if f else str(event.qty)
+    price = f.price_str(event.price) if f else str(event.price)
+    position = trader.portfolio.qty(event.symbol) + (event.qty if event.side == "BUY" else -event.qty)
+    fields = {
+        "symbol": event.symbol,
+        "side": event.side,
+        "qty": qty,
+        "price": price,
+        "fee": decimal_str(event.fee),
+        "fee_asset": event.fee_asset or quote_asset([event.symbol]),
+        "maker": event.is_maker,
+        "position": f.qty_str(position) if f else str(position),
+        "client_order_id": event.client_order_id,
+        "trade_id": event.trade_id,
+    }
+    return "info", f"fill {event.side} {qty} {event.symbol} @ {price}", fields
+
+
+def _describe_place(trader: Trader, command: ev.PlaceOrder) -> LogLine:
+    fields = {
+        "client_order_id": command.client_order_id,
+        "symbol": command.symbol,
+        "side": command.side,
+        "type": command.order_type,
+        "qty": command.qty,
+        "price": command.price,
+        "reduce_only": command.reduce_only,
+    }
+    at = f" @ {command.price}" if command.price else ""
+    return "debug", f"order place {command.side} {command.qty} {command.symbol}{at}", fields
+
+
+def _describe_cancel(trader: Trader, command: ev.CancelOrder) -> LogLine:
+    return "debug", "order cancel", _order_fields(trader, command.client_order_id)
+
+
+def _describe_query(trader: Trader, command: tev.QueryOrder) -> LogLine:
+    return "debug", "order query", _order_fields(trader, command.client_order_id)
+
+
+_COMMANDS: dict[type[ev.Command], Callable[[Trader, Any], LogLine]] = {
+    ev.PlaceOrder: _describe_place,
+    ev.CancelOrder: _describe_cancel,
+    tev.QueryOrder: _describe_query,
+}
+
+
+def describe_command(trader: Trader, command: ev.Command) -> LogLine | None:
+    """(level, message, fields) for an order command the trader produced; None: not logged."""
+    describe = _COMMANDS.get(type(command))
+    return None if describe is None else describe(trader, command)

@@ -41,7 +41,7 @@ from epochbot.trading.portfolio import RoundTrip
 from epochbot.trading.strategy import OrderIntent
 from epochbot.views.snapshot import RiskView
 
-__all__ = ["DAY_NS", "GateDecision", "RiskGate", "RiskLimits", "RiskState", "RISK_STATE_VERSION"]
+__all__ = ["DAY_NS", "GateDecision", "RISK_STATE_VERSION", "RiskGate", "RiskLimits", "RiskState", "format_utc_time"]
 
 DAY_NS = 86_400 * 1_000_000_000
 RISK_STATE_VERSION = 1
@@ -229,7 +229,7 @@ class RiskGate:
         # From here on the intent adds exposure.
         until = self.breaker_until(intent.symbol, now_ns)
         if until:
-            return GateDecision(False, f"circuit breaker: {intent.symbol} tripped until {_utc(until)}")
+            return GateDecision(False, f"circuit breaker: {intent.symbol} tripped until {format_utc_time(until)}")
         if self.state.session_latched:
             return GateDecision(False, f"session loss limit: session PnL {decimal_str(self.state.session_pnl)}")
         if self.state.daily_latched:
@@ -328,7 +328,7 @@ class RiskGate:
         breakers = {sym: "ok" for sym in sorted(self.filters)}
         for sym, until in s.breakers.items():
             if until > now_ns:
-                breakers[sym] = f"tripped until {_utc(until)}"
+                breakers[sym] = f"tripped until {format_utc_time(until)}"
         lim = self.limits
         limits = {
             "max_position_lots": str(lim.max_position_lots or "none"),
@@ -341,7 +341,7 @@ class RiskGate:
         return RiskView(decimal_str(s.session_pnl), decimal_str(s.daily_pnl), breakers, limits)
 
 
-def _utc(ns: int) -> str:
+def format_utc_time(ns: int) -> str:
     """A timestamp for operators (from the value itself, never from a clock)."""
     from datetime import datetime
 

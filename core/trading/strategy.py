@@ -31,6 +31,7 @@ from epochbot.engine.market_view import MarketView, TradeTick
 from epochbot.model.modes import Mode
 
 __all__ = [
+    "BaseStrategy",
     "MarketView",
     "OrderIntent",
     "Strategy",
@@ -218,8 +219,8 @@ def merge_params(defaults: Mapping[str, Any], params: Mapping[str, Any], strateg
 
 
 @dataclass
-class _Base:
-    """Small shared defaults so example strategies only override what they use."""
+class BaseStrategy:
+    """Do-nothing hooks, so a strategy overrides only the ones it uses (the examples build on it)."""
 
     name: str = "base"
     params: dict = field(default_factory=dict)
@@ -241,3 +242,7 @@ class _Base:
 
     def on_history(self, symbol: str, candles) -> list[OrderIntent]:
         return []
+
+
+# The name BaseStrategy had before it was public; tests/runtime/test_klines_funding.py still imports it.
+_Base = BaseStrategy

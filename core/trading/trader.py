@@ -123,7 +123,7 @@ class Trader:
 
     def warm_up(self, symbol: str, candles) -> list:
         """Hand the strategy the closed candles fetched at start (oldest first). A strategy
-        without ``on_history`` (one not built on ``_Base``) is simply not told."""
+        without ``on_history`` (one not built on ``BaseStrategy``) is simply not told."""
         hook = getattr(self.strategy, "on_history", None)
         if hook is None or not candles:
             return []
@@ -252,6 +252,10 @@ class Trader:
             self._take_journal()
         self._book_fill(fill)
         return True
+
+    def already_booked(self, fill: tev.Fill) -> bool:
+        """True for a fill whose trade was booked already (same symbol and trade id)."""
+        return bool(fill.trade_id) and (fill.symbol, fill.trade_id) in self._seen_trades
 
     def _first_sight(self, fill: tev.Fill) -> bool:
         """False for a fill already booked (same symbol and trade id: a replayed stream)."""

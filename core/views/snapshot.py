@@ -36,6 +36,7 @@ __all__ = [
     "PositionView",
     "RiskView",
     "SnapshotBuilder",
+    "percentiles",
     "TradeView",
     "WorldSnapshot",
 ]
@@ -301,7 +302,7 @@ class WorldSnapshot:
         return None
 
 
-def _percentiles(values) -> dict[str, float]:
+def percentiles(values) -> dict[str, float]:
     data = sorted(values)
     if not data:
         return {"count": 0, "p50": 0.0, "p99": 0.0, "max": 0.0}
@@ -519,7 +520,7 @@ class SnapshotBuilder:
                 tuple(self._queue),
                 tuple(self._silence),
             ),
-            ttcr_ms=_percentiles(engine.ttcr_ms),
+            ttcr_ms=percentiles(engine.ttcr_ms),
             counters=dict(engine.counters),
             orders=extra.get("orders", ()),
             positions=extra.get("positions", ()),

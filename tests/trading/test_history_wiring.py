@@ -14,7 +14,7 @@ from epochbot.model import events as ev
 from epochbot.persistence.storage import Candle
 from epochbot.runtime.runtime import backfill_klines
 from epochbot.trading.filters import SymbolFilters
-from epochbot.trading.strategy import OrderIntent, Strategy, _Base
+from epochbot.trading.strategy import BaseStrategy, OrderIntent, Strategy
 from epochbot.trading.trader import Trader
 from epochbot.venues.binance.wire import streams_for
 from epochbot.views.snapshot import SnapshotBuilder
@@ -181,7 +181,7 @@ def test_range_bars_from_agg_trades_reach_the_snapshot():
 
 
 @dataclass
-class Recorder(_Base):
+class Recorder(BaseStrategy):
     name: str = "recorder"
     seen: list = field(default_factory=list)
 
@@ -198,7 +198,7 @@ def test_trader_warm_up_hands_the_history_to_the_strategy():
     assert trader.warm_up(SYM, candles) == []
     assert trader.warm_up(SYM, []) == []
     assert strategy.seen == [(SYM, [0, M, 2 * M])]
-    assert _Base().on_history(SYM, candles) == []
+    assert BaseStrategy().on_history(SYM, candles) == []
 
 
 def test_a_strategy_without_on_history_is_not_told():

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from epochbot.model.modes import Mode
-from epochbot.trading.strategy import MarketView, OrderIntent, StrategyError, _Base, lots_for_quote, merge_params
+from epochbot.trading.strategy import BaseStrategy, MarketView, OrderIntent, StrategyError, lots_for_quote, merge_params
 
 __all__ = ["make_momentum", "Momentum", "MOMENTUM_DEFAULTS"]
 
@@ -38,7 +38,7 @@ class _SymbolMemory:
 
 
 @dataclass
-class Momentum(_Base):
+class Momentum(BaseStrategy):
     name: str = "momentum"
     params: dict = field(default_factory=lambda: dict(MOMENTUM_DEFAULTS))
     _memory: dict[str, _SymbolMemory] = field(default_factory=dict)

@@ -30,7 +30,7 @@ from fractions import Fraction
 from typing import Any
 
 from epochbot.model.modes import Mode
-from epochbot.trading.strategy import MarketView, OrderIntent, StrategyError, _Base, lots_for_quote, merge_params
+from epochbot.trading.strategy import BaseStrategy, MarketView, OrderIntent, StrategyError, lots_for_quote, merge_params
 
 __all__ = ["make_quoter", "Quoter", "QUOTER_DEFAULTS"]
 
@@ -51,7 +51,7 @@ QUOTER_DEFAULTS: dict[str, Any] = {
 
 
 @dataclass
-class Quoter(_Base):
+class Quoter(BaseStrategy):
     name: str = "quoter"
     params: dict = field(default_factory=lambda: dict(QUOTER_DEFAULTS))
     # symbol -> tag -> (price, qty) last intended (qty 0 = withdrawn)
