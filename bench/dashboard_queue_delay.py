@@ -86,7 +86,7 @@ class Monitor(threading.Thread):
         def call():
             try:
                 fut.set_result(fn())
-            except Exception as exc:  # pragma: no cover
+            except Exception as exc:  # noqa: BLE001 - pragma: no cover
                 fut.set_exception(exc)
 
         rt._loop.call_soon_threadsafe(call)
@@ -95,7 +95,7 @@ class Monitor(threading.Thread):
     def run(self) -> None:
         try:
             self._run()
-        except Exception as exc:  # pragma: no cover - reported in the result
+        except Exception as exc:  # noqa: BLE001 - pragma: no cover - reported in the result
             self.error = f"{type(exc).__name__}: {exc}"
         finally:
             self.stop_cb()
@@ -278,6 +278,7 @@ def child(args) -> dict:
 
             mon = Monitor(lambda: rt, args, stop)
             control = None
+            ctl_task = None
             if cfg == "process-core":
                 from epochbot.app.daemon.control import ControlServer
 
@@ -294,6 +295,8 @@ def child(args) -> dict:
                 ctl_task = loop.create_task(serve_control())
             mon.start()
             code = await rt.run()
+            if ctl_task is not None and not ctl_task.done():
+                ctl_task.cancel()
             if control is not None:
                 await control.stop()
             return code, mon
@@ -392,7 +395,7 @@ def product_child(args, settings, out) -> dict:
                 ui_screen_updates_per_s=round((ui1["updates"] - ui0["updates"]) / el, 2),
                 ui_bytes_written_per_s=round((ui1["bytes"] - ui0["bytes"]) / el, 1),
             )
-        except Exception as exc:  # reported in the result
+        except Exception as exc:  # noqa: BLE001 - reported in the result
             res["error"] = f"{type(exc).__name__}: {exc}"
         finally:
             app.call_from_thread(app.begin_shutdown, "bench done")
@@ -483,7 +486,7 @@ def run_process(args) -> dict:
     )
     try:
         deadline = time.monotonic() + 60
-        while not os.path.exists(url_file) and time.monotonic() < deadline and epochbot.poll() is None:
+        while not os.path.exists(url_file) and time.monotonic() < deadline and core.poll() is None:
             time.sleep(0.05)
         url = open(url_file).read().strip()
         ui = _launch(
@@ -503,10 +506,10 @@ def run_process(args) -> dict:
             args,
             tty=args.driver == "tmux",
         )
-        epochbot.wait(timeout=args.seconds + args.warmup + 90)
+        core.wait(timeout=args.seconds + args.warmup + 90)
     finally:
-        if epochbot.poll() is None:
-            epochbot.kill()
+        if core.poll() is None:
+            core.kill()
     row = _read(core_out, "process")
     row["config"] = "process"
     row["driver"] = args.driver
@@ -639,8 +642,10 @@ def print_table(rows: list[dict]) -> None:
         ok = None if not q else q["p99"] < TARGET_P99_MS
         print(
             f"{r['config']:14} {r.get('driver', '-'):8} {f(q.get('p50')):>7} {f(q.get('p99')):>7} {f(q.get('max')):>7} "
-            f"{f(r.get('rolling_p99_ms_max')):>12} {f(r.get('depth_msgs_per_s')):>8} {f(r.get('core_snapshots_per_s')):>11} "
-            f"{f(r.get('ui_applied_per_s')):>12} {f(r.get('ui_screen_updates_per_s')):>12} {f(r.get('process_cpu_pct')):>6} "
+            f"{f(r.get('rolling_p99_ms_max')):>12} {f(r.get('depth_msgs_per_s')):>8} "
+            f"{f(r.get('core_snapshots_per_s')):>11} "
+            f"{f(r.get('ui_applied_per_s')):>12} {f(r.get('ui_screen_updates_per_s')):>12} "
+            f"{f(r.get('process_cpu_pct')):>6} "
             f"{f(r.get('new_epochs')):>6} {('-' if ok is None else 'PASS' if ok else 'FAIL'):>6}"
             + (f"  ERROR {r['error']}" if r.get("error") else "")
         )

@@ -88,12 +88,12 @@ def machine_info() -> dict:
         affinity = sorted(os.sched_getaffinity(0))
     except AttributeError:
         affinity = []
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
     def ver(name: str) -> str:
         try:
             return version(name)
-        except Exception:
+        except PackageNotFoundError:
             return "?"
 
     return {
@@ -168,7 +168,7 @@ def run_ours(w: Workload, n: int | None = None) -> tuple[float, dict]:
     ticks = 0
     bb = ba = None
     start = time.perf_counter()
-    for frame, now in zip(frames, recv):
+    for frame, now in zip(frames, recv, strict=True):
         clock.now = now
         if now >= next_tick:
             handle(Tick(recv_ts=now))
@@ -502,7 +502,8 @@ def print_table(r: dict, file=None) -> None:
         f"load average at start {m['loadavg']}, at end {m.get('loadavg_end')} (other work on the machine skews results)"
     )
     print(
-        f"libs: orjson {m['orjson']}, order_book {m['order_book']}, python-binance {m['python_binance']}, cryptofeed decoder: {m['cryptofeed_decoder']}"
+        f"libs: orjson {m['orjson']}, order_book {m['order_book']}, python-binance {m['python_binance']}, cryptofeed "
+        f"decoder: {m['cryptofeed_decoder']}"
     )
     print(
         f"workload: {wl['messages']} USD-M depth frames (seed {wl['seed']}), {wl['level_updates']} level updates "
@@ -514,26 +515,33 @@ def print_table(r: dict, file=None) -> None:
     print(f"{'implementation':<78} {'msgs':>7} {'msgs/s':>9} {'levels/s':>10} {'us/msg':>8} {'median s':>9}")
     for row in rows:
         print(
-            f"{row['name']:<78} {row['messages']:>7} {row['msgs_per_s']:>9,} {row['levels_per_s']:>10,} {row['us_per_msg']:>8} {row['median_s']:>9}"
+            f"{row['name']:<78} {row['messages']:>7} {row['msgs_per_s']:>9,} {row['levels_per_s']:>10,} "
+            f"{row['us_per_msg']:>8} {row['median_s']:>9}"
         )
     print()
     c = r["ours"]["check"]
     print(
-        f"ours: final book matches truth exactly: {c['matches_truth_exactly']}; synced={c['synced']} invariants={c['invariants']} "
-        f"best {c['best_bid']}/{c['best_ask']} gaps={c['gaps']} confidence={c['confidence']} (after {c['timer_ticks']} TimerTicks) mode={c['mode']}"
+        f"ours: final book matches truth exactly: {c['matches_truth_exactly']}; synced={c['synced']} "
+        f"invariants={c['invariants']} "
+        f"best {c['best_bid']}/{c['best_ask']} gaps={c['gaps']} confidence={c['confidence']} (after {c['timer_ticks']} "
+        f"TimerTicks) mode={c['mode']}"
     )
     peers = r["peers"]
     if "cryptofeed" in peers:
         c = peers["cryptofeed"]["check"]
         print(
-            f"cryptofeed way: final book matches truth: {c['matches_truth']}; zero levels {c['zero_levels']}; crossed: {c['crossed']}; "
+            f"cryptofeed way: final book matches truth: {c['matches_truth']}; zero levels {c['zero_levels']}; crossed: "
+            f"{c['crossed']}; "
             f"best {c['best_bid']}/{c['best_ask']}"
         )
         c = peers["binance_best_every_100"]["check"]
         print(
-            f"python-binance DepthCache: matches truth: {c['matches_truth']}; KEEPS ZERO LEVELS: {c['zero_levels_kept']} of "
-            f"{c['levels_in_cache']} cached (truth has {c['levels_in_truth']}); non-zero levels match truth: {c['nonzero_levels_match_truth']}; "
-            f"ENDS CROSSED: {c['ends_crossed']} (reports best bid {c['best_bid_reported']} / best ask {c['best_ask_reported']}; "
+            f"python-binance DepthCache: matches truth: {c['matches_truth']}; KEEPS ZERO LEVELS: "
+            f"{c['zero_levels_kept']} of "
+            f"{c['levels_in_cache']} cached (truth has {c['levels_in_truth']}); non-zero levels match truth: "
+            f"{c['nonzero_levels_match_truth']}; "
+            f"ENDS CROSSED: {c['ends_crossed']} (reports best bid {c['best_bid_reported']} / best ask "
+            f"{c['best_ask_reported']}; "
             f"best bid qty is zero: {c['best_bid_reported_qty_is_zero']}); its spot rule U==last+1 would refetch on "
             f"{c['spot_rule_would_refetch_on']} messages"
         )

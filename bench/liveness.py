@@ -70,7 +70,7 @@ async def ours(args, log) -> dict:
     try:
         # ---------------------------------------------------------------- stalls
         rows = []
-        for i in range(args.stalls):
+        for _i in range(args.stalls):
             await wait_until(lambda: h.stable() and not h.sim.faults.to_json()["active"], 10)
             rec = h.record(e.epoch)
             while rec is None or not rec.synced_ns or now_ns() - rec.synced_ns < healthy_s * 1e9:
@@ -81,7 +81,7 @@ async def ours(args, log) -> dict:
             epoch = e.epoch
             inj = now_ns()
             h.sim.inject("stall", duration_s=args.stall_s)
-            ok = await wait_until(lambda: e.epoch > epoch and h.stable(), args.timeout)
+            ok = await wait_until(lambda epoch=epoch: e.epoch > epoch and h.stable(), args.timeout)
             new = h.record(epoch + 1)
             row = {"ok": bool(ok and new and new.synced_ns)}
             if row["ok"]:
@@ -233,7 +233,7 @@ class PythonBinancePeer(Peer):
                         self.nonce = dcm._last_update_id
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception:  # noqa: BLE001 - a peer client's failure is counted, the measurement goes on
                 self.errors += 1
 
         self.task = asyncio.get_running_loop().create_task(pump())
@@ -248,7 +248,7 @@ class PythonBinancePeer(Peer):
             await asyncio.gather(self.task, return_exceptions=True)
         try:
             await self.client.close_connection()
-        except Exception:
+        except Exception:  # noqa: BLE001 - closing a third-party client: whatever it raises, the simulator must stop
             pass
         await self.sim.stop()
 
@@ -292,7 +292,7 @@ class CcxtPeer(Peer):
                     self.book = ob
                 except asyncio.CancelledError:
                     raise
-                except Exception:
+                except Exception:  # noqa: BLE001 - a peer client's failure is counted, the measurement goes on
                     self.errors += 1
                     await asyncio.sleep(0.05)
 
@@ -308,7 +308,7 @@ class CcxtPeer(Peer):
             await asyncio.gather(self.task, return_exceptions=True)
         try:
             await self.ex.close()
-        except Exception:
+        except Exception:  # noqa: BLE001 - closing a third-party client: whatever it raises, the simulator must stop
             pass
         await self.sim.stop()
 
@@ -318,7 +318,7 @@ async def run_peer(cls, args, log) -> dict:
     out: dict = {"peer": cls.name}
     try:
         await peer.start()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a peer that cannot start is reported in the result
         await asyncio.gather(peer.stop(), return_exceptions=True)
         return {**out, "error": f"{type(exc).__name__}: {exc}"}
     sim = peer.sim
@@ -333,7 +333,7 @@ async def run_peer(cls, args, log) -> dict:
             conns0 = sim.stats["connections_total"]
             sim.inject("stall", duration_s=args.peer_stall_s)
             await asyncio.sleep(0.3)  # let the stall take effect before asking whether they follow
-            ok = await wait_until(lambda: peer.followed_since(inj + 300_000_000), args.peer_timeout)
+            ok = await wait_until(lambda inj=inj: peer.followed_since(inj + 300_000_000), args.peer_timeout)
             rows.append(
                 {
                     "ok": ok,
@@ -407,7 +407,8 @@ def summary(res: dict) -> str:
         if "quiet" in o:
             q = o["quiet"]
             lines.append(
-                f"ours quiet {q['seconds']} s: {q['replacements']} replacements, {q['probes']} probes, synced {q['synced_fraction']:.1%}, "
+                f"ours quiet {q['seconds']} s: {q['replacements']} replacements, {q['probes']} probes, synced "
+                f"{q['synced_fraction']:.1%}, "
                 f"quiet reason {q['quiet_reason_fraction']:.1%}, books equal at end: {q['books_equal_at_end']}"
             )
         if "latency" in o:
@@ -426,11 +427,13 @@ def summary(res: dict) -> str:
         )
         if "quiet" in p:
             lines.append(
-                f"  quiet {p['quiet']['seconds']} s: {p['quiet']['connection_attempts']} connection attempts, book equal after: {p['quiet']['book_equal_after']}"
+                f"  quiet {p['quiet']['seconds']} s: {p['quiet']['connection_attempts']} connection attempts, book "
+                f"equal after: {p['quiet']['book_equal_after']}"
             )
         if "latency" in p:
             lines.append(
-                f"  latency {p['latency']['ms']} ms for {p['latency']['seconds']} s: {p['latency']['connection_attempts']} connection attempts"
+                f"  latency {p['latency']['ms']} ms for {p['latency']['seconds']} s: "
+                f"{p['latency']['connection_attempts']} connection attempts"
             )
     return "\n".join(lines)
 

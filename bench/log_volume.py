@@ -58,7 +58,8 @@ def main() -> int:
     by_kind = collections.Counter(x["msg"].split(" ")[0] for x in lines)
     outcomes = trading.get("orders_by_outcome", {})
     print(
-        f"load average {os.getloadavg()[0]:.2f}; {args.seconds:g} s demo at --log-level {args.level}; exit {done.returncode}"
+        f"load average {os.getloadavg()[0]:.2f}; {args.seconds:g} s demo at --log-level {args.level}; exit "
+        f"{done.returncode}"
     )
     print(f"lines: {len(lines)} ({', '.join(f'{k} {v}' for k, v in sorted(by_level.items()))})")
     print(f"orders placed {outcomes.get('placed', 0)}, fills {trading.get('fill_count', 0)}")

@@ -142,7 +142,8 @@ async def main(args) -> int:
     results = [await run_market(m, args.orders, args.warmup) for m in args.markets.split(",")]
     load = os.getloadavg()
     print(
-        f"order round trip on loopback, {args.orders} orders per transport and market; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+        f"order round trip on loopback, {args.orders} orders per transport and market; load average {load[0]:.2f} "
+        f"{load[1]:.2f} {load[2]:.2f}"
     )
     print("| market | request | transport | p50 ms | p90 ms | p99 ms | mean ms |")
     print("|---|---|---|---|---|---|---|")
@@ -150,7 +151,8 @@ async def main(args) -> int:
         for what in ("place", "cancel"):
             for name, s in res[what].items():
                 print(
-                    f"| {res['market']} | {what} | {name} | {s['p50_ms']} | {s['p90_ms']} | {s['p99_ms']} | {s['mean_ms']} |"
+                    f"| {res['market']} | {what} | {name} | {s['p50_ms']} | {s['p90_ms']} | {s['p99_ms']} | "
+                    f"{s['mean_ms']} |"
                 )
     if args.json:
         Path(args.json).write_text(json.dumps({"load_average": load, "results": results}, indent=2))

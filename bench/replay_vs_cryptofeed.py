@@ -182,7 +182,7 @@ def time_runs(cmd: list[str], runs: int, env: dict) -> tuple[list[float], bytes]
     out = b""
     for _ in range(runs):
         start = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True)
         times.append(time.perf_counter() - start)
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
@@ -269,19 +269,23 @@ def main(argv: list[str] | None = None) -> int:
         m = result["machine"]
         print(f"machine: {m['cpu']} ({m['cpus']} cpus), {m['implementation']} {m['python']}")
         print(
-            f"capture: {args.messages} USD-M depth frames, {w.level_updates} level updates, {size / 1e6:.1f} MB (seed {args.seed})"
+            f"capture: {args.messages} USD-M depth frames, {w.level_updates} level updates, {size / 1e6:.1f} MB (seed "
+            f"{args.seed})"
         )
         print(f"{'process':<60} {'median s':>9} {'msgs/s':>9}  final book vs truth")
         print(
-            f"{'python -m epochbot.app.cli replay FILE --json':<60} {ours_med:>9.3f} {result['ours']['msgs_per_s']:>9,}  "
+            f"{'python -m epochbot.app.cli replay FILE --json':<60} {ours_med:>9.3f} "
+            f"{result['ours']['msgs_per_s']:>9,}  "
             f"state_hash {'MATCHES' if ours_ok else 'DIFFERS'}, top 20 bids {'match' if ours_top_ok else 'DIFFER'}"
         )
         print(
-            f"{'cryptofeed way (' + cf['decoder'] + ' + Decimal + order_book)':<60} {cf_med:>9.3f} {result['cryptofeed_way']['msgs_per_s']:>9,}  "
+            f"{'cryptofeed way (' + cf['decoder'] + ' + Decimal + order_book)':<60} {cf_med:>9.3f} "
+            f"{result['cryptofeed_way']['msgs_per_s']:>9,}  "
             f"{'MATCHES' if cf_ok else 'DIFFERS'} ({cf['applied']} applied, {cf['gaps']} gaps)"
         )
         print(
-            f"python start-up alone: {base:.3f} s; speed-up ours vs cryptofeed's way: {result['speedup']}x (target 5x: {'met' if result['meets_5x'] else 'NOT met'})"
+            f"python start-up alone: {base:.3f} s; speed-up ours vs cryptofeed's way: {result['speedup']}x (target 5x: "
+            f"{'met' if result['meets_5x'] else 'NOT met'})"
         )
     return 0 if ours_ok and cf_ok else 1
 

@@ -114,7 +114,7 @@ def compare_levels(ours_bids, ours_asks, sim_bids, sim_asks, depth: int = 1000) 
         b = _dec_side(b[:depth])
         if a != b:
             out["equal"] = False
-            idx = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+            idx = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
             out.setdefault("first_diff", {})[side] = {
                 "index": idx,
                 "ours": [str(v) for v in a[idx]] if idx < len(a) else None,
@@ -151,7 +151,8 @@ def compare_within_horizon(ours_bids, ours_asks, sim_bids, sim_asks, horizon, de
             b_out = {x[0]: x[1] for x in b if not inside(x[0], h)}
         if a_in != b_in:
             out["equal"] = False
-            idx = next((i for i, (x, y) in enumerate(zip(a_in, b_in)) if x != y), min(len(a_in), len(b_in)))
+            pairs = enumerate(zip(a_in, b_in, strict=False))
+            idx = next((i for i, (x, y) in pairs if x != y), min(len(a_in), len(b_in)))
             out.setdefault("first_diff", {})[side] = {
                 "index": idx,
                 "ours": [str(v) for v in a_in[idx]] if idx < len(a_in) else None,
@@ -734,7 +735,7 @@ async def run_peer_python_binance(args, log) -> dict:
     try:
         import binance  # noqa: F401
         from binance import AsyncClient, BinanceSocketManager, DepthCacheManager
-    except Exception as exc:  # pragma: no cover - environment
+    except Exception as exc:  # noqa: BLE001 - pragma: no cover - environment
         return {**out, "error": f"python-binance unavailable: {exc}"}
     from epochbot.sim.server import SimConfig, SimExchange
 
@@ -765,7 +766,7 @@ async def run_peer_python_binance(args, log) -> dict:
                     state["last_msg_ns"] = now_ns()
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a peer client's failure is recorded in the result
             state["error"] = f"{type(exc).__name__}: {exc}"
 
     task = asyncio.get_running_loop().create_task(pump())
@@ -804,7 +805,7 @@ async def run_peer_python_binance(args, log) -> dict:
         n = args.peer_faults
         for kind in ("gap", "drop", "stall"):
             rows = []
-            for i in range(n):
+            for _i in range(n):
                 await wait_until(lambda: not sim.faults.to_json()["active"], 10)
                 await asyncio.sleep(0.3)  # pacing: let the peer settle (it has no "synced" state to poll)
                 k0 = len(inits)
@@ -815,7 +816,7 @@ async def run_peer_python_binance(args, log) -> dict:
                     sim.inject("drop")
                 else:
                     sim.inject("stall", duration_s=args.stall_s)
-                ok = await wait_until(lambda: len(inits) > k0, args.peer_timeout)
+                ok = await wait_until(lambda k0=k0: len(inits) > k0, args.peer_timeout)
                 row = {"ok": ok, "inject_to_resynced_ms": (inits[k0] - inj) / 1e6 if ok else None}
                 if kind == "stall":
                     await wait_until(lambda: not sim.faults.active("stall"), args.stall_s + 1)
@@ -837,7 +838,7 @@ async def run_peer_python_binance(args, log) -> dict:
         await asyncio.gather(task, return_exceptions=True)
         try:
             await client.close_connection()
-        except Exception:
+        except Exception:  # noqa: BLE001 - closing a third-party client: whatever it raises, the simulator must stop
             pass
         await sim.stop()
 
@@ -849,7 +850,7 @@ async def run_peer_ccxt(args, log) -> dict:
     out: dict = {"peer": "ccxt.pro binanceusdm watch_order_book", "kinds": {}}
     try:
         import ccxt.pro as ccxtpro
-    except Exception as exc:
+    except ImportError as exc:
         return {**out, "error": f"ccxt not importable: {exc}"}
     from epochbot.sim.server import SimConfig, SimExchange
 
@@ -889,7 +890,7 @@ async def run_peer_ccxt(args, log) -> dict:
                     state["book"] = ob
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - a peer client's failure is recorded in the result
                     state["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
                     state["errors"] = state.get("errors", 0) + 1
                     await asyncio.sleep(0.05)
@@ -921,7 +922,7 @@ async def run_peer_ccxt(args, log) -> dict:
             out["verify_start"] = await verify()
             for kind in ("gap", "drop", "stall"):
                 rows = []
-                for i in range(args.peer_faults):
+                for _i in range(args.peer_faults):
                     await wait_until(lambda: not sim.faults.to_json()["active"], 10)
                     await asyncio.sleep(0.3)  # pacing
                     errs0 = state.get("errors", 0)
@@ -938,7 +939,7 @@ async def run_peer_ccxt(args, log) -> dict:
                     )
 
                     # Recovered = a book update after the fault whose nonce matches the live stream again.
-                    def recovered():
+                    def recovered(inj: int = inj) -> bool:
                         return (
                             state["last_ns"] > inj
                             and state["nonce"] is not None
@@ -947,7 +948,7 @@ async def run_peer_ccxt(args, log) -> dict:
 
                     base = state["last_ns"]
                     await asyncio.sleep(0.15 if kind != "stall" else args.stall_s)  # let the fault take effect
-                    ok = await wait_until(lambda: recovered() and state["last_ns"] > base, args.peer_timeout)
+                    ok = await wait_until(lambda base=base: recovered() and state["last_ns"] > base, args.peer_timeout)
                     row = {
                         "ok": ok,
                         "inject_to_update_ms": (state["last_ns"] - inj) / 1e6 if ok else None,
@@ -965,12 +966,12 @@ async def run_peer_ccxt(args, log) -> dict:
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a peer run's failure is recorded in the result
         out["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
     finally:
         try:
             await ex.close()
-        except Exception:
+        except Exception:  # noqa: BLE001 - closing a third-party client: whatever it raises, the simulator must stop
             pass
         await sim.stop()
     return out
@@ -1089,7 +1090,8 @@ def summarise(ours: dict, args) -> list[dict]:
                 "of": len(trials),
                 "target_p99": None,
                 "pass": st["n"] == len(trials) and ver == len(trials),
-                "note": f"engine resync p50 {pct(eng)['p50']} ms; verified {ver}/{len(trials)}; {', '.join(causes)[:60]}",
+                "note": f"engine resync p50 {pct(eng)['p50']} ms; verified {ver}/{len(trials)}; "
+                f"{', '.join(causes)[:60]}",
             }
         )
     return rows
@@ -1103,7 +1105,8 @@ def print_table(rows: list[dict], verify: dict, peers: list[dict]) -> None:
     for r in rows:
         p = "-" if r["pass"] is None else ("PASS" if r["pass"] else "FAIL")
         print(
-            f"{r['kind'][:34]:34} {r['metric']:20} {str(r['n']) + '/' + str(r['of']):>7} {f(r['p50']):>8} {f(r['p99']):>8} "
+            f"{r['kind'][:34]:34} {r['metric']:20} {str(r['n']) + '/' + str(r['of']):>7} {f(r['p50']):>8} "
+            f"{f(r['p99']):>8} "
             f"{f(r['max']):>8} {f(r['target_p99']):>7} {p:>5}  {r['note']}"
         )
     ok = sum(1 for v in verify.values() for x in v if x["equal"])
@@ -1122,7 +1125,8 @@ def print_table(rows: list[dict], verify: dict, peers: list[dict]) -> None:
                 else ""
             )
             print(
-                f"  {kind:6} recovered {st['n']}/{len(trials)}  p50 {f(st['p50'])} p99 {f(st['p99'])} max {f(st['max'])} ms; "
+                f"  {kind:6} recovered {st['n']}/{len(trials)}  p50 {f(st['p50'])} p99 {f(st['p99'])} max "
+                f"{f(st['max'])} ms; "
                 f"book equal {eq}/{len(trials)}{extra}"
             )
 
@@ -1188,11 +1192,13 @@ async def main_async(args) -> dict:
             print(f"\ntrace: {json.dumps(ours['trace'])}")
             for r in result["slow_gap_trials"]:
                 print(
-                    f"  slow gap {r['symbol']}: detect->synced {r['detect_to_synced_ms']:.1f} ms  {json.dumps(r['trace'])}"
+                    f"  slow gap {r['symbol']}: detect->synced {r['detect_to_synced_ms']:.1f} ms  "
+                    f"{json.dumps(r['trace'])}"
                 )
             for r in result["slow_drop_trials"]:
                 print(
-                    f"  slow drop: detect->synced {r['detect_to_synced_ms']:.1f} ms phases {json.dumps(r['phases_ms'])} {json.dumps(r['trace'])}"
+                    f"  slow drop: detect->synced {r['detect_to_synced_ms']:.1f} ms phases "
+                    f"{json.dumps(r['phases_ms'])} {json.dumps(r['trace'])}"
                 )
         print(
             f"\nepochs {ours['epochs']}, counters {ours['counters']}, fatal {ours['fatal']}, exit {ours['exit_code']}, "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.reactive import reactive
@@ -42,13 +44,13 @@ class EpochHistory(Vertical):
         self._shown_at: int = 0
 
     def compose(self) -> ComposeResult:
-        epochs = DataTable(id="epochs-table", cursor_type="none", zebra_stripes=True)
+        epochs: DataTable[Any] = DataTable(id="epochs-table", cursor_type="none", zebra_stripes=True)
         # Timings first, the free-text cause last (cut to fit): a long cause never pushes the
         # numbers off-screen; the log has it in full.
         epochs.add_columns("epoch", "opened", "lasted", "resync ms", *PHASES, "replaced by")
         yield epochs
         yield Label("book resyncs", classes="table-title")
-        resyncs = DataTable(id="resyncs-table", cursor_type="none", zebra_stripes=True)
+        resyncs: DataTable[Any] = DataTable(id="resyncs-table", cursor_type="none", zebra_stripes=True)
         resyncs.add_columns("symbol", "at (UTC)", "resync ms", "epoch", "cause")
         yield resyncs
 

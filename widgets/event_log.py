@@ -12,6 +12,7 @@ terminal size.
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.reactive import reactive
 from textual.widgets import RichLog
 
@@ -89,7 +90,7 @@ class EventLog(RichLog):
             self._last_written = snap.log[-1]
         self._update_subtitle(follow)
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: events.Resize) -> None:
         width = self.scrollable_content_region.width
         if width != self._width:
             self._width = width

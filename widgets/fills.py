@@ -6,6 +6,8 @@ is in storage). The subtitle has the session's fill count.
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.reactive import reactive
@@ -30,7 +32,7 @@ class FillsPane(Vertical):
         self._shown: tuple | None = None
 
     def compose(self) -> ComposeResult:
-        table = DataTable(id="fills-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable[Any] = DataTable(id="fills-table", cursor_type="row", zebra_stripes=True)
         table.add_columns("UTC", "side", "price", "size", "symbol", "fee", "liq", "order")
         yield table
         yield Label("no fills yet", id="fills-empty", classes="empty")

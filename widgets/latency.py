@@ -7,6 +7,8 @@ loop never look alike.
 
 from __future__ import annotations
 
+from functools import partial
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
@@ -90,4 +92,4 @@ class LatencyPane(Horizontal):
         # Scale from 0 to the series' max, but never below a floor: all-zero latency draws no
         # bars, and 0.4 ms of jitter is not drawn as a spike.
         hi = max([_FLOOR_MS[key], *history])
-        self.query_one(f"#lat-{key}-spark", ScaledSparkline).set_data(history, 0.0, hi, lambda v, k=key: _style(k, v))
+        self.query_one(f"#lat-{key}-spark", ScaledSparkline).set_data(history, 0.0, hi, partial(_style, key))

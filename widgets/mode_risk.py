@@ -10,6 +10,7 @@ least one symbol; ``BLOCKED`` when every breaker (or a loss limit) allows exits 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
@@ -129,12 +130,12 @@ class ModeRiskPane(Vertical):
         with VerticalScroll(id="risk-scroll"):
             yield Static("", id="risk-detail")
             yield Label("working orders", id="orders-title", classes="table-title")
-            orders = DataTable(id="orders-table", cursor_type="none", show_cursor=False)
+            orders: DataTable[Any] = DataTable(id="orders-table", cursor_type="none", show_cursor=False)
             orders.add_columns("id", "symbol", "side", "price", "qty", "filled", "status")
             yield orders
             yield Label("no working orders", id="orders-empty", classes="empty")
             yield Label("positions", classes="table-title")
-            positions = DataTable(id="positions-table", cursor_type="none", show_cursor=False)
+            positions: DataTable[Any] = DataTable(id="positions-table", cursor_type="none", show_cursor=False)
             positions.add_columns("symbol", "qty", "entry", "uPnL", "rPnL")
             yield positions
             yield Label("flat: no positions", id="positions-empty", classes="empty")
@@ -211,8 +212,6 @@ class ModeRiskPane(Vertical):
                 if b.cause:
                     parts.append((f"\n   {b.cause}", "$foreground-muted"))
         trading = getattr(snap, "trading", None)
-        session = trading.pnl.session if trading is not None else snap.risk.session_pnl
-        daily = trading.pnl.daily if trading is not None else snap.risk.daily_pnl
 
         def amount(text: str):
             return (money(text, asset), "$error" if text.startswith("-") else "")

@@ -188,7 +188,7 @@ class OrderBookLadder(Vertical):
         w_price = max(len(p) for p in prices)
         w_qty = max(len(q) for q in sizes)
         lines = [Content.assemble(("last trades", "$foreground-muted bold"))]
-        for trade, p, q in zip(trades, prices, sizes):
+        for trade, p, q in zip(trades, prices, sizes, strict=True):
             style = "$success" if trade.side == "buy" else "$error"
             lines.append(
                 Content.assemble(

@@ -10,6 +10,8 @@ search in the command palette (ctrl+p): "Show BTCUSDT".
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from typing import Protocol, cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -54,7 +56,9 @@ class SymbolPicker(ModalScreen[str | None]):
 
     DEFAULT_CSS = """
     SymbolPicker { align: center middle; }
-    SymbolPicker > #symbol-picker { width: 60; max-width: 100%; height: auto; max-height: 80%; border: round $accent; padding: 0 1; }
+    SymbolPicker > #symbol-picker {
+        width: 60; max-width: 100%; height: auto; max-height: 80%; border: round $accent; padding: 0 1;
+    }
     SymbolPicker #symbol-matches { height: auto; max-height: 20; }
     SymbolPicker #symbol-count { color: $text-muted; }
     """
@@ -127,6 +131,10 @@ class SymbolPicker(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+class _ShowsSymbols(Protocol):
+    def show_symbol(self, symbol: str) -> None: ...
+
+
 class SymbolCommands(Provider):
     """Command palette provider: "Show <SYMBOL>" for every symbol of the running console.
 
@@ -136,11 +144,12 @@ class SymbolCommands(Provider):
         get: Callable[[], Sequence[str]] | None = getattr(self.app, "palette_symbols", None)
         return get() if get is not None else ()
 
+    def _show(self, symbol: str) -> None:
+        cast(_ShowsSymbols, self.app).show_symbol(symbol)  # the app that offers this provider has it
+
     async def discover(self) -> Hits:
         for symbol in list(self._symbols())[:20]:
-            yield DiscoveryHit(
-                f"Show {symbol}", lambda s=symbol: self.app.show_symbol(s), help="Show this symbol's order book"
-            )
+            yield DiscoveryHit(f"Show {symbol}", partial(self._show, symbol), help="Show this symbol's order book")
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
@@ -151,6 +160,6 @@ class SymbolCommands(Provider):
                 yield Hit(
                     score,
                     matcher.highlight(text),
-                    lambda s=symbol: self.app.show_symbol(s),
+                    partial(self._show, symbol),
                     help="Show this symbol's order book",
                 )

@@ -25,6 +25,10 @@ import tempfile
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 EXIT_USAGE = 2
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")
@@ -183,15 +187,15 @@ class _Progress:
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self._bar = None
-        self._task = None
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
 
     def __enter__(self) -> _Progress:
         if self.enabled:
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-            self._bar = Progress(
+            bar = self._bar = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
                 TaskProgressColumn(),
@@ -199,7 +203,7 @@ class _Progress:
                 console=Console(file=sys.stderr),
                 transient=True,
             )
-            self._bar.__enter__()
+            bar.__enter__()
         return self
 
     def phase(self, name: str) -> None:
@@ -323,12 +327,11 @@ def equity_chart(equity, *, width: int = 72, height: int = 10, unit: str = "") -
         col = min(width - 1, int((ts - t0) * width / span))
         cols[col] = float(value)
     last = float(equity[0][1])
-    for i, v in enumerate(cols):
-        if v is None:
-            cols[i] = last
-        else:
-            last = v
-    lo, hi = min(min(cols), 0.0), max(max(cols), 0.0)
+    values: list[float] = []  # every column, an empty one carrying the value before it
+    for v in cols:
+        last = last if v is None else v
+        values.append(last)
+    lo, hi = min(min(values), 0.0), max(max(values), 0.0)
     if math.isclose(lo, hi):
         hi = lo + 1.0
     step = (hi - lo) / (height - 1)
@@ -338,7 +341,7 @@ def equity_chart(equity, *, width: int = 72, height: int = 10, unit: str = "") -
         level_hi = hi - (r - 0.5) * step
         level_lo = hi - (r + 0.5) * step
         chars = []
-        for v in cols:
+        for v in values:
             if level_lo < v <= level_hi or (r == height - 1 and v <= level_hi and v >= lo):
                 chars.append("█" if v >= 0 else "▒")
             elif r == zero_row:

@@ -14,10 +14,11 @@
 ``status`` prints a readable table (mode, books, PnL, positions, breakers, working orders,
 recent fills); ``--json`` prints the raw report instead.
 
-The port comes from ``--control-port`` (``--port`` is kept as an alias), else the configuration (``--config``, ``EPOCHBOT_CONTROL__PORT``),
-else 8780. The token only from ``EPOCHBOT_CONTROL__TOKEN`` or the chmod-600 secrets_file: like the
-main command line, ``--token`` is refused (argv is visible in ``ps`` and shell history). Uses
-urllib (blocking, stdlib): a one-shot client needs no event loop.
+The port comes from ``--control-port`` (``--port`` is kept as an alias), else the configuration
+(``--config``, ``EPOCHBOT_CONTROL__PORT``), else 8780. The token only from
+``EPOCHBOT_CONTROL__TOKEN`` or the chmod-600 secrets_file: like the main command line,
+``--token`` is refused (argv is visible in ``ps`` and shell history). Uses urllib (blocking,
+stdlib): a one-shot client needs no event loop.
 
 Exit codes: 0 success, 1 the daemon refused or reported a problem (its message is printed),
 69 (EX_UNAVAILABLE) no daemon listening, 2 usage, 78 bad configuration.
@@ -191,7 +192,8 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_ERROR
     if method == "POST" and not token:
         print(
-            "ctl: no token: pass --token or set EPOCHBOT_CONTROL__TOKEN (the daemon refuses mutating calls without one)",
+            "ctl: no token: pass --token or set EPOCHBOT_CONTROL__TOKEN (the daemon refuses mutating calls without "
+            "one)",
             file=sys.stderr,
         )
         return EXIT_USAGE
@@ -201,7 +203,8 @@ def run(args: argparse.Namespace) -> int:
         reason = getattr(exc, "reason", exc)
         if isinstance(reason, ConnectionRefusedError) or isinstance(exc, ConnectionRefusedError):
             print(
-                f"ctl: daemon not running at 127.0.0.1:{port} (connection refused); start it with `epochbot --headless`",
+                f"ctl: daemon not running at 127.0.0.1:{port} (connection refused); start it with `epochbot "
+                "--headless`",
                 file=sys.stderr,
             )
         else:
@@ -234,7 +237,8 @@ def run(args: argparse.Namespace) -> int:
 def _confirm(action: str, symbol: str | None, no_pause: bool) -> bool:
     what = {
         "cancel-all": f"Cancel every working order{' of ' + symbol.upper() if symbol else ''}",
-        "flatten": f"Close {'the ' + symbol.upper() + ' position' if symbol else 'every open position'} with a reduce-only market order",
+        "flatten": f"Close {f'the {symbol.upper()} position' if symbol else 'every open position'} "
+        "with a reduce-only market order",
     }[action]
     pause = "" if no_pause else " and pause the strategy"
     if not sys.stdin.isatty():

@@ -97,8 +97,10 @@ def render_status(report: dict, console: Console) -> None:
         console.print("working orders: none")
     outcomes = t.get("orders_by_outcome", {})
     console.print(
-        f"fills {t.get('fill_count', 0)} | orders placed {outcomes.get('placed', 0)}, filled {outcomes.get('FILLED', 0)}, "
-        f"canceled {outcomes.get('CANCELED', 0)}, rejected {outcomes.get('REJECTED', 0)}, expired {outcomes.get('EXPIRED', 0)} | "
+        f"fills {t.get('fill_count', 0)} | orders placed {outcomes.get('placed', 0)}, filled "
+        f"{outcomes.get('FILLED', 0)}, "
+        f"canceled {outcomes.get('CANCELED', 0)}, rejected {outcomes.get('REJECTED', 0)}, expired "
+        f"{outcomes.get('EXPIRED', 0)} | "
         f"refused by gates {t.get('refusals', 0)}"
     )
     fills = t.get("recent_fills", [])[:10]

@@ -39,7 +39,7 @@ import gzip
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -67,7 +67,9 @@ def journal_files(path: Path) -> list[Path]:
 
 
 def _open(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+    if path.name.endswith(".gz"):
+        return cast(IO[bytes], gzip.open(path, "rb"))  # a GzipFile reads like any binary file
+    return open(path, "rb")
 
 
 def _int(value) -> int | None:
@@ -129,11 +131,14 @@ def rows_of(path: Path, skipped: list[str]) -> tuple[dict | None, Iterator[dict]
                     data = orjson.dumps(data).decode()
                 url = row.get("url") if isinstance(row.get("url"), str) and row.get("url") else None
                 ts = row.get("ts")
-                symbol = stream_name = event = exchange_ms = None
+                symbol: str | None = None
+                stream_name: str | None = None
+                event: str | None = None
+                exchange_ms: int | None = None
                 if kind == "ws" and data:
                     symbol, stream_name, event, exchange_ms = _describe_ws(data)
                 elif url and "symbol=" in url:
-                    symbol = (parse_qs(urlsplit(url).query).get("symbol") or [None])[0]
+                    symbol = next(iter(parse_qs(urlsplit(url).query).get("symbol") or ()), None)
                 if symbol is None and isinstance(row.get("symbol"), str):
                     symbol = row["symbol"]
                 extra = {k: v for k, v in row.items() if k not in _NAMED}

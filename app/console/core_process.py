@@ -103,7 +103,7 @@ def _child_main(settings, snapshots, control) -> None:
     code = 1
     try:
         code = _run_core(settings, snapshots, control)
-    except BaseException:
+    except BaseException:  # noqa: BLE001 - the core process's last word: any failure goes to the parent first
         try:
             snapshots.send(("error", traceback.format_exc(limit=8)))
         except (OSError, ValueError):

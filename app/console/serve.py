@@ -85,10 +85,11 @@ def _levels(rows: list) -> tuple[LevelView, ...]:
         qtys = [Decimal(q) for _p, q in rows]
     except (InvalidOperation, ValueError):
         return ()
-    exp = max((-q.as_tuple().exponent for q in qtys), default=0)
+    exponents = (q.as_tuple().exponent for q in qtys)
+    exp = max((-e for e in exponents if isinstance(e, int)), default=0)  # NaN/Infinity have none
     scale = Decimal(10) ** max(0, exp)
     out, cum = [], Decimal(0)
-    for (price, qty_s), qty in zip(rows, qtys):
+    for (price, qty_s), qty in zip(rows, qtys, strict=True):
         cum += qty
         out.append(LevelView(price, qty_s, f"{cum:f}", int(qty * scale), int(cum * scale)))
     return tuple(out)
@@ -285,7 +286,7 @@ class RemoteSource:
         self._stop = threading.Event()
         self._seq = 0
         self._last_body: bytes | None = None
-        self._history = {k: deque(maxlen=120) for k in ("confidence", "transport", "queue")}
+        self._history: dict[str, deque[float]] = {k: deque(maxlen=120) for k in ("confidence", "transport", "queue")}
 
     def serve(self) -> int:
         next_poll = 0.0

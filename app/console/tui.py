@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from contextlib import AsyncExitStack
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -63,6 +63,9 @@ from epochbot.widgets.order_book import OrderBookLadder
 from epochbot.widgets.price_chart import PriceChart
 from epochbot.widgets.status_header import StatusHeader
 from epochbot.widgets.symbol_picker import SymbolCommands
+
+if TYPE_CHECKING:
+    from epochbot.runtime.runtime import Runtime
 
 __all__ = ["ACTIONS", "ConsoleApp", "RuntimeSource", "SnapshotSource", "run_dashboard"]
 
@@ -183,7 +186,7 @@ class RuntimeSource:
 
     def __init__(self, settings: Any) -> None:
         self.settings = settings
-        self._runtime = None
+        self._runtime: Runtime | None = None
         self._lock = threading.Lock()
         self._early: list[Any] = []
         self._stop_reason: str | None = None
@@ -407,7 +410,7 @@ class ConsoleApp(App[int]):
                 code = result if isinstance(result, int) else EXIT_OK
             except TimeoutError:
                 log.error("core did not stop within %.1fs; exiting anyway", self.quit_timeout_s)
-            except Exception as exc:  # WorkerFailed / WorkerCancelled: the core failed
+            except Exception as exc:  # noqa: BLE001 - WorkerFailed / WorkerCancelled: the core failed
                 log.error("core failed: %s", exc)
         self.core_exit_code = code
         self.exit(code, return_code=code)
@@ -486,7 +489,7 @@ class ConsoleApp(App[int]):
         paused = not (self.snapshot is not None and self.snapshot.mode.paused)
         self._send(OperatorPause(paused=paused), "pause requested" if paused else "resume requested")
 
-    # ------------------------------------------------------------------ many symbols (widgets/market_overview.py, symbol_picker.py)
+    # ------------------------------------------- many symbols (widgets/market_overview.py, symbol_picker.py)
 
     def palette_symbols(self) -> tuple[str, ...]:
         return self.snapshot.symbols if self.snapshot is not None and self.snapshot.symbols else self.symbols_hint
@@ -590,8 +593,9 @@ def run_dashboard(settings: Any) -> int:
         # Default: the core in its own process; rendering cannot stall it (README, Measurements).
         from epochbot.app.console.core_process import ProcessSource
 
-        source = ProcessSource(settings)
-        source.start()
+        process = ProcessSource(settings)
+        process.start()
+        source: ProcessSource | RuntimeSource = process
     else:
         # The core in a thread of this process. Rendering holds the GIL in long stretches; a
         # short switch interval hands it to the waiting core thread within ~0.5 ms, not 5 ms.

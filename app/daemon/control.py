@@ -347,8 +347,8 @@ class ControlServer:
             await self._runner.cleanup()
             self._runner = None
             raise
-        server = site._server  # aiohttp exposes the bound sockets only here
-        self.port = server.sockets[0].getsockname()[1] if server and server.sockets else self._requested_port
+        addresses = self._runner.addresses  # (host, port) of every bound socket
+        self.port = addresses[0][1] if addresses else self._requested_port
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -123,12 +123,14 @@ def _trading_status(snap) -> dict[str, Any] | None:
 class HeadlessRunner:
     """One headless run. Use `run_headless` unless you need to inject a runtime (tests)."""
 
-    def __init__(self, settings: Settings, log: JsonLogWriter, runtime_factory: RuntimeFactory | None = None) -> None:
+    def __init__(
+        self, settings: Settings, log: JsonLogWriter | LogFanout, runtime_factory: RuntimeFactory | None = None
+    ) -> None:
         self.settings = settings
         self.log = log
         self.factory = runtime_factory or default_runtime_factory
         self.runtime = None
-        self.control = None
+        self.control: ControlServer | None = None
         self.stop_reason: str | None = None
         self._run_task: asyncio.Task | None = None
         self._forced = False
@@ -201,11 +203,11 @@ class HeadlessRunner:
             runtime.request_stop(self.stop_reason)
 
         if settings.control_enabled(headless=True):
-            self.control = ControlServer(
+            control = self.control = ControlServer(
                 runtime, settings, on_action=self._on_control_action, on_auth_failure=self._on_auth_failure
             )
             try:
-                await self.control.start()
+                await control.start()
             except OSError as exc:
                 self.log.emit(
                     "error",
@@ -218,11 +220,11 @@ class HeadlessRunner:
                 runtime.request_stop(self.stop_reason)
                 await self._await_runtime_bounded()
                 return EXIT_RUNTIME
-            stack.push_async_callback(self.control.stop)
+            stack.push_async_callback(control.stop)
             self.log.emit(
                 "info",
                 "control endpoint listening",
-                url=self.control.url,
+                url=control.url,
                 mutating_calls="enabled" if settings.control.token else "disabled (no control.token)",
             )
 
@@ -269,7 +271,7 @@ class HeadlessRunner:
             if self._forced:
                 return EXIT_RUNTIME
             raise
-        except Exception as exc:  # the runtime crashed: say what and where, exit 1
+        except Exception as exc:  # noqa: BLE001 - the runtime crashed: say what and where, exit 1
             self.log.emit(
                 "critical",
                 "runtime failed",
@@ -352,12 +354,13 @@ def run_headless(settings: Settings, *, runtime_factory: RuntimeFactory | None =
         print(f"config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     secrets = secret_values(settings)
-    log = JsonLogWriter(
+    stderr_log = JsonLogWriter(
         stream if stream is not None else sys.stderr,
         level=settings.log_level,
         secrets=secrets,
         fmt=getattr(settings, "log_format", "json"),
     )
+    log: JsonLogWriter | LogFanout = stderr_log
     log_file = getattr(settings, "log_file", None)
     if log_file is not None:
         try:
@@ -365,7 +368,7 @@ def run_headless(settings: Settings, *, runtime_factory: RuntimeFactory | None =
         except OSError as exc:
             print(f"config error: log_file: cannot open {log_file}: {exc.strerror or exc}", file=sys.stderr)
             return EXIT_CONFIG
-        log = LogFanout(log, JsonLogWriter(fh, level=settings.log_level, secrets=secrets))
+        log = LogFanout(stderr_log, JsonLogWriter(fh, level=settings.log_level, secrets=secrets))
     try:
         return asyncio.run(HeadlessRunner(settings, log, runtime_factory).run())
     except KeyboardInterrupt:  # SIGINT before the handlers were installed

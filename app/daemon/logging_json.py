@@ -48,9 +48,7 @@ _STOP = object()
 
 def iso_us(ts_ns: int) -> str:
     """Integer nanoseconds -> ISO-8601 UTC with microseconds and a Z."""
-    return (
-        datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-    )
+    return datetime.fromtimestamp(ts_ns / 1e9, tz=UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _default(value: Any) -> Any:
@@ -163,7 +161,7 @@ class JsonLogWriter:
     # ------------------------------------------------------------------ consumer
 
     def _drain(self) -> None:
-        out = self._stream
+        out: Any = self._stream  # text or binary: the first write says which
         binary = getattr(out, "buffer", None)
         while True:
             item = self._queue.get()
@@ -187,9 +185,9 @@ class JsonLogWriter:
                     binary.flush()
                 else:
                     try:
-                        out.write(data)  # type: ignore[arg-type]
+                        out.write(data)
                     except TypeError:
-                        out.write(data.decode())  # type: ignore[arg-type]
+                        out.write(data.decode())
                     out.flush()
             except (OSError, ValueError):
                 pass  # stderr closed under us (daemon supervisor gone): nothing left to tell

@@ -43,7 +43,8 @@ def status_line(snap) -> str:
     books = " ".join(f"{b.symbol}:{b.state}" for b in snap.books)
     paused = " paused" if snap.mode.paused else ""
     fatal = f" | FATAL {snap.fatal}" if snap.fatal else ""
-    return f"epoch {snap.epoch} {snap.mode.mode}{paused} conf {snap.confidence:.2f} | {books} | {trading_text(snap)}{fatal}"
+    head = f"epoch {snap.epoch} {snap.mode.mode}{paused} conf {snap.confidence:.2f}"
+    return f"{head} | {books} | {trading_text(snap)}{fatal}"
 
 
 def session_summary(snap, ran_s: float, exit_code: int | None = None, reason: str | None = None) -> str:
@@ -62,4 +63,7 @@ def session_summary(snap, ran_s: float, exit_code: int | None = None, reason: st
     resyncs = int(dict(snap.ttcr_ms).get("count", 0))
     tail = f" | exit {exit_code}" if exit_code is not None else ""
     tail += f" ({reason})" if reason else ""
-    return f"session summary: ran {ran_s:.0f} s, {snap.epoch} epoch(s), {resyncs} resync(s) | {trading_text(snap)}{outcome}{tail}"
+    return (
+        f"session summary: ran {ran_s:.0f} s, {snap.epoch} epoch(s), {resyncs} resync(s) | "
+        f"{trading_text(snap)}{outcome}{tail}"
+    )

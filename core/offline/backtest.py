@@ -216,9 +216,10 @@ class SimulatedVenue:
     def place(self, order: ManagedOrder, bid: int | None, ask: int | None, now: int) -> list:
         coid = order.client_order_id
         opposite = ask if order.side == "BUY" else bid
+        limit = order.price  # None for MARKET
         crosses = opposite is not None and (
             order.order_type == "MARKET"
-            or (order.price >= opposite if order.side == "BUY" else order.price <= opposite)
+            or (limit is not None and (limit >= opposite if order.side == "BUY" else limit <= opposite))
         )
         post_only = order.order_type == "LIMIT_MAKER" or order.tif == "GTX"
         if post_only and crosses:
@@ -227,7 +228,7 @@ class SimulatedVenue:
                     client_order_id=coid, code=-2010, msg="Order would immediately match and take.", ts_ns=now
                 )
             ]
-        if crosses:
+        if crosses and opposite is not None:
             return [
                 tev.OrderAccepted(client_order_id=coid, status="FILLED", ts_ns=now),
                 self._fill(order, opposite, False, now),
@@ -254,12 +255,13 @@ class SimulatedVenue:
     def on_trade(self, symbol: str, price: int, now: int) -> list:
         out = []
         for coid, order in sorted(self.resting.items(), key=lambda kv: (kv[1].created_ns, kv[0])):
-            if order.symbol != symbol:
+            limit = order.price
+            if order.symbol != symbol or limit is None:  # only limit orders rest
                 continue
-            through = price < order.price if order.side == "BUY" else price > order.price
+            through = price < limit if order.side == "BUY" else price > limit
             if through:
                 del self.resting[coid]
-                out.append(self._fill(order, order.price, True, now))
+                out.append(self._fill(order, limit, True, now))
         return out
 
     def _fill(self, order: ManagedOrder, price: int, maker: bool, now: int) -> tev.Fill:
@@ -270,7 +272,7 @@ class SimulatedVenue:
         return tev.Fill(
             client_order_id=order.client_order_id,
             symbol=order.symbol,
-            side=order.side,
+            side="BUY" if order.side == "BUY" else "SELL",
             qty=qty,
             price=price,
             fee=fee,

@@ -18,7 +18,7 @@ import sys
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import IO
+from typing import IO, TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -31,6 +31,9 @@ from epochbot.runtime.data_errors import handle_failure
 from epochbot.venues.binance.exchange_info import ExchangeInfoError, parse_exchange_info
 from epochbot.venues.binance.wire import Ack, FrameError, ServerShutdown, decode_frame, decode_snapshot
 from epochbot.views.report import orders_report, symbols_report
+
+if TYPE_CHECKING:
+    from epochbot.trading.trader import Trader
 
 __all__ = ["ManualClock", "ReplayResult", "replay_file", "replay_path", "replay_stream"]
 
@@ -46,6 +49,7 @@ class ReplayResult:
     runs: list[dict] = field(default_factory=list)  # version 2 directory: every run found
     files: list[str] = field(default_factory=list)
     stopped_at: dict | None = None  # --until: where the replay stopped
+    rows_until_epoch: dict[int, int] = field(default_factory=dict)  # version 2: epoch -> its last row index
     timeline: list = field(default_factory=list)  # LogRecords (when asked for)
 
     def report(self, depth: int = 20) -> dict:
@@ -126,7 +130,7 @@ def _guarded(engine):
     def guarded(event):
         try:
             return handle(event)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the runtime's loop guard, the same policy in replay (runtime.data_errors)
             return handle_failure(engine, event, exc)
 
     return guarded
@@ -182,7 +186,7 @@ def replay_stream(stream: IO[bytes], *, on_malformed=None) -> ReplayResult:
     open_epoch = None
     for row in rows:
         result.rows += 1
-        if type(row) is CaptureError:
+        if isinstance(row, CaptureError):
             bad(row.line, row.reason)
             continue
         now = int(row.ts * 1e9)
@@ -253,7 +257,9 @@ def _on_rest(row, engine: Engine, outstanding, answers, deliver, bad, scales: di
             return
         for symbol, listed in info.filters.items():
             engine.handle(listed.spec())
-            state = engine.symbols.get(symbol) if scales is not None else None
+            if scales is None:
+                continue
+            state = engine.symbols.get(symbol)
             codec = state.book.codec if state is not None else None
             if codec is not None:  # the scale the book now has, read back
                 scales[symbol] = (codec.price_decimals, codec.qty_decimals)
@@ -435,6 +441,7 @@ def _replay_v2(files: list[str], target, timeline: bool, on_malformed, stop_befo
     clock = ManualClock()
     engine: Engine | None = None
     result: ReplayResult | None = None
+    trader: Trader | None = None  # the journal's trader, once its "trading" row built it
     scales: dict[str, tuple[int, int]] = {}
     rows_until_epoch: dict[int, int] = {}
     index = 0
@@ -470,6 +477,8 @@ def _replay_v2(files: list[str], target, timeline: bool, on_malformed, stop_befo
                 engine = Engine(config, clock)
                 result = ReplayResult(engine, version=2, files=list(files))
             handle = _guarded(engine)
+            if result is None:  # pragma: no cover - made with the engine just above
+                raise AssertionError("replay result missing")
             counting = stop_before is not None or until_ns is not None
             for number, line in enumerate(stream, start=2):
                 result.rows += 1
@@ -561,17 +570,18 @@ def _replay_v2(files: list[str], target, timeline: bool, on_malformed, stop_befo
                     elif kind == "start":
                         engine.start()
                     elif kind == "trading":
-                        engine.trader, _ = build_trader(r)
+                        trader, _ = build_trader(r)
+                        engine.trader = trader
                     elif kind == "import":  # a venue fill imported at the clean stop (trader.import_fill)
-                        if engine.trader is not None:
-                            engine.trader.import_fill(decode_event("Fill", r["f"]))
+                        if trader is not None:
+                            trader.import_fill(decode_event("Fill", r["f"]))
                     elif kind == "history":
                         history = history_from_row(r)
                         for symbol, candles in history.items():
                             engine.market.add_candles(symbol, candles)
-                        if engine.trader is not None:
+                        if trader is not None:
                             for symbol, candles in history.items():
-                                engine.trader.warm_up(symbol, candles)
+                                trader.warm_up(symbol, candles)
                 except (KeyError, TypeError, ValueError) as exc:
                     bad(number, f"unusable {kind} row: {type(exc).__name__}: {exc}", path)
                     continue
@@ -583,7 +593,7 @@ def _replay_v2(files: list[str], target, timeline: bool, on_malformed, stop_befo
                     engine.pending_log.clear()
             if stopped is not None:
                 break
-    if engine is None:  # pragma: no cover - a journal run always has a first file
+    if engine is None or result is None:  # pragma: no cover - a journal run always has a first file
         raise ValueError("empty journal run")
     result.malformed = malformed
     result.timeline = log
@@ -592,5 +602,5 @@ def _replay_v2(files: list[str], target, timeline: bool, on_malformed, stop_befo
         from epochbot.views.report import iso
 
         result.stopped_at = {**(stopped or {"reason": "end of journal"}), "at": iso(clock.now), "epoch": engine.epoch}
-    result.rows_until_epoch = rows_until_epoch  # type: ignore[attr-defined]
+    result.rows_until_epoch = rows_until_epoch
     return result

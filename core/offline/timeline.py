@@ -47,7 +47,8 @@ def format_timeline(records, engine) -> list[str]:
         lines.append(f"{_clock(r.ts_ns)}  e{r.epoch:<3} {r.level.upper():<5} {r.msg}  {_fields(r.fields)}".rstrip())
     lines.append("")
     lines.append(
-        "epochs: epoch  cause  opened  closed (why)  time-to-resync  phases ms (detect close dial subscribe snapshot rebuild validate)"
+        "epochs: epoch  cause  opened  closed (why)  time-to-resync  phases ms (detect close dial subscribe snapshot "
+        "rebuild validate)"
     )
     for e in engine.epochs:
         phases = e.phases_ms()
@@ -63,7 +64,8 @@ def format_timeline(records, engine) -> list[str]:
         lines.append("book resyncs: symbol  cause  epoch  detected  time-to-resync")
         for b in engine.book_resyncs:
             lines.append(
-                f"  {b.symbol:<12} {b.cause:<16} e{b.epoch:<3} {_clock(b.detected_ns)}  {f'{b.resync_ms:.1f} ms' if b.resync_ms is not None else 'not resynced'}"
+                f"  {b.symbol:<12} {b.cause:<16} e{b.epoch:<3} {_clock(b.detected_ns)}  "
+                f"{f'{b.resync_ms:.1f} ms' if b.resync_ms is not None else 'not resynced'}"
             )
     return lines
 
@@ -71,7 +73,8 @@ def format_timeline(records, engine) -> list[str]:
 def format_state(engine, depth: int = 10) -> list[str]:
     """Books (top ``depth`` levels) and working orders as the engine had them."""
     lines = [
-        f"state at {_clock(engine.clock())} UTC: epoch {engine.epoch}, mode {engine.mode.value}, confidence {engine.confidence.score:.2f}"
+        f"state at {_clock(engine.clock())} UTC: epoch {engine.epoch}, mode {engine.mode.value}, confidence "
+        f"{engine.confidence.score:.2f}"
     ]
     for reason in engine.confidence.reasons:
         lines.append(f"  reason: {reason.describe()}")

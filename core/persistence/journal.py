@@ -29,14 +29,14 @@ import re
 import threading
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
 from epochbot.model.capture import encode_dataclass, write_header, write_row
+from epochbot.persistence.writer import STOP, Flush, QueueThread
 
 __all__ = ["CaptureJournal", "EngineJournal"]
-
-from epochbot.persistence.writer import STOP, Flush, QueueThread
 
 
 class CaptureJournal(QueueThread):
@@ -67,7 +67,7 @@ class CaptureJournal(QueueThread):
         self.rotations = 0
         self.last_error = ""
         self._index = max(self._existing(), default=0)
-        self._file = None
+        self._file: BinaryIO | None = None
         self._size = 0
         self._last_open: tuple[float, str, int | None] | None = None
         super().__init__(maxsize=maxsize, name="capture-journal")
@@ -124,26 +124,28 @@ class CaptureJournal(QueueThread):
         ts, kind, data, url, epoch = row
         if kind == "open":
             self._last_open = (ts, url, epoch)
-        if self._file is None or self._size >= self.max_bytes:
-            self._rotate(carry_open=kind != "open")
-        before = self._file.tell()
-        write_row(self._file, ts, kind, data, url, epoch)
-        self._size += self._file.tell() - before
+        file = self._file
+        if file is None or self._size >= self.max_bytes:
+            file = self._rotate(carry_open=kind != "open")
+        before = file.tell()
+        write_row(file, ts, kind, data, url, epoch)
+        self._size += file.tell() - before
         self.rows += 1
 
-    def _rotate(self, carry_open: bool) -> None:
+    def _rotate(self, carry_open: bool) -> BinaryIO:
         if self._file is not None:
             self._close_file()
             self.rotations += 1
         self._index += 1
         path = self.directory / f"{self.prefix}-{self._index:06d}.jsonl"
-        self._file = open(path, "wb", buffering=1 << 16)
-        write_header(self._file, self.venue, self.source)
+        file = self._file = open(path, "wb", buffering=1 << 16)
+        write_header(file, self.venue, self.source)
         if carry_open and self._last_open is not None:
             ts, url, epoch = self._last_open
-            write_row(self._file, ts, "open", "", url, epoch)
-        self._size = self._file.tell()
+            write_row(file, ts, "open", "", url, epoch)
+        self._size = file.tell()
         self._prune()
+        return file
 
     def _prune(self) -> None:
         indexes = sorted(self._existing())
@@ -325,8 +327,9 @@ class EngineJournal:
             start = 0
             while start < len(batch):
                 # Rotation happens between rows: fill the file up to max_bytes, then the next.
-                if self._fd is None or self._size >= self.max_bytes:
-                    self._rotate()
+                fd = self._fd
+                if fd is None or self._size >= self.max_bytes:
+                    fd = self._rotate()
                 room = self.max_bytes - self._size
                 end, taken = start, 0
                 while end < len(batch) and (taken < room or end == start):
@@ -335,7 +338,7 @@ class EngineJournal:
                 data = b"\n".join(batch[start:end]) + b"\n"
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(self._fd, view) :]
+                    view = view[os.write(fd, view) :]
                 self._size += taken
                 self.rows += end - start
                 start = end
@@ -343,7 +346,7 @@ class EngineJournal:
             self.last_error = f"{type(exc).__name__}: {exc}"
             self.dropped += len(batch) - start
 
-    def _rotate(self) -> None:
+    def _rotate(self) -> int:
         if self._fd is not None:
             fd, self._fd = self._fd, None
             thread = threading.Thread(target=self._sync_close, args=(fd,), name="journal-fsync", daemon=True)
@@ -355,7 +358,7 @@ class EngineJournal:
             self._index += 1
             path = self.directory / f"{self.prefix}-{self._index:06d}.jsonl"
             try:
-                self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                fd = self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
                 break
             except FileExistsError:
                 continue
@@ -372,9 +375,10 @@ class EngineJournal:
             )
             + b"\n"
         )
-        os.write(self._fd, header)
+        os.write(fd, header)
         self._size = len(header)
         self._prune()
+        return fd
 
     def _prune(self) -> None:
         indexes = sorted(self._existing())

@@ -11,8 +11,9 @@ Tables:
 * ``candles``         klines, upserted by ``(symbol, interval, open_ts)``.
 
 Records are the domain objects themselves (`OrderTransition`, `Fill`, `RiskSnapshot`,
-`FundingRecord`, `EpochRecord`, `Candle`, all plain records of `epochbot.model.records`): ``write_batch`` dispatches on type and
-writes a whole batch in one transaction. Exact values (Fractions, Decimals) are stored as text.
+`FundingRecord`, `EpochRecord`, `Candle`, all plain records of `epochbot.model.records`):
+``write_batch`` dispatches on type and writes a whole batch in one transaction. Exact values
+(Fractions, Decimals) are stored as text.
 
 Connections are per thread (sqlite3 objects must not be shared): the writer thread writes, the
 startup code reads through its own connection; WAL lets both proceed.
@@ -23,9 +24,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from epochbot.model.records import (
     TERMINAL_ORDER_STATES,
@@ -179,17 +180,17 @@ class SqliteStorage:
 
     def load_open_orders(self) -> list[OrderTransition]:
         """The latest journal row of every order whose last state is not terminal."""
+        placeholders = ",".join("?" * len(_OPEN_STATES))  # the states are bound as parameters
         rows = (
             self._conn()
             .execute(
-                """
+                f"""
             SELECT o.ts_ns, o.client_order_id, o.symbol, o.side, o.order_type, o.qty, o.price, o.tif,
                    o.reduce_only, o.tag, o.prev_state, o.state, o.filled_qty, o.venue_order_id, o.reason
             FROM orders o JOIN (SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l
               ON o.id = l.last
-            WHERE o.state IN (%s) ORDER BY o.id
-            """
-                % ",".join("?" * len(_OPEN_STATES)),
+            WHERE o.state IN ({placeholders}) ORDER BY o.id
+            """,
                 _OPEN_STATES,
             )
             .fetchall()
@@ -205,13 +206,19 @@ class SqliteStorage:
         rows = (
             self._conn()
             .execute(
-                "SELECT ts_ns, client_order_id, symbol, side, order_type, qty, price, tif, reduce_only, tag, prev_state,"
+                "SELECT ts_ns, client_order_id, symbol, side, order_type, qty, price, tif, reduce_only, tag, "
+                "prev_state,"
                 " state, filled_qty, venue_order_id, reason FROM orders WHERE client_order_id = ? ORDER BY id",
                 (client_order_id,),
             )
             .fetchall()
         )
-        return [OrderTransition(*r[:8], bool(r[8]), *r[9:]) for r in rows]
+        return [
+            OrderTransition(
+                r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]), r[9], r[10], r[11], r[12], r[13], r[14]
+            )
+            for r in rows
+        ]
 
     def known_client_ids(self) -> set[str]:
         """Every client order id the journal has a row for, except orders whose last word is
@@ -221,7 +228,8 @@ class SqliteStorage:
             .execute(
                 """
             SELECT o.client_order_id, o.state, o.reason
-            FROM orders o JOIN (SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l ON o.id = l.last
+            FROM orders o JOIN (SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l
+              ON o.id = l.last
             """
             )
             .fetchall()
@@ -237,7 +245,8 @@ class SqliteStorage:
         rows = (
             self._conn()
             .execute(
-                "SELECT DISTINCT symbol, venue_order_id, client_order_id FROM orders WHERE venue_order_id IS NOT NULL AND venue_order_id != ''"
+                "SELECT DISTINCT symbol, venue_order_id, client_order_id FROM orders WHERE venue_order_id IS NOT NULL "
+                "AND venue_order_id != ''"
             )
             .fetchall()
         )
@@ -285,7 +294,7 @@ class SqliteStorage:
             )
             .fetchall()
         )
-        return [Candle(*r[:8], bool(r[8])) for r in rows]
+        return [Candle(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8])) for r in rows]
 
     def load_epochs(self, limit: int = 1000) -> list[dict]:
         rows = (
@@ -298,7 +307,7 @@ class SqliteStorage:
             .fetchall()
         )
         keys = ("epoch", "cause", "detected_ns", "synced_ns", "closed_ns", "close_cause", "resync_ms", "phases", "url")
-        out = [dict(zip(keys, r)) for r in reversed(rows)]
+        out = [dict(zip(keys, r, strict=True)) for r in reversed(rows)]
         for item in out:
             item["phases"] = json.loads(item["phases"] or "{}")
         return out
@@ -349,7 +358,8 @@ def _w_order(conn, t: OrderTransition) -> None:
 
 def _w_fill(conn, f: Fill) -> None:
     conn.execute(
-        "INSERT OR IGNORE INTO fills (ts_ns, symbol, client_order_id, side, qty, price, fee, fee_asset, is_maker, trade_id)"
+        "INSERT OR IGNORE INTO fills (ts_ns, symbol, client_order_id, side, qty, price, fee, fee_asset, is_maker, "
+        "trade_id)"
         " VALUES (?,?,?,?,?,?,?,?,?,?)",
         (
             f.ts_ns,
@@ -406,7 +416,7 @@ def _w_candle(conn, c: Candle) -> None:
     )
 
 
-_WRITERS = {
+_WRITERS: dict[type, Callable[[sqlite3.Connection, Any], None]] = {
     OrderTransition: _w_order,
     Fill: _w_fill,
     RiskSnapshot: _w_risk,

@@ -166,7 +166,7 @@ class StorageWriter(QueueThread):
                 if marker.callback is not None:
                     try:
                         marker.callback(self.failed_batches == marker.failed_at)
-                    except Exception as exc:  # a closed event loop: nobody waits any more
+                    except Exception as exc:  # noqa: BLE001 - a closed event loop: nobody waits any more
                         self.last_error = f"barrier callback: {type(exc).__name__}: {exc}"
             if stop:
                 return
@@ -174,7 +174,7 @@ class StorageWriter(QueueThread):
     def _write(self, batch: list) -> None:
         try:
             self.storage.write_batch(batch)
-        except Exception as exc:  # counted and exposed; the runtime decides what it means
+        except Exception as exc:  # noqa: BLE001 - counted and exposed; the runtime decides what it means
             self.failed_batches += 1
             self.lost += len(batch)
             self.last_error = f"{type(exc).__name__}: {exc}"

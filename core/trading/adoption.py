@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["Adoption", "OUR_CLIENT_ID", "POLICIES", "plan"]
 
@@ -48,7 +49,7 @@ class Adoption:
 
 
 def plan(
-    venue_orders: list[dict], known_ids: set[str], *, unknown: str = "cancel", foreign: str = "ignore"
+    venue_orders: list[dict[str, Any]], known_ids: set[str], *, unknown: str = "cancel", foreign: str = "ignore"
 ) -> list[Adoption]:
     """Decide what to do with each venue order (rows of openOrders/allOrders; duplicates by
     ``(symbol, orderId)`` are merged, the last row wins). Orders the journal knows are skipped."""
@@ -56,7 +57,7 @@ def plan(
         raise ValueError(f"unknown-orders policy must be one of {POLICIES}, got {unknown!r}")
     if foreign not in ("ignore", "cancel"):
         raise ValueError(f"foreign-orders policy must be ignore or cancel, got {foreign!r}")
-    merged: dict[tuple[str, str], dict] = {}
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
     for row in venue_orders:
         if not isinstance(row, dict):
             continue
@@ -101,7 +102,7 @@ def plan(
     return out
 
 
-def _int(value) -> int:
+def _int(value: Any) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):

@@ -7,7 +7,12 @@ Each alert is ``(level, message, fields)`` with the cause and the until-time (UT
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from epochbot.trading.money import decimal_str
+
+if TYPE_CHECKING:
+    from epochbot.trading.trader import Trader
 
 __all__ = ["RiskAlerts"]
 
@@ -18,12 +23,13 @@ class RiskAlerts:
         self._breakers: dict[str, int] = dict(known_breakers or {})
         self._latched = (False, False)
 
-    def poll(self, trader) -> list[tuple[str, str, dict]]:
+    def poll(self, trader: Trader) -> list[tuple[str, str, dict[str, Any]]]:
         from epochbot.trading.risk import format_utc_time
+        from epochbot.trading.state_view import breaker_cause
 
         state = trader.risk.state
         limits = trader.risk.limits
-        out: list[tuple[str, str, dict]] = []
+        out: list[tuple[str, str, dict[str, Any]]] = []
         for symbol, until in sorted(state.breakers.items()):
             if self._breakers.get(symbol) != until:
                 out.append(
@@ -32,7 +38,7 @@ class RiskAlerts:
                         "circuit breaker tripped",
                         {
                             "symbol": symbol,
-                            "cause": f"{limits.breaker_losses} losing round trips within {limits.breaker_window_ns // 1_000_000_000} s",
+                            "cause": breaker_cause(limits),
                             "until": format_utc_time(until),
                             "effect": "exits only",
                         },

@@ -46,15 +46,22 @@ Every transition is appended to ``journal`` (drained by the runtime into the ord
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from epochbot.model import trade_events as tev
-from epochbot.model.events import CancelOrder, PlaceOrder
+from epochbot.model.events import CancelOrder, Command, PlaceOrder
 from epochbot.model.records import OrderState, OrderTransition
 from epochbot.model.trade_events import CLIENT_ID_PATTERN
 from epochbot.trading.filters import SymbolFilters
 from epochbot.trading.strategy import OrderIntent
 from epochbot.views.snapshot import OrderView
+
+if TYPE_CHECKING:
+    from epochbot.trading.adoption import Adoption
+
+IntentKey = tuple[object, ...]  # (symbol, tag), or (symbol, side, type, price, qty) when untagged
 
 __all__ = [
     "CLIENT_ID_PATTERN",
@@ -133,14 +140,14 @@ class ManagedOrder:
     last_query_ns: int = 0
     queries: int = 0  # unanswered / not-found queries since it became UNKNOWN (backoff exponent)
     booked_qty: int = 0  # lots of the fills booked for it (vs. filled_qty: what the venue reports)
-    fill_ids: set = field(default_factory=set)
+    fill_ids: set[str] = field(default_factory=set)
 
     @property
     def remaining(self) -> int:
         return max(0, self.qty - self.filled_qty)
 
     @property
-    def intent_key(self) -> tuple:
+    def intent_key(self) -> IntentKey:
         return intent_key(self.symbol, self.side, self.order_type, self.price, self.qty, self.tag)
 
     @property
@@ -152,7 +159,7 @@ class ManagedOrder:
         return self.remaining if self.side == "BUY" else -self.remaining
 
 
-def intent_key(symbol: str, side: str, order_type: str, price: int | None, qty: int, tag: str) -> tuple:
+def intent_key(symbol: str, side: str, order_type: str, price: int | None, qty: int, tag: str) -> IntentKey:
     return (symbol, tag) if tag else (symbol, side, order_type, price, qty)
 
 
@@ -328,8 +335,8 @@ class OrderManager:
 
     # ----------------------------------------------------------------------------- events
 
-    def on_event(self, event) -> list:
-        """Apply one venue answer; returns follow-up commands (`QueryOrder`)."""
+    def on_event(self, event: Any) -> list[Command]:
+        """Apply one venue answer (an order event of `_HANDLERS`); returns follow-up commands (`QueryOrder`)."""
         handler = _HANDLERS.get(type(event))
         if handler is None:
             raise TypeError(f"order manager cannot handle {type(event).__name__}")
@@ -355,7 +362,7 @@ class OrderManager:
         order.cancel_requested_ns, order.cancel_refused_ns = now_ns, 0
         return CancelOrder(epoch=epoch, symbol=order.symbol, client_order_id=order.client_order_id)
 
-    def _on_accepted(self, order: ManagedOrder, event: tev.OrderAccepted) -> list:
+    def _on_accepted(self, order: ManagedOrder, event: tev.OrderAccepted) -> list[Command]:
         order.venue_order_id = event.venue_order_id or order.venue_order_id
         target = _VENUE_STATUS.get(event.status, OrderState.NEW)
         if self._late(order) and target in _LATE_TARGETS:
@@ -369,12 +376,12 @@ class OrderManager:
         self.transition(order, target, event.ts_ns, "accepted")
         return []
 
-    def _on_rejected(self, order: ManagedOrder, event: tev.OrderRejected) -> list:
+    def _on_rejected(self, order: ManagedOrder, event: tev.OrderRejected) -> list[Command]:
         order.reject_code, order.reject_msg = event.code, event.msg
         self.transition(order, OrderState.REJECTED, event.ts_ns, f"rejected {event.code}: {event.msg}")
         return []
 
-    def _on_unknown(self, order: ManagedOrder, event: tev.OrderUnknown) -> list:
+    def _on_unknown(self, order: ManagedOrder, event: tev.OrderUnknown) -> list[Command]:
         if order.state in TERMINAL or order.state is OrderState.UNKNOWN:
             return []  # the stream already told us, or a query is already under way
         self.transition(order, OrderState.UNKNOWN, event.ts_ns, f"unknown: {event.reason}")
@@ -383,7 +390,7 @@ class OrderManager:
         order.queries = 0
         return [tev.QueryOrder(epoch=event.epoch, symbol=order.symbol, client_order_id=order.client_order_id)]
 
-    def _on_fill(self, order: ManagedOrder, fill: tev.Fill) -> list:
+    def _on_fill(self, order: ManagedOrder, fill: tev.Fill) -> list[Command]:
         if fill.trade_id and fill.trade_id in order.fill_ids:
             return []
         if fill.trade_id:
@@ -398,7 +405,7 @@ class OrderManager:
         self.transition(order, target, fill.ts_ns, f"fill {fill.qty}@{fill.price}")
         return []
 
-    def _on_update(self, order: ManagedOrder, event: tev.OrderUpdate) -> list:
+    def _on_update(self, order: ManagedOrder, event: tev.OrderUpdate) -> list[Command]:
         target = _VENUE_STATUS.get(event.status)
         if target is None:
             return []
@@ -420,7 +427,7 @@ class OrderManager:
             return self._fetch_if_missing(order, event.filled_qty, event.epoch)
         return []
 
-    def _fetch_if_missing(self, order: ManagedOrder, venue_filled: int, epoch: int = 0) -> list:
+    def _fetch_if_missing(self, order: ManagedOrder, venue_filled: int, epoch: int = 0) -> list[Command]:
         """The venue reports more executed than the fills we booked (a lost or unusable
         execution report): fetch the order's executions from the trade history."""
         if venue_filled <= order.booked_qty or not order.venue_order_id:
@@ -436,7 +443,7 @@ class OrderManager:
             )
         ]
 
-    def _on_query(self, order: ManagedOrder, result: tev.OrderQueryResult) -> list:
+    def _on_query(self, order: ManagedOrder, result: tev.OrderQueryResult) -> list[Command]:
         late = self._late(order) and result.found and not result.error
         if order.state is not OrderState.UNKNOWN and not late:
             if result.found and not result.error:
@@ -472,7 +479,7 @@ class OrderManager:
         self.transition(order, target, result.ts_ns, f"reconciled: {result.status}")
         return commands
 
-    def _on_data_error(self, order: ManagedOrder, event: tev.VenueDataError) -> list:
+    def _on_data_error(self, order: ManagedOrder, event: tev.VenueDataError) -> list[Command]:
         """A bad venue message about a working order: what it said is unknown; ask the venue."""
         self.counters["bad_venue_events"] += 1
         if order.state in (OrderState.FILLED, OrderState.CANCELED, OrderState.EXPIRED):
@@ -488,7 +495,7 @@ class OrderManager:
         order.queries = 0
         return [tev.QueryOrder(epoch=event.epoch, symbol=order.symbol, client_order_id=order.client_order_id)]
 
-    def _on_cancel_rejected(self, order: ManagedOrder, event: tev.CancelRejected) -> list:
+    def _on_cancel_rejected(self, order: ManagedOrder, event: tev.CancelRejected) -> list[Command]:
         # Usually already filled/cancelled (the stream will say), or the cancel overtook the
         # order itself: `cancel_wanted` stays, so on_event cancels again when it turns up open,
         # and the timer retries (once per ``cancel_retry_ns``) while the venue shows it open.
@@ -496,7 +503,7 @@ class OrderManager:
         order.cancel_refused_ns = event.ts_ns or 1
         return []
 
-    def _on_cancel_unknown(self, order: ManagedOrder, event: tev.CancelUnknown) -> list:
+    def _on_cancel_unknown(self, order: ManagedOrder, event: tev.CancelUnknown) -> list[Command]:
         if order.state not in (OrderState.NEW, OrderState.PARTIALLY_FILLED):
             return []
         self.transition(order, OrderState.UNKNOWN, event.ts_ns, f"cancel unknown: {event.reason}")
@@ -507,11 +514,11 @@ class OrderManager:
 
     # ----------------------------------------------------------------------------- timer
 
-    def on_timer(self, now_ns: int, epoch: int = 0) -> list:
+    def on_timer(self, now_ns: int, epoch: int = 0) -> list[Command]:
         """PENDING_NEW past the ack timeout -> UNKNOWN + query; re-query unresolved UNKNOWNs;
         send again a cancel the venue refused while the order still shows open (once per
         ``cancel_retry_ns``: a refused cancel is never resent on every event)."""
-        commands = []
+        commands: list[Command] = []
         for order in list(self.orders.values()):
             if order.state is OrderState.PENDING_NEW and now_ns - order.created_ns >= self.ack_timeout_ns:
                 self.transition(order, OrderState.UNKNOWN, now_ns, "ack timeout")
@@ -553,14 +560,14 @@ class OrderManager:
     def by_tag(self, symbol: str, tag: str) -> list[ManagedOrder]:
         return [o for o in self.working(symbol) if o.tag == tag]
 
-    def adopt_open_orders(self, rows, now_ns: int, epoch: int = 0) -> list:
+    def adopt_open_orders(self, rows: Iterable[OrderTransition], now_ns: int, epoch: int = 0) -> list[Command]:
         """Adopt the open orders of a previous run (`Storage.load_open_orders()` rows).
 
         Their state after the restart is unknown by definition: each becomes UNKNOWN (journaled)
         and a `QueryOrder` is returned for it, so nothing with the same intent is sent before
         the venue has said what became of it.
         """
-        commands = []
+        commands: list[Command] = []
         for row in rows:
             if row.client_order_id in self.orders:
                 continue
@@ -588,7 +595,7 @@ class OrderManager:
             commands.append(tev.QueryOrder(epoch=epoch, symbol=order.symbol, client_order_id=order.client_order_id))
         return commands
 
-    def adopt_venue_order(self, a, now_ns: int, epoch: int = 0) -> list:
+    def adopt_venue_order(self, a: Adoption, now_ns: int, epoch: int = 0) -> list[Command]:
         """Take over an order of ours that the venue has and the journal does not know (an
         `epochbot.trading.adoption.Adoption`). It is journaled with the venue's state; an open one
         becomes a working order of this session (untagged: no strategy slot owns it) and, for
@@ -650,7 +657,7 @@ class OrderManager:
         return tuple(out)
 
 
-_HANDLERS = {
+_HANDLERS: dict[type[tev.TradingEvent], Callable[[OrderManager, ManagedOrder, Any], list[Command]]] = {
     tev.OrderAccepted: OrderManager._on_accepted,
     tev.OrderRejected: OrderManager._on_rejected,
     tev.OrderUnknown: OrderManager._on_unknown,

@@ -19,6 +19,7 @@ The identity that the backtest checks: for every symbol,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -52,14 +53,14 @@ class Position:
     realized: Fraction = Fraction(0)
     fees: Fraction = Fraction(0)  # quote-asset fees paid
     funding: Fraction = Fraction(0)
-    other_fees: dict = field(default_factory=dict)
+    other_fees: dict[str, Fraction] = field(default_factory=dict)  # asset -> amount
     cash_flow: Fraction = Fraction(0)  # -sum(signed notional): the reconciliation check
     trip_opened_ns: int = 0
     trip_pnl: Fraction = Fraction(0)
     fills: int = 0
 
     def unrealized(self, mark_units: int | Fraction) -> Fraction:
-        mark = Fraction(mark_units) / 10**self.filters.price_decimals
+        mark = Fraction(mark_units) / Fraction(10**self.filters.price_decimals)
         return (mark - self.avg_entry) * self.filters.qty(self.qty)
 
     def net_pnl(self, mark_units: int | Fraction | None = None) -> Fraction:
@@ -89,7 +90,14 @@ class Portfolio:
         return pos.qty if pos else 0
 
     def apply_fill(
-        self, symbol: str, side: str, qty: int, price: int, fee=0, fee_asset: str = "", ts_ns: int = 0
+        self,
+        symbol: str,
+        side: str,
+        qty: int,
+        price: int,
+        fee: Decimal | Fraction | int = 0,
+        fee_asset: str = "",
+        ts_ns: int = 0,
     ) -> tuple[Fraction, RoundTrip | None]:
         """Book one execution. Returns (realised PnL minus quote fee of this fill, finished trip)."""
         if qty <= 0:
@@ -145,7 +153,7 @@ class Portfolio:
         self.funding_history.append(record)
         return record
 
-    def views(self, marks: dict[str, int | Fraction] | None = None) -> tuple[PositionView, ...]:
+    def views(self, marks: Mapping[str, int | Fraction] | None = None) -> tuple[PositionView, ...]:
         marks = marks or {}
         out = []
         for symbol in sorted(self.positions):

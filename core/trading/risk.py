@@ -33,6 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC
 from fractions import Fraction
+from typing import TYPE_CHECKING, Any, Protocol
 
 from epochbot.model.modes import Mode
 from epochbot.trading.filters import SymbolFilters
@@ -41,16 +42,41 @@ from epochbot.trading.portfolio import RoundTrip
 from epochbot.trading.strategy import OrderIntent
 from epochbot.views.snapshot import RiskView
 
-__all__ = ["DAY_NS", "GateDecision", "RISK_STATE_VERSION", "RiskGate", "RiskLimits", "RiskState", "format_utc_time"]
+if TYPE_CHECKING:
+    from epochbot.trading.orders import ManagedOrder
+
+__all__ = [
+    "DAY_NS",
+    "GateDecision",
+    "RISK_STATE_VERSION",
+    "RiskGate",
+    "RiskLimits",
+    "RiskState",
+    "WorkingOrder",
+    "format_utc_time",
+]
 
 DAY_NS = 86_400 * 1_000_000_000
 RISK_STATE_VERSION = 1
 
 
+class WorkingOrder(Protocol):
+    """What the gates read of a live order (`epochbot.trading.orders.ManagedOrder` is one)."""
+
+    @property
+    def side(self) -> str: ...
+
+    @property
+    def remaining(self) -> int: ...
+
+    @property
+    def signed_remaining(self) -> int: ...
+
+
 @dataclass(frozen=True, slots=True)
 class RiskLimits:
     max_position_lots: int = 0  # per symbol; 0 = no limit
-    max_position_by_symbol: dict = field(default_factory=dict)
+    max_position_by_symbol: dict[str, int] = field(default_factory=dict)
     max_order_notional: Fraction | None = None  # quote
     session_loss_limit: Fraction | None = None  # positive amount
     daily_loss_limit: Fraction | None = None  # positive amount
@@ -86,7 +112,7 @@ class RiskState:
     breakers: dict[str, int] = field(default_factory=dict)  # symbol -> tripped until (ns)
     saved_ns: int = 0
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "version": RISK_STATE_VERSION,
             "day": self.day,
@@ -100,12 +126,12 @@ class RiskState:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> RiskState:
+    def from_dict(cls, data: dict[str, Any]) -> RiskState:
         """Strict parse of a version-1 dict; raises ValueError/TypeError/KeyError on anything odd."""
         if data.get("version") != RISK_STATE_VERSION:
             raise ValueError(f"unsupported risk state version {data.get('version')!r}")
 
-        def ints(values) -> list[int]:
+        def ints(values: object) -> list[int]:
             if not isinstance(values, list) or not all(type(v) is int for v in values):
                 raise TypeError("loss times must be a list of integers")
             return list(values)
@@ -123,7 +149,7 @@ class RiskState:
         return state
 
     @classmethod
-    def restore(cls, raw, now_ns: int, limits: RiskLimits) -> tuple[RiskState, list[str]]:
+    def restore(cls, raw: object, now_ns: int, limits: RiskLimits) -> tuple[RiskState, list[str]]:
         """Rebuild the state saved before a restart. Never raises; returns (state, warnings).
 
         Policy: nothing saved -> fresh state. Unreadable JSON or a malformed body -> fresh state
@@ -163,13 +189,13 @@ class RiskState:
         return state, warnings
 
 
-def _int(value) -> int:
+def _int(value: object) -> int:
     if type(value) is not int:
         raise TypeError(f"expected an integer, got {value!r}")
     return value
 
 
-def _bool(value) -> bool:
+def _bool(value: object) -> bool:
     if type(value) is not bool:
         raise TypeError(f"expected a boolean, got {value!r}")
     return value
@@ -192,7 +218,7 @@ class RiskGate:
         *,
         mode: Mode,
         position: int,
-        working: Iterable = (),
+        working: Iterable[WorkingOrder] = (),
         reference_price: int | None = None,
         now_ns: int = 0,
     ) -> GateDecision:
@@ -204,7 +230,15 @@ class RiskGate:
             self.refusals[key] = self.refusals.get(key, 0) + 1
         return decision
 
-    def _check(self, intent, mode, position, working, reference_price, now_ns) -> GateDecision:
+    def _check(
+        self,
+        intent: OrderIntent,
+        mode: Mode,
+        position: int,
+        working: list[WorkingOrder],
+        reference_price: int | None,
+        now_ns: int,
+    ) -> GateDecision:
         if mode is Mode.HALTED:
             return GateDecision(False, "mode halted: no orders")
         f = self.filters.get(intent.symbol)
@@ -268,7 +302,7 @@ class RiskGate:
             return f"max order notional: {decimal_str(notional)} > {decimal_str(cap)}"
         return ""
 
-    def mode_cancels(self, mode: Mode, working: Iterable) -> list[str]:
+    def mode_cancels(self, mode: Mode, working: Iterable[ManagedOrder]) -> list[str]:
         """Client ids of resting maker orders that ``mode`` requires pulling."""
         if mode is Mode.CANCEL_MAKERS or (mode is Mode.HALTED and self.limits.cancel_on_halt):
             return [o.client_order_id for o in working if o.is_resting_maker and o.state.value != "UNKNOWN"]
@@ -319,7 +353,7 @@ class RiskGate:
             return 0
         return until
 
-    def snapshot(self, now_ns: int) -> dict:
+    def snapshot(self, now_ns: int) -> dict[str, Any]:
         self.state.saved_ns = now_ns
         return self.state.to_dict()
 

@@ -7,17 +7,25 @@ asset, rounded to 8 places only when it does not terminate.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from epochbot.trading.money import decimal_str
 from epochbot.views.snapshot import QUOTE_ASSETS, BreakerView, FillView, PnLView, TradingView, quote_asset
+
+if TYPE_CHECKING:
+    from epochbot.model.trade_events import Fill
+    from epochbot.trading.filters import SymbolFilters
+    from epochbot.trading.risk import RiskLimits
+    from epochbot.trading.trader import Trader
 
 __all__ = ["QUOTE_ASSETS", "quote_asset", "trading_view", "fill_view", "breaker_cause"]
 
 RECENT_FILLS = 20
 
 
-def fill_view(fill, filters) -> FillView:
+def fill_view(fill: Fill, filters: Mapping[str, SymbolFilters]) -> FillView:
     f = filters.get(fill.symbol)
     qty = f.qty_str(fill.qty) if f else str(fill.qty)
     price = f.price_str(fill.price) if f else str(fill.price)
@@ -35,12 +43,12 @@ def fill_view(fill, filters) -> FillView:
     )
 
 
-def breaker_cause(limits) -> str:
+def breaker_cause(limits: RiskLimits) -> str:
     window = limits.breaker_window_ns // 1_000_000_000
     return f"{limits.breaker_losses} losing round trips within {window} s"
 
 
-def trading_view(trader) -> TradingView:
+def trading_view(trader: Trader) -> TradingView:
     now = trader.now_ns
     risk = trader.risk
     state = risk.state

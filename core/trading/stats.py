@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from fractions import Fraction
+from itertools import pairwise
 
 from epochbot.trading.money import to_decimal
 
@@ -71,7 +72,7 @@ def _grid(equity: Sequence[tuple[int, Fraction]], period_ns: int) -> list[Fracti
 
 def sharpe(equity: Sequence[tuple[int, Fraction]], period_s: int) -> Decimal | None:
     samples = _grid(equity, period_s * 1_000_000_000)
-    changes = [b - a for a, b in zip(samples, samples[1:])]
+    changes = [b - a for a, b in pairwise(samples)]
     n = len(changes)
     if n < 2:
         return None

@@ -20,15 +20,19 @@ the name in the ``epochbot.strategies`` entry-point group (epochbot's own `quote
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from epochbot.engine.market_view import MarketView, TradeTick
 from epochbot.model.modes import Mode
+
+if TYPE_CHECKING:
+    from epochbot.model.records import Candle
+    from epochbot.model.trade_events import Fill
 
 __all__ = [
     "BaseStrategy",
@@ -80,13 +84,13 @@ class Strategy(Protocol):
 
     def on_trade(self, trade: TradeTick) -> list[OrderIntent]: ...
 
-    def on_fill(self, fill) -> list[OrderIntent]: ...
+    def on_fill(self, fill: Fill) -> list[OrderIntent]: ...
 
     def on_mode_change(self, mode: Mode) -> list[OrderIntent]: ...
 
     def on_timer(self, now_ns: int) -> list[OrderIntent]: ...
 
-    def on_history(self, symbol: str, candles) -> list[OrderIntent]:
+    def on_history(self, symbol: str, candles: Sequence[Candle]) -> list[OrderIntent]:
         """Closed candles (`epochbot.model.records.Candle`, oldest first) fetched at start,
         to warm up before the first view. Optional: the default ignores them."""
         return []
@@ -110,11 +114,13 @@ BUILTIN_ENTRY_POINTS = {
     "quoter": "epochbot.trading.strategies.quoter:make_quoter",
 }
 
+StrategyFactory = Callable[[Mapping[str, Any]], Strategy]  # params -> a strategy (an entry point names one)
+
 # Registered in-process (tests, notebooks): these win over entry points of the same name.
-_REGISTRY: dict[str, Callable[[Mapping[str, Any]], Strategy]] = {}
+_REGISTRY: dict[str, StrategyFactory] = {}
 
 
-def register_strategy(name: str, factory: Callable[[Mapping[str, Any]], Strategy]) -> None:
+def register_strategy(name: str, factory: StrategyFactory) -> None:
     """Register a factory in this process only (a package should use the entry point instead)."""
     if name in _REGISTRY and _REGISTRY[name] is not factory:
         raise StrategyError(f"strategy {name!r} is already registered")
@@ -137,7 +143,7 @@ def strategy_names() -> tuple[str, ...]:
     return tuple(sorted({*_REGISTRY, *_entry_points()}))
 
 
-def load_strategy_factory(name: str) -> Callable[[Mapping[str, Any]], Strategy]:
+def load_strategy_factory(name: str) -> StrategyFactory:
     """The factory registered as ``name``: its module is imported here (``EntryPoint.load``).
 
     Raises `StrategyError` with one line that says what to fix: an unknown name (with the
@@ -156,16 +162,15 @@ def load_strategy_factory(name: str) -> Callable[[Mapping[str, Any]], Strategy]:
             f"strategy {name!r} is registered twice ({ep.value} and {', '.join(clashes)}); uninstall one"
         )
     try:
-        factory = ep.load()
+        loaded = ep.load()
     except ImportError as exc:
         raise StrategyError(f"strategy {name!r} ({ep.value}) cannot be imported: {exc}") from None
     except AttributeError as exc:
         raise StrategyError(f"strategy {name!r} ({ep.value}) does not exist: {exc}") from None
-    if not callable(factory):
-        raise StrategyError(
-            f"strategy {name!r} ({ep.value}) is not a factory: {type(factory).__name__} is not callable"
-        )
-    return factory
+    if not callable(loaded):
+        raise StrategyError(f"strategy {name!r} ({ep.value}) is not a factory: {type(loaded).__name__} is not callable")
+    plugin: StrategyFactory = loaded  # callable; what it builds is checked by get_strategy
+    return plugin
 
 
 def get_strategy(name: str, params: Mapping[str, Any] | None = None) -> Strategy:
@@ -194,7 +199,7 @@ def lots_for_quote(view: MarketView, quote: str) -> int:
     amount = Fraction(Decimal(quote))
     codec = view.codec
     # lots * (two_mid / 2) / 10**pd * 10**-qd >= amount
-    need = amount * 2 * 10 ** (codec.price_decimals + codec.qty_decimals) / two_mid
+    need = amount * 2 * Fraction(10) ** (codec.price_decimals + codec.qty_decimals) / two_mid
     lots = -((-need.numerator) // need.denominator)
     return max(1, lots)
 
@@ -223,7 +228,7 @@ class BaseStrategy:
     """Do-nothing hooks, so a strategy overrides only the ones it uses (the examples build on it)."""
 
     name: str = "base"
-    params: dict = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
 
     def on_book(self, view: MarketView) -> list[OrderIntent]:
         return []
@@ -231,7 +236,7 @@ class BaseStrategy:
     def on_trade(self, trade: TradeTick) -> list[OrderIntent]:
         return []
 
-    def on_fill(self, fill) -> list[OrderIntent]:
+    def on_fill(self, fill: Fill) -> list[OrderIntent]:
         return []
 
     def on_mode_change(self, mode: Mode) -> list[OrderIntent]:
@@ -240,7 +245,7 @@ class BaseStrategy:
     def on_timer(self, now_ns: int) -> list[OrderIntent]:
         return []
 
-    def on_history(self, symbol: str, candles) -> list[OrderIntent]:
+    def on_history(self, symbol: str, candles: Sequence[Candle]) -> list[OrderIntent]:
         return []
 
 

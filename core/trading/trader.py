@@ -20,22 +20,27 @@ snapshots after every realised trade).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
+from typing import TYPE_CHECKING, Any
 
 from epochbot.model import trade_events as tev
-from epochbot.model.events import CancelOrder, PlaceOrder
+from epochbot.model.events import CancelOrder, Command, PlaceOrder
 from epochbot.model.modes import Mode
 from epochbot.model.records import RiskSnapshot
 from epochbot.trading.alerts import RiskAlerts
-from epochbot.trading.describe import describe_command, describe_event
+from epochbot.trading.describe import LogLine, describe_command, describe_event
 from epochbot.trading.filters import SymbolFilters
-from epochbot.trading.orders import OrderManager, OrderRefused
-from epochbot.trading.portfolio import Portfolio
+from epochbot.trading.orders import ManagedOrder, OrderManager, OrderRefused
+from epochbot.trading.portfolio import Portfolio, RoundTrip
 from epochbot.trading.risk import RiskGate, RiskLimits, RiskState
 from epochbot.trading.state_view import trading_view
 from epochbot.trading.strategy import MarketView, OrderIntent, Strategy, TradeTick
+
+if TYPE_CHECKING:
+    from epochbot.model.records import Candle
 
 __all__ = ["Refusal", "RiskSnapshot", "Trader"]
 
@@ -71,23 +76,25 @@ class Trader:
         self.views_by_symbol: dict[str, MarketView] = {}
         self.pending: dict[tuple[str, str], OrderIntent] = {}
         self.refusals: deque[Refusal] = deque(maxlen=1000)
-        self.records: list = []
+        self.records: list[object] = []  # records for storage (epochbot.model.records, fills)
         self.fills: list[tev.Fill] = []
         self._seen_trades: set[tuple[str, str]] = set()
         self._seen_order: deque[tuple[str, str]] = deque()
         self.keep_fills = 0  # 0: keep every fill in memory (backtests); the runtime bounds it
         self.refusal_counts: dict[str, int] = {}  # reason (before its first ":") -> count, never capped
-        self.round_trips: list = []  # finished round trips (epochbot.trading.portfolio.RoundTrip), bounded like fills
+        self.round_trips: list[
+            RoundTrip
+        ] = []  # finished round trips (epochbot.trading.portfolio.RoundTrip), bounded like fills
         self.fill_count = 0  # fills booked this session (restored ones not counted)
         self.order_outcomes: dict[str, int] = {}  # terminal state -> orders of this session
         self.flattening: set[str] = set()  # symbols with an operator flatten not yet placed
         self.flatten_orders: set[str] = set()  # client ids of operator flatten orders
-        self.notices: list[tuple[str, str, dict]] = []  # (level, message, fields) for the log
+        self.notices: list[LogLine] = []  # (level, message, fields) for the log
         self.risk_alerts: RiskAlerts | None = None  # what was last reported; made on first use
 
     # ----------------------------------------------------------------------------- inputs
 
-    def on_view(self, view: MarketView) -> list:
+    def on_view(self, view: MarketView) -> list[Command]:
         self.now_ns = max(self.now_ns, view.ts_ns)
         view = _with(
             view, position=self.portfolio.qty(view.symbol), mode=self.mode, entry_price=self._entry_units(view.symbol)
@@ -99,29 +106,29 @@ class Trader:
         pos = self.portfolio.positions.get(symbol)
         if pos is None or not pos.qty:
             return None
-        return pos.avg_entry * 10**pos.filters.price_decimals
+        return pos.avg_entry * Fraction(10**pos.filters.price_decimals)
 
-    def on_trade(self, trade: TradeTick) -> list:
+    def on_trade(self, trade: TradeTick) -> list[Command]:
         self.now_ns = max(self.now_ns, trade.ts_ns)
         return self._apply(self.strategy.on_trade(trade))
 
-    def set_mode(self, mode: Mode, now_ns: int) -> list:
+    def set_mode(self, mode: Mode, now_ns: int) -> list[Command]:
         self.now_ns = max(self.now_ns, now_ns)
         if mode is self.mode:
             return []
         self.mode = mode
-        commands = self._mode_cancels()
+        commands: list[Command] = [*self._mode_cancels()]
         commands += self._apply(self.strategy.on_mode_change(mode))
         return commands
 
-    def on_timer(self, now_ns: int) -> list:
+    def on_timer(self, now_ns: int) -> list[Command]:
         self.now_ns = max(self.now_ns, now_ns)
         commands = list(self.orders.on_timer(now_ns))
         commands += self._mode_cancels()
         commands += self._apply(self.strategy.on_timer(now_ns))
         return commands
 
-    def warm_up(self, symbol: str, candles) -> list:
+    def warm_up(self, symbol: str, candles: Sequence[Candle]) -> list[Command]:
         """Hand the strategy the closed candles fetched at start (oldest first). A strategy
         without ``on_history`` (one not built on ``BaseStrategy``) is simply not told."""
         hook = getattr(self.strategy, "on_history", None)
@@ -129,7 +136,7 @@ class Trader:
             return []
         return self._apply(hook(symbol, list(candles)))
 
-    def on_event(self, event) -> list:
+    def on_event(self, event: Any) -> list[Command]:
         """A venue answer (see `epochbot.model.trade_events`)."""
         self.now_ns = max(self.now_ns, event.ts_ns)
         if type(event) is tev.FundingSettlement:
@@ -154,7 +161,9 @@ class Trader:
         commands += self._drain_flatten()
         return commands
 
-    def settle_funding(self, symbol: str, funding_ts_ms: int, rate: str, mark: str, recv_ts: int) -> list | None:
+    def settle_funding(
+        self, symbol: str, funding_ts_ms: int, rate: str, mark: str, recv_ts: int
+    ) -> list[Command] | None:
         """USD-M funding derived from the mark price stream (`epochbot.engine.market_history` says when a
         funding time has passed and which rate and mark were in force): the position pays or
         receives ``qty * mark * rate``. Returns the commands it causes, or None when nothing was
@@ -203,22 +212,22 @@ class Trader:
 
     # ----------------------------------------------------------------------------- log lines
 
-    def alerts(self) -> list[tuple[str, str, dict]]:
+    def alerts(self) -> list[LogLine]:
         """Breaker trips and loss-limit latches not yet reported (`epochbot.trading.alerts`)."""
         if self.risk_alerts is None:
             self.risk_alerts = RiskAlerts()
         return self.risk_alerts.poll(self)
 
-    def describe_event(self, event) -> tuple[str, str, dict]:
+    def describe_event(self, event: Any) -> LogLine:
         """How the engine logs a venue answer, before it is applied (`epochbot.trading.describe`)."""
         return describe_event(self, event)
 
-    def describe_command(self, command) -> tuple[str, str, dict] | None:
+    def describe_command(self, command: Command) -> LogLine | None:
         return describe_command(self, command)
 
     # ----------------------------------------------------------------------------- restart
 
-    def restore_fills(self, fills) -> int:
+    def restore_fills(self, fills: Iterable[tev.Fill]) -> int:
         """Rebuild positions and PnL from the stored fills of earlier runs (oldest first).
 
         The portfolio only: the risk state comes from its own snapshot (it already counted
@@ -296,7 +305,7 @@ class Trader:
 
     # ----------------------------------------------------------------------------- operator
 
-    def cancel_all(self, symbol: str | None, now_ns: int) -> list:
+    def cancel_all(self, symbol: str | None, now_ns: int) -> list[Command]:
         """Operator: cancel every working order (of ``symbol``, or all symbols).
 
         Pending slot re-quotes of those symbols are dropped too, so nothing the strategy wanted
@@ -305,14 +314,14 @@ class Trader:
         """
         self.now_ns = max(self.now_ns, now_ns)
         self.pending = {k: v for k, v in self.pending.items() if symbol is not None and k[0] != symbol}
-        commands = []
+        commands: list[Command] = []
         for order in self.orders.working(symbol):
             cancel = self.orders.cancel(order.client_order_id, self.now_ns)
             if cancel is not None:
                 commands.append(cancel)
         return commands
 
-    def flatten(self, symbol: str | None, now_ns: int) -> tuple[list, list[str]]:
+    def flatten(self, symbol: str | None, now_ns: int) -> tuple[list[Command], list[str]]:
         """Operator: close the position of ``symbol`` (or every symbol) with a reduce-only
         MARKET order. The symbol's working orders are cancelled first; the market order is
         sized from the position when the venue has confirmed they are gone (fills racing the
@@ -321,15 +330,15 @@ class Trader:
         self.now_ns = max(self.now_ns, now_ns)
         symbols = [symbol] if symbol is not None else sorted(s for s, p in self.portfolio.positions.items() if p.qty)
         targets = [s for s in symbols if self.portfolio.qty(s) != 0 or self.orders.working(s)]
-        commands: list = []
+        commands: list[Command] = []
         for sym in targets:
             commands += self.cancel_all(sym, now_ns)
             self.flattening.add(sym)
         commands += self._drain_flatten()
         return commands, targets
 
-    def _drain_flatten(self) -> list:
-        commands = []
+    def _drain_flatten(self) -> list[Command]:
+        commands: list[Command] = []
         for sym in sorted(self.flattening):
             if self.orders.working(sym):
                 continue  # wait for the cancels (or reconciliation) to finish
@@ -360,14 +369,14 @@ class Trader:
 
     # ----------------------------------------------------------------------------- intents
 
-    def _apply(self, intents: list[OrderIntent]) -> list:
+    def _apply(self, intents: list[OrderIntent]) -> list[Command]:
         if self.paused:
             # The operator paused the strategy: its wishes are dropped, while reconciliation,
             # mode-driven cancels and venue answers go on.
             return []
         if self.flattening:  # no new strategy orders on a symbol being flattened
             intents = [i for i in intents if i.symbol not in self.flattening]
-        commands: list = []
+        commands: list[Command] = []
         for intent in intents:
             if intent.tag:
                 key = (intent.symbol, intent.tag)
@@ -403,8 +412,8 @@ class Trader:
         if paused:
             self.pending.clear()
 
-    def _drain_pending(self) -> list:
-        commands = []
+    def _drain_pending(self) -> list[Command]:
+        commands: list[Command] = []
         for key, intent in list(self.pending.items()):
             if not self.orders.by_tag(*key):
                 del self.pending[key]
@@ -456,7 +465,7 @@ class Trader:
 
     # ----------------------------------------------------------------------------- outputs
 
-    def drain_records(self) -> list:
+    def drain_records(self) -> list[object]:
         """Everything to persist, oldest first, including order transitions not yet moved to
         ``records`` (a "sent" row must reach storage before its order is transmitted)."""
         out, self.records = self.records, []
@@ -468,7 +477,7 @@ class Trader:
     def marks(self) -> dict[str, Fraction]:
         return {s: v.mid for s, v in self.views_by_symbol.items() if v.mid is not None}
 
-    def views(self) -> dict:
+    def views(self) -> dict[str, Any]:
         """For `epochbot.views.snapshot.SnapshotBuilder.build(engine, trading=trader)`."""
         marks = self.marks()
         return {
@@ -479,7 +488,7 @@ class Trader:
         }
 
 
-def _same_order(order, intent: OrderIntent) -> bool:
+def _same_order(order: ManagedOrder, intent: OrderIntent) -> bool:
     return (
         not order.cancel_requested_ns
         and not order.cancel_wanted
@@ -489,7 +498,7 @@ def _same_order(order, intent: OrderIntent) -> bool:
     )
 
 
-def _with(view: MarketView, **changes) -> MarketView:
+def _with(view: MarketView, **changes: Any) -> MarketView:
     from dataclasses import replace
 
     return replace(view, **changes)

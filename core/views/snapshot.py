@@ -325,8 +325,8 @@ class SnapshotBuilder:
     books (round-robin, so every book is refreshed within ``symbols / books_per_build``
     builds) plus every changed book in ``focus`` (the symbols a reader shows in full, e.g. the
     dashboard's selected one; replace the frozenset from any thread) and every book whose
-    state changed (synced or not is never stale); the others keep their previous one. ``summary`` (state, best prices, resyncs, silence) is current for every
-    symbol at every build.
+    state changed (synced or not is never stale); the others keep their previous one.
+    ``summary`` (state, best prices, resyncs, silence) is current for every symbol at every build.
     """
 
     def __init__(
@@ -342,10 +342,10 @@ class SnapshotBuilder:
         self.depth = depth
         self.log_lines = log_lines
         self.seq = 0
-        self._transport = deque(maxlen=history)
-        self._queue = deque(maxlen=history)
-        self._silence = deque(maxlen=history)
-        self._confidence = deque(maxlen=history)
+        self._transport: deque[float] = deque(maxlen=history)
+        self._queue: deque[float] = deque(maxlen=history)
+        self._silence: deque[float] = deque(maxlen=history)
+        self._confidence: deque[float] = deque(maxlen=history)
         self._mids: dict[str, deque] = {}  # symbol -> (ts_ns, mid) once a second, for the price pane
         self._mids_view: dict[str, tuple] = {}
         self._hash = ""
@@ -492,7 +492,7 @@ class SnapshotBuilder:
             for r in engine.epochs[-1000:]
         )
         epochs = epochs_all[-50:]
-        resyncs = tuple(
+        resync_views = tuple(
             BookResyncView(r.symbol, r.cause, r.epoch, r.detected_ns, r.resync_ms)
             for r in list(engine.book_resyncs)[-50:]
         )
@@ -510,7 +510,7 @@ class SnapshotBuilder:
             mode=mode,
             books=tuple(books),
             epochs=epochs,
-            book_resyncs=resyncs,
+            book_resyncs=resync_views,
             latency=LatencyView(
                 transport,
                 queue,

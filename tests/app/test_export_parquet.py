@@ -12,7 +12,7 @@ import pytest
 
 pq = pytest.importorskip("pyarrow.parquet")
 
-from epochbot.app.commands.export import export_parquet
+from epochbot.app.commands.export import export_parquet  # noqa: E402 - only once pyarrow is known to be installed
 
 REPO = Path(__file__).resolve().parents[2]
 CAPTURE = Path("/work/shared/captures/binance-spot-2021-10-12.jsonl")

@@ -148,7 +148,8 @@ def test_an_unwritable_report_directory_is_a_config_error_before_running(tmp_pat
 def test_headless_entry_points_never_import_textual():
     code = (
         "import sys\n"
-        "import epochbot.app.cli, epochbot.app.daemon.headless, epochbot.app.daemon.control, epochbot.app.commands.ctl, epochbot.app.config, epochbot.app.daemon.logging_json\n"
+        "import epochbot.app.cli, epochbot.app.daemon.headless, epochbot.app.daemon.control, "
+        "epochbot.app.commands.ctl, epochbot.app.config, epochbot.app.daemon.logging_json\n"
         "from epochbot.app.cli import build_parser\n"
         "build_parser().parse_args(['--headless'])\n"
         "bad = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))\n"

@@ -229,7 +229,7 @@ def test_the_demo_daemon_reports_one_truth_in_status_metrics_logs_ctl_and_report
     rt = report["trading"]
     assert rt["fill_count"] == t["fill_count"]
     assert rt["positions"] == [
-        {**p, "unrealized_pnl": rp["unrealized_pnl"]} for p, rp in zip(t["positions"], rt["positions"])
+        {**p, "unrealized_pnl": rp["unrealized_pnl"]} for p, rp in zip(t["positions"], rt["positions"], strict=True)
     ]
     assert rt["orders_by_outcome"] == t["orders_by_outcome"]
     assert [b["tripped"] for b in rt["breakers"]] == [b["tripped"] for b in t["breakers"]]

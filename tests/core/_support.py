@@ -32,5 +32,13 @@ def diff(
     exchange_ts: int = 0,
 ) -> ev.DepthDiff:
     return ev.DepthDiff(
-        epoch, symbol, first, final, pu, [list(l) for l in bids], [list(l) for l in asks], exchange_ts, recv_ts
+        epoch,
+        symbol,
+        first,
+        final,
+        pu,
+        [list(level) for level in bids],
+        [list(level) for level in asks],
+        exchange_ts,
+        recv_ts,
     )

@@ -34,7 +34,7 @@ def scenario(draw, rules: VenueRules):
             st.tuples(st.integers(1, 12).map(lambda k: px(k * grid)), qty_text),
             min_size=1,
             max_size=12,
-            unique_by=lambda l: l[0],
+            unique_by=lambda level: level[0],
         )
     )
     snap_asks = draw(
@@ -42,7 +42,7 @@ def scenario(draw, rules: VenueRules):
             st.tuples(st.integers(1, 12).map(lambda k: px(120 + k * grid)), qty_text),
             min_size=1,
             max_size=12,
-            unique_by=lambda l: l[0],
+            unique_by=lambda level: level[0],
         )
     )
     spans = draw(st.lists(st.integers(1, 4), min_size=1, max_size=25))
@@ -51,8 +51,8 @@ def scenario(draw, rules: VenueRules):
     prev = None
     for span in spans:
         final = first + span - 1
-        bids = draw(st.lists(bid_level, max_size=5, unique_by=lambda l: l[0]))
-        asks = draw(st.lists(ask_level, max_size=5, unique_by=lambda l: l[0]))
+        bids = draw(st.lists(bid_level, max_size=5, unique_by=lambda level: level[0]))
+        asks = draw(st.lists(ask_level, max_size=5, unique_by=lambda level: level[0]))
         diffs.append(diff(first, final, bids, asks, pu=(prev if rules is VenueRules.USDM else None), epoch=1))
         prev = final
         first = final + 1
@@ -97,7 +97,9 @@ def run_scenario(rules: VenueRules, data) -> None:
 
     for d in diffs[:arrive_before]:
         assert book.on_diff(d) is DiffOutcome.BUFFERED
-    outcome = book.on_snapshot(last_update_id, [list(l) for l in snap_bids], [list(l) for l in snap_asks])
+    outcome = book.on_snapshot(
+        last_update_id, [list(level) for level in snap_bids], [list(level) for level in snap_asks]
+    )
     for d in diffs[:arrive_before]:
         if applies(rules, d, last_update_id):
             apply_reference(ref_bids, d.bids)

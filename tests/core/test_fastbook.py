@@ -149,7 +149,7 @@ def test_levels_to_units_parses_exactly_like_parse_units(text, decimals):
     as_tuples=st.booleans(),
 )
 def test_levels_to_units_matches_pairwise_parse_or_raises_whole(levels, pd, qd, as_tuples):
-    arg = [tuple(l) if as_tuples else list(l) for l in levels]
+    arg = [tuple(level) if as_tuples else list(level) for level in levels]
     try:
         expected = [(parse_units(p, pd), parse_units(q, qd)) for p, q in levels]
     except DecimalFormatError:

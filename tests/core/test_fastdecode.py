@@ -165,7 +165,10 @@ def test_c_units_and_orjson_strings_leave_identical_books(rules, data):
         fast = decode_frame(raw, 1, 7, scales)
         slow = decode_frame(raw, 1, 7)
         same_diff(fast, slow)
-        assert slow.scale is None and (slow.bids, slow.asks) == ([list(l) for l in bids], [list(l) for l in asks])
+        assert slow.scale is None and (slow.bids, slow.asks) == (
+            [list(level) for level in bids],
+            [list(level) for level in asks],
+        )
         clean = not any(parse_fails(p, pd) for p, _ in bids + asks)
         assert (fast.scale == (pd, qd)) == clean, "C declined a clean frame or accepted a bad one"
         if clean:
@@ -210,7 +213,10 @@ def test_decode_depth_fields_equal_orjson(data):
 
 # ----------------------------------------------------------------------------- malformed
 
-GOOD = '{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1700,"T":1699,"s":"BTCUSDT","U":10,"u":12,"pu":9,"b":[["27123.40","1.000"]],"a":[["27123.50","0.000"]]}}'
+GOOD = (
+    '{"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1700,"T":1699,"s":"BTCUSDT","U":10,"u":12,"pu":9,'
+    '"b":[["27123.40","1.000"]],"a":[["27123.50","0.000"]]}}'
+)
 SCALES = {"BTCUSDT": (2, 3)}
 
 MALFORMED = [

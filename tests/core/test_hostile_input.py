@@ -280,7 +280,7 @@ def trading_engine() -> Engine:
     trader = Trader(get_strategy("quoter", {"half_spread_ticks": 1}), {SYM: BTC}, session=1)
     engine = Engine(EngineConfig(venue=VenueRules.USDM, symbols=(SYM,)), clock, trader=trader)
     engine.handle(ev.SymbolSpec(symbol=SYM, tick_size="0.10", step_size="0.001", min_notional="5"))
-    for command in engine.start():
+    for _command in engine.start():
         pass
     engine.handle(ev.SessionOpened(epoch=engine.epoch, url="wss://x"))
     for command in engine.handle(ev.SubscriptionConfirmed(epoch=engine.epoch, request_id=1)):

@@ -148,8 +148,8 @@ def depth_frame(symbol: str, first: int, final: int, bids=(), asks=(), pu: int |
         "s": symbol,
         "U": first,
         "u": final,
-        "b": [list(l) for l in bids],
-        "a": [list(l) for l in asks],
+        "b": [list(level) for level in bids],
+        "a": [list(level) for level in asks],
     }
     if pu is not None:
         event["pu"] = pu

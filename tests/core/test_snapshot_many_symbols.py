@@ -52,7 +52,7 @@ def test_only_a_few_changed_books_are_rebuilt_per_build_but_summaries_are_all_cu
 
     second = builder.build(engine)
 
-    rebuilt = [b for b, a in zip(second.books, first.books) if b is not a]
+    rebuilt = [b for b, a in zip(second.books, first.books, strict=True) if b is not a]
     assert len(rebuilt) == 4
     assert all(s.last_update_id == 11 for s in second.summary)
     builds = [builder.build(engine) for _ in range(len(SYMBOLS) // 4)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from itertools import pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -31,7 +32,7 @@ def test_bucket_of_is_monotone(a, b):
 def test_bucket_upper_is_strictly_increasing_over_the_index_range():
     uppers = [bucket_upper(i) for i in range(32, 40 * 16)]
 
-    assert all(x < y for x, y in zip(uppers, uppers[1:]))
+    assert all(x < y for x, y in pairwise(uppers))
 
 
 def exact_percentile(values: list[int], q: float) -> int:

@@ -40,10 +40,12 @@ def stream(draw):
     ``k`` (lastUpdateId = u_k); the client sees events ``start..`` (start <= k + 1), the first
     ``before`` of them before the snapshot answer."""
     base_bids = draw(
-        st.lists(st.tuples(st.integers(1, 100).map(px), qty), min_size=1, max_size=8, unique_by=lambda l: l[0])
+        st.lists(st.tuples(st.integers(1, 100).map(px), qty), min_size=1, max_size=8, unique_by=lambda level: level[0])
     )
     base_asks = draw(
-        st.lists(st.tuples(st.integers(101, 200).map(px), qty), min_size=1, max_size=8, unique_by=lambda l: l[0])
+        st.lists(
+            st.tuples(st.integers(101, 200).map(px), qty), min_size=1, max_size=8, unique_by=lambda level: level[0]
+        )
     )
     n = draw(st.integers(2, 15))
     events = []
@@ -56,8 +58,8 @@ def stream(draw):
                 first,
                 final,
                 prev_u,
-                draw(st.lists(bid, max_size=4, unique_by=lambda l: l[0])),
-                draw(st.lists(ask, max_size=4, unique_by=lambda l: l[0])),
+                draw(st.lists(bid, max_size=4, unique_by=lambda level: level[0])),
+                draw(st.lists(ask, max_size=4, unique_by=lambda level: level[0])),
             )
         )
         prev_u = final

@@ -75,12 +75,14 @@ def test_hundreds_of_weight_units_over_the_limit_sync_every_book_without_a_429_o
     try:
         # Startup: more weight than a minute allows. Every book synced (epoch 1 resynchronized).
         daemon.wait_for(
-            lambda l: l.get("msg") == "resynchronized" and l.get("epoch") == 1, 150, "every book synced at startup"
+            lambda line: line.get("msg") == "resynchronized" and line.get("epoch") == 1,
+            150,
+            "every book synced at startup",
         )
         # The worst moment: this minute's weight is (nearly) spent; drop every connection.
         post_json(f"{rest}/_sim/fault", {"kind": "drop"})
         daemon.wait_for(
-            lambda l: l.get("msg") == "resynchronized" and (l.get("epoch") or 0) >= 2,
+            lambda line: line.get("msg") == "resynchronized" and (line.get("epoch") or 0) >= 2,
             150,
             "every book synced after the replacement",
         )

@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from epochbot.model.modes import Mode
-from epochbot.trading.strategy import BaseStrategy, MarketView, OrderIntent, StrategyError, lots_for_quote, merge_params
+from epochbot.trading.strategy import (
+    BaseStrategy,
+    MarketView,
+    OrderIntent,
+    Side,
+    StrategyError,
+    lots_for_quote,
+    merge_params,
+)
 
 __all__ = ["make_momentum", "Momentum", "MOMENTUM_DEFAULTS"]
 
@@ -33,14 +41,14 @@ MOMENTUM_DEFAULTS: dict[str, Any] = {
 @dataclass
 class _SymbolMemory:
     last_two_mid: int | None = None
-    moves: deque = field(default_factory=deque)  # (ts_ns, +1 | -1)
+    moves: deque[tuple[int, int]] = field(default_factory=deque)  # (ts_ns, +1 | -1)
     last_signal_ns: int | None = None
 
 
 @dataclass
 class Momentum(BaseStrategy):
     name: str = "momentum"
-    params: dict = field(default_factory=lambda: dict(MOMENTUM_DEFAULTS))
+    params: dict[str, Any] = field(default_factory=lambda: dict(MOMENTUM_DEFAULTS))
     _memory: dict[str, _SymbolMemory] = field(default_factory=dict)
 
     def on_book(self, view: MarketView) -> list[OrderIntent]:
@@ -65,7 +73,7 @@ class Momentum(BaseStrategy):
             return []
         if mem.last_signal_ns is not None and now - mem.last_signal_ns < p["cooldown_ms"] * 1_000_000:
             return []
-        side = "BUY" if direction > 0 else "SELL"
+        side: Side = "BUY" if direction > 0 else "SELL"
         size = p["size_lots"] or lots_for_quote(view, p["size_quote"])
         if abs(view.position + (size if side == "BUY" else -size)) > (p["max_position_lots"] or 5 * size):
             return []

@@ -27,10 +27,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from epochbot.model.modes import Mode
-from epochbot.trading.strategy import BaseStrategy, MarketView, OrderIntent, StrategyError, lots_for_quote, merge_params
+from epochbot.trading.strategy import (
+    BaseStrategy,
+    MarketView,
+    OrderIntent,
+    Side,
+    StrategyError,
+    lots_for_quote,
+    merge_params,
+)
+
+if TYPE_CHECKING:
+    from epochbot.model.trade_events import Fill
 
 __all__ = ["make_quoter", "Quoter", "QUOTER_DEFAULTS"]
 
@@ -53,7 +64,7 @@ QUOTER_DEFAULTS: dict[str, Any] = {
 @dataclass
 class Quoter(BaseStrategy):
     name: str = "quoter"
-    params: dict = field(default_factory=lambda: dict(QUOTER_DEFAULTS))
+    params: dict[str, Any] = field(default_factory=lambda: dict(QUOTER_DEFAULTS))
     # symbol -> tag -> (price, qty) last intended (qty 0 = withdrawn)
     _quoted: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
     _mode: Mode = Mode.NORMAL
@@ -139,7 +150,7 @@ class Quoter(BaseStrategy):
         floor = entry * (1 - fee) / (1 + fee) * (1 - margin)
         return int(floor / tick) * tick, lot
 
-    def _book_lot(self, fill) -> None:
+    def _book_lot(self, fill: Fill) -> None:
         """Keep the open entry lots (price, signed lots), newest last, from our own fills."""
         lots = self._lots.setdefault(fill.symbol, [])
         signed = fill.qty if fill.side == "BUY" else -fill.qty
@@ -159,8 +170,9 @@ class Quoter(BaseStrategy):
         want = self.desired(view)
         have = self._quoted.setdefault(view.symbol, {})
         reduce_only = view.mode is Mode.REDUCE_ONLY
-        intents = []
-        for tag, side in (("bid", "BUY"), ("ask", "SELL")):
+        intents: list[OrderIntent] = []
+        sides: tuple[tuple[str, Side], ...] = (("bid", "BUY"), ("ask", "SELL"))
+        for tag, side in sides:
             price, qty = want[tag]
             old_price, old_qty = have.get(tag, (0, 0))
             if (old_price, old_qty) == (price, qty):
@@ -180,15 +192,15 @@ class Quoter(BaseStrategy):
 
     def _requote_units(self, view: MarketView) -> int:
         if self.params["requote_ticks"]:
-            return self.params["requote_ticks"] * view.tick
+            return int(self.params["requote_ticks"]) * view.tick
         # Default: half the half-spread in effect (ticks or basis points), at least one tick.
-        half = self.params["half_spread_ticks"] * view.tick
+        half = int(self.params["half_spread_ticks"]) * view.tick
         two_mid = view.two_mid
         if two_mid:
             half = max(half, _ceil(Fraction(two_mid, 2) * _bps(self.params["half_spread_bps"])))
         return max(view.tick, half // 2 // view.tick * view.tick)
 
-    def on_fill(self, fill) -> list[OrderIntent]:
+    def on_fill(self, fill: Fill) -> list[OrderIntent]:
         # The slot's order is (partly) gone; forget it so the next view re-quotes that side.
         tag = "bid" if fill.side == "BUY" else "ask"
         self._book_lot(fill)
@@ -203,7 +215,7 @@ class Quoter(BaseStrategy):
         elif now_ns - self._refreshed_ns >= self.params["refresh_ms"] * 1_000_000:
             self._refreshed_ns = now_ns
             for slots in self._quoted.values():
-                for tag, (price, qty) in list(slots.items()):
+                for tag, (_price, qty) in list(slots.items()):
                     if qty:
                         del slots[tag]
         return []
@@ -212,9 +224,9 @@ class Quoter(BaseStrategy):
         self._mode = mode
         if mode is Mode.NORMAL:
             return []
-        intents = []
+        intents: list[OrderIntent] = []
         for symbol, slots in self._quoted.items():
-            for tag, (price, qty) in list(slots.items()):
+            for tag, (_price, qty) in list(slots.items()):
                 if qty:
                     slots[tag] = (0, 0)
                     intents.append(
@@ -225,7 +237,7 @@ class Quoter(BaseStrategy):
         return intents
 
 
-def _bps(value) -> Fraction:
+def _bps(value: object) -> Fraction:
     return Fraction(str(value)) / 10_000
 
 
@@ -243,6 +255,7 @@ def make_quoter(params: Mapping[str, Any]) -> Quoter:
         or merged["maker_fee_bps"] < 0
     ):
         raise StrategyError(
-            "quoter: size_lots must be >= 0 (0 sizes by size_quote), half_spread_ticks >= 1, half_spread_bps and maker_fee_bps >= 0"
+            "quoter: size_lots must be >= 0 (0 sizes by size_quote), half_spread_ticks >= 1, "
+            "half_spread_bps and maker_fee_bps >= 0"
         )
     return Quoter(params=merged)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 import websockets
@@ -168,7 +169,7 @@ class AccountStream:
             except asyncio.CancelledError:
                 self._state(False, "stopped")
                 raise
-            except Exception as exc:  # whatever the venue sent or did: the session is replaced, never lost
+            except Exception as exc:  # noqa: BLE001 - whatever the venue sent or did: the session is replaced, never lost
                 reason = f"{type(exc).__name__}: {str(exc)[:200]}"
             self._state(False, reason)
             delay = backoff * (0.5 + self.rng.random())
@@ -244,10 +245,12 @@ class AccountStream:
                 reader.cancel()
                 try:
                     await reader
-                except (asyncio.CancelledError, Exception):
+                except (asyncio.CancelledError, Exception):  # noqa: BLE001 - the reader's own failure was already reported when it ended
                     pass
 
-    async def _wait_end(self, other) -> None:
+    async def _wait_end(self, other: asyncio.Task[Any] | asyncio.Event) -> None:
+        if self._end is None:
+            raise AssertionError("AccountStream._wait_end outside run()")  # a defect of ours
         end = asyncio.get_running_loop().create_task(self._end.wait())
         watch = other if isinstance(other, asyncio.Task) else asyncio.get_running_loop().create_task(other.wait())
         try:
@@ -256,8 +259,9 @@ class AccountStream:
             end.cancel()
             if watch is not other:
                 watch.cancel()
-        if watch.done() and not watch.cancelled() and watch.exception() is not None:
-            raise watch.exception()
+        failure = watch.exception() if watch.done() and not watch.cancelled() else None
+        if failure is not None:
+            raise failure
 
     async def _keepalive(self) -> None:
         while True:

@@ -84,6 +84,7 @@ class OrderRouter:
         self.stats = {"ws": 0, "rest": 0, "ws_unknown": 0, "refused_status": 0, "rate_limit_waits": 0, "sessions": 0}
         self._status_read_at = 0.0
         self._status_task: asyncio.Task | None = None
+        self._retiring: set[asyncio.Task[None]] = set()  # serverShutdown retirements in progress
 
     def __repr__(self) -> str:
         return f"OrderRouter(ws_api={self.ws_api!r}, ws_up={self.ws_up})"
@@ -106,7 +107,7 @@ class OrderRouter:
                 clock_ms=self._now_ms,
                 recv_window_ms=self.recv_window_ms,
                 timeout_s=self.timeout_s,
-                on_shutdown=lambda: asyncio.get_running_loop().create_task(self._retire()),
+                on_shutdown=self._retire_soon,
             )
             reason = ""
             try:
@@ -137,6 +138,12 @@ class OrderRouter:
             )
             await asyncio.sleep(delay)
             backoff = min(30.0, backoff * 2)
+
+    def _retire_soon(self) -> None:
+        """The session's on_shutdown (a plain callback): retire it from a task, kept until done."""
+        task = asyncio.get_running_loop().create_task(self._retire())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     async def _retire(self) -> None:
         # serverShutdown: a new session takes new requests; the old one's answers still arrive.

@@ -24,7 +24,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 __all__ = ["Signer", "ws_payload"]
 
@@ -48,7 +52,7 @@ class Signer:
     def __init__(self, api_key: str, secret: str) -> None:
         self.api_key = api_key
         self._secret = secret
-        self._private = None
+        self._private: Ed25519PrivateKey | RSAPrivateKey | None = None
         if "PRIVATE KEY-----" in secret:
             from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
             from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -76,12 +80,15 @@ class Signer:
         """The signature of ``payload`` as Binance expects it for this key type."""
         if self.key_type == "hmac":
             return hmac.new(self._secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
-        if self.key_type == "ed25519":
-            return base64.b64encode(self._private.sign(payload.encode())).decode()
         from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import padding
+        from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
-        return base64.b64encode(self._private.sign(payload.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
+        key = self._private
+        if isinstance(key, ed25519.Ed25519PrivateKey):
+            return base64.b64encode(key.sign(payload.encode())).decode()
+        if isinstance(key, rsa.RSAPrivateKey):
+            return base64.b64encode(key.sign(payload.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
+        raise AssertionError(f"signer of key type {self.key_type} holds no private key")  # a defect of ours
 
     def sign_ws(self, params: dict[str, Any], timestamp_ms: int, recv_window_ms: int | None = None) -> dict[str, Any]:
         """``params`` plus ``apiKey``, ``timestamp`` (and ``recvWindow``) and their ``signature``."""

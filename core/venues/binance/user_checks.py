@@ -25,7 +25,7 @@ def checked_user_events(msg, codecs, now_ns: int, quotes=None) -> tuple[list, Ex
         if why is not None:
             raise ValueError(why)
         return events, None
-    except Exception as exc:  # decoding is pure: whatever it raises means a bad message
+    except Exception as exc:  # noqa: BLE001 - decoding is pure: whatever it raises means a bad message
         coid = client_id_in(msg)
         if not coid:
             return [], exc
@@ -45,7 +45,7 @@ def client_id_in(msg) -> str:
                 break
     if not isinstance(msg, dict):
         return ""
-    inner = msg.get("o") if isinstance(msg.get("o"), dict) else msg
+    inner = msg["o"] if isinstance(msg.get("o"), dict) else msg
     coid = inner.get("c")
     return coid if isinstance(coid, str) and CLIENT_ID_PATTERN.match(coid) else ""
 

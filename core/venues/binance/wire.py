@@ -11,8 +11,10 @@ come back as `Ack` values so the reader can turn them into control events.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from importlib import import_module
+from typing import Any, Literal
 
 import orjson
 
@@ -120,12 +122,14 @@ class ServerShutdown:
 
 _loads = orjson.loads
 
+_fastbook: Any
 try:  # optional C accelerator (core/book/_fastbook.c): depthUpdate frames straight to integer units
-    from epochbot.book import _fastbook
+    _fastbook = import_module("epochbot.book._fastbook")
 except ImportError:  # pragma: no cover - depends on whether the extension was built
     _fastbook = None
-_decode_depth = getattr(_fastbook, "decode_depth", None)  # -> tuple | None
-_decode_depth_event = None  # -> DepthDiff | None, built by C from the slots (checked below)
+_decode_depth: Callable[..., Any] | None = getattr(_fastbook, "decode_depth", None)  # -> tuple | None
+# -> DepthDiff | None, built by C from the slots (checked below)
+_decode_depth_event: Callable[..., ev.DepthDiff | None] | None = None
 
 # Tests flip this to compare both paths; decode_frame uses the C decoder only when it is True
 # and the caller passes `scales`.
@@ -151,22 +155,28 @@ def _bind_depth_event() -> None:
     what DepthDiff(...) builds, slot for slot; any drift of DepthDiff keeps the tuple path."""
     global _decode_depth_event
     fast = getattr(_fastbook, "decode_depth_event", None)
-    if fast is None or ev._all_slots(ev.DepthDiff) != [
-        "epoch",
-        "symbol",
-        "exchange_ts",
-        "recv_ts",
-        "process_ts",
-        *_DEPTH_SLOTS[2:7],
-        "scale",
-    ]:
+    decode = _decode_depth
+    if (
+        fast is None
+        or decode is None
+        or ev._all_slots(ev.DepthDiff)
+        != [
+            "epoch",
+            "symbol",
+            "exchange_ts",
+            "recv_ts",
+            "process_ts",
+            *_DEPTH_SLOTS[2:7],
+            "scale",
+        ]
+    ):
         return
     try:
         _fastbook.bind_depth_type(ev.DepthDiff, _DEPTH_SLOTS)
         raw = b'{"stream":"x","data":{"e":"depthUpdate","E":7,"s":"S","U":2,"u":3,"pu":1,"b":[["1.5","2"]],"a":[]}}'
         scales = {"S": (1, 0)}
         got = fast(raw, scales, 4, 9)
-        s, e, u0, u1, pu, b, a, scale = _decode_depth(raw, scales)
+        s, e, u0, u1, pu, b, a, scale = decode(raw, scales)
         if got == ev.DepthDiff(4, s, u0, u1, pu, b, a, e, 9, scale) and got.process_ts == 0:
             _decode_depth_event = fast
     except (TypeError, AttributeError, ValueError):  # pragma: no cover - a DepthDiff C cannot build
@@ -193,7 +203,7 @@ def decode_frame(raw: str | bytes, epoch: int, recv_ts: int, scales: dict[str, t
             diff = _decode_depth_event(raw, scales, epoch, recv_ts)
             if diff is not None:
                 return diff
-        else:
+        elif _decode_depth is not None:
             fast = _decode_depth(raw, scales)
             if fast is not None:
                 symbol, exch_ts, first, final, prev, bids, asks, scale = fast
@@ -349,7 +359,7 @@ def check_kline_row(row) -> None:
     open_ts, close_ts = _ts(row[0], "openTime"), _ts(row[6], "closeTime")
     if close_ts < open_ts:
         raise FrameError("kline row closes before it opens")
-    for value, name in zip(row[1:6], ("open", "high", "low", "close", "volume")):
+    for value, name in zip(row[1:6], ("open", "high", "low", "close", "volume"), strict=True):
         _dec(value, name)
 
 

@@ -22,13 +22,16 @@ import asyncio
 import itertools
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import websockets
 
 from epochbot.model.clock import wall_ns
 from epochbot.venues.binance.signing import Signer
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
 
 __all__ = ["WsApiError", "WsApiLost", "WsApiSession", "WsApiTimeout"]
 
@@ -88,7 +91,7 @@ class WsApiSession:
         self.rate_limits: list[dict] = []
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future] = {}
-        self._ws = None
+        self._ws: ClientConnection | None = None
         self._reader: asyncio.Task | None = None
         self._blocked_until = 0.0  # monotonic: a 429/418 told us to wait
 
@@ -121,13 +124,13 @@ class WsApiSession:
             self._reader.cancel()
             try:
                 await self._reader
-            except (asyncio.CancelledError, Exception):
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - the reader's own failure was already reported when it ended
                 pass
         if self._ws is not None:
             try:
                 await self._ws.close()
-            except Exception:
-                pass
+            except (websockets.exceptions.WebSocketException, OSError):
+                pass  # closing a connection that is already gone
         self._finish("closed by us")
 
     def _finish(self, reason: str) -> None:
@@ -141,8 +144,11 @@ class WsApiSession:
 
     async def _read(self) -> None:
         reason = "connection closed"
+        ws = self._ws
+        if ws is None:
+            raise AssertionError("WsApiSession._read before open()")  # a defect of ours
         try:
-            async for frame in self._ws:
+            async for frame in ws:
                 try:
                     msg = orjson.loads(frame)
                 except orjson.JSONDecodeError:
@@ -158,7 +164,8 @@ class WsApiSession:
                 if msg.get("e") == "serverShutdown":
                     self.on_shutdown()
                     continue
-                fut = self._pending.pop(msg.get("id"), None) if isinstance(msg.get("id"), int) else None
+                rid = msg.get("id")
+                fut = self._pending.pop(rid, None) if isinstance(rid, int) else None
                 if fut is not None and not fut.done():
                     fut.set_result(msg)
         except asyncio.CancelledError:
@@ -211,6 +218,8 @@ class WsApiSession:
         if params:
             body["params"] = params
         try:
+            if self._ws is None:  # `up` was checked above; a close between then and now
+                raise OSError("connection closed")
             await self._ws.send(orjson.dumps(body).decode())
         except (websockets.exceptions.WebSocketException, OSError) as exc:
             self._pending.pop(rid, None)
@@ -227,9 +236,11 @@ class WsApiSession:
         status = status if isinstance(status, int) else 0
         if status == 200:
             return msg.get("result")
-        err = msg.get("error") if isinstance(msg.get("error"), dict) else {}
+        error = msg.get("error")
+        err = error if isinstance(error, dict) else {}
         retry_ms = 0
-        data = err.get("data") if isinstance(err.get("data"), dict) else {}
+        detail = err.get("data")
+        data = detail if isinstance(detail, dict) else {}
         if status in (418, 429):
             retry_after = data.get("retryAfter")
             if isinstance(retry_after, int) and retry_after > 0:
