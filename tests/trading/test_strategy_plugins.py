@@ -9,6 +9,7 @@ the embedded simulator must both resolve it and trade with it.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -73,9 +74,26 @@ def site(tmp_path, monkeypatch) -> Path:
 
 
 def env_with(site: Path) -> dict[str, str]:
+    """Only the plug-in's site directory on the path: epochbot comes from its installation,
+    never from this checkout (the subprocesses also run outside it)."""
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("EPOCHBOT_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(site), str(ROOT)])
+    env["PYTHONPATH"] = str(site)
     return env
+
+
+def test_the_readme_example_imports_only_the_public_api_and_the_standard_library():
+    import epochbot
+
+    tree = ast.parse(readme_example())
+    imports = [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
+
+    from_epochbot = [n for n in imports if isinstance(n, ast.ImportFrom) and n.module == "epochbot"]
+    others = [n for n in imports if n not in from_epochbot]
+    assert from_epochbot, "the example must use the public API"
+    assert all(alias.name in epochbot.__all__ for n in from_epochbot for alias in n.names)
+    for node in others:
+        modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+        assert all(m.split(".")[0] in sys.stdlib_module_names for m in modules), ast.unparse(node)
 
 
 def test_the_shipped_strategies_are_registered_as_entry_points_exactly_as_pyproject_declares():
@@ -90,7 +108,8 @@ def test_strategy_names_are_listed_without_importing_any_strategy_module():
     code = (
         "import sys\nfrom epochbot.trading.strategy import strategy_names\n"
         "names = strategy_names()\n"
-        "print(','.join(names), any(m.startswith(('epochbot.trading.strategies.quoter', 'epochbot.trading.strategies.momentum')) for m in sys.modules))"
+        "print(','.join(names), any(m.startswith(('epochbot.trading.strategies.quoter', "
+        "'epochbot.trading.strategies.momentum')) for m in sys.modules))"
     )
 
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
@@ -122,12 +141,12 @@ def test_a_plugin_that_cannot_be_loaded_is_a_one_line_configuration_error(site):
     assert "\n" not in str(broken.value) + str(hollow.value)
 
 
-def test_the_command_line_refuses_an_unloadable_plugin_with_exit_78_and_one_line(site):
+def test_the_command_line_refuses_an_unloadable_plugin_with_exit_78_and_one_line(site, tmp_path):
     env = {**env_with(site), "EPOCHBOT_STRATEGY__NAME": "broken"}
 
     out = subprocess.run(
         [sys.executable, "-m", "epochbot.app.cli", "config", "check"],
-        cwd=ROOT,
+        cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
@@ -140,7 +159,7 @@ def test_the_command_line_refuses_an_unloadable_plugin_with_exit_78_and_one_line
     assert len(lines) == 1 and "broken_strategy:make" in lines[0] and "epochbot_no_such_module" in lines[0]
 
 
-def test_the_out_of_tree_strategy_trades_in_a_backtest_from_the_command_line(site):
+def test_the_out_of_tree_strategy_trades_in_a_backtest_from_the_command_line(site, tmp_path):
     out = subprocess.run(
         [
             sys.executable,
@@ -155,7 +174,7 @@ def test_the_out_of_tree_strategy_trades_in_a_backtest_from_the_command_line(sit
             "5",
             "--json",
         ],
-        cwd=ROOT,
+        cwd=tmp_path,
         env=env_with(site),
         capture_output=True,
         text=True,
