@@ -38,7 +38,7 @@ Simplifications (documented decisions)
 from __future__ import annotations
 
 from epochbot.sim.auth import SimApiError
-from epochbot.sim.matching import book
+from epochbot.sim.matching.book import CrossingPool, by_priority, sweep
 from epochbot.sim.matching.ledger import Ledger
 from epochbot.sim.matching.records import (
     DEFAULT_STARTING_BALANCES,
@@ -127,7 +127,7 @@ class PaperVenue:
             now_ms=now_ms,
         )
         levels = list(book_view.asks() if order.side == "BUY" else book_view.bids())
-        takes = book.sweep(order, levels, order.remaining)
+        takes = sweep(order, levels, order.remaining)
 
         # Post-only: reject before anything is recorded.
         if takes and order.type == "LIMIT_MAKER":
@@ -291,10 +291,10 @@ class PaperVenue:
             return
         touched: dict[str, bool] = {}
         for side, levels in (("BUY", book_view.asks()), ("SELL", book_view.bids())):
-            candidates = book.by_priority([(a, o) for a, o in resting if o.side == side])
+            candidates = by_priority([(a, o) for a, o in resting if o.side == side])
             if not candidates:
                 continue
-            pool = book.CrossingPool(candidates[0][1], levels)
+            pool = CrossingPool(candidates[0][1], levels)
             for account_id, order in candidates:
                 account = ledger.account(account_id)
                 qty = min(order.remaining, pool.available(order))
