@@ -14,7 +14,10 @@ The frame faults act here, at the point they affect:
 * on diff frames, at most one of ``malformed`` (cut + garbage), ``truncated`` (cut in half),
   ``out_of_order`` (held back and sent right after its successor; if none comes in 0.2 s it
   still arrives, late, so the stream loses nothing) and ``duplicate`` (sent twice);
-* ``latency``: each frame is sent ``ms`` later (its own timer).
+* ``latency``: frames are held ``ms`` before they go out. A latency spell delays, it never
+  reorders (real TCP does not): each symbol's delayed frames wait in one line, in order, and a
+  frame that comes while the line is not empty (the spell over or not) waits behind it. When
+  the spell ends the backlog drains in order, then delivery is immediate again.
 
 Nothing here reads the wall clock; timers come from the event loop (or an injected scheduler).
 """
@@ -22,6 +25,7 @@ Nothing here reads the wall clock; timers come from the event loop (or an inject
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import Any, Protocol
 
 from epochbot.sim.conn import Connections, WsConn
@@ -31,6 +35,10 @@ from epochbot.sim.subscriptions import Subscriptions
 __all__ = ["OUT_OF_ORDER_RELEASE_S", "FrameDelivery", "Scheduler"]
 
 OUT_OF_ORDER_RELEASE_S = 0.2  # a held out_of_order frame goes out after this long without a successor
+
+# What a delayed line holds, per entry: (due time, action, stream name, payload, connections).
+_SEND, _HOLD, _RELEASE = 0, 1, 2
+_Entry = tuple[float, int, str, bytes, set[WsConn]]
 
 
 class Scheduler(Protocol):
@@ -64,6 +72,7 @@ class FrameDelivery:
         self._stats = stats
         self._limit = send_queue_limit
         self._scheduler = scheduler
+        self._delayed: dict[str, deque[_Entry]] = {}  # symbol -> frames held by latency, in order
 
     def deliver(self, name: str, payload: bytes, sym: str, *, is_diff: bool = False) -> None:
         """Send one frame of stream ``name`` (of symbol ``sym``) to its subscribers."""
@@ -71,6 +80,9 @@ class FrameDelivery:
         if not conns:
             return
         board = self._faults
+        if not board.faults and not self._delayed:
+            self._deliver_now(name, payload, conns)
+            return
         if board.faults:
             stall = board.active("stall", sym)
             if stall is not None:
@@ -87,23 +99,61 @@ class FrameDelivery:
                 elif board.take("truncated", sym):
                     payload = payload[: len(payload) // 2]
                 elif board.take("out_of_order", sym):
-                    for c in conns:
-                        c.held = (name, payload)
-                    # Swapped with its successor; if none comes (market paused), it still
-                    # arrives, late, so the stream loses nothing.
-                    self._loop().call_later(OUT_OF_ORDER_RELEASE_S, self._release_held, name, set(conns))
+                    self._in_order(sym, _HOLD, name, payload, conns)
                     return
                 elif board.take("duplicate", sym):
-                    self._deliver_now(name, payload, conns)
-            lat = board.active("latency", sym)
-            if lat is not None:
-                delay = float(lat.params.get("ms", 0)) / 1000.0
-                self._loop().call_later(delay, self._deliver_now, name, payload, set(conns))
-                return
-        self._deliver_now(name, payload, conns)
+                    self._in_order(sym, _SEND, name, payload, conns)
+        self._in_order(sym, _SEND, name, payload, conns)
+
+    def delayed(self, sym: str) -> int:
+        """How many frames (and held-frame releases) of ``sym`` wait behind a latency spell."""
+        line = self._delayed.get(sym)
+        return len(line) if line else 0
+
+    # ------------------------------------------------------------------ the in-order delay line
 
     def _loop(self) -> Scheduler:
         return self._scheduler if self._scheduler is not None else asyncio.get_running_loop()
+
+    def _in_order(self, sym: str, action: int, name: str, payload: bytes, conns: set[WsConn]) -> None:
+        """Do ``action`` now, or at the end of ``sym``'s line of delayed frames."""
+        lat = self._faults.active("latency", sym) if self._faults.faults else None
+        line = self._delayed.get(sym)
+        if lat is None and line is None:
+            self._act(sym, action, name, payload, conns)
+            return
+        loop = self._loop()
+        due = loop.time() + (float(lat.params.get("ms", 0)) / 1000.0 if lat is not None else 0.0)
+        if line is None:
+            line = self._delayed[sym] = deque()
+            loop.call_at(due, self._drain, sym)
+        line.append((due, action, name, payload, set(conns)))
+
+    def _drain(self, sym: str) -> None:
+        line = self._delayed.get(sym)
+        if line is None:
+            return
+        loop = self._loop()
+        now = loop.time()
+        while line and line[0][0] <= now:
+            _, action, name, payload, conns = line.popleft()
+            self._act(sym, action, name, payload, conns)
+        if line:
+            loop.call_at(line[0][0], self._drain, sym)
+        else:
+            del self._delayed[sym]
+
+    def _act(self, sym: str, action: int, name: str, payload: bytes, conns: set[WsConn]) -> None:
+        if action == _SEND:
+            self._deliver_now(name, payload, conns)
+        elif action == _HOLD:
+            for c in conns:
+                c.held = (name, payload)
+            # Swapped with its successor; if none comes (market paused), it still arrives, late,
+            # so the stream loses nothing (and behind whatever a latency spell holds by then).
+            self._loop().call_later(OUT_OF_ORDER_RELEASE_S, self._in_order, sym, _RELEASE, name, b"", set(conns))
+        else:
+            self._release_held(name, conns)
 
     # ------------------------------------------------------------------ to the send queues
 

@@ -15,7 +15,8 @@ Kinds and their parameters:
                     scope "open" (default): the connections open when armed; "all": every one
   gap               skip ``skip`` update ids (default 1) on a symbol's diff stream (count default 1)
   stale             E/T on market events lag by ``lag_ms`` (default 5000)
-  latency           delay websocket delivery by ``ms`` (default 200)
+  latency           delay websocket delivery by ``ms`` (default 200), in order: frames behind a
+                    delayed frame wait for it and the backlog drains in order when the spell ends
   snapshot_slow     delay REST depth by ``ms`` (default 2000)
   snapshot_fail     REST depth answers ``status`` (default 503)
   snapshot_ratelimit REST depth answers ``status`` 429 (default) or 418 with Retry-After ``retry_after``
