@@ -6,7 +6,7 @@ Two measurements, both offline and deterministic (virtual time, seeded markets):
    unit fees are charged in), the touch spread in ticks, and public trades per second, for the
    default symbols at the default rate (10 diff events/s per symbol).
 2. The real `quoter` strategy (default parameters unless ``--params``) quoting against that
-   flow with the simulator's own fill rule (`epochbot.sim.matching.MatchingEngine.on_market`: a
+   flow with the simulator's own fill rule (`epochbot.sim.matching.PaperVenue.on_market`: a
    resting order fills at its limit price once the book crosses it) and its maker fee, booked
    through the real `Portfolio`; round trips are judged as the circuit breaker judges them
    (`RiskGate.on_round_trip`: ``breaker_losses`` losing trips within the window trip it).

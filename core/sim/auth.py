@@ -81,7 +81,10 @@ class Credentials:
     key_type: str = "hmac"
 
     def __repr__(self) -> str:
-        return f"Credentials(api_key={self.api_key!r}, key_type={self.key_type!r}, secret='***', account_id={self.account_id!r})"
+        return (
+            f"Credentials(api_key={self.api_key!r}, key_type={self.key_type!r}, secret='***', "
+            f"account_id={self.account_id!r})"
+        )
 
 
 def verify_signature(creds: Credentials, payload: str, signature: str) -> bool:
@@ -94,15 +97,19 @@ def verify_signature(creds: Credentials, payload: str, signature: str) -> bool:
 
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
     from cryptography.hazmat.primitives.serialization import load_der_public_key
 
     try:
         raw = base64.b64decode(signature, validate=True)
         key = load_der_public_key(base64.b64decode(creds.secret))
         if creds.key_type == "ed25519":
+            if not isinstance(key, ed25519.Ed25519PublicKey):
+                return False
             key.verify(raw, payload.encode())
         else:
+            if not isinstance(key, rsa.RSAPublicKey):
+                return False
             key.verify(raw, payload.encode(), padding.PKCS1v15(), hashes.SHA256())
     except (InvalidSignature, ValueError, TypeError, binascii.Error, AttributeError):
         return False

@@ -15,7 +15,8 @@ Kinds and their parameters:
                     scope "open" (default): the connections open when armed; "all": every one
   gap               skip ``skip`` update ids (default 1) on a symbol's diff stream (count default 1)
   stale             E/T on market events lag by ``lag_ms`` (default 5000)
-  latency           delay websocket delivery by ``ms`` (default 200)
+  latency           delay websocket delivery by ``ms`` (default 200), in order: frames behind a
+                    delayed frame wait for it and the backlog drains in order when the spell ends
   snapshot_slow     delay REST depth by ``ms`` (default 2000)
   snapshot_fail     REST depth answers ``status`` (default 503)
   snapshot_ratelimit REST depth answers ``status`` 429 (default) or 418 with Retry-After ``retry_after``
@@ -62,7 +63,9 @@ __all__ = [
     "Fault",
     "FaultBoard",
     "FaultError",
+    "StallScopes",
     "check_param",
+    "stale_time",
 ]
 
 FAULT_KINDS: dict[str, dict[str, Any]] = {
@@ -130,7 +133,7 @@ class FaultError(ValueError):
 
 def check_param(name: str, value: Any, kind: str = "") -> Any:
     """The value if it is of the right type and in range, else FaultError saying what is allowed."""
-    rule = _KIND_RULES.get((kind, name)) or PARAM_RULES.get(name)
+    rule: tuple[Any, ...] | None = _KIND_RULES.get((kind, name)) or PARAM_RULES.get(name)
     if rule is None:
         return value
     if isinstance(rule[0], str):
@@ -299,6 +302,40 @@ class FaultBoard:
         self.log.append(entry)
         if len(self.log) > 5000:
             del self.log[:1000]
+
+
+class StallScopes:
+    """Which connections each ``stall`` fault silences.
+
+    A stall armed through `SimExchange.inject` with scope "open" (the default) silences the
+    connections open at that moment (a dead route, a wedged server task: new connections work);
+    scope "all", and a stall armed at start, silence every connection, new ones included.
+    """
+
+    def __init__(self) -> None:
+        self._found: dict[int, set[int]] = {}  # stall fault id -> the connection ids it silences
+
+    def note_armed(self, fault: Fault, open_ids: set[int]) -> None:
+        """Record the connections a just-armed fault silences (only scoped stalls have any)."""
+        if fault.kind == "stall" and fault.params.get("scope", "open") == "open":
+            self._found[fault.id] = set(open_ids)
+
+    def silenced(self, stall: Fault) -> set[int] | None:
+        """The connection ids ``stall`` silences; None: every connection."""
+        return self._found.get(stall.id)
+
+    def silences(self, stall: Fault | None, conn_id: int) -> bool:
+        """Whether ``stall`` (the active one, or None) silences connection ``conn_id``."""
+        if stall is None:
+            return False
+        found = self._found.get(stall.id)
+        return found is None or conn_id in found
+
+
+def stale_time(board: FaultBoard, symbol: str, now_ms: int) -> int:
+    """``now_ms`` as a symbol's event timestamps carry it: ``lag_ms`` behind while ``stale`` is armed."""
+    fault = board.active("stale", symbol)
+    return now_ms - int(fault.params.get("lag_ms", 0)) if fault else now_ms
 
 
 def parse_fault_flag(text: str) -> dict[str, Any]:

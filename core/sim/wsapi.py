@@ -30,23 +30,28 @@ the order is placed or not by the seeded coin flip) and ``symbol_status`` (new o
 from __future__ import annotations
 
 import asyncio
+import random
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from aiohttp import WSMsgType, web
 
 from epochbot.sim import auth
-from epochbot.sim.conn import WsConn
+from epochbot.sim.conn import Connections, WsConn
+from epochbot.sim.exchange_info import ExchangeInfo
+from epochbot.sim.faults import FaultBoard
+from epochbot.sim.market import SymbolMarket
+from epochbot.sim.matching import PaperVenue
+from epochbot.sim.order_entry import OrderEntry
+from epochbot.sim.rest import UNKNOWN_ERROR_MSG
+from epochbot.sim.user_data import UserEvents
+from epochbot.sim.weights import WeightLimiter
 
-if TYPE_CHECKING:
-    from epochbot.sim.server import SimExchange
-
-__all__ = ["WsApiServer", "refuse_unless_trading", "symbol_status"]
+__all__ = ["WsApiServer"]
 
 SPOT_PATH = "/ws-api/v3"
 USDM_PATH = "/ws-fapi/v1"
-UNKNOWN_ERROR_MSG = "Unknown error, please check your request or try again later."
 MAX_SUBSCRIPTIONS = 1000  # active at once per session
 MAX_SUBSCRIPTION_ID = 65535  # over a session's lifetime
 
@@ -78,22 +83,6 @@ _SIGNED = {
 _ORDER_METHODS = {"order.place"}
 
 
-def symbol_status(ex: SimExchange, symbol: str) -> str:
-    """The symbol's exchangeInfo status: TRADING unless a ``symbol_status`` fault says otherwise."""
-    fault = ex.faults.active("symbol_status", symbol) if ex.faults.faults else None
-    return str(fault.params.get("status", "HALT")) if fault is not None else "TRADING"
-
-
-def refuse_unless_trading(ex: SimExchange, symbol: str) -> None:
-    """New orders on a symbol outside TRADING fail as Binance fails them (cancels never call this)."""
-    status = symbol_status(ex, symbol)
-    if status == "TRADING":
-        return
-    if ex.config.market == "spot":
-        raise auth.SimApiError(-2010, "Market is closed.")
-    raise auth.SimApiError(-1122, "Invalid symbol status.")
-
-
 class _Session:
     """Per-connection WebSocket API state."""
 
@@ -120,44 +109,56 @@ class _Session:
 
 
 class WsApiServer:
-    """Serves the WebSocket API of one `SimExchange` (see module docstring)."""
+    """Serves the WebSocket API of one market (see module docstring)."""
 
-    def __init__(self, ex: SimExchange) -> None:
-        self.ex = ex
-        self.spot = ex.config.market == "spot"
+    def __init__(
+        self,
+        *,
+        market: str,
+        weight_limit: int,
+        accounts: dict[str, auth.Credentials],
+        markets: dict[str, SymbolMarket],
+        venue: PaperVenue,
+        weights: WeightLimiter,
+        connections: Connections,
+        orders: OrderEntry,
+        exchange_info: ExchangeInfo,
+        user_events: UserEvents,
+        faults: FaultBoard,
+        rng: random.Random,
+    ) -> None:
+        self.spot = market == "spot"
         self.path = SPOT_PATH if self.spot else USDM_PATH
+        self._weight_limit = weight_limit
+        self._accounts = accounts
+        self._markets = markets
+        self._venue = venue
+        self._weights = weights
+        self._connections = connections
+        self._orders = orders
+        self._exchange_info = exchange_info
+        self._user_events = user_events
+        self._faults = faults
+        self._rng = rng
         self.sessions: dict[int, _Session] = {}
         # Binance counts in wall-clock intervals ("10 SECOND resets at 00, 10, 20... seconds").
         self._order_window = (0, 0)  # (10-second window number, orders in it)
         self._orders_day = 0
-        # Every new-order request seen (REST or WebSocket API), by client order id.
-        self.place_requests: dict[str, int] = {}
         self.stats = {"requests": 0, "orders_placed": 0, "unknown_execution": 0}
-        self._held: set[asyncio.Task] = set()  # requests served on their own (order_delay)
-
-    def note_place(self, client_order_id: str | None) -> None:
-        """Count a new-order request by client order id (REST and WebSocket API alike)."""
-        if client_order_id:
-            self.place_requests[client_order_id] = self.place_requests.get(client_order_id, 0) + 1
+        self._held: set[asyncio.Task[None]] = set()  # requests served on their own (order_delay)
+        user_events.add_sink(self.deliver)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get(self.path, self.handler)
 
     # ------------------------------------------------------------------ connection
     async def handler(self, request: web.Request) -> web.StreamResponse:
-        ex = self.ex
         ws = web.WebSocketResponse(autoping=False, max_msg_size=1 << 20, compress=False)
         await ws.prepare(request)
-        cid = ex._next_conn
-        ex._next_conn += 1
-        conn = WsConn(cid, ws, request, "ws-api", False)
-        ex._conns[cid] = conn
-        ex.stats["connections_total"] += 1
+        conn = self._connections.open(ws, request, "ws-api", False)
         session = _Session(conn, request.query.get("returnRateLimits", "true") != "false")
-        self.sessions[cid] = session
+        self.sessions[conn.id] = session
         loop = asyncio.get_running_loop()
-        conn.writer = loop.create_task(ex._writer(conn))
-        keep = loop.create_task(ex._keepalive(conn))
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.PING:
@@ -165,7 +166,7 @@ class WsApiServer:
                 elif msg.type == WSMsgType.PONG:
                     conn.last_pong = time.monotonic()
                 elif msg.type == WSMsgType.TEXT:
-                    if ex.faults.active("order_delay") is not None:  # held orders must not hold the rest
+                    if self._faults.active("order_delay") is not None:  # held orders must not hold the rest
                         task = loop.create_task(self._handle(session, msg.data))
                         self._held.add(task)
                         task.add_done_callback(self._held.discard)
@@ -176,17 +177,16 @@ class WsApiServer:
                 if conn.closed:
                     break
         finally:
-            keep.cancel()
-            self.sessions.pop(cid, None)
-            await ex._close_conn(conn)
+            self.sessions.pop(conn.id, None)
+            await self._connections.finish(conn)
         return ws
 
     def _send(self, session: _Session, obj: dict[str, Any]) -> None:
         if not session.conn.closed:
-            self.ex._send_json(session.conn, obj)
+            self._connections.send_json(session.conn, obj)
 
     # ------------------------------------------------------------------ user data
-    def deliver(self, account_id: str, event: dict) -> None:
+    def deliver(self, account_id: str, event: dict[str, Any]) -> None:
         """Push one account event to every session subscribed to that account."""
         for session in self.sessions.values():
             for sub_id, creds in session.subs.items():
@@ -195,7 +195,6 @@ class WsApiServer:
 
     # ------------------------------------------------------------------ rate limits
     def _rate_limits(self) -> list[dict[str, Any]]:
-        ex = self.ex
         window, count = self._order_window
         in_window = count if window == int(time.time() // 10) else 0
         out = [
@@ -203,8 +202,8 @@ class WsApiServer:
                 "rateLimitType": "REQUEST_WEIGHT",
                 "interval": "MINUTE",
                 "intervalNum": 1,
-                "limit": ex.config.weight_limit,
-                "count": ex.weights.current(),
+                "limit": self._weight_limit,
+                "count": self._weights.current(),
             }
         ]
         if self.spot:
@@ -226,18 +225,18 @@ class WsApiServer:
 
     def _charge(self, weight: int) -> None:
         # The same per-IP request-weight window as REST (core/sim/weights.py): 429, then 418.
-        ex = self.ex
-        verdict = ex.weights.check(weight)
+        verdict = self._weights.check(weight)
         if verdict.status == 418:
             raise auth.SimApiError(
                 -1003,
-                "Way too much request weight used; IP banned. Please use WebSocket Streams for live updates to avoid bans.",
+                "Way too much request weight used; IP banned. "
+                "Please use WebSocket Streams for live updates to avoid bans.",
                 418,
             )
         if verdict.status == 429:
             raise auth.SimApiError(
                 -1003,
-                f"Too many requests; current limit of IP(127.0.0.1) is {ex.config.weight_limit} "
+                f"Too many requests; current limit of IP(127.0.0.1) is {self._weight_limit} "
                 "requests per minute. Please use WebSocket Streams for live updates to avoid polling the API.",
                 429,
             )
@@ -306,7 +305,7 @@ class WsApiServer:
             if result is _NO_ANSWER:
                 return
             if method in ("order.place", "order.cancel") and weight:
-                self.ex.weights.refund(weight)  # free when it succeeds
+                self._weights.refund(weight)  # free when it succeeds
             answer: dict[str, Any] = {"id": rid, "status": 200, "result": result}
         except auth.SimApiError as e:
             status = e.http_status if e.http_status >= 500 or e.http_status in (401, 403, 418, 429) else 400
@@ -324,7 +323,7 @@ class WsApiServer:
             creds = session.logon
         else:
             creds = auth.verify_api_key(
-                params.get("apiKey") if isinstance(params.get("apiKey"), str) else None, self.ex.accounts
+                params.get("apiKey") if isinstance(params.get("apiKey"), str) else None, self._accounts
             )
             if not isinstance(signature, str) or not signature:
                 raise auth.SimApiError(
@@ -350,28 +349,27 @@ class WsApiServer:
         return creds, plain
 
     async def _dispatch(self, session: _Session, method: str, params: dict[str, Any], rid: Any) -> Any:
-        ex = self.ex
         if method == "ping":
             return {}
         if method == "time":
             return {"serverTime": int(time.time() * 1000)}
         if method == "exchangeInfo":
-            return ex.exchange_info()
+            return self._exchange_info.document()
         if method == "session.status":
             return self._session_status(session)
         if method == "session.logout":
             session.logon = None
             session.authorized_ms = None
-            for sid in sorted(session.logon_subs):
-                self._terminate(session, sid)
+            for logon_sub in sorted(session.logon_subs):
+                self._terminate(session, logon_sub)
             return self._session_status(session)
         if method == "session.subscriptions":
             return [{"subscriptionId": sid} for sid in sorted(session.subs)]
         if method == "userDataStream.unsubscribe":
             sid = params.get("subscriptionId")
             if sid is None:
-                for sid in sorted(session.subs):
-                    self._terminate(session, sid)
+                for active in sorted(session.subs):
+                    self._terminate(session, active)
                 return {}
             if not isinstance(sid, int) or sid not in session.subs:
                 raise auth.SimApiError(-2036, "User Data Stream subscription not active.")
@@ -395,46 +393,38 @@ class WsApiServer:
             return self._session_status(session)
         if method == "userDataStream.subscribe.signature":
             return self._subscribe(session, creds)
-        venue = ex._require_venue()
+        venue = self._venue
         now_ms = int(time.time() * 1000)
         if method == "openOrders.status":
             sym = plain.get("symbol")
             return venue.open_orders(creds.account_id, sym.upper() if sym else None)
         sym = plain.get("symbol", "").upper()
-        if sym not in ex.markets:
+        if sym not in self._markets:
             raise auth.SimApiError(-1121, "Invalid symbol.")
         if method == "order.status":
             return venue.query_order(creds.account_id, plain)
         if method == "order.cancel":
             body = venue.cancel_order(creds.account_id, plain, now_ms)
-            ex._user_events()
+            self._user_events.pump()
             return body
         # order.place
-        self.note_place(plain.get("newClientOrderId"))
-        refuse_unless_trading(ex, sym)
+        orders = self._orders
+        orders.admit(sym, plain.get("newClientOrderId"))
         self._count_order()
-        if (delay := ex.faults.take("order_delay", sym)) is not None:
-            await asyncio.sleep(delay.params.get("ms", 300) / 1000)
+        if await orders.hold(sym):
             now_ms = int(time.time() * 1000)
-        fault = ex.faults.take("unknown_execution", sym)
+        fault = orders.gamble(creds.account_id, plain, sym, now_ms)
         if fault is not None:
             self.stats["unknown_execution"] += 1
-            if ex.rng.random() < 0.5:
-                try:
-                    venue.place_order(creds.account_id, plain, ex.markets[sym], now_ms)
-                except auth.SimApiError:
-                    pass
-                ex._user_events()
             how = fault.params.get("how", "503")
             if how == "drop":
-                await ex._close_conn(session.conn, abort=True)
+                await self._connections.close(session.conn, abort=True)
                 return _NO_ANSWER
             if how == "timeout":
                 return _NO_ANSWER
             raise auth.SimApiError(-1000, UNKNOWN_ERROR_MSG, 503)
-        body = venue.place_order(creds.account_id, plain, ex.markets[sym], now_ms)
+        body = orders.place(creds.account_id, plain, sym, now_ms)
         self.stats["orders_placed"] += 1
-        ex._user_events()
         return body
 
     def _subscribe(self, session: _Session, creds: auth.Credentials) -> dict[str, int]:

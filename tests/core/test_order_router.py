@@ -91,7 +91,7 @@ async def test_a_lost_unanswered_or_5xx_order_request_is_unknown_and_never_resen
         await router.call("POST", order(sim, "u-1"))
     assert caught.value.unknown_execution
     assert router.stats["rest"] == 0  # not retried over the other transport
-    assert sim.wsapi.place_requests == {"u-1": 1}
+    assert sim.orders.place_requests == {"u-1": 1}
     await stop(task)
 
 
@@ -104,7 +104,7 @@ async def test_a_new_order_outside_trading_is_refused_before_sending_and_cancels
     with pytest.raises(RestError) as caught:
         await router.call("POST", order(sim, "s-1"))
     assert not caught.value.unknown_execution and "BREAK" in str(caught.value)
-    assert sim.wsapi.place_requests == {}  # nothing was sent
+    assert sim.orders.place_requests == {}  # nothing was sent
     with pytest.raises(RestError) as cancel:
         await router.call("DELETE", {"symbol": "BTCUSDT", "origClientOrderId": "s-1"})
     assert cancel.value.code == -2011  # the venue answered: the cancel was sent
@@ -131,7 +131,7 @@ async def test_the_venues_symbol_status_refusal_is_learned_and_trading_resumes_w
     await wait_for(lambda: router.symbol_status["BTCUSDT"] == "HALT", what="the status refresh")
     with pytest.raises(RestError):
         await router.call("POST", order(sim, "h-2"))
-    assert "h-2" not in sim.wsapi.place_requests and router.stats["refused_status"] == 1
+    assert "h-2" not in sim.orders.place_requests and router.stats["refused_status"] == 1
     sim.faults.clear()
     await wait_for(lambda: router.symbol_status["BTCUSDT"] == "TRADING", what="TRADING again")
     assert (await router.call("POST", order(sim, "h-3")))["status"] == "NEW"

@@ -75,8 +75,8 @@ class SeededRuntime(Runtime):
         for sym in self.config.symbols:
             m = self.sim.markets[sym]
             p = m.last_trade_price
-            old = list(self.sim._klines[sym])
-            ks = self.sim._klines[sym]
+            old = list(self.sim.candles.history(sym))
+            ks = self.sim.candles.history(sym)
             ks.clear()
             for ago in range(30, 0, -1):
                 if ago in HOLE:

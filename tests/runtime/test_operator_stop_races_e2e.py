@@ -49,7 +49,7 @@ class WatchedSim(ThreadedSim):
         self.arrived: list[str] = []  # client order ids, as new orders reach the venue
         self.arrival = threading.Event()
         self.overtaken: list[str] = []  # cancels answered "Unknown order sent."
-        note_place, cancel = self.sim.wsapi.note_place, self.sim.venue.cancel_order
+        note_place, cancel = self.sim.orders.note_place, self.sim.venue.cancel_order
 
         def placed(coid):
             self.arrived.append(str(coid))
@@ -64,7 +64,7 @@ class WatchedSim(ThreadedSim):
                     self.overtaken.append(str(params.get("origClientOrderId", "")))
                 raise
 
-        self.sim.wsapi.note_place, self.sim.venue.cancel_order = placed, cancelled
+        self.sim.orders.note_place, self.sim.venue.cancel_order = placed, cancelled
 
     def open_orders(self) -> list[dict]:
         return self.call(self.sim.venue.open_orders, ACCOUNT, SYMBOL)

@@ -156,6 +156,24 @@ async def test_stale_epoch_events_are_discarded_and_counted():
         assert 10**book.codec.price_decimals not in book.bids  # the stale diff's level was not applied
 
 
+async def test_a_latency_spell_makes_frames_late_but_no_book_resyncs():
+    # The simulator's latency delays frames without reordering them (real TCP never reorders),
+    # so the books ride through the spell: late frames, no gap, no resync, the same session.
+    async with Running(make()) as rt:
+        engine = rt.engine
+        epoch, gaps, resyncs = engine.epoch, engine.counters["gaps"], len(engine.book_resyncs)
+        rt.sim.inject("latency", ms=150, duration_s=1.0)  # under the liveness floor: no silence verdict
+        await wait_for(lambda: rt.sim.faults.active("latency") is not None, 1.0, "the spell armed")
+        await wait_for(lambda: rt.sim.faults.active("latency") is None, 3.0, "the spell over")
+        after = {s: rt.sim.market(s).update_id for s in SYMBOLS}
+        await wait_for(
+            lambda: all(engine.book(s).last_update_id >= after[s] for s in SYMBOLS), 3.0, "the backlog applied"
+        )
+        assert engine.telemetry.transport.run_stats().max >= 120  # frames did arrive late
+        assert (engine.epoch, engine.counters["gaps"], len(engine.book_resyncs)) == (epoch, gaps, resyncs)
+        assert all_synced(rt)
+
+
 async def test_stall_is_detected_as_silence_and_the_session_replaced():
     async with Running(make(silence_replace_ms=300.0)) as rt:
         engine = rt.engine

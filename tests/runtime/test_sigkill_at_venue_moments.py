@@ -84,10 +84,10 @@ class KillingSim(ThreadedSim):
             return body
 
         def market(book, now_ms):
-            before = len(venue._account(ACCOUNT).trades)
+            before = len(venue.ledger.account(ACCOUNT).trades)
             on_market(book, now_ms)
-            if len(venue._account(ACCOUNT).trades) > before:
-                self._maybe_kill("fill", str(venue._account(ACCOUNT).trades[-1].trade_id))
+            if len(venue.ledger.account(ACCOUNT).trades) > before:
+                self._maybe_kill("fill", str(venue.ledger.account(ACCOUNT).trades[-1].trade_id))
 
         venue.place_order, venue.cancel_order, venue.on_market = placed, cancelled, market
 

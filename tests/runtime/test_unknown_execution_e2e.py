@@ -70,7 +70,7 @@ async def test_unknown_execution_never_duplicates_and_always_resolves(tmp_path):
         assert trader.orders.counters["unknown"] >= 20
 
         venue = sim.venue
-        account = venue._account(ACCOUNT)
+        account = venue.ledger.account(ACCOUNT)
         history = [coid for sym, _, coid in account.history if sym == SYMBOL]
         assert len(history) == len(set(history)), "a client order id reached the venue twice"
         open_ids = [o["clientOrderId"] for o in venue.open_orders(ACCOUNT, SYMBOL)]

@@ -119,8 +119,9 @@ async def block_the_loop_now_and_then(stop: asyncio.Event, blocked: list[float])
 async def test_a_busy_eighty_symbol_session_is_kept_while_a_real_stall_on_one_symbol_is_still_caught(sim):
     rest, ws = sim
     venue = VenueEndpoints("external-sim", "usdm", rest, ws)
-    # 50-level snapshots (weight 2): when a latency spell ends, the simulator's delayed frames are
-    # overtaken by fresh ones and every book resyncs (a gap), 80 snapshots per spell.
+    # 50-level snapshots (weight 2): the caught stall replaces the session and all 80 books
+    # resync. (A latency spell alone no longer costs a resync: the simulator delays frames in
+    # order, as TCP does.)
     rt = Runtime(
         RuntimeConfig(
             venue=venue,

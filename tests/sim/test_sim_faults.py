@@ -58,7 +58,7 @@ async def test_gap_skips_update_ids_once(usdm, http):
         first = await ws.receive_json(timeout=3)
         usdm.inject("gap", symbol="BTCUSDT", skip=3)
         evs = [first] + [orjson.loads(x) for x in await diffs(ws, 6)]
-    breaks = [b for a, b in zip(evs, evs[1:]) if b["pu"] != a["u"]]
+    breaks = [b for a, b in zip(evs, evs[1:], strict=False) if b["pu"] != a["u"]]
     assert len(breaks) == 1 and breaks[0]["U"] == breaks[0]["pu"] + 1
     before = evs[evs.index(breaks[0]) - 1]
     assert breaks[0]["pu"] - before["u"] == 3
@@ -80,6 +80,25 @@ async def test_latency_delays_delivery(usdm, http):
         while time.time() * 1000 - d["E"] < 300:  # frames queued before the fault
             d = await ws.receive_json(timeout=3)
         assert time.time() * 1000 - d["E"] >= 350
+
+
+async def test_a_latency_spell_delays_frames_but_never_reorders_them_so_the_book_stays_synced(usdm, http):
+    # Real TCP never reorders: frames behind a delayed frame wait for it, and when the spell
+    # ends the backlog drains in order. A client chaining pu -> u sees no gap at all.
+    async with http.ws_connect(usdm.ws_url + "/public/ws/btcusdt@depth@100ms") as ws:
+        first = await ws.receive_json(timeout=3)
+        usdm.inject("latency", symbol="BTCUSDT", ms=300, duration_s=0.6)
+        frames, lags = [first], []
+        while True:  # until a frame sent well after the spell (and its backlog) is over
+            d = await ws.receive_json(timeout=3)
+            frames.append(d)
+            lags.append(time.time() * 1000 - d["E"])
+            if not usdm.faults.active("latency") and lags[-1] < 100 and len(frames) > 40:
+                break
+
+    breaks = [(a["u"], b["pu"]) for a, b in zip(frames, frames[1:], strict=False) if b["pu"] != a["u"]]
+    assert breaks == []  # no gap, no resync
+    assert max(lags) >= 280  # and the frames did arrive late
 
 
 async def test_stall_sends_nothing_then_resumes(usdm, http):

@@ -101,7 +101,8 @@ def test_every_kind_lists_only_parameters_the_board_accepts():
 
 
 async def test_an_error_in_the_market_generator_is_logged_and_the_market_goes_on(usdm, caplog, monkeypatch):
-    original = usdm._emit_event
+    market = usdm.market("BTCUSDT")
+    original = market.next_depth_event
     calls = {"n": 0}
 
     def flaky(*args, **kwargs):
@@ -110,7 +111,7 @@ async def test_an_error_in_the_market_generator_is_logged_and_the_market_goes_on
             raise RuntimeError("generator bug")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(usdm, "_emit_event", flaky)
+    monkeypatch.setattr(market, "next_depth_event", flaky)
 
     with caplog.at_level(logging.ERROR, logger="epochbot.sim"):
         for _ in range(5):

@@ -1,0 +1,231 @@
+"""Market-stream websockets: the stream URLs, the subscribe protocol and the /private route.
+
+Routes: ``/ws/<streams>``, ``/ws`` (subscribe afterwards) and ``/stream?streams=..`` (combined
+frames), on spot at the root and on USD-M under ``/public`` (depth, bookTicker), ``/market``
+(trades, markPrice, klines, liquidations) and ``/private`` (user data: ``?listenKey=..``, with
+``&events=A/B`` to filter). USD-M's legacy route-less URLs were retired on 2026-04-23: they are
+answered with a refusal.
+
+The subscribe protocol is Binance's: ``SUBSCRIBE``, ``UNSUBSCRIBE``, ``LIST_SUBSCRIPTIONS``,
+``SET_PROPERTY``/``GET_PROPERTY`` ``combined``, with Binance's error codes and texts. A client
+sending more than ``msg_rate_limit`` messages per second is closed 1008; a ``reject_subscribe``
+fault refuses subscriptions.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from aiohttp import WSMsgType, web
+
+from epochbot.sim.conn import Connections, WsConn
+from epochbot.sim.faults import FaultBoard
+from epochbot.sim.listen_keys import ListenKeys
+from epochbot.sim.rest import Handler
+from epochbot.sim.streams import StreamSpec, parse_stream, route_allows
+from epochbot.sim.subscriptions import Subscriptions
+from epochbot.sim.user_data import UserEvents
+
+__all__ = ["MarketStreams", "validate_streams"]
+
+
+def validate_streams(names: list[Any], route: str, market: str) -> tuple[list[tuple[str, StreamSpec]], str | None]:
+    """The parsed streams, or the error Binance gives for the first invalid name."""
+    out = []
+    for name in names:
+        if not isinstance(name, str):
+            return [], "Invalid request: params must be strings"
+        spec = parse_stream(name, market)
+        if spec is None:
+            return [], f"Invalid request: invalid stream {name}"
+        if market == "usdm" and not route_allows(route, spec):
+            return [], f"Invalid request: stream {name} is not served on /{route}"
+        out.append((name, spec))
+    return out, None
+
+
+class MarketStreams:
+    """The market-stream and /private websocket endpoints (see module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        market: str,
+        max_streams: int,
+        msg_rate_limit: int,
+        connections: Connections,
+        subscriptions: Subscriptions,
+        listen_keys: ListenKeys,
+        user_events: UserEvents,
+        faults: FaultBoard,
+        stats: dict[str, Any],
+    ) -> None:
+        self._market = market
+        self._max_streams = max_streams
+        self._msg_rate_limit = msg_rate_limit
+        self._connections = connections
+        self._subs = subscriptions
+        self._listen_keys = listen_keys
+        self._user_events = user_events
+        self._faults = faults
+        self._stats = stats
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        # USD-M's legacy route-less URLs were retired on 2026-04-23: only /public, /market and
+        # /private are served (the route-less handler answers them with a refusal).
+        routes = ["public", "market", "private", ""] if self._market == "usdm" else [""]
+        for route in routes:
+            prefix = f"/{route}" if route else ""
+            router.add_get(f"{prefix}/ws", self._handler(route, None, False))
+            router.add_get(f"{prefix}/ws/{{streams:.+}}", self._handler(route, "path", False))
+            router.add_get(f"{prefix}/stream", self._handler(route, "query", True))
+
+    def _handler(self, route: str, source: str | None, combined: bool) -> Handler:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            return await self._accept(request, route, source, combined)
+
+        return handler
+
+    async def _accept(self, request: web.Request, route: str, source: str | None, combined: bool) -> web.StreamResponse:
+        names: list[str] = []
+        listen_account: str | None = None
+        listen_key: str | None = None
+        valid: list[tuple[str, StreamSpec]] = []
+        if self._market == "usdm" and route == "":
+            return web.json_response(
+                {
+                    "code": -1,
+                    "msg": "This websocket URL was retired on 2026-04-23; use /public, /market or /private.",
+                },
+                status=404,
+            )
+        if route == "private":
+            # User data only as /private/ws?listenKey=<key>&events=A/B (or /private/stream?...).
+            listen_key = request.query.get("listenKey")
+            listen_account = self._listen_keys.account_of(listen_key)
+            if source == "path" or listen_account is None:
+                return web.json_response({"code": -1125, "msg": "This listenKey does not exist."}, status=400)
+        elif source == "path":
+            raw = request.match_info["streams"]
+            # A bare number is no stream: clients such as ccxt open `/ws/<n>` and
+            # subscribe afterwards, and Binance accepts that connection.
+            names = [s for s in raw.split("/") if s and not s.isdigit()]
+        elif source == "query":
+            names = [s for s in request.query.get("streams", "").split("/") if s]
+        if listen_account is None and names:
+            if self._faults.take("reject_subscribe"):
+                return web.json_response({"code": -1, "msg": "Subscription rejected (simulator fault)."}, status=400)
+            valid, err = validate_streams(names, route, self._market)
+            if err is not None or len(valid) > self._max_streams:
+                return web.json_response({"code": -1, "msg": err or "Too many streams"}, status=400)
+        ws = web.WebSocketResponse(autoping=False, max_msg_size=1 << 20, compress=False)
+        await ws.prepare(request)
+        conn = self._connections.open(ws, request, route, combined)
+        if listen_account is not None and listen_key is not None:
+            events = [e for e in request.query.get("events", "").split("/") if e]
+            self._user_events.attach(conn, listen_account, listen_key, frozenset(events) if events else None)
+        elif names:
+            for name, spec in valid:
+                self._subs.add(conn, name, spec)
+        try:
+            await self._read(conn)
+        finally:
+            await self._connections.finish(conn)
+        return ws
+
+    async def _read(self, conn: WsConn) -> None:
+        ws = conn.ws
+        limit = self._msg_rate_limit
+        async for msg in ws:
+            now = time.monotonic()
+            times = conn.msg_times
+            times.append(now)
+            while times and now - times[0] > 1.0:
+                times.popleft()
+            if len(times) > limit:
+                self._stats["rate_limit_disconnects"] += 1
+                await self._connections.close(conn, code=1008, message=b"Too many requests")
+                return
+            if msg.type == WSMsgType.PING:
+                await ws.pong(msg.data)
+            elif msg.type == WSMsgType.PONG:
+                conn.last_pong = now
+            elif msg.type == WSMsgType.TEXT:
+                self._control(conn, msg.data)
+            elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.ERROR):
+                return
+
+    def _reply(self, conn: WsConn, obj: dict[str, Any]) -> None:
+        self._connections.send_json(conn, obj)
+
+    def _error(self, conn: WsConn, code: int, msg: str, rid: Any) -> None:
+        self._reply(conn, {"error": {"code": code, "msg": msg}, "id": rid})
+
+    def _control(self, conn: WsConn, text: str) -> None:
+        try:
+            req = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            self._error(conn, 3, "Invalid JSON: expected value at line 1 column 1", None)
+            return
+        if not isinstance(req, dict):
+            self._error(conn, 2, "Invalid request: request must be an object", None)
+            return
+        rid = req.get("id")
+        if rid is not None and (not isinstance(rid, int) or isinstance(rid, bool) or rid < 0):
+            self._error(conn, 2, "Invalid request: request ID must be an unsigned integer", None)
+            return
+        method = req.get("method")
+        if not isinstance(method, str):
+            self._error(conn, 2, "Invalid request: missing field `method`", rid)
+            return
+        params = req.get("params", [])
+        if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
+            if not isinstance(params, list):
+                self._error(conn, 2, "Invalid request: params must be an array", rid)
+                return
+            valid, err = validate_streams(params, conn.route, self._market)
+            if err is not None:
+                self._error(conn, 2, err, rid)
+                return
+            if method == "SUBSCRIBE":
+                if self._faults.take("reject_subscribe"):
+                    self._error(conn, 2, "Invalid request: subscription rejected", rid)
+                    return
+                if len(conn.subs | set(params)) > self._max_streams:
+                    self._error(conn, 2, "Invalid request: too many streams", rid)
+                    return
+                for name, spec in valid:
+                    self._subs.add(conn, name, spec)
+            else:
+                for name, _ in valid:
+                    self._subs.remove(conn, name)
+            self._reply(conn, {"result": None, "id": rid})
+        elif method == "LIST_SUBSCRIPTIONS":
+            self._reply(conn, {"result": sorted(conn.subs), "id": rid})
+        elif method == "SET_PROPERTY":
+            if (
+                isinstance(params, list)
+                and len(params) == 2
+                and params[0] == "combined"
+                and isinstance(params[1], bool)
+            ):
+                conn.combined = params[1]
+                self._reply(conn, {"result": None, "id": rid})
+            else:
+                self._error(conn, 1, "Invalid value type: expected Boolean", rid)
+        elif method == "GET_PROPERTY":
+            if params == ["combined"]:
+                self._reply(conn, {"result": conn.combined, "id": rid})
+            else:
+                self._error(conn, 0, "Unknown property", rid)
+        else:
+            self._error(
+                conn,
+                2,
+                f"Invalid request: unknown variant `{method}`, expected one "
+                "of `SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, "
+                "`GET_PROPERTY`",
+                rid,
+            )
