@@ -368,32 +368,28 @@ async def test_spot_websocket_api_accepts_the_sdk_signature_over_the_percent_enc
     assert order.client_order_id == f"sdk:{kind}/urlencoded"
 
 
-async def test_spot_websocket_api_accepts_the_documented_raw_signature_payload(spot_sim):
-    # web-socket-api.md "SIGNED request example": sorted k=v pairs, "no percent encoding here!".
-    price = await asyncio.to_thread(passive_bid, spot_sim)
-    params = {
-        "apiKey": HMAC_KEY,
-        "newClientOrderId": "doc:raw/1",
-        "price": f"{price:.1f}",
-        "quantity": "0.01",
-        "side": "BUY",
-        "symbol": SYMBOL,
-        "timeInForce": "GTC",
-        "timestamp": int(time.time() * 1000),
-        "type": "LIMIT",
-    }
+def doc_signed(method: str, request_id: str, **params) -> dict:
+    """A request signed as web-socket-api.md "SIGNED request example" says: HMAC over the sorted
+    ``k=v`` pairs of the raw values ("no percent encoding here!")."""
+    params = {**params, "apiKey": HMAC_KEY, "timestamp": int(time.time() * 1000)}
     payload = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
-    params["signature"] = hmac.new(HMAC_SECRET.encode(), payload.encode(), hashlib.sha256).hexdigest()
+    signature = hmac.new(HMAC_SECRET.encode(), payload.encode(), hashlib.sha256).hexdigest()
+    return {"id": request_id, "method": method, "params": {**params, "signature": signature}}
+
+
+async def test_spot_websocket_api_accepts_the_documented_raw_signature_payload(spot_sim):
+    price = await asyncio.to_thread(passive_bid, spot_sim)
+    order = {"symbol": SYMBOL, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01"}
 
     async with aiohttp.ClientSession() as http, http.ws_connect(spot_sim.ws + "/ws-api/v3") as ws:
-        await ws.send_json({"id": "doc-raw", "method": "order.place", "params": params})
+        await ws.send_json(
+            doc_signed("order.place", "doc-raw", **order, price=f"{price:.1f}", newClientOrderId="doc:raw/1")
+        )
         answer = await ws.receive_json(timeout=WAIT_S)
-        order_id = answer.get("result", {}).get("orderId")
-        if order_id is not None:
-            cancel = {"apiKey": HMAC_KEY, "orderId": order_id, "symbol": SYMBOL, "timestamp": int(time.time() * 1000)}
-            text = "&".join(f"{k}={v}" for k, v in sorted(cancel.items()))
-            cancel["signature"] = hmac.new(HMAC_SECRET.encode(), text.encode(), hashlib.sha256).hexdigest()
-            await ws.send_json({"id": "doc-raw-cancel", "method": "order.cancel", "params": cancel})
+        if answer.get("status") == 200:
+            await ws.send_json(
+                doc_signed("order.cancel", "doc-cancel", symbol=SYMBOL, orderId=answer["result"]["orderId"])
+            )
             await ws.receive_json(timeout=WAIT_S)
 
     assert (answer["id"], answer["status"]) == ("doc-raw", 200), answer
@@ -496,6 +492,8 @@ async def test_spot_websocket_api_session_survives_server_shutdown(spot_sim, ed2
         else:
             subscription = await api.user_data_stream_subscribe_signature()
         subscription.stream.on("message", tap.message)
+        # "open" of the replacement: registered when the old connection reports "reconnect" (the SDK
+        # copies the old connection's callbacks to the new one, then emits "open" on it).
         api.on_connection("reconnect", lambda: api.on_connection("open", opened.set))
         await asyncio.to_thread(spot_sim.post, "/_sim/fault", {"kind": "server_shutdown"})
         await asyncio.wait_for(opened.wait(), 10)  # the SDK waits 5 s before it reconnects
