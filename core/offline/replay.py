@@ -49,7 +49,7 @@ class ReplayResult:
 
     def report(self, depth: int = 20) -> dict:
         from epochbot.views.report import iso
-        from epochbot.views.snapshot import _percentiles
+        from epochbot.views.snapshot import percentiles
 
         engine = self.engine
         out = {
@@ -74,7 +74,7 @@ class ReplayResult:
                 {"mode": c.mode.value, "at": iso(c.at_ns), "cause": c.cause, "source": c.source}
                 for c in list(engine.modes.history)[-50:]
             ],
-            "time_to_correct_resync_ms": _percentiles(engine.ttcr_ms),
+            "time_to_correct_resync_ms": percentiles(engine.ttcr_ms),
             "confidence_min": engine.confidence_min,
             "mode": engine.mode.value,
             "orders": orders_report(engine.trader),
@@ -568,6 +568,8 @@ def _replay_v2(files: list[str], target, timeline: bool, on_malformed, stop_befo
                     elif kind == "import":  # a venue fill imported at the clean stop (trader.import_fill)
                         if engine.trader is not None:
                             engine.trader.import_fill(decode_event("Fill", r["f"]))
+                    elif kind == "defect":  # what live reported; the event before made this replay meet it too
+                        pass
                     elif kind == "history":
                         history = history_from_row(r)
                         for symbol, candles in history.items():

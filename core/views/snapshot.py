@@ -38,6 +38,7 @@ __all__ = [
     "SnapshotBuilder",
     "TradeView",
     "WorldSnapshot",
+    "percentiles",
 ]
 
 
@@ -301,7 +302,8 @@ class WorldSnapshot:
         return None
 
 
-def _percentiles(values) -> dict[str, float]:
+def percentiles(values) -> dict[str, float]:
+    """count, p50, p99 and max of ``values`` (ms, rounded to the microsecond), as reports show them."""
     data = sorted(values)
     if not data:
         return {"count": 0, "p50": 0.0, "p99": 0.0, "max": 0.0}
@@ -519,7 +521,7 @@ class SnapshotBuilder:
                 tuple(self._queue),
                 tuple(self._silence),
             ),
-            ttcr_ms=_percentiles(engine.ttcr_ms),
+            ttcr_ms=percentiles(engine.ttcr_ms),
             counters=dict(engine.counters),
             orders=extra.get("orders", ()),
             positions=extra.get("positions", ()),
