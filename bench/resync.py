@@ -69,8 +69,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from epochbot.engine.engine import EngineConfig
 from epochbot.app.embedded_sim import EmbeddedSim
+from epochbot.engine.engine import EngineConfig
 from epochbot.runtime.config import VENUES, JournalConfig, RuntimeConfig
 from epochbot.runtime.runtime import Runtime
 

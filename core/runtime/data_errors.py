@@ -27,6 +27,7 @@ replay, so a journal whose input made a handler raise replays to the same repair
 from __future__ import annotations
 
 import traceback
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, cast
 
 from epochbot.book.book import IllegalTransition
@@ -42,6 +43,15 @@ if TYPE_CHECKING:
 __all__ = ["INVARIANT_VIOLATIONS", "defect_report", "handle_failure", "is_data_error"]
 
 INVARIANT_VIOLATIONS: tuple[type[BaseException], ...] = (IllegalTransition, IllegalOrderTransition, AssertionError)
+
+
+# The engine's own log and fatal path (the only private engine members the runtime uses).
+def _log(engine: Engine, level: str, msg: str, **fields: object) -> None:
+    engine._log(level, msg, **fields)
+
+
+def _go_fatal(engine: Engine, why: str) -> Iterable[ev.Command]:
+    return engine._go_fatal(engine.clock(), why)
 
 
 def is_data_error(exc: BaseException) -> bool:
@@ -99,15 +109,17 @@ def _stop(engine: Engine, event, exc: Exception) -> list:
     why = f"{kind} handling {type(event).__name__}: {_why(exc)}"
     stop = [ev.CloseConnection(epoch=engine.epoch, reason="fatal"), ev.Stop(reason=why, exit_code=FATAL_EXIT_CODE)]
     if engine.fatal is not None:  # already stopping (the shutdown drain): the first cause stands
-        engine._log("critical", "another defect after the fatal stop", reason=why, **_report_fields(engine, event, exc))
+        _log(
+            engine, "critical", "another defect after the fatal stop", reason=why, **_report_fields(engine, event, exc)
+        )
         return stop
-    engine._log("critical", f"{kind}: trading stopped", reason=why, **_report_fields(engine, event, exc))
+    _log(engine, "critical", f"{kind}: trading stopped", reason=why, **_report_fields(engine, event, exc))
     try:
-        return list(engine._go_fatal(engine.clock(), why))
+        return list(_go_fatal(engine, why))
     except Exception as again:  # noqa: BLE001 - the fatal path met the defect again (a strategy hook): stop anyway
         engine.fatal = engine.fatal or why
         engine.stopped = True
-        engine._log("critical", "fatal stop raised: trading stopped all the same", error=_why(again))
+        _log(engine, "critical", "fatal stop raised: trading stopped all the same", error=_why(again))
         return stop
 
 
@@ -122,7 +134,8 @@ def _repair(engine: Engine, event, exc: Exception) -> list:
     why = _why(exc)
     engine.counters["handler_data_errors"] = engine.counters.get("handler_data_errors", 0) + 1
     sample = _sample(event)
-    engine._log(
+    _log(
+        engine,
         "error",
         "event handler failed: dropped as a data error",
         event=type(event).__name__,
@@ -165,7 +178,7 @@ def _repair(engine: Engine, event, exc: Exception) -> list:
                 )
     except DataError as again:  # the repair met bad data again: counted, nothing more to do
         engine.counters["handler_data_errors"] += 1
-        engine._log("error", "repair after a data error failed", error=_why(again))
+        _log(engine, "error", "repair after a data error failed", error=_why(again))
     except Exception as again:  # noqa: BLE001 - the repair itself hit a defect: stop trusting the state
         return _stop(engine, event, again)
     return []
