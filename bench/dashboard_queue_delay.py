@@ -68,9 +68,10 @@ def _settings(rate: float, storage: str, strategy: str):
 class Monitor(threading.Thread):
     """Drives warm-up, reset and collection on the core's loop; stops the run when done."""
 
-    def __init__(self, get_runtime, args, stop, ui_counts=None) -> None:
+    def __init__(self, get_runtime, args, stop, ui_counts=None, get_sim=lambda: None) -> None:
         super().__init__(daemon=True, name="bench-monitor")
         self.get_runtime = get_runtime
+        self.get_sim = get_sim  # the embedded simulator (its message counts), when there is one
         self.args = args
         self.stop_cb = stop
         self.ui_counts = ui_counts  # dict updated by the UI thread, or None
@@ -89,7 +90,7 @@ class Monitor(threading.Thread):
             except Exception as exc:  # noqa: BLE001 - pragma: no cover
                 fut.set_exception(exc)
 
-        rt._loop.call_soon_threadsafe(call)
+        rt.loop.call_soon_threadsafe(call)
         return fut.result(timeout=30)
 
     def run(self) -> None:
@@ -110,7 +111,7 @@ class Monitor(threading.Thread):
             rt = self.get_runtime()
             if (
                 rt is not None
-                and rt._loop is not None
+                and rt.loop is not None
                 and rt.latest is not None
                 and rt.engine.symbols
                 and all(s.book.synced for s in rt.engine.symbols.values())
@@ -128,7 +129,8 @@ class Monitor(threading.Thread):
             else:  # whole-run counts kept inside the rolling histogram (run_stats)
                 tel.queue._run = [0] * len(tel.queue._run)
                 tel.queue._run_max = 0
-            msgs = rt.sim.stats["messages"] if rt.sim is not None else {}
+            sim = self.get_sim()
+            msgs = sim.stats["messages"] if sim is not None else {}
             return {
                 "depth": sum(v for k, v in msgs.items() if "@depth" in k),
                 "market_events": rt.engine.counters["market_events"],
@@ -158,7 +160,8 @@ class Monitor(threading.Thread):
         def collect():
             tel = rt.engine.telemetry
             st = tel.queue_run.stats(0) if hasattr(tel, "queue_run") else tel.queue.run_stats()
-            msgs = rt.sim.stats["messages"] if rt.sim is not None else {}
+            sim = self.get_sim()
+            msgs = sim.stats["messages"] if sim is not None else {}
             return {
                 "p50": round(st.p50, 3),
                 "p99": round(st.p99, 3),
@@ -264,19 +267,24 @@ def child(args) -> dict:
         "strategy": settings.strategy.name,
     }
     if cfg in ("headless", "process-core"):
-        from epochbot.app.config import to_runtime_config
-        from epochbot.runtime.runtime import Runtime
+        from contextlib import AsyncExitStack
 
-        rt = Runtime(to_runtime_config(settings))
+        from epochbot.app.config import to_runtime_config
+        from epochbot.app.embedded_sim import start_runtime
 
         async def main():
+            async with AsyncExitStack() as stack:
+                return await serve(stack)
+
+        async def serve(stack):
+            rt, sim = await start_runtime(to_runtime_config(settings), stack)
             loop = asyncio.get_running_loop()
             linger = 4.0 if cfg == "process-core" else 0.0  # keep serving /status while the UI child finishes
 
             def stop():
                 loop.call_soon_threadsafe(loop.call_later, linger, rt.request_stop, "bench done")
 
-            mon = Monitor(lambda: rt, args, stop)
+            mon = Monitor(lambda: rt, args, stop, get_sim=lambda: sim)
             control = None
             ctl_task = None
             if cfg == "process-core":
@@ -284,7 +292,7 @@ def child(args) -> dict:
 
                 async def serve_control():
                     nonlocal control
-                    while rt._loop is None or rt.latest is None:
+                    while rt.loop is None or rt.latest is None:
                         await asyncio.sleep(0.01)
                     control = ControlServer(rt, settings, port=0)
                     await control.start()
@@ -323,6 +331,7 @@ def child(args) -> dict:
         args,
         lambda: app.call_from_thread(app.begin_shutdown, "bench done"),
         ui_counts=app.counts,
+        get_sim=lambda: source.sim,
     )
     if args.driver == "run_test":
 

@@ -37,13 +37,13 @@ from resync import SYMBOLS, Harness, wait_until
 
 
 async def run(args, journal_dir: str | None = None) -> dict:
-    h = Harness("usdm", SYMBOLS, rate=args.rate or None, seed=7)  # --rate 0: the simulator's default
+    journal = None
     if journal_dir is not None:
-        from dataclasses import replace
+        from epochbot.runtime.config import JournalConfig
 
-        from epochbot.runtime.runtime import JournalConfig
-
-        h.rt.config = replace(h.rt.config, journal=JournalConfig(journal_dir, max_bytes=1 << 30, keep=1000))
+        journal = JournalConfig(journal_dir, max_bytes=1 << 30, keep=1000)
+    # --rate 0: the simulator's default
+    h = Harness("usdm", SYMBOLS, rate=args.rate or None, seed=7, journal=journal)
     await h.start(timeout=15)
     calls: list[float] = []
     writes: list[float] = []

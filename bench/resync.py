@@ -2,8 +2,9 @@
 
 Run: ``python bench/resync.py [--faults 50] [--other 5] [--market usdm] [--json]``
 
-The `Runtime` runs in-process against its embedded simulator (venue "sim", 2 symbols). For each
-fault kind the simulator is told to misbehave (``runtime.sim.inject``) and the benchmark waits,
+The `Runtime` runs in-process against the embedded simulator (venue "sim", 2 symbols, started as the
+app starts it: `epochbot.app.embedded_sim`). For each
+fault kind the simulator is told to misbehave (``sim.inject``) and the benchmark waits,
 event-driven (polling engine state every 2 ms, bounded by a per-fault timeout), until the runtime
 has recovered. Clocks: the runtime's clock is ``time.time_ns`` and so is ours, so the engine's
 own timestamps (``BookResync.detected_ns/synced_ns``, ``EpochRecord.requested_ns/synced_ns``) can
@@ -68,8 +69,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from epochbot.app.embedded_sim import EmbeddedSim
 from epochbot.engine.engine import EngineConfig
-from epochbot.runtime.runtime import VENUES, Runtime, RuntimeConfig
+from epochbot.runtime.config import VENUES, JournalConfig, RuntimeConfig
+from epochbot.runtime.runtime import Runtime
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 POLL_S = 0.002
@@ -267,6 +270,7 @@ class Harness:
         engine: EngineConfig | None = None,
         snapshot_limit: int = 1000,
         trace: bool = False,
+        journal: JournalConfig | None = None,
     ) -> None:
         venue = replace(VENUES["sim"], market=market)
         eng = engine or EngineConfig(silence_replace_ms=silence_ms, snapshot_limit=snapshot_limit)
@@ -279,8 +283,10 @@ class Harness:
             sim_seed=seed,
             trades=trades,
             tickers=tickers,
+            journal=journal,
         )
-        self.rt = Runtime(self.config)
+        self.embedded = EmbeddedSim(self.config)  # started with the runtime (start)
+        self.rt: Runtime | None = None
         self.task: asyncio.Task | None = None
         # Per symbol: the deepest (bid, ask) price of the last REST snapshot, or None when the
         # snapshot held the whole side. Levels beyond it are only known from later diffs.
@@ -311,9 +317,11 @@ class Harness:
 
     @property
     def sim(self):
-        return self.rt.sim
+        return self.embedded.exchange
 
     async def start(self, timeout: float = 10.0) -> None:
+        self.rt = Runtime(await self.embedded.start())
+        self.embedded.announce(self.rt)
         self.task = asyncio.get_running_loop().create_task(self.rt.run(), name="runtime")
         ok = await wait_until(lambda: self.rt.rest is not None, timeout, step=0.0005)
         if ok:
@@ -331,6 +339,8 @@ class Harness:
         except TimeoutError:
             self.task.cancel()
             return None
+        finally:
+            await self.embedded.stop()
 
     def stable(self) -> bool:
         """Session up, every book synced and its snapshot bridged by a live diff."""

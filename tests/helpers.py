@@ -5,6 +5,8 @@
   records and `/_sim/...` control.
 * `ThreadedSim`: the simulator in this process, on a thread of its own, for tests that reach
   into the venue (a kill at the instant it accepts an order, an order held at its door).
+* `simulated`: the embedded simulator started for a `RuntimeConfig` of venue ``sim``, the way the
+  app starts it (`epochbot.app.embedded_sim`), for tests that run a `Runtime` in this loop.
 * `DaemonProcess`: ``epochbot --headless ...`` in a child process, its JSON log (stderr) in a file:
   ``lines()``, ``find(msg)``, ``count(msg)``, ``terminate()``, ``kill()``.
 * `wait_until` (threads) and `wait_for` (asyncio): poll a predicate until a deadline, then fail
@@ -28,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.error import HTTPError, URLError
 from urllib.parse import quote, urlencode
@@ -46,6 +49,7 @@ __all__ = [
     "post_json",
     "stop_process",
     "ThreadedSim",
+    "simulated",
     "wait_for",
     "wait_http",
     "wait_until",
@@ -305,3 +309,19 @@ class ThreadedSim:
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(5)
+
+
+@asynccontextmanager
+async def simulated(config):
+    """The embedded simulator for ``config`` (a `RuntimeConfig` of venue ``sim`` without URLs),
+    started on this event loop as the app starts it: yields ``(sim, config)`` - the
+    `epochbot.sim.server.SimExchange` and the configuration with its URLs (and, when trading
+    without keys, its default account's) - and stops it on exit. Its records stay readable."""
+    from epochbot.app.embedded_sim import EmbeddedSim
+
+    embedded = EmbeddedSim(config)
+    ready = await embedded.start()
+    try:
+        yield embedded.exchange, ready
+    finally:
+        await embedded.stop()

@@ -19,11 +19,13 @@ writes nothing to the terminal.
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import os
 import signal
 import threading
 import traceback
+from contextlib import AsyncExitStack
 from typing import Any
 
 from epochbot.model.events import ShutdownRequested
@@ -103,7 +105,7 @@ def _child_main(settings, snapshots, control) -> None:
     code = 1
     try:
         code = _run_core(settings, snapshots, control)
-    except BaseException:  # noqa: BLE001 - the core process's last word: any failure goes to the parent first
+    except BaseException:  # noqa: BLE001 - whatever ended the core is reported to the console
         try:
             snapshots.send(("error", traceback.format_exc(limit=8)))
         except (OSError, ValueError):
@@ -118,12 +120,19 @@ def _child_main(settings, snapshots, control) -> None:
 
 
 def _run_core(settings, snapshots, control) -> int:
-    import asyncio
+    return asyncio.run(_serve_core(settings, snapshots, control))
 
+
+async def _serve_core(settings, snapshots, control) -> int:
     from epochbot.app.config import to_runtime_config
-    from epochbot.runtime.runtime import Runtime
+    from epochbot.app.embedded_sim import start_runtime
 
-    runtime = Runtime(to_runtime_config(settings))
+    async with AsyncExitStack() as stack:  # the embedded simulator, when the venue is "sim"
+        runtime, _ = await start_runtime(to_runtime_config(settings), stack)
+        return await _relay(runtime, snapshots, control)
+
+
+async def _relay(runtime, snapshots, control) -> int:
     newest: list = [None]
     ready = threading.Condition()
     done = threading.Event()
@@ -161,7 +170,7 @@ def _run_core(settings, snapshots, control) -> int:
     threading.Thread(target=sender, name="snapshot-sender", daemon=True).start()
     threading.Thread(target=receiver, name="control-receiver", daemon=True).start()
     try:
-        return asyncio.run(runtime.run())
+        return await runtime.run()
     finally:
         if runtime.latest is not None:
             on_snapshot(runtime.latest)

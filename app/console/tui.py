@@ -5,7 +5,7 @@ Hosting
 The console never touches core state. It renders from a `SnapshotSource`:
 
 * `RuntimeSource` runs the strategy core (`epochbot.runtime.runtime.Runtime`, and the embedded simulator
-  when the venue is ``sim``) in a *thread* worker that owns its own asyncio loop, so a slow
+  when the venue is ``sim``: `epochbot.app.embedded_sim`) in a *thread* worker that owns its own asyncio loop, so a slow
   frame of rendering can never stall market processing.
 * `epochbot.app.console.serve.RemoteSource` is a client of a running daemon's control endpoint (``/status``),
   used by ``epochbot serve`` to put the same console in a browser.
@@ -187,6 +187,7 @@ class RuntimeSource:
     def __init__(self, settings: Any) -> None:
         self.settings = settings
         self._runtime: Runtime | None = None
+        self.sim = None  # the embedded simulator, when this source started one
         self._lock = threading.Lock()
         self._early: list[Any] = []
         self._stop_reason: str | None = None
@@ -201,11 +202,11 @@ class RuntimeSource:
             self.finished.set()
 
     async def _main(self) -> int:
-        from epochbot.runtime.runtime import Runtime
+        from epochbot.app.config import to_runtime_config
+        from epochbot.app.embedded_sim import start_runtime
 
         async with AsyncExitStack() as stack:
-            config = await self._runtime_config(stack)
-            runtime = Runtime(config)
+            runtime, self.sim = await start_runtime(to_runtime_config(self.settings), stack)
             with self._lock:
                 self._runtime = runtime
                 early, self._early = self._early, []
@@ -215,13 +216,6 @@ class RuntimeSource:
             if stop is not None:
                 runtime.request_stop(stop)
             return await runtime.run()
-
-    async def _runtime_config(self, stack: AsyncExitStack):
-        """The runtime's config; with venue ``sim`` the runtime starts the embedded simulator
-        itself (same loop, same process), exactly as the headless daemon does."""
-        from epochbot.app.config import to_runtime_config
-
-        return to_runtime_config(self.settings)
 
     def latest(self) -> WorldSnapshot | None:
         runtime = self._runtime

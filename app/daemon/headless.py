@@ -4,16 +4,17 @@ What it does, in order:
 
 1. Installs SIGTERM/SIGINT handlers (first signal: graceful stop; second: forced stop).
 2. Builds and starts the `epochbot.runtime.runtime.Runtime` (with venue ``sim`` and no URL override the
-   runtime starts the embedded simulator in this process on an ephemeral loopback port: fully
-   offline), streams its log records as JSON lines to stderr (`epochbot.app.daemon.logging_json`), starts the
-   loopback control endpoint (`epochbot.app.daemon.control`) unless disabled, and emits a ``"status"`` line
-   every ``status_interval_s``.
+   embedded simulator is started first, in this process on a loopback port: fully offline; see
+   `epochbot.app.embedded_sim`), streams its log records as JSON lines to stderr
+   (`epochbot.app.daemon.logging_json`), starts the loopback control endpoint
+   (`epochbot.app.daemon.control`) unless disabled, and emits a ``"status"`` line every
+   ``status_interval_s``.
 3. Runs until a signal, ``--duration`` elapsing, or the runtime stopping on its own (fatal
-   corruption). On the way out: final status line, the report (``--report PATH``, written
+   corruption or a defect). On the way out: final status line, the report (``--report PATH``, written
    atomically, also after SIGTERM and after a fatal stop), then the exit code.
 
 Exit codes: 0 clean stop, 1 runtime failure (including a stop that had to be forced),
-3 fatal state corruption (trading stopped; do not restart blindly), 78 bad configuration,
+3 fatal state corruption or a defect in our code (trading stopped; do not restart blindly), 78 bad configuration,
 2 usage. This module never imports Textual (a test checks ``sys.modules``).
 """
 
@@ -56,10 +57,12 @@ STOP_TIMEOUT_S = 15.0  # a graceful stop that takes longer than this is forced (
 RuntimeFactory = Callable[[Settings], Any]
 
 
-def default_runtime_factory(settings: Settings):
-    from epochbot.runtime.runtime import Runtime
+async def default_runtime(settings: Settings, stack: AsyncExitStack):
+    """The product's runtime: on the embedded simulator for venue ``sim`` (stopped by ``stack``)."""
+    from epochbot.app.embedded_sim import start_runtime
 
-    return Runtime(to_runtime_config(settings))
+    runtime, _ = await start_runtime(to_runtime_config(settings), stack)
+    return runtime
 
 
 def check_report_path(path: Path | None) -> None:
@@ -128,7 +131,7 @@ class HeadlessRunner:
     ) -> None:
         self.settings = settings
         self.log = log
-        self.factory = runtime_factory or default_runtime_factory
+        self.factory = runtime_factory  # None: the product's runtime (default_runtime)
         self.runtime = None
         self.control: ControlServer | None = None
         self.stop_reason: str | None = None
@@ -193,7 +196,15 @@ class HeadlessRunner:
             duration_s=settings.duration,
             report=str(settings.report) if settings.report else None,
         )
-        self.runtime = runtime = self.factory(settings)
+        if self.factory is None:
+            try:
+                self.runtime = runtime = await default_runtime(settings, stack)
+            except Exception as exc:  # noqa: BLE001 - the simulator could not start (its port taken): say why, exit 1
+                self._runtime_failed(exc)
+                self.log.emit("error", "exit", epoch=None, exit_code=EXIT_RUNTIME, reason="runtime failed")
+                return EXIT_RUNTIME
+        else:
+            self.runtime = runtime = self.factory(settings)
         runtime.add_log_listener(self.log.write_record)
         loop = asyncio.get_running_loop()
         # Start the runtime first: the engine's clock for the startup resync is already running,
@@ -272,18 +283,21 @@ class HeadlessRunner:
                 return EXIT_RUNTIME
             raise
         except Exception as exc:  # noqa: BLE001 - the runtime crashed: say what and where, exit 1
-            self.log.emit(
-                "critical",
-                "runtime failed",
-                epoch=self._epoch(),
-                error=f"{type(exc).__name__}: {exc}",
-                traceback="".join(traceback.format_exception(exc)),
-            )
+            self._runtime_failed(exc)
             return EXIT_RUNTIME
         if code in (EXIT_OK, EXIT_RUNTIME, EXIT_FATAL):
             return code
         self.log.emit("error", "runtime returned an unexpected exit code", exit_code=code)
         return EXIT_RUNTIME
+
+    def _runtime_failed(self, exc: BaseException) -> None:
+        self.log.emit(
+            "critical",
+            "runtime failed",
+            epoch=self._epoch(),
+            error=f"{type(exc).__name__}: {exc}",
+            traceback="".join(traceback.format_exception(exc)),
+        )
 
     # ------------------------------------------------------------------ status / report
 

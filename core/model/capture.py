@@ -13,6 +13,8 @@ from typing import IO
 
 import orjson
 
+from epochbot.model.errors import DataError
+
 __all__ = ["CaptureError", "CaptureHeader", "CaptureRow", "read_capture", "write_header", "write_row"]
 
 KINDS = frozenset({"open", "ws", "rest", "close"})
@@ -44,7 +46,7 @@ class CaptureError:
         return {"line": self.line, "reason": self.reason}
 
 
-class CaptureFormatError(ValueError):
+class CaptureFormatError(DataError):
     """The file is not a capture at all (missing or unsupported header)."""
 
 
@@ -108,7 +110,7 @@ def write_row(
 # it (docs/capture-format.md). Rows are written by `epochbot.persistence.journal.EngineJournal` and
 # replayed by `epochbot.offline.replay`. The helpers below turn inputs into JSON-ready values and back.
 
-V2_KINDS = frozenset({"ws", "ev", "start", "trading", "history", "import"})
+V2_KINDS = frozenset({"ws", "ev", "start", "trading", "history", "import", "defect"})
 
 
 def encode_value(value):

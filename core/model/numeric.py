@@ -11,6 +11,8 @@ bounded dict whose ``__missing__`` does the careful parse; a hit costs one C-lev
 
 from __future__ import annotations
 
+from epochbot.model.errors import DataError
+
 __all__ = [
     "DecimalFormatError",
     "UnitCodec",
@@ -20,7 +22,7 @@ __all__ = [
 ]
 
 
-class DecimalFormatError(ValueError):
+class DecimalFormatError(DataError):
     """A price or quantity string is not a plain non-negative decimal, or is finer than its scale."""
 
 

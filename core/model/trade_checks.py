@@ -13,11 +13,19 @@ order is reconciled from the venue's own records instead.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 from epochbot.model import trade_events as tev
+from epochbot.model.errors import DataError
 
-__all__ = ["problem", "problems"]
+__all__ = ["TradeCheckError", "check", "problem", "problems"]
+
+
+class TradeCheckError(DataError):
+    """A trading event decoded from a venue message failed `problem` (see the module doc)."""
+
 
 _MAX_INT = 2**63 - 1
 _SIDES = ("BUY", "SELL")
@@ -110,3 +118,10 @@ def problems(events) -> str | None:
         if why is not None:
             return why
     return None
+
+
+def check(events: Iterable[Any]) -> None:
+    """Raise `TradeCheckError` naming the first problem of a message's events, if any."""
+    why = problems(events)
+    if why is not None:
+        raise TradeCheckError(why)

@@ -81,7 +81,7 @@ class OrderRejected(TradingEvent):
     """The venue refused the order: it was not placed."""
 
     client_order_id: str
-    code: int = 0
+    code: int | str = 0  # Binance's error code, or ours ("NOT_DURABLE": never sent)
     msg: str = ""
 
 

@@ -575,6 +575,8 @@ def _replay_v2(files: list[str], target, timeline: bool, on_malformed, stop_befo
                     elif kind == "import":  # a venue fill imported at the clean stop (trader.import_fill)
                         if trader is not None:
                             trader.import_fill(decode_event("Fill", r["f"]))
+                    elif kind == "defect":  # what live reported; the event before made this replay meet it too
+                        pass
                     elif kind == "history":
                         history = history_from_row(r)
                         for symbol, candles in history.items():

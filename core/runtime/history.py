@@ -1,26 +1,61 @@
 """Kline history at start: closed candles of the last ``history_lookback_min`` minutes per symbol,
-fetched through the weight planner, checked for gaps, handed to the engine's market history,
+fetched through the weight scheduler, checked for gaps, handed to the engine's market history,
 stored and used to warm the strategy up.
 
-A mixin of `epochbot.runtime.runtime.Runtime` (the state it reads and writes is the runtime's; see its
-theory of operation).
+`HistoryBackfill.backfill` fetches (before trading starts); `HistoryBackfill.use` stores the
+candles, journals them and returns the strategy's warm-up commands (after trading started).
+`backfill_klines` is the fetch itself, on anything with a ``klines`` coroutine.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
+from epochbot.engine.engine import Engine
 from epochbot.runtime.budget import klines_weight
+from epochbot.runtime.config import RuntimeConfig
+from epochbot.runtime.durable import DurableSink
+from epochbot.runtime.publish import RuntimeLog
+from epochbot.runtime.recorder import InputRecorder
+from epochbot.runtime.streams import StreamPlan
+from epochbot.runtime.venue_rest import VenueRest
+from epochbot.runtime.weight import WeightScheduler
 from epochbot.trading.bars import GapRange, backfill_requests, find_gaps, interval_ms
 from epochbot.venues.binance.rest import RestError
+
+if TYPE_CHECKING:
+    from epochbot.trading.trader import Trader
 
 __all__ = ["Backfill", "HistoryBackfill", "backfill_klines"]
 
 
 class HistoryBackfill:
-    """Part of `epochbot.runtime.runtime.Runtime` (a mixin: no state of its own)."""
+    def __init__(
+        self,
+        config: RuntimeConfig,
+        *,
+        engine: Engine,
+        rest: VenueRest,
+        scheduler: WeightScheduler,
+        plan: StreamPlan,
+        durable: DurableSink,
+        recorder: InputRecorder,
+        clock: Callable[[], int],
+        log: RuntimeLog,
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.rest = rest
+        self.scheduler = scheduler
+        self.plan = plan
+        self.durable = durable
+        self.recorder = recorder
+        self.clock = clock
+        self.log = log
 
-    async def _backfill_history(self) -> dict[str, list]:
+    async def backfill(self) -> dict[str, list]:
         """Closed candles of the last ``history_lookback_min`` minutes per symbol, into the
         engine's history. Gaps are fetched again once; what is still missing is logged and
         counted in ``candles_missing``. A venue that has less history than asked (the
@@ -33,25 +68,25 @@ class HistoryBackfill:
         try:
             step = interval_ms(cfg.history_interval)
         except ValueError as exc:
-            self._runtime_log("warn", "kline backfill skipped", error=str(exc))
+            self.log("warn", "kline backfill skipped", error=str(exc))
             return out
         now_ms = self.clock() // 1_000_000
         end_ms = now_ms // step * step - step  # the newest closed candle's open time
         start_ms = end_ms - (cfg.history_lookback_min * 60_000 // step - 1) * step
         # Ask for no more rows than the lookback needs: USD-M charges klines by `limit`.
         limit = max(1, min(1000, (end_ms - start_ms) // step + 2))
-        rest = _BudgetedRest(self, klines_weight(cfg.venue.market, limit))
-        for symbol in self._full_symbols():
+        rest = BudgetedKlines(self.rest, self.scheduler, klines_weight(cfg.venue.market, limit))
+        for symbol in self.plan.full_symbols():
             try:
                 result = await backfill_klines(
                     rest, symbol, cfg.history_interval, start_ms, end_ms, limit=limit, now_ms=now_ms
                 )
             except (RestError, ValueError, KeyError, TypeError, IndexError) as exc:
-                self._runtime_log("warn", "kline backfill failed", symbol=symbol, error=str(exc))
+                self.log("warn", "kline backfill failed", symbol=symbol, error=str(exc))
                 continue
             if result.missing:
                 self.engine.counters["candles_missing"] += result.missing
-                self._runtime_log(
+                self.log(
                     "warn",
                     "kline backfill: candles still missing after refetch",
                     symbol=symbol,
@@ -61,7 +96,7 @@ class HistoryBackfill:
                 )
             self.engine.market.add_candles(symbol, result.candles)
             out[symbol] = result.candles
-            self._runtime_log(
+            self.log(
                 "info",
                 "kline backfill",
                 symbol=symbol,
@@ -73,48 +108,44 @@ class HistoryBackfill:
             )
         return out
 
-    def _use_history(self, history: dict[str, list]) -> None:
-        """After backfill (and trading setup): persist the candles and warm the strategy up;
-        from now on closed live klines are queued for storage too (see `_persist`)."""
-        if self.writer is not None:
-            self.engine.market.pending_candles = []
-            for candles in history.values():
-                for candle in candles:
-                    if not self.writer.submit(candle):
-                        self._runtime_log("error", "storage queue full: record lost", record="Candle")
-                        break
-        trader = self.engine.trader
-        if self.journal is not None and history:
+    def use(self, history: dict[str, list]) -> list:
+        """After backfill (and trading setup): persist the candles (from now on closed live
+        klines are stored too), journal them, and return the strategy's warm-up commands."""
+        self.durable.keep_candles(history.values())
+        if history:
             from epochbot.runtime.journal_inputs import history_row
 
-            self.journal.obj(history_row(history))
+            self.recorder.row(history_row(history))
+        trader = cast("Trader | None", self.engine.trader)  # the trading session installs a Trader
+        commands: list = []
         if trader is not None:
             for symbol, candles in history.items():
-                self._execute(trader.warm_up(symbol, candles))
+                commands += trader.warm_up(symbol, candles)
+        return commands
 
 
-class _BudgetedRest:
-    """The REST client's klines, each request waiting for its weight from the runtime's planner."""
+class BudgetedKlines:
+    """The REST client's klines, each request waiting for its weight from the scheduler."""
 
-    def __init__(self, runtime, weight: int) -> None:
-        self._runtime = runtime
+    def __init__(self, rest: VenueRest, scheduler: WeightScheduler, weight: int) -> None:
+        self._rest = rest
+        self._scheduler = scheduler
         self._weight = weight
         self._seq = 0
 
     async def klines(self, *args, **kwargs):
-        runtime = self._runtime
         self._seq += 1
-        grant = await runtime.acquire_weight(("klines", self._seq), self._weight)
+        grant = await self._scheduler.acquire(("klines", self._seq), self._weight)
         status = 0
         try:
-            rows = await runtime.rest.klines(*args, **kwargs)
+            rows = await self._rest.client.klines(*args, **kwargs)
             status = 200
             return rows
         except RestError as exc:
             status = exc.status
             raise
         finally:
-            runtime._weight_answered(grant, status)
+            self._scheduler.answered(grant, status)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,8 @@ the state the live one started in (session id, restored fills, risk state, adopt
 
 from __future__ import annotations
 
+from typing import Any
+
 from epochbot.model.capture import decode_value, encode_dataclass, encode_value
 
 __all__ = [
@@ -167,7 +169,7 @@ def decode_engine_config(data: dict, **overrides):
     from epochbot.model.modes import ModeConfig
 
     known = {f.name for f in fields(EngineConfig)}
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     for name, value in data.items():
         if name not in known:
             continue

@@ -30,7 +30,7 @@ class LoopLoad:
     def install(self, loop) -> bool:
         selector = getattr(loop, "_selector", None)
         select = getattr(selector, "select", None)
-        if select is None or getattr(select, "_loop_load", False):
+        if selector is None or select is None or getattr(select, "_loop_load", False):
             return False
         clock = self.clock
 
@@ -43,7 +43,7 @@ class LoopLoad:
             finally:
                 self.idle_ns += clock() - t0
 
-        timed_select._loop_load = True
+        timed_select._loop_load = True  # type: ignore[attr-defined]  # marks our wrapper (see above)
         try:
             selector.select = timed_select
         except AttributeError:  # a selector that does not take the attribute

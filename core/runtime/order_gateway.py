@@ -36,13 +36,13 @@ from epochbot.model import events as ev
 from epochbot.model import trade_events as tev
 from epochbot.model.clock import wall_ns
 from epochbot.model.numeric import UnitCodec
-from epochbot.model.trade_checks import problems
+from epochbot.model.trade_checks import check, problems
 from epochbot.runtime.inbox import Inbox
 from epochbot.venues.binance.account_stream import AccountStream, ws_api_url
 from epochbot.venues.binance.order_router import OrderRouter
 from epochbot.venues.binance.rest import RestClient, RestError
 from epochbot.venues.binance.signing import Signer
-from epochbot.venues.binance.user import order_response_events, query_response_event
+from epochbot.venues.binance.user import UserFrameError, order_response_events, query_response_event
 
 __all__ = ["OrderGateway"]
 
@@ -158,7 +158,7 @@ class OrderGateway:
             return bool(await self.durable(command))
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # the storage is gone: do not send what we could not record
+        except Exception as exc:  # noqa: BLE001 - the storage is gone: do not send what we could not record
             self.log(
                 "error",
                 "write-ahead failed",
@@ -219,12 +219,10 @@ class OrderGateway:
             return
         try:
             if not isinstance(body, dict):
-                raise TypeError("order answer is not an object")
+                raise UserFrameError("order answer is not an object")
             events = order_response_events(body, self.codecs, command.client_order_id, self.clock(), self.quote_assets)
-            why = problems(events)
-            if why is not None:
-                raise ValueError(why)
-        except Exception as exc:  # decoding is pure: anything it raises is a bad answer
+            check(events)
+        except Exception as exc:  # noqa: BLE001 - decoding is pure: anything it raises is a bad answer
             # Accepted, but the answer is unreadable: what happened is unknown; reconcile.
             self._bad_venue_data("order answer", body, exc)
             self._put(
@@ -259,7 +257,7 @@ class OrderGateway:
         codec = self.codecs.get(command.symbol)
         try:
             if not isinstance(body, dict):
-                raise TypeError("cancel answer is not an object")
+                raise UserFrameError("cancel answer is not an object")
             filled = codec.qty[body.get("executedQty", "0")] if codec else 0
             event = tev.OrderUpdate(
                 ts_ns=self.clock(),
@@ -268,10 +266,8 @@ class OrderGateway:
                 filled_qty=filled,
                 venue_order_id=str(body.get("orderId", ""))[:64],
             )
-            why = problems([event])
-            if why is not None:
-                raise ValueError(why)
-        except Exception as exc:  # the cancel went through, but what the order is now is unknown
+            check([event])
+        except Exception as exc:  # noqa: BLE001 - the cancel went through, but the order's state is unknown
             self._bad_venue_data("cancel answer", body, exc)
             self._put(
                 tev.CancelUnknown(
@@ -296,12 +292,10 @@ class OrderGateway:
             return
         try:
             if not isinstance(body, dict):
-                raise TypeError("order query answer is not an object")
+                raise UserFrameError("order query answer is not an object")
             event = query_response_event(body, self.codecs, command.client_order_id, self.clock())
-            why = problems([event])
-            if why is not None:
-                raise ValueError(why)
-        except Exception as exc:  # asked again on a later timer
+            check([event])
+        except Exception as exc:  # noqa: BLE001 - an unreadable answer: asked again on a later timer
             self._bad_venue_data("order query answer", body, exc)
             event = tev.OrderQueryResult(
                 ts_ns=self.clock(),
@@ -314,7 +308,7 @@ class OrderGateway:
         """Executions of one order from the trade history, as validated `Fill` events."""
         try:
             trades = await self.user_trades(command.symbol, start_ms=command.since_ms)
-        except Exception as exc:  # RestError or an unreadable page: the next query asks again
+        except Exception as exc:  # noqa: BLE001 - RestError or an unreadable page: the next query asks again
             self.log(
                 "warn",
                 "trade history of an order unavailable",
@@ -346,10 +340,8 @@ class OrderGateway:
                     is_maker=bool(t.get("maker", t.get("isMaker", False))),
                     trade_id=str(t["id"]),
                 )
-                why = problems([fill])
-                if why is not None:
-                    raise ValueError(why)
-            except Exception as exc:
+                check([fill])
+            except Exception as exc:  # noqa: BLE001 - decoding is pure: an unreadable row is dropped
                 self._bad_venue_data("trade history row", t, exc)
                 continue
             self._put(fill)
@@ -407,11 +399,14 @@ class OrderGateway:
     async def order_by_id(self, symbol: str, order_id: str) -> dict | None:
         """GET order by the venue's orderId; None when the venue has no such order."""
         try:
-            return await self.signed_get(f"{self.rest.prefix}/order", {"symbol": symbol, "orderId": order_id})
+            body = await self.signed_get(f"{self.rest.prefix}/order", {"symbol": symbol, "orderId": order_id})
         except RestError as exc:
             if exc.code == ORDER_DOES_NOT_EXIST:
                 return None
             raise
+        if not isinstance(body, dict):
+            raise UserFrameError("order answer is not an object")
+        return body
 
     async def open_orders(self, symbol: str | None = None) -> list[dict]:
         """The venue's open orders (WebSocket API ``openOrders.status``, REST when it is down)."""
@@ -424,6 +419,8 @@ class OrderGateway:
             raise ValueError("positionRisk answer is not a list")
         out: dict[str, str] = {}
         for row in body:
+            if not isinstance(row, dict):
+                raise UserFrameError("positionRisk row is not an object")
             if str(row.get("positionSide", "BOTH")) in ("BOTH", ""):
                 out[str(row["symbol"])] = str(row.get("positionAmt", "0"))
         return out
@@ -433,6 +430,8 @@ class OrderGateway:
         from decimal import Decimal
 
         body = await self.signed_get("/api/v3/account", {})
+        if not isinstance(body, dict):
+            raise UserFrameError("account answer is not an object")
         return {
             str(b["asset"]): str(Decimal(str(b.get("free", "0"))) + Decimal(str(b.get("locked", "0"))))
             for b in body.get("balances", [])
@@ -485,7 +484,7 @@ class OrderGateway:
                         )
                         if problems([event]) is None:
                             return event
-                    except Exception as exc:
+                    except Exception as exc:  # noqa: BLE001 - decoding is pure: the order is queried instead
                         self._bad_venue_data("shutdown order answer", body, exc)
                 try:
                     body = await self._signed("GET", params)

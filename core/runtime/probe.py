@@ -1,32 +1,41 @@
 """The liveness probe: the venue's ``lastUpdateId`` now, asked when the engine's liveness check
-(`epochbot.engine.liveness`) suspects a silent stream.
-
-A mixin of `epochbot.runtime.runtime.Runtime` (the state it reads and writes is the runtime's; see its
-theory of operation).
+(`epochbot.engine.liveness`) suspects a silent stream (``ProbeVenue``); the answer comes back as
+``ProbeResult``, with how far the loop's market backlog had got (our lag is not the venue's).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from epochbot.model import events as ev
+from epochbot.runtime.inbox import Inbox
 from epochbot.runtime.loop_load import market_backlog_ns
+from epochbot.runtime.tasks import TaskSupervisor
+from epochbot.runtime.venue_rest import VenueRest
 from epochbot.venues.binance.rest import RestError
 
 __all__ = ["VenueProbe"]
 
 
 class VenueProbe:
-    """Part of `epochbot.runtime.runtime.Runtime` (a mixin: no state of its own)."""
+    def __init__(self, *, rest: VenueRest, inbox: Inbox, tasks: TaskSupervisor, clock: Callable[[], int]) -> None:
+        self.rest = rest
+        self.inbox = inbox
+        self.tasks = tasks
+        self.clock = clock
 
-    async def _probe(self, command: ev.ProbeVenue) -> None:
-        """Liveness probe: the venue's lastUpdateId now, from the smallest depth (weight 2 on
-        USD-M, 5 on spot). Not journaled as a snapshot: it changes no book."""
+    def probe(self, command: ev.ProbeVenue) -> None:
+        self.tasks.spawn(self.ask(command), f"probe-{command.symbol}")
+
+    async def ask(self, command: ev.ProbeVenue) -> None:
+        """The venue's lastUpdateId now, from the smallest depth (weight 2 on USD-M, 5 on spot).
+        Not journaled as a snapshot: it changes no book."""
         if command.delay_ms > 0:
             await asyncio.sleep(command.delay_ms / 1000)
         started = self.clock()
         try:
-            last_id, _, _, _ = await self.rest.depth(command.symbol, command.limit)
+            last_id, _, _, _ = await self.rest.client.depth(command.symbol, command.limit)
         except RestError as exc:
             self.inbox.put_control(
                 ev.ProbeResult(

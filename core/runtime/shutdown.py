@@ -1,25 +1,89 @@
-"""Shutdown and drain: pause the strategy, let answers in flight arrive, cancel (if configured) and
-confirm every working order, import fills the stream missed, then close the gateway, tasks,
-session, storage, journal and simulator, in that order.
-
-A mixin of `epochbot.runtime.runtime.Runtime` (the state it reads and writes is the runtime's; see its
-theory of operation).
+"""Shutdown and drain: pause the strategy, let answers in flight arrive, cancel and confirm every
+working order (when configured - and always after a fatal stop: halted means no orders at all),
+import fills the stream missed, then close the gateway, tasks, session, REST connection,
+storage and journal, in that order, and publish the final snapshot.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
 
+from epochbot.engine.engine import Engine
 from epochbot.model import events as ev
-from epochbot.runtime.data_errors import handle_failure
+from epochbot.runtime.config import RuntimeConfig
+from epochbot.runtime.durable import DurableSink
+from epochbot.runtime.inbox import Inbox
+from epochbot.runtime.loop import ConsumeLoop
+from epochbot.runtime.order_gateway import OrderGateway
+from epochbot.runtime.publish import Publisher, RuntimeLog
+from epochbot.runtime.reconcile import Reconciler
+from epochbot.runtime.recorder import InputRecorder
+from epochbot.runtime.sessions import SessionManager
+from epochbot.runtime.tasks import TaskSupervisor
+from epochbot.runtime.trading_session import TradingSession
+from epochbot.runtime.venue_rest import VenueRest
+
+if TYPE_CHECKING:
+    from epochbot.trading.trader import Trader
 
 __all__ = ["ShutdownDrain"]
 
 
 class ShutdownDrain:
-    """Part of `epochbot.runtime.runtime.Runtime` (a mixin: no state of its own)."""
+    def __init__(
+        self,
+        config: RuntimeConfig,
+        *,
+        engine: Engine,
+        inbox: Inbox,
+        loop: ConsumeLoop,
+        trading: TradingSession,
+        reconciler: Reconciler,
+        durable: DurableSink,
+        recorder: InputRecorder,
+        tasks: TaskSupervisor,
+        sessions: SessionManager,
+        rest: VenueRest,
+        publisher: Publisher,
+        clock: Callable[[], int],
+        log: RuntimeLog,
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.inbox = inbox
+        self.loop = loop
+        self.trading = trading
+        self.reconciler = reconciler
+        self.durable = durable
+        self.recorder = recorder
+        self.tasks = tasks
+        self.sessions = sessions
+        self.rest = rest
+        self.publisher = publisher
+        self.clock = clock
+        self.log = log
 
-    def _drain_trading_events(self) -> None:
+    async def run(self) -> None:
+        trader = cast("Trader | None", self.engine.trader)  # the trading session installs a Trader
+        gateway = self.trading.gateway
+        if gateway is not None and trader is not None:
+            try:
+                await self.stop_trading(gateway, trader)
+            except Exception as exc:  # noqa: BLE001 - never let a failing venue keep the storage from closing
+                self.log("error", "shutdown: settling orders failed", error=f"{type(exc).__name__}: {exc}")
+        if gateway is not None:
+            await gateway.close()
+        await self.tasks.cancel_all()
+        await self.sessions.close()
+        await self.rest.close()
+        await self.durable.close()
+        await self.recorder.close()
+        self.publisher.drain_logs()
+        self.publisher.publish(exact=True)
+
+    def drain_trading_events(self) -> None:
         """Hand trading events still queued (answers that arrived after the loop ended) to
         the trader, in order; market events are no use any more."""
         inbox = self.inbox
@@ -29,48 +93,39 @@ class ShutdownDrain:
                 return
             if getattr(event, "kind", "") != "trading":
                 continue
-            self._consume_outside_loop(event)
+            self.loop.consume_outside_loop(event)
 
-    def _consume_outside_loop(self, event) -> None:
-        """One event handed to the engine outside the loop (the shutdown path), repaired and
-        journaled exactly as the loop does, so a replay ends in the same state."""
-        try:
-            self.engine.handle(event)
-        except Exception as exc:
-            if self.journal is not None:
-                self._journal_consumed(event)
-            handle_failure(self.engine, event, exc)
-            return
-        if self.journal is not None:
-            self._journal_consumed(event)
-
-    async def _stop_trading(self, trader) -> None:
-        """Clean stop of trading: cancel (if configured) every working order and record the
-        venue-confirmed final state of each (CANCELED, or FILLED when the cancel lost the race),
-        book fills that arrived meanwhile, and import any execution the stream did not deliver
-        from the venue's trade history, so storage ends equal to the venue. The strategy is
-        paused first: nothing new is placed (or journaled) while the venue answers."""
-        self._consume_outside_loop(ev.OperatorPause(paused=True))  # also drops pending re-quotes
-        in_flight = await self.gateway.settle(5.0)  # placements already sent are answered first
+    async def stop_trading(self, gateway: OrderGateway, trader: Trader) -> None:
+        """Clean stop of trading: cancel every working order (if configured, or after a fatal
+        stop) and record the venue-confirmed final state of each (CANCELED, or FILLED when the
+        cancel lost the race), book fills that arrived meanwhile, and import any execution the
+        stream did not deliver from the venue's trade history, so storage ends equal to the
+        venue. The strategy is paused first: nothing new is placed (or journaled) while the
+        venue answers."""
+        consume = self.loop.consume_outside_loop
+        consume(ev.OperatorPause(paused=True))  # also drops pending re-quotes
+        in_flight = await gateway.settle(5.0)  # placements already sent are answered first
         if in_flight:
-            self._runtime_log("warn", "shutdown: order requests still unanswered", requests=in_flight)
-        self._drain_trading_events()
+            self.log("warn", "shutdown: order requests still unanswered", requests=in_flight)
+        self.drain_trading_events()
         working = [(o.symbol, o.client_order_id) for o in trader.orders.working()]
-        if working and self.config.trading.cancel_on_shutdown:
+        cfg = self.config.trading
+        cancel = (cfg is not None and cfg.cancel_on_shutdown) or self.engine.fatal is not None
+        if working and cancel:
             cancelled = confirmed = 0
             for _ in range(2):  # a second pass for what the first could not settle
                 todo = [(o.symbol, o.client_order_id) for o in trader.orders.working()]
                 if not todo:
                     break
-                answers = await self.gateway.cancel_and_confirm(todo)
+                answers = await gateway.cancel_and_confirm(todo)
                 await asyncio.sleep(0.05)  # let the user stream deliver fills that raced the cancels
-                self._drain_trading_events()
+                self.drain_trading_events()
                 for event in answers:
-                    self._consume_outside_loop(event)
+                    consume(event)
                 cancelled += sum(1 for e in answers if e.status == "CANCELED")
                 confirmed += len(answers)
             left = [o.client_order_id for o in trader.orders.working()]
-            self._runtime_log(
+            self.log(
                 "info" if not left else "warn",
                 "shutdown: working orders settled",
                 working=len(working),
@@ -78,53 +133,14 @@ class ShutdownDrain:
                 confirmed=confirmed,
                 still_working=left[:50],
             )
-        if self.storage is not None and self.writer is not None:
-            self._persist()
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, self.writer.flush)
-            stored = await loop.run_in_executor(None, self.storage.load_fills)
-            imported = await self._import_venue_fills(trader, trader.filters, stored)
-            if self.journal is not None:
+        if self.durable.storage is not None and self.durable.enabled:
+            await self.durable.flush()
+            stored = await asyncio.get_running_loop().run_in_executor(None, self.durable.storage.load_fills)
+            imported = await self.reconciler.import_venue_fills(gateway, trader, trader.filters, stored)
+            if self.recorder.journal is not None:
                 from epochbot.model.capture import encode_dataclass
 
                 for fill in imported:  # booked by import_fill, not by the engine: its own row
-                    self.journal.obj({"k": "import", "p": self.clock(), "f": encode_dataclass(fill)["f"]})
-            self._drain_trading_events()
-        if self.writer is not None:
-            self._persist()
-
-    async def _shutdown(self) -> None:
-        trader = self.engine.trader
-        if self.gateway is not None and trader is not None:
-            try:
-                await self._stop_trading(trader)
-            except Exception as exc:  # never let a failing venue keep the storage from closing
-                self._runtime_log("error", "shutdown: settling orders failed", error=f"{type(exc).__name__}: {exc}")
-        if self.gateway is not None:
-            await self.gateway.close()
-        tasks = [t for t in self._background if not t.done()]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        await self._close_session()
-        if self._http is not None:
-            await self._http.close()
-        if self.writer is not None:
-            self._persist()
-            for record in self.engine.epochs[self._persisted_epochs :]:
-                self.writer.submit(record)
-            await asyncio.get_running_loop().run_in_executor(None, self.writer.close)
-        if self.storage is not None:
-            # Checkpoint the WAL into the main file (TRUNCATE) so the .sqlite3 file alone holds
-            # every fill and final order state, then close every connection.
-            try:
-                await asyncio.get_running_loop().run_in_executor(None, self.storage.close)
-            except Exception as exc:
-                self._runtime_log("error", "storage close failed", error=f"{type(exc).__name__}: {exc}")
-        if self.journal is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self.journal.close)
-        if self.sim is not None:
-            await self.sim.stop()
-        self._drain_logs()
-        self._publish(exact=True)
+                    self.recorder.row({"k": "import", "p": self.clock(), "f": encode_dataclass(fill)["f"]})
+            self.drain_trading_events()
+        self.durable.persist()

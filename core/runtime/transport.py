@@ -107,7 +107,7 @@ class TransportSession:
     def start(self) -> None:
         """Start reader/writer tasks and send the subscriptions (acked asynchronously)."""
         loop = asyncio.get_running_loop()
-        for index, (route, ws) in enumerate(zip(self.routes, self._sockets)):
+        for index, (route, ws) in enumerate(zip(self.routes, self._sockets, strict=True)):
             outbox: asyncio.Queue = asyncio.Queue(maxsize=64)
             self._outboxes.append(outbox)
             self._tasks.append(loop.create_task(self._reader(ws, route), name=f"reader-e{self.epoch}-{index}"))
@@ -144,7 +144,7 @@ class TransportSession:
                 await ws.send(message.decode())
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # the session is dead for writing: say so, stop writing
+            except Exception as exc:  # noqa: BLE001 - the session is dead for writing: say so, stop writing
                 self.inbox.put_control(
                     ev.WriteFailed(epoch=self.epoch, recv_ts=self.clock(), reason=f"{type(exc).__name__}: {exc}")
                 )
@@ -239,7 +239,7 @@ class TransportSession:
             raise
         except ConnectionClosed as exc:
             reason = f"connection lost: {exc}"
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever ended the reader, the session is reported lost
             reason = f"reader failed: {type(exc).__name__}: {exc}"
         if not self.closed:
             put_control(ev.Disconnected(epoch=epoch, recv_ts=clock(), reason=reason))

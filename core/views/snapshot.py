@@ -39,6 +39,7 @@ __all__ = [
     "percentiles",
     "TradeView",
     "WorldSnapshot",
+    "percentiles",
 ]
 
 
@@ -303,6 +304,7 @@ class WorldSnapshot:
 
 
 def percentiles(values) -> dict[str, float]:
+    """count, p50, p99 and max of ``values`` (ms, rounded to the microsecond), as reports show them."""
     data = sorted(values)
     if not data:
         return {"count": 0, "p50": 0.0, "p99": 0.0, "max": 0.0}

@@ -62,8 +62,7 @@ ALLOWED = {
     # Venues speak the trading vocabulary (`epochbot.model.trade_events`), not the trading package: a
     # decoder must not depend on how the trader decides.
     "venues": {"model", "book", "engine"},
-    # TODO(composition): the embedded simulator's start and default keys move to the app.
-    "runtime": {"model", "book", "engine", "views", "trading", "persistence", "venues", "sim"},
+    "runtime": {"model", "book", "engine", "views", "trading", "persistence", "venues"},
     "offline": {"model", "book", "engine", "views", "trading", "persistence", "venues", "runtime"},
     "sim": set(),
     "widgets": {"model", "views"},

@@ -18,8 +18,9 @@ from dataclasses import replace
 
 import pytest
 
-from epochbot.runtime.runtime import VENUES, Runtime, RuntimeConfig, TradingConfig
-from tests.helpers import wait_for
+from epochbot.runtime.config import VENUES, RuntimeConfig, TradingConfig
+from epochbot.runtime.runtime import Runtime
+from tests.helpers import simulated, wait_for
 
 SYMBOL = "BTCUSDT"
 ACCOUNT = "acct-1"
@@ -46,25 +47,26 @@ async def test_after_a_clean_stop_the_main_database_file_alone_holds_every_fill_
         trading=trading,
         history_lookback_min=0,
     )
-    rt = Runtime(config)
-    task = asyncio.get_running_loop().create_task(rt.run())
-    try:
-        await wait_for(
-            lambda: (
-                task.done()
-                or (
-                    rt.engine.trader is not None
-                    and len(rt.engine.trader.fills) >= 3
-                    and rt.engine.trader.orders.working()
-                )
-            ),
-            15,
-            "three fills and a working order",
-        )
-        assert not task.done(), task
-    finally:
-        rt.request_stop("test over")
-        code = await asyncio.wait_for(task, 15)
+    async with simulated(config) as (sim, config):
+        rt = Runtime(config)
+        task = asyncio.get_running_loop().create_task(rt.run())
+        try:
+            await wait_for(
+                lambda: (
+                    task.done()
+                    or (
+                        rt.engine.trader is not None
+                        and len(rt.engine.trader.fills) >= 3
+                        and rt.engine.trader.orders.working()
+                    )
+                ),
+                15,
+                "three fills and a working order",
+            )
+            assert not task.done(), task
+        finally:
+            rt.request_stop("test over")
+            code = await asyncio.wait_for(task, 15)
     assert code == 0
 
     copy = tmp_path / "copy.sqlite3"
@@ -81,7 +83,7 @@ async def test_after_a_clean_stop_the_main_database_file_alone_holds_every_fill_
     finally:
         conn.close()
 
-    venue = rt.sim.venue
+    venue = sim.venue
     venue_trades = sorted(str(t["id"]) for t in venue.user_trades(ACCOUNT, SYMBOL, limit=1000))
     assert venue_trades and stored_trades == venue_trades
     assert venue.open_orders(ACCOUNT, SYMBOL) == []

@@ -19,7 +19,7 @@ import pytest
 from epochbot.engine.engine import Engine, EngineConfig
 from epochbot.model import events as ev
 from epochbot.persistence.storage import SqliteStorage
-from epochbot.runtime.runtime import VENUES, Runtime, RuntimeConfig, TradingConfig
+from epochbot.runtime.config import VENUES, RuntimeConfig, TradingConfig
 from epochbot.sim.streams import KlineState
 from epochbot.trading import strategy as strategy_mod
 from epochbot.trading.filters import SymbolFilters
@@ -62,21 +62,20 @@ def recorder_strategy():
         strategy_mod._REGISTRY.pop("history-recorder", None)
 
 
-class SeededRuntime(Runtime):
-    """The embedded simulator, given 30 closed 1m candles before the runtime asks for them."""
+class Seeded:
+    """Gives the embedded simulator 30 closed 1m candles before the runtime asks for them."""
 
-    seeded: list[int]
+    def __init__(self) -> None:
+        self.seeded: list[int] = []
 
-    async def _start_sim(self) -> None:
-        await super()._start_sim()
+    def __call__(self, sim) -> None:
         now = int(time.time() * 1000)
         minute = now - now % M
-        self.seeded = []
-        for sym in self.config.symbols:
-            m = self.sim.markets[sym]
+        for sym in sim.config.symbols:
+            m = sim.markets[sym]
             p = m.last_trade_price
-            old = list(self.sim.candles.history(sym))
-            ks = self.sim.candles.history(sym)
+            old = list(sim.candles.history(sym))
+            ks = sim.candles.history(sym)
             ks.clear()
             for ago in range(30, 0, -1):
                 if ago in HOLE:
@@ -98,14 +97,14 @@ async def test_backfill_at_start_fills_history_flags_the_hole_and_warms_up(tmp_p
         history_lookback_min=120,
         trading=TradingConfig(strategy="history-recorder", storage_path=db),
     )
-    rt = SeededRuntime(cfg)
-    async with Running(rt):
-        streams = [s for route in rt._routes() for s in route.streams]
+    seed = Seeded()
+    async with Running(cfg, prepare=seed) as (rt, _):
+        streams = [s for route in rt.streams.routes() for s in route.streams]
         assert "btcusdt@kline_1m" in streams
         history = [c.open_ts for c in rt.engine.market.candles(SYM)]
         # Everything seeded is there (the venue had only 30 of the 120 minutes asked: no gap
         # before its first candle), the hole was refetched once and is flagged.
-        assert set(rt.seeded) <= set(history)
+        assert set(seed.seeded) <= set(history)
         assert history == sorted(history) and len(history) == len(set(history))
         assert rt.engine.counters["candles_missing"] == len(HOLE)
         assert any(r.msg.startswith("kline backfill: candles still missing") for r in rt.engine.log)
@@ -117,13 +116,13 @@ async def test_backfill_at_start_fills_history_flags_the_hole_and_warms_up(tmp_p
         stored = [c.open_ts for c in storage.load_candles(SYM, "1m")]
     finally:
         storage.close()
-    assert set(rt.seeded) <= set(stored)
+    assert set(seed.seeded) <= set(stored)
 
 
 async def test_backfill_off_with_zero_lookback():
     venue = replace(VENUES["sim"], market="usdm")
-    rt = SeededRuntime(RuntimeConfig(venue=venue, symbols=(SYM,), sim_rate=50.0, history_lookback_min=0))
-    async with Running(rt):
+    cfg = RuntimeConfig(venue=venue, symbols=(SYM,), sim_rate=50.0, history_lookback_min=0)
+    async with Running(cfg, prepare=Seeded()) as (rt, _):
         assert not any(r.msg.startswith("kline backfill") for r in rt.engine.log)
         assert rt.engine.counters["candles_missing"] == 0
         # Only a live closed kline can be there (the seeded last one closes when the sim's

@@ -15,8 +15,9 @@ import pytest
 
 from epochbot.engine.engine import EngineConfig
 from epochbot.model import events as ev
-from epochbot.runtime.runtime import VENUES, Runtime, RuntimeConfig
-from tests.helpers import wait_for
+from epochbot.runtime.config import VENUES, RuntimeConfig
+from epochbot.runtime.runtime import Runtime
+from tests.helpers import simulated, wait_for
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 
@@ -32,29 +33,42 @@ def all_synced(rt: Runtime) -> bool:
 
 
 class Running:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-        self.task: asyncio.Task | None = None
+    """A `Runtime` for ``config`` on the embedded simulator, running and synced: ``(rt, sim)``.
+    ``prepare`` is called with the simulator before the runtime is built."""
 
-    async def __aenter__(self) -> Runtime:
-        self.task = asyncio.get_running_loop().create_task(self.rt.run())
-        await wait_for(lambda: all_synced(self.rt) or self.task.done(), 5.0, "all books synced at start")
+    def __init__(self, config: RuntimeConfig, prepare=None) -> None:
+        self.config = config
+        self.prepare = prepare
+        self.rt: Runtime | None = None
+        self.task: asyncio.Task | None = None
+        self._sim = simulated(config)
+
+    async def __aenter__(self):
+        sim, config = await self._sim.__aenter__()
+        if self.prepare is not None:
+            self.prepare(sim)
+        self.rt = rt = Runtime(config)
+        self.task = asyncio.get_running_loop().create_task(rt.run())
+        await wait_for(lambda: all_synced(rt) or self.task.done(), 5.0, "all books synced at start")
         assert not self.task.done(), self.task
-        return self.rt
+        return rt, sim
 
     async def __aexit__(self, *exc) -> None:
-        if not self.task.done():
-            self.rt.request_stop("test over")
         try:
-            await asyncio.wait_for(self.task, 5.0)
-        except TimeoutError:
-            self.task.cancel()
-            raise
+            if not self.task.done():
+                self.rt.request_stop("test over")
+            try:
+                await asyncio.wait_for(self.task, 5.0)
+            except TimeoutError:
+                self.task.cancel()
+                raise
+        finally:
+            await self._sim.__aexit__(*exc)
 
 
-def make(market: str = "usdm", **engine_kw) -> Runtime:
+def make(market: str = "usdm", **engine_kw) -> RuntimeConfig:
     venue = replace(VENUES["sim"], market=market)
-    return Runtime(RuntimeConfig(venue=venue, symbols=SYMBOLS, engine=EngineConfig(**engine_kw), sim_rate=50.0))
+    return RuntimeConfig(venue=venue, symbols=SYMBOLS, engine=EngineConfig(**engine_kw), sim_rate=50.0)
 
 
 def synced_record(rt: Runtime, epoch: int):
@@ -65,7 +79,7 @@ def synced_record(rt: Runtime, epoch: int):
 
 
 async def test_starts_and_syncs_all_books():
-    async with Running(make()) as rt:
+    async with Running(make()) as (rt, sim):
         await wait_for(
             lambda: (
                 rt.latest is not None and rt.latest.epoch == 1 and all(b.state == "synced" for b in rt.latest.books)
@@ -79,10 +93,10 @@ async def test_starts_and_syncs_all_books():
 
 
 async def test_gap_resyncs_the_book_and_keeps_the_session():
-    async with Running(make()) as rt:
+    async with Running(make()) as (rt, sim):
         epoch = rt.engine.epoch
         t0 = time.time_ns()
-        rt.sim.inject("gap", symbol="BTCUSDT")
+        sim.inject("gap", symbol="BTCUSDT")
         await wait_for(
             lambda: any(r.symbol == "BTCUSDT" and r.detected_ns >= t0 and r.synced_ns for r in rt.engine.book_resyncs),
             3.0,
@@ -96,9 +110,9 @@ async def test_gap_resyncs_the_book_and_keeps_the_session():
 
 
 async def test_drop_opens_a_new_epoch_and_resyncs():
-    async with Running(make()) as rt:
+    async with Running(make()) as (rt, sim):
         epoch = rt.engine.epoch
-        rt.sim.inject("drop")
+        sim.inject("drop")
         await wait_for(
             lambda: rt.engine.epoch > epoch and synced_record(rt, rt.engine.epoch) is not None and all_synced(rt),
             3.0,
@@ -112,9 +126,9 @@ async def test_drop_opens_a_new_epoch_and_resyncs():
 @pytest.mark.parametrize("market", ["spot", "usdm"])
 async def test_server_shutdown_on_combined_streams_replaces_the_session(market):
     # Both markets announce it; combined streams wrap it as {"stream": "!serverShutdown", "data": ..}.
-    async with Running(make(market)) as rt:
+    async with Running(make(market)) as (rt, sim):
         epoch = rt.engine.epoch
-        rt.sim.inject("server_shutdown")
+        sim.inject("server_shutdown")
         await wait_for(
             lambda: rt.engine.epoch > epoch and synced_record(rt, rt.engine.epoch) is not None and all_synced(rt),
             3.0,
@@ -125,7 +139,7 @@ async def test_server_shutdown_on_combined_streams_replaces_the_session(market):
 
 
 async def test_stale_epoch_events_are_discarded_and_counted():
-    async with Running(make()) as rt:
+    async with Running(make()) as (rt, sim):
         engine = rt.engine
         epoch = engine.epoch
         before = engine.counters["discarded_stale_epoch"]
@@ -175,18 +189,18 @@ async def test_a_latency_spell_makes_frames_late_but_no_book_resyncs():
 
 
 async def test_stall_is_detected_as_silence_and_the_session_replaced():
-    async with Running(make(silence_replace_ms=300.0)) as rt:
+    async with Running(make(silence_replace_ms=300.0)) as (rt, sim):
         engine = rt.engine
         epoch = engine.epoch
-        rt.sim.inject("stall", duration_s=0.5)
+        sim.inject("stall", duration_s=0.5)
         await wait_for(lambda: engine.epoch > epoch, 3.0, "silence detection")
         rec = next(r for r in engine.epochs if r.epoch == epoch + 1)
         assert "stalled" in rec.cause or "silent" in rec.cause
-        await wait_for(lambda: not rt.sim.faults.active("stall") and all_synced(rt), 5.0, "resynced after the stall")
+        await wait_for(lambda: not sim.faults.active("stall") and all_synced(rt), 5.0, "resynced after the stall")
 
 
 async def test_operator_force_resync_replaces_the_session():
-    async with Running(make()) as rt:
+    async with Running(make()) as (rt, sim):
         epoch = rt.engine.epoch
         rt.submit(ev.OperatorForceResync(replace_session=True))
         await wait_for(
@@ -196,18 +210,18 @@ async def test_operator_force_resync_replaces_the_session():
 
 
 async def test_request_stop_makes_run_return_zero():
-    rt = make()
-    task = asyncio.get_running_loop().create_task(rt.run())
-    await wait_for(lambda: all_synced(rt), 5.0, "sync")
-    rt.request_stop("test")
-    code = await asyncio.wait_for(task, 5.0)
+    async with simulated(make()) as (_, config):
+        rt = Runtime(config)
+        task = asyncio.get_running_loop().create_task(rt.run())
+        await wait_for(lambda: all_synced(rt), 5.0, "sync")
+        rt.request_stop("test")
+        code = await asyncio.wait_for(task, 5.0)
     assert code == 0 and rt.exit_code == 0
 
 
 @pytest.mark.parametrize("market", ["usdm", "spot"])
 async def test_book_equals_simulator_depth_after_pausing_the_market(market):
-    async with Running(make(market)) as rt:
-        sim = rt.sim
+    async with Running(make(market)) as (rt, sim):
         # Make sure the market moved after the snapshot, so diffs were applied on top of it.
         start = {s: rt.engine.book(s).last_update_id for s in SYMBOLS}
         await wait_for(

@@ -20,8 +20,9 @@ from dataclasses import replace
 
 import pytest
 
-from epochbot.runtime.runtime import VENUES, Runtime, RuntimeConfig, TradingConfig
-from tests.helpers import wait_for
+from epochbot.runtime.config import VENUES, RuntimeConfig, TradingConfig
+from epochbot.runtime.runtime import Runtime
+from tests.helpers import simulated, wait_for
 
 SYMBOL = "BTCUSDT"
 ACCOUNT = "acct-1"  # the simulator's default account
@@ -46,27 +47,28 @@ async def test_a_runtime_whose_clock_is_off_signs_with_the_venues_time_and_trade
         trading=trading,
         history_lookback_min=0,
     )
-    rt = Runtime(config, clock=lambda: time.time_ns() + skew_ns)
-    logs: list = []
-    rt.add_log_listener(logs.append)
-    task = asyncio.get_running_loop().create_task(rt.run())
-    try:
-        await wait_for(
-            lambda: (
-                task.done()
-                or (
-                    rt.engine.trader is not None
-                    and len(rt.engine.trader.fills) >= 2
-                    and rt.gateway.user_stream_connected
-                )
-            ),
-            15,
-            "two fills with the account stream up",
-        )
-        assert not task.done(), task
-    finally:
-        rt.request_stop("test over")
-        code = await asyncio.wait_for(task, 15)
+    async with simulated(config) as (sim, config):
+        rt = Runtime(config, clock=lambda: time.time_ns() + skew_ns)
+        logs: list = []
+        rt.add_log_listener(logs.append)
+        task = asyncio.get_running_loop().create_task(rt.run())
+        try:
+            await wait_for(
+                lambda: (
+                    task.done()
+                    or (
+                        rt.engine.trader is not None
+                        and len(rt.engine.trader.fills) >= 2
+                        and rt.gateway.user_stream_connected
+                    )
+                ),
+                15,
+                "two fills with the account stream up",
+            )
+            assert not task.done(), task
+        finally:
+            rt.request_stop("test over")
+            code = await asyncio.wait_for(task, 15)
 
     assert code == 0
     refused = [
@@ -82,5 +84,5 @@ async def test_a_runtime_whose_clock_is_off_signs_with_the_venues_time_and_trade
         rt.engine.counters.get("venue_orders_check_failed", 0) == 0
         and rt.engine.counters.get("fill_import_failed", 0) == 0
     )
-    venue_trades = {str(t["id"]) for t in rt.sim.venue.user_trades(ACCOUNT, SYMBOL, limit=1000)}
+    venue_trades = {str(t["id"]) for t in sim.venue.user_trades(ACCOUNT, SYMBOL, limit=1000)}
     assert venue_trades and venue_trades == {f.trade_id for f in rt.engine.trader.fills}

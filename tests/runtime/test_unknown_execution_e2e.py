@@ -17,9 +17,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from epochbot.runtime.runtime import VENUES, Runtime, RuntimeConfig, TradingConfig
+from epochbot.runtime.config import VENUES, RuntimeConfig, TradingConfig
+from epochbot.runtime.runtime import Runtime
 from epochbot.trading.orders import OrderState
-from tests.helpers import wait_for
+from tests.helpers import simulated, wait_for
 
 SYMBOL = "BTCUSDT"
 ACCOUNT = "acct-1"  # the simulator's default account (sim-key / sim-secret)
@@ -45,42 +46,43 @@ async def test_unknown_execution_never_duplicates_and_always_resolves(tmp_path):
     # window keeps the test fast (the default waits out Binance's recvWindow and clock skew).
     trading = replace(trading, unknown_window_ms=500)
     config = replace(config, trading=trading)
-    rt = Runtime(config)
-    task = asyncio.get_running_loop().create_task(rt.run())
-    try:
-        await wait_for(
-            lambda: rt.engine.trader is not None and rt.engine.trader.orders.counters["placed"] > 0 or task.done(),
-            10,
-            "the first order",
-        )
-        assert not task.done(), task
-        trader, sim = rt.engine.trader, rt.sim
-        sim.inject("unknown_execution", count=20)
-        await wait_for(
-            lambda: sim.faults.active("unknown_execution") is None and trader.orders.counters["unknown"] >= 20,
-            15,
-            "every armed unknown-execution fault to fire",
-        )
-        sim.pause_market()  # nothing executes from here on: the venue's records are final
-        await wait_for(
-            lambda: not any(o.state is OrderState.UNKNOWN for o in trader.orders.orders.values()),
-            5,
-            "every unknown order resolved",
-        )
-        assert trader.orders.counters["unknown"] >= 20
+    async with simulated(config) as (sim, config):
+        rt = Runtime(config)
+        task = asyncio.get_running_loop().create_task(rt.run())
+        try:
+            await wait_for(
+                lambda: rt.engine.trader is not None and rt.engine.trader.orders.counters["placed"] > 0 or task.done(),
+                10,
+                "the first order",
+            )
+            assert not task.done(), task
+            trader = rt.engine.trader
+            sim.inject("unknown_execution", count=20)
+            await wait_for(
+                lambda: sim.faults.active("unknown_execution") is None and trader.orders.counters["unknown"] >= 20,
+                15,
+                "every armed unknown-execution fault to fire",
+            )
+            sim.pause_market()  # nothing executes from here on: the venue's records are final
+            await wait_for(
+                lambda: not any(o.state is OrderState.UNKNOWN for o in trader.orders.orders.values()),
+                5,
+                "every unknown order resolved",
+            )
+            assert trader.orders.counters["unknown"] >= 20
 
-        venue = sim.venue
-        account = venue.ledger.account(ACCOUNT)
-        history = [coid for sym, _, coid in account.history if sym == SYMBOL]
-        assert len(history) == len(set(history)), "a client order id reached the venue twice"
-        open_ids = [o["clientOrderId"] for o in venue.open_orders(ACCOUNT, SYMBOL)]
-        assert len(open_ids) == len(set(open_ids))
-        assert set(history) <= trader.orders._sent_ids
+            venue = sim.venue
+            account = venue.ledger.account(ACCOUNT)
+            history = [coid for sym, _, coid in account.history if sym == SYMBOL]
+            assert len(history) == len(set(history)), "a client order id reached the venue twice"
+            open_ids = [o["clientOrderId"] for o in venue.open_orders(ACCOUNT, SYMBOL)]
+            assert len(open_ids) == len(set(open_ids))
+            assert set(history) <= trader.orders._sent_ids
 
-    finally:
-        if not task.done():
-            rt.request_stop("test over")
-        await asyncio.wait_for(task, 10)
+        finally:
+            if not task.done():
+                rt.request_stop("test over")
+            await asyncio.wait_for(task, 10)
 
     # From the persisted order journal: each id sent once, and while an order of a slot was
     # UNKNOWN no other order of that slot was sent.
@@ -95,7 +97,7 @@ async def test_unknown_execution_never_duplicates_and_always_resolves(tmp_path):
         )
     finally:
         storage.close()
-    venue = rt.sim.venue  # the simulator stopped; its books of record are still here
+    venue = sim.venue  # the simulator stopped; its books of record are still here
     # Every order that went UNKNOWN resolved from the venue's records: REJECTED ("not found")
     # exactly when the venue has no order with that client id, an order state otherwise.
     outcomes = {"placed": 0, "not placed": 0}

@@ -3,8 +3,9 @@
 REST answers (spot ``/api/v3/order``, USD-M ``/fapi/v1/order``) and user-data stream events
 (spot ``executionReport``, USD-M ``ORDER_TRADE_UPDATE``) are mapped to the lifecycle events the
 order manager understands. Quantities and prices are converted with the symbol's codec into lots
-and price units; a string the codec cannot represent exactly raises `ValueError` (the caller
-logs and skips the frame rather than guess).
+and price units; a string the codec cannot represent exactly raises a data error
+(`epochbot.model.errors.DataError`: `UserFrameError` here, `DecimalFormatError` from the codec);
+the caller logs and skips the frame rather than guess.
 """
 
 from __future__ import annotations
@@ -14,9 +15,21 @@ from decimal import Decimal, InvalidOperation
 import orjson
 
 from epochbot.model import trade_events as tev
+from epochbot.model.errors import DataError
 from epochbot.model.numeric import UnitCodec
 
-__all__ = ["order_response_events", "query_response_event", "user_frame_events", "user_message_events"]
+__all__ = [
+    "UserFrameError",
+    "order_response_events",
+    "query_response_event",
+    "user_frame_events",
+    "user_message_events",
+]
+
+
+class UserFrameError(DataError):
+    """A user-data frame or order answer the decoder cannot map to trading events."""
+
 
 _MS = 1_000_000
 
@@ -102,7 +115,7 @@ def user_message_events(msg, codecs: dict[str, UnitCodec], now_ns: int, quotes: 
     elif isinstance(msg, dict) and isinstance(msg.get("event"), dict):
         msg = msg["event"]
     if not isinstance(msg, dict):
-        raise ValueError("user frame is not an object")
+        raise UserFrameError("user frame is not an object")
     etype = msg.get("e")
     if etype == "executionReport":  # spot
         return _order_update(
@@ -211,4 +224,4 @@ def _decimal(text) -> Decimal:
     try:
         return Decimal(str(text))
     except InvalidOperation:
-        raise ValueError(f"bad fee amount {text!r}") from None
+        raise UserFrameError(f"bad fee amount {text!r}") from None

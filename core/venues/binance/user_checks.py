@@ -10,7 +10,7 @@ more than we booked).
 from __future__ import annotations
 
 from epochbot.model import trade_events as tev
-from epochbot.model.trade_checks import problems
+from epochbot.model.trade_checks import check
 from epochbot.model.trade_events import CLIENT_ID_PATTERN
 from epochbot.venues.binance.user import user_message_events
 
@@ -21,9 +21,7 @@ def checked_user_events(msg, codecs, now_ns: int, quotes=None) -> tuple[list, Ex
     """(events, None) for a usable message; ([VenueDataError] or [], the problem) otherwise."""
     try:
         events = user_message_events(msg, codecs, now_ns, quotes)
-        why = problems(events)
-        if why is not None:
-            raise ValueError(why)
+        check(events)
         return events, None
     except Exception as exc:  # noqa: BLE001 - decoding is pure: whatever it raises means a bad message
         coid = client_id_in(msg)

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import orjson
 
 from epochbot.model import events as ev
+from epochbot.model.errors import DataError
 
 __all__ = [
     "Ack",
@@ -34,7 +35,7 @@ __all__ = [
 Market = Literal["spot", "usdm"]
 
 
-class FrameError(ValueError):
+class FrameError(DataError):
     """The frame is not JSON, or not a Binance event this decoder understands.
 
     ``event`` is the frame's event type and ``symbol`` its symbol when they could be read (so
