@@ -56,7 +56,8 @@ from epochbot.engine.telemetry import Telemetry
 from epochbot.engine.trader_port import TraderPort
 from epochbot.engine.trading import TradingBridge
 from epochbot.model import events as ev
-from epochbot.model.modes import Mode, ModeChange, ModeConfig, ModeController, parse_mode
+from epochbot.engine.modes import ModeChange, ModeConfig, ModeController
+from epochbot.model.modes import Mode, parse_mode
 from epochbot.model.numeric import UnitCodec, parse_units
 from epochbot.model.records import BookResync, EpochRecord, LogRecord
 
