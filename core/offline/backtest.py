@@ -36,7 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from epochbot.book.book import VenueRules
+from epochbot.book.book import OrderBook, VenueRules
 from epochbot.engine.engine import Engine, EngineConfig
 from epochbot.model import events as ev
 from epochbot.model import trade_events as tev
@@ -411,7 +411,7 @@ class _Run:
             )
         return f
 
-    def _top(self, symbol: str) -> tuple[int | None, int | None, object | None]:
+    def _top(self, symbol: str) -> tuple[int | None, int | None, OrderBook | None]:
         state = self.engine.symbols.get(symbol)
         if state is None:
             return None, None, None

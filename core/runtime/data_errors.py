@@ -45,10 +45,10 @@ def handle_failure(engine, event, exc: Exception) -> list:
     why = f"{type(exc).__name__}: {str(exc)[:200]}"
     if is_fatal(exc):
         now = engine.clock()
-        return list(engine._go_fatal(now, f"invariant violated handling {type(event).__name__}: {why}"))
+        return list(engine.go_fatal(now, f"invariant violated handling {type(event).__name__}: {why}"))
     engine.counters["handler_data_errors"] = engine.counters.get("handler_data_errors", 0) + 1
     sample = _sample(event)
-    engine._log(
+    engine.log_event(
         "error",
         "event handler failed: dropped as a data error",
         event=type(event).__name__,
@@ -90,7 +90,7 @@ def handle_failure(engine, event, exc: Exception) -> list:
                 )
     except Exception as again:  # the repair itself failed: stop trusting the state
         if is_fatal(again):
-            return list(engine._go_fatal(engine.clock(), f"repair after a data error violated an invariant: {again}"))
+            return list(engine.go_fatal(engine.clock(), f"repair after a data error violated an invariant: {again}"))
         engine.counters["handler_data_errors"] += 1
-        engine._log("error", "repair after a data error failed", error=f"{type(again).__name__}: {str(again)[:200]}")
+        engine.log_event("error", "repair after a data error failed", error=f"{type(again).__name__}: {str(again)[:200]}")
     return []

@@ -102,7 +102,7 @@ class ConsumeLoop:
                     log.exception("log listener failed")
 
     def _runtime_log(self, level: str, msg: str, **fields) -> None:
-        self.engine._log(level, msg, source="runtime", **fields)
+        self.engine.log_event(level, msg, source="runtime", **fields)
 
     async def _freeze_heap_when_synced(self) -> None:
         """Move everything alive after the first sync (modules, aiohttp, the simulator, the
