@@ -206,7 +206,7 @@ def test_a_probe_showing_no_move_is_a_quiet_market_reprobed_with_backoff():
     ((symbol, request),) = verdict.probes
 
     assert live.on_probe(symbol, request, last, clock[0]).dead == ""
-    gaps, at = [], clock[0]
+    gaps = []
     for _ in range(4):
         verdict, waited = tick_until_verdict(live, clock, 60_000)
         ((symbol, request),) = verdict.probes

@@ -31,7 +31,7 @@ def test_bucket_of_is_monotone(a, b):
 def test_bucket_upper_is_strictly_increasing_over_the_index_range():
     uppers = [bucket_upper(i) for i in range(32, 40 * 16)]
 
-    assert all(x < y for x, y in zip(uppers, uppers[1:]))
+    assert all(x < y for x, y in zip(uppers, uppers[1:], strict=False))
 
 
 def exact_percentile(values: list[int], q: float) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from epochbot.model import events as ev
 from epochbot.model.modes import Mode
-from tests.core.test_engine import SYMBOLS, market_diff, open_session, snapshot_for, synced_engine
+from tests.engine.test_engine import SYMBOLS, market_diff, open_session, snapshot_for, synced_engine
 
 
 def run_stream(
@@ -94,4 +94,4 @@ def test_sessions_that_keep_dying_before_they_are_healthy_back_off():
             engine.handle(market_diff(engine, clock, s, 101, 101, 100))
 
     assert delays[0] == 0  # losing the startup session is a fresh incident
-    assert all(b > a for a, b in zip(delays[1:], delays[2:])) and delays[-1] >= 2000
+    assert all(b > a for a, b in zip(delays[1:], delays[2:], strict=False)) and delays[-1] >= 2000
