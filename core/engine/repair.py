@@ -35,6 +35,7 @@ _NO_COMMANDS: tuple[ev.Command, ...] = ()
 _MS = 1_000_000
 _MALFORMED_LINK_NS = 2_000_000_000  # a gap this soon after an unreadable frame is caused by it
 _PARKED_BUFFER = 20  # diffs kept by a book whose snapshot waits for request weight
+_MAX_DOUBLINGS = 1000  # of the retry back-off: far past any ceiling, and still a float
 
 
 class BookRepair:
@@ -166,7 +167,8 @@ class BookRepair:
         return self.request_snapshot(state, now, "retry", delay)
 
     def _snapshot_backoff(self, failures: int) -> float:
-        doubling: int = 2 ** max(0, failures - 1)
+        # Capped like the dial back-off: a venue failing a thousand fetches must not raise here.
+        doubling: int = 2 ** min(_MAX_DOUBLINGS, max(0, failures - 1))
         base = self.config.snapshot_retry_base_ms * doubling
         return min(self.config.snapshot_retry_max_ms, base)
 

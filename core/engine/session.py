@@ -41,6 +41,7 @@ __all__ = ["IllegalSessionTransition", "SessionMachine", "SessionState", "Trigge
 
 _MS = 1_000_000
 _HISTORY = 5000  # epoch records kept (the oldest 1000 go when it is full)
+_MAX_DOUBLINGS = 1000  # of a back-off: far past any ceiling, and still a float
 
 
 class SessionState(Enum):
@@ -197,7 +198,9 @@ class SessionMachine:
         # Exponential with jitter from a seeded RNG (deterministic for a given input).
         n = self._failed_dials
         cfg = self.config
-        doubling: int = 2 ** max(0, n - 1)
+        # The exponent is capped where the product is past any ceiling anyway: 2**1024 no longer
+        # converts to a float, and an outage of a thousand failed dials must not raise here.
+        doubling: int = 2 ** min(_MAX_DOUBLINGS, max(0, n - 1))
         base = min(cfg.reconnect_max_ms, cfg.reconnect_base_ms * doubling)
         jitter = 1.0 + cfg.reconnect_jitter * (2 * self._rng.random() - 1)
         return round(base * jitter, 3)

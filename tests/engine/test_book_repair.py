@@ -169,6 +169,20 @@ def test_a_failed_fetch_is_retried_no_sooner_than_the_venue_asks():
     assert (retry.delay_ms, state.bad_snapshots, parts.counters["snapshots_failed"]) == (1500.0, 1, 1)
 
 
+def test_the_fetch_retry_stays_at_its_ceiling_however_long_the_venue_fails():
+    parts = Parts(snapshot_retry_max_ms=2000.0).subscribe()
+    repair = repair_of(parts)
+    (fetch,) = repair.request_snapshot(parts.symbols["BTCUSDT"], parts.clock(), "subscribed")
+
+    for _ in range(1100):
+        (fetch,) = repair.on_snapshot_failed(
+            ev.SnapshotFailed(epoch=1, symbol="BTCUSDT", request_id=fetch.request_id, reason="503"),
+            parts.clock.advance_ms(1),
+        )
+
+    assert fetch.delay_ms == 2000.0
+
+
 def test_books_waiting_for_request_weight_keep_only_a_few_diffs():
     parts = Parts(symbols=("BTCUSDT", "ETHUSDT"), book_buffer_limit=600).subscribe()
     repair = repair_of(parts)

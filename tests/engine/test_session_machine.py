@@ -189,6 +189,18 @@ def test_the_dial_back_off_is_the_same_for_the_same_seed():
     assert delays(3) != delays(4)
 
 
+def test_the_dial_back_off_stays_at_its_ceiling_however_long_the_outage():
+    m = machine(
+        ReplacementGovernor(base_ms=1.0, max_ms=1.0, max_in_window=10**9),
+        reconnect_max_ms=5000.0,
+        reconnect_jitter=0.0,
+    )
+
+    delays = [m.replace(T0 + i * MS, "dial failed") for i in range(1100)]
+
+    assert delays[-1] == 5000.0  # 1100 failed dials: 2**1099 would not even convert to a float
+
+
 def test_resynchronized_stamps_an_opened_epoch_once():
     m = machine()
     m.replace(T0, "startup")
