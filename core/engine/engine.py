@@ -34,11 +34,14 @@ the reason in ``fatal`` and returns ``Stop(exit_code=3)``.
 The parts
 ---------
 `Engine` is a facade: it routes each event (the market path inline, control events through one
-type -> handler table), handles the operator, evaluates confidence, and wires the parts, each of
-which receives its collaborators in its constructor and is tested on its own:
+type -> handler table), handles the operator and the timer, evaluates confidence (the one place
+that sees every input), and wires the parts, each of which receives its collaborators in its
+constructor and is tested on its own:
 
 * `epochbot.engine.session.SessionMachine`: the session's lifecycle (a transition table), the
   epoch, its records, the dial back-off;
+* `epochbot.engine.lifecycle.SessionLifecycle`: what a replacement and the session's answers
+  mean for the other parts;
 * `epochbot.engine.repair.BookRepair`: snapshot requests and answers, rebuild, validation;
 * `epochbot.engine.supervision.Supervisor`: liveness, lag and latency verdicts on the session;
 * `epochbot.engine.incidents.Incidents`: incident starts and time-to-correct-resync;
@@ -62,6 +65,7 @@ from epochbot.engine.confidence import Confidence, ConfidenceInputs, evaluate
 from epochbot.engine.config import FATAL_EXIT_CODE, EngineConfig
 from epochbot.engine.incidents import Incidents
 from epochbot.engine.lag import LagJudge
+from epochbot.engine.lifecycle import SessionLifecycle
 from epochbot.engine.liveness import Liveness, LivenessConfig, ReplacementGovernor
 from epochbot.engine.log import EngineLog
 from epochbot.engine.market_history import MarketHistory
@@ -208,6 +212,17 @@ class Engine:
             config, clock, self.symbols, session, incidents, log, self.counters, self._evaluate, self.go_fatal
         )
         self._supervisor = Supervisor(config, session, self.liveness, self.lag, self.telemetry, self.governor, log)
+        self._lifecycle = SessionLifecycle(
+            config,
+            self.symbols,
+            session,
+            self._repair,
+            self._supervisor,
+            incidents,
+            self.telemetry,
+            log,
+            self._evaluate,
+        )
         self._bridge = TraderBridge(self.symbols, log, self.counters, trader)
         self._trader = trader  # the bridge's, kept here for the market path's one check
         # Bound once: the market path is the hot path.
@@ -219,16 +234,16 @@ class Engine:
         self._book_validated = self._repair.book_validated
         for symbol in config.symbols:
             self._add_symbol(symbol)
-        repair, bridge = self._repair, self._bridge
+        repair, bridge, lifecycle = self._repair, self._bridge, self._lifecycle
         # Event type -> handler. Instrumentation may wrap an entry (bench/resync.py does).
         self.control_handlers: dict[type, ControlHandler] = dict(
             (
-                _route(ev.SessionOpened, self._on_session_opened),
-                _route(ev.SubscriptionConfirmed, self._on_subscription_confirmed),
-                _route(ev.SubscriptionFailed, self._on_subscription_failed),
-                _route(ev.Disconnected, self._on_disconnected),
-                _route(ev.WriteFailed, self._on_write_failed),
-                _route(ev.ServerShutdownNotice, self._on_server_shutdown),
+                _route(ev.SessionOpened, lifecycle.on_opened),
+                _route(ev.SubscriptionConfirmed, lifecycle.on_subscribed),
+                _route(ev.SubscriptionFailed, lifecycle.on_subscription_failed),
+                _route(ev.Disconnected, lifecycle.on_disconnected),
+                _route(ev.WriteFailed, lifecycle.on_write_failed),
+                _route(ev.ServerShutdownNotice, lifecycle.on_server_shutdown),
                 _route(ev.MalformedFrame, repair.on_malformed),
                 _route(ev.GapDetected, repair.on_gap_detected),
                 _route(ev.SnapshotReady, repair.on_snapshot_ready),
@@ -236,7 +251,7 @@ class Engine:
                 _route(ev.SymbolSpec, self._on_symbol_spec),
                 _route(ev.ClockOffsetMeasured, self._on_clock_offset),
                 _route(ev.SnapshotBudget, repair.on_snapshot_budget),
-                _route(ev.LatencyDegraded, self._on_latency_degraded),
+                _route(ev.LatencyDegraded, lifecycle.on_latency_degraded),
                 _route(ev.MarketQueueOverflow, repair.on_overflow),
                 _route(ev.OperatorForceResync, self._on_force_resync),
                 _route(ev.OperatorSetMode, self._on_set_mode),
@@ -387,72 +402,8 @@ class Engine:
         now = self._clock()
         if self._session.epoch == 0:
             self.started_ns = self.started_ns or now
-            return list(self._replace_session(now, cause, detected_ns=self.started_ns))
-        return list(self._replace_session(now, cause, immediate=True))
-
-    def _replace_session(
-        self, now: int, cause: str, detected_ns: int | None = None, immediate: bool = False, liveness: bool = False
-    ) -> ev.Commands:
-        """Close the current epoch and ask for a new session: every book starts over."""
-        self._incidents.open(detected_ns if detected_ns is not None else now)
-        self._supervisor.session_replaced(now, liveness)
-        delay = self._session.replace(now, cause, detected_ns, immediate)
-        self._repair.reset(cause)
-        self.telemetry.reset_connection(now)
-        epoch = self._session.epoch
-        self._log(
-            "info" if epoch == 1 else "warn",
-            "replace session",
-            cause=cause,
-            new_epoch=epoch,
-            delay_ms=round(delay, 1),
-        )
-        self._evaluate(now)
-        return (ev.ReplaceSession(epoch=epoch, cause=cause, delay_ms=delay),)
-
-    def _replace_for(self, verdict: Replace, now: int) -> ev.Commands:
-        return self._replace_session(now, verdict.cause, verdict.detected_ns, verdict.immediate, verdict.liveness)
-
-    def _on_session_opened(self, event: ev.SessionOpened, now: int) -> ev.Commands:
-        self._session.opened(now, event.url, event.close_ms, event.dial_ms)
-        self.telemetry.reset_connection(now)
-        self._log("info", "session opened", url=event.url)
-        return _NO_COMMANDS
-
-    def _on_subscription_confirmed(self, event: ev.SubscriptionConfirmed, now: int) -> ev.Commands:
-        self._session.acknowledged(now)
-        self._log("info", "subscription confirmed", request_id=event.request_id, streams=len(event.streams))
-        self._supervisor.session_subscribed(now)
-        commands: list[ev.Command] = []
-        if self.config.snapshot_on_subscribe:
-            for state in self.symbols.values():
-                if not state.snapshot_request and not state.book.synced:
-                    commands.extend(self._repair.request_snapshot(state, now, "subscribed"))
-        return commands
-
-    def _on_subscription_failed(self, event: ev.SubscriptionFailed, now: int) -> ev.Commands:
-        self._log("error", "subscription failed", reason=event.reason, request_id=event.request_id)
-        return self._replace_session(now, f"subscription failed: {event.reason}")
-
-    def _on_disconnected(self, event: ev.Disconnected, now: int) -> ev.Commands:
-        self._log("warn", "disconnected", reason=event.reason)
-        return self._replace_session(
-            now, f"disconnected: {event.reason}", detected_ns=event.recv_ts or now, immediate=True
-        )
-
-    def _on_write_failed(self, event: ev.WriteFailed, now: int) -> ev.Commands:
-        failures = self._session.write_failed()
-        self._log("warn", "write failed", reason=event.reason, failures=failures)
-        if failures >= self.config.write_failures_replace:
-            return self._replace_session(now, f"write failed: {event.reason}", immediate=True)
-        return _NO_COMMANDS
-
-    def _on_server_shutdown(self, event: ev.ServerShutdownNotice, now: int) -> ev.Commands:
-        self._log("warn", "venue announced close", reason=event.reason)
-        return self._replace_session(now, f"server shutdown: {event.reason}", immediate=True)
-
-    def _on_latency_degraded(self, event: ev.LatencyDegraded, now: int) -> ev.Commands:
-        return self._replace_session(now, f"{event.metric} degraded: {event.value_ms:.0f} ms")
+            return list(self._lifecycle.replace(now, cause, detected_ns=self.started_ns))
+        return list(self._lifecycle.replace(now, cause, immediate=True))
 
     def _on_tick(self, event: ev.TimerTick, now: int) -> ev.Commands:
         self._supervisor.on_load(now, event.loop_busy)
@@ -466,14 +417,14 @@ class Engine:
         if verdict is None:
             return _NO_COMMANDS
         if isinstance(verdict, Replace):
-            return self._replace_for(verdict, now)
+            return self._lifecycle.replace_for(verdict, now)
         self._evaluate(now)
         return verdict.commands
 
     def _on_probe_result(self, event: ev.ProbeResult, now: int) -> ev.Commands:
         verdict = self._supervisor.on_probe_result(event, now)
         if isinstance(verdict, Replace):
-            return self._replace_for(verdict, now)
+            return self._lifecycle.replace_for(verdict, now)
         self._evaluate(now)
         return verdict.commands if verdict is not None else _NO_COMMANDS
 
@@ -496,7 +447,7 @@ class Engine:
     def _on_force_resync(self, event: ev.OperatorForceResync, now: int) -> ev.Commands:
         if event.replace_session:
             self._log("warn", "operator: replace session")
-            return self._replace_session(now, "operator: new epoch", immediate=True)
+            return self._lifecycle.replace(now, "operator: new epoch", immediate=True)
         if event.symbol is not None and event.symbol not in self.symbols:
             self._log("error", "operator resync: unknown symbol", symbol=event.symbol)
             return _NO_COMMANDS
@@ -683,10 +634,6 @@ class Engine:
         return self._session.epochs
 
     @property
-    def write_failures(self) -> int:
-        return self._session.write_failures
-
-    @property
     def book_resyncs(self) -> deque[BookResync]:
         return self._repair.book_resyncs
 
@@ -719,10 +666,6 @@ class Engine:
     @property
     def paused(self) -> bool:
         return self._bridge.paused
-
-    @property
-    def account_stream_down_since(self) -> int | None:
-        return self._bridge.account_stream_down_since
 
     @property
     def mode(self) -> Mode:
