@@ -92,5 +92,7 @@ def handle_failure(engine, event, exc: Exception) -> list:
         if is_fatal(again):
             return list(engine.go_fatal(engine.clock(), f"repair after a data error violated an invariant: {again}"))
         engine.counters["handler_data_errors"] += 1
-        engine.log_event("error", "repair after a data error failed", error=f"{type(again).__name__}: {str(again)[:200]}")
+        engine.log_event(
+            "error", "repair after a data error failed", error=f"{type(again).__name__}: {str(again)[:200]}"
+        )
     return []
