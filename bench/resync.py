@@ -178,7 +178,7 @@ class Tracer:
 
     * every REST depth call: start/end (wall ns) per symbol (wraps ``rt.rest.depth``),
     * every ``SnapshotReady`` the engine handles: its queue time (recv_ts -> handled) and the
-      handling time (rebuild + validate + bookkeeping) (wraps ``engine._on_snapshot_ready``),
+      handling time (rebuild + validate + bookkeeping) (wraps the engine's ``SnapshotReady`` handler),
     * GC passes (``gc.callbacks``): generation and duration,
     * event-loop lag: a task sleeping 1 ms records every overshoot > 2 ms.
     """
@@ -209,18 +209,18 @@ class Tracer:
         import gc
 
         gc.callbacks.append(self._gc_cb)
-        import epochbot.engine.engine as engine_mod
+        from epochbot.model import events as ev
 
-        table = engine_mod._CONTROL_HANDLERS  # module-level dispatch table: patched in this process only
-        orig_ready = table[engine_mod.ev.SnapshotReady]
+        table = h.rt.engine.control_handlers  # this engine's dispatch table (event type -> handler)
+        orig_ready = table[ev.SnapshotReady]
 
-        def on_ready(eng, event, now, _orig=orig_ready):
+        def on_ready(event, now, _orig=orig_ready):
             t0 = time.time_ns()
-            out = _orig(eng, event, now)
+            out = _orig(event, now)
             self.ready.append((event.symbol, event.recv_ts, t0, time.time_ns(), event.fetch_ms))
             return out
 
-        table[engine_mod.ev.SnapshotReady] = on_ready
+        table[ev.SnapshotReady] = on_ready
         rest = h.rt.rest
         orig_depth = rest.depth
 

@@ -30,7 +30,19 @@ _EXPORTS: dict[str, str] = {
     "merge_params": "epochbot.trading.strategy",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "Fill",
+    "MarketView",
+    "Mode",
+    "OrderIntent",
+    "Strategy",
+    "StrategyError",
+    "TradeTick",
+    "UnitCodec",
+    "__version__",
+    "lots_for_quote",
+    "merge_params",
+]
 
 if TYPE_CHECKING:  # what type checkers (and the layer test) see; at run time __getattr__ loads them
     from epochbot.engine.market_view import MarketView, TradeTick

@@ -26,7 +26,7 @@ def engine_config(settings: Settings) -> EngineConfig:
     from epochbot.book.book import VenueRules
     from epochbot.engine.confidence import ConfidenceConfig, FactorConfig
     from epochbot.engine.engine import EngineConfig
-    from epochbot.model.modes import ModeConfig
+    from epochbot.engine.modes import ModeConfig
 
     factors = dict(ConfidenceConfig().factors)
     for name, override in settings.confidence.factors.items():

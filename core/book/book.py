@@ -49,15 +49,21 @@ import hashlib
 import heapq
 import math
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from enum import Enum
+from typing import TYPE_CHECKING
 
+from epochbot.model.digest import Digest
+from epochbot.model.events import DiffLevels, Levels
 from epochbot.model.numeric import DecimalFormatError, UnitCodec
+
+if TYPE_CHECKING:
+    from epochbot.model.events import DepthDiff
 
 try:  # optional C accelerator (core/book/_fastbook.c); the pure-Python loop below is the reference
     from epochbot.book import _fastbook
 except ImportError:  # pragma: no cover - depends on whether the extension was built
-    _fastbook = None
+    _fastbook = None  # type: ignore[assignment]  # the extension is optional: None means "not built"
 
 # Tests flip this to prove both paths against the reference model.
 USE_FASTBOOK = _fastbook is not None
@@ -65,19 +71,19 @@ USE_FASTBOOK = _fastbook is not None
 __all__ = ["BookState", "DiffOutcome", "IllegalTransition", "OrderBook", "SnapshotOutcome", "VenueRules"]
 
 
-class BookState(str, Enum):
+class BookState(str, Enum):  # noqa: UP042 - a StrEnum would change str() and format() of members, which logs and reports print
     EMPTY = "empty"
     BUFFERING = "buffering"
     SYNCED = "synced"
     INVALID = "invalid"
 
 
-class VenueRules(str, Enum):
+class VenueRules(str, Enum):  # noqa: UP042 - a StrEnum would change str() and format() of members, which logs and reports print
     SPOT = "spot"
     USDM = "usdm"
 
 
-class DiffOutcome(str, Enum):
+class DiffOutcome(str, Enum):  # noqa: UP042 - a StrEnum would change str() and format() of members, which logs and reports print
     APPLIED = "applied"
     BUFFERED = "buffered"
     DUPLICATE = "duplicate"  # entirely older than the book: dropped harmlessly
@@ -88,7 +94,7 @@ class DiffOutcome(str, Enum):
     OVERFLOW = "overflow"  # the buffer limit was hit while waiting for a snapshot
 
 
-class SnapshotOutcome(str, Enum):
+class SnapshotOutcome(str, Enum):  # noqa: UP042 - a StrEnum would change str() and format() of members, which logs and reports print
     SYNCED = "synced"
     TOO_OLD = "too_old"  # older than the buffered diffs: fetch again
     CROSSED = "crossed"  # the snapshot itself is crossed: fetch again
@@ -127,12 +133,20 @@ def _padded(units: int, decimals: int) -> str:
     return f"{digits[:-decimals]}.{digits[-decimals:]}"
 
 
-def unit_levels_as_strings(levels, scale: tuple[int, int]) -> list[list[str]]:
+def unit_levels_as_strings(levels: bytes, scale: tuple[int, int]) -> Levels:
     """Unit levels from the C decoder (bytes of int64 pairs at ``scale``) -> ``[price, qty]``
     decimal strings padded to the scale: exactly the values the venue sent, so parsing them at
     any codec gives what parsing the original strings would have."""
     pd, qd = scale
     return [[_padded(p, pd), _padded(q, qd)] for p, q in _unpack_units(levels)]
+
+
+def _as_strings(levels: DiffLevels, scale: tuple[int, int] | None) -> Levels:
+    """A diff's levels as the venue's strings (they are packed units exactly when it has a scale)."""
+    if isinstance(levels, bytes):
+        assert scale is not None, "packed units always come with their scale"
+        return unit_levels_as_strings(levels, scale)
+    return levels
 
 
 class OrderBook:
@@ -177,7 +191,7 @@ class OrderBook:
         self.best_ask: int | None = None
         self.last_update_id = 0
         self.state = BookState.EMPTY
-        self.buffer: list = []
+        self.buffer: list[DepthDiff] = []
         self.buffer_limit = buffer_limit
         self.awaiting_bridge = False
         self.gaps = 0
@@ -213,7 +227,7 @@ class OrderBook:
 
     # ----------------------------------------------------------------------------- diffs
 
-    def on_diff(self, diff) -> DiffOutcome:
+    def on_diff(self, diff: DepthDiff) -> DiffOutcome:
         """Feed one DepthDiff of the current epoch; returns what happened to it."""
         state = self.state
         if state is BookState.SYNCED:
@@ -229,7 +243,7 @@ class OrderBook:
         self.buffer.append(diff)
         return DiffOutcome.BUFFERED
 
-    def _on_synced_diff(self, diff) -> DiffOutcome:
+    def _on_synced_diff(self, diff: DepthDiff) -> DiffOutcome:
         last = self.last_update_id
         u = diff.final_id
         if self.awaiting_bridge:
@@ -281,7 +295,7 @@ class OrderBook:
 
     # ----------------------------------------------------------------------------- snapshot
 
-    def on_snapshot(self, last_update_id: int, bids: list, asks: list) -> SnapshotOutcome:
+    def on_snapshot(self, last_update_id: int, bids: Levels, asks: Levels) -> SnapshotOutcome:
         """Install a REST snapshot and replay the buffered diffs by the venue's rules."""
         before = self.state
         if (before, "snapshot") not in _TRANSITIONS:
@@ -293,9 +307,8 @@ class OrderBook:
             # with nothing buffered cannot tell; refuse it rather than fix a wrong scale.
             sample = list(bids) + list(asks)
             for diff in self.buffer:
-                scale = diff.scale
-                sample.extend(diff.bids if scale is None else unit_levels_as_strings(diff.bids, scale))
-                sample.extend(diff.asks if scale is None else unit_levels_as_strings(diff.asks, scale))
+                sample.extend(_as_strings(diff.bids, diff.scale))
+                sample.extend(_as_strings(diff.asks, diff.scale))
             try:
                 codec = UnitCodec.infer(sample) if sample else None
             except (TypeError, ValueError, AttributeError):
@@ -360,8 +373,9 @@ class OrderBook:
         self.resyncs += 1
         return SnapshotOutcome.SYNCED
 
-    def _parse_side(self, levels: Iterable) -> dict[int, int]:
+    def _parse_side(self, levels: Iterable[Sequence[str]]) -> dict[int, int]:
         codec = self.codec
+        assert codec is not None, "on_snapshot fixes the codec before it parses a side"
         if _fastbook is not None and USE_FASTBOOK and type(levels) is list:
             # The C converter (same exact semantics, ~10x faster on a 1000-level side): a
             # snapshot burst of hundreds of books must not stall the loop.
@@ -376,25 +390,36 @@ class OrderBook:
 
     # ----------------------------------------------------------------------------- hot path
 
-    def _apply_levels(self, bid_levels, ask_levels, scale: tuple[int, int] | None = None) -> None:
+    def _apply_levels(
+        self, bid_levels: DiffLevels, ask_levels: DiffLevels, scale: tuple[int, int] | None = None
+    ) -> None:
         fb = _fastbook
-        codec = self.codec
+        # Two facts mypy cannot see, and checking them here would cost every diff on the hot path
+        # (hence the ignores): only a synced book applies levels, and on_snapshot fixes the codec
+        # before it syncs one; a diff's levels are packed units exactly when it has a ``scale``
+        # (`epochbot.model.events.DepthDiff`), else the venue's strings.
+        codec: UnitCodec = self.codec  # type: ignore[assignment]
+        res = None
         if scale is not None:
+            bid_units: bytes = bid_levels  # type: ignore[assignment]
+            ask_units: bytes = ask_levels  # type: ignore[assignment]
             # Levels the C decoder already converted (bytes of int64 pairs at `scale`). Usable
             # as they are only at this book's own scale; otherwise (a codec inferred or changed
             # after decoding) they go back to exact decimal strings and take the string path.
-            res = None
             if fb is not None and USE_FASTBOOK and scale[0] == codec.price_decimals and scale[1] == codec.qty_decimals:
                 res = fb.apply_units(
-                    self.bids, self.asks, bid_levels, ask_levels, self.tick, self.best_bid, self.best_ask
+                    self.bids, self.asks, bid_units, ask_units, self.tick, self.best_bid, self.best_ask
                 )
             if res is None:  # another scale, the C path off, or a tick beyond 64 bits
-                bid_levels = unit_levels_as_strings(bid_levels, scale)
-                ask_levels = unit_levels_as_strings(ask_levels, scale)
+                bid_strings = unit_levels_as_strings(bid_units, scale)
+                ask_strings = unit_levels_as_strings(ask_units, scale)
                 scale = None
-        if scale is None:
+        else:
+            bid_strings = bid_levels  # type: ignore[assignment]
+            ask_strings = ask_levels  # type: ignore[assignment]
+        if res is None:  # the venue's strings (as sent, or unpacked above)
             if fb is None or not USE_FASTBOOK:
-                self._apply_levels_py(bid_levels, ask_levels)
+                self._apply_levels_py(bid_strings, ask_strings)
                 return
             # Same steps as _apply_levels_py with the parsing, the tick check and both per-side
             # loops in one C call (parse everything first: a bad string raises before the book is
@@ -402,8 +427,8 @@ class OrderBook:
             res = fb.apply_levels(
                 self.bids,
                 self.asks,
-                bid_levels,
-                ask_levels,
+                bid_strings,
+                ask_strings,
                 codec.price_decimals,
                 codec.qty_decimals,
                 self.tick,
@@ -411,7 +436,7 @@ class OrderBook:
                 self.best_ask,
             )
             if res is None:  # a price, quantity or tick beyond 64 bits: the general C path
-                self._apply_levels_c(bid_levels, ask_levels)
+                self._apply_levels_c(bid_strings, ask_strings)
                 return
         self.tick, top, lost, atop, alost = res
         if lost or top is not None:
@@ -431,10 +456,11 @@ class OrderBook:
                 best = atop
             self.best_ask = best
 
-    def _apply_levels_c(self, bid_levels: list, ask_levels: list) -> None:
+    def _apply_levels_c(self, bid_levels: Levels, ask_levels: Levels) -> None:
         # General C path (Python ints of any size): convert, coarsen the tick, apply per side.
         fb = _fastbook
         codec = self.codec
+        assert fb is not None and codec is not None, "taken only after the C fast path declined"
         to_units = fb.levels_to_units
         pd = codec.price_decimals
         qd = codec.qty_decimals
@@ -467,8 +493,9 @@ class OrderBook:
                 best = top
             self.best_ask = best
 
-    def _apply_levels_py(self, bid_levels: list, ask_levels: list) -> None:
+    def _apply_levels_py(self, bid_levels: Levels, ask_levels: Levels) -> None:
         codec = self.codec
+        assert codec is not None, "only a synced book applies levels, and a synced book has a codec"
         price = codec.price
         qty = codec.qty
         # Convert both sides first: a bad string raises before the book is touched. Then one
@@ -527,10 +554,12 @@ class OrderBook:
                 best = top
             self.best_ask = best
 
-    def _next_bid(self, gone: int) -> int | None:
+    def _next_bid(self, gone: int | None) -> int | None:
+        """The best bid after ``gone`` (the old best, deleted) left the book."""
         side = self.bids
         if not side:
             return None
+        assert gone is not None, "called when the best bid was deleted, so there was one"
         tick = self.tick or 1
         p = gone - tick
         for _ in range(_TICK_WALK):
@@ -539,10 +568,12 @@ class OrderBook:
             p -= tick
         return max(side)
 
-    def _next_ask(self, gone: int) -> int | None:
+    def _next_ask(self, gone: int | None) -> int | None:
+        """The best ask after ``gone`` (the old best, deleted) left the book."""
         side = self.asks
         if not side:
             return None
+        assert gone is not None, "called when the best ask was deleted, so there was one"
         tick = self.tick or 1
         p = gone + tick
         for _ in range(_TICK_WALK):
@@ -580,7 +611,8 @@ class OrderBook:
         self.feed_hash(h)
         return h.hexdigest()
 
-    def feed_hash(self, h) -> None:
+    def feed_hash(self, h: Digest) -> None:
+        """Feed the book (state, update id, scale, every level) into a state digest."""
         codec = self.codec
         h.update(f"{self.symbol}|{self.state.value}|{self.last_update_id}|".encode())
         if codec is None:

@@ -7,7 +7,7 @@ confidence, the trading mode, and the epoch history. ``handle(event)`` is the on
 is called by exactly one consumer (the strategy loop, the replay driver or a test). It never
 performs I/O and never reads the wall clock: ``process_ts`` comes from the injected ``clock``.
 
-Epochs. Each transport session has an epoch number, chosen here: when the engine decides the
+Epochs. Each transport session has an epoch number, chosen by the engine: when it decides the
 session must go, it increments ``epoch``, resets every book and returns ``ReplaceSession(epoch)``.
 Every inbound event whose epoch is not the current one is discarded and counted; that is what
 makes a disposable session safe (its stragglers are harmless).
@@ -18,118 +18,140 @@ Two levels of repair:
   invalidated, buffers again, and a ``FetchSnapshot`` for it alone is returned; the session stays.
 * session replacement: the transport is degraded (disconnect, silence, latency, queue delay,
   write or subscription failure, server shutdown notice, operator). New epoch, all books reset.
-  Silence is judged by `epochbot.engine.liveness` per stream, and a silent stream costs a replacement only
-  after a ``ProbeVenue`` shows the venue's book moved past ours (a quiet market keeps the
-  session); every replacement's delay goes through its back-off governor.
+  Silence is judged per stream, and a silent stream costs a replacement only after a
+  ``ProbeVenue`` shows the venue's book moved past ours (a quiet market keeps the session);
+  every replacement's delay goes through its back-off governor.
 
 Resync pipeline, timed per epoch: detect -> close -> dial (SessionOpened) -> subscribe
 (SubscriptionConfirmed) -> snapshot (every book's SnapshotReady) -> rebuild (buffer replay) ->
 validate (full invariant check) -> resynchronized. Time-to-correct-resync is measured from the
 first moment the engine saw the degradation to the moment every book is synced and validated.
 
-Where the parts live: this module keeps the entry point, market data, operator, timer and
-confidence handling and the bookkeeping helpers; the book repair pipeline is in
-`epochbot.engine.repair`, the session lifecycle and epoch records in `epochbot.engine.session`, the
-bridge to the trader in `epochbot.engine.trading` (mixins of `Engine`, sharing its state).
-
 Fatal corruption (an invariant a resync cannot restore: a book that fails validation right after
 a successful rebuild, a venue that keeps serving crossed snapshots) latches ``halted``, records
 the reason in ``fatal`` and returns ``Stop(exit_code=3)``.
+
+The parts
+---------
+`Engine` is a facade: it routes each event (the market path inline, control events through one
+type -> handler table), handles the operator and the timer, evaluates confidence (the one place
+that sees every input), and wires the parts, each of which receives its collaborators in its
+constructor and is tested on its own:
+
+* `epochbot.engine.session.SessionMachine`: the session's lifecycle (a transition table), the
+  epoch, its records, the dial back-off;
+* `epochbot.engine.lifecycle.SessionLifecycle`: what a replacement and the session's answers
+  mean for the other parts;
+* `epochbot.engine.repair.BookRepair`: snapshot requests and answers, rebuild, validation;
+* `epochbot.engine.supervision.Supervisor`: liveness, lag and latency verdicts on the session;
+* `epochbot.engine.incidents.Incidents`: incident starts and time-to-correct-resync;
+* `epochbot.engine.trading.TraderBridge`: the only way to the trader (`TraderPort`).
+
+They share three small objects, handed to each that needs them: the symbol table (``symbols``,
+`epochbot.engine.symbols`), the log (`epochbot.engine.log.EngineLog`) and ``counters`` (one
+``dict[str, int]``, each part adding its own keys). Other layers read the engine through the
+public attributes and properties below, never through a part.
 """
 
 from __future__ import annotations
 
 import hashlib
-import random
 from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from epochbot.book.book import BookState, DiffOutcome, OrderBook, VenueRules
-from epochbot.engine.confidence import Confidence, ConfidenceConfig, ConfidenceInputs, evaluate
-from epochbot.engine.lag import LOCAL, REPLACE, LagJudge
+from epochbot.book.book import DiffOutcome, OrderBook
+from epochbot.engine.confidence import Confidence, ConfidenceInputs, evaluate
+from epochbot.engine.config import FATAL_EXIT_CODE, EngineConfig
+from epochbot.engine.incidents import Incidents
+from epochbot.engine.lag import LagJudge
+from epochbot.engine.lifecycle import SessionLifecycle
 from epochbot.engine.liveness import Liveness, LivenessConfig, ReplacementGovernor
+from epochbot.engine.log import EngineLog
 from epochbot.engine.market_history import MarketHistory
-from epochbot.engine.repair import ResyncPipeline
-from epochbot.engine.session import SessionLifecycle
+from epochbot.engine.modes import ModeChange, ModeController
+from epochbot.engine.repair import BookRepair
+from epochbot.engine.session import SessionMachine, SessionState
+from epochbot.engine.supervision import Replace, Supervisor
+from epochbot.engine.symbols import Symbols, SymbolState
 from epochbot.engine.telemetry import Telemetry
 from epochbot.engine.trader_port import TraderPort
-from epochbot.engine.trading import TradingBridge
+from epochbot.engine.trading import TraderBridge
 from epochbot.model import events as ev
-from epochbot.model.modes import Mode, ModeChange, ModeConfig, ModeController, parse_mode
+from epochbot.model import trade_events as tev
+from epochbot.model.modes import Mode, parse_mode
 from epochbot.model.numeric import UnitCodec, parse_units
 from epochbot.model.records import BookResync, EpochRecord, LogRecord
 
-__all__ = ["BookResync", "Engine", "EngineConfig", "EpochRecord", "FATAL_EXIT_CODE", "LogRecord"]
+__all__ = [
+    "BookResync",
+    "ControlHandler",
+    "Engine",
+    "EngineConfig",
+    "EpochRecord",
+    "Event",
+    "FATAL_EXIT_CODE",
+    "LogRecord",
+    "SymbolState",
+]
 
-FATAL_EXIT_CODE = 3
-_NO_COMMANDS: tuple = ()
-_MALFORMED_LINK_NS = 2_000_000_000  # a gap this soon after an unreadable frame is caused by it
-_PARKED_BUFFER = 20  # diffs kept by a book whose snapshot waits for request weight
+Event = ev.MarketEvent | ev.ControlEvent | tev.TradingEvent
+# The dispatch tables are keyed by an event's exact type and each handler takes that type; mypy
+# cannot express a type-indexed table, so an entry's event parameter is Any here and `_route`
+# checks every entry's pair (type, handler) where the table is built.
+ControlHandler = Callable[[Any, int], ev.Commands]
+_MarketHandler = Callable[[Any, SymbolState, int], ev.Commands]
+_E = TypeVar("_E")
+
+_NO_COMMANDS: tuple[ev.Command, ...] = ()
 _MS = 1_000_000
+_S = 1_000_000_000
+# Module constants: the hot path compares outcomes with one global lookup each.
+_APPLIED = DiffOutcome.APPLIED
+_BUFFERED = DiffOutcome.BUFFERED
+_DUPLICATE = DiffOutcome.DUPLICATE
+_OVERFLOW = DiffOutcome.OVERFLOW
 
 
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    """Knobs of the core. Durations in milliseconds."""
-
-    venue: VenueRules = VenueRules.USDM
-    symbols: tuple[str, ...] = ()
-    track_new_symbols: bool = False  # replay: adopt any symbol that shows up in the stream
-    snapshot_limit: int = 1000
-    snapshot_limits: dict = field(default_factory=dict)  # symbol -> depth, overriding snapshot_limit
-    # Diffs kept per book while it waits for its snapshot (the newest; older ones are useless
-    # once the snapshot is fetched after them). 600 is a minute of a @100ms stream.
-    book_buffer_limit: int = 600
-    snapshot_on_subscribe: bool = True  # fetch at the subscribe ack instead of the first diff
-    confidence: ConfidenceConfig = field(default_factory=ConfidenceConfig)
-    modes: ModeConfig = field(default_factory=ModeConfig)
-    # Session replacement triggers.
-    silence_replace_ms: float = 1500.0  # liveness: the ceiling for a stream with no history
-    liveness_floor_ms: float = 200.0  # ... and never suspect a stream sooner than this
-    probe_limit: int = 5  # REST depth limit of a liveness probe (USD-M weight 2, spot 5)
-    replace_healthy_ms: float = 1500.0  # a session synced this long resets the replacement back-off
-    replace_backoff_max_ms: float = 60_000.0
-    replace_max_per_5min: int = 100  # with 2 routes per USD-M session: 200 connections < Binance's 300 / 5 min / IP
-    transport_latency_replace_ms: float = 3000.0
-    queue_delay_replace_ms: float = 1000.0  # our own backlog: warned about, never a replacement (core/engine/lag.py)
-    loop_busy_saturated: float = 0.9  # above this busy share, "transport" latency is our own backlog
-    subscribe_timeout_ms: float = 3000.0
-    write_failures_replace: int = 1
-    latency_replace_cooldown_ms: float = 10_000.0  # after a latency-driven replacement; doubles
-    latency_replace_cooldown_max_ms: float = 300_000.0
-    # Snapshot retries and backoff (the runtime sleeps delay_ms before acting).
-    snapshot_retry_base_ms: float = 20.0
-    snapshot_retry_max_ms: float = 2000.0
-    reconnect_base_ms: float = 25.0
-    reconnect_max_ms: float = 5000.0
-    reconnect_jitter: float = 0.25
-    max_bad_snapshots: int = 8  # consecutive crossed/unbridgeable snapshots for one book -> fatal
-    trade_history: int = 50
-    log_capacity: int = 2000
-    # Candles and range bars (kept per symbol, bounded). range_bar_bps 0 disables range bars.
-    candle_history: int = 1000
-    range_bar_bps: int = 10
-    range_bar_keep: int = 200
-    seed: int = 0
+def _route(kind: type[_E], handler: Callable[[_E, int], ev.Commands]) -> tuple[type, ControlHandler]:
+    return kind, handler
 
 
-@dataclass(slots=True)
-class _SymbolState:
-    book: OrderBook
-    snapshot_request: int = 0  # outstanding request id (0: none)
-    snapshot_requested_ns: int = 0
-    bad_snapshots: int = 0
-    resync: BookResync | None = None
-    trades: deque = field(default_factory=deque)
-    ticker: ev.BookTicker | None = None
-    mark: ev.MarkPrice | None = None
-    kline: ev.Kline | None = None
-    liquidations: int = 0
-    overflow_logged: bool = False
+def _market_route(
+    kind: type[_E], handler: Callable[[_E, SymbolState, int], ev.Commands]
+) -> tuple[type, _MarketHandler]:
+    return kind, handler
 
 
-class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
+# Control events produced by a transport session: a stale epoch's are void like its market data.
+_EPOCH_BOUND = frozenset(
+    {
+        ev.SessionOpened,
+        ev.SubscriptionConfirmed,
+        ev.SubscriptionFailed,
+        ev.Disconnected,
+        ev.WriteFailed,
+        ev.ServerShutdownNotice,
+        ev.GapDetected,
+        ev.SnapshotReady,
+        ev.SnapshotFailed,
+        ev.MalformedFrame,
+        ev.LatencyDegraded,
+        ev.ProbeResult,
+    }
+)
+
+
+class Engine:
+    """The sans-I/O kernel (see the module docstring).
+
+    Args:
+        config: the knobs (`epochbot.engine.config.EngineConfig`).
+        clock: integer nanoseconds; the only time the engine reads besides the events' own.
+        trader: the trading half, optional (it may also be attached later: ``engine.trader = t``).
+        market: candles, range bars and the funding clock (a fresh `MarketHistory` by default).
+    """
+
     def __init__(
         self,
         config: EngineConfig,
@@ -138,25 +160,15 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
         market: MarketHistory | None = None,
     ) -> None:
         self.config = config
-        self.clock = clock
-        # Optional trading half, known only through `epochbot.engine.trader_port.TraderPort`: driven only
-        # from here, so live, replay and backtest place the same orders for the same input.
-        self.trader = trader
+        self._clock = clock
         # Candles, range bars and the funding clock: market data kept beside the books.
         self.market = (
             market
             if market is not None
             else MarketHistory(config.candle_history, config.range_bar_bps, config.range_bar_keep)
         )
-        self._malformed_ns, self._malformed_epoch = 0, -1  # the last unreadable frame
-        self._dirty: set[str] = set()  # symbols whose book changed since the strategy last looked
-        self._validating: set[str] = set()  # books installed from a snapshot, awaiting their bridge diff
-        self._outbox: list = []  # commands produced by the trader while handling a control event
         now = clock()
         self.started_ns = now
-        self.epoch = 0
-        self.session_open = False
-        self.subscribed = False
         self.liveness = Liveness(
             LivenessConfig(
                 ceiling_ms=config.silence_replace_ms, floor_ms=min(config.liveness_floor_ms, config.silence_replace_ms)
@@ -169,33 +181,14 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
             healthy_ms=config.replace_healthy_ms,
             max_in_window=config.replace_max_per_5min,
         )
-        self._last_latency_ms = 0.0  # transport latency p50 of the previous session (first-frame allowance)
-        self._liveness_replaced = False  # the current session replaced one that liveness judged dead
-        self._latency_replaced_p50 = 0.0  # the p50 that caused the last latency-driven replacement
-        self.symbols: dict[str, _SymbolState] = {}
-        for symbol in config.symbols:
-            self._add_symbol(symbol)
+        self.symbols: Symbols = {}
         self.telemetry = Telemetry()
         self.modes = ModeController(config.modes, now)
         self.confidence = Confidence(0.0, ())
         self.confidence_history: deque[tuple[int, float]] = deque(maxlen=600)
         self.confidence_min = 1.0  # lowest score since the first resynchronisation
-        self.epochs: list[EpochRecord] = []
-        self.book_resyncs: deque[BookResync] = deque(maxlen=1000)
-        self.ttcr_ms: deque[float] = deque(maxlen=10_000)
-        self.log: deque[LogRecord] = deque(maxlen=config.log_capacity)
-        self.pending_log: list[LogRecord] = []
-        self.paused = False
         self.fatal: str | None = None
-        self.stopped = False
-        self.write_failures = 0
-        self.account_stream_down_since: int | None = None  # set while the account stream is down (trading only)
-        self._failed_dials = 0
-        self._request_seq = 0
-        self._rng = random.Random(config.seed)
-        self._latency_replace_allowed_ns = 0
-        self._latency_cooldown_ms = config.latency_replace_cooldown_ms
-        self.counters = {
+        self.counters: dict[str, int] = {
             "events": 0,
             "market_events": 0,
             "discarded_stale_epoch": 0,
@@ -210,19 +203,85 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
             "candles_missing": 0,
             "funding_settlements": 0,
         }
-        self._incident_start: int | None = None  # set when epoch 1 is requested (startup incident)
-        self.budget_waiting: tuple[str, ...] = ()  # symbols whose snapshot waits for request weight
-        self.budget_used = 0
-        self.budget_cap = 0
+        # The parts, each given what it uses.
+        session = self._session = SessionMachine(config, self.governor)
+        log = self._logbook = EngineLog(clock, config.log_capacity, session)
+        self._log = log.write
+        incidents = self._incidents = Incidents()
+        self._repair = BookRepair(
+            config, clock, self.symbols, session, incidents, log, self.counters, self._evaluate, self.go_fatal
+        )
+        self._supervisor = Supervisor(config, session, self.liveness, self.lag, self.telemetry, self.governor, log)
+        self._lifecycle = SessionLifecycle(
+            config,
+            self.symbols,
+            session,
+            self._repair,
+            self._supervisor,
+            incidents,
+            self.telemetry,
+            log,
+            self._evaluate,
+        )
+        self._bridge = TraderBridge(self.symbols, log, self.counters, trader)
+        self._trader = trader  # the bridge's, kept here for the market path's one check
+        # Bound once: the market path is the hot path.
+        self._symbol = self.symbols.get
+        self._on_market = self.telemetry.on_market
+        self._on_depth_arrival = self.liveness.on_depth
+        self._validating = self._repair.validating
+        self._changed = self._bridge.changed
+        self._book_validated = self._repair.book_validated
+        for symbol in config.symbols:
+            self._add_symbol(symbol)
+        repair, bridge, lifecycle = self._repair, self._bridge, self._lifecycle
+        # Event type -> handler. Instrumentation may wrap an entry (bench/resync.py does).
+        self.control_handlers: dict[type, ControlHandler] = dict(
+            (
+                _route(ev.SessionOpened, lifecycle.on_opened),
+                _route(ev.SubscriptionConfirmed, lifecycle.on_subscribed),
+                _route(ev.SubscriptionFailed, lifecycle.on_subscription_failed),
+                _route(ev.Disconnected, lifecycle.on_disconnected),
+                _route(ev.WriteFailed, lifecycle.on_write_failed),
+                _route(ev.ServerShutdownNotice, lifecycle.on_server_shutdown),
+                _route(ev.MalformedFrame, repair.on_malformed),
+                _route(ev.GapDetected, repair.on_gap_detected),
+                _route(ev.SnapshotReady, repair.on_snapshot_ready),
+                _route(ev.SnapshotFailed, repair.on_snapshot_failed),
+                _route(ev.SymbolSpec, self._on_symbol_spec),
+                _route(ev.ClockOffsetMeasured, self._on_clock_offset),
+                _route(ev.SnapshotBudget, repair.on_snapshot_budget),
+                _route(ev.LatencyDegraded, lifecycle.on_latency_degraded),
+                _route(ev.MarketQueueOverflow, repair.on_overflow),
+                _route(ev.OperatorForceResync, self._on_force_resync),
+                _route(ev.OperatorSetMode, self._on_set_mode),
+                _route(ev.OperatorPause, self._on_pause),
+                _route(ev.OperatorCancelAll, bridge.cancel_all),
+                _route(ev.OperatorFlatten, bridge.flatten),
+                _route(ev.ShutdownRequested, self._on_shutdown),
+                _route(ev.TimerTick, self._on_tick),
+                _route(ev.ProbeResult, self._on_probe_result),
+                _route(ev.Resynchronized, _ignore),
+            )
+        )
+        self._market_handlers: dict[type, _MarketHandler] = dict(
+            (
+                _market_route(ev.AggTrade, self._on_trade),
+                _market_route(ev.BookTicker, self._on_book_ticker),
+                _market_route(ev.MarkPrice, self._on_mark_price),
+                _market_route(ev.Kline, self._on_kline),
+                _market_route(ev.ForceOrder, self._on_force_order),
+            )
+        )
 
     # ====================================================================== entry point
 
-    def handle(self, event) -> Iterable[ev.Command]:
+    def handle(self, event: Event) -> ev.Commands:
         """Process one event; returns the commands it causes (often none)."""
-        event.process_ts = now = self.clock()
+        event.process_ts = now = self._clock()
         self.counters["events"] += 1
         if event.kind == "market":
-            if event.epoch != self.epoch or self.stopped:
+            if event.epoch != self._session.accepting:  # a stale epoch's, or any after a stop
                 self.counters["discarded_stale_epoch"] += 1
                 return _NO_COMMANDS
             self.counters["market_events"] += 1
@@ -230,203 +289,175 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
                 return self._on_depth(event, now)
             return self._on_other_market(event, now)
         if event.kind == "trading":
-            return self._on_trading(event, now)
-        if self.stopped and type(event) is not ev.OperatorPause:  # a pause only restricts: it holds after a stop too
+            return self._bridge.on_event(event, now)
+        session = self._session
+        if session.stopped and type(event) is not ev.OperatorPause:  # a pause only restricts: it holds after a stop too
             return _NO_COMMANDS
-        handler = _CONTROL_HANDLERS.get(type(event))
+        handler = self.control_handlers.get(type(event))
         if handler is None:
             raise TypeError(f"engine cannot handle {type(event).__name__}")
-        epoch_bound = type(event) in _EPOCH_BOUND
-        if epoch_bound and event.epoch != self.epoch:
+        if type(event) in _EPOCH_BOUND and event.epoch != session.epoch:
             self.counters["discarded_stale_epoch"] += 1
             return _NO_COMMANDS
-        commands = handler(self, event, now)
-        if self._outbox:
-            commands = [*commands, *self._outbox]
-            self._outbox = []
+        commands = handler(event, now)
+        outbox = self._bridge.outbox
+        if outbox:
+            commands = [*commands, *outbox]
+            outbox.clear()
         return commands
 
     # ====================================================================== market data
 
-    def _on_depth(self, diff: ev.DepthDiff, now: int):
-        state = self.symbols.get(diff.symbol)
+    def _on_depth(self, diff: ev.DepthDiff, now: int) -> ev.Commands:
+        state = self._symbol(diff.symbol)
         if state is None:
             if not self.config.track_new_symbols:
                 return _NO_COMMANDS
             state = self._add_symbol(diff.symbol)
-        self.telemetry.on_market(diff.symbol, diff.exchange_ts, diff.recv_ts, now)
-        self.liveness.on_depth(diff.symbol, diff.final_id, diff.recv_ts, now)
-        book = state.book
-        outcome = book.on_diff(diff)
-        if outcome is DiffOutcome.APPLIED:
-            if self.trader is not None:
-                self._dirty.add(diff.symbol)
+        self._on_market(diff.symbol, diff.exchange_ts, diff.recv_ts, now)
+        self._on_depth_arrival(diff.symbol, diff.final_id, diff.recv_ts, now)
+        outcome = state.book.on_diff(diff)
+        if outcome is _APPLIED:
+            if self._trader is not None:
+                self._changed.add(diff.symbol)
             if self._validating and diff.symbol in self._validating:
                 return self._book_validated(state, now)
             return _NO_COMMANDS
-        if outcome is DiffOutcome.BUFFERED:
+        if outcome is _BUFFERED:
             if not state.snapshot_request:
-                return self._request_snapshot(state, now, "first diff")
+                return self._repair.request_snapshot(state, now, "first diff")
             return _NO_COMMANDS
-        if outcome is DiffOutcome.DUPLICATE:
+        if outcome is _DUPLICATE:
             self.counters["duplicates"] += 1
             return _NO_COMMANDS
-        if outcome is DiffOutcome.OVERFLOW:
-            if not state.overflow_logged:  # once per wait (it repeats while the book waits)
-                state.overflow_logged = True
-                self._log(
-                    "warn",
-                    "book buffer full while waiting for snapshot: oldest diffs dropped",
-                    symbol=diff.symbol,
-                    kept=len(book.buffer),
-                    awaiting_weight=diff.symbol in self.budget_waiting,
-                )
-            return _NO_COMMANDS
+        if outcome is _OVERFLOW:
+            return self._repair.on_diff_overflow(state, diff)
         # GAP / CROSSED / BAD_LEVEL / STALE_SNAPSHOT: the book is invalid; resync it alone.
-        if outcome is DiffOutcome.STALE_SNAPSHOT:
-            self.counters["snapshots_refetched"] += 1
-        else:
-            self.counters["gaps"] += 1
-        self._log(
-            "warn",
-            f"book {outcome.value}: resync",
-            symbol=diff.symbol,
-            first_id=diff.first_id,
-            final_id=diff.final_id,
-            prev_final_id=diff.prev_final_id,
-            problem=book.last_problem,
-        )
-        cause = outcome.value
-        if outcome is DiffOutcome.GAP and self._after_malformed(now):
-            # The frame we could not read carried the missing updates: name the real cause.
-            cause = "malformed"
-            book.last_problem = f"malformed frame skipped, then {book.last_problem}"
-        self._start_book_resync(state, cause, now)
-        return self._request_snapshot(state, now, cause)
+        return self._repair.on_broken_diff(state, diff, outcome, now)
 
-    def _on_other_market(self, event, now: int):
-        state = self.symbols.get(event.symbol)
+    def _on_other_market(self, event: ev.MarketEvent, now: int) -> ev.Commands:
+        state = self._symbol(event.symbol)
         if state is None:
             if not self.config.track_new_symbols:
                 return _NO_COMMANDS
             state = self._add_symbol(event.symbol)
-        kind = type(event)
-        if kind is ev.AggTrade:
-            trades = state.trades
-            trades.append(event)
-            if len(trades) > self.config.trade_history:
-                trades.popleft()
-            if state.book.codec is not None:
-                self.market.on_trade(event, state.book.codec)
-            if self.trader is not None and state.book.codec is not None and not self.stopped:
-                self.telemetry.on_market(event.symbol, event.exchange_ts, event.recv_ts, now)
-                return self._trade_to_strategy(state, event, now)
-        elif kind is ev.BookTicker:
-            state.ticker = event
-        elif kind is ev.MarkPrice:
-            state.mark = event
-            self.liveness.on_heartbeat(event.symbol, event.recv_ts, now)
-            if event.next_funding_ts:
-                due = self.market.on_mark_price(event)
-                if due is not None and self.trader is not None and not self.stopped:
-                    commands = self._settle_funding(due)
-                    if commands:
-                        self.telemetry.on_market(event.symbol, event.exchange_ts, event.recv_ts, now)
-                        return commands
-        elif kind is ev.Kline:
-            state.kline = event
-            if event.closed:
-                self.market.on_closed_kline(event)
-        elif kind is ev.ForceOrder:
-            state.liquidations += 1
-        self.telemetry.on_market(event.symbol, event.exchange_ts, event.recv_ts, now)
+        handler = self._market_handlers.get(type(event))
+        if handler is not None:
+            return handler(event, state, now)
+        self._on_market(event.symbol, event.exchange_ts, event.recv_ts, now)
         return _NO_COMMANDS
+
+    def _on_trade(self, trade: ev.AggTrade, state: SymbolState, now: int) -> ev.Commands:
+        trades = state.trades
+        trades.append(trade)
+        if len(trades) > self.config.trade_history:
+            trades.popleft()
+        codec = state.book.codec
+        if codec is not None:
+            self.market.on_trade(trade, codec)
+            if self._trader is not None and not self._session.stopped:
+                self._on_market(trade.symbol, trade.exchange_ts, trade.recv_ts, now)
+                return self._bridge.trade(trade, codec)
+        self._on_market(trade.symbol, trade.exchange_ts, trade.recv_ts, now)
+        return _NO_COMMANDS
+
+    def _on_book_ticker(self, ticker: ev.BookTicker, state: SymbolState, now: int) -> ev.Commands:
+        state.ticker = ticker
+        self._on_market(ticker.symbol, ticker.exchange_ts, ticker.recv_ts, now)
+        return _NO_COMMANDS
+
+    def _on_mark_price(self, mark: ev.MarkPrice, state: SymbolState, now: int) -> ev.Commands:
+        state.mark = mark
+        self.liveness.on_heartbeat(mark.symbol, mark.recv_ts, now)
+        if mark.next_funding_ts:
+            due = self.market.on_mark_price(mark)
+            if due is not None and self._trader is not None and not self._session.stopped:
+                commands = self._bridge.settle_funding(due)
+                if commands:
+                    self._on_market(mark.symbol, mark.exchange_ts, mark.recv_ts, now)
+                    return commands
+        self._on_market(mark.symbol, mark.exchange_ts, mark.recv_ts, now)
+        return _NO_COMMANDS
+
+    def _on_kline(self, kline: ev.Kline, state: SymbolState, now: int) -> ev.Commands:
+        state.kline = kline
+        if kline.closed:
+            self.market.on_closed_kline(kline)
+        self._on_market(kline.symbol, kline.exchange_ts, kline.recv_ts, now)
+        return _NO_COMMANDS
+
+    def _on_force_order(self, order: ev.ForceOrder, state: SymbolState, now: int) -> ev.Commands:
+        state.liquidations += 1
+        self._on_market(order.symbol, order.exchange_ts, order.recv_ts, now)
+        return _NO_COMMANDS
+
+    # ====================================================================== the session
+
+    def start(self) -> list[ev.Command]:
+        """First commands of a live engine: open epoch 1 (startup counts as the first incident)."""
+        return self.begin_session("startup")
+
+    def begin_session(self, cause: str) -> list[ev.Command]:
+        """Open a new epoch on the driver's initiative (startup; replay: a recorded connection)."""
+        now = self._clock()
+        if self._session.epoch == 0:
+            self.started_ns = self.started_ns or now
+            return list(self._lifecycle.replace(now, cause, detected_ns=self.started_ns))
+        return list(self._lifecycle.replace(now, cause, immediate=True))
+
+    def _on_tick(self, event: ev.TimerTick, now: int) -> ev.Commands:
+        self._supervisor.on_load(now, event.loop_busy)
+        self._evaluate(now)
+        session = self._session
+        if self._trader is not None and not session.stopped:
+            self._bridge.outbox.extend(self._bridge.strategy_tick(now))
+        if session.epoch == 0 or session.stopped:
+            return _NO_COMMANDS
+        verdict = self._supervisor.on_tick(now, event.market_backlog_ns)
+        if verdict is None:
+            return _NO_COMMANDS
+        if isinstance(verdict, Replace):
+            return self._lifecycle.replace_for(verdict, now)
+        self._evaluate(now)
+        return verdict.commands
+
+    def _on_probe_result(self, event: ev.ProbeResult, now: int) -> ev.Commands:
+        verdict = self._supervisor.on_probe_result(event, now)
+        if isinstance(verdict, Replace):
+            return self._lifecycle.replace_for(verdict, now)
+        self._evaluate(now)
+        return verdict.commands if verdict is not None else _NO_COMMANDS
 
     # ====================================================================== venue notices
 
-    def _on_malformed(self, event: ev.MalformedFrame, now: int):
-        self.counters["malformed"] += 1
-        # An unreadable frame without a symbol (invalid JSON) may have held depth updates: a gap
-        # soon after it is recorded as cause "malformed" (see _after_malformed).
-        self._malformed_ns, self._malformed_epoch = now, self.epoch
-        self._log(
-            "warn",
-            "malformed frame skipped",
-            reason=event.reason[:300],
-            sample=event.sample[:200],
-            event=event.event,
-            symbol=event.symbol,
-        )
-        state = self.symbols.get(event.symbol) if event.event == "depthUpdate" else None
-        if state is None or state.book.state in (BookState.INVALID, BookState.EMPTY):
-            return _NO_COMMANDS
-        # A depth event was lost: the book can no longer be trusted; resync it alone.
-        state.book.invalidate(f"malformed depth event: {event.reason[:100]}")
-        self._start_book_resync(state, "malformed", now)
-        if state.snapshot_request:
-            return _NO_COMMANDS
-        return self._request_snapshot(state, now, "malformed")
-
-    def _on_snapshot_budget(self, event: ev.SnapshotBudget, now: int):
-        if event.waiting and not self.budget_waiting:
-            self._log(
-                "warn",
-                "request weight spent: snapshots wait their turn",
-                waiting=len(event.waiting),
-                used=event.used,
-                cap=event.cap,
-                first=list(event.waiting[:10]),
-            )
-        elif self.budget_waiting and not event.waiting:
-            self._log("info", "every waiting snapshot has been requested", used=event.used, cap=event.cap)
-        waiting = set(event.waiting)
-        # A book whose snapshot request has not even been sent needs only the newest diffs (the
-        # snapshot will be newer than anything buffered now): keep a few, not a minute's worth.
-        # Bounds memory (and the collector's work) with hundreds of books waiting for weight.
-        for symbol in waiting.union(self.budget_waiting):
-            state = self.symbols.get(symbol)
-            if state is not None:
-                state.book.buffer_limit = _PARKED_BUFFER if symbol in waiting else self.config.book_buffer_limit
-        self.budget_waiting = tuple(event.waiting)
-        self.budget_used, self.budget_cap = event.used, event.cap
-        return _NO_COMMANDS
-
-    def _after_malformed(self, now: int) -> bool:
-        """A gap this soon after an unreadable frame in this epoch: that frame held the updates."""
-        return self._malformed_epoch == self.epoch and now - self._malformed_ns <= _MALFORMED_LINK_NS
-
-    def _on_symbol_spec(self, event: ev.SymbolSpec, now: int):
+    def _on_symbol_spec(self, event: ev.SymbolSpec, now: int) -> ev.Commands:
         state = self.symbols.get(event.symbol) or self._add_symbol(event.symbol)
         codec = UnitCodec.from_filters(event.tick_size, event.step_size)
         state.book.codec = codec
         state.book.tick = parse_units(event.tick_size, codec.price_decimals) or 1
         return _NO_COMMANDS
 
-    def _on_clock_offset(self, event: ev.ClockOffsetMeasured, now: int):
+    def _on_clock_offset(self, event: ev.ClockOffsetMeasured, now: int) -> ev.Commands:
         self.telemetry.clock_offset_ns = int(event.offset_ms * _MS)
         self._log("debug", "clock offset measured", offset_ms=round(event.offset_ms, 3), rtt_ms=round(event.rtt_ms, 3))
         return _NO_COMMANDS
 
     # ====================================================================== operator
 
-    def _on_force_resync(self, event: ev.OperatorForceResync, now: int):
+    def _on_force_resync(self, event: ev.OperatorForceResync, now: int) -> ev.Commands:
         if event.replace_session:
             self._log("warn", "operator: replace session")
-            return self._replace_session(now, "operator: new epoch", immediate=True)
-        targets = [self.symbols[event.symbol]] if event.symbol in self.symbols else list(self.symbols.values())
+            return self._lifecycle.replace(now, "operator: new epoch", immediate=True)
         if event.symbol is not None and event.symbol not in self.symbols:
             self._log("error", "operator resync: unknown symbol", symbol=event.symbol)
             return _NO_COMMANDS
+        targets = [self.symbols[event.symbol]] if event.symbol is not None else list(self.symbols.values())
         commands: list[ev.Command] = []
         for state in targets:
-            self._log("warn", "operator: book resync", symbol=state.book.symbol)
-            if state.book.state is not BookState.EMPTY:
-                state.book.invalidate("operator resync")
-            self._start_book_resync(state, "operator", now)
-            commands.extend(self._request_snapshot(state, now, "operator"))
+            commands.extend(self._repair.operator_resync(state, now))
         return commands
 
-    def _on_set_mode(self, event: ev.OperatorSetMode, now: int):
+    def _on_set_mode(self, event: ev.OperatorSetMode, now: int) -> ev.Commands:
         try:
             mode = parse_mode(event.mode)
         except ValueError as exc:
@@ -438,190 +469,55 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
             self._log_mode(change)
         return _NO_COMMANDS
 
-    def _on_pause(self, event: ev.OperatorPause, now: int):
-        self.paused = event.paused
-        if self.trader is not None:
-            self.trader.pause(event.paused)
-        self._log("warn", "strategy paused" if event.paused else "strategy resumed")
+    def _on_pause(self, event: ev.OperatorPause, now: int) -> ev.Commands:
+        self._bridge.pause(event.paused)
         return _NO_COMMANDS
 
-    def _on_shutdown(self, event: ev.ShutdownRequested, now: int):
+    def _on_shutdown(self, event: ev.ShutdownRequested, now: int) -> ev.Commands:
         self._log("info", "shutdown requested", reason=event.reason)
-        self.stopped = True
-        record = self._current_epoch_record()
-        if record is not None and not record.closed_ns:
-            record.closed_ns = now
-            record.close_cause = f"shutdown: {event.reason}"
-        return (ev.CloseConnection(epoch=self.epoch, reason="shutdown"), ev.Stop(reason=event.reason, exit_code=0))
+        self._session.stop(now, f"shutdown: {event.reason}")
+        epoch = self._session.epoch
+        return (ev.CloseConnection(epoch=epoch, reason="shutdown"), ev.Stop(reason=event.reason, exit_code=0))
 
-    # ====================================================================== timers / confidence
+    # ====================================================================== confidence
 
-    def _on_tick(self, event: ev.TimerTick, now: int):
-        self.lag.on_load(now, event.loop_busy)
-        self.liveness.saturated = self.lag.saturated()
-        self._evaluate(now)
-        cfg = self.config
-        if self.trader is not None and not self.stopped:
-            self._outbox.extend(self._strategy_tick(now))
-        if self.epoch == 0 or self.stopped:
-            return _NO_COMMANDS
-        record = self._current_epoch_record()
-        if self.session_open and self.subscribed:
-            # Silence is judged per stream against what it normally shows; before a silent
-            # stream costs a reconnect the venue is asked (core/engine/liveness.py).
-            verdict = self.liveness.check(now, event.market_backlog_ns)
-            if verdict.dead:
-                return self._replace_session(
-                    now, verdict.dead, detected_ns=verdict.detected_ns, immediate=True, liveness=True
-                )
-            if verdict.probes:
-                return self._probe(verdict.probes, now)
-            # Our own backlog never replaces a healthy connection (core/engine/lag.py): reported only.
-            now_s = now // 1_000_000_000
-            queue = self.telemetry.queue.stats(now_s)
-            transport = self.telemetry.transport.stats(now_s)
-            action, why = self.lag.judge(
-                transport.p50,
-                transport.count,
-                queue.p50,
-                queue.count,
-                cfg.transport_latency_replace_ms,
-                cfg.queue_delay_replace_ms,
-            )
-            if action == LOCAL:
-                if self.lag.start_episode():
-                    self._log(
-                        "warn",
-                        "behind: our own backlog, not the venue's; session kept",
-                        reason=why,
-                        queue_delay_p50_ms=round(queue.p50, 1),
-                        loop_busy=round(self.lag.busy(), 3),
-                    )
-                return _NO_COMMANDS
-            if action == REPLACE and now >= self._latency_replace_allowed_ns:
-                if self._latency_replaced_p50 and transport.p50 >= 0.75 * self._latency_replaced_p50:
-                    # The last new connection was just as slow: the venue (or its clock) lags,
-                    # not our route. Keep this session; judge again only after the longest wait.
-                    self._latency_replace_allowed_ns = now + int(cfg.latency_replace_cooldown_max_ms * _MS)
-                    self._log(
-                        "warn",
-                        "transport latency persists across connections: venue-side, session kept",
-                        p50_ms=round(transport.p50, 1),
-                        previous_p50_ms=round(self._latency_replaced_p50, 1),
-                        next_check_in_ms=cfg.latency_replace_cooldown_max_ms,
-                    )
-                    return _NO_COMMANDS
-                self._latency_replaced_p50 = transport.p50
-                return self._latency_replacement(now, f"transport latency p50 {transport.p50:.0f} ms")
-        elif self.session_open and record is not None and record.opened_ns:
-            if (now - record.opened_ns) / _MS >= cfg.subscribe_timeout_ms:
-                return self._replace_session(now, "subscription not confirmed in time")
-        return _NO_COMMANDS
-
-    def _probe(self, probes, now: int, delay_ms: float = 0.0):
-        commands = []
-        for symbol, request_id in probes:
-            if not delay_ms:
-                self._log(
-                    "info",
-                    "stream silent: asking the venue",
-                    symbol=symbol,
-                    request_id=request_id,
-                    silence_ms=round(self.liveness.depth_silence_ms(symbol, now), 1),
-                )
-            commands.append(
-                ev.ProbeVenue(
-                    epoch=self.epoch,
-                    symbol=symbol,
-                    request_id=request_id,
-                    limit=self.config.probe_limit,
-                    delay_ms=delay_ms,
-                )
-            )
-        self._evaluate(now)
-        return commands
-
-    def _on_probe_result(self, event: ev.ProbeResult, now: int):
-        was_quiet = self.liveness.quiet_symbols()
-        transport = self.telemetry.transport.stats(now // 1_000_000_000)
-        verdict = self.liveness.on_probe(
-            event.symbol,
-            event.request_id,
-            event.last_update_id if event.ok else None,
-            now,
-            latency_ms=transport.p50 if transport.count >= 20 else 0.0,
-            backlog_ns=event.market_backlog_ns,
-        )
-        if not event.ok:
-            self._log("warn", "liveness probe failed", symbol=event.symbol, reason=event.reason)
-        if verdict.dead:
-            return self._replace_session(
-                now, verdict.dead, detected_ns=verdict.detected_ns, immediate=True, liveness=True
-            )
-        if verdict.probes:  # the venue is ahead of us: ask again once the diff in flight had its time
-            self._log(
-                "info",
-                "venue ahead of a silent stream: confirming after the grace",
-                symbol=event.symbol,
-                last_update_id=event.last_update_id,
-                grace_ms=round(verdict.delay_ms, 1),
-            )
-            return self._probe(verdict.probes, now, verdict.delay_ms)
-        quiet = self.liveness.quiet_symbols()
-        if event.symbol in quiet and event.symbol not in was_quiet:
-            self._log(
-                "info",
-                "quiet market: the venue's book did not move, books exact, session kept",
-                symbol=event.symbol,
-                last_update_id=event.last_update_id,
-                fetch_ms=round(event.fetch_ms, 3),
-            )
-        self._evaluate(now)
-        return _NO_COMMANDS
-
-    def _confidence_inputs(self, now: int) -> ConfidenceInputs:
+    def confidence_inputs(self, now: int) -> ConfidenceInputs:
+        """What confidence is computed from at ``now`` (`epochbot.engine.confidence`)."""
         tel = self.telemetry
-        now_s = now // 1_000_000_000
-        n = len(self.symbols)
-        invalid = sum(1 for s in self.symbols.values() if not s.book.synced) / n if n else 0.0
-        waits = [now - s.snapshot_requested_ns for s in self.symbols.values() if s.snapshot_request]
-        record = self._current_epoch_record()
-        pending = 0.0
-        if self.session_open and not self.subscribed and record is not None and record.opened_ns:
-            pending = (now - record.opened_ns) / _MS
+        now_s = now // _S
+        symbols = self.symbols
+        n = len(symbols)
+        invalid = sum(1 for s in symbols.values() if not s.book.synced) / n if n else 0.0
+        waits = [now - s.snapshot_requested_ns for s in symbols.values() if s.snapshot_request]
+        session = self._session
         queue = tel.queue.stats(now_s)
         transport = tel.transport.stats(now_s)
         live = self.liveness
-        subscribed = self.subscribed and self.session_open
+        judged = session.live  # silence counts only while a subscribed session should speak
+        down_since = self._bridge.account_stream_down_since
         return ConfidenceInputs(
-            market_silence_ms=live.unexplained_silence_ms(now) if subscribed else 0.0,
-            stall_suspected=float(live.suspected()) if subscribed else 0.0,
-            quiet_market_ms=live.quiet_ms(now) if subscribed else 0.0,
+            market_silence_ms=live.unexplained_silence_ms(now) if judged else 0.0,
+            stall_suspected=float(live.suspected()) if judged else 0.0,
+            quiet_market_ms=live.quiet_ms(now) if judged else 0.0,
             transport_latency_ms=transport.p50 if transport.count else 0.0,
             queue_delay_ms=queue.p99 if queue.count else 0.0,
             invalid_books=invalid,
-            subscription_pending_ms=pending,
-            write_failures=float(self.write_failures),
+            subscription_pending_ms=session.subscription_pending_ms(now),
+            write_failures=float(session.write_failures),
             snapshot_wait_ms=max(waits) / _MS if waits else 0.0,
-            session_down=0.0 if self.session_open else 1.0,
-            books_awaiting_weight=len(self.budget_waiting) / n if n else 0.0,
+            session_down=0.0 if session.session_open else 1.0,
+            books_awaiting_weight=len(self._repair.budget_waiting) / n if n else 0.0,
             loop_busy=self.lag.busy(),
-            account_stream_down_ms=(now - self.account_stream_down_since) / _MS
-            if self.account_stream_down_since is not None
-            else 0.0,
+            account_stream_down_ms=(now - down_since) / _MS if down_since is not None else 0.0,
         )
 
     def _evaluate(self, now: int) -> None:
-        inputs = self._confidence_inputs(now)
-        conf = evaluate(inputs, self.config.confidence)
-        if conf.score >= 1.0 and now - self._latency_replace_allowed_ns > 60_000 * _MS:
-            self._latency_cooldown_ms = self.config.latency_replace_cooldown_ms
-            self._latency_replaced_p50 = 0.0
-        if conf.score < 1.0 and self._incident_start is None and conf.score < self.config.modes.normal_at:
-            self._incident_start = now
+        conf = evaluate(self.confidence_inputs(now), self.config.confidence)
+        self._supervisor.on_confidence(conf.score, now)
+        self._incidents.on_confidence(conf.score, now, self.config.modes.normal_at)
         self.confidence = conf
         self.confidence_history.append((now, conf.score))
-        if self.ttcr_ms and conf.score < self.confidence_min:
+        if self._incidents.ttcr_ms and conf.score < self.confidence_min:
             self.confidence_min = conf.score
         change = self.modes.on_confidence(conf.score, ", ".join(r.describe() for r in conf.reasons[:3]), now)
         if change:
@@ -637,103 +533,147 @@ class Engine(ResyncPipeline, SessionLifecycle, TradingBridge):
             cause=change.cause,
             source=change.source,
         )
-        if self.trader is not None:
-            self._outbox.extend(self.trader.set_mode(change.mode, change.at_ns))
+        self._bridge.mode_changed(change)
 
     # ====================================================================== failure
 
-    def _go_fatal(self, now: int, why: str):
+    def go_fatal(self, now: int, why: str) -> ev.Commands:
+        """State corruption: latch ``halted``, stop, and return the commands that end the run
+        (``Stop(exit_code=FATAL_EXIT_CODE)``). The runtime calls it too, for an invariant a
+        handler broke (`epochbot.runtime.data_errors`)."""
+        # Latched first: the mode change below reaches the strategy's hooks, and a defect there
+        # must find the engine already stopped.
         self.fatal = why
+        self._session.stop(now)
         change = self.modes.latch_fatal(now, why)
+        self._log("critical", "fatal state corruption: trading stopped", reason=why)
         if change:
             self._log_mode(change)
-        self._log("critical", "fatal state corruption: trading stopped", reason=why)
-        self.stopped = True
-        return (ev.CloseConnection(epoch=self.epoch, reason="fatal"), ev.Stop(reason=why, exit_code=FATAL_EXIT_CODE))
+        return (
+            ev.CloseConnection(epoch=self._session.epoch, reason="fatal"),
+            ev.Stop(reason=why, exit_code=FATAL_EXIT_CODE),
+        )
 
     # ====================================================================== helpers
 
-    def _add_symbol(self, symbol: str) -> _SymbolState:
-        state = _SymbolState(OrderBook(symbol, self.config.venue, buffer_limit=self.config.book_buffer_limit))
+    def _add_symbol(self, symbol: str) -> SymbolState:
+        state = SymbolState(OrderBook(symbol, self.config.venue, buffer_limit=self.config.book_buffer_limit))
         self.symbols[symbol] = state
         self.market.add_symbol(symbol)
         self.liveness.track(symbol)
         return state
 
-    def _log(self, level: str, msg: str, **fields) -> None:
-        record = LogRecord(self.clock(), level, msg, self.epoch, fields)
-        self.log.append(record)
-        self.pending_log.append(record)
-        if len(self.pending_log) > 10_000:
-            del self.pending_log[:5_000]
+    def log_event(self, level: str, msg: str, **fields: object) -> None:
+        """Write a line into the engine's log (the runtime's own lines go here too)."""
+        self._log(level, msg, **fields)
 
     def drain_log(self) -> list[LogRecord]:
-        out, self.pending_log = self.pending_log, []
-        return out
+        """The log records written since the last drain, oldest first."""
+        return self._logbook.drain()
+
+    def log_trader_alerts(self) -> None:
+        """Log the trader's unreported risk alerts (the runtime calls it after restoring state)."""
+        self._bridge.log_alerts()
 
     def book(self, symbol: str) -> OrderBook:
         return self.symbols[symbol].book
+
+    def state_hash(self) -> str:
+        """sha256 over the epoch, every book and the trader's orders and positions: a replay of
+        the same input must reach the same hash."""
+        h = hashlib.sha256()
+        h.update(f"epoch={self._session.epoch}|".encode())
+        for symbol in sorted(self.symbols):
+            self.symbols[symbol].book.feed_hash(h)
+        self._bridge.feed_hash(h)  # orders and positions too: a replay must reach the same ones
+        return h.hexdigest()
+
+    # ====================================================================== the public surface
+
+    @property
+    def clock(self) -> Callable[[], int]:
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Callable[[], int]) -> None:
+        # The runtime pins the clock for start() (journaled at one instant): every part follows.
+        self._clock = clock
+        self._logbook.clock = clock
+        self._repair.clock = clock
+
+    @property
+    def trader(self) -> TraderPort | None:
+        """The trading half, optional; known only through `TraderPort`."""
+        return self._trader
+
+    @trader.setter
+    def trader(self, trader: TraderPort | None) -> None:
+        self._trader = trader
+        self._bridge.trader = trader
+
+    @property
+    def epoch(self) -> int:
+        return self._session.epoch
+
+    @property
+    def session_state(self) -> SessionState:
+        return self._session.state
+
+    @property
+    def session_open(self) -> bool:
+        return self._session.session_open
+
+    @property
+    def subscribed(self) -> bool:
+        return self._session.subscribed
+
+    @property
+    def stopped(self) -> bool:
+        return self._session.stopped
+
+    @property
+    def epochs(self) -> list[EpochRecord]:
+        return self._session.epochs
+
+    @property
+    def book_resyncs(self) -> deque[BookResync]:
+        return self._repair.book_resyncs
+
+    @property
+    def budget_waiting(self) -> tuple[str, ...]:
+        """Symbols whose snapshot waits for request weight, in the order they will go out."""
+        return self._repair.budget_waiting
+
+    @property
+    def budget_used(self) -> int:
+        return self._repair.budget_used
+
+    @property
+    def budget_cap(self) -> int:
+        return self._repair.budget_cap
+
+    @property
+    def ttcr_ms(self) -> deque[float]:
+        """Every closed incident's time-to-correct-resync (ms), oldest first."""
+        return self._incidents.ttcr_ms
+
+    @property
+    def log(self) -> deque[LogRecord]:
+        return self._logbook.records
+
+    @property
+    def pending_log(self) -> list[LogRecord]:
+        return self._logbook.pending
+
+    @property
+    def paused(self) -> bool:
+        return self._bridge.paused
 
     @property
     def mode(self) -> Mode:
         return self.modes.effective
 
-    def state_hash(self) -> str:
-        h = hashlib.sha256()
-        h.update(f"epoch={self.epoch}|".encode())
-        for symbol in sorted(self.symbols):
-            self.symbols[symbol].book.feed_hash(h)
-        trader = self.trader
-        if trader is not None:  # orders and positions too: a replay must reach the same ones
-            for o in sorted(trader.orders.orders.values(), key=lambda o: o.client_order_id):
-                h.update(
-                    f"{o.client_order_id}|{o.symbol}|{o.side}|{o.state.value}|{o.price}|{o.qty}|{o.filled_qty}|".encode()
-                )
-            for symbol in sorted(trader.filters):
-                h.update(f"{symbol}={trader.portfolio.qty(symbol)}|".encode())
-        return h.hexdigest()
 
-
-_CONTROL_HANDLERS: dict[type, Callable] = {
-    ev.SessionOpened: Engine._on_session_opened,
-    ev.SubscriptionConfirmed: Engine._on_subscription_confirmed,
-    ev.SubscriptionFailed: Engine._on_subscription_failed,
-    ev.Disconnected: Engine._on_disconnected,
-    ev.WriteFailed: Engine._on_write_failed,
-    ev.ServerShutdownNotice: Engine._on_server_shutdown,
-    ev.MalformedFrame: Engine._on_malformed,
-    ev.GapDetected: Engine._on_gap_detected,
-    ev.SnapshotReady: Engine._on_snapshot_ready,
-    ev.SnapshotFailed: Engine._on_snapshot_failed,
-    ev.SymbolSpec: Engine._on_symbol_spec,
-    ev.ClockOffsetMeasured: Engine._on_clock_offset,
-    ev.SnapshotBudget: Engine._on_snapshot_budget,
-    ev.LatencyDegraded: Engine._on_latency_degraded,
-    ev.MarketQueueOverflow: Engine._on_overflow,
-    ev.OperatorForceResync: Engine._on_force_resync,
-    ev.OperatorSetMode: Engine._on_set_mode,
-    ev.OperatorPause: Engine._on_pause,
-    ev.OperatorCancelAll: Engine._on_cancel_all,
-    ev.OperatorFlatten: Engine._on_flatten,
-    ev.ShutdownRequested: Engine._on_shutdown,
-    ev.TimerTick: Engine._on_tick,
-    ev.ProbeResult: Engine._on_probe_result,
-    ev.Resynchronized: lambda self, event, now: _NO_COMMANDS,
-}
-
-# Control events produced by a transport session: a stale epoch's are void like its market data.
-_EPOCH_BOUND = frozenset(
-    {
-        ev.SubscriptionConfirmed,
-        ev.SubscriptionFailed,
-        ev.Disconnected,
-        ev.WriteFailed,
-        ev.ServerShutdownNotice,
-        ev.GapDetected,
-        ev.SnapshotReady,
-        ev.SnapshotFailed,
-        ev.MalformedFrame,
-        ev.LatencyDegraded,
-        ev.ProbeResult,
-    }
-)
+def _ignore(event: ev.Resynchronized, now: int) -> ev.Commands:
+    """Published by the engine into its history; accepted as input (replay) and otherwise void."""
+    return _NO_COMMANDS

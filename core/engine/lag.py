@@ -14,8 +14,9 @@ session lags too: a replacement loop). So:
   factor, a warning once per episode); shedding load is the operator's call.
 * transport latency replaces the session only while the runtime's loop had time to spare
   (time-weighted ``loop_busy`` below ``busy_saturated`` over the window, and saturated for less
-  than half of it): then frames were read as they landed and the lag is upstream. When the loop was saturated (our work, or the machine's other
-  processes taking the CPU), frames waited in our socket before the reader stamped them, and the
+  than half of it): then frames were read as they landed and the lag is upstream. When the loop
+  was saturated (our work, or the machine's other processes taking the CPU), frames waited in
+  our socket before the reader stamped them, and the
   "transport" latency is our own backlog: reported, not acted on. Without a load figure (a
   replay of an older journal, tests) the latency is taken at its word, as before.
 """
@@ -97,8 +98,8 @@ class LagJudge:
         if lagging and not local and self.saturated():
             self.counters["latency_kept_local"] += 1
             local = (
-                f"transport latency p50 {transport_p50:.0f} ms while our loop was busy {100 * self.busy():.0f} % of the time "
-                "(frames waited for us, not for the venue)"
+                f"transport latency p50 {transport_p50:.0f} ms while our loop was busy "
+                f"{100 * self.busy():.0f} % of the time (frames waited for us, not for the venue)"
             )
         if local:
             return LOCAL, local

@@ -39,13 +39,15 @@ fails, the tick judges). A probe answered after the grace already passed judges 
 A heartbeat stream (``markPrice@1s``: it must arrive whatever the market does) that has history
 and falls silent is DEAD at once, without a probe, when no other symbol's heartbeat arrived since
 it was due either (the route is silent); while others arrive it gets one expected beat of grace
-(a venue pushing hundreds of symbols' beats at one instant is sometimes late for one of them). Only one session-level verdict is returned.
+(a venue pushing hundreds of symbols' beats at one instant is sometimes late for one of them).
+Only one session-level verdict is returned.
 
 *Probe.* ``check`` returns the symbols to probe: a cheap REST depth (small limit) whose
 ``lastUpdateId`` is compared with the last update id this stream delivered (or, before any diff
 arrived this session, with the previous probe's id). Moved past us: the stream is dead unless
 something of it arrives within the grace (above). Not moved: the book is exact, the market is
-quiet. At most ``max_probes_in_flight`` at once, so hundreds of silent symbols cost a handful of requests before the first "moved" answer replaces the session.
+quiet. At most ``max_probes_in_flight`` at once, so hundreds of silent symbols cost a handful of
+requests before the first "moved" answer replaces the session.
 
 *Session start.* A new session's streams have no arrival yet; the first one is expected within
 ``ceiling + transport latency last seen`` (stale timestamps are latency, never silence), doubled
@@ -323,9 +325,10 @@ class Liveness:
                         continue
                     self.counters["heartbeat_dead"] += 1
                     self.counters["dead"] += 1
-                    late = f" while other heartbeats arrived (grace {grace:.0f} ms)" if route_up else ""
+                    beats = f" while other heartbeats arrived (grace {grace:.0f} ms)" if route_up else ""
                     return LivenessVerdict(
-                        dead=f"heartbeat {s.symbol} {s.kind} silent {silence:.0f} ms (expected within {limit:.0f} ms){late}",
+                        dead=f"heartbeat {s.symbol} {s.kind} silent {silence:.0f} ms "
+                        f"(expected within {limit:.0f} ms){beats}",
                         detected_ns=due_ns,
                     )
                 s.status = "suspected"
@@ -487,7 +490,7 @@ class Liveness:
     def quiet_symbols(self) -> list[str]:
         return sorted({s.symbol for s in self.streams.values() if s.status == "quiet"})
 
-    def view(self, now: int) -> dict:
+    def view(self, now: int) -> dict[str, dict[str, object]]:
         """Per-stream state for status endpoints and tests."""
         return {
             f"{s.symbol}@{s.kind}": {
@@ -517,7 +520,7 @@ class ReplacementGovernor:
     window_ms: float = 300_000.0
     max_in_window: int = 100
     streak: int = 0
-    times: deque = field(default_factory=deque)
+    times: deque[int] = field(default_factory=deque)
 
     def delay_ms(self, now: int, healthy: bool) -> float:
         if healthy:

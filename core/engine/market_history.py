@@ -26,9 +26,15 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from epochbot.model.events import AggTrade, Kline, MarkPrice
+from epochbot.model.numeric import UnitCodec
 from epochbot.model.records import Candle
 
-__all__ = ["FundingDue", "MarketHistory", "RangeBar", "RangeBarBuilder"]
+__all__ = ["FundingDue", "MarketHistory", "RangeBar", "RangeBarBuilder", "RangeBarView"]
+
+# A closed range bar as the snapshot shows it: (close_ts_ms, open, high, low, close), the prices as
+# decimal strings.
+RangeBarView = tuple[int, str, str, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +57,7 @@ class RangeBarBuilder:
             raise ValueError("threshold_bps must be positive")
         self.threshold_bps = threshold_bps
         self.bars: deque[RangeBar] = deque(maxlen=keep)
-        self._open: list | None = None  # [open_ts, open, high, low, volume, trades, last, last_ts]
+        self._open: list[int] | None = None  # [open_ts, open, high, low, volume, trades, last, last_ts]
 
     def on_trade(self, price: int, qty: int, ts: int) -> RangeBar | None:
         """Add one trade; returns the bar it closed, if any."""
@@ -91,10 +97,10 @@ class FundingDue:
 
 @dataclass(slots=True)
 class _SymbolHistory:
-    candles: deque = field(default_factory=deque)  # closed Candles, oldest first (bounded)
+    candles: deque[Candle] = field(default_factory=deque)  # closed Candles, oldest first (bounded)
     range_bars: RangeBarBuilder | None = None
-    range_codec: object = None  # the UnitCodec range_bars' units are in
-    range_bar_views: deque = field(default_factory=deque)  # (close_ts_ms, open, high, low, close) strings
+    range_codec: UnitCodec | None = None  # the codec range_bars' units are in
+    range_bar_views: deque[RangeBarView] = field(default_factory=deque)
     funding_next_ts: int = 0  # the previous MarkPrice event's next funding time (ms)
     funding_rate: str = ""  # ... and its rate and mark: what is in force until that time
     funding_mark: str = ""
@@ -108,7 +114,7 @@ class MarketHistory:
         self.range_bar_bps = range_bar_bps
         self.range_bar_keep = range_bar_keep
         # Closed candles to persist (the runtime drains it when storage exists; None: not kept).
-        self.pending_candles: list | None = None
+        self.pending_candles: list[Candle] | None = None
         self._symbols: dict[str, _SymbolHistory] = {}
 
     def _state(self, symbol: str) -> _SymbolHistory:
@@ -146,7 +152,7 @@ class MarketHistory:
         state = self._symbols.get(symbol)
         return list(state.candles) if state is not None else []
 
-    def on_closed_kline(self, event) -> None:
+    def on_closed_kline(self, event: Kline) -> None:
         """A closed `epochbot.model.events.Kline` from the stream."""
         state = self._state(event.symbol)
         candle = Candle.from_kline(event)
@@ -167,7 +173,7 @@ class MarketHistory:
 
     # ------------------------------------------------------------------ range bars
 
-    def on_trade(self, trade, codec) -> None:
+    def on_trade(self, trade: AggTrade, codec: UnitCodec) -> None:
         """A `epochbot.model.events.AggTrade` of a symbol whose book scale (``codec``) is known."""
         if self.range_bar_bps <= 0:
             return
@@ -186,22 +192,22 @@ class MarketHistory:
             fmt = codec.price_str
             state.range_bar_views.append((bar.close_ts, fmt(bar.open), fmt(bar.high), fmt(bar.low), fmt(bar.close)))
 
-    def range_bar_views(self, symbol: str, last: int | None = None) -> tuple:
+    def range_bar_views(self, symbol: str, last: int | None = None) -> tuple[RangeBarView, ...]:
         """The closed range bars as (close_ts_ms, open, high, low, close) strings, oldest first."""
         state = self._symbols.get(symbol)
-        views = state.range_bar_views if state is not None else ()
+        views: deque[RangeBarView] | tuple[()] = state.range_bar_views if state is not None else ()
         n = len(views)
         start = 0 if last is None else max(0, n - last)
         return tuple(views[i] for i in range(start, n))
 
-    def last_range_bar(self, symbol: str) -> tuple | None:
+    def last_range_bar(self, symbol: str) -> RangeBarView | None:
         """The newest closed range bar's view (its identity changes with every new bar)."""
         state = self._symbols.get(symbol)
         return state.range_bar_views[-1] if state is not None and state.range_bar_views else None
 
     # ------------------------------------------------------------------ funding clock
 
-    def on_mark_price(self, event) -> FundingDue | None:
+    def on_mark_price(self, event: MarkPrice) -> FundingDue | None:
         """A `epochbot.model.events.MarkPrice` with a next funding time: the funding that has just
         passed, once per funding time, if the rate and mark in force at it are known."""
         state = self._state(event.symbol)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from epochbot.model.modes import Mode
 from epochbot.model.numeric import UnitCodec
+
+if TYPE_CHECKING:
+    from epochbot.book.book import OrderBook
 
 __all__ = ["MarketView", "TradeTick"]
 
@@ -67,7 +70,7 @@ class MarketView:
 
     @classmethod
     def from_book(
-        cls, book, *, position: int = 0, mode: Mode = Mode.NORMAL, ts_ns: int = 0, depth: int = 5
+        cls, book: OrderBook, *, position: int = 0, mode: Mode = Mode.NORMAL, ts_ns: int = 0, depth: int = 5
     ) -> MarketView:
         """Copy the top of a `epochbot.book.book.OrderBook` (the live book is never handed out)."""
         bids, asks = book.top(depth) if (book.bids or book.asks) else ([], [])

@@ -1,41 +1,170 @@
-"""The engine's session lifecycle and epoch bookkeeping.
+"""The transport session's lifecycle, one epoch at a time, and the epoch history.
 
-Each transport session has an epoch, chosen here: replacing the session closes the current
-epoch's `EpochRecord`, increments ``epoch``, resets every book and returns
-``ReplaceSession(epoch, delay_ms)`` (immediate for a first loss, then exponential backoff with
-seeded jitter). The session's answers (opened, subscribed, subscription failed, disconnected,
-write failed, server shutdown, latency degraded) move the epoch through its phases, which the
-record times: detect, close, dial, subscribe, snapshot, rebuild, validate.
+Theory of operation
+-------------------
+Each transport session has an epoch, chosen here. Replacing the session closes the current
+epoch's `EpochRecord`, increments ``epoch`` and opens the next record; the session then reports
+back (opened, subscription acknowledged) and the record times each phase: detect, close, dial,
+subscribe, snapshot, rebuild, validate (the last three are stamped by `epochbot.engine.repair`
+through `resynchronized`). Market events are accepted only for ``accepting``: the current epoch
+while the engine runs, none once it stopped.
 
-A mixin of `epochbot.engine.engine.Engine` (the state it reads and writes is the engine's; see its theory
-of operation).
+The states of the current epoch's session::
+
+    IDLE --replace--> DIALING --opened--> OPEN --acknowledged--> SUBSCRIBED
+      any --replace--> DIALING           (a new epoch: the old session is void)
+      any --stop--> the same state, stopped (shutdown or fatal; the phase stays on record)
+
+Everything that moves the machine is in ``_TRANSITIONS`` below; a move that is not there raises
+`IllegalSessionTransition` and leaves the machine untouched. A few rows are tolerated rather than
+expected: an acknowledgement before the open notice (``ACKED``; the runtime reports the open
+first, hand-made inputs may not), a repeated notice, an epoch-0 notice before any epoch was
+asked for. They are legal because the engine has always accepted them, and a replay of old
+input must decide the same.
+
+The delay before the next dial is chosen here too: 0 for a first loss, then exponential back-off
+with jitter from a seeded generator (deterministic for the same input), never less than the
+`ReplacementGovernor` asks for once sessions stop coming out healthy.
 """
 
 from __future__ import annotations
 
-from epochbot.model import events as ev
+import random
+from enum import Enum
+
+from epochbot.book.book import IllegalTransition
+from epochbot.engine.config import EngineConfig
+from epochbot.engine.liveness import ReplacementGovernor
 from epochbot.model.records import EpochRecord
 
-_NO_COMMANDS: tuple = ()
+__all__ = ["IllegalSessionTransition", "SessionMachine", "SessionState", "Trigger"]
+
 _MS = 1_000_000
+_HISTORY = 5000  # epoch records kept (the oldest 1000 go when it is full)
+_MAX_DOUBLINGS = 1000  # of a back-off: far past any ceiling, and still a float
 
-__all__ = ["SessionLifecycle"]
+
+class SessionState(Enum):
+    IDLE = "idle"  # no epoch asked for yet
+    DIALING = "dialing"  # ReplaceSession(epoch) sent; waiting for the session to open
+    OPEN = "open"  # connected; waiting for the subscription's acknowledgement
+    ACKED = "acked"  # acknowledged before the open notice (tolerated; see the module docstring)
+    SUBSCRIBED = "subscribed"  # connected and subscribed: market data flows, liveness judges it
 
 
-class SessionLifecycle:
-    """Part of `epochbot.engine.engine.Engine` (a mixin: no state of its own)."""
+class Trigger(Enum):
+    REPLACE = "replace"
+    OPENED = "opened"
+    ACKNOWLEDGED = "acknowledged"
+    STOP = "stop"
 
-    def _replace_session(
-        self, now: int, cause: str, detected_ns: int | None = None, immediate: bool = False, liveness: bool = False
-    ):
-        """Close the current epoch and ask for a new session."""
-        self._liveness_replaced = liveness
-        previous = self._current_epoch_record()
+
+class IllegalSessionTransition(IllegalTransition):
+    """A session move the lifecycle does not allow: a defect of the caller (state untouched)."""
+
+
+_I, _D, _O, _A, _S = (
+    SessionState.IDLE,
+    SessionState.DIALING,
+    SessionState.OPEN,
+    SessionState.ACKED,
+    SessionState.SUBSCRIBED,
+)
+_REPLACE, _OPENED, _ACK, _STOP = Trigger.REPLACE, Trigger.OPENED, Trigger.ACKNOWLEDGED, Trigger.STOP
+
+# (state, trigger) -> next state, while the engine runs.
+_TRANSITIONS: dict[tuple[SessionState, Trigger], SessionState] = {
+    (_I, _REPLACE): _D,  # startup (or the replay driver's first connection)
+    (_I, _OPENED): _O,  # tolerated: an epoch-0 notice before any epoch was asked for
+    (_I, _ACK): _A,  # tolerated, likewise
+    (_I, _STOP): _I,
+    (_D, _REPLACE): _D,  # the dial failed or the session died before it opened: next epoch
+    (_D, _OPENED): _O,
+    (_D, _ACK): _A,  # tolerated: acknowledged before the open notice
+    (_D, _STOP): _D,
+    (_O, _REPLACE): _D,
+    (_O, _OPENED): _O,  # a repeated open notice
+    (_O, _ACK): _S,
+    (_O, _STOP): _O,
+    (_A, _REPLACE): _D,
+    (_A, _OPENED): _S,  # the late open notice completes the session
+    (_A, _ACK): _A,
+    (_A, _STOP): _A,
+    (_S, _REPLACE): _D,
+    (_S, _OPENED): _S,  # a repeated open notice keeps the acknowledgement
+    (_S, _ACK): _S,  # one acknowledgement per subscribe request (many for many streams)
+    (_S, _STOP): _S,
+}
+# Once stopped, only these still move it: the replay driver may open the epochs a recording
+# holds after a fatal stop (the hash counts them), and a second fatal reason may arrive.
+_AFTER_STOP = frozenset({_REPLACE, _STOP})
+
+
+class SessionMachine:
+    """The current epoch, its session's state and the epoch history (see the module docstring).
+
+    Args:
+        config: the engine's configuration (reconnect back-off, healthy time, seed).
+        governor: the back-off every replacement cause goes through (`epochbot.engine.liveness`).
+    """
+
+    def __init__(self, config: EngineConfig, governor: ReplacementGovernor) -> None:
+        self.config = config
+        self.governor = governor
+        self.state = SessionState.IDLE
+        self.stopped = False
+        self.epoch = 0
+        self.accepting: int | None = 0  # the epoch whose market events count (None once stopped)
+        self.epochs: list[EpochRecord] = []
+        self.write_failures = 0  # in the current session
+        self._failed_dials = 0  # replacements since the last resynchronisation
+        self._rng = random.Random(config.seed)
+
+    # ------------------------------------------------------------------ what the state says
+
+    @property
+    def session_open(self) -> bool:
+        """The transport is connected (whether or not its subscription is acknowledged)."""
+        return self.state is SessionState.OPEN or self.state is SessionState.SUBSCRIBED
+
+    @property
+    def subscribed(self) -> bool:
+        """The subscription is acknowledged (whether or not the open notice came)."""
+        return self.state is SessionState.SUBSCRIBED or self.state is SessionState.ACKED
+
+    @property
+    def live(self) -> bool:
+        """Connected and subscribed: market data should flow."""
+        return self.state is SessionState.SUBSCRIBED
+
+    def current(self) -> EpochRecord | None:
+        """The current epoch's record (None before the first replacement)."""
+        epochs = self.epochs
+        if epochs and epochs[-1].epoch == self.epoch:
+            return epochs[-1]
+        return None
+
+    # ------------------------------------------------------------------ transitions
+
+    def _next(self, trigger: Trigger) -> SessionState:
+        """The state ``trigger`` leads to; raises, touching nothing, if the move is illegal."""
+        target = _TRANSITIONS.get((self.state, trigger))
+        if target is None or (self.stopped and trigger not in _AFTER_STOP):
+            stopped = " (stopped)" if self.stopped else ""
+            raise IllegalSessionTransition(f"session {self.state.value}{stopped} --{trigger.value}-->")
+        return target
+
+    def replace(self, now: int, cause: str, detected_ns: int | None = None, immediate: bool = False) -> float:
+        """Close the current epoch and open the next; returns the delay (ms) before dialling it.
+
+        ``immediate``: a cause that deserves a fresh dial at once when the last one succeeded
+        (a disconnect, the operator); the governor's back-off applies whatever the cause.
+        """
+        target = self._next(_REPLACE)
+        previous = self.current()
         if previous is not None and not previous.closed_ns:
             previous.closed_ns = now
             previous.close_cause = cause
-        if self._incident_start is None:
-            self._incident_start = detected_ns if detected_ns is not None else now
         # "No better" is judged of sessions that a replacement produced: the startup session
         # was produced by nothing, so its loss is a fresh incident.
         healthy = (
@@ -43,21 +172,11 @@ class SessionLifecycle:
             and bool(previous.synced_ns)
             and (previous.epoch == 1 or now - previous.synced_ns >= self.config.replace_healthy_ms * _MS)
         )
-        transport = self.telemetry.transport.stats(now // 1_000_000_000)
-        if transport.count:
-            self._last_latency_ms = transport.p50
-        self.liveness.stop_session()
+        self.state = target
         self.epoch += 1
-        self.session_open = False
-        self.subscribed = False
+        if not self.stopped:
+            self.accepting = self.epoch
         self.write_failures = 0
-        self._validating.clear()
-        for state in self.symbols.values():
-            state.book.reset()
-            state.book.last_problem = f"new session ({cause})"  # the current cause, not an old one
-            state.snapshot_request = 0
-            state.bad_snapshots = 0
-            state.resync = None
         if self.epoch == 1:
             delay = 0.0
         elif immediate and self._failed_dials == 0:
@@ -65,116 +184,76 @@ class SessionLifecycle:
         else:
             delay = self._reconnect_backoff()
         if self.epoch > 1:
-            # Every cause backs off when the sessions it produces are no better (core/engine/liveness.py).
+            # Every cause backs off when the sessions it produces are no better (engine/liveness.py).
             delay = max(delay, self.governor.delay_ms(now, healthy))
         self._failed_dials += 1
-        record = EpochRecord(self.epoch, cause, detected_ns if detected_ns is not None else now, requested_ns=now)
-        self.epochs.append(record)
-        if len(self.epochs) > 5000:
-            del self.epochs[:1000]
-        self.telemetry.reset_connection(now)
-        self._log(
-            "info" if self.epoch == 1 else "warn",
-            "replace session",
-            cause=cause,
-            new_epoch=self.epoch,
-            delay_ms=round(delay, 1),
+        self.epochs.append(
+            EpochRecord(self.epoch, cause, detected_ns if detected_ns is not None else now, requested_ns=now)
         )
-        self._evaluate(now)
-        return (ev.ReplaceSession(epoch=self.epoch, cause=cause, delay_ms=delay),)
+        if len(self.epochs) > _HISTORY:
+            del self.epochs[:1000]
+        return delay
 
     def _reconnect_backoff(self) -> float:
         # Exponential with jitter from a seeded RNG (deterministic for a given input).
         n = self._failed_dials
-        base = min(self.config.reconnect_max_ms, self.config.reconnect_base_ms * (2 ** max(0, n - 1)))
-        jitter = 1.0 + self.config.reconnect_jitter * (2 * self._rng.random() - 1)
+        cfg = self.config
+        # The exponent is capped where the product is past any ceiling anyway: 2**1024 no longer
+        # converts to a float, and an outage of a thousand failed dials must not raise here.
+        doubling: int = 2 ** min(_MAX_DOUBLINGS, max(0, n - 1))
+        base = min(cfg.reconnect_max_ms, cfg.reconnect_base_ms * doubling)
+        jitter = 1.0 + cfg.reconnect_jitter * (2 * self._rng.random() - 1)
         return round(base * jitter, 3)
 
-    def start(self) -> list[ev.Command]:
-        """First commands of a live engine: open epoch 1 (startup counts as the first incident)."""
-        return self.begin_session("startup")
-
-    def begin_session(self, cause: str) -> list[ev.Command]:
-        """Open a new epoch on the driver's initiative (startup; replay: a recorded connection)."""
-        now = self.clock()
-        if self.epoch == 0:
-            self.started_ns = self.started_ns or now
-            return list(self._replace_session(now, cause, detected_ns=self.started_ns))
-        return list(self._replace_session(now, cause, immediate=True))
-
-    def _on_session_opened(self, event: ev.SessionOpened, now: int):
-        if event.epoch != self.epoch:
-            self.counters["discarded_stale_epoch"] += 1
-            return _NO_COMMANDS
-        self.session_open = True
-        record = self._current_epoch_record()
+    def opened(self, now: int, url: str, close_ms: float, dial_ms: float) -> None:
+        """The session of the current epoch is connected (timings measured by the runtime)."""
+        self.state = self._next(_OPENED)
+        record = self.current()
         if record is not None:
             record.opened_ns = now
-            record.url = event.url
-            record.close_ms = event.close_ms
-            record.dial_ms = event.dial_ms
-        self.telemetry.reset_connection(now)
-        self._log("info", "session opened", url=event.url)
-        return _NO_COMMANDS
+            record.url = url
+            record.close_ms = close_ms
+            record.dial_ms = dial_ms
 
-    def _on_subscription_confirmed(self, event: ev.SubscriptionConfirmed, now: int):
-        self.subscribed = True
-        record = self._current_epoch_record()
+    def acknowledged(self, now: int) -> None:
+        """A subscription of the current session was acknowledged."""
+        self.state = self._next(_ACK)
+        record = self.current()
         if record is not None and not record.subscribed_ns:
             record.subscribed_ns = now
-        self._log("info", "subscription confirmed", request_id=event.request_id, streams=len(event.streams))
-        # The first frame may take the ceiling plus the latency the venue showed last time (stale
-        # timestamps and slow routes are latency, not silence), longer after failed sessions.
-        # After a replacement for silence the first frame gets at least four ceilings: a venue
-        # whose frames suddenly come seconds late looks dead at first, and it is the new
-        # session's first frames that show it was latency.
-        streak = min(self.governor.streak, 5)
-        wait = (self.config.silence_replace_ms + self._last_latency_ms) * (2**streak)
-        if self._liveness_replaced:
-            wait = max(wait, 4 * self.config.silence_replace_ms)
-        self.liveness.start_session(now, wait)
-        commands: list[ev.Command] = []
-        if self.config.snapshot_on_subscribe:
-            for state in self.symbols.values():
-                if not state.snapshot_request and not state.book.synced:
-                    commands.extend(self._request_snapshot(state, now, "subscribed"))
-        return commands
 
-    def _on_subscription_failed(self, event: ev.SubscriptionFailed, now: int):
-        self._log("error", "subscription failed", reason=event.reason, request_id=event.request_id)
-        return self._replace_session(now, f"subscription failed: {event.reason}")
+    def stop(self, now: int, close_cause: str | None = None) -> None:
+        """The engine stops (no more market events count); ``close_cause`` closes the epoch's
+        record (a shutdown), None leaves it open (a fatal stop: the record shows where it broke)."""
+        self.state = self._next(_STOP)
+        self.stopped = True
+        self.accepting = None
+        record = self.current()
+        if close_cause is not None and record is not None and not record.closed_ns:
+            record.closed_ns = now
+            record.close_cause = close_cause
 
-    def _on_disconnected(self, event: ev.Disconnected, now: int):
-        self._log("warn", "disconnected", reason=event.reason)
-        return self._replace_session(
-            now, f"disconnected: {event.reason}", detected_ns=event.recv_ts or now, immediate=True
-        )
+    # ------------------------------------------------------------------ within an epoch
 
-    def _on_write_failed(self, event: ev.WriteFailed, now: int):
+    def resynchronized(self, now: int) -> EpochRecord | None:
+        """Every book of an opened epoch is synced and validated: stamp its record (the first
+        time only) and reset the dial back-off. Returns the record when this call stamped it."""
+        record = self.current()
+        if record is None or record.synced_ns or not record.opened_ns:
+            return None
+        record.synced_ns = now
+        record.snapshots_ns = record.snapshots_ns or now
+        self._failed_dials = 0
+        return record
+
+    def write_failed(self) -> int:
+        """One more failed write in this session; returns how many so far."""
         self.write_failures += 1
-        self._log("warn", "write failed", reason=event.reason, failures=self.write_failures)
-        if self.write_failures >= self.config.write_failures_replace:
-            return self._replace_session(now, f"write failed: {event.reason}", immediate=True)
-        return _NO_COMMANDS
+        return self.write_failures
 
-    def _on_server_shutdown(self, event: ev.ServerShutdownNotice, now: int):
-        self._log("warn", "venue announced close", reason=event.reason)
-        return self._replace_session(now, f"server shutdown: {event.reason}", immediate=True)
-
-    def _on_latency_degraded(self, event: ev.LatencyDegraded, now: int):
-        return self._replace_session(now, f"{event.metric} degraded: {event.value_ms:.0f} ms")
-
-    def _latency_replacement(self, now: int, cause: str):
-        # A new connection cures a bad route, not a lagging venue: if the next session is just
-        # as slow, wait longer before trying again (doubling, capped) instead of looping. The
-        # cool-down resets once a session has been healthy for a while.
-        cooldown = self._latency_cooldown_ms
-        self._latency_replace_allowed_ns = now + int(cooldown * _MS)
-        self._latency_cooldown_ms = min(self.config.latency_replace_cooldown_max_ms, cooldown * 2)
-        self._log("warn", "latency-driven replacement", cause=cause, next_allowed_in_ms=cooldown)
-        return self._replace_session(now, cause)
-
-    def _current_epoch_record(self) -> EpochRecord | None:
-        if self.epochs and self.epochs[-1].epoch == self.epoch:
-            return self.epochs[-1]
-        return None
+    def subscription_pending_ms(self, now: int) -> float:
+        """How long the open session has waited for its acknowledgement (0: not waiting)."""
+        record = self.current()
+        if self.state is SessionState.OPEN and record is not None and record.opened_ns:
+            return (now - record.opened_ns) / _MS
+        return 0.0

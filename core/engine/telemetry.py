@@ -53,7 +53,7 @@ class LatencyStats:
     max: float
     count: int
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, float]:
         return {"p50": round(self.p50, 3), "p99": round(self.p99, 3), "max": round(self.max, 3)}
 
 

@@ -1,59 +1,79 @@
-"""The engine's side of trading: what it shows the trader and what it logs about trading.
+"""The bridge to the trader: what the engine shows it, and what the engine logs about trading.
 
-The engine drives an optional trader (`epochbot.engine.trader_port.TraderPort`) from its single loop: the
-books that changed since the last tick as `MarketView`s, public trades as `TradeTick`s, funding
-that fell due (`epochbot.engine.market_history.FundingDue`), trading events from the venue, and the
-operator's cancel-all / flatten. Every command the trader returns is logged (through the
-trader's own descriptions) and returned to the driver.
+The engine drives an optional trader (`epochbot.engine.trader_port.TraderPort`) from its single
+loop through one `TraderBridge`: the books that changed since the last tick as `MarketView`s
+(the facade adds a symbol to ``changed`` on every applied diff), public trades as `TradeTick`s,
+funding that fell due (`epochbot.engine.market_history.FundingDue`), trading events from the
+venue, mode changes, and the operator's pause, cancel-all and flatten. Every command the trader
+returns is logged (through the trader's own descriptions) and returned to the driver; commands
+the trader produces while the engine handles a control event (a mode change, a strategy tick)
+wait in ``outbox`` until the facade returns them with that event's commands.
 
-A mixin of `epochbot.engine.engine.Engine` (the state it reads and writes is the engine's).
+With no trader attached the bridge still holds the operator's pause and answers trading events
+and operator trading actions with a log line.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
+from epochbot.engine.log import EngineLog
+from epochbot.engine.market_history import FundingDue
 from epochbot.engine.market_view import MarketView, TradeTick
+from epochbot.engine.modes import ModeChange
+from epochbot.engine.symbols import Symbols
+from epochbot.engine.trader_port import TraderPort
 from epochbot.model import events as ev
 from epochbot.model import trade_events as tev
+from epochbot.model.digest import Digest
+from epochbot.model.numeric import UnitCodec
 
-_NO_COMMANDS: tuple = ()
+__all__ = ["TraderBridge"]
+
+_NO_COMMANDS: tuple[ev.Command, ...] = ()
 _MS = 1_000_000
 
-if TYPE_CHECKING:
-    from epochbot.engine.engine import _SymbolState
 
-__all__ = ["TradingBridge"]
+class TraderBridge:
+    """The engine's one way to the trader (see the module docstring)."""
 
+    def __init__(
+        self, symbols: Symbols, log: EngineLog, counters: dict[str, int], trader: TraderPort | None = None
+    ) -> None:
+        self.trader = trader  # attached later by the runtime (the facade's ``trader`` setter)
+        self._symbols = symbols
+        self._log = log.write
+        self._counters = counters
+        self.changed: set[str] = set()  # symbols whose book changed since the strategy last looked
+        self.outbox: list[ev.Command] = []  # commands produced while handling a control event
+        self.paused = False  # the operator's pause (held even without a trader)
+        self.account_stream_down_since: int | None = None  # set while the account stream is down
 
-class TradingBridge:
-    """Part of `epochbot.engine.engine.Engine` (a mixin: no state of its own)."""
-
-    def _settle_funding(self, due) -> list:
-        """A funding time passed (`epochbot.engine.market_history.FundingDue`): the trader settles it."""
-        commands = self.trader.settle_funding(due.symbol, due.funding_ts_ms, due.rate, due.mark, due.recv_ts)
-        if commands is not None:
-            self.counters["funding_settlements"] += 1
-            self.log_trader_alerts()
-        self._log_orders(commands or _NO_COMMANDS)
-        return commands or _NO_COMMANDS
-
-    def _strategy_tick(self, now: int) -> list:
-        """Show the strategy every book that changed since the last tick, then its timer."""
+    def _attached(self) -> TraderPort:
         trader = self.trader
-        commands: list = []
-        dirty, self._dirty = self._dirty, set()
-        for symbol in sorted(dirty):
-            book = self.symbols[symbol].book
+        if trader is None:  # the facade checks before it calls: a defect, not a data error
+            raise RuntimeError("no trader attached")
+        return trader
+
+    # ------------------------------------------------------------------ market data in
+
+    def strategy_tick(self, now: int) -> list[ev.Command]:
+        """Show the strategy every book that changed since the last tick, then its timer."""
+        trader = self._attached()
+        commands: list[ev.Command] = []
+        changed = sorted(self.changed)
+        self.changed.clear()
+        for symbol in changed:
+            book = self._symbols[symbol].book
             if book.synced:
                 view = MarketView.from_book(book, ts_ns=now)
                 commands.extend(trader.on_view(view))
         commands.extend(trader.on_timer(now))
-        self._log_orders(commands)
+        self.log_orders(commands)
         return commands
 
-    def _trade_to_strategy(self, state: _SymbolState, trade: ev.AggTrade, now: int):
-        codec = state.book.codec
+    def trade(self, trade: ev.AggTrade, codec: UnitCodec) -> ev.Commands:
+        """A public trade of a symbol whose scale is known, shown to the strategy."""
         try:
             tick = TradeTick(
                 trade.symbol,
@@ -65,12 +85,30 @@ class TradingBridge:
         except (ValueError, TypeError) as exc:
             self._log("warn", "unusable trade skipped", symbol=trade.symbol, error=str(exc))
             return _NO_COMMANDS
-        commands = self.trader.on_trade(tick)
-        self._log_orders(commands)
+        commands = self._attached().on_trade(tick)
+        self.log_orders(commands)
         return commands
 
-    def _on_trading(self, event, now: int):
-        if self.trader is None:
+    def settle_funding(self, due: FundingDue) -> ev.Commands:
+        """A funding time passed: the trader settles it."""
+        commands = self._attached().settle_funding(due.symbol, due.funding_ts_ms, due.rate, due.mark, due.recv_ts)
+        if commands is not None:
+            self._counters["funding_settlements"] += 1
+            self.log_alerts()
+        self.log_orders(commands or _NO_COMMANDS)
+        return commands or _NO_COMMANDS
+
+    def mode_changed(self, change: ModeChange) -> None:
+        """The effective mode changed: the trader's answer waits in ``outbox``."""
+        if self.trader is not None:
+            self.outbox.extend(self.trader.set_mode(change.mode, change.at_ns))
+
+    # ------------------------------------------------------------------ trading events
+
+    def on_event(self, event: tev.TradingEvent, now: int) -> ev.Commands:
+        """A trading event from the venue (order answers, user data, account stream, status)."""
+        trader = self.trader
+        if trader is None:
             self._log("warn", "trading event without a trader", event=type(event).__name__)
             return _NO_COMMANDS
         if type(event) is tev.AccountStreamState:
@@ -89,27 +127,28 @@ class TradingBridge:
                 symbol=event.symbol,
                 status=event.status,
             )
-            commands = self.trader.on_event(event)
-            self._log_orders(commands)
+            commands = trader.on_event(event)
+            self.log_orders(commands)
             return commands
         if type(event) is tev.Fill:
             key = f"fills_via_{event.via or 'query'}"
-            self.counters[key] = self.counters.get(key, 0) + 1
-        level, msg, fields = self.trader.describe_event(event)
+            self._counters[key] = self._counters.get(key, 0) + 1
+        level, msg, fields = trader.describe_event(event)
         self._log(level, msg, **fields)
-        commands = self.trader.on_event(event)
-        self.log_trader_alerts()
-        self._log_orders(commands)
+        commands = trader.on_event(event)
+        self.log_alerts()
+        self.log_orders(commands)
         return commands
 
-    def log_trader_alerts(self) -> None:
+    def log_alerts(self) -> None:
         """Breaker trips and loss-limit latches are warnings in the log (cause, until-time)."""
         if self.trader is None:
             return
         for level, msg, fields in self.trader.alerts():
             self._log(level, msg, **fields)
 
-    def _log_orders(self, commands) -> None:
+    def log_orders(self, commands: Iterable[ev.Command]) -> None:
+        """The trader's notices, then a line per command it produced (as it describes them)."""
         trader = self.trader
         if trader is None:
             return
@@ -123,24 +162,34 @@ class TradingBridge:
             if line is not None:
                 self._log(line[0], line[1], **line[2])
 
-    def _on_cancel_all(self, event: ev.OperatorCancelAll, now: int):
-        return self._operator_trading("cancel all", event, now)
+    # ------------------------------------------------------------------ the operator
 
-    def _on_flatten(self, event: ev.OperatorFlatten, now: int):
-        return self._operator_trading("flatten", event, now)
+    def pause(self, paused: bool) -> None:
+        self.paused = paused
+        if self.trader is not None:
+            self.trader.pause(paused)
+        self._log("warn", "strategy paused" if paused else "strategy resumed")
 
-    def _operator_trading(self, action: str, event, now: int):
+    def cancel_all(self, event: ev.OperatorCancelAll, now: int) -> ev.Commands:
+        return self._operator("cancel all", event, now)
+
+    def flatten(self, event: ev.OperatorFlatten, now: int) -> ev.Commands:
+        return self._operator("flatten", event, now)
+
+    def _operator(self, action: str, event: ev.OperatorCancelAll | ev.OperatorFlatten, now: int) -> ev.Commands:
         """Operator cancel-all / flatten (epochbot.trading.trader): pause first if asked."""
-        if self.trader is None:
+        trader = self.trader
+        if trader is None:
             self._log("error", f"operator {action}: no trading configured")
             return _NO_COMMANDS
-        if event.symbol is not None and event.symbol not in self.symbols:
+        if event.symbol is not None and event.symbol not in self._symbols:
             self._log("error", f"operator {action}: unknown symbol", symbol=event.symbol)
             return _NO_COMMANDS
         if event.pause and not self.paused:
-            self._on_pause(ev.OperatorPause(paused=True), now)
+            self.pause(True)
+        commands: list[ev.Command]
         if action == "flatten":
-            commands, targets = self.trader.flatten(event.symbol, now)
+            commands, targets = trader.flatten(event.symbol, now)
             self._log(
                 "warn",
                 "operator: flatten",
@@ -149,7 +198,14 @@ class TradingBridge:
                 orders=len(commands),
             )
         else:
-            commands = self.trader.cancel_all(event.symbol, now)
+            commands = trader.cancel_all(event.symbol, now)
             self._log("warn", "operator: cancel all", symbol=event.symbol or "all", cancels=len(commands))
-        self._log_orders(commands)
+        self.log_orders(commands)
         return commands
+
+    # ------------------------------------------------------------------ the state hash
+
+    def feed_hash(self, h: Digest) -> None:
+        """The trader's orders and positions, when there is a trader."""
+        if self.trader is not None:
+            self.trader.feed_hash(h)

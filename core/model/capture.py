@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
 from epochbot.model.errors import DataError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+    from epochbot.model.events import ControlEvent
+    from epochbot.model.trade_events import TradingEvent
 
 __all__ = ["CaptureError", "CaptureHeader", "CaptureRow", "read_capture", "write_header", "write_row"]
 
@@ -42,7 +48,7 @@ class CaptureError:
     line: int
     reason: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         return {"line": self.line, "reason": self.reason}
 
 
@@ -95,7 +101,7 @@ def write_header(stream: IO[bytes], venue: str, source: str) -> None:
 def write_row(
     stream: IO[bytes], ts: float, kind: str, data: str, url: str | None = None, epoch: int | None = None
 ) -> None:
-    row: dict = {"ts": ts, "kind": kind}
+    row: dict[str, object] = {"ts": ts, "kind": kind}
     if url is not None:
         row["url"] = url
     row["data"] = data
@@ -113,8 +119,11 @@ def write_row(
 V2_KINDS = frozenset({"ws", "ev", "start", "trading", "history", "import", "defect"})
 
 
-def encode_value(value):
-    """A field value -> JSON: Decimal/Fraction as tagged strings, tuples tagged, rest as is."""
+def encode_value(value: Any) -> Any:
+    """A field value -> JSON: Decimal/Fraction as tagged strings, tuples tagged, rest as is.
+
+    Typed ``Any`` both ways, like `json.dumps`/`json.loads`: any field value goes in, and what
+    comes out is whatever JSON value stands for it."""
     from decimal import Decimal
     from fractions import Fraction
 
@@ -140,7 +149,8 @@ def encode_value(value):
     return value
 
 
-def decode_value(value):
+def decode_value(value: Any) -> Any:
+    """The field value `encode_value` wrote (JSON in; Decimal, Fraction, tuple, set, ... out)."""
     if type(value) is dict:
         if "$t" in value:
             return tuple(decode_value(v) for v in value["$t"])
@@ -165,7 +175,7 @@ def decode_value(value):
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
-def encode_dataclass(obj) -> dict:
+def encode_dataclass(obj: DataclassInstance) -> dict[str, object]:
     """Any slotted dataclass instance -> {"t": type name, "f": {field: encoded value}}."""
     cls = type(obj)
     names = _FIELD_NAMES.get(cls)
@@ -173,7 +183,7 @@ def encode_dataclass(obj) -> dict:
         from dataclasses import fields
 
         names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(obj))
-    out = {}
+    out: dict[str, object] = {}
     for name in names:
         value = getattr(obj, name)
         kind = type(value)
@@ -185,36 +195,36 @@ def encode_dataclass(obj) -> dict:
     return {"t": cls.__name__, "f": out}
 
 
-_EVENT_TYPES: dict[str, type] | None = None
+EventType = type["ControlEvent"] | type["TradingEvent"]
+_EVENT_TYPES: dict[str, EventType] | None = None
 
 
-def event_types() -> dict[str, type]:
+def event_types() -> dict[str, EventType]:
     """Every control and trading event class by name (the modules are scanned once)."""
     global _EVENT_TYPES
     if _EVENT_TYPES is None:
-        from dataclasses import is_dataclass
-
         from epochbot.model import events as ev
         from epochbot.model import trade_events as tev
 
-        out = {}
+        out: dict[str, EventType] = {}
         for module in (ev, tev):
             for name in dir(module):
                 cls = getattr(module, name)
-                if isinstance(cls, type) and is_dataclass(cls) and getattr(cls, "kind", None) in ("control", "trading"):
+                # Every control and trading event is a dataclass of one of these two bases.
+                if isinstance(cls, type) and issubclass(cls, (ev.ControlEvent, tev.TradingEvent)):
                     out[name] = cls
         _EVENT_TYPES = out
     return _EVENT_TYPES
 
 
-def decode_event(type_name: str, encoded_fields: dict):
+def decode_event(type_name: str, encoded_fields: dict[str, object]) -> ControlEvent | TradingEvent:
     """The event encoded by `encode_dataclass`; KeyError for an unknown type, TypeError for
     fields the class does not have."""
     cls = event_types()[type_name]
     return cls(**{k: decode_value(v) for k, v in encoded_fields.items()})
 
 
-def write_header_v2(stream: IO[bytes], header: dict) -> None:
+def write_header_v2(stream: IO[bytes], header: dict[str, object]) -> None:
     stream.write(orjson.dumps({"capture": 2, **header}) + b"\n")
 
 
@@ -224,10 +234,12 @@ class JournalRow:
 
     line: int
     kind: str
-    row: dict
+    row: dict[str, Any]  # a JSON object as read (the row's fields are checked by its reader)
 
 
-def read_any(stream: IO[bytes]):
+def read_any(
+    stream: IO[bytes],
+) -> tuple[dict[str, Any], Iterator[CaptureRow | CaptureError] | Iterator[JournalRow | CaptureError]]:
     """(header dict, rows) for a version 1 or 2 capture. Version 1 rows are `CaptureRow`s,
     version 2 rows `JournalRow`s; bad rows are `CaptureError`s. Raises CaptureFormatError for a
     file that is not a capture."""
@@ -247,7 +259,7 @@ def read_any(stream: IO[bytes]):
     return header, _rows_v2(stream)
 
 
-def _rows_v2(stream: IO[bytes]):
+def _rows_v2(stream: IO[bytes]) -> Iterator[JournalRow | CaptureError]:
     loads = orjson.loads
     for number, line in enumerate(stream, start=2):
         if not line.strip():

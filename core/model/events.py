@@ -16,10 +16,14 @@ integer ticks/lots needs the symbol's scale, which may only be known once a snap
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
-Levels = list  # list[list[str]] as sent by Binance: [["price", "qty"], ...]
+Levels = list[list[str]]  # as sent by Binance: [["price", "qty"], ...]
+# A depth diff's levels: the venue's strings, or packed int64 (price, qty) unit pairs from the C
+# decoder (see `DepthDiff`).
+DiffLevels = Levels | bytes
 
 # --------------------------------------------------------------------------------------------
 # Market events (hot path)
@@ -28,7 +32,7 @@ Levels = list  # list[list[str]] as sent by Binance: [["price", "qty"], ...]
 
 class MarketEvent:
     __slots__ = ("epoch", "symbol", "exchange_ts", "recv_ts", "process_ts")
-    kind = "market"
+    kind: ClassVar[Literal["market"]] = "market"
 
     epoch: int
     symbol: str
@@ -77,8 +81,8 @@ class DepthDiff(MarketEvent):
         first_id: int,
         final_id: int,
         prev_final_id: int | None,
-        bids: Levels,
-        asks: Levels,
+        bids: DiffLevels,
+        asks: DiffLevels,
         exchange_ts: int,
         recv_ts: int,
         scale: tuple[int, int] | None = None,
@@ -99,7 +103,18 @@ class DepthDiff(MarketEvent):
 class AggTrade(MarketEvent):
     __slots__ = ("trade_id", "price", "qty", "buyer_is_maker", "trade_ts")
 
-    def __init__(self, epoch, symbol, trade_id, price, qty, buyer_is_maker, trade_ts, exchange_ts, recv_ts):
+    def __init__(
+        self,
+        epoch: int,
+        symbol: str,
+        trade_id: int,
+        price: str,
+        qty: str,
+        buyer_is_maker: bool,
+        trade_ts: int,
+        exchange_ts: int,
+        recv_ts: int,
+    ) -> None:
         self.epoch = epoch
         self.symbol = symbol
         self.trade_id = trade_id
@@ -115,7 +130,18 @@ class AggTrade(MarketEvent):
 class BookTicker(MarketEvent):
     __slots__ = ("update_id", "bid_price", "bid_qty", "ask_price", "ask_qty")
 
-    def __init__(self, epoch, symbol, update_id, bid_price, bid_qty, ask_price, ask_qty, exchange_ts, recv_ts):
+    def __init__(
+        self,
+        epoch: int,
+        symbol: str,
+        update_id: int,
+        bid_price: str,
+        bid_qty: str,
+        ask_price: str,
+        ask_qty: str,
+        exchange_ts: int,
+        recv_ts: int,
+    ) -> None:
         self.epoch = epoch
         self.symbol = symbol
         self.update_id = update_id
@@ -131,7 +157,17 @@ class BookTicker(MarketEvent):
 class MarkPrice(MarketEvent):
     __slots__ = ("mark_price", "index_price", "funding_rate", "next_funding_ts")
 
-    def __init__(self, epoch, symbol, mark_price, index_price, funding_rate, next_funding_ts, exchange_ts, recv_ts):
+    def __init__(
+        self,
+        epoch: int,
+        symbol: str,
+        mark_price: str,
+        index_price: str,
+        funding_rate: str,
+        next_funding_ts: int,
+        exchange_ts: int,
+        recv_ts: int,
+    ) -> None:
         self.epoch = epoch
         self.symbol = symbol
         self.mark_price = mark_price
@@ -146,7 +182,9 @@ class MarkPrice(MarketEvent):
 class ForceOrder(MarketEvent):
     __slots__ = ("side", "price", "qty", "status")
 
-    def __init__(self, epoch, symbol, side, price, qty, status, exchange_ts, recv_ts):
+    def __init__(
+        self, epoch: int, symbol: str, side: str, price: str, qty: str, status: str, exchange_ts: int, recv_ts: int
+    ) -> None:
         self.epoch = epoch
         self.symbol = symbol
         self.side = side
@@ -162,8 +200,21 @@ class Kline(MarketEvent):
     __slots__ = ("interval", "open_ts", "close_ts", "open", "high", "low", "close", "volume", "closed")
 
     def __init__(
-        self, epoch, symbol, interval, open_ts, close_ts, open, high, low, close, volume, closed, exchange_ts, recv_ts
-    ):
+        self,
+        epoch: int,
+        symbol: str,
+        interval: str,
+        open_ts: int,
+        close_ts: int,
+        open: str,
+        high: str,
+        low: str,
+        close: str,
+        volume: str,
+        closed: bool,
+        exchange_ts: int,
+        recv_ts: int,
+    ) -> None:
         self.epoch = epoch
         self.symbol = symbol
         self.interval = interval
@@ -192,7 +243,7 @@ class ControlEvent:
     epoch: int = 0
     recv_ts: int = 0
     process_ts: int = 0
-    kind = "control"
+    kind: ClassVar[Literal["control"]] = "control"
 
 
 @dataclass(slots=True, kw_only=True)
@@ -394,6 +445,10 @@ class ProbeResult(ControlEvent):
 @dataclass(slots=True, frozen=True, kw_only=True)
 class Command:
     epoch: int = 0
+
+
+# What a handler returns: the commands an event causes, often none (an empty tuple).
+Commands = Sequence[Command]
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)

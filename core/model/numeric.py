@@ -64,7 +64,7 @@ def format_units(units: int, decimals: int) -> str:
     return f"{sign}{whole}.{frac}" if frac else f"{sign}{whole}"
 
 
-class _UnitCache(dict):
+class _UnitCache(dict[str, int]):
     """str -> units memo; a miss parses carefully and remembers (bounded by clearing)."""
 
     __slots__ = ("decimals", "limit")

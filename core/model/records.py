@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 from fractions import Fraction
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from epochbot.model.events import Kline
 
 __all__ = [
     "BookResync",
@@ -95,9 +99,9 @@ class LogRecord:
     level: str
     msg: str
     epoch: int
-    fields: dict
+    fields: dict[str, object]  # JSON-ready values: str, numbers, bools, None, lists of them
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         return {"ts_ns": self.ts_ns, "level": self.level, "msg": self.msg, "epoch": self.epoch, **self.fields}
 
 
@@ -117,7 +121,7 @@ class Candle:
     closed: bool = True
 
     @classmethod
-    def from_kline(cls, k) -> Candle:
+    def from_kline(cls, k: Kline) -> Candle:
         """From a `epochbot.model.events.Kline`."""
         return cls(k.symbol, k.interval, k.open_ts, k.open, k.high, k.low, k.close, k.volume, bool(k.closed))
 
@@ -125,7 +129,7 @@ class Candle:
 # ---------------------------------------------------------------------- trading
 
 
-class OrderState(str, Enum):
+class OrderState(str, Enum):  # noqa: UP042 - a StrEnum would change str() and format() of members, which logs and reports print
     """An order's lifecycle state (the transitions live in `epochbot.trading.orders.TRANSITIONS`)."""
 
     PENDING_NEW = "PENDING_NEW"
@@ -179,4 +183,4 @@ class RiskSnapshot:
     """A versioned risk state to persist (``body`` is `RiskState.to_dict()`)."""
 
     ts_ns: int
-    body: dict
+    body: dict[str, object]

@@ -47,36 +47,35 @@ _STATUSES = frozenset(
 )
 
 
-def _status(value) -> bool:
+def _status(value: object) -> bool:
     return type(value) is str and value in _STATUSES
 
 
-def _order_id(value) -> bool:
+def _order_id(value: object) -> bool:
     """The venue's order id as text: digits, or empty when the answer had none."""
     return type(value) is str and len(value) <= 24 and (value == "" or (value.isdigit() and value.isascii()))
 
 
-def _int(value, lo: int = 0) -> bool:
+def _int(value: object, lo: int = 0) -> bool:
     return type(value) is int and lo <= value <= _MAX_INT
 
 
-def _text(value, max_len: int = 64, empty: bool = True) -> bool:
+def _text(value: object, max_len: int = 64, empty: bool = True) -> bool:
     return type(value) is str and len(value) <= max_len and (empty or bool(value))
 
 
-def _finite(value) -> bool:
+def _finite(value: object) -> bool:
     return isinstance(value, Decimal) and value.is_finite()
 
 
-def problem(event) -> str | None:
+def problem(event: tev.TradingEvent) -> str | None:
     """Why ``event`` cannot be used, or None when every field it carries is sound."""
     if not _int(event.ts_ns):
         return f"bad timestamp {event.ts_ns!r}"
     coid = getattr(event, "client_order_id", "")
     if not _text(coid, 36, empty=type(event) is tev.FundingSettlement):
         return f"bad client order id {str(coid)[:40]!r}"
-    kind = type(event)
-    if kind is tev.Fill:
+    if type(event) is tev.Fill:
         if not _text(event.symbol, 32, empty=False):
             return "fill without a symbol"
         if event.side not in _SIDES:
@@ -90,28 +89,34 @@ def problem(event) -> str | None:
         if not _text(event.fee_asset, 16) or not _text(event.trade_id, 64) or type(event.is_maker) is not bool:
             return "fill with a bad fee asset, trade id or maker flag"
         return None
-    if kind is tev.OrderUpdate:
+    if type(event) is tev.OrderUpdate:
         if not _status(event.status) or not _int(event.filled_qty) or not _order_id(event.venue_order_id):
-            return f"order update with bad status/filled/order id ({str(event.status)[:20]!r}, {event.filled_qty!r}, {str(event.venue_order_id)[:20]!r})"
+            return (
+                "order update with bad status/filled/order id "
+                f"({str(event.status)[:20]!r}, {event.filled_qty!r}, {str(event.venue_order_id)[:20]!r})"
+            )
         return None
-    if kind is tev.OrderAccepted:
+    if type(event) is tev.OrderAccepted:
         if not _status(event.status) or not _order_id(event.venue_order_id):
-            return f"order answer with a bad status or order id ({str(event.status)[:20]!r}, {str(event.venue_order_id)[:20]!r})"
+            return (
+                "order answer with a bad status or order id "
+                f"({str(event.status)[:20]!r}, {str(event.venue_order_id)[:20]!r})"
+            )
         return None
-    if kind is tev.OrderQueryResult:
+    if type(event) is tev.OrderQueryResult:
         if event.found and (
             not _status(event.status) or not _int(event.filled_qty) or not _order_id(event.venue_order_id)
         ):
             return "order query answer with a bad status, executed quantity or order id"
         return None
-    if kind is tev.FundingSettlement:
+    if type(event) is tev.FundingSettlement:
         if not _finite(event.rate) or not _int(event.mark_price, 1) or not _text(event.symbol, 32, empty=False):
             return "funding settlement with a bad rate, mark price or symbol"
         return None
     return None
 
 
-def problems(events) -> str | None:
+def problems(events: Iterable[tev.TradingEvent]) -> str | None:
     """The first problem of a message's events (None: all usable)."""
     for event in events:
         why = problem(event)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import ClassVar, Literal
 
 from epochbot.model.events import Command
 
@@ -64,7 +64,7 @@ class TradingEvent:
     recv_ts: int = 0
     process_ts: int = 0
     ts_ns: int = 0
-    kind = "trading"
+    kind: ClassVar[Literal["trading"]] = "trading"
 
 
 @dataclass(slots=True, kw_only=True)

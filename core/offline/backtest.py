@@ -34,7 +34,7 @@ from decimal import Decimal
 from fractions import Fraction
 from urllib.parse import parse_qs, urlsplit
 
-from epochbot.book.book import VenueRules
+from epochbot.book.book import OrderBook, VenueRules
 from epochbot.engine.engine import Engine, EngineConfig
 from epochbot.model import events as ev
 from epochbot.model import trade_events as tev
@@ -412,7 +412,7 @@ class _Run:
             )
         return f
 
-    def _top(self, symbol: str) -> tuple[int | None, int | None, object | None]:
+    def _top(self, symbol: str) -> tuple[int | None, int | None, OrderBook | None]:
         state = self.engine.symbols.get(symbol)
         if state is None:
             return None, None, None

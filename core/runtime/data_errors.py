@@ -45,13 +45,12 @@ __all__ = ["INVARIANT_VIOLATIONS", "defect_report", "handle_failure", "is_data_e
 INVARIANT_VIOLATIONS: tuple[type[BaseException], ...] = (IllegalTransition, IllegalOrderTransition, AssertionError)
 
 
-# The engine's own log and fatal path (the only private engine members the runtime uses).
 def _log(engine: Engine, level: str, msg: str, **fields: object) -> None:
-    engine._log(level, msg, **fields)
+    engine.log_event(level, msg, **fields)
 
 
 def _go_fatal(engine: Engine, why: str) -> Iterable[ev.Command]:
-    return engine._go_fatal(engine.clock(), why)
+    return engine.go_fatal(engine.clock(), why)
 
 
 def is_data_error(exc: BaseException) -> bool:
@@ -117,8 +116,7 @@ def _stop(engine: Engine, event, exc: Exception) -> list:
     try:
         return list(_go_fatal(engine, why))
     except Exception as again:  # noqa: BLE001 - the fatal path met the defect again (a strategy hook): stop anyway
-        engine.fatal = engine.fatal or why
-        engine.stopped = True
+        engine.fatal = engine.fatal or why  # go_fatal latched the stop before the hook raised
         _log(engine, "critical", "fatal stop raised: trading stopped all the same", error=_why(again))
         return stop
 

@@ -166,7 +166,7 @@ def decode_engine_config(data: dict, **overrides):
     from epochbot.book.book import VenueRules
     from epochbot.engine.confidence import ConfidenceConfig, FactorConfig
     from epochbot.engine.engine import EngineConfig
-    from epochbot.model.modes import ModeConfig
+    from epochbot.engine.modes import ModeConfig
 
     known = {f.name for f in fields(EngineConfig)}
     kwargs: dict[str, Any] = {}

@@ -42,7 +42,7 @@ class Publisher:
         self._snapshot_listeners.append(callback)
 
     def log(self, level: str, msg: str, **fields: object) -> None:
-        self.engine._log(level, msg, source="runtime", **fields)
+        self.engine.log_event(level, msg, source="runtime", **fields)
 
     def publish(self, exact: bool = False) -> None:
         engine = self.engine

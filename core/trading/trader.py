@@ -27,6 +27,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from epochbot.model import trade_events as tev
+from epochbot.model.digest import Digest
 from epochbot.model.events import CancelOrder, Command, PlaceOrder
 from epochbot.model.modes import Mode
 from epochbot.model.records import RiskSnapshot
@@ -473,6 +474,16 @@ class Trader:
         if journal:
             out.extend(journal)
         return out
+
+    def feed_hash(self, h: Digest) -> None:
+        """The engine's state hash (`epochbot.engine.trader_port.TraderPort`): every order and every
+        symbol's position, in a fixed order, so a replay that reaches other orders hashes apart."""
+        for o in sorted(self.orders.orders.values(), key=lambda o: o.client_order_id):
+            h.update(
+                f"{o.client_order_id}|{o.symbol}|{o.side}|{o.state.value}|{o.price}|{o.qty}|{o.filled_qty}|".encode()
+            )
+        for symbol in sorted(self.filters):
+            h.update(f"{symbol}={self.portfolio.qty(symbol)}|".encode())
 
     def marks(self) -> dict[str, Fraction]:
         return {s: v.mid for s, v in self.views_by_symbol.items() if v.mid is not None}

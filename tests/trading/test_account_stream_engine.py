@@ -22,9 +22,9 @@ def test_an_account_stream_outage_shows_in_confidence_until_the_stream_is_back()
     engine = make_engine()
     now = engine.clock()
     engine.handle(tev.AccountStreamState(up=False, stream_epoch=1, reason="closed", ts_ns=now))
-    assert engine._confidence_inputs(now + 3_000_000_000).account_stream_down_ms == 3000.0
+    assert engine.confidence_inputs(now + 3_000_000_000).account_stream_down_ms == 3000.0
     engine.handle(tev.AccountStreamState(up=True, stream_epoch=2, reason="userDataStream.subscribe", ts_ns=now))
-    assert engine._confidence_inputs(now + 4_000_000_000).account_stream_down_ms == 0.0
+    assert engine.confidence_inputs(now + 4_000_000_000).account_stream_down_ms == 0.0
 
 
 def test_fills_are_counted_by_the_way_they_reached_us():

@@ -7,7 +7,7 @@ from itertools import pairwise
 
 from epochbot.model import events as ev
 from epochbot.model.modes import Mode
-from tests.core.test_engine import SYMBOLS, market_diff, open_session, snapshot_for, synced_engine
+from tests.engine.test_engine import SYMBOLS, market_diff, open_session, snapshot_for, synced_engine
 
 
 def run_stream(

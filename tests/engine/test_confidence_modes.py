@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from epochbot.engine.confidence import ConfidenceConfig, ConfidenceInputs, FactorConfig, evaluate
-from epochbot.model.modes import Mode, ModeConfig, ModeController, parse_mode
+from epochbot.engine.modes import ModeConfig, ModeController
+from epochbot.model.modes import Mode, parse_mode
 
 MS = 1_000_000
 

@@ -5,7 +5,7 @@ frame was recorded as cause ``gap``)."""
 from __future__ import annotations
 
 from epochbot.model import events as ev
-from tests.core.test_engine import fetches, market_diff, synced_engine
+from tests.engine.test_engine import fetches, market_diff, synced_engine
 
 
 def test_a_gap_right_after_a_malformed_frame_is_recorded_as_malformed():

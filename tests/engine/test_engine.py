@@ -6,8 +6,9 @@ import pytest
 
 from epochbot.book.book import BookState, VenueRules
 from epochbot.engine.engine import FATAL_EXIT_CODE, Engine, EngineConfig
+from epochbot.engine.modes import ModeConfig
 from epochbot.model import events as ev
-from epochbot.model.modes import Mode, ModeConfig
+from epochbot.model.modes import Mode
 from tests.core._support import FakeClock, diff
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from epochbot.model import events as ev
-from tests.core.test_engine import market_diff, open_session, snapshot_for, synced_engine
+from tests.engine.test_engine import market_diff, open_session, snapshot_for, synced_engine
 
 
 def feed_lagging_diffs(engine, clock, count: int, lag_ms: int, start_id: int) -> int:
