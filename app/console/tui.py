@@ -66,6 +66,7 @@ from epochbot.widgets.symbol_picker import SymbolCommands
 
 if TYPE_CHECKING:
     from epochbot.runtime.runtime import Runtime
+    from epochbot.sim.server import SimExchange
 
 __all__ = ["ACTIONS", "ConsoleApp", "RuntimeSource", "SnapshotSource", "run_dashboard"]
 
@@ -187,7 +188,7 @@ class RuntimeSource:
     def __init__(self, settings: Any) -> None:
         self.settings = settings
         self._runtime: Runtime | None = None
-        self.sim = None  # the embedded simulator, when this source started one
+        self.sim: SimExchange | None = None  # the embedded simulator, when this source started one
         self._lock = threading.Lock()
         self._early: list[Any] = []
         self._stop_reason: str | None = None

@@ -15,7 +15,7 @@ The states of the current epoch's session::
       any --replace--> DIALING           (a new epoch: the old session is void)
       any --stop--> the same state, stopped (shutdown or fatal; the phase stays on record)
 
-Everything that moves the machine is in ``_TRANSITIONS`` below; a move that is not there raises
+Everything that moves the machine is in ``TRANSITIONS`` below; a move that is not there raises
 `IllegalSessionTransition` and leaves the machine untouched. A few rows are tolerated rather than
 expected: an acknowledgement before the open notice (``ACKED``; the runtime reports the open
 first, hand-made inputs may not), a repeated notice, an epoch-0 notice before any epoch was
@@ -73,7 +73,7 @@ _I, _D, _O, _A, _S = (
 _REPLACE, _OPENED, _ACK, _STOP = Trigger.REPLACE, Trigger.OPENED, Trigger.ACKNOWLEDGED, Trigger.STOP
 
 # (state, trigger) -> next state, while the engine runs.
-_TRANSITIONS: dict[tuple[SessionState, Trigger], SessionState] = {
+TRANSITIONS: dict[tuple[SessionState, Trigger], SessionState] = {
     (_I, _REPLACE): _D,  # startup (or the replay driver's first connection)
     (_I, _OPENED): _O,  # tolerated: an epoch-0 notice before any epoch was asked for
     (_I, _ACK): _A,  # tolerated, likewise
@@ -97,7 +97,7 @@ _TRANSITIONS: dict[tuple[SessionState, Trigger], SessionState] = {
 }
 # Once stopped, only these still move it: the replay driver may open the epochs a recording
 # holds after a fatal stop (the hash counts them), and a second fatal reason may arrive.
-_AFTER_STOP = frozenset({_REPLACE, _STOP})
+AFTER_STOP = frozenset({_REPLACE, _STOP})
 
 
 class SessionMachine:
@@ -148,8 +148,8 @@ class SessionMachine:
 
     def _next(self, trigger: Trigger) -> SessionState:
         """The state ``trigger`` leads to; raises, touching nothing, if the move is illegal."""
-        target = _TRANSITIONS.get((self.state, trigger))
-        if target is None or (self.stopped and trigger not in _AFTER_STOP):
+        target = TRANSITIONS.get((self.state, trigger))
+        if target is None or (self.stopped and trigger not in AFTER_STOP):
             stopped = " (stopped)" if self.stopped else ""
             raise IllegalSessionTransition(f"session {self.state.value}{stopped} --{trigger.value}-->")
         return target

@@ -27,6 +27,7 @@ from epochbot.book.book import VenueRules
 from epochbot.engine.engine import Engine, EngineConfig
 from epochbot.model import events as ev
 from epochbot.model.capture import CaptureError, read_capture
+from epochbot.model.trade_events import Fill
 from epochbot.runtime.data_errors import handle_failure
 from epochbot.venues.binance.exchange_info import ExchangeInfoError, parse_exchange_info
 from epochbot.venues.binance.wire import Ack, FrameError, ServerShutdown, decode_frame, decode_snapshot
@@ -573,8 +574,9 @@ def _replay_v2(files: list[str], target, timeline: bool, on_malformed, stop_befo
                         trader, _ = build_trader(r)
                         engine.trader = trader
                     elif kind == "import":  # a venue fill imported at the clean stop (trader.import_fill)
-                        if trader is not None:
-                            trader.import_fill(decode_event("Fill", r["f"]))
+                        fill = decode_event("Fill", r["f"])
+                        if trader is not None and isinstance(fill, Fill):
+                            trader.import_fill(fill)
                     elif kind == "defect":  # what live reported; the event before made this replay meet it too
                         pass
                     elif kind == "history":

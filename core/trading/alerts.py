@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from epochbot.trading.money import decimal_str
 
 if TYPE_CHECKING:
-    from epochbot.trading.trader import Trader
+    from epochbot.trading.readout import TraderReadout
 
 __all__ = ["RiskAlerts"]
 
@@ -23,7 +23,7 @@ class RiskAlerts:
         self._breakers: dict[str, int] = dict(known_breakers or {})
         self._latched = (False, False)
 
-    def poll(self, trader: Trader) -> list[tuple[str, str, dict[str, Any]]]:
+    def poll(self, trader: TraderReadout) -> list[tuple[str, str, dict[str, Any]]]:
         from epochbot.trading.risk import format_utc_time
         from epochbot.trading.state_view import breaker_cause
 

@@ -19,7 +19,7 @@ from epochbot.trading.money import decimal_str
 from epochbot.trading.state_view import quote_asset
 
 if TYPE_CHECKING:
-    from epochbot.trading.trader import Trader
+    from epochbot.trading.readout import TraderReadout
 
 __all__ = ["describe_command", "describe_event"]
 
@@ -46,7 +46,7 @@ _ORDER_EVENTS: dict[type[tev.TradingEvent], _EventLine] = {
 }
 
 
-def _order_fields(trader: Trader, coid: str) -> dict[str, Any]:
+def _order_fields(trader: TraderReadout, coid: str) -> dict[str, Any]:
     order = trader.orders.orders.get(coid)
     if order is None:
         return {"client_order_id": coid}
@@ -63,7 +63,7 @@ def _order_fields(trader: Trader, coid: str) -> dict[str, Any]:
     return out
 
 
-def describe_event(trader: Trader, event: Any) -> LogLine:
+def describe_event(trader: TraderReadout, event: Any) -> LogLine:
     """(level, message, fields) for one venue answer about an order, before the trader applies it."""
     if type(event) is tev.Fill:
         return _describe_fill(trader, event)
@@ -84,7 +84,7 @@ def describe_event(trader: Trader, event: Any) -> LogLine:
     return level, line.message, fields
 
 
-def _describe_fill(trader: Trader, event: tev.Fill) -> LogLine:
+def _describe_fill(trader: TraderReadout, event: tev.Fill) -> LogLine:
     if trader.already_booked(event):
         return (
             "debug",
@@ -110,7 +110,7 @@ def _describe_fill(trader: Trader, event: tev.Fill) -> LogLine:
     return "info", f"fill {event.side} {qty} {event.symbol} @ {price}", fields
 
 
-def _describe_place(trader: Trader, command: ev.PlaceOrder) -> LogLine:
+def _describe_place(trader: TraderReadout, command: ev.PlaceOrder) -> LogLine:
     fields = {
         "client_order_id": command.client_order_id,
         "symbol": command.symbol,
@@ -124,22 +124,22 @@ def _describe_place(trader: Trader, command: ev.PlaceOrder) -> LogLine:
     return "debug", f"order place {command.side} {command.qty} {command.symbol}{at}", fields
 
 
-def _describe_cancel(trader: Trader, command: ev.CancelOrder) -> LogLine:
+def _describe_cancel(trader: TraderReadout, command: ev.CancelOrder) -> LogLine:
     return "debug", "order cancel", _order_fields(trader, command.client_order_id)
 
 
-def _describe_query(trader: Trader, command: tev.QueryOrder) -> LogLine:
+def _describe_query(trader: TraderReadout, command: tev.QueryOrder) -> LogLine:
     return "debug", "order query", _order_fields(trader, command.client_order_id)
 
 
-_COMMANDS: dict[type[ev.Command], Callable[[Trader, Any], LogLine]] = {
+_COMMANDS: dict[type[ev.Command], Callable[[TraderReadout, Any], LogLine]] = {
     ev.PlaceOrder: _describe_place,
     ev.CancelOrder: _describe_cancel,
     tev.QueryOrder: _describe_query,
 }
 
 
-def describe_command(trader: Trader, command: ev.Command) -> LogLine | None:
+def describe_command(trader: TraderReadout, command: ev.Command) -> LogLine | None:
     """(level, message, fields) for an order command the trader produced; None: not logged."""
     describe = _COMMANDS.get(type(command))
     return None if describe is None else describe(trader, command)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from epochbot.model.trade_events import Fill
     from epochbot.trading.filters import SymbolFilters
     from epochbot.trading.risk import RiskLimits
-    from epochbot.trading.trader import Trader
+    from epochbot.trading.readout import TraderReadout
 
 __all__ = ["QUOTE_ASSETS", "quote_asset", "trading_view", "fill_view", "breaker_cause"]
 
@@ -48,7 +48,7 @@ def breaker_cause(limits: RiskLimits) -> str:
     return f"{limits.breaker_losses} losing round trips within {window} s"
 
 
-def trading_view(trader: Trader) -> TradingView:
+def trading_view(trader: TraderReadout) -> TradingView:
     now = trader.now_ns
     risk = trader.risk
     state = risk.state

@@ -8,8 +8,8 @@ from epochbot.book.book import IllegalTransition
 from epochbot.engine.config import EngineConfig
 from epochbot.engine.liveness import ReplacementGovernor
 from epochbot.engine.session import (
-    _AFTER_STOP,
-    _TRANSITIONS,
+    AFTER_STOP,
+    TRANSITIONS,
     IllegalSessionTransition,
     SessionMachine,
     SessionState,
@@ -108,7 +108,7 @@ def test_a_repeated_open_notice_keeps_the_acknowledgement():
 
 
 def test_every_state_has_a_move_for_every_trigger_while_running():
-    missing = [(s, t) for s in SessionState for t in Trigger if (s, t) not in _TRANSITIONS]
+    missing = [(s, t) for s in SessionState for t in Trigger if (s, t) not in TRANSITIONS]
 
     assert not missing  # the booleans before the machine accepted all of them; replays depend on it
 
@@ -148,7 +148,7 @@ def test_after_a_stop_a_session_notice_is_illegal_and_leaves_the_machine_untouch
 
 def test_an_illegal_session_move_is_an_illegal_transition_the_runtime_treats_as_fatal():
     assert issubclass(IllegalSessionTransition, IllegalTransition)
-    assert _AFTER_STOP == {Trigger.REPLACE, Trigger.STOP}
+    assert AFTER_STOP == {Trigger.REPLACE, Trigger.STOP}
 
 
 def test_after_a_stop_a_replacement_still_counts_its_epoch_but_accepts_no_market_data():

@@ -173,13 +173,13 @@ async def test_stale_epoch_events_are_discarded_and_counted():
 async def test_a_latency_spell_makes_frames_late_but_no_book_resyncs():
     # The simulator's latency delays frames without reordering them (real TCP never reorders),
     # so the books ride through the spell: late frames, no gap, no resync, the same session.
-    async with Running(make()) as rt:
+    async with Running(make()) as (rt, sim):
         engine = rt.engine
         epoch, gaps, resyncs = engine.epoch, engine.counters["gaps"], len(engine.book_resyncs)
-        rt.sim.inject("latency", ms=150, duration_s=1.0)  # under the liveness floor: no silence verdict
-        await wait_for(lambda: rt.sim.faults.active("latency") is not None, 1.0, "the spell armed")
-        await wait_for(lambda: rt.sim.faults.active("latency") is None, 3.0, "the spell over")
-        after = {s: rt.sim.market(s).update_id for s in SYMBOLS}
+        sim.inject("latency", ms=150, duration_s=1.0)  # under the liveness floor: no silence verdict
+        await wait_for(lambda: sim.faults.active("latency") is not None, 1.0, "the spell armed")
+        await wait_for(lambda: sim.faults.active("latency") is None, 3.0, "the spell over")
+        after = {s: sim.market(s).update_id for s in SYMBOLS}
         await wait_for(
             lambda: all(engine.book(s).last_update_id >= after[s] for s in SYMBOLS), 3.0, "the backlog applied"
         )
