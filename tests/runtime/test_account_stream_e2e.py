@@ -213,7 +213,7 @@ def test_daemon_stops_new_orders_while_the_symbol_is_halted_and_resumes_when_it_
 
         sim.post("/_sim/fault", {"kind": "symbol_status", "symbol": SYMBOL, "status": "HALT"})
         wait_until(
-            lambda: any(l.get("msg") == "symbol status" and l.get("status") == "HALT" for l in daemon.lines()),
+            lambda: any(x.get("msg") == "symbol status" and x.get("status") == "HALT" for x in daemon.lines()),
             15,
             "the daemon to learn the halt",
         )

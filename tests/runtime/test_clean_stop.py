@@ -76,7 +76,8 @@ async def test_after_a_clean_stop_the_main_database_file_alone_holds_every_fill_
         stored_trades = sorted(r[0] for r in conn.execute("SELECT trade_id FROM fills WHERE symbol = ?", (SYMBOL,)))
         last_states = dict(
             conn.execute(
-                "SELECT o.client_order_id, o.state FROM orders o JOIN (SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l"
+                "SELECT o.client_order_id, o.state FROM orders o JOIN "
+                "(SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l"
                 " ON o.id = l.last"
             ).fetchall()
         )

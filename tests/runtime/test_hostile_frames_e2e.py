@@ -467,7 +467,8 @@ def test_a_live_daemon_survives_counts_and_repairs_dozens_of_hostile_frames_on_e
         stored = sorted(r[0] for r in conn.execute("SELECT trade_id FROM fills WHERE symbol = ?", (SYMBOL,)))
         last_states = dict(
             conn.execute(
-                "SELECT o.client_order_id, o.state FROM orders o JOIN (SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l ON o.id = l.last"
+                "SELECT o.client_order_id, o.state FROM orders o JOIN "
+                "(SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l ON o.id = l.last"
             ).fetchall()
         )
     finally:

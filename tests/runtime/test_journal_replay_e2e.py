@@ -5,7 +5,8 @@ simulator, paper trading the quoter, with ``journal.directory`` set. While it ru
 random schedule of faults goes through the simulator's fault API (gap, out_of_order,
 duplicate, drop, stall, and at random also failing / slow / crossed snapshots, malformed
 and truncated frames, serverShutdown) together with operator actions through the control API
-(book resync, mode changes, pause, cancel-all, flatten, a session replacement). Once the books are synced again the daemon is stopped
+(book resync, mode changes, pause, cancel-all, flatten, a session replacement). Once the books are synced
+again the daemon is stopped
 cleanly (SIGTERM) and writes its ``--report``; then ``python -m epochbot.app.cli replay <journal dir>
 --json`` must report the same books (state, update ids, levels), the same number of epochs,
 the same ``state_hash`` and the same orders.
@@ -289,7 +290,8 @@ def test_a_run_killed_with_sigkill_leaves_a_readable_journal_and_the_restarted_r
         left_working = {
             cid
             for (cid,) in db.execute(
-                "SELECT o.client_order_id FROM orders o JOIN (SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l"
+                "SELECT o.client_order_id FROM orders o JOIN "
+                "(SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l"
                 " ON o.id = l.last WHERE o.state IN ('PENDING_NEW', 'NEW', 'PARTIALLY_FILLED', 'UNKNOWN')"
             )
         }

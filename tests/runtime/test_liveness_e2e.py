@@ -123,7 +123,9 @@ async def test_a_stall_of_the_open_connections_is_detected_and_resynced_well_und
             armed = time.time_ns()
             assert status == 200
 
-            await wait_for(lambda: e.epoch > epoch and stable(v.rt), 3, "replaced and resynchronised after the stall")
+            await wait_for(
+                lambda epoch=epoch: e.epoch > epoch and stable(v.rt), 3, "replaced and resynchronised after the stall"
+            )
 
             record = next(r for r in e.epochs if r.epoch == epoch + 1)
             assert "venue moved" in record.cause

@@ -180,12 +180,12 @@ def _rounds(daemon, sim, base, working, log) -> None:
         for round_, name in enumerate(COMMANDS):
             sim.arrival.clear()
             seen = len(sim.arrived)
-            wait_until(lambda: len(sim.arrived) > seen, 20, f"an order in flight before round {round_}")
+            wait_until(lambda seen=seen: len(sim.arrived) > seen, 20, f"an order in flight before round {round_}")
             in_flight = sim.arrived[-1]
             _command(base, name)  # at the venue's door: it opens up to HOLD_MS from now
 
             wait_until(
-                lambda: (
+                lambda in_flight=in_flight: (
                     in_flight in {o["clientOrderId"] for o in sim.call(sim.sim.venue.all_orders, ACCOUNT, SYMBOL, 1000)}
                 ),
                 HOLD_MS / 1000 + 10,

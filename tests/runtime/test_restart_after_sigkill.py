@@ -185,7 +185,8 @@ def test_sigkill_restart_restores_fills_positions_risk_and_never_duplicates_orde
         # more, and wait until storage has caught up with the venue.
         # (From the journal, not the log: order query results are logged at debug level.)
         unknown_now = (
-            "SELECT COUNT(*) FROM orders o JOIN (SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l"
+            "SELECT COUNT(*) FROM orders o JOIN "
+            "(SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l"
             " ON o.id = l.last WHERE o.state = 'UNKNOWN'"
         )
         wait_until(lambda: db_rows(db, unknown_now) == [(0,)], 10, "the adopted orders reconciled")

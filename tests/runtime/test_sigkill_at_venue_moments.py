@@ -178,7 +178,7 @@ def test_sigkill_at_venue_moments_loses_no_order_no_fill_and_leaves_nothing_open
         daemon = Daemon(tmp_path, sim, f"run{round_}")
         try:
             enabled = wait_until(
-                lambda: daemon.find("trading enabled") or daemon.proc.poll() is not None,
+                lambda daemon=daemon: daemon.find("trading enabled") or daemon.proc.poll() is not None,
                 20,
                 f"run {round_} to start trading",
             )
@@ -191,7 +191,11 @@ def test_sigkill_at_venue_moments_loses_no_order_no_fill_and_leaves_nothing_open
                 )
             assert daemon.find("position differs from the venue's after restore") is None
             sim.arm(moment, daemon.proc.pid)
-            wait_until(lambda: daemon.proc.poll() is not None, 30, f"the simulator to kill run {round_} at {moment}")
+            wait_until(
+                lambda daemon=daemon: daemon.proc.poll() is not None,
+                30,
+                f"the simulator to kill run {round_} at {moment}",
+            )
         finally:
             daemon.ensure_dead()
         assert daemon.proc.returncode == -signal.SIGKILL
@@ -235,7 +239,8 @@ def test_sigkill_at_venue_moments_loses_no_order_no_fill_and_leaves_nothing_open
         ).fetchall()
         last_states = dict(
             conn.execute(
-                "SELECT o.client_order_id, o.state FROM orders o JOIN (SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l ON o.id = l.last"
+                "SELECT o.client_order_id, o.state FROM orders o JOIN "
+                "(SELECT client_order_id, MAX(id) AS last FROM orders GROUP BY client_order_id) l ON o.id = l.last"
             ).fetchall()
         )
     finally:
