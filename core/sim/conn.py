@@ -49,6 +49,7 @@ class WsConn:
         "msg_times",
         "listen_keys",
         "keys_in_url",
+        "micros",
         "closed",
         "held",
     )
@@ -70,6 +71,7 @@ class WsConn:
         # USD-M /private: listenKey -> (account id, the `events` asked for; None = every event)
         self.listen_keys: dict[str, tuple[str, frozenset[str] | None]] = {}
         self.keys_in_url = False  # /private opened with listenKeys in its URL (closed with them)
+        self.micros = False  # spot `timeUnit=MICROSECOND` in the URL: time fields in microseconds
         self.closed = False
         self.held: tuple[str, bytes] | None = None  # an out_of_order frame waiting for its successor
 
@@ -193,16 +195,19 @@ class Connections:
                 self._stats["lifetime_closes"] += 1
                 await self.close(c, code=1000)
         elif kind == "server_shutdown":
-            event = {"e": "serverShutdown", "E": now_ms()}
-            shapes = {
-                "raw": orjson.dumps(event),
-                "combined": orjson.dumps({"stream": "!serverShutdown", "data": event}),
-                "ws-api": orjson.dumps({"event": event}),
-            }
+            at = now_ms()
             for c in conns:
                 if not c.closed:
+                    event = {"e": "serverShutdown", "E": at * 1000 if c.micros else at}
+                    shape = (
+                        {"event": event}
+                        if c.route == "ws-api"
+                        else {"stream": "!serverShutdown", "data": event}
+                        if c.combined
+                        else event
+                    )
                     # Queued behind the frames already waiting, so the announcement never overtakes them.
-                    c.queue.append(shapes["ws-api" if c.route == "ws-api" else "combined" if c.combined else "raw"])
+                    c.queue.append(orjson.dumps(shape))
                     c.wake.set()
             grace_s = float((params or {}).get("grace_s", 0.0))
             if grace_s > 0:

@@ -56,11 +56,11 @@ class OrderCounter:
 
     def __init__(self, market: str, clock: Callable[[], float] = time.time) -> None:
         self.windows = _WINDOWS[market]
-        self._clock = clock
+        self.clock = clock
         self._counts = [(-1, 0)] * len(self.windows)  # per window: (window number, orders in it)
 
     def _current(self) -> list[int]:
-        now = self._clock()
+        now = self.clock()
         out = []
         for n, window in enumerate(self.windows):
             number, count = self._counts[n]
@@ -78,7 +78,7 @@ class OrderCounter:
     def count(self) -> None:
         """Count one new order; -1015 (HTTP 429) when a window is full (the order is not counted)."""
         self.check()
-        now = self._clock()
+        now = self.clock()
         self._counts = [
             (int(now // window.seconds), used + 1) for window, used in zip(self.windows, self._current(), strict=True)
         ]

@@ -6,7 +6,7 @@ as `epochbot.sim.weights` decides), turns a `SimApiError` raised by a handler in
 New orders go through the ORDERS windows shared with the WebSocket API (`OrderCounter`): refused
 with -1015 while a window is full, counted when placed, and a successful order answer carries
 ``X-MBX-ORDER-COUNT-*``. Spot order placement and cancellation cost no weight when they succeed
-(since 2026-04-02).
+(since 2026-04-02). Spot answers are in microseconds for ``X-MBX-TIME-UNIT: MICROSECOND``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from aiohttp import web
 from epochbot.sim.auth import SimApiError
 from epochbot.sim.clock import now_ms
 from epochbot.sim.order_limits import OrderCounter
+from epochbot.sim.time_unit import answer_in_micros, klines_in_micros, wants_micros
 from epochbot.sim.weights import FREE_WHEN_SUCCESSFUL, WeightLimiter, is_venue_path, request_weight
 
 __all__ = [
@@ -107,7 +108,20 @@ class WeightGate:
                 resp.headers.update(self._order_counter.headers())
         resp.headers["X-MBX-USED-WEIGHT-1M"] = str(used)
         resp.headers["X-MBX-USED-WEIGHT"] = str(used)
+        if self._market == "spot" and resp.status == 200 and wants_micros(request.headers.get("X-MBX-TIME-UNIT")):
+            _answer_in_micros(resp, klines=request.path.endswith("/klines"))
         return resp
+
+
+def _answer_in_micros(resp: web.StreamResponse, *, klines: bool) -> None:
+    """Rewrite a JSON answer with its time fields in microseconds (spot ``X-MBX-TIME-UNIT``)."""
+    if not isinstance(resp, web.Response) or not isinstance(resp.body, bytes):
+        return
+    try:
+        body = orjson.loads(resp.body)
+    except orjson.JSONDecodeError:
+        return
+    resp.body = orjson.dumps(klines_in_micros(body) if klines else answer_in_micros(body))
 
 
 # New-order REST endpoints (spot, USD-M, USD-M Algo Service): counted in the ORDERS windows.

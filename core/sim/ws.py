@@ -29,6 +29,7 @@ from epochbot.sim.listen_keys import ListenKeys
 from epochbot.sim.rest import Handler
 from epochbot.sim.streams import StreamSpec, parse_stream, route_allows
 from epochbot.sim.subscriptions import Subscriptions
+from epochbot.sim.time_unit import wants_micros
 from epochbot.sim.user_data import UserEvents
 
 __all__ = ["MarketStreams", "valid_request_id", "validate_streams"]
@@ -135,6 +136,7 @@ class MarketStreams:
         await ws.prepare(request)
         conn = self._connections.open(ws, request, route, combined)
         conn.keys_in_url = bool(keys)
+        conn.micros = self._market == "spot" and wants_micros(request.query.get("timeUnit"))
         for key, account, wanted in keys:
             self._user_events.listen(conn, account, key, wanted)
         for name, spec in valid:

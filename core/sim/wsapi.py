@@ -49,6 +49,7 @@ from epochbot.sim.matching import PaperVenue
 from epochbot.sim.order_entry import OrderEntry
 from epochbot.sim.order_limits import OrderCounter
 from epochbot.sim.rest import UNKNOWN_ERROR_MSG
+from epochbot.sim.time_unit import answer_in_micros, event_in_micros, wants_micros
 from epochbot.sim.user_data import UserEvents
 from epochbot.sim.weights import WeightLimiter
 from epochbot.sim.wsapi_queries import WsApiQueries
@@ -187,6 +188,7 @@ class WsApiServer:
         await ws.prepare(request)
         conn = self._connections.open(ws, request, "ws-api", False)
         session = _Session(conn, request.query.get("returnRateLimits", "true") != "false")
+        conn.micros = self.spot and wants_micros(request.query.get("timeUnit"))
         self.sessions[conn.id] = session
         loop = asyncio.get_running_loop()
         try:
@@ -212,8 +214,14 @@ class WsApiServer:
         return ws
 
     def _send(self, session: _Session, obj: dict[str, Any]) -> None:
-        if not session.conn.closed:
-            self._connections.send_json(session.conn, obj)
+        if session.conn.closed:
+            return
+        if session.conn.micros:  # spot `timeUnit=MICROSECOND`
+            if "result" in obj:
+                obj = {**obj, "result": answer_in_micros(obj["result"])}
+            elif "event" in obj:
+                obj = {**obj, "event": event_in_micros(obj["event"])}
+        self._connections.send_json(session.conn, obj)
 
     # ------------------------------------------------------------------ user data
     def deliver(self, account_id: str, event: dict[str, Any]) -> None:
@@ -360,7 +368,7 @@ class WsApiServer:
         if method == "time":
             return {"serverTime": int(time.time() * 1000)}
         if method == "exchangeInfo":
-            return self._exchange_info.document()
+            return self._exchange_info.document(params)
         if method == "session.status":
             return self._session_status(session)
         if method == "session.logout":

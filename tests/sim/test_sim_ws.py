@@ -199,7 +199,10 @@ async def test_binance_sync_algorithm_reproduces_the_simulator_book(market, http
                 apply(book, d, market)
                 prev_u = d["u"]
             truth = sim.depth_snapshot("BTCUSDT", 1000)
-        top = lambda side, rev: sorted(book[side].items(), key=lambda x: float(x[0]), reverse=rev)[:200]
+
+        def top(side, rev):
+            return sorted(book[side].items(), key=lambda x: float(x[0]), reverse=rev)[:200]
+
         assert top("bids", True) == [tuple(x) for x in truth["bids"][:200]]
         assert top("asks", False) == [tuple(x) for x in truth["asks"][:200]]
 
