@@ -225,6 +225,7 @@ class SimExchange:
                 accounts=self.accounts,
                 listen_keys=self._listen_keys,
                 depth_snapshot=self._market_rest.depth_snapshot,
+                symbol_status=self._exchange_info.symbol_status,
             ),
         )
         self._control = ControlApi(self, self.faults, self.markets)

@@ -58,6 +58,7 @@ class WsApiQueries:
         accounts: dict[str, auth.Credentials],
         listen_keys: ListenKeys,
         depth_snapshot: Callable[[str, int], dict[str, Any]],
+        symbol_status: Callable[[str], str],
     ) -> None:
         self._spot = market == "spot"
         self._markets = markets
@@ -65,6 +66,7 @@ class WsApiQueries:
         self._accounts = accounts
         self._listen_keys = listen_keys
         self._depth_snapshot = depth_snapshot
+        self._symbol_status = symbol_status
         self.unsigned = PUBLIC if self._spot else PUBLIC | USER_STREAM
         self.signed = SPOT_SIGNED if self._spot else USDM_SIGNED
 
@@ -85,8 +87,7 @@ class WsApiQueries:
         if method == "depth":
             return self._depth_snapshot(self._symbol(params), _limit(params, self._spot))
         if method in ("ticker.price", "ticker.book"):
-            names = self._symbols(params)
-            rows = [self._ticker(method, s) for s in names]
+            rows = [self._ticker(method, s) for s in self._selected(params)]
             return rows[0] if params.get("symbol") is not None else rows
         creds = logon
         if creds is None or params.get("apiKey") is not None:
@@ -154,6 +155,16 @@ class WsApiQueries:
         if any(n not in self._markets for n in names):
             raise auth.SimApiError(-1121, "Invalid symbol.")
         return names
+
+    def _selected(self, params: Mapping[str, Any]) -> list[str]:
+        """The tickers' symbols: ``symbol``, ``symbols`` or every one, then spot's ``symbolStatus``."""
+        names = self._symbols(params)
+        status = params.get("symbolStatus")
+        if status is None or not self._spot:
+            return names
+        if params.get("symbol") is not None or params.get("symbols") is not None:
+            raise auth.SimApiError(-1128, "Combination of optional parameters invalid.")
+        return [n for n in names if self._symbol_status(n) == status]
 
     def _ticker(self, method: str, symbol: str) -> dict[str, Any]:
         m = self._markets[symbol]

@@ -839,3 +839,220 @@ async def test_usdm_documented_private_ws_route_delivers_order_trade_update(usdm
         await asyncio.to_thread(client.rest_api.cancel_order, symbol=SYMBOL, order_id=placed.data().order_id)
 
     assert (event["o"]["x"], event["o"]["i"]) == ("NEW", placed.data().order_id)
+
+
+# ======================================== more SDK flows, and the request shapes the SDKs produce
+# The SDKs' generated clients serialise booleans as "true"/"false", enums as their values, Decimal
+# as plain decimals, lists as compact JSON (REST: in the query string; WebSocket API: as a JSON
+# string value), and send `time_unit` as the X-MBX-TIME-UNIT header (REST) or `?timeUnit=` (both
+# websockets). Each shape is exercised here once through the real client.
+
+
+async def test_spot_websocket_api_lists_open_orders_and_reads_tickers(spot_sim):
+    price = await asyncio.to_thread(passive_bid, spot_sim)
+    api = await ws_api_connection(spot_client(spot_sim))
+    tap = Tap()
+    tap.watch(api)
+    try:
+        order_id = await _place_resting_order(api, price, "sdk-open-orders")
+        listed = await api.open_orders_status(symbol=SYMBOL)
+        everywhere = await api.open_orders_status()
+        ticker = await api.ticker_price(symbol=SYMBOL)
+        books = await api.ticker_book(symbols=[SYMBOL])
+        await api.order_cancel(symbol=SYMBOL, order_id=order_id)
+    finally:
+        await api.close_connection()
+
+    assert order_id in [o.order_id for o in parsed(listed).result]
+    assert order_id in [o.order_id for o in parsed(everywhere).result]
+    # one symbol and a list of symbols are the two shapes of the SDK's oneOf models
+    assert parsed(ticker).actual_instance.result.symbol == SYMBOL
+    assert [b.symbol for b in parsed(books).actual_instance.result] == [SYMBOL] and tap.errors == []
+
+
+def test_spot_rest_exchange_info_takes_lists_enums_and_booleans_as_the_sdk_serialises_them(spot_sim, caplog):
+    rest = spot_client(spot_sim, "none").rest_api
+
+    listed = rest.exchange_info(symbols=[SYMBOL]).data()
+    spot_only = rest.exchange_info(
+        permissions=spot_rest.ExchangeInfoPermissionsEnum.SPOT, show_permission_sets=False
+    ).data()
+    trading = rest.exchange_info(symbol_status=spot_rest.ExchangeInfoSymbolStatusEnum.TRADING).data()
+    with pytest.raises(sdk_errors.BadRequestError):  # -1121
+        rest.exchange_info(symbol="NOPEUSDT")
+
+    assert [s.symbol for s in listed.symbols] == [SYMBOL] == [s.symbol for s in trading.symbols]
+    assert [s.permission_sets for s in spot_only.symbols] == [[]]
+    assert sdk_warnings(caplog) == []
+
+
+async def test_spot_websocket_api_takes_list_and_boolean_parameters(spot_sim):
+    api = await ws_api_connection(spot_client(spot_sim))
+    try:
+        info = await api.exchange_info(symbols=[SYMBOL], show_permission_sets=False)
+        account = await api.account_status(omit_zero_balances=True)
+    finally:
+        await api.close_connection()
+
+    # The SDK's exchangeInfo model is the bare result's: the answer's envelope fields are all None
+    # and `result` lands among the additional properties (so it is against Binance too).
+    assert [s["symbol"] for s in parsed(info).additional_properties["result"]["symbols"]] == [SYMBOL]
+    assert all(b.free != "0.00000000" or b.locked != "0.00000000" for b in parsed(account).result.balances)
+
+
+@pytest.mark.parametrize("transport", ["rest", "websocket-api"])
+async def test_spot_orders_take_decimal_quantities_and_enum_response_types(spot_sim, transport):
+    client = spot_client(spot_sim)
+    price = Decimal(str(await asyncio.to_thread(passive_bid, spot_sim)))
+    common = {
+        "symbol": SYMBOL,
+        "quantity": Decimal("0.01"),
+        "price": price,
+        "new_client_order_id": f"sdk-dec-{transport}",
+    }
+    if transport == "rest":
+        placed = await asyncio.to_thread(
+            client.rest_api.new_order,
+            side=spot_rest.NewOrderSideEnum.BUY,
+            type=spot_rest.NewOrderTypeEnum.LIMIT,
+            time_in_force=spot_rest.NewOrderTimeInForceEnum.GTC,
+            new_order_resp_type=spot_rest.NewOrderNewOrderRespTypeEnum.RESULT,
+            **common,
+        )
+        order = placed.data()
+        await asyncio.to_thread(client.rest_api.delete_order, symbol=SYMBOL, order_id=order.order_id)
+    else:
+        api = await ws_api_connection(client)
+        try:
+            placed = await api.order_place(
+                side=spot_ws.OrderPlaceSideEnum.BUY,
+                type=spot_ws.OrderPlaceTypeEnum.LIMIT,
+                time_in_force=spot_ws.OrderPlaceTimeInForceEnum.GTC,
+                new_order_resp_type=spot_ws.OrderPlaceNewOrderRespTypeEnum.RESULT,
+                **common,
+            )
+            order = parsed(placed).result
+            await api.order_cancel(symbol=SYMBOL, order_id=order.order_id)
+        finally:
+            await api.close_connection()
+
+    assert order.client_order_id == f"sdk-dec-{transport}" and order.status == "NEW"
+    assert Decimal(order.orig_qty) == Decimal("0.01") and Decimal(order.price) == price
+
+
+async def test_spot_clients_configured_for_microseconds_get_microsecond_times(spot_sim):
+    # The REST client sends X-MBX-TIME-UNIT; the websocket clients connect with ?timeUnit=.
+    client = Spot(
+        config_rest_api=sdk_config.ConfigurationRestAPI(
+            base_path=spot_sim.rest, timeout=10_000, time_unit="MICROSECOND"
+        ),
+        config_ws_api=sdk_config.ConfigurationWebSocketAPI(
+            stream_url=spot_sim.ws + "/ws-api/v3", time_unit=sdk_config.TimeUnit.MICROSECOND
+        ),
+        config_ws_streams=sdk_config.ConfigurationWebSocketStreams(
+            stream_url=spot_sim.ws, time_unit=sdk_config.TimeUnit.MICROSECOND
+        ),
+    )
+    rest_time = (await asyncio.to_thread(client.rest_api.time)).data().server_time
+    api = await ws_api_connection(client)
+    try:
+        ws_time = parsed(await api.time()).result.server_time
+    finally:
+        await api.close_connection()
+    streams, tap = await stream_connection(client)
+    try:
+        (await streams.trade(symbol=SYMBOL)).on("message", tap.message)
+        trade = await tap.next(what="a trade")
+    finally:
+        await streams.close_connection()
+
+    now_us = time.time() * 1_000_000
+    for t in (rest_time, ws_time, trade.E, trade.T):
+        assert abs(t - now_us) < 60_000_000, t  # microseconds (a millisecond value is 1000 times smaller)
+
+
+async def test_usdm_websocket_api_reads_depth_tickers_account_balance_and_positions(usdm_sim):
+    api = await ws_api_connection(usdm_client(usdm_sim))
+    tap = Tap()
+    tap.watch(api)
+    try:
+        book = await api.order_book(symbol=SYMBOL, limit=5)
+        price = await api.symbol_price_ticker(symbol=SYMBOL)
+        top = await api.symbol_order_book_ticker(symbol=SYMBOL)
+        account = await api.account_information()
+        account_v2 = await api.account_information_v2()
+        balances = await api.futures_account_balance()
+        positions = await api.position_information(symbol=SYMBOL)
+    finally:
+        await api.close_connection()
+
+    # (the SDK's model names no bids/asks: they arrive as additional properties)
+    assert len(parsed(book).result.additional_properties["bids"]) == 5
+    assert parsed(price).actual_instance.result.symbol == SYMBOL == parsed(top).actual_instance.result.symbol
+    assert parsed(account).result.assets and parsed(account_v2).status == 200
+    assert [b.asset for b in parsed(balances).result] and [p.symbol for p in parsed(positions).result] == [SYMBOL]
+    assert tap.errors == []
+
+
+async def test_usdm_orders_take_enum_flags_and_all_orders_need_no_symbol(usdm_sim, caplog):
+    client = usdm_client(usdm_sim)
+    price = await asyncio.to_thread(passive_bid, usdm_sim)
+    rest = client.rest_api
+
+    placed = rest.new_order(
+        symbol=SYMBOL,
+        side=usdm_rest.NewOrderSideEnum.BUY,
+        type=usdm_rest.NewOrderTypeEnum.LIMIT,
+        time_in_force=usdm_rest.NewOrderTimeInForceEnum.GTC,
+        reduce_only=usdm_rest.NewOrderReduceOnlyEnum.FALSE,
+        new_order_resp_type=usdm_rest.NewOrderNewOrderRespTypeEnum.RESULT,
+        quantity=0.01,
+        price=price,
+        new_client_order_id="sdk-usdm-flags",
+    ).data()
+    every = rest.all_orders().data()
+    api = await ws_api_connection(client)
+    try:
+        by_client_id = await api.query_order(symbol=SYMBOL, orig_client_order_id="sdk-usdm-flags")
+    finally:
+        await api.close_connection()
+    rest.cancel_order(symbol=SYMBOL, order_id=placed.order_id)
+
+    assert placed.status == "NEW" and placed.reduce_only is False
+    assert "sdk-usdm-flags" in [o.client_order_id for o in every]
+    assert parsed(by_client_id).result.order_id == placed.order_id
+    assert sdk_warnings(caplog) == []
+
+
+async def test_usdm_listen_key_started_and_kept_alive_over_the_websocket_api_carries_user_data(usdm_sim):
+    client = usdm_client(usdm_sim)
+    price = await asyncio.to_thread(passive_bid, usdm_sim)
+    api = await ws_api_connection(client)
+    streams = client.websocket_streams
+    try:
+        listen_key = parsed(await api.start_user_data_stream()).result.listen_key
+        await asyncio.wait_for(streams.create_connection(), WAIT_S)
+        tap = Tap()
+        tap.watch(streams)
+        (await streams.user_data(listen_key)).on("message", tap.message)
+        kept = parsed(await api.keepalive_user_data_stream()).result.listen_key
+        placed = await asyncio.to_thread(
+            client.rest_api.new_order,
+            symbol=SYMBOL,
+            side=usdm_rest.NewOrderSideEnum.BUY,
+            type=usdm_rest.NewOrderTypeEnum.LIMIT,
+            time_in_force=usdm_rest.NewOrderTimeInForceEnum.GTC,
+            quantity=0.01,
+            price=price,
+            new_client_order_id="sdk-ws-listen-key",
+        )
+        update = await tap.next(
+            lambda e: getattr(getattr(e.actual_instance, "o", None), "c", None) == "sdk-ws-listen-key",
+            what="its ORDER_TRADE_UPDATE",
+        )
+        await asyncio.to_thread(client.rest_api.cancel_order, symbol=SYMBOL, order_id=placed.data().order_id)
+    finally:
+        await streams.close_connection()
+        await api.close_connection()
+
+    assert kept == listen_key and update.actual_instance.o.x == "NEW" and tap.errors == []
