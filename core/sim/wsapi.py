@@ -22,8 +22,9 @@ Rate limits: request weight shares the REST per-minute counter (Binance counts R
 WebSocket API weight per IP together); order placement and cancellation cost no weight when
 they succeed (spot, since 2026-04-02; USD-M ``order.place`` has weight 0), failures cost 1.
 ORDERS counts per 10 s and per day (spot) or minute (USD-M), with REST (``order_limits.py``).
-Read, account and listenKey requests are answered by ``wsapi_queries.py``. Every answer reports the counters in
-``rateLimits`` unless the request (or the connection URL) says ``returnRateLimits=false``.
+Every answer reports the counters in ``rateLimits`` unless the request (or the connection URL)
+says ``returnRateLimits=false``. Read, account and listenKey requests are answered by
+``wsapi_queries.py``; spot connections with ``timeUnit=MICROSECOND`` get microsecond times.
 
 Faults: ``unknown_execution`` on ``order.place`` (status 503, a dropped connection, or no answer;
 the order is placed or not by the seeded coin flip) and ``symbol_status`` (new orders refused).
