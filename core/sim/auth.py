@@ -222,7 +222,8 @@ def verify_signed(
         The caller's credentials and the merged query+body parameters without ``signature``.
 
     Raises:
-        SimApiError: -2014/-2015 (key), -1101 (duplicate parameter), -1102 (missing
+        SimApiError: -2014/-2015 (key), -1101 (a parameter twice in the query string or twice in
+            the body; in both, the query string's wins), -1102 (missing
             timestamp/signature), -1100/-1131 (bad timestamp/recvWindow), -1022 (bad
             signature), -1021 (outside recvWindow).
     """
@@ -232,11 +233,15 @@ def verify_signed(
     body_unsigned, body_sigs = _strip_signature(body or "")
     signatures = query_sigs + body_sigs
 
+    # rest-api.md: "If a parameter sent in both the query string and request body, the query
+    # string parameter will be used." Twice within one of them is -1101.
     params: dict[str, str] = {}
-    for raw in (query_unsigned, body_unsigned):
+    for raw in (body_unsigned, query_unsigned):
+        seen: set[str] = set()
         for name, value in parse_qsl(raw, keep_blank_values=True):
-            if name in params:
+            if name in seen:
                 raise SimApiError(-1101, f"Duplicate values for parameter '{name}'.")
+            seen.add(name)
             params[name] = value
 
     timestamp_text = params.get("timestamp", "")

@@ -47,11 +47,11 @@ class WsConn:
         "last_pong",
         "opened",
         "msg_times",
-        "account_id",
-        "listen_key",
+        "listen_keys",
+        "keys_in_url",
+        "micros",
         "closed",
         "held",
-        "user_events",
     )
 
     def __init__(self, cid: int, ws: web.WebSocketResponse, request: web.Request, route: str, combined: bool) -> None:
@@ -68,11 +68,12 @@ class WsConn:
         self.last_pong = time.monotonic()
         self.opened = time.monotonic()
         self.msg_times: deque[float] = deque()
-        self.account_id: str | None = None
-        self.listen_key: str | None = None
+        # USD-M /private: listenKey -> (account id, the `events` asked for; None = every event)
+        self.listen_keys: dict[str, tuple[str, frozenset[str] | None]] = {}
+        self.keys_in_url = False  # /private opened with listenKeys in its URL (closed with them)
+        self.micros = False  # spot `timeUnit=MICROSECOND` in the URL: time fields in microseconds
         self.closed = False
         self.held: tuple[str, bytes] | None = None  # an out_of_order frame waiting for its successor
-        self.user_events: frozenset[str] | None = None  # USD-M /private: the `events` asked for
 
 
 class Connections:
@@ -164,11 +165,27 @@ class Connections:
         task.add_done_callback(self._closing.discard)
 
     async def close_all(self, code: int) -> None:
+        for task in list(self._closing):  # a serverShutdown grace still running: the server stops now
+            if task is not asyncio.current_task():
+                task.cancel()
         for conn in list(self._open.values()):
             await self.close(conn, code=code)
 
-    async def run_instant(self, kind: str) -> None:
-        """Apply an instant fault to every open connection: drop, expire or server_shutdown."""
+    def start_instant(self, kind: str, params: dict[str, Any]) -> None:
+        """Run an instant fault (`run_instant`) as a task the connections keep until it is done."""
+        task = asyncio.get_running_loop().create_task(self.run_instant(kind, params))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def run_instant(self, kind: str, params: dict[str, Any] | None = None) -> None:
+        """Apply an instant fault to every open connection: drop, expire or server_shutdown.
+
+        ``server_shutdown`` tells every open connection in its own shape (spot WebSocket Streams
+        and WebSocket API since 2026-05-08, USD-M alike): raw streams the event, combined streams
+        ``{"stream": "!serverShutdown", "data": ..}``, WebSocket API sessions ``{"event": ..}``.
+        The connections stay usable for ``grace_s`` seconds (requests served, frames sent), then
+        close 1000; connections opened meanwhile are not affected (they are on the next server).
+        """
         conns = list(self._open.values())
         if kind == "drop":
             for c in conns:
@@ -178,22 +195,27 @@ class Connections:
                 self._stats["lifetime_closes"] += 1
                 await self.close(c, code=1000)
         elif kind == "server_shutdown":
-            # Both markets announce it (spot WebSocket Streams and WebSocket API since 2026-05-08):
-            # raw streams get the event, combined streams {"stream": "!serverShutdown", "data": ..},
-            # WebSocket API sessions {"event": ..}.
-            event = {"e": "serverShutdown", "E": now_ms()}
-            shapes = {
-                "raw": orjson.dumps(event),
-                "combined": orjson.dumps({"stream": "!serverShutdown", "data": event}),
-                "ws-api": orjson.dumps({"event": event}),
-            }
+            at = now_ms()
             for c in conns:
                 if not c.closed:
-                    payload = shapes["ws-api" if c.route == "ws-api" else "combined" if c.combined else "raw"]
-                    try:
-                        await c.ws.send_frame(payload, WSMsgType.TEXT)
-                    except Exception:  # noqa: BLE001 - a dying socket: it is closed right below anyway
-                        pass
+                    event = {"e": "serverShutdown", "E": at * 1000 if c.micros else at}
+                    shape = (
+                        {"event": event}
+                        if c.route == "ws-api"
+                        else {"stream": "!serverShutdown", "data": event}
+                        if c.combined
+                        else event
+                    )
+                    # Queued behind the frames already waiting, so the announcement never overtakes them.
+                    c.queue.append(orjson.dumps(shape))
+                    c.wake.set()
+            grace_s = float((params or {}).get("grace_s", 0.0))
+            if grace_s > 0:
+                await asyncio.sleep(grace_s)
+            for _ in range(100):  # the announcement must be out before the close (at most 1 s more)
+                if all(c.closed or not c.queue for c in conns):
+                    break
+                await asyncio.sleep(0.01)
             for c in conns:
                 await self.close(c, code=1000)
 

@@ -6,7 +6,8 @@ Theory of operation
 stream and wakes the connection's writer. Send queues are bounded: a client that falls
 ``send_queue_limit`` frames behind is closed (1008) and counted as ``slow_disconnects``, like
 Binance drops slow consumers. Combined-stream connections get the ``{"stream":..,"data":..}``
-wrapper, built once per frame.
+wrapper, built once per frame; spot connections that asked for ``timeUnit=MICROSECOND`` get the
+frame with its time fields scaled (``time_unit.py``), also built once per frame.
 
 The frame faults act here, at the point they affect:
 
@@ -28,9 +29,12 @@ import asyncio
 from collections import deque
 from typing import Any, Protocol
 
+import orjson
+
 from epochbot.sim.conn import Connections, WsConn
 from epochbot.sim.faults import FaultBoard, StallScopes
 from epochbot.sim.subscriptions import Subscriptions
+from epochbot.sim.time_unit import event_in_micros
 
 __all__ = ["OUT_OF_ORDER_RELEASE_S", "FrameDelivery", "Scheduler"]
 
@@ -161,11 +165,17 @@ class FrameDelivery:
         msgs = self._stats["messages"]
         msgs[name] = msgs.get(name, 0) + len(conns)
         wrapped: bytes | None = None
+        micro: tuple[bytes, bytes] | None = None  # (raw, wrapped) in microseconds, made on first need
         limit = self._limit
         for c in conns:
             if c.closed:
                 continue
-            if c.combined:
+            if c.micros:
+                if micro is None:
+                    raw = _in_micros(payload)
+                    micro = (raw, b'{"stream":"' + name.encode() + b'","data":' + raw + b"}")
+                frame = micro[1] if c.combined else micro[0]
+            elif c.combined:
                 if wrapped is None:
                     wrapped = b'{"stream":"' + name.encode() + b'","data":' + payload + b"}"
                 frame = wrapped
@@ -176,6 +186,7 @@ class FrameDelivery:
             if c.held is not None and c.held[0] == name:
                 held_name, held = c.held
                 c.held = None
+                held = _in_micros(held) if c.micros else held
                 q.append(b'{"stream":"' + held_name.encode() + b'","data":' + held + b"}" if c.combined else held)
             if len(q) > limit:
                 self._stats["slow_disconnects"] += 1
@@ -190,5 +201,15 @@ class FrameDelivery:
                 continue
             _, held = c.held
             c.held = None
+            held = _in_micros(held) if c.micros else held
             c.queue.append(b'{"stream":"' + name.encode() + b'","data":' + held + b"}" if c.combined else held)
             c.wake.set()
+
+
+def _in_micros(payload: bytes) -> bytes:
+    """An event payload with its time fields in microseconds (spot ``timeUnit=MICROSECOND``); a
+    payload a frame fault broke is passed on as it is."""
+    try:
+        return orjson.dumps(event_in_micros(orjson.loads(payload)))
+    except orjson.JSONDecodeError:
+        return payload

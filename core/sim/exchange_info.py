@@ -6,7 +6,10 @@ document says so and new orders are refused as Binance refuses them (cancels sti
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+import orjson
 
 from epochbot.model.numeric import format_units
 from epochbot.sim.auth import SimApiError
@@ -39,11 +42,24 @@ class ExchangeInfo:
             raise SimApiError(-2010, "Market is closed.")
         raise SimApiError(-1122, "Invalid symbol status.")
 
-    def document(self) -> dict[str, Any]:
-        """The GET exchangeInfo body (also the WebSocket API's exchangeInfo result)."""
+    def document(self, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The GET exchangeInfo body (also the WebSocket API's exchangeInfo result).
+
+        Spot takes Binance's filters (rest-api.md "Exchange information"): ``symbol``, ``symbols``
+        (a JSON array, or its text as the query string and Binance's SDK carry it),
+        ``permissions`` (one value or a JSON array), ``symbolStatus`` and ``showPermissionSets``;
+        an unknown symbol is -1121, ``symbol`` with ``symbols`` or either with ``permissions``/
+        ``symbolStatus`` -1128. USD-M's exchangeInfo takes no parameter: any is ignored."""
         spot = self._market == "spot"
         limit = self._weight_limit
-        symbols = [self._symbol_info(spec) for spec in self._specs.values()]
+        if spot and params:
+            names, show_sets = self._selection(params)
+        else:
+            names, show_sets = list(self._specs), True
+        symbols = [self._symbol_info(self._specs[name]) for name in names]
+        if not show_sets:
+            for info in symbols:
+                info["permissionSets"] = []
         if spot:
             return {
                 "timezone": "UTC",
@@ -52,7 +68,8 @@ class ExchangeInfo:
                     {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": limit},
                     {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
                     {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
-                    {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
+                    # 300,000 per 5 minutes since 2026-04-02
+                    {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 300000},
                 ],
                 "exchangeFilters": [],
                 "symbols": symbols,
@@ -71,6 +88,32 @@ class ExchangeInfo:
             "assets": [{"asset": a, "marginAvailable": True, "autoAssetExchange": "-10000"} for a in assets],
             "symbols": symbols,
         }
+
+    def _selection(self, params: Mapping[str, Any]) -> tuple[list[str], bool]:
+        """The served symbols spot's filters select, and whether permissionSets are shown."""
+        symbol = params.get("symbol")
+        symbols = _names(params.get("symbols"), "symbols")
+        permissions = _names(params.get("permissions"), "permissions")
+        status = params.get("symbolStatus")
+        if symbol is not None and symbols is not None:
+            raise SimApiError(-1128, "Combination of optional parameters invalid.")
+        if (symbol is not None or symbols is not None) and (permissions is not None or status is not None):
+            raise SimApiError(-1128, "Combination of optional parameters invalid.")
+        wanted = [str(symbol)] if symbol is not None else symbols
+        if wanted is not None:
+            names = [w.upper() for w in wanted]
+            if not names or any(n not in self._specs for n in names):
+                raise SimApiError(-1121, "Invalid symbol.")
+        else:
+            names = list(self._specs)
+        if status is not None:
+            if status not in ("TRADING", "HALT", "BREAK"):
+                raise SimApiError(-1122, "Invalid symbolStatus.")
+            names = [n for n in names if self.symbol_status(n) == status]
+        if permissions is not None and "SPOT" not in {p.upper() for p in permissions}:
+            names = []  # every served symbol has the single permission set [["SPOT"]]
+        show = params.get("showPermissionSets", True)
+        return list(dict.fromkeys(names)), show not in (False, "false")
 
     def _symbol_info(self, s: SymbolSpec) -> dict[str, Any]:
         pd, qd = s.price_decimals, s.qty_decimals
@@ -107,7 +150,7 @@ class ExchangeInfo:
                         "maxQty": fixed(s.max_qty_units, qd),
                         "stepSize": fixed(s.step_units, qd),
                     },
-                    {"filterType": "ICEBERG_PARTS", "limit": 10},
+                    {"filterType": "ICEBERG_PARTS", "limit": 100},  # 100 since 2026-03-12
                     {
                         "filterType": "MARKET_LOT_SIZE",
                         "minQty": fixed(0, qd),
@@ -187,7 +230,7 @@ class ExchangeInfo:
                     "minQty": fixed(s.min_qty_units, qd),
                 },
                 {"filterType": "MAX_NUM_ORDERS", "limit": 200},
-                {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
+                # (MAX_NUM_ALGO_ORDERS is gone since 2025-12-31: 200 conditional orders across symbols)
                 {"filterType": "MIN_NOTIONAL", "notional": format_units(s.min_notional_units, pd)},
                 {
                     "filterType": "PERCENT_PRICE",
@@ -207,3 +250,22 @@ class ExchangeInfo:
             ],
             "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"],
         }
+
+
+def _names(value: Any, name: str) -> list[str] | None:
+    """A list parameter as Binance takes it: a JSON array, the text of one (``["A","B"]``, what
+    the query string and Binance's SDK carry), or a single bare value."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        items: Any = value
+    elif isinstance(value, str) and value.startswith("["):
+        try:
+            items = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise SimApiError(-1100, f"Illegal characters found in parameter '{name}'.") from None
+    else:
+        items = [value]
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise SimApiError(-1100, f"Illegal characters found in parameter '{name}'.")
+    return items

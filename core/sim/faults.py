@@ -10,7 +10,11 @@ expire) are executed by the server right when they are armed and logged then.
 Kinds and their parameters:
   drop              close every websocket abruptly (no close frame)
   expire            close every websocket like the 24-hour limit (close frame 1000)
-  server_shutdown   send {"e":"serverShutdown","E":ms} then close (both markets)
+  server_shutdown   tell every open connection {"e":"serverShutdown","E":ms} in its shape (raw,
+                    combined {"stream":"!serverShutdown",..}, WebSocket API {"event":..}), keep it
+                    usable for ``grace_s`` (default 10: Binance documents no fixed warning time since
+                    2026-06-09; Binance's SDK needs 5 s + 1 s to log out on the old connection), then
+                    close 1000; ``grace_s`` 0: closed right after the announcement
   stall             send nothing on websockets (frames are dropped) for duration_s (default 5);
                     scope "open" (default): the connections open when armed; "all": every one
   gap               skip ``skip`` update ids (default 1) on a symbol's diff stream (count default 1)
@@ -71,7 +75,7 @@ __all__ = [
 FAULT_KINDS: dict[str, dict[str, Any]] = {
     "drop": {},
     "expire": {},
-    "server_shutdown": {},
+    "server_shutdown": {"grace_s": 10.0},
     "stall": {"duration_s": 5.0, "scope": "open"},
     "gap": {"skip": 1, "count": 1},
     "stale": {"lag_ms": 5000},
@@ -104,6 +108,7 @@ PARAM_RULES: dict[str, tuple] = {
     "ms": (False, 0, 600_000),  # ten minutes
     "status": (True, 100, 599),  # a real HTTP status code
     "retry_after": (True, 0, 86_400),
+    "grace_s": (False, 0, 600),  # ten minutes, the warning Binance first documented (2026-05-06)
     "scope": ("open", "all"),
 }
 _STATUS_BY_KIND = {"snapshot_ratelimit": (429, 418)}  # Binance's two rate-limit answers

@@ -12,7 +12,7 @@ exactly like a quiet market).
 Each wake-up is one `step`: every due event moves the `SymbolMarket` (a ``gap`` fault skips
 update ids), lets the paper venue fill resting orders, updates the 1m candle and is rendered
 once for every stream of the symbol that is subscribed (real-time diff depth, bookTicker on a
-top-of-book change, aggTrade, forceOrder now and then). Slower streams (``@depth`` 1000/250 ms,
+top-of-book change, aggTrade and spot trade, forceOrder now and then). Slower streams (``@depth`` 1000/250 ms,
 ``@500ms``) accumulate merged diffs and flush on their period; partial depth, markPrice and
 kline streams are timed per symbol step. Then the venue's user events are pumped. While a
 ``stale`` fault is armed, event timestamps lag. A paused market (`pause`) emits no diffs,
@@ -34,6 +34,7 @@ from epochbot.sim.market import DepthEvent, SymbolMarket
 from epochbot.sim.matching import PaperVenue
 from epochbot.sim.streams import (
     KlineState,
+    MarkAverage,
     agg_trade,
     book_ticker,
     depth_update,
@@ -42,6 +43,7 @@ from epochbot.sim.streams import (
     mark_price_update,
     merge_into,
     partial_depth,
+    trade,
 )
 from epochbot.sim.subscriptions import Subscriptions
 from epochbot.sim.user_data import UserEvents
@@ -91,6 +93,8 @@ class MarketFeed:
         self._last_flush: dict[str, int] = {}
         self._last_prev: dict[str, int] = {}
         self._last_forced: dict[str, int] = {}
+        # USD-M markPriceUpdate `ap`: each symbol's mark price moving average, sampled every step.
+        self._mark_average = {s: MarkAverage(m.tick) for s, m in markets.items()} if market == "usdm" else {}
         subscriptions.on_stream_closed(self._forget)
 
     # ------------------------------------------------------------------ a quiet market
@@ -153,6 +157,9 @@ class MarketFeed:
         m = self._markets[sym]
         for _ in range(due):
             self._emit_event(sym, m, now_ms)
+        average = self._mark_average.get(sym)
+        if average is not None:
+            average.sample(m.mark_price(), now_ms)
         self._timed_streams(sym, m, now_ms)
         self._user_events.pump()
 
@@ -196,6 +203,9 @@ class MarketFeed:
                 for t in ev.trades:
                     m.agg_id += 1
                     deliver(name, agg_trade(market, sym, m.agg_id, t, e_ms, pdec, qdec), sym)
+            elif kind == "trade":  # spot: the same trades, one event each
+                for t in ev.trades:
+                    deliver(name, trade(sym, t, e_ms, pdec, qdec), sym)
             elif kind == "forceOrder" and ev.trades:
                 last = self._last_forced.get(name, 0)
                 if now_ms - last >= 1000 and self._rng.random() < 0.02:
@@ -234,7 +244,9 @@ class MarketFeed:
                 self._last_prev[name] = m.update_id
             elif spec.kind == "markPrice":
                 next_funding = (now_ms // 28_800_000 + 1) * 28_800_000
-                deliver(name, mark_price_update(m, e_ms, "0.00010000", next_funding), sym)
+                mark = m.mark_price()
+                average = self._mark_average[sym].value(mark) if sym in self._mark_average else mark
+                deliver(name, mark_price_update(m, e_ms, "0.00010000", next_funding, average), sym)
             elif spec.kind == "kline":
                 ks = self._candles.history(sym)
                 k = ks[-1] if ks else None

@@ -3,6 +3,10 @@
 `WeightGate` charges each request its Binance weight before it runs (429, then a 418 ban,
 as `epochbot.sim.weights` decides), turns a `SimApiError` raised by a handler into Binance's
 ``{"code": .., "msg": ..}`` answer and stamps ``X-MBX-USED-WEIGHT-1M`` on every venue answer.
+New orders go through the ORDERS windows shared with the WebSocket API (`OrderCounter`): refused
+with -1015 while a window is full, counted when placed, and a successful order answer carries
+``X-MBX-ORDER-COUNT-*``. Spot order placement and cancellation cost no weight when they succeed
+(since 2026-04-02). Spot answers are in microseconds for ``X-MBX-TIME-UNIT: MICROSECOND``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from aiohttp import web
 
 from epochbot.sim.auth import SimApiError
 from epochbot.sim.clock import now_ms
-from epochbot.sim.weights import WeightLimiter, request_weight
+from epochbot.sim.order_limits import OrderCounter
+from epochbot.sim.time_unit import answer_in_micros, klines_in_micros, wants_micros
+from epochbot.sim.weights import FREE_WHEN_SUCCESSFUL, WeightLimiter, is_venue_path, request_weight
 
 __all__ = [
     "UNKNOWN_ERROR_MSG",
@@ -40,15 +46,24 @@ def json_body(body: Any, status: int = 200) -> web.Response:
 class WeightGate:
     """The aiohttp middleware that enforces request weight and renders API errors (`middleware`)."""
 
-    def __init__(self, *, market: str, weights: WeightLimiter, weight_limit: int, stats: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        *,
+        market: str,
+        weights: WeightLimiter,
+        weight_limit: int,
+        stats: dict[str, Any],
+        order_counter: OrderCounter,
+    ) -> None:
         self._market = market
         self._weights = weights
         self._weight_limit = weight_limit
         self._stats = stats
+        self._order_counter = order_counter
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        weight = request_weight(self._market, request.path, request.query)
+        weight = request_weight(self._market, request.path, request.query, request.method)
         verdict = self._weights.check(weight)
         if weight:
             self._stats["rest_requests"] += 1
@@ -74,14 +89,43 @@ class WeightGate:
                 status=429,
                 headers={"Retry-After": str(verdict.retry_after_s), "X-MBX-USED-WEIGHT-1M": str(verdict.used)},
             )
+        new_order = request.method == "POST" and request.path in _NEW_ORDER_PATHS
         try:
+            if new_order:
+                self._order_counter.check()
             resp = await handler(request)
         except SimApiError as e:
             resp = web.json_response(e.to_json(), status=e.http_status, headers=e.headers)
-        if weight and not isinstance(resp, web.WebSocketResponse):
-            resp.headers["X-MBX-USED-WEIGHT-1M"] = str(verdict.used)
-            resp.headers["X-MBX-USED-WEIGHT"] = str(verdict.used)
+        if isinstance(resp, web.WebSocketResponse) or not is_venue_path(request.path):
+            return resp
+        used = verdict.used
+        if resp.status == 200:
+            if (request.method, request.path) in FREE_WHEN_SUCCESSFUL and weight:
+                self._weights.refund(weight)
+                used = self._weights.current()
+            if new_order:
+                self._order_counter.count()
+                resp.headers.update(self._order_counter.headers())
+        resp.headers["X-MBX-USED-WEIGHT-1M"] = str(used)
+        resp.headers["X-MBX-USED-WEIGHT"] = str(used)
+        if self._market == "spot" and resp.status == 200 and wants_micros(request.headers.get("X-MBX-TIME-UNIT")):
+            _answer_in_micros(resp, klines=request.path.endswith("/klines"))
         return resp
+
+
+def _answer_in_micros(resp: web.StreamResponse, *, klines: bool) -> None:
+    """Rewrite a JSON answer with its time fields in microseconds (spot ``X-MBX-TIME-UNIT``)."""
+    if not isinstance(resp, web.Response) or not isinstance(resp.body, bytes):
+        return
+    try:
+        body = orjson.loads(resp.body)
+    except orjson.JSONDecodeError:
+        return
+    resp.body = orjson.dumps(klines_in_micros(body) if klines else answer_in_micros(body))
+
+
+# New-order REST endpoints (spot, USD-M, USD-M Algo Service): counted in the ORDERS windows.
+_NEW_ORDER_PATHS = frozenset({"/api/v3/order", "/fapi/v1/order", "/fapi/v1/algoOrder"})
 
 
 def optional_symbol(request: web.Request, markets: Mapping[str, object]) -> str | None:

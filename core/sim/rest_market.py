@@ -77,7 +77,8 @@ class MarketRest:
         return web.json_response({"serverTime": now_ms()})
 
     async def _exchange_info_route(self, request: web.Request) -> web.Response:
-        return web.Response(body=orjson.dumps(self._exchange_info.document()), content_type="application/json")
+        body = self._exchange_info.document(request.query)
+        return web.Response(body=orjson.dumps(body), content_type="application/json")
 
     async def _depth(self, request: web.Request) -> web.Response:
         sym = required_symbol(request, self._markets)

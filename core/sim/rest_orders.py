@@ -109,12 +109,19 @@ class OrderRest:
         return json_body(trades)
 
     async def _all_orders(self, request: web.Request) -> web.Response:
-        """GET /fapi/v1/allOrders or /api/v3/allOrders: every order of the symbol, oldest first."""
+        """GET /fapi/v1/allOrders or /api/v3/allOrders: every order of the symbol, oldest first
+        (USD-M since 2026-08-25: without ``symbol``, every symbol's, by order id)."""
         creds, params = await self._signed(request)
         sym = params.get("symbol")
+        limit = int_param(params, "limit")
+        if not sym and self._market == "usdm":
+            rows = sorted(
+                (o for s in self._markets for o in self._venue.all_orders(creds.account_id, s, 0)),
+                key=lambda o: o["orderId"],
+            )
+            return json_body(rows[-limit:] if limit else rows)
         if not sym:
             raise SimApiError(-1102, _MISSING_SYMBOL)
-        limit = int_param(params, "limit")
         return json_body(self._venue.all_orders(creds.account_id, sym.upper(), 0 if limit is None else limit))
 
     async def _account(self, request: web.Request) -> web.Response:

@@ -11,13 +11,15 @@ aiohttp app and one market generator per symbol; stop them and close every conne
 * the websockets: `Connections` (``conn.py``: accept, writer, keepalive, close, the instant
   faults), `Subscriptions` (``subscriptions.py``), `FrameDelivery` (``delivery.py``: fan-out and
   the frame faults), `MarketStreams` (``ws.py``: stream URLs and the subscribe protocol) and
-  the WebSocket API `WsApiServer` (``wsapi.py``);
+  the WebSocket API `WsApiServer` (``wsapi.py``, its read and listenKey requests in
+  ``wsapi_queries.py``);
 * paper trading: `PaperVenue` (``matching/``), reached for new orders through `OrderEntry`
   (``order_entry.py``) from REST (`OrderRest`, ``rest_orders.py``) and the WebSocket API; its
   user events are carried by `UserEvents` (``user_data.py``) to WebSocket API subscriptions and
   USD-M ``/private`` listenKey sockets (`ListenKeys`, ``listen_keys.py``);
 * REST market data `MarketRest` (``rest_market.py``, exchangeInfo in ``exchange_info.py``), the
-  request-weight gate (``rest.py``, ``weights.py``), authentication (``auth.py``);
+  request-weight gate (``rest.py``, ``weights.py``), the ORDERS windows REST and the WebSocket
+  API share (``order_limits.py``), authentication (``auth.py``);
 * faults from one `FaultBoard` (``faults.py``), applied where they act: the generator (gap,
   stale), delivery (stall, latency, malformed, truncated, duplicate, out_of_order), REST depth
   (snapshot_*, crossed_snapshot), subscription (reject_subscribe), order entry
@@ -48,6 +50,7 @@ from epochbot.sim.listen_keys import ListenKeys
 from epochbot.sim.market import SymbolMarket, SymbolSpec, default_spec, fixed
 from epochbot.sim.matching import PaperVenue, SymbolFilters
 from epochbot.sim.order_entry import OrderEntry
+from epochbot.sim.order_limits import OrderCounter
 from epochbot.sim.rest import WeightGate
 from epochbot.sim.rest_market import MarketRest
 from epochbot.sim.rest_orders import OrderRest
@@ -56,6 +59,7 @@ from epochbot.sim.user_data import UserEvents
 from epochbot.sim.weights import WeightLimiter
 from epochbot.sim.ws import MarketStreams
 from epochbot.sim.wsapi import WsApiServer
+from epochbot.sim.wsapi_queries import WsApiQueries
 
 __all__ = ["SimConfig", "SimExchange"]
 
@@ -111,6 +115,7 @@ class SimExchange:
         self.rng = random.Random(cfg.seed ^ 0x51D)  # one stream of draws: forceOrder and unknown_execution
         self.venue = make_venue(market, self.specs)
         self.weights = WeightLimiter(weight_limit)
+        self.order_counter = OrderCounter(market)  # ORDERS windows, REST and WebSocket API alike
         self.stats: dict[str, Any] = new_stats()
         self.candles = Candles(cfg.symbols)
         self.port = 0
@@ -212,6 +217,16 @@ class SimExchange:
             user_events=self._user_events,
             faults=self.faults,
             rng=self.rng,
+            order_counter=self.order_counter,
+            queries=WsApiQueries(
+                market=market,
+                markets=self.markets,
+                venue=self.venue,
+                accounts=self.accounts,
+                listen_keys=self._listen_keys,
+                depth_snapshot=self._market_rest.depth_snapshot,
+                symbol_status=self._exchange_info.symbol_status,
+            ),
         )
         self._control = ControlApi(self, self.faults, self.markets)
         for spec in cfg.faults:
@@ -228,7 +243,11 @@ class SimExchange:
     async def start(self) -> None:
         cfg = self.config
         gate = WeightGate(
-            market=cfg.market, weights=self.weights, weight_limit=resolved(cfg.weight_limit), stats=self.stats
+            market=cfg.market,
+            weights=self.weights,
+            weight_limit=resolved(cfg.weight_limit),
+            stats=self.stats,
+            order_counter=self.order_counter,
         )
         app = web.Application(middlewares=[gate.middleware])
         router = app.router
@@ -290,7 +309,7 @@ class SimExchange:
         self._stalls.note_armed(fault, self._connections.ids())
         if fault.kind in INSTANT_KINDS:
             self.faults.note_instant(fault)
-            asyncio.get_running_loop().create_task(self._connections.run_instant(fault.kind))
+            self._connections.start_instant(fault.kind, fault.params)
         return fault.to_json(time.monotonic())
 
     def update_ids(self) -> dict[str, int]:

@@ -2,7 +2,7 @@
 
 Stream grammar (lower-case symbol): ``<s>@depth[@100ms|@500ms|@250ms]``,
 ``<s>@depth<5|10|20>[@100ms|@500ms]``, ``<s>@aggTrade``, ``<s>@bookTicker``,
-``<s>@kline_1m``, and for USD-M ``<s>@markPrice[@1s]``, ``<s>@forceOrder``.
+``<s>@kline_1m``, for spot ``<s>@trade``, and for USD-M ``<s>@markPrice[@1s]``, ``<s>@forceOrder``.
 USD-M routes: depth and bookTicker live under ``/public``; aggTrade, markPrice, kline and
 forceOrder under ``/market``; the bare ``/ws`` and ``/stream`` routes carry everything.
 """
@@ -10,6 +10,7 @@ forceOrder under ``/market``; the bare ``/ws`` and ``/stream`` routes carry ever
 from __future__ import annotations
 
 import re
+from collections import deque
 from dataclasses import dataclass
 
 import orjson
@@ -23,8 +24,10 @@ __all__ = [
     "depth_update",
     "partial_depth",
     "agg_trade",
+    "trade",
     "book_ticker",
     "mark_price_update",
+    "MarkAverage",
     "kline_event",
     "force_order",
 ]
@@ -32,14 +35,14 @@ __all__ = [
 _STREAM_RE = re.compile(
     r"^(?P<sym>[a-z0-9]+)@(?:"
     r"(?P<depth>depth)(?P<levels>5|10|20)?(?:@(?P<speed>100ms|250ms|500ms|1000ms))?"
-    r"|(?P<agg>aggTrade)|(?P<bt>bookTicker)|(?P<kline>kline_1m)"
+    r"|(?P<agg>aggTrade)|(?P<trade>trade)|(?P<bt>bookTicker)|(?P<kline>kline_1m)"
     r"|(?P<mark>markPrice)(?:@(?P<mspeed>1s))?|(?P<force>forceOrder))$"
 )
 
 
 @dataclass(frozen=True, slots=True)
 class StreamSpec:
-    """A parsed stream name. ``kind`` in depth/partial/aggTrade/bookTicker/kline/markPrice/forceOrder."""
+    """A parsed stream name. ``kind`` in depth/partial/aggTrade/trade/bookTicker/kline/markPrice/forceOrder."""
 
     name: str
     symbol: str  # upper-case
@@ -68,6 +71,8 @@ def parse_stream(name: str, market: str) -> StreamSpec | None:
         return StreamSpec(name, sym, "depth", 0 if period == 100 else period)
     if m.group("agg"):
         return StreamSpec(name, sym, "aggTrade", 0)
+    if m.group("trade"):  # USD-M has no raw trade stream
+        return None if usdm else StreamSpec(name, sym, "trade", 0)
     if m.group("bt"):
         return StreamSpec(name, sym, "bookTicker", 0)
     if m.group("kline"):
@@ -82,7 +87,7 @@ def parse_stream(name: str, market: str) -> StreamSpec | None:
 
 
 _PUBLIC = {"depth", "partial", "bookTicker"}
-_MARKET = {"aggTrade", "markPrice", "kline", "forceOrder"}
+_MARKET = {"aggTrade", "markPrice", "kline", "forceOrder"}  # (USD-M has no "trade" stream)
 
 
 def route_allows(route: str, spec: StreamSpec) -> bool:
@@ -152,20 +157,31 @@ def partial_depth(market: str, m: SymbolMarket, levels: int, e_ms: int, t_ms: in
 
 
 def agg_trade(market: str, symbol: str, agg_id: int, t: Trade, e_ms: int, pdec: int, qdec: int) -> bytes:
-    payload = {
-        "e": "aggTrade",
-        "E": e_ms,
-        "s": symbol,
-        "a": agg_id,
-        "p": fixed(t.price, pdec),
-        "q": fixed(t.qty, qdec),
-        "f": t.trade_id,
-        "l": t.trade_id,
-        "T": t.time_ms,
-        "m": t.buyer_maker,
-    }
+    price, qty = fixed(t.price, pdec), fixed(t.qty, qdec)
+    payload: dict[str, object] = {"e": "aggTrade", "E": e_ms, "s": symbol, "a": agg_id, "p": price, "q": qty}
+    if market == "usdm":
+        # Since 2025-12-31: `nq`, the quantity without trades against RPI orders (the simulator
+        # has no RPI orders: all of `q`).
+        payload["nq"] = qty
+    payload.update(f=t.trade_id, l=t.trade_id, T=t.time_ms, m=t.buyer_maker)
     if market == "spot":
         payload["M"] = True
+    return orjson.dumps(payload)
+
+
+def trade(symbol: str, t: Trade, e_ms: int, pdec: int, qdec: int) -> bytes:
+    """A spot ``<symbol>@trade`` event (web-socket-streams.md "Trade Streams")."""
+    payload = {
+        "e": "trade",
+        "E": e_ms,
+        "s": symbol,
+        "t": t.trade_id,
+        "p": fixed(t.price, pdec),
+        "q": fixed(t.qty, qdec),
+        "T": t.time_ms,
+        "m": t.buyer_maker,
+        "M": True,
+    }
     return orjson.dumps(payload)
 
 
@@ -191,7 +207,9 @@ def book_ticker(market: str, m: SymbolMarket, e_ms: int, t_ms: int) -> bytes:
     return orjson.dumps(payload)
 
 
-def mark_price_update(m: SymbolMarket, e_ms: int, funding_rate: str, next_funding_ms: int) -> bytes:
+def mark_price_update(m: SymbolMarket, e_ms: int, funding_rate: str, next_funding_ms: int, average: int) -> bytes:
+    """A USD-M ``markPriceUpdate``; ``average`` (price units) is ``ap``, the mark price moving
+    average (on Binance's payloads since 2026-03-16)."""
     pdec = m.price_decimals
     payload = {
         "e": "markPriceUpdate",
@@ -201,9 +219,42 @@ def mark_price_update(m: SymbolMarket, e_ms: int, funding_rate: str, next_fundin
         "i": fixed(m.index_price(), pdec),
         "P": fixed(m.mark_price(), pdec),
         "r": funding_rate,
+        "ap": fixed(average, pdec),
         "T": next_funding_ms,
     }
     return orjson.dumps(payload)
+
+
+class MarkAverage:
+    """The moving average of one symbol's mark price: one sample a second, the last ``window``
+    samples (a minute), floored to the tick grid (integer price units, exact)."""
+
+    __slots__ = ("_samples", "_sum", "_second", "_window", "_tick")
+
+    def __init__(self, tick: int, window: int = 60) -> None:
+        self._samples: deque[int] = deque()
+        self._sum = 0
+        self._second = -1
+        self._window = window
+        self._tick = max(1, tick)
+
+    def sample(self, mark: int, now_ms: int) -> None:
+        """Take the second's sample (later calls in the same second do nothing)."""
+        second = now_ms // 1000
+        if second == self._second:
+            return
+        self._second = second
+        self._samples.append(mark)
+        self._sum += mark
+        if len(self._samples) > self._window:
+            self._sum -= self._samples.popleft()
+
+    def value(self, mark: int) -> int:
+        """The average so far (``mark`` before the first sample)."""
+        if not self._samples:
+            return mark
+        mean = self._sum // len(self._samples)
+        return mean - mean % self._tick
 
 
 @dataclass(slots=True)

@@ -21,16 +21,18 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["Verdict", "WeightLimiter", "request_weight"]
+__all__ = ["FREE_WHEN_SUCCESSFUL", "Verdict", "WeightLimiter", "depth_weight", "is_venue_path", "request_weight"]
 
-# endpoint leaf -> (spot weight, usdm weight)
+# endpoint leaf -> (spot weight, usdm weight), for GET unless the method is named
 _WEIGHTS = {
     "exchangeInfo": (20, 1),
     "openOrders": (6, 1),
     "account": (20, 5),
     "positionRisk": (5, 5),
     "premiumIndex": (1, 1),
-    "order": (1, 1),
+    "order": (4, 1),  # query order (spot 4 since 2023)
+    "POST order": (1, 0),  # spot: 1, but 0 when it succeeds (since 2026-04-02); USD-M: 0 on the IP limit
+    "DELETE order": (1, 1),  # spot: 0 when it succeeds (since 2026-04-02)
     "ping": (1, 1),
     "time": (1, 1),
     "userDataStream": (2, 1),
@@ -39,11 +41,25 @@ _WEIGHTS = {
     "userTrades": (5, 5),
     "allOrders": (20, 5),
 }
+# (method, path) of spot requests whose weight is refunded when they succeed (since 2026-04-02)
+FREE_WHEN_SUCCESSFUL = frozenset({("POST", "/api/v3/order"), ("DELETE", "/api/v3/order")})
 
 
-def request_weight(market: str, path: str, query: Mapping[str, str]) -> int:
-    """The weight Binance charges for a REST request (0: not a venue endpoint)."""
-    if path.startswith("/_sim") or not path.startswith(("/api/", "/fapi/")):
+def is_venue_path(path: str) -> bool:
+    """Whether a REST path is one of Binance's (answers carry the weight headers)."""
+    return path.startswith(("/api/", "/fapi/")) and not path.startswith("/_sim")
+
+
+def depth_weight(market: str, limit: int) -> int:
+    """The weight of a depth snapshot of ``limit`` levels (REST ``depth`` and WebSocket API ``depth``)."""
+    if market == "spot":
+        return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
+    return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
+
+
+def request_weight(market: str, path: str, query: Mapping[str, str], method: str = "GET") -> int:
+    """The weight Binance charges for a REST request (0: not a venue endpoint, or free)."""
+    if not is_venue_path(path):
         return 0
     leaf = path.rsplit("/", 1)[-1]
     spot = market == "spot"
@@ -52,9 +68,7 @@ def request_weight(market: str, path: str, query: Mapping[str, str]) -> int:
             limit = int(query.get("limit", "100" if spot else "500"))
         except ValueError:
             limit = 100
-        if spot:
-            return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
-        return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
+        return depth_weight(market, limit)
     if leaf == "klines":
         if spot:
             return 2
@@ -65,7 +79,11 @@ def request_weight(market: str, path: str, query: Mapping[str, str]) -> int:
         return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10
     if leaf == "openOrders" and "symbol" not in query:
         return 80 if spot else 40
-    w = _WEIGHTS.get(leaf, (1, 1))
+    if leaf == "premiumIndex" and "symbol" not in query:
+        return 10
+    if leaf == "myTrades" and "orderId" in query:
+        return 5
+    w = _WEIGHTS.get(f"{method} {leaf}") or _WEIGHTS.get(leaf, (1, 1))
     return w[0] if spot else w[1]
 
 
@@ -102,8 +120,8 @@ class WeightLimiter:
         return self.used
 
     def refund(self, weight: int) -> None:
-        """Give back a request's weight (Binance: successful order placement/cancellation over
-        the WebSocket API costs none)."""
+        """Give back a request's weight (Binance spot: successful order placement/cancellation
+        over REST and the WebSocket API costs none)."""
         self.used = max(0, self.used - weight)
 
     def check(self, weight: int) -> Verdict:

@@ -3,17 +3,20 @@
 Routes: ``/ws/<streams>``, ``/ws`` (subscribe afterwards) and ``/stream?streams=..`` (combined
 frames), on spot at the root and on USD-M under ``/public`` (depth, bookTicker), ``/market``
 (trades, markPrice, klines, liquidations) and ``/private`` (user data: ``?listenKey=..``, with
-``&events=A/B`` to filter). USD-M's legacy route-less URLs were retired on 2026-04-23: they are
-answered with a refusal.
+``&events=A/B`` to filter, several pairs in stream mode, or none and ``SUBSCRIBE [<listenKey>]``).
+USD-M's legacy route-less URLs were retired on 2026-04-23: they are answered with a refusal.
 
 The subscribe protocol is Binance's: ``SUBSCRIBE``, ``UNSUBSCRIBE``, ``LIST_SUBSCRIPTIONS``,
-``SET_PROPERTY``/``GET_PROPERTY`` ``combined``, with Binance's error codes and texts. A client
+``SET_PROPERTY``/``GET_PROPERTY`` ``combined``, with Binance's error codes and texts; request ids
+as Binance takes them (`valid_request_id`), echoed unchanged. On ``/private`` a ``SUBSCRIBE``
+parameter may be a live listenKey: its account's user data (``UserEvents``). A client
 sending more than ``msg_rate_limit`` messages per second is closed 1008; a ``reject_subscribe``
 fault refuses subscriptions.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -26,9 +29,10 @@ from epochbot.sim.listen_keys import ListenKeys
 from epochbot.sim.rest import Handler
 from epochbot.sim.streams import StreamSpec, parse_stream, route_allows
 from epochbot.sim.subscriptions import Subscriptions
+from epochbot.sim.time_unit import wants_micros
 from epochbot.sim.user_data import UserEvents
 
-__all__ = ["MarketStreams", "validate_streams"]
+__all__ = ["MarketStreams", "valid_request_id", "validate_streams"]
 
 
 def validate_streams(names: list[Any], route: str, market: str) -> tuple[list[tuple[str, StreamSpec]], str | None]:
@@ -90,8 +94,7 @@ class MarketStreams:
 
     async def _accept(self, request: web.Request, route: str, source: str | None, combined: bool) -> web.StreamResponse:
         names: list[str] = []
-        listen_account: str | None = None
-        listen_key: str | None = None
+        keys: list[tuple[str, str, frozenset[str] | None]] = []  # /private: (listenKey, account, events)
         valid: list[tuple[str, StreamSpec]] = []
         if self._market == "usdm" and route == "":
             return web.json_response(
@@ -102,11 +105,20 @@ class MarketStreams:
                 status=404,
             )
         if route == "private":
-            # User data only as /private/ws?listenKey=<key>&events=A/B (or /private/stream?...).
-            listen_key = request.query.get("listenKey")
-            listen_account = self._listen_keys.account_of(listen_key)
-            if source == "path" or listen_account is None:
+            # User data as /private/ws?listenKey=<key>&events=A/B, in stream mode several pairs
+            # (/private/stream?listenKey=K1&events=A&listenKey=K2&events=B), or with no query at all
+            # and SUBSCRIBE ["<listenKey>"] afterwards (Binance's official USD-M SDK). The path form
+            # /private/ws/<listenKey> is retired.
+            if source == "path":
                 return web.json_response({"code": -1125, "msg": "This listenKey does not exist."}, status=400)
+            given = request.query.getall("listenKey", [])
+            filters = request.query.getall("events", [])
+            for n, key in enumerate(given):
+                account = self._listen_keys.account_of(key)
+                if account is None:
+                    return web.json_response({"code": -1125, "msg": "This listenKey does not exist."}, status=400)
+                events = [e for e in (filters[n] if n < len(filters) else "").split("/") if e]
+                keys.append((key, account, frozenset(events) if events else None))
         elif source == "path":
             raw = request.match_info["streams"]
             # A bare number is no stream: clients such as ccxt open `/ws/<n>` and
@@ -114,7 +126,7 @@ class MarketStreams:
             names = [s for s in raw.split("/") if s and not s.isdigit()]
         elif source == "query":
             names = [s for s in request.query.get("streams", "").split("/") if s]
-        if listen_account is None and names:
+        if names:
             if self._faults.take("reject_subscribe"):
                 return web.json_response({"code": -1, "msg": "Subscription rejected (simulator fault)."}, status=400)
             valid, err = validate_streams(names, route, self._market)
@@ -123,12 +135,12 @@ class MarketStreams:
         ws = web.WebSocketResponse(autoping=False, max_msg_size=1 << 20, compress=False)
         await ws.prepare(request)
         conn = self._connections.open(ws, request, route, combined)
-        if listen_account is not None and listen_key is not None:
-            events = [e for e in request.query.get("events", "").split("/") if e]
-            self._user_events.attach(conn, listen_account, listen_key, frozenset(events) if events else None)
-        elif names:
-            for name, spec in valid:
-                self._subs.add(conn, name, spec)
+        conn.keys_in_url = bool(keys)
+        conn.micros = self._market == "spot" and wants_micros(request.query.get("timeUnit"))
+        for key, account, wanted in keys:
+            self._user_events.listen(conn, account, key, wanted)
+        for name, spec in valid:
+            self._subs.add(conn, name, spec)
         try:
             await self._read(conn)
         finally:
@@ -173,7 +185,8 @@ class MarketStreams:
             self._error(conn, 2, "Invalid request: request must be an object", None)
             return
         rid = req.get("id")
-        if rid is not None and (not isinstance(rid, int) or isinstance(rid, bool) or rid < 0):
+        if not valid_request_id(rid):
+            # Binance's documented text for a refused id (still "unsigned", from before 2023-12-04).
             self._error(conn, 2, "Invalid request: request ID must be an unsigned integer", None)
             return
         method = req.get("method")
@@ -185,7 +198,14 @@ class MarketStreams:
             if not isinstance(params, list):
                 self._error(conn, 2, "Invalid request: params must be an array", rid)
                 return
-            valid, err = validate_streams(params, conn.route, self._market)
+            # On /private a parameter may be a live listenKey: that account's user data.
+            keys: dict[str, str] = {}
+            if conn.route == "private":
+                for p in params:
+                    account = self._listen_keys.account_of(p) if isinstance(p, str) else None
+                    if account is not None:
+                        keys[p] = account
+            valid, err = validate_streams([p for p in params if p not in keys], conn.route, self._market)
             if err is not None:
                 self._error(conn, 2, err, rid)
                 return
@@ -193,17 +213,22 @@ class MarketStreams:
                 if self._faults.take("reject_subscribe"):
                     self._error(conn, 2, "Invalid request: subscription rejected", rid)
                     return
-                if len(conn.subs | set(params)) > self._max_streams:
+                if len(conn.subs | set(params)) + len(conn.listen_keys) > self._max_streams:
                     self._error(conn, 2, "Invalid request: too many streams", rid)
                     return
                 for name, spec in valid:
                     self._subs.add(conn, name, spec)
+                for key, account in keys.items():
+                    if key not in conn.listen_keys:
+                        self._user_events.listen(conn, account, key, None)
             else:
                 for name, _ in valid:
                     self._subs.remove(conn, name)
+                for key in keys:
+                    self._user_events.stop_listening(conn, key)
             self._reply(conn, {"result": None, "id": rid})
         elif method == "LIST_SUBSCRIPTIONS":
-            self._reply(conn, {"result": sorted(conn.subs), "id": rid})
+            self._reply(conn, {"result": sorted(conn.subs | set(conn.listen_keys)), "id": rid})
         elif method == "SET_PROPERTY":
             if (
                 isinstance(params, list)
@@ -229,3 +254,22 @@ class MarketStreams:
                 "`GET_PROPERTY`",
                 rid,
             )
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+_STRING_ID = re.compile(r"[A-Za-z0-9-]{0,36}")
+
+
+def valid_request_id(rid: Any) -> bool:
+    """Whether ``rid`` is an id Binance's WebSocket Streams accept (web-socket-streams.md "Live
+    Subscribing/Unsubscribing", since 2023-12-04 "the same values as used for `id` in the
+    WebSocket API"): a 64-bit signed integer, an alphanumeric string of at most 36 characters,
+    or null. Strings may also hold ``-``: the uuid4 ids Binance's own SDKs send (with dashes)
+    work against Binance, and the WebSocket API's document says "You can use UUIDs"."""
+    if rid is None:
+        return True
+    if isinstance(rid, bool):
+        return False
+    if isinstance(rid, int):
+        return _INT64[0] <= rid <= _INT64[1]
+    return isinstance(rid, str) and _STRING_ID.fullmatch(rid) is not None

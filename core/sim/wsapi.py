@@ -11,7 +11,8 @@ answers go through the same bounded send queue and writer task as the market str
 
 Authentication (Binance "SIGNED request security" for the WebSocket API): a SIGNED request
 carries ``apiKey``, ``timestamp`` (``recvWindow`` optional) and ``signature`` over every other
-parameter sorted by name (``epochbot.sim.auth.verify_signature`` checks HMAC, RSA and Ed25519).
+parameter sorted by name (``epochbot.sim.auth.verify_signature`` checks HMAC, RSA and Ed25519),
+the raw ``k=v`` pairs as Binance's document says or percent-encoded as Binance's SDKs sign them.
 ``session.logon`` is accepted for Ed25519 keys only; afterwards ``apiKey``/``signature`` may be
 omitted. Spot account events: ``userDataStream.subscribe`` (needs a logged-on session) or
 ``userDataStream.subscribe.signature`` (any key type); events arrive as
@@ -20,8 +21,10 @@ omitted. Spot account events: ``userDataStream.subscribe`` (needs a logged-on se
 Rate limits: request weight shares the REST per-minute counter (Binance counts REST and
 WebSocket API weight per IP together); order placement and cancellation cost no weight when
 they succeed (spot, since 2026-04-02; USD-M ``order.place`` has weight 0), failures cost 1.
-ORDERS counts per 10 s (and per day on spot). Every answer reports the counters in
-``rateLimits`` unless the request (or the connection URL) says ``returnRateLimits=false``.
+ORDERS counts per 10 s and per day (spot) or minute (USD-M), with REST (``order_limits.py``).
+Every answer reports the counters in ``rateLimits`` unless the request (or the connection URL)
+says ``returnRateLimits=false``. Read, account and listenKey requests are answered by
+``wsapi_queries.py``; spot connections with ``timeUnit=MICROSECOND`` get microsecond times.
 
 Faults: ``unknown_execution`` on ``order.place`` (status 503, a dropped connection, or no answer;
 the order is placed or not by the seeded coin flip) and ``symbol_status`` (new orders refused).
@@ -33,6 +36,7 @@ import asyncio
 import random
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from aiohttp import WSMsgType, web
@@ -44,9 +48,12 @@ from epochbot.sim.faults import FaultBoard
 from epochbot.sim.market import SymbolMarket
 from epochbot.sim.matching import PaperVenue
 from epochbot.sim.order_entry import OrderEntry
+from epochbot.sim.order_limits import OrderCounter
 from epochbot.sim.rest import UNKNOWN_ERROR_MSG
+from epochbot.sim.time_unit import answer_in_micros, event_in_micros, wants_micros
 from epochbot.sim.user_data import UserEvents
 from epochbot.sim.weights import WeightLimiter
+from epochbot.sim.wsapi_queries import WsApiQueries
 
 __all__ = ["WsApiServer"]
 
@@ -71,6 +78,22 @@ _WEIGHTS: dict[str, tuple[int | None, int | None]] = {
     "order.cancel": (1, 1),
     "order.status": (4, 1),
     "openOrders.status": (6, 1),
+    # read and listenKey requests (wsapi_queries.py); depth and tickers weigh by their parameters
+    "depth": (5, 2),
+    "ticker.price": (2, 1),
+    "ticker.book": (2, 2),
+    "account.status": (20, 5),
+    "allOrders": (20, None),
+    "myTrades": (20, None),
+    "account.balance": (None, 5),
+    "account.position": (None, 5),
+    "v2/account.status": (None, 5),
+    "v2/account.balance": (None, 5),
+    "v2/account.position": (None, 5),
+    # USD-M only: on spot they were removed on 2026-02-20 and are refused like an unknown method
+    "userDataStream.start": (None, 1),
+    "userDataStream.ping": (None, 1),
+    "userDataStream.stop": (None, 1),
 }
 _SIGNED = {
     "order.place",
@@ -79,6 +102,14 @@ _SIGNED = {
     "openOrders.status",
     "userDataStream.subscribe.signature",
     "session.logon",
+    "account.status",
+    "allOrders",
+    "myTrades",
+    "account.balance",
+    "account.position",
+    "v2/account.status",
+    "v2/account.balance",
+    "v2/account.position",
 }
 _ORDER_METHODS = {"order.place"}
 
@@ -126,6 +157,8 @@ class WsApiServer:
         user_events: UserEvents,
         faults: FaultBoard,
         rng: random.Random,
+        order_counter: OrderCounter,
+        queries: WsApiQueries,
     ) -> None:
         self.spot = market == "spot"
         self.path = SPOT_PATH if self.spot else USDM_PATH
@@ -140,10 +173,9 @@ class WsApiServer:
         self._user_events = user_events
         self._faults = faults
         self._rng = rng
+        self._queries = queries
         self.sessions: dict[int, _Session] = {}
-        # Binance counts in wall-clock intervals ("10 SECOND resets at 00, 10, 20... seconds").
-        self._order_window = (0, 0)  # (10-second window number, orders in it)
-        self._orders_day = 0
+        self._order_counter = order_counter  # the ORDERS windows, shared with REST
         self.stats = {"requests": 0, "orders_placed": 0, "unknown_execution": 0}
         self._held: set[asyncio.Task[None]] = set()  # requests served on their own (order_delay)
         user_events.add_sink(self.deliver)
@@ -157,6 +189,7 @@ class WsApiServer:
         await ws.prepare(request)
         conn = self._connections.open(ws, request, "ws-api", False)
         session = _Session(conn, request.query.get("returnRateLimits", "true") != "false")
+        conn.micros = self.spot and wants_micros(request.query.get("timeUnit"))
         self.sessions[conn.id] = session
         loop = asyncio.get_running_loop()
         try:
@@ -182,8 +215,14 @@ class WsApiServer:
         return ws
 
     def _send(self, session: _Session, obj: dict[str, Any]) -> None:
-        if not session.conn.closed:
-            self._connections.send_json(session.conn, obj)
+        if session.conn.closed:
+            return
+        if session.conn.micros:  # spot `timeUnit=MICROSECOND`
+            if "result" in obj:
+                obj = {**obj, "result": answer_in_micros(obj["result"])}
+            elif "event" in obj:
+                obj = {**obj, "event": event_in_micros(obj["event"])}
+        self._connections.send_json(session.conn, obj)
 
     # ------------------------------------------------------------------ user data
     def deliver(self, account_id: str, event: dict[str, Any]) -> None:
@@ -195,33 +234,16 @@ class WsApiServer:
 
     # ------------------------------------------------------------------ rate limits
     def _rate_limits(self) -> list[dict[str, Any]]:
-        window, count = self._order_window
-        in_window = count if window == int(time.time() // 10) else 0
-        out = [
+        return [
             {
                 "rateLimitType": "REQUEST_WEIGHT",
                 "interval": "MINUTE",
                 "intervalNum": 1,
                 "limit": self._weight_limit,
                 "count": self._weights.current(),
-            }
+            },
+            *self._order_counter.rate_limits(),
         ]
-        if self.spot:
-            out += [
-                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100, "count": in_window},
-                {
-                    "rateLimitType": "ORDERS",
-                    "interval": "DAY",
-                    "intervalNum": 1,
-                    "limit": 200000,
-                    "count": self._orders_day,
-                },
-            ]
-        else:
-            out += [
-                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300, "count": in_window}
-            ]
-        return out
 
     def _charge(self, weight: int) -> None:
         # The same per-IP request-weight window as REST (core/sim/weights.py): 429, then 418.
@@ -242,15 +264,7 @@ class WsApiServer:
             )
 
     def _count_order(self) -> None:
-        now_window = int(time.time() // 10)
-        window, count = self._order_window
-        if window != now_window:
-            window, count = now_window, 0
-        limit = 100 if self.spot else 300
-        if count >= limit:
-            raise auth.SimApiError(-1015, f"Too many new orders; current limit is {limit} orders per TEN_SECONDS.", 429)
-        self._order_window = (window, count + 1)
-        self._orders_day += 1
+        self._order_counter.count()
 
     # ------------------------------------------------------------------ requests
     async def _handle(self, session: _Session, text: str) -> None:
@@ -300,6 +314,7 @@ class WsApiServer:
                 raise auth.SimApiError(-1020, "This operation is not supported.")
             if method == "openOrders.status" and "symbol" not in params:
                 weight = 80 if self.spot else 40
+            weight = self._queries.weight(method, params, weight)
             self._charge(weight)
             result = await self._dispatch(session, method, params, rid)
             if result is _NO_ANSWER:
@@ -329,7 +344,7 @@ class WsApiServer:
                 raise auth.SimApiError(
                     -1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed."
                 )
-            if not auth.verify_signature(creds, _payload(params), signature):
+            if not _signature_matches(creds, params, signature):
                 raise auth.SimApiError(-1022, "Signature for this request is not valid.")
         timestamp = params.get("timestamp")
         if timestamp is None or isinstance(timestamp, bool) or not str(timestamp).isdigit():
@@ -354,7 +369,7 @@ class WsApiServer:
         if method == "time":
             return {"serverTime": int(time.time() * 1000)}
         if method == "exchangeInfo":
-            return self._exchange_info.document()
+            return self._exchange_info.document(params)
         if method == "session.status":
             return self._session_status(session)
         if method == "session.logout":
@@ -371,7 +386,11 @@ class WsApiServer:
                 for active in sorted(session.subs):
                     self._terminate(session, active)
                 return {}
-            if not isinstance(sid, int) or sid not in session.subs:
+            # INT in the document; Binance's SDK sends every integer as a string ("0"), as the
+            # simulator takes other integer parameters (orderId).
+            if isinstance(sid, str) and sid.isdigit():
+                sid = int(sid)
+            if not isinstance(sid, int) or isinstance(sid, bool) or sid not in session.subs:
                 raise auth.SimApiError(-2036, "User Data Stream subscription not active.")
             self._terminate(session, sid)
             return {}
@@ -381,7 +400,11 @@ class WsApiServer:
             result = self._subscribe(session, session.logon)
             session.logon_subs.add(result["subscriptionId"])
             return result
+        if method in self._queries.unsigned:
+            return await self._queries.answer_unsigned(method, params, session.logon)
         creds, plain = self._authenticate(session, method, params)
+        if method in self._queries.signed:
+            return self._queries.answer_signed(method, creds, plain)
         if method == "session.logon":
             if creds.key_type != "ed25519":
                 raise auth.SimApiError(
@@ -472,3 +495,18 @@ def _text(value: Any) -> str:
 
 def _payload(params: dict[str, Any]) -> str:
     return "&".join(f"{k}={_text(v)}" for k, v in sorted(params.items()) if k != "signature")
+
+
+def _signature_matches(creds: auth.Credentials, params: dict[str, Any], signature: str) -> bool:
+    """Whether ``signature`` signs the request, over either payload Binance accepts.
+
+    web-socket-api.md "SIGNED request example" (2025-12-17): the sorted ``k=v`` pairs of the raw
+    values, "no percent encoding here!". Binance's own SDKs sign ``urlencode(sorted(params))``
+    instead (binance-common ``utils.py`` ``websocket_api_signature``), and work against
+    Binance: both are accepted. They differ only when a value holds a character ``urlencode``
+    escapes (``:`` ``/`` ``,`` ``"`` ``[`` space, non-ASCII)."""
+    raw = _payload(params)
+    if auth.verify_signature(creds, raw, signature):
+        return True
+    encoded = urlencode([(k, _text(v)) for k, v in sorted(params.items()) if k != "signature"])
+    return encoded != raw and auth.verify_signature(creds, encoded, signature)

@@ -154,12 +154,22 @@ def test_api_key_only_endpoints_resolve_the_account():
         verify_api_key("", ACCOUNTS)
 
 
-def test_parameter_sent_in_both_query_and_body_is_rejected():
+def test_parameter_sent_in_both_query_and_body_takes_the_query_value():
+    # rest-api.md: "If a parameter sent in both the query string and request body, the query
+    # string parameter will be used." The signature still covers query + body.
     query, body = "symbol=BTCUSDT", f"symbol=ETHUSDT&timestamp={NOW}"
     signature = sign("alice-secret-XYZ", query + body)
 
+    _, params = verify(query, f"{body}&signature={signature}")
+
+    assert params["symbol"] == "BTCUSDT"
+
+
+def test_parameter_sent_twice_in_the_query_string_is_rejected():
+    query = f"symbol=BTCUSDT&symbol=ETHUSDT&timestamp={NOW}"
+
     with pytest.raises(SimApiError) as info:
-        verify(query, f"{body}&signature={signature}")
+        verify(signed_query(query))
 
     assert info.value.code == -1101
 

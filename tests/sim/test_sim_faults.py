@@ -218,7 +218,7 @@ async def test_drop_and_expire_close_every_connection(usdm, http, kind, code):
 async def test_server_shutdown_usdm_event_then_close(usdm, http):
     async with http.ws_connect(usdm.ws_url + "/public/ws/btcusdt@depth@100ms") as ws:
         await ws.receive_json(timeout=3)
-        usdm.inject("server_shutdown")
+        usdm.inject("server_shutdown", grace_s=0)  # the sudden form (default: 10 s of grace)
         seen = False
         while True:
             msg = await ws.receive(timeout=3)
@@ -232,7 +232,7 @@ async def test_server_shutdown_spot_announces_the_shutdown_then_closes(spot, htt
     # Spot WebSocket Streams send serverShutdown before a server goes down (since 2026-05-08).
     async with http.ws_connect(spot.ws_url + "/ws/btcusdt@depth@100ms") as ws:
         await ws.receive_json(timeout=3)
-        spot.inject("server_shutdown")
+        spot.inject("server_shutdown", grace_s=0)  # the sudden form (default: 10 s of grace)
         seen = False
         while True:
             msg = await ws.receive(timeout=3)

@@ -51,8 +51,9 @@ async def test_usdm_market_route_streams(usdm, http):
         agg = await recv_until(ws, lambda d: d["stream"].endswith("aggTrade"), 5)
         mark = await recv_until(ws, lambda d: d["stream"].endswith("markPrice@1s"), 5)
         kl = await recv_until(ws, lambda d: d["stream"].endswith("kline_1m"), 5)
-    assert set(agg["data"]) == {"e", "E", "s", "a", "p", "q", "f", "l", "T", "m"}
-    assert set(mark["data"]) == {"e", "E", "s", "p", "i", "P", "r", "T"}
+    # `nq` since 2025-12-31, `ap` since 2026-03-16
+    assert set(agg["data"]) == {"e", "E", "s", "a", "p", "q", "nq", "f", "l", "T", "m"}
+    assert set(mark["data"]) == {"e", "E", "s", "p", "i", "P", "r", "ap", "T"}
     assert (
         kl["data"]["e"] == "kline"
         and kl["data"]["k"]["i"] == "1m"
@@ -107,7 +108,8 @@ async def test_bad_requests_get_binance_error_codes(usdm, http):
         assert (await recv_until(ws, lambda d: "error" in d))["error"]["code"] == 2
         await ws.send_json({"method": "FROB", "id": 6})
         assert (await recv_until(ws, lambda d: "error" in d))["error"]["code"] == 2
-        await ws.send_json({"method": "SUBSCRIBE", "params": [], "id": -1})
+        # ids: a 64-bit signed integer (so -1 is fine since 2023-12-04), a string of at most 36, null
+        await ws.send_json({"method": "SUBSCRIBE", "params": [], "id": 2**63})
         assert (await recv_until(ws, lambda d: "error" in d))["error"]["code"] == 2
 
 
@@ -197,7 +199,10 @@ async def test_binance_sync_algorithm_reproduces_the_simulator_book(market, http
                 apply(book, d, market)
                 prev_u = d["u"]
             truth = sim.depth_snapshot("BTCUSDT", 1000)
-        top = lambda side, rev: sorted(book[side].items(), key=lambda x: float(x[0]), reverse=rev)[:200]
+
+        def top(side, rev):
+            return sorted(book[side].items(), key=lambda x: float(x[0]), reverse=rev)[:200]
+
         assert top("bids", True) == [tuple(x) for x in truth["bids"][:200]]
         assert top("asks", False) == [tuple(x) for x in truth["asks"][:200]]
 
