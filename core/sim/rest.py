@@ -48,7 +48,7 @@ class WeightGate:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        weight = request_weight(self._market, request.path, request.query)
+        weight = request_weight(self._market, request.path, request.query, request.method)
         verdict = self._weights.check(weight)
         if weight:
             self._stats["rest_requests"] += 1
