@@ -131,6 +131,7 @@ class PaperVenue:
         self._last_price: dict[str, int] = {}
         self._cancel_seq = 0
         self._events: list[tuple[str, dict]] = []
+        self._finished: list[AlgoOrder] = []  # triggered algos whose order closed, told after its account event
 
     @property
     def maker_fee_bps(self) -> int:
@@ -221,6 +222,7 @@ class PaperVenue:
             raise SimApiError(-2011, "Unknown order sent.")
         self._finish(account, order, "CANCELED", now_ms)
         self._emit_account(account_id, account, filters, now_ms, traded=False)
+        self._flush_finished(now_ms)
         if self.market == "usdm":
             return self.render.usdm_order(order, with_time=False)
         self._cancel_seq += 1
@@ -234,6 +236,7 @@ class PaperVenue:
         account = self._account(account_id)
         filters = symbol_filters(self.symbols, params)
         self._cancel_open(account, filters, now_ms)
+        self._flush_finished(now_ms)
         return {"code": 200, "msg": "The operation of cancel all open order is done."}
 
     def _cancel_open(self, account: Account, filters: SymbolFilters, now_ms: int) -> None:
@@ -422,6 +425,7 @@ class PaperVenue:
             return
         for account_id in self.countdowns.due(symbol, now_ms):
             self._cancel_open(self._account(account_id), filters, now_ms)
+        self._flush_finished(now_ms)
 
     # ------------------------------------------------------------------ the Algo Service
 
@@ -655,6 +659,13 @@ class PaperVenue:
         resting = ledger.resting(book_view.symbol)
         if not resting:
             return
+        self._fill_resting(filters, book_view, resting, now_ms)
+        self._flush_finished(now_ms)
+
+    def _fill_resting(
+        self, filters: SymbolFilters, book_view: BookView, resting: list[tuple[str, Order]], now_ms: int
+    ) -> None:
+        ledger = self.ledger
         touched: dict[tuple[str, str], Account] = {}
         for side, levels in (("BUY", book_view.asks()), ("SELL", book_view.bids())):
             candidates = by_priority([(a, o) for a, o in resting if o.side == side])
@@ -736,12 +747,18 @@ class PaperVenue:
         self._child_closed(account, order, now_ms)
 
     def _child_closed(self, account: Account, order: Order, now_ms: int) -> None:
-        """A triggered conditional order's child closed: its algo order is FINISHED (a child closed
-        while its trigger is still being handled is finished there)."""
+        """A triggered conditional order's child closed: its algo order becomes FINISHED once the
+        fills' ACCOUNT_UPDATE is out (`_flush_finished`; a child closed while its trigger is still
+        being handled is finished there)."""
         if not order.algo_id:
             return
         algo = account.algo_orders.get(order.algo_id)
         if algo is not None and algo.status == "TRIGGERED":
+            self._finished.append(algo)
+
+    def _flush_finished(self, now_ms: int) -> None:
+        finished, self._finished = self._finished, []
+        for algo in finished:
             self._close_algo(algo, "FINISHED", now_ms)
 
     def _emit_order(self, order: Order, execution: str, now_ms: int, fill: Fill | None = None) -> None:
