@@ -348,6 +348,10 @@ def test_price_protection_holds_the_trigger_while_mark_and_last_price_are_too_fa
         ({"type": "TRAILING_STOP_MARKET", "callbackRate": "25"}, -1130),
         ({"type": "TRAILING_STOP_MARKET", "callbackRate": "0.15"}, -1130),
         ({"type": "TRAILING_STOP_MARKET"}, -1102),
+        ({"priceMatch": "OPPONENT"}, -1130),
+        ({"timeInForce": "GTD"}, -1115),
+        ({"newOrderRespType": "FULL"}, -1136),
+        ({"selfTradePreventionMode": "EXPIRE_ALL"}, -1130),
     ],
 )
 def test_each_bad_parameter_is_refused_with_binances_code(overrides, code):
@@ -549,3 +553,44 @@ async def test_the_websocket_api_places_and_cancels_an_algo_order_seen_on_the_us
         "msg": "success",
     }
     assert new["o"]["aid"] == gone["o"]["aid"] == placed["result"]["algoId"]
+
+
+def test_a_gte_gtc_take_profit_expires_when_its_stop_closes_the_position():
+    venue, book = long_position("0.010")
+    for order_type, trigger, caid in (("STOP_MARKET", "990.00", "sl"), ("TAKE_PROFIT_MARKET", "1010.00", "tp")):
+        venue.place_algo(
+            "acct-1",
+            algo(
+                order_type, "SELL", triggerPrice=trigger, closePosition="true", timeInForce="GTE_GTC", clientAlgoId=caid
+            ),
+            book,
+            NOW,
+        )
+    venue.drain_user_events()
+
+    venue.on_market(book.move("989.00"), NOW + 1)
+    evs = events(venue)
+
+    assert [(e["o"]["caid"], e["o"]["X"]) for e in evs if e["e"] == "ALGO_UPDATE"] == [
+        ("sl", "TRIGGERING"),
+        ("sl", "TRIGGERED"),
+        ("sl", "FINISHED"),
+        ("tp", "EXPIRED"),
+    ]
+    assert kinds(evs).index("ACCOUNT_UPDATE") < kinds(evs).index("ALGO:EXPIRED")
+    assert venue.open_algos("acct-1", None, {}) == []
+
+
+def test_a_gte_gtc_stop_expires_when_the_position_is_closed_by_hand():
+    venue, book = long_position("0.010")
+    venue.place_algo(
+        "acct-1",
+        algo("STOP_MARKET", "SELL", triggerPrice="990.00", closePosition="true", timeInForce="GTE_GTC"),
+        book,
+        NOW,
+    )
+    venue.drain_user_events()
+
+    venue.place_order("acct-1", market_order("SELL", "0.010"), book, NOW + 1)
+
+    assert kinds(events(venue)) == ["ORDER:NEW", "ORDER:TRADE", "ACCOUNT_UPDATE", "ALGO:EXPIRED"]

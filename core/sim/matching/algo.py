@@ -14,6 +14,10 @@ engine, until their trigger. Pure functions, no state of their own:
   ``callbackRate`` retreat from the best price since placement), updating a trailing order's state;
 * `child_order_type`: what the trigger places into the matching engine (MARKET for the ``*_MARKET``
   and trailing types, LIMIT at ``price`` for STOP / TAKE_PROFIT).
+
+``timeInForce=GTE_GTC`` (Binance's ALGO_UPDATE document: "a GTE_GTC Time-In-Force conditional
+order [...] closes all positions on that symbol, resulting in system-led cancellation"): the venue
+EXPIREs such an order when the position of its symbol and side becomes flat.
 """
 
 from __future__ import annotations
@@ -177,14 +181,17 @@ def validate_algo(
             raise filter_failure("PRICE_FILTER")
 
     price = 0
-    tif = "GTC"
+    tif = params.get("timeInForce") or "GTC"
+    if tif not in ("GTC", "IOC", "FOK", "GTX", "GTE_GTC"):
+        raise SimApiError(-1115, "Invalid timeInForce.")
     if order_type in _LIMIT_TYPES:
         price = parse_param(params, "price", f.price_decimals, "PRICE_FILTER")
         if price <= 0 or price % f.tick_units:
             raise filter_failure("PRICE_FILTER")
-        tif = params.get("timeInForce") or "GTC"
-        if tif not in ("GTC", "IOC", "FOK", "GTX"):
-            raise SimApiError(-1115, "Invalid timeInForce.")
+    elif tif != "GTE_GTC":
+        tif = "GTC"  # a market trigger has no time in force of its own
+    if params.get("priceMatch", "NONE") != "NONE":  # not simulated: refused rather than ignored
+        raise SimApiError(-1130, "Data sent for parameter 'priceMatch' is not valid.")
 
     working_type = params.get("workingType") or "CONTRACT_PRICE"
     if working_type not in ("MARK_PRICE", "CONTRACT_PRICE"):

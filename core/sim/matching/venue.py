@@ -131,7 +131,8 @@ class PaperVenue:
         self._last_price: dict[str, int] = {}
         self._cancel_seq = 0
         self._events: list[tuple[str, dict]] = []
-        self._finished: list[AlgoOrder] = []  # triggered algos whose order closed, told after its account event
+        self._watching: dict[str, list[AlgoOrder]] = {s: [] for s in self.symbols}  # NEW algos, by symbol
+        self._told_later: list[AlgoOrder] = []  # algos whose status changed in a fill: told after its account event
 
     @property
     def maker_fee_bps(self) -> int:
@@ -173,6 +174,7 @@ class PaperVenue:
             now_ms=now_ms,
         )
         fills = self._submit(account, filters, order, book_view, now_ms)
+        self._flush_finished(now_ms)
         return self.render.new_order_response(order, fills, resp_type, now_ms)
 
     def _submit(
@@ -445,6 +447,7 @@ class PaperVenue:
         self._next_algo_id += 1
         fires(algo, watched_price(algo, mark, last))  # a trailing order starts from the price now
         account.algo_orders[algo.algo_id] = algo
+        self._watching[algo.symbol].append(algo)
         self._forget_closed_algos(account)
         self._emit_algo(algo, now_ms)
         return self.render.algo_placed(algo)
@@ -565,19 +568,16 @@ class PaperVenue:
             del account.algo_orders[algo_id]
 
     def _trigger_algos(self, book_view: BookView, now_ms: int) -> None:
-        """Trigger every open conditional order of the symbol whose watched price has been reached."""
+        """Trigger every open conditional order of the symbol whose watched price has been reached,
+        oldest first."""
         symbol = book_view.symbol
         mark = self.ledger.mark(symbol, 0)
         last = self._last_price[symbol] = book_view.last_trade_price
-        due = []
-        for account_id, account in self.ledger.accounts():
-            for algo in account.algo_orders.values():
-                if algo.symbol != symbol or algo.status != "NEW" or protected(algo, mark, last):
-                    continue
-                if fires(algo, watched_price(algo, mark, last)):
-                    due.append((account_id, account, algo))
-        for _, account, algo in sorted(due, key=lambda d: d[2].algo_id):
-            self._trigger(account, algo, book_view, now_ms)
+        watching = self._watching[symbol] = [a for a in self._watching[symbol] if a.status == "NEW"]
+        due = [a for a in watching if not protected(a, mark, last) and fires(a, watched_price(a, mark, last))]
+        for algo in due:
+            if algo.status == "NEW":  # an earlier trigger's fill may have expired it (GTE_GTC)
+                self._trigger(self._account(algo.account_id), algo, book_view, now_ms)
 
     def _trigger(self, account: Account, algo: AlgoOrder, book_view: BookView, now_ms: int) -> None:
         """TRIGGERING, then the child order into the matching engine: TRIGGERED (and FINISHED once
@@ -598,6 +598,7 @@ class PaperVenue:
         self._emit_algo(algo, now_ms)
         if not order.is_open:
             self._close_algo(algo, "FINISHED", now_ms)
+        self._flush_finished(now_ms)
 
     def _child_order(self, account: Account, f: SymbolFilters, algo: AlgoOrder, now_ms: int) -> Order:
         """The order a trigger places, or SimApiError as the matching engine would refuse it."""
@@ -629,7 +630,7 @@ class PaperVenue:
             client_order_id=algo.client_algo_id,
             side=algo.side,
             type=order_type,
-            time_in_force=algo.time_in_force if order_type == "LIMIT" else "GTC",
+            time_in_force=algo.time_in_force if order_type == "LIMIT" and algo.time_in_force != "GTE_GTC" else "GTC",
             price=algo.price if order_type == "LIMIT" else 0,
             orig_qty=qty,
             reduce_only=algo.reduce_only or (algo.close_position and algo.position_side == "BOTH"),
@@ -737,6 +738,8 @@ class PaperVenue:
         self._emit_order(order, "TRADE", now_ms, fill)
         if order.remaining == 0:
             self._child_closed(account, order, now_ms)
+        if self.ledger.position(account, f.symbol, order.position_side).size == 0:
+            self._expire_with_position(account, f.symbol, order.position_side, now_ms)
         return fill
 
     def _finish(self, account: Account, order: Order, status: str, now_ms: int) -> None:
@@ -754,12 +757,28 @@ class PaperVenue:
             return
         algo = account.algo_orders.get(order.algo_id)
         if algo is not None and algo.status == "TRIGGERED":
-            self._finished.append(algo)
+            self._tell_later(algo, "FINISHED", now_ms)
+
+    def _expire_with_position(self, account: Account, symbol: str, side: str, now_ms: int) -> None:
+        """The position of (symbol, side) closed: its GTE_GTC conditional orders are EXPIRED."""
+        for algo in account.algo_orders.values():
+            if (
+                algo.status == "NEW"
+                and algo.time_in_force == "GTE_GTC"
+                and (algo.symbol, algo.position_side) == (symbol, side)
+            ):
+                self._tell_later(algo, "EXPIRED", now_ms)
+
+    def _tell_later(self, algo: AlgoOrder, status: str, now_ms: int) -> None:
+        algo.status = status
+        algo.update_time = now_ms
+        self._told_later.append(algo)
 
     def _flush_finished(self, now_ms: int) -> None:
-        finished, self._finished = self._finished, []
-        for algo in finished:
-            self._close_algo(algo, "FINISHED", now_ms)
+        """The ALGO_UPDATEs of the status changes a fill made, after the fill's own events."""
+        told, self._told_later = self._told_later, []
+        for algo in told:
+            self._emit_algo(algo, now_ms)
 
     def _emit_order(self, order: Order, execution: str, now_ms: int, fill: Fill | None = None) -> None:
         self._events.append((order.account_id, self.render.order_event(order, execution, now_ms, fill)))
