@@ -182,3 +182,13 @@ async def test_the_countdown_fires_on_the_simulators_clock_even_in_a_quiet_marke
     assert armed == {"symbol": "BTCUSDT", "countdownTime": "300"}
     assert (canceled["o"]["c"], canceled["o"]["i"]) == ("resting", order["orderId"])
     assert open_orders == [] and [a["clientAlgoId"] for a in open_algos] == ["guard"]
+
+
+def test_cancel_all_open_orders_cancels_the_regular_orders_and_leaves_the_conditional_ones():
+    venue, _ = venue_with_orders()
+
+    answer = venue.cancel_all_orders("acct-1", {"symbol": "BTCUSDT"}, NOW)
+
+    assert answer == {"code": 200, "msg": "The operation of cancel all open order is done."}
+    assert kinds(events(venue)) == ["ORDER:CANCELED", "ORDER:CANCELED"]
+    assert len(venue.open_algos("acct-1", "BTCUSDT", {})) == 1
