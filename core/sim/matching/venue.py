@@ -59,7 +59,6 @@ from __future__ import annotations
 
 from epochbot.model.numeric import parse_units
 from epochbot.sim.auth import SimApiError
-from epochbot.sim.matching import settings
 from epochbot.sim.matching.algo import child_order_type, fires, protected, validate_algo, watched_price
 from epochbot.sim.matching.book import CrossingPool, by_priority, sweep
 from epochbot.sim.matching.countdown import Countdowns
@@ -81,6 +80,12 @@ from epochbot.sim.matching.records import (
     sign,
 )
 from epochbot.sim.matching.render import Renderer
+from epochbot.sim.matching.settings import (
+    change_leverage,
+    change_margin_type,
+    change_multi_assets,
+    change_position_mode,
+)
 from epochbot.sim.matching.validate import missing, symbol_filters, validate_new
 
 __all__ = ["PaperVenue"]
@@ -359,14 +364,12 @@ class PaperVenue:
     def change_leverage(self, account_id: str, params: dict[str, str]) -> dict:
         """POST /fapi/v1/leverage."""
         self._usdm("leverage")
-        return settings.change_leverage(
-            self.ledger, self._account(account_id), symbol_filters(self.symbols, params), params
-        )
+        return change_leverage(self.ledger, self._account(account_id), symbol_filters(self.symbols, params), params)
 
     def change_margin_type(self, account_id: str, params: dict[str, str]) -> dict:
         """POST /fapi/v1/marginType."""
         self._usdm("marginType")
-        return settings.change_margin_type(self._account(account_id), symbol_filters(self.symbols, params), params)
+        return change_margin_type(self._account(account_id), symbol_filters(self.symbols, params), params)
 
     def position_mode(self, account_id: str) -> dict:
         """GET /fapi/v1/positionSide/dual."""
@@ -376,7 +379,7 @@ class PaperVenue:
     def change_position_mode(self, account_id: str, params: dict[str, str]) -> dict:
         """POST /fapi/v1/positionSide/dual."""
         self._usdm("positionSide/dual")
-        return settings.change_position_mode(self._account(account_id), params)
+        return change_position_mode(self._account(account_id), params)
 
     def multi_assets_mode(self, account_id: str) -> dict:
         """GET /fapi/v1/multiAssetsMargin."""
@@ -386,7 +389,7 @@ class PaperVenue:
     def change_multi_assets_mode(self, account_id: str, params: dict[str, str]) -> dict:
         """POST /fapi/v1/multiAssetsMargin."""
         self._usdm("multiAssetsMargin")
-        return settings.change_multi_assets(self._account(account_id), params)
+        return change_multi_assets(self._account(account_id), params)
 
     def account_config(self, account_id: str) -> dict:
         """GET /fapi/v1/accountConfig."""
