@@ -31,6 +31,9 @@ class SimConfig:
     weight_limit: int | None = None  # REST weight/min: spot 6000, usdm 2400
     send_queue_limit: int = 200_000
     tick_s: float | None = None  # generator wake-up; default 0.1 s at realistic rates, 2 ms when fast
+    # USD-M: every paper account starts in hedge mode (dualSidePosition=true); default from
+    # EPOCHBOT_SIM_HEDGE_MODE ("1"/"true"). POST /fapi/v1/positionSide/dual changes it per account.
+    hedge_mode: bool | None = None
 
     def __post_init__(self) -> None:
         if self.market not in ("spot", "usdm"):
@@ -51,6 +54,10 @@ class SimConfig:
             self.tick_s = 0.1 if self.rate <= 20 else 0.002
         if self.accounts is None:
             self.accounts = os.environ.get("EPOCHBOT_SIM_ACCOUNTS")
+        if self.hedge_mode is None:  # the environment's setting speaks for USD-M only
+            self.hedge_mode = not spot and os.environ.get("EPOCHBOT_SIM_HEDGE_MODE", "").lower() in ("1", "true")
+        if self.hedge_mode and spot:
+            raise ValueError("hedge mode is a USD-M setting")
 
 
 def resolved(value: T | None) -> T:

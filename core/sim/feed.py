@@ -153,7 +153,7 @@ class MarketFeed:
 
     def step(self, sym: str, now_ms: int, due: int) -> None:
         """One wake-up of ``sym``'s generator at wall time ``now_ms``: ``due`` diff events, the
-        timed streams, the user events."""
+        timed streams, the venue's clock (countdowns), the user events."""
         m = self._markets[sym]
         for _ in range(due):
             self._emit_event(sym, m, now_ms)
@@ -161,6 +161,7 @@ class MarketFeed:
         if average is not None:
             average.sample(m.mark_price(), now_ms)
         self._timed_streams(sym, m, now_ms)
+        self._venue.on_clock(sym, now_ms)
         self._user_events.pump()
 
     # ------------------------------------------------------------------ frames

@@ -1,8 +1,10 @@
 """`OrderEntry`: the one way new orders reach the paper venue, for REST and the WebSocket API alike.
 
-Both doors count every new-order request by client order id (``place_requests``: what a test
-compares with what a client believes it sent), refuse orders on a symbol that is not TRADING,
-apply the order faults and pump the user events after the venue acted:
+New orders of the matching engine (``POST /fapi/v1/order``, ``order.place``) and of the USD-M Algo
+Service (``POST /fapi/v1/algoOrder``, ``algoOrder.place``) come in by the same door. Both transports
+count every new-order request by client order id (``place_requests``, ``clientAlgoId`` for
+conditional orders: what a test compares with what a client believes it sent), refuse orders on a
+symbol that is not TRADING, apply the order faults and pump the user events after the venue acted:
 
 * ``order_delay``: the order reaches the matching engine ``ms`` later (cancels and queries are
   not held, so a cancel sent right after its order can overtake it);
@@ -65,15 +67,19 @@ class OrderEntry:
         await asyncio.sleep(delay.params.get("ms", 300) / 1000)
         return True
 
-    def gamble(self, account_id: str, params: dict[str, str], symbol: str, now_ms: int) -> Fault | None:
-        """Apply an ``unknown_execution`` fault if one is armed: the order is placed or not by the
-        seeded coin flip, and the fault is returned (None: no fault, place the order normally)."""
+    def gamble(
+        self, account_id: str, params: dict[str, str], symbol: str, now_ms: int, *, algo: bool = False
+    ) -> Fault | None:
+        """Apply an ``unknown_execution`` fault if one is armed: the order (a conditional one when
+        ``algo``) is placed or not by the seeded coin flip, and the fault is returned (None: no
+        fault, place the order normally)."""
         fault = self._faults.take("unknown_execution", symbol)
         if fault is None:
             return None
         if self._rng.random() < 0.5:
+            place = self._venue.place_algo if algo else self._venue.place_order
             try:
-                self._venue.place_order(account_id, params, self._markets[symbol], now_ms)
+                place(account_id, params, self._markets[symbol], now_ms)
             except SimApiError:
                 pass
             self._user_events.pump()
@@ -82,5 +88,11 @@ class OrderEntry:
     def place(self, account_id: str, params: dict[str, str], symbol: str, now_ms: int) -> dict:
         """Place the order and hand out its user events; the venue's answer."""
         body = self._venue.place_order(account_id, params, self._markets[symbol], now_ms)
+        self._user_events.pump()
+        return body
+
+    def place_algo(self, account_id: str, params: dict[str, str], symbol: str, now_ms: int) -> dict:
+        """Place a conditional order with the Algo Service and hand out its ALGO_UPDATE; the answer."""
+        body = self._venue.place_algo(account_id, params, self._markets[symbol], now_ms)
         self._user_events.pump()
         return body

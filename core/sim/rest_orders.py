@@ -1,4 +1,8 @@
-"""REST trading: SIGNED order placement, query, cancel, open orders, history, account, positions."""
+"""REST trading: SIGNED order placement, query, cancel, open orders, history, account, positions.
+
+The USD-M Algo Service, the dead-man switch and the account settings are `AccountRest`
+(``rest_account.py``).
+"""
 
 from __future__ import annotations
 
@@ -44,15 +48,17 @@ class OrderRest:
         router.add_get(f"{v}/order", self._order_query)
         router.add_delete(f"{v}/order", self._order_cancel)
         router.add_get(f"{v}/openOrders", self._open_orders)
+        if not spot:
+            router.add_delete("/fapi/v1/allOpenOrders", self._cancel_all)
         router.add_get(f"{v}/allOrders", self._all_orders)
         router.add_get("/api/v3/myTrades" if spot else "/fapi/v1/userTrades", self._user_trades)
         if spot:
             router.add_get("/api/v3/account", self._account)
         else:
             router.add_get("/fapi/v2/account", self._account)
-            router.add_get("/fapi/v3/account", self._account)
+            router.add_get("/fapi/v3/account", self._account_v3)
             router.add_get("/fapi/v2/positionRisk", self._position_risk)
-            router.add_get("/fapi/v3/positionRisk", self._position_risk)
+            router.add_get("/fapi/v3/positionRisk", self._position_risk_v3)
 
     async def _signed(self, request: web.Request) -> tuple[Credentials, dict[str, str]]:
         body = await request.text()
@@ -83,6 +89,13 @@ class OrderRest:
     async def _order_cancel(self, request: web.Request) -> web.Response:
         creds, params = await self._signed(request)
         body = self._venue.cancel_order(creds.account_id, params, now_ms())
+        self._user_events.pump()
+        return json_body(body)
+
+    async def _cancel_all(self, request: web.Request) -> web.Response:
+        """DELETE /fapi/v1/allOpenOrders: the symbol's open orders (conditional ones stay)."""
+        creds, params = await self._signed(request)
+        body = self._venue.cancel_all_orders(creds.account_id, params, now_ms())
         self._user_events.pump()
         return json_body(body)
 
@@ -128,8 +141,17 @@ class OrderRest:
         creds, _ = await self._signed(request)
         return json_body(self._venue.account(creds.account_id, now_ms()))
 
-    async def _position_risk(self, request: web.Request) -> web.Response:
+    async def _account_v3(self, request: web.Request) -> web.Response:
+        creds, _ = await self._signed(request)
+        return json_body(self._venue.account(creds.account_id, now_ms(), version=3))
+
+    async def _position_risk(self, request: web.Request, version: int = 2) -> web.Response:
         creds, params = await self._signed(request)
         sym = params.get("symbol")
         marks = {s: m.mark_price() for s, m in self._markets.items()}
-        return json_body(self._venue.position_risk(creds.account_id, sym.upper() if sym else None, marks))
+        return json_body(
+            self._venue.position_risk(creds.account_id, sym.upper() if sym else None, marks, version=version)
+        )
+
+    async def _position_risk_v3(self, request: web.Request) -> web.Response:
+        return await self._position_risk(request, version=3)

@@ -14,9 +14,11 @@ aiohttp app and one market generator per symbol; stop them and close every conne
   the WebSocket API `WsApiServer` (``wsapi.py``, its read and listenKey requests in
   ``wsapi_queries.py``);
 * paper trading: `PaperVenue` (``matching/``), reached for new orders through `OrderEntry`
-  (``order_entry.py``) from REST (`OrderRest`, ``rest_orders.py``) and the WebSocket API; its
+  (``order_entry.py``) from REST (`OrderRest`, ``rest_orders.py``; USD-M's Algo Service,
+  countdown and account settings `AccountRest`, ``rest_account.py``) and the WebSocket API; its
   user events are carried by `UserEvents` (``user_data.py``) to WebSocket API subscriptions and
-  USD-M ``/private`` listenKey sockets (`ListenKeys`, ``listen_keys.py``);
+  USD-M ``/private`` listenKey sockets (`ListenKeys`, ``listen_keys.py``); the generators' steps
+  move its clock (``countdownCancelAll``);
 * REST market data `MarketRest` (``rest_market.py``, exchangeInfo in ``exchange_info.py``), the
   request-weight gate (``rest.py``, ``weights.py``), the ORDERS windows REST and the WebSocket
   API share (``order_limits.py``), authentication (``auth.py``);
@@ -52,6 +54,7 @@ from epochbot.sim.matching import PaperVenue, SymbolFilters
 from epochbot.sim.order_entry import OrderEntry
 from epochbot.sim.order_limits import OrderCounter
 from epochbot.sim.rest import WeightGate
+from epochbot.sim.rest_account import AccountRest
 from epochbot.sim.rest_market import MarketRest
 from epochbot.sim.rest_orders import OrderRest
 from epochbot.sim.subscriptions import Subscriptions
@@ -64,8 +67,9 @@ from epochbot.sim.wsapi_queries import WsApiQueries
 __all__ = ["SimConfig", "SimExchange"]
 
 
-def make_venue(market: str, specs: dict[str, SymbolSpec]) -> PaperVenue:
-    """The paper venue enforcing the served symbols' filters."""
+def make_venue(market: str, specs: dict[str, SymbolSpec], *, hedge_mode: bool = False) -> PaperVenue:
+    """The paper venue enforcing the served symbols' filters (USD-M accounts in hedge mode from the
+    start when ``hedge_mode``)."""
     filters = {
         sym: SymbolFilters(
             symbol=sym,
@@ -81,7 +85,7 @@ def make_venue(market: str, specs: dict[str, SymbolSpec]) -> PaperVenue:
         )
         for sym, s in specs.items()
     }
-    return PaperVenue("spot" if market == "spot" else "usdm", filters)
+    return PaperVenue("spot" if market == "spot" else "usdm", filters, hedge_mode=hedge_mode)
 
 
 def new_stats() -> dict[str, Any]:
@@ -113,7 +117,7 @@ class SimExchange:
         self.markets: dict[str, SymbolMarket] = {s: SymbolMarket(spec, cfg.seed) for s, spec in self.specs.items()}
         self.faults = FaultBoard()
         self.rng = random.Random(cfg.seed ^ 0x51D)  # one stream of draws: forceOrder and unknown_execution
-        self.venue = make_venue(market, self.specs)
+        self.venue = make_venue(market, self.specs, hedge_mode=resolved(cfg.hedge_mode))
         self.weights = WeightLimiter(weight_limit)
         self.order_counter = OrderCounter(market)  # ORDERS windows, REST and WebSocket API alike
         self.stats: dict[str, Any] = new_stats()
@@ -193,6 +197,13 @@ class SimExchange:
             orders=self.orders,
             user_events=self._user_events,
         )
+        self._account_rest = AccountRest(
+            accounts=self.accounts,
+            markets=self.markets,
+            venue=self.venue,
+            orders=self.orders,
+            user_events=self._user_events,
+        )
         self._streams = MarketStreams(
             market=market,
             max_streams=cfg.max_streams,
@@ -256,6 +267,7 @@ class SimExchange:
         self._order_rest.add_routes(router)
         if cfg.market == "usdm":
             self._market_rest.add_usdm_routes(router)
+            self._account_rest.add_routes(router)
         self._listen_keys.add_routes(router)
         self.wsapi.add_routes(app)
         self._control.add_routes(router)

@@ -44,6 +44,25 @@ _WEIGHTS = {
 # (method, path) of spot requests whose weight is refunded when they succeed (since 2026-04-02)
 FREE_WHEN_SUCCESSFUL = frozenset({("POST", "/api/v3/order"), ("DELETE", "/api/v3/order")})
 
+# USD-M endpoints whose weight depends on the method (the Algo Service, account settings), by
+# (method, leaf): the weights of Binance's USD-M documents (SDK 18.1 docstrings, read 2026-12).
+_USDM_METHOD_WEIGHTS = {
+    ("POST", "algoOrder"): 0,  # counts on the ORDERS limits only
+    ("GET", "algoOrder"): 1,
+    ("DELETE", "algoOrder"): 1,
+    ("DELETE", "algoOpenOrders"): 1,
+    ("GET", "allAlgoOrders"): 5,
+    ("POST", "countdownCancelAll"): 10,
+    ("DELETE", "allOpenOrders"): 1,
+    ("POST", "leverage"): 1,
+    ("POST", "marginType"): 1,
+    ("GET", "dual"): 30,  # /fapi/v1/positionSide/dual
+    ("POST", "dual"): 1,
+    ("GET", "multiAssetsMargin"): 30,
+    ("POST", "multiAssetsMargin"): 1,
+    ("GET", "accountConfig"): 5,
+    ("GET", "symbolConfig"): 5,
+}
 
 def is_venue_path(path: str) -> bool:
     """Whether a REST path is one of Binance's (answers carry the weight headers)."""
@@ -63,6 +82,10 @@ def request_weight(market: str, path: str, query: Mapping[str, str], method: str
         return 0
     leaf = path.rsplit("/", 1)[-1]
     spot = market == "spot"
+    if not spot and (method, leaf) in _USDM_METHOD_WEIGHTS:
+        return _USDM_METHOD_WEIGHTS[(method, leaf)]
+    if leaf == "openAlgoOrders":
+        return 1 if "symbol" in query else 40
     if leaf == "depth":
         try:
             limit = int(query.get("limit", "100" if spot else "500"))

@@ -94,8 +94,15 @@ _WEIGHTS: dict[str, tuple[int | None, int | None]] = {
     "userDataStream.start": (None, 1),
     "userDataStream.ping": (None, 1),
     "userDataStream.stop": (None, 1),
+    # USD-M Algo Service (USD-M WebSocket API "Trade" pages; SDK 18.1)
+    "algoOrder.place": (None, 0),
+    "algoOrder.cancel": (None, 1),
 }
 _SIGNED = {
+    "algoOrder.place",
+    "algoOrder.cancel",
+    "account.position",
+    "v2/account.position",
     "order.place",
     "order.cancel",
     "order.status",
@@ -421,6 +428,15 @@ class WsApiServer:
         if method == "openOrders.status":
             sym = plain.get("symbol")
             return venue.open_orders(creds.account_id, sym.upper() if sym else None)
+        if method in ("account.position", "v2/account.position"):
+            sym = plain.get("symbol")
+            marks = {s: m.mark_price() for s, m in self._markets.items()}
+            version = 3 if method.startswith("v2/") else 2
+            return venue.position_risk(creds.account_id, sym.upper() if sym else None, marks, version=version)
+        if method == "algoOrder.cancel":
+            body = venue.cancel_algo(creds.account_id, plain, now_ms)
+            self._user_events.pump()
+            return body
         sym = plain.get("symbol", "").upper()
         if sym not in self._markets:
             raise auth.SimApiError(-1121, "Invalid symbol.")
@@ -430,13 +446,14 @@ class WsApiServer:
             body = venue.cancel_order(creds.account_id, plain, now_ms)
             self._user_events.pump()
             return body
-        # order.place
+        # order.place, algoOrder.place
+        algo = method == "algoOrder.place"
         orders = self._orders
-        orders.admit(sym, plain.get("newClientOrderId"))
+        orders.admit(sym, plain.get("clientAlgoId" if algo else "newClientOrderId"))
         self._count_order()
         if await orders.hold(sym):
             now_ms = int(time.time() * 1000)
-        fault = orders.gamble(creds.account_id, plain, sym, now_ms)
+        fault = orders.gamble(creds.account_id, plain, sym, now_ms, algo=algo)
         if fault is not None:
             self.stats["unknown_execution"] += 1
             how = fault.params.get("how", "503")
@@ -446,6 +463,8 @@ class WsApiServer:
             if how == "timeout":
                 return _NO_ANSWER
             raise auth.SimApiError(-1000, UNKNOWN_ERROR_MSG, 503)
+        if algo:
+            return orders.place_algo(creds.account_id, plain, sym, now_ms)
         body = orders.place(creds.account_id, plain, sym, now_ms)
         self.stats["orders_placed"] += 1
         return body

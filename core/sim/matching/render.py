@@ -11,8 +11,19 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 from epochbot.model.numeric import format_units
+from epochbot.sim.matching.algo import child_order_type
 from epochbot.sim.matching.ledger import BINANCE_MIN_DECIMALS, Ledger
-from epochbot.sim.matching.records import LEVERAGE, Account, Fill, Order, Position, SymbolFilters, Trade
+from epochbot.sim.matching.records import (
+    Account,
+    AlgoOrder,
+    Fill,
+    Order,
+    Position,
+    PositionKey,
+    SymbolFilters,
+    Trade,
+    max_notional,
+)
 
 __all__ = ["Renderer", "fmt_padded", "fmt_ratio"]
 
@@ -65,7 +76,7 @@ class Renderer:
                 "quoteQty": fmt_padded(t.price * t.qty, notional_decimals, notional_decimals),
                 "realizedPnl": self.money(t.realized_pnl),
                 "side": t.side,
-                "positionSide": "BOTH",
+                "positionSide": t.position_side,
                 "symbol": t.symbol,
                 "time": t.time,
             }
@@ -85,35 +96,90 @@ class Renderer:
             "isBestMatch": True,
         }
 
+    def _position_keys(self, account: Account, names: list[str]) -> list[PositionKey]:
+        sides = self._ledger.position_sides(account)
+        return [(name, side) for name in names for side in sides]
+
+    def _position_core(self, account: Account, key: PositionKey, marks: dict[str, int]) -> dict:
+        """What /fapi/v2 and /fapi/v3 positionRisk rows share, for one (symbol, positionSide)."""
+        name, side = key
+        f = self.symbols[name]
+        ledger = self._ledger
+        pos = ledger.position(account, name, side)
+        mark = marks.get(name, ledger.mark(name, 0))
+        upnl = ledger.unrealized(f, pos, mark)
+        iwallet = ledger.isolated_wallet(account, f, pos)
+        return {
+            "symbol": name,
+            "positionSide": side,
+            "positionAmt": fmt_padded(pos.size, f.qty_decimals, f.qty_decimals),
+            "entryPrice": self.entry_price(f, pos),
+            "breakEvenPrice": self.entry_price(f, pos),
+            "markPrice": fmt_padded(mark, f.price_decimals, 8),
+            "unRealizedProfit": self.money(upnl),
+            "liquidationPrice": self.liquidation_price(account, key),
+            "isolatedMargin": self.money(iwallet + upnl if iwallet else 0),
+            "notional": fmt_padded(pos.size * mark, f.price_decimals + f.qty_decimals, 8),
+            "isolatedWallet": self.money(iwallet) if iwallet else "0",
+            "updateTime": pos.update_time,
+        }
+
     def position_risk(self, account: Account, names: list[str], marks: dict[str, int]) -> list[dict]:
-        """GET /fapi/v2/positionRisk rows for ``names``; ``marks`` (price units) win over the last seen."""
+        """GET /fapi/v2/positionRisk rows for ``names`` (one per symbol in one-way mode, LONG and
+        SHORT in hedge mode); ``marks`` (price units) win over the last seen."""
         out = []
-        for name in names:
-            f = self.symbols[name]
-            pos = account.positions.get(name, Position())
-            mark = marks.get(name, self._ledger.mark(name, 0))
-            notional_units = pos.size * mark
+        for key in self._position_keys(account, names):
+            leverage = self._ledger.leverage(account, key[0])
+            core = self._position_core(account, key, marks)
             out.append(
                 {
-                    "symbol": name,
-                    "positionAmt": fmt_padded(pos.size, f.qty_decimals, f.qty_decimals),
-                    "entryPrice": self.entry_price(f, pos),
-                    "breakEvenPrice": self.entry_price(f, pos),
-                    "markPrice": fmt_padded(mark, f.price_decimals, 8),
-                    "unRealizedProfit": self.money(self._ledger.unrealized(f, pos, mark)),
-                    "liquidationPrice": "0",
-                    "leverage": str(LEVERAGE),
-                    "maxNotionalValue": "1000000",
-                    "marginType": "cross",
-                    "isolatedMargin": "0.00000000",
+                    **core,
+                    "leverage": str(leverage),
+                    "maxNotionalValue": str(max_notional(leverage)),
+                    "marginType": "isolated" if self._ledger.isolated(account, key[0]) else "cross",
                     "isAutoAddMargin": "false",
-                    "positionSide": "BOTH",
-                    "notional": fmt_padded(notional_units, f.price_decimals + f.qty_decimals, 8),
-                    "isolatedWallet": "0",
-                    "updateTime": pos.update_time,
                 }
             )
         return out
+
+    def position_risk_v3(self, account: Account, names: list[str], marks: dict[str, int]) -> list[dict]:
+        """GET /fapi/v3/positionRisk: only the positions that are open or have open orders."""
+        ledger = self._ledger
+        out = []
+        for key in self._position_keys(account, names):
+            name, side = key
+            pos = ledger.position(account, name, side)
+            order_im = ledger.open_order_margin(account, name, side)
+            has_orders = any(
+                o.is_open and o.symbol == name and o.position_side == side for o in account.orders.values()
+            )
+            if not pos.size and not has_orders:
+                continue
+            f = self.symbols[name]
+            _, position_im, maint = ledger.position_margin(account, key)
+            out.append(
+                {
+                    **self._position_core(account, key, marks),
+                    "marginAsset": f.quote_asset,
+                    "initialMargin": self.money(position_im + order_im),
+                    "maintMargin": self.money(maint),
+                    "positionInitialMargin": self.money(position_im),
+                    "openOrderInitialMargin": self.money(order_im),
+                    "adl": 0,
+                    "bidNotional": "0",
+                    "askNotional": "0",
+                }
+            )
+        return out
+
+    def liquidation_price(self, account: Account, key: PositionKey) -> str:
+        """The position's liquidation price (`Ledger.liquidation_price`) at the symbol's price
+        decimals, rounded half-even; "0" when it has none."""
+        ratio = self._ledger.liquidation_price(account, key)
+        if ratio is None:
+            return "0"
+        f = self.symbols[key[0]]
+        return fmt_ratio(ratio[0], ratio[1], f.price_decimals, f.price_decimals)
 
     def entry_price(self, f: SymbolFilters, pos: Position) -> str:
         """The position's average entry price, Binance-style (trailing zeros cut to the tick)."""
@@ -168,13 +234,13 @@ class Renderer:
             "timeInForce": o.time_in_force,
             "type": o.type,
             "reduceOnly": o.reduce_only,
-            "closePosition": False,
+            "closePosition": o.close_position,
             "side": o.side,
-            "positionSide": "BOTH",
-            "stopPrice": "0",
-            "workingType": "CONTRACT_PRICE",
-            "priceProtect": False,
-            "origType": o.type,
+            "positionSide": o.position_side,
+            "stopPrice": fmt_padded(o.stop_price, f.price_decimals, f.price_decimals) if o.stop_price else "0",
+            "workingType": o.working_type,
+            "priceProtect": o.price_protect,
+            "origType": o.orig_type or o.type,
             "priceMatch": "NONE",
             "selfTradePreventionMode": "NONE",
             "goodTillDate": 0,
@@ -277,42 +343,16 @@ class Renderer:
             "uid": 0,
         }
 
-    def _usdm_account(self, account: Account, now_ms: int) -> dict:
-        t = self._ledger.usdm_totals(account)
+    def _usdm_assets(self, account: Account, t: dict[str, int], *, v3: bool) -> list[dict]:
         m = self.money
-        positions = []
-        for name, f in self.symbols.items():
-            pos = account.positions.get(name, Position())
-            mark = self._ledger.mark(name, 0)
-            order_im = self._ledger.open_order_margin(account, name)
-            positions.append(
-                {
-                    "symbol": name,
-                    "initialMargin": m(self._ledger.margin(f, abs(pos.size) * mark) + order_im),
-                    "maintMargin": m(0),
-                    "unrealizedProfit": m(self._ledger.unrealized(f, pos, mark)),
-                    "positionInitialMargin": m(self._ledger.margin(f, abs(pos.size) * mark)),
-                    "openOrderInitialMargin": m(order_im),
-                    "leverage": str(LEVERAGE),
-                    "isolated": False,
-                    "entryPrice": self.entry_price(f, pos),
-                    "breakEvenPrice": self.entry_price(f, pos),
-                    "maxNotional": "1000000",
-                    "bidNotional": "0",
-                    "askNotional": "0",
-                    "positionSide": "BOTH",
-                    "positionAmt": fmt_padded(pos.size, f.qty_decimals, f.qty_decimals),
-                    "updateTime": pos.update_time,
-                }
-            )
-        margin_balance = t["wallet"] + t["unrealized"]
-        assets = [
-            {
+        out = []
+        for asset, wallet in account.balances.items():
+            row: dict[str, str | bool | int] = {
                 "asset": asset,
                 "walletBalance": m(wallet),
                 "unrealizedProfit": m(t["unrealized"]),
                 "marginBalance": m(wallet + t["unrealized"]),
-                "maintMargin": m(0),
+                "maintMargin": m(t["maint"]),
                 "initialMargin": m(t["position_im"] + t["order_im"]),
                 "positionInitialMargin": m(t["position_im"]),
                 "openOrderInitialMargin": m(t["order_im"]),
@@ -320,33 +360,129 @@ class Renderer:
                 "crossUnPnl": m(t["unrealized"]),
                 "availableBalance": m(t["available"]),
                 "maxWithdrawAmount": m(max(0, min(wallet, t["available"]))),
-                "marginAvailable": True,
-                "updateTime": account.update_time,
             }
-            for asset, wallet in account.balances.items()
-        ]
+            if not v3:
+                row["marginAvailable"] = True
+            row["updateTime"] = account.update_time
+            out.append(row)
+        return out
+
+    def _usdm_totals_fields(self, t: dict[str, int]) -> dict:
+        m = self.money
         return {
-            "feeTier": 0,
-            "canTrade": True,
-            "canDeposit": False,
-            "canWithdraw": False,
-            "updateTime": 0,
-            "multiAssetsMargin": False,
-            "tradeGroupId": -1,
             "totalInitialMargin": m(t["position_im"] + t["order_im"]),
-            "totalMaintMargin": m(0),
+            "totalMaintMargin": m(t["maint"]),
             "totalWalletBalance": m(t["wallet"]),
             "totalUnrealizedProfit": m(t["unrealized"]),
-            "totalMarginBalance": m(margin_balance),
+            "totalMarginBalance": m(t["wallet"] + t["unrealized"]),
             "totalPositionInitialMargin": m(t["position_im"]),
             "totalOpenOrderInitialMargin": m(t["order_im"]),
             "totalCrossWalletBalance": m(t["wallet"]),
             "totalCrossUnPnl": m(t["unrealized"]),
             "availableBalance": m(t["available"]),
             "maxWithdrawAmount": m(max(0, min(t["wallet"], t["available"]))),
-            "assets": assets,
+        }
+
+    def _usdm_account(self, account: Account, now_ms: int) -> dict:
+        """GET /fapi/v2/account: every symbol's position rows (per side in hedge mode)."""
+        ledger = self._ledger
+        t = ledger.usdm_totals(account)
+        m = self.money
+        positions = []
+        for key in self._position_keys(account, list(self.symbols)):
+            name, side = key
+            f = self.symbols[name]
+            pos = ledger.position(account, name, side)
+            upnl, position_im, maint = ledger.position_margin(account, key)
+            order_im = ledger.open_order_margin(account, name, side)
+            leverage = ledger.leverage(account, name)
+            positions.append(
+                {
+                    "symbol": name,
+                    "initialMargin": m(position_im + order_im),
+                    "maintMargin": m(maint),
+                    "unrealizedProfit": m(upnl),
+                    "positionInitialMargin": m(position_im),
+                    "openOrderInitialMargin": m(order_im),
+                    "leverage": str(leverage),
+                    "isolated": ledger.isolated(account, name),
+                    "entryPrice": self.entry_price(f, pos),
+                    "breakEvenPrice": self.entry_price(f, pos),
+                    "maxNotional": str(max_notional(leverage)),
+                    "bidNotional": "0",
+                    "askNotional": "0",
+                    "positionSide": side,
+                    "positionAmt": fmt_padded(pos.size, f.qty_decimals, f.qty_decimals),
+                    "updateTime": pos.update_time,
+                }
+            )
+        return {
+            "feeTier": 0,
+            "canTrade": True,
+            "canDeposit": False,
+            "canWithdraw": False,
+            "updateTime": 0,
+            "multiAssetsMargin": account.multi_assets,
+            "tradeGroupId": -1,
+            **self._usdm_totals_fields(t),
+            "assets": self._usdm_assets(account, t, v3=False),
             "positions": positions,
         }
+
+    def usdm_account_v3(self, account: Account, now_ms: int) -> dict:
+        """GET /fapi/v3/account: only positions that are open or have open orders, v3's fields."""
+        ledger = self._ledger
+        t = ledger.usdm_totals(account)
+        positions = []
+        for row in self.position_risk_v3(account, list(self.symbols), {}):
+            positions.append(
+                {
+                    "symbol": row["symbol"],
+                    "positionSide": row["positionSide"],
+                    "positionAmt": row["positionAmt"],
+                    "unrealizedProfit": row["unRealizedProfit"],
+                    "isolatedMargin": row["isolatedMargin"],
+                    "notional": row["notional"],
+                    "isolatedWallet": row["isolatedWallet"],
+                    "initialMargin": row["initialMargin"],
+                    "maintMargin": row["maintMargin"],
+                    "updateTime": row["updateTime"],
+                }
+            )
+        return {
+            **self._usdm_totals_fields(t),
+            "assets": self._usdm_assets(account, t, v3=True),
+            "positions": positions,
+        }
+
+    def account_config(self, account: Account) -> dict:
+        """GET /fapi/v1/accountConfig."""
+        return {
+            "feeTier": 0,
+            "canTrade": True,
+            "canDeposit": False,
+            "canWithdraw": False,
+            "dualSidePosition": account.dual_side,
+            "updateTime": 0,
+            "multiAssetsMargin": account.multi_assets,
+            "tradeGroupId": -1,
+        }
+
+    def symbol_config(self, account: Account, names: list[str]) -> list[dict]:
+        """GET /fapi/v1/symbolConfig."""
+        out = []
+        for name in names:
+            leverage = self._ledger.leverage(account, name)
+            out.append(
+                {
+                    "symbol": name,
+                    "marginType": "ISOLATED" if self._ledger.isolated(account, name) else "CROSSED",
+                    "isAutoAddMargin": False,
+                    "leverage": leverage,
+                    "maxNotionalValue": str(max_notional(leverage)),
+                }
+            )
+        return out
 
     def order_event(self, o: Order, execution: str, now_ms: int, fill: Fill | None = None) -> dict:
         """Spot ``executionReport`` or USD-M ``ORDER_TRADE_UPDATE`` for one step of an order."""
@@ -404,7 +540,7 @@ class Renderer:
                     "q": fmt_padded(o.orig_qty, f.qty_decimals, f.qty_decimals),
                     "p": fmt_padded(o.price, f.price_decimals, f.price_decimals),
                     "ap": fmt_ratio(o.cum_quote, o.executed_qty, f.price_decimals, f.price_decimals + 3),
-                    "sp": "0",
+                    "sp": fmt_padded(o.stop_price, f.price_decimals, f.price_decimals) if o.stop_price else "0",
                     "x": execution,
                     "X": o.status,
                     "i": o.order_id,
@@ -419,12 +555,12 @@ class Renderer:
                     "a": "0",
                     "m": fill.maker if fill else False,
                     "R": o.reduce_only,
-                    "wt": "CONTRACT_PRICE",
-                    "ot": o.type,
-                    "ps": "BOTH",
-                    "cp": False,
+                    "wt": o.working_type,
+                    "ot": o.orig_type or o.type,
+                    "ps": o.position_side,
+                    "cp": o.close_position,
                     "rp": self.money(fill.realized_pnl) if fill else "0",
-                    "pP": False,
+                    "pP": o.price_protect,
                     "si": 0,
                     "ss": 0,
                     "V": "NONE",
@@ -434,9 +570,11 @@ class Renderer:
             }
         return event
 
-    def account_event(self, account: Account, f: SymbolFilters, now_ms: int, *, traded: bool) -> dict | None:
-        """Spot: outboundAccountPosition after any balance/lock change. USD-M: ACCOUNT_UPDATE after fills
-        (None: nothing to tell)."""
+    def account_event(
+        self, account: Account, f: SymbolFilters, now_ms: int, *, traded: bool, side: str = "BOTH"
+    ) -> dict | None:
+        """Spot: outboundAccountPosition after any balance/lock change. USD-M: ACCOUNT_UPDATE after fills,
+        with the position of the side that traded (None: nothing to tell)."""
         if self.market == "spot":
             locked = self._ledger.locked(account)
             return {
@@ -454,9 +592,11 @@ class Renderer:
             }
         if not traded:
             return None
-        pos = account.positions.get(f.symbol, Position())
-        mark = self._ledger.mark(f.symbol, 0)
+        ledger = self._ledger
+        pos = ledger.position(account, f.symbol, side)
+        mark = ledger.mark(f.symbol, 0)
         wallet = account.balances.get(f.quote_asset, 0)
+        iwallet = ledger.isolated_wallet(account, f, pos)
         return {
             "e": "ACCOUNT_UPDATE",
             "E": now_ms,
@@ -471,11 +611,155 @@ class Renderer:
                         "ep": self.entry_price(f, pos),
                         "bep": self.entry_price(f, pos),
                         "cr": "0",
-                        "up": self.money(self._ledger.unrealized(f, pos, mark)),
-                        "mt": "cross",
-                        "iw": "0",
-                        "ps": "BOTH",
+                        "up": self.money(ledger.unrealized(f, pos, mark)),
+                        "mt": "isolated" if ledger.isolated(account, f.symbol) else "cross",
+                        "iw": self.money(iwallet) if iwallet else "0",
+                        "ps": side,
                     }
                 ],
             },
         }
+
+    # ------------------------------------------------------------------ the Algo Service
+
+    def _algo_core(self, a: AlgoOrder) -> dict:
+        f = self.symbols[a.symbol]
+        return {
+            "algoId": a.algo_id,
+            "clientAlgoId": a.client_algo_id,
+            "algoType": "CONDITIONAL",
+            "orderType": a.order_type,
+            "symbol": a.symbol,
+            "side": a.side,
+            "positionSide": a.position_side,
+            "timeInForce": a.time_in_force,
+            "quantity": fmt_padded(a.quantity, f.qty_decimals, f.qty_decimals),
+            "algoStatus": a.status,
+        }
+
+    def _algo_prices(self, a: AlgoOrder) -> dict:
+        f = self.symbols[a.symbol]
+        pd = f.price_decimals
+        return {
+            "triggerPrice": fmt_padded(a.trigger_price, pd, pd),
+            "price": fmt_padded(a.price, pd, pd),
+            "icebergQuantity": None,
+        }
+
+    def _algo_flags(self, a: AlgoOrder) -> dict:
+        return {
+            "selfTradePreventionMode": a.self_trade_prevention,
+            "workingType": a.working_type,
+            "priceMatch": "NONE",
+            "closePosition": a.close_position,
+            "priceProtect": a.price_protect,
+            "reduceOnly": a.reduce_only,
+        }
+
+    def _algo_times(self, a: AlgoOrder) -> dict:
+        return {
+            "createTime": a.create_time,
+            "updateTime": a.update_time,
+            "triggerTime": a.trigger_time,
+            "goodTillDate": 0,
+        }
+
+    def _trailing(self, a: AlgoOrder) -> dict:
+        if a.order_type != "TRAILING_STOP_MARKET":
+            return {"activatePrice": "", "callbackRate": ""}
+        pd = self.symbols[a.symbol].price_decimals
+        return {
+            "activatePrice": fmt_padded(a.activate_price, pd, pd) if a.activate_price else "",
+            "callbackRate": fmt_padded(a.callback_bps, 2, 1),
+        }
+
+    def _actual(self, a: AlgoOrder, child: Order | None) -> dict:
+        f = self.symbols[a.symbol]
+        pd = f.price_decimals
+        return {
+            "actualOrderId": str(a.actual_order_id) if a.actual_order_id else "",
+            "actualPrice": fmt_ratio(child.cum_quote, child.executed_qty, pd, pd) if child else fmt_padded(0, pd, pd),
+        }
+
+    def algo_placed(self, a: AlgoOrder) -> dict:
+        """The answer to POST /fapi/v1/algoOrder (and ``algoOrder.place``)."""
+        return {
+            **self._algo_core(a),
+            **self._algo_prices(a),
+            **self._algo_flags(a),
+            **self._trailing(a),
+            **self._algo_times(a),
+        }
+
+    def algo_query(self, a: AlgoOrder, child: Order | None) -> dict:
+        """GET /fapi/v1/algoOrder."""
+        f = self.symbols[a.symbol]
+        actual_qty = child.executed_qty if child else a.quantity
+        return {
+            **self._algo_core(a),
+            **self._actual(a, child),
+            "actualType": a.actual_type or child_order_type(a.order_type),
+            "actualQty": fmt_padded(actual_qty, f.qty_decimals, f.qty_decimals),
+            **self._algo_prices(a),
+            "tpOrderType": "",
+            **self._algo_flags(a),
+            **self._algo_times(a),
+        }
+
+    def algo_listed(self, a: AlgoOrder, child: Order | None) -> dict:
+        """A row of GET /fapi/v1/openAlgoOrders and /fapi/v1/allAlgoOrders."""
+        pd = self.symbols[a.symbol].price_decimals
+        zero = fmt_padded(0, pd, pd)
+        return {
+            **self._algo_core(a),
+            **self._actual(a, child),
+            **self._algo_prices(a),
+            "tpTriggerPrice": zero,
+            "tpPrice": zero,
+            "slTriggerPrice": zero,
+            "slPrice": zero,
+            "tpOrderType": "",
+            **self._algo_flags(a),
+            **self._algo_times(a),
+        }
+
+    def algo_event(self, a: AlgoOrder, child: Order | None, now_ms: int) -> dict:
+        """The ``ALGO_UPDATE`` user-data event of the algo order's current status."""
+        f = self.symbols[a.symbol]
+        pd, qd = f.price_decimals, f.qty_decimals
+        o: dict = {
+            "caid": a.client_algo_id,
+            "aid": a.algo_id,
+            "at": "CONDITIONAL",
+            "o": a.order_type,
+            "s": a.symbol,
+            "S": a.side,
+            "ps": a.position_side,
+            "f": a.time_in_force,
+            "q": fmt_padded(a.quantity, qd, qd),
+            "X": a.status,
+            "ai": str(a.actual_order_id) if a.actual_order_id else "",
+        }
+        if a.status != "TRIGGERING":  # Binance's TRIGGERING events carry no matching-engine fields
+            o["ap"] = fmt_ratio(child.cum_quote, child.executed_qty, pd, pd) if child else fmt_padded(0, pd, pd)
+            o["aq"] = fmt_padded(child.executed_qty if child else 0, qd, qd)
+            o["act"] = a.actual_type or "0"
+        o.update(
+            {
+                "tp": fmt_padded(a.trigger_price, pd, pd),
+                "p": fmt_padded(a.price, pd, pd) if a.price else "0",
+                "V": a.self_trade_prevention,
+                "wt": a.working_type,
+                "pm": "NONE",
+                "cp": a.close_position,
+                "pP": a.price_protect,
+                "R": a.reduce_only,
+                "tt": a.trigger_time,
+                "gtd": 0,
+            }
+        )
+        if a.fail_reason:
+            o["rm"] = a.fail_reason
+        if a.order_type == "TRAILING_STOP_MARKET":
+            o["ia"] = a.activated
+        return {"e": "ALGO_UPDATE", "T": now_ms, "E": now_ms, "o": o}

@@ -1,8 +1,10 @@
 """Order validation: Binance's string parameters to a checked `Order`, or the error Binance gives.
 
-`validate_new` applies the checks in Binance's order (side, type, timeInForce, quantity and price
-grids, reduce-only, notional, client order id, response type, reduce-only against the position)
-and builds the order without recording anything: a rejected request leaves no trace.
+`validate_new` applies the checks in Binance's order (side, type, USD-M position side against the
+account's position mode, timeInForce, quantity and price grids, reduce-only, notional, client
+order id, response type, reduce-only against the position) and builds the order without recording
+anything: a rejected request leaves no trace. USD-M conditional types (STOP, TAKE_PROFIT, ...) are
+refused with -4120: they live in the Algo Service since 2025-12-09 (``algo.py``).
 """
 
 from __future__ import annotations
@@ -11,9 +13,17 @@ import re
 
 from epochbot.model.numeric import DecimalFormatError, parse_units
 from epochbot.sim.auth import SimApiError
-from epochbot.sim.matching.records import Account, Market, Order, Position, SymbolFilters, sign
+from epochbot.sim.matching.records import CONDITIONAL_TYPES, Account, Market, Order, Position, SymbolFilters, sign
 
-__all__ = ["filter_failure", "missing", "parse_param", "symbol_filters", "validate_new"]
+__all__ = [
+    "check_client_id",
+    "check_position_side",
+    "filter_failure",
+    "missing",
+    "parse_param",
+    "symbol_filters",
+    "validate_new",
+]
 
 CLIENT_ID_PATTERN = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 _NUMBER = re.compile(r"[0-9]{1,20}(\.[0-9]{1,20})?")
@@ -29,6 +39,32 @@ def missing(name: str) -> SimApiError:
 
 def filter_failure(name: str) -> SimApiError:
     return SimApiError(-1013, f"Filter failure: {name}")
+
+
+USE_ALGO_SERVICE = "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead."
+SIDE_MISMATCH = "Order's position side does not match user's setting."
+REDUCE_ONLY_IN_HEDGE_MODE = "Parameter 'reduceonly' sent when not required."
+
+
+def check_position_side(account: Account, text: str | None) -> str:
+    """The order's ``positionSide`` against the account's mode: one-way takes BOTH (the default),
+    hedge mode LONG or SHORT and nothing else (-4061, Binance's "Order's position side does not
+    match user's setting."); a value that is no position side at all is -4060."""
+    side = text or "BOTH"
+    if side not in ("BOTH", "LONG", "SHORT"):
+        raise SimApiError(-4060, "Invalid position side.")
+    if (side == "BOTH") == account.dual_side:
+        raise SimApiError(-4061, SIDE_MISMATCH)
+    return side
+
+
+def check_client_id(name: str, client_id: str) -> None:
+    """Binance's client id pattern, ``^[.A-Z:/a-z0-9_-]{1,36}$`` (-1100)."""
+    if not CLIENT_ID_PATTERN.match(client_id):
+        raise SimApiError(
+            -1100,
+            f"Illegal characters found in parameter '{name}'; legal range is '^[\\.A-Z\\:/a-z0-9_-]{{1,36}}$'.",
+        )
 
 
 def symbol_filters(symbols: dict[str, SymbolFilters], params: dict[str, str]) -> SymbolFilters:
@@ -84,7 +120,14 @@ def validate_new(
     if not order_type:
         raise missing("type")
     if order_type not in ORDER_TYPES[market]:
+        if market == "usdm" and order_type in CONDITIONAL_TYPES:
+            raise SimApiError(-4120, USE_ALGO_SERVICE)
         raise SimApiError(-1116, "Invalid orderType.")
+    position_side = "BOTH"
+    if market == "usdm":
+        position_side = check_position_side(account, params.get("positionSide"))
+        if account.dual_side and "reduceOnly" in params:  # "Cannot be sent in Hedge Mode"
+            raise SimApiError(-1106, REDUCE_ONLY_IN_HEDGE_MODE)
 
     tif = params.get("timeInForce")
     if order_type == "LIMIT":
@@ -129,12 +172,7 @@ def validate_new(
 
     client_id = params.get("newClientOrderId") or ""
     if client_id:
-        if not CLIENT_ID_PATTERN.match(client_id):
-            raise SimApiError(
-                -1100,
-                "Illegal characters found in parameter 'newClientOrderId'; "
-                "legal range is '^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.",
-            )
+        check_client_id("newClientOrderId", client_id)
         for other in account.orders.values():
             if other.is_open and other.symbol == f.symbol and other.client_order_id == client_id:
                 if market == "spot":
@@ -145,8 +183,9 @@ def validate_new(
     if resp_type not in ("ACK", "RESULT", "FULL"):
         raise SimApiError(-1100, "Illegal characters found in parameter 'newOrderRespType'.")
 
-    if reduce_only:
-        pos = account.positions.get(f.symbol, Position())
+    closing = (position_side, side) in (("LONG", "SELL"), ("SHORT", "BUY"))  # hedge mode: reduces that side
+    if reduce_only or closing:
+        pos = account.positions.get((f.symbol, position_side), Position())
         direction = 1 if side == "BUY" else -1
         if pos.size == 0 or sign(pos.size) == direction or qty > abs(pos.size):
             raise SimApiError(-2022, "ReduceOnly Order is rejected.")
@@ -164,5 +203,6 @@ def validate_new(
         reduce_only=reduce_only,
         time=now_ms,
         update_time=now_ms,
+        position_side=position_side,
     )
     return order, resp_type

@@ -95,7 +95,7 @@ def test_a_usdm_round_trip_realises_sell_minus_buy_notional_and_the_wallet_moves
 
     assert realized == (101_000 - 100_000) * 10 * ledger.shift_notional(BTC_USDM)
     assert account.balances["USDT"] - start == realized - fee_in - fee_out
-    assert account.positions["BTCUSDT"] == Position(0, 0, NOW)
+    assert account.positions[("BTCUSDT", "BOTH")] == Position(0, 0, NOW)
 
 
 def test_a_partial_close_releases_cost_pro_rata_and_a_flip_opens_at_the_fill_price():
@@ -110,7 +110,7 @@ def test_a_partial_close_releases_cost_pro_rata_and_a_flip_opens_at_the_fill_pri
 def test_usdm_margin_counts_only_the_part_that_adds_exposure():
     ledger = usdm_ledger()
     account = ledger.account("acct-1")
-    account.positions["BTCUSDT"] = Position(size=10, cost=1_000_000)
+    account.positions[("BTCUSDT", "BOTH")] = Position(size=10, cost=1_000_000)
     ledger.set_mark("BTCUSDT", 100_000)
 
     ledger.check_funds(account, BTC_USDM, order("SELL", 10, 100_000), [])  # only closes: no margin needed
@@ -123,7 +123,7 @@ def test_usdm_margin_counts_only_the_part_that_adds_exposure():
 def test_usdm_totals_add_position_and_open_order_margin_to_what_is_not_available():
     ledger = usdm_ledger()
     account = ledger.account("acct-1")
-    account.positions["BTCUSDT"] = Position(size=10, cost=1_000_000)  # 0.010 at 1000.00
+    account.positions[("BTCUSDT", "BOTH")] = Position(size=10, cost=1_000_000)  # 0.010 at 1000.00
     ledger.set_mark("BTCUSDT", 110_000)
     ledger.record(account, order("BUY", 20, 100_000, order_id=2))
 

@@ -62,7 +62,8 @@ def test_a_valid_limit_order_becomes_an_unrecorded_order_with_its_id_and_a_defau
         ({"side": ""}, -1102),
         ({"side": "UP"}, -1117),
         ({"type": ""}, -1102),
-        ({"type": "STOP"}, -1116),
+        ({"type": "OCO"}, -1116),
+        ({"type": "STOP"}, -4120),  # conditional types moved to the Algo Service on 2025-12-09
         ({"timeInForce": ""}, -1102),
         ({"timeInForce": "DAY"}, -1115),
         ({"quantity": ""}, -1102),
@@ -111,7 +112,7 @@ def test_a_client_id_in_use_by_an_open_order_is_a_duplicate_but_a_closed_ones_is
 
 
 def test_reduce_only_must_shrink_the_position_and_skips_the_notional_floor():
-    account = Account(balances={}, positions={"BTCUSDT": Position(size=5, cost=500_000)})
+    account = Account(balances={}, positions={("BTCUSDT", "BOTH"): Position(size=5, cost=500_000)})
 
     assert error(params(side="BUY", reduceOnly="true"), account=account)[0] == -2022  # would grow it
     assert error(params(side="SELL", reduceOnly="true", quantity="0.010"), account=account)[0] == -2022  # too big
