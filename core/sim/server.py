@@ -85,6 +85,11 @@ class SimConfig:
     weight_limit: int | None = None  # REST weight/min: spot 6000, usdm 2400
     send_queue_limit: int = 200_000
     tick_s: float | None = None  # generator wake-up; default 0.1 s at realistic rates, 2 ms when fast
+    # Market time runs this many times faster than the wall clock (1 = real time). Above 1 the
+    # generators emit ``rate * speed`` events per wall second stamped on a virtual clock that
+    # starts at the wall clock and advances 1000/rate ms per event: the same seed gives the same
+    # stream, only sooner (for measuring minutes of market in seconds; bench/sim_calibration.py).
+    speed: float = 1.0
 
     def __post_init__(self) -> None:
         if self.market not in ("spot", "usdm"):
@@ -101,8 +106,10 @@ class SimConfig:
             self.msg_rate_limit = 5 if spot else 10
         if self.weight_limit is None:
             self.weight_limit = 6000 if spot else 2400
+        if self.speed <= 0:
+            raise ValueError(f"speed must be positive, not {self.speed!r}")
         if self.tick_s is None:
-            self.tick_s = 0.1 if self.rate <= 20 else 0.002
+            self.tick_s = (0.1 if self.rate <= 20 else 0.002) / self.speed
         if self.accounts is None:
             self.accounts = os.environ.get("EPOCHBOT_SIM_ACCOUNTS")
 
@@ -250,8 +257,10 @@ class SimExchange:
         cfg = self.config
         loop = asyncio.get_running_loop()
         m = self.markets[sym]
-        rate = cfg.rate
-        fast = rate > 200
+        fast = cfg.rate > 200  # the per-event market is the same at any speed
+        rate = cfg.rate * cfg.speed  # events per wall second
+        virtual = cfg.speed != 1.0
+        virtual_ms, step_ms = float(_now_ms()), 1000.0 / cfg.rate
         t0 = loop.time()
         emitted = 0
         was_paused = False
@@ -262,7 +271,7 @@ class SimExchange:
             # died silently would look, to a client, exactly like a quiet market).
             try:
                 now = loop.time()
-                now_ms = _now_ms()
+                now_ms = int(virtual_ms) if virtual else _now_ms()
                 if self.paused:
                     was_paused = True
                 else:
@@ -272,6 +281,9 @@ class SimExchange:
                     if due > rate:  # we fell far behind (suspended loop): do not burst a backlog
                         t0, emitted, due = now - 1.0 / rate, 0, 1
                     for _ in range(max(0, due)):
+                        if virtual:
+                            virtual_ms += step_ms
+                            now_ms = int(virtual_ms)
                         self._emit_event(sym, m, now_ms, fast)
                     emitted += max(0, due)
                 self._timed_streams(sym, m, now_ms)
