@@ -73,9 +73,20 @@ def flow(symbol: str, seed: int, seconds: int, market: str = "usdm") -> dict:
     return out
 
 
-def quote(symbol: str, seed: int, seconds: int, params: dict, maker_fee_bps: int = 2, market: str = "usdm") -> dict:
+def quote(
+    symbol: str,
+    seed: int,
+    seconds: int,
+    params: dict,
+    maker_fee_bps: int = 2,
+    market: str = "usdm",
+    start_s: float = 0.0,
+) -> dict:
+    """The quoter on ``seconds`` of the market, starting ``start_s`` into the seeded session."""
     spec = default_spec(market, symbol, seed)
     m = SymbolMarket(spec, seed)
+    for i in range(int(start_s * RATE)):
+        m.next_depth_event(i * 100)
     filters = SymbolFilters(
         symbol,
         spec.price_decimals,
@@ -92,6 +103,8 @@ def quote(symbol: str, seed: int, seconds: int, params: dict, maker_fee_bps: int
     codec = UnitCodec(spec.price_decimals, spec.qty_decimals)
     resting: dict[str, tuple[str, int, int]] = {}  # tag -> (side, price, qty)
     fills = trips = losing = breaker_trips = 0
+    fill_times: list[float] = []
+    max_lots = 0
     last_fill_s, longest_gap_s = 0.0, 0.0
     fee_rate = Fraction(maker_fee_bps, 10_000)
     for i in range(seconds * RATE):
@@ -106,6 +119,7 @@ def quote(symbol: str, seed: int, seconds: int, params: dict, maker_fee_bps: int
             fee = filters.notional(price, qty) * fee_rate
             _, trip = portfolio.apply_fill(symbol, side, qty, price, fee, "", now_ns)
             fills += 1
+            fill_times.append(now_ns / 1e9)
             longest_gap_s = max(longest_gap_s, now_ns / 1e9 - last_fill_s)
             last_fill_s = now_ns / 1e9
             if trip is not None:
@@ -114,6 +128,7 @@ def quote(symbol: str, seed: int, seconds: int, params: dict, maker_fee_bps: int
                 breaker_trips += gate.on_round_trip(trip, now_ns)
             strategy.on_fill(_Fill(symbol, side, qty, price))
         pos = portfolio.position(symbol)
+        max_lots = max(max_lots, abs(pos.qty))
         entry = pos.avg_entry * 10**spec.price_decimals if pos.qty else None
         view = MarketView(
             symbol,
@@ -148,6 +163,8 @@ def quote(symbol: str, seed: int, seconds: int, params: dict, maker_fee_bps: int
         "pnl_net": f"{float(pos.net_pnl(mid)):.4f}",
         "fees": f"{float(pos.fees):.4f}",
         "position": filters.qty_str(pos.qty),
+        "max_position_quote": round(float(filters.notional(m.best_bid, max_lots))),
+        "fill_times": fill_times,
     }
 
 
