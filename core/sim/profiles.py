@@ -82,7 +82,7 @@ BTC_VOL = {
     "activity_sd": 0.65,
     "activity_tau_s": 40.0,
 }
-ETH_VOL = {**BTC_VOL, "jump_bp": 1.45}
+ETH_VOL = {**BTC_VOL, "jump_bp": 1.6, "drift_bp_per_s": 0.10}
 
 _PROFILES: dict[tuple[str, str], MarketProfile] = {
     ("spot", "BTCUSDT"): MarketProfile(
