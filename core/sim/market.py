@@ -498,6 +498,8 @@ class SymbolMarket:
         else:
             prices = sorted((q for q in book if (q < limit if buy else q > limit)), reverse=not buy)
         budget = self._qty(self.profile.taker_notional, self.profile.taker_sigma) * 4
+        if self.rng.random() >= self.profile.sweep_trade_p:
+            budget = 0  # makers pulled their quotes: the price moves without a trade
         for price in prices:
             if budget > 0:
                 fill = min(book[price], budget)

@@ -69,6 +69,7 @@ class MarketProfile:
     quotes_per_s: float
     quote_mean_bp: float  # mean distance of an edit from the touch
     ladder_p: float = 0.0  # per 100 ms, the chance a maker re-sizes a run of levels at once
+    sweep_trade_p: float = 1.0  # the chance a jump is a taker's sweep (else makers just pull)
     ladder_levels: tuple[int, int] = (20, 90)  # how many
 
 
@@ -158,8 +159,8 @@ _PROFILES: dict[tuple[str, str], MarketProfile] = {
         ladder_p=0.15,
     ),
     ("spot", "NKNUSDT"): MarketProfile(
-        jump_rate_per_s=0.12,
-        jump_bp=5.0,
+        jump_rate_per_s=0.25,
+        jump_bp=7.0,
         revert_share=0.5,
         revert_tau_s=15.0,
         drift_bp_per_s=0.0,
@@ -169,8 +170,8 @@ _PROFILES: dict[tuple[str, str], MarketProfile] = {
         min_spread_bp=10.0,
         wide_spread_p=0.4,
         improve_p=0.15,
-        touch_notional=1_500,
-        takers_per_s=0.25,
+        touch_notional=800,
+        takers_per_s=0.05,
         taker_notional=20.0,
         taker_sigma=1.5,
         near_bp=100.0,
@@ -180,10 +181,11 @@ _PROFILES: dict[tuple[str, str], MarketProfile] = {
         level_notional_far=500,
         quotes_per_s=18.0,
         quote_mean_bp=40.0,
+        sweep_trade_p=0.15,
     ),
     ("usdm", "NKNUSDT"): MarketProfile(
-        jump_rate_per_s=0.2,
-        jump_bp=4.0,
+        jump_rate_per_s=0.3,
+        jump_bp=6.0,
         revert_share=0.5,
         revert_tau_s=15.0,
         drift_bp_per_s=0.0,
@@ -204,6 +206,7 @@ _PROFILES: dict[tuple[str, str], MarketProfile] = {
         level_notional_far=800,
         quotes_per_s=30.0,
         quote_mean_bp=20.0,
+        sweep_trade_p=0.3,
     ),
 }
 

@@ -119,8 +119,9 @@ def test_the_thin_alt_is_thin_wide_and_slow_like_the_real_one(recorded):
     spot, usdm = recorded["spot"]["NKNUSDT"], recorded["usdm"]["NKNUSDT"]
 
     # Real spot NKNUSDT (2021): a 4-5 tick touch (2.8 bp a tick), one print in 30 s, 2 levels a
-    # diff, about 30,000 USDT a side within 50 bp.
+    # diff, about 30,000 USDT a side within 50 bp, 10 bp median 10 s moves (30 s of data only).
     assert 2 <= spot["spread_ticks_p50"] <= 10, spot
+    assert 3.0 <= spot["move_10s_p50"] <= 30.0, spot
     assert spot["trades_per_s"] < 1.0, spot
     assert spot["diff_levels_p50"] <= 4, spot
     assert 10_000 <= spot["depth_50bp_notional"] <= 90_000, spot
