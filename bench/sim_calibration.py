@@ -18,6 +18,11 @@ capture. ``--direct`` drives the generator alone (no server, no client) for tuni
     python bench/sim_calibration.py --market spot --minutes 4 --speed 1      # real time
     python bench/sim_calibration.py --real ../shared/captures/binance-spot-2021-10-12.jsonl --symbols NKNUSDT
     python bench/sim_calibration.py --direct --market usdm --minutes 10
+    python bench/sim_calibration.py --spread 20 --market usdm          # 4-minute figures across seeds
+
+``--spread N`` answers how much a four-minute recording varies: the generator alone for seeds
+1..N, 24 minutes each cut into six four-minute windows, and the p10 / p50 / p90 across windows
+of each window's medians.
 
 ``--json`` prints one JSON object instead of the table.
 """
@@ -36,6 +41,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from epochbot.sim.calibration import Recording, direct_recordings, real_recordings, record_client, stats, table
+
+SPREAD_KEYS = ("move_10s_p50", "move_60s_p50", "spread_ticks_p50", "trades_per_s")
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_CAPTURE = ROOT.parent / "shared" / "captures" / "binance-spot-2024-08-08.jsonl.gz"
@@ -68,6 +75,37 @@ def loopback_recordings(
         proc.wait(timeout=10)
 
 
+def window(rec: Recording, start_s: float, seconds: float) -> Recording:
+    """The part of a recording from ``start_s`` for ``seconds`` (tickers, trades, diffs)."""
+    end = start_s + seconds
+    return Recording(
+        rec.symbol,
+        rec.tick,
+        [x for x in rec.tickers if start_s <= x[0] < end],
+        [x for x in rec.trades if start_s <= x[0] < end],
+        [x for x in rec.diffs if start_s <= x[0] < end],
+    )
+
+
+def seed_spread(market: str, symbols: list[str], seeds: int, minutes: float = 4.0, per_seed: int = 6) -> None:
+    """p10 / p50 / p90 across seeds and windows of each window's statistics."""
+    print(f"{market}: {seeds} seeds x {per_seed} windows of {minutes:g} market minutes (the generator alone)")
+    for symbol in symbols:
+        rows: dict[str, list[float]] = {k: [] for k in SPREAD_KEYS}
+        for seed in range(1, seeds + 1):
+            rec = direct_recordings(market, [symbol], minutes * per_seed, seed)[symbol]
+            for w in range(per_seed):
+                st = stats(window(rec, w * minutes * 60, minutes * 60))
+                for k in SPREAD_KEYS:
+                    rows[k].append(st[k])
+        parts = []
+        for k, v in rows.items():
+            v.sort()
+            n = len(v)
+            parts.append(f"{k} {v[n // 10]:.2f} / {v[n // 2]:.2f} / {v[9 * n // 10]:.2f}")
+        print(f"  {symbol}: " + ", ".join(parts))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--market", choices=("usdm", "spot"), default="usdm")
@@ -79,8 +117,12 @@ def main() -> int:
     ap.add_argument("--direct", action="store_true", help="the generator alone instead of loopback")
     ap.add_argument("--no-sim", action="store_true")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--spread", type=int, default=0, metavar="SEEDS", help="4-minute figures across seeds")
     args = ap.parse_args()
     symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
+    if args.spread:
+        seed_spread(args.market, symbols, args.spread)
+        return 0
     columns: list[tuple[str, dict]] = []
     if args.real and os.path.exists(args.real):
         real_market, recs = real_recordings(Path(args.real))
