@@ -34,6 +34,7 @@ import json
 import math
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,7 +95,7 @@ class Recording:
             self.snapshot = (bids, asks)
 
 
-def _q(xs: list[float], p: float) -> float:
+def _q(xs: Sequence[float], p: float) -> float:
     if not xs:
         return float("nan")
     s = sorted(xs)

@@ -16,14 +16,16 @@ How a symbol behaves comes from its `MarketProfile` (``epochbot.sim.profiles``, 
 real Binance captures): everything there is in basis points, notional and counts per second,
 converted here to the symbol's ticks and lots. One step is, in order:
 
-  1. *Activity* (log-normal, mean 1, mean-reverting) and a slow *drift* take a random step; the
-     activity scales the chance of a price jump, the taker rate and the quote churn, so the
-     market has quiet and busy stretches.
+  1. The `PricePath` steps: *activity* (log-normal, mean 1, mean-reverting), the current trend
+     leg and the reverting overshoot; the activity scales the chance of a price jump, the taker
+     rate and the quote churn, so the market has quiet and busy stretches.
   2. A *jump* (probability ``jump_rate_per_s * activity / 10``): the fair price moves by a
-     normal number of bp plus the drift accrued since the last jump. The touch is re-quoted
-     around it: a taker sweeps the levels now on the wrong side of the new price (each level it
-     takes is one trade print), makers pull the rest of that stretch, and the other side fills
-     in behind the new touch at the profile's level density.
+     normal number of bp (partly an overshoot that later reverts) plus whatever the trend and
+     the reversion accrued since the last jump, so between jumps the price stands still as a
+     real touch does. The touch is re-quoted around it: a taker sweeps the levels now on the
+     wrong side of the new price (each level it takes is one trade print; on a thin book, often
+     makers just pull them), makers pull the rest of that stretch, and the other side fills in
+     behind the new touch at the profile's level density.
   3. *Takers* (Poisson, ``takers_per_s``): market orders with heavy-tailed sizes take the touch,
      printing one trade per level taken; a level they exhaust is gone and the spread widens until
      a maker closes it (``improve_p`` per step), always back towards the fair price.
@@ -34,7 +36,8 @@ converted here to the symbol's ticks and lots. One step is, in order:
      nothing beyond the depth band.
 
 The book never crosses: bids are only placed strictly below the best ask, asks strictly above the
-best bid. The RNG is ``random.Random(seed ^ crc32(symbol))``.
+best bid. The book's RNG is ``random.Random(seed ^ crc32(symbol))``; the price path has its own
+stream, so it does not change when the book code draws differently.
 
 `SymbolMarket` implements the matching engine's ``BookView`` protocol (symbol, price_decimals,
 qty_decimals, bids(), asks(), mark_price()).
@@ -300,10 +303,10 @@ class SymbolMarket:
     def asks_sorted(self) -> list[tuple[int, int]]:
         return sorted(self.ask_levels.items())
 
-    def bids(self):  # type: ignore[override]
+    def bids(self) -> list[tuple[int, int]]:
         return self.bids_sorted()
 
-    def asks(self):  # type: ignore[override]
+    def asks(self) -> list[tuple[int, int]]:
         return self.asks_sorted()
 
     def mark_price(self) -> int:
