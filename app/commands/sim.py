@@ -29,6 +29,12 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         help="diff-depth messages per second per symbol (10 = realistic @100ms stream)",
     )
     p.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="market time per wall second (1 = real time; 10: ten minutes of market in one, on a virtual clock)",
+    )
+    p.add_argument(
         "--accounts-file",
         default=None,
         metavar="PATH",
@@ -70,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             port=args.port,
             rate=args.rate,
+            speed=args.speed,
             accounts=accounts,
             faults=faults,
             ping_interval_s=args.ping_interval,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -56,7 +56,14 @@ class CaptureFormatError(DataError):
     """The file is not a capture at all (missing or unsupported header)."""
 
 
-def read_capture(stream: IO[bytes]) -> tuple[CaptureHeader, Iterator[CaptureRow | CaptureError]]:
+class LineStream(Protocol):
+    """What a capture is read from: a binary file, a gzip stream, anything with lines of bytes."""
+
+    def readline(self, size: int = -1, /) -> bytes: ...
+    def __iter__(self) -> Iterator[bytes]: ...
+
+
+def read_capture(stream: LineStream) -> tuple[CaptureHeader, Iterator[CaptureRow | CaptureError]]:
     first = stream.readline()
     try:
         header = orjson.loads(first)
@@ -71,7 +78,7 @@ def read_capture(stream: IO[bytes]) -> tuple[CaptureHeader, Iterator[CaptureRow 
     return CaptureHeader(1, venue, str(header.get("source", ""))), _rows(stream)
 
 
-def _rows(stream: IO[bytes]) -> Iterator[CaptureRow | CaptureError]:
+def _rows(stream: LineStream) -> Iterator[CaptureRow | CaptureError]:
     loads = orjson.loads
     for number, line in enumerate(stream, start=2):
         if not line.strip():

@@ -26,6 +26,7 @@ requests in recorded order and ``exchangeInfo`` rows fix the symbol filters.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator
@@ -38,7 +39,7 @@ from epochbot.book.book import OrderBook, VenueRules
 from epochbot.engine.engine import Engine, EngineConfig
 from epochbot.model import events as ev
 from epochbot.model import trade_events as tev
-from epochbot.model.capture import CaptureError, read_capture
+from epochbot.model.capture import CaptureError, LineStream, read_capture
 from epochbot.model.modes import Mode
 from epochbot.model.numeric import DecimalFormatError, UnitCodec, parse_units
 from epochbot.offline.replay import ManualClock
@@ -587,17 +588,19 @@ def run_backtest_capture(
 
     ``progress(done_bytes, total_bytes)`` is called now and then (every 2,048 events).
     """
-    with open(path, "rb") as stream:
+    with open(path, "rb") as raw:
+        # A ``.gz`` capture is read through gzip; progress is measured on the file itself.
+        stream: LineStream = gzip.GzipFile(fileobj=raw) if str(path).endswith(".gz") else raw
         header, rows = read_capture(stream)
         rules = VenueRules.SPOT if header.venue == "binance-spot" else VenueRules.USDM
         run = _Run(
             strategy, fill_model or FillModel(), filters, limits, initial_mode, follow_engine_mode, rules, timer_ms
         )
-        total = _size(stream)
+        total = _size(raw)
         for n, event in enumerate(_capture_events(rows, run.engine)):
             run.feed(event)
             if progress is not None and not n & 2047:
-                progress(stream.tell(), total)
+                progress(raw.tell(), total)
         if progress is not None:
             progress(total, total)
         return run.report()

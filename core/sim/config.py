@@ -31,6 +31,11 @@ class SimConfig:
     weight_limit: int | None = None  # REST weight/min: spot 6000, usdm 2400
     send_queue_limit: int = 200_000
     tick_s: float | None = None  # generator wake-up; default 0.1 s at realistic rates, 2 ms when fast
+    # Market time runs this many times faster than the wall clock (1 = real time). Above 1 the
+    # generators emit ``rate * speed`` events per wall second stamped on a virtual clock that
+    # starts at the wall clock and advances 1000/rate ms per event: the same seed gives the same
+    # stream, only sooner (for measuring minutes of market in seconds; bench/sim_calibration.py).
+    speed: float = 1.0
     # USD-M: every paper account starts in hedge mode (dualSidePosition=true); default from
     # EPOCHBOT_SIM_HEDGE_MODE ("1"/"true"). POST /fapi/v1/positionSide/dual changes it per account.
     hedge_mode: bool | None = None
@@ -50,8 +55,10 @@ class SimConfig:
             self.msg_rate_limit = 5 if spot else 10
         if self.weight_limit is None:
             self.weight_limit = 6000 if spot else 2400
+        if self.speed <= 0:
+            raise ValueError(f"speed must be positive, not {self.speed!r}")
         if self.tick_s is None:
-            self.tick_s = 0.1 if self.rate <= 20 else 0.002
+            self.tick_s = (0.1 if self.rate <= 20 else 0.002) / self.speed
         if self.accounts is None:
             self.accounts = os.environ.get("EPOCHBOT_SIM_ACCOUNTS")
         if self.hedge_mode is None:  # the environment's setting speaks for USD-M only

@@ -62,6 +62,7 @@ class MarketFeed:
         market: str,
         rate: float,
         tick_s: float,
+        speed: float = 1.0,
         markets: dict[str, SymbolMarket],
         subscriptions: Subscriptions,
         delivery: FrameDelivery,
@@ -75,7 +76,8 @@ class MarketFeed:
         self._market = market
         self._rate = rate
         self._tick_s = tick_s
-        self._fast = rate > 200
+        self._speed = speed
+        self._fast = rate > 200  # the per-event market is the same at any speed
         self._markets = markets
         self._subs = subscriptions
         self._delivery = delivery
@@ -119,7 +121,9 @@ class MarketFeed:
     async def run(self, sym: str) -> None:
         """The generator task of one symbol: runs until cancelled."""
         loop = asyncio.get_running_loop()
-        rate = self._rate
+        rate = self._rate * self._speed  # events per wall second
+        virtual = self._speed != 1.0  # market time on its own clock (SimConfig.speed)
+        virtual_ms, step_ms = float(wall_ms()), 1000.0 / self._rate
         t0 = loop.time()
         emitted = 0
         was_paused = False
@@ -139,7 +143,14 @@ class MarketFeed:
                         t0, emitted, due = now - 1.0 / rate, 0, 1
                     due = max(0, due)
                     emitted += due
-                self.step(sym, wall_ms(), due)
+                if virtual:
+                    times = []
+                    for _ in range(due):
+                        virtual_ms += step_ms
+                        times.append(int(virtual_ms))
+                    self.step(sym, int(virtual_ms), due, times)
+                else:
+                    self.step(sym, wall_ms(), due)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - counted and logged below; the market goes on
@@ -151,12 +162,13 @@ class MarketFeed:
                     )
                 t0, emitted = loop.time(), 0  # start the schedule afresh, never burst a backlog
 
-    def step(self, sym: str, now_ms: int, due: int) -> None:
-        """One wake-up of ``sym``'s generator at wall time ``now_ms``: ``due`` diff events, the
-        timed streams, the venue's clock (countdowns), the user events."""
+    def step(self, sym: str, now_ms: int, due: int, times: list[int] | None = None) -> None:
+        """One wake-up of ``sym``'s generator at market time ``now_ms``: ``due`` diff events (at
+        ``times`` on the virtual clock, else all at ``now_ms``), the timed streams, the venue's
+        clock (countdowns), the user events."""
         m = self._markets[sym]
-        for _ in range(due):
-            self._emit_event(sym, m, now_ms)
+        for t in times if times is not None else [now_ms] * due:
+            self._emit_event(sym, m, t)
         average = self._mark_average.get(sym)
         if average is not None:
             average.sample(m.mark_price(), now_ms)

@@ -3,24 +3,41 @@
 Theory of operation
 -------------------
 A `SymbolMarket` owns a full order book (price units -> quantity units per side, on the tick and
-step grids), a hidden "fair" price that random-walks with volatility bursts, and Binance's book
-update id. Time is an argument: the server calls `next_depth_event(now_ms)` at whatever rate it
-is configured for, and each call returns one `DepthEvent` that covers a range of internal
-updates ``U..u`` (several book changes per event, like Binance's 100ms diff stream). Every
-internal update gets its own update id, so the snapshot's ``lastUpdateId`` is always the ``u`` of
-the most recent internal update and Binance's documented sync algorithms work unchanged.
+step grids), a hidden "fair" price, and Binance's book update id. Time is an argument: the
+server calls `next_depth_event(now_ms)` once per diff event (10 a second at the default rate),
+and each call advances the market by one 100 ms step and returns one `DepthEvent` covering the
+internal updates ``U..u`` of that step. Every internal update (a taker order, a level edit, a
+re-quote) gets its own update id, so the snapshot's ``lastUpdateId`` is always the ``u`` of the
+most recent update and Binance's documented sync algorithms work unchanged. The market is a
+function of the step count, never of the timestamps: the same seed gives the same stream at any
+speed, which is what lets the simulator run on a virtual clock (``SimConfig.speed``).
 
-Each internal update is one of:
-  * a trade: when the fair price has moved through the touch (or randomly), an aggressor consumes
-    liquidity at the best opposite levels; the consumed levels are reported as changes and the
-    fills as `Trade` records (for aggTrade/kline/forceOrder streams);
-  * a quote: a level near the touch (geometric distance) is resized, added or removed;
-  * housekeeping folded into the same update: levels outside the depth band are removed and the
-    far end is refilled so each side keeps >= `min_levels` levels.
+How a symbol behaves comes from its `MarketProfile` (``epochbot.sim.profiles``, calibrated to
+real Binance captures): everything there is in basis points, notional and counts per second,
+converted here to the symbol's ticks and lots. One step is, in order:
+
+  1. The `PricePath` steps: *activity* (log-normal, mean 1, mean-reverting), the current trend
+     leg and the reverting overshoot; the activity scales the chance of a price jump, the taker
+     rate and the quote churn, so the market has quiet and busy stretches.
+  2. A *jump* (probability ``jump_rate_per_s * activity / 10``): the fair price moves by a
+     normal number of bp (partly an overshoot that later reverts) plus whatever the trend and
+     the reversion accrued since the last jump, so between jumps the price stands still as a
+     real touch does. The touch is re-quoted around it: a taker sweeps the levels now on the
+     wrong side of the new price (each level it takes is one trade print; on a thin book, often
+     makers just pull them), makers pull the rest of that stretch, and the other side fills in
+     behind the new touch at the profile's level density.
+  3. *Takers* (Poisson, ``takers_per_s``): market orders with heavy-tailed sizes take the touch,
+     printing one trade per level taken; a level they exhaust is gone and the spread widens until
+     a maker closes it (``improve_p`` per step), always back towards the fair price.
+  4. *Quote churn* (Poisson, ``quotes_per_s``): levels near the touch (exponential distance, mean
+     ``quote_mean_bp``) are resized, added or pulled so that each stretch of the book keeps the
+     profile's level density; sizes are log-normal around the profile's median per zone.
+  5. *Housekeeping* folded into the same step: each side keeps at least `MIN_LEVELS` levels and
+     nothing beyond the depth band.
 
 The book never crosses: bids are only placed strictly below the best ask, asks strictly above the
-best bid. The RNG is ``random.Random(seed ^ crc32(symbol))`` so the same seed yields the same
-sequence of events (timestamps aside, which are whatever the caller passes in).
+best bid. The book's RNG is ``random.Random(seed ^ crc32(symbol))``; the price path has its own
+stream, so it does not change when the book code draws differently.
 
 `SymbolMarket` implements the matching engine's ``BookView`` protocol (symbol, price_decimals,
 qty_decimals, bids(), asks(), mark_price()).
@@ -28,9 +45,13 @@ qty_decimals, bids(), asks(), mark_price()).
 
 from __future__ import annotations
 
+import heapq
+import math
 import random
 import zlib
 from dataclasses import dataclass, field
+
+from epochbot.sim.profiles import MarketProfile, profile_for
 
 __all__ = [
     "DepthEvent",
@@ -94,6 +115,9 @@ _KNOWN: dict[tuple[str, str], tuple[str, str, int, int, int, int, str, float, fl
     ("usdm", "ETHUSDT"): ("ETH", "USDT", 2, 3, 1, 1, "3000", 20, 5),
     ("spot", "BTCUSDT"): ("BTC", "USDT", 8, 8, 10**6, 10**3, "60000", 5, 0.5),
     ("spot", "ETHUSDT"): ("ETH", "USDT", 8, 8, 10**6, 10**4, "3000", 5, 5),
+    # The thin alt of the 2021 capture (spot tick 0.0001 = 2.8 bp; USD-M tick 0.00001).
+    ("usdm", "NKNUSDT"): ("NKN", "USDT", 5, 0, 1, 1, "0.35230", 5, 3000),
+    ("spot", "NKNUSDT"): ("NKN", "USDT", 8, 8, 10**4, 10**7, "0.3523", 5, 3000),
 }
 
 _QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "BTC", "ETH", "BNB", "TUSD")
@@ -181,25 +205,86 @@ class DepthEvent:
     trades: list[Trade] = field(default_factory=list)
 
 
+class PricePath:
+    """The hidden price's moves, one 100 ms step at a time (see the module docstring, 1-2).
+
+    ``step()`` returns the jump in bp that happens in this step, or None. Activity is log-normal
+    with mean 1 (an AR(1) in logs, ``activity_sd``, relaxing over ``activity_tau_s``). The drift
+    comes in trend legs of ``drift_tau_s`` (0.5x-1.5x) at ``drift_bp_per_s`` (0.7x-1.3x), each in
+    a random direction; what a leg accrues is paid out in the next jump, so between jumps the price
+    stands still, as a real touch does.
+    """
+
+    STEP_S = 0.1
+
+    def __init__(self, profile: MarketProfile, rng: random.Random) -> None:
+        self.profile = profile
+        self.rng = rng
+        self.activity = 1.0  # quiet < 1 < busy
+        self.drift_bp_s = 0.0  # the current leg's speed, signed
+        self._log_activity = 0.0
+        self._leg_left = 0
+        self._pending_bp = 0.0
+        phi = math.exp(-self.STEP_S / profile.activity_tau_s)
+        self._phi, self._sd = phi, profile.activity_sd * math.sqrt(1 - phi * phi)
+        self._bias = profile.activity_sd * profile.activity_sd / 2  # so that the mean is 1
+        self.overshoot_bp = 0.0  # the part of the price that reverts
+        self._revert = math.exp(-self.STEP_S / profile.revert_tau_s)
+        self._lasting_bp = profile.jump_bp * math.sqrt(1.0 - profile.revert_share)
+        self._overshoot_sd = profile.jump_bp * math.sqrt(profile.revert_share)
+
+    def step(self) -> float | None:
+        p, rng = self.profile, self.rng
+        self._log_activity = self._log_activity * self._phi + self._sd * rng.gauss(0.0, 1.0)
+        self.activity = math.exp(self._log_activity - self._bias)
+        self._leg_left -= 1
+        if self._leg_left <= 0:
+            self._leg_left = int(p.drift_tau_s * rng.uniform(0.5, 1.5) / self.STEP_S)
+            sign = 1.0 if rng.random() < 0.5 else -1.0
+            self.drift_bp_s = sign * p.drift_bp_per_s * rng.uniform(0.8, 1.2)
+        decay = self.overshoot_bp * (1.0 - self._revert)
+        self.overshoot_bp -= decay
+        self._pending_bp += self.drift_bp_s * self.STEP_S - decay
+        if rng.random() >= min(0.9, p.jump_rate_per_s * self.STEP_S * self.activity):
+            return None
+        lasting = rng.gauss(0.0, self._lasting_bp)
+        overshoot = rng.gauss(0.0, self._overshoot_sd)
+        self.overshoot_bp += overshoot
+        move, self._pending_bp = lasting + overshoot + self._pending_bp, 0.0
+        return move
+
+
 class SymbolMarket:
     """Deterministic book + price generator for one symbol; implements ``BookView``."""
 
-    BAND_TICKS = 1500  # levels are kept within this many ticks of the touch
-    MIN_LEVELS = 1100  # each side keeps at least this many levels
+    MIN_LEVELS = 1100  # each side keeps at least this many levels (a 1000-level snapshot is full)
+    STEP_S = 0.1  # one diff event is 100 ms of market time (Binance's @100ms stream)
+    RESCALE_STEPS = 600  # re-derive ticks per bp and lots per notional from the price this often
 
-    def __init__(self, spec: SymbolSpec, seed: int, *, start_update_id: int | None = None) -> None:
+    def __init__(
+        self,
+        spec: SymbolSpec,
+        seed: int,
+        *,
+        start_update_id: int | None = None,
+        profile: MarketProfile | None = None,
+    ) -> None:
         self.spec = spec
         self.symbol = spec.symbol
         self.price_decimals = spec.price_decimals
         self.qty_decimals = spec.qty_decimals
+        self.profile = profile or profile_for(spec.market, spec.symbol)
         self.rng = random.Random(seed ^ symbol_hash(spec.symbol))
+        # The price path draws from its own stream, so it is the same whatever the book around
+        # it does (and whatever the book code draws).
+        self.path = PricePath(self.profile, random.Random((seed ^ symbol_hash(spec.symbol)) + 0x9E3779B9))
         self.tick = spec.tick_units
         self.update_id = start_update_id if start_update_id is not None else self.rng.randint(10**9, 9 * 10**9)
         self.trade_id = self.rng.randint(10**8, 9 * 10**8)
         self.agg_id = self.rng.randint(10**8, 9 * 10**8)
-        self.fair = spec.start_price_units  # hidden fair price, tick units * tick
-        self.vol_ticks = 1.0  # current per-update volatility in ticks
-        self.burst_left = 0
+        self.fair = spec.start_price_units  # hidden fair price (price units)
+        self._fair = float(spec.start_price_units)
+        self._steps = 0
         self.bid_levels: dict[int, int] = {}
         self.ask_levels: dict[int, int] = {}
         self.best_bid = 0
@@ -207,6 +292,8 @@ class SymbolMarket:
         self.last_trade_price = spec.start_price_units
         self.last_event_time_ms = 0
         self._far: dict[bool, int | None] = {True: None, False: None}
+        self._rescale()
+        self._spread_ticks = self._min_spread_ticks
         self._seed_book()
 
     # ------------------------------------------------------------------ BookView protocol
@@ -216,10 +303,10 @@ class SymbolMarket:
     def asks_sorted(self) -> list[tuple[int, int]]:
         return sorted(self.ask_levels.items())
 
-    def bids(self):  # type: ignore[override]
+    def bids(self) -> list[tuple[int, int]]:
         return self.bids_sorted()
 
-    def asks(self):  # type: ignore[override]
+    def asks(self) -> list[tuple[int, int]]:
         return self.asks_sorted()
 
     def mark_price(self) -> int:
@@ -232,28 +319,80 @@ class SymbolMarket:
 
     def top(self, n: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """The best n levels of each side (n small: partial sort)."""
-        import heapq
-
         return heapq.nlargest(n, self.bid_levels.items()), heapq.nsmallest(n, self.ask_levels.items())
 
-    # ------------------------------------------------------------------ construction
-    def _rand_qty(self) -> int:
-        typical = self.spec.typical_level_qty_units
+    # ------------------------------------------------------------------ scale: bp and notional -> ticks and lots
+    def _rescale(self) -> None:
+        """Derive the grid-unit parameters from the profile at the current price."""
+        p, tick = self.profile, self.tick
+        price = max(self._fair, float(tick))
+        tpb = price * 1e-4 / tick  # ticks per basis point
+        self._ticks_per_bp = tpb
+        self._occ_near = min(1.0, p.levels_per_bp_near / tpb)
+        self._occ_far = min(1.0, p.levels_per_bp_far / tpb)
+        self._near_ticks = max(1, int(p.near_bp * tpb))
+        near_levels = self._near_ticks * self._occ_near
+        target = self.MIN_LEVELS + 200
+        extra = max(0.0, target - near_levels) / self._occ_far
+        self._band_ticks = max(self.MIN_LEVELS + 200, int(self._near_ticks + extra))
+        self._min_spread_ticks = max(1, math.ceil(p.min_spread_bp * tpb - 1e-9))
+        self._quote_mean_ticks = max(1.0, p.quote_mean_bp * tpb)
+        # quantity units per unit of quote notional at this price
+        self._units_per_quote = 10 ** (self.price_decimals + self.qty_decimals) / price
+
+    def _qty(self, notional: float, sigma: float) -> int:
+        """A log-normal quantity around a median notional, on the step grid (at least one step)."""
         step = self.spec.step_units
-        q = int(typical * self.rng.lognormvariate(0.0, 0.9))
+        q = int(notional * self.rng.lognormvariate(0.0, sigma) * self._units_per_quote)
         q -= q % step
         return max(step, q)
 
+    def _level_qty(self, dist_ticks: int) -> int:
+        p = self.profile
+        near = dist_ticks <= self._near_ticks
+        return self._qty(p.level_notional_near if near else p.level_notional_far, 1.1)
+
+    def _touch_qty(self) -> int:
+        return self._qty(self.profile.touch_notional, 0.8)
+
+    def _gap(self, occ: float) -> int:
+        """Ticks to the next occupied price when each tick holds a level with probability ``occ``."""
+        if occ >= 1.0:
+            return 1
+        return 1 + int(math.log(1.0 - self.rng.random()) / math.log(1.0 - occ))
+
+    def _poisson(self, lam: float) -> int:
+        if lam <= 0:
+            return 0
+        if lam > 30:
+            return max(0, int(round(self.rng.gauss(lam, math.sqrt(lam)))))
+        limit, k, prod = math.exp(-lam), 0, self.rng.random()
+        while prod > limit:
+            k += 1
+            prod *= self.rng.random()
+        return k
+
+    def _targets(self) -> tuple[int, int]:
+        """Where makers want the touch: ``_spread_ticks`` wide around the fair price."""
+        tick, s = self.tick, self._spread_ticks
+        bid_ticks = max(1, math.floor(self._fair / tick - s / 2))
+        return bid_ticks * tick, (bid_ticks + s) * tick
+
+    # ------------------------------------------------------------------ construction
     def _seed_book(self) -> None:
-        tick = self.tick
-        mid = self.fair - self.fair % tick
-        self.best_bid = mid - tick
-        self.best_ask = mid + tick
-        for i in range(self.BAND_TICKS):
-            if i == 0 or self.rng.random() < 0.9:
-                self.bid_levels[self.best_bid - i * tick] = self._rand_qty()
-            if i == 0 or self.rng.random() < 0.9:
-                self.ask_levels[self.best_ask + i * tick] = self._rand_qty()
+        tb, ta = self._targets()
+        self.best_bid, self.best_ask = tb, ta
+        for is_bid, touch in ((True, tb), (False, ta)):
+            book = self.bid_levels if is_bid else self.ask_levels
+            book[touch] = self._touch_qty()
+            price, dist = touch, 0
+            while len(book) < self.MIN_LEVELS + 200:
+                gap = self._gap(self._occ_near if dist <= self._near_ticks else self._occ_far)
+                dist += gap
+                price = touch - dist * self.tick if is_bid else touch + dist * self.tick
+                if price <= 0:
+                    break
+                book[price] = self._level_qty(dist)
 
     # ------------------------------------------------------------------ stepping
     def snapshot(self, limit: int) -> tuple[int, list[tuple[int, int]], list[tuple[int, int]]]:
@@ -262,53 +401,61 @@ class SymbolMarket:
         return self.update_id, bids, asks
 
     def next_depth_event(self, now_ms: int, *, updates: int | None = None, skip: int = 0) -> DepthEvent:
-        """Advance the market by one diff event at time ``now_ms``.
+        """Advance the market by one diff event (one 100 ms step) stamped ``now_ms``.
 
-        ``updates`` is the number of internal updates the event covers (seeded 1..N if None).
+        ``updates``: None is a full step of the calibrated market (see the module docstring);
+        a number gives that many light single updates instead (the simulator's throughput mode,
+        far above Binance's rates, where realism is not the point).
         ``skip`` internal updates are applied to the book *before* the event but not reported in
         it: the next event's ``U`` jumps and its ``pu`` is an id the client never saw (a gap).
         """
         for _ in range(min(skip, 64)):  # a few real updates; a bigger skip only moves the ids
             lost = DepthEvent(self.update_id + 1, self.update_id + 1, self.update_id, now_ms)
-            self._one_update(lost, now_ms)
+            self._quote(lost)
+            self._housekeep(lost)
         if skip > 64:
             self.update_id += skip - 64
         prev = self.update_id
         ev = DepthEvent(prev + 1, prev + 1, prev, now_ms)
         if updates is None:
-            updates = 1 + int(self.rng.expovariate(1 / (3.0 if self.burst_left else 1.5)))
-        for _ in range(updates):
-            self._one_update(ev, now_ms)
+            self._step(ev, now_ms)
+        else:
+            for _ in range(max(1, updates)):
+                self._light_update(ev, now_ms)
         ev.last_id = self.update_id
         self.last_event_time_ms = now_ms
         return ev
 
-    def _walk_fair(self) -> None:
-        if self.burst_left > 0:
-            self.burst_left -= 1
-            if self.burst_left == 0:
-                self.vol_ticks = 1.0
-        elif self.rng.random() < 0.002:
-            self.burst_left = self.rng.randint(50, 400)
-            self.vol_ticks = self.rng.uniform(3.0, 8.0)
-        move = int(round(self.rng.gauss(0.0, self.vol_ticks)))
-        self.fair = max(self.tick * 50, self.fair + move * self.tick)
-
-    def _one_update(self, ev: DepthEvent, now_ms: int) -> None:
-        self.update_id += 1
-        self._walk_fair()
-        rng = self.rng
-        tick = self.tick
-        r = rng.random()
-        if self.fair >= self.best_ask + tick or r < 0.04:
-            self._trade(ev, buy=True, now_ms=now_ms)
-        elif self.fair <= self.best_bid - tick or r > 0.96:
-            self._trade(ev, buy=False, now_ms=now_ms)
-        # Quote activity: a few level edits near the touch.
-        for _ in range(1 + int(rng.random() < 0.5)):
+    def _step(self, ev: DepthEvent, now_ms: int) -> None:
+        p, rng = self.profile, self.rng
+        self._steps += 1
+        if self._steps % self.RESCALE_STEPS == 0:
+            self._rescale()
+        move_bp = self.path.step()
+        act = self.path.activity
+        if move_bp is not None:
+            self._jump(ev, now_ms, move_bp)
+        for _ in range(self._poisson(p.takers_per_s * self.STEP_S * act)):
+            self._taker(ev, now_ms, buy=rng.random() < 0.5)
+        self._improve(ev)
+        for _ in range(1 + self._poisson(p.quotes_per_s * self.STEP_S * act**0.5)):
             self._quote(ev)
+        if rng.random() < p.ladder_p * min(1.0, act):
+            self._ladder(ev)
         self._housekeep(ev)
 
+    def _light_update(self, ev: DepthEvent, now_ms: int) -> None:
+        r = self.rng.random()
+        if r < 0.01:
+            self._jump(ev, now_ms, self.rng.gauss(0.0, self.profile.jump_bp))
+        elif r < 0.05:
+            self._taker(ev, now_ms, buy=self.rng.random() < 0.5)
+        else:
+            self._quote(ev)
+        self._improve(ev)
+        self._housekeep(ev)
+
+    # ------------------------------------------------------------------ the updates
     def _set(self, ev: DepthEvent, is_bid: bool, price: int, qty: int) -> None:
         side = self.bid_levels if is_bid else self.ask_levels
         if qty:
@@ -317,93 +464,183 @@ class SymbolMarket:
             side.pop(price, None)
         (ev.bids if is_bid else ev.asks)[price] = qty
 
-    def _trade(self, ev: DepthEvent, *, buy: bool, now_ms: int) -> None:
-        """An aggressor sweeps up to a few levels on the opposite side."""
-        rng = self.rng
-        remaining = self._rand_qty() * (1 + int(rng.expovariate(1.0)))
-        levels = 0
-        while remaining > 0 and levels < 5:
-            price = self.best_ask if buy else self.best_bid
-            book = self.ask_levels if buy else self.bid_levels
-            avail = book.get(price, 0)
-            if avail == 0:
-                break
-            fill = min(avail, remaining)
-            remaining -= fill
-            self.trade_id += 1
-            ev.trades.append(Trade(self.trade_id, price, fill, not buy, now_ms))
-            self.last_trade_price = price
-            self._set(ev, not buy, price, avail - fill)
-            if avail - fill == 0:
-                self._advance_best(bid=not buy)
-                levels += 1
-            else:
-                break
+    def _print(self, ev: DepthEvent, price: int, qty: int, *, buy: bool, now_ms: int) -> None:
+        self.trade_id += 1
+        ev.trades.append(Trade(self.trade_id, price, qty, not buy, now_ms))
+        self.last_trade_price = price
 
-    def _advance_best(self, *, bid: bool) -> None:
-        """Find the new touch after the best level was removed (levels are dense: short walk)."""
+    def _jump(self, ev: DepthEvent, now_ms: int, move_bp: float) -> None:
+        """The price moves by ``move_bp``: a taker sweeps to the new price, makers re-quote."""
+        self.update_id += 1
+        p, rng, tick = self.profile, self.rng, self.tick
+        self._fair = max(50.0 * tick, self._fair * (1.0 + move_bp / 1e4))
+        self.fair = int(self._fair)
+        spread = self._min_spread_ticks
+        if rng.random() < p.wide_spread_p:
+            spread += 1 + int(rng.expovariate(1 / 1.5))
+        self._spread_ticks = spread
+        tb, ta = self._targets()
+        if ta > self.best_ask:
+            self._sweep(ev, now_ms, buy=True, limit=ta)
+        if tb < self.best_bid:
+            self._sweep(ev, now_ms, buy=False, limit=tb)
+        if tb > self.best_bid:
+            self._fill_behind(ev, is_bid=True, touch=tb)
+        if ta < self.best_ask:
+            self._fill_behind(ev, is_bid=False, touch=ta)
+
+    def _sweep(self, ev: DepthEvent, now_ms: int, *, buy: bool, limit: int) -> None:
+        """Remove every level on the wrong side of ``limit``; a taker takes the first ones."""
         tick = self.tick
+        book = self.ask_levels if buy else self.bid_levels
+        best = self.best_ask if buy else self.best_bid
+        span = abs(limit - best) // tick
+        if span <= 4 * len(book):
+            step = tick if buy else -tick
+            prices = [q for q in range(best, limit, step) if q in book]
+        else:
+            prices = sorted((q for q in book if (q < limit if buy else q > limit)), reverse=not buy)
+        budget = self._qty(self.profile.taker_notional, self.profile.taker_sigma) * 4
+        if self.rng.random() >= self.profile.sweep_trade_p:
+            budget = 0  # makers pulled their quotes: the price moves without a trade
+        for price in prices:
+            if budget > 0:
+                fill = min(book[price], budget)
+                budget -= fill
+                self._print(ev, price, fill, buy=buy, now_ms=now_ms)
+            self._set(ev, not buy, price, 0)
+        self._advance_best(bid=not buy, start=limit)
+
+    def _fill_behind(self, ev: DepthEvent, *, is_bid: bool, touch: int) -> None:
+        """Makers quote a new touch and the stretch behind it, up to the old touch."""
+        tick = self.tick
+        old = self.best_bid if is_bid else self.best_ask
+        self._set(ev, is_bid, touch, self._touch_qty())
+        dist = self._gap(self._occ_near)
+        while True:
+            price = touch - dist * tick if is_bid else touch + dist * tick
+            if (price <= old) if is_bid else (price >= old):
+                break
+            self._set(ev, is_bid, price, self._level_qty(dist))
+            dist += self._gap(self._occ_near)
+        if is_bid:
+            self.best_bid = touch
+        else:
+            self.best_ask = touch
+
+    def _taker(self, ev: DepthEvent, now_ms: int, *, buy: bool) -> None:
+        """A market order takes the touch; each level it takes is one trade print."""
+        self.update_id += 1
+        remaining = self._qty(self.profile.taker_notional, self.profile.taker_sigma)
+        book = self.ask_levels if buy else self.bid_levels
+        for _ in range(4):
+            price = self.best_ask if buy else self.best_bid
+            avail = book[price]
+            fill = min(avail, remaining)
+            self._print(ev, price, fill, buy=buy, now_ms=now_ms)
+            remaining -= fill
+            self._set(ev, not buy, price, avail - fill)
+            if avail - fill:
+                return
+            self._advance_best(bid=not buy, start=price - self.tick if not buy else price + self.tick)
+            if remaining <= 0:
+                return
+
+    def _improve(self, ev: DepthEvent) -> None:
+        """A maker closes a spread wider than the makers' target, back towards the fair price."""
+        tb, ta = self._targets()
+        rng, improve = self.rng, self.profile.improve_p
+        if self.best_bid < tb < self.best_ask and rng.random() < improve:
+            self.update_id += 1
+            self._set(ev, True, tb, self._touch_qty())
+            self.best_bid = tb
+        if self.best_bid < ta < self.best_ask and rng.random() < improve:
+            self.update_id += 1
+            self._set(ev, False, ta, self._touch_qty())
+            self.best_ask = ta
+
+    def _advance_best(self, *, bid: bool, start: int) -> None:
+        """The new touch after the levels before ``start`` went: the first level from there on."""
+        tick = self.tick
+        book = self.bid_levels if bid else self.ask_levels
+        p = start
         if bid:
-            p = self.best_bid - tick
-            floor = p - self.BAND_TICKS * 2 * tick
-            while p not in self.bid_levels and p > floor:
+            floor = p - 2 * self._band_ticks * tick
+            while p not in book and p > floor and p > 0:
                 p -= tick
-            if p not in self.bid_levels:  # pathological: empty side; re-seed a level
-                self.bid_levels[p] = self._rand_qty()
+            if p not in book:  # pathological: an empty side; re-seed a level
+                p = max(tick, start)
+                book[p] = self._touch_qty()
             self.best_bid = p
         else:
-            p = self.best_ask + tick
-            ceil = p + self.BAND_TICKS * 2 * tick
-            while p not in self.ask_levels and p < ceil:
+            ceil = p + 2 * self._band_ticks * tick
+            while p not in book and p < ceil:
                 p += tick
-            if p not in self.ask_levels:
-                self.ask_levels[p] = self._rand_qty()
+            if p not in book:
+                p = start
+                book[p] = self._touch_qty()
             self.best_ask = p
 
     def _quote(self, ev: DepthEvent) -> None:
-        rng = self.rng
-        tick = self.tick
+        """One level edit near the touch, keeping each stretch of the book at its level density."""
+        self.update_id += 1
+        rng, tick = self.rng, self.tick
         is_bid = rng.random() < 0.5
-        dist = int(rng.expovariate(1 / 12.0))
-        if dist >= self.BAND_TICKS:
-            dist = self.BAND_TICKS - 1
-        # Liquidity providers quote around fair, never crossing the opposite touch; a quote
-        # above the best bid (below the best ask) improves the touch, which is how the book
-        # follows the fair price upward as well as downward.
-        if is_bid:
-            price = self.fair - self.fair % tick - (1 + dist) * tick
-            if price >= self.best_ask:
-                price = self.best_ask - (1 + dist) * tick
-            if price <= 0:
-                return
-            qty = self.bid_levels.get(price, 0)
-            if qty and rng.random() < 0.3 and price != self.best_bid:
-                self._set(ev, True, price, 0)
-            else:
-                self._set(ev, True, price, self._rand_qty())
-                if price > self.best_bid:
-                    self.best_bid = price
+        book = self.bid_levels if is_bid else self.ask_levels
+        touch = self.best_bid if is_bid else self.best_ask
+        if rng.random() < 0.1:
+            dist = int(rng.random() * self._band_ticks)  # now and then, far out
         else:
-            price = self.fair - self.fair % tick + (1 + dist) * tick
-            if price <= self.best_bid:
-                price = self.best_bid + (1 + dist) * tick
-            qty = self.ask_levels.get(price, 0)
-            if qty and rng.random() < 0.3 and price != self.best_ask:
-                self._set(ev, False, price, 0)
-            else:
-                self._set(ev, False, price, self._rand_qty())
-                if price < self.best_ask:
-                    self.best_ask = price
+            dist = min(self._band_ticks - 1, int(rng.expovariate(1 / self._quote_mean_ticks)))
+        price = touch - dist * tick if is_bid else touch + dist * tick
+        if price <= 0:
+            price, dist = touch, 0
+        occ = self._occ_near if dist <= self._near_ticks else self._occ_far
+        qty = book.get(price)
+        resize_only = price == touch
+        if qty is None and rng.random() >= occ * 0.6:
+            # No new level here: resize the nearest level further out instead.
+            step = -tick if is_bid else tick
+            while price not in book:
+                price += step
+                dist += 1
+                if price <= 0 or dist > self._band_ticks:
+                    price, dist = touch, 0
+                    break
+            qty, resize_only = book[price], True
+        if qty is None:
+            self._set(ev, is_bid, price, self._level_qty(dist))
+        elif not resize_only and rng.random() < (1.0 - occ) * 0.6:
+            self._set(ev, is_bid, price, 0)
+        else:
+            new = self._touch_qty() if price == touch else self._level_qty(dist)
+            if new == qty:
+                new += self.spec.step_units
+            self._set(ev, is_bid, price, new)
+
+    def _ladder(self, ev: DepthEvent) -> None:
+        """A maker re-sizes a run of its levels from the touch outwards (the big diffs)."""
+        rng = self.rng
+        is_bid = rng.random() < 0.5
+        book = self.bid_levels if is_bid else self.ask_levels
+        touch = self.best_bid if is_bid else self.best_ask
+        k = rng.randint(*self.profile.ladder_levels)
+        prices = heapq.nlargest(k, book) if is_bid else heapq.nsmallest(k, book)
+        for price in prices:
+            self.update_id += 1
+            dist = abs(price - touch) // self.tick
+            new = self._touch_qty() if price == touch else self._level_qty(dist)
+            self._set(ev, is_bid, price, new if new != book[price] else new + self.spec.step_units)
 
     def _housekeep(self, ev: DepthEvent) -> None:
         """Drop levels beyond the band and refill the far end so each side stays deep.
 
-        The far end of each side is tracked incrementally (``_far``); levels are dense on the tick
-        grid, so walking to the next far level is a few dict probes.
+        The far end of each side is tracked incrementally (``_far``); walking to the next far
+        level is a few dict probes at the far density.
         """
         tick = self.tick
-        band = self.BAND_TICKS * tick
-        cap = self.MIN_LEVELS + 300
+        band = self._band_ticks * tick
+        cap = self.MIN_LEVELS + 400
         for is_bid in (True, False):
             book = self.bid_levels if is_bid else self.ask_levels
             touch = self.best_bid if is_bid else self.best_ask
@@ -422,10 +659,13 @@ class SymbolMarket:
             while len(book) < self.MIN_LEVELS:
                 far = self._far_price(is_bid)
                 assert far is not None
-                p = far - tick if is_bid else far + tick
+                gap = self._gap(self._occ_far) * tick
+                p = far - gap if is_bid else far + gap
                 if p <= 0:
-                    break
-                self._set(ev, is_bid, p, self._rand_qty())
+                    p = far - tick
+                    if p <= 0:
+                        break
+                self._set(ev, is_bid, p, self._level_qty(self._band_ticks))
                 self._far[is_bid] = p
 
     def _far_price(self, is_bid: bool) -> int | None:

@@ -153,6 +153,7 @@ class SimExchange:
             market=market,
             rate=cfg.rate,
             tick_s=resolved(cfg.tick_s),
+            speed=cfg.speed,
             markets=self.markets,
             subscriptions=self._subscriptions,
             delivery=self._delivery,

@@ -64,6 +64,7 @@ _USDM_METHOD_WEIGHTS = {
     ("GET", "symbolConfig"): 5,
 }
 
+
 def is_venue_path(path: str) -> bool:
     """Whether a REST path is one of Binance's (answers carry the weight headers)."""
     return path.startswith(("/api/", "/fapi/")) and not path.startswith("/_sim")

@@ -113,10 +113,8 @@ _SIGNED = {
     "allOrders",
     "myTrades",
     "account.balance",
-    "account.position",
     "v2/account.status",
     "v2/account.balance",
-    "v2/account.position",
 }
 _ORDER_METHODS = {"order.place"}
 

@@ -17,8 +17,8 @@ from epochbot.views.snapshot import QUOTE_ASSETS, BreakerView, FillView, PnLView
 if TYPE_CHECKING:
     from epochbot.model.trade_events import Fill
     from epochbot.trading.filters import SymbolFilters
-    from epochbot.trading.risk import RiskLimits
     from epochbot.trading.readout import TraderReadout
+    from epochbot.trading.risk import RiskLimits
 
 __all__ = ["QUOTE_ASSETS", "quote_asset", "trading_view", "fill_view", "breaker_cause"]
 

@@ -53,6 +53,26 @@ def test_agg_trade_decodes():
     )
 
 
+def test_raw_trade_stream_print_decodes_as_a_one_fill_trade():
+    # Binance's @trade stream (the 2024 capture records it): its trade id stands in for "a".
+    raw = frame(
+        {"e": "trade", "E": 5, "s": "BTCUSDT", "t": 91, "p": "1.5", "q": "2", "T": 4, "m": False, "M": True},
+        "btcusdt@trade",
+    )
+
+    event = decode_frame(raw, 1, 0)
+
+    assert type(event) is ev.AggTrade
+    assert (event.trade_id, event.price, event.qty, event.buyer_is_maker, event.trade_ts, event.exchange_ts) == (
+        91,
+        "1.5",
+        "2",
+        False,
+        4,
+        5,
+    )
+
+
 def test_spot_book_ticker_without_event_type_decodes_with_zero_exchange_ts():
     raw = frame({"u": 400, "s": "BNBUSDT", "b": "25.3", "B": "31.2", "a": "25.4", "A": "40.6"}, "bnbusdt@bookTicker")
 

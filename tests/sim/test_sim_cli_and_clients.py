@@ -72,7 +72,7 @@ def test_core_sim_does_not_import_app():
 
 @pytest.mark.parametrize("market", ["spot", "usdm"])
 async def test_python_binance_depth_cache_agrees_with_simulator(market):
-    binance = pytest.importorskip("binance")
+    pytest.importorskip("binance")
     from binance import AsyncClient, BinanceSocketManager, DepthCacheManager, FuturesDepthCacheManager
 
     async with SimExchange(SimConfig(market=market, symbols=["BTCUSDT"], rate=20)) as sim:

@@ -31,7 +31,7 @@ def test_book_stays_uncrossed_deep_and_on_grid():
 
 def test_update_ids_chain_like_binance():
     m, evs = _run("usdm", "ETHUSDT", 7, 300)
-    for prev, ev in zip(evs, evs[1:]):
+    for prev, ev in zip(evs, evs[1:], strict=False):
         assert ev.first_id == prev.last_id + 1
         assert ev.prev_id == prev.last_id
         assert ev.first_id <= ev.last_id
@@ -77,3 +77,16 @@ def test_market_implements_bookview():
     assert bids[0][0] == m.best_bid and asks[0][0] == m.best_ask
     assert bids[0][0] > bids[1][0] and asks[0][0] < asks[1][0]
     assert m.best_bid < m.mark_price() < m.best_ask or m.mark_price() in (m.best_bid, m.best_ask)
+
+
+def test_other_symbols_get_a_generic_profile_scaled_by_price():
+    from epochbot.sim.calibration import direct_recordings, stats
+
+    for market in ("usdm", "spot"):
+        recs = direct_recordings(market, ["SOLUSDT", "DOGEUSDT"], 3.0)
+        for symbol, rec in recs.items():
+            s = stats(rec)
+            # A mid-cap alt: the same moves in bp, a touch of a few bp at most, trades every second.
+            assert 0.5 <= s["move_10s_p50"] <= 8.0 and 1.0 <= s["move_60s_p50"] <= 25.0, (market, symbol, s)
+            assert s["spread_bp_p50"] <= 3.0, (market, symbol, s)
+            assert 0.5 <= s["trades_per_s"] <= 30.0, (market, symbol, s)

@@ -351,7 +351,9 @@ def test_canceling_a_closed_or_unknown_order_is_minus_2011():
     filled = venue.place_order("acct-1", market("BUY", "0.01"), SPOT_BOOK, NOW)
 
     for order_id in (filled["orderId"], 42):
-        error = rejected(lambda: venue.cancel_order("acct-1", {"symbol": "BTCUSDT", "orderId": str(order_id)}, NOW))
+        error = rejected(
+            lambda oid=order_id: venue.cancel_order("acct-1", {"symbol": "BTCUSDT", "orderId": str(oid)}, NOW)
+        )
         assert error.to_json() == {"code": -2011, "msg": "Unknown order sent."}
 
 

@@ -16,6 +16,7 @@ from epochbot.trading.money import to_decimal
 from epochbot.trading.strategy import OrderIntent, get_strategy
 
 CAPTURE = "/work/shared/captures/binance-spot-2021-10-12.jsonl"
+CAPTURE_2024 = "/work/shared/captures/binance-spot-2024-08-08.jsonl.gz"
 BTC = SymbolFilters.from_strings("BTCUSDT", "0.01", "0.001", min_qty="0.001", min_notional="5")
 FILTERS = {"BTCUSDT": BTC}
 MS = 1_000_000
@@ -171,3 +172,16 @@ def test_a_capture_backtest_follows_the_engine_mode_is_deterministic_and_reconci
     assert first.orders_placed > 0
     assert set(first.mode_time_ns) >= {"halted", "normal"}
     assert first.reconcile() == first.pnl
+
+
+def test_a_gzipped_capture_of_raw_trade_prints_backtests_and_its_prints_fill_the_quoter():
+    import os
+
+    if not os.path.exists(CAPTURE_2024):
+        pytest.skip("the 2024 real capture is not at hand")
+
+    report = run_backtest_capture(CAPTURE_2024, get_strategy("quoter"))
+
+    assert report.events > 50_000
+    assert report.trades > 0  # the capture's @trade prints reach the maker fill model
+    assert report.reconcile() == report.pnl

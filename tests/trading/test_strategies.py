@@ -187,7 +187,9 @@ def test_default_quoter_sizes_its_quotes_by_value_so_they_pass_min_notional_filt
 
     intents = q.on_book(view(5_999_990, 6_000_010))
 
-    assert intents and all(i.qty == 3 for i in intents)
+    # 120 USDT at 60,000 -> 0.002 BTC (2 lots): above USD-M BTCUSDT's 100 USDT minimum notional
+    assert intents and all(i.qty == 2 for i in intents)
+    assert all(i.qty * i.price / 10**5 >= 100 for i in intents)
 
 
 def test_quoter_leaves_a_quote_alone_until_its_target_moves_by_the_requote_tolerance():

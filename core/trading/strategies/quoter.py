@@ -13,7 +13,8 @@ So a round trip made of these quotes cannot lose (the circuit breaker counts los
 bench/quoter_flow.py measures it on the simulator's flow). ``exit_edge_bps`` < 0 turns the floor
 off (the symmetric quoter of earlier versions).
 
-A side whose fill would push |position| past ``max_position_lots`` is not quoted. Quotes never
+A side whose fill would push |position| past ``max_position_lots`` (default: ``max_position_sizes``
+sizes) is not quoted. Quotes never
 cross the book (a bid stays below the best ask). A resting quote is moved only when its desired
 price is ``requote_ticks`` away (default: half the half-spread, at least one tick) or its size
 changed, so a jittering mid costs no order traffic.
@@ -51,11 +52,15 @@ QUOTER_DEFAULTS: dict[str, Any] = {
     "maker_fee_bps": 2.0,  # the venue's maker fee (Binance USD-M and the simulator: 2 bp)
     "exit_edge_bps": 0.5,  # exits at least this far beyond break-even after both fees; < 0: off
     "size_lots": 0,  # 0: size by value, size_quote worth at the mid
-    "size_quote": "150",
+    "size_quote": "120",  # above USD-M BTCUSDT's 100 USDT minimum notional
     "skew_ticks_per_size": 1,
-    "skew_bps_per_size": 0.05,  # and this many basis points per size (spaces out adding fills)
+    # Each size of inventory moves both quotes this many bp against it: the next entry waits for
+    # the price to move that much further, so entries form a ladder 0.15 bp apart (a trend of
+    # 9 bp fills 60 of them) while exits wait for their own break-even (bench/quoter_flow.py).
+    "skew_bps_per_size": 0.15,
     "requote_ticks": 0,  # move a resting quote only when it is this far off (0: half the half-spread, at least 1 tick)
-    "max_position_lots": 0,  # 0: ten sizes
+    "max_position_lots": 0,  # 0: max_position_sizes sizes
+    "max_position_sizes": 60,
     "tif": "GTC",  # "GTX" for USD-M post-only
     "refresh_ms": 5_000,  # re-assert desired quotes this often (a refused or lost quote comes back)
 }
@@ -103,7 +108,7 @@ class Quoter(BaseStrategy):
             bid = min(bid, view.best_ask - tick)
         if view.best_bid is not None:
             ask = max(ask, view.best_bid + tick)
-        limit = p["max_position_lots"] or 10 * size
+        limit = p["max_position_lots"] or p["max_position_sizes"] * size
         bid_qty = max(0, min(size, limit - pos))
         ask_qty = max(0, min(size, limit + pos))
         if exit_floor is not None:
@@ -253,9 +258,10 @@ def make_quoter(params: Mapping[str, Any]) -> Quoter:
         or merged["half_spread_ticks"] < 1
         or merged["half_spread_bps"] < 0
         or merged["maker_fee_bps"] < 0
+        or merged["max_position_sizes"] < 1
     ):
         raise StrategyError(
-            "quoter: size_lots must be >= 0 (0 sizes by size_quote), half_spread_ticks >= 1, "
-            "half_spread_bps and maker_fee_bps >= 0"
+            "quoter: size_lots must be >= 0 (0 sizes by size_quote), half_spread_ticks >= 1, half_spread_bps and "
+            "maker_fee_bps >= 0, max_position_sizes >= 1"
         )
     return Quoter(params=merged)

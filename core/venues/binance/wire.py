@@ -256,6 +256,20 @@ def decode_frame(raw: str | bytes, epoch: int, recv_ts: int, scales: dict[str, t
             if "lastUpdateId" in msg:
                 return None  # spot partial depth (@depth5/10/20): not used for the local book
             raise FrameError("frame has no event type")
+        if etype == "trade":
+            # Binance's raw @trade stream (one print per maker fill): the same fields as an
+            # aggTrade of one fill, its trade id standing in for the aggregate id.
+            return ev.AggTrade(
+                epoch,
+                _symbol(msg["s"]),
+                _int(msg["t"], "t"),
+                _dec(msg["p"], "p", positive=True),
+                _dec(msg["q"], "q", positive=True),
+                _bool(msg["m"], "m"),
+                _ts(msg["T"], "T"),
+                _ts(msg["E"], "E"),
+                recv_ts,
+            )
         if etype == "aggTrade":
             return ev.AggTrade(
                 epoch,
